@@ -1,0 +1,33 @@
+//! The domain of Switchboard: people, their accounts on chat platforms, how each person is
+//! represented on their secondary platforms, and the sync state machine that governs it.
+//!
+//! Invariant: this crate does no I/O, no async and no SQL. It takes time and identifiers as
+//! inputs (see [`Clock`]), so every rule here is a pure function that tests can drive exhaustively.
+
+mod account;
+mod clock;
+mod connection;
+mod conversation;
+mod email;
+mod ids;
+mod person;
+mod platform;
+mod representation;
+mod rules;
+
+pub use account::{Account, AccountKind};
+pub use clock::{Clock, Timestamp};
+pub use connection::Connection;
+pub use conversation::{Conversation, ConversationKind, InvalidConversation, Portal};
+pub use email::{Email, InvalidEmail};
+pub use ids::{
+    AccountId, ConnectionId, ConversationId, ExternalChatId, ExternalTenantId, ExternalUserId,
+    InvalidId, PersonId, PortalId,
+};
+pub use person::{Person, PrimaryChoice, primary_choice};
+pub use platform::{Platform, UnknownPlatform};
+pub use representation::{
+    IllegalTransition, Representation, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode,
+    Transition, UnknownName,
+};
+pub use rules::{ImportScope, PlatformRules, rules_for};

@@ -1,0 +1,155 @@
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use switchboard_core::{Connection, ConnectionId, ExternalTenantId, Platform};
+use switchboard_secrets::SecretString;
+
+use crate::error::conflict_as;
+use crate::{Store, StoreError, new_uuid};
+
+impl Store {
+    /// Records a newly connected platform instance; one per platform and tenant.
+    pub async fn create_connection(
+        &self,
+        platform: Platform,
+        tenant: &ExternalTenantId,
+        display_name: &str,
+    ) -> Result<Connection, StoreError> {
+        let connection = Connection {
+            id: ConnectionId::from_uuid(new_uuid()),
+            platform,
+            tenant: tenant.clone(),
+            display_name: display_name.to_owned(),
+        };
+        sqlx::query(
+            "INSERT INTO connections (id, platform, tenant, display_name, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(connection.id.to_string())
+        .bind(platform.as_str())
+        .bind(tenant.as_str())
+        .bind(display_name)
+        .bind(self.now().unix_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_as(|| {
+            format!("a {platform} connection to {tenant}")
+        }))?;
+        Ok(connection)
+    }
+
+    pub async fn connection(&self, id: ConnectionId) -> Result<Option<Connection>, StoreError> {
+        sqlx::query("SELECT id, platform, tenant, display_name FROM connections WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(connection_from_row)
+            .transpose()
+    }
+
+    pub async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        sqlx::query(
+            "SELECT id, platform, tenant, display_name FROM connections ORDER BY platform, display_name, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(connection_from_row)
+        .collect()
+    }
+
+    /// Stores a credential of a connection, encrypted; replaces any previous value of that name.
+    pub async fn put_secret(
+        &self,
+        connection: ConnectionId,
+        name: &str,
+        secret: &SecretString,
+    ) -> Result<(), StoreError> {
+        let sealed = self.cipher.seal(secret, &secret_context(connection, name));
+        let result = sqlx::query(
+            "INSERT INTO connection_secrets (connection_id, name, sealed, updated_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (connection_id, name) DO UPDATE SET sealed = excluded.sealed, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(connection.to_string())
+        .bind(name)
+        .bind(sealed)
+        .bind(self.now().unix_millis())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                Err(StoreError::NotFound {
+                    kind: "connection",
+                    id: connection.to_string(),
+                })
+            }
+            other => other.map(drop).map_err(StoreError::from),
+        }
+    }
+
+    /// A credential of a connection, decrypted, if one of that name is stored.
+    pub async fn secret(
+        &self,
+        connection: ConnectionId,
+        name: &str,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sealed FROM connection_secrets WHERE connection_id = $1 AND name = $2",
+        )
+        .bind(connection.to_string())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sealed: Vec<u8> = row.try_get("sealed")?;
+        Ok(Some(
+            self.cipher
+                .open(&sealed, &secret_context(connection, name))?,
+        ))
+    }
+}
+
+/// Binds a sealed secret to its row, so a value copied elsewhere no longer opens.
+fn secret_context(connection: ConnectionId, name: &str) -> String {
+    format!("connection:{connection}:{name}")
+}
+
+fn connection_from_row(row: &AnyRow) -> Result<Connection, StoreError> {
+    Ok(Connection {
+        id: parse(row, "id")?,
+        platform: parse(row, "platform")?,
+        tenant: ExternalTenantId::new(row.try_get::<String, _>("tenant")?),
+        display_name: row.try_get("display_name")?,
+    })
+}
+
+/// Reads a text column into a type with a textual form, reporting unreadable data as corrupt.
+pub(crate) fn parse<T>(row: &AnyRow, column: &str) -> Result<T, StoreError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column)?;
+    text.parse()
+        .map_err(|e: T::Err| StoreError::Corrupt(format!("column {column}: {e}")))
+}
+
+/// Like [`parse`], for a nullable column.
+pub(crate) fn parse_optional<T>(row: &AnyRow, column: &str) -> Result<Option<T>, StoreError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| {
+        text.parse()
+            .map_err(|e: T::Err| StoreError::Corrupt(format!("column {column}: {e}")))
+    })
+    .transpose()
+}

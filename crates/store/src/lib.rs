@@ -1,0 +1,220 @@
+//! Switchboard's store: one code base over SQLite (the default, a file under the data
+//! directory, in WAL mode) and PostgreSQL (when given a `postgres://` URL).
+//!
+//! Queries go through sqlx's `Any` driver with SQL written once for both databases. Two rules
+//! keep that honest: values are limited to the types both back ends share (text, 64-bit
+//! integers and bytes; ids as text, times as Unix milliseconds, flags as 0/1 — the `Any`
+//! driver cannot read SQLite booleans), and placeholders are
+//! numbered `$1, $2, …` in the order they first appear, because SQLite binds `$N` by first
+//! appearance rather than by number. Each back end has its own migration files, kept in step,
+//! since DDL is where the dialects really differ.
+
+mod connections;
+mod conversations;
+mod error;
+mod migrations;
+mod people;
+mod representations;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Transaction};
+use switchboard_core::{Clock, Timestamp};
+use switchboard_secrets::Cipher;
+
+pub use error::StoreError;
+pub use people::NewAccount;
+pub use representations::TransitionRecord;
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The back end a database URL names, or why it names none the hub supports.
+    pub fn of_url(url: &str) -> Result<Self, StoreError> {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(StoreError::UnsupportedUrl {
+                url: redact_url(url),
+            }),
+        }
+    }
+}
+
+/// The hub's persistent state. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    cipher: Cipher,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long to wait for a connection before telling the operator the database is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite settings applied to every connection: write-ahead logging so readers never block the
+/// writer, foreign keys enforced, and a wait instead of an immediate `database is locked`.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(
+        path: &Path,
+        cipher: Cipher,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url, cipher, clock).await
+    }
+
+    /// Connects to the database at `url` and brings its schema up to date.
+    pub async fn connect(
+        url: &str,
+        cipher: Cipher,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let connect_error = |source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        let options: AnyConnectOptions = url.parse().map_err(connect_error)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(connect_error)?;
+        migrations::run(&pool, backend).await?;
+        Ok(Self {
+            pool,
+            backend,
+            cipher,
+            clock,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection; waits for queries in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The versions of the migrations applied to this database, in order.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        migrations::applied(&self.pool).await
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once, so a
+    /// transaction never fails half-way with `database is locked` when it upgrades from read to
+    /// write while another writer commits.
+    async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+}
+
+fn new_uuid() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+/// The URL with any password replaced, fit for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://hub:s3cret@db:5432/switchboard"),
+            "postgres://hub:***@db:5432/switchboard"
+        );
+        assert_eq!(
+            redact_url("postgres://hub@db/switchboard"),
+            "postgres://hub@db/switchboard"
+        );
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn backends_are_told_by_scheme() {
+        assert!(matches!(
+            Backend::of_url("sqlite://x.db"),
+            Ok(Backend::Sqlite)
+        ));
+        assert!(matches!(
+            Backend::of_url("postgresql://h/db"),
+            Ok(Backend::Postgres)
+        ));
+        let err = Backend::of_url("mysql://root:pw@h/db").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unsupported database URL 'mysql://root:***@h/db': use sqlite://PATH or postgres://HOST/DATABASE"
+        );
+    }
+}

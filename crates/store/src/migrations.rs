@@ -1,0 +1,92 @@
+use sqlx::AnyPool;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Row, SqlSafeStr};
+
+use crate::{Backend, StoreError};
+
+/// One schema step, written once per dialect. Versions only ever grow; a released step is
+/// never edited, since sqlx refuses a database whose applied step's checksum changed.
+struct Step {
+    version: i64,
+    description: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const STEPS: &[Step] = &[Step {
+    version: 1,
+    description: "initial schema",
+    sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
+    postgres: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+fn migrator(backend: Backend) -> Migrator {
+    Migrator::with_migrations(
+        STEPS
+            .iter()
+            .map(|step| {
+                let sql = match backend {
+                    Backend::Sqlite => step.sqlite,
+                    Backend::Postgres => step.postgres,
+                };
+                Migration::new(
+                    step.version,
+                    step.description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    migrator(backend).run(pool).await?;
+    Ok(())
+}
+
+pub(crate) async fn applied(pool: &AnyPool) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<i64, _>("version").map_err(StoreError::from))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_numbered_in_order_without_gaps() {
+        for (index, step) in STEPS.iter().enumerate() {
+            assert_eq!(step.version, index as i64 + 1, "{}", step.description);
+        }
+    }
+
+    #[test]
+    fn both_dialects_create_the_same_tables() {
+        let tables = |sql: &str| -> Vec<String> {
+            sql.lines()
+                .filter_map(|line| line.strip_prefix("CREATE TABLE "))
+                .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+                .collect()
+        };
+        for step in STEPS {
+            assert_eq!(
+                tables(step.sqlite),
+                tables(step.postgres),
+                "{}",
+                step.description
+            );
+            assert_eq!(
+                step.sqlite.lines().count(),
+                step.postgres.lines().count(),
+                "{}",
+                step.description
+            );
+        }
+    }
+}

@@ -1,0 +1,733 @@
+//! The store's conformance suite. Every test runs against the database that `DATABASE_URL`
+//! names: a PostgreSQL server when it is a `postgres://` URL (each test in a database of its
+//! own, dropped afterwards), a fresh SQLite file otherwise. CI runs the suite both ways.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use sqlx::{Connection, Row};
+use switchboard_core::{
+    AccountKind, Clock, ConversationKind, Email, ExternalChatId, ExternalTenantId, ExternalUserId,
+    PersonId, Platform, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
+};
+use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
+use switchboard_store::{Backend, NewAccount, Store, StoreError};
+
+/// A clock the tests move by hand.
+struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+struct TestDb {
+    url: String,
+    clock: Arc<TestClock>,
+    postgres_admin: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    async fn new() -> Self {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(1_700_000_000_000)));
+        match std::env::var("DATABASE_URL") {
+            Ok(admin_url) if matches!(Backend::of_url(&admin_url), Ok(Backend::Postgres)) => {
+                let name = format!("switchboard_test_{}", uuid::Uuid::now_v7().simple());
+                let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                Self {
+                    url: with_database(&admin_url, &name),
+                    clock,
+                    postgres_admin: Some((admin_url, name)),
+                    _dir: dir,
+                }
+            }
+            _ => Self {
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display()),
+                clock,
+                postgres_admin: None,
+                _dir: dir,
+            },
+        }
+    }
+
+    async fn open(&self, key: u8) -> Store {
+        Store::connect(&self.url, Cipher::from_key(&[key; 32]), self.clock.clone())
+            .await
+            .unwrap()
+    }
+
+    async fn raw(&self) -> sqlx::AnyConnection {
+        sqlx::AnyConnection::connect(&self.url).await.unwrap()
+    }
+
+    fn advance(&self, millis: i64) {
+        self.clock.0.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    async fn drop_database(&self) {
+        if let Some((admin_url, name)) = &self.postgres_admin {
+            let mut admin = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (before_query, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(a, q)| (a, Some(q)));
+    let authority = before_query.split('/').next().unwrap();
+    match query {
+        Some(query) => format!("{scheme}://{authority}/{database}?{query}"),
+        None => format!("{scheme}://{authority}/{database}"),
+    }
+}
+
+/// Runs `body` with a fresh database and drops it afterwards, even when the body panics.
+macro_rules! store_test {
+    ($name:ident, |$db:ident, $store:ident| $body:block) => {
+        #[tokio::test]
+        async fn $name() {
+            let db = Arc::new(TestDb::new().await);
+            let $store = db.open(1).await;
+            let $db = db.clone();
+            let outcome = tokio::spawn(async move { $body }).await;
+            db.drop_database().await;
+            if let Err(error) = outcome {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+    };
+}
+
+fn email(text: &str) -> Email {
+    Email::parse(text).unwrap()
+}
+
+fn human(
+    connection: switchboard_core::ConnectionId,
+    platform: Platform,
+    id: &str,
+    mail: &str,
+) -> NewAccount {
+    NewAccount {
+        connection_id: connection,
+        platform,
+        external_id: ExternalUserId::new(id),
+        display_name: format!("User {id}"),
+        email: Some(email(mail)),
+        kind: AccountKind::Human,
+        active: true,
+    }
+}
+
+store_test!(the_backend_is_the_one_database_url_names, |_db, store| {
+    let expected = match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    assert_eq!(store.backend(), expected);
+    store.ping().await.unwrap();
+});
+
+store_test!(
+    migrations_run_once_and_are_idempotent_on_restart,
+    |db, store| {
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+        let connection = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+            .await
+            .unwrap();
+        store.close().await;
+        let reopened = db.open(1).await;
+        assert_eq!(reopened.applied_migrations().await.unwrap(), vec![1]);
+        assert_eq!(
+            reopened.connection(connection.id).await.unwrap(),
+            Some(connection)
+        );
+    }
+);
+
+store_test!(
+    connections_are_unique_per_platform_and_tenant,
+    |_db, store| {
+        let tenant = ExternalTenantId::new("T0001");
+        let slack = store
+            .create_connection(Platform::Slack, &tenant, "Acme Slack")
+            .await
+            .unwrap();
+        let teams = store
+            .create_connection(Platform::Teams, &tenant, "Acme Microsoft")
+            .await
+            .unwrap();
+        let duplicate = store
+            .create_connection(Platform::Slack, &tenant, "Again")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&duplicate, StoreError::Conflict(what) if what == "a slack connection to T0001"),
+            "{duplicate}"
+        );
+        assert_eq!(
+            store.connection(slack.id).await.unwrap(),
+            Some(slack.clone())
+        );
+        assert_eq!(store.connections().await.unwrap(), vec![slack, teams]);
+    }
+);
+
+store_test!(
+    secrets_are_encrypted_at_rest_and_bound_to_their_row,
+    |db, store| {
+        let a = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("TA"), "A")
+            .await
+            .unwrap();
+        let b = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("TB"), "B")
+            .await
+            .unwrap();
+        let token = SecretString::from("xoxb-plain-token-value".to_owned());
+        store.put_secret(a.id, "bot_token", &token).await.unwrap();
+        assert_eq!(
+            store
+                .secret(a.id, "bot_token")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "xoxb-plain-token-value"
+        );
+        assert!(store.secret(a.id, "user_token").await.unwrap().is_none());
+
+        let mut raw = db.raw().await;
+        let sealed: Vec<u8> = sqlx::query("SELECT sealed FROM connection_secrets")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap()
+            .try_get("sealed")
+            .unwrap();
+        assert!(!sealed.windows(10).any(|w| w == b"plain-toke"));
+
+        store
+            .put_secret(
+                a.id,
+                "bot_token",
+                &SecretString::from("xoxb-rotated".to_owned()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .secret(a.id, "bot_token")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "xoxb-rotated"
+        );
+
+        sqlx::query(
+            "INSERT INTO connection_secrets (connection_id, name, sealed, updated_at) \
+         SELECT $1, name, sealed, updated_at FROM connection_secrets WHERE connection_id = $2",
+        )
+        .bind(b.id.to_string())
+        .bind(a.id.to_string())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+        assert!(matches!(
+            store.secret(b.id, "bot_token").await,
+            Err(StoreError::Secret(SecretsError::Undecryptable))
+        ));
+
+        let other_key = db.open(2).await;
+        assert!(matches!(
+            other_key.secret(a.id, "bot_token").await,
+            Err(StoreError::Secret(SecretsError::Undecryptable))
+        ));
+
+        let unknown = switchboard_core::ConnectionId::from_uuid(uuid::Uuid::now_v7());
+        assert!(matches!(
+            store.put_secret(unknown, "bot_token", &token).await,
+            Err(StoreError::NotFound {
+                kind: "connection",
+                ..
+            })
+        ));
+    }
+);
+
+store_test!(
+    people_are_unique_by_email_and_keep_their_primary,
+    |_db, store| {
+        let alice = store
+            .create_person("Alice", &email("Alice@Acme.com"))
+            .await
+            .unwrap();
+        assert_eq!(alice.email.as_str(), "alice@acme.com");
+        assert!(matches!(
+            store
+                .create_person("Alice again", &email("alice@ACME.com "))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            store
+                .person_by_email(&email("ALICE@acme.com"))
+                .await
+                .unwrap(),
+            Some(alice.clone())
+        );
+        let chosen = store
+            .set_primary(alice.id, Some(Platform::Teams))
+            .await
+            .unwrap();
+        assert_eq!(chosen.primary, Some(Platform::Teams));
+        assert_eq!(store.person(alice.id).await.unwrap(), Some(chosen));
+        let cleared = store.set_primary(alice.id, None).await.unwrap();
+        assert_eq!(cleared.primary, None);
+        let nobody = PersonId::from_uuid(uuid::Uuid::now_v7());
+        assert!(matches!(
+            store.set_primary(nobody, Some(Platform::Slack)).await,
+            Err(StoreError::NotFound { kind: "person", .. })
+        ));
+    }
+);
+
+store_test!(
+    importing_an_account_twice_updates_it_and_never_duplicates,
+    |_db, store| {
+        let slack = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+            .await
+            .unwrap();
+        let first = store
+            .upsert_account(&human(slack.id, Platform::Slack, "U1", "bob@acme.com"))
+            .await
+            .unwrap();
+        let person = store
+            .create_person("Bob", &email("bob@acme.com"))
+            .await
+            .unwrap();
+        store.link_account(first.id, Some(person.id)).await.unwrap();
+
+        let mut changed = human(slack.id, Platform::Slack, "U1", "robert@acme.com");
+        changed.display_name = "Robert".to_owned();
+        changed.active = false;
+        let second = store.upsert_account(&changed).await.unwrap();
+        assert_eq!(second.id, first.id);
+        assert_eq!(second.display_name, "Robert");
+        assert_eq!(second.email, Some(email("robert@acme.com")));
+        assert!(!second.active);
+        assert_eq!(
+            second.person_id,
+            Some(person.id),
+            "re-import keeps the link"
+        );
+        assert_eq!(
+            store.accounts_of_person(person.id).await.unwrap(),
+            vec![second]
+        );
+    }
+);
+
+store_test!(
+    an_account_must_match_its_connections_platform,
+    |_db, store| {
+        let slack = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+            .await
+            .unwrap();
+        let wrong = human(slack.id, Platform::Teams, "U1", "x@acme.com");
+        assert!(matches!(
+            store.upsert_account(&wrong).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+);
+
+store_test!(
+    deleting_a_person_unlinks_accounts_and_removes_representations,
+    |_db, store| {
+        let teams = store
+            .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
+            .await
+            .unwrap();
+        let account = store
+            .upsert_account(&human(
+                teams.id,
+                Platform::Teams,
+                "guid-1",
+                "carol@acme.com",
+            ))
+            .await
+            .unwrap();
+        let carol = store
+            .create_person("Carol", &email("carol@acme.com"))
+            .await
+            .unwrap();
+        store
+            .link_account(account.id, Some(carol.id))
+            .await
+            .unwrap();
+        store
+            .create_representation(carol.id, Platform::Slack, RepresentationKind::Bot)
+            .await
+            .unwrap();
+        store.delete_person(carol.id).await.unwrap();
+        assert_eq!(store.person(carol.id).await.unwrap(), None);
+        assert!(store.representations_of(carol.id).await.unwrap().is_empty());
+        assert!(store.accounts_of_person(carol.id).await.unwrap().is_empty());
+        let again = store
+            .upsert_account(&human(
+                teams.id,
+                Platform::Teams,
+                "guid-1",
+                "carol@acme.com",
+            ))
+            .await
+            .unwrap();
+        assert_eq!((again.id, again.person_id), (account.id, None));
+        assert!(matches!(
+            store.delete_person(carol.id).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+);
+
+store_test!(
+    sync_events_follow_the_state_machine_and_are_recorded,
+    |db, store| {
+        let dave = store
+            .create_person("Dave", &email("dave@acme.com"))
+            .await
+            .unwrap();
+        let rep = store
+            .create_representation(
+                dave.id,
+                Platform::Teams,
+                RepresentationKind::ExistingAccount,
+            )
+            .await
+            .unwrap();
+        assert_eq!(rep.status, SyncStatus::NotCreated);
+        assert!(matches!(
+            store
+                .create_representation(dave.id, Platform::Teams, RepresentationKind::GuestAccount)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        let refused = store
+            .apply_sync_event(dave.id, Platform::Teams, SyncEvent::Completed, "test")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, StoreError::IllegalTransition(_)),
+            "{refused}"
+        );
+
+        store
+            .apply_sync_event(
+                dave.id,
+                Platform::Teams,
+                SyncEvent::ConsentRequested,
+                "admin: sync",
+            )
+            .await
+            .unwrap();
+        db.advance(1_000);
+        store
+            .apply_sync_event(
+                dave.id,
+                Platform::Teams,
+                SyncEvent::Completed,
+                "dave authorised",
+            )
+            .await
+            .unwrap();
+        db.advance(1_000);
+        let failed = store
+            .apply_sync_event(
+                dave.id,
+                Platform::Teams,
+                SyncEvent::Failed {
+                    reason: "refresh token revoked".to_owned(),
+                },
+                "token refresh",
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed.from, SyncStatus::Synced);
+
+        let stored = store
+            .representation(dave.id, Platform::Teams)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.status.failure_reason(),
+            Some("refresh token revoked")
+        );
+
+        let history = store.transitions(dave.id, Platform::Teams).await.unwrap();
+        let summary: Vec<_> = history
+            .iter()
+            .map(|t| (t.from, t.to.code(), t.cause.as_str(), t.at.unix_millis()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    SyncStatusCode::NotCreated,
+                    SyncStatusCode::Pending,
+                    "admin: sync",
+                    1_700_000_000_000
+                ),
+                (
+                    SyncStatusCode::Pending,
+                    SyncStatusCode::Synced,
+                    "dave authorised",
+                    1_700_000_001_000
+                ),
+                (
+                    SyncStatusCode::Synced,
+                    SyncStatusCode::Failed,
+                    "token refresh",
+                    1_700_000_002_000
+                ),
+            ]
+        );
+        assert_eq!(
+            history[2].to.failure_reason(),
+            Some("refresh token revoked")
+        );
+
+        assert!(matches!(
+            store
+                .apply_sync_event(dave.id, Platform::Slack, SyncEvent::Reset, "x")
+                .await,
+            Err(StoreError::NotFound {
+                kind: "representation",
+                ..
+            })
+        ));
+    }
+);
+
+store_test!(the_schema_refuses_inconsistent_statuses, |db, store| {
+    let erin = store
+        .create_person("Erin", &email("erin@acme.com"))
+        .await
+        .unwrap();
+    let mut raw = db.raw().await;
+    for (status, reason) in [("failed", None), ("synced", Some("why")), ("unknown", None)] {
+        let result = sqlx::query(
+            "INSERT INTO representations (person_id, platform, kind, status, failure_reason, \
+             account_id, updated_at) VALUES ($1, 'slack', 'bot', $2, $3, NULL, 0)",
+        )
+        .bind(erin.id.to_string())
+        .bind(status)
+        .bind(reason)
+        .execute(&mut raw)
+        .await;
+        assert!(result.is_err(), "{status} with {reason:?} must be refused");
+    }
+    let result = sqlx::query(
+        "INSERT INTO people (id, display_name, email, primary_platform, created_at, updated_at) \
+         VALUES ('x', 'Shouty', 'SHOUTY@ACME.COM', NULL, 0, 0)",
+    )
+    .execute(&mut raw)
+    .await;
+    assert!(result.is_err(), "e-mail addresses are stored normalised");
+});
+
+store_test!(
+    a_direct_conversation_is_one_per_pair_even_under_a_race,
+    |_db, store| {
+        let a = store
+            .create_person("A", &email("a@acme.com"))
+            .await
+            .unwrap();
+        let b = store
+            .create_person("B", &email("b@acme.com"))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let store = store.clone();
+            let (x, y) = if i % 2 == 0 {
+                (a.id, b.id)
+            } else {
+                (b.id, a.id)
+            };
+            tasks.push(tokio::spawn(async move {
+                store.direct_conversation(x, y).await
+            }));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for task in tasks {
+            ids.insert(task.await.unwrap().unwrap().id);
+        }
+        assert_eq!(ids.len(), 1);
+        let id = *ids.first().unwrap();
+        let conversation = store.conversation(id).await.unwrap().unwrap();
+        assert_eq!(conversation.kind, ConversationKind::Direct);
+        assert_eq!(
+            conversation.participants,
+            [a.id, b.id].into_iter().collect()
+        );
+        assert!(matches!(
+            store.direct_conversation(a.id, a.id).await,
+            Err(StoreError::InvalidConversation(_))
+        ));
+    }
+);
+
+store_test!(group_conversations_and_portals, |_db, store| {
+    let slack = store
+        .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+        .await
+        .unwrap();
+    let teams = store
+        .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
+        .await
+        .unwrap();
+    let mut people = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        people.push(
+            store
+                .create_person(name, &email(&format!("{name}@acme.com")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    assert!(matches!(
+        store.create_group_conversation(people[..2].to_vec()).await,
+        Err(StoreError::InvalidConversation(_))
+    ));
+    let group = store
+        .create_group_conversation(people.clone())
+        .await
+        .unwrap();
+    let other_group = store
+        .create_group_conversation(people.clone())
+        .await
+        .unwrap();
+    assert_ne!(
+        group.id, other_group.id,
+        "platforms allow several group chats of one set"
+    );
+
+    let chat = ExternalChatId::new("G0123");
+    let portal = store
+        .create_portal(group.id, Platform::Slack, slack.id, &chat)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.portal(group.id, Platform::Slack).await.unwrap(),
+        Some(portal.clone())
+    );
+    assert_eq!(
+        store.portal_by_chat(slack.id, &chat).await.unwrap(),
+        Some(portal)
+    );
+    assert!(matches!(
+        store
+            .create_portal(
+                group.id,
+                Platform::Slack,
+                slack.id,
+                &ExternalChatId::new("G999")
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .create_portal(other_group.id, Platform::Slack, slack.id, &chat)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .create_portal(
+                group.id,
+                Platform::Teams,
+                slack.id,
+                &ExternalChatId::new("19:x")
+            )
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .create_portal(
+            group.id,
+            Platform::Teams,
+            teams.id,
+            &ExternalChatId::new("19:x"),
+        )
+        .await
+        .unwrap();
+});
+
+#[tokio::test]
+async fn sqlite_databases_use_write_ahead_logging() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(0)));
+    let store = Store::open_sqlite(
+        &dir.path().join("hub.db"),
+        Cipher::from_key(&[1; 32]),
+        clock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    let mut raw =
+        sqlx::AnyConnection::connect(&format!("sqlite://{}", dir.path().join("hub.db").display()))
+            .await
+            .unwrap();
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_reported_without_its_password() {
+    let clock = Arc::new(TestClock(AtomicI64::new(0)));
+    let err = Store::connect(
+        "postgres://hub:hunter2@127.0.0.1:1/switchboard",
+        Cipher::from_key(&[1; 32]),
+        clock,
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with(
+            "cannot connect to the database at postgres://hub:***@127.0.0.1:1/switchboard"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"));
+}
