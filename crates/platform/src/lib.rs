@@ -1,1 +1,123 @@
-//! placeholder
+//! The one trait every chat platform implements, the vocabulary it speaks, and the registry
+//! the hub looks platforms up in.
+//!
+//! A platform is one self-contained module behind [`ChatPlatform`]: its outbound client, its
+//! webhook verification and parsing, and the mapping between its wire types and these types.
+//! Adding a platform touches its own folder and one line of the hub's registry.
+
+mod error;
+mod registry;
+mod types;
+
+use async_trait::async_trait;
+use switchboard_core::{Email, ExternalChatId, ExternalUserId, Platform, PlatformRules, rules_for};
+
+pub use error::PlatformError;
+pub use registry::PlatformRegistry;
+pub use types::{
+    Actor, ChatKind, ConnectionContext, Credentials, ImportRequest, InboundEvent, InboundKind,
+    MessageRef, OutboundMessage, PlatformUser, ProvisionRequest, Provisioning, Team, UserPage,
+    WebhookRequest, WebhookVerdict,
+};
+
+/// What the hub needs from a chat platform: its directory, representations, messaging and
+/// inbound events.
+///
+/// Every method that calls the platform takes the connection it acts on; implementations keep
+/// no per-connection state of their own beyond caches, so one instance serves every connection
+/// of its platform. Calls must time out, retry transient failures with backoff and honour
+/// `Retry-After`; what is left over is reported as a [`PlatformError`] that says whether a later
+/// retry may help.
+#[async_trait]
+pub trait ChatPlatform: Send + Sync {
+    fn platform(&self) -> Platform;
+
+    /// How this platform represents people and imports users.
+    fn rules(&self) -> PlatformRules {
+        rules_for(self.platform())
+    }
+
+    /// The teams an admin may select for import, for platforms that import by team.
+    async fn list_teams(&self, connection: &ConnectionContext) -> Result<Vec<Team>, PlatformError>;
+
+    /// One page of the users an import brings in; pass back the returned cursor for the next.
+    async fn import_users(
+        &self,
+        connection: &ConnectionContext,
+        request: &ImportRequest,
+    ) -> Result<UserPage, PlatformError>;
+
+    async fn lookup_by_email(
+        &self,
+        connection: &ConnectionContext,
+        email: &Email,
+    ) -> Result<Option<PlatformUser>, PlatformError>;
+
+    /// Creates what represents a person on this platform (a guest account, a bot), or starts
+    /// the consent its creation needs.
+    async fn provision_representation(
+        &self,
+        connection: &ConnectionContext,
+        request: &ProvisionRequest,
+    ) -> Result<Provisioning, PlatformError>;
+
+    /// Removes an account the hub created to represent a person. Never called for accounts the
+    /// hub did not create.
+    async fn remove_representation(
+        &self,
+        connection: &ConnectionContext,
+        account: &ExternalUserId,
+    ) -> Result<(), PlatformError>;
+
+    /// Opens (or finds) the direct message or group chat between `actor` and `members`.
+    async fn open_chat(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        members: &[ExternalUserId],
+    ) -> Result<ExternalChatId, PlatformError>;
+
+    async fn post_message(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        chat: &ExternalChatId,
+        message: &OutboundMessage,
+    ) -> Result<MessageRef, PlatformError>;
+
+    async fn edit_message(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        message: &MessageRef,
+        replacement: &OutboundMessage,
+    ) -> Result<(), PlatformError>;
+
+    async fn delete_message(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        message: &MessageRef,
+    ) -> Result<(), PlatformError>;
+
+    /// Adds (`present` true) or removes a reaction, given as a Unicode emoji.
+    async fn set_reaction(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        message: &MessageRef,
+        emoji: &str,
+        present: bool,
+    ) -> Result<(), PlatformError>;
+
+    /// Checks an inbound webhook the way the platform signs it, and says whether it is a
+    /// handshake to answer or events to store.
+    fn verify_webhook(
+        &self,
+        connection: &ConnectionContext,
+        request: &WebhookRequest,
+    ) -> Result<WebhookVerdict, PlatformError>;
+
+    /// The events in a verified webhook.
+    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<InboundEvent>, PlatformError>;
+}

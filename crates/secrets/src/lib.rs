@@ -33,8 +33,8 @@ pub enum SecretsError {
         "the secret key must be 32 bytes encoded in base64 (for example from `openssl rand -base64 32`); {0}"
     )]
     MalformedKey(String),
-    #[error("cannot read or create the key file {path}: {source}")]
-    KeyFile { path: PathBuf, source: io::Error },
+    #[error("cannot read or create the key file {path}: {cause}")]
+    KeyFile { path: PathBuf, cause: io::Error },
     #[error(
         "the key file {path} can be read by other users (mode {mode:o}); restrict it with `chmod 600 {path}`"
     )]
@@ -89,9 +89,9 @@ impl Cipher {
     }
 
     fn load_or_create_key_file(path: &Path) -> Result<Self, SecretsError> {
-        let key_file_error = |source| SecretsError::KeyFile {
+        let key_file_error = |cause| SecretsError::KeyFile {
             path: path.to_owned(),
-            source,
+            cause,
         };
         match OpenOptions::new()
             .write(true)

@@ -6,10 +6,12 @@ use switchboard_secrets::SecretsError;
 pub enum StoreError {
     #[error("unsupported database URL '{url}': use sqlite://PATH or postgres://HOST/DATABASE")]
     UnsupportedUrl { url: String },
-    #[error("cannot connect to the database at {url}: {source}")]
-    Connect { url: String, source: sqlx::Error },
+    // The causes below are part of the message rather than error sources, so that a report
+    // printing the whole chain does not say them twice.
+    #[error("cannot connect to the database at {url}: {cause}")]
+    Connect { url: String, cause: String },
     #[error("cannot bring the database schema up to date: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     #[error("{0} already exists")]
     Conflict(String),
     #[error("no {kind} with id {id}")]
@@ -29,6 +31,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         StoreError::Database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(error)
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Transaction};
+use sqlx::{AnyConnection, AnyPool, Connection as _, Transaction};
 use switchboard_core::{Clock, Timestamp};
 use switchboard_secrets::Cipher;
 
@@ -94,11 +94,28 @@ impl Store {
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
-        let connect_error = |source| StoreError::Connect {
+        let connect_error = |cause: String| StoreError::Connect {
             url: redact_url(url),
-            source,
+            cause,
         };
-        let options: AnyConnectOptions = url.parse().map_err(connect_error)?;
+        let options: AnyConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| connect_error(e.to_string()))?;
+        // One connection first, on its own: a pool that cannot connect reports only that it
+        // timed out, while the operator needs the reason (refused, unknown host, bad password).
+        match tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect_with(&options)).await {
+            Ok(Ok(probe)) => probe
+                .close()
+                .await
+                .map_err(|e| connect_error(e.to_string()))?,
+            Ok(Err(error)) => return Err(connect_error(error.to_string())),
+            Err(_) => {
+                return Err(connect_error(format!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 8,
@@ -115,7 +132,7 @@ impl Store {
             })
             .connect_with(options)
             .await
-            .map_err(connect_error)?;
+            .map_err(|e| connect_error(e.to_string()))?;
         migrations::run(&pool, backend).await?;
         Ok(Self {
             pool,

@@ -1,0 +1,100 @@
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use switchboard_platform::PlatformRegistry;
+use switchboard_store::{Backend, Store};
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub platforms: PlatformRegistry,
+    pub metrics: PrometheusHandle,
+}
+
+/// The hub's HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(health))
+        .route("/metrics", get(render_metrics))
+        .layer(middleware::from_fn(record_request))
+        .with_state(state)
+}
+
+async fn index(State(state): State<AppState>) -> Html<String> {
+    let backend = match state.store.backend() {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    };
+    let platforms: Vec<&str> = state
+        .platforms
+        .platforms()
+        .map(|p| p.display_name())
+        .collect();
+    let platforms = if platforms.is_empty() {
+        "none yet".to_owned()
+    } else {
+        platforms.join(", ")
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Switchboard</title></head><body><h1>Switchboard hub</h1>\
+         <p>Version {version}. Database: {backend}. Platform adapters: {platforms}.</p>\
+         <ul><li><a href=\"/healthz\">/healthz</a>: health</li>\
+         <li><a href=\"/metrics\">/metrics</a>: Prometheus metrics</li></ul></body></html>",
+        version = env!("CARGO_PKG_VERSION"),
+    ))
+}
+
+/// Healthy when the database answers; a 503 tells a load balancer or orchestrator otherwise.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({
+                    "status": "unavailable",
+                    "reason": "the database does not answer",
+                })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// Counts and times every request by route template (never by raw path, which would let
+/// arbitrary URLs create unbounded metric series).
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    metrics::counter!("switchboard_http_requests_total", &labels).increment(1);
+    metrics::histogram!("switchboard_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

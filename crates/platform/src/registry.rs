@@ -1,0 +1,34 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use switchboard_core::Platform;
+
+use crate::ChatPlatform;
+
+/// The platforms this hub can talk to, by platform.
+#[derive(Default, Clone)]
+pub struct PlatformRegistry {
+    platforms: BTreeMap<Platform, Arc<dyn ChatPlatform>>,
+}
+
+impl PlatformRegistry {
+    /// Adds a platform; a second registration of the same platform replaces the first.
+    pub fn register(&mut self, platform: Arc<dyn ChatPlatform>) {
+        self.platforms.insert(platform.platform(), platform);
+    }
+
+    pub fn get(&self, platform: Platform) -> Option<&Arc<dyn ChatPlatform>> {
+        self.platforms.get(&platform)
+    }
+
+    /// The platforms registered, in a stable order.
+    pub fn platforms(&self) -> impl Iterator<Item = Platform> + '_ {
+        self.platforms.keys().copied()
+    }
+}
+
+impl std::fmt::Debug for PlatformRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.platforms.keys()).finish()
+    }
+}

@@ -1,0 +1,310 @@
+//! Black-box tests: the real `switchboard` binary, started as a process, spoken to over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+
+/// The binary with none of the caller's Switchboard settings leaking in.
+fn switchboard() -> Command {
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running process, killed if a test ends without stopping it.
+struct Running(Option<Child>);
+
+impl Running {
+    fn start(command: &mut Command) -> Self {
+        Self(Some(
+            command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        ))
+    }
+
+    fn stdout(&mut self) -> std::process::ChildStdout {
+        self.0.as_mut().unwrap().stdout.take().unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    fn terminate(mut self) -> Output {
+        let child = self.0.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn wait_healthy(port: u16, within: Duration) -> Duration {
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(response) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+        {
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["status"], "ok");
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "port {port} not healthy within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_demo_is_healthy_within_five_seconds_and_prints_its_urls() {
+    let (hub, sim) = (free_port(), free_port());
+    let started = Instant::now();
+    let mut demo = Running::start(switchboard().args([
+        "demo",
+        "--listen",
+        &format!("127.0.0.1:{hub}"),
+        "--sim-listen",
+        &format!("127.0.0.1:{sim}"),
+    ]));
+    wait_healthy(hub, Duration::from_secs(5)).await;
+    wait_healthy(sim, Duration::from_secs(5)).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let mut stdout = BufReader::new(demo.stdout());
+    let mut printed = String::new();
+    for _ in 0..4 {
+        stdout.read_line(&mut printed).unwrap();
+    }
+    assert!(
+        printed.contains(&format!("http://127.0.0.1:{hub}/")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("http://127.0.0.1:{sim}/")),
+        "{printed}"
+    );
+    let data_dir = printed
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Data:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(Path::new(&data_dir).join("switchboard.db").exists());
+
+    let output = demo.terminate();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        !Path::new(&data_dir).exists(),
+        "the throw-away data is deleted on exit"
+    );
+}
+
+#[tokio::test]
+async fn serve_reads_its_config_file_and_lets_the_environment_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file_port, env_port) = (free_port(), free_port());
+    let data_dir = dir.path().join("data");
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{file_port}\"\ndata_dir = \"{}\"\nlog_format = \"json\"\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let hub = Running::start(
+        switchboard()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("SWITCHBOARD_LISTEN", format!("127.0.0.1:{env_port}")),
+    );
+    wait_healthy(env_port, Duration::from_secs(10)).await;
+
+    let metrics = reqwest::get(format!("http://127.0.0.1:{env_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"switchboard_http_requests_total{method="GET",route="/healthz",status="200"}"#
+        ),
+        "{metrics}"
+    );
+    let key_mode = std::fs::metadata(data_dir.join("secret.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    assert!(data_dir.join("switchboard.db").exists());
+
+    let output = hub.terminate();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for line in stderr.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        assert!(entry["level"].is_string(), "{line}");
+    }
+    assert!(stderr.contains("hub listening"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_restarts_on_its_own_data() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let port = free_port();
+        let hub = Running::start(
+            switchboard()
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--data-dir",
+                ])
+                .arg(dir.path()),
+        );
+        wait_healthy(port, Duration::from_secs(10)).await;
+        let output = hub.terminate();
+        assert!(output.status.success(), "{output:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_simulator_runs_alone() {
+    let port = free_port();
+    let _sim =
+        Running::start(switchboard().args(["sim", "--listen", &format!("127.0.0.1:{port}")]));
+    wait_healthy(port, Duration::from_secs(5)).await;
+}
+
+/// Runs the binary to completion and checks that it failed with one clear line.
+fn assert_fails_with_one_line(command: &mut Command, expected: &str) {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success(), "{command:?} succeeded");
+    assert_eq!(stderr.lines().count(), 1, "{command:?} printed:\n{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{command:?}: expected {expected:?} in {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_failure_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let malformed = dir.path().join("malformed.toml");
+    std::fs::write(&malformed, "listen = \"127.0.0.1:1\"\n[unclosed\n").unwrap();
+    let misspelt = dir.path().join("misspelt.toml");
+    std::fs::write(&misspelt, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let a_file = dir.path().join("a-file");
+    std::fs::write(&a_file, "").unwrap();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = busy.local_addr().unwrap().to_string();
+
+    assert_fails_with_one_line(
+        switchboard().args(["serve", "--no-such-flag"]),
+        "'--no-such-flag'",
+    );
+    assert_fails_with_one_line(switchboard().args(["frobnicate"]), "'frobnicate'");
+    assert_fails_with_one_line(
+        switchboard().args(["serve", "--config"]).arg(&malformed),
+        "line 2",
+    );
+    assert_fails_with_one_line(
+        switchboard().args(["serve", "--config"]).arg(&misspelt),
+        "unknown field `lisen`",
+    );
+    assert_fails_with_one_line(
+        switchboard()
+            .args(["serve", "--config"])
+            .arg(dir.path().join("absent.toml")),
+        "cannot read config file",
+    );
+    assert_fails_with_one_line(
+        switchboard()
+            .args(["serve", "--data-dir", data])
+            .env("DATABASE_URL", "mysql://root:hunter2@db/switchboard"),
+        "unsupported database URL 'mysql://root:***@db/switchboard'",
+    );
+    assert_fails_with_one_line(
+        switchboard().args(["serve", "--data-dir", data]).env(
+            "DATABASE_URL",
+            "postgres://hub:hunter2@127.0.0.1:1/switchboard",
+        ),
+        "cannot connect to the database at postgres://hub:***@127.0.0.1:1/switchboard",
+    );
+    assert_fails_with_one_line(
+        switchboard()
+            .args(["serve", "--data-dir"])
+            .arg(a_file.join("data")),
+        "cannot create the data directory",
+    );
+    assert_fails_with_one_line(
+        switchboard().args(["serve", "--data-dir", data, "--listen", &busy]),
+        &format!("cannot listen on {busy}"),
+    );
+    assert_fails_with_one_line(
+        switchboard().args(["demo", "--sim-listen", &busy, "--listen", "127.0.0.1:0"]),
+        &format!("cannot listen on {busy}"),
+    );
+    assert_fails_with_one_line(
+        switchboard().args(["serve", "--data-dir", data, "--listen", "localhost"]),
+        "invalid listen address 'localhost'",
+    );
+    assert_fails_with_one_line(
+        switchboard()
+            .args(["serve", "--data-dir", data, "--listen", "127.0.0.1:0"])
+            .env("SWITCHBOARD_SECRET_KEY", "too-short"),
+        "the secret key must be 32 bytes",
+    );
+    assert_fails_with_one_line(
+        switchboard().args(["--log", "info,[", "sim"]),
+        "invalid log filter",
+    );
+    assert_fails_with_one_line(
+        switchboard().args(["serve", "--log-format", "xml"]),
+        "'xml'",
+    );
+}
