@@ -1,0 +1,149 @@
+//! Small wire encodings: URL-encoded forms, HTML escaping, Slack-looking ids and timestamps.
+
+/// Decodes one `application/x-www-form-urlencoded` component; `None` when it is not valid
+/// percent-encoding of UTF-8, so callers can answer Slack's `invalid_form_data`.
+pub fn percent_decode(input: &str) -> Option<String> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let high = hex_value(*bytes.get(i + 1)?)?;
+                let low = hex_value(*bytes.get(i + 2)?)?;
+                out.push(high << 4 | low);
+                i += 2;
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Parses a query string or form body into its pairs, in order.
+pub fn parse_urlencoded(input: &str) -> Option<Vec<(String, String)>> {
+    input
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((percent_decode(name)?, percent_decode(value)?))
+        })
+        .collect()
+}
+
+/// Encodes a value for a query string: everything but RFC 3986's unreserved characters.
+pub fn percent_encode(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for byte in input.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+pub fn html_escape(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Slack-looking id: the kind's letter and a zero-padded upper-case base-36 number, so
+/// seeded ids can be predicted from an index (`U00000000` is the organisation's person 0).
+pub fn slack_id(prefix: char, number: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut digits = [b'0'; 13];
+    let mut rest = number;
+    let mut at = digits.len();
+    while rest > 0 {
+        at -= 1;
+        digits[at] = DIGITS[(rest % 36) as usize];
+        rest /= 36;
+    }
+    let start = at.min(digits.len() - 8);
+    let mut id = String::with_capacity(1 + digits.len() - start);
+    id.push(prefix);
+    id.extend(digits[start..].iter().map(|&d| char::from(d)));
+    id
+}
+
+/// Slack's message timestamp: seconds and microseconds, `"1700000000.000100"`.
+pub fn format_ts(micros: u64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+pub fn parse_ts(ts: &str) -> Option<u64> {
+    let (seconds, fraction) = ts.split_once('.').unwrap_or((ts, ""));
+    if seconds.is_empty()
+        || fraction.len() > 6
+        || !seconds.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let seconds: u64 = seconds.parse().ok()?;
+    let micros: u64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<6}").parse().ok()?
+    };
+    seconds.checked_mul(1_000_000)?.checked_add(micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_round_trip() {
+        let pairs = parse_urlencoded("a=1&text=hello+w%C3%B6rld%21&empty=&flag").unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("a".to_owned(), "1".to_owned()),
+                ("text".to_owned(), "hello wörld!".to_owned()),
+                ("empty".to_owned(), String::new()),
+                ("flag".to_owned(), String::new()),
+            ]
+        );
+        assert_eq!(percent_decode(&percent_encode("a b&c=d/é")).unwrap(), "a b&c=d/é");
+        assert!(parse_urlencoded("bad=%zz").is_none());
+        assert!(parse_urlencoded("bad=%C3").is_none());
+    }
+
+    #[test]
+    fn ids_and_timestamps() {
+        assert_eq!(slack_id('U', 0), "U00000000");
+        assert_eq!(slack_id('U', 35), "U0000000Z");
+        assert_eq!(slack_id('D', 36), "D00000010");
+        assert_eq!(format_ts(1_700_000_000_000_100), "1700000000.000100");
+        assert_eq!(parse_ts("1700000000.000100"), Some(1_700_000_000_000_100));
+        assert_eq!(parse_ts("1700000000.1"), Some(1_700_000_000_100_000));
+        assert_eq!(parse_ts("1700000000"), Some(1_700_000_000_000_000));
+        assert_eq!(parse_ts("x.1"), None);
+        assert_eq!(parse_ts("1.1234567"), None);
+    }
+}

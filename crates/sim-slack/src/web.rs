@@ -1,0 +1,590 @@
+//! A small Slack client at `/slack/`: sign in as any simulated person, read and write their DMs
+//! and group DMs, edit, delete, react, change one's display name, and (as an admin) add people.
+//! Every action goes through the same operations as the Web API, so apps get their events.
+//! It also hands out app configuration tokens, as Slack's app settings pages do.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::SlackSim;
+use crate::encoding::{format_ts, html_escape, parse_ts, parse_urlencoded};
+use crate::state::{Actor, Conversation, ConversationKind, Failure, NewMessage, State as Workspace};
+
+pub const SESSION_COOKIE: &str = "slack_sim_user";
+/// The sign-in page lists this many people; anyone else signs in by e-mail.
+const SIGN_IN_CHOICES: usize = 500;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;color:#1d1c1d}\
+a{color:#1264a3}.msg{border-top:1px solid #ddd;padding:.4rem 0}.reply{margin-left:2rem}\
+.meta{color:#616061;font-size:.85rem}.problem{background:#fde;padding:.5rem;border-radius:4px}\
+form.inline{display:inline}input[type=text]{min-width:16rem}code{background:#f4f4f4;padding:0 .2rem}";
+
+pub fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>{STYLE}</style></head><body>{body}</body></html>",
+        html_escape(title)
+    ))
+}
+
+pub fn routes() -> Router<Arc<SlackSim>> {
+    Router::new()
+        .route("/slack/", get(home))
+        .route("/slack/signin", post(sign_in))
+        .route("/slack/signout", post(sign_out))
+        .route("/slack/open", post(open))
+        .route("/slack/profile", post(profile))
+        .route("/slack/admin/members", post(add_member))
+        .route("/slack/apps/tokens", get(tokens_page).post(generate_tokens))
+        .route("/slack/c/{channel}", get(conversation))
+        .route("/slack/c/{channel}/post", post(send))
+        .route("/slack/c/{channel}/edit", post(edit))
+        .route("/slack/c/{channel}/delete", post(delete))
+        .route("/slack/c/{channel}/react", post(react))
+}
+
+/// The signed-in person, if the session cookie names someone who may still sign in.
+pub fn session_user(sim: &SlackSim, headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    let id = cookies.split(';').find_map(|cookie| {
+        let (name, value) = cookie.trim().split_once('=')?;
+        (name == SESSION_COOKIE).then(|| value.to_owned())
+    })?;
+    let state = sim.read();
+    state
+        .user(&id)
+        .filter(|u| u.is_human() && !u.deleted)
+        .map(|u| u.id.clone())
+}
+
+fn form(body: &Bytes) -> HashMap<String, String> {
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(parse_urlencoded)
+        .map(|pairs| pairs.into_iter().collect())
+        .unwrap_or_default()
+}
+
+fn field<'f>(form: &'f HashMap<String, String>, name: &str) -> Option<&'f str> {
+    form.get(name)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+fn with_session(mut response: Response, user_id: Option<&str>) -> Response {
+    let cookie = match user_id {
+        Some(id) => format!("{SESSION_COOKIE}={id}; Path=/slack; HttpOnly; SameSite=Lax"),
+        None => format!("{SESSION_COOKIE}=; Path=/slack; Max-Age=0"),
+    };
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn problem_page(message: &str, back: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        page(
+            "Slack",
+            &format!(
+                "<p class=\"problem\" role=\"alert\">{}</p><p><a href=\"{}\">Back</a></p>",
+                html_escape(message),
+                html_escape(back)
+            ),
+        ),
+    )
+        .into_response()
+}
+
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Error(code) => format!("Slack said: {code}"),
+        Failure::MissingScope { needed, .. } => format!("Slack said: missing_scope ({needed})"),
+        Failure::InvalidManifest(_) => "Slack said: invalid_manifest".to_owned(),
+    }
+}
+
+fn display_name(state: &Workspace, id: &str) -> String {
+    state
+        .user(id)
+        .map(|u| {
+            if u.display_name.is_empty() {
+                u.real_name.clone()
+            } else {
+                u.display_name.clone()
+            }
+        })
+        .unwrap_or_else(|| id.to_owned())
+}
+
+fn conversation_title(state: &Workspace, conversation: &Conversation, viewer: &str) -> String {
+    let others: Vec<String> = conversation
+        .members
+        .iter()
+        .filter(|m| *m != viewer)
+        .map(|m| display_name(state, m))
+        .collect();
+    if others.is_empty() {
+        format!("{} (you)", display_name(state, viewer))
+    } else {
+        others.join(", ")
+    }
+}
+
+fn clock(ts: u64) -> String {
+    let seconds = ts / 1_000_000 % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+fn sign_in_page(sim: &SlackSim) -> Response {
+    let state = sim.read();
+    let options: String = state
+        .users
+        .iter()
+        .filter(|u| u.is_human() && !u.deleted)
+        .take(SIGN_IN_CHOICES)
+        .filter_map(|u| {
+            u.email.as_ref().map(|email| {
+                format!(
+                    "<option value=\"{}\">{} — {}{}</option>",
+                    html_escape(email),
+                    html_escape(&u.real_name),
+                    html_escape(email),
+                    if u.is_admin { " (admin)" } else { "" }
+                )
+            })
+        })
+        .collect();
+    page(
+        &format!("Sign in to {}", state.team.name),
+        &format!(
+            "<h1>Sign in to {team}</h1>\
+             <form method=\"post\" action=\"/slack/signin\">\
+             <p><label>Person <select name=\"choice\"><option value=\"\">—</option>{options}</select></label></p>\
+             <p><label>or e-mail <input type=\"email\" name=\"email\"></label></p>\
+             <p><button type=\"submit\">Sign in</button></p></form>",
+            team = html_escape(&state.team.name),
+        ),
+    )
+    .into_response()
+}
+
+async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return sign_in_page(&sim);
+    };
+    let state = sim.read();
+    let Some(user) = state.user(&me) else {
+        return sign_in_page(&sim);
+    };
+    let mut conversations: Vec<&Conversation> = state
+        .index
+        .conversations_of
+        .get(&me)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| state.conversations.get(id))
+        .collect();
+    conversations.sort_by_key(|c| {
+        std::cmp::Reverse(c.messages.last().map_or(c.created * 1_000_000, |m| m.ts))
+    });
+    let list: String = conversations
+        .iter()
+        .map(|c| {
+            let preview = c
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.thread_ts.is_none())
+                .map(|m| format!("{}: {}", display_name(&state, &m.user), m.text))
+                .unwrap_or_default();
+            let kind = match c.kind {
+                ConversationKind::Im => "DM",
+                ConversationKind::Mpim => "Group",
+            };
+            format!(
+                "<li><a href=\"/slack/c/{id}\">{title}</a> <span class=\"meta\">{kind} · {preview}</span></li>",
+                id = html_escape(&c.id),
+                title = html_escape(&conversation_title(&state, c, &me)),
+                preview = html_escape(&preview.chars().take(80).collect::<String>()),
+            )
+        })
+        .collect();
+    let admin = if user.is_admin {
+        "<h2>Add a person to the workspace</h2>\
+         <form method=\"post\" action=\"/slack/admin/members\">\
+         <label>E-mail <input type=\"email\" name=\"email\" required></label> \
+         <label>Full name <input type=\"text\" name=\"real_name\" required></label> \
+         <button type=\"submit\">Add</button></form>"
+    } else {
+        ""
+    };
+    page(
+        &format!("{} · Slack", state.team.name),
+        &format!(
+            "<p class=\"meta\">Signed in to {team} as <strong>{name}</strong> ({email}){role} · \
+             <a href=\"/slack/apps/tokens\">App configuration tokens</a> · \
+             <form class=\"inline\" method=\"post\" action=\"/slack/signout\"><button type=\"submit\">Sign out</button></form></p>\
+             <h1>Direct messages</h1><ul>{list}</ul>\
+             <h2>New message</h2><form method=\"post\" action=\"/slack/open\">\
+             <label>To (e-mail addresses or user ids, comma-separated, up to 8) \
+             <input type=\"text\" name=\"to\" required></label> <button type=\"submit\">Open</button></form>\
+             <h2>Your profile</h2><form method=\"post\" action=\"/slack/profile\">\
+             <label>Display name <input type=\"text\" name=\"display_name\" value=\"{display}\"></label> \
+             <button type=\"submit\">Save</button></form>{admin}",
+            team = html_escape(&state.team.name),
+            name = html_escape(&user.real_name),
+            email = html_escape(user.email.as_deref().unwrap_or("")),
+            role = if user.is_admin { ", workspace admin" } else { "" },
+            display = html_escape(&user.display_name),
+        ),
+    )
+    .into_response()
+}
+
+async fn sign_in(State(sim): State<Arc<SlackSim>>, body: Bytes) -> Response {
+    let form = form(&body);
+    let email = field(&form, "email").or_else(|| field(&form, "choice"));
+    let user = email.and_then(|email| {
+        sim.read()
+            .user_by_email(email)
+            .filter(|u| u.is_human() && !u.deleted)
+            .map(|u| u.id.clone())
+    });
+    match user {
+        Some(id) => with_session(Redirect::to("/slack/").into_response(), Some(&id)),
+        None => problem_page(
+            "No active person in this workspace has that e-mail address.",
+            "/slack/",
+        ),
+    }
+}
+
+async fn sign_out() -> Response {
+    with_session(Redirect::to("/slack/").into_response(), None)
+}
+
+async fn open(State(sim): State<Arc<SlackSim>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return Redirect::to("/slack/").into_response();
+    };
+    let form = form(&body);
+    let mut others = Vec::new();
+    for entry in field(&form, "to")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let state = sim.read();
+        let found = state
+            .user_by_email(entry)
+            .or_else(|| state.user(entry))
+            .map(|u| u.id.clone());
+        match found {
+            Some(id) if id != me => others.push(id),
+            Some(_) => {}
+            None => return problem_page(&format!("No one is called {entry} here."), "/slack/"),
+        }
+    }
+    if others.is_empty() {
+        others.push(me.clone());
+    }
+    match sim.open(&me, &others, false) {
+        Ok((channel, _)) => Redirect::to(&format!("/slack/c/{channel}")).into_response(),
+        Err(failure) => problem_page(&failure_text(&failure), "/slack/"),
+    }
+}
+
+async fn profile(State(sim): State<Arc<SlackSim>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return Redirect::to("/slack/").into_response();
+    };
+    let form = form(&body);
+    match sim.change_display_name(&me, field(&form, "display_name").unwrap_or_default()) {
+        Ok(()) => Redirect::to("/slack/").into_response(),
+        Err(problem) => problem_page(&problem, "/slack/"),
+    }
+}
+
+async fn add_member(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return Redirect::to("/slack/").into_response();
+    };
+    if !sim.read().user(&me).is_some_and(|u| u.is_admin) {
+        return problem_page("Only workspace admins may add people.", "/slack/");
+    }
+    let form = form(&body);
+    let (Some(email), Some(name)) = (field(&form, "email"), field(&form, "real_name")) else {
+        return problem_page("An e-mail address and a name are needed.", "/slack/");
+    };
+    match sim.add_member(email, name) {
+        Ok(_) => Redirect::to("/slack/").into_response(),
+        Err(problem) => problem_page(&problem, "/slack/"),
+    }
+}
+
+async fn tokens_page(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response {
+    if session_user(&sim, &headers).is_none() {
+        return Redirect::to("/slack/").into_response();
+    }
+    page(
+        "App configuration tokens",
+        "<h1>Your app configuration tokens</h1>\
+         <p>Configuration tokens call the App Manifest API; each lasts 12 hours and comes with a \
+         refresh token for <code>tooling.tokens.rotate</code>.</p>\
+         <form method=\"post\" action=\"/slack/apps/tokens\"><button type=\"submit\">Generate token</button></form>\
+         <p><a href=\"/slack/\">Back</a></p>",
+    )
+    .into_response()
+}
+
+async fn generate_tokens(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return Redirect::to("/slack/").into_response();
+    };
+    let issued = sim.issue_config_tokens(&me);
+    let value = |name: &str| {
+        html_escape(
+            issued
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+        )
+    };
+    page(
+        "App configuration tokens",
+        &format!(
+            "<h1>Your new tokens</h1>\
+             <p>Access token: <code id=\"access-token\">{}</code></p>\
+             <p>Refresh token: <code id=\"refresh-token\">{}</code></p>\
+             <p><a href=\"/slack/\">Back</a></p>",
+            value("token"),
+            value("refresh_token"),
+        ),
+    )
+    .into_response()
+}
+
+fn render_message(
+    state: &Workspace,
+    conversation: &Conversation,
+    ts: u64,
+    me: &str,
+    reply: bool,
+) -> String {
+    let Some(message) = conversation.message(ts) else {
+        return String::new();
+    };
+    let channel = html_escape(&conversation.id);
+    let ts_text = format_ts(message.ts);
+    let author = message
+        .username
+        .clone()
+        .unwrap_or_else(|| display_name(state, &message.user));
+    let reactions: String = message
+        .reactions
+        .iter()
+        .map(|r| {
+            let mine = r.users.iter().any(|u| u == me);
+            format!(
+                "<form class=\"inline\" method=\"post\" action=\"/slack/c/{channel}/react\">\
+                 <input type=\"hidden\" name=\"ts\" value=\"{ts_text}\">\
+                 <input type=\"hidden\" name=\"name\" value=\"{name}\">\
+                 <input type=\"hidden\" name=\"remove\" value=\"{mine}\">\
+                 <button type=\"submit\" title=\"{who}\">:{name}: {count}{mark}</button></form> ",
+                name = html_escape(&r.name),
+                who = html_escape(
+                    &r.users
+                        .iter()
+                        .map(|u| display_name(state, u))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                count = r.users.len(),
+                mark = if mine { " ✓" } else { "" },
+            )
+        })
+        .collect();
+    let own = if message.user == me {
+        format!(
+            "<form class=\"inline\" method=\"post\" action=\"/slack/c/{channel}/edit\">\
+             <input type=\"hidden\" name=\"ts\" value=\"{ts_text}\">\
+             <input type=\"text\" name=\"text\" value=\"{text}\" aria-label=\"Edit message\"> \
+             <button type=\"submit\">Edit</button></form> \
+             <form class=\"inline\" method=\"post\" action=\"/slack/c/{channel}/delete\">\
+             <input type=\"hidden\" name=\"ts\" value=\"{ts_text}\">\
+             <button type=\"submit\">Delete</button></form>",
+            text = html_escape(&message.text),
+        )
+    } else {
+        String::new()
+    };
+    let thread = if reply {
+        String::new()
+    } else {
+        let replies: String = message
+            .replies
+            .iter()
+            .map(|&r| render_message(state, conversation, r, me, true))
+            .collect();
+        format!(
+            "{replies}<form class=\"reply\" method=\"post\" action=\"/slack/c/{channel}/post\">\
+             <input type=\"hidden\" name=\"thread_ts\" value=\"{ts_text}\">\
+             <input type=\"text\" name=\"text\" aria-label=\"Reply in thread\" placeholder=\"Reply…\"> \
+             <button type=\"submit\">Reply</button></form>"
+        )
+    };
+    format!(
+        "<div class=\"msg{class}\" id=\"m{ts_text}\"><div class=\"meta\"><strong>{author}</strong> {time}{edited}</div>\
+         <div>{text}</div><div>{reactions}\
+         <form class=\"inline\" method=\"post\" action=\"/slack/c/{channel}/react\">\
+         <input type=\"hidden\" name=\"ts\" value=\"{ts_text}\">\
+         <input type=\"text\" name=\"name\" size=\"10\" placeholder=\"thumbsup\" aria-label=\"Reaction\"> \
+         <button type=\"submit\">React</button></form> {own}</div>{thread}</div>",
+        class = if reply { " reply" } else { "" },
+        author = html_escape(&author),
+        time = clock(message.ts),
+        edited = if message.edited.is_some() { " (edited)" } else { "" },
+        text = html_escape(&message.text),
+    )
+}
+
+async fn conversation(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return Redirect::to("/slack/").into_response();
+    };
+    let state = sim.read();
+    let Ok(conversation) = state.visible_conversation(&me, &channel) else {
+        return problem_page("You are not in that conversation.", "/slack/");
+    };
+    let messages: String = conversation
+        .messages
+        .iter()
+        .filter(|m| m.thread_ts.is_none())
+        .map(|m| render_message(&state, conversation, m.ts, &me, false))
+        .collect();
+    let title = conversation_title(&state, conversation, &me);
+    page(
+        &format!("{title} · Slack"),
+        &format!(
+            "<p><a href=\"/slack/\">← Direct messages</a></p><h1>{title}</h1>{messages}\
+             <form method=\"post\" action=\"/slack/c/{channel}/post\">\
+             <p><textarea name=\"text\" rows=\"3\" cols=\"60\" aria-label=\"Message\" required></textarea></p>\
+             <p><button type=\"submit\">Send</button></p></form>",
+            title = html_escape(&title),
+            channel = html_escape(&conversation.id),
+        ),
+    )
+    .into_response()
+}
+
+/// Runs one action as the signed-in person and returns to the conversation.
+fn act(
+    sim: &SlackSim,
+    headers: &HeaderMap,
+    channel: &str,
+    action: impl FnOnce(&Actor) -> Result<(), Failure>,
+) -> Response {
+    let Some(me) = session_user(sim, headers) else {
+        return Redirect::to("/slack/").into_response();
+    };
+    let back = format!("/slack/c/{channel}");
+    match action(&Actor::client(&me)) {
+        Ok(()) => Redirect::to(&back).into_response(),
+        Err(failure) => problem_page(&failure_text(&failure), &back),
+    }
+}
+
+fn form_ts(form: &HashMap<String, String>) -> Result<u64, Failure> {
+    field(form, "ts")
+        .and_then(parse_ts)
+        .ok_or(Failure::Error("message_not_found"))
+}
+
+async fn send(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = form(&body);
+    act(&sim, &headers, &channel, |actor| {
+        let thread_ts = match field(&form, "thread_ts") {
+            None => None,
+            Some(ts) => Some(parse_ts(ts).ok_or(Failure::Error("thread_not_found"))?),
+        };
+        let message = NewMessage {
+            text: field(&form, "text").map(str::to_owned),
+            blocks: None,
+            thread_ts,
+            username: None,
+            icon_url: None,
+            icon_emoji: None,
+        };
+        sim.post(actor, &channel, message).map(|_| ())
+    })
+}
+
+async fn edit(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = form(&body);
+    act(&sim, &headers, &channel, |actor| {
+        let text = field(&form, "text").map(str::to_owned);
+        sim.edit(actor, &channel, form_ts(&form)?, text, None)
+            .map(|_| ())
+    })
+}
+
+async fn delete(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = form(&body);
+    act(&sim, &headers, &channel, |actor| {
+        sim.delete(actor, &channel, form_ts(&form)?)
+    })
+}
+
+async fn react(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = form(&body);
+    act(&sim, &headers, &channel, |actor| {
+        let name = field(&form, "name")
+            .and_then(crate::state::reaction_name)
+            .ok_or(Failure::Error("invalid_name"))?;
+        let add = field(&form, "remove") != Some("true");
+        sim.react(actor, &channel, form_ts(&form)?, &name, add)
+    })
+}
