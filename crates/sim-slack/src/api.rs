@@ -62,7 +62,8 @@ fn method_spec(method: &str) -> Option<(Limit, &'static [TokenKind])> {
 /// A method's arguments, whichever way they came.
 pub struct Params {
     values: HashMap<String, String>,
-    token_in_body: Option<String>,
+    /// A `token` argument from the query string or a form body.
+    token_param: Option<String>,
 }
 
 impl Params {
@@ -101,11 +102,11 @@ pub fn read_params(
     query: Option<&str>,
     body: &[u8],
 ) -> Result<Params, &'static str> {
-    let mut values = HashMap::new();
+    let mut values: HashMap<String, String> = HashMap::new();
     if let Some(query) = query {
         values.extend(parse_urlencoded(query).ok_or("invalid_arguments")?);
     }
-    let mut token_in_body = None;
+    let mut token_param = values.get("token").cloned();
     if !body.is_empty() {
         let content_type = headers
             .get(header::CONTENT_TYPE)
@@ -124,7 +125,7 @@ pub fn read_params(
                 let pairs = parse_urlencoded(text).ok_or("invalid_form_data")?;
                 for (name, value) in pairs {
                     if name == "token" {
-                        token_in_body = Some(value.clone());
+                        token_param = Some(value.clone());
                     }
                     values.insert(name, value);
                 }
@@ -149,7 +150,7 @@ pub fn read_params(
     }
     Ok(Params {
         values,
-        token_in_body,
+        token_param,
     })
 }
 
@@ -247,7 +248,7 @@ async fn run(
     let Some((limit, kinds)) = method_spec(method) else {
         return (Outcome::Failed("unknown_method".into()), None);
     };
-    let token = bearer(headers).or_else(|| params.token_in_body.clone());
+    let token = bearer(headers).or_else(|| params.token_param.clone());
     let actor = match sim.authenticate(token.as_deref(), kinds) {
         Ok(actor) => actor,
         Err(failure) => return (Outcome::Failed(failure), None),
@@ -422,7 +423,8 @@ impl SlackSim {
                     .get("channel")
                     .ok_or(Failure::Error("channel_not_found"))?;
                 let ts = required_ts(params, "ts", "message_not_found")?;
-                let message = self.edit(actor, channel, ts, params.owned("text"), blocks(params)?)?;
+                let message =
+                    self.edit(actor, channel, ts, params.owned("text"), blocks(params)?)?;
                 ok(json!({
                     "channel": channel,
                     "ts": format_ts(ts),
@@ -638,7 +640,10 @@ impl SlackSim {
         let limit = params.limit(100)?.min(999);
         let resume = match read_cursor(params, "next_ts")? {
             None => None,
-            Some(ts) => Some(ts.parse::<u64>().map_err(|_| Failure::Error("invalid_cursor"))?),
+            Some(ts) => Some(
+                ts.parse::<u64>()
+                    .map_err(|_| Failure::Error("invalid_cursor"))?,
+            ),
         };
         let mut page = conversation
             .messages
@@ -647,8 +652,16 @@ impl SlackSim {
             .filter(|m| m.thread_ts.is_none())
             .filter(|m| resume.is_none_or(|r| m.ts <= r))
             .filter(|m| {
-                let below = if inclusive { m.ts <= latest } else { m.ts < latest };
-                let above = if inclusive { m.ts >= oldest } else { m.ts > oldest };
+                let below = if inclusive {
+                    m.ts <= latest
+                } else {
+                    m.ts < latest
+                };
+                let above = if inclusive {
+                    m.ts >= oldest
+                } else {
+                    m.ts > oldest
+                };
                 below && above
             })
             .take(limit + 1);
@@ -690,7 +703,10 @@ impl SlackSim {
         let limit = params.limit(1000)?;
         let start = match read_cursor(params, "next_ts")? {
             None => None,
-            Some(ts) => Some(ts.parse::<u64>().map_err(|_| Failure::Error("invalid_cursor"))?),
+            Some(ts) => Some(
+                ts.parse::<u64>()
+                    .map_err(|_| Failure::Error("invalid_cursor"))?,
+            ),
         };
         let thread: Vec<u64> = std::iter::once(parent.ts)
             .chain(parent.replies.iter().copied())

@@ -129,7 +129,10 @@ mod tests {
                 ("flag".to_owned(), String::new()),
             ]
         );
-        assert_eq!(percent_decode(&percent_encode("a b&c=d/é")).unwrap(), "a b&c=d/é");
+        assert_eq!(
+            percent_decode(&percent_encode("a b&c=d/é")).unwrap(),
+            "a b&c=d/é"
+        );
         assert!(parse_urlencoded("bad=%zz").is_none());
         assert!(parse_urlencoded("bad=%C3").is_none());
     }

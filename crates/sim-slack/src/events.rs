@@ -41,7 +41,10 @@ fn signed_headers(signing_secret: &str, body: &[u8]) -> Vec<(String, String)> {
     let timestamp = since_epoch().as_secs().to_string();
     vec![
         ("user-agent".to_owned(), USER_AGENT.to_owned()),
-        ("x-slack-signature".to_owned(), signature(signing_secret, &timestamp, body)),
+        (
+            "x-slack-signature".to_owned(),
+            signature(signing_secret, &timestamp, body),
+        ),
         ("x-slack-request-timestamp".to_owned(), timestamp),
     ]
 }
@@ -145,7 +148,11 @@ pub async fn verify_request_url(
                 || answer.strip_prefix("challenge=") == Some(challenge.as_str())
                 || serde_json::from_str::<Value>(answer)
                     .ok()
-                    .and_then(|v| v.get("challenge").and_then(Value::as_str).map(str::to_owned))
+                    .and_then(|v| {
+                        v.get("challenge")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
                     .as_deref()
                     == Some(challenge.as_str());
             if echoed {
@@ -215,7 +222,12 @@ fn subscribers(
         .collect()
 }
 
-fn addressed(state: &State, recipients: Vec<(String, String)>, event_id: &str, event: &Value) -> Vec<Outgoing> {
+fn addressed(
+    state: &State,
+    recipients: Vec<(String, String)>,
+    event_id: &str,
+    event: &Value,
+) -> Vec<Outgoing> {
     recipients
         .into_iter()
         .filter_map(|(app_id, bot_user)| {
@@ -305,7 +317,11 @@ mod tests {
     fn the_vendor_test_vector_signs_as_slack_does() {
         let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
         assert_eq!(
-            signature("8f742231b10e8888abcd99yyyzzz85a5", "1531420618", body.as_bytes()),
+            signature(
+                "8f742231b10e8888abcd99yyyzzz85a5",
+                "1531420618",
+                body.as_bytes()
+            ),
             "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
         );
     }

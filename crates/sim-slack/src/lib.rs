@@ -342,7 +342,10 @@ impl SimPlatform for SlackSim {
         if let Some(token) = live {
             return Ok(token);
         }
-        let scopes = state::CLIENT_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+        let scopes = state::CLIENT_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         let token = state.issue_token(state::TokenKind::User, &user_id, None, scopes, None);
         state.client_tokens.insert(user_id, token.clone());
         Ok(token)

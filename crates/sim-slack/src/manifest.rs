@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use crate::SlackSim;
 use crate::encoding::percent_encode;
 use crate::events;
-use crate::state::{
-    Actor, CONFIG_TOKEN_LIFETIME_SECS, Failure, ManifestProblem, State, TokenKind,
-};
+use crate::state::{Actor, CONFIG_TOKEN_LIFETIME_SECS, Failure, ManifestProblem, State, TokenKind};
 
 /// What the simulator acts on in a manifest; the manifest itself is kept as given.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -133,10 +131,7 @@ impl ManifestFacts {
                 String::new()
             }
             _ => {
-                problems.push(problem(
-                    "Field is required",
-                    "/display_information/name",
-                ));
+                problems.push(problem("Field is required", "/display_information/name"));
                 String::new()
             }
         };
@@ -343,7 +338,10 @@ impl SlackSim {
             )
         };
         let (manifest, facts) = parse_manifest(manifest)?;
-        if let Some(url) = facts.request_url.as_ref().filter(|u| Some(*u) != current_url.as_ref())
+        if let Some(url) = facts
+            .request_url
+            .as_ref()
+            .filter(|u| Some(*u) != current_url.as_ref())
         {
             events::verify_request_url(&self.context, url, &verification_token, &signing_secret)
                 .await
@@ -353,8 +351,8 @@ impl SlackSim {
         let mut state = self.write();
         let app = owned_app(&state, actor, app_id)?;
         let app_id = app.id.clone();
-        let permissions_updated = app.facts.bot_scopes != facts.bot_scopes
-            || app.facts.user_scopes != facts.user_scopes;
+        let permissions_updated =
+            app.facts.bot_scopes != facts.bot_scopes || app.facts.user_scopes != facts.user_scopes;
         let bot_user = app.bot_user_id.clone();
         if let (Some(bot_user), Some(display)) = (&bot_user, &facts.bot_display_name)
             && let Some(mut user) = state.user(bot_user).cloned()
@@ -449,7 +447,10 @@ impl SlackSim {
     }
 
     /// `tooling.tokens.rotate`: a refresh token is good for one rotation.
-    pub(crate) fn rotate_config_token(&self, refresh_token: Option<&str>) -> Result<Value, Failure> {
+    pub(crate) fn rotate_config_token(
+        &self,
+        refresh_token: Option<&str>,
+    ) -> Result<Value, Failure> {
         let user_id = {
             let mut state = self.write();
             let token = refresh_token

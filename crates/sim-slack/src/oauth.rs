@@ -115,7 +115,10 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 fn found(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-        Err(_) => error_page("bad_redirect_uri", "The redirect_uri cannot be used in a redirect."),
+        Err(_) => error_page(
+            "bad_redirect_uri",
+            "The redirect_uri cannot be used in a redirect.",
+        ),
     }
 }
 
@@ -128,7 +131,10 @@ impl SlackSim {
             .get(&request.client_id)
             .and_then(|id| state.apps.get(id))
             .filter(|app| !app.deleted)
-            .ok_or(("invalid_client_id", "No app has this client_id; check the link you followed."))?;
+            .ok_or((
+                "invalid_client_id",
+                "No app has this client_id; check the link you followed.",
+            ))?;
         let redirect_uri = match &request.redirect_uri {
             Some(uri)
                 if app
@@ -140,12 +146,21 @@ impl SlackSim {
                 uri.clone()
             }
             Some(_) => {
-                return Err(("bad_redirect_uri", "The redirect_uri does not match any Redirect URL in the app's configuration."));
+                return Err((
+                    "bad_redirect_uri",
+                    "The redirect_uri does not match any Redirect URL in the app's configuration.",
+                ));
             }
-            None => app.facts.redirect_urls.first().cloned().ok_or(("bad_redirect_uri", "The app has no Redirect URL configured and the request names none."))?,
+            None => app.facts.redirect_urls.first().cloned().ok_or((
+                "bad_redirect_uri",
+                "The app has no Redirect URL configured and the request names none.",
+            ))?,
         };
         if request.scope.is_empty() && request.user_scope.is_empty() {
-            return Err(("invalid_scope", "The request asks for no permissions (scope or user_scope)."));
+            return Err((
+                "invalid_scope",
+                "The request asks for no permissions (scope or user_scope).",
+            ));
         }
         Ok(Checked {
             app_id: app.id.clone(),
@@ -239,7 +254,9 @@ impl SlackSim {
             );
         }
         let code = format!("1.{}.{}", now, random_hex(40));
-        state.grants.retain(|_, g| g.issued_at + CODE_LIFETIME_SECS > now);
+        state
+            .grants
+            .retain(|_, g| g.issued_at + CODE_LIFETIME_SECS > now);
         state.grants.insert(
             code.clone(),
             Grant {
@@ -262,11 +279,18 @@ impl SlackSim {
     }
 
     /// `oauth.v2.access`: client credentials by HTTP Basic or as arguments, then the code.
-    pub(crate) fn oauth_access(&self, headers: &HeaderMap, params: &Params) -> Result<Value, Failure> {
+    pub(crate) fn oauth_access(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+    ) -> Result<Value, Failure> {
         let basic = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+            .and_then(|v| {
+                v.strip_prefix("Basic ")
+                    .or_else(|| v.strip_prefix("basic "))
+            })
             .and_then(|encoded| BASE64.decode(encoded.trim()).ok())
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .and_then(|pair| {
@@ -312,8 +336,12 @@ impl SlackSim {
             return Err("bad_redirect_uri".into());
         }
         state.grants.remove(code);
-        let (bot_token, user_token) =
-            state.install(&app_id, &grant.user_id, &grant.bot_scopes, &grant.user_scopes);
+        let (bot_token, user_token) = state.install(
+            &app_id,
+            &grant.user_id,
+            &grant.bot_scopes,
+            &grant.user_scopes,
+        );
         let scopes_of = |token: &Option<String>| {
             token
                 .as_ref()
@@ -339,7 +367,8 @@ impl SlackSim {
             answer["scope"] = json!(scopes_of(&bot_token));
             answer["token_type"] = json!("bot");
             answer["access_token"] = json!(token);
-            answer["bot_user_id"] = json!(state.apps.get(&app_id).and_then(|a| a.bot_user_id.clone()));
+            answer["bot_user_id"] =
+                json!(state.apps.get(&app_id).and_then(|a| a.bot_user_id.clone()));
         }
         Ok(answer)
     }

@@ -374,10 +374,7 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     Error(&'static str),
-    MissingScope {
-        needed: String,
-        provided: String,
-    },
+    MissingScope { needed: String, provided: String },
     InvalidManifest(Vec<ManifestProblem>),
 }
 
@@ -1032,7 +1029,10 @@ impl State {
         if text.as_deref().is_none_or(|t| t.trim().is_empty()) && blocks.is_none() {
             return Err("no_text".into());
         }
-        if text.as_deref().is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS) {
+        if text
+            .as_deref()
+            .is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS)
+        {
             return Err("msg_too_long".into());
         }
         let edit_ts = self.next_ts(now_micros);
@@ -1071,8 +1071,8 @@ impl State {
         now_micros: u64,
     ) -> Result<(Message, u64), Failure> {
         self.visible_conversation(&actor.user_id, channel)?;
-        let admin = actor.kind == TokenKind::User
-            && self.user(&actor.user_id).is_some_and(|u| u.is_admin);
+        let admin =
+            actor.kind == TokenKind::User && self.user(&actor.user_id).is_some_and(|u| u.is_admin);
         let event_ts = self.next_ts(now_micros);
         let conversation = self
             .conversations
@@ -1110,8 +1110,7 @@ impl State {
             .ok_or(Failure::Error("message_not_found"))?;
         let message = &mut conversation.messages[at];
         let existing = message.reactions.iter().position(|r| r.name == name);
-        let reacted = existing
-            .is_some_and(|r| message.reactions[r].users.contains(&actor.user_id));
+        let reacted = existing.is_some_and(|r| message.reactions[r].users.contains(&actor.user_id));
         match (add, existing) {
             (true, _) if reacted => return Err("already_reacted".into()),
             (false, _) if !reacted => return Err("no_reaction".into()),
@@ -1229,9 +1228,8 @@ impl State {
                 })
             }
             ConversationKind::Mpim => {
-                let name = conversation.name(&|id: &str| {
-                    self.user(id).map(|u| u.name.clone()).unwrap_or_default()
-                });
+                let name = conversation
+                    .name(&|id: &str| self.user(id).map(|u| u.name.clone()).unwrap_or_default());
                 json!({
                     "id": conversation.id,
                     "name": name,

@@ -15,7 +15,9 @@ use axum::routing::{get, post};
 
 use crate::SlackSim;
 use crate::encoding::{format_ts, html_escape, parse_ts, parse_urlencoded};
-use crate::state::{Actor, Conversation, ConversationKind, Failure, NewMessage, State as Workspace};
+use crate::state::{
+    Actor, Conversation, ConversationKind, Failure, NewMessage, State as Workspace,
+};
 
 pub const SESSION_COOKIE: &str = "slack_sim_user";
 /// The sign-in page lists this many people; anyone else signs in by e-mail.
@@ -73,9 +75,7 @@ fn form(body: &Bytes) -> HashMap<String, String> {
 }
 
 fn field<'f>(form: &'f HashMap<String, String>, name: &str) -> Option<&'f str> {
-    form.get(name)
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
+    form.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
 fn with_session(mut response: Response, user_id: Option<&str>) -> Response {
@@ -320,11 +320,7 @@ async fn profile(State(sim): State<Arc<SlackSim>>, headers: HeaderMap, body: Byt
     }
 }
 
-async fn add_member(
-    State(sim): State<Arc<SlackSim>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn add_member(State(sim): State<Arc<SlackSim>>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(me) = session_user(&sim, &headers) else {
         return Redirect::to("/slack/").into_response();
     };
@@ -462,7 +458,11 @@ fn render_message(
         class = if reply { " reply" } else { "" },
         author = html_escape(&author),
         time = clock(message.ts),
-        edited = if message.edited.is_some() { " (edited)" } else { "" },
+        edited = if message.edited.is_some() {
+            " (edited)"
+        } else {
+            ""
+        },
         text = html_escape(&message.text),
     )
 }
