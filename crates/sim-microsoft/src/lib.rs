@@ -1,0 +1,293 @@
+//! The simulator's Microsoft: Entra ID (sign-in, consent, tokens) and Microsoft Graph v1.0
+//! (directory, Teams chats and messages, change notifications), served at Microsoft's own
+//! paths under `/login/{tenant}/…` and `/graph/v1.0/…`, plus a small Teams-like web view at
+//! `/teams/` for people to chat as simulated users. `docs/simulator-microsoft.md` describes
+//! what is simulated and every place it knowingly differs from Microsoft.
+
+mod chats;
+mod directory;
+mod entra;
+mod odata;
+mod state;
+mod subscriptions;
+mod web;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use switchboard_sim_kit::{Limit, Organisation, SimContext, SimPlatform, SimUser};
+
+pub use odata::GraphError;
+pub use state::{
+    CUSTOMER_TENANT_ID, HUB_APP_ID, HUB_APP_SECRET, INTEROP_DOMAIN, INTEROP_TENANT_ID,
+    SEEDED_PASSWORD, TEAMS_CLIENT_ID, TEAMS_CLIENT_SCOPES, guid,
+};
+pub use subscriptions::LifecycleEvent;
+
+use state::State;
+
+/// The simulated Microsoft cloud. One mutex guards the whole state: requests hold it only for
+/// in-memory work, never across I/O.
+pub struct MicrosoftSim {
+    context: SimContext,
+    state: Mutex<State>,
+}
+
+impl MicrosoftSim {
+    pub fn new(context: SimContext) -> Arc<Self> {
+        Arc::new(Self {
+            context,
+            state: Mutex::new(State::seeded(&Organisation::default())),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn graph_base(&self) -> String {
+        format!("{}/graph/v1.0", self.context.base_url)
+    }
+
+    /// Takes a token from a rate-limit bucket, or answers Graph's 429.
+    fn limit(&self, key: &str, limit: Limit) -> Result<(), GraphError> {
+        self.context
+            .limits
+            .check(key, limit)
+            .map_err(GraphError::throttled)
+    }
+
+    /// Makes access tokens issued from now on last `seconds` (Entra's are 60–90 minutes), so
+    /// tests can watch tokens and subscriptions' authorisation run out.
+    pub fn set_token_lifetime(&self, seconds: u64) {
+        self.lock().token_lifetime_secs = seconds.max(1);
+    }
+
+    /// Sends a lifecycle notification for a subscription now, as Graph does on its own
+    /// schedule; `SubscriptionRemoved` also deletes the subscription.
+    pub fn send_lifecycle(
+        &self,
+        subscription_id: &str,
+        event: LifecycleEvent,
+    ) -> Result<(), String> {
+        subscriptions::send_lifecycle(self, subscription_id, event)
+    }
+
+    /// Runs the periodic work (subscription expiry, reauthorisation and missed-notification
+    /// signals) once a second for as long as the simulator lives.
+    fn start_sweeper(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak: Weak<Self> = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                ticker.tick().await;
+                let Some(sim) = weak.upgrade() else {
+                    return;
+                };
+                subscriptions::sweep(&sim);
+            }
+        });
+    }
+
+    fn graph_router(self: &Arc<Self>) -> Router<Arc<Self>> {
+        Router::new()
+            .route("/me", get(directory::me))
+            .route("/me/joinedTeams", get(directory::my_joined_teams))
+            .route("/me/chats", get(chats::my_chats))
+            .route(
+                "/users",
+                get(directory::list_users).post(directory::create_user),
+            )
+            .route("/users/delta", get(directory::users_delta))
+            .route(
+                "/users/{id}",
+                get(directory::get_user).delete(directory::delete_user),
+            )
+            .route("/users/{id}/joinedTeams", get(directory::joined_teams))
+            .route("/users/{id}/chats", get(chats::user_chats))
+            .route(
+                "/users/{uid}/chats/{cid}/messages/{mid}/softDelete",
+                post(chats::soft_delete),
+            )
+            .route(
+                "/users/{uid}/chats/{cid}/messages/{mid}/undoSoftDelete",
+                post(chats::undo_soft_delete),
+            )
+            .route("/groups", get(directory::list_groups))
+            .route("/groups/{id}", get(directory::get_group))
+            .route("/groups/{id}/members", get(directory::group_members))
+            .route("/teams/{id}", get(directory::get_team))
+            .route("/teams/{id}/members", get(directory::team_members))
+            .route("/invitations", post(directory::invite))
+            .route("/chats", get(chats::list_chats).post(chats::create_chat))
+            .route("/chats/{id}", get(chats::get_chat))
+            .route("/chats/{id}/members", get(chats::chat_members))
+            .route(
+                "/chats/{id}/messages",
+                get(chats::list_messages).post(chats::post_message),
+            )
+            .route(
+                "/chats/{id}/messages/{mid}",
+                get(chats::get_message).patch(chats::update_message),
+            )
+            .route(
+                "/chats/{id}/messages/{mid}/replies",
+                get(chats::replies).post(chats::replies),
+            )
+            .route(
+                "/chats/{id}/messages/{mid}/setReaction",
+                post(chats::set_reaction),
+            )
+            .route(
+                "/chats/{id}/messages/{mid}/unsetReaction",
+                post(chats::unset_reaction),
+            )
+            .route(
+                "/subscriptions",
+                get(subscriptions::list).post(subscriptions::create),
+            )
+            .route(
+                "/subscriptions/{id}",
+                get(subscriptions::get)
+                    .patch(subscriptions::renew)
+                    .delete(subscriptions::delete),
+            )
+            .route(
+                "/subscriptions/{id}/reauthorize",
+                post(subscriptions::reauthorize),
+            )
+            .fallback(unknown_segment)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(odata::envelope))
+    }
+}
+
+async fn unknown_segment(uri: axum::http::Uri) -> GraphError {
+    let segment = uri
+        .path()
+        .trim_start_matches("/graph/v1.0")
+        .split('/')
+        .find(|segment| !segment.is_empty())
+        .unwrap_or("")
+        .to_owned();
+    GraphError::bad_request(format!("Resource not found for the segment '{segment}'."))
+}
+
+async fn method_not_allowed() -> GraphError {
+    GraphError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Request_BadRequest",
+        "Specified HTTP method is not allowed for the request target.",
+    )
+}
+
+impl SimPlatform for MicrosoftSim {
+    fn key(&self) -> &'static str {
+        "teams"
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        self.start_sweeper();
+        let graph = self.graph_router();
+        Router::new()
+            .nest("/graph/v1.0", graph)
+            .merge(entra::routes())
+            .merge(web::routes())
+            .with_state(self)
+    }
+
+    fn seed(&self, organisation: &Organisation) {
+        let seeded = State::seeded(organisation);
+        *self.lock() = seeded;
+    }
+
+    fn users(&self) -> Vec<SimUser> {
+        let state = self.lock();
+        state
+            .customer()
+            .users
+            .iter()
+            .filter(|user| user.active())
+            .map(|user| SimUser {
+                id: user.id.clone(),
+                email: user.mail.clone(),
+                display_name: user.display_name.clone(),
+                kind: if !user.account_enabled {
+                    "disabled"
+                } else if user.is_guest() {
+                    "guest"
+                } else {
+                    "member"
+                }
+                .to_owned(),
+            })
+            .collect()
+    }
+
+    fn mint_token(&self, email: &str) -> Result<String, String> {
+        let mut state = self.lock();
+        let index = state
+            .sign_in(CUSTOMER_TENANT_ID, email)
+            .ok_or_else(|| format!("no Teams user {email}"))?;
+        let user = &state.customer().users[index];
+        if !user.account_enabled {
+            return Err(format!("the account {email} is disabled"));
+        }
+        let user_id = user.id.clone();
+        let scopes = TEAMS_CLIENT_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let (token, _) = entra::issue_access(
+            &mut state,
+            CUSTOMER_TENANT_ID,
+            Some(&user_id),
+            TEAMS_CLIENT_ID,
+            scopes,
+            Vec::new(),
+        );
+        Ok(token)
+    }
+
+    fn throttled(&self, retry_after: Duration) -> Response {
+        let id = uuid::Uuid::new_v4().to_string();
+        GraphError::throttled(retry_after).render(&id, &id)
+    }
+
+    fn failure(&self, status: StatusCode) -> Response {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (code, message) = match status {
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Try again later.",
+            ),
+            StatusCode::GATEWAY_TIMEOUT => ("gatewayTimeout", "The request timed out."),
+            _ => ("generalException", "An unexpected error occurred."),
+        };
+        GraphError::new(status, code, message).render(&id, &id)
+    }
+
+    fn save(&self) -> serde_json::Value {
+        serde_json::to_value(&*self.lock()).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn restore(&self, saved: serde_json::Value) -> Result<(), String> {
+        let mut restored: State = serde_json::from_value(saved)
+            .map_err(|error| format!("not a Microsoft state: {error}"))?;
+        if restored.tenants.len() < 2 {
+            return Err(
+                "not a Microsoft state: it lacks the customer and interop tenants".to_owned(),
+            );
+        }
+        restored.reindex();
+        *self.lock() = restored;
+        Ok(())
+    }
+}
