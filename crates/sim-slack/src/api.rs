@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use switchboard_sim_kit::{Limit, SimPlatform};
 
-use crate::encoding::{format_ts, parse_ts, parse_urlencoded};
+use crate::encoding::{format_ts, parse_multipart, parse_ts, parse_urlencoded};
 use crate::state::{Actor, ConversationKind, Failure, NewMessage, TokenKind};
 use crate::{SlackSim, json_response};
 
@@ -111,14 +111,13 @@ pub fn read_params(
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        match content_type.as_deref() {
+            .unwrap_or_default();
+        let mut attributes = content_type.split(';').map(str::trim);
+        let media_type = attributes.next().unwrap_or_default().to_ascii_lowercase();
+        let boundary = attributes
+            .find_map(|a| a.strip_prefix("boundary="))
+            .map(|b| b.trim_matches('"').to_owned());
+        match Some(media_type.as_str()).filter(|m| !m.is_empty()) {
             None => return Err("missing_post_type"),
             Some("application/x-www-form-urlencoded") => {
                 let text = std::str::from_utf8(body).map_err(|_| "invalid_form_data")?;
@@ -143,6 +142,17 @@ pub fn read_params(
                     if name != "token" {
                         values.insert(name, text);
                     }
+                }
+            }
+            Some("multipart/form-data") => {
+                let pairs = boundary
+                    .and_then(|boundary| parse_multipart(body, &boundary))
+                    .ok_or("invalid_form_data")?;
+                for (name, value) in pairs {
+                    if name == "token" {
+                        token_param = Some(value.clone());
+                    }
+                    values.insert(name, value);
                 }
             }
             Some(_) => return Err("invalid_post_type"),

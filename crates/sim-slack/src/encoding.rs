@@ -43,6 +43,44 @@ pub fn parse_urlencoded(input: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
+/// Reads the text fields of a `multipart/form-data` body (file parts are skipped); `None` when
+/// the body is not well-formed multipart with this boundary.
+pub fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<(String, String)>> {
+    let body = std::str::from_utf8(body).ok()?;
+    let delimiter = format!("--{boundary}");
+    let mut parts = body.split(delimiter.as_str());
+    if !parts.next()?.trim().is_empty() {
+        return None;
+    }
+    let mut fields = Vec::new();
+    let mut closed = false;
+    for part in parts {
+        if part.starts_with("--") {
+            closed = true;
+            break;
+        }
+        let part = part.strip_prefix("\r\n")?;
+        let (head, value) = part.split_once("\r\n\r\n")?;
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        let disposition = head
+            .lines()
+            .find(|line| line.to_ascii_lowercase().starts_with("content-disposition:"))?;
+        let mut name = None;
+        let mut is_file = false;
+        for attribute in disposition.split(';').skip(1).map(str::trim) {
+            if let Some(quoted) = attribute.strip_prefix("name=") {
+                name = Some(quoted.trim_matches('"').to_owned());
+            } else if attribute.starts_with("filename=") {
+                is_file = true;
+            }
+        }
+        if !is_file {
+            fields.push((name?, value.to_owned()));
+        }
+    }
+    closed.then_some(fields)
+}
+
 /// Encodes a value for a query string: everything but RFC 3986's unreserved characters.
 pub fn percent_encode(input: &str) -> String {
     let mut out = String::with_capacity(input.len());
@@ -135,6 +173,23 @@ mod tests {
         );
         assert!(parse_urlencoded("bad=%zz").is_none());
         assert!(parse_urlencoded("bad=%C3").is_none());
+    }
+
+    #[test]
+    fn multipart_text_fields_are_read() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"code\"\r\n\r\n1.2.abc\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"redirect_uri\"\r\n\r\nhttps://h.example/cb\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nbytes\r\n\
+                    --XyZ--\r\n";
+        assert_eq!(
+            parse_multipart(body.as_bytes(), "XyZ").unwrap(),
+            vec![
+                ("code".to_owned(), "1.2.abc".to_owned()),
+                ("redirect_uri".to_owned(), "https://h.example/cb".to_owned()),
+            ]
+        );
+        assert!(parse_multipart(b"garbage", "XyZ").is_none());
+        assert!(parse_multipart(b"--XyZ\r\nno headers", "XyZ").is_none());
     }
 
     #[test]
