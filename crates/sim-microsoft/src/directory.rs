@@ -574,7 +574,9 @@ pub async fn users_delta(
     let mut value = Vec::with_capacity(users.len());
     for user in users {
         if user.active() {
-            value.push(user_view(&caller, user, &options)?);
+            let mut view = user_view(&caller, user, &options)?;
+            view["id"] = json!(user.id);
+            value.push(view);
         } else {
             value.push(json!({"@odata.type": "#microsoft.graph.user", "id": user.id, "@removed": {"reason": "changed"}}));
         }
@@ -958,7 +960,12 @@ pub async fn invite(
             Some(index) => index,
             None => {
                 let (local, domain) = address.split_once('@').unwrap_or((address, ""));
-                let upn = format!("{}_{}#EXT#@{}", local, domain, tenant.domain).to_lowercase();
+                let upn = format!(
+                    "{}_{}#EXT#@{}",
+                    local.to_lowercase(),
+                    domain.to_lowercase(),
+                    tenant.domain
+                );
                 let now = now_ms();
                 tenant.add_user(User {
                     id: uuid::Uuid::new_v4().to_string(),

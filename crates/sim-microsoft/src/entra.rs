@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -419,7 +419,13 @@ fn redirect_with(uri: &str, pairs: &[(&str, &str)]) -> Response {
         let _ = write!(target, "{separator}{name}={}", encode_component(value));
         separator = '&';
     }
-    Redirect::to(&target).into_response()
+    match HeaderValue::from_str(&target) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(_) => error_page(
+            "Sign in",
+            "AADSTS50011: The redirect URI is not a valid URL.",
+        ),
+    }
 }
 
 fn error_box(title: &str, message: &str) -> Box<Response> {

@@ -804,3 +804,68 @@ pub fn select(
     object.retain(|name, _| name.starts_with('@') || keep.iter().any(|kept| kept == name));
     Ok(Value::Object(object))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Person(&'static str, bool, Vec<&'static str>);
+
+    impl Filterable for Person {
+        fn field(&self, name: &str) -> Field<'_> {
+            match name {
+                "mail" => Field::Text(Some(self.0)),
+                "accountEnabled" => Field::Bool(self.1),
+                "otherMails" => Field::List(self.2.clone()),
+                _ => Field::Unsupported,
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        let ms = 1_714_566_896_789;
+        assert_eq!(iso(ms), "2024-05-01T12:34:56.789Z");
+        assert_eq!(parse_iso("2024-05-01T12:34:56.7890000Z"), Some(ms));
+        assert_eq!(parse_iso("2024-05-01T14:34:56.789+02:00"), Some(ms));
+        assert_eq!(parse_iso("2024-02-30"), None);
+        assert_eq!(parse_iso("yesterday"), None);
+    }
+
+    #[test]
+    fn filters_compare_values_case_insensitively() {
+        let ada = Person("Ada.Berg@acme.example", true, vec!["ada@home.example"]);
+        let matches = |text: &str| Filter::parse(text).and_then(|filter| filter.matches(&ada));
+        assert_eq!(matches("mail eq 'ada.berg@ACME.example'"), Ok(true));
+        assert_eq!(matches("mail eq 'x' or accountEnabled eq true"), Ok(true));
+        assert_eq!(matches("mail eq 'x' and accountEnabled eq true"), Ok(false));
+        assert_eq!(
+            matches("otherMails/any(m:m eq 'ADA@home.example')"),
+            Ok(true)
+        );
+        assert_eq!(matches("startswith(mail,'ada.')"), Ok(true));
+        assert_eq!(matches("mail in ('a', 'ada.berg@acme.example')"), Ok(true));
+        assert_eq!(
+            matches("jobTitle eq 'x'").unwrap_err().code,
+            "Request_UnsupportedQuery"
+        );
+        assert_eq!(matches("mail eq").unwrap_err().code, "BadRequest");
+        assert_eq!(
+            matches("mail eq 'unterminated").unwrap_err().code,
+            "BadRequest"
+        );
+    }
+
+    #[test]
+    fn form_and_tokens_decode() {
+        let pairs = form_decode("a=1+2&b=%41%zz&c");
+        assert_eq!(form_value(&pairs, "a"), Some("1 2"));
+        assert_eq!(form_value(&pairs, "b"), Some("A%zz"));
+        assert_eq!(form_value(&pairs, "c"), None);
+        assert_eq!(decode_token(&encode_token("p:42")).as_deref(), Some("p:42"));
+        assert_eq!(
+            with_query("http://x/users", &[("$top".to_owned(), "a b".to_owned())]),
+            "http://x/users?$top=a%20b"
+        );
+    }
+}
