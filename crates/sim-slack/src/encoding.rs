@@ -62,9 +62,10 @@ pub fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<(String, Strin
         let part = part.strip_prefix("\r\n")?;
         let (head, value) = part.split_once("\r\n\r\n")?;
         let value = value.strip_suffix("\r\n").unwrap_or(value);
-        let disposition = head
-            .lines()
-            .find(|line| line.to_ascii_lowercase().starts_with("content-disposition:"))?;
+        let disposition = head.lines().find(|line| {
+            line.to_ascii_lowercase()
+                .starts_with("content-disposition:")
+        })?;
         let mut name = None;
         let mut is_file = false;
         for attribute in disposition.split(';').skip(1).map(str::trim) {

@@ -188,6 +188,7 @@ async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response 
     };
     let state = sim.read();
     let Some(user) = state.user(&me) else {
+        drop(state);
         return sign_in_page(&sim);
     };
     let mut conversations: Vec<&Conversation> = state
