@@ -1,24 +1,171 @@
-//! The platform simulator: a server that stands in for Slack, Microsoft Graph and Entra ID, and
-//! later Google Chat, Webex and Zoom, speaking their documented wire formats so that the hub,
-//! its tests and the vendors' own SDKs can run against it with no real tenant.
+//! The platform simulator: a server that stands in for Slack and for Microsoft Entra ID + Graph
+//! (Google Chat, Webex and Zoom are to come), speaking their documented wire formats so that the
+//! hub, its tests and the vendors' own SDKs can run against it with no real tenant.
 //!
-//! It shares no code with the hub's platform clients, not even wire types: it is a second,
-//! independent reading of the vendors' documentation.
+//! Each platform is one crate behind [`SimPlatform`], mounted by the one-line registry in
+//! [`platforms`]. This crate adds what no vendor has, under `/_sim/`: seeding, listing users,
+//! minting tokens, fault injection, the request log and settings. It shares no code with the
+//! hub's platform clients, not even wire types: it is a second, independent reading of the
+//! vendors' documentation.
+
+mod control;
+mod middleware;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use switchboard_sim_kit::{OrgSpec, Organisation, SimContext, SimPlatform};
 
-/// The simulator's HTTP routes.
-pub fn router() -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/healthz", get(health))
+/// The state file's format version; a file of another version is refused rather than misread.
+const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot read the simulator state file {path}: {cause}")]
+    ReadState { path: PathBuf, cause: String },
+    #[error("cannot write the simulator state file {path}: {cause}")]
+    WriteState { path: PathBuf, cause: String },
 }
 
-async fn index() -> &'static str {
-    "Switchboard platform simulator\n\nGET /healthz  health check\n"
+/// How to start the simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The address clients reach the simulator at, e.g. `http://127.0.0.1:8090`.
+    pub base_url: String,
+    /// The size of the organisation seeded at start (when no state file is restored).
+    pub people: usize,
+    pub rate_limits: bool,
+    /// Where state is restored from at start and saved to on [`Simulator::save`].
+    pub state_file: Option<PathBuf>,
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// The platforms the simulator serves: one line per platform crate.
+fn platforms(context: &SimContext) -> Vec<Arc<dyn SimPlatform>> {
+    vec![
+        switchboard_sim_slack::SlackSim::new(context.clone()),
+        switchboard_sim_microsoft::MicrosoftSim::new(context.clone()),
+    ]
+}
+
+#[derive(Clone)]
+pub struct Simulator {
+    context: SimContext,
+    platforms: Arc<Vec<Arc<dyn SimPlatform>>>,
+    state_file: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    version: u32,
+    platforms: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Simulator {
+    /// Builds the simulator: restores the state file if there is one, else seeds an organisation
+    /// of `config.people`.
+    pub fn new(config: SimConfig) -> Result<Self, SimError> {
+        let context = SimContext::new(config.base_url, config.rate_limits);
+        let simulator = Self {
+            platforms: Arc::new(platforms(&context)),
+            context,
+            state_file: config.state_file,
+        };
+        match simulator.state_file.as_deref().filter(|path| path.exists()) {
+            Some(path) => simulator.restore(path)?,
+            None => {
+                simulator.seed(&OrgSpec {
+                    people: config.people,
+                    ..OrgSpec::default()
+                });
+            }
+        }
+        Ok(simulator)
+    }
+
+    pub fn router(&self) -> Router {
+        let mut router = Router::new()
+            .route("/", get(control::index))
+            .route("/healthz", get(control::health))
+            .nest("/_sim", control::router())
+            .with_state(self.clone());
+        for platform in self.platforms.iter() {
+            router = router.merge(middleware::with_faults(
+                platform.clone(),
+                self.context.faults.clone(),
+            ));
+        }
+        router.layer(axum::middleware::from_fn_with_state(
+            self.context.log.clone(),
+            middleware::record,
+        ))
+    }
+
+    /// Replaces every platform's users with a freshly generated organisation.
+    pub fn seed(&self, spec: &OrgSpec) -> Organisation {
+        let organisation = Organisation::generate(spec);
+        for platform in self.platforms.iter() {
+            platform.seed(&organisation);
+        }
+        organisation
+    }
+
+    fn platform(&self, key: &str) -> Option<&Arc<dyn SimPlatform>> {
+        self.platforms.iter().find(|p| p.key() == key)
+    }
+
+    fn platform_keys(&self) -> Vec<&'static str> {
+        self.platforms.iter().map(|p| p.key()).collect()
+    }
+
+    /// Writes every platform's state to the state file, if one was configured.
+    pub fn save(&self) -> Result<(), SimError> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let state = StateFile {
+            version: STATE_VERSION,
+            platforms: self
+                .platforms
+                .iter()
+                .map(|p| (p.key().to_owned(), p.save()))
+                .collect(),
+        };
+        let write_error = |cause: String| SimError::WriteState {
+            path: path.clone(),
+            cause,
+        };
+        let text = serde_json::to_vec(&state).map_err(|e| write_error(e.to_string()))?;
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, text).map_err(|e| write_error(e.to_string()))?;
+        std::fs::rename(&partial, path).map_err(|e| write_error(e.to_string()))
+    }
+
+    fn restore(&self, path: &Path) -> Result<(), SimError> {
+        let read_error = |cause: String| SimError::ReadState {
+            path: path.to_owned(),
+            cause,
+        };
+        let text = std::fs::read(path).map_err(|e| read_error(e.to_string()))?;
+        let mut state: StateFile =
+            serde_json::from_slice(&text).map_err(|e| read_error(e.to_string()))?;
+        if state.version != STATE_VERSION {
+            return Err(read_error(format!(
+                "it is version {}, this simulator reads version {STATE_VERSION}",
+                state.version
+            )));
+        }
+        for platform in self.platforms.iter() {
+            let saved = state
+                .platforms
+                .remove(platform.key())
+                .ok_or_else(|| read_error(format!("it has no state for {}", platform.key())))?;
+            platform
+                .restore(saved)
+                .map_err(|e| read_error(format!("{}: {e}", platform.key())))?;
+        }
+        Ok(())
+    }
 }

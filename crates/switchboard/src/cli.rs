@@ -76,6 +76,10 @@ pub struct DemoArgs {
     /// Keep the demo's data here instead of in a directory deleted on exit.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// How many people the simulated organisation has.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub people: usize,
 }
 
 #[derive(Debug, Args)]
@@ -83,4 +87,27 @@ pub struct SimArgs {
     /// Address for the simulator.
     #[arg(long, default_value = "127.0.0.1:8090", value_name = "IP:PORT")]
     pub listen: String,
+
+    /// The URL clients reach the simulator at, if not http://IP:PORT of --listen (behind a
+    /// proxy, or listening on 0.0.0.0).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// How many people the simulated organisation has (ignored when --state restores one).
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    pub people: usize,
+
+    /// Keep the simulated platforms' state in this file: restored at start, saved at exit.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Whether to enforce the platforms' published rate limits (off for benchmarks).
+    #[arg(long, value_enum, default_value_t = Switch::On, value_name = "on|off")]
+    pub rate_limits: Switch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }

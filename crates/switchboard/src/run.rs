@@ -7,10 +7,11 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_hub::{AppState, SystemClock};
 use switchboard_platform::PlatformRegistry;
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
+use switchboard_sim::{SimConfig, Simulator};
 use switchboard_store::Store;
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, DemoArgs, LogFormat, SimArgs};
+use crate::cli::{Cli, Command, DemoArgs, LogFormat, SimArgs, Switch};
 use crate::config::{self, DEFAULT_LOG_FILTER, FileConfig, Settings};
 use crate::logging;
 
@@ -82,6 +83,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     let state = open_hub(&data_dir, None, None).await?;
     let store = state.store.clone();
+    let simulator = start_simulator(SimConfig {
+        base_url: format!("http://{sim_address}"),
+        people: args.people,
+        rate_limits: true,
+        state_file: None,
+    })
+    .await?;
 
     println!("Switchboard demo is running.");
     println!("  Hub:        http://{hub_address}/");
@@ -99,8 +107,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     });
     let hub = axum::serve(hub_listener, switchboard_hub::router(state))
         .with_graceful_shutdown(closed(stopped.clone()));
-    let simulator = axum::serve(sim_listener, switchboard_sim::router())
-        .with_graceful_shutdown(closed(stopped));
+    let simulator =
+        axum::serve(sim_listener, simulator.router()).with_graceful_shutdown(closed(stopped));
     let (hub, simulator) = tokio::join!(hub, simulator);
     hub.context("the hub's HTTP server stopped")?;
     simulator.context("the simulator's HTTP server stopped")?;
@@ -112,11 +120,31 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 async fn sim(args: SimArgs) -> anyhow::Result<()> {
     let address = config::parse_listen(&args.listen)?;
     let listener = bind(address).await?;
+    let simulator = start_simulator(SimConfig {
+        base_url: args
+            .public_url
+            .unwrap_or_else(|| format!("http://{address}")),
+        people: args.people,
+        rate_limits: args.rate_limits == Switch::On,
+        state_file: args.state,
+    })
+    .await?;
     println!("Switchboard platform simulator: http://{address}/");
-    axum::serve(listener, switchboard_sim::router())
+    axum::serve(listener, simulator.router())
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the simulator's HTTP server stopped")
+        .context("the simulator's HTTP server stopped")?;
+    tokio::task::spawn_blocking(move || simulator.save())
+        .await
+        .context("saving the simulator's state failed")??;
+    Ok(())
+}
+
+/// Builds the simulator off the async threads: seeding a large organisation takes a while.
+async fn start_simulator(config: SimConfig) -> anyhow::Result<Simulator> {
+    Ok(tokio::task::spawn_blocking(move || Simulator::new(config))
+        .await
+        .context("starting the simulator failed")??)
 }
 
 /// Everything the hub needs from disk and database, opened in the order that gives the

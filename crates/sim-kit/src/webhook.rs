@@ -1,0 +1,262 @@
+//! Webhook delivery the way platforms do it: a POST with a deadline, retried on failure on the
+//! platform's schedule (compressible for tests by a time scale), each attempt logged, and
+//! attempts dropped when a fault rule ([`crate::FaultRule`]) says so.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::{Faults, LogEntry, LogKind, RequestLog};
+
+/// Headers for one attempt; attempt 0 is the first delivery, 1.. are retries.
+pub type AttemptHeaders = Box<dyn Fn(u32) -> Vec<(String, String)> + Send + Sync>;
+
+/// One webhook to deliver.
+pub struct Delivery {
+    /// Which platform sends it (matched by [`crate::FaultRule::webhooks_of`]).
+    pub platform: &'static str,
+    pub url: String,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: AttemptHeaders,
+    /// The waits before each retry at the platform's real pace; their count is the number of
+    /// retries.
+    pub retry_delays: Vec<Duration>,
+    /// An answer slower than this counts as a failed attempt.
+    pub deadline: Duration,
+    /// A response header with which the receiver may ask for no retries (Slack's
+    /// `X-Slack-No-Retry: 1`).
+    pub no_retry_header: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered {
+        attempts: u32,
+        status: u16,
+        body: String,
+    },
+    Failed {
+        attempts: u32,
+        last_error: String,
+    },
+}
+
+pub struct WebhookSender {
+    client: reqwest::Client,
+    faults: Arc<Faults>,
+    log: Arc<RequestLog>,
+    time_scale: RwLock<f64>,
+}
+
+impl WebhookSender {
+    pub fn new(faults: Arc<Faults>, log: Arc<RequestLog>) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::limited(2))
+                .build()
+                .expect("a plain HTTP client builds"),
+            faults,
+            log,
+            time_scale: RwLock::new(1.0),
+        }
+    }
+
+    /// Multiplies every retry delay (e.g. 0.001 turns Slack's 5 minutes into 0.3 s).
+    pub fn set_time_scale(&self, scale: f64) {
+        *self.time_scale.write().expect("time scale lock") = scale.max(0.0);
+    }
+
+    pub fn time_scale(&self) -> f64 {
+        *self.time_scale.read().expect("time scale lock")
+    }
+
+    /// Delivers in the background.
+    pub fn spawn(self: &Arc<Self>, delivery: Delivery) {
+        let sender = self.clone();
+        tokio::spawn(async move {
+            sender.deliver(delivery).await;
+        });
+    }
+
+    /// Delivers, retrying on the delivery's schedule, and says how it ended.
+    pub async fn deliver(&self, delivery: Delivery) -> DeliveryOutcome {
+        let mut last_error = String::new();
+        let attempts = delivery.retry_delays.len() as u32 + 1;
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                let wait = delivery.retry_delays[attempt as usize - 1].mul_f64(self.time_scale());
+                tokio::time::sleep(wait).await;
+            }
+            match self.attempt(&delivery, attempt).await {
+                Ok((status, body, _)) if (200..300).contains(&status) => {
+                    return DeliveryOutcome::Delivered {
+                        attempts: attempt + 1,
+                        status,
+                        body,
+                    };
+                }
+                Ok((status, _, no_retry)) => {
+                    last_error = format!("HTTP {status}");
+                    if no_retry {
+                        return DeliveryOutcome::Failed {
+                            attempts: attempt + 1,
+                            last_error,
+                        };
+                    }
+                }
+                Err(error) => last_error = error,
+            }
+        }
+        DeliveryOutcome::Failed {
+            attempts,
+            last_error,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        delivery: &Delivery,
+        attempt: u32,
+    ) -> Result<(u16, String, bool), String> {
+        let started = Instant::now();
+        let (dropped, latency) = self.faults.for_webhook(delivery.platform);
+        let log = |status: u16, note: String| {
+            self.log.record(LogEntry {
+                seq: 0,
+                at_ms: 0,
+                kind: LogKind::Webhook,
+                method: "POST".to_owned(),
+                target: delivery.url.clone(),
+                status,
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                note: format!("{} attempt {}{note}", delivery.platform, attempt + 1),
+            });
+        };
+        if dropped {
+            log(0, ": dropped (injected fault)".to_owned());
+            return Err("dropped by an injected fault".to_owned());
+        }
+        tokio::time::sleep(latency).await;
+        let mut request = self
+            .client
+            .post(&delivery.url)
+            .timeout(delivery.deadline)
+            .header("content-type", delivery.content_type)
+            .body(delivery.body.clone());
+        for (name, value) in (delivery.headers)(attempt) {
+            request = request.header(name, value);
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let no_retry = delivery.no_retry_header.is_some_and(|name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .is_some_and(|value| value.as_bytes() == b"1")
+                });
+                let body = response.text().await.unwrap_or_default();
+                log(status, String::new());
+                Ok((status, body, no_retry))
+            }
+            Err(error) => {
+                let reason = if error.is_timeout() {
+                    "http_timeout".to_owned()
+                } else if error.is_connect() {
+                    "connection_failed".to_owned()
+                } else {
+                    format!("{error}")
+                };
+                log(0, format!(": {reason}"));
+                Err(reason)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FaultRule;
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    async fn receiver(fail_first: u32) -> (String, Arc<AtomicU32>) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |headers: axum::http::HeaderMap| {
+                let counter = counter.clone();
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst);
+                    let retry = headers
+                        .get("x-retry")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default();
+                    assert_eq!(retry, n.to_string());
+                    if n < fail_first {
+                        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, String::new())
+                    } else {
+                        (axum::http::StatusCode::OK, format!("ok after {n}"))
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{address}/hook"), calls)
+    }
+
+    fn delivery(url: String, retries: usize) -> Delivery {
+        Delivery {
+            platform: "slack",
+            url,
+            content_type: "application/json",
+            body: b"{}".to_vec(),
+            headers: Box::new(|attempt| vec![("x-retry".to_owned(), attempt.to_string())]),
+            retry_delays: vec![Duration::from_secs(60); retries],
+            deadline: Duration::from_secs(3),
+            no_retry_header: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_are_retried_on_a_scaled_schedule() {
+        let (url, calls) = receiver(2).await;
+        let sender = WebhookSender::new(Arc::default(), Arc::default());
+        sender.set_time_scale(0.0001);
+        let outcome = sender.deliver(delivery(url, 3)).await;
+        assert_eq!(
+            outcome,
+            DeliveryOutcome::Delivered {
+                attempts: 3,
+                status: 200,
+                body: "ok after 2".to_owned()
+            }
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn dropped_attempts_count_as_failures_and_are_logged() {
+        let (url, calls) = receiver(0).await;
+        let faults = Arc::new(Faults::default());
+        faults.set(vec![FaultRule {
+            webhooks_of: Some("slack".to_owned()),
+            drop_rate: 1.0,
+            ..FaultRule::default()
+        }]);
+        let log = Arc::new(RequestLog::default());
+        let sender = WebhookSender::new(faults, log.clone());
+        sender.set_time_scale(0.0);
+        let outcome = sender.deliver(delivery(url, 2)).await;
+        assert!(
+            matches!(outcome, DeliveryOutcome::Failed { attempts: 3, .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(log.entries(0, Some(LogKind::Webhook), 10).len(), 3);
+    }
+}

@@ -1,0 +1,70 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use switchboard_sim_kit::{FaultDecision, Faults, LogEntry, LogKind, RequestLog, SimPlatform};
+
+/// The platform's routes behind the fault rules, answered in the platform's own error shapes.
+pub fn with_faults(platform: Arc<dyn SimPlatform>, faults: Arc<Faults>) -> Router {
+    platform
+        .clone()
+        .router()
+        .layer(middleware::from_fn_with_state((platform, faults), inject))
+}
+
+async fn inject(
+    State((platform, faults)): State<(Arc<dyn SimPlatform>, Arc<Faults>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = match faults.for_request(request.uri().path()) {
+        FaultDecision::Pass { delay } => {
+            tokio::time::sleep(delay).await;
+            return next.run(request).await;
+        }
+        FaultDecision::Fail { delay, status } => {
+            tokio::time::sleep(delay).await;
+            platform
+                .failure(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+        }
+        FaultDecision::Throttle { delay, retry_after } => {
+            tokio::time::sleep(delay).await;
+            platform.throttled(retry_after)
+        }
+    };
+    response.extensions_mut().insert(InjectedFault);
+    response
+}
+
+/// Marks a response the fault rules produced, for the request log.
+#[derive(Clone, Copy)]
+struct InjectedFault;
+
+/// Logs every request with its status and duration.
+pub async fn record(State(log): State<Arc<RequestLog>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    // The path only: query strings may carry tokens (Slack accepts `token=`).
+    let target = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let injected = response.extensions().get::<InjectedFault>().is_some();
+    log.record(LogEntry {
+        seq: 0,
+        at_ms: 0,
+        kind: LogKind::Request,
+        method,
+        target,
+        status: response.status().as_u16(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        note: if injected {
+            "injected fault".to_owned()
+        } else {
+            String::new()
+        },
+    });
+    response
+}
