@@ -106,6 +106,7 @@ impl MicrosoftSim {
                 get(directory::list_users).post(directory::create_user),
             )
             .route("/users/delta", get(directory::users_delta))
+            .route("/users/delta()", get(directory::users_delta))
             .route(
                 "/users/{id}",
                 get(directory::get_user).delete(directory::delete_user),
