@@ -217,7 +217,8 @@ fn deliver(sim: &MicrosoftSim, url: String, body: &Value) {
 }
 
 /// Tells every live, authorised subscription that watches them about `events`. Subscriptions
-/// whose authorisation has run out miss them, and hear `missed` once reauthorised.
+/// with a lifecycle URL whose authorisation has run out miss them, and hear `missed` once
+/// reauthorised; those without one could never learn of it, so they keep receiving.
 pub fn publish(sim: &MicrosoftSim, events: Vec<Event>) {
     if events.is_empty() {
         return;
@@ -237,7 +238,7 @@ pub fn publish(sim: &MicrosoftSim, events: Vec<Event>) {
                 let Some(item) = notification(subscription, event) else {
                     continue;
                 };
-                if subscription.auth_expires_ms <= now {
+                if subscription.lifecycle_url.is_some() && subscription.auth_expires_ms <= now {
                     subscription.missed = true;
                 } else {
                     outgoing.push((subscription.notification_url.clone(), item));
@@ -719,7 +720,12 @@ pub async fn renew(
     subscription.expiration_ms = expiration_ms;
     subscription.auth_expires_ms = caller.expires_ms;
     subscription.reauthorization_sent = false;
+    let missed = subscription.missed && subscription.lifecycle_url.is_some();
     let answer = subscription_json(&sim, subscription, true);
+    drop(state);
+    if missed {
+        let _ = send_lifecycle(&sim, &id, LifecycleEvent::Missed);
+    }
     Ok(json_response(StatusCode::OK, &answer))
 }
 

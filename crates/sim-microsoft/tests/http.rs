@@ -1163,3 +1163,54 @@ async fn the_web_view_signs_in_and_chats() {
         .unwrap();
     assert!(home.contains("Sign in"));
 }
+
+#[tokio::test]
+async fn expired_authorisation_asks_for_reauthorisation_and_reports_missed_notifications() {
+    let h = start(40).await;
+    let (alice, bob) = (h.teams_email(0), h.teams_email(1));
+    let bob_token = h.sim.mint_token(&bob).unwrap();
+    h.sim.set_token_lifetime(1);
+    let short = h.sim.mint_token(&alice).unwrap();
+    let (_, chat) = h
+        .one_on_one(&bob_token, &h.user_id(&alice), &h.user_id(&bob))
+        .await;
+    let chat_id = chat["id"].as_str().unwrap().to_owned();
+    let (url, mut received) = receiver(true).await;
+    let soon = switchboard_sim_kit::clock::since_epoch().as_secs() + 1_800;
+    let (status, subscription) = h
+        .post(
+            "/subscriptions",
+            &short,
+            json!({"changeType": "created", "notificationUrl": url, "lifecycleNotificationUrl": url,
+                   "resource": format!("/chats/{chat_id}/messages"), "expirationDateTime": iso_from_secs(soon)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{subscription}");
+    let lifecycle = next(&mut received).await;
+    assert_eq!(
+        lifecycle["value"][0]["lifecycleEvent"],
+        "reauthorizationRequired"
+    );
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, _) = h
+        .post(
+            &format!("/chats/{}/messages", encode(&chat_id)),
+            &bob_token,
+            json!({"body": {"content": "while unauthorised"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    h.sim.set_token_lifetime(3_900);
+    let fresh = h.sim.mint_token(&alice).unwrap();
+    let id = subscription["id"].as_str().unwrap();
+    let (status, _) = h
+        .post(
+            &format!("/subscriptions/{id}/reauthorize"),
+            &fresh,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let missed = next(&mut received).await;
+    assert_eq!(missed["value"][0]["lifecycleEvent"], "missed", "{missed}");
+}
