@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use libfuzzer_sys::arbitrary::{self, Arbitrary};
+use libfuzzer_sys::arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use switchboard_sim::{SimConfig, Simulator};
 use tower::ServiceExt;
@@ -45,7 +45,10 @@ fn world() -> &'static World {
             state_file: None,
         })
         .expect("a simulator");
-        let router = simulator.router();
+        let router = {
+            let _inside = runtime.enter();
+            simulator.router()
+        };
         let (slack_token, graph_token) = runtime.block_on(async {
             (mint(&router, "slack").await, mint(&router, "teams").await)
         });

@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod faults;
+pub mod html;
 pub mod log;
 pub mod org;
 pub mod ratelimit;
@@ -25,7 +26,7 @@ pub use faults::{FaultDecision, FaultRule, Faults};
 pub use log::{LogEntry, LogKind, RequestLog};
 pub use org::{OrgSpec, Organisation, SeedPerson, SeedTeam};
 pub use ratelimit::{Limit, RateLimiter};
-pub use webhook::{Delivery, DeliveryOutcome, WebhookSender};
+pub use webhook::{AttemptFailure, Delivery, DeliveryOutcome, WebhookSender};
 
 /// What the simulator gives each platform: shared services and its own public address.
 #[derive(Clone)]
@@ -69,6 +70,8 @@ pub trait SimPlatform: Send + Sync + 'static {
     fn key(&self) -> &'static str;
 
     /// The platform's routes, at the vendor's paths (e.g. `/slack/api/...`, `/graph/v1.0/...`).
+    /// Called within a Tokio runtime: a platform may start its background work here
+    /// (subscription expiry, scheduled notifications).
     fn router(self: Arc<Self>) -> Router;
 
     /// Replaces the platform's users with the organisation's share on this platform.
@@ -91,4 +94,28 @@ pub trait SimPlatform: Send + Sync + 'static {
 
     /// Restores what [`SimPlatform::save`] produced.
     fn restore(&self, state: serde_json::Value) -> Result<(), String>;
+
+    /// The platform's own simulator actions, served at `POST /_sim/{key}/{action}` (making a
+    /// directory change that fires the platform's events, expiring tokens early…).
+    fn control_actions(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Runs one of [`SimPlatform::control_actions`] with its JSON arguments.
+    fn control(
+        &self,
+        action: &str,
+        arguments: serde_json::Value,
+    ) -> Result<serde_json::Value, ControlError> {
+        let _ = arguments;
+        Err(ControlError::UnknownAction(action.to_owned()))
+    }
+}
+
+/// Why a platform's simulator action was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlError {
+    UnknownAction(String),
+    /// The arguments were malformed or named something that does not exist.
+    Invalid(String),
 }

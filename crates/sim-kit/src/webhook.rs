@@ -7,8 +7,37 @@ use std::time::{Duration, Instant};
 
 use crate::{Faults, LogEntry, LogKind, RequestLog};
 
-/// Headers for one attempt; attempt 0 is the first delivery, 1.. are retries.
-pub type AttemptHeaders = Box<dyn Fn(u32) -> Vec<(String, String)> + Send + Sync>;
+/// Headers for one attempt: attempt 0 is the first delivery, 1.. are retries, each told how the
+/// attempt before it failed (platforms name the reason in a retry header).
+pub type AttemptHeaders =
+    Box<dyn Fn(u32, Option<&AttemptFailure>) -> Vec<(String, String)> + Send + Sync>;
+
+/// How one delivery attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptFailure {
+    /// No answer within the delivery's deadline.
+    Timeout,
+    /// The receiver could not be reached.
+    ConnectionFailed,
+    /// The receiver answered with a status outside 2xx.
+    HttpError(u16),
+    /// An injected fault lost the attempt on its way; to the platform it looks like no answer.
+    Dropped,
+    /// Anything else the HTTP client reported.
+    Other(String),
+}
+
+impl std::fmt::Display for AttemptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptFailure::Timeout => f.write_str("no answer in time"),
+            AttemptFailure::ConnectionFailed => f.write_str("connection failed"),
+            AttemptFailure::HttpError(status) => write!(f, "HTTP {status}"),
+            AttemptFailure::Dropped => f.write_str("dropped by an injected fault"),
+            AttemptFailure::Other(reason) => f.write_str(reason),
+        }
+    }
+}
 
 /// One webhook to deliver.
 pub struct Delivery {
@@ -80,36 +109,36 @@ impl WebhookSender {
 
     /// Delivers, retrying on the delivery's schedule, and says how it ended.
     pub async fn deliver(&self, delivery: Delivery) -> DeliveryOutcome {
-        let mut last_error = String::new();
         let attempts = delivery.retry_delays.len() as u32 + 1;
+        let mut previous: Option<AttemptFailure> = None;
         for attempt in 0..attempts {
             if attempt > 0 {
                 let wait = delivery.retry_delays[attempt as usize - 1].mul_f64(self.time_scale());
                 tokio::time::sleep(wait).await;
             }
-            match self.attempt(&delivery, attempt).await {
-                Ok((status, body, _)) if (200..300).contains(&status) => {
+            match self.attempt(&delivery, attempt, previous.as_ref()).await {
+                Ok(answer) if (200..300).contains(&answer.status) => {
                     return DeliveryOutcome::Delivered {
                         attempts: attempt + 1,
-                        status,
-                        body,
+                        status: answer.status,
+                        body: answer.body,
                     };
                 }
-                Ok((status, _, no_retry)) => {
-                    last_error = format!("HTTP {status}");
-                    if no_retry {
+                Ok(answer) => {
+                    if answer.no_retry {
                         return DeliveryOutcome::Failed {
                             attempts: attempt + 1,
-                            last_error,
+                            last_error: AttemptFailure::HttpError(answer.status).to_string(),
                         };
                     }
+                    previous = Some(AttemptFailure::HttpError(answer.status));
                 }
-                Err(error) => last_error = error,
+                Err(failure) => previous = Some(failure),
             }
         }
         DeliveryOutcome::Failed {
             attempts,
-            last_error,
+            last_error: previous.map(|f| f.to_string()).unwrap_or_default(),
         }
     }
 
@@ -117,7 +146,8 @@ impl WebhookSender {
         &self,
         delivery: &Delivery,
         attempt: u32,
-    ) -> Result<(u16, String, bool), String> {
+        previous: Option<&AttemptFailure>,
+    ) -> Result<Answer, AttemptFailure> {
         let started = Instant::now();
         let (dropped, latency) = self.faults.for_webhook(delivery.platform);
         let log = |status: u16, note: String| {
@@ -134,7 +164,7 @@ impl WebhookSender {
         };
         if dropped {
             log(0, ": dropped (injected fault)".to_owned());
-            return Err("dropped by an injected fault".to_owned());
+            return Err(AttemptFailure::Dropped);
         }
         tokio::time::sleep(latency).await;
         let mut request = self
@@ -143,7 +173,7 @@ impl WebhookSender {
             .timeout(delivery.deadline)
             .header("content-type", delivery.content_type)
             .body(delivery.body.clone());
-        for (name, value) in (delivery.headers)(attempt) {
+        for (name, value) in (delivery.headers)(attempt, previous) {
             request = request.header(name, value);
         }
         match request.send().await {
@@ -157,21 +187,32 @@ impl WebhookSender {
                 });
                 let body = response.text().await.unwrap_or_default();
                 log(status, String::new());
-                Ok((status, body, no_retry))
+                Ok(Answer {
+                    status,
+                    body,
+                    no_retry,
+                })
             }
             Err(error) => {
-                let reason = if error.is_timeout() {
-                    "http_timeout".to_owned()
+                let failure = if error.is_timeout() {
+                    AttemptFailure::Timeout
                 } else if error.is_connect() {
-                    "connection_failed".to_owned()
+                    AttemptFailure::ConnectionFailed
                 } else {
-                    format!("{error}")
+                    AttemptFailure::Other(error.to_string())
                 };
-                log(0, format!(": {reason}"));
-                Err(reason)
+                log(0, format!(": {failure}"));
+                Err(failure)
             }
         }
     }
+}
+
+/// What a receiver answered.
+struct Answer {
+    status: u16,
+    body: String,
+    no_retry: bool,
 }
 
 #[cfg(test)]
@@ -215,7 +256,10 @@ mod tests {
             url,
             content_type: "application/json",
             body: b"{}".to_vec(),
-            headers: Box::new(|attempt| vec![("x-retry".to_owned(), attempt.to_string())]),
+            headers: Box::new(|attempt, previous| {
+                assert_eq!(previous.is_some(), attempt > 0);
+                vec![("x-retry".to_owned(), attempt.to_string())]
+            }),
             retry_delays: vec![Duration::from_secs(60); retries],
             deadline: Duration::from_secs(3),
             no_retry_header: None,

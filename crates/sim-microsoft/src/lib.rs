@@ -19,7 +19,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use switchboard_sim_kit::{Limit, Organisation, SimContext, SimPlatform, SimUser};
+use switchboard_sim_kit::{ControlError, Limit, Organisation, SimContext, SimPlatform, SimUser};
 
 pub use odata::GraphError;
 pub use state::{
@@ -80,11 +80,8 @@ impl MicrosoftSim {
     /// Runs the periodic work (subscription expiry, reauthorisation and missed-notification
     /// signals) once a second for as long as the simulator lives.
     fn start_sweeper(self: &Arc<Self>) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let weak: Weak<Self> = Arc::downgrade(self);
-        runtime.spawn(async move {
+        tokio::spawn(async move {
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             loop {
                 ticker.tick().await;
@@ -290,5 +287,48 @@ impl SimPlatform for MicrosoftSim {
         restored.reindex();
         *self.lock() = restored;
         Ok(())
+    }
+
+    fn control_actions(&self) -> &'static [&'static str] {
+        &["lifecycle", "token-lifetime"]
+    }
+
+    fn control(
+        &self,
+        action: &str,
+        arguments: serde_json::Value,
+    ) -> Result<serde_json::Value, ControlError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Lifecycle {
+            subscription_id: String,
+            event: String,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct TokenLifetime {
+            seconds: u64,
+        }
+        let invalid = |e: serde_json::Error| ControlError::Invalid(e.to_string());
+        match action {
+            "lifecycle" => {
+                let request: Lifecycle = serde_json::from_value(arguments).map_err(invalid)?;
+                let event = LifecycleEvent::from_name(&request.event).ok_or_else(|| {
+                    ControlError::Invalid(format!(
+                        "event is reauthorizationRequired, subscriptionRemoved or missed, not '{}'",
+                        request.event
+                    ))
+                })?;
+                self.send_lifecycle(&request.subscription_id, event)
+                    .map_err(ControlError::Invalid)?;
+                Ok(serde_json::json!({ "sent": request.event }))
+            }
+            "token-lifetime" => {
+                let request: TokenLifetime = serde_json::from_value(arguments).map_err(invalid)?;
+                self.set_token_lifetime(request.seconds);
+                Ok(serde_json::json!({ "seconds": request.seconds.max(1) }))
+            }
+            other => Err(ControlError::UnknownAction(other.to_owned())),
+        }
     }
 }

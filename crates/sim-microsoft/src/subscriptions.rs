@@ -49,6 +49,16 @@ pub enum LifecycleEvent {
 }
 
 impl LifecycleEvent {
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::ReauthorizationRequired,
+            Self::SubscriptionRemoved,
+            Self::Missed,
+        ]
+        .into_iter()
+        .find(|event| event.name() == name)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::ReauthorizationRequired => "reauthorizationRequired",
@@ -201,15 +211,12 @@ fn notification(subscription: &Subscription, event: &Event) -> Option<Value> {
 }
 
 fn deliver(sim: &MicrosoftSim, url: String, body: &Value) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return;
-    }
     sim.context.webhooks.spawn(Delivery {
         platform: "teams",
         url,
         content_type: "application/json; charset=utf-8",
         body: body.to_string().into_bytes(),
-        headers: Box::new(|_| Vec::new()),
+        headers: Box::new(|_, _| Vec::new()),
         retry_delays: retry_schedule(),
         deadline: NOTIFICATION_DEADLINE,
         no_retry_header: None,
@@ -266,11 +273,6 @@ pub fn send_lifecycle(
     subscription_id: &str,
     event: LifecycleEvent,
 ) -> Result<(), String> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Err(
-            "lifecycle notifications are sent from within the simulator's runtime".to_owned(),
-        );
-    }
     let (url, body) = {
         let mut state = sim.lock();
         let subscription = state
@@ -518,7 +520,7 @@ async fn validate_endpoint(sim: &MicrosoftSim, url: &str) -> Result<(), GraphErr
             ),
             content_type: "text/plain; charset=utf-8",
             body: Vec::new(),
-            headers: Box::new(|_| Vec::new()),
+            headers: Box::new(|_, _| Vec::new()),
             retry_delays: Vec::new(),
             deadline: VALIDATION_DEADLINE,
             no_retry_header: None,

@@ -11,6 +11,7 @@ use axum::extract::{Query, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+pub use switchboard_sim_kit::html::escape;
 
 use crate::MicrosoftSim;
 use crate::chats::{create_chat_op, edit_message_op, post_message_op, reaction_op, soft_delete_op};
@@ -34,21 +35,6 @@ pub fn routes() -> Router<Arc<MicrosoftSim>> {
         .route("/teams/chat/delete", post(delete))
         .route("/teams/chat/restore", post(restore))
         .route("/teams/chat/react", post(react))
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 pub fn page(title: &str, body: &str) -> Html<String> {

@@ -95,21 +95,6 @@ pub fn percent_encode(input: &str) -> String {
     out
 }
 
-pub fn html_escape(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    for c in input.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A Slack-looking id: the kind's letter and a zero-padded upper-case base-36 number, so
 /// seeded ids can be predicted from an index (`U00000000` is the organisation's person 0).
 pub fn slack_id(prefix: char, number: u64) -> String {

@@ -2,14 +2,13 @@
 //! each app's signing secret and delivered on Slack's retry schedule, and the `url_verification`
 //! challenge a Request URL must answer before a manifest may set it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use switchboard_sim_kit::clock::since_epoch;
-use switchboard_sim_kit::{Delivery, DeliveryOutcome, LogKind, RequestLog, SimContext};
+use switchboard_sim_kit::{AttemptFailure, Delivery, DeliveryOutcome, SimContext};
 
 use crate::state::{Conversation, State};
 
@@ -49,53 +48,38 @@ fn signed_headers(signing_secret: &str, body: &[u8]) -> Vec<(String, String)> {
     ]
 }
 
-/// Why the previous attempt failed, in Slack's `X-Slack-Retry-Reason` words. The kit tells the
-/// header builder only the attempt number, so the reason is read back from the webhook log entry
-/// that attempt left; two deliveries racing to one URL may swap reasons, never invent one.
-fn retry_reason(log: &RequestLog, url: &str, failed_attempt: u32) -> &'static str {
-    let label = format!("slack attempt {failed_attempt}");
-    let entry = log
-        .entries(0, Some(LogKind::Webhook), usize::MAX)
-        .into_iter()
-        .rev()
-        .find(|e| {
-            e.target == url
-                && e.note
-                    .strip_prefix(&label)
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
-        });
-    match entry {
-        Some(entry) if entry.status != 0 => "http_error",
-        Some(entry) if entry.note.contains("connection_failed") => "connection_failed",
-        Some(entry) if entry.note.contains("http_timeout") || entry.note.contains("dropped") => {
-            "http_timeout"
-        }
-        _ => "unknown_error",
+/// Why the previous attempt failed, in Slack's `X-Slack-Retry-Reason` words. A delivery lost
+/// to an injected fault looks to Slack like a request that got no answer.
+fn retry_reason(failure: Option<&AttemptFailure>) -> &'static str {
+    match failure {
+        Some(AttemptFailure::HttpError(_)) => "http_error",
+        Some(AttemptFailure::ConnectionFailed) => "connection_failed",
+        Some(AttemptFailure::Timeout | AttemptFailure::Dropped) => "http_timeout",
+        Some(AttemptFailure::Other(_)) | None => "unknown_error",
     }
 }
 
 /// An event delivery: first at once, then retried about immediately, after a minute and after
 /// five minutes, each attempt signed afresh so the timestamp stays within receivers' window.
-pub fn delivery(outgoing: Outgoing, log: Arc<RequestLog>) -> Delivery {
+pub fn delivery(outgoing: Outgoing) -> Delivery {
     let Outgoing {
         url,
         signing_secret,
         body,
     } = outgoing;
     let signed_body = body.clone();
-    let target = url.clone();
     Delivery {
         platform: "slack",
         url,
         content_type: "application/json",
         body,
-        headers: Box::new(move |attempt| {
+        headers: Box::new(move |attempt, previous| {
             let mut headers = signed_headers(&signing_secret, &signed_body);
             if attempt > 0 {
                 headers.push(("x-slack-retry-num".to_owned(), attempt.to_string()));
                 headers.push((
                     "x-slack-retry-reason".to_owned(),
-                    retry_reason(&log, &target, attempt).to_owned(),
+                    retry_reason(previous).to_owned(),
                 ));
             }
             headers
@@ -135,7 +119,7 @@ pub async fn verify_request_url(
             url: url.to_owned(),
             content_type: "application/json",
             body,
-            headers: Box::new(move |_| signed_headers(&secret, &signed_body)),
+            headers: Box::new(move |_, _| signed_headers(&secret, &signed_body)),
             retry_delays: Vec::new(),
             deadline: DEADLINE,
             no_retry_header: None,

@@ -26,7 +26,7 @@ use axum::routing::{any, get};
 use serde_json::{Value, json};
 use switchboard_sim_kit::clock::since_epoch;
 use switchboard_sim_kit::ratelimit::retry_after_seconds;
-use switchboard_sim_kit::{Organisation, SimContext, SimPlatform, SimUser};
+use switchboard_sim_kit::{ControlError, Organisation, SimContext, SimPlatform, SimUser};
 
 use crate::encoding::format_ts;
 use crate::events::Outgoing;
@@ -62,9 +62,7 @@ impl SlackSim {
 
     fn dispatch(&self, outgoing: Vec<Outgoing>) {
         for envelope in outgoing {
-            self.context
-                .webhooks
-                .spawn(events::delivery(envelope, self.context.log.clone()));
+            self.context.webhooks.spawn(events::delivery(envelope));
         }
     }
 
@@ -392,5 +390,41 @@ impl SimPlatform for SlackSim {
         restored.reindex();
         *self.write() = restored;
         Ok(())
+    }
+
+    fn control_actions(&self) -> &'static [&'static str] {
+        &["members", "display-name"]
+    }
+
+    fn control(&self, action: &str, arguments: Value) -> Result<Value, ControlError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewMember {
+            email: String,
+            real_name: String,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct DisplayName {
+            user: String,
+            display_name: String,
+        }
+        let invalid = |e: serde_json::Error| ControlError::Invalid(e.to_string());
+        match action {
+            "members" => {
+                let member: NewMember = serde_json::from_value(arguments).map_err(invalid)?;
+                let id = self
+                    .add_member(&member.email, &member.real_name)
+                    .map_err(ControlError::Invalid)?;
+                Ok(serde_json::json!({ "id": id }))
+            }
+            "display-name" => {
+                let change: DisplayName = serde_json::from_value(arguments).map_err(invalid)?;
+                self.change_display_name(&change.user, &change.display_name)
+                    .map_err(ControlError::Invalid)?;
+                Ok(serde_json::json!({ "user": change.user }))
+            }
+            other => Err(ControlError::UnknownAction(other.to_owned())),
+        }
     }
 }

@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 
 use crate::SlackSim;
 use crate::api::Params;
-use crate::encoding::{html_escape, parse_urlencoded, percent_encode};
+use crate::encoding::{parse_urlencoded, percent_encode};
 use crate::state::{Failure, Grant, random_hex};
 use crate::web::{SESSION_COOKIE, page, session_user};
+use switchboard_sim_kit::html::escape;
 
 /// Codes are good for ten minutes, as Slack's are.
 const CODE_LIFETIME_SECS: u64 = 10 * 60;
@@ -63,7 +64,7 @@ impl Request {
         let field = |name: &str, value: &str| {
             format!(
                 "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                html_escape(value)
+                escape(value)
             )
         };
         [
@@ -94,8 +95,8 @@ fn error_page(code: &str, explanation: &str) -> Response {
             "Slack: something went wrong",
             &format!(
                 "<h1>Something went wrong</h1><p><code>{}</code></p><p>{}</p>",
-                html_escape(code),
-                html_escape(explanation)
+                escape(code),
+                escape(explanation)
             ),
         ),
     )
@@ -180,24 +181,24 @@ impl SlackSim {
         let list = |items: &[String]| {
             items
                 .iter()
-                .map(|s| format!("<li><code>{}</code></li>", html_escape(s)))
+                .map(|s| format!("<li><code>{}</code></li>", escape(s)))
                 .collect::<String>()
         };
         let mut body = format!(
             "<h1>{app} is requesting permission to access the {team} Slack workspace</h1>",
-            app = html_escape(&checked.app_name),
-            team = html_escape(&team),
+            app = escape(&checked.app_name),
+            team = escape(&team),
         );
         if let Some(problem) = problem {
             body.push_str(&format!(
                 "<p class=\"problem\" role=\"alert\">{}</p>",
-                html_escape(problem)
+                escape(problem)
             ));
         }
         if !request.scope.is_empty() {
             body.push_str(&format!(
                 "<h2>What will {} be able to do?</h2><ul>{}</ul>",
-                html_escape(&checked.app_name),
+                escape(&checked.app_name),
                 list(&request.scope)
             ));
         }
@@ -213,7 +214,7 @@ impl SlackSim {
              <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
              <button type=\"submit\" name=\"decision\" value=\"cancel\" formnovalidate>Cancel</button></p></form>",
             hidden = request.hidden_fields(),
-            email = html_escape(email),
+            email = escape(email),
         ));
         page("Slack: authorize an app", &body).into_response()
     }

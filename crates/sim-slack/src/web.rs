@@ -14,10 +14,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::SlackSim;
-use crate::encoding::{format_ts, html_escape, parse_ts, parse_urlencoded};
+use crate::encoding::{format_ts, parse_ts, parse_urlencoded};
 use crate::state::{
     Actor, Conversation, ConversationKind, Failure, NewMessage, State as Workspace,
 };
+use switchboard_sim_kit::html::escape;
 
 pub const SESSION_COOKIE: &str = "slack_sim_user";
 /// The sign-in page lists this many people; anyone else signs in by e-mail.
@@ -32,7 +33,7 @@ pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
          <style>{STYLE}</style></head><body>{body}</body></html>",
-        html_escape(title)
+        escape(title)
     ))
 }
 
@@ -96,8 +97,8 @@ fn problem_page(message: &str, back: &str) -> Response {
             "Slack",
             &format!(
                 "<p class=\"problem\" role=\"alert\">{}</p><p><a href=\"{}\">Back</a></p>",
-                html_escape(message),
-                html_escape(back)
+                escape(message),
+                escape(back)
             ),
         ),
     )
@@ -160,9 +161,9 @@ fn sign_in_page(sim: &SlackSim) -> Response {
             u.email.as_ref().map(|email| {
                 format!(
                     "<option value=\"{}\">{} — {}{}</option>",
-                    html_escape(email),
-                    html_escape(&u.real_name),
-                    html_escape(email),
+                    escape(email),
+                    escape(&u.real_name),
+                    escape(email),
                     if u.is_admin { " (admin)" } else { "" }
                 )
             })
@@ -176,7 +177,7 @@ fn sign_in_page(sim: &SlackSim) -> Response {
              <p><label>Person <select name=\"choice\"><option value=\"\">—</option>{options}</select></label></p>\
              <p><label>or e-mail <input type=\"email\" name=\"email\"></label></p>\
              <p><button type=\"submit\">Sign in</button></p></form>",
-            team = html_escape(&state.team.name),
+            team = escape(&state.team.name),
         ),
     )
     .into_response()
@@ -218,9 +219,9 @@ async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response 
             };
             format!(
                 "<li><a href=\"/slack/c/{id}\">{title}</a> <span class=\"meta\">{kind} · {preview}</span></li>",
-                id = html_escape(&c.id),
-                title = html_escape(&conversation_title(&state, c, &me)),
-                preview = html_escape(&preview.chars().take(80).collect::<String>()),
+                id = escape(&c.id),
+                title = escape(&conversation_title(&state, c, &me)),
+                preview = escape(&preview.chars().take(80).collect::<String>()),
             )
         })
         .collect();
@@ -246,11 +247,11 @@ async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response 
              <h2>Your profile</h2><form method=\"post\" action=\"/slack/profile\">\
              <label>Display name <input type=\"text\" name=\"display_name\" value=\"{display}\"></label> \
              <button type=\"submit\">Save</button></form>{admin}",
-            team = html_escape(&state.team.name),
-            name = html_escape(&user.real_name),
-            email = html_escape(user.email.as_deref().unwrap_or("")),
+            team = escape(&state.team.name),
+            name = escape(&user.real_name),
+            email = escape(user.email.as_deref().unwrap_or("")),
             role = if user.is_admin { ", workspace admin" } else { "" },
-            display = html_escape(&user.display_name),
+            display = escape(&user.display_name),
         ),
     )
     .into_response()
@@ -359,7 +360,7 @@ async fn generate_tokens(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -
     };
     let issued = sim.issue_config_tokens(&me);
     let value = |name: &str| {
-        html_escape(
+        escape(
             issued
                 .get(name)
                 .and_then(serde_json::Value::as_str)
@@ -390,7 +391,7 @@ fn render_message(
     let Some(message) = conversation.message(ts) else {
         return String::new();
     };
-    let channel = html_escape(&conversation.id);
+    let channel = escape(&conversation.id);
     let ts_text = format_ts(message.ts);
     let author = message
         .username
@@ -407,8 +408,8 @@ fn render_message(
                  <input type=\"hidden\" name=\"name\" value=\"{name}\">\
                  <input type=\"hidden\" name=\"remove\" value=\"{mine}\">\
                  <button type=\"submit\" title=\"{who}\">:{name}: {count}{mark}</button></form> ",
-                name = html_escape(&r.name),
-                who = html_escape(
+                name = escape(&r.name),
+                who = escape(
                     &r.users
                         .iter()
                         .map(|u| display_name(state, u))
@@ -429,7 +430,7 @@ fn render_message(
              <form class=\"inline\" method=\"post\" action=\"/slack/c/{channel}/delete\">\
              <input type=\"hidden\" name=\"ts\" value=\"{ts_text}\">\
              <button type=\"submit\">Delete</button></form>",
-            text = html_escape(&message.text),
+            text = escape(&message.text),
         )
     } else {
         String::new()
@@ -457,14 +458,14 @@ fn render_message(
          <input type=\"text\" name=\"name\" size=\"10\" placeholder=\"thumbsup\" aria-label=\"Reaction\"> \
          <button type=\"submit\">React</button></form> {own}</div>{thread}</div>",
         class = if reply { " reply" } else { "" },
-        author = html_escape(&author),
+        author = escape(&author),
         time = clock(message.ts),
         edited = if message.edited.is_some() {
             " (edited)"
         } else {
             ""
         },
-        text = html_escape(&message.text),
+        text = escape(&message.text),
     )
 }
 
@@ -494,8 +495,8 @@ async fn conversation(
              <form method=\"post\" action=\"/slack/c/{channel}/post\">\
              <p><textarea name=\"text\" rows=\"3\" cols=\"60\" aria-label=\"Message\" required></textarea></p>\
              <p><button type=\"submit\">Send</button></p></form>",
-            title = html_escape(&title),
-            channel = html_escape(&conversation.id),
+            title = escape(&title),
+            channel = escape(&conversation.id),
         ),
     )
     .into_response()

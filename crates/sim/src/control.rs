@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use switchboard_sim_kit::{FaultRule, LogKind, OrgSpec};
+use switchboard_sim_kit::{ControlError, FaultRule, LogKind, OrgSpec};
 
 use crate::Simulator;
 
@@ -25,6 +25,7 @@ pub fn router() -> Router<Simulator> {
         .route("/log", get(log))
         .route("/settings", get(settings).put(set_settings))
         .route("/save", post(save))
+        .route("/{platform}/{action}", post(platform_action))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -280,5 +281,32 @@ async fn save(State(sim): State<Simulator>) -> Response {
         Ok(Ok(())) => Json(json!({ "saved": true })).into_response(),
         Ok(Err(failure)) => error(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string()),
         Err(join) => error(StatusCode::INTERNAL_SERVER_ERROR, join.to_string()),
+    }
+}
+
+/// A platform's own simulator action, such as adding a Slack member (which fires `team_join`)
+/// or sending a Graph lifecycle notification now.
+async fn platform_action(
+    State(sim): State<Simulator>,
+    axum::extract::Path((key, action)): axum::extract::Path<(String, String)>,
+    arguments: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let Json(arguments) = match arguments {
+        Ok(arguments) => arguments,
+        Err(rejection) => return bad_json(rejection),
+    };
+    let Some(platform) = sim.platform(&key) else {
+        return unknown_platform(&sim, &key);
+    };
+    match platform.control(&action, arguments) {
+        Ok(answer) => Json(answer).into_response(),
+        Err(ControlError::UnknownAction(action)) => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{key} has no action '{action}' (has: {})",
+                platform.control_actions().join(", ")
+            ),
+        ),
+        Err(ControlError::Invalid(reason)) => error(StatusCode::UNPROCESSABLE_ENTITY, reason),
     }
 }

@@ -277,3 +277,57 @@ async fn state_survives_a_restart_through_the_state_file() {
     let error = Simulator::new(with_state(5)).err().unwrap().to_string();
     assert!(error.contains("version 99"), "{error}");
 }
+
+#[tokio::test]
+async fn platforms_offer_their_own_actions() {
+    let (base, _sim) = start(config(10)).await;
+    let (status, added) = send(
+        reqwest::Method::POST,
+        format!("{base}/_sim/slack/members"),
+        Some(json!({"email": "New.Joiner@acme.example", "real_name": "New Joiner"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{added}");
+    let (_, slack) = send(
+        reqwest::Method::GET,
+        format!("{base}/_sim/users?platform=slack"),
+        None,
+    )
+    .await;
+    assert!(
+        slack
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == added["id"])
+    );
+
+    let (status, set) = send(
+        reqwest::Method::POST,
+        format!("{base}/_sim/teams/token-lifetime"),
+        Some(json!({"seconds": 5})),
+    )
+    .await;
+    assert_eq!((status, set["seconds"].as_u64()), (200, Some(5)));
+
+    for (path, body, expected) in [
+        ("/_sim/slack/frobnicate", json!({}), 404),
+        ("/_sim/myspace/members", json!({}), 404),
+        ("/_sim/slack/members", json!({"email": "x@y.example"}), 422),
+        (
+            "/_sim/teams/lifecycle",
+            json!({"subscription_id": "nope", "event": "missed"}),
+            422,
+        ),
+        (
+            "/_sim/teams/lifecycle",
+            json!({"subscription_id": "nope", "event": "exploded"}),
+            422,
+        ),
+    ] {
+        let (status, answer) =
+            send(reqwest::Method::POST, format!("{base}{path}"), Some(body)).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+}
