@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
-use libfuzzer_sys::arbitrary::Arbitrary;
+use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use switchboard_sim::{SimConfig, Simulator};
 use tower::ServiceExt;

@@ -646,6 +646,29 @@ fn consent_page(
     page("Sign in to your account", &body).into_response()
 }
 
+/// The redirect that tells the app the person declined to consent.
+fn declined(redirect_uri: &str, state: &str) -> Response {
+    redirect_with(
+        redirect_uri,
+        &[
+            ("error", "access_denied"),
+            (
+                "error_description",
+                "AADSTS65004: User declined to consent to access the app.",
+            ),
+            ("state", state),
+        ],
+    )
+}
+
+/// The account the person typed or picked on a consent page.
+fn submitted_login(params: &[(String, String)]) -> String {
+    form_value(params, "login")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 async fn authorize_page(
     Shared(sim): Shared<Arc<MicrosoftSim>>,
     Path(tenant_key): Path<String>,
@@ -670,22 +693,9 @@ async fn authorize_decision(
         Err(response) => return *response,
     };
     if form_value(&params, "decision") != Some("accept") {
-        return redirect_with(
-            &checked.redirect_uri,
-            &[
-                ("error", "access_denied"),
-                (
-                    "error_description",
-                    "AADSTS65004: User declined to consent to access the app.",
-                ),
-                ("state", &checked.state),
-            ],
-        );
+        return declined(&checked.redirect_uri, &checked.state);
     }
-    let login = form_value(&params, "login")
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let login = submitted_login(&params);
     let Some((tenant_id, index)) = resolve_login(&state, &checked.tenant, &login) else {
         let problem = format!(
             "AADSTS50034: The user account {login} does not exist in this directory. To sign into this application, the account must be added to the directory."
@@ -1365,22 +1375,9 @@ async fn admin_consent_decision(
         Err(response) => return *response,
     };
     if form_value(&params, "decision") != Some("accept") {
-        return redirect_with(
-            &checked.redirect_uri,
-            &[
-                ("error", "access_denied"),
-                (
-                    "error_description",
-                    "AADSTS65004: User declined to consent to access the app.",
-                ),
-                ("state", &checked.state),
-            ],
-        );
+        return declined(&checked.redirect_uri, &checked.state);
     }
-    let login = form_value(&params, "login")
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let login = submitted_login(&params);
     let admin = resolve_login(&state, &checked.tenant, &login).and_then(|(tenant_id, index)| {
         let user = state.tenant(&tenant_id)?.users.get(index)?;
         (user.admin && user.account_enabled && !user.is_guest()).then_some(tenant_id)
