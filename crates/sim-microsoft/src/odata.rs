@@ -2,7 +2,6 @@
 //! options (`$select`, `$filter`, `$top`, `$skiptoken`, `$count`), timestamps in Graph's format,
 //! and the URL and form encoding the rest of the crate needs.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -296,54 +295,17 @@ pub fn with_query(base: &str, pairs: &[(String, String)]) -> String {
     url
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// Percent-encodes a query-string component.
 pub fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// Decodes `application/x-www-form-urlencoded` text.
+/// Decodes `application/x-www-form-urlencoded` text; malformed escapes pass through as text, as
+/// Entra and Graph are lenient there.
 pub fn form_decode(body: &str) -> Vec<(String, String)> {
-    body.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name), percent_decode(value))
-        })
+    form_urlencoded::parse(body.as_bytes())
+        .into_owned()
         .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => out.push(b' '),
-            b'%' if index + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[index + 1..index + 3])
-                    .ok()
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                {
-                    Some(byte) => {
-                        out.push(byte);
-                        index += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        index += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub fn form_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -865,7 +827,7 @@ mod tests {
         assert_eq!(decode_token(&encode_token("p:42")).as_deref(), Some("p:42"));
         assert_eq!(
             with_query("http://x/users", &[("$top".to_owned(), "a b".to_owned())]),
-            "http://x/users?$top=a%20b"
+            "http://x/users?$top=a+b"
         );
     }
 }

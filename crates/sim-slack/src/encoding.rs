@@ -1,7 +1,9 @@
 //! Small wire encodings: URL-encoded forms, HTML escaping, Slack-looking ids and timestamps.
 
 /// Decodes one `application/x-www-form-urlencoded` component; `None` when it is not valid
-/// percent-encoding of UTF-8, so callers can answer Slack's `invalid_form_data`.
+/// percent-encoding of UTF-8, so callers can answer Slack's `invalid_form_data`. Written here
+/// because the `form_urlencoded` crate decodes leniently (bad escapes kept, bad UTF-8 replaced)
+/// and so cannot tell a malformed form from a valid one.
 pub fn percent_decode(input: &str) -> Option<String> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -82,17 +84,9 @@ pub fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<(String, Strin
     closed.then_some(fields)
 }
 
-/// Encodes a value for a query string: everything but RFC 3986's unreserved characters.
+/// Encodes a value for a query string.
 pub fn percent_encode(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    for byte in input.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(input.as_bytes()).collect()
 }
 
 /// A Slack-looking id: the kind's letter and a zero-padded upper-case base-36 number, so
