@@ -7,6 +7,7 @@
 
 mod error;
 mod registry;
+mod retry;
 mod types;
 
 use async_trait::async_trait;
@@ -14,9 +15,11 @@ use switchboard_core::{Email, ExternalChatId, ExternalUserId, Platform, Platform
 
 pub use error::PlatformError;
 pub use registry::PlatformRegistry;
+pub use retry::{RetryPolicy, with_retries};
 pub use types::{
-    Actor, ChatKind, ConnectionContext, Credentials, ImportRequest, InboundEvent, InboundKind,
-    MessageRef, OutboundMessage, PlatformUser, ProvisionRequest, Provisioning, Team, UserPage,
+    Actor, ChatKind, ConnectField, ConnectionContext, Credentials, FlowContext, FlowOutcome,
+    FlowState, FlowStep, Health, ImportRequest, InboundEvent, InboundKind, MessageRef,
+    OutboundMessage, PlatformUser, Prompt, ProvisionRequest, Provisioning, Team, UserPage,
     WebhookRequest, WebhookVerdict,
 };
 
@@ -36,6 +39,56 @@ pub trait ChatPlatform: Send + Sync {
     fn rules(&self) -> PlatformRules {
         rules_for(self.platform())
     }
+
+    /// What the admin types in to connect an instance (may be none).
+    fn connect_fields(&self) -> Vec<ConnectField>;
+
+    /// Starts connecting an instance of this platform with the admin's `inputs` (named as in
+    /// [`ChatPlatform::connect_fields`]): the admin's browser is sent to install or consent to
+    /// the hub's app, and to sign in the service identity where there is one.
+    async fn begin_connect(
+        &self,
+        inputs: &Credentials,
+        flow: &FlowContext,
+    ) -> Result<FlowStep, PlatformError>;
+
+    /// Continues any flow after the browser came back to the callback URL with `callback`
+    /// (its query parameters). `connection` is the connection the flow acts on, if it exists.
+    async fn continue_flow(
+        &self,
+        connection: Option<&ConnectionContext>,
+        state: &FlowState,
+        flow: &FlowContext,
+        callback: &[(String, String)],
+    ) -> Result<FlowStep, PlatformError>;
+
+    /// Starts a person's authorisation of their own account on this platform (where the
+    /// "Sync now" link of a prompt leads).
+    async fn begin_authorize(
+        &self,
+        connection: &ConnectionContext,
+        account: &ExternalUserId,
+        flow: &FlowContext,
+    ) -> Result<FlowStep, PlatformError>;
+
+    /// New credentials before the old ones expire; [`PlatformError::Unauthorized`] when they
+    /// were revoked.
+    async fn refresh(
+        &self,
+        connection: &ConnectionContext,
+        credentials: &Credentials,
+    ) -> Result<Credentials, PlatformError>;
+
+    /// Checks the connection's credentials and what they are allowed to do.
+    async fn check_health(&self, connection: &ConnectionContext) -> Result<Health, PlatformError>;
+
+    /// Sends a prompt to a person, from the hub's app (Slack) or service user (Teams).
+    async fn send_prompt(
+        &self,
+        connection: &ConnectionContext,
+        to: &ExternalUserId,
+        prompt: &Prompt,
+    ) -> Result<(), PlatformError>;
 
     /// The teams an admin may select for import, for platforms that import by team.
     async fn list_teams(&self, connection: &ConnectionContext) -> Result<Vec<Team>, PlatformError>;
@@ -67,6 +120,7 @@ pub trait ChatPlatform: Send + Sync {
         &self,
         connection: &ConnectionContext,
         account: &ExternalUserId,
+        credentials: &Credentials,
     ) -> Result<(), PlatformError>;
 
     /// Opens (or finds) the direct message or group chat between `actor` and `members`.

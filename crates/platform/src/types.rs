@@ -1,23 +1,45 @@
 use std::collections::BTreeMap;
 
-use switchboard_core::{Connection, Email, ExternalChatId, ExternalUserId, Platform};
+use switchboard_core::{
+    Connection, Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
+};
 use switchboard_secrets::SecretString;
 
 use crate::PlatformError;
 
-/// A connection's stored credentials, decrypted for the duration of a call.
+/// Named secrets (access and refresh tokens, signing secrets…) of a connection or of a
+/// representation, decrypted for the duration of a call, and when the access token expires.
+/// The names are the platform module's own; the hub stores them sealed, name by name.
 #[derive(Debug, Default, Clone)]
-pub struct Credentials(BTreeMap<&'static str, SecretString>);
+pub struct Credentials {
+    secrets: BTreeMap<String, SecretString>,
+    expires_at: Option<Timestamp>,
+}
 
 impl Credentials {
-    pub fn insert(&mut self, name: &'static str, secret: SecretString) {
-        self.0.insert(name, secret);
+    pub fn insert(&mut self, name: impl Into<String>, secret: SecretString) {
+        self.secrets.insert(name.into(), secret);
     }
 
     pub fn get(&self, name: &'static str) -> Result<&SecretString, PlatformError> {
-        self.0
+        self.secrets
             .get(name)
             .ok_or(PlatformError::MissingCredential(name))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SecretString)> {
+        self.secrets
+            .iter()
+            .map(|(name, secret)| (name.as_str(), secret))
+    }
+
+    /// When the access token stops working; `None` when it does not expire.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
+    }
+
+    pub fn set_expires_at(&mut self, expires_at: Option<Timestamp>) {
+        self.expires_at = expires_at;
     }
 }
 
@@ -37,7 +59,7 @@ pub enum Actor {
     /// The account representing a person: their own authorised account, a guest or a bot.
     Representation {
         account: ExternalUserId,
-        token: SecretString,
+        credentials: Credentials,
     },
 }
 
@@ -66,6 +88,8 @@ pub struct PlatformUser {
     /// The primary address, then any aliases (Graph's `proxyAddresses`, `otherMails`).
     pub emails: Vec<Email>,
     pub is_bot: bool,
+    /// A guest from another directory (Teams B2B guests, Slack restricted accounts).
+    pub is_guest: bool,
     pub deactivated: bool,
 }
 
@@ -87,13 +111,87 @@ pub struct ProvisionRequest {
 }
 
 /// The outcome of provisioning.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Provisioning {
-    /// The representation exists and can be used.
-    Ready { account: ExternalUserId },
-    /// Someone must consent first, at `consent_url` (a person authorising their account, or an
-    /// admin approving a bot's installation).
-    AwaitingConsent { consent_url: String },
+    /// The representation exists and can be used with these credentials.
+    Ready {
+        account: ExternalUserId,
+        credentials: Credentials,
+    },
+    /// Someone must consent first (an admin approving a bot's installation): send them to
+    /// `url`; the flow continues with [`crate::ChatPlatform::continue_flow`].
+    AwaitingConsent { url: String, state: FlowState },
+}
+
+/// Something the admin must type in to connect a platform (an app configuration token, a
+/// tenant's domain…), described for the connect form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectField {
+    /// The name under which the value reaches [`crate::ChatPlatform::begin_connect`].
+    pub name: &'static str,
+    pub label: &'static str,
+    /// Where on the platform the admin finds the value.
+    pub help: &'static str,
+    /// Secret values are sealed at rest and never shown again.
+    pub secret: bool,
+}
+
+/// Where a browser-based flow returns to, and the `state` value that ties the return to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowContext {
+    /// The hub's callback URL for this flow, registered with the platform.
+    pub callback_url: String,
+    /// An unguessable value the hub generated; the platform echoes it back to the callback.
+    pub state: String,
+}
+
+/// What a platform must remember between the steps of a flow (which step, a PKCE verifier,
+/// the app being installed…). Opaque to the hub, which keeps it sealed until the browser
+/// returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowState(pub String);
+
+/// One step of a browser-based authorisation: an admin connecting a platform or approving a
+/// bot, or a person authorising their own account.
+#[derive(Debug, Clone)]
+pub enum FlowStep {
+    /// Send the browser to `url`; keep `state` until it comes back to the callback URL.
+    Redirect {
+        url: String,
+        state: FlowState,
+    },
+    Done(FlowOutcome),
+}
+
+#[derive(Debug, Clone)]
+pub enum FlowOutcome {
+    /// A platform instance is connected: the hub's app is installed or consented to, and its
+    /// service identity signed in.
+    Connected {
+        tenant: ExternalTenantId,
+        display_name: String,
+        credentials: Credentials,
+    },
+    /// An account may now be acted as: a person's own account, or an approved bot.
+    Authorized {
+        account: ExternalUserId,
+        credentials: Credentials,
+    },
+}
+
+/// What a connection's credentials can do, as the platform reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Who the credentials act as (the bot, the service user).
+    pub identity: String,
+    pub scopes: Vec<String>,
+}
+
+/// A message asking a person to sync, with their personal "Sync now" link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub text: String,
+    pub link: String,
 }
 
 /// A message as sent to a platform, already in that platform's markup.
