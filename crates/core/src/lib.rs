@@ -10,6 +10,7 @@ mod connection;
 mod conversation;
 mod email;
 mod ids;
+mod matching;
 mod person;
 mod platform;
 mod representation;
@@ -24,7 +25,10 @@ pub use ids::{
     AccountId, ConnectionId, ConversationId, ExternalChatId, ExternalTenantId, ExternalUserId,
     InvalidId, PersonId, PortalId,
 };
-pub use person::{Person, PrimaryChoice, primary_choice};
+pub use matching::{
+    Match, MatchCandidate, MatchedPerson, PersonRef, Reconciliation, match_accounts, reconcile,
+};
+pub use person::{ChosenBy, Person, Primary, PrimaryChoice, primary_choice};
 pub use platform::{Platform, UnknownPlatform};
 pub use representation::{
     IllegalTransition, Representation, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode,

@@ -9,7 +9,42 @@ pub struct Person {
     pub display_name: String,
     pub email: Email,
     /// The platform the person chats from; `None` until chosen (see [`primary_choice`]).
-    pub primary: Option<Platform>,
+    pub primary: Option<Primary>,
+}
+
+/// A person's primary platform and who chose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Primary {
+    pub platform: Platform,
+    pub chosen_by: ChosenBy,
+}
+
+/// Who chose a primary platform. An automatic choice stands until someone confirms or changes
+/// it: when a person turns up on a second platform they keep chatting from the first, and the
+/// admin is asked to choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChosenBy {
+    /// The hub, because the person was on one platform only.
+    Automatic,
+    Admin,
+    /// The person, in the prompt flow.
+    Person,
+}
+
+impl ChosenBy {
+    pub const ALL: [ChosenBy; 3] = [ChosenBy::Automatic, ChosenBy::Admin, ChosenBy::Person];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChosenBy::Automatic => "automatic",
+            ChosenBy::Admin => "admin",
+            ChosenBy::Person => "person",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
 }
 
 /// What the hub should do about a person's primary platform, given where they have accounts.

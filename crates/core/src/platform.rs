@@ -40,6 +40,25 @@ impl Platform {
         }
     }
 
+    /// The platform's bit in a set of platforms stored as an integer (as the store keeps the
+    /// platforms a person has accounts on). Stable: never reorder the variants' bits.
+    pub const fn bit(self) -> i64 {
+        match self {
+            Platform::Slack => 1,
+            Platform::Teams => 2,
+            Platform::GoogleChat => 4,
+            Platform::Webex => 8,
+            Platform::Zoom => 16,
+        }
+    }
+
+    /// The platforms in a set made of [`Platform::bit`]s.
+    pub fn in_set(bits: i64) -> impl Iterator<Item = Platform> {
+        Platform::ALL
+            .into_iter()
+            .filter(move |p| bits & p.bit() != 0)
+    }
+
     /// The name people see.
     pub const fn display_name(self) -> &'static str {
         match self {
@@ -78,6 +97,20 @@ mod tests {
         for platform in Platform::ALL {
             assert_eq!(platform.as_str().parse::<Platform>(), Ok(platform));
         }
+    }
+
+    #[test]
+    fn bits_are_distinct_and_round_trip() {
+        let all: i64 = Platform::ALL.iter().map(|p| p.bit()).sum();
+        assert_eq!(all.count_ones() as usize, Platform::ALL.len());
+        assert_eq!(
+            Platform::in_set(all).collect::<Vec<_>>(),
+            Platform::ALL.to_vec()
+        );
+        assert_eq!(
+            Platform::in_set(Platform::Teams.bit() | Platform::Zoom.bit()).collect::<Vec<_>>(),
+            vec![Platform::Teams, Platform::Zoom]
+        );
     }
 
     #[test]

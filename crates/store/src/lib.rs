@@ -12,6 +12,8 @@
 mod connections;
 mod conversations;
 mod error;
+mod imports;
+mod listing;
 mod migrations;
 mod people;
 mod representations;
@@ -26,6 +28,8 @@ use switchboard_core::{Clock, Timestamp};
 use switchboard_secrets::Cipher;
 
 pub use error::StoreError;
+pub use imports::{ImportRun, ImportStatus, ImportedAccount};
+pub use listing::{PeopleCursor, PeoplePage, PeopleQuery, PersonSummary, PrimaryFilter};
 pub use people::NewAccount;
 pub use representations::TransitionRecord;
 

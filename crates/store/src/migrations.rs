@@ -13,12 +13,20 @@ struct Step {
     postgres: &'static str,
 }
 
-const STEPS: &[Step] = &[Step {
-    version: 1,
-    description: "initial schema",
-    sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
-    postgres: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        description: "initial schema",
+        sqlite: include_str!("../migrations/sqlite/0001_initial.sql"),
+        postgres: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Step {
+        version: 2,
+        description: "imports, e-mail aliases, settings, API tokens, audit log",
+        sqlite: include_str!("../migrations/sqlite/0002_import_and_api.sql"),
+        postgres: include_str!("../migrations/postgres/0002_import_and_api.sql"),
+    },
+];
 
 fn migrator(backend: Backend) -> Migrator {
     Migrator::with_migrations(

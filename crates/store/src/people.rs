@@ -1,8 +1,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use switchboard_core::{
-    Account, AccountId, AccountKind, ConnectionId, Email, ExternalUserId, Person, PersonId,
-    Platform,
+    Account, AccountId, AccountKind, ChosenBy, ConnectionId, Email, ExternalUserId, Person,
+    PersonId, Platform, Primary,
 };
 
 use crate::connections::{parse, parse_optional};
@@ -21,7 +21,7 @@ pub struct NewAccount {
     pub active: bool,
 }
 
-const PERSON_COLUMNS: &str = "id, display_name, email, primary_platform";
+const PERSON_COLUMNS: &str = "id, display_name, email, primary_platform, primary_chosen_by";
 const ACCOUNT_COLUMNS: &str =
     "id, connection_id, platform, external_id, display_name, email, kind, active, person_id";
 
@@ -80,13 +80,14 @@ impl Store {
     pub async fn set_primary(
         &self,
         id: PersonId,
-        primary: Option<Platform>,
+        primary: Option<Primary>,
     ) -> Result<Person, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE people SET primary_platform = $1, updated_at = $2 WHERE id = $3 \
-             RETURNING {PERSON_COLUMNS}"
+            "UPDATE people SET primary_platform = $1, primary_chosen_by = $2, updated_at = $3 \
+             WHERE id = $4 RETURNING {PERSON_COLUMNS}"
         )))
-        .bind(primary.map(Platform::as_str))
+        .bind(primary.map(|p| p.platform.as_str()))
+        .bind(primary.map(|p| p.chosen_by.as_str()))
         .bind(self.now().unix_millis())
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -190,12 +191,30 @@ impl Store {
     }
 }
 
-fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
+pub(crate) fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
     Ok(Person {
         id: parse(row, "id")?,
         display_name: row.try_get("display_name")?,
         email: parse_email(row.try_get("email")?)?,
-        primary: parse_optional(row, "primary_platform")?,
+        primary: match parse_optional::<Platform>(row, "primary_platform")? {
+            None => None,
+            Some(platform) => {
+                let chosen_by: Option<String> = row.try_get("primary_chosen_by")?;
+                let chosen_by =
+                    chosen_by
+                        .as_deref()
+                        .and_then(ChosenBy::parse)
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "primary {platform} chosen by {chosen_by:?}"
+                            ))
+                        })?;
+                Some(Primary {
+                    platform,
+                    chosen_by,
+                })
+            }
+        },
     })
 }
 

@@ -173,7 +173,7 @@ impl Store {
     }
 }
 
-fn representation_from_row(row: &AnyRow) -> Result<Representation, StoreError> {
+pub(crate) fn representation_from_row(row: &AnyRow) -> Result<Representation, StoreError> {
     Ok(Representation {
         person_id: parse(row, "person_id")?,
         platform: parse(row, "platform")?,

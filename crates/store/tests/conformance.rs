@@ -147,14 +147,14 @@ store_test!(the_backend_is_the_one_database_url_names, |_db, store| {
 store_test!(
     migrations_run_once_and_are_idempotent_on_restart,
     |db, store| {
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1]);
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2]);
         let connection = store
             .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
             .await
             .unwrap();
         store.close().await;
         let reopened = db.open(1).await;
-        assert_eq!(reopened.applied_migrations().await.unwrap(), vec![1]);
+        assert_eq!(reopened.applied_migrations().await.unwrap(), vec![1, 2]);
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
             Some(connection)
@@ -293,17 +293,18 @@ store_test!(
                 .unwrap(),
             Some(alice.clone())
         );
-        let chosen = store
-            .set_primary(alice.id, Some(Platform::Teams))
-            .await
-            .unwrap();
-        assert_eq!(chosen.primary, Some(Platform::Teams));
+        let by_admin = switchboard_core::Primary {
+            platform: Platform::Teams,
+            chosen_by: switchboard_core::ChosenBy::Admin,
+        };
+        let chosen = store.set_primary(alice.id, Some(by_admin)).await.unwrap();
+        assert_eq!(chosen.primary, Some(by_admin));
         assert_eq!(store.person(alice.id).await.unwrap(), Some(chosen));
         let cleared = store.set_primary(alice.id, None).await.unwrap();
         assert_eq!(cleared.primary, None);
         let nobody = PersonId::from_uuid(uuid::Uuid::now_v7());
         assert!(matches!(
-            store.set_primary(nobody, Some(Platform::Slack)).await,
+            store.set_primary(nobody, Some(by_admin)).await,
             Err(StoreError::NotFound { kind: "person", .. })
         ));
     }
@@ -731,3 +732,301 @@ async fn an_unreachable_database_is_reported_without_its_password() {
     );
     assert!(!message.contains("hunter2"));
 }
+
+fn imported(id: &str, name: &str, emails: &[&str]) -> switchboard_store::ImportedAccount {
+    switchboard_store::ImportedAccount {
+        external_id: ExternalUserId::new(id),
+        display_name: name.to_owned(),
+        emails: emails.iter().map(|e| email(e)).collect(),
+        kind: AccountKind::Human,
+        active: true,
+    }
+}
+
+async fn import(
+    store: &Store,
+    connection: &switchboard_core::Connection,
+    accounts: &[switchboard_store::ImportedAccount],
+) -> switchboard_store::ImportRun {
+    let run = store.start_import(connection.id).await.unwrap();
+    store
+        .record_import_page(&run, connection.platform, accounts)
+        .await
+        .unwrap();
+    let finished = store.finish_import(&run, Ok(())).await.unwrap();
+    let plan = switchboard_core::reconcile(
+        &switchboard_core::match_accounts(&store.match_candidates().await.unwrap()),
+        &store.account_links().await.unwrap(),
+    );
+    store.apply_reconciliation(&plan).await.unwrap();
+    finished
+}
+
+store_test!(
+    imports_match_people_across_platforms_and_are_idempotent,
+    |_db, store| {
+        let slack = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+            .await
+            .unwrap();
+        let teams = store
+            .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
+            .await
+            .unwrap();
+        let mut bot = imported("B1", "Deploy Bot", &["deploy@acme.example"]);
+        bot.kind = AccountKind::Bot;
+        let slack_users = vec![
+            imported("U1", "Ada Slack", &["ada@acme.example"]),
+            imported("U2", "Bob", &["bob@acme.example"]),
+            bot,
+        ];
+        let first = import(&store, &slack, &slack_users).await;
+        assert_eq!(
+            (first.seen, first.added, first.skipped, first.deactivated),
+            (3, 3, 1, 0)
+        );
+        import(
+            &store,
+            &teams,
+            &[
+                imported(
+                    "g-ada",
+                    "Ada Teams",
+                    &["ADA.L@acme.example", "ada@acme.example"],
+                ),
+                imported("g-cy", "Cy", &["cy@acme.example"]),
+            ],
+        )
+        .await;
+
+        let all = store
+            .list_people(&switchboard_store::PeopleQuery {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let summary: Vec<(String, Vec<Platform>, Option<Platform>)> = all
+            .people
+            .iter()
+            .map(|p| {
+                (
+                    p.person.email.to_string(),
+                    p.platforms.clone(),
+                    p.person.primary.map(|primary| primary.platform),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "ada@acme.example".to_owned(),
+                    vec![Platform::Slack, Platform::Teams],
+                    Some(Platform::Slack)
+                ),
+                (
+                    "bob@acme.example".to_owned(),
+                    vec![Platform::Slack],
+                    Some(Platform::Slack)
+                ),
+                (
+                    "cy@acme.example".to_owned(),
+                    vec![Platform::Teams],
+                    Some(Platform::Teams)
+                ),
+            ],
+            "the bot is no person; people get their first platform as primary"
+        );
+        let unchosen = store
+            .list_people(&switchboard_store::PeopleQuery {
+                primary: Some(switchboard_store::PrimaryFilter::Unchosen),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            unchosen
+                .people
+                .iter()
+                .map(|p| p.person.email.as_str())
+                .collect::<Vec<_>>(),
+            vec!["ada@acme.example"],
+            "Ada is now on two platforms: the admin is asked to choose"
+        );
+
+        let again = import(&store, &slack, &slack_users).await;
+        assert_eq!((again.added, again.updated), (0, 3));
+        let after = store
+            .list_people(&switchboard_store::PeopleQuery {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(after.people.len(), 3, "nothing duplicated");
+
+        let left = import(&store, &slack, &slack_users[..1]).await;
+        assert_eq!(left.deactivated, 1, "Bob left Slack");
+        let bob = store
+            .person_by_email(&email("bob@acme.example"))
+            .await
+            .unwrap()
+            .unwrap();
+        let accounts = store.accounts_of_person(bob.id).await.unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert!(
+            !accounts[0].active,
+            "a leaver's account stays, marked inactive"
+        );
+    }
+);
+
+store_test!(
+    only_one_import_of_a_connection_runs_at_a_time,
+    |_db, store| {
+        let slack = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+            .await
+            .unwrap();
+        let run = store.start_import(slack.id).await.unwrap();
+        assert!(matches!(
+            store.start_import(slack.id).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let failed = store
+            .finish_import(&run, Err("token revoked".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(failed.status, switchboard_store::ImportStatus::Failed);
+        assert_eq!(failed.error.as_deref(), Some("token revoked"));
+        store.start_import(slack.id).await.unwrap();
+        assert_eq!(store.import_runs(slack.id, 10).await.unwrap().len(), 2);
+    }
+);
+
+store_test!(the_people_list_filters_searches_and_pages, |_db, store| {
+    let slack = store
+        .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+        .await
+        .unwrap();
+    let teams = store
+        .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
+        .await
+        .unwrap();
+    let slack_users: Vec<_> = (0..25)
+        .map(|i| {
+            imported(
+                &format!("U{i}"),
+                &format!("Person {i:02}"),
+                &[&format!("p{i}@acme.example")],
+            )
+        })
+        .collect();
+    import(&store, &slack, &slack_users).await;
+    import(
+        &store,
+        &teams,
+        &[
+            imported("g1", "Person 03", &["p3@acme.example"]),
+            imported("g2", "Zed 50% Off", &["zed@acme.example"]),
+        ],
+    )
+    .await;
+    let p4 = store
+        .person_by_email(&email("p4@acme.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .create_representation(p4.id, Platform::Teams, RepresentationKind::GuestAccount)
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_people(&switchboard_store::PeopleQuery {
+                limit: 10,
+                after: after.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.people.iter().map(|p| p.person.display_name.clone()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 26);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+
+    let query = |q: switchboard_store::PeopleQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .list_people(&switchboard_store::PeopleQuery { limit: 100, ..q })
+                .await
+                .unwrap()
+                .people
+                .into_iter()
+                .map(|p| p.person.email.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        query(switchboard_store::PeopleQuery {
+            primary: Some(switchboard_store::PrimaryFilter::Unchosen),
+            ..Default::default()
+        })
+        .await,
+        vec!["p3@acme.example"]
+    );
+    assert_eq!(
+        query(switchboard_store::PeopleQuery {
+            primary: Some(switchboard_store::PrimaryFilter::Is(Platform::Teams)),
+            ..Default::default()
+        })
+        .await,
+        vec!["zed@acme.example"]
+    );
+    assert_eq!(
+        query(switchboard_store::PeopleQuery {
+            search: Some("50%".to_owned()),
+            ..Default::default()
+        })
+        .await,
+        vec!["zed@acme.example"]
+    );
+    assert_eq!(
+        query(switchboard_store::PeopleQuery {
+            search: Some("PERSON 1".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        10
+    );
+    assert_eq!(
+        query(switchboard_store::PeopleQuery {
+            status: Some(SyncStatusCode::NotCreated),
+            kind: Some(RepresentationKind::GuestAccount),
+            ..Default::default()
+        })
+        .await,
+        vec!["p4@acme.example"]
+    );
+    assert!(
+        query(switchboard_store::PeopleQuery {
+            status: Some(SyncStatusCode::Synced),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+});
