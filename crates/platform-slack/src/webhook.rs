@@ -1,0 +1,315 @@
+//! The Events API: verifying Slack's request signatures and reading `event_callback`s.
+//!
+//! Slack signs every request to a Request URL with the receiving app's signing secret:
+//! `X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{X-Slack-Request-Timestamp}:{raw body}"))`.
+//! Requests whose timestamp is more than five minutes from now are refused (replays), and the
+//! comparison is constant-time.
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
+use switchboard_platform::{
+    ChatKind, InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
+};
+use switchboard_secrets::{ExposeSecret, SecretString};
+
+use crate::mapping::{WireUser, emoji_of};
+
+/// How far a request's timestamp may be from now, either way.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-slack-signature";
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(secret: &SecretString, timestamp: &str, body: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"v0:");
+    mac.update(timestamp.as_bytes());
+    mac.update(b":");
+    mac.update(body);
+    mac
+}
+
+/// The `X-Slack-Signature` value Slack would send for `body` at `timestamp`.
+pub fn sign(secret: &SecretString, timestamp: &str, body: &[u8]) -> String {
+    format!(
+        "v0={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
+}
+
+/// The signature and timestamp of a request, checked for freshness.
+pub(crate) struct Signed<'r> {
+    timestamp: &'r str,
+    signature: Vec<u8>,
+}
+
+fn header<'r>(request: &'r WebhookRequest, name: &str) -> Result<&'r str, PlatformError> {
+    request
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or_else(|| PlatformError::BadWebhook(format!("no {name} header")))
+}
+
+/// Reads the signature headers and refuses stale or future timestamps.
+pub(crate) fn signed(request: &WebhookRequest, now_secs: i64) -> Result<Signed<'_>, PlatformError> {
+    let timestamp = header(request, TIMESTAMP_HEADER)?;
+    let at: i64 = timestamp
+        .parse()
+        .map_err(|_| PlatformError::BadWebhook("the request timestamp is not a number".into()))?;
+    if (now_secs - at).abs() > MAX_SKEW_SECS {
+        return Err(PlatformError::BadWebhook(format!(
+            "the request timestamp is {} s away from now (at most {MAX_SKEW_SECS} s allowed)",
+            (now_secs - at).abs()
+        )));
+    }
+    let signature = header(request, SIGNATURE_HEADER)?
+        .strip_prefix("v0=")
+        .and_then(|hex_text| hex::decode(hex_text).ok())
+        .ok_or_else(|| PlatformError::BadWebhook("the signature is not a v0 signature".into()))?;
+    Ok(Signed {
+        timestamp,
+        signature,
+    })
+}
+
+impl Signed<'_> {
+    /// Whether `secret` signed `body` (constant-time comparison).
+    pub(crate) fn by(&self, secret: &SecretString, body: &[u8]) -> bool {
+        mac(secret, self.timestamp, body)
+            .verify_slice(&self.signature)
+            .is_ok()
+    }
+}
+
+/// Checks `request` against the signing secret of the app it is addressed to.
+///
+/// `secret_for(app_id)` names the signing secret of an app (`api_app_id` of the envelope), or
+/// the hub app's when it is not one of the connection's bot apps. A `url_verification` has no
+/// `api_app_id`: it passes when any of `all_secrets` signed it — or, when none did, as long as it
+/// is fresh, because Slack sends it *while* `apps.manifest.create` runs, signed with the new
+/// app's secret that the hub learns only from that call's answer. Answering it reveals nothing
+/// but the challenge it carries.
+pub(crate) fn verify<'s>(
+    request: &WebhookRequest,
+    now_secs: i64,
+    secret_for: impl Fn(&str) -> &'s SecretString,
+    all_secrets: impl Iterator<Item = &'s SecretString>,
+) -> Result<WebhookVerdict, PlatformError> {
+    let signed = signed(request, now_secs)?;
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
+    if body.get("type").and_then(Value::as_str) == Some("url_verification") {
+        let challenge = body
+            .get("challenge")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                PlatformError::BadWebhook("a url_verification with no challenge".into())
+            })?;
+        let known = all_secrets.into_iter().any(|s| signed.by(s, &request.body));
+        if !known {
+            tracing::debug!("answering a url_verification signed by an app not stored yet");
+        }
+        return Ok(WebhookVerdict::Challenge(challenge.to_owned()));
+    }
+    let app_id = body
+        .get("api_app_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if signed.by(secret_for(app_id), &request.body) {
+        Ok(WebhookVerdict::Events)
+    } else {
+        Err(PlatformError::BadWebhook(
+            "the signature does not match the app's signing secret".into(),
+        ))
+    }
+}
+
+fn text<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+fn message_ref(channel: &str, ts: &str) -> MessageRef {
+    MessageRef {
+        chat: ExternalChatId::new(channel),
+        id: ts.to_owned(),
+    }
+}
+
+/// The events in an Events API delivery; kinds the hub does not act on are left out.
+pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
+    if envelope.get("type").and_then(Value::as_str) != Some("event_callback") {
+        return Ok(Vec::new());
+    }
+    let event_id = text(&envelope, "/event_id")
+        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?;
+    let event = envelope
+        .get("event")
+        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event".into()))?;
+    Ok(kind(event)
+        .map(|kind| InboundEvent {
+            event_id: event_id.to_owned(),
+            platform: Platform::Slack,
+            kind,
+        })
+        .into_iter()
+        .collect())
+}
+
+fn kind(event: &Value) -> Option<InboundKind> {
+    match text(event, "/type")? {
+        "message" => message(event),
+        kind @ ("reaction_added" | "reaction_removed") => {
+            if text(event, "/item/type") != Some("message") {
+                return None;
+            }
+            Some(InboundKind::ReactionChanged {
+                message: message_ref(text(event, "/item/channel")?, text(event, "/item/ts")?),
+                user: ExternalUserId::new(text(event, "/user")?),
+                emoji: emoji_of(text(event, "/reaction")?),
+                present: kind == "reaction_added",
+            })
+        }
+        "team_join" | "user_change" => {
+            let user: WireUser = serde_json::from_value(event.get("user")?.clone()).ok()?;
+            Some(InboundKind::UserChanged {
+                user: user.into_platform(),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn message(event: &Value) -> Option<InboundKind> {
+    let chat_kind = match text(event, "/channel_type") {
+        Some("im") => ChatKind::Direct,
+        Some("mpim") => ChatKind::Group,
+        // Channels are not relayed (yet); edits and deletes may omit the type.
+        Some(_) => return None,
+        None => ChatKind::Direct,
+    };
+    let channel = text(event, "/channel")?;
+    match text(event, "/subtype") {
+        None | Some("bot_message" | "thread_broadcast" | "me_message" | "file_share") => {
+            text(event, "/channel_type")?;
+            let ts = text(event, "/ts")?;
+            let sender = text(event, "/user").or_else(|| text(event, "/bot_id"))?;
+            let thread = text(event, "/thread_ts")
+                .filter(|parent| *parent != ts)
+                .map(|parent| message_ref(channel, parent));
+            Some(InboundKind::MessagePosted {
+                message: message_ref(channel, ts),
+                chat_kind,
+                sender: ExternalUserId::new(sender),
+                body: text(event, "/text").unwrap_or_default().to_owned(),
+                thread,
+            })
+        }
+        Some("message_changed") => {
+            let body = text(event, "/message/text").unwrap_or_default();
+            // Slack also reports changes that are not edits (a reply count, an unfurl).
+            if text(event, "/previous_message/text") == Some(body) {
+                return None;
+            }
+            Some(InboundKind::MessageEdited {
+                message: message_ref(channel, text(event, "/message/ts")?),
+                body: body.to_owned(),
+            })
+        }
+        Some("message_deleted") => Some(InboundKind::MessageDeleted {
+            message: message_ref(
+                channel,
+                text(event, "/deleted_ts").or_else(|| text(event, "/previous_message/ts"))?,
+            ),
+        }),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(secret: &str, timestamp: &str, body: &[u8]) -> WebhookRequest {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(TIMESTAMP_HEADER, timestamp.parse().unwrap());
+        let signature = sign(&SecretString::from(secret), timestamp, body);
+        headers.insert(SIGNATURE_HEADER, signature.parse().unwrap());
+        WebhookRequest {
+            headers,
+            query: None,
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_vendor_test_vector_verifies() {
+        let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let secret = SecretString::from("8f742231b10e8888abcd99yyyzzz85a5");
+        assert_eq!(
+            sign(&secret, "1531420618", body.as_bytes()),
+            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+        );
+        let req = request(
+            "8f742231b10e8888abcd99yyyzzz85a5",
+            "1531420618",
+            body.as_bytes(),
+        );
+        let signed = signed(&req, 1_531_420_618 + 10).unwrap();
+        assert!(signed.by(&secret, body.as_bytes()));
+        assert!(!signed.by(&SecretString::from("another"), body.as_bytes()));
+        assert!(super::signed(&req, 1_531_420_618 + 301).is_err());
+    }
+
+    #[test]
+    fn events_are_read_and_others_ignored() {
+        let envelope = |event: Value| {
+            serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+                "api_app_id": "A1", "team_id": "T1", "event": event}))
+            .unwrap()
+        };
+        let posted = parse(&envelope(json!({"type": "message", "channel": "D1",
+            "channel_type": "im", "user": "U1", "text": "hi", "ts": "2.000002", "thread_ts": "1.000001"})))
+        .unwrap();
+        assert_eq!(
+            posted[0].kind,
+            InboundKind::MessagePosted {
+                message: message_ref("D1", "2.000002"),
+                chat_kind: ChatKind::Direct,
+                sender: ExternalUserId::new("U1"),
+                body: "hi".into(),
+                thread: Some(message_ref("D1", "1.000001")),
+            }
+        );
+        assert!(
+            parse(&envelope(json!({"type": "message", "channel": "C1",
+            "channel_type": "channel", "user": "U1", "text": "hi", "ts": "2.0"})))
+            .unwrap()
+            .is_empty()
+        );
+        assert!(
+            parse(&envelope(json!({"type": "app_mention", "channel": "C1"})))
+                .unwrap()
+                .is_empty()
+        );
+        let unchanged = parse(&envelope(
+            json!({"type": "message", "subtype": "message_changed",
+            "channel": "D1", "channel_type": "im", "message": {"ts": "1.0", "text": "a"},
+            "previous_message": {"ts": "1.0", "text": "a"}}),
+        ))
+        .unwrap();
+        assert!(unchanged.is_empty());
+        assert!(parse(br#"{"type":"app_rate_limited"}"#).unwrap().is_empty());
+        assert!(parse(b"not json").is_err());
+    }
+}
