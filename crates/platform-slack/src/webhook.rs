@@ -104,9 +104,12 @@ pub(crate) fn verify<'s>(
     all_secrets: impl Iterator<Item = &'s SecretString>,
 ) -> Result<WebhookVerdict, PlatformError> {
     let signed = signed(request, now_secs)?;
-    let body: Value = serde_json::from_slice(&request.body)
-        .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
-    if body.get("type").and_then(Value::as_str) == Some("url_verification") {
+    // Events arrive as JSON; slash commands and interactivity as form data.
+    let body: Option<Value> = serde_json::from_slice(&request.body).ok();
+    if let Some(body) = body
+        .as_ref()
+        .filter(|b| b.get("type").and_then(Value::as_str) == Some("url_verification"))
+    {
         let challenge = body
             .get("challenge")
             .and_then(Value::as_str)
@@ -119,10 +122,18 @@ pub(crate) fn verify<'s>(
         }
         return Ok(WebhookVerdict::Challenge(challenge.to_owned()));
     }
-    let app_id = body
-        .get("api_app_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let app_id = match &body {
+        Some(body) => body
+            .get("api_app_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        None => form_urlencoded::parse(&request.body)
+            .find(|(name, _)| name == "api_app_id")
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default(),
+    };
+    let app_id = app_id.as_str();
     if signed.by(secret_for(app_id), &request.body) {
         Ok(WebhookVerdict::Events)
     } else {

@@ -1,0 +1,1441 @@
+//! The Slack module against the simulated Slack, end to end: every trait method over real HTTP,
+//! consent pages driven as a browser would, webhooks as the simulator delivers them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use serde_json::{Value, json};
+use switchboard_core::{
+    Clock, Connection, ConnectionId, Email, ExternalChatId, ExternalUserId, Platform, Timestamp,
+};
+use switchboard_platform::{
+    Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome,
+    FlowStep, ImportRequest, InboundKind, OutboundMessage, PlatformError, Prompt, ProvisionRequest,
+    Provisioning, RetryPolicy, WebhookRequest, WebhookVerdict,
+};
+use switchboard_platform_slack::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use switchboard_platform_slack::{
+    HUB_BOT_SCOPES, SlackPlatform, SlackSettings, app_signing_secret_name, credential,
+};
+use switchboard_secrets::{ExposeSecret, SecretString};
+use switchboard_sim::{SimConfig, Simulator};
+
+/// The test's wall clock, standing in for the hub's: webhook timestamps come from the
+/// simulator's real clock.
+struct WallClock;
+
+impl Clock for WallClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> Timestamp {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_unix_millis(since.as_millis() as i64)
+    }
+}
+
+struct FixedClock(i64);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0 * 1000)
+    }
+}
+
+#[derive(Clone)]
+struct Captured {
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Captured {
+    fn request(&self) -> WebhookRequest {
+        WebhookRequest {
+            headers: self.headers.clone(),
+            query: None,
+            body: self.body.clone(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+type Inbox = Arc<Mutex<Vec<Captured>>>;
+
+/// The hub's Request URL stand-in: records every delivery and answers challenges.
+async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) -> String {
+    let captured = Captured {
+        headers,
+        body: body.to_vec(),
+    };
+    let challenge = captured.json()["challenge"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    inbox.lock().unwrap().push(captured);
+    challenge
+}
+
+struct World {
+    base: String,
+    http: reqwest::Client,
+    inbox: Inbox,
+    admin: String,
+    redirect_url: String,
+    platform: SlackPlatform,
+    hub_signing_secret: String,
+    connection: ConnectionContext,
+}
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    url
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn sim_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Value {
+    let mut request = http.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// A Web API call made by someone other than the module (a person's own client, the operator).
+async fn slack_api(
+    http: &reqwest::Client,
+    base: &str,
+    method: &str,
+    token: &str,
+    form: &[(&str, &str)],
+) -> Value {
+    http.post(format!("{base}/slack/api/{method}"))
+        .bearer_auth(token)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Signs in to the simulated Slack as `email` and generates app configuration tokens on the
+/// app settings page, as an admin would in a browser.
+async fn configuration_tokens(http: &reqwest::Client, base: &str, email: &str) -> (String, String) {
+    let signed_in = http
+        .post(format!("{base}/slack/signin"))
+        .form(&[("email", email)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .post(format!("{base}/slack/apps/tokens"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = between(&page, "<code id=\"access-token\">", "</code>").unwrap();
+    let refresh = between(&page, "<code id=\"refresh-token\">", "</code>").unwrap();
+    (unescape(token), unescape(refresh))
+}
+
+/// Follows a consent link as a browser: reads the page's form, fills in who is signed in and
+/// presses `decision`. Returns the page when it did not redirect, else the callback's query.
+async fn consent(
+    http: &reqwest::Client,
+    url: &str,
+    email: &str,
+    decision: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    let form = between(&page, "<form method=\"post\"", "</form>").expect("a consent form");
+    let action = unescape(between(form, "action=\"", "\"").unwrap());
+    let mut fields: Vec<(String, String)> = form
+        .split("<input ")
+        .skip(1)
+        .filter(|input| input.contains("type=\"hidden\""))
+        .map(|input| {
+            (
+                unescape(between(input, "name=\"", "\"").unwrap()),
+                unescape(between(input, "value=\"", "\"").unwrap()),
+            )
+        })
+        .collect();
+    fields.push(("email".into(), email.into()));
+    fields.push(("decision".into(), decision.into()));
+    let origin = &url[..url[8..].find('/').unwrap() + 8];
+    let answer = http
+        .post(format!("{origin}{action}"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    if answer.status() != reqwest::StatusCode::FOUND {
+        return Err(answer.text().await.unwrap());
+    }
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    Ok(form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect())
+}
+
+fn param(url: &str, name: &str) -> String {
+    let query = url.split_once('?').unwrap().1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 4,
+        base: Duration::from_millis(20),
+        max_wait: Duration::from_secs(5),
+    }
+}
+
+fn inputs(token: &str, refresh: &str) -> Credentials {
+    let mut inputs = Credentials::default();
+    inputs.insert(
+        credential::APP_CONFIGURATION_TOKEN,
+        SecretString::from(token),
+    );
+    inputs.insert(
+        credential::APP_CONFIGURATION_REFRESH_TOKEN,
+        SecretString::from(refresh),
+    );
+    inputs
+}
+
+/// A simulator of `people`, the hub's app created by its operator, and the workspace connected
+/// through the module's own connect flow.
+async fn world(people: usize, rate_limits: bool) -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let simulator = Simulator::new(SimConfig {
+        base_url: base.clone(),
+        people,
+        rate_limits,
+        state_file: None,
+    })
+    .unwrap();
+    let router = simulator.router();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let inbox: Inbox = Arc::default();
+    let receiver = serve(
+        axum::Router::new()
+            .route("/events", post(receive))
+            .with_state(inbox.clone()),
+    )
+    .await;
+    let http = browser();
+    sim_json(
+        &http,
+        reqwest::Method::PUT,
+        format!("{base}/_sim/settings"),
+        Some(json!({"webhook_time_scale": 0.001})),
+    )
+    .await;
+    let users = sim_json(
+        &http,
+        reqwest::Method::GET,
+        format!("{base}/_sim/users?platform=slack"),
+        None,
+    )
+    .await;
+    let admin = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["kind"] == "primary_owner")
+        .unwrap()["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The operator creates the hub's own app once (on Slack: from a manifest at api.slack.com).
+    let events_url = format!("{receiver}/events");
+    let redirect_url = format!("{receiver}/oauth/callback");
+    let (operator_token, _) = configuration_tokens(&http, &base, &admin).await;
+    let manifest = json!({
+        "display_information": {"name": "Switchboard"},
+        "features": {"bot_user": {"display_name": "Switchboard", "always_online": true}},
+        "oauth_config": {"redirect_urls": [redirect_url], "scopes": {"bot": HUB_BOT_SCOPES}},
+        "settings": {"event_subscriptions": {"request_url": events_url,
+            "bot_events": ["team_join", "user_change", "message.im"]}},
+    });
+    let created = slack_api(
+        &http,
+        &base,
+        "apps.manifest.create",
+        &operator_token,
+        &[("manifest", &manifest.to_string())],
+    )
+    .await;
+    assert_eq!(created["ok"], true, "{created}");
+    let hub_signing_secret = created["credentials"]["signing_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let settings: SlackSettings = serde_json::from_value(json!({
+        "api_base_url": format!("{base}/slack"),
+        "client_id": created["credentials"]["client_id"],
+        "client_secret": created["credentials"]["client_secret"],
+        "signing_secret": hub_signing_secret,
+        "events_url": events_url,
+        "redirect_url": redirect_url,
+        "request_timeout_secs": 10,
+    }))
+    .unwrap();
+    let platform = SlackPlatform::new(settings, Arc::new(WallClock))
+        .unwrap()
+        .with_retry_policy(fast_retries());
+
+    // The workspace admin connects it, pasting their own configuration tokens.
+    let (token, refresh) = configuration_tokens(&http, &base, &admin).await;
+    let flow = FlowContext {
+        callback_url: redirect_url.clone(),
+        state: "connect-1".into(),
+    };
+    let FlowStep::Redirect { url, state } = platform
+        .begin_connect(&inputs(&token, &refresh), &flow)
+        .await
+        .unwrap()
+    else {
+        panic!("connecting starts with a redirect")
+    };
+    assert_eq!(param(&url, "state"), "connect-1");
+    assert_eq!(param(&url, "redirect_uri"), redirect_url);
+    let callback = consent(&http, &url, &admin, "allow").await.unwrap();
+    let step = platform
+        .continue_flow(None, &state, &flow, &callback)
+        .await
+        .unwrap();
+    let FlowStep::Done(FlowOutcome::Connected {
+        tenant,
+        display_name,
+        credentials,
+    }) = step
+    else {
+        panic!("the flow ends connected")
+    };
+    let connection = ConnectionContext {
+        connection: Connection {
+            id: ConnectionId::from_uuid(uuid::Uuid::from_u128(1)),
+            platform: Platform::Slack,
+            tenant,
+            display_name,
+        },
+        credentials,
+    };
+    World {
+        base,
+        http,
+        inbox,
+        admin,
+        redirect_url,
+        platform,
+        hub_signing_secret,
+        connection,
+    }
+}
+
+impl World {
+    async fn users(&self) -> Vec<Value> {
+        sim_json(
+            &self.http,
+            reqwest::Method::GET,
+            format!("{}/_sim/users?platform=slack", self.base),
+            None,
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
+    }
+
+    /// A person's own Slack client token.
+    async fn person_token(&self, email: &str) -> String {
+        sim_json(
+            &self.http,
+            reqwest::Method::POST,
+            format!("{}/_sim/token", self.base),
+            Some(json!({"platform": "slack", "email": email})),
+        )
+        .await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn api(&self, method: &str, token: &str, form: &[(&str, &str)]) -> Value {
+        slack_api(&self.http, &self.base, method, token, form).await
+    }
+
+    async fn log(&self, path: &str) -> Vec<u16> {
+        let entries = sim_json(
+            &self.http,
+            reqwest::Method::GET,
+            format!("{}/_sim/log?kind=request&limit=10000", self.base),
+            None,
+        )
+        .await;
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["target"].as_str().is_some_and(|t| t.starts_with(path)))
+            .map(|e| e["status"].as_u64().unwrap() as u16)
+            .collect()
+    }
+
+    async fn faults(&self, rules: Value) {
+        sim_json(
+            &self.http,
+            reqwest::Method::PUT,
+            format!("{}/_sim/faults", self.base),
+            Some(rules),
+        )
+        .await;
+    }
+
+    /// Waits (bounded) for a delivery matching `pick`.
+    async fn delivery(&self, pick: impl Fn(&Value) -> bool) -> Captured {
+        for _ in 0..500 {
+            if let Some(found) = self
+                .inbox
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|c| pick(&c.json()))
+                .cloned()
+            {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no matching delivery arrived");
+    }
+
+    fn hub_bot(&self) -> String {
+        self.connection
+            .credentials
+            .get(credential::BOT_USER_ID)
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    }
+
+    /// Provisions a bot for `name` and has the admin approve it.
+    async fn bot(&self, name: &str) -> (ExternalUserId, Credentials) {
+        let request = ProvisionRequest {
+            display_name: name.into(),
+            email: Email::parse(&format!(
+                "{}@elsewhere.example",
+                name.to_lowercase().replace(' ', ".")
+            ))
+            .unwrap(),
+            avatar_url: None,
+            existing_account: None,
+        };
+        let Provisioning::AwaitingConsent { url, state } = self
+            .platform
+            .provision_representation(&self.connection, &request)
+            .await
+            .unwrap()
+        else {
+            panic!("a Slack bot awaits an admin's consent")
+        };
+        let flow = FlowContext {
+            callback_url: param(&url, "redirect_uri"),
+            state: param(&url, "state"),
+        };
+        assert_eq!(flow.callback_url, self.redirect_url);
+        let callback = consent(&self.http, &url, &self.admin, "allow")
+            .await
+            .unwrap();
+        match self
+            .platform
+            .continue_flow(Some(&self.connection), &state, &flow, &callback)
+            .await
+            .unwrap()
+        {
+            FlowStep::Done(FlowOutcome::Authorized {
+                account,
+                credentials,
+            }) => (account, credentials),
+            other => panic!("expected Authorized, got {other:?}"),
+        }
+    }
+}
+
+fn member(users: &[Value], n: usize) -> (ExternalUserId, String) {
+    let person = users
+        .iter()
+        .filter(|u| u["kind"] == "member")
+        .nth(n)
+        .unwrap();
+    (
+        ExternalUserId::new(person["id"].as_str().unwrap()),
+        person["email"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn text(body: &str) -> OutboundMessage {
+    OutboundMessage {
+        body: body.into(),
+        mentions: Vec::new(),
+        thread: None,
+    }
+}
+
+#[tokio::test]
+async fn connecting_installs_the_hub_app_and_keeps_fresh_configuration_tokens() {
+    let world = world(40, false).await;
+    let platform = &world.platform;
+    assert_eq!(world.connection.connection.tenant.as_str(), "T00000001");
+    assert_eq!(world.connection.connection.display_name, "Acme");
+    let credentials = &world.connection.credentials;
+    for name in [
+        credential::BOT_TOKEN,
+        credential::BOT_USER_ID,
+        credential::APP_CONFIGURATION_TOKEN,
+        credential::APP_CONFIGURATION_REFRESH_TOKEN,
+    ] {
+        assert!(credentials.get(name).is_ok(), "{name}");
+    }
+    let expires = credentials.expires_at().unwrap().unix_millis();
+    let now = WallClock.now().unix_millis();
+    assert!(
+        (expires - now - 12 * 3600 * 1000).abs() < 60_000,
+        "expires in about 12 h"
+    );
+    assert_eq!(platform.connect_fields().len(), 2);
+    assert!(
+        platform
+            .list_teams(&world.connection)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let health = platform.check_health(&world.connection).await.unwrap();
+    assert_eq!(health.identity, world.hub_bot());
+    for scope in HUB_BOT_SCOPES {
+        assert!(health.scopes.iter().any(|s| s == scope), "{scope}");
+    }
+
+    // Rotation: new tokens; the old refresh token is spent.
+    let renewed = platform
+        .refresh(&world.connection, credentials)
+        .await
+        .unwrap();
+    let old = credentials
+        .get(credential::APP_CONFIGURATION_TOKEN)
+        .unwrap()
+        .expose_secret();
+    let new = renewed
+        .get(credential::APP_CONFIGURATION_TOKEN)
+        .unwrap()
+        .expose_secret();
+    assert_ne!(old, new);
+    assert_eq!(
+        renewed.get(credential::BOT_TOKEN).unwrap().expose_secret(),
+        credentials
+            .get(credential::BOT_TOKEN)
+            .unwrap()
+            .expose_secret()
+    );
+    assert!(matches!(
+        platform.refresh(&world.connection, credentials).await,
+        Err(PlatformError::Unauthorized(_))
+    ));
+    platform.refresh(&world.connection, &renewed).await.unwrap();
+
+    // A bot's credentials do not expire and come back unchanged.
+    let mut bot = Credentials::default();
+    bot.insert(credential::BOT_TOKEN, SecretString::from("xoxb-unchanged"));
+    let same = platform.refresh(&world.connection, &bot).await.unwrap();
+    assert_eq!(
+        same.get(credential::BOT_TOKEN).unwrap().expose_secret(),
+        "xoxb-unchanged"
+    );
+    assert_eq!(same.expires_at(), None);
+
+    // An admin who cancels, a state that does not match, spent or unknown tokens.
+    let (token, refresh) = configuration_tokens(&world.http, &world.base, &world.admin).await;
+    let flow = FlowContext {
+        callback_url: world.redirect_url.clone(),
+        state: "connect-2".into(),
+    };
+    let FlowStep::Redirect { url, state } = platform
+        .begin_connect(&inputs(&token, &refresh), &flow)
+        .await
+        .unwrap()
+    else {
+        panic!("a redirect")
+    };
+    let cancelled = consent(&world.http, &url, &world.admin, "cancel")
+        .await
+        .unwrap();
+    let declined = platform
+        .continue_flow(None, &state, &flow, &cancelled)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&declined, PlatformError::Rejected(m) if m.contains("declined")),
+        "{declined}"
+    );
+    let forged: Vec<(String, String)> = vec![
+        ("code".into(), "1.2.3".into()),
+        ("state".into(), "other".into()),
+    ];
+    assert!(matches!(
+        platform.continue_flow(None, &state, &flow, &forged).await,
+        Err(PlatformError::Rejected(_))
+    ));
+    assert!(matches!(
+        platform
+            .begin_connect(&inputs(&token, &refresh), &flow)
+            .await,
+        Err(PlatformError::Unauthorized(_))
+    ));
+    assert!(matches!(
+        platform.begin_connect(&Credentials::default(), &flow).await,
+        Err(PlatformError::MissingCredential(_))
+    ));
+}
+
+#[tokio::test]
+async fn importing_reads_every_page_and_flags_bots_and_deactivated_users() {
+    let world = world(2000, false).await;
+    let organisation = switchboard_sim_kit::Organisation::generate(&switchboard_sim_kit::OrgSpec {
+        people: 2000,
+        ..Default::default()
+    });
+    let mut users = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = world
+            .platform
+            .import_users(
+                &world.connection,
+                &ImportRequest {
+                    teams: Vec::new(),
+                    cursor,
+                },
+            )
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.users.len() <= 200);
+        users.extend(page.users);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let humans: Vec<_> = users
+        .iter()
+        .filter(|u| !u.is_bot && !u.deactivated)
+        .collect();
+    assert_eq!(humans.len(), 1200);
+    assert_eq!(pages, users.len().div_ceil(200));
+    let slack_people: Vec<_> = organisation.people.iter().filter(|p| p.on_slack).collect();
+    assert_eq!(slack_people.len(), 1200);
+    for person in slack_people {
+        assert!(
+            humans.iter().any(|u| u
+                .emails
+                .iter()
+                .any(|e| e.as_str() == person.email.to_lowercase())),
+            "{}",
+            person.email
+        );
+    }
+    let bots: Vec<_> = users.iter().filter(|u| u.is_bot).collect();
+    // Two seeded bots and the hub's own.
+    assert_eq!(bots.len(), 3, "{bots:?}");
+    assert!(bots.iter().any(|u| u.id.as_str() == world.hub_bot()));
+    let gone: Vec<_> = users.iter().filter(|u| u.deactivated).collect();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].display_name, "Former Colleague");
+    assert!(users.iter().all(|u| !u.is_guest));
+}
+
+#[tokio::test]
+async fn lookup_by_email_finds_people_and_reports_absence() {
+    let world = world(40, false).await;
+    let users = world.users().await;
+    let (id, email) = member(&users, 3);
+    let found = world
+        .platform
+        .lookup_by_email(
+            &world.connection,
+            &Email::parse(&email.to_uppercase()).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, id);
+    assert_eq!(found.emails[0].as_str(), email.to_lowercase());
+    assert!(!found.is_bot && !found.deactivated);
+    let absent = Email::parse("nobody@acme.example").unwrap();
+    assert_eq!(
+        world
+            .platform
+            .lookup_by_email(&world.connection, &absent)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn prompts_reach_the_person_from_the_hub_app() {
+    let world = world(40, false).await;
+    let users = world.users().await;
+    let (id, email) = member(&users, 0);
+    let prompt = Prompt {
+        text: "Your colleagues on Teams want to chat with you.".into(),
+        link: "https://hub.example/sync/abc?x=1&y=2".into(),
+    };
+    world
+        .platform
+        .send_prompt(&world.connection, &id, &prompt)
+        .await
+        .unwrap();
+    let token = world.person_token(&email).await;
+    let opened = world
+        .api("conversations.open", &token, &[("users", &world.hub_bot())])
+        .await;
+    let channel = opened["channel"]["id"].as_str().unwrap();
+    let history = world
+        .api("conversations.history", &token, &[("channel", channel)])
+        .await;
+    let message = &history["messages"][0];
+    let text = message["text"].as_str().unwrap();
+    assert!(text.starts_with(&prompt.text), "{text}");
+    assert!(
+        text.contains(&format!("<{}|Sync now>", prompt.link)),
+        "{text}"
+    );
+    assert_eq!(message["user"], world.hub_bot());
+}
+
+#[tokio::test]
+async fn a_bot_represents_a_person_after_the_admin_approves_it() {
+    let world = world(40, false).await;
+    let users = world.users().await;
+    let (human, human_email) = member(&users, 1);
+    let (other, _) = member(&users, 2);
+
+    // A member who is not an admin cannot approve: the page explains and stays.
+    let request = ProvisionRequest {
+        display_name: "Bob Teams".into(),
+        email: Email::parse("bob@elsewhere.example").unwrap(),
+        avatar_url: None,
+        existing_account: None,
+    };
+    let Provisioning::AwaitingConsent { url, state } = world
+        .platform
+        .provision_representation(&world.connection, &request)
+        .await
+        .unwrap()
+    else {
+        panic!("consent first")
+    };
+    let refused = consent(&world.http, &url, &human_email, "allow")
+        .await
+        .unwrap_err();
+    assert!(refused.contains("admin"), "{refused}");
+    // The hub may rebind the consent link to a flow of its own.
+    let own = FlowContext {
+        callback_url: format!("{}?flow=7", world.redirect_url),
+        state: "hub-flow-7".into(),
+    };
+    let FlowStep::Redirect {
+        url: rebound,
+        state: rebound_state,
+    } = world
+        .platform
+        .continue_flow(Some(&world.connection), &state, &own, &[])
+        .await
+        .unwrap()
+    else {
+        panic!("a redirect")
+    };
+    assert_eq!(param(&rebound, "state"), "hub-flow-7");
+    let callback = consent(&world.http, &rebound, &world.admin, "allow")
+        .await
+        .unwrap();
+    let FlowStep::Done(FlowOutcome::Authorized {
+        account: bob,
+        credentials: bob_credentials,
+    }) = world
+        .platform
+        .continue_flow(Some(&world.connection), &rebound_state, &own, &callback)
+        .await
+        .unwrap()
+    else {
+        panic!("authorized")
+    };
+    assert!(bob.as_str().starts_with('U'));
+
+    let (account, credentials) = world.bot("Alice Teams").await;
+    for name in [
+        credential::BOT_TOKEN,
+        credential::APP_ID,
+        credential::CLIENT_ID,
+        credential::CLIENT_SECRET,
+        credential::SIGNING_SECRET,
+    ] {
+        assert!(credentials.get(name).is_ok(), "{name}");
+    }
+    let listed = world.users().await;
+    let bot_user = listed.iter().find(|u| u["id"] == account.as_str()).unwrap();
+    assert_eq!(bot_user["kind"], "bot");
+    assert_eq!(bot_user["display_name"], "Alice Teams");
+
+    let alice = Actor::Representation {
+        account: account.clone(),
+        credentials: credentials.clone(),
+    };
+    let chat = world
+        .platform
+        .open_chat(&world.connection, &alice, &[human.clone(), account.clone()])
+        .await
+        .unwrap();
+    assert!(chat.as_str().starts_with('D'));
+    let group = world
+        .platform
+        .open_chat(&world.connection, &alice, &[human.clone(), other.clone()])
+        .await
+        .unwrap();
+    assert!(group.as_str().starts_with('G'));
+
+    let posted = world
+        .platform
+        .post_message(&world.connection, &alice, &chat, &text("Hello from Teams"))
+        .await
+        .unwrap();
+    let reply = world
+        .platform
+        .post_message(
+            &world.connection,
+            &alice,
+            &chat,
+            &OutboundMessage {
+                thread: Some(posted.clone()),
+                ..text("in a thread")
+            },
+        )
+        .await
+        .unwrap();
+    let token = world.person_token(&human_email).await;
+    let seen = world
+        .api(
+            "conversations.history",
+            &token,
+            &[("channel", chat.as_str())],
+        )
+        .await;
+    assert_eq!(seen["messages"][0]["text"], "Hello from Teams");
+    assert_eq!(seen["messages"][0]["user"], account.as_str());
+    let replies = world
+        .api(
+            "conversations.replies",
+            &token,
+            &[("channel", chat.as_str()), ("ts", &posted.id)],
+        )
+        .await;
+    assert_eq!(replies["messages"][1]["ts"], reply.id.as_str());
+
+    world
+        .platform
+        .edit_message(&world.connection, &alice, &posted, &text("Hello, edited"))
+        .await
+        .unwrap();
+    world
+        .platform
+        .set_reaction(&world.connection, &alice, &posted, "👍", true)
+        .await
+        .unwrap();
+    world
+        .platform
+        .set_reaction(&world.connection, &alice, &posted, "👍", true)
+        .await
+        .unwrap();
+    let seen = world
+        .api(
+            "conversations.history",
+            &token,
+            &[("channel", chat.as_str())],
+        )
+        .await;
+    assert_eq!(seen["messages"][0]["text"], "Hello, edited");
+    assert_eq!(seen["messages"][0]["reactions"][0]["name"], "+1");
+    world
+        .platform
+        .set_reaction(&world.connection, &alice, &posted, "👍", false)
+        .await
+        .unwrap();
+    world
+        .platform
+        .set_reaction(&world.connection, &alice, &posted, "👍", false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        world
+            .platform
+            .set_reaction(&world.connection, &alice, &posted, "🦜", true)
+            .await,
+        Err(PlatformError::Rejected(_))
+    ));
+    world
+        .platform
+        .delete_message(&world.connection, &alice, &reply)
+        .await
+        .unwrap();
+    world
+        .platform
+        .delete_message(&world.connection, &alice, &posted)
+        .await
+        .unwrap();
+    let seen = world
+        .api(
+            "conversations.history",
+            &token,
+            &[("channel", chat.as_str())],
+        )
+        .await;
+    assert_eq!(seen["messages"].as_array().unwrap().len(), 0, "{seen}");
+    assert!(matches!(
+        world
+            .platform
+            .delete_message(&world.connection, &alice, &posted)
+            .await,
+        Err(PlatformError::NotFound(_))
+    ));
+
+    // The person writes to the bot; the bot app's deliveries verify with its signing secret.
+    let app_id = credentials
+        .get(credential::APP_ID)
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    let mut hub_view = world.connection.clone();
+    hub_view.credentials.insert(
+        app_signing_secret_name(&app_id),
+        credentials.get(credential::SIGNING_SECRET).unwrap().clone(),
+    );
+    let bob_app = bob_credentials
+        .get(credential::APP_ID)
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    hub_view.credentials.insert(
+        app_signing_secret_name(&bob_app),
+        bob_credentials
+            .get(credential::SIGNING_SECRET)
+            .unwrap()
+            .clone(),
+    );
+    let sent = world
+        .api(
+            "chat.postMessage",
+            &token,
+            &[("channel", chat.as_str()), ("text", "Hi Alice")],
+        )
+        .await;
+    let ts = sent["ts"].as_str().unwrap().to_owned();
+    let delivery = world
+        .delivery(|b| b["api_app_id"] == app_id.as_str() && b["event"]["ts"] == ts.as_str())
+        .await;
+    assert_eq!(
+        world
+            .platform
+            .verify_webhook(&hub_view, &delivery.request()),
+        Ok(WebhookVerdict::Events)
+    );
+    // Without the bot app's secret the hub cannot accept it.
+    assert!(matches!(
+        world
+            .platform
+            .verify_webhook(&world.connection, &delivery.request()),
+        Err(PlatformError::BadWebhook(_))
+    ));
+    let events = world.platform.parse_webhook(&delivery.request()).unwrap();
+    let sent_ref = switchboard_platform::MessageRef {
+        chat: chat.clone(),
+        id: ts.clone(),
+    };
+    assert_eq!(
+        events[0].event_id,
+        delivery.json()["event_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        events[0].kind,
+        InboundKind::MessagePosted {
+            message: sent_ref.clone(),
+            chat_kind: ChatKind::Direct,
+            sender: human.clone(),
+            body: "Hi Alice".into(),
+            thread: None,
+        }
+    );
+    world
+        .api(
+            "chat.update",
+            &token,
+            &[
+                ("channel", chat.as_str()),
+                ("ts", &ts),
+                ("text", "Hi Alice!"),
+            ],
+        )
+        .await;
+    world
+        .api(
+            "reactions.add",
+            &token,
+            &[
+                ("channel", chat.as_str()),
+                ("timestamp", &ts),
+                ("name", "tada"),
+            ],
+        )
+        .await;
+    world
+        .api(
+            "chat.delete",
+            &token,
+            &[("channel", chat.as_str()), ("ts", &ts)],
+        )
+        .await;
+    let kinds = [
+        (
+            "/event/message/ts",
+            InboundKind::MessageEdited {
+                message: sent_ref.clone(),
+                body: "Hi Alice!".into(),
+            },
+        ),
+        (
+            "/event/item/ts",
+            InboundKind::ReactionChanged {
+                message: sent_ref.clone(),
+                user: human.clone(),
+                emoji: "🎉".into(),
+                present: true,
+            },
+        ),
+        (
+            "/event/deleted_ts",
+            InboundKind::MessageDeleted {
+                message: sent_ref.clone(),
+            },
+        ),
+    ];
+    for (pointer, expected) in kinds {
+        let delivery = world
+            .delivery(|b| {
+                b["api_app_id"] == app_id.as_str()
+                    && b.pointer(pointer).and_then(Value::as_str) == Some(ts.as_str())
+            })
+            .await;
+        assert_eq!(
+            world
+                .platform
+                .verify_webhook(&hub_view, &delivery.request()),
+            Ok(WebhookVerdict::Events)
+        );
+        assert_eq!(
+            world.platform.parse_webhook(&delivery.request()).unwrap()[0].kind,
+            expected
+        );
+    }
+    // A group DM message is a group chat's.
+    world
+        .api(
+            "chat.postMessage",
+            &token,
+            &[("channel", group.as_str()), ("text", "to both")],
+        )
+        .await;
+    let delivery = world
+        .delivery(|b| b["api_app_id"] == app_id.as_str() && b["event"]["text"] == "to both")
+        .await;
+    assert!(matches!(
+        &world.platform.parse_webhook(&delivery.request()).unwrap()[0].kind,
+        InboundKind::MessagePosted {
+            chat_kind: ChatKind::Group,
+            ..
+        }
+    ));
+
+    // Removing the representation deletes its app: its token is revoked, its bot deactivated.
+    world
+        .platform
+        .remove_representation(&world.connection, &account, &credentials)
+        .await
+        .unwrap();
+    assert!(matches!(
+        world
+            .platform
+            .post_message(&world.connection, &alice, &chat, &text("still here?"))
+            .await,
+        Err(PlatformError::Unauthorized(_))
+    ));
+    let config = world
+        .connection
+        .credentials
+        .get(credential::APP_CONFIGURATION_TOKEN)
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    let exported = world
+        .api("apps.manifest.export", &config, &[("app_id", &app_id)])
+        .await;
+    assert_eq!(exported["error"], "invalid_app_id");
+    let listed = world.users().await;
+    assert_eq!(
+        listed.iter().find(|u| u["id"] == account.as_str()).unwrap()["kind"],
+        "deactivated"
+    );
+    assert!(matches!(
+        world
+            .platform
+            .remove_representation(&world.connection, &account, &credentials)
+            .await,
+        Err(PlatformError::NotFound(_))
+    ));
+}
+
+fn signed(secret: &str, timestamp: i64, body: &[u8]) -> WebhookRequest {
+    let mut headers = HeaderMap::new();
+    headers.insert(TIMESTAMP_HEADER, timestamp.to_string().parse().unwrap());
+    headers.insert(
+        SIGNATURE_HEADER,
+        sign(&SecretString::from(secret), &timestamp.to_string(), body)
+            .parse()
+            .unwrap(),
+    );
+    WebhookRequest {
+        headers,
+        query: None,
+        body: body.to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
+    let world = world(40, false).await;
+    let platform = &world.platform;
+    let connection = &world.connection;
+    let now = WallClock.now().unix_millis() / 1000;
+    let secret = world.hub_signing_secret.as_str();
+    let body = br#"{"type":"event_callback","api_app_id":"A0","event_id":"Ev1","event":{"type":"app_mention"}}"#;
+    assert_eq!(
+        platform.verify_webhook(connection, &signed(secret, now, body)),
+        Ok(WebhookVerdict::Events)
+    );
+    let mut tampered = signed(secret, now, body);
+    tampered.body[10] ^= 1;
+    assert!(matches!(
+        platform.verify_webhook(connection, &tampered),
+        Err(PlatformError::BadWebhook(_))
+    ));
+    assert!(matches!(
+        platform.verify_webhook(connection, &signed(secret, now - 301, body)),
+        Err(PlatformError::BadWebhook(_))
+    ));
+    assert!(matches!(
+        platform.verify_webhook(connection, &signed(secret, now + 301, body)),
+        Err(PlatformError::BadWebhook(_))
+    ));
+    assert!(matches!(
+        platform.verify_webhook(connection, &signed("wrong", now, body)),
+        Err(PlatformError::BadWebhook(_))
+    ));
+    let mut unsigned = signed(secret, now, body);
+    unsigned.headers.remove(SIGNATURE_HEADER);
+    assert!(matches!(
+        platform.verify_webhook(connection, &unsigned),
+        Err(PlatformError::BadWebhook(_))
+    ));
+
+    // The vendor's test vector (a slash command, signed with a published secret and time).
+    let vector = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+    let settings: SlackSettings = serde_json::from_value(json!({
+        "client_id": "1.2", "client_secret": "s", "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
+        "events_url": "https://hub.example/slack/events", "redirect_url": "https://hub.example/oauth/callback",
+    }))
+    .unwrap();
+    let vendor = SlackPlatform::new(settings, Arc::new(FixedClock(1_531_420_618 + 60))).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(TIMESTAMP_HEADER, "1531420618".parse().unwrap());
+    headers.insert(
+        SIGNATURE_HEADER,
+        "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+            .parse()
+            .unwrap(),
+    );
+    let request = WebhookRequest {
+        headers,
+        query: None,
+        body: vector.as_bytes().to_vec(),
+    };
+    assert_eq!(
+        vendor.verify_webhook(connection, &request),
+        Ok(WebhookVerdict::Events)
+    );
+    assert!(
+        vendor.parse_webhook(&request).is_err()
+            || vendor.parse_webhook(&request).unwrap().is_empty()
+    );
+    let stale = SlackPlatform::new(
+        serde_json::from_value(json!({"client_id": "1.2", "client_secret": "s", "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
+            "events_url": "https://h.example/e", "redirect_url": "https://h.example/c"})).unwrap(),
+        Arc::new(FixedClock(1_531_420_618 + 301)),
+    )
+    .unwrap();
+    assert!(matches!(
+        stale.verify_webhook(connection, &request),
+        Err(PlatformError::BadWebhook(_))
+    ));
+
+    // The challenge the simulator sent when the hub's app was created.
+    let challenge = world.delivery(|b| b["type"] == "url_verification").await;
+    assert_eq!(
+        platform.verify_webhook(connection, &challenge.request()),
+        Ok(WebhookVerdict::Challenge(
+            challenge.json()["challenge"].as_str().unwrap().to_owned()
+        ))
+    );
+
+    // Real deliveries: a person joins, another renames themselves.
+    sim_json(
+        &world.http,
+        reqwest::Method::POST,
+        format!("{}/_sim/slack/members", world.base),
+        Some(json!({"email": "new.joiner@acme.example", "real_name": "New Joiner"})),
+    )
+    .await;
+    let joined = world.delivery(|b| b["event"]["type"] == "team_join").await;
+    assert_eq!(
+        platform.verify_webhook(connection, &joined.request()),
+        Ok(WebhookVerdict::Events)
+    );
+    let events = platform.parse_webhook(&joined.request()).unwrap();
+    let InboundKind::UserChanged { user } = &events[0].kind else {
+        panic!("{events:?}")
+    };
+    assert_eq!(user.display_name, "New Joiner");
+    assert!(!user.is_bot && !user.deactivated);
+    let users = world.users().await;
+    let (renamed, _) = member(&users, 4);
+    sim_json(
+        &world.http,
+        reqwest::Method::POST,
+        format!("{}/_sim/slack/display-name", world.base),
+        Some(json!({"user": renamed.as_str(), "display_name": "Renamed Person"})),
+    )
+    .await;
+    let changed = world
+        .delivery(|b| b["event"]["type"] == "user_change")
+        .await;
+    assert_eq!(
+        platform.verify_webhook(connection, &changed.request()),
+        Ok(WebhookVerdict::Events)
+    );
+    let events = platform.parse_webhook(&changed.request()).unwrap();
+    assert_eq!(events[0].platform, Platform::Slack);
+    let InboundKind::UserChanged { user } = &events[0].kind else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (user.id.as_str(), user.display_name.as_str()),
+        (renamed.as_str(), "Renamed Person")
+    );
+}
+
+#[tokio::test]
+async fn failures_are_classified_retried_and_reported() {
+    let world = world(40, false).await;
+    let platform = &world.platform;
+
+    // A 503 is retried, then reported as unavailable.
+    world
+        .faults(json!([{"route_prefix": "/slack/api/auth.test", "error_rate": 1.0}]))
+        .await;
+    assert!(matches!(
+        platform.check_health(&world.connection).await,
+        Err(PlatformError::Unavailable(_))
+    ));
+    assert_eq!(world.log("/slack/api/auth.test").await, vec![503; 4]);
+
+    // A 429 is retried after the Retry-After it names, then handed back with it.
+    world.faults(json!([{"route_prefix": "/slack/api/users.lookupByEmail", "throttle_rate": 1.0, "retry_after_secs": 1}])).await;
+    let email = Email::parse(&world.admin).unwrap();
+    assert_eq!(
+        platform.lookup_by_email(&world.connection, &email).await,
+        Err(PlatformError::RateLimited {
+            retry_after: Some(Duration::from_secs(1))
+        })
+    );
+    assert_eq!(
+        world.log("/slack/api/users.lookupByEmail").await,
+        vec![429; 4]
+    );
+    world.faults(json!([])).await;
+
+    // A missing scope names the scope: a person's bot may not read e-mail addresses.
+    let (account, credentials) = world.bot("Carol Teams").await;
+    let as_bot = ConnectionContext {
+        connection: world.connection.connection.clone(),
+        credentials: credentials.clone(),
+    };
+    let error = platform.lookup_by_email(&as_bot, &email).await.unwrap_err();
+    assert!(
+        matches!(&error, PlatformError::Unauthorized(m) if m.contains("users:read.email")),
+        "{error}"
+    );
+
+    // Unknown channels are not found; a revoked token is unauthorized and not retried.
+    let bot = Actor::Representation {
+        account,
+        credentials: credentials.clone(),
+    };
+    assert!(matches!(
+        platform
+            .post_message(
+                &world.connection,
+                &bot,
+                &ExternalChatId::new("D99999999"),
+                &text("x")
+            )
+            .await,
+        Err(PlatformError::NotFound(_))
+    ));
+    let token = credentials
+        .get(credential::BOT_TOKEN)
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    assert_eq!(world.api("auth.revoke", &token, &[]).await["revoked"], true);
+    let before = world.log("/slack/api/auth.test").await.len();
+    assert!(matches!(
+        platform.check_health(&as_bot).await,
+        Err(PlatformError::Unauthorized(_))
+    ));
+    assert_eq!(world.log("/slack/api/auth.test").await.len(), before + 1);
+    let mut missing = world.connection.clone();
+    missing.credentials = Credentials::default();
+    assert_eq!(
+        platform.check_health(&missing).await.unwrap_err(),
+        PlatformError::MissingCredential(credential::BOT_TOKEN)
+    );
+}
+
+#[tokio::test]
+async fn slacks_own_rate_limits_are_waited_out() {
+    let world = world(40, true).await;
+    let token = world
+        .connection
+        .credentials
+        .get(credential::BOT_TOKEN)
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    // users.list is tier 2: a burst of five, then one every three seconds.
+    loop {
+        let response = world
+            .http
+            .post(format!("{}/slack/api/users.list", world.base))
+            .bearer_auth(&token)
+            .form(&[("limit", "1")])
+            .send()
+            .await
+            .unwrap();
+        if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    let page = world
+        .platform
+        .import_users(
+            &world.connection,
+            &ImportRequest {
+                teams: Vec::new(),
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!page.users.is_empty());
+    let statuses = world.log("/slack/api/users.list").await;
+    assert_eq!(statuses.last(), Some(&200));
+    assert!(
+        statuses
+            .iter()
+            .rev()
+            .skip(1)
+            .take_while(|s| **s == 429)
+            .count()
+            >= 2,
+        "{statuses:?}"
+    );
+}
