@@ -1,0 +1,348 @@
+//! Graph change notifications: the validation handshake, `clientState` verification, and
+//! reading what changed.
+//!
+//! Graph signs basic notifications with nothing but the `clientState` the subscriber chose;
+//! the hub generates one per connection at connect time (credential `client_state`) and
+//! gives it to every subscription it creates, so a notification whose items do not all carry
+//! it is refused. Basic notifications carry only ids (`resource`, `resourceData.id`), never
+//! content: a new or edited message must be fetched before it can be relayed (see
+//! [`crate::TeamsPlatform::fetch_change`]).
+
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::Value;
+use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
+use switchboard_platform::{
+    InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
+};
+
+/// What a notification's `changeType` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// One item of a change or lifecycle notification, as far as its ids tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeNotice {
+    /// A chat message was posted (`Created`), edited, reacted to or undeleted (`Updated`), or
+    /// soft-deleted (`Deleted`).
+    ChatMessage {
+        event_id: String,
+        subscription_id: String,
+        change: ChangeType,
+        message: MessageRef,
+    },
+    /// A user was created, invited, redeemed an invitation or changed (`Updated`), or deleted.
+    User {
+        event_id: String,
+        subscription_id: String,
+        change: ChangeType,
+        user: ExternalUserId,
+    },
+    /// Another resource (team membership, group) changed.
+    Other {
+        event_id: String,
+        subscription_id: String,
+        change: ChangeType,
+        resource: String,
+    },
+    /// Graph's lifecycle signal for a subscription: `reauthorizationRequired` (reauthorize or
+    /// renew it), `subscriptionRemoved` (create it again) or `missed` (resync with delta).
+    Lifecycle {
+        event_id: String,
+        subscription_id: String,
+        event: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct Notifications {
+    value: Vec<Notification>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Notification {
+    subscription_id: String,
+    subscription_expiration_date_time: String,
+    client_state: Option<String>,
+    change_type: Option<String>,
+    resource: String,
+    resource_data: Option<Value>,
+    lifecycle_event: Option<String>,
+}
+
+/// Handshake or verified events; `expected` is the connection's `client_state`.
+pub(crate) fn verify(
+    request: &WebhookRequest,
+    expected: &str,
+) -> Result<WebhookVerdict, PlatformError> {
+    if let Some(token) = validation_token(request.query.as_deref()) {
+        return Ok(WebhookVerdict::Challenge(token));
+    }
+    let notifications = read(&request.body)?;
+    if notifications.value.is_empty() {
+        return Err(PlatformError::BadWebhook(
+            "a notification without items".to_owned(),
+        ));
+    }
+    for item in &notifications.value {
+        let given = item.client_state.as_deref().unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            return Err(PlatformError::BadWebhook(format!(
+                "clientState of subscription {} does not match the connection's",
+                item.subscription_id
+            )));
+        }
+    }
+    Ok(WebhookVerdict::Events)
+}
+
+/// Graph's handshake: `validationToken` in the query, answered with its decoded text.
+fn validation_token(query: Option<&str>) -> Option<String> {
+    let url = Url::parse(&format!("http://notification.invalid/?{}", query?)).ok()?;
+    url.query_pairs()
+        .find(|(name, _)| name == "validationToken")
+        .map(|(_, value)| value.into_owned())
+}
+
+fn read(body: &[u8]) -> Result<Notifications, PlatformError> {
+    serde_json::from_slice(body)
+        .map_err(|e| PlatformError::BadWebhook(format!("not a change notification: {e}")))
+}
+
+/// Compares without stopping at the first difference, so timing reveals nothing of the secret.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for (i, byte) in b.iter().enumerate() {
+        difference |= usize::from(a.get(i).copied().unwrap_or(0) ^ byte);
+    }
+    difference == 0
+}
+
+/// Every item of a (verified) notification.
+pub(crate) fn notices(body: &[u8]) -> Result<Vec<ChangeNotice>, PlatformError> {
+    let notifications = read(body)?;
+    notifications.value.into_iter().map(notice).collect()
+}
+
+fn notice(item: Notification) -> Result<ChangeNotice, PlatformError> {
+    if let Some(event) = item.lifecycle_event {
+        return Ok(ChangeNotice::Lifecycle {
+            event_id: format!(
+                "{}/{event}/{}",
+                item.subscription_id, item.subscription_expiration_date_time
+            ),
+            subscription_id: item.subscription_id,
+            event,
+        });
+    }
+    let change_type = item.change_type.as_deref().unwrap_or_default();
+    let change = match change_type {
+        "created" => ChangeType::Created,
+        "updated" => ChangeType::Updated,
+        "deleted" => ChangeType::Deleted,
+        other => {
+            return Err(PlatformError::BadWebhook(format!(
+                "unknown changeType '{other}'"
+            )));
+        }
+    };
+    // Graph sends no delivery id; a resource changes state once per `created` and `deleted`,
+    // so these identify a change. `updated` repeats for every edit and reaction: its event id
+    // is only good for dropping redeliveries that arrive close together (see `fetch_change`,
+    // which adds the message's `lastModifiedDateTime`).
+    let event_id = format!("{}/{change_type}/{}", item.subscription_id, item.resource);
+    let data_id = item
+        .resource_data
+        .as_ref()
+        .and_then(|data| data.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let segments = segments(&item.resource);
+    let lowered: Vec<String> = segments
+        .iter()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .collect();
+    let names: Vec<&str> = lowered.iter().map(String::as_str).collect();
+    match names.as_slice() {
+        [.., "chats", "messages"] => {
+            let chat = segments[segments.len() - 2].1.clone();
+            let message = segments[segments.len() - 1].1.clone().or(data_id);
+            match (chat, message) {
+                (Some(chat), Some(id)) => Ok(ChangeNotice::ChatMessage {
+                    event_id,
+                    subscription_id: item.subscription_id,
+                    change,
+                    message: MessageRef {
+                        chat: ExternalChatId::new(chat),
+                        id,
+                    },
+                }),
+                _ => Err(PlatformError::BadWebhook(format!(
+                    "a chat message notification without ids: {}",
+                    item.resource
+                ))),
+            }
+        }
+        ["users"] => match segments[0].1.clone().or(data_id) {
+            Some(user) => Ok(ChangeNotice::User {
+                event_id,
+                subscription_id: item.subscription_id,
+                change,
+                user: ExternalUserId::new(user),
+            }),
+            None => Err(PlatformError::BadWebhook(format!(
+                "a user notification without an id: {}",
+                item.resource
+            ))),
+        },
+        _ => Ok(ChangeNotice::Other {
+            event_id,
+            subscription_id: item.subscription_id,
+            change,
+            resource: item.resource,
+        }),
+    }
+}
+
+/// `chats('19:a@thread.v2')/messages('17')` or `chats/19:a@thread.v2/messages/17` as
+/// `[("chats", Some(chat)), ("messages", Some(id))]`.
+fn segments(resource: &str) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for part in resource.trim_matches('/').split('/') {
+        if let Some((name, rest)) = part.split_once("('") {
+            out.push((
+                name.to_owned(),
+                Some(rest.trim_end_matches("')").to_owned()),
+            ));
+        } else if let Some(last) = out.last_mut()
+            && last.1.is_none()
+            && is_collection(&last.0)
+        {
+            last.1 = Some(part.to_owned());
+        } else {
+            out.push((part.to_owned(), None));
+        }
+    }
+    out
+}
+
+fn is_collection(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "chats" | "messages" | "users" | "teams" | "groups" | "members"
+    )
+}
+
+/// The events a notification carries without fetching anything: soft-deleted messages.
+/// Other changes need [`crate::TeamsPlatform::fetch_change`].
+pub(crate) fn events(notices: &[ChangeNotice]) -> Vec<InboundEvent> {
+    notices
+        .iter()
+        .filter_map(|notice| match notice {
+            ChangeNotice::ChatMessage {
+                event_id,
+                change: ChangeType::Deleted,
+                message,
+                ..
+            } => Some(InboundEvent {
+                event_id: event_id.clone(),
+                platform: Platform::Teams,
+                kind: InboundKind::MessageDeleted {
+                    message: message.clone(),
+                },
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: Option<&str>, body: &str) -> WebhookRequest {
+        WebhookRequest {
+            headers: http_headers(),
+            query: query.map(str::to_owned),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn http_headers() -> reqwest::header::HeaderMap {
+        reqwest::header::HeaderMap::new()
+    }
+
+    #[test]
+    fn the_handshake_answers_the_decoded_token() {
+        let verdict = verify(
+            &request(Some("validationToken=Validation%3A+Testing+client+app"), ""),
+            "s",
+        );
+        assert_eq!(
+            verdict,
+            Ok(WebhookVerdict::Challenge(
+                "Validation: Testing client app".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn every_item_must_carry_the_client_state() {
+        let body = |a: &str, b: &str| {
+            format!(
+                r#"{{"value":[{{"subscriptionId":"s1","clientState":"{a}","changeType":"deleted","resource":"chats('19:x@thread.v2')/messages('1')"}},
+                {{"subscriptionId":"s1","clientState":"{b}","changeType":"created","resource":"chats('19:x@thread.v2')/messages('2')"}}]}}"#
+            )
+        };
+        assert_eq!(
+            verify(&request(None, &body("secret", "secret")), "secret"),
+            Ok(WebhookVerdict::Events)
+        );
+        assert!(verify(&request(None, &body("secret", "secreT")), "secret").is_err());
+        assert!(verify(&request(None, &body("secret", "")), "secret").is_err());
+        assert!(verify(&request(None, "{}"), "secret").is_err());
+        let notices = notices(body("secret", "secret").as_bytes()).unwrap();
+        assert_eq!(notices.len(), 2);
+        let events = events(&notices);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            events[0].kind,
+            InboundKind::MessageDeleted {
+                message: MessageRef {
+                    chat: ExternalChatId::new("19:x@thread.v2"),
+                    id: "1".to_owned()
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn resources_are_read_in_both_forms_and_lifecycle_items_too() {
+        let body = r#"{"value":[
+          {"subscriptionId":"s","changeType":"updated","resource":"chats/19:a_b@unq.gbl.spaces/messages/17"},
+          {"subscriptionId":"s","changeType":"updated","resource":"Users/u-1","resourceData":{"id":"u-1"}},
+          {"subscriptionId":"s","changeType":"updated","resource":"teams('t')/members"},
+          {"subscriptionId":"s","subscriptionExpirationDateTime":"x","lifecycleEvent":"missed"}]}"#;
+        let notices = notices(body.as_bytes()).unwrap();
+        assert!(
+            matches!(&notices[0], ChangeNotice::ChatMessage { message, change: ChangeType::Updated, .. }
+            if message.chat.as_str() == "19:a_b@unq.gbl.spaces" && message.id == "17")
+        );
+        assert!(matches!(&notices[1], ChangeNotice::User { user, .. } if user.as_str() == "u-1"));
+        assert!(matches!(&notices[2], ChangeNotice::Other { .. }));
+        assert!(matches!(&notices[3], ChangeNotice::Lifecycle { event, .. } if event == "missed"));
+    }
+
+    #[test]
+    fn comparison_is_exact() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}
