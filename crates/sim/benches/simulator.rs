@@ -24,6 +24,15 @@ fn status_mib(field: &str) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// The next cursor of a `users.list` page, found without parsing the members: the figure should
+/// measure the simulator, not this process's JSON parsing on the same two cores.
+fn next_cursor(page: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"next_cursor\":\"";
+    let start = page.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let length = page[start..].iter().position(|&b| b == b'"')?;
+    String::from_utf8(page[start..start + length].to_vec()).ok()
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,7 +109,7 @@ async fn run() {
             let mut pages = 0u64;
             let mut cursor = String::new();
             while started.elapsed() < RUN_FOR {
-                let page: serde_json::Value = client
+                let page = client
                     .get(format!(
                         "{base}/slack/api/users.list?limit={PAGE_SIZE}&cursor={}",
                         cursor
@@ -112,14 +121,11 @@ async fn run() {
                     .send()
                     .await
                     .expect("a page")
-                    .json()
+                    .bytes()
                     .await
-                    .expect("page JSON");
-                assert_eq!(page["ok"], true, "{page}");
-                cursor = page["response_metadata"]["next_cursor"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                    .expect("a body");
+                assert!(page.starts_with(b"{\"ok\":true"), "an error page");
+                cursor = next_cursor(&page).expect("a cursor");
                 pages += 1;
             }
             pages
