@@ -115,6 +115,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every credential of a connection, decrypted, by name.
+    pub async fn secrets(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Vec<(String, SecretString)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, sealed FROM connection_secrets WHERE connection_id = $1 ORDER BY name",
+        )
+        .bind(connection.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut secrets = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let name: String = row.try_get("name")?;
+            let sealed: Vec<u8> = row.try_get("sealed")?;
+            let secret = self
+                .cipher
+                .open(&sealed, &secret_context(connection, &name))?;
+            secrets.push((name, secret));
+        }
+        Ok(secrets)
+    }
+}
+
 /// Binds a sealed secret to its row, so a value copied elsewhere no longer opens.
 fn secret_context(connection: ConnectionId, name: &str) -> String {
     format!("connection:{connection}:{name}")

@@ -9,6 +9,7 @@
 //! appearance rather than by number. Each back end has its own migration files, kept in step,
 //! since DDL is where the dialects really differ.
 
+mod admin;
 mod connections;
 mod conversations;
 mod error;
@@ -27,6 +28,7 @@ use sqlx::{AnyConnection, AnyPool, Connection as _, Transaction};
 use switchboard_core::{Clock, Timestamp};
 use switchboard_secrets::Cipher;
 
+pub use admin::{ApiToken, AuditEntry};
 pub use error::StoreError;
 pub use imports::{ImportRun, ImportStatus, ImportedAccount};
 pub use listing::{PeopleCursor, PeoplePage, PeopleQuery, PersonSummary, PrimaryFilter};

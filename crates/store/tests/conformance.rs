@@ -1030,3 +1030,83 @@ store_test!(the_people_list_filters_searches_and_pages, |_db, store| {
         .is_empty()
     );
 });
+
+store_test!(api_tokens_settings_and_the_audit_log, |_db, store| {
+    let token = store.create_api_token("ci", "hash-1").await.unwrap();
+    assert!(matches!(
+        store.create_api_token("again", "hash-1").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let used = store.use_api_token("hash-1").await.unwrap().unwrap();
+    assert_eq!(
+        (used.id.as_str(), used.last_used_at.is_some()),
+        (token.id.as_str(), true)
+    );
+    assert!(store.use_api_token("hash-2").await.unwrap().is_none());
+    store.revoke_api_token(&token.id).await.unwrap();
+    assert!(
+        store.use_api_token("hash-1").await.unwrap().is_none(),
+        "revoked"
+    );
+    assert!(matches!(
+        store.revoke_api_token(&token.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(store.api_tokens().await.unwrap().len(), 1);
+
+    assert_eq!(store.setting("auto_sync").await.unwrap(), None);
+    store.set_setting("auto_sync", "true").await.unwrap();
+    store.set_setting("auto_sync", "false").await.unwrap();
+    assert_eq!(
+        store.setting("auto_sync").await.unwrap().as_deref(),
+        Some("false")
+    );
+
+    for n in 0..5 {
+        store
+            .audit(
+                "token:ci",
+                "person.reset",
+                &format!("person-{n}"),
+                "",
+                "127.0.0.1",
+            )
+            .await
+            .unwrap();
+    }
+    let newest = store.audit_log(None, 2).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
+        vec!["person-4", "person-3"]
+    );
+    let older = store.audit_log(Some(newest[1].id), 10).await.unwrap();
+    assert_eq!(older.len(), 3);
+});
+
+store_test!(a_connections_secrets_load_together, |_db, store| {
+    let slack = store
+        .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+        .await
+        .unwrap();
+    for (name, value) in [
+        ("bot_token", "xoxb-1"),
+        ("app_configuration_token", "xoxe-2"),
+    ] {
+        store
+            .put_secret(slack.id, name, &SecretString::from(value.to_owned()))
+            .await
+            .unwrap();
+    }
+    let secrets = store.secrets(slack.id).await.unwrap();
+    let names: Vec<(&str, &str)> = secrets
+        .iter()
+        .map(|(name, secret)| (name.as_str(), secret.expose_secret()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("app_configuration_token", "xoxe-2"),
+            ("bot_token", "xoxb-1")
+        ]
+    );
+});
