@@ -166,8 +166,9 @@ impl std::fmt::Debug for SlackPlatform {
     }
 }
 
-/// What a flow remembers between its steps; kept sealed by the hub in a [`FlowState`].
-#[derive(Debug, Serialize, Deserialize)]
+/// What a flow remembers between its steps; kept sealed by the hub in a [`FlowState`]. It holds
+/// secrets, so it has no `Debug`.
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "flow", rename_all = "snake_case")]
 enum Flow {
     /// Installing the hub's app in a workspace.
@@ -1054,5 +1055,63 @@ impl ChatPlatform for SlackPlatform {
 
     fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<InboundEvent>, PlatformError> {
         webhook::parse(&request.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Epoch;
+
+    impl Clock for Epoch {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_unix_millis(0)
+        }
+    }
+
+    fn settings(extra: Value) -> Result<SlackSettings, serde_json::Error> {
+        let mut value = json!({
+            "client_id": "1.2", "client_secret": "cs", "signing_secret": "ss",
+            "events_url": "https://hub.example/slack/events",
+            "redirect_url": "https://hub.example/oauth/callback",
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            value[k] = v.clone();
+        }
+        serde_json::from_value(value)
+    }
+
+    #[test]
+    fn settings_have_defaults_refuse_unknown_keys_and_never_print_secrets() {
+        let read = settings(json!({})).unwrap();
+        assert_eq!(read.api_base_url, "https://slack.com");
+        assert_eq!(read.request_timeout_secs, 10);
+        let printed = format!("{:?}", SlackPlatform::new(read, Arc::new(Epoch)).unwrap());
+        assert!(
+            !printed.contains("cs\"") && !printed.contains("\"ss"),
+            "{printed}"
+        );
+        assert!(settings(json!({"verification_token": "x"})).is_err());
+        let bad = settings(json!({"events_url": "hub.example/events"})).unwrap();
+        assert!(matches!(
+            SlackPlatform::new(bad, Arc::new(Epoch)),
+            Err(SlackSetupError::Setting(_))
+        ));
+    }
+
+    #[test]
+    fn the_consent_link_names_the_app_scopes_redirect_and_state() {
+        let platform = SlackPlatform::new(
+            settings(json!({"api_base_url": "http://sim/slack/"})).unwrap(),
+            Arc::new(Epoch),
+        )
+        .unwrap();
+        let url =
+            platform.authorize_url("1.2", HUB_BOT_SCOPES, "https://hub.example/cb?x=1", "s t");
+        assert!(url.starts_with(
+            "http://sim/slack/oauth/v2/authorize?client_id=1.2&scope=chat%3Awrite%2C"
+        ));
+        assert!(url.ends_with("&redirect_uri=https%3A%2F%2Fhub.example%2Fcb%3Fx%3D1&state=s+t"));
     }
 }
