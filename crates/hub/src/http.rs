@@ -16,6 +16,9 @@ pub struct AppState {
     pub store: Store,
     pub platforms: PlatformRegistry,
     pub metrics: PrometheusHandle,
+    /// The hub's address as browsers and platforms reach it, for callbacks and webhooks.
+    pub public_url: String,
+    pub clock: std::sync::Arc<dyn switchboard_core::Clock>,
 }
 
 /// The hub's HTTP routes.
@@ -24,6 +27,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthz", get(health))
         .route("/metrics", get(render_metrics))
+        .route(crate::connect::CALLBACK_PATH, get(crate::connect::callback))
+        .nest("/api/v1", crate::api::router(state.clone()))
         .layer(middleware::from_fn(record_request))
         .with_state(state)
 }

@@ -2,7 +2,7 @@ use std::str::FromStr;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use switchboard_core::{Connection, ConnectionId, ExternalTenantId, Platform};
+use switchboard_core::{Connection, ConnectionId, ExternalTenantId, Platform, Timestamp};
 use switchboard_secrets::SecretString;
 
 use crate::error::conflict_as;
@@ -116,6 +116,84 @@ impl Store {
 }
 
 impl Store {
+    /// The connection to this platform instance, if the hub has one.
+    pub async fn connection_by_tenant(
+        &self,
+        platform: Platform,
+        tenant: &ExternalTenantId,
+    ) -> Result<Option<Connection>, StoreError> {
+        sqlx::query(
+            "SELECT id, platform, tenant, display_name FROM connections \
+             WHERE platform = $1 AND tenant = $2",
+        )
+        .bind(platform.as_str())
+        .bind(tenant.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(connection_from_row)
+        .transpose()
+    }
+
+    /// Replaces all of a connection's credentials at once, and when they expire.
+    pub async fn replace_secrets(
+        &self,
+        connection: ConnectionId,
+        secrets: &[(String, SecretString)],
+        expire_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let updated =
+            sqlx::query("UPDATE connections SET credentials_expire_at = $1 WHERE id = $2")
+                .bind(expire_at.map(Timestamp::unix_millis))
+                .bind(connection.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::NotFound {
+                kind: "connection",
+                id: connection.to_string(),
+            });
+        }
+        sqlx::query("DELETE FROM connection_secrets WHERE connection_id = $1")
+            .bind(connection.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let now = self.now().unix_millis();
+        for (name, secret) in secrets {
+            sqlx::query(
+                "INSERT INTO connection_secrets (connection_id, name, sealed, updated_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(connection.to_string())
+            .bind(name.as_str())
+            .bind(self.cipher.seal(secret, &secret_context(connection, name)))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// When a connection's credentials expire, if they do.
+    pub async fn credentials_expire_at(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        Ok(
+            sqlx::query("SELECT credentials_expire_at FROM connections WHERE id = $1")
+                .bind(connection.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get::<Option<i64>, _>("credentials_expire_at"))
+                .transpose()?
+                .flatten()
+                .map(Timestamp::from_unix_millis),
+        )
+    }
+
     /// Every credential of a connection, decrypted, by name.
     pub async fn secrets(
         &self,

@@ -294,6 +294,57 @@ impl Store {
         .collect()
     }
 
+    /// Replaces the teams whose members a connection imports.
+    pub async fn select_teams(
+        &self,
+        connection: ConnectionId,
+        teams: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM selected_teams WHERE connection_id = $1")
+            .bind(connection.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for (team_id, name) in teams {
+            sqlx::query(
+                "INSERT INTO selected_teams (connection_id, team_id, name) VALUES ($1, $2, $3) \
+                 ON CONFLICT (connection_id, team_id) DO NOTHING",
+            )
+            .bind(connection.to_string())
+            .bind(team_id.as_str())
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| match &error {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound {
+                        kind: "connection",
+                        id: connection.to_string(),
+                    }
+                }
+                _ => StoreError::Database(error),
+            })?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The teams selected for import: `(team id, name)`, by name.
+    pub async fn selected_teams(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query(
+            "SELECT team_id, name FROM selected_teams WHERE connection_id = $1 ORDER BY name, team_id",
+        )
+        .bind(connection.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("team_id")?, row.try_get("name")?)))
+        .collect()
+    }
+
     /// Every account in creation order with its addresses, as matching needs them.
     pub async fn match_candidates(&self) -> Result<Vec<MatchCandidate>, StoreError> {
         let rows = sqlx::query(
@@ -340,8 +391,11 @@ impl Store {
     }
 
     /// Applies a reconciliation in one transaction, then refreshes every person's set of
-    /// platforms and sets the primary platform of people who are on exactly one. Returns how
-    /// many people were created.
+    /// platforms and sets the primary platform of people who are on exactly one. A primary set
+    /// automatically is withdrawn when the person turns out to be on several platforms and
+    /// nothing depends on it yet (no representation), so that someone chooses; once they are
+    /// represented it stays, and they are listed as needing a choice. Returns how many people
+    /// were created.
     pub async fn apply_reconciliation(&self, plan: &Reconciliation) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
         let now = self.now().unix_millis();
@@ -405,6 +459,14 @@ impl Store {
             "UPDATE people SET primary_platform = CASE platforms {single} END, \
              primary_chosen_by = 'automatic', updated_at = $1 \
              WHERE primary_platform IS NULL AND platforms IN ({singles})"
+        )))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE people SET primary_platform = NULL, primary_chosen_by = NULL, updated_at = $1 \
+             WHERE primary_chosen_by = 'automatic' AND platforms NOT IN (0, {singles}) \
+             AND NOT EXISTS (SELECT 1 FROM representations r WHERE r.person_id = people.id)"
         )))
         .bind(now)
         .execute(&mut *tx)

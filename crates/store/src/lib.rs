@@ -13,6 +13,7 @@ mod admin;
 mod connections;
 mod conversations;
 mod error;
+mod flows;
 mod imports;
 mod listing;
 mod migrations;
@@ -30,6 +31,7 @@ use switchboard_secrets::Cipher;
 
 pub use admin::{ApiToken, AuditEntry};
 pub use error::StoreError;
+pub use flows::{FlowPurpose, PendingFlow};
 pub use imports::{ImportRun, ImportStatus, ImportedAccount};
 pub use listing::{PeopleCursor, PeoplePage, PeopleQuery, PersonSummary, PrimaryFilter};
 pub use people::NewAccount;

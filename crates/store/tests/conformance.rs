@@ -823,7 +823,7 @@ store_test!(
                 (
                     "ada@acme.example".to_owned(),
                     vec![Platform::Slack, Platform::Teams],
-                    Some(Platform::Slack)
+                    None
                 ),
                 (
                     "bob@acme.example".to_owned(),
@@ -836,7 +836,7 @@ store_test!(
                     Some(Platform::Teams)
                 ),
             ],
-            "the bot is no person; people get their first platform as primary"
+            "the bot is no person; people on one platform get it as primary, Ada must choose"
         );
         let unchosen = store
             .list_people(&switchboard_store::PeopleQuery {
@@ -1110,3 +1110,91 @@ store_test!(a_connections_secrets_load_together, |_db, store| {
         ]
     );
 });
+
+store_test!(a_flow_is_taken_once_and_expires, |db, store| {
+    let flow = |state: &str, expires_in: i64| switchboard_store::PendingFlow {
+        state: state.to_owned(),
+        purpose: switchboard_store::FlowPurpose::Connect,
+        platform: Platform::Teams,
+        connection_id: None,
+        person_id: None,
+        platform_state: SecretString::from("{\"step\":\"admin_consent\"}".to_owned()),
+        expires_at: Timestamp::from_unix_millis(1_700_000_000_000 + expires_in),
+    };
+    store.save_flow(&flow("s1", 60_000)).await.unwrap();
+    store.save_flow(&flow("s2", 1_000)).await.unwrap();
+    assert!(matches!(
+        store.save_flow(&flow("s1", 5)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let taken = store.take_flow("s1").await.unwrap().unwrap();
+    assert_eq!(
+        taken.platform_state.expose_secret(),
+        "{\"step\":\"admin_consent\"}"
+    );
+    assert!(
+        store.take_flow("s1").await.unwrap().is_none(),
+        "a state works once"
+    );
+    db.advance(2_000);
+    assert!(store.take_flow("s2").await.unwrap().is_none(), "expired");
+    assert!(store.take_flow("never").await.unwrap().is_none());
+});
+
+store_test!(
+    a_represented_person_keeps_an_automatic_primary_but_is_asked_to_choose,
+    |_db, store| {
+        let slack = store
+            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+            .await
+            .unwrap();
+        let teams = store
+            .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
+            .await
+            .unwrap();
+        import(
+            &store,
+            &slack,
+            &[imported("U1", "Eve", &["eve@acme.example"])],
+        )
+        .await;
+        let eve = store
+            .person_by_email(&email("eve@acme.example"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(eve.primary.map(|p| p.platform), Some(Platform::Slack));
+        store
+            .create_representation(eve.id, Platform::Teams, RepresentationKind::GuestAccount)
+            .await
+            .unwrap();
+        import(
+            &store,
+            &teams,
+            &[imported("g-eve", "Eve", &["eve@acme.example"])],
+        )
+        .await;
+        let eve = store.person(eve.id).await.unwrap().unwrap();
+        assert_eq!(
+            eve.primary,
+            Some(switchboard_core::Primary {
+                platform: Platform::Slack,
+                chosen_by: switchboard_core::ChosenBy::Automatic
+            }),
+            "she keeps chatting from Slack"
+        );
+        let unchosen = store
+            .list_people(&switchboard_store::PeopleQuery {
+                primary: Some(switchboard_store::PrimaryFilter::Unchosen),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            unchosen.people.len(),
+            1,
+            "and the admin is asked to confirm"
+        );
+    }
+);

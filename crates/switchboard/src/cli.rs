@@ -41,6 +41,25 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the platform simulator alone.
     Sim(SimArgs),
+    /// Manage the REST API's tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it (it is shown only this once).
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// What the token is for, as the audit log will name it.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
+
+    #[command(flatten)]
+    pub hub: ServeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +99,10 @@ pub struct DemoArgs {
     /// How many people the simulated organisation has.
     #[arg(long, default_value_t = 40, value_name = "N")]
     pub people: usize,
+
+    /// Use this API token instead of a random one (for scripts).
+    #[arg(long, value_name = "TOKEN")]
+    pub api_token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,11 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub log_format: Option<LogFormat>,
     pub log: Option<String>,
+    /// The hub's address as browsers and platforms reach it.
+    pub public_url: Option<String>,
+    /// One table per platform module, e.g. `[platforms.slack]`; see docs/platforms/.
+    #[serde(default)]
+    pub platforms: toml::Table,
 }
 
 impl FileConfig {
@@ -53,6 +58,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    pub public_url: String,
 }
 
 impl Settings {
@@ -74,8 +80,17 @@ impl Settings {
             .or(database_url_env)
             .or_else(|| file.database_url.clone())
             .filter(|url| !url.trim().is_empty());
+        let listen = parse_listen(listen)?;
+        let public_url = match &file.public_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(url) => bail!("public_url '{url}' must start with http:// or https://"),
+            None => format!("http://{listen}"),
+        };
         Ok(Self {
-            listen: parse_listen(listen)?,
+            listen,
+            public_url,
             data_dir: args
                 .data_dir
                 .clone()
@@ -131,6 +146,7 @@ mod tests {
         .unwrap();
         let from_file = Settings::resolve(&args(), &file, None).unwrap();
         assert_eq!(from_file.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(from_file.public_url, "http://127.0.0.1:9000");
         assert_eq!(from_file.data_dir, PathBuf::from("/var/lib/sb"));
         assert_eq!(
             from_file.database_url.as_deref(),

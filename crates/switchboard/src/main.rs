@@ -2,7 +2,9 @@
 
 mod cli;
 mod config;
+mod demo;
 mod logging;
+mod platforms;
 mod run;
 
 use std::process::ExitCode;

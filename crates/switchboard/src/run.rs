@@ -5,24 +5,26 @@ use std::sync::Arc;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchboard_hub::{AppState, SystemClock};
-use switchboard_platform::PlatformRegistry;
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
 use switchboard_sim::{SimConfig, Simulator};
 use switchboard_store::Store;
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, DemoArgs, LogFormat, SimArgs, Switch};
+use crate::cli::{Cli, Command, DemoArgs, LogFormat, SimArgs, Switch, TokenCommand};
 use crate::config::{self, DEFAULT_LOG_FILTER, FileConfig, Settings};
-use crate::logging;
+use crate::{demo, logging, platforms};
 
 const DATABASE_FILE: &str = "switchboard.db";
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = match &cli.command {
-        Command::Serve(args) => match &args.config {
-            Some(path) => FileConfig::load(path)?,
-            None => FileConfig::default(),
-        },
+        Command::Serve(args)
+        | Command::Token(TokenCommand::Create(crate::cli::TokenCreateArgs { hub: args, .. })) => {
+            match &args.config {
+                Some(path) => FileConfig::load(path)?,
+                None => FileConfig::default(),
+            }
+        }
         Command::Demo(_) | Command::Sim(_) => FileConfig::default(),
     };
     logging::init(
@@ -37,27 +39,69 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let settings = Settings::resolve(&args, &file, std::env::var("DATABASE_URL").ok())?;
-            serve(settings).await
+            serve(settings, &file.platforms).await
         }
         Command::Demo(args) => demo(args).await,
         Command::Sim(args) => sim(args).await,
+        Command::Token(TokenCommand::Create(args)) => {
+            let settings = Settings::resolve(&args.hub, &file, std::env::var("DATABASE_URL").ok())?;
+            let store = open_store(
+                &settings.data_dir,
+                settings.database_url.as_deref(),
+                secret_key_from_env().as_ref(),
+            )
+            .await?;
+            let token = create_api_token(&store, &args.name, None).await?;
+            println!("{token}");
+            store.close().await;
+            Ok(())
+        }
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// Creates an API token (the given one, or a new random one) and returns its secret text.
+async fn create_api_token(
+    store: &Store,
+    name: &str,
+    given: Option<&str>,
+) -> anyhow::Result<String> {
+    let token = match given {
+        Some(token) if token.len() < 16 => {
+            anyhow::bail!("an API token must be at least 16 characters long")
+        }
+        Some(token) => token.to_owned(),
+        None => switchboard_hub::api::tokens::generate(),
+    };
+    store
+        .create_api_token(name, &switchboard_hub::api::tokens::hash(&token))
+        .await
+        .context("cannot record the API token")?;
+    store
+        .audit("cli", "token.create", name, "", "cli")
+        .await
+        .context("cannot record the API token in the audit log")?;
+    Ok(token)
+}
+
+async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Result<()> {
     let listener = bind(settings.listen).await?;
-    let state = open_hub(
-        &settings.data_dir,
-        settings.database_url.as_deref(),
-        secret_key_from_env().as_ref(),
-    )
+    let state = open_hub(HubSetup {
+        data_dir: &settings.data_dir,
+        database_url: settings.database_url.as_deref(),
+        secret_key: secret_key_from_env().as_ref(),
+        public_url: &settings.public_url,
+        platforms: platform_tables,
+    })
     .await?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "hub listening");
     let store = state.store.clone();
-    axum::serve(listener, switchboard_hub::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the hub's HTTP server stopped")?;
+    axum::serve(
+        listener,
+        switchboard_hub::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the hub's HTTP server stopped")?;
     store.close().await;
     Ok(())
 }
@@ -81,8 +125,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         (None, Some(temp)) => temp.path().to_owned(),
         (None, None) => unreachable!("a throw-away directory exists whenever none was given"),
     };
-    let state = open_hub(&data_dir, None, None).await?;
-    let store = state.store.clone();
     let simulator = start_simulator(SimConfig {
         base_url: format!("http://{sim_address}"),
         people: args.people,
@@ -90,6 +132,46 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         state_file: None,
     })
     .await?;
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        drop(stop);
+    });
+    let simulator_server = tokio::spawn(
+        axum::serve(sim_listener, simulator.router())
+            .with_graceful_shutdown(closed(stopped.clone()))
+            .into_future(),
+    );
+    let sim_url = format!("http://{sim_address}");
+    let hub_url = format!("http://{hub_address}");
+    let slack_app = demo::create_slack_app(
+        &sim_url,
+        &switchboard_hub::connect::callback_url_for(&hub_url),
+    )
+    .await
+    .context("setting up the simulated Slack")?;
+    let state = open_hub(HubSetup {
+        data_dir: &data_dir,
+        database_url: None,
+        secret_key: None,
+        public_url: &hub_url,
+        platforms: &demo::platform_config(&sim_url, &hub_url, &slack_app),
+    })
+    .await?;
+    let store = state.store.clone();
+    let hub_server = tokio::spawn(
+        axum::serve(
+            hub_listener,
+            switchboard_hub::router(state.clone())
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(closed(stopped))
+        .into_future(),
+    );
+    demo::set_up(&state, &slack_app)
+        .await
+        .context("setting up the demo organisation")?;
+    let api_token = create_api_token(&store, "demo", args.api_token.as_deref()).await?;
 
     println!("Switchboard demo is running.");
     println!("  Hub:        http://{hub_address}/");
@@ -98,20 +180,17 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         Some(_) => println!("  Data:       {} (deleted on exit)", data_dir.display()),
         None => println!("  Data:       {}", data_dir.display()),
     }
+    println!("  API token:  {api_token}");
     println!("Press Ctrl-C to stop.");
 
-    let (stop, stopped) = tokio::sync::watch::channel(());
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        drop(stop);
-    });
-    let hub = axum::serve(hub_listener, switchboard_hub::router(state))
-        .with_graceful_shutdown(closed(stopped.clone()));
-    let simulator =
-        axum::serve(sim_listener, simulator.router()).with_graceful_shutdown(closed(stopped));
-    let (hub, simulator) = tokio::join!(hub, simulator);
-    hub.context("the hub's HTTP server stopped")?;
-    simulator.context("the simulator's HTTP server stopped")?;
+    hub_server
+        .await
+        .context("the hub's HTTP server failed")?
+        .context("the hub's HTTP server stopped")?;
+    simulator_server
+        .await
+        .context("the simulator's HTTP server failed")?
+        .context("the simulator's HTTP server stopped")?;
     store.close().await;
     drop(throwaway);
     Ok(())
@@ -147,33 +226,45 @@ async fn start_simulator(config: SimConfig) -> anyhow::Result<Simulator> {
         .context("starting the simulator failed")??)
 }
 
+/// Where the hub keeps its data and how it reaches the world.
+struct HubSetup<'a> {
+    data_dir: &'a Path,
+    database_url: Option<&'a str>,
+    secret_key: Option<&'a SecretString>,
+    public_url: &'a str,
+    platforms: &'a toml::Table,
+}
+
 /// Everything the hub needs from disk and database, opened in the order that gives the
-/// clearest error first: the directory, the key, then the database.
-async fn open_hub(
+/// clearest error first: the directory, the key, then the database; then its platforms.
+async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<AppState> {
+    let clock: Arc<dyn switchboard_core::Clock> = Arc::new(SystemClock);
+    let platforms = platforms::registry(setup.platforms, clock.clone())?;
+    let store = open_store(setup.data_dir, setup.database_url, setup.secret_key).await?;
+    Ok(AppState {
+        store,
+        platforms,
+        metrics: install_metrics()?,
+        public_url: setup.public_url.to_owned(),
+        clock,
+    })
+}
+
+async fn open_store(
     data_dir: &Path,
     database_url: Option<&str>,
     secret_key: Option<&SecretString>,
-) -> anyhow::Result<AppState> {
+) -> anyhow::Result<Store> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let cipher = Cipher::load(secret_key.map(|key| key.expose_secret()), data_dir)?;
     let clock = Arc::new(SystemClock);
-    let store = match database_url {
+    Ok(match database_url {
         Some(url) => Store::connect(url, cipher, clock).await?,
         None => Store::open_sqlite(&data_dir.join(DATABASE_FILE), cipher, clock)
             .await
             .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
-    };
-    Ok(AppState {
-        store,
-        platforms: platform_registry(),
-        metrics: install_metrics()?,
     })
-}
-
-/// The platforms this build can connect to: one line per platform module.
-fn platform_registry() -> PlatformRegistry {
-    PlatformRegistry::default()
 }
 
 fn install_metrics() -> anyhow::Result<PrometheusHandle> {

@@ -11,6 +11,8 @@ CREATE INDEX account_emails_by_email ON account_emails (email);
 
 ALTER TABLE accounts ADD COLUMN last_import TEXT;
 
+ALTER TABLE connections ADD COLUMN credentials_expire_at BIGINT;
+
 ALTER TABLE people ADD COLUMN platforms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE people ADD COLUMN primary_chosen_by TEXT
     CHECK (primary_chosen_by IN ('automatic', 'admin', 'person'));
@@ -69,3 +71,15 @@ CREATE TABLE audit_log (
     source TEXT NOT NULL
 );
 CREATE INDEX audit_log_by_time ON audit_log (at, id);
+
+CREATE TABLE flows (
+    state TEXT PRIMARY KEY NOT NULL,
+    purpose TEXT NOT NULL CHECK (purpose IN ('connect', 'consent', 'authorize')),
+    platform TEXT NOT NULL CHECK (platform IN ('slack', 'teams', 'google_chat', 'webex', 'zoom')),
+    connection_id TEXT REFERENCES connections (id) ON DELETE CASCADE,
+    person_id TEXT REFERENCES people (id) ON DELETE CASCADE,
+    sealed BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX flows_by_expiry ON flows (expires_at);

@@ -1,0 +1,305 @@
+//! Connections: list them, choose teams to import, start imports and follow their progress.
+
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard_core::{ConnectionId, ImportScope};
+use switchboard_store::{ImportRun, ImportStatus};
+
+use super::{ApiError, Caller};
+use crate::AppState;
+use crate::import::{self, ImportError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/platforms", get(platforms))
+        .route("/connections", get(list).post(connect))
+        .route("/connections/{id}/teams", get(teams).put(select_teams))
+        .route("/connections/{id}/import", post(start_import))
+        .route("/connections/{id}/imports", get(imports))
+        .route("/imports/{id}", get(import_run))
+}
+
+fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
+    text.parse()
+        .map_err(|e: switchboard_core::InvalidId| ApiError::bad_request("bad_id", e.to_string()))
+}
+
+pub fn run_json(run: &ImportRun) -> Value {
+    json!({
+        "id": run.id,
+        "connection_id": run.connection_id.to_string(),
+        "status": run.status.as_str(),
+        "pages": run.pages,
+        "seen": run.seen,
+        "added": run.added,
+        "updated": run.updated,
+        "deactivated": run.deactivated,
+        "skipped": run.skipped,
+        "error": run.error,
+        "started_at": run.started_at.unix_millis(),
+        "finished_at": run.finished_at.map(|t| t.unix_millis()),
+    })
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let mut connections = Vec::new();
+    for connection in state.store.connections().await? {
+        let latest = state.store.import_runs(connection.id, 1).await?;
+        let platform = state.platforms.get(connection.platform);
+        connections.push(json!({
+            "id": connection.id.to_string(),
+            "platform": connection.platform.as_str(),
+            "tenant": connection.tenant.as_str(),
+            "display_name": connection.display_name,
+            "module_configured": platform.is_some(),
+            "import_scope": platform.map(|p| match p.rules().import {
+                ImportScope::AllUsers => "all_users",
+                ImportScope::SelectedTeams => "selected_teams",
+            }),
+            "selected_teams": state.store.selected_teams(connection.id).await?
+                .into_iter()
+                .map(|(id, name)| json!({ "id": id, "name": name }))
+                .collect::<Vec<_>>(),
+            "last_import": latest.first().map(run_json),
+        }));
+    }
+    Ok(Json(json!({ "connections": connections })))
+}
+
+async fn platforms(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "platforms": state.platforms.platforms().filter_map(|platform| {
+            let module = state.platforms.get(platform)?;
+            Some(json!({
+                "platform": platform.as_str(),
+                "name": platform.display_name(),
+                "connect_fields": module.connect_fields().iter().map(|field| json!({
+                    "name": field.name,
+                    "label": field.label,
+                    "help": field.help,
+                    "secret": field.secret,
+                })).collect::<Vec<_>>(),
+            }))
+        }).collect::<Vec<_>>(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectRequest {
+    platform: String,
+    #[serde(default)]
+    inputs: std::collections::BTreeMap<String, String>,
+}
+
+/// Starts connecting a platform: answers where to send the admin's browser, or the connection
+/// when the platform needed no browser step.
+async fn connect(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<ConnectRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(request) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    let platform: switchboard_core::Platform =
+        request
+            .platform
+            .parse()
+            .map_err(|e: switchboard_core::UnknownPlatform| {
+                ApiError::bad_request("bad_platform", e.to_string())
+            })?;
+    let module = state.platforms.get(platform).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "platform_not_configured",
+            format!(
+                "this hub has no {} module configured",
+                platform.display_name()
+            ),
+        )
+    })?;
+    let fields = module.connect_fields();
+    let mut inputs = switchboard_platform::Credentials::default();
+    for (name, value) in request.inputs {
+        if !fields.iter().any(|field| field.name == name) {
+            return Err(ApiError::bad_request(
+                "unknown_input",
+                format!(
+                    "{} takes no input '{name}' (it takes: {})",
+                    platform.display_name(),
+                    fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        inputs.insert(name, switchboard_secrets::SecretString::from(value));
+    }
+    match crate::connect::begin(&state, platform, inputs, &caller.actor).await? {
+        crate::connect::Started::Redirect { url } => {
+            Ok((StatusCode::ACCEPTED, Json(json!({ "authorize_url": url }))))
+        }
+        crate::connect::Started::Connected { connection } => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "connection_id": connection.id.to_string() })),
+        )),
+    }
+}
+
+async fn context_and_platform(
+    state: &AppState,
+    id: &str,
+) -> Result<
+    (
+        switchboard_platform::ConnectionContext,
+        std::sync::Arc<dyn switchboard_platform::ChatPlatform>,
+    ),
+    ApiError,
+> {
+    let id = connection_id(id)?;
+    let context = import::connection_context(&state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no connection with id {id}")))?;
+    let platform = state
+        .platforms
+        .get(context.connection.platform)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "platform_not_configured",
+                format!(
+                    "this hub has no {} module configured",
+                    context.connection.platform.display_name()
+                ),
+            )
+        })?;
+    Ok((context, platform))
+}
+
+async fn teams(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (context, platform) = context_and_platform(&state, &id).await?;
+    let teams = platform.list_teams(&context).await.map_err(|error| {
+        ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
+    })?;
+    let selected = state.store.selected_teams(context.connection.id).await?;
+    Ok(Json(json!({
+        "teams": teams.iter().map(|team| json!({
+            "id": team.id,
+            "name": team.name,
+            "member_count": team.member_count,
+            "selected": selected.iter().any(|(id, _)| id == &team.id),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamSelection {
+    teams: Vec<String>,
+}
+
+async fn select_teams(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Json<TeamSelection>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(selection) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    let (context, platform) = context_and_platform(&state, &id).await?;
+    let available = platform.list_teams(&context).await.map_err(|error| {
+        ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
+    })?;
+    let mut chosen = Vec::new();
+    for team_id in &selection.teams {
+        let team = available.iter().find(|t| &t.id == team_id).ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_team",
+                format!("the connection has no team {team_id}"),
+            )
+        })?;
+        chosen.push((team.id.clone(), team.name.clone()));
+    }
+    state
+        .store
+        .select_teams(context.connection.id, &chosen)
+        .await?;
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "connection.select_teams",
+            &context.connection.id.to_string(),
+            &format!("{} teams", chosen.len()),
+            &caller.source,
+        )
+        .await?;
+    Ok(Json(json!({
+        "selected": chosen.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>(),
+    })))
+}
+
+async fn start_import(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = connection_id(&id)?;
+    let run = import::start_import(&state.store, &state.platforms, id)
+        .await
+        .map_err(|error| match error {
+            ImportError::UnknownConnection(_) => ApiError::not_found(error.to_string()),
+            ImportError::PlatformNotConfigured(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "platform_not_configured",
+                error.to_string(),
+            ),
+            ImportError::NoTeamsSelected(_) => {
+                ApiError::new(StatusCode::CONFLICT, "no_teams_selected", error.to_string())
+            }
+            ImportError::Store(store) => ApiError::from(store),
+        })?;
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "connection.import",
+            &id.to_string(),
+            &run.id,
+            &caller.source,
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(run_json(&run))))
+}
+
+async fn imports(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = connection_id(&id)?;
+    if state.store.connection(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no connection with id {id}")));
+    }
+    let runs = state.store.import_runs(id, 20).await?;
+    Ok(Json(
+        json!({ "imports": runs.iter().map(run_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn import_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let run = state
+        .store
+        .import_run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no import with id {id}")))?;
+    let mut body = run_json(&run);
+    body["running"] = json!(run.status == ImportStatus::Running);
+    Ok(Json(body))
+}

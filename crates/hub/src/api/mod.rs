@@ -1,0 +1,168 @@
+//! The REST API, `/api/v1`: JSON in and out, bearer API tokens (kept only as hashes), errors
+//! with a stable code and a human message, every change written to the audit log.
+
+mod connections;
+mod people;
+pub mod tokens;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use switchboard_store::StoreError;
+
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .merge(connections::routes())
+        .merge(people::routes())
+        .route("/audit", axum::routing::get(audit_log))
+        .fallback(|| async { ApiError::not_found("no such API endpoint") })
+        .layer(middleware::from_fn_with_state(state, authenticate))
+}
+
+/// An error as the API reports it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": { "code": self.code, "message": self.message } })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { .. } => ApiError::not_found(error.to_string()),
+            StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            }
+            StoreError::IllegalTransition(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "illegal_transition",
+                error.to_string(),
+            ),
+            StoreError::InvalidConversation(_) => {
+                ApiError::bad_request("invalid", error.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "store failure behind an API request");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the hub's database failed; the request was not completed",
+                )
+            }
+        }
+    }
+}
+
+/// Who made a request, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: String,
+    pub source: String,
+}
+
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return unauthorised("send an API token as `Authorization: Bearer TOKEN`");
+    };
+    match state.store.use_api_token(&tokens::hash(presented)).await {
+        Ok(Some(token)) => {
+            let source = request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+            request.extensions_mut().insert(Caller {
+                actor: format!("token:{}", token.name),
+                source,
+            });
+            next.run(request).await
+        }
+        Ok(None) => unauthorised("the API token is unknown or revoked"),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+fn unauthorised(message: &str) -> Response {
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorised", message).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+#[derive(serde::Deserialize)]
+struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let axum::extract::Query(query) =
+        query.map_err(|rejection| ApiError::bad_request("bad_query", rejection.body_text()))?;
+    let entries = state
+        .store
+        .audit_log(query.before, query.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(json!({
+        "entries": entries.iter().map(|e| json!({
+            "id": e.id,
+            "at": e.at.unix_millis(),
+            "actor": e.actor,
+            "action": e.action,
+            "target": e.target,
+            "detail": e.detail,
+            "source": e.source,
+        })).collect::<Vec<_>>(),
+    })))
+}

@@ -1,0 +1,241 @@
+//! People: the filtered list, one person in full, and choosing a primary platform.
+
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard_core::{
+    ChosenBy, Person, PersonId, Platform, Primary, Representation, RepresentationKind,
+    SyncStatusCode,
+};
+use switchboard_store::{PeopleCursor, PeopleQuery, PrimaryFilter};
+
+use super::{ApiError, Caller};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/people", get(list))
+        .route("/people/{id}", get(one))
+        .route("/people/{id}/primary", put(set_primary))
+}
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    primary: Option<String>,
+    status: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn person_id(text: &str) -> Result<PersonId, ApiError> {
+    text.parse()
+        .map_err(|e: switchboard_core::InvalidId| ApiError::bad_request("bad_id", e.to_string()))
+}
+
+fn platform(text: &str) -> Result<Platform, ApiError> {
+    text.parse()
+        .map_err(|e: switchboard_core::UnknownPlatform| {
+            ApiError::bad_request("bad_filter", e.to_string())
+        })
+}
+
+/// Cursors are opaque to clients; inside, the last person's id and name.
+fn encode_cursor(cursor: &PeopleCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}\n{}", cursor.id, cursor.display_name))
+}
+
+fn decode_cursor(text: &str) -> Result<PeopleCursor, ApiError> {
+    let invalid = || ApiError::bad_request("bad_cursor", "the cursor is not one this API gave out");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (id, name) = text.split_once('\n').ok_or_else(invalid)?;
+    Ok(PeopleCursor {
+        id: id.parse().map_err(|_| invalid())?,
+        display_name: name.to_owned(),
+    })
+}
+
+fn representation_json(representation: &Representation) -> Value {
+    json!({
+        "platform": representation.platform.as_str(),
+        "type": representation.kind.as_str(),
+        "status": representation.status.code().as_str(),
+        "failure_reason": representation.status.failure_reason(),
+        "account_id": representation.account_id.map(|id| id.to_string()),
+    })
+}
+
+fn person_json(person: &Person) -> Value {
+    json!({
+        "id": person.id.to_string(),
+        "display_name": person.display_name,
+        "email": person.email.as_str(),
+        "primary": person.primary.map(|p| p.platform.as_str()),
+        "primary_chosen_by": person.primary.map(|p| p.chosen_by.as_str()),
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|r| ApiError::bad_request("bad_filter", r.body_text()))?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "bad_filter",
+            format!("limit is between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let filter = PeopleQuery {
+        primary: match query.primary.as_deref() {
+            None => None,
+            Some("unchosen") => Some(PrimaryFilter::Unchosen),
+            Some(name) => Some(PrimaryFilter::Is(platform(name)?)),
+        },
+        status: query
+            .status
+            .as_deref()
+            .map(SyncStatusCode::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request("bad_filter", e.to_string()))?,
+        kind: query
+            .kind
+            .as_deref()
+            .map(RepresentationKind::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request("bad_filter", e.to_string()))?,
+        search: query.q,
+        after: query.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit,
+    };
+    let page = state.store.list_people(&filter).await?;
+    Ok(Json(json!({
+        "people": page.people.iter().map(|summary| {
+            let mut person = person_json(&summary.person);
+            person["platforms"] = json!(summary.platforms.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+            person["choose_primary"] = json!(summary.platforms.len() > 1
+                && summary.person.primary.is_none_or(|p| p.chosen_by == ChosenBy::Automatic));
+            person["representations"] = json!(summary.representations.iter().map(representation_json).collect::<Vec<_>>());
+            person
+        }).collect::<Vec<_>>(),
+        "next_cursor": page.next.as_ref().map(encode_cursor),
+    })))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = person_id(&id)?;
+    let person = state
+        .store
+        .person(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no person with id {id}")))?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let mut representations = Vec::new();
+    for representation in state.store.representations_of(id).await? {
+        let history = state.store.transitions(id, representation.platform).await?;
+        let mut body = representation_json(&representation);
+        body["history"] = json!(
+            history
+                .iter()
+                .map(|t| json!({
+                    "from": t.from.as_str(),
+                    "to": t.to.code().as_str(),
+                    "failure_reason": t.to.failure_reason(),
+                    "cause": t.cause,
+                    "at": t.at.unix_millis(),
+                }))
+                .collect::<Vec<_>>()
+        );
+        representations.push(body);
+    }
+    let mut body = person_json(&person);
+    body["accounts"] = json!(
+        accounts
+            .iter()
+            .map(|a| json!({
+                "id": a.id.to_string(),
+                "platform": a.platform.as_str(),
+                "connection_id": a.connection_id.to_string(),
+                "external_id": a.external_id.as_str(),
+                "display_name": a.display_name,
+                "email": a.email.as_ref().map(|e| e.as_str()),
+                "active": a.active,
+            }))
+            .collect::<Vec<_>>()
+    );
+    body["representations"] = json!(representations);
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrimaryChoice {
+    platform: String,
+}
+
+async fn set_primary(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Json<PrimaryChoice>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(choice) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    let id = person_id(&id)?;
+    let chosen = platform(&choice.platform)?;
+    if state.store.person(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no person with id {id}")));
+    }
+    let has_account = state
+        .store
+        .accounts_of_person(id)
+        .await?
+        .iter()
+        .any(|a| a.platform == chosen && a.active);
+    if !has_account {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_account_there",
+            format!(
+                "the person has no active {} account to chat from",
+                chosen.display_name()
+            ),
+        ));
+    }
+    let person = state
+        .store
+        .set_primary(
+            id,
+            Some(Primary {
+                platform: chosen,
+                chosen_by: ChosenBy::Admin,
+            }),
+        )
+        .await?;
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "person.set_primary",
+            &id.to_string(),
+            chosen.as_str(),
+            &caller.source,
+        )
+        .await?;
+    Ok(Json(person_json(&person)))
+}

@@ -1,0 +1,243 @@
+//! Connecting platforms: the admin starts through the API, the browser walks the platform's
+//! consent pages, and comes back to `/connect/callback` until the platform says it is done.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use switchboard_core::{Platform, Timestamp};
+use switchboard_platform::{Credentials, FlowContext, FlowOutcome, FlowState, FlowStep};
+use switchboard_secrets::{ExposeSecret, SecretString};
+use switchboard_store::{FlowPurpose, PendingFlow, StoreError};
+
+use crate::AppState;
+use crate::api::ApiError;
+
+/// How long an admin or person has to finish a consent page.
+const FLOW_LIFETIME_MILLIS: i64 = 30 * 60 * 1000;
+
+pub const CALLBACK_PATH: &str = "/connect/callback";
+
+/// How a connect attempt ended, or where the browser goes next.
+pub enum Started {
+    Redirect {
+        url: String,
+    },
+    Connected {
+        connection: switchboard_core::Connection,
+    },
+}
+
+pub fn callback_url(state: &AppState) -> String {
+    callback_url_for(&state.public_url)
+}
+
+/// The callback URL of a hub reached at `public_url`.
+pub fn callback_url_for(public_url: &str) -> String {
+    format!("{}{CALLBACK_PATH}", public_url.trim_end_matches('/'))
+}
+
+/// An unguessable value for a flow's `state` parameter.
+fn new_state() -> String {
+    crate::api::tokens::generate()
+}
+
+pub async fn begin(
+    state: &AppState,
+    platform: Platform,
+    inputs: Credentials,
+    actor: &str,
+) -> Result<Started, ApiError> {
+    let module = state.platforms.get(platform).cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "platform_not_configured",
+            format!(
+                "this hub has no {} module configured",
+                platform.display_name()
+            ),
+        )
+    })?;
+    let flow = FlowContext {
+        callback_url: callback_url(state),
+        state: new_state(),
+    };
+    let step = module
+        .begin_connect(&inputs, &flow)
+        .await
+        .map_err(|error| {
+            ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
+        })?;
+    follow(state, platform, &flow, step, actor).await
+}
+
+async fn follow(
+    state: &AppState,
+    platform: Platform,
+    flow: &FlowContext,
+    step: FlowStep,
+    actor: &str,
+) -> Result<Started, ApiError> {
+    match step {
+        FlowStep::Redirect {
+            url,
+            state: flow_state,
+        } => {
+            state
+                .store
+                .save_flow(&PendingFlow {
+                    state: flow.state.clone(),
+                    purpose: FlowPurpose::Connect,
+                    platform,
+                    connection_id: None,
+                    person_id: None,
+                    platform_state: SecretString::from(flow_state.0),
+                    expires_at: Timestamp::from_unix_millis(
+                        state.clock.now().unix_millis() + FLOW_LIFETIME_MILLIS,
+                    ),
+                })
+                .await?;
+            Ok(Started::Redirect { url })
+        }
+        FlowStep::Done(FlowOutcome::Connected {
+            tenant,
+            display_name,
+            credentials,
+        }) => {
+            let connection = match state.store.connection_by_tenant(platform, &tenant).await? {
+                Some(existing) => existing,
+                None => {
+                    state
+                        .store
+                        .create_connection(platform, &tenant, &display_name)
+                        .await?
+                }
+            };
+            let secrets: Vec<(String, SecretString)> = credentials
+                .iter()
+                .map(|(name, secret)| (name.to_owned(), secret.clone()))
+                .collect();
+            state
+                .store
+                .replace_secrets(connection.id, &secrets, credentials.expires_at())
+                .await?;
+            state
+                .store
+                .audit(
+                    actor,
+                    "connection.connect",
+                    &connection.id.to_string(),
+                    &format!("{} {}", platform.as_str(), tenant),
+                    "browser",
+                )
+                .await?;
+            tracing::info!(platform = platform.as_str(), %tenant, "platform connected");
+            Ok(Started::Connected { connection })
+        }
+        FlowStep::Done(FlowOutcome::Authorized { .. }) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "unexpected_flow_outcome",
+            "the platform finished a connect flow with an account authorisation",
+        )),
+    }
+}
+
+/// Where every platform's consent pages send the browser back.
+pub async fn callback(
+    State(state): State<AppState>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let Some(flow_state) = params
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.clone())
+    else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This page needs the `state` the platform sends back. Start again from the hub.",
+        );
+    };
+    let pending = match state.store.take_flow(&flow_state).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "This link has expired or was already used. Start again from the hub.",
+            );
+        }
+        Err(error) => return store_failure(error),
+    };
+    let Some(module) = state.platforms.get(pending.platform).cloned() else {
+        return page(
+            StatusCode::CONFLICT,
+            "This hub no longer has that platform's module configured.",
+        );
+    };
+    let context = match pending.connection_id {
+        Some(id) => match crate::import::connection_context(&state.store, id).await {
+            Ok(context) => context,
+            Err(error) => return store_failure(error),
+        },
+        None => None,
+    };
+    let flow = FlowContext {
+        callback_url: callback_url(&state),
+        state: flow_state,
+    };
+    let step = module
+        .continue_flow(
+            context.as_ref(),
+            &FlowState(pending.platform_state.expose_secret().to_owned()),
+            &flow,
+            &params,
+        )
+        .await;
+    let step = match step {
+        Ok(step) => step,
+        Err(error) => {
+            return page(
+                StatusCode::BAD_GATEWAY,
+                &format!(
+                    "{} did not complete the authorisation: {error}",
+                    pending.platform.display_name()
+                ),
+            );
+        }
+    };
+    match pending.purpose {
+        FlowPurpose::Connect => {
+            match follow(&state, pending.platform, &flow, step, "admin:browser").await {
+                Ok(Started::Redirect { url }) => Redirect::to(&url).into_response(),
+                Ok(Started::Connected { connection }) => page(
+                    StatusCode::OK,
+                    &format!(
+                        "Connected {} ({}). You can close this page.",
+                        connection.display_name,
+                        connection.platform.display_name()
+                    ),
+                ),
+                Err(error) => error.into_response(),
+            }
+        }
+    }
+}
+
+fn store_failure(error: StoreError) -> Response {
+    tracing::error!(%error, "store failure in a browser flow");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The hub's database failed; try again in a moment.",
+    )
+}
+
+/// A plain-text page for a person's browser.
+fn page(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        format!("{text}\n"),
+    )
+        .into_response()
+}

@@ -1,0 +1,144 @@
+//! Imports run in the background: page by page from the platform into the store, with the
+//! run's progress visible as it goes, then a fresh match of every account into people.
+
+use std::sync::Arc;
+
+use switchboard_core::{AccountKind, ConnectionId, ImportScope, match_accounts, reconcile};
+use switchboard_platform::{
+    ChatPlatform, ConnectionContext, Credentials, ImportRequest, PlatformRegistry, PlatformUser,
+};
+use switchboard_store::{ImportRun, ImportedAccount, Store, StoreError};
+
+/// Why an import could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("no connection with id {0}")]
+    UnknownConnection(ConnectionId),
+    #[error("this hub has no {0} module configured")]
+    PlatformNotConfigured(&'static str),
+    #[error("{0} imports the members of selected teams: select at least one team first")]
+    NoTeamsSelected(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The connection with its credentials, as platform modules need it.
+pub async fn connection_context(
+    store: &Store,
+    connection: ConnectionId,
+) -> Result<Option<ConnectionContext>, StoreError> {
+    let Some(connection) = store.connection(connection).await? else {
+        return Ok(None);
+    };
+    let mut credentials = Credentials::default();
+    for (name, secret) in store.secrets(connection.id).await? {
+        credentials.insert(name, secret);
+    }
+    Ok(Some(ConnectionContext {
+        connection,
+        credentials,
+    }))
+}
+
+/// Starts importing a connection's users in the background and returns the new run at once.
+pub async fn start_import(
+    store: &Store,
+    platforms: &PlatformRegistry,
+    connection: ConnectionId,
+) -> Result<ImportRun, ImportError> {
+    let context = connection_context(store, connection)
+        .await?
+        .ok_or(ImportError::UnknownConnection(connection))?;
+    let platform_name = context.connection.platform.display_name();
+    let platform = platforms
+        .get(context.connection.platform)
+        .cloned()
+        .ok_or(ImportError::PlatformNotConfigured(platform_name))?;
+    let teams: Vec<String> = match platform.rules().import {
+        ImportScope::AllUsers => Vec::new(),
+        ImportScope::SelectedTeams => {
+            let selected = store.selected_teams(connection).await?;
+            if selected.is_empty() {
+                return Err(ImportError::NoTeamsSelected(platform_name));
+            }
+            selected.into_iter().map(|(id, _)| id).collect()
+        }
+    };
+    let run = store.start_import(connection).await?;
+    let (store, started) = (store.clone(), run.clone());
+    tokio::spawn(async move {
+        let outcome = import_pages(&store, platform, &context, &started, teams).await;
+        if let Err(reason) = &outcome {
+            tracing::warn!(connection = %started.connection_id, run = %started.id, %reason, "import failed");
+        }
+        match store.finish_import(&started, outcome).await {
+            Ok(finished) => {
+                tracing::info!(
+                    connection = %finished.connection_id, run = %finished.id,
+                    seen = finished.seen, added = finished.added, updated = finished.updated,
+                    deactivated = finished.deactivated, "import finished"
+                );
+                if let Err(error) = rematch(&store).await {
+                    tracing::error!(%error, "matching accounts into people failed");
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, run = %started.id, "cannot record the end of an import")
+            }
+        }
+    });
+    Ok(run)
+}
+
+async fn import_pages(
+    store: &Store,
+    platform: Arc<dyn ChatPlatform>,
+    context: &ConnectionContext,
+    run: &ImportRun,
+    teams: Vec<String>,
+) -> Result<(), String> {
+    let mut request = ImportRequest {
+        teams,
+        cursor: None,
+    };
+    loop {
+        let page = platform
+            .import_users(context, &request)
+            .await
+            .map_err(|error| error.to_string())?;
+        let accounts: Vec<ImportedAccount> = page.users.iter().map(imported_account).collect();
+        store
+            .record_import_page(run, context.connection.platform, &accounts)
+            .await
+            .map_err(|error| error.to_string())?;
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => return Ok(()),
+        }
+    }
+}
+
+fn imported_account(user: &PlatformUser) -> ImportedAccount {
+    ImportedAccount {
+        external_id: user.id.clone(),
+        display_name: user.display_name.clone(),
+        emails: user.emails.clone(),
+        kind: if user.is_bot {
+            AccountKind::Bot
+        } else {
+            AccountKind::Human
+        },
+        active: !user.deactivated,
+    }
+}
+
+/// Matches every account into people again and applies the differences.
+pub async fn rematch(store: &Store) -> Result<usize, StoreError> {
+    let candidates = store.match_candidates().await?;
+    let matched = match_accounts(&candidates);
+    for (connection, accounts) in &matched.conflicts {
+        tracing::warn!(%connection, accounts = accounts.len(), "several accounts of one connection share an e-mail address");
+    }
+    let plan = reconcile(&matched, &store.account_links().await?);
+    store.apply_reconciliation(&plan).await
+}

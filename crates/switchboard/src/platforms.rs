@@ -1,0 +1,36 @@
+//! The platform modules this build can run, configured from the `[platforms]` tables.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use switchboard_core::Clock;
+use switchboard_platform::{ChatPlatform, PlatformRegistry};
+use switchboard_platform_slack::{SlackPlatform, SlackSettings};
+use switchboard_platform_teams::{TeamsPlatform, TeamsSettings};
+
+/// One line per platform module: a new platform adds its line here.
+pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<PlatformRegistry> {
+    let mut registry = PlatformRegistry::default();
+    for (name, table) in config {
+        let module: Arc<dyn ChatPlatform> = match name.as_str() {
+            "slack" => Arc::new(SlackPlatform::new(
+                settings::<SlackSettings>(name, table)?,
+                clock.clone(),
+            )?),
+            "teams" => Arc::new(TeamsPlatform::new(settings::<TeamsSettings>(name, table)?)?),
+            other => {
+                bail!("unknown platform '{other}' in [platforms] (this build has: slack, teams)")
+            }
+        };
+        registry.register(module);
+    }
+    Ok(registry)
+}
+
+fn settings<T: serde::de::DeserializeOwned>(name: &str, table: &toml::Value) -> anyhow::Result<T> {
+    table
+        .clone()
+        .try_into()
+        .map_err(|error: toml::de::Error| anyhow::anyhow!("{}", error.message().trim()))
+        .with_context(|| format!("invalid [platforms.{name}]"))
+}

@@ -1,0 +1,429 @@
+//! The REST API of a real hub, set up by `switchboard demo` against the built-in simulator: the
+//! demo connects both simulated platforms through their consent pages and imports, then these
+//! tests speak HTTP to it as a script would.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+const TOKEN: &str = "api-test-token-0123456789";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Demo {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the demo and waits until it says it is ready (after setting up and importing).
+fn start_demo(people: usize) -> Demo {
+    let (hub, sim) = (free_port(), free_port());
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{hub}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{sim}"),
+            "--people",
+            &people.to_string(),
+            "--api-token",
+            TOKEN,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let started = Instant::now();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = stdout.read_line(&mut line).unwrap();
+        assert!(read > 0, "the demo exited before it was ready");
+        if line.contains("API token:") {
+            assert!(line.contains(TOKEN), "{line}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the demo took too long"
+        );
+    }
+    Demo {
+        child,
+        base: format!("http://127.0.0.1:{hub}/api/v1"),
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Demo {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    async fn all_people(&self, filter: &str) -> Vec<Value> {
+        let mut people = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .get(&format!(
+                    "/people?limit=37{filter}{}",
+                    cursor
+                        .as_deref()
+                        .map(|c| format!("&cursor={c}"))
+                        .unwrap_or_default()
+                ))
+                .await;
+            people.extend(page["people"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return people,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_demo_connects_imports_and_matches_people() {
+    let demo = start_demo(200);
+    let connections = demo.get("/connections").await;
+    let connections = connections["connections"].as_array().unwrap().clone();
+    let platforms: Vec<&str> = connections
+        .iter()
+        .map(|c| c["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, vec!["slack", "teams"]);
+    for connection in &connections {
+        assert_eq!(
+            connection["last_import"]["status"], "succeeded",
+            "{connection}"
+        );
+    }
+
+    let people = demo.all_people("").await;
+    let on_both: Vec<&Value> = people
+        .iter()
+        .filter(|p| p["platforms"].as_array().unwrap().len() == 2)
+        .collect();
+    assert!(
+        people.len() >= 195 && people.len() <= 200,
+        "{} people",
+        people.len()
+    );
+    assert!(on_both.len() >= 38, "{} on both", on_both.len());
+    let mut emails: Vec<&str> = people
+        .iter()
+        .map(|p| p["email"].as_str().unwrap())
+        .collect();
+    emails.sort_unstable();
+    emails.dedup();
+    assert_eq!(
+        emails.len(),
+        people.len(),
+        "every person once, across pages"
+    );
+    for person in &on_both {
+        assert_eq!(person["primary"], Value::Null, "{person}");
+        assert_eq!(person["choose_primary"], true);
+    }
+    for person in people
+        .iter()
+        .filter(|p| p["platforms"].as_array().unwrap().len() == 1)
+    {
+        assert_eq!(person["primary"], person["platforms"][0], "{person}");
+        assert_eq!(person["primary_chosen_by"], "automatic");
+    }
+    let unchosen = demo.all_people("&primary=unchosen").await;
+    assert_eq!(unchosen.len(), on_both.len());
+}
+
+#[tokio::test]
+async fn the_admin_chooses_primaries_and_reimports_change_nothing() {
+    let demo = start_demo(60);
+    let unchosen = demo.all_people("&primary=unchosen").await;
+    let chosen = &unchosen[0];
+    let id = chosen["id"].as_str().unwrap();
+    let (status, person) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{id}/primary"),
+            Some(json!({"platform": "teams"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{person}");
+    assert_eq!(
+        (
+            person["primary"].as_str(),
+            person["primary_chosen_by"].as_str()
+        ),
+        (Some("teams"), Some("admin"))
+    );
+    assert_eq!(
+        demo.all_people("&primary=unchosen").await.len(),
+        unchosen.len() - 1
+    );
+    let detail = demo.get(&format!("/people/{id}")).await;
+    let accounts: Vec<&str> = detail["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(accounts, vec!["slack", "teams"]);
+
+    let slack_only = demo.all_people("&primary=slack").await;
+    let slack_only = slack_only
+        .iter()
+        .find(|p| p["platforms"].as_array().unwrap().len() == 1)
+        .unwrap();
+    let (status, refused) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{}/primary", slack_only["id"].as_str().unwrap()),
+            Some(json!({"platform": "teams"})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("no_account_there"))
+    );
+
+    let before = demo.all_people("").await.len();
+    let connections = demo.get("/connections").await;
+    let slack = connections["connections"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, run) = demo
+        .call(
+            reqwest::Method::POST,
+            &format!("/connections/{slack}/import"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{run}");
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let finished = loop {
+        let current = demo.get(&format!("/imports/{run_id}")).await;
+        if current["status"] != "running" {
+            break current;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(
+        (finished["added"].as_i64(), finished["deactivated"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert!(finished["updated"].as_i64().unwrap() > 0);
+    assert_eq!(
+        demo.all_people("").await.len(),
+        before,
+        "a re-import duplicates nothing"
+    );
+    let still = demo.get(&format!("/people/{id}")).await;
+    assert_eq!(
+        still["primary"], "teams",
+        "the admin's choice survives a re-import"
+    );
+
+    let audit = demo.get("/audit?limit=10").await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"person.set_primary") && actions.contains(&"connection.import"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_stable_codes_never_a_server_error() {
+    let demo = start_demo(20);
+    let unknown = "01a20000-0000-7000-8000-000000000000";
+    for (method, path, body, status, code) in [
+        (
+            reqwest::Method::GET,
+            "/people?status=bogus".to_owned(),
+            None,
+            400,
+            "bad_filter",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?type=robot".to_owned(),
+            None,
+            400,
+            "bad_filter",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?primary=myspace".to_owned(),
+            None,
+            400,
+            "bad_filter",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?limit=0".to_owned(),
+            None,
+            400,
+            "bad_filter",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?cursor=%%%".to_owned(),
+            None,
+            400,
+            "bad_cursor",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?cursor=bm90IGEgY3Vyc29y".to_owned(),
+            None,
+            400,
+            "bad_cursor",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?colour=red".to_owned(),
+            None,
+            400,
+            "bad_filter",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people/not-an-id".to_owned(),
+            None,
+            400,
+            "bad_id",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/people/{unknown}"),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/people/{unknown}/primary"),
+            Some(json!({"platform": "slack"})),
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/people/{unknown}/primary"),
+            Some(json!({"platform": "icq"})),
+            400,
+            "bad_filter",
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/people/{unknown}/primary"),
+            Some(json!({"platfrom": "slack"})),
+            400,
+            "bad_body",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/connections/{unknown}/import"),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::GET,
+            "/imports/nope".to_owned(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::POST,
+            "/connections".to_owned(),
+            Some(json!({"platform": "zoom"})),
+            409,
+            "platform_not_configured",
+        ),
+        (
+            reqwest::Method::POST,
+            "/connections".to_owned(),
+            Some(json!({"platform": "slack", "inputs": {"password": "x"}})),
+            400,
+            "unknown_input",
+        ),
+        (
+            reqwest::Method::GET,
+            "/no/such/thing".to_owned(),
+            None,
+            404,
+            "not_found",
+        ),
+    ] {
+        let (got, answer) = demo.call(method.clone(), &path, body.clone()).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path} {body:?}: {answer}"
+        );
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    for token in [None, Some("wrong-token-0000000000")] {
+        let mut request = demo.http.get(format!("{}/people", demo.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
+}
