@@ -114,6 +114,20 @@ macro_rules! store_test {
     };
 }
 
+async fn slack_connection(store: &Store) -> switchboard_core::Connection {
+    store
+        .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
+        .await
+        .unwrap()
+}
+
+async fn teams_connection(store: &Store) -> switchboard_core::Connection {
+    store
+        .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
+        .await
+        .unwrap()
+}
+
 fn email(text: &str) -> Email {
     Email::parse(text).unwrap()
 }
@@ -148,10 +162,7 @@ store_test!(
     migrations_run_once_and_are_idempotent_on_restart,
     |db, store| {
         assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2]);
-        let connection = store
-            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-            .await
-            .unwrap();
+        let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(reopened.applied_migrations().await.unwrap(), vec![1, 2]);
@@ -313,10 +324,7 @@ store_test!(
 store_test!(
     importing_an_account_twice_updates_it_and_never_duplicates,
     |_db, store| {
-        let slack = store
-            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-            .await
-            .unwrap();
+        let slack = slack_connection(&store).await;
         let first = store
             .upsert_account(&human(slack.id, Platform::Slack, "U1", "bob@acme.com"))
             .await
@@ -350,10 +358,7 @@ store_test!(
 store_test!(
     an_account_must_match_its_connections_platform,
     |_db, store| {
-        let slack = store
-            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-            .await
-            .unwrap();
+        let slack = slack_connection(&store).await;
         let wrong = human(slack.id, Platform::Teams, "U1", "x@acme.com");
         assert!(matches!(
             store.upsert_account(&wrong).await,
@@ -365,10 +370,7 @@ store_test!(
 store_test!(
     deleting_a_person_unlinks_accounts_and_removes_representations,
     |_db, store| {
-        let teams = store
-            .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
-            .await
-            .unwrap();
+        let teams = teams_connection(&store).await;
         let account = store
             .upsert_account(&human(
                 teams.id,
@@ -601,14 +603,8 @@ store_test!(
 );
 
 store_test!(group_conversations_and_portals, |_db, store| {
-    let slack = store
-        .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-        .await
-        .unwrap();
-    let teams = store
-        .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
-        .await
-        .unwrap();
+    let slack = slack_connection(&store).await;
+    let teams = teams_connection(&store).await;
     let mut people = Vec::new();
     for name in ["p1", "p2", "p3"] {
         people.push(
@@ -765,14 +761,8 @@ async fn import(
 store_test!(
     imports_match_people_across_platforms_and_are_idempotent,
     |_db, store| {
-        let slack = store
-            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-            .await
-            .unwrap();
-        let teams = store
-            .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
-            .await
-            .unwrap();
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
         let mut bot = imported("B1", "Deploy Bot", &["deploy@acme.example"]);
         bot.kind = AccountKind::Bot;
         let slack_users = vec![
@@ -886,10 +876,7 @@ store_test!(
 store_test!(
     only_one_import_of_a_connection_runs_at_a_time,
     |_db, store| {
-        let slack = store
-            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-            .await
-            .unwrap();
+        let slack = slack_connection(&store).await;
         let run = store.start_import(slack.id).await.unwrap();
         assert!(matches!(
             store.start_import(slack.id).await,
@@ -907,14 +894,8 @@ store_test!(
 );
 
 store_test!(the_people_list_filters_searches_and_pages, |_db, store| {
-    let slack = store
-        .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-        .await
-        .unwrap();
-    let teams = store
-        .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
-        .await
-        .unwrap();
+    let slack = slack_connection(&store).await;
+    let teams = teams_connection(&store).await;
     let slack_users: Vec<_> = (0..25)
         .map(|i| {
             imported(
@@ -1084,10 +1065,7 @@ store_test!(api_tokens_settings_and_the_audit_log, |_db, store| {
 });
 
 store_test!(a_connections_secrets_load_together, |_db, store| {
-    let slack = store
-        .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-        .await
-        .unwrap();
+    let slack = slack_connection(&store).await;
     for (name, value) in [
         ("bot_token", "xoxb-1"),
         ("app_configuration_token", "xoxe-2"),
@@ -1144,14 +1122,8 @@ store_test!(a_flow_is_taken_once_and_expires, |db, store| {
 store_test!(
     a_represented_person_keeps_an_automatic_primary_but_is_asked_to_choose,
     |_db, store| {
-        let slack = store
-            .create_connection(Platform::Slack, &ExternalTenantId::new("T1"), "Acme")
-            .await
-            .unwrap();
-        let teams = store
-            .create_connection(Platform::Teams, &ExternalTenantId::new("tenant"), "Acme")
-            .await
-            .unwrap();
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
         import(
             &store,
             &slack,
