@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{AccountId, PersonId, Platform};
+use crate::{AccountId, ExternalUserId, PersonId, Platform};
 
 /// How a person is represented on a secondary platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,15 @@ impl RepresentationKind {
         matches!(
             self,
             RepresentationKind::ExistingAccount | RepresentationKind::Bot
+        )
+    }
+
+    /// Whether the hub itself creates what represents the person (and so may remove it again):
+    /// guests and bots are the hub's; a person's own account never is.
+    pub const fn created_by_hub(self) -> bool {
+        matches!(
+            self,
+            RepresentationKind::GuestAccount | RepresentationKind::Bot
         )
     }
 
@@ -220,6 +229,9 @@ pub struct Representation {
     pub status: SyncStatus,
     /// The account that represents the person, once there is one.
     pub account_id: Option<AccountId>,
+    /// The platform's id of the account acting for the person (the bot user, the guest, their
+    /// own account), once the sync completed.
+    pub external_account: Option<ExternalUserId>,
 }
 
 impl Representation {
@@ -403,6 +415,12 @@ mod tests {
     }
 
     #[test]
+    fn only_guests_and_bots_are_the_hubs_to_remove() {
+        let created: Vec<_> = K::ALL.into_iter().filter(|k| k.created_by_hub()).collect();
+        assert_eq!(created, vec![K::GuestAccount, K::Bot]);
+    }
+
+    #[test]
     fn a_failure_keeps_its_reason_and_needs_one() {
         let mut rep = Representation {
             person_id: PersonId::from_uuid(uuid::Uuid::from_u128(1)),
@@ -410,6 +428,7 @@ mod tests {
             kind: K::ExistingAccount,
             status: SyncStatus::Synced,
             account_id: None,
+            external_account: None,
         };
         let transition = rep
             .apply(SyncEvent::Failed {

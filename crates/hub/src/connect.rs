@@ -11,6 +11,7 @@ use switchboard_store::{FlowPurpose, PendingFlow, StoreError};
 
 use crate::AppState;
 use crate::api::ApiError;
+use crate::sync::FlowEnd;
 
 /// How long an admin or person has to finish a consent page.
 const FLOW_LIFETIME_MILLIS: i64 = 30 * 60 * 1000;
@@ -91,6 +92,7 @@ async fn follow(
                     connection_id: None,
                     person_id: None,
                     platform_state: SecretString::from(flow_state.0),
+                    url: None,
                     expires_at: Timestamp::from_unix_millis(
                         state.clock.now().unix_millis() + FLOW_LIFETIME_MILLIS,
                     ),
@@ -191,20 +193,20 @@ pub async fn callback(
             &params,
         )
         .await;
-    let step = match step {
-        Ok(step) => step,
-        Err(error) => {
-            return page(
-                StatusCode::BAD_GATEWAY,
-                &format!(
-                    "{} did not complete the authorisation: {error}",
-                    pending.platform.display_name()
-                ),
-            );
-        }
-    };
     match pending.purpose {
         FlowPurpose::Connect => {
+            let step = match step {
+                Ok(step) => step,
+                Err(error) => {
+                    return page(
+                        StatusCode::BAD_GATEWAY,
+                        &format!(
+                            "{} did not complete the authorisation: {error}",
+                            pending.platform.display_name()
+                        ),
+                    );
+                }
+            };
             match follow(&state, pending.platform, &flow, step, "admin:browser").await {
                 Ok(Started::Redirect { url }) => Redirect::to(&url).into_response(),
                 Ok(Started::Connected { connection }) => page(
@@ -218,10 +220,30 @@ pub async fn callback(
                 Err(error) => error.into_response(),
             }
         }
+        FlowPurpose::Consent | FlowPurpose::Authorize => {
+            match crate::sync::finish_flow(&state, &pending, &flow, step).await {
+                Ok(FlowEnd::Redirect(url)) => Redirect::to(&url).into_response(),
+                Ok(FlowEnd::Synced(platform)) => page(
+                    StatusCode::OK,
+                    &format!(
+                        "Synced: {} is now linked. You can close this page.",
+                        platform.display_name()
+                    ),
+                ),
+                Ok(FlowEnd::Failed(reason)) => page(
+                    StatusCode::BAD_GATEWAY,
+                    &format!(
+                        "{} did not complete the authorisation: {reason}",
+                        pending.platform.display_name()
+                    ),
+                ),
+                Err(error) => ApiError::from(error).into_response(),
+            }
+        }
     }
 }
 
-fn store_failure(error: StoreError) -> Response {
+pub(crate) fn store_failure(error: StoreError) -> Response {
     tracing::error!(%error, "store failure in a browser flow");
     page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -230,7 +252,7 @@ fn store_failure(error: StoreError) -> Response {
 }
 
 /// A plain-text page for a person's browser.
-fn page(status: StatusCode, text: &str) -> Response {
+pub(crate) fn page(status: StatusCode, text: &str) -> Response {
     (
         status,
         [(

@@ -28,6 +28,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/metrics", get(render_metrics))
         .route(crate::connect::CALLBACK_PATH, get(crate::connect::callback))
+        .route(
+            "/webhooks/{platform}",
+            axum::routing::post(crate::webhooks::receive),
+        )
+        .merge(crate::link::routes())
         .nest("/api/v1", crate::api::router(state.clone()))
         .layer(middleware::from_fn(record_request))
         .with_state(state)

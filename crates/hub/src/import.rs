@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use switchboard_core::{AccountKind, ConnectionId, ImportScope, match_accounts, reconcile};
 use switchboard_platform::{
-    ChatPlatform, ConnectionContext, Credentials, ImportRequest, PlatformRegistry, PlatformUser,
+    ChatPlatform, ConnectionContext, Credentials, ImportRequest, PlatformUser,
 };
 use switchboard_store::{ImportRun, ImportedAccount, Store, StoreError};
+
+use crate::AppState;
 
 /// Why an import could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +43,12 @@ pub async fn connection_context(
 }
 
 /// Starts importing a connection's users in the background and returns the new run at once.
+/// Once it finished and accounts were matched into people, auto-sync runs if it is on.
 pub async fn start_import(
-    store: &Store,
-    platforms: &PlatformRegistry,
+    state: &AppState,
     connection: ConnectionId,
 ) -> Result<ImportRun, ImportError> {
+    let (store, platforms) = (&state.store, &state.platforms);
     let context = connection_context(store, connection)
         .await?
         .ok_or(ImportError::UnknownConnection(connection))?;
@@ -65,7 +68,7 @@ pub async fn start_import(
         }
     };
     let run = store.start_import(connection).await?;
-    let (store, started) = (store.clone(), run.clone());
+    let (app, store, started) = (state.clone(), store.clone(), run.clone());
     tokio::spawn(async move {
         let outcome = import_pages(&store, platform, &context, &started, teams).await;
         if let Err(reason) = &outcome {
@@ -78,8 +81,9 @@ pub async fn start_import(
                     seen = finished.seen, added = finished.added, updated = finished.updated,
                     deactivated = finished.deactivated, "import finished"
                 );
-                if let Err(error) = rematch(&store).await {
-                    tracing::error!(%error, "matching accounts into people failed");
+                match rematch(&store).await {
+                    Ok(_) => crate::sync::auto_sync_if_enabled(&app),
+                    Err(error) => tracing::error!(%error, "matching accounts into people failed"),
                 }
             }
             Err(error) => {

@@ -6,6 +6,10 @@ mod clock;
 pub mod connect;
 mod http;
 pub mod import;
+mod link;
+pub mod settings;
+pub mod sync;
+mod webhooks;
 
 pub use clock::SystemClock;
 pub use http::{AppState, router};

@@ -831,7 +831,7 @@ fn random_password() -> String {
 }
 
 /// The interop identity's local part for a person: readable, and unique per address.
-fn interop_local_part(email: &Email) -> String {
+fn interop_local_part(email: &Email, nonce: &str) -> String {
     let (local, domain) = email
         .as_str()
         .split_once('@')
@@ -846,9 +846,10 @@ fn interop_local_part(email: &Email) -> String {
     let label = domain.split('.').next().unwrap_or_default();
     let digest = Sha256::digest(email.as_str().as_bytes());
     let tag: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
-    let mut local = format!("{}.{}.{tag}", clean(local), clean(label));
-    local.truncate(60);
-    local
+    let mut local = format!("{}.{}", clean(local), clean(label));
+    // The distinguishing tail survives truncation of a long address.
+    local.truncate(50);
+    format!("{local}.{tag}{nonce}")
 }
 
 #[async_trait]
@@ -1264,9 +1265,16 @@ impl ChatPlatform for TeamsPlatform {
         }
         let interop = self.interop()?;
         let tenant = connection.connection.tenant.as_str();
-        let upn = format!("{}@{}", interop_local_part(&request.email), interop.domain);
+        // A fresh name each time: Entra keeps a deleted user's name reserved for 30 days, so a
+        // person reset and synced again cannot have their previous guest's name back.
+        let nonce = format!("{:04x}", rand::rng().random::<u16>());
+        let upn = format!(
+            "{}@{}",
+            interop_local_part(&request.email, &nonce),
+            interop.domain
+        );
         let password = random_password();
-        // 1. The identity in the interop directory (replacing a leftover of a failed attempt).
+        // 1. The identity in the interop directory.
         let interop_token = self.app_token(&interop.tenant).await?;
         let users_url = self.client.graph_url("/users", &[])?;
         let nickname = upn.split('@').next().unwrap_or_default().to_owned();
@@ -1278,7 +1286,7 @@ impl ChatPlatform for TeamsPlatform {
             "mail": upn,
             "passwordProfile": {"password": password, "forceChangePasswordNextSignIn": false},
         });
-        let created = match self
+        let created = self
             .client
             .graph(
                 &interop_token,
@@ -1287,22 +1295,7 @@ impl ChatPlatform for TeamsPlatform {
                 Some(&identity),
                 &[],
             )
-            .await
-        {
-            Err(PlatformError::Rejected(reason)) if reason.contains("already exists") => {
-                self.delete_user(&interop_token, &upn).await?;
-                self.client
-                    .graph(
-                        &interop_token,
-                        Method::POST,
-                        &users_url,
-                        Some(&identity),
-                        &[],
-                    )
-                    .await?
-            }
-            other => other?,
-        };
+            .await?;
         let interop_id = text(&created, "id")
             .ok_or_else(|| PlatformError::Rejected("the interop user has no id".to_owned()))?
             .to_owned();
@@ -1551,10 +1544,16 @@ mod tests {
 
     #[test]
     fn interop_names_are_readable_and_distinct() {
-        let a = interop_local_part(&Email::parse("Ada.Berg.1@acme.example").unwrap());
-        let b = interop_local_part(&Email::parse("ada.berg.1@acme.other").unwrap());
+        let a = interop_local_part(&Email::parse("Ada.Berg.1@acme.example").unwrap(), "0a1b");
+        let b = interop_local_part(&Email::parse("ada.berg.1@acme.other").unwrap(), "0a1b");
         assert!(a.starts_with("ada.berg.1.acme."), "{a}");
+        assert!(a.ends_with("0a1b"), "{a}");
         assert_ne!(a, b);
+        let long = interop_local_part(
+            &Email::parse(&format!("{}@acme.example", "x".repeat(90))).unwrap(),
+            "ffff",
+        );
+        assert!(long.len() <= 64 && long.ends_with("ffff"), "{long}");
         assert!(random_password().len() >= 16);
     }
 

@@ -9,23 +9,44 @@ use switchboard_secrets::SecretString;
 use crate::connections::{parse, parse_optional};
 use crate::{Store, StoreError};
 
-/// What a flow is for. The schema also admits `consent` (an admin approving a bot) and
-/// `authorize` (a person authorising their account), which the representation flows will use.
+/// What a flow is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowPurpose {
+    /// An admin connecting a platform instance.
     Connect,
+    /// An admin approving the bot that represents a person.
+    Consent,
+    /// A person authorising their own account, from a prompt's "Sync now" link.
+    Authorize,
 }
 
 impl FlowPurpose {
+    pub const ALL: [FlowPurpose; 3] = [
+        FlowPurpose::Connect,
+        FlowPurpose::Consent,
+        FlowPurpose::Authorize,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             FlowPurpose::Connect => "connect",
+            FlowPurpose::Consent => "consent",
+            FlowPurpose::Authorize => "authorize",
         }
     }
 
     fn parse(name: &str) -> Option<Self> {
-        (name == "connect").then_some(FlowPurpose::Connect)
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
     }
+}
+
+/// A bot waiting for an admin's approval: where to send the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingConsent {
+    pub person_id: PersonId,
+    pub platform: Platform,
+    pub url: String,
+    pub expires_at: Timestamp,
 }
 
 /// A flow in progress.
@@ -38,6 +59,8 @@ pub struct PendingFlow {
     pub person_id: Option<PersonId>,
     /// The platform module's own state between steps.
     pub platform_state: SecretString,
+    /// Where the browser is sent next, kept for flows someone walks later (a bot's consent).
+    pub url: Option<String>,
     pub expires_at: Timestamp,
 }
 
@@ -49,7 +72,7 @@ impl Store {
             .seal(&flow.platform_state, &format!("flow:{}", flow.state));
         sqlx::query(
             "INSERT INTO flows (state, purpose, platform, connection_id, person_id, sealed, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             created_at, expires_at, url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(flow.state.as_str())
         .bind(flow.purpose.as_str())
@@ -59,6 +82,7 @@ impl Store {
         .bind(sealed)
         .bind(self.now().unix_millis())
         .bind(flow.expires_at.unix_millis())
+        .bind(flow.url.as_deref())
         .execute(&self.pool)
         .await
         .map_err(crate::error::conflict_as(|| {
@@ -72,7 +96,7 @@ impl Store {
     pub async fn take_flow(&self, state: &str) -> Result<Option<PendingFlow>, StoreError> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT state, purpose, platform, connection_id, person_id, sealed, expires_at \
+            "SELECT state, purpose, platform, connection_id, person_id, sealed, expires_at, url \
              FROM flows WHERE state = $1",
         )
         .bind(state)
@@ -101,7 +125,32 @@ impl Store {
             connection_id: parse_optional(&row, "connection_id")?,
             person_id: parse_optional(&row, "person_id")?,
             platform_state: self.cipher.open(&sealed, &format!("flow:{state}"))?,
+            url: row.try_get("url")?,
             expires_at,
         }))
+    }
+
+    /// The bots waiting for an admin's approval, oldest first: the admin walks them one after
+    /// another.
+    pub async fn pending_consents(&self) -> Result<Vec<PendingConsent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT person_id, platform, url, expires_at FROM flows \
+             WHERE purpose = $1 AND expires_at >= $2 AND person_id IS NOT NULL AND url IS NOT NULL \
+             ORDER BY created_at, state",
+        )
+        .bind(FlowPurpose::Consent.as_str())
+        .bind(self.now().unix_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingConsent {
+                    person_id: parse(row, "person_id")?,
+                    platform: parse(row, "platform")?,
+                    url: row.try_get("url")?,
+                    expires_at: Timestamp::from_unix_millis(row.try_get("expires_at")?),
+                })
+            })
+            .collect()
     }
 }

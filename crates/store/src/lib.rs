@@ -18,6 +18,7 @@ mod imports;
 mod listing;
 mod migrations;
 mod people;
+mod prompts;
 mod representations;
 
 use std::path::Path;
@@ -31,11 +32,12 @@ use switchboard_secrets::Cipher;
 
 pub use admin::{ApiToken, AuditEntry};
 pub use error::StoreError;
-pub use flows::{FlowPurpose, PendingFlow};
+pub use flows::{FlowPurpose, PendingConsent, PendingFlow};
 pub use imports::{ImportRun, ImportStatus, ImportedAccount};
 pub use listing::{PeopleCursor, PeoplePage, PeopleQuery, PersonSummary, PrimaryFilter};
 pub use people::NewAccount;
-pub use representations::TransitionRecord;
+pub use prompts::PromptGrant;
+pub use representations::{RepresentationSecrets, TransitionRecord};
 
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

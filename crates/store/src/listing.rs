@@ -191,7 +191,7 @@ impl Store {
         }
         let mut sql = Sql::default();
         sql.push(
-            "SELECT person_id, platform, kind, status, failure_reason, account_id \
+            "SELECT person_id, platform, kind, status, failure_reason, account_id, external_id \
              FROM representations WHERE person_id IN (",
         );
         for (index, summary) in people.iter().enumerate() {

@@ -26,6 +26,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0002_import_and_api.sql"),
         postgres: include_str!("../migrations/postgres/0002_import_and_api.sql"),
     },
+    Step {
+        version: 3,
+        description: "sync: representation accounts and credentials, prompts, consent links",
+        sqlite: include_str!("../migrations/sqlite/0003_sync.sql"),
+        postgres: include_str!("../migrations/postgres/0003_sync.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

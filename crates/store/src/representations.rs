@@ -1,9 +1,10 @@
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 use switchboard_core::{
-    PersonId, Platform, Representation, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode,
-    Timestamp, Transition,
+    ExternalUserId, PersonId, Platform, Representation, RepresentationKind, SyncEvent, SyncStatus,
+    SyncStatusCode, Timestamp, Transition,
 };
+use switchboard_secrets::SecretString;
 
 use crate::connections::{parse, parse_optional};
 use crate::error::conflict_as;
@@ -19,8 +20,15 @@ pub struct TransitionRecord {
     pub at: Timestamp,
 }
 
+/// A representation's credentials, decrypted, and when its access token expires.
+#[derive(Debug, Clone, Default)]
+pub struct RepresentationSecrets {
+    pub secrets: Vec<(String, SecretString)>,
+    pub expires_at: Option<Timestamp>,
+}
+
 const REPRESENTATION_COLUMNS: &str =
-    "person_id, platform, kind, status, failure_reason, account_id";
+    "person_id, platform, kind, status, failure_reason, account_id, external_id";
 
 impl Store {
     /// Records that `person` is to be represented on `platform` as `kind`; it starts not created.
@@ -53,6 +61,7 @@ impl Store {
             kind,
             status: SyncStatus::NotCreated,
             account_id: None,
+            external_account: None,
         })
     }
 
@@ -100,13 +109,180 @@ impl Store {
         cause: &str,
     ) -> Result<Transition, StoreError> {
         let mut tx = self.begin_write().await?;
+        let transition = self
+            .transition_in(&mut tx, person, platform, event, cause)
+            .await?;
+        tx.commit().await?;
+        Ok(transition)
+    }
+
+    /// Completes a sync: the representation is `account` on the platform, acting with
+    /// `secrets` (sealed at rest, replacing any before), its status becomes synced and its unused
+    /// prompt links stop working — all in one transaction, so a synced representation always has
+    /// its credentials.
+    pub async fn complete_sync(
+        &self,
+        person: PersonId,
+        platform: Platform,
+        account: &ExternalUserId,
+        secrets: &RepresentationSecrets,
+        cause: &str,
+    ) -> Result<Transition, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let transition = self
+            .transition_in(&mut tx, person, platform, SyncEvent::Completed, cause)
+            .await?;
+        sqlx::query(
+            "UPDATE representations SET external_id = $1 WHERE person_id = $2 AND platform = $3",
+        )
+        .bind(account.as_str())
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM representation_secrets WHERE person_id = $1 AND platform = $2")
+            .bind(person.to_string())
+            .bind(platform.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let now = self.now().unix_millis();
+        // Older "Sync now" links would authorise again what is already synced: spend them.
+        sqlx::query(
+            "UPDATE prompts SET used_at = $1 \
+             WHERE person_id = $2 AND platform = $3 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .execute(&mut *tx)
+        .await?;
+        for (name, secret) in &secrets.secrets {
+            sqlx::query(
+                "INSERT INTO representation_secrets (person_id, platform, name, sealed, \
+                 expires_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(person.to_string())
+            .bind(platform.as_str())
+            .bind(name.as_str())
+            .bind(self.cipher.seal(
+                secret,
+                &representation_secret_context(person, platform, name),
+            ))
+            .bind(secrets.expires_at.map(Timestamp::unix_millis))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(transition)
+    }
+
+    /// Breaks a sync: the status returns to not created, and the account, its credentials, the
+    /// person's unused prompts and the flows waiting for consent are forgotten, in one
+    /// transaction. Removing what the hub created on the platform is the caller's job, first.
+    pub async fn reset_representation(
+        &self,
+        person: PersonId,
+        platform: Platform,
+        cause: &str,
+    ) -> Result<Transition, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let transition = self
+            .transition_in(&mut tx, person, platform, SyncEvent::Reset, cause)
+            .await?;
+        for statement in [
+            "UPDATE representations SET external_id = NULL WHERE person_id = $1 AND platform = $2",
+            "DELETE FROM representation_secrets WHERE person_id = $1 AND platform = $2",
+            "DELETE FROM prompts WHERE person_id = $1 AND platform = $2",
+            "DELETE FROM flows WHERE person_id = $1 AND platform = $2",
+        ] {
+            sqlx::query(statement)
+                .bind(person.to_string())
+                .bind(platform.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(transition)
+    }
+
+    /// The credentials a synced representation acts with (empty when none are stored).
+    pub async fn representation_secrets(
+        &self,
+        person: PersonId,
+        platform: Platform,
+    ) -> Result<RepresentationSecrets, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, sealed, expires_at FROM representation_secrets \
+             WHERE person_id = $1 AND platform = $2 ORDER BY name",
+        )
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut found = RepresentationSecrets::default();
+        for row in &rows {
+            let name: String = row.try_get("name")?;
+            let sealed: Vec<u8> = row.try_get("sealed")?;
+            let secret = self.cipher.open(
+                &sealed,
+                &representation_secret_context(person, platform, &name),
+            )?;
+            found.expires_at = row
+                .try_get::<Option<i64>, _>("expires_at")?
+                .map(Timestamp::from_unix_millis);
+            found.secrets.push((name, secret));
+        }
+        Ok(found)
+    }
+
+    /// Every representation in `status` (on `platform`, if given), for bulk work: re-prompting
+    /// the pending, re-attempting the failed.
+    pub async fn representations_with_status(
+        &self,
+        platform: Option<Platform>,
+        status: SyncStatusCode,
+    ) -> Result<Vec<Representation>, StoreError> {
+        let rows = match platform {
+            Some(platform) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {REPRESENTATION_COLUMNS} FROM representations \
+                     WHERE status = $1 AND platform = $2 ORDER BY person_id"
+                )))
+                .bind(status.as_str())
+                .bind(platform.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {REPRESENTATION_COLUMNS} FROM representations \
+                     WHERE status = $1 ORDER BY person_id, platform"
+                )))
+                .bind(status.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(representation_from_row).collect()
+    }
+
+    /// Applies `event` to the representation inside `tx` and records the transition.
+    async fn transition_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        person: PersonId,
+        platform: Platform,
+        event: SyncEvent,
+        cause: &str,
+    ) -> Result<Transition, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REPRESENTATION_COLUMNS} FROM representations \
              WHERE person_id = $1 AND platform = $2"
         )))
         .bind(person.to_string())
         .bind(platform.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or_else(|| StoreError::NotFound {
             kind: "representation",
@@ -124,7 +300,7 @@ impl Store {
         .bind(now)
         .bind(person.to_string())
         .bind(platform.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "INSERT INTO representation_transitions (person_id, platform, from_status, to_status, \
@@ -137,9 +313,8 @@ impl Store {
         .bind(transition.to.failure_reason())
         .bind(cause)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(transition)
     }
 
@@ -183,5 +358,13 @@ pub(crate) fn representation_from_row(row: &AnyRow) -> Result<Representation, St
             row.try_get("failure_reason")?,
         )?,
         account_id: parse_optional(row, "account_id")?,
+        external_account: row
+            .try_get::<Option<String>, _>("external_id")?
+            .map(ExternalUserId::new),
     })
+}
+
+/// Binds a representation's sealed secret to its row.
+fn representation_secret_context(person: PersonId, platform: Platform, name: &str) -> String {
+    format!("representation:{person}:{platform}:{name}")
 }

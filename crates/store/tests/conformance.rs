@@ -11,7 +11,7 @@ use switchboard_core::{
     PersonId, Platform, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
 };
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
-use switchboard_store::{Backend, NewAccount, Store, StoreError};
+use switchboard_store::{Backend, NewAccount, RepresentationSecrets, Store, StoreError};
 
 /// A clock the tests move by hand.
 struct TestClock(AtomicI64);
@@ -161,11 +161,11 @@ store_test!(the_backend_is_the_one_database_url_names, |_db, store| {
 store_test!(
     migrations_run_once_and_are_idempotent_on_restart,
     |db, store| {
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2]);
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
-        assert_eq!(reopened.applied_migrations().await.unwrap(), vec![1, 2]);
+        assert_eq!(reopened.applied_migrations().await.unwrap(), vec![1, 2, 3]);
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
             Some(connection)
@@ -1097,6 +1097,7 @@ store_test!(a_flow_is_taken_once_and_expires, |db, store| {
         connection_id: None,
         person_id: None,
         platform_state: SecretString::from("{\"step\":\"admin_consent\"}".to_owned()),
+        url: None,
         expires_at: Timestamp::from_unix_millis(1_700_000_000_000 + expires_in),
     };
     store.save_flow(&flow("s1", 60_000)).await.unwrap();
@@ -1168,5 +1169,384 @@ store_test!(
             1,
             "and the admin is asked to confirm"
         );
+    }
+);
+
+fn secrets(pairs: &[(&str, &str)], expires_at: Option<i64>) -> RepresentationSecrets {
+    RepresentationSecrets {
+        secrets: pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), SecretString::from((*value).to_owned())))
+            .collect(),
+        expires_at: expires_at.map(Timestamp::from_unix_millis),
+    }
+}
+
+store_test!(
+    a_completed_sync_keeps_its_account_and_sealed_credentials_until_reset,
+    |db, store| {
+        let ada = store
+            .create_person("Ada", &email("ada@acme.example"))
+            .await
+            .unwrap();
+        store
+            .create_representation(ada.id, Platform::Slack, RepresentationKind::Bot)
+            .await
+            .unwrap();
+        let transition = store
+            .complete_sync(
+                ada.id,
+                Platform::Slack,
+                &ExternalUserId::new("B-ada"),
+                &secrets(
+                    &[("bot_token", "xoxb-secret-ada"), ("app_id", "A1")],
+                    Some(1_700_000_500_000),
+                ),
+                "admin approved the bot",
+            )
+            .await
+            .unwrap();
+        assert_eq!(transition.to, SyncStatus::Synced);
+        let synced = store
+            .representation(ada.id, Platform::Slack)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(synced.external_account, Some(ExternalUserId::new("B-ada")));
+        let stored = store
+            .representation_secrets(ada.id, Platform::Slack)
+            .await
+            .unwrap();
+        let names: Vec<(&str, &str)> = stored
+            .secrets
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.expose_secret()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("app_id", "A1"), ("bot_token", "xoxb-secret-ada")]
+        );
+        assert_eq!(
+            stored.expires_at,
+            Some(Timestamp::from_unix_millis(1_700_000_500_000))
+        );
+        let mut raw = db.raw().await;
+        for row in sqlx::query("SELECT sealed FROM representation_secrets")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap()
+        {
+            let sealed: Vec<u8> = row.try_get("sealed").unwrap();
+            assert!(
+                !sealed.windows(6).any(|w| w == b"secret"),
+                "credentials are sealed at rest"
+            );
+        }
+        let other_key = db.open(2).await;
+        assert!(matches!(
+            other_key
+                .representation_secrets(ada.id, Platform::Slack)
+                .await,
+            Err(StoreError::Secret(_))
+        ));
+        let synced_now = store
+            .representations_with_status(Some(Platform::Slack), SyncStatusCode::Synced)
+            .await
+            .unwrap();
+        assert_eq!(synced_now, vec![synced]);
+        assert!(
+            store
+                .representations_with_status(Some(Platform::Teams), SyncStatusCode::Synced)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .representations_with_status(None, SyncStatusCode::Pending)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        store
+            .reset_representation(ada.id, Platform::Slack, "admin: reset")
+            .await
+            .unwrap();
+        let reset = store
+            .representation(ada.id, Platform::Slack)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (reset.status, reset.external_account),
+            (SyncStatus::NotCreated, None)
+        );
+        assert!(
+            store
+                .representation_secrets(ada.id, Platform::Slack)
+                .await
+                .unwrap()
+                .secrets
+                .is_empty()
+        );
+        let history: Vec<_> = store
+            .transitions(ada.id, Platform::Slack)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.from, t.to.code(), t.cause))
+            .collect();
+        assert_eq!(
+            history,
+            vec![
+                (
+                    SyncStatusCode::NotCreated,
+                    SyncStatusCode::Synced,
+                    "admin approved the bot".to_owned()
+                ),
+                (
+                    SyncStatusCode::Synced,
+                    SyncStatusCode::NotCreated,
+                    "admin: reset".to_owned()
+                ),
+            ]
+        );
+        assert!(matches!(
+            store
+                .reset_representation(ada.id, Platform::Slack, "again")
+                .await,
+            Err(StoreError::IllegalTransition(_))
+        ));
+    }
+);
+
+store_test!(an_illegal_completion_stores_no_credentials, |_db, store| {
+    let bob = store
+        .create_person("Bob", &email("bob@acme.example"))
+        .await
+        .unwrap();
+    store
+        .create_representation(bob.id, Platform::Teams, RepresentationKind::ExistingAccount)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .complete_sync(
+                bob.id,
+                Platform::Teams,
+                &ExternalUserId::new("u-bob"),
+                &secrets(&[("access_token", "t")], None),
+                "no prompt was ever sent",
+            )
+            .await,
+        Err(StoreError::IllegalTransition(_))
+    ));
+    let unchanged = store
+        .representation(bob.id, Platform::Teams)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (unchanged.status, unchanged.external_account),
+        (SyncStatus::NotCreated, None)
+    );
+    assert!(
+        store
+            .representation_secrets(bob.id, Platform::Teams)
+            .await
+            .unwrap()
+            .secrets
+            .is_empty()
+    );
+    assert!(
+        store
+            .transitions(bob.id, Platform::Teams)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+});
+
+store_test!(a_prompt_link_works_once_until_it_expires, |db, store| {
+    let cy = store
+        .create_person("Cy", &email("cy@acme.example"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_prompt(cy.id, Platform::Teams, "h0", Timestamp::from_unix_millis(0))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .create_representation(cy.id, Platform::Teams, RepresentationKind::ExistingAccount)
+        .await
+        .unwrap();
+    let soon = Timestamp::from_unix_millis(1_700_000_001_000);
+    let later = Timestamp::from_unix_millis(1_700_000_100_000);
+    let first = store
+        .create_prompt(cy.id, Platform::Teams, "h1", later)
+        .await
+        .unwrap();
+    store
+        .create_prompt(cy.id, Platform::Teams, "h2", soon)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_prompt(cy.id, Platform::Teams, "h1", later)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.prompts_sent(cy.id, Platform::Teams).await.unwrap(), 2);
+    let seen = store.find_prompt("h1").await.unwrap().unwrap();
+    assert_eq!(seen.person_id, cy.id);
+    assert!(
+        store.find_prompt("h1").await.unwrap().is_some(),
+        "looking uses nothing"
+    );
+    let grant = store.use_prompt("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (grant.id, grant.person_id, grant.platform),
+        (first, cy.id, Platform::Teams)
+    );
+    assert!(store.use_prompt("h1").await.unwrap().is_none(), "used once");
+    assert!(store.use_prompt("unknown").await.unwrap().is_none());
+    db.advance(2_000);
+    assert!(store.find_prompt("h2").await.unwrap().is_none(), "expired");
+    assert!(store.use_prompt("h2").await.unwrap().is_none(), "expired");
+    assert!(store.find_prompt("h1").await.unwrap().is_none(), "used");
+    store
+        .apply_sync_event(
+            cy.id,
+            Platform::Teams,
+            SyncEvent::ConsentRequested,
+            "prompted",
+        )
+        .await
+        .unwrap();
+    store
+        .create_prompt(cy.id, Platform::Teams, "h3", later)
+        .await
+        .unwrap();
+    store
+        .complete_sync(
+            cy.id,
+            Platform::Teams,
+            &ExternalUserId::new("u-cy"),
+            &secrets(&[("access_token", "t")], None),
+            "authorised",
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.use_prompt("h3").await.unwrap().is_none(),
+        "a completed sync spends the older links"
+    );
+    store
+        .reset_representation(cy.id, Platform::Teams, "admin: reset")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.prompts_sent(cy.id, Platform::Teams).await.unwrap(),
+        0,
+        "a reset forgets the prompts"
+    );
+});
+
+store_test!(
+    pending_consents_are_listed_until_taken_expired_or_reset,
+    |db, store| {
+        let dee = store
+            .create_person("Dee", &email("dee@acme.example"))
+            .await
+            .unwrap();
+        let eli = store
+            .create_person("Eli", &email("eli@acme.example"))
+            .await
+            .unwrap();
+        for person in [dee.id, eli.id] {
+            store
+                .create_representation(person, Platform::Slack, RepresentationKind::Bot)
+                .await
+                .unwrap();
+        }
+        let flow = |state: &str, purpose, person: Option<PersonId>, expires_in: i64| {
+            switchboard_store::PendingFlow {
+                state: state.to_owned(),
+                purpose,
+                platform: Platform::Slack,
+                connection_id: None,
+                person_id: person,
+                platform_state: SecretString::from("{}".to_owned()),
+                url: Some(format!("https://slack.example/authorize?state={state}")),
+                expires_at: Timestamp::from_unix_millis(1_700_000_000_000 + expires_in),
+            }
+        };
+        use switchboard_store::FlowPurpose;
+        store
+            .save_flow(&flow("c-dee", FlowPurpose::Consent, Some(dee.id), 60_000))
+            .await
+            .unwrap();
+        db.advance(1);
+        store
+            .save_flow(&flow("c-eli", FlowPurpose::Consent, Some(eli.id), 1_000))
+            .await
+            .unwrap();
+        store
+            .save_flow(&flow("connect", FlowPurpose::Connect, None, 60_000))
+            .await
+            .unwrap();
+        store
+            .save_flow(&flow("a-dee", FlowPurpose::Authorize, Some(dee.id), 60_000))
+            .await
+            .unwrap();
+        let listed: Vec<_> = store
+            .pending_consents()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.person_id, c.url))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                (
+                    dee.id,
+                    "https://slack.example/authorize?state=c-dee".to_owned()
+                ),
+                (
+                    eli.id,
+                    "https://slack.example/authorize?state=c-eli".to_owned()
+                ),
+            ]
+        );
+        let taken = store.take_flow("a-dee").await.unwrap().unwrap();
+        assert_eq!(
+            (taken.purpose, taken.person_id, taken.url.as_deref()),
+            (
+                FlowPurpose::Authorize,
+                Some(dee.id),
+                Some("https://slack.example/authorize?state=a-dee")
+            )
+        );
+        db.advance(2_000);
+        assert_eq!(store.pending_consents().await.unwrap().len(), 1, "expired");
+        store
+            .apply_sync_event(
+                dee.id,
+                Platform::Slack,
+                SyncEvent::ConsentRequested,
+                "bot created",
+            )
+            .await
+            .unwrap();
+        store
+            .reset_representation(dee.id, Platform::Slack, "admin: reset")
+            .await
+            .unwrap();
+        assert!(store.pending_consents().await.unwrap().is_empty());
+        assert!(store.take_flow("c-dee").await.unwrap().is_none());
     }
 );

@@ -294,10 +294,9 @@ pub async fn set_up(state: &AppState, slack: &SlackApp) -> anyhow::Result<()> {
             let all: Vec<(String, String)> = teams.into_iter().map(|t| (t.id, t.name)).collect();
             state.store.select_teams(connection.id, &all).await?;
         }
-        let run =
-            switchboard_hub::import::start_import(&state.store, &state.platforms, connection.id)
-                .await
-                .with_context(|| format!("importing {}", connection.platform.display_name()))?;
+        let run = switchboard_hub::import::start_import(state, connection.id)
+            .await
+            .with_context(|| format!("importing {}", connection.platform.display_name()))?;
         loop {
             let current = state
                 .store
@@ -343,4 +342,55 @@ async fn connect(
             Ok(())
         }
     }
+}
+
+/// Turns auto-sync on and runs it in the background: people on one platform get a guest on
+/// Teams (at once) or a bot on Slack (at Slack's pace: the simulator, like Slack, creates about
+/// one app a minute), and the Slack owner approves each bot through the simulator's consent page
+/// as a browser would. People on both platforms are left for the admin to choose a primary.
+pub async fn sync_in_background(state: &AppState, slack: &SlackApp) -> anyhow::Result<()> {
+    let mut settings = switchboard_hub::settings::SyncSettings::load(&state.store).await?;
+    settings.auto_sync = true;
+    settings.save(&state.store).await?;
+    let (state, admin) = (state.clone(), slack.admin_email.clone());
+    tokio::spawn(async move {
+        let syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
+            state.clone(),
+            "demo".to_owned(),
+        ));
+        let mut walked = std::collections::HashSet::new();
+        loop {
+            let finished = syncing.is_finished();
+            let consents = match state.store.pending_consents().await {
+                Ok(consents) => consents,
+                Err(error) => {
+                    tracing::error!(%error, "the demo cannot list pending consents");
+                    return;
+                }
+            };
+            let fresh: Vec<_> = consents
+                .into_iter()
+                .filter(|c| walked.insert(c.url.clone()))
+                .collect();
+            for consent in &fresh {
+                match walk(&consent.url, ("email", &admin), "allow").await {
+                    Ok(page) if page.starts_with("Synced") => {}
+                    Ok(page) => {
+                        tracing::warn!(page = page.trim(), "a bot's approval did not sync it")
+                    }
+                    Err(error) => tracing::warn!(%error, "the demo could not approve a bot"),
+                }
+            }
+            if finished && fresh.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        match syncing.await {
+            Ok(Ok(started)) => tracing::info!(started, "the demo's auto-sync finished"),
+            Ok(Err(error)) => tracing::error!(%error, "the demo's auto-sync failed"),
+            Err(error) => tracing::error!(%error, "the demo's auto-sync stopped"),
+        }
+    });
+    Ok(())
 }

@@ -171,6 +171,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     demo::set_up(&state, &slack_app)
         .await
         .context("setting up the demo organisation")?;
+    demo::sync_in_background(&state, &slack_app)
+        .await
+        .context("starting the demo's auto-sync")?;
     let api_token = create_api_token(&store, "demo", args.api_token.as_deref()).await?;
 
     println!("Switchboard demo is running.");

@@ -249,7 +249,7 @@ async fn start_import(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = connection_id(&id)?;
-    let run = import::start_import(&state.store, &state.platforms, id)
+    let run = import::start_import(&state, id)
         .await
         .map_err(|error| match error {
             ImportError::UnknownConnection(_) => ApiError::not_found(error.to_string()),

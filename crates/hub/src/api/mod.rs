@@ -3,6 +3,7 @@
 
 mod connections;
 mod people;
+mod sync;
 pub mod tokens;
 
 use axum::Json;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(connections::routes())
         .merge(people::routes())
+        .merge(sync::routes())
         .route("/audit", axum::routing::get(audit_log))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn_with_state(state, authenticate))

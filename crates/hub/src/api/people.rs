@@ -20,7 +20,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/people", get(list))
-        .route("/people/{id}", get(one))
+        .route("/people/{id}", get(one).delete(super::sync::remove))
         .route("/people/{id}/primary", put(set_primary))
 }
 
@@ -39,12 +39,12 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-fn person_id(text: &str) -> Result<PersonId, ApiError> {
+pub(super) fn person_id(text: &str) -> Result<PersonId, ApiError> {
     text.parse()
         .map_err(|e: switchboard_core::InvalidId| ApiError::bad_request("bad_id", e.to_string()))
 }
 
-fn platform(text: &str) -> Result<Platform, ApiError> {
+pub(super) fn platform(text: &str) -> Result<Platform, ApiError> {
     text.parse()
         .map_err(|e: switchboard_core::UnknownPlatform| {
             ApiError::bad_request("bad_filter", e.to_string())
@@ -74,6 +74,7 @@ fn representation_json(representation: &Representation) -> Value {
         "status": representation.status.code().as_str(),
         "failure_reason": representation.status.failure_reason(),
         "account_id": representation.account_id.map(|id| id.to_string()),
+        "external_account": representation.external_account.as_ref().map(|a| a.as_str()),
     })
 }
 
@@ -150,6 +151,12 @@ async fn one(
     for representation in state.store.representations_of(id).await? {
         let history = state.store.transitions(id, representation.platform).await?;
         let mut body = representation_json(&representation);
+        body["prompts_sent"] = json!(
+            state
+                .store
+                .prompts_sent(id, representation.platform)
+                .await?
+        );
         body["history"] = json!(
             history
                 .iter()

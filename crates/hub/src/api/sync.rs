@@ -1,0 +1,330 @@
+//! Sync actions, one person at a time and in bulk: sync on a platform, reset, re-prompt, remove;
+//! the bots waiting for an admin's approval; and the sync settings. Every change is audited.
+
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchboard_core::{PersonId, Platform};
+
+use super::people::{person_id, platform};
+use super::{ApiError, Caller};
+use crate::AppState;
+use crate::settings::{MAX_PROMPT_THROTTLE_HOURS, SyncSettings};
+use crate::sync::{self, SyncOutcome};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/people/{id}/sync/{platform}", post(sync_one))
+        .route("/people/{id}/reset", post(reset_one))
+        .route("/people/{id}/reprompt", post(reprompt_one))
+        .route("/people/bulk/{action}", post(bulk))
+        .route("/consents", get(consents))
+        .route("/settings", get(settings).put(update_settings))
+}
+
+/// The most people one bulk request may name.
+const MAX_BULK: usize = 1_000;
+
+#[derive(Clone, Copy)]
+enum Action {
+    Sync(Platform),
+    Reset,
+    Reprompt,
+}
+
+impl Action {
+    const fn audit_name(self) -> &'static str {
+        match self {
+            Action::Sync(_) => "person.sync",
+            Action::Reset => "person.reset",
+            Action::Reprompt => "person.reprompt",
+        }
+    }
+}
+
+/// Runs one action on one person and audits it; answers what the action did.
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: PersonId,
+    action: Action,
+) -> Result<Value, ApiError> {
+    let (detail, body) = match action {
+        Action::Sync(platform) => {
+            let outcome = sync::sync(state, id, platform, &caller.actor).await?;
+            let body = json!({
+                "id": id.to_string(),
+                "platform": platform.as_str(),
+                "status": outcome.status().as_str(),
+                "consent_url": match &outcome {
+                    SyncOutcome::AwaitingConsent { url } => Some(url.as_str()),
+                    _ => None,
+                },
+                "prompted": outcome == SyncOutcome::Prompted,
+            });
+            if let SyncOutcome::Failed { reason } = outcome {
+                audit(
+                    state,
+                    caller,
+                    id,
+                    action,
+                    &format!("{platform}: failed: {reason}"),
+                )
+                .await?;
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "sync_failed",
+                    format!("{}: {reason}", platform.display_name()),
+                ));
+            }
+            (format!("{platform}: {}", outcome.status().as_str()), body)
+        }
+        Action::Reset => {
+            let reset = sync::reset(state, id, &caller.actor).await?;
+            let names: Vec<&str> = reset.iter().map(|p| p.as_str()).collect();
+            (
+                format!("reset: {}", names.join(", ")),
+                json!({ "id": id.to_string(), "reset": names }),
+            )
+        }
+        Action::Reprompt => {
+            let prompted = sync::reprompt(state, id, &caller.actor).await?;
+            let names: Vec<&str> = prompted.iter().map(|p| p.as_str()).collect();
+            (
+                format!("prompted for: {}", names.join(", ")),
+                json!({ "id": id.to_string(), "reprompted": names }),
+            )
+        }
+    };
+    audit(state, caller, id, action, &detail).await?;
+    Ok(body)
+}
+
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    id: PersonId,
+    action: Action,
+    detail: &str,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .audit(
+            &caller.actor,
+            action.audit_name(),
+            &id.to_string(),
+            detail,
+            &caller.source,
+        )
+        .await?;
+    Ok(())
+}
+
+async fn sync_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let (id, target) = (person_id(&id)?, platform(&name)?);
+    act(&state, &caller, id, Action::Sync(target))
+        .await
+        .map(Json)
+}
+
+async fn reset_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, &caller, person_id(&id)?, Action::Reset)
+        .await
+        .map(Json)
+}
+
+async fn reprompt_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, &caller, person_id(&id)?, Action::Reprompt)
+        .await
+        .map(Json)
+}
+
+/// `DELETE /people/{id}`: breaks every sync, then deletes the person from the hub.
+pub async fn remove(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = person_id(&id)?;
+    sync::remove(&state, id, &caller.actor).await?;
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "person.remove",
+            &id.to_string(),
+            "reset and deleted",
+            &caller.source,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkRequest {
+    ids: Vec<String>,
+    platform: Option<String>,
+}
+
+/// `POST /people/bulk/{sync|reset|reprompt}`: the action for each person in turn, with each
+/// person's result; one person's failure does not stop the others.
+async fn bulk(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: Result<Json<BulkRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(request) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    if request.ids.len() > MAX_BULK {
+        return Err(ApiError::bad_request(
+            "bad_body",
+            format!("at most {MAX_BULK} people per request"),
+        ));
+    }
+    let action = match (name.as_str(), request.platform.as_deref()) {
+        ("sync", Some(target)) => Action::Sync(platform(target)?),
+        ("sync", None) => {
+            return Err(ApiError::bad_request(
+                "bad_body",
+                "name the platform to sync the people on",
+            ));
+        }
+        ("reset", None) => Action::Reset,
+        ("reprompt", None) => Action::Reprompt,
+        ("reset" | "reprompt", Some(_)) => {
+            return Err(ApiError::bad_request(
+                "bad_body",
+                format!("{name} acts on every platform; it takes no platform"),
+            ));
+        }
+        _ => {
+            return Err(ApiError::not_found(
+                "bulk actions are sync, reset and reprompt",
+            ));
+        }
+    };
+    let mut results = Vec::with_capacity(request.ids.len());
+    for text in &request.ids {
+        let outcome = match person_id(text) {
+            Ok(id) => act(&state, &caller, id, action).await,
+            Err(error) => Err(error),
+        };
+        results.push(match outcome {
+            Ok(mut body) => {
+                body["ok"] = json!(true);
+                body
+            }
+            Err(error) => json!({
+                "id": text,
+                "ok": false,
+                "error": { "code": error.code, "message": error.message },
+            }),
+        });
+    }
+    Ok(Json(json!({ "results": results })))
+}
+
+/// The bots waiting for a workspace admin's approval, oldest first: the admin opens each `url`
+/// in turn, signed in to the platform as an admin.
+async fn consents(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let mut pending = Vec::new();
+    for consent in state.store.pending_consents().await? {
+        let name = state
+            .store
+            .person(consent.person_id)
+            .await?
+            .map(|p| p.display_name);
+        pending.push(json!({
+            "person_id": consent.person_id.to_string(),
+            "display_name": name,
+            "platform": consent.platform.as_str(),
+            "url": consent.url,
+            "expires_at": consent.expires_at.unix_millis(),
+        }));
+    }
+    Ok(Json(json!({ "consents": pending })))
+}
+
+fn settings_json(settings: &SyncSettings) -> Value {
+    json!({
+        "auto_sync": settings.auto_sync,
+        "auto_prompt": settings.auto_prompt,
+        "auto_prompt_active": false,
+        "prompt_throttle_hours": settings.prompt_throttle_hours,
+        "prompt_text": settings.prompt_text,
+    })
+}
+
+async fn settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(settings_json(
+        &SyncSettings::load(&state.store).await?,
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsChange {
+    auto_sync: Option<bool>,
+    auto_prompt: Option<bool>,
+    prompt_throttle_hours: Option<i64>,
+    prompt_text: Option<String>,
+}
+
+async fn update_settings(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<SettingsChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(change) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    let mut settings = SyncSettings::load(&state.store).await?;
+    if let Some(hours) = change.prompt_throttle_hours {
+        if !(1..=MAX_PROMPT_THROTTLE_HOURS).contains(&hours) {
+            return Err(ApiError::bad_request(
+                "bad_setting",
+                format!("prompt_throttle_hours is between 1 and {MAX_PROMPT_THROTTLE_HOURS}"),
+            ));
+        }
+        settings.prompt_throttle_hours = hours;
+    }
+    if let Some(text) = change.prompt_text {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 1_000 {
+            return Err(ApiError::bad_request(
+                "bad_setting",
+                "prompt_text is between 1 and 1,000 characters",
+            ));
+        }
+        settings.prompt_text = text.to_owned();
+    }
+    settings.auto_sync = change.auto_sync.unwrap_or(settings.auto_sync);
+    settings.auto_prompt = change.auto_prompt.unwrap_or(settings.auto_prompt);
+    settings.save(&state.store).await?;
+    let body = settings_json(&settings);
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "settings.update",
+            "sync",
+            &body.to_string(),
+            &caller.source,
+        )
+        .await?;
+    Ok(Json(body))
+}

@@ -1,0 +1,76 @@
+//! The admin's sync settings, kept in the store's settings table by name.
+
+use switchboard_store::{Store, StoreError};
+
+const AUTO_SYNC: &str = "auto_sync";
+const AUTO_PROMPT: &str = "auto_prompt";
+const PROMPT_THROTTLE_HOURS: &str = "prompt_throttle_hours";
+const PROMPT_TEXT: &str = "prompt_text";
+
+/// What the hub says when it prompts someone, unless the admin wrote their own.
+pub const DEFAULT_PROMPT_TEXT: &str = "Colleagues on other chat platforms want to reach you \
+     here. Link your account once so their messages arrive in this app.";
+
+/// The longest throttle an admin may set: a month.
+pub const MAX_PROMPT_THROTTLE_HOURS: i64 = 24 * 31;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// After each import and match, sync every person with a primary platform on every other
+    /// connected platform.
+    pub auto_sync: bool,
+    /// Prompt unsynced people when they message synced ones. Kept now; it acts once the relay
+    /// sees messages.
+    pub auto_prompt: bool,
+    /// The least time between two automatic prompts to one person.
+    pub prompt_throttle_hours: i64,
+    pub prompt_text: String,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            auto_sync: false,
+            auto_prompt: false,
+            prompt_throttle_hours: 24,
+            prompt_text: DEFAULT_PROMPT_TEXT.to_owned(),
+        }
+    }
+}
+
+impl SyncSettings {
+    /// The stored settings, with defaults for what was never set (or no longer reads).
+    pub async fn load(store: &Store) -> Result<Self, StoreError> {
+        let defaults = Self::default();
+        let flag = |value: Option<String>, default: bool| value.map_or(default, |v| v == "true");
+        Ok(Self {
+            auto_sync: flag(store.setting(AUTO_SYNC).await?, defaults.auto_sync),
+            auto_prompt: flag(store.setting(AUTO_PROMPT).await?, defaults.auto_prompt),
+            prompt_throttle_hours: store
+                .setting(PROMPT_THROTTLE_HOURS)
+                .await?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.prompt_throttle_hours),
+            prompt_text: store
+                .setting(PROMPT_TEXT)
+                .await?
+                .unwrap_or(defaults.prompt_text),
+        })
+    }
+
+    pub async fn save(&self, store: &Store) -> Result<(), StoreError> {
+        store
+            .set_setting(AUTO_SYNC, &self.auto_sync.to_string())
+            .await?;
+        store
+            .set_setting(AUTO_PROMPT, &self.auto_prompt.to_string())
+            .await?;
+        store
+            .set_setting(
+                PROMPT_THROTTLE_HOURS,
+                &self.prompt_throttle_hours.to_string(),
+            )
+            .await?;
+        store.set_setting(PROMPT_TEXT, &self.prompt_text).await
+    }
+}

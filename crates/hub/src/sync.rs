@@ -1,0 +1,751 @@
+//! User sync: representing a person on their secondary platforms, as the core's rules say —
+//! a guest the hub creates, a bot a workspace admin approves, or the person's own account
+//! which they authorise from a prompt on their primary platform — and breaking those syncs.
+//!
+//! Every change goes through the store's state machine, which refuses impossible transitions;
+//! the same machine is consulted *before* calling a platform, so an action that would be refused
+//! creates nothing on the platform first.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use switchboard_core::{
+    Account, AccountKind, ExternalUserId, Person, PersonId, Platform, Representation,
+    RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
+};
+use switchboard_platform::{
+    ChatPlatform, ConnectionContext, FlowContext, FlowOutcome, FlowStep, PlatformError, Prompt,
+    ProvisionRequest, Provisioning,
+};
+use switchboard_secrets::SecretString;
+use switchboard_store::{FlowPurpose, PendingFlow, PeopleQuery, RepresentationSecrets, StoreError};
+
+use crate::AppState;
+use crate::api::ApiError;
+use crate::connect::callback_url;
+use crate::import::connection_context;
+use crate::settings::SyncSettings;
+
+/// How long a bot's approval link stays valid: admins approve in batches, not at once.
+const CONSENT_LIFETIME_MILLIS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// How long a prompt's "Sync now" link works.
+const PROMPT_LIFETIME_MILLIS: i64 = 14 * 24 * 60 * 60 * 1000;
+/// How long a person has to finish their platform's sign-in once they followed the link.
+const AUTHORIZE_LIFETIME_MILLIS: i64 = 30 * 60 * 1000;
+/// Where a prompt's link leads on the hub.
+pub const SYNC_LINK_PATH: &str = "/sync";
+/// The wait before retrying a platform that said to slow down without saying for how long.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// Where a sync got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// The representation works (a guest was created).
+    Synced,
+    /// A bot was created and waits for a workspace admin's approval at `url`.
+    AwaitingConsent { url: String },
+    /// The person was prompted on their primary platform to authorise their own account.
+    Prompted,
+    /// The platform refused; the representation is marked failed with this reason.
+    Failed { reason: String },
+}
+
+impl SyncOutcome {
+    pub fn status(&self) -> SyncStatusCode {
+        match self {
+            SyncOutcome::Synced => SyncStatusCode::Synced,
+            SyncOutcome::AwaitingConsent { .. } | SyncOutcome::Prompted => SyncStatusCode::Pending,
+            SyncOutcome::Failed { .. } => SyncStatusCode::Failed,
+        }
+    }
+}
+
+/// Why a sync action could not be taken; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no person with id {0}")]
+    NoPerson(PersonId),
+    #[error("the person has no primary platform: choose one first")]
+    NoPrimary,
+    #[error("{0} is the person's primary platform; representations are for the others")]
+    IsPrimary(&'static str),
+    #[error("this hub has no {0} module configured")]
+    NotConfigured(&'static str),
+    #[error("{0} is not connected")]
+    NotConnected(&'static str),
+    #[error("{0} cannot represent this person")]
+    Unsupported(&'static str),
+    #[error("the person has no active account on {0} to be prompted on")]
+    NoPrimaryAccount(&'static str),
+    #[error("the person has no pending prompt to send again")]
+    NothingToReprompt,
+    #[error("{0}")]
+    Platform(PlatformError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        let message = error.to_string();
+        match error {
+            SyncError::NoPerson(_) => ApiError::not_found(message),
+            SyncError::NoPrimary => ApiError::new(StatusCode::CONFLICT, "no_primary", message),
+            SyncError::IsPrimary(_) => ApiError::new(StatusCode::CONFLICT, "is_primary", message),
+            SyncError::NotConfigured(_) => {
+                ApiError::new(StatusCode::CONFLICT, "platform_not_configured", message)
+            }
+            SyncError::NotConnected(_) => {
+                ApiError::new(StatusCode::CONFLICT, "not_connected", message)
+            }
+            SyncError::Unsupported(_) => {
+                ApiError::new(StatusCode::CONFLICT, "unsupported", message)
+            }
+            SyncError::NoPrimaryAccount(_) => {
+                ApiError::new(StatusCode::CONFLICT, "no_primary_account", message)
+            }
+            SyncError::NothingToReprompt => {
+                ApiError::new(StatusCode::CONFLICT, "nothing_to_reprompt", message)
+            }
+            SyncError::Platform(PlatformError::RateLimited { .. }) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            }
+            SyncError::Platform(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", message)
+            }
+            SyncError::Store(error) => error.into(),
+        }
+    }
+}
+
+fn module(state: &AppState, platform: Platform) -> Result<Arc<dyn ChatPlatform>, SyncError> {
+    state
+        .platforms
+        .get(platform)
+        .cloned()
+        .ok_or(SyncError::NotConfigured(platform.display_name()))
+}
+
+/// The person's own active account on `platform`, if they have one.
+fn own_account(accounts: &[Account], platform: Platform) -> Option<&Account> {
+    accounts
+        .iter()
+        .find(|a| a.platform == platform && a.active && a.kind == AccountKind::Human)
+}
+
+/// The connection to act on for `platform`: the one holding the person's account, else the
+/// platform's first connection.
+async fn connection_for(
+    state: &AppState,
+    platform: Platform,
+    account: Option<&Account>,
+) -> Result<ConnectionContext, SyncError> {
+    let id = match account {
+        Some(account) => Some(account.connection_id),
+        None => state
+            .store
+            .connections()
+            .await?
+            .into_iter()
+            .find(|c| c.platform == platform)
+            .map(|c| c.id),
+    };
+    let Some(id) = id else {
+        return Err(SyncError::NotConnected(platform.display_name()));
+    };
+    connection_context(&state.store, id)
+        .await?
+        .ok_or(SyncError::NotConnected(platform.display_name()))
+}
+
+fn in_millis(state: &AppState, millis: i64) -> Timestamp {
+    Timestamp::from_unix_millis(state.clock.now().unix_millis() + millis)
+}
+
+async fn person(state: &AppState, id: PersonId) -> Result<Person, SyncError> {
+    state.store.person(id).await?.ok_or(SyncError::NoPerson(id))
+}
+
+/// Syncs `person` on `platform`: creates the representation the core's rules call for if it is
+/// missing, then creates a guest, starts a bot's approval, or prompts the person.
+pub async fn sync(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+    actor: &str,
+) -> Result<SyncOutcome, SyncError> {
+    let person = person(state, id).await?;
+    let primary = person.primary.ok_or(SyncError::NoPrimary)?;
+    if primary.platform == platform {
+        return Err(SyncError::IsPrimary(platform.display_name()));
+    }
+    let module = module(state, platform)?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let existing = own_account(&accounts, platform);
+    let connection = connection_for(state, platform, existing).await?;
+    let representation = match state.store.representation(id, platform).await? {
+        Some(representation) => representation,
+        None => {
+            let kind = module.rules().representation(existing.is_some());
+            if kind == RepresentationKind::Unsupported {
+                return Err(SyncError::Unsupported(platform.display_name()));
+            }
+            state
+                .store
+                .create_representation(id, platform, kind)
+                .await?
+        }
+    };
+    match representation.kind {
+        RepresentationKind::Unsupported => Err(SyncError::Unsupported(platform.display_name())),
+        RepresentationKind::ExistingAccount => {
+            refuse_early(&representation, SyncEvent::ConsentRequested)?;
+            prompt(state, &person, &accounts, platform, actor).await
+        }
+        RepresentationKind::GuestAccount | RepresentationKind::Bot => {
+            // A bot may need consent and a guest never does: check the event the kind leads to.
+            let event = if representation.kind == RepresentationKind::Bot {
+                SyncEvent::ConsentRequested
+            } else {
+                SyncEvent::Completed
+            };
+            refuse_early(&representation, event)?;
+            let request = ProvisionRequest {
+                display_name: person.display_name.clone(),
+                email: person.email.clone(),
+                avatar_url: None,
+                existing_account: existing.map(|a| a.external_id.clone()),
+            };
+            match module.provision_representation(&connection, &request).await {
+                Ok(Provisioning::Ready {
+                    account,
+                    credentials,
+                }) => {
+                    let secrets = RepresentationSecrets {
+                        secrets: credentials
+                            .iter()
+                            .map(|(name, secret)| (name.to_owned(), secret.clone()))
+                            .collect(),
+                        expires_at: credentials.expires_at(),
+                    };
+                    let created = match representation.kind {
+                        RepresentationKind::GuestAccount => "guest account created",
+                        _ => "bot created",
+                    };
+                    state
+                        .store
+                        .complete_sync(
+                            id,
+                            platform,
+                            &account,
+                            &secrets,
+                            &format!("{actor}: {created}"),
+                        )
+                        .await?;
+                    Ok(SyncOutcome::Synced)
+                }
+                Ok(Provisioning::AwaitingConsent {
+                    state: module_state,
+                    ..
+                }) => {
+                    await_consent(
+                        state,
+                        &module,
+                        &connection,
+                        id,
+                        platform,
+                        module_state,
+                        actor,
+                    )
+                    .await
+                }
+                Err(error) => fail(state, id, platform, error, actor).await,
+            }
+        }
+    }
+}
+
+/// Refuses, before any platform call, what the state machine would refuse afterwards.
+fn refuse_early(representation: &Representation, event: SyncEvent) -> Result<(), SyncError> {
+    representation
+        .clone()
+        .apply(event)
+        .map(drop)
+        .map_err(|illegal| SyncError::Store(StoreError::IllegalTransition(illegal)))
+}
+
+/// A platform failure: rate limits leave everything as it was (to be retried at the platform's
+/// pace); anything else marks the representation failed, with the platform's reason.
+async fn fail(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+    error: PlatformError,
+    actor: &str,
+) -> Result<SyncOutcome, SyncError> {
+    if matches!(error, PlatformError::RateLimited { .. }) {
+        return Err(SyncError::Platform(error));
+    }
+    let reason = error.to_string();
+    tracing::warn!(person = %id, platform = platform.as_str(), %reason, "sync failed");
+    state
+        .store
+        .apply_sync_event(
+            id,
+            platform,
+            SyncEvent::Failed {
+                reason: reason.clone(),
+            },
+            &format!("{actor}: sync failed"),
+        )
+        .await?;
+    Ok(SyncOutcome::Failed { reason })
+}
+
+/// A bot exists and waits for a workspace admin: the platform's approval link is bound to a
+/// flow of the hub's own (so it returns to the hub's callback with the hub's state) and saved
+/// for the admin to walk.
+async fn await_consent(
+    state: &AppState,
+    module: &Arc<dyn ChatPlatform>,
+    connection: &ConnectionContext,
+    id: PersonId,
+    platform: Platform,
+    module_state: switchboard_platform::FlowState,
+    actor: &str,
+) -> Result<SyncOutcome, SyncError> {
+    let flow = FlowContext {
+        callback_url: callback_url(state),
+        state: crate::api::tokens::generate(),
+    };
+    // With no callback parameters, the module re-issues its approval link for this flow.
+    let step = module
+        .continue_flow(Some(connection), &module_state, &flow, &[])
+        .await;
+    let (url, module_state) = match step {
+        Ok(FlowStep::Redirect { url, state }) => (url, state),
+        Ok(FlowStep::Done(_)) => {
+            return fail(
+                state,
+                id,
+                platform,
+                PlatformError::Rejected(
+                    "the bot's approval finished before anyone approved".into(),
+                ),
+                actor,
+            )
+            .await;
+        }
+        Err(error) => return fail(state, id, platform, error, actor).await,
+    };
+    state
+        .store
+        .save_flow(&PendingFlow {
+            state: flow.state,
+            purpose: FlowPurpose::Consent,
+            platform,
+            connection_id: Some(connection.connection.id),
+            person_id: Some(id),
+            platform_state: SecretString::from(module_state.0),
+            url: Some(url.clone()),
+            expires_at: in_millis(state, CONSENT_LIFETIME_MILLIS),
+        })
+        .await?;
+    state
+        .store
+        .apply_sync_event(
+            id,
+            platform,
+            SyncEvent::ConsentRequested,
+            &format!("{actor}: bot created, waiting for a workspace admin's approval"),
+        )
+        .await?;
+    Ok(SyncOutcome::AwaitingConsent { url })
+}
+
+/// Prompts the person on their primary platform, from the hub's app or service user, with a
+/// personal, single-use "Sync now" link; the representation becomes pending.
+async fn prompt(
+    state: &AppState,
+    person: &Person,
+    accounts: &[Account],
+    platform: Platform,
+    actor: &str,
+) -> Result<SyncOutcome, SyncError> {
+    let primary = person.primary.ok_or(SyncError::NoPrimary)?.platform;
+    let primary_module = module(state, primary)?;
+    let to = own_account(accounts, primary)
+        .ok_or(SyncError::NoPrimaryAccount(primary.display_name()))?;
+    let connection = connection_for(state, primary, Some(to)).await?;
+    let token = crate::api::tokens::generate();
+    state
+        .store
+        .create_prompt(
+            person.id,
+            platform,
+            &crate::api::tokens::hash(&token),
+            in_millis(state, PROMPT_LIFETIME_MILLIS),
+        )
+        .await?;
+    let settings = SyncSettings::load(&state.store).await?;
+    let message = Prompt {
+        text: settings.prompt_text,
+        link: format!(
+            "{}{SYNC_LINK_PATH}/{token}",
+            state.public_url.trim_end_matches('/')
+        ),
+    };
+    if let Err(error) = primary_module
+        .send_prompt(&connection, &to.external_id, &message)
+        .await
+    {
+        return fail(state, person.id, platform, error, actor).await;
+    }
+    state
+        .store
+        .apply_sync_event(
+            person.id,
+            platform,
+            SyncEvent::ConsentRequested,
+            &format!(
+                "{actor}: prompted on {} to authorise their account",
+                primary.display_name()
+            ),
+        )
+        .await?;
+    Ok(SyncOutcome::Prompted)
+}
+
+/// Sends the prompt again for every representation that waits for the person's own consent.
+pub async fn reprompt(
+    state: &AppState,
+    id: PersonId,
+    actor: &str,
+) -> Result<Vec<Platform>, SyncError> {
+    let person = person(state, id).await?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let waiting: Vec<Platform> = state
+        .store
+        .representations_of(id)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.kind == RepresentationKind::ExistingAccount
+                && matches!(r.status, SyncStatus::Pending | SyncStatus::Failed { .. })
+        })
+        .map(|r| r.platform)
+        .collect();
+    if waiting.is_empty() {
+        return Err(SyncError::NothingToReprompt);
+    }
+    for platform in &waiting {
+        if let SyncOutcome::Failed { reason } =
+            prompt(state, &person, &accounts, *platform, actor).await?
+        {
+            return Err(SyncError::Platform(PlatformError::Rejected(reason)));
+        }
+    }
+    Ok(waiting)
+}
+
+/// Breaks every sync of the person: removes the guests and bots the hub created (never an
+/// account of the person's own), returns each representation to not created, and clears the
+/// primary platform so it is chosen again.
+pub async fn reset(
+    state: &AppState,
+    id: PersonId,
+    actor: &str,
+) -> Result<Vec<Platform>, SyncError> {
+    person(state, id).await?;
+    let mut reset = Vec::new();
+    for representation in state.store.representations_of(id).await? {
+        if representation.status == SyncStatus::NotCreated {
+            continue;
+        }
+        let platform = representation.platform;
+        if let (true, Some(account)) = (
+            representation.kind.created_by_hub(),
+            &representation.external_account,
+        ) {
+            remove_from_platform(state, id, platform, account).await?;
+        }
+        state
+            .store
+            .reset_representation(id, platform, &format!("{actor}: reset"))
+            .await?;
+        reset.push(platform);
+    }
+    state.store.set_primary(id, None).await?;
+    Ok(reset)
+}
+
+async fn remove_from_platform(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+    account: &ExternalUserId,
+) -> Result<(), SyncError> {
+    let module = module(state, platform)?;
+    let connection = connection_for(state, platform, None).await?;
+    let stored = state.store.representation_secrets(id, platform).await?;
+    let mut credentials = switchboard_platform::Credentials::default();
+    for (name, secret) in stored.secrets {
+        credentials.insert(name, secret);
+    }
+    credentials.set_expires_at(stored.expires_at);
+    match module
+        .remove_representation(&connection, account, &credentials)
+        .await
+    {
+        // Already gone from the platform: nothing left to remove.
+        Ok(()) | Err(PlatformError::NotFound(_)) => Ok(()),
+        Err(error) => Err(SyncError::Platform(error)),
+    }
+}
+
+/// Resets the person and deletes them from the hub; their accounts stay, unlinked.
+pub async fn remove(state: &AppState, id: PersonId, actor: &str) -> Result<(), SyncError> {
+    reset(state, id, actor).await?;
+    state.store.delete_person(id).await?;
+    Ok(())
+}
+
+/// Finishes a consent or authorisation flow that came back to the callback: the platform's
+/// answer completes the sync, or marks it failed with the platform's reason.
+pub async fn finish_flow(
+    state: &AppState,
+    pending: &PendingFlow,
+    flow: &FlowContext,
+    step: Result<FlowStep, PlatformError>,
+) -> Result<FlowEnd, SyncError> {
+    let (Some(id), platform) = (pending.person_id, pending.platform) else {
+        return Err(SyncError::Platform(PlatformError::Rejected(
+            "the flow names no person".into(),
+        )));
+    };
+    let who = match pending.purpose {
+        FlowPurpose::Authorize => "person:browser",
+        _ => "admin:browser",
+    };
+    match step {
+        Ok(FlowStep::Redirect {
+            url,
+            state: module_state,
+        }) => {
+            state
+                .store
+                .save_flow(&PendingFlow {
+                    state: flow.state.clone(),
+                    platform_state: SecretString::from(module_state.0),
+                    url: Some(url.clone()),
+                    expires_at: in_millis(state, AUTHORIZE_LIFETIME_MILLIS),
+                    ..pending.clone()
+                })
+                .await?;
+            Ok(FlowEnd::Redirect(url))
+        }
+        Ok(FlowStep::Done(FlowOutcome::Authorized {
+            account,
+            credentials,
+        })) => {
+            let secrets = RepresentationSecrets {
+                secrets: credentials
+                    .iter()
+                    .map(|(name, secret)| (name.to_owned(), secret.clone()))
+                    .collect(),
+                expires_at: credentials.expires_at(),
+            };
+            let cause = match pending.purpose {
+                FlowPurpose::Consent => "a workspace admin approved the bot",
+                _ => "the person authorised their account",
+            };
+            state
+                .store
+                .complete_sync(id, platform, &account, &secrets, &format!("{who}: {cause}"))
+                .await?;
+            Ok(FlowEnd::Synced(platform))
+        }
+        Ok(FlowStep::Done(FlowOutcome::Connected { .. })) => {
+            let reason = "the platform connected an instance instead of authorising an account";
+            fail(
+                state,
+                id,
+                platform,
+                PlatformError::Rejected(reason.into()),
+                who,
+            )
+            .await?;
+            Ok(FlowEnd::Failed(reason.to_owned()))
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            fail(state, id, platform, error, who).await?;
+            Ok(FlowEnd::Failed(reason))
+        }
+    }
+}
+
+/// How a consent or authorisation flow ended at the callback.
+pub enum FlowEnd {
+    Redirect(String),
+    Synced(Platform),
+    Failed(String),
+}
+
+/// Starts the authorisation a prompt's link leads to: the person's own account on the
+/// representation's platform, as an `authorize` flow. Answers where to send the browser.
+pub async fn begin_authorize(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+) -> Result<String, SyncError> {
+    let module = module(state, platform)?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let account =
+        own_account(&accounts, platform).ok_or(SyncError::Unsupported(platform.display_name()))?;
+    let connection = connection_for(state, platform, Some(account)).await?;
+    let flow = FlowContext {
+        callback_url: callback_url(state),
+        state: crate::api::tokens::generate(),
+    };
+    let step = module
+        .begin_authorize(&connection, &account.external_id, &flow)
+        .await
+        .map_err(SyncError::Platform)?;
+    let FlowStep::Redirect {
+        url,
+        state: module_state,
+    } = step
+    else {
+        return Err(SyncError::Platform(PlatformError::Rejected(
+            "the platform finished an authorisation without the person".into(),
+        )));
+    };
+    state
+        .store
+        .save_flow(&PendingFlow {
+            state: flow.state,
+            purpose: FlowPurpose::Authorize,
+            platform,
+            connection_id: Some(connection.connection.id),
+            person_id: Some(id),
+            platform_state: SecretString::from(module_state.0),
+            url: None,
+            expires_at: in_millis(state, AUTHORIZE_LIFETIME_MILLIS),
+        })
+        .await?;
+    Ok(url)
+}
+
+/// Auto-sync: every person with a primary platform, on every other connected platform where
+/// they are not represented yet. Each platform's queue runs on its own, so one platform's rate
+/// limit (Slack creates one app a minute) never holds up another's; a rate-limited call is
+/// retried after the wait the platform asked for. Answers how many syncs were started.
+pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreError> {
+    // One run at a time in this process: a second run (an import finishing while the first
+    // waits out Slack's rate limit) would otherwise provision the same people twice. It waits,
+    // then finds only who is still not represented.
+    static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _running = RUNNING.lock().await;
+    let connected: Vec<Platform> = state
+        .store
+        .connections()
+        .await?
+        .into_iter()
+        .map(|c| c.platform)
+        .filter(|p| state.platforms.get(*p).is_some())
+        .collect();
+    let mut queues: BTreeMap<Platform, Vec<PersonId>> = BTreeMap::new();
+    let mut query = PeopleQuery {
+        limit: 1_000,
+        ..Default::default()
+    };
+    loop {
+        let page = state.store.list_people(&query).await?;
+        for summary in &page.people {
+            let Some(primary) = summary.person.primary else {
+                continue;
+            };
+            for platform in &connected {
+                let represented = summary
+                    .representations
+                    .iter()
+                    .any(|r| r.platform == *platform && r.status != SyncStatus::NotCreated);
+                if *platform != primary.platform && !represented {
+                    queues.entry(*platform).or_default().push(summary.person.id);
+                }
+            }
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    let started: usize = queues.values().map(Vec::len).sum();
+    let mut workers = tokio::task::JoinSet::new();
+    for (platform, people) in queues {
+        let (state, actor) = (state.clone(), actor.clone());
+        workers.spawn(async move {
+            for id in people {
+                loop {
+                    match sync(&state, id, platform, &actor).await {
+                        Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })) => {
+                            let wait = error.retry_after().unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+                            tracing::info!(platform = platform.as_str(), wait_s = wait.as_secs(), "auto-sync waits for the platform's rate limit");
+                            tokio::time::sleep(wait).await;
+                        }
+                        // People without an account to prompt, or on a platform that cannot
+                        // represent them, are left for the admin to see.
+                        Err(error) => {
+                            tracing::info!(person = %id, platform = platform.as_str(), %error, "auto-sync skipped a person");
+                            break;
+                        }
+                        Ok(_) => break,
+                    }
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    Ok(started)
+}
+
+/// Runs auto-sync in the background when the admin turned it on (after imports).
+pub fn auto_sync_if_enabled(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        match SyncSettings::load(&state.store).await {
+            Ok(settings) if settings.auto_sync => {
+                if let Err(error) = auto_sync(state, "auto-sync".to_owned()).await {
+                    tracing::error!(%error, "auto-sync failed");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "cannot read the sync settings"),
+        }
+    });
+}
+
+/// Reads the token of a prompt's link without using it, for the confirmation page.
+pub async fn prompt_of_link(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<switchboard_store::PromptGrant>, StoreError> {
+    state
+        .store
+        .find_prompt(&crate::api::tokens::hash(token))
+        .await
+}
+
+/// Uses a prompt's link (once).
+pub async fn use_link(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<switchboard_store::PromptGrant>, StoreError> {
+    state
+        .store
+        .use_prompt(&crate::api::tokens::hash(token))
+        .await
+}

@@ -1,0 +1,110 @@
+//! Prompts: the "Sync now" links sent to people. The link carries a random token; the store keeps
+//! only its hash, so a database leak hands out no working link. Each works once, until it expires.
+
+use sqlx::Row;
+use switchboard_core::{PersonId, Platform, Timestamp};
+
+use crate::connections::parse;
+use crate::{Store, StoreError};
+
+/// A prompt's link, accepted: whose representation on which platform it authorises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptGrant {
+    pub id: String,
+    pub person_id: PersonId,
+    pub platform: Platform,
+}
+
+impl Store {
+    /// Records a prompt sent for the representation of `person` on `platform`, under the hash
+    /// of its link's token; answers its id.
+    pub async fn create_prompt(
+        &self,
+        person: PersonId,
+        platform: Platform,
+        token_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<String, StoreError> {
+        let id = crate::new_uuid().to_string();
+        sqlx::query(
+            "INSERT INTO prompts (id, person_id, platform, token_hash, created_at, expires_at, \
+             used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(id.as_str())
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .bind(token_hash)
+        .bind(self.now().unix_millis())
+        .bind(expires_at.unix_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|error| match &error {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+                kind: "representation",
+                id: format!("{person}/{platform}"),
+            },
+            _ => crate::error::conflict_as(|| "a prompt with that token".to_owned())(error),
+        })?;
+        Ok(id)
+    }
+
+    /// Uses the prompt whose token hashes to `token_hash`: answers it the first time only, and
+    /// never once it expired.
+    pub async fn use_prompt(&self, token_hash: &str) -> Result<Option<PromptGrant>, StoreError> {
+        let now = self.now().unix_millis();
+        let row = sqlx::query(
+            "UPDATE prompts SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at >= $1 \
+             RETURNING id, person_id, platform",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(PromptGrant {
+                id: row.try_get("id")?,
+                person_id: parse(&row, "person_id")?,
+                platform: parse(&row, "platform")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The prompt whose token hashes to `token_hash`, while it is unused and unexpired, without
+    /// using it.
+    pub async fn find_prompt(&self, token_hash: &str) -> Result<Option<PromptGrant>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, person_id, platform FROM prompts \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at >= $2",
+        )
+        .bind(token_hash)
+        .bind(self.now().unix_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(PromptGrant {
+                id: row.try_get("id")?,
+                person_id: parse(&row, "person_id")?,
+                platform: parse(&row, "platform")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// How many prompts the representation has been sent since it was last reset.
+    pub async fn prompts_sent(
+        &self,
+        person: PersonId,
+        platform: Platform,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS sent FROM prompts WHERE person_id = $1 AND platform = $2",
+        )
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("sent")?)
+    }
+}

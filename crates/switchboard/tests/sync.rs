@@ -1,0 +1,696 @@
+//! User sync through the real binary: `switchboard demo` against the built-in simulator, driven
+//! over HTTP as an admin's script, a Slack admin's browser and a prompted person's browser
+//! would, and checked against what the simulated platforms then hold.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+const TOKEN: &str = "sync-test-token-0123456789";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Demo {
+    child: Child,
+    api: String,
+    sim: String,
+    http: reqwest::Client,
+    /// A browser: follows no redirect by itself, so each step can be checked.
+    browser: reqwest::Client,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the demo, waits until it is ready, and lifts the simulator's rate limits so the test
+/// does not wait a minute for each Slack app (the demo itself keeps them on).
+async fn start_demo(people: usize) -> Demo {
+    let (hub, sim) = (free_port(), free_port());
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{hub}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{sim}"),
+            "--people",
+            &people.to_string(),
+            "--api-token",
+            TOKEN,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let started = Instant::now();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = stdout.read_line(&mut line).unwrap();
+        assert!(read > 0, "the demo exited before it was ready");
+        if line.contains("API token:") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the demo took too long"
+        );
+    }
+    let demo = Demo {
+        child,
+        api: format!("http://127.0.0.1:{hub}/api/v1"),
+        sim: format!("http://127.0.0.1:{sim}"),
+        http: reqwest::Client::new(),
+        browser: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    };
+    let lifted = demo
+        .http
+        .put(format!("{}/_sim/settings", demo.sim))
+        .json(&json!({"rate_limits": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(lifted.status().is_success());
+    demo
+}
+
+impl Demo {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn people(&self) -> Vec<Value> {
+        self.get("/people?limit=1000").await["people"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The first person on exactly these platforms.
+    async fn someone_on(&self, platforms: &[&str]) -> Value {
+        self.people()
+            .await
+            .into_iter()
+            .find(|p| p["platforms"] == json!(platforms))
+            .unwrap_or_else(|| panic!("nobody on exactly {platforms:?}"))
+    }
+
+    async fn representation(&self, id: &str, platform: &str) -> Value {
+        let person = self.get(&format!("/people/{id}")).await;
+        person["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == platform)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    async fn sim_users(&self, platform: &str) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/users?platform={platform}", self.sim))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    }
+
+    async fn sim_kind(&self, platform: &str, id: &str) -> Option<String> {
+        self.sim_users(platform)
+            .await
+            .into_iter()
+            .find(|u| u["id"] == id)
+            .and_then(|u| u["kind"].as_str().map(str::to_owned))
+    }
+
+    async fn slack(&self, method: &str, token: &str, args: &[(&str, &str)]) -> Value {
+        let answer: Value = self
+            .http
+            .post(format!("{}/slack/api/{method}", self.sim))
+            .bearer_auth(token)
+            .form(args)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["ok"], true, "{method}: {answer}");
+        answer
+    }
+
+    /// The texts of the DM the hub's Slack app sent `email`, oldest first.
+    async fn hub_dm(&self, email: &str) -> Vec<String> {
+        let token: Value = self
+            .http
+            .post(format!("{}/_sim/token", self.sim))
+            .json(&json!({"platform": "slack", "email": email}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["token"].as_str().unwrap().to_owned();
+        let hub_bot = self
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "bot" && u["display_name"] == "Switchboard")
+            .expect("the hub's app has a bot user");
+        let opened = self
+            .slack(
+                "conversations.open",
+                &token,
+                &[("users", hub_bot["id"].as_str().unwrap())],
+            )
+            .await;
+        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
+        let history = self
+            .slack("conversations.history", &token, &[("channel", &channel)])
+            .await;
+        let mut texts: Vec<String> = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["user"] == hub_bot["id"])
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect();
+        texts.reverse();
+        texts
+    }
+
+    /// Walks consent pages as a browser: follows redirects, and on each form signs in as
+    /// `identity` and presses `decision`, until a page without a form.
+    async fn walk(&self, start: &str, identity: (&str, &str), decision: &str) -> (u16, String) {
+        let mut url = start.to_owned();
+        for _ in 0..12 {
+            let response = self.browser.get(&url).send().await.unwrap();
+            if response.status().is_redirection() {
+                url = location(&url, &response);
+                continue;
+            }
+            let status = response.status().as_u16();
+            let page = response.text().await.unwrap();
+            let Some(form) = between(&page, "<form", "</form>") else {
+                return (status, page);
+            };
+            let action = unescape(between(form, "action=\"", "\"").unwrap());
+            let mut fields: Vec<(String, String)> = Vec::new();
+            let mut rest = form;
+            while let Some(at) = rest.find("<input type=\"hidden\"") {
+                rest = &rest[at + 6..];
+                let tag = &rest[..rest.find('>').unwrap()];
+                if let Some(name) = between(tag, "name=\"", "\"") {
+                    let value = between(tag, "value=\"", "\"").unwrap_or_default();
+                    fields.push((unescape(name), unescape(value)));
+                }
+            }
+            fields.push((identity.0.to_owned(), identity.1.to_owned()));
+            fields.push(("decision".to_owned(), decision.to_owned()));
+            let target = absolute(&url, &action);
+            let submitted = self
+                .browser
+                .post(&target)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                submitted.status().is_redirection(),
+                "{target} answered {}",
+                submitted.status()
+            );
+            url = location(&target, &submitted);
+        }
+        panic!("the consent pages never ended")
+    }
+
+    async fn wait_for_status(&self, id: &str, platform: &str, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let representation = self.representation(id, platform).await;
+            if representation["status"] == status {
+                return representation;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{id} on {platform} never became {status}: {representation}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn location(from: &str, response: &reqwest::Response) -> String {
+    let location = response.headers()["location"].to_str().unwrap();
+    absolute(from, location)
+}
+
+fn absolute(from: &str, target: &str) -> String {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        return target.to_owned();
+    }
+    let origin_end = from[8..].find('/').map_or(from.len(), |i| i + 8);
+    format!("{}{target}", &from[..origin_end])
+}
+
+/// The "Sync now" link in a Slack prompt (`<URL|Sync now>`).
+fn sync_link(text: &str) -> String {
+    between(text, "<", "|Sync now>")
+        .unwrap_or_else(|| panic!("no Sync now link in {text}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() {
+    let demo = start_demo(40).await;
+    let ada = demo.someone_on(&["slack"]).await;
+    let id = ada["id"].as_str().unwrap();
+
+    // The demo's auto-sync gave her a guest on Teams, which really exists there.
+    let guest = demo.wait_for_status(id, "teams", "synced").await;
+    assert_eq!(guest["type"], "guest_account");
+    let guest_id = guest["external_account"].as_str().unwrap().to_owned();
+    assert_eq!(
+        demo.sim_kind("teams", &guest_id).await.as_deref(),
+        Some("guest")
+    );
+
+    // Synced already: syncing again is refused, and there is no prompt to send again.
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("illegal_transition")),
+        "{body}"
+    );
+    let (status, body) = demo
+        .post(&format!("/people/{id}/reprompt"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("nothing_to_reprompt")),
+        "{body}"
+    );
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("is_primary")),
+        "{body}"
+    );
+
+    // Reset removes the guest from Teams, records why, and clears her primary platform.
+    let (status, body) = demo.post(&format!("/people/{id}/reset"), json!({})).await;
+    assert_eq!((status, &body["reset"]), (200, &json!(["teams"])), "{body}");
+    assert_eq!(
+        demo.sim_kind("teams", &guest_id).await,
+        None,
+        "the guest is gone"
+    );
+    let person = demo.get(&format!("/people/{id}")).await;
+    assert_eq!(person["primary"], Value::Null);
+    let teams = demo.representation(id, "teams").await;
+    assert_eq!(
+        (&teams["status"], &teams["external_account"]),
+        (&json!("not_created"), &Value::Null)
+    );
+    let history: Vec<(&str, &str)> = teams["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["to"].as_str().unwrap(), t["cause"].as_str().unwrap()))
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0].0, "synced");
+    assert_eq!(history[1], ("not_created", "token:demo: reset"));
+
+    // Without a primary she cannot be synced; with one chosen again she gets a new guest.
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_primary")),
+        "{body}"
+    );
+    let (status, _) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{id}/primary"),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!((status, &body["status"]), (200, &json!("synced")), "{body}");
+    let guest_id = demo.representation(id, "teams").await["external_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        demo.sim_kind("teams", &guest_id).await.as_deref(),
+        Some("guest")
+    );
+
+    // Removing her takes the guest away too, and she is gone from the hub.
+    let (status, _) = demo
+        .call(reqwest::Method::DELETE, &format!("/people/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = demo
+        .call(reqwest::Method::GET, &format!("/people/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(demo.sim_kind("teams", &guest_id).await, None);
+
+    let audit = demo.get("/audit?limit=20").await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == id)
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in ["person.reset", "person.sync", "person.remove"] {
+        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_it() {
+    let demo = start_demo(40).await;
+    let bob = demo.someone_on(&["slack", "teams"]).await;
+    let id = bob["id"].as_str().unwrap();
+    let (status, _) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{id}/primary"),
+            Some(json!({"platform": "teams"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("pending")),
+        "{body}"
+    );
+    let url = body["consent_url"].as_str().unwrap().to_owned();
+    let consents = demo.get("/consents").await;
+    let listed = consents["consents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["person_id"] == id)
+        .cloned()
+        .expect("the pending approval is listed");
+    assert_eq!(listed["url"], url.as_str());
+
+    // A workspace admin walks the approval page.
+    let owner = demo
+        .sim_users("slack")
+        .await
+        .into_iter()
+        .find(|u| u["kind"] == "primary_owner")
+        .unwrap();
+    let (status, page) = demo
+        .walk(&url, ("email", owner["email"].as_str().unwrap()), "allow")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.starts_with("Synced"), "{page}");
+    let bot = demo.representation(id, "slack").await;
+    assert_eq!(
+        (&bot["type"], &bot["status"]),
+        (&json!("bot"), &json!("synced")),
+        "{bot}"
+    );
+    let bot_user = bot["external_account"].as_str().unwrap().to_owned();
+    assert_eq!(
+        demo.sim_kind("slack", &bot_user).await.as_deref(),
+        Some("bot")
+    );
+    assert!(
+        !demo.get("/consents").await["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["person_id"] == id)
+    );
+
+    // Reset deletes the bot's app: its bot user is deactivated.
+    let (status, body) = demo.post(&format!("/people/{id}/reset"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        demo.sim_kind("slack", &bot_user).await.as_deref(),
+        Some("deactivated")
+    );
+    assert_eq!(
+        demo.representation(id, "slack").await["status"],
+        "not_created"
+    );
+}
+
+#[tokio::test]
+async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
+    let demo = start_demo(40).await;
+    let cy = demo.someone_on(&["slack", "teams"]).await;
+    let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
+    let (status, _) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{id}/primary"),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"], &body["prompted"]),
+        (200, &json!("pending"), &json!(true)),
+        "{body}"
+    );
+    let first = demo.hub_dm(email).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let first_link = sync_link(&first[0]);
+
+    // Reprompting sends a second, different link.
+    let (status, body) = demo
+        .post(&format!("/people/{id}/reprompt"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["reprompted"]),
+        (200, &json!(["teams"])),
+        "{body}"
+    );
+    let prompts = demo.hub_dm(email).await;
+    assert_eq!(prompts.len(), 2, "{prompts:?}");
+    let link = sync_link(&prompts[1]);
+    assert_ne!(link, first_link);
+    let teams = demo.representation(id, "teams").await;
+    assert_eq!(
+        (&teams["type"], &teams["status"], &teams["prompts_sent"]),
+        (&json!("existing_account"), &json!("pending"), &json!(2))
+    );
+
+    // The person opens the link: a page to confirm the app they chat from.
+    let page = demo.browser.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("value=\"slack\" checked"), "{page}");
+    let started = demo
+        .browser
+        .post(&link)
+        .form(&[("primary", "slack")])
+        .send()
+        .await
+        .unwrap();
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let microsoft = location(&link, &started);
+    // Then signs in to Microsoft as themselves and accepts.
+    let (status, page) = demo.walk(&microsoft, ("login", email), "accept").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.starts_with("Synced"), "{page}");
+    let teams = demo.representation(id, "teams").await;
+    assert_eq!(teams["status"], "synced", "{teams}");
+    let own_account = demo.get(&format!("/people/{id}")).await["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["platform"] == "teams")
+        .unwrap()["external_id"]
+        .clone();
+    assert_eq!(teams["external_account"], own_account, "their own account");
+
+    // Both links are spent now; a synced account has nothing to be prompted for.
+    for spent in [&link, &first_link] {
+        assert_eq!(demo.browser.get(spent).send().await.unwrap().status(), 410);
+    }
+    let (status, body) = demo
+        .post(&format!("/people/{id}/reprompt"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("nothing_to_reprompt")),
+        "{body}"
+    );
+
+    // Reset never deletes the person's own account.
+    let (status, _) = demo.post(&format!("/people/{id}/reset"), json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        demo.sim_kind("teams", own_account.as_str().unwrap())
+            .await
+            .as_deref(),
+        Some("member")
+    );
+}
+
+#[tokio::test]
+async fn bulk_actions_answer_per_person_and_settings_round_trip() {
+    let demo = start_demo(40).await;
+    let single = demo.someone_on(&["slack"]).await;
+    let both = demo.someone_on(&["slack", "teams"]).await;
+    let single_id = single["id"].as_str().unwrap();
+    demo.wait_for_status(single_id, "teams", "synced").await;
+
+    let (status, body) = demo
+        .post(
+            "/people/bulk/sync",
+            json!({"ids": [single_id, both["id"], "not-an-id"], "platform": "teams"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let codes: Vec<Option<&str>> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"]["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            Some("illegal_transition"),
+            Some("no_primary"),
+            Some("bad_id")
+        ]
+    );
+
+    let (status, body) = demo
+        .post("/people/bulk/reset", json!({"ids": [single_id]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["ok"], true, "{body}");
+    assert_eq!(body["results"][0]["reset"], json!(["teams"]));
+    let (status, body) = demo
+        .post("/people/bulk/sync", json!({"ids": [single_id]}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_body"))
+    );
+    let (status, _) = demo.post("/people/bulk/explode", json!({"ids": []})).await;
+    assert_eq!(status, 404);
+
+    let settings = demo.get("/settings").await;
+    assert_eq!(settings["auto_sync"], true, "the demo turns auto-sync on");
+    assert_eq!(settings["prompt_throttle_hours"], 24);
+    let (status, body) = demo
+        .call(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(json!({"prompt_throttle_hours": 0})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_setting"))
+    );
+    let (status, body) = demo
+        .call(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(json!({"auto_prompt": true, "prompt_throttle_hours": 12, "prompt_text": "Link your account"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let settings = demo.get("/settings").await;
+    assert_eq!(
+        (
+            &settings["auto_prompt"],
+            &settings["prompt_throttle_hours"],
+            &settings["prompt_text"]
+        ),
+        (&json!(true), &json!(12), &json!("Link your account"))
+    );
+}
