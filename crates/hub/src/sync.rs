@@ -16,8 +16,8 @@ use switchboard_core::{
     RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
 };
 use switchboard_platform::{
-    ChatPlatform, ConnectionContext, FlowContext, FlowOutcome, FlowStep, PlatformError, Prompt,
-    ProvisionRequest, Provisioning,
+    ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowStep,
+    PlatformError, Prompt, ProvisionRequest, Provisioning,
 };
 use switchboard_secrets::SecretString;
 use switchboard_store::{FlowPurpose, PendingFlow, PeopleQuery, RepresentationSecrets, StoreError};
@@ -212,6 +212,29 @@ pub async fn sync(
                 SyncEvent::Completed
             };
             refuse_early(&representation, event)?;
+            // A failed guest or bot may have left something on the platform (a bot's app never
+            // approved, a guest whose token broke): remove it before creating another.
+            if matches!(representation.status, SyncStatus::Failed { .. }) {
+                remove_from_platform(
+                    state,
+                    id,
+                    platform,
+                    representation.external_account.as_ref(),
+                )
+                .await?;
+            }
+            // A bot already waiting for approval keeps its link: creating another app would
+            // leave the first one behind on the platform.
+            if representation.status == SyncStatus::Pending
+                && let Some(waiting) = state
+                    .store
+                    .pending_consents()
+                    .await?
+                    .into_iter()
+                    .find(|c| c.person_id == id && c.platform == platform)
+            {
+                return Ok(SyncOutcome::AwaitingConsent { url: waiting.url });
+            }
             let request = ProvisionRequest {
                 display_name: person.display_name.clone(),
                 email: person.email.clone(),
@@ -223,13 +246,7 @@ pub async fn sync(
                     account,
                     credentials,
                 }) => {
-                    let secrets = RepresentationSecrets {
-                        secrets: credentials
-                            .iter()
-                            .map(|(name, secret)| (name.to_owned(), secret.clone()))
-                            .collect(),
-                        expires_at: credentials.expires_at(),
-                    };
+                    let secrets = secrets_of(&credentials);
                     let created = match representation.kind {
                         RepresentationKind::GuestAccount => "guest account created",
                         _ => "bot created",
@@ -248,8 +265,15 @@ pub async fn sync(
                 }
                 Ok(Provisioning::AwaitingConsent {
                     state: module_state,
+                    created,
                     ..
                 }) => {
+                    // Kept first, so a reset can remove the bot's app even if approval never
+                    // comes.
+                    state
+                        .store
+                        .set_representation_secrets(id, platform, &secrets_of(&created))
+                        .await?;
                     await_consent(
                         state,
                         &module,
@@ -264,6 +288,16 @@ pub async fn sync(
                 Err(error) => fail(state, id, platform, error, actor).await,
             }
         }
+    }
+}
+
+fn secrets_of(credentials: &Credentials) -> RepresentationSecrets {
+    RepresentationSecrets {
+        secrets: credentials
+            .iter()
+            .map(|(name, secret)| (name.to_owned(), secret.clone()))
+            .collect(),
+        expires_at: credentials.expires_at(),
     }
 }
 
@@ -465,11 +499,14 @@ pub async fn reset(
             continue;
         }
         let platform = representation.platform;
-        if let (true, Some(account)) = (
-            representation.kind.created_by_hub(),
-            &representation.external_account,
-        ) {
-            remove_from_platform(state, id, platform, account).await?;
+        if representation.kind.created_by_hub() {
+            remove_from_platform(
+                state,
+                id,
+                platform,
+                representation.external_account.as_ref(),
+            )
+            .await?;
         }
         state
             .store
@@ -481,16 +518,21 @@ pub async fn reset(
     Ok(reset)
 }
 
+/// Removes what the hub created for the representation: the account, or before approval what
+/// the platform named for removal (a bot's app). Nothing stored means nothing was created.
 async fn remove_from_platform(
     state: &AppState,
     id: PersonId,
     platform: Platform,
-    account: &ExternalUserId,
+    account: Option<&ExternalUserId>,
 ) -> Result<(), SyncError> {
+    let stored = state.store.representation_secrets(id, platform).await?;
+    if account.is_none() && stored.secrets.is_empty() {
+        return Ok(());
+    }
     let module = module(state, platform)?;
     let connection = connection_for(state, platform, None).await?;
-    let stored = state.store.representation_secrets(id, platform).await?;
-    let mut credentials = switchboard_platform::Credentials::default();
+    let mut credentials = Credentials::default();
     for (name, secret) in stored.secrets {
         credentials.insert(name, secret);
     }
@@ -550,13 +592,7 @@ pub async fn finish_flow(
             account,
             credentials,
         })) => {
-            let secrets = RepresentationSecrets {
-                secrets: credentials
-                    .iter()
-                    .map(|(name, secret)| (name.to_owned(), secret.clone()))
-                    .collect(),
-                expires_at: credentials.expires_at(),
-            };
+            let secrets = secrets_of(&credentials);
             let cause = match pending.purpose {
                 FlowPurpose::Consent => "a workspace admin approved the bot",
                 _ => "the person authorised their account",

@@ -434,9 +434,14 @@ impl SlackPlatform {
             client_secret: field(body, "/credentials/client_secret", METHOD)?.to_owned(),
             signing_secret: field(body, "/credentials/signing_secret", METHOD)?.to_owned(),
         };
-        let Flow::InstallBot { client_id, .. } = &bot else {
+        let Flow::InstallBot {
+            client_id, app_id, ..
+        } = &bot
+        else {
             unreachable!("built just above")
         };
+        let mut created = Credentials::default();
+        created.insert(credential::APP_ID, secret_of(app_id.clone()));
         Ok(Provisioning::AwaitingConsent {
             url: self.authorize_url(
                 client_id,
@@ -445,6 +450,7 @@ impl SlackPlatform {
                 &flow.state,
             ),
             state: bot.seal(),
+            created,
         })
     }
 
@@ -878,9 +884,11 @@ impl ChatPlatform for SlackPlatform {
     async fn remove_representation(
         &self,
         connection: &ConnectionContext,
-        _account: &ExternalUserId,
+        _account: Option<&ExternalUserId>,
         credentials: &Credentials,
     ) -> Result<(), PlatformError> {
+        // The app is the bot: deleting it (approved or not) revokes its tokens and deactivates
+        // its bot user.
         let config_token = connection
             .credentials
             .get(credential::APP_CONFIGURATION_TOKEN)?;

@@ -489,7 +489,7 @@ impl World {
             avatar_url: None,
             existing_account: None,
         };
-        let Provisioning::AwaitingConsent { url, state } = self
+        let Provisioning::AwaitingConsent { url, state, .. } = self
             .platform
             .provision_representation(&self.connection, &request)
             .await
@@ -789,7 +789,11 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         avatar_url: None,
         existing_account: None,
     };
-    let Provisioning::AwaitingConsent { url, state } = world
+    let Provisioning::AwaitingConsent {
+        url,
+        state,
+        created,
+    } = world
         .platform
         .provision_representation(&world.connection, &request)
         .await
@@ -833,6 +837,46 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         panic!("authorized")
     };
     assert!(bob.as_str().starts_with('U'));
+    assert_eq!(
+        created.get(credential::APP_ID).unwrap().expose_secret(),
+        bob_credentials
+            .get(credential::APP_ID)
+            .unwrap()
+            .expose_secret(),
+        "what AwaitingConsent names is the app being approved"
+    );
+
+    // A bot never approved is removed with what AwaitingConsent named: its app is deleted.
+    let unapproved = ProvisionRequest {
+        display_name: "Cy Teams".into(),
+        email: Email::parse("cy@elsewhere.example").unwrap(),
+        avatar_url: None,
+        existing_account: None,
+    };
+    let Provisioning::AwaitingConsent { created, .. } = world
+        .platform
+        .provision_representation(&world.connection, &unapproved)
+        .await
+        .unwrap()
+    else {
+        panic!("consent first")
+    };
+    let cy_bot = world
+        .users()
+        .await
+        .into_iter()
+        .find(|u| u["display_name"] == "Cy Teams")
+        .unwrap();
+    world
+        .platform
+        .remove_representation(&world.connection, None, &created)
+        .await
+        .unwrap();
+    let after = world.users().await;
+    assert_eq!(
+        after.iter().find(|u| u["id"] == cy_bot["id"]).unwrap()["kind"],
+        "deactivated"
+    );
 
     let (account, credentials) = world.bot("Alice Teams").await;
     for name in [
@@ -1129,7 +1173,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
     // Removing the representation deletes its app: its token is revoked, its bot deactivated.
     world
         .platform
-        .remove_representation(&world.connection, &account, &credentials)
+        .remove_representation(&world.connection, Some(&account), &credentials)
         .await
         .unwrap();
     assert!(matches!(
@@ -1158,7 +1202,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
     assert!(matches!(
         world
             .platform
-            .remove_representation(&world.connection, &account, &credentials)
+            .remove_representation(&world.connection, Some(&account), &credentials)
             .await,
         Err(PlatformError::NotFound(_))
     ));

@@ -1350,9 +1350,15 @@ impl ChatPlatform for TeamsPlatform {
     async fn remove_representation(
         &self,
         connection: &ConnectionContext,
-        account: &ExternalUserId,
+        account: Option<&ExternalUserId>,
         credentials: &Credentials,
     ) -> Result<(), PlatformError> {
+        // Guests are created whole or not at all: there is never one awaiting consent.
+        let Some(account) = account else {
+            return Err(PlatformError::Rejected(
+                "no guest was named; nothing is removed".to_owned(),
+            ));
+        };
         let (Ok(interop_id), Ok(interop_upn)) = (
             credentials.get(INTEROP_USER_ID),
             credentials.get(INTEROP_UPN),

@@ -784,12 +784,16 @@ async fn directory_people_guests_and_messages_end_to_end() {
     // Removing: only hub-created guests, and then both identities are gone.
     assert!(matches!(
         teams
-            .remove_representation(&connection, &ExternalUserId::new(&ada_id), &ada_credentials)
+            .remove_representation(
+                &connection,
+                Some(&ExternalUserId::new(&ada_id)),
+                &ada_credentials
+            )
             .await,
         Err(PlatformError::Rejected(_))
     ));
     teams
-        .remove_representation(&connection, &guest, &guest_again)
+        .remove_representation(&connection, Some(&guest), &guest_again)
         .await
         .unwrap();
     let (status, _) = world
@@ -821,7 +825,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
     ));
     // Removing again is harmless.
     teams
-        .remove_representation(&connection, &guest, &guest_again)
+        .remove_representation(&connection, Some(&guest), &guest_again)
         .await
         .unwrap();
 }

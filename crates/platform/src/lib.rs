@@ -114,12 +114,14 @@ pub trait ChatPlatform: Send + Sync {
         request: &ProvisionRequest,
     ) -> Result<Provisioning, PlatformError>;
 
-    /// Removes an account the hub created to represent a person. Never called for accounts the
-    /// hub did not create.
+    /// Removes what the hub created to represent a person: the account, with the credentials
+    /// it acts with, or — `account` being `None` — what was created before a consent that never
+    /// came, with the credentials [`Provisioning::AwaitingConsent`] named for it. Never called
+    /// for accounts the hub did not create.
     async fn remove_representation(
         &self,
         connection: &ConnectionContext,
-        account: &ExternalUserId,
+        account: Option<&ExternalUserId>,
         credentials: &Credentials,
     ) -> Result<(), PlatformError>;
 

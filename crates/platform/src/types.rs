@@ -119,8 +119,13 @@ pub enum Provisioning {
         credentials: Credentials,
     },
     /// Someone must consent first (an admin approving a bot's installation): send them to
-    /// `url`; the flow continues with [`crate::ChatPlatform::continue_flow`].
-    AwaitingConsent { url: String, state: FlowState },
+    /// `url`; the flow continues with [`crate::ChatPlatform::continue_flow`]. What already
+    /// exists (the bot's app) is removed with `created`, should the consent never come.
+    AwaitingConsent {
+        url: String,
+        state: FlowState,
+        created: Credentials,
+    },
 }
 
 /// Something the admin must type in to connect a platform (an app configuration token, a

@@ -140,22 +140,50 @@ impl Store {
         .bind(platform.as_str())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM representation_secrets WHERE person_id = $1 AND platform = $2")
-            .bind(person.to_string())
-            .bind(platform.as_str())
-            .execute(&mut *tx)
+        self.replace_secrets_in(&mut tx, person, platform, secrets)
             .await?;
-        let now = self.now().unix_millis();
         // Older "Sync now" links would authorise again what is already synced: spend them.
         sqlx::query(
             "UPDATE prompts SET used_at = $1 \
              WHERE person_id = $2 AND platform = $3 AND used_at IS NULL",
         )
-        .bind(now)
+        .bind(self.now().unix_millis())
         .bind(person.to_string())
         .bind(platform.as_str())
         .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        Ok(transition)
+    }
+
+    /// Replaces a representation's stored credentials without changing its status: what the
+    /// platform created before a consent (a bot's app), kept so it can be removed again.
+    pub async fn set_representation_secrets(
+        &self,
+        person: PersonId,
+        platform: Platform,
+        secrets: &RepresentationSecrets,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        self.replace_secrets_in(&mut tx, person, platform, secrets)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn replace_secrets_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        person: PersonId,
+        platform: Platform,
+        secrets: &RepresentationSecrets,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM representation_secrets WHERE person_id = $1 AND platform = $2")
+            .bind(person.to_string())
+            .bind(platform.as_str())
+            .execute(&mut **tx)
+            .await?;
+        let now = self.now().unix_millis();
         for (name, secret) in &secrets.secrets {
             sqlx::query(
                 "INSERT INTO representation_secrets (person_id, platform, name, sealed, \
@@ -170,11 +198,19 @@ impl Store {
             ))
             .bind(secrets.expires_at.map(Timestamp::unix_millis))
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut **tx)
+            .await
+            .map_err(|error| match &error {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound {
+                        kind: "representation",
+                        id: format!("{person}/{platform}"),
+                    }
+                }
+                _ => StoreError::Database(error),
+            })?;
         }
-        tx.commit().await?;
-        Ok(transition)
+        Ok(())
     }
 
     /// Breaks a sync: the status returns to not created, and the account, its credentials, the

@@ -1550,3 +1550,64 @@ store_test!(
         assert!(store.take_flow("c-dee").await.unwrap().is_none());
     }
 );
+
+store_test!(
+    what_a_consent_leaves_behind_is_kept_without_a_status_change,
+    |_db, store| {
+        let fay = store
+            .create_person("Fay", &email("fay@acme.example"))
+            .await
+            .unwrap();
+        let unapproved = secrets(&[("app_id", "A9")], None);
+        assert!(matches!(
+            store
+                .set_representation_secrets(fay.id, Platform::Slack, &unapproved)
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+        store
+            .create_representation(fay.id, Platform::Slack, RepresentationKind::Bot)
+            .await
+            .unwrap();
+        store
+            .apply_sync_event(
+                fay.id,
+                Platform::Slack,
+                SyncEvent::ConsentRequested,
+                "bot created",
+            )
+            .await
+            .unwrap();
+        store
+            .set_representation_secrets(fay.id, Platform::Slack, &unapproved)
+            .await
+            .unwrap();
+        let kept = store
+            .representation_secrets(fay.id, Platform::Slack)
+            .await
+            .unwrap();
+        assert_eq!(kept.secrets.len(), 1);
+        assert_eq!(kept.secrets[0].1.expose_secret(), "A9");
+        let pending = store
+            .representation(fay.id, Platform::Slack)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (pending.status, pending.external_account),
+            (SyncStatus::Pending, None)
+        );
+        store
+            .reset_representation(fay.id, Platform::Slack, "admin: reset")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .representation_secrets(fay.id, Platform::Slack)
+                .await
+                .unwrap()
+                .secrets
+                .is_empty()
+        );
+    }
+);

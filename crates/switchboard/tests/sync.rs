@@ -473,6 +473,15 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
         .cloned()
         .expect("the pending approval is listed");
     assert_eq!(listed["url"], url.as_str());
+    // Asking again while it waits gives the same approval link, not a second app.
+    let (status, again) = demo
+        .post(&format!("/people/{id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &again["consent_url"]),
+        (200, &json!(url)),
+        "{again}"
+    );
 
     // A workspace admin walks the approval page.
     let owner = demo
@@ -515,6 +524,55 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
     assert_eq!(
         demo.representation(id, "slack").await["status"],
         "not_created"
+    );
+
+    // A bot never approved is deleted by a reset too, and its approval link is withdrawn.
+    let dee = demo
+        .people()
+        .await
+        .into_iter()
+        .filter(|p| p["platforms"] == json!(["slack", "teams"]))
+        .nth(1)
+        .unwrap();
+    let dee_id = dee["id"].as_str().unwrap();
+    let (status, _) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{dee_id}/primary"),
+            Some(json!({"platform": "teams"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = demo
+        .post(&format!("/people/{dee_id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("pending")),
+        "{body}"
+    );
+    let unapproved = demo
+        .sim_users("slack")
+        .await
+        .into_iter()
+        .find(|u| u["kind"] == "bot" && u["display_name"] == dee["display_name"])
+        .expect("the bot's app exists before approval");
+    let (status, body) = demo
+        .post(&format!("/people/{dee_id}/reset"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        demo.sim_kind("slack", unapproved["id"].as_str().unwrap())
+            .await
+            .as_deref(),
+        Some("deactivated")
+    );
+    assert!(
+        !demo.get("/consents").await["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["person_id"] == dee_id)
     );
 }
 
