@@ -212,17 +212,6 @@ pub async fn sync(
                 SyncEvent::Completed
             };
             refuse_early(&representation, event)?;
-            // A failed guest or bot may have left something on the platform (a bot's app never
-            // approved, a guest whose token broke): remove it before creating another.
-            if matches!(representation.status, SyncStatus::Failed { .. }) {
-                remove_from_platform(
-                    state,
-                    id,
-                    platform,
-                    representation.external_account.as_ref(),
-                )
-                .await?;
-            }
             // A bot already waiting for approval keeps its link: creating another app would
             // leave the first one behind on the platform.
             if representation.status == SyncStatus::Pending
@@ -234,6 +223,21 @@ pub async fn sync(
                     .find(|c| c.person_id == id && c.platform == platform)
             {
                 return Ok(SyncOutcome::AwaitingConsent { url: waiting.url });
+            }
+            // A failed guest or bot, or a bot whose approval link expired, may have left
+            // something on the platform (an app never approved, a guest whose token broke):
+            // remove it before creating another.
+            if matches!(
+                representation.status,
+                SyncStatus::Failed { .. } | SyncStatus::Pending
+            ) {
+                remove_from_platform(
+                    state,
+                    id,
+                    platform,
+                    representation.external_account.as_ref(),
+                )
+                .await?;
             }
             let request = ProvisionRequest {
                 display_name: person.display_name.clone(),

@@ -184,6 +184,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         None => println!("  Data:       {}", data_dir.display()),
     }
     println!("  API token:  {api_token}");
+    println!(
+        "  Auto-sync:  Teams guests at once; Slack bots at Slack's pace (about one app a minute)"
+    );
     println!("Press Ctrl-C to stop.");
 
     hub_server

@@ -719,6 +719,13 @@ async fn bulk_actions_answer_per_person_and_settings_round_trip() {
     );
     let (status, _) = demo.post("/people/bulk/explode", json!({"ids": []})).await;
     assert_eq!(status, 404);
+    let (status, body) = demo
+        .post(&format!("/people/{single_id}/sync/msteams"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_platform"))
+    );
 
     let settings = demo.get("/settings").await;
     assert_eq!(settings["auto_sync"], true, "the demo turns auto-sync on");

@@ -44,7 +44,7 @@ pub(super) fn person_id(text: &str) -> Result<PersonId, ApiError> {
         .map_err(|e: switchboard_core::InvalidId| ApiError::bad_request("bad_id", e.to_string()))
 }
 
-pub(super) fn platform(text: &str) -> Result<Platform, ApiError> {
+fn platform(text: &str) -> Result<Platform, ApiError> {
     text.parse()
         .map_err(|e: switchboard_core::UnknownPlatform| {
             ApiError::bad_request("bad_filter", e.to_string())

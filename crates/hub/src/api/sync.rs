@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{PersonId, Platform};
 
-use super::people::{person_id, platform};
+use super::people::person_id;
 use super::{ApiError, Caller};
 use crate::AppState;
 use crate::settings::{MAX_PROMPT_THROTTLE_HOURS, SyncSettings};
@@ -23,6 +23,13 @@ pub fn routes() -> Router<AppState> {
         .route("/people/bulk/{action}", post(bulk))
         .route("/consents", get(consents))
         .route("/settings", get(settings).put(update_settings))
+}
+
+fn platform(text: &str) -> Result<Platform, ApiError> {
+    text.parse()
+        .map_err(|e: switchboard_core::UnknownPlatform| {
+            ApiError::bad_request("bad_platform", e.to_string())
+        })
 }
 
 /// The most people one bulk request may name.
