@@ -19,6 +19,8 @@ pub struct AppState {
     /// The hub's address as browsers and platforms reach it, for callbacks and webhooks.
     pub public_url: String,
     pub clock: std::sync::Arc<dyn switchboard_core::Clock>,
+    /// The representations being synced or reset right now.
+    pub syncing: crate::sync::InFlight,
 }
 
 /// The hub's HTTP routes.

@@ -6,8 +6,8 @@
 //! the same machine is consulted *before* calling a platform, so an action that would be refused
 //! creates nothing on the platform first.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -38,6 +38,47 @@ const AUTHORIZE_LIFETIME_MILLIS: i64 = 30 * 60 * 1000;
 pub const SYNC_LINK_PATH: &str = "/sync";
 /// The wait before retrying a platform that said to slow down without saying for how long.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// The representations being synced or reset right now, so that two requests (an admin's and
+/// an auto-sync run, or two runs) never create two guests or bots for one person at once.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<Mutex<HashSet<(PersonId, Platform)>>>);
+
+/// A representation claimed for one sync; released when dropped.
+struct Claim {
+    set: InFlight,
+    key: (PersonId, Platform),
+}
+
+impl InFlight {
+    fn claim(&self, person: PersonId, platform: Platform) -> Result<Claim, SyncError> {
+        let key = (person, platform);
+        // A panic elsewhere cannot leave the set inconsistent (insert and remove are single
+        // steps), so a poisoned lock is still usable.
+        let mut set = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !set.insert(key) {
+            return Err(SyncError::Busy(platform.display_name()));
+        }
+        Ok(Claim {
+            set: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut set = self
+            .set
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        set.remove(&self.key);
+    }
+}
 
 /// Where a sync got to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +122,8 @@ pub enum SyncError {
     NoPrimaryAccount(&'static str),
     #[error("the person has no pending prompt to send again")]
     NothingToReprompt,
+    #[error("the person's {0} representation is being synced or reset right now; try again")]
+    Busy(&'static str),
     #[error("{0}")]
     Platform(PlatformError),
     #[error(transparent)]
@@ -109,6 +152,7 @@ impl From<SyncError> for ApiError {
             SyncError::NothingToReprompt => {
                 ApiError::new(StatusCode::CONFLICT, "nothing_to_reprompt", message)
             }
+            SyncError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "sync_in_progress", message),
             SyncError::Platform(PlatformError::RateLimited { .. }) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
             }
@@ -182,6 +226,7 @@ pub async fn sync(
         return Err(SyncError::IsPrimary(platform.display_name()));
     }
     let module = module(state, platform)?;
+    let _claim = state.syncing.claim(id, platform)?;
     let accounts = state.store.accounts_of_person(id).await?;
     let existing = own_account(&accounts, platform);
     let connection = connection_for(state, platform, existing).await?;
@@ -503,6 +548,7 @@ pub async fn reset(
             continue;
         }
         let platform = representation.platform;
+        let _claim = state.syncing.claim(id, platform)?;
         if representation.kind.created_by_hub() {
             remove_from_platform(
                 state,
@@ -684,11 +730,6 @@ pub async fn begin_authorize(
 /// limit (Slack creates one app a minute) never holds up another's; a rate-limited call is
 /// retried after the wait the platform asked for. Answers how many syncs were started.
 pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreError> {
-    // One run at a time in this process: a second run (an import finishing while the first
-    // waits out Slack's rate limit) would otherwise provision the same people twice. It waits,
-    // then finds only who is still not represented.
-    static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _running = RUNNING.lock().await;
     let connected: Vec<Platform> = state
         .store
         .connections()
@@ -736,8 +777,9 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
                             tracing::info!(platform = platform.as_str(), wait_s = wait.as_secs(), "auto-sync waits for the platform's rate limit");
                             tokio::time::sleep(wait).await;
                         }
-                        // People without an account to prompt, or on a platform that cannot
-                        // represent them, are left for the admin to see.
+                        // People without an account to prompt, on a platform that cannot
+                        // represent them, or already being synced by someone else, are left
+                        // for the admin to see.
                         Err(error) => {
                             tracing::info!(person = %id, platform = platform.as_str(), %error, "auto-sync skipped a person");
                             break;

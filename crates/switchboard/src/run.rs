@@ -253,6 +253,7 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<AppState> {
         metrics: install_metrics()?,
         public_url: setup.public_url.to_owned(),
         clock,
+        syncing: Default::default(),
     })
 }
 

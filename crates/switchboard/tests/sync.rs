@@ -759,3 +759,68 @@ async fn bulk_actions_answer_per_person_and_settings_round_trip() {
         (&json!(true), &json!(12), &json!("Link your account"))
     );
 }
+
+#[tokio::test]
+async fn the_demo_approves_its_bots_and_auto_sync_follows_imports() {
+    let demo = start_demo(40).await;
+    // The demo's auto-sync creates a bot for someone only on Teams and approves it on the
+    // simulated Slack's consent page by itself.
+    let started = Instant::now();
+    let bot = loop {
+        let synced = demo.people().await.into_iter().find_map(|p| {
+            let on_teams_only = p["platforms"] == json!(["teams"]);
+            p["representations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| on_teams_only && r["platform"] == "slack" && r["status"] == "synced")
+                .cloned()
+        });
+        if let Some(bot) = synced {
+            break bot;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no bot was approved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(bot["type"], "bot");
+    assert_eq!(
+        demo.sim_kind("slack", bot["external_account"].as_str().unwrap())
+            .await
+            .as_deref(),
+        Some("bot")
+    );
+
+    // With auto-sync on, an import is followed by a sync of everyone with a primary: someone
+    // on both platforms, given Slack as primary, is prompted for their Teams account.
+    let eve = demo.someone_on(&["slack", "teams"]).await;
+    let id = eve["id"].as_str().unwrap();
+    let (status, _) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{id}/primary"),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(demo.representation(id, "teams").await, Value::Null);
+    let connections = demo.get("/connections").await;
+    let slack = connections["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["platform"] == "slack")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, run) = demo
+        .post(&format!("/connections/{slack}/import"), json!({}))
+        .await;
+    assert_eq!(status, 202, "{run}");
+    let teams = demo.wait_for_status(id, "teams", "pending").await;
+    assert_eq!(teams["type"], "existing_account");
+    assert_eq!(demo.hub_dm(eve["email"].as_str().unwrap()).await.len(), 1);
+}
