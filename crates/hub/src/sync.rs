@@ -230,13 +230,21 @@ pub async fn sync(
     let accounts = state.store.accounts_of_person(id).await?;
     let existing = own_account(&accounts, platform);
     let connection = connection_for(state, platform, existing).await?;
+    // The kind follows the rules as they apply now: a person reset since may have gained or
+    // lost an account on the platform.
+    let kind = module.rules().representation(existing.is_some());
+    if kind == RepresentationKind::Unsupported {
+        return Err(SyncError::Unsupported(platform.display_name()));
+    }
     let representation = match state.store.representation(id, platform).await? {
-        Some(representation) => representation,
+        Some(recorded) if recorded.kind != kind && recorded.status == SyncStatus::NotCreated => {
+            state
+                .store
+                .set_representation_kind(id, platform, kind)
+                .await?
+        }
+        Some(recorded) => recorded,
         None => {
-            let kind = module.rules().representation(existing.is_some());
-            if kind == RepresentationKind::Unsupported {
-                return Err(SyncError::Unsupported(platform.display_name()));
-            }
             state
                 .store
                 .create_representation(id, platform, kind)

@@ -242,6 +242,40 @@ impl Store {
         Ok(transition)
     }
 
+    /// Changes how a representation that is not created yet will be made (the person gained or
+    /// lost an account on that platform since it was recorded). Refused once it exists, as a
+    /// conflict: what was created must be reset first.
+    pub async fn set_representation_kind(
+        &self,
+        person: PersonId,
+        platform: Platform,
+        kind: RepresentationKind,
+    ) -> Result<Representation, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE representations SET kind = $1, updated_at = $2 \
+             WHERE person_id = $3 AND platform = $4 AND status = 'not_created' \
+             RETURNING {REPRESENTATION_COLUMNS}"
+        )))
+        .bind(kind.as_str())
+        .bind(self.now().unix_millis())
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => representation_from_row(&row),
+            None => Err(match self.representation(person, platform).await? {
+                Some(_) => StoreError::Conflict(format!(
+                    "the created {platform} representation of person {person}"
+                )),
+                None => StoreError::NotFound {
+                    kind: "representation",
+                    id: format!("{person}/{platform}"),
+                },
+            }),
+        }
+    }
+
     /// The credentials a synced representation acts with (empty when none are stored).
     pub async fn representation_secrets(
         &self,

@@ -1611,3 +1611,52 @@ store_test!(
         );
     }
 );
+
+store_test!(
+    only_a_representation_not_created_yet_changes_kind,
+    |_db, store| {
+        let gus = store
+            .create_person("Gus", &email("gus@acme.example"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .set_representation_kind(gus.id, Platform::Teams, RepresentationKind::GuestAccount)
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+        store
+            .create_representation(gus.id, Platform::Teams, RepresentationKind::GuestAccount)
+            .await
+            .unwrap();
+        let changed = store
+            .set_representation_kind(gus.id, Platform::Teams, RepresentationKind::ExistingAccount)
+            .await
+            .unwrap();
+        assert_eq!(changed.kind, RepresentationKind::ExistingAccount);
+        store
+            .apply_sync_event(
+                gus.id,
+                Platform::Teams,
+                SyncEvent::ConsentRequested,
+                "prompted",
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .set_representation_kind(gus.id, Platform::Teams, RepresentationKind::GuestAccount)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            store
+                .representation(gus.id, Platform::Teams)
+                .await
+                .unwrap()
+                .unwrap()
+                .kind,
+            RepresentationKind::ExistingAccount
+        );
+    }
+);
