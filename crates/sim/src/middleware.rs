@@ -23,21 +23,29 @@ async fn inject(
 ) -> Response {
     let mut response = match faults.for_request(request.uri().path()) {
         FaultDecision::Pass { delay } => {
-            tokio::time::sleep(delay).await;
+            pause(delay).await;
             return next.run(request).await;
         }
         FaultDecision::Fail { delay, status } => {
-            tokio::time::sleep(delay).await;
+            pause(delay).await;
             platform
                 .failure(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
         }
         FaultDecision::Throttle { delay, retry_after } => {
-            tokio::time::sleep(delay).await;
+            pause(delay).await;
             platform.throttled(retry_after)
         }
     };
     response.extensions_mut().insert(InjectedFault);
     response
+}
+
+/// Waits out injected latency. A zero delay must not reach the timer: Tokio's timer rounds up to
+/// the next millisecond, which would cap every connection at about a thousand requests a second.
+async fn pause(delay: std::time::Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// Marks a response the fault rules produced, for the request log.
