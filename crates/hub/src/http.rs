@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(crate::webhooks::receive),
         )
         .merge(crate::link::routes())
+        .route(crate::api::openapi::PATH, get(crate::api::openapi::serve))
         .nest("/api/v1", crate::api::router(state.clone()))
         .layer(middleware::from_fn(record_request))
         .with_state(state)

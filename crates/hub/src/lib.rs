@@ -1,6 +1,9 @@
 //! The hub's HTTP layer and application services, wired around the domain core: the routes
 //! that admins, platforms and monitoring reach, and the state they share.
 
+// The OpenAPI document (`api::openapi`) is a few large `json!` literals.
+#![recursion_limit = "256"]
+
 pub mod api;
 mod clock;
 pub mod connect;

@@ -2,6 +2,7 @@
 //! with a stable code and a human message, every change written to the audit log.
 
 mod connections;
+pub mod openapi;
 mod people;
 mod sync;
 pub mod tokens;

@@ -1,0 +1,678 @@
+//! The OpenAPI 3.1 document of `/api/v1`, served unauthenticated at `GET /api/openapi.json` and
+//! committed as `docs/openapi.json`.
+//!
+//! It is written here by hand, as one value next to the router, rather than derived with a
+//! generator crate: the handlers build their bodies with `json!` (fields are added per endpoint,
+//! e.g. a person in a list carries `platforms` and `choose_primary`), so a derive would describe
+//! a parallel set of structs, not what the handlers send. What keeps this honest instead: the
+//! tests below fail when a route of the router is missing here (or the other way round) and when
+//! `docs/openapi.json` differs from this value; the black-box tests in `crates/switchboard/tests`
+//! pin the bodies, and `tests/openapi.rs` there calls every documented operation.
+//!
+//! When an endpoint changes, change it here, then regenerate the committed copy:
+//! `UPDATE_OPENAPI=1 cargo test -p switchboard-hub openapi`.
+
+use serde_json::{Value, json};
+
+/// Where the document is served, outside the token-protected tree.
+pub const PATH: &str = "/api/openapi.json";
+
+const PLATFORMS: [&str; 5] = ["slack", "teams", "google_chat", "webex", "zoom"];
+const STATUSES: [&str; 4] = ["not_created", "pending", "synced", "failed"];
+const KINDS: [&str; 4] = ["existing_account", "guest_account", "bot", "unsupported"];
+
+/// `GET /api/openapi.json`.
+pub async fn serve() -> axum::Json<Value> {
+    axum::Json(document())
+}
+
+/// The document, pretty-printed as it is committed (keys sorted, a final newline).
+pub fn render() -> String {
+    let mut text = serde_json::to_string_pretty(&document()).expect("a JSON value serialises");
+    text.push('\n');
+    text
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn nullable(schema: &str) -> Value {
+    json!({ "type": [schema, "null"] })
+}
+
+fn array_of(items: Value) -> Value {
+    json!({ "type": "array", "items": items })
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn path_parameter(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
+}
+
+fn query_parameter(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn id_parameter(of: &str) -> Value {
+    path_parameter(
+        "id",
+        &format!("the {of}'s id (`bad_id` when malformed)"),
+        json!({ "type": "string" }),
+    )
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": reference(schema) } },
+    })
+}
+
+/// The error responses an operation may give (besides 401, which every operation may give).
+fn errors(statuses: &[&str]) -> Vec<(String, Value)> {
+    statuses
+        .iter()
+        .map(|status| {
+            (
+                (*status).to_owned(),
+                json!({ "$ref": format!("#/components/responses/E{status}") }),
+            )
+        })
+        .collect()
+}
+
+/// One operation: its id, summary, tag, parameters, body and responses.
+fn operation(
+    id: &str,
+    summary: &str,
+    tag: &str,
+    parameters: Vec<Value>,
+    body: Option<Value>,
+    success: (&str, Value),
+    error_statuses: &[&str],
+) -> Value {
+    let mut responses = serde_json::Map::new();
+    responses.insert(success.0.to_owned(), success.1);
+    for (status, response) in errors(&["401"]).into_iter().chain(errors(error_statuses)) {
+        responses.insert(status, response);
+    }
+    let mut operation = json!({
+        "operationId": id,
+        "summary": summary,
+        "tags": [tag],
+        "responses": responses,
+    });
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
+    }
+    if let Some(body) = body {
+        operation["requestBody"] = body;
+    }
+    operation
+}
+
+fn error_response(description: &str, codes: &[&str]) -> Value {
+    json!({
+        "description": format!("{description} Codes: {}.", codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+        "content": { "application/json": { "schema": reference("Error") } },
+    })
+}
+
+fn schemas() -> Value {
+    let platform = reference("Platform");
+    let timestamp = json!({ "type": "integer", "format": "int64", "description": "milliseconds since the Unix epoch" });
+    json!({
+        "Platform": { "type": "string", "enum": PLATFORMS },
+        "SyncStatus": { "type": "string", "enum": STATUSES },
+        "RepresentationKind": { "type": "string", "enum": KINDS },
+        "Error": object(&["error"], json!({
+            "error": object(&["code", "message"], json!({
+                "code": { "type": "string", "description": "stable, for programs" },
+                "message": { "type": "string", "description": "what happened, for people" },
+            })),
+        })),
+        "ConnectField": object(&["name", "label", "help", "secret"], json!({
+            "name": { "type": "string" },
+            "label": { "type": "string" },
+            "help": { "type": "string" },
+            "secret": { "type": "boolean", "description": "sealed at rest and never shown again" },
+        })),
+        "PlatformModule": object(&["platform", "name", "connect_fields"], json!({
+            "platform": platform,
+            "name": { "type": "string" },
+            "connect_fields": array_of(reference("ConnectField")),
+        })),
+        "PlatformList": object(&["platforms"], json!({
+            "platforms": array_of(reference("PlatformModule")),
+        })),
+        "ConnectRequest": {
+            "type": "object",
+            "required": ["platform"],
+            "additionalProperties": false,
+            "properties": {
+                "platform": { "type": "string", "description": "a platform name (`bad_platform` otherwise)" },
+                "inputs": {
+                    "type": "object",
+                    "additionalProperties": { "type": "string" },
+                    "description": "values of the platform's `connect_fields`, by name (`unknown_input` for any other)",
+                },
+            },
+        },
+        "ConnectStarted": object(&["authorize_url"], json!({
+            "authorize_url": { "type": "string", "description": "send the admin's browser here" },
+        })),
+        "Connected": object(&["connection_id"], json!({
+            "connection_id": { "type": "string" },
+        })),
+        "Team": object(&["id", "name"], json!({
+            "id": { "type": "string" },
+            "name": { "type": "string" },
+        })),
+        "AvailableTeam": object(&["id", "name", "member_count", "selected"], json!({
+            "id": { "type": "string" },
+            "name": { "type": "string" },
+            "member_count": nullable("integer"),
+            "selected": { "type": "boolean" },
+        })),
+        "TeamList": object(&["teams"], json!({ "teams": array_of(reference("AvailableTeam")) })),
+        "TeamSelection": {
+            "type": "object",
+            "required": ["teams"],
+            "additionalProperties": false,
+            "properties": { "teams": array_of(json!({ "type": "string" })) },
+        },
+        "SelectedTeams": object(&["selected"], json!({ "selected": array_of(reference("Team")) })),
+        "Connection": object(
+            &["id", "platform", "tenant", "display_name", "module_configured", "import_scope", "selected_teams", "last_import"],
+            json!({
+                "id": { "type": "string" },
+                "platform": platform,
+                "tenant": { "type": "string" },
+                "display_name": { "type": "string" },
+                "module_configured": { "type": "boolean" },
+                "import_scope": { "type": ["string", "null"], "enum": ["all_users", "selected_teams", null], "description": "null when the module is not configured" },
+                "selected_teams": array_of(reference("Team")),
+                "last_import": { "oneOf": [reference("ImportRun"), { "type": "null" }] },
+            }),
+        ),
+        "ConnectionList": object(&["connections"], json!({ "connections": array_of(reference("Connection")) })),
+        "ImportRun": object(
+            &["id", "connection_id", "status", "pages", "seen", "added", "updated", "deactivated", "skipped", "error", "started_at", "finished_at"],
+            json!({
+                "id": { "type": "string" },
+                "connection_id": { "type": "string" },
+                "status": { "type": "string", "enum": ["running", "succeeded", "failed"] },
+                "pages": { "type": "integer" },
+                "seen": { "type": "integer" },
+                "added": { "type": "integer" },
+                "updated": { "type": "integer" },
+                "deactivated": { "type": "integer" },
+                "skipped": { "type": "integer" },
+                "error": nullable("string"),
+                "started_at": timestamp,
+                "finished_at": { "type": ["integer", "null"], "format": "int64", "description": "milliseconds since the Unix epoch" },
+            }),
+        ),
+        "ImportProgress": {
+            "allOf": [
+                reference("ImportRun"),
+                object(&["running"], json!({ "running": { "type": "boolean" } })),
+            ],
+        },
+        "ImportList": object(&["imports"], json!({ "imports": array_of(reference("ImportRun")) })),
+        "Person": object(&["id", "display_name", "email", "primary", "primary_chosen_by"], json!({
+            "id": { "type": "string" },
+            "display_name": { "type": "string" },
+            "email": { "type": "string" },
+            "primary": { "oneOf": [reference("Platform"), { "type": "null" }] },
+            "primary_chosen_by": { "type": ["string", "null"], "enum": ["automatic", "admin", "person", null] },
+        })),
+        "Representation": object(&["platform", "type", "status", "failure_reason", "account_id", "external_account"], json!({
+            "platform": platform,
+            "type": reference("RepresentationKind"),
+            "status": reference("SyncStatus"),
+            "failure_reason": nullable("string"),
+            "account_id": nullable("string"),
+            "external_account": nullable("string"),
+        })),
+        "PersonSummary": {
+            "allOf": [
+                reference("Person"),
+                object(&["platforms", "choose_primary", "representations"], json!({
+                    "platforms": array_of(reference("Platform")),
+                    "choose_primary": { "type": "boolean", "description": "on several platforms and no primary chosen by anyone but the hub" },
+                    "representations": array_of(reference("Representation")),
+                })),
+            ],
+        },
+        "PeoplePage": object(&["people", "next_cursor"], json!({
+            "people": array_of(reference("PersonSummary")),
+            "next_cursor": { "type": ["string", "null"], "description": "pass as `cursor` for the next page; null on the last" },
+        })),
+        "Account": object(&["id", "platform", "connection_id", "external_id", "display_name", "email", "active"], json!({
+            "id": { "type": "string" },
+            "platform": platform,
+            "connection_id": { "type": "string" },
+            "external_id": { "type": "string" },
+            "display_name": { "type": "string" },
+            "email": nullable("string"),
+            "active": { "type": "boolean" },
+        })),
+        "Transition": object(&["from", "to", "failure_reason", "cause", "at"], json!({
+            "from": reference("SyncStatus"),
+            "to": reference("SyncStatus"),
+            "failure_reason": nullable("string"),
+            "cause": { "type": "string" },
+            "at": timestamp,
+        })),
+        "RepresentationDetail": {
+            "allOf": [
+                reference("Representation"),
+                object(&["prompts_sent", "history"], json!({
+                    "prompts_sent": { "type": "integer" },
+                    "history": array_of(reference("Transition")),
+                })),
+            ],
+        },
+        "PersonDetail": {
+            "allOf": [
+                reference("Person"),
+                object(&["accounts", "representations"], json!({
+                    "accounts": array_of(reference("Account")),
+                    "representations": array_of(reference("RepresentationDetail")),
+                })),
+            ],
+        },
+        "PrimaryChoice": {
+            "type": "object",
+            "required": ["platform"],
+            "additionalProperties": false,
+            "properties": { "platform": platform },
+        },
+        "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted"], json!({
+            "id": { "type": "string" },
+            "platform": platform,
+            "status": { "type": "string", "enum": ["synced", "pending"] },
+            "consent_url": { "type": ["string", "null"], "description": "a bot waiting for a workspace admin's approval: open it signed in as an admin" },
+            "prompted": { "type": "boolean", "description": "the person was prompted on their primary platform to authorise their own account" },
+        })),
+        "ResetResult": object(&["id", "reset"], json!({
+            "id": { "type": "string" },
+            "reset": array_of(reference("Platform")),
+        })),
+        "RepromptResult": object(&["id", "reprompted"], json!({
+            "id": { "type": "string" },
+            "reprompted": array_of(reference("Platform")),
+        })),
+        "BulkRequest": {
+            "type": "object",
+            "required": ["ids"],
+            "additionalProperties": false,
+            "properties": {
+                "ids": { "type": "array", "items": { "type": "string" }, "maxItems": 1000 },
+                "platform": { "type": "string", "description": "for `sync` only, and required there" },
+            },
+        },
+        "BulkResult": {
+            "oneOf": [
+                {
+                    "allOf": [
+                        { "oneOf": [reference("SyncResult"), reference("ResetResult"), reference("RepromptResult")] },
+                        object(&["ok"], json!({ "ok": { "const": true } })),
+                    ],
+                },
+                object(&["id", "ok", "error"], json!({
+                    "id": { "type": "string", "description": "as given in the request" },
+                    "ok": { "const": false },
+                    "error": object(&["code", "message"], json!({
+                        "code": { "type": "string" },
+                        "message": { "type": "string" },
+                    })),
+                })),
+            ],
+        },
+        "BulkResults": object(&["results"], json!({ "results": array_of(reference("BulkResult")) })),
+        "PendingConsent": object(&["person_id", "display_name", "platform", "url", "expires_at"], json!({
+            "person_id": { "type": "string" },
+            "display_name": nullable("string"),
+            "platform": platform,
+            "url": { "type": "string" },
+            "expires_at": timestamp,
+        })),
+        "ConsentList": object(&["consents"], json!({ "consents": array_of(reference("PendingConsent")) })),
+        "Settings": object(&["auto_sync", "auto_prompt", "auto_prompt_active", "prompt_throttle_hours", "prompt_text"], json!({
+            "auto_sync": { "type": "boolean" },
+            "auto_prompt": { "type": "boolean" },
+            "auto_prompt_active": { "type": "boolean", "description": "whether auto-prompt acts yet (not until the relay exists)" },
+            "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
+            "prompt_text": { "type": "string" },
+        })),
+        "SettingsChange": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "auto_sync": { "type": "boolean" },
+                "auto_prompt": { "type": "boolean" },
+                "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
+                "prompt_text": { "type": "string", "minLength": 1, "maxLength": 1000 },
+            },
+        },
+        "AuditEntry": object(&["id", "at", "actor", "action", "target", "detail", "source"], json!({
+            "id": { "type": "integer", "format": "int64" },
+            "at": timestamp,
+            "actor": { "type": "string", "description": "`token:NAME`, `admin:E-MAIL` or `system`" },
+            "action": { "type": "string" },
+            "target": { "type": "string" },
+            "detail": { "type": "string" },
+            "source": { "type": "string", "description": "the client's address, or `cli`" },
+        })),
+        "AuditLog": object(&["entries"], json!({ "entries": array_of(reference("AuditEntry")) })),
+    })
+}
+
+fn responses() -> Value {
+    json!({
+        "E400": error_response("The request was malformed; nothing changed.", &["bad_filter", "bad_query", "bad_cursor", "bad_id", "bad_body", "bad_platform", "bad_setting", "unknown_input", "unknown_team"]),
+        "E401": {
+            "description": "No API token, or an unknown or revoked one. Code: `unauthorised`.",
+            "headers": { "WWW-Authenticate": { "schema": { "type": "string", "const": "Bearer" } } },
+            "content": { "application/json": { "schema": reference("Error") } },
+        },
+        "E404": error_response("No such resource, or no such API endpoint.", &["not_found"]),
+        "E409": error_response("The request conflicts with the current state; nothing changed.", &["conflict", "illegal_transition", "platform_not_configured", "no_teams_selected", "no_primary", "is_primary", "not_connected", "unsupported", "no_primary_account", "nothing_to_reprompt", "sync_in_progress"]),
+        "E422": error_response("The person has no active account on that platform.", &["no_account_there"]),
+        "E429": error_response("The platform asked the hub to slow down; nothing changed, try again later.", &["rate_limited"]),
+        "E502": error_response("The platform refused or failed; the message says why.", &["platform_error", "sync_failed", "unexpected_flow_outcome"]),
+        "E503": error_response("The hub's database failed; the request was not completed.", &["store_unavailable"]),
+    })
+}
+
+fn paths() -> Value {
+    let person_id = id_parameter("person");
+    let connection_id = id_parameter("connection");
+    let platform_path = path_parameter(
+        "platform",
+        "the platform to represent the person on (`bad_platform` otherwise)",
+        reference("Platform"),
+    );
+    let sync_errors = ["400", "404", "409", "429", "502", "503"];
+    let mut connect = operation(
+        "connect",
+        "Starts connecting a platform",
+        "connections",
+        vec![],
+        Some(json_body(reference("ConnectRequest"))),
+        (
+            "202",
+            ok(
+                "send the admin's browser to `authorize_url`; the platform's consent pages return to `/connect/callback`, which finishes the connection",
+                "ConnectStarted",
+            ),
+        ),
+        &["400", "409", "502", "503"],
+    );
+    connect["responses"]["201"] = ok(
+        "connected at once: the platform needed no browser step",
+        "Connected",
+    );
+    json!({
+        "/platforms": {
+            "get": operation("listPlatforms", "The platform modules this hub has, with the fields an admin types in to connect", "connections",
+                vec![], None, ("200", ok("the modules", "PlatformList")), &[]),
+        },
+        "/connections": {
+            "get": operation("listConnections", "Connections with their platform, tenant, selected teams and last import", "connections",
+                vec![], None, ("200", ok("the connections", "ConnectionList")), &["503"]),
+            "post": connect,
+        },
+        "/connections/{id}/teams": {
+            "get": operation("listTeams", "The teams an admin may select (Teams), each with `selected`", "connections",
+                vec![connection_id.clone()], None, ("200", ok("the teams", "TeamList")), &["400", "404", "409", "502", "503"]),
+            "put": operation("selectTeams", "Selects the teams whose members are imported", "connections",
+                vec![connection_id.clone()], Some(json_body(reference("TeamSelection"))),
+                ("200", ok("the selected teams", "SelectedTeams")), &["400", "404", "409", "502", "503"]),
+        },
+        "/connections/{id}/import": {
+            "post": operation("startImport", "Starts an import in the background", "connections",
+                vec![connection_id.clone()], None, ("202", ok("the run, just started", "ImportRun")), &["400", "404", "409", "503"]),
+        },
+        "/connections/{id}/imports": {
+            "get": operation("listImports", "The connection's last 20 imports, newest first", "connections",
+                vec![connection_id], None, ("200", ok("the runs", "ImportList")), &["400", "404", "503"]),
+        },
+        "/imports/{id}": {
+            "get": operation("getImport", "One import's progress", "connections",
+                vec![path_parameter("id", "the import's id", json!({ "type": "string" }))], None,
+                ("200", ok("the run", "ImportProgress")), &["404", "503"]),
+        },
+        "/people": {
+            "get": operation("listPeople", "A page of people, by name", "people",
+                vec![
+                    query_parameter("primary", "only people with this primary platform, or `unchosen` for those without one",
+                        json!({ "type": "string", "enum": PLATFORMS.iter().copied().chain(["unchosen"]).collect::<Vec<_>>() })),
+                    query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
+                    query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),
+                    query_parameter("q", "searches name and e-mail", json!({ "type": "string" })),
+                    query_parameter("cursor", "the `next_cursor` of the previous page (`bad_cursor` otherwise)", json!({ "type": "string" })),
+                    query_parameter("limit", "people per page", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 })),
+                ],
+                None, ("200", ok("the page", "PeoplePage")), &["400", "503"]),
+        },
+        "/people/{id}": {
+            "get": operation("getPerson", "One person with their accounts and representations (with history)", "people",
+                vec![person_id.clone()], None, ("200", ok("the person", "PersonDetail")), &["400", "404", "503"]),
+            "delete": operation("removePerson", "Resets the person, then deletes them from the hub; their accounts stay, unlinked", "sync",
+                vec![person_id.clone()], None, ("204", json!({ "description": "removed" })), &sync_errors),
+        },
+        "/people/{id}/primary": {
+            "put": operation("setPrimary", "The admin chooses the primary platform; the person must have an active account there", "people",
+                vec![person_id.clone()], Some(json_body(reference("PrimaryChoice"))),
+                ("200", ok("the person", "Person")), &["400", "404", "409", "422", "503"]),
+        },
+        "/people/{id}/sync/{platform}": {
+            "post": operation("syncPerson", "Represents the person on a platform other than their primary", "sync",
+                vec![person_id.clone(), platform_path], None,
+                ("200", ok("`synced` (e.g. a Teams guest), or `pending` with a `consent_url` (a Slack bot waiting for a workspace admin) or `prompted` (the person was asked to authorise their own account)", "SyncResult")),
+                &sync_errors),
+        },
+        "/people/{id}/reset": {
+            "post": operation("resetPerson", "Breaks every sync: removes the guests and bots the hub created, returns each representation to `not_created`, clears the primary platform", "sync",
+                vec![person_id.clone()], None, ("200", ok("the platforms reset", "ResetResult")), &sync_errors),
+        },
+        "/people/{id}/reprompt": {
+            "post": operation("repromptPerson", "Sends the prompt again for representations waiting for the person", "sync",
+                vec![person_id], None, ("200", ok("the platforms prompted for", "RepromptResult")), &sync_errors),
+        },
+        "/people/bulk/{action}": {
+            "post": operation("bulkAction", "The action for each person in turn; one person's failure does not stop the others", "sync",
+                vec![path_parameter("action", "what to do (`not_found` for anything else)", json!({ "type": "string", "enum": ["sync", "reset", "reprompt"] }))],
+                Some(json_body(reference("BulkRequest"))),
+                ("200", ok("each person's result, in the order given", "BulkResults")), &["400", "404", "503"]),
+        },
+        "/consents": {
+            "get": operation("listConsents", "The bots waiting for a workspace admin's approval, oldest first", "sync",
+                vec![], None, ("200", ok("open each `url` in turn, signed in to the platform as an admin", "ConsentList")), &["503"]),
+        },
+        "/settings": {
+            "get": operation("getSettings", "The sync settings", "sync",
+                vec![], None, ("200", ok("the settings", "Settings")), &["503"]),
+            "put": operation("updateSettings", "Changes any of the sync settings", "sync",
+                vec![], Some(json_body(reference("SettingsChange"))), ("200", ok("the settings now", "Settings")), &["400", "503"]),
+        },
+        "/audit": {
+            "get": operation("auditLog", "The audit log, newest first", "audit",
+                vec![
+                    query_parameter("before", "only entries with an id below this one (for the next page)", json!({ "type": "integer", "format": "int64" })),
+                    query_parameter("limit", "entries per page", json!({ "type": "integer", "default": 100 })),
+                ],
+                None, ("200", ok("the entries", "AuditLog")), &["400", "503"]),
+        },
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Switchboard REST API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "JSON over HTTP under `/api/v1`, authenticated with an API token. Every change is written to the audit log. See docs/api.md.",
+            "license": { "name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later" },
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "bearer": [] }],
+        "tags": [
+            { "name": "connections", "description": "Platforms, connections and imports" },
+            { "name": "people", "description": "People and their primary platforms" },
+            { "name": "sync", "description": "Representing people on their secondary platforms" },
+            { "name": "audit", "description": "The audit log" },
+        ],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `switchboard token create --name NAME`, sent as `Authorization: Bearer TOKEN`",
+                },
+            },
+            "schemas": schemas(),
+            "responses": responses(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+
+    /// The drift check CI runs: `docs/openapi.json` is what the hub serves.
+    #[test]
+    fn the_committed_document_is_what_the_hub_serves() {
+        let rendered = render();
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(COMMITTED, &rendered).expect("write docs/openapi.json");
+            return;
+        }
+        let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+        assert!(
+            committed == rendered,
+            "docs/openapi.json differs from the document the hub serves (crates/hub/src/api/openapi.rs); \
+             regenerate it with `UPDATE_OPENAPI=1 cargo test -p switchboard-hub openapi` and commit it"
+        );
+    }
+
+    /// Every `.route(PATH, METHODS)` of the API's source, as `(method, path)`.
+    fn served_routes() -> BTreeSet<(String, String)> {
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("connections.rs"),
+            include_str!("people.rs"),
+            include_str!("sync.rs"),
+        ];
+        let mut routes = BTreeSet::new();
+        for line in sources.iter().flat_map(|source| source.lines()) {
+            let Some(rest) = line.trim().strip_prefix(".route(\"") else {
+                continue;
+            };
+            let (path, methods) = rest.split_once('"').expect("a quoted path");
+            let mut found = false;
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let call = format!("{method}(");
+                let mut text = methods;
+                while let Some(at) = text.find(&call) {
+                    let before = text[..at].chars().next_back();
+                    if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_')) {
+                        routes.insert((method.to_owned(), path.to_owned()));
+                        found = true;
+                    }
+                    text = &text[at + call.len()..];
+                }
+            }
+            assert!(found, "no method found in route line: {line}");
+        }
+        routes
+    }
+
+    fn documented_routes() -> BTreeSet<(String, String)> {
+        let document = document();
+        let mut routes = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                routes.insert((method.clone(), path.clone()));
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn every_route_of_the_api_is_documented_and_nothing_else() {
+        let served = served_routes();
+        assert!(
+            served.len() >= 20,
+            "the route scan found too little: {served:?}"
+        );
+        let documented = documented_routes();
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty() && unserved.is_empty(),
+            "served but not documented: {undocumented:?}; documented but not served: {unserved:?}"
+        );
+    }
+
+    #[test]
+    fn every_reference_resolves_and_every_path_parameter_is_declared() {
+        let document = document();
+        let mut references = Vec::new();
+        collect_references(&document, &mut references);
+        for reference in references {
+            let pointer = reference.strip_prefix('#').expect("a local reference");
+            assert!(document.pointer(pointer).is_some(), "dangling {reference}");
+        }
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let declared: BTreeSet<&str> = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                let in_path: BTreeSet<&str> = path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                    .collect();
+                assert_eq!(declared, in_path, "{method} {path}");
+            }
+        }
+    }
+
+    fn collect_references(value: &Value, into: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("$ref", Value::String(target)) => into.push(target.clone()),
+                        _ => collect_references(value, into),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect_references(v, into)),
+            _ => {}
+        }
+    }
+}
