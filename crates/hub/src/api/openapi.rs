@@ -1,13 +1,17 @@
 //! The OpenAPI 3.1 document of `/api/v1`, served unauthenticated at `GET /api/openapi.json` and
 //! committed as `docs/openapi.json`.
 //!
-//! It is written here by hand, as one value next to the router, rather than derived with a
-//! generator crate: the handlers build their bodies with `json!` (fields are added per endpoint,
-//! e.g. a person in a list carries `platforms` and `choose_primary`), so a derive would describe
-//! a parallel set of structs, not what the handlers send. What keeps this honest instead: the
-//! tests below fail when a route of the router is missing here (or the other way round) and when
-//! `docs/openapi.json` differs from this value; the black-box tests in `crates/switchboard/tests`
-//! pin the bodies, and `tests/openapi.rs` there calls every documented operation.
+//! It is written here by hand, as one value next to the router, rather than derived with
+//! `utoipa`: the handlers build their bodies with `json!` (fields are added per endpoint, e.g. a
+//! person in a list carries `platforms` and `choose_primary`), so a derive would first need every
+//! handler turned into typed response structs, or it would describe a parallel set of structs
+//! rather than what the handlers send. The crate also has a build cost beyond its own: even with
+//! only its `macros` feature it turns on `indexmap`'s `serde` feature, which rebuilds sqlx and the
+//! store. What keeps this document honest instead: the tests below fail when a route of the
+//! router is missing here (or the other way round) and when `docs/openapi.json` differs from this
+//! value; `crates/switchboard/tests/openapi.rs` calls every documented operation on the demo
+//! (documented statuses and error shape only) and checks the read operations' bodies against
+//! their schemas; the black-box tests there pin the bodies themselves.
 //!
 //! When an endpoint changes, change it here, then regenerate the committed copy:
 //! `UPDATE_OPENAPI=1 cargo test -p switchboard-hub openapi`.
