@@ -6,18 +6,18 @@
 //! the same machine is consulted *before* calling a platform, so an action that would be refused
 //! creates nothing on the platform first.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use switchboard_core::{
-    Account, AccountKind, ExternalUserId, Person, PersonId, Platform, Representation,
+    Account, AccountKind, ConnectionId, ExternalUserId, Person, PersonId, Platform, Representation,
     RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
 };
 use switchboard_platform::{
     ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowStep,
-    PlatformError, Prompt, ProvisionRequest, Provisioning,
+    PlatformError, Prompt, ProvisionRequest, Provisioning, Rate, TokenBucket,
 };
 use switchboard_secrets::SecretString;
 use switchboard_store::{FlowPurpose, PendingFlow, PeopleQuery, RepresentationSecrets, StoreError};
@@ -40,9 +40,14 @@ pub const SYNC_LINK_PATH: &str = "/sync";
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// The representations being synced or reset right now, so that two requests (an admin's and
-/// an auto-sync run, or two runs) never create two guests or bots for one person at once.
+/// an auto-sync run, or two runs) never create two guests or bots for one person at once; and
+/// each connection's provisioning pace, so that a bulk sync waits for the platform's published
+/// limit instead of running into it.
 #[derive(Debug, Clone, Default)]
-pub struct InFlight(Arc<Mutex<HashSet<(PersonId, Platform)>>>);
+pub struct InFlight(
+    Arc<Mutex<HashSet<(PersonId, Platform)>>>,
+    Arc<Mutex<HashMap<ConnectionId, TokenBucket>>>,
+);
 
 /// A representation claimed for one sync; released when dropped.
 struct Claim {
@@ -68,6 +73,28 @@ impl InFlight {
         })
     }
 }
+
+impl InFlight {
+    /// Waits for the connection's turn to provision, at the pace the platform publishes.
+    async fn pace(&self, connection: ConnectionId, rate: Option<Rate>) {
+        let Some(rate) = rate else { return };
+        let now = PACE_EPOCH.elapsed();
+        let wait = self
+            .1
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(connection)
+            .or_insert_with(|| TokenBucket::new(rate, now))
+            .take(now);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// The fixed point paces are measured from.
+static PACE_EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
 
 impl Drop for Claim {
     fn drop(&mut self) {
@@ -298,6 +325,10 @@ pub async fn sync(
                 avatar_url: None,
                 existing_account: existing.map(|a| a.external_id.clone()),
             };
+            state
+                .syncing
+                .pace(connection.connection.id, module.provisioning_rate())
+                .await;
             match module.provision_representation(&connection, &request).await {
                 Ok(Provisioning::Ready {
                     account,

@@ -33,7 +33,7 @@ use switchboard_core::{
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials, FlowContext,
     FlowOutcome, FlowState, FlowStep, Health, ImportRequest, InboundEvent, InboundKind, MessageRef,
-    OutboundMessage, PlatformError, PlatformUser, Prompt, ProvisionRequest, Provisioning,
+    OutboundMessage, PlatformError, PlatformUser, Prompt, ProvisionRequest, Provisioning, Rate,
     RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
@@ -200,6 +200,12 @@ impl std::fmt::Debug for TeamsPlatform {
             .finish_non_exhaustive()
     }
 }
+
+/// Graph's published limit on `POST /invitations`: 150 requests per 5 s per tenant.
+const INVITATION_RATE: Rate = Rate {
+    per_second: 30.0,
+    burst: 150.0,
+};
 
 impl TeamsPlatform {
     pub fn new(settings: TeamsSettings) -> Result<Self, PlatformError> {
@@ -856,6 +862,12 @@ fn interop_local_part(email: &Email, nonce: &str) -> String {
 impl ChatPlatform for TeamsPlatform {
     fn platform(&self) -> Platform {
         Platform::Teams
+    }
+
+    /// Each guest takes one `POST /invitations`, which Graph limits to 150 requests per 5 s
+    /// per tenant.
+    fn provisioning_rate(&self) -> Option<Rate> {
+        Some(INVITATION_RATE)
     }
 
     fn connect_fields(&self) -> Vec<ConnectField> {

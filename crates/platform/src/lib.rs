@@ -6,6 +6,7 @@
 //! Adding a platform touches its own folder and one line of the hub's registry.
 
 mod error;
+mod rate;
 mod registry;
 mod retry;
 mod types;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use switchboard_core::{Email, ExternalChatId, ExternalUserId, Platform, PlatformRules, rules_for};
 
 pub use error::PlatformError;
+pub use rate::{Rate, TokenBucket};
 pub use registry::PlatformRegistry;
 pub use retry::{RetryPolicy, with_retries};
 pub use types::{
@@ -105,6 +107,13 @@ pub trait ChatPlatform: Send + Sync {
         connection: &ConnectionContext,
         email: &Email,
     ) -> Result<Option<PlatformUser>, PlatformError>;
+
+    /// The pace at which one connection may provision representations, as the platform
+    /// publishes its limits; the hub waits for it rather than being answered 429. `None` when
+    /// the platform sets no limit that provisioning would reach.
+    fn provisioning_rate(&self) -> Option<Rate> {
+        None
+    }
 
     /// Creates what represents a person on this platform (a guest account, a bot), or starts
     /// the consent its creation needs.

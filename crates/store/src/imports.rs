@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use switchboard_core::{
@@ -111,89 +112,137 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (mut added, mut updated, mut skipped) = (0i64, 0i64, 0i64);
         let now = self.now().unix_millis();
+        let connection = run.connection_id.to_string();
+        // The accounts of this page the connection already has, found in a few statements
+        // rather than one per account: a large import writes hundreds of pages.
+        let mut known: HashMap<String, String> = HashMap::new();
+        let mut external_ids: Vec<&str> = accounts.iter().map(|a| a.external_id.as_str()).collect();
+        external_ids.sort_unstable();
+        external_ids.dedup();
+        for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from(
+                "SELECT id, external_id FROM accounts WHERE platform = $1 AND connection_id = $2 \
+                 AND external_id IN (",
+            );
+            push_placeholders(&mut text, 3, chunk.len());
+            text.push(')');
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text))
+                .bind(platform.as_str())
+                .bind(connection.as_str());
+            for external_id in chunk {
+                query = query.bind(*external_id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                known.insert(row.try_get("external_id")?, row.try_get("id")?);
+            }
+        }
+        let mut inserts: Vec<(String, &ImportedAccount)> = Vec::new();
+        // Accounts updated, with the row as this page last reports it.
+        let mut updates: Vec<(String, &ImportedAccount)> = Vec::new();
+        // Each account's addresses as this page last reports them.
+        let mut addresses: HashMap<String, &ImportedAccount> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
         for account in accounts {
             if account.kind != AccountKind::Human || !account.active {
                 skipped += 1;
             }
-            let existing: Option<String> = sqlx::query(
-                "SELECT id FROM accounts WHERE platform = $1 AND connection_id = $2 AND external_id = $3",
-            )
-            .bind(platform.as_str())
-            .bind(run.connection_id.to_string())
-            .bind(account.external_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|row| row.try_get("id"))
-            .transpose()?;
-            let primary = account.emails.first().map(Email::as_str);
-            let id = match existing {
+            let id = match known.get(account.external_id.as_str()) {
                 Some(id) => {
-                    sqlx::query(
-                        "UPDATE accounts SET display_name = $1, email = $2, kind = $3, active = $4, \
-                         last_import = $5, updated_at = $6 WHERE id = $7",
-                    )
-                    .bind(account.display_name.as_str())
-                    .bind(primary)
-                    .bind(account.kind.as_str())
-                    .bind(i64::from(account.active))
-                    .bind(run.id.as_str())
-                    .bind(now)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM account_emails WHERE account_id = $1")
-                        .bind(id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    updates.push((id.clone(), account));
                     updated += 1;
-                    id
+                    id.clone()
                 }
                 None => {
                     let id = new_uuid().to_string();
-                    sqlx::query(
-                        "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, \
-                         email, kind, active, person_id, updated_at, last_import) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)",
-                    )
-                    .bind(id.as_str())
-                    .bind(run.connection_id.to_string())
-                    .bind(platform.as_str())
-                    .bind(account.external_id.as_str())
-                    .bind(account.display_name.as_str())
-                    .bind(primary)
-                    .bind(account.kind.as_str())
-                    .bind(i64::from(account.active))
-                    .bind(now)
-                    .bind(run.id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|error| match &error {
-                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                            StoreError::NotFound {
-                                kind: "connection on that platform",
-                                id: run.connection_id.to_string(),
-                            }
-                        }
-                        _ => StoreError::Database(error),
-                    })?;
+                    known.insert(account.external_id.as_str().to_owned(), id.clone());
+                    inserts.push((id.clone(), account));
                     added += 1;
                     id
                 }
             };
-            let mut seen_addresses = std::collections::HashSet::new();
-            for (position, email) in account.emails.iter().enumerate() {
-                if !seen_addresses.insert(email) {
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO account_emails (account_id, email, position) VALUES ($1, $2, $3)",
-                )
-                .bind(id.as_str())
-                .bind(email.as_str())
-                .bind(position as i64)
-                .execute(&mut *tx)
-                .await?;
+            if addresses.insert(id.clone(), account).is_none() {
+                order.push(id);
             }
+        }
+        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from(
+                "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, \
+                 email, kind, active, updated_at, last_import, person_id) VALUES ",
+            );
+            push_rows(&mut text, chunk.len(), 10, ", NULL");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for (id, account) in chunk {
+                query = query
+                    .bind(id.as_str())
+                    .bind(connection.as_str())
+                    .bind(platform.as_str())
+                    .bind(account.external_id.as_str())
+                    .bind(account.display_name.as_str())
+                    .bind(account.emails.first().map(Email::as_str))
+                    .bind(account.kind.as_str())
+                    .bind(i64::from(account.active))
+                    .bind(now)
+                    .bind(run.id.as_str());
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .map_err(|error| match &error {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::NotFound {
+                            kind: "connection on that platform",
+                            id: run.connection_id.to_string(),
+                        }
+                    }
+                    _ => StoreError::Database(error),
+                })?;
+        }
+        for (id, account) in &updates {
+            sqlx::query(
+                "UPDATE accounts SET display_name = $1, email = $2, kind = $3, active = $4, \
+                 last_import = $5, updated_at = $6 WHERE id = $7",
+            )
+            .bind(account.display_name.as_str())
+            .bind(account.emails.first().map(Email::as_str))
+            .bind(account.kind.as_str())
+            .bind(i64::from(account.active))
+            .bind(run.id.as_str())
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut replaced: Vec<&str> = updates.iter().map(|(id, _)| id.as_str()).collect();
+        replaced.sort_unstable();
+        replaced.dedup();
+        for chunk in replaced.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from("DELETE FROM account_emails WHERE account_id IN (");
+            push_placeholders(&mut text, 1, chunk.len());
+            text.push(')');
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let mut rows: Vec<(&str, &str, i64)> = Vec::new();
+        for id in &order {
+            let mut seen_addresses = std::collections::HashSet::new();
+            for (position, email) in addresses[id].emails.iter().enumerate() {
+                if seen_addresses.insert(email) {
+                    rows.push((id.as_str(), email.as_str(), position as i64));
+                }
+            }
+        }
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut text =
+                String::from("INSERT INTO account_emails (account_id, email, position) VALUES ");
+            push_rows(&mut text, chunk.len(), 3, "");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for (id, email, position) in chunk {
+                query = query.bind(*id).bind(*email).bind(*position);
+            }
+            query.execute(&mut *tx).await?;
         }
         sqlx::query(
             "UPDATE import_runs SET pages = pages + 1, seen = seen + $1, added = added + $2, \
@@ -347,15 +396,17 @@ impl Store {
 
     /// Every account in creation order with its addresses, as matching needs them.
     pub async fn match_candidates(&self) -> Result<Vec<MatchCandidate>, StoreError> {
-        let rows = sqlx::query(
+        // Read row by row: a large directory's rows, all held at once, would take more memory
+        // than the candidates made of them.
+        let mut rows = sqlx::query(
             "SELECT a.id, a.connection_id, a.kind, a.active, a.display_name, e.email \
              FROM accounts a LEFT JOIN account_emails e ON e.account_id = a.id \
              ORDER BY a.id, e.position",
         )
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch(&self.pool);
         let mut candidates: Vec<MatchCandidate> = Vec::new();
-        for row in &rows {
+        while let Some(row) = rows.try_next().await? {
+            let row = &row;
             let id: AccountId = parse(row, "id")?;
             if candidates.last().is_none_or(|c| c.account != id) {
                 let kind: String = row.try_get("kind")?;
@@ -382,12 +433,14 @@ impl Store {
 
     /// Which person each linked account belongs to.
     pub async fn account_links(&self) -> Result<HashMap<AccountId, PersonId>, StoreError> {
-        sqlx::query("SELECT id, person_id FROM accounts WHERE person_id IS NOT NULL")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| Ok((parse(row, "id")?, parse(row, "person_id")?)))
-            .collect()
+        let mut rows =
+            sqlx::query("SELECT id, person_id FROM accounts WHERE person_id IS NOT NULL")
+                .fetch(&self.pool);
+        let mut links = HashMap::new();
+        while let Some(row) = rows.try_next().await? {
+            links.insert(parse(&row, "id")?, parse(&row, "person_id")?);
+        }
+        Ok(links)
     }
 
     /// Applies a reconciliation in one transaction, then refreshes every person's set of
@@ -399,26 +452,48 @@ impl Store {
     pub async fn apply_reconciliation(&self, plan: &Reconciliation) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
         let now = self.now().unix_millis();
+        for chunk in plan.new_people.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from(
+                "INSERT INTO people (id, display_name, email, created_at, updated_at, \
+                 primary_platform, platforms) VALUES ",
+            );
+            push_rows(&mut text, chunk.len(), 5, ", NULL, 0");
+            text.push_str(" ON CONFLICT (email) DO NOTHING");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for person in chunk {
+                query = query
+                    .bind(new_uuid().to_string())
+                    .bind(person.display_name.as_str())
+                    .bind(person.email.as_str())
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let mut by_email: HashMap<String, String> = HashMap::new();
+        for chunk in plan.new_people.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from("SELECT id, email FROM people WHERE email IN (");
+            push_placeholders(&mut text, 1, chunk.len());
+            text.push(')');
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for person in chunk {
+                query = query.bind(person.email.as_str());
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                by_email.insert(row.try_get("email")?, row.try_get("id")?);
+            }
+        }
         let mut new_ids = Vec::with_capacity(plan.new_people.len());
         for person in &plan.new_people {
-            sqlx::query(
-                "INSERT INTO people (id, display_name, email, primary_platform, created_at, \
-                 updated_at, platforms) VALUES ($1, $2, $3, NULL, $4, $4, 0) \
-                 ON CONFLICT (email) DO NOTHING",
-            )
-            .bind(new_uuid().to_string())
-            .bind(person.display_name.as_str())
-            .bind(person.email.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let id: String = sqlx::query("SELECT id FROM people WHERE email = $1")
-                .bind(person.email.as_str())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
+            let id = by_email
+                .get(person.email.as_str())
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("no person with the address {}", person.email))
+                })?;
             new_ids.push(id);
         }
+        let mut links: Vec<(String, String)> = Vec::with_capacity(plan.links.len());
         for (account, target) in &plan.links {
             let person = match target {
                 PersonRef::Existing(person) => person.to_string(),
@@ -427,11 +502,24 @@ impl Store {
                     .cloned()
                     .ok_or_else(|| StoreError::Corrupt(format!("no new person {index}")))?,
             };
-            sqlx::query("UPDATE accounts SET person_id = $1 WHERE id = $2")
-                .bind(person)
-                .bind(account.to_string())
-                .execute(&mut *tx)
-                .await?;
+            links.push((account.to_string(), person));
+        }
+        for chunk in links.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from("UPDATE accounts SET person_id = CASE id");
+            for index in 0..chunk.len() {
+                text.push_str(&format!(" WHEN ${} THEN ${}", 2 * index + 1, 2 * index + 2));
+            }
+            text.push_str(" END WHERE id IN (");
+            push_placeholders(&mut text, 2 * chunk.len() + 1, chunk.len());
+            text.push(')');
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for (account, person) in chunk {
+                query = query.bind(account.as_str()).bind(person.as_str());
+            }
+            for (account, _) in chunk {
+                query = query.bind(account.as_str());
+            }
+            query.execute(&mut *tx).await?;
         }
         let bits: String = Platform::ALL
             .iter()
@@ -473,6 +561,33 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(plan.new_people.len())
+    }
+}
+
+/// Rows per multi-row statement: well under both databases' limits on bound values.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// `$first, $first+1, …`: `count` placeholders, numbered in the order they appear.
+fn push_placeholders(text: &mut String, first: usize, count: usize) {
+    for index in 0..count {
+        if index > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&format!("${}", first + index));
+    }
+}
+
+/// `($1, $2, …)`, one group of `columns` placeholders per row, numbered in the order they
+/// appear, each group followed by `tail` (literal values the rows share).
+fn push_rows(text: &mut String, rows: usize, columns: usize, tail: &str) {
+    for row in 0..rows {
+        if row > 0 {
+            text.push_str(", ");
+        }
+        text.push('(');
+        push_placeholders(text, row * columns + 1, columns);
+        text.push_str(tail);
+        text.push(')');
     }
 }
 

@@ -32,6 +32,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0003_sync.sql"),
         postgres: include_str!("../migrations/postgres/0003_sync.sql"),
     },
+    Step {
+        version: 4,
+        description: "the people list read from one covering index",
+        sqlite: include_str!("../migrations/sqlite/0004_people_listing.sql"),
+        postgres: include_str!("../migrations/postgres/0004_people_listing.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -161,11 +161,14 @@ store_test!(the_backend_is_the_one_database_url_names, |_db, store| {
 store_test!(
     migrations_run_once_and_are_idempotent_on_restart,
     |db, store| {
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
-        assert_eq!(reopened.applied_migrations().await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(
+            reopened.applied_migrations().await.unwrap(),
+            vec![1, 2, 3, 4]
+        );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
             Some(connection)
@@ -1658,5 +1661,71 @@ store_test!(
                 .kind,
             RepresentationKind::ExistingAccount
         );
+    }
+);
+
+store_test!(
+    a_page_larger_than_one_statement_with_an_account_listed_twice_is_stored_once,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        // More accounts than one multi-row statement takes, the last listed twice: the second
+        // listing is the one kept, as if the page had been written row by row.
+        let mut page: Vec<_> = (0..450)
+            .map(|i| {
+                imported(
+                    &format!("U{i}"),
+                    &format!("Person {i:03}"),
+                    &[&format!("person.{i}@acme.example")],
+                )
+            })
+            .collect();
+        page.push(imported(
+            "U449",
+            "Person 449 renamed",
+            &["person.449@acme.example", "p449@acme.example"],
+        ));
+        let first = import(&store, &slack, &page).await;
+        assert_eq!((first.seen, first.added, first.updated), (451, 450, 1));
+        let listed = store
+            .list_people(&switchboard_store::PeopleQuery {
+                search: Some("person 449".to_owned()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.people.len(), 1);
+        let accounts = store
+            .accounts_of_person(listed.people[0].person.id)
+            .await
+            .unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].display_name, "Person 449 renamed");
+        // The alias was stored: an account elsewhere with it joins the same person.
+        let teams = teams_connection(&store).await;
+        import(
+            &store,
+            &teams,
+            &[imported("g-449", "P 449", &["p449@acme.example"])],
+        )
+        .await;
+        let accounts = store
+            .accounts_of_person(listed.people[0].person.id)
+            .await
+            .unwrap();
+        assert_eq!(accounts.len(), 2);
+
+        // Imported again unchanged, every account is updated and nobody is added.
+        page.pop();
+        let again = import(&store, &slack, &page).await;
+        assert_eq!((again.seen, again.added, again.updated), (450, 0, 450));
+        let everyone = store
+            .list_people(&switchboard_store::PeopleQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(everyone.people.len(), 450);
     }
 );

@@ -2,9 +2,7 @@
 
 mod cli;
 mod config;
-mod demo;
 mod logging;
-mod platforms;
 mod run;
 
 use std::process::ExitCode;

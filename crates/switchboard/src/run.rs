@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 
 use crate::cli::{Cli, Command, DemoArgs, LogFormat, SimArgs, Switch, TokenCommand};
 use crate::config::{self, DEFAULT_LOG_FILTER, FileConfig, Settings};
-use crate::{demo, logging, platforms};
+use crate::logging;
+use switchboard::{demo, platforms};
 
 const DATABASE_FILE: &str = "switchboard.db";
 
