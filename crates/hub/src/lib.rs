@@ -10,6 +10,7 @@ pub mod connect;
 mod http;
 pub mod import;
 mod link;
+pub mod refresh;
 pub mod settings;
 pub mod sync;
 mod webhooks;

@@ -61,6 +61,45 @@ impl MicrosoftSim {
             .map_err(GraphError::throttled)
     }
 
+    /// Revokes every token issued to the user whose sign-in name or mail is `email`, as an
+    /// administrator revoking their sessions does: their refresh tokens answer `invalid_grant`
+    /// and their access tokens 401. Answers how many tokens were revoked; `None` for no such
+    /// user.
+    pub fn revoke_tokens(&self, email: &str) -> Option<usize> {
+        let mut state = self.lock();
+        let users: Vec<(String, String)> = state
+            .tenants
+            .iter()
+            .flat_map(|tenant| {
+                tenant
+                    .users
+                    .iter()
+                    .filter(|user| {
+                        user.upn.eq_ignore_ascii_case(email)
+                            || user
+                                .mail
+                                .as_deref()
+                                .is_some_and(|mail| mail.eq_ignore_ascii_case(email))
+                    })
+                    .map(|user| (tenant.id.clone(), user.id.clone()))
+            })
+            .collect();
+        if users.is_empty() {
+            return None;
+        }
+        let before = state.refresh_tokens.len() + state.access_tokens.len();
+        state
+            .refresh_tokens
+            .retain(|_, grant| !users.contains(&(grant.tenant_id.clone(), grant.user_id.clone())));
+        state.access_tokens.retain(|_, grant| {
+            grant
+                .user_id
+                .as_ref()
+                .is_none_or(|user| !users.contains(&(grant.tenant_id.clone(), user.clone())))
+        });
+        Some(before - state.refresh_tokens.len() - state.access_tokens.len())
+    }
+
     /// Makes access tokens issued from now on last `seconds` (Entra's are 60–90 minutes), so
     /// tests can watch tokens and subscriptions' authorisation run out.
     pub fn set_token_lifetime(&self, seconds: u64) {
@@ -290,7 +329,7 @@ impl SimPlatform for MicrosoftSim {
     }
 
     fn control_actions(&self) -> &'static [&'static str] {
-        &["lifecycle", "token-lifetime"]
+        &["lifecycle", "token-lifetime", "revoke"]
     }
 
     fn control(
@@ -308,6 +347,11 @@ impl SimPlatform for MicrosoftSim {
         #[serde(deny_unknown_fields)]
         struct TokenLifetime {
             seconds: u64,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Revoke {
+            email: String,
         }
         let invalid = |e: serde_json::Error| ControlError::Invalid(e.to_string());
         match action {
@@ -327,6 +371,13 @@ impl SimPlatform for MicrosoftSim {
                 let request: TokenLifetime = serde_json::from_value(arguments).map_err(invalid)?;
                 self.set_token_lifetime(request.seconds);
                 Ok(serde_json::json!({ "seconds": request.seconds.max(1) }))
+            }
+            "revoke" => {
+                let request: Revoke = serde_json::from_value(arguments).map_err(invalid)?;
+                let revoked = self.revoke_tokens(&request.email).ok_or_else(|| {
+                    ControlError::Invalid(format!("no user signs in as '{}'", request.email))
+                })?;
+                Ok(serde_json::json!({ "revoked": revoked }))
             }
             other => Err(ControlError::UnknownAction(other.to_owned())),
         }

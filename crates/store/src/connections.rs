@@ -135,7 +135,8 @@ impl Store {
         .transpose()
     }
 
-    /// Replaces all of a connection's credentials at once, and when they expire.
+    /// Replaces all of a connection's credentials at once, and when they expire; forgets the
+    /// health recorded of the old ones.
     pub async fn replace_secrets(
         &self,
         connection: ConnectionId,
@@ -156,10 +157,16 @@ impl Store {
                 id: connection.to_string(),
             });
         }
-        sqlx::query("DELETE FROM connection_secrets WHERE connection_id = $1")
-            .bind(connection.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // New credentials: whatever was checked of the old ones no longer says anything.
+        for statement in [
+            "DELETE FROM connection_secrets WHERE connection_id = $1",
+            "DELETE FROM connection_health WHERE connection_id = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(connection.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let now = self.now().unix_millis();
         for (name, secret) in secrets {
             sqlx::query(

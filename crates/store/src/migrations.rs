@@ -38,6 +38,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0004_people_listing.sql"),
         postgres: include_str!("../migrations/postgres/0004_people_listing.sql"),
     },
+    Step {
+        version: 5,
+        description: "connection health as the token refresher last saw it",
+        sqlite: include_str!("../migrations/sqlite/0005_connection_health.sql"),
+        postgres: include_str!("../migrations/postgres/0005_connection_health.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -11,7 +11,9 @@ use switchboard_core::{
     PersonId, Platform, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
 };
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
-use switchboard_store::{Backend, NewAccount, RepresentationSecrets, Store, StoreError};
+use switchboard_store::{
+    Backend, ConnectionHealth, NewAccount, RepresentationSecrets, Store, StoreError,
+};
 
 /// A clock the tests move by hand.
 struct TestClock(AtomicI64);
@@ -161,13 +163,16 @@ store_test!(the_backend_is_the_one_database_url_names, |_db, store| {
 store_test!(
     migrations_run_once_and_are_idempotent_on_restart,
     |db, store| {
-        assert_eq!(store.applied_migrations().await.unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(
+            store.applied_migrations().await.unwrap(),
+            vec![1, 2, 3, 4, 5]
+        );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4]
+            vec![1, 2, 3, 4, 5]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -1727,5 +1732,100 @@ store_test!(
             .await
             .unwrap();
         assert_eq!(everyone.people.len(), 450);
+    }
+);
+
+store_test!(
+    connection_health_is_recorded_and_expiring_connections_are_found,
+    |_db, store| {
+        let teams = teams_connection(&store).await;
+        let slack = slack_connection(&store).await;
+        assert_eq!(store.connection_health(teams.id).await.unwrap(), None);
+        let health = ConnectionHealth {
+            ok: true,
+            identity: Some("hub@acme.com".to_owned()),
+            scopes: vec!["User.Read".to_owned(), "Chat.ReadWrite".to_owned()],
+            last_checked_at: Timestamp::from_unix_millis(1_000),
+            last_error: None,
+        };
+        store
+            .record_connection_health(teams.id, &health)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.connection_health(teams.id).await.unwrap(),
+            Some(health.clone())
+        );
+        let failing = ConnectionHealth {
+            ok: false,
+            last_error: Some("token refresh: revoked".to_owned()),
+            ..health
+        };
+        store
+            .record_connection_health(teams.id, &failing)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.connection_health(teams.id).await.unwrap(),
+            Some(failing)
+        );
+
+        store
+            .replace_secrets(teams.id, &[], Some(Timestamp::from_unix_millis(5_000)))
+            .await
+            .unwrap();
+        store.replace_secrets(slack.id, &[], None).await.unwrap();
+        // New credentials (a reconnect): the health of the old ones is forgotten.
+        assert_eq!(store.connection_health(teams.id).await.unwrap(), None);
+        assert!(
+            store
+                .connections_expiring_before(Timestamp::from_unix_millis(5_000))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .connections_expiring_before(Timestamp::from_unix_millis(5_001))
+                .await
+                .unwrap(),
+            vec![teams.id]
+        );
+
+        let erin = store
+            .create_person("Erin", &email("erin@acme.com"))
+            .await
+            .unwrap();
+        let fay = store
+            .create_person("Fay", &email("fay@acme.com"))
+            .await
+            .unwrap();
+        for person in [erin.id, fay.id] {
+            store
+                .create_representation(person, Platform::Teams, RepresentationKind::ExistingAccount)
+                .await
+                .unwrap();
+        }
+        store
+            .apply_sync_event(
+                erin.id,
+                Platform::Teams,
+                SyncEvent::ConsentRequested,
+                "test",
+            )
+            .await
+            .unwrap();
+        // Fay's representation is not created yet: nothing of hers depends on the connection.
+        assert_eq!(
+            store.people_represented_through(teams.id).await.unwrap(),
+            vec![erin.id]
+        );
+        assert!(
+            store
+                .people_represented_through(slack.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 );

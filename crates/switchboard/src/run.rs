@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use switchboard_hub::refresh::RefreshSettings;
 use switchboard_hub::{AppState, SystemClock};
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
 use switchboard_sim::{SimConfig, Simulator};
@@ -96,6 +97,7 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     .await?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "hub listening");
     let store = state.store.clone();
+    switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     axum::serve(
         listener,
         switchboard_hub::router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -160,6 +162,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await?;
     let store = state.store.clone();
+    switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     let hub_server = tokio::spawn(
         axum::serve(
             hub_listener,
@@ -285,6 +288,36 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .context("cannot set up the metrics recorder")?;
     metrics::gauge!("switchboard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(handle)
+}
+
+/// The token refresher's pace: every 30 s, renewing what expires within 10 minutes. For tests
+/// and demonstrations, `SWITCHBOARD_REFRESH_INTERVAL_SECS` and `SWITCHBOARD_REFRESH_MARGIN_SECS`
+/// set them (and the health check runs at ten times the interval).
+fn refresh_settings() -> anyhow::Result<RefreshSettings> {
+    let mut settings = RefreshSettings::default();
+    let seconds = |name: &str| -> anyhow::Result<Option<std::time::Duration>> {
+        std::env::var(name)
+            .ok()
+            .map(|text| {
+                text.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0 || name.ends_with("MARGIN_SECS"))
+                    .map(std::time::Duration::from_secs)
+                    .with_context(|| {
+                        format!("{name} must be a whole number of seconds, not {text:?}")
+                    })
+            })
+            .transpose()
+    };
+    if let Some(interval) = seconds("SWITCHBOARD_REFRESH_INTERVAL_SECS")? {
+        settings.interval = interval;
+        settings.health_every = interval * 10;
+    }
+    if let Some(margin) = seconds("SWITCHBOARD_REFRESH_MARGIN_SECS")? {
+        settings.margin = margin;
+    }
+    Ok(settings)
 }
 
 fn secret_key_from_env() -> Option<SecretString> {

@@ -39,12 +39,20 @@ impl Drop for Demo {
 /// Starts the demo, waits until it is ready, and lifts the simulator's rate limits so the test
 /// does not wait a minute for each Slack app (the demo itself keeps them on).
 async fn start_demo(people: usize) -> Demo {
+    start_demo_with(people, &[]).await
+}
+
+/// Like [`start_demo`], with these environment variables set for the binary.
+async fn start_demo_with(people: usize, environment: &[(&str, &str)]) -> Demo {
     let (hub, sim) = (free_port(), free_port());
     let mut command = Command::new(BINARY);
     for (name, _) in std::env::vars() {
         if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
             command.env_remove(name);
         }
+    }
+    for (name, value) in environment {
+        command.env(name, value);
     }
     let mut child = command
         .args([
@@ -823,4 +831,165 @@ async fn the_demo_approves_its_bots_and_auto_sync_follows_imports() {
     let teams = demo.wait_for_status(id, "teams", "pending").await;
     assert_eq!(teams["type"], "existing_account");
     assert_eq!(demo.hub_dm(eve["email"].as_str().unwrap()).await.len(), 1);
+}
+
+impl Demo {
+    async fn teams_connection(&self) -> Value {
+        self.get("/connections").await["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["platform"] == "teams")
+            .cloned()
+            .expect("the demo connects Teams")
+    }
+
+    /// Waits until the Teams connection's health satisfies `test`.
+    async fn wait_for_health(&self, what: &str, test: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let connection = self.teams_connection().await;
+            if test(&connection["health"]) {
+                return connection;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the Teams connection never became {what}: {connection}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn sim_action(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/_sim/{path}", self.sim))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the binary under test runs on the wall clock; its expiry times are compared to it"
+)]
+fn now_millis() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_refresher_keeps_tokens_fresh_and_a_revoked_one_fails_representations_until_reconnected()
+ {
+    // Every second, renew whatever expires within two hours: every token, every pass.
+    let demo = start_demo_with(
+        12,
+        &[
+            ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
+            ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
+        ],
+    )
+    .await;
+    let guest = demo.someone_on(&["slack"]).await;
+    let id = guest["id"].as_str().unwrap().to_owned();
+    demo.wait_for_status(&id, "teams", "synced").await;
+
+    // Tokens now live 3 s; the refresher renews them before each runs out and the health
+    // check, made with the renewed token, keeps passing.
+    demo.sim_action("teams/token-lifetime", json!({"seconds": 3}))
+        .await;
+    let short = demo
+        .wait_for_health("renewed with a short-lived token", |h| {
+            h["ok"] == true
+                && h["expires_at"]
+                    .as_i64()
+                    .is_some_and(|e| e < now_millis() + 10_000)
+        })
+        .await;
+    let first_expiry = short["health"]["expires_at"].as_i64().unwrap();
+    assert!(
+        short["health"]["identity"]
+            .as_str()
+            .unwrap()
+            .contains("switchboard.service@"),
+        "{short}"
+    );
+    assert!(
+        !short["health"]["scopes"].as_array().unwrap().is_empty(),
+        "{short}"
+    );
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(first_expiry - now_millis()).unwrap_or(0) + 1_500,
+    ))
+    .await;
+    let later = demo
+        .wait_for_health("checked after the first token expired", |h| {
+            h["ok"] == true
+                && h["last_checked_at"]
+                    .as_i64()
+                    .is_some_and(|t| t > first_expiry)
+        })
+        .await;
+    assert!(
+        later["health"]["expires_at"].as_i64().unwrap() > first_expiry,
+        "{later}"
+    );
+    assert_eq!(later["health"]["last_error"], Value::Null, "{later}");
+    assert_eq!(demo.representation(&id, "teams").await["status"], "synced");
+
+    // The service user's sessions are revoked: the next refresh is refused, the connection
+    // says why and the Teams representations fail with that reason.
+    let revoked = demo
+        .sim_action(
+            "teams/revoke",
+            json!({"email": "switchboard.service@acme.example"}),
+        )
+        .await;
+    assert!(revoked["revoked"].as_u64().unwrap() > 0, "{revoked}");
+    let failing = demo.wait_for_health("failing", |h| h["ok"] == false).await;
+    let error = failing["health"]["last_error"].as_str().unwrap();
+    assert!(error.starts_with("token refresh: "), "{failing}");
+    assert!(error.contains("invalid_grant"), "{failing}");
+    let failed = demo.wait_for_status(&id, "teams", "failed").await;
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("token refresh: ")),
+        "{failed}"
+    );
+
+    // The admin reconnects Teams (the same tenant: its credentials are replaced), and a sync
+    // brings the representation back.
+    let (status, started) = demo
+        .post("/connections", json!({"platform": "teams", "inputs": {}}))
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let (_, page) = demo
+        .walk(
+            started["authorize_url"].as_str().unwrap(),
+            ("login", "switchboard.service@acme.example"),
+            "accept",
+        )
+        .await;
+    assert!(page.starts_with("Connected"), "{page}");
+    demo.wait_for_health("healthy again", |h| h["ok"] == true)
+        .await;
+    let (status, synced) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{synced}");
+    demo.wait_for_status(&id, "teams", "synced").await;
 }

@@ -6,8 +6,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_core::{ConnectionId, ImportScope};
-use switchboard_store::{ImportRun, ImportStatus};
+use switchboard_core::{ConnectionId, ImportScope, Timestamp};
+use switchboard_store::{ConnectionHealth, ImportRun, ImportStatus};
 
 use super::{ApiError, Caller};
 use crate::AppState;
@@ -45,6 +45,19 @@ pub fn run_json(run: &ImportRun) -> Value {
     })
 }
 
+/// What the token refresher last saw of a connection's credentials; `ok` is null until the
+/// first check after they were stored.
+fn health_json(health: Option<&ConnectionHealth>, expires_at: Option<Timestamp>) -> Value {
+    json!({
+        "ok": health.map(|h| h.ok),
+        "identity": health.and_then(|h| h.identity.clone()),
+        "scopes": health.map(|h| h.scopes.clone()).unwrap_or_default(),
+        "expires_at": expires_at.map(Timestamp::unix_millis),
+        "last_checked_at": health.map(|h| h.last_checked_at.unix_millis()),
+        "last_error": health.and_then(|h| h.last_error.clone()),
+    })
+}
+
 async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut connections = Vec::new();
     for connection in state.store.connections().await? {
@@ -65,6 +78,10 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
                 .map(|(id, name)| json!({ "id": id, "name": name }))
                 .collect::<Vec<_>>(),
             "last_import": latest.first().map(run_json),
+            "health": health_json(
+                state.store.connection_health(connection.id).await?.as_ref(),
+                state.store.credentials_expire_at(connection.id).await?,
+            ),
         }));
     }
     Ok(Json(json!({ "connections": connections })))

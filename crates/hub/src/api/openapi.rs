@@ -195,7 +195,7 @@ fn schemas() -> Value {
         },
         "SelectedTeams": object(&["selected"], json!({ "selected": array_of(reference("Team")) })),
         "Connection": object(
-            &["id", "platform", "tenant", "display_name", "module_configured", "import_scope", "selected_teams", "last_import"],
+            &["id", "platform", "tenant", "display_name", "module_configured", "import_scope", "selected_teams", "last_import", "health"],
             json!({
                 "id": { "type": "string" },
                 "platform": platform,
@@ -205,6 +205,18 @@ fn schemas() -> Value {
                 "import_scope": { "type": ["string", "null"], "enum": ["all_users", "selected_teams", null], "description": "null when the module is not configured" },
                 "selected_teams": array_of(reference("Team")),
                 "last_import": { "oneOf": [reference("ImportRun"), { "type": "null" }] },
+                "health": reference("ConnectionHealth"),
+            }),
+        ),
+        "ConnectionHealth": object(
+            &["ok", "identity", "scopes", "expires_at", "last_checked_at", "last_error"],
+            json!({
+                "ok": { "type": ["boolean", "null"], "description": "whether the credentials worked when last checked; null until the first check after they were stored" },
+                "identity": { "type": ["string", "null"], "description": "who the credentials act as (the bot, the service user)" },
+                "scopes": { "type": "array", "items": { "type": "string" } },
+                "expires_at": { "type": ["integer", "null"], "format": "int64", "description": "when the access token expires, in milliseconds since the Unix epoch; null when it does not" },
+                "last_checked_at": { "type": ["integer", "null"], "format": "int64", "description": "milliseconds since the Unix epoch" },
+                "last_error": { "type": ["string", "null"], "description": "the last refresh or health check error, prefixed `token refresh:` or `health check:`" },
             }),
         ),
         "ConnectionList": object(&["connections"], json!({ "connections": array_of(reference("Connection")) })),
