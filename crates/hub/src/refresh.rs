@@ -1,12 +1,13 @@
-//! The token refresher: in the background, renews each connection's credentials before they
-//! expire and checks what they may do, so that a revoked or expired token is seen, shown on the
-//! connection and turns what depends on it to failed — never a silent stall.
+//! The token refresher: in the background, renews each connection's and each synced
+//! representation's credentials before they expire and checks what a connection's may do, so
+//! that a revoked or expired token is seen, shown on the connection and turns what depends on it
+//! to failed — never a silent stall.
 
 use std::time::Duration;
 
-use switchboard_core::{ConnectionId, SyncEvent, Timestamp};
+use switchboard_core::{ConnectionId, PersonId, Platform, SyncEvent, SyncStatusCode, Timestamp};
 use switchboard_platform::{Credentials, Health, PlatformError};
-use switchboard_store::{ConnectionHealth, StoreError};
+use switchboard_store::{ConnectionHealth, RepresentationSecrets, StoreError};
 
 use crate::AppState;
 use crate::import::connection_context;
@@ -37,7 +38,10 @@ pub struct RefreshReport {
     pub refreshed: Vec<ConnectionId>,
     /// Connections whose credentials the platform refused, and the reason.
     pub failed: Vec<(ConnectionId, String)>,
-    /// Representations turned to failed because their connection's credentials were refused.
+    /// Representations whose own credentials were renewed.
+    pub representations_refreshed: usize,
+    /// Representations turned to failed because their own or their connection's credentials
+    /// were refused.
     pub representations_failed: usize,
 }
 
@@ -62,7 +66,8 @@ fn millis(duration: Duration) -> i64 {
 /// One pass: renews every connection whose credentials expire within the margin (or already
 /// have), and checks the health of those renewed or not checked for `health_every`. A
 /// connection whose credentials were refused is not retried until they are replaced
-/// (reconnecting the platform).
+/// (reconnecting the platform). Then renews the synced representations' own credentials due
+/// by the same deadline.
 pub async fn refresh_once(
     state: &AppState,
     settings: RefreshSettings,
@@ -171,7 +176,101 @@ pub async fn refresh_once(
             }
         }
     }
+    for (person, platform, connection) in state
+        .store
+        .representations_expiring_before(deadline, REPRESENTATIONS_PER_PASS)
+        .await?
+    {
+        refresh_representation(state, person, platform, connection, &mut report).await?;
+    }
     Ok(report)
+}
+
+/// The most representations one pass renews; the rest wait for the next pass, soonest first.
+const REPRESENTATIONS_PER_PASS: u32 = 500;
+
+/// Renews a synced representation's own credentials (a guest's delegated token); when the
+/// platform refuses them, fails only that representation, with the reason. Skipped while a sync,
+/// reset or removal of it is under way.
+async fn refresh_representation(
+    state: &AppState,
+    person: PersonId,
+    platform: Platform,
+    connection: Option<ConnectionId>,
+    report: &mut RefreshReport,
+) -> Result<(), StoreError> {
+    let Some(module) = state.platforms.get(platform).cloned() else {
+        return Ok(());
+    };
+    let Ok(_claim) = state.syncing.claim(person, platform) else {
+        return Ok(());
+    };
+    let still_synced = state
+        .store
+        .representation(person, platform)
+        .await?
+        .is_some_and(|r| r.status.code() == SyncStatusCode::Synced);
+    if !still_synced {
+        return Ok(());
+    }
+    let connection = match connection {
+        Some(id) => Some(id),
+        None => state
+            .store
+            .connections()
+            .await?
+            .into_iter()
+            .find(|c| c.platform == platform)
+            .map(|c| c.id),
+    };
+    let Some(connection) = connection else {
+        return Ok(());
+    };
+    let Some(context) = connection_context(&state.store, connection).await? else {
+        return Ok(());
+    };
+    let stored = state.store.representation_secrets(person, platform).await?;
+    let mut credentials = Credentials::default();
+    for (name, secret) in stored.secrets {
+        credentials.insert(name, secret);
+    }
+    credentials.set_expires_at(stored.expires_at);
+    match module.refresh(&context, &credentials).await {
+        Ok(renewed) => {
+            let secrets = RepresentationSecrets {
+                secrets: secrets_of(&renewed),
+                expires_at: renewed.expires_at(),
+            };
+            state
+                .store
+                .set_representation_secrets(person, platform, &secrets)
+                .await?;
+            report.representations_refreshed += 1;
+        }
+        Err(error @ (PlatformError::Unauthorized(_) | PlatformError::MissingCredential(_))) => {
+            let reason = format!("token refresh: {error}");
+            tracing::warn!(%person, platform = platform.as_str(), %reason, "token refresher: representation credentials refused");
+            match state
+                .store
+                .apply_sync_event(
+                    person,
+                    platform,
+                    SyncEvent::Failed { reason },
+                    "token refresher: the representation's credentials were refused",
+                )
+                .await
+            {
+                Ok(_) => report.representations_failed += 1,
+                Err(StoreError::IllegalTransition(_) | StoreError::NotFound { .. }) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Err(error) => {
+            // Transient: the next pass tries again; nothing changes.
+            tracing::warn!(%person, platform = platform.as_str(), %error, "token refresher: representation credentials not renewed");
+        }
+    }
+    Ok(())
 }
 
 /// When the platform refused the credentials: records the connection as failing and turns the

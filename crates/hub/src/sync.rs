@@ -50,13 +50,13 @@ pub struct InFlight(
 );
 
 /// A representation claimed for one sync; released when dropped.
-struct Claim {
+pub(crate) struct Claim {
     set: InFlight,
     key: (PersonId, Platform),
 }
 
 impl InFlight {
-    fn claim(&self, person: PersonId, platform: Platform) -> Result<Claim, SyncError> {
+    pub(crate) fn claim(&self, person: PersonId, platform: Platform) -> Result<Claim, SyncError> {
         let key = (person, platform);
         // A panic elsewhere cannot leave the set inconsistent (insert and remove are single
         // steps), so a poisoned lock is still usable.

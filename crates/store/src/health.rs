@@ -1,7 +1,7 @@
 use sqlx::Row;
-use switchboard_core::{ConnectionId, PersonId, Timestamp};
+use switchboard_core::{ConnectionId, PersonId, Platform, Timestamp};
 
-use crate::connections::parse;
+use crate::connections::{parse, parse_optional};
 use crate::{Store, StoreError};
 
 /// A connection's health as it was last checked: whether its credentials work, who they act
@@ -110,6 +110,38 @@ impl Store {
         .await?
         .iter()
         .map(|row| parse(row, "person_id"))
+        .collect()
+    }
+
+    /// Up to `limit` synced representations whose own credentials expire before `deadline`
+    /// (or already have), soonest first, each with the connection of the account it is tied
+    /// to, if any.
+    pub async fn representations_expiring_before(
+        &self,
+        deadline: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(PersonId, Platform, Option<ConnectionId>)>, StoreError> {
+        sqlx::query(
+            "SELECT r.person_id, r.platform, a.connection_id, MIN(s.expires_at) AS expires_at \
+             FROM representations r \
+             JOIN representation_secrets s ON s.person_id = r.person_id AND s.platform = r.platform \
+             LEFT JOIN accounts a ON a.id = r.account_id \
+             WHERE r.status = 'synced' AND s.expires_at IS NOT NULL AND s.expires_at < $1 \
+             GROUP BY r.person_id, r.platform, a.connection_id \
+             ORDER BY expires_at, r.person_id, r.platform LIMIT $2",
+        )
+        .bind(deadline.unix_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                parse(row, "person_id")?,
+                parse(row, "platform")?,
+                parse_optional(row, "connection_id")?,
+            ))
+        })
         .collect()
     }
 }

@@ -1827,5 +1827,43 @@ store_test!(
                 .unwrap()
                 .is_empty()
         );
+
+        // Erin's own credentials expire at 7 s: found once synced, as due before 7.001 s.
+        store
+            .complete_sync(
+                erin.id,
+                Platform::Teams,
+                &ExternalUserId::new("guid-erin"),
+                &secrets(
+                    &[("access_token", "a"), ("refresh_token", "r")],
+                    Some(7_000),
+                ),
+                "test",
+            )
+            .await
+            .unwrap();
+        let due = |at: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .representations_expiring_before(Timestamp::from_unix_millis(at), 100)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(due(7_000).await.is_empty());
+        assert_eq!(due(7_001).await, vec![(erin.id, Platform::Teams, None)]);
+        store
+            .apply_sync_event(
+                erin.id,
+                Platform::Teams,
+                SyncEvent::Failed {
+                    reason: "token refresh: revoked".to_owned(),
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        assert!(due(7_001).await.is_empty(), "only synced ones are renewed");
     }
 );

@@ -993,3 +993,79 @@ async fn the_refresher_keeps_tokens_fresh_and_a_revoked_one_fails_representation
     assert_eq!(status, 200, "{synced}");
     demo.wait_for_status(&id, "teams", "synced").await;
 }
+
+#[tokio::test]
+async fn a_persons_revoked_grant_fails_only_their_representation_until_they_authorise_again() {
+    let demo = start_demo_with(
+        40,
+        &[
+            ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
+            ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
+        ],
+    )
+    .await;
+    let cy = demo.someone_on(&["slack", "teams"]).await;
+    let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
+    let (status, _) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{id}/primary"),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The person authorises their own Teams account through the prompt's link.
+    authorise(&demo, id, email, 1).await;
+    demo.wait_for_status(id, "teams", "synced").await;
+    // The refresher renews the person's token too (every pass, with this margin).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(demo.representation(id, "teams").await["status"], "synced");
+
+    // Their sessions are revoked: their representation fails with the reason; the connection,
+    // acting as the service user, stays healthy.
+    let revoked = demo
+        .sim_action("teams/revoke", json!({"email": email}))
+        .await;
+    assert!(revoked["revoked"].as_u64().unwrap() > 0, "{revoked}");
+    let failed = demo.wait_for_status(id, "teams", "failed").await;
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("token refresh: ") && r.contains("invalid_grant")),
+        "{failed}"
+    );
+    let connection = demo.teams_connection().await;
+    assert_ne!(connection["health"]["ok"], false, "{connection}");
+
+    // Syncing from failed prompts them again; authorising once more brings it back.
+    authorise(&demo, id, email, 2).await;
+    demo.wait_for_status(id, "teams", "synced").await;
+}
+
+/// Syncs `id` on Teams (a prompt: their `round`-th) and authorises their own account through the
+/// prompt's link, as the person would.
+async fn authorise(demo: &Demo, id: &str, email: &str, round: usize) {
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("pending")),
+        "{body}"
+    );
+    let prompts = demo.hub_dm(email).await;
+    assert_eq!(prompts.len(), round, "{prompts:?}");
+    let link = sync_link(&prompts[round - 1]);
+    let started = demo
+        .browser
+        .post(&link)
+        .form(&[("primary", "slack")])
+        .send()
+        .await
+        .unwrap();
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let microsoft = location(&link, &started);
+    let (_, page) = demo.walk(&microsoft, ("login", email), "accept").await;
+    assert!(page.starts_with("Synced"), "{page}");
+}
