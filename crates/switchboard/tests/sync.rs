@@ -1069,3 +1069,52 @@ async fn authorise(demo: &Demo, id: &str, email: &str, round: usize) {
     let (_, page) = demo.walk(&microsoft, ("login", email), "accept").await;
     assert!(page.starts_with("Synced"), "{page}");
 }
+
+#[tokio::test]
+async fn a_transient_refresh_failure_is_shown_but_fails_nothing() {
+    let demo = start_demo_with(
+        12,
+        &[
+            ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
+            ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
+        ],
+    )
+    .await;
+    let guest = demo.someone_on(&["slack"]).await;
+    let id = guest["id"].as_str().unwrap().to_owned();
+    demo.wait_for_status(&id, "teams", "synced").await;
+    demo.wait_for_health("healthy", |h| h["ok"] == true).await;
+
+    // Entra's token endpoint answers 503 to everything.
+    let faults = demo
+        .http
+        .put(format!("{}/_sim/faults", demo.sim))
+        .json(&json!([{"route_prefix": "/login/", "error_rate": 1.0}]))
+        .send()
+        .await
+        .unwrap();
+    assert!(faults.status().is_success());
+    let unavailable = demo
+        .wait_for_health("showing the outage", |h| {
+            h["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("token refresh: the platform is unavailable"))
+        })
+        .await;
+    assert_eq!(unavailable["health"]["ok"], true, "{unavailable}");
+    assert_eq!(demo.representation(&id, "teams").await["status"], "synced");
+
+    // The outage ends: the next pass renews and the error clears.
+    let cleared = demo
+        .http
+        .delete(format!("{}/_sim/faults", demo.sim))
+        .send()
+        .await
+        .unwrap();
+    assert!(cleared.status().is_success());
+    demo.wait_for_health("recovered", |h| {
+        h["ok"] == true && h["last_error"].is_null()
+    })
+    .await;
+    assert_eq!(demo.representation(&id, "teams").await["status"], "synced");
+}
