@@ -992,6 +992,34 @@ async fn the_refresher_keeps_tokens_fresh_and_a_revoked_one_fails_representation
         .await;
     assert_eq!(status, 200, "{synced}");
     demo.wait_for_status(&id, "teams", "synced").await;
+    // Everyone else it failed comes back with one bulk sync.
+    let mut failed = Vec::new();
+    for person in demo.get("/people?status=failed&limit=1000").await["people"]
+        .as_array()
+        .unwrap()
+    {
+        let person = person["id"].as_str().unwrap().to_owned();
+        if demo.representation(&person, "teams").await["status"] == "failed" {
+            failed.push(person);
+        }
+    }
+    assert!(
+        !failed.is_empty(),
+        "the revocation failed the other guests too"
+    );
+    let (status, bulk) = demo
+        .post(
+            "/people/bulk/sync",
+            json!({"ids": failed, "platform": "teams"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{bulk}");
+    for result in bulk["results"].as_array().unwrap() {
+        assert_eq!(result["ok"], true, "{result}");
+    }
+    for person in &failed {
+        demo.wait_for_status(person, "teams", "synced").await;
+    }
 }
 
 #[tokio::test]
