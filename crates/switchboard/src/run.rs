@@ -180,18 +180,19 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .context("starting the demo's auto-sync")?;
     let api_token = create_api_token(&store, "demo", args.api_token.as_deref()).await?;
 
-    println!("Switchboard demo is running.");
-    println!("  Hub:        http://{hub_address}/");
-    println!("  Simulator:  http://{sim_address}/");
+    say("Switchboard demo is running.");
+    say(&format!("  Hub:        http://{hub_address}/"));
+    say(&format!("  Simulator:  http://{sim_address}/"));
     match &throwaway {
-        Some(_) => println!("  Data:       {} (deleted on exit)", data_dir.display()),
-        None => println!("  Data:       {}", data_dir.display()),
+        Some(_) => say(&format!(
+            "  Data:       {} (deleted on exit)",
+            data_dir.display()
+        )),
+        None => say(&format!("  Data:       {}", data_dir.display())),
     }
-    println!("  API token:  {api_token}");
-    println!(
-        "  Auto-sync:  Teams guests at once; Slack bots at Slack's pace (about one app a minute)"
-    );
-    println!("Press Ctrl-C to stop.");
+    say(&format!("  API token:  {api_token}"));
+    say("  Auto-sync:  Teams guests at once; Slack bots at Slack's pace (about one app a minute)");
+    say("Press Ctrl-C to stop.");
 
     hub_server
         .await
@@ -227,6 +228,13 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         .await
         .context("saving the simulator's state failed")??;
     Ok(())
+}
+
+/// Prints a line of the demo's banner. A closed standard output (the terminal went away, a pipe
+/// was closed) must not stop a running hub, so write errors are ignored here.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// Builds the simulator off the async threads: seeding a large organisation takes a while.

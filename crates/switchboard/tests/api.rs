@@ -2,81 +2,28 @@
 //! demo connects both simulated platforms through their consent pages and imports, then these
 //! tests speak HTTP to it as a script would.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
+
+use common::RunningDemo;
 
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 const TOKEN: &str = "api-test-token-0123456789";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Demo {
-    child: Child,
+    _process: RunningDemo,
     base: String,
     http: reqwest::Client,
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the demo and waits until it says it is ready (after setting up and importing).
 fn start_demo(people: usize) -> Demo {
-    let (hub, sim) = (free_port(), free_port());
-    let mut command = Command::new(BINARY);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .args([
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{hub}"),
-            "--sim-listen",
-            &format!("127.0.0.1:{sim}"),
-            "--people",
-            &people.to_string(),
-            "--api-token",
-            TOKEN,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let started = Instant::now();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = stdout.read_line(&mut line).unwrap();
-        assert!(read > 0, "the demo exited before it was ready");
-        if line.contains("API token:") {
-            assert!(line.contains(TOKEN), "{line}");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the demo took too long"
-        );
-    }
+    let process = RunningDemo::start(people, TOKEN, &[]);
     Demo {
-        child,
-        base: format!("http://127.0.0.1:{hub}/api/v1"),
+        base: format!("{}/api/v1", process.hub_url()),
+        _process: process,
         http: reqwest::Client::new(),
     }
 }

@@ -1,5 +1,7 @@
 //! Black-box tests: the real `switchboard` binary, started as a process, spoken to over HTTP.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -7,26 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
-
-/// The binary with none of the caller's Switchboard settings leaking in.
-fn switchboard() -> Command {
-    let mut command = Command::new(BINARY);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{free_port, switchboard};
 
 /// A running process, killed if a test ends without stopping it.
 struct Running(Option<Child>);

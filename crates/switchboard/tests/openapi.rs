@@ -3,82 +3,28 @@
 //! fallback 404 or a 405) and answers only documented statuses, errors in the documented shape;
 //! and the bodies of the read operations match their documented schemas.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::RunningDemo;
 
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 const TOKEN: &str = "openapi-test-token-0123456789";
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
 /// A well-formed id that names nothing.
 const NO_ID: &str = "00000000-0000-0000-0000-000000000000";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Demo {
-    child: Child,
+    _process: RunningDemo,
     root: String,
     http: reqwest::Client,
 }
 
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_demo() -> Demo {
-    let (hub, sim) = (free_port(), free_port());
-    let mut command = Command::new(BINARY);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command
-        .args([
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{hub}"),
-            "--sim-listen",
-            &format!("127.0.0.1:{sim}"),
-            "--people",
-            "12",
-            "--api-token",
-            TOKEN,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let started = Instant::now();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = stdout.read_line(&mut line).unwrap();
-        assert!(read > 0, "the demo exited before it was ready");
-        if line.contains("API token:") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the demo took too long"
-        );
-    }
+    let process = RunningDemo::start(12, TOKEN, &[]);
     Demo {
-        child,
-        root: format!("http://127.0.0.1:{hub}"),
+        root: process.hub_url(),
+        _process: process,
         http: reqwest::Client::new(),
     }
 }

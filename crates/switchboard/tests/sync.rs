@@ -2,38 +2,23 @@
 //! over HTTP as an admin's script, a Slack admin's browser and a prompted person's browser
 //! would, and checked against what the simulated platforms then hold.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::RunningDemo;
 
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 const TOKEN: &str = "sync-test-token-0123456789";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Demo {
-    child: Child,
+    _process: RunningDemo,
     api: String,
     sim: String,
     http: reqwest::Client,
     /// A browser: follows no redirect by itself, so each step can be checked.
     browser: reqwest::Client,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts the demo, waits until it is ready, and lifts the simulator's rate limits so the test
@@ -44,51 +29,11 @@ async fn start_demo(people: usize) -> Demo {
 
 /// Like [`start_demo`], with these environment variables set for the binary.
 async fn start_demo_with(people: usize, environment: &[(&str, &str)]) -> Demo {
-    let (hub, sim) = (free_port(), free_port());
-    let mut command = Command::new(BINARY);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
-            command.env_remove(name);
-        }
-    }
-    for (name, value) in environment {
-        command.env(name, value);
-    }
-    let mut child = command
-        .args([
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{hub}"),
-            "--sim-listen",
-            &format!("127.0.0.1:{sim}"),
-            "--people",
-            &people.to_string(),
-            "--api-token",
-            TOKEN,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let started = Instant::now();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = stdout.read_line(&mut line).unwrap();
-        assert!(read > 0, "the demo exited before it was ready");
-        if line.contains("API token:") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the demo took too long"
-        );
-    }
+    let process = RunningDemo::start(people, TOKEN, environment);
     let demo = Demo {
-        child,
-        api: format!("http://127.0.0.1:{hub}/api/v1"),
-        sim: format!("http://127.0.0.1:{sim}"),
+        api: format!("{}/api/v1", process.hub_url()),
+        sim: process.sim_url(),
+        _process: process,
         http: reqwest::Client::new(),
         browser: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,100 @@
+//! What the black-box tests share: the real binary started with none of the caller's settings,
+//! and `switchboard demo` started and waited for until it is ready.
+
+// Each test file is its own crate and uses part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+
+/// The binary with none of the caller's Switchboard settings leaking in.
+pub fn switchboard() -> Command {
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHBOARD_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `switchboard demo`, killed when dropped.
+pub struct RunningDemo {
+    child: Child,
+    pub hub: u16,
+    pub sim: u16,
+}
+
+impl RunningDemo {
+    /// Starts the demo with `people` and the API token `token`, with these environment variables
+    /// set, and returns once it has set itself up and printed its token.
+    pub fn start(people: usize, token: &str, environment: &[(&str, &str)]) -> Self {
+        let (hub, sim) = (free_port(), free_port());
+        let mut command = switchboard();
+        for (name, value) in environment {
+            command.env(name, value);
+        }
+        let mut child = command
+            .args([
+                "demo",
+                "--listen",
+                &format!("127.0.0.1:{hub}"),
+                "--sim-listen",
+                &format!("127.0.0.1:{sim}"),
+                "--people",
+                &people.to_string(),
+                "--api-token",
+                token,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let started = Instant::now();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = stdout.read_line(&mut line).unwrap();
+            assert!(read > 0, "the demo exited before it was ready");
+            if line.contains("API token:") {
+                assert!(line.contains(token), "{line}");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the demo took too long"
+            );
+        }
+        // Keep reading what the demo prints, so its standard output never becomes a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Self { child, hub, sim }
+    }
+
+    pub fn hub_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.hub)
+    }
+
+    pub fn sim_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.sim)
+    }
+}
+
+impl Drop for RunningDemo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
