@@ -52,6 +52,18 @@ async fn start_demo_with(people: usize, environment: &[(&str, &str)]) -> Demo {
 }
 
 impl Demo {
+    /// The admin chooses a person's primary platform; it must be accepted.
+    async fn choose_primary(&self, id: &str, platform: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/people/{id}/primary"),
+                Some(json!({ "platform": platform })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = self
             .http
@@ -349,14 +361,7 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
         (409, Some("no_primary")),
         "{body}"
     );
-    let (status, _) = demo
-        .call(
-            reqwest::Method::PUT,
-            &format!("/people/{id}/primary"),
-            Some(json!({"platform": "slack"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    demo.choose_primary(id, "slack").await;
     let (status, body) = demo
         .post(&format!("/people/{id}/sync/teams"), json!({}))
         .await;
@@ -399,14 +404,7 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
     let demo = start_demo(40).await;
     let bob = demo.someone_on(&["slack", "teams"]).await;
     let id = bob["id"].as_str().unwrap();
-    let (status, _) = demo
-        .call(
-            reqwest::Method::PUT,
-            &format!("/people/{id}/primary"),
-            Some(json!({"platform": "teams"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    demo.choose_primary(id, "teams").await;
 
     let (status, body) = demo
         .post(&format!("/people/{id}/sync/slack"), json!({}))
@@ -488,14 +486,7 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
         .nth(1)
         .unwrap();
     let dee_id = dee["id"].as_str().unwrap();
-    let (status, _) = demo
-        .call(
-            reqwest::Method::PUT,
-            &format!("/people/{dee_id}/primary"),
-            Some(json!({"platform": "teams"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    demo.choose_primary(dee_id, "teams").await;
     let (status, body) = demo
         .post(&format!("/people/{dee_id}/sync/slack"), json!({}))
         .await;
@@ -534,14 +525,7 @@ async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
     let demo = start_demo(40).await;
     let cy = demo.someone_on(&["slack", "teams"]).await;
     let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
-    let (status, _) = demo
-        .call(
-            reqwest::Method::PUT,
-            &format!("/people/{id}/primary"),
-            Some(json!({"platform": "slack"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    demo.choose_primary(id, "slack").await;
 
     let (status, body) = demo
         .post(&format!("/people/{id}/sync/teams"), json!({}))
@@ -750,14 +734,7 @@ async fn the_demo_approves_its_bots_and_auto_sync_follows_imports() {
     // on both platforms, given Slack as primary, is prompted for their Teams account.
     let eve = demo.someone_on(&["slack", "teams"]).await;
     let id = eve["id"].as_str().unwrap();
-    let (status, _) = demo
-        .call(
-            reqwest::Method::PUT,
-            &format!("/people/{id}/primary"),
-            Some(json!({"platform": "slack"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    demo.choose_primary(id, "slack").await;
     assert_eq!(demo.representation(id, "teams").await, Value::Null);
     let connections = demo.get("/connections").await;
     let slack = connections["connections"]
@@ -979,14 +956,7 @@ async fn a_persons_revoked_grant_fails_only_their_representation_until_they_auth
     .await;
     let cy = demo.someone_on(&["slack", "teams"]).await;
     let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
-    let (status, _) = demo
-        .call(
-            reqwest::Method::PUT,
-            &format!("/people/{id}/primary"),
-            Some(json!({"platform": "slack"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    demo.choose_primary(id, "slack").await;
 
     // The person authorises their own Teams account through the prompt's link.
     authorise(&demo, id, email, 1).await;
