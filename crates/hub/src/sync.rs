@@ -335,6 +335,7 @@ pub async fn sync(
                     credentials,
                 }) => {
                     let secrets = secrets_of(&credentials);
+                    keep_webhook_secrets(state, platform, &credentials).await?;
                     let created = match representation.kind {
                         RepresentationKind::GuestAccount => "guest account created",
                         _ => "bot created",
@@ -631,9 +632,38 @@ async fn remove_from_platform(
         .await
     {
         // Already gone from the platform: nothing left to remove.
-        Ok(()) | Err(PlatformError::NotFound(_)) => Ok(()),
-        Err(error) => Err(SyncError::Platform(error)),
+        Ok(()) | Err(PlatformError::NotFound(_)) => {}
+        Err(error) => return Err(SyncError::Platform(error)),
     }
+    for (name, _) in module.webhook_secrets_of(&credentials) {
+        state
+            .store
+            .delete_webhook_secret(connection.connection.id, &name)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Keeps the secrets that verify webhooks sent on behalf of a representation with these
+/// credentials (see [`ChatPlatform::webhook_secrets_of`]).
+async fn keep_webhook_secrets(
+    state: &AppState,
+    platform: Platform,
+    representation: &Credentials,
+) -> Result<(), SyncError> {
+    let module = module(state, platform)?;
+    let secrets = module.webhook_secrets_of(representation);
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let connection = connection_for(state, platform, None).await?;
+    for (name, secret) in secrets {
+        state
+            .store
+            .put_webhook_secret(connection.connection.id, &name, &secret)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Resets the person and deletes them from the hub; their accounts stay, unlinked.
@@ -682,6 +712,7 @@ pub async fn finish_flow(
             credentials,
         })) => {
             let secrets = secrets_of(&credentials);
+            keep_webhook_secrets(state, platform, &credentials).await?;
             let cause = match pending.purpose {
                 FlowPurpose::Consent => "a workspace admin approved the bot",
                 _ => "the person authorised their account",

@@ -10,7 +10,8 @@ use serde_json::Value;
 use sha2::Sha256;
 use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
 use switchboard_platform::{
-    ChatKind, InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
+    ChatKind, EventEnvelope, InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest,
+    WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -122,17 +123,7 @@ pub(crate) fn verify<'s>(
         }
         return Ok(WebhookVerdict::Challenge(challenge.to_owned()));
     }
-    let app_id = match &body {
-        Some(body) => body
-            .get("api_app_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        None => form_urlencoded::parse(&request.body)
-            .find(|(name, _)| name == "api_app_id")
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default(),
-    };
+    let app_id = app_id(request).unwrap_or_default();
     let app_id = app_id.as_str();
     if signed.by(secret_for(app_id), &request.body) {
         Ok(WebhookVerdict::Events)
@@ -140,6 +131,16 @@ pub(crate) fn verify<'s>(
         Err(PlatformError::BadWebhook(
             "the signature does not match the app's signing secret".into(),
         ))
+    }
+}
+
+/// The app a request is addressed to (`api_app_id`), in a JSON event or a form post.
+pub(crate) fn app_id(request: &WebhookRequest) -> Option<String> {
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(body) => text(&body, "/api_app_id").map(str::to_owned),
+        Err(_) => form_urlencoded::parse(&request.body)
+            .find(|(name, _)| name == "api_app_id")
+            .map(|(_, value)| value.into_owned()),
     }
 }
 
@@ -154,6 +155,24 @@ fn message_ref(channel: &str, ts: &str) -> MessageRef {
     }
 }
 
+/// An Events API delivery as the one item to store: Slack sends one event per request, and
+/// retries it with the same `event_id`. Other requests (`app_rate_limited`) carry no event.
+pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
+    if envelope.get("type").and_then(Value::as_str) != Some("event_callback") {
+        return Ok(Vec::new());
+    }
+    let event_id = text(&envelope, "/event_id")
+        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?;
+    let payload = String::from_utf8(body.to_vec())
+        .map_err(|_| PlatformError::BadWebhook("the body is not UTF-8".into()))?;
+    Ok(vec![EventEnvelope {
+        event_id: event_id.to_owned(),
+        payload,
+    }])
+}
+
 /// The events in an Events API delivery; kinds the hub does not act on are left out.
 pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
     let envelope: Value = serde_json::from_slice(body)
@@ -166,7 +185,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
     let event = envelope
         .get("event")
         .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event".into()))?;
-    Ok(kind(event)
+    // The bot user of the app this delivery is for: whom a message to that bot was written to.
+    let recipient = text(&envelope, "/authorizations/0/user_id").map(ExternalUserId::new);
+    Ok(kind(event, recipient)
         .map(|kind| InboundEvent {
             event_id: event_id.to_owned(),
             platform: Platform::Slack,
@@ -176,9 +197,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
         .collect())
 }
 
-fn kind(event: &Value) -> Option<InboundKind> {
+fn kind(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
     match text(event, "/type")? {
-        "message" => message(event),
+        "message" => message(event, recipient),
         kind @ ("reaction_added" | "reaction_removed") => {
             if text(event, "/item/type") != Some("message") {
                 return None;
@@ -200,7 +221,7 @@ fn kind(event: &Value) -> Option<InboundKind> {
     }
 }
 
-fn message(event: &Value) -> Option<InboundKind> {
+fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
     let chat_kind = match text(event, "/channel_type") {
         Some("im") => ChatKind::Direct,
         Some("mpim") => ChatKind::Group,
@@ -221,6 +242,7 @@ fn message(event: &Value) -> Option<InboundKind> {
                 message: message_ref(channel, ts),
                 chat_kind,
                 sender: ExternalUserId::new(sender),
+                recipient,
                 body: text(event, "/text").unwrap_or_default().to_owned(),
                 thread,
             })
@@ -298,6 +320,7 @@ mod tests {
                 message: message_ref("D1", "2.000002"),
                 chat_kind: ChatKind::Direct,
                 sender: ExternalUserId::new("U1"),
+                recipient: None,
                 body: "hi".into(),
                 thread: Some(message_ref("D1", "1.000001")),
             }

@@ -14,8 +14,8 @@ use switchboard_core::{
 };
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome,
-    FlowStep, ImportRequest, InboundKind, OutboundMessage, PlatformError, Prompt, ProvisionRequest,
-    Provisioning, RetryPolicy, WebhookRequest, WebhookVerdict,
+    FlowStep, ImportRequest, InboundEvent, InboundKind, OutboundMessage, PlatformError, Prompt,
+    ProvisionRequest, Provisioning, RetryPolicy, WebhookRequest, WebhookVerdict,
 };
 use switchboard_platform_slack::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use switchboard_platform_slack::{
@@ -1061,7 +1061,9 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             .verify_webhook(&world.connection, &delivery.request()),
         Err(PlatformError::BadWebhook(_))
     ));
-    let events = world.platform.parse_webhook(&delivery.request()).unwrap();
+    let events = read_events(&world.platform, &world.connection, &delivery.request())
+        .await
+        .unwrap();
     let sent_ref = switchboard_platform::MessageRef {
         chat: chat.clone(),
         id: ts.clone(),
@@ -1076,6 +1078,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             message: sent_ref.clone(),
             chat_kind: ChatKind::Direct,
             sender: human.clone(),
+            recipient: Some(account.clone()),
             body: "Hi Alice".into(),
             thread: None,
         }
@@ -1147,7 +1150,10 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             Ok(WebhookVerdict::Events)
         );
         assert_eq!(
-            world.platform.parse_webhook(&delivery.request()).unwrap()[0].kind,
+            read_events(&world.platform, &world.connection, &delivery.request())
+                .await
+                .unwrap()[0]
+                .kind,
             expected
         );
     }
@@ -1163,7 +1169,10 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         .delivery(|b| b["api_app_id"] == app_id.as_str() && b["event"]["text"] == "to both")
         .await;
     assert!(matches!(
-        &world.platform.parse_webhook(&delivery.request()).unwrap()[0].kind,
+        &read_events(&world.platform, &world.connection, &delivery.request())
+            .await
+            .unwrap()[0]
+            .kind,
         InboundKind::MessagePosted {
             chat_kind: ChatKind::Group,
             ..
@@ -1287,8 +1296,11 @@ async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
         Ok(WebhookVerdict::Events)
     );
     assert!(
-        vendor.parse_webhook(&request).is_err()
-            || vendor.parse_webhook(&request).unwrap().is_empty()
+        read_events(&vendor, connection, &request).await.is_err()
+            || read_events(&vendor, connection, &request)
+                .await
+                .unwrap()
+                .is_empty()
     );
     let stale = SlackPlatform::new(
         serde_json::from_value(json!({"client_id": "1.2", "client_secret": "s", "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
@@ -1323,7 +1335,9 @@ async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
         platform.verify_webhook(connection, &joined.request()),
         Ok(WebhookVerdict::Events)
     );
-    let events = platform.parse_webhook(&joined.request()).unwrap();
+    let events = read_events(platform, connection, &joined.request())
+        .await
+        .unwrap();
     let InboundKind::UserChanged { user } = &events[0].kind else {
         panic!("{events:?}")
     };
@@ -1345,7 +1359,9 @@ async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
         platform.verify_webhook(connection, &changed.request()),
         Ok(WebhookVerdict::Events)
     );
-    let events = platform.parse_webhook(&changed.request()).unwrap();
+    let events = read_events(platform, connection, &changed.request())
+        .await
+        .unwrap();
     assert_eq!(events[0].platform, Platform::Slack);
     let InboundKind::UserChanged { user } = &events[0].kind else {
         panic!("{events:?}")
@@ -1482,4 +1498,17 @@ async fn slacks_own_rate_limits_are_waited_out() {
             >= 2,
         "{statuses:?}"
     );
+}
+
+/// The events of a delivery, read as the relay reads them: split into stored items, then read.
+async fn read_events(
+    platform: &SlackPlatform,
+    connection: &ConnectionContext,
+    request: &WebhookRequest,
+) -> Result<Vec<InboundEvent>, PlatformError> {
+    let mut events = Vec::new();
+    for envelope in platform.split_webhook(request)? {
+        events.extend(platform.read_event(connection, &envelope).await?);
+    }
+    Ok(events)
 }

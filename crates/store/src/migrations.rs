@@ -44,6 +44,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0005_connection_health.sql"),
         postgres: include_str!("../migrations/postgres/0005_connection_health.sql"),
     },
+    Step {
+        version: 7,
+        description: "the relay: inbox, outbox, message map, event subscriptions",
+        sqlite: include_str!("../migrations/sqlite/0007_relay.sql"),
+        postgres: include_str!("../migrations/postgres/0007_relay.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

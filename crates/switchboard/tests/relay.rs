@@ -1,0 +1,264 @@
+//! The relay through the real binary: `switchboard demo` against the built-in simulator, with
+//! simulated people typing through the platforms' own APIs (Slack's Web API, Microsoft Graph)
+//! and reading what arrives the same way.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::RunningDemo;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "relay-test-token-0123456789";
+
+struct World {
+    _process: RunningDemo,
+    api: String,
+    sim: String,
+    http: reqwest::Client,
+}
+
+impl World {
+    fn start(people: usize) -> Self {
+        let process = RunningDemo::start(people, TOKEN, &[]);
+        Self {
+            api: format!("{}/api/v1", process.hub_url()),
+            sim: process.sim_url(),
+            _process: process,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn people(&self) -> Vec<Value> {
+        let response = self
+            .http
+            .get(format!("{}/people?limit=1000", self.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        response.json::<Value>().await.unwrap()["people"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The first person on only `home` whose representation on `other` is synced, waiting for
+    /// the demo's auto-sync to make one.
+    async fn synced_person(&self, home: &str, other: &str) -> Person {
+        let started = Instant::now();
+        loop {
+            let found = self.people().await.into_iter().find_map(|p| {
+                let representation = p["representations"]
+                    .as_array()?
+                    .iter()
+                    .find(|r| r["platform"] == other && r["status"] == "synced")?
+                    .clone();
+                (p["platforms"] == json!([home])).then(|| Person {
+                    email: p["email"].as_str().unwrap().to_owned(),
+                    representation: representation["external_account"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                })
+            });
+            if let Some(person) = found {
+                return person;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "nobody on {home} got a synced {other} representation"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A token for a simulated person, as their own client would have.
+    async fn token(&self, platform: &str, email: &str) -> String {
+        let answer: Value = self
+            .http
+            .post(format!("{}/_sim/token", self.sim))
+            .json(&json!({"platform": platform, "email": email}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn slack(&self, method: &str, token: &str, args: &[(&str, &str)]) -> Value {
+        let answer: Value = self
+            .http
+            .post(format!("{}/slack/api/{method}", self.sim))
+            .bearer_auth(token)
+            .form(args)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["ok"], true, "{method}: {answer}");
+        answer
+    }
+
+    async fn graph(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}/graph/v1.0{path}", self.sim))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Messages of a Slack conversation, oldest first, as `(user, text)`.
+    async fn slack_history(&self, token: &str, channel: &str) -> Vec<(String, String)> {
+        let history = self
+            .slack("conversations.history", token, &[("channel", channel)])
+            .await;
+        let mut messages: Vec<(String, String)> = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["user"].as_str().unwrap_or_default().to_owned(),
+                    m["text"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        messages.reverse();
+        messages
+    }
+
+    /// Messages of a Teams chat, as `(sender id, content)`.
+    async fn teams_messages(&self, token: &str, chat: &str) -> Vec<(String, String)> {
+        let listed = self
+            .graph(
+                reqwest::Method::GET,
+                &format!("/chats/{chat}/messages"),
+                token,
+                None,
+            )
+            .await;
+        listed["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["messageType"] == "message")
+            .map(|m| {
+                (
+                    m["from"]["user"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["body"]["content"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+struct Person {
+    email: String,
+    /// Their account on their secondary platform (a Teams guest, a Slack bot).
+    representation: String,
+}
+
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_direct_message_goes_from_slack_to_teams_and_the_reply_comes_back() {
+    let world = World::start(10);
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+
+    // Alice writes to Bob's bot in Slack.
+    let alice_token = world.token("slack", &alice.email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &alice_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &dm), ("text", "Hello Bob, from Slack")],
+        )
+        .await;
+
+    // Bob finds it in Teams, in a chat with Alice's guest account.
+    let bob_token = world.token("teams", &bob.email).await;
+    let chat = eventually("the message reaching Teams", async || {
+        let chats = world
+            .graph(reqwest::Method::GET, "/me/chats", &bob_token, None)
+            .await;
+        for chat in chats["value"].as_array()? {
+            let id = chat["id"].as_str()?;
+            let messages = world.teams_messages(&bob_token, id).await;
+            if messages.iter().any(|(from, text)| {
+                from == &alice.representation && text.contains("Hello Bob, from Slack")
+            }) {
+                return Some(id.to_owned());
+            }
+        }
+        None
+    })
+    .await;
+
+    // Bob replies in Teams; Alice reads it in her Slack DM, from Bob's bot.
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            Some(json!({"body": {"content": "Hi Alice, from Teams"}})),
+        )
+        .await;
+    eventually("the reply reaching Slack", async || {
+        let history = world.slack_history(&alice_token, &dm).await;
+        history
+            .iter()
+            .any(|(user, text)| {
+                user == &bob.representation && text.contains("Hi Alice, from Teams")
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Nothing echoes: each side holds exactly the two messages.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(world.slack_history(&alice_token, &dm).await.len(), 2);
+    assert_eq!(world.teams_messages(&bob_token, &chat).await.len(), 2);
+}
