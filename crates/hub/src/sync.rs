@@ -350,6 +350,7 @@ pub async fn sync(
                             &format!("{actor}: {created}"),
                         )
                         .await?;
+                    crate::relay::release_held(state, id).await;
                     Ok(SyncOutcome::Synced)
                 }
                 Ok(Provisioning::AwaitingConsent {
@@ -541,6 +542,50 @@ async fn prompt(
     Ok(SyncOutcome::Prompted)
 }
 
+/// Auto-prompt: a person who wrote to someone on `platform` but cannot be represented there
+/// until they authorise their own account is prompted — if the setting is on, and at most once
+/// per throttle period (the prompt settings). Returns whether a prompt went out.
+pub async fn auto_prompt(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+) -> Result<bool, SyncError> {
+    let settings = SyncSettings::load(&state.store).await?;
+    if !settings.auto_prompt {
+        return Ok(false);
+    }
+    let throttle = settings.prompt_throttle_hours.saturating_mul(3_600_000);
+    let now = state.clock.now().unix_millis();
+    if let Some(last) = state.store.last_prompt_at(id, platform).await?
+        && now - last.unix_millis() < throttle
+    {
+        return Ok(false);
+    }
+    let representation = state.store.representation(id, platform).await?;
+    let waits_for_person = match &representation {
+        Some(r) => r.kind == RepresentationKind::ExistingAccount && r.status != SyncStatus::Synced,
+        None => {
+            let accounts = state.store.accounts_of_person(id).await?;
+            let existing = own_account(&accounts, platform).is_some();
+            module(state, platform)?.rules().representation(existing)
+                == RepresentationKind::ExistingAccount
+        }
+    };
+    if !waits_for_person {
+        return Ok(false);
+    }
+    let actor = "auto-prompt";
+    let outcome = match representation.map(|r| r.status) {
+        Some(SyncStatus::Pending) => {
+            let person = person(state, id).await?;
+            let accounts = state.store.accounts_of_person(id).await?;
+            prompt(state, &person, &accounts, platform, actor).await?
+        }
+        _ => sync(state, id, platform, actor).await?,
+    };
+    Ok(outcome == SyncOutcome::Prompted)
+}
+
 /// Sends the prompt again for every representation that waits for the person's own consent.
 pub async fn reprompt(
     state: &AppState,
@@ -721,6 +766,7 @@ pub async fn finish_flow(
                 .store
                 .complete_sync(id, platform, &account, &secrets, &format!("{who}: {cause}"))
                 .await?;
+            crate::relay::release_held(state, id).await;
             Ok(FlowEnd::Synced(platform))
         }
         Ok(FlowStep::Done(FlowOutcome::Connected { .. })) => {

@@ -134,6 +134,17 @@ pub(crate) fn verify<'s>(
     }
 }
 
+/// A message's `ts` (`"1712345678.123456"`: seconds and microseconds) as microseconds.
+pub fn ts_micros(ts: &str) -> Option<i64> {
+    let (seconds, micros) = ts.split_once('.').unwrap_or((ts, "0"));
+    let micros = format!("{micros:0<6}");
+    seconds
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(1_000_000)?
+        .checked_add(micros.get(..6)?.parse::<i64>().ok()?)
+}
+
 /// The app a request is addressed to (`api_app_id`), in a JSON event or a form post.
 pub(crate) fn app_id(request: &WebhookRequest) -> Option<String> {
     match serde_json::from_slice::<Value>(&request.body) {
@@ -243,6 +254,7 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
                 chat_kind,
                 sender: ExternalUserId::new(sender),
                 recipient,
+                sent_at_micros: ts_micros(ts),
                 body: text(event, "/text").unwrap_or_default().to_owned(),
                 thread,
             })
@@ -305,6 +317,14 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_order_to_the_microsecond() {
+        assert_eq!(ts_micros("1712345678.123456"), Some(1_712_345_678_123_456));
+        assert_eq!(ts_micros("2.5"), Some(2_500_000));
+        assert_eq!(ts_micros("7"), Some(7_000_000));
+        assert_eq!(ts_micros("x.1"), None);
+    }
+
+    #[test]
     fn events_are_read_and_others_ignored() {
         let envelope = |event: Value| {
             serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
@@ -321,6 +341,7 @@ mod tests {
                 chat_kind: ChatKind::Direct,
                 sender: ExternalUserId::new("U1"),
                 recipient: None,
+                sent_at_micros: Some(2_000_002),
                 body: "hi".into(),
                 thread: Some(message_ref("D1", "1.000001")),
             }

@@ -1079,6 +1079,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             chat_kind: ChatKind::Direct,
             sender: human.clone(),
             recipient: Some(account.clone()),
+            sent_at_micros: switchboard_platform_slack::webhook::ts_micros(&ts),
             body: "Hi Alice".into(),
             thread: None,
         }

@@ -749,6 +749,9 @@ impl TeamsPlatform {
                         chat_kind: chat_kind(message.chat.as_str()),
                         sender: ExternalUserId::new(sender),
                         recipient: None,
+                        sent_at_micros: text(&found, "createdDateTime")
+                            .and_then(time::parse_iso8601)
+                            .map(|at| at.unix_millis() * 1000),
                         body,
                         thread: None,
                     },

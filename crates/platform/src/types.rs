@@ -279,6 +279,10 @@ pub enum InboundKind {
         /// The account the delivery was addressed to, where the platform says (Slack names the
         /// bot whose app received the event); the hub reads the chat's members as that account.
         recipient: Option<ExternalUserId>,
+        /// When the platform says it was sent, in microseconds since the Unix epoch: the relay
+        /// delivers a conversation's messages in this order, whatever order their events
+        /// arrive in.
+        sent_at_micros: Option<i64>,
         body: String,
         thread: Option<MessageRef>,
     },

@@ -82,6 +82,10 @@ pub struct NewOutboxItem {
     pub sender: PersonId,
     /// The message the copy is of.
     pub origin: MessageKey,
+    /// Where the copy goes in its lane: when the origin message was sent (microseconds since
+    /// the epoch), so that a lane delivers in the order people wrote, not the order events
+    /// arrived in.
+    pub order: i64,
     pub action: OutboxAction,
     /// What the copy says, in the relay's own encoding.
     pub payload: String,
@@ -267,9 +271,9 @@ impl Store {
         for copy in copies {
             sqlx::query(
                 "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
-                 sender_person_id, origin_platform, origin_chat, origin_message, action, payload, \
-                 next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                 sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
+                 action, payload, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
             )
             .bind(copy.lane())
             .bind(copy.conversation.to_string())
@@ -279,6 +283,7 @@ impl Store {
             .bind(copy.origin.platform.as_str())
             .bind(copy.origin.chat.as_str())
             .bind(copy.origin.message.as_str())
+            .bind(copy.order)
             .bind(copy.action.as_str())
             .bind(copy.payload.as_str())
             .bind(now)
@@ -289,8 +294,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Takes up to `limit` copies that are due, each the oldest undelivered one of its lane,
-    /// and leases them until `lease_until`: nobody else takes them before then.
+    /// Takes up to `limit` copies that are due, each the first undelivered one of its lane (in
+    /// lane order) in a lane with none in flight, and leases them until `lease_until`: nobody
+    /// else takes them before then.
     pub async fn lease_outbox(
         &self,
         limit: i64,
@@ -299,11 +305,14 @@ impl Store {
         let now = self.now().unix_millis();
         let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {OUTBOX_COLUMNS} FROM relay_outbox o \
-             WHERE dead_at IS NULL AND next_attempt_at <= $1 \
-             AND (lease_until IS NULL OR lease_until < $1) \
-             AND id = (SELECT MIN(id) FROM relay_outbox h WHERE h.lane = o.lane \
-                       AND h.dead_at IS NULL) \
-             ORDER BY next_attempt_at, id LIMIT $2"
+             WHERE o.dead_at IS NULL AND o.next_attempt_at <= $1 \
+             AND (o.lease_until IS NULL OR o.lease_until < $1) \
+             AND NOT EXISTS (SELECT 1 FROM relay_outbox h WHERE h.lane = o.lane \
+                 AND h.dead_at IS NULL AND h.id <> o.id \
+                 AND (h.origin_order < o.origin_order \
+                      OR (h.origin_order = o.origin_order AND h.id < o.id) \
+                      OR h.lease_until >= $1)) \
+             ORDER BY o.next_attempt_at, o.id LIMIT $2"
         )))
         .bind(now)
         .bind(limit)
@@ -389,6 +398,19 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Makes the copies held for a person's sync due now (their sync completed).
+    pub async fn release_held(&self, sender: PersonId) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE relay_outbox SET next_attempt_at = $1 WHERE sender_person_id = $2 \
+             AND dead_at IS NULL AND attempts > 0 AND next_attempt_at > $1",
+        )
+        .bind(self.now().unix_millis())
+        .bind(sender.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Copies given up on, newest first.

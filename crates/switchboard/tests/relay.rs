@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::RunningDemo;
+use common::browser::{Browser, sync_link};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "relay-test-token-0123456789";
@@ -27,6 +28,96 @@ impl World {
             _process: process,
             http: reqwest::Client::new(),
         }
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    async fn representation(&self, id: &str, platform: &str) -> Value {
+        let person = self
+            .api(reqwest::Method::GET, &format!("/people/{id}"), None)
+            .await;
+        person["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == platform)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// What the hub's own Slack app said to someone, oldest first.
+    async fn told_by_the_hub(&self, token: &str) -> Vec<String> {
+        let hub_bot = self
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "bot" && u["display_name"] == "Switchboard")
+            .expect("the hub's app has a bot user");
+        let hub_bot = hub_bot["id"].as_str().unwrap();
+        let opened = self
+            .slack("conversations.open", token, &[("users", hub_bot)])
+            .await;
+        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
+        self.slack_history(token, &channel)
+            .await
+            .into_iter()
+            .filter(|(user, _)| user == hub_bot)
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    async fn sim_users(&self, platform: &str) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/users?platform={platform}", self.sim))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    }
+
+    /// The chat between a Teams user and an account, and what the account said there oldest
+    /// first, once it said at least `count` things.
+    async fn teams_chat_with(
+        &self,
+        token: &str,
+        other: &str,
+        count: usize,
+    ) -> (String, Vec<String>) {
+        eventually("the messages reaching Teams", async || {
+            let chats = self
+                .graph(reqwest::Method::GET, "/me/chats", token, None)
+                .await;
+            for chat in chats["value"].as_array()? {
+                let id = chat["id"].as_str()?;
+                let texts: Vec<String> = self
+                    .teams_messages(token, id)
+                    .await
+                    .into_iter()
+                    .filter(|(from, _)| from == other)
+                    .map(|(_, text)| text)
+                    .collect();
+                if texts.len() >= count {
+                    return Some((id.to_owned(), texts));
+                }
+            }
+            None
+        })
+        .await
     }
 
     async fn people(&self) -> Vec<Value> {
@@ -146,7 +237,7 @@ impl World {
         messages
     }
 
-    /// Messages of a Teams chat, as `(sender id, content)`.
+    /// Messages of a Teams chat, oldest first, as `(sender id, content)`.
     async fn teams_messages(&self, token: &str, chat: &str) -> Vec<(String, String)> {
         let listed = self
             .graph(
@@ -156,10 +247,10 @@ impl World {
                 None,
             )
             .await;
-        listed["value"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let mut messages: Vec<&Value> = listed["value"].as_array().unwrap().iter().collect();
+        messages.sort_by_key(|m| m["createdDateTime"].as_str().unwrap_or_default().to_owned());
+        messages
+            .into_iter()
             .filter(|m| m["messageType"] == "message")
             .map(|m| {
                 (
@@ -261,4 +352,89 @@ async fn a_direct_message_goes_from_slack_to_teams_and_the_reply_comes_back() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(world.slack_history(&alice_token, &dm).await.len(), 2);
     assert_eq!(world.teams_messages(&bob_token, &chat).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arrives_after_they_sync()
+{
+    let world = World::start(10);
+    world
+        .api(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(json!({"auto_prompt": true})),
+        )
+        .await;
+    let bob = world.synced_person("teams", "slack").await;
+    // Eve is on both platforms and chats from Slack; her Teams account is not synced.
+    let eve = world
+        .people()
+        .await
+        .into_iter()
+        .find(|p| p["platforms"] == json!(["slack", "teams"]))
+        .unwrap();
+    let (eve_id, eve_email) = (eve["id"].as_str().unwrap(), eve["email"].as_str().unwrap());
+    world
+        .api(
+            reqwest::Method::PUT,
+            &format!("/people/{eve_id}/primary"),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+
+    let eve_token = world.token("slack", eve_email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &eve_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    for text in ["first, while not synced", "second, while not synced"] {
+        world
+            .slack(
+                "chat.postMessage",
+                &eve_token,
+                &[("channel", &dm), ("text", text)],
+            )
+            .await;
+    }
+
+    // She is prompted once — not once per message — and told that her message waits.
+    eventually("Eve being prompted", async || {
+        let told = world.told_by_the_hub(&eve_token).await;
+        (told.iter().any(|t| t.contains("Sync now")) && told.iter().any(|t| t.contains("waiting")))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let told = world.told_by_the_hub(&eve_token).await;
+    let prompts: Vec<&String> = told.iter().filter(|t| t.contains("Sync now")).collect();
+    assert_eq!(prompts.len(), 1, "{told:?}");
+    assert_eq!(
+        world.representation(eve_id, "teams").await["status"],
+        "pending"
+    );
+
+    // Eve follows the link and authorises her Teams account; both messages then reach Bob, in
+    // order, from her own account.
+    let bob_token = world.token("teams", &bob.email).await;
+    let link = sync_link(prompts[0]).unwrap();
+    let (status, page) = Browser::default()
+        .sync_through(&link, "slack", eve_email)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let eve_teams = world.representation(eve_id, "teams").await;
+    assert_eq!(eve_teams["status"], "synced", "{eve_teams}");
+    let (_, texts) = world
+        .teams_chat_with(
+            &bob_token,
+            eve_teams["external_account"].as_str().unwrap(),
+            2,
+        )
+        .await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("first, while not synced"), "{texts:?}");
+    assert!(texts[1].contains("second, while not synced"), "{texts:?}");
 }

@@ -75,9 +75,12 @@ enum Failure {
     Store(#[from] StoreError),
     #[error(transparent)]
     Platform(#[from] PlatformError),
-    /// Waiting for something the hub expects to happen (a representation's sync).
+    /// Waiting for something the hub expects to happen (a participant's sync).
     #[error("{0}")]
     Held(String),
+    /// Waiting for the sender's representation on the destination platform.
+    #[error("{0}")]
+    SenderNotSynced(String),
     /// Never going to work as it is.
     #[error("{0}")]
     Impossible(String),
@@ -104,6 +107,33 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                 .await?;
             Err(error)
         }
+        Err(Failure::SenderNotSynced(reason)) if item.attempts + 1 < HOLD_ATTEMPTS => {
+            tracing::debug!(item = item.id, %reason, "relay: copy held for its sender's sync");
+            let prompted = match crate::sync::auto_prompt(state, item.sender, item.platform).await {
+                Ok(prompted) => prompted,
+                Err(error) => {
+                    tracing::warn!(person = %item.sender, %error, "relay: auto-prompt failed");
+                    false
+                }
+            };
+            if item.attempts == 0 && item.action == OutboxAction::Post {
+                let next = if prompted {
+                    "We have just sent you a link to sync; it will be delivered as soon as you do."
+                } else {
+                    "It will be delivered as soon as you are synced."
+                };
+                tell_sender(
+                    state,
+                    item,
+                    &format!("Your message is waiting: {reason}. {next}"),
+                )
+                .await;
+            }
+            state
+                .store
+                .outbox_failed(item.id, &reason, Some(later(state.clock.now(), HOLD_RETRY)))
+                .await
+        }
         Err(Failure::Held(reason)) if item.attempts + 1 < HOLD_ATTEMPTS => {
             tracing::debug!(item = item.id, %reason, "relay: copy held");
             state
@@ -125,6 +155,17 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
         Err(failure) => {
             tracing::warn!(item = item.id, platform = item.platform.as_str(), %failure, "relay: copy dead-lettered");
             metrics::counter!("switchboard_relay_dead_letters_total", "platform" => item.platform.as_str()).increment(1);
+            if item.action == OutboxAction::Post {
+                tell_sender(
+                    state,
+                    item,
+                    &format!(
+                        "Your message could not be delivered to {}: {failure}.",
+                        item.platform.display_name()
+                    ),
+                )
+                .await;
+            }
             state
                 .store
                 .outbox_failed(item.id, &failure.to_string(), None)
@@ -163,8 +204,8 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
             .person(item.sender)
             .await?
             .map_or_else(|| "the sender".to_owned(), |p| p.display_name);
-        return Err(Failure::Held(format!(
-            "{name} has no synced representation on {} yet",
+        return Err(Failure::SenderNotSynced(format!(
+            "{name} is not synced to {} yet",
             item.platform.display_name()
         )));
     };
@@ -329,4 +370,45 @@ async fn destination_members(
         )));
     }
     Ok(members)
+}
+
+/// Tells the sender of a copy, from the hub on the platform they wrote on, what became of it.
+/// Best effort: a notice that cannot be sent is logged, never retried in a loop.
+async fn tell_sender(state: &AppState, item: &OutboxItem, text: &str) {
+    if let Err(error) = try_tell_sender(state, item, text).await {
+        tracing::warn!(person = %item.sender, %error, "relay: cannot tell the sender about their message");
+    }
+}
+
+async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Result<(), Failure> {
+    let store = &state.store;
+    let platform = item.origin.platform;
+    let (Some(connection), Some(module)) = (
+        super::route::connection_on(store, platform).await?,
+        state.platforms.get(platform).cloned(),
+    ) else {
+        return Ok(());
+    };
+    let Some(context) = connection_context(store, connection).await? else {
+        return Ok(());
+    };
+    let Some((_, account)) = store.own_account(item.sender, platform).await? else {
+        return Ok(());
+    };
+    let chat = module
+        .open_chat(&context, &Actor::Hub, &[ExternalUserId::new(account)])
+        .await?;
+    module
+        .post_message(
+            &context,
+            &Actor::Hub,
+            &chat,
+            &OutboundMessage {
+                body: text.to_owned(),
+                mentions: Vec::new(),
+                thread: None,
+            },
+        )
+        .await?;
+    Ok(())
 }

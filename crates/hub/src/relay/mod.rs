@@ -47,6 +47,18 @@ impl Signals {
     }
 }
 
+/// A person's representation was synced: what was held for it goes out now.
+pub async fn release_held(state: &AppState, person: switchboard_core::PersonId) {
+    match state.store.release_held(person).await {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::info!(%person, released, "relay: held copies released");
+            state.relay.outbox_filled();
+        }
+        Err(error) => tracing::warn!(%person, %error, "relay: cannot release held copies"),
+    }
+}
+
 /// How often the loops look for work when nothing woke them: for retries that came due.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How often the event subscriptions are checked (renewed before they expire).

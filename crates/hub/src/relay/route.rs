@@ -146,6 +146,7 @@ async fn decide(
             chat_kind,
             sender,
             recipient,
+            sent_at_micros,
             body,
             thread,
         } => {
@@ -154,6 +155,7 @@ async fn decide(
                 chat_kind,
                 sender,
                 recipient,
+                order: sent_at_micros.unwrap_or_else(|| now_micros(state)),
                 body,
                 thread,
             };
@@ -168,7 +170,7 @@ async fn decide(
                     thread: None,
                 },
             };
-            route_follow_up(&state.store, event.event_id, action).await
+            route_follow_up(state, event.event_id, action).await
         }
         InboundKind::MessageDeleted { message } => {
             let action = Follow {
@@ -179,7 +181,7 @@ async fn decide(
                     thread: None,
                 },
             };
-            route_follow_up(&state.store, event.event_id, action).await
+            route_follow_up(state, event.event_id, action).await
         }
         // Reactions follow with the relay's next step; directory changes are Directory Sync's.
         InboundKind::ReactionChanged { .. } | InboundKind::UserChanged { .. } => {
@@ -202,8 +204,15 @@ struct Posted {
     chat_kind: ChatKind,
     sender: ExternalUserId,
     recipient: Option<ExternalUserId>,
+    order: i64,
     body: String,
     thread: Option<MessageRef>,
+}
+
+/// Now, as a lane order for what has no time of its own (edits, deletions): after every
+/// message sent before.
+fn now_micros(state: &AppState) -> i64 {
+    state.clock.now().unix_millis().saturating_mul(1000)
 }
 
 async fn route_post(
@@ -280,6 +289,7 @@ async fn route_post(
             connection: target_connection,
             sender,
             origin: posted.origin.clone(),
+            order: posted.order,
             action: OutboxAction::Post,
             payload: payload.clone(),
         });
@@ -386,10 +396,12 @@ struct Follow {
 }
 
 async fn route_follow_up(
-    store: &Store,
+    state: &AppState,
     event_id: String,
     follow: Follow,
 ) -> Result<Decision, RouteError> {
+    let store = &state.store;
+    let order = now_micros(state);
     // The hub's own edits and deletions of copies come back as events too: never relayed.
     if store.relayed_copy(&follow.origin).await?.is_some() {
         return Ok(Decision::nothing(event_id));
@@ -406,6 +418,7 @@ async fn route_follow_up(
                 connection: copy.copy_connection,
                 sender: copy.sender,
                 origin: follow.origin.clone(),
+                order,
                 action: follow.action,
                 payload: payload.clone(),
             })

@@ -39,6 +39,9 @@ CREATE TABLE relay_outbox (
     origin_platform TEXT NOT NULL,
     origin_chat TEXT NOT NULL,
     origin_message TEXT NOT NULL,
+    -- The order of the lane: when the origin message was sent (microseconds), or for an edit,
+    -- deletion or reaction, when it was routed.
+    origin_order BIGINT NOT NULL,
     action TEXT NOT NULL CHECK (action IN ('post', 'edit', 'delete', 'react', 'unreact')),
     payload TEXT NOT NULL,
     attempts BIGINT NOT NULL DEFAULT 0,
@@ -48,8 +51,9 @@ CREATE TABLE relay_outbox (
     dead_at BIGINT,
     created_at BIGINT NOT NULL
 );
-CREATE INDEX relay_outbox_by_lane ON relay_outbox (lane, id);
+CREATE INDEX relay_outbox_by_lane ON relay_outbox (lane, origin_order, id);
 CREATE INDEX relay_outbox_due ON relay_outbox (next_attempt_at) WHERE dead_at IS NULL;
+CREATE INDEX relay_outbox_by_sender ON relay_outbox (sender_person_id);
 
 -- Each relayed message and its copy on each other platform: edits, deletes, reactions and
 -- replies follow the message through here, after any restart.
