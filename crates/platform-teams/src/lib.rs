@@ -668,10 +668,10 @@ impl TeamsPlatform {
     /// service user, a person or a guest), or `None` for the app's token; users are read with
     /// the app's token.
     ///
-    /// - a new message → `MessagePosted`; an `updated` one → `MessageEdited` (Graph also sends
-    ///   `updated` for reactions and undeletes; the body is then unchanged), with an event id
-    ///   that includes `lastModifiedDateTime` so that successive edits are not dropped as
-    ///   redeliveries; a soft-deleted one → `MessageDeleted`;
+    /// - a new message → `MessagePosted`; an edited one → `MessageEdited`, with an event id
+    ///   that includes `lastEditedDateTime` so that successive edits are not dropped as
+    ///   redeliveries (Graph also sends `updated` for reactions and undeletes, which are not
+    ///   edits: `None`); a soft-deleted one → `MessageDeleted`;
     /// - a user → `UserChanged` (a deleted user, who can no longer be read, as deactivated);
     /// - lifecycle and other notices → `None`: the caller renews or resyncs.
     pub async fn fetch_change(
@@ -729,9 +729,13 @@ impl TeamsPlatform {
                     .unwrap_or_default()
                     .to_owned();
                 if *change == ChangeType::Updated {
-                    let modified = text(&found, "lastModifiedDateTime").unwrap_or_default();
+                    // Graph also reports reactions as `updated`; only `lastEditedDateTime` says
+                    // the text changed, and each edit has its own.
+                    let Some(edited) = text(&found, "lastEditedDateTime") else {
+                        return Ok(None);
+                    };
                     return Ok(event(
-                        format!("{event_id}@{modified}"),
+                        format!("{event_id}@{edited}"),
                         InboundKind::MessageEdited {
                             message: message.clone(),
                             body,

@@ -286,7 +286,7 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
 }
 
 #[tokio::test]
-async fn a_direct_message_goes_from_slack_to_teams_and_the_reply_comes_back() {
+async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_slack_and_teams() {
     let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
@@ -301,13 +301,14 @@ async fn a_direct_message_goes_from_slack_to_teams_and_the_reply_comes_back() {
         )
         .await;
     let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
-    world
+    let hello = world
         .slack(
             "chat.postMessage",
             &alice_token,
             &[("channel", &dm), ("text", "Hello Bob, from Slack")],
         )
         .await;
+    let hello_ts = hello["ts"].as_str().unwrap().to_owned();
 
     // Bob finds it in Teams, in a chat with Alice's guest account.
     let bob_token = world.token("teams", &bob.email).await;
@@ -329,7 +330,7 @@ async fn a_direct_message_goes_from_slack_to_teams_and_the_reply_comes_back() {
     .await;
 
     // Bob replies in Teams; Alice reads it in her Slack DM, from Bob's bot.
-    world
+    let reply = world
         .graph(
             reqwest::Method::POST,
             &format!("/chats/{chat}/messages"),
@@ -337,6 +338,7 @@ async fn a_direct_message_goes_from_slack_to_teams_and_the_reply_comes_back() {
             Some(json!({"body": {"content": "Hi Alice, from Teams"}})),
         )
         .await;
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
     eventually("the reply reaching Slack", async || {
         let history = world.slack_history(&alice_token, &dm).await;
         history
@@ -352,6 +354,94 @@ async fn a_direct_message_goes_from_slack_to_teams_and_the_reply_comes_back() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(world.slack_history(&alice_token, &dm).await.len(), 2);
     assert_eq!(world.teams_messages(&bob_token, &chat).await.len(), 2);
+
+    // Alice edits her message: Bob's copy changes.
+    world
+        .slack(
+            "chat.update",
+            &alice_token,
+            &[
+                ("channel", &dm),
+                ("ts", &hello_ts),
+                ("text", "Hello Bob, edited in Slack"),
+            ],
+        )
+        .await;
+    eventually("the edit reaching Teams", async || {
+        world
+            .teams_messages(&bob_token, &chat)
+            .await
+            .iter()
+            .any(|(_, text)| text.contains("edited in Slack"))
+            .then_some(())
+    })
+    .await;
+
+    // Alice reacts to Bob's reply in Slack: the reaction appears on his message in Teams, from
+    // her guest account.
+    let history = world
+        .slack("conversations.history", &alice_token, &[("channel", &dm)])
+        .await;
+    let reply_copy = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"] == bob.representation.as_str())
+        .unwrap()["ts"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world
+        .slack(
+            "reactions.add",
+            &alice_token,
+            &[
+                ("channel", &dm),
+                ("timestamp", &reply_copy),
+                ("name", "thumbsup"),
+            ],
+        )
+        .await;
+    eventually("the reaction reaching Teams", async || {
+        let message = world
+            .graph(
+                reqwest::Method::GET,
+                &format!("/chats/{chat}/messages/{reply_id}"),
+                &bob_token,
+                None,
+            )
+            .await;
+        message["reactions"]
+            .as_array()?
+            .iter()
+            .any(|r| {
+                r["reactionType"] == "👍"
+                    && r["user"]["user"]["id"] == alice.representation.as_str()
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Bob deletes his reply in Teams: Alice's copy disappears from Slack.
+    let bob_id = world
+        .graph(reqwest::Method::GET, "/me", &bob_token, None)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/users/{bob_id}/chats/{chat}/messages/{reply_id}/softDelete"),
+            &bob_token,
+            None,
+        )
+        .await;
+    eventually("the deletion reaching Slack", async || {
+        let history = world.slack_history(&alice_token, &dm).await;
+        (history.len() == 1).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use switchboard_core::{ExternalUserId, Platform};
+use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
 use switchboard_platform::{Actor, MessageRef, OutboundMessage, PlatformError};
 use switchboard_store::{MessageKey, OutboxAction, OutboxItem, StoreError};
 use tokio::sync::Semaphore;
@@ -273,7 +273,26 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
             Ok(None)
         }
         OutboxAction::React | OutboxAction::Unreact => {
-            Err(Failure::Impossible("reactions are not relayed yet".into()))
+            let target = match &payload.target {
+                Some(target) => Some(MessageRef {
+                    chat: ExternalChatId::new(target.chat.clone()),
+                    id: target.message.clone(),
+                }),
+                None => copy_on(store, item).await?,
+            };
+            let (Some(target), Some(emoji)) = (target, payload.emoji.as_deref()) else {
+                return Ok(None);
+            };
+            module
+                .set_reaction(
+                    &context,
+                    &actor,
+                    &target,
+                    emoji,
+                    item.action == OutboxAction::React,
+                )
+                .await?;
+            Ok(None)
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Payload {
     /// The message's text (for posts and edits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -11,6 +11,19 @@ pub(super) struct Payload {
     /// The origin message's thread parent, on the origin platform, for replies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<String>,
+    /// The reaction added or removed, as a Unicode emoji.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    /// The message a reaction goes on, when it is not the copy of the item's origin (a reaction
+    /// to a copy goes on the original).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Target {
+    pub chat: String,
+    pub message: String,
 }
 
 impl Payload {

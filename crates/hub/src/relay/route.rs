@@ -15,7 +15,7 @@ use switchboard_store::{
     AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Store, StoreError,
 };
 
-use super::payload::Payload;
+use super::payload::{Payload, Target};
 use super::{IDLE_POLL, later};
 use crate::AppState;
 use crate::import::connection_context;
@@ -167,7 +167,7 @@ async fn decide(
                 action: OutboxAction::Edit,
                 payload: Payload {
                     body: Some(body),
-                    thread: None,
+                    ..Payload::default()
                 },
             };
             route_follow_up(state, event.event_id, action).await
@@ -176,17 +176,26 @@ async fn decide(
             let action = Follow {
                 origin: key(platform, &message),
                 action: OutboxAction::Delete,
-                payload: Payload {
-                    body: None,
-                    thread: None,
-                },
+                payload: Payload::default(),
             };
             route_follow_up(state, event.event_id, action).await
         }
-        // Reactions follow with the relay's next step; directory changes are Directory Sync's.
-        InboundKind::ReactionChanged { .. } | InboundKind::UserChanged { .. } => {
-            Ok(Decision::nothing(event.event_id))
+        InboundKind::ReactionChanged {
+            message,
+            user,
+            emoji,
+            present,
+        } => {
+            let reaction = Reaction {
+                message: key(platform, &message),
+                user,
+                emoji,
+                present,
+            };
+            route_reaction(state, context, event.event_id, reaction).await
         }
+        // Directory changes are Directory Sync's, not the relay's.
+        InboundKind::UserChanged { .. } => Ok(Decision::nothing(event.event_id)),
     }
 }
 
@@ -272,6 +281,7 @@ async fn route_post(
     let payload = Payload {
         body: Some(posted.body),
         thread: posted.thread.map(|parent| parent.id),
+        ..Payload::default()
     }
     .encode();
     let mut copies = Vec::new();
@@ -423,6 +433,99 @@ async fn route_follow_up(
                 payload: payload.clone(),
             })
             .collect(),
+    })
+}
+
+/// A reaction added to or removed from a message.
+struct Reaction {
+    message: MessageKey,
+    user: ExternalUserId,
+    emoji: String,
+    present: bool,
+}
+
+/// A reaction to a relayed message goes on its other copies, and a reaction to a copy on the
+/// original and its other copies: everyone sees it where they read the message.
+async fn route_reaction(
+    state: &AppState,
+    context: &ConnectionContext,
+    event_id: String,
+    reaction: Reaction,
+) -> Result<Decision, RouteError> {
+    let store = &state.store;
+    let reactor = match store
+        .account_identity(
+            context.connection.id,
+            context.connection.platform,
+            reaction.user.as_str(),
+        )
+        .await?
+    {
+        Some(AccountIdentity::Person(person)) => person,
+        // The hub's own reactions, as a representation, come back as events: never relayed.
+        Some(AccountIdentity::Representation(_)) | None => {
+            return Ok(Decision::nothing(event_id));
+        }
+    };
+    let (origin, conversation, mut targets) = match store.relayed_copy(&reaction.message).await? {
+        Some(relayed) => {
+            let Some(connection) = connection_on(store, relayed.origin.platform).await? else {
+                return Ok(Decision::nothing(event_id));
+            };
+            let original = (relayed.origin.clone(), connection);
+            let others = store.copies_of(&relayed.origin).await?;
+            let mut targets = vec![original];
+            targets.extend(
+                others
+                    .into_iter()
+                    .filter(|c| c.copy != reaction.message)
+                    .map(|c| (c.copy, c.copy_connection)),
+            );
+            (relayed.origin, relayed.conversation, targets)
+        }
+        None => {
+            let copies = store.copies_of(&reaction.message).await?;
+            let Some(conversation) = copies.first().map(|c| c.conversation) else {
+                return Ok(Decision::nothing(event_id));
+            };
+            let targets = copies
+                .into_iter()
+                .map(|c| (c.copy, c.copy_connection))
+                .collect();
+            (reaction.message.clone(), conversation, targets)
+        }
+    };
+    targets.retain(|(target, _)| target.platform != context.connection.platform);
+    let order = now_micros(state);
+    let action = if reaction.present {
+        OutboxAction::React
+    } else {
+        OutboxAction::Unreact
+    };
+    let copies = targets
+        .into_iter()
+        .map(|(target, connection)| NewOutboxItem {
+            conversation,
+            platform: target.platform,
+            connection,
+            sender: reactor,
+            origin: origin.clone(),
+            order,
+            action,
+            payload: Payload {
+                emoji: Some(reaction.emoji.clone()),
+                target: Some(Target {
+                    chat: target.chat.as_str().to_owned(),
+                    message: target.message,
+                }),
+                ..Payload::default()
+            }
+            .encode(),
+        })
+        .collect();
+    Ok(Decision {
+        seen: Some(event_id),
+        copies,
     })
 }
 
