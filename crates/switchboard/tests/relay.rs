@@ -138,31 +138,64 @@ impl World {
     /// The first person on only `home` whose representation on `other` is synced, waiting for
     /// the demo's auto-sync to make one.
     async fn synced_person(&self, home: &str, other: &str) -> Person {
+        self.synced_people(home, other, 1).await.remove(0)
+    }
+
+    /// `count` people on only `home` whose representations on `other` are synced, waiting for
+    /// the demo's auto-sync (Slack bots come at Slack's pace, about one a minute).
+    async fn synced_people(&self, home: &str, other: &str, count: usize) -> Vec<Person> {
         let started = Instant::now();
         loop {
-            let found = self.people().await.into_iter().find_map(|p| {
-                let representation = p["representations"]
-                    .as_array()?
-                    .iter()
-                    .find(|r| r["platform"] == other && r["status"] == "synced")?
-                    .clone();
-                (p["platforms"] == json!([home])).then(|| Person {
-                    email: p["email"].as_str().unwrap().to_owned(),
-                    representation: representation["external_account"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned(),
+            let found: Vec<Person> = self
+                .people()
+                .await
+                .into_iter()
+                .filter_map(|p| {
+                    let representation = p["representations"]
+                        .as_array()?
+                        .iter()
+                        .find(|r| r["platform"] == other && r["status"] == "synced")?
+                        .clone();
+                    (p["platforms"] == json!([home])).then(|| Person {
+                        id: p["id"].as_str().unwrap().to_owned(),
+                        email: p["email"].as_str().unwrap().to_owned(),
+                        representation: representation["external_account"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                    })
                 })
-            });
-            if let Some(person) = found {
-                return person;
+                .take(count)
+                .collect();
+            if found.len() == count {
+                return found;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "nobody on {home} got a synced {other} representation"
+                started.elapsed() < Duration::from_secs(150),
+                "fewer than {count} people on {home} got a synced {other} representation"
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// A person's own account on a platform.
+    async fn account(&self, person: &Person, platform: &str) -> String {
+        let detail = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/people/{}", person.id),
+                None,
+            )
+            .await;
+        detail["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["platform"] == platform)
+            .unwrap()["external_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// A token for a simulated person, as their own client would have.
@@ -266,6 +299,7 @@ impl World {
 }
 
 struct Person {
+    id: String,
     email: String,
     /// Their account on their secondary platform (a Teams guest, a Slack bot).
     representation: String,
@@ -527,4 +561,83 @@ async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arriv
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].contains("first, while not synced"), "{texts:?}");
     assert!(texts[1].contains("second, while not synced"), "{texts:?}");
+}
+
+#[tokio::test]
+async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() {
+    let world = World::start(10);
+    let on_slack = world.synced_people("slack", "teams", 2).await;
+    let on_teams = world.synced_people("teams", "slack", 2).await;
+    let (alice, carol) = (&on_slack[0], &on_slack[1]);
+    let (bob, dan) = (&on_teams[0], &on_teams[1]);
+
+    // Alice starts a group DM in Slack with Carol and the bots of Bob and Dan.
+    let alice_token = world.token("slack", &alice.email).await;
+    let carol_account = world.account(carol, "slack").await;
+    let members = [
+        carol_account.as_str(),
+        &bob.representation,
+        &dan.representation,
+    ]
+    .join(",");
+    let opened = world
+        .slack("conversations.open", &alice_token, &[("users", &members)])
+        .await;
+    let group = opened["channel"]["id"].as_str().unwrap().to_owned();
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &group), ("text", "Hello group, from Slack")],
+        )
+        .await;
+
+    // Bob and Dan read it in the same Teams group chat, from Alice's guest account.
+    let bob_token = world.token("teams", &bob.email).await;
+    let dan_token = world.token("teams", &dan.email).await;
+    let (chat, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+    assert!(texts[0].contains("Hello group, from Slack"), "{texts:?}");
+    let (dans_chat, _) = world
+        .teams_chat_with(&dan_token, &alice.representation, 1)
+        .await;
+    assert_eq!(chat, dans_chat);
+    let members = world
+        .graph(
+            reqwest::Method::GET,
+            &format!("/chats/{chat}/members"),
+            &bob_token,
+            None,
+        )
+        .await;
+    assert_eq!(members["value"].as_array().unwrap().len(), 4, "{members}");
+
+    // Bob answers in Teams: Alice and Carol read it in their Slack group DM, from his bot;
+    // Dan reads it where Bob wrote it.
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            Some(json!({"body": {"content": "Hello from Bob, in Teams"}})),
+        )
+        .await;
+    let carol_token = world.token("slack", &carol.email).await;
+    for token in [&alice_token, &carol_token] {
+        eventually("Bob's answer reaching Slack", async || {
+            world
+                .slack_history(token, &group)
+                .await
+                .iter()
+                .any(|(user, text)| user == &bob.representation && text.contains("Hello from Bob"))
+                .then_some(())
+        })
+        .await;
+    }
+
+    // Once each: the Slack group DM and the Teams chat hold two messages.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(world.slack_history(&alice_token, &group).await.len(), 2);
+    assert_eq!(world.teams_messages(&dan_token, &chat).await.len(), 2);
 }
