@@ -551,9 +551,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // People on several platforms must choose; people on none (they left) have nothing
+        // left to be primary on, so auto-sync never represents them.
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE people SET primary_platform = NULL, primary_chosen_by = NULL, updated_at = $1 \
-             WHERE primary_chosen_by = 'automatic' AND platforms NOT IN (0, {singles}) \
+             WHERE primary_chosen_by = 'automatic' AND platforms NOT IN ({singles}) \
              AND NOT EXISTS (SELECT 1 FROM representations r WHERE r.person_id = people.id)"
         )))
         .bind(now)
@@ -561,6 +563,23 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(plan.new_people.len())
+    }
+
+    /// People who left: every account of theirs is inactive (deactivated, or gone from what
+    /// the last imports listed), yet a representation of theirs is still pending, synced or
+    /// failed on some platform.
+    pub async fn people_who_left(&self) -> Result<Vec<PersonId>, StoreError> {
+        sqlx::query(
+            "SELECT p.id FROM people p WHERE p.platforms = 0 \
+             AND EXISTS (SELECT 1 FROM accounts a WHERE a.person_id = p.id AND a.kind = 'human') \
+             AND EXISTS (SELECT 1 FROM representations r WHERE r.person_id = p.id \
+             AND r.status <> 'not_created') ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| parse(row, "id"))
+        .collect()
     }
 }
 

@@ -1180,6 +1180,77 @@ store_test!(
     }
 );
 
+store_test!(
+    people_who_left_every_platform_lose_their_automatic_primary_and_are_listed_while_represented,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let ann = imported("U1", "Ann", &["ann@acme.example"]);
+        let ben = imported("U2", "Ben", &["ben@acme.example"]);
+        let mut cy = imported("U3", "Cy", &["cy@acme.example"]);
+        import(&store, &slack, &[ann.clone(), ben.clone(), cy.clone()]).await;
+        let person = |address: &'static str| {
+            let store = &store;
+            async move {
+                store
+                    .person_by_email(&email(address))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let ben_id = person("ben@acme.example").await.id;
+        store
+            .create_representation(ben_id, Platform::Teams, RepresentationKind::GuestAccount)
+            .await
+            .unwrap();
+        store
+            .complete_sync(
+                ben_id,
+                Platform::Teams,
+                &ExternalUserId::new("guest-ben"),
+                &secrets(&[("access_token", "t")], None),
+                "synced",
+            )
+            .await
+            .unwrap();
+        assert!(store.people_who_left().await.unwrap().is_empty());
+
+        // Ann and Ben are no longer listed; Cy is listed deactivated.
+        cy.active = false;
+        let run = import(&store, &slack, &[cy]).await;
+        assert_eq!((run.deactivated, run.updated, run.skipped), (2, 1, 1));
+        for address in ["ann@acme.example", "cy@acme.example"] {
+            assert_eq!(person(address).await.primary, None, "{address}");
+        }
+        assert!(
+            person("ben@acme.example").await.primary.is_some(),
+            "a represented primary stays until the person is reset"
+        );
+        assert_eq!(store.people_who_left().await.unwrap(), vec![ben_id]);
+        let listed = store
+            .list_people(&switchboard_store::PeopleQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.people.len(), 3, "leavers stay visible");
+        assert!(listed.people.iter().all(|p| p.platforms.is_empty()));
+
+        // Ann comes back: her account is active again, her person the same, her primary
+        // automatic again.
+        import(&store, &slack, &[ann]).await;
+        let back = person("ann@acme.example").await;
+        assert_eq!(back.primary.map(|p| p.platform), Some(Platform::Slack));
+        assert_eq!(store.people_who_left().await.unwrap(), vec![ben_id]);
+        store
+            .reset_representation(ben_id, Platform::Teams, "left")
+            .await
+            .unwrap();
+        assert!(store.people_who_left().await.unwrap().is_empty());
+    }
+);
+
 fn secrets(pairs: &[(&str, &str)], expires_at: Option<i64>) -> RepresentationSecrets {
     RepresentationSecrets {
         secrets: pairs

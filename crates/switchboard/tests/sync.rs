@@ -1061,3 +1061,235 @@ async fn a_transient_refresh_failure_is_shown_but_fails_nothing() {
     .await;
     assert_eq!(demo.representation(&id, "teams").await["status"], "synced");
 }
+
+impl Demo {
+    async fn connection_id(&self, platform: &str) -> String {
+        self.get("/connections").await["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["platform"] == platform)
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_else(|| panic!("the demo connects {platform}"))
+            .to_owned()
+    }
+
+    /// Imports `platform`'s connection again and answers the finished run.
+    async fn reimport(&self, platform: &str) -> Value {
+        let connection = self.connection_id(platform).await;
+        let (status, run) = self
+            .post(&format!("/connections/{connection}/import"), json!({}))
+            .await;
+        assert_eq!(status, 202, "{run}");
+        let started = Instant::now();
+        loop {
+            let run = self
+                .get(&format!("/imports/{}", run["id"].as_str().unwrap()))
+                .await;
+            if run["status"] != "running" {
+                assert_eq!(run["status"], "succeeded", "{run}");
+                return run;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the import never finished: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until someone on exactly `platforms` has a representation on `on` with `status`.
+    async fn someone_represented(&self, platforms: &[&str], on: &str, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let found = self.people().await.into_iter().find(|p| {
+                p["platforms"] == json!(platforms)
+                    && p["representations"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["platform"] == on && r["status"] == status)
+            });
+            if let Some(person) = found {
+                return person;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "nobody on {platforms:?} became {status} on {on}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn person_by_email(&self, email: &str) -> Value {
+        let matching: Vec<Value> = self
+            .people()
+            .await
+            .into_iter()
+            .filter(|p| p["email"].as_str().unwrap().eq_ignore_ascii_case(email))
+            .collect();
+        assert_eq!(matching.len(), 1, "{email}: {matching:?}");
+        matching[0].clone()
+    }
+}
+
+#[tokio::test]
+async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners_once() {
+    let demo = start_demo(30).await;
+    // Before anyone leaves: a Slack-only person with a guest on Teams, and a Teams-only person
+    // with an approved bot on Slack (the demo approves its bots itself).
+    let ann = demo
+        .someone_represented(&["slack"], "teams", "synced")
+        .await;
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let (ann_id, ben_id) = (ann["id"].as_str().unwrap(), ben["id"].as_str().unwrap());
+    let ann_guest = demo.representation(ann_id, "teams").await["external_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ben_bot = demo.representation(ben_id, "slack").await["external_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(demo.sim_kind("teams", &ann_guest).await.is_some());
+    let before = demo.people().await.len();
+
+    // Ann is deactivated on Slack; Ben is deleted from the Microsoft tenant.
+    let ann_email = ann["email"].as_str().unwrap();
+    let ann_slack = demo
+        .sim_users("slack")
+        .await
+        .into_iter()
+        .find(|u| {
+            u["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(ann_email))
+        })
+        .expect("Ann is on Slack");
+    demo.sim_action("slack/deactivate", json!({"user": ann_slack["id"]}))
+        .await;
+    demo.sim_action("teams/remove-user", json!({"email": ben["email"]}))
+        .await;
+    // June joins Slack, Jo joins a Teams team, Jay joins both.
+    let teams_connection = demo.connection_id("teams").await;
+    let team = demo
+        .get(&format!("/connections/{teams_connection}/teams"))
+        .await["teams"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    demo.sim_action(
+        "slack/members",
+        json!({"email": "june.joiner@acme.example", "real_name": "June Joiner"}),
+    )
+    .await;
+    demo.sim_action(
+        "teams/users",
+        json!({"email": "jo.joiner@acme.example", "display_name": "Jo Joiner", "teams": [team]}),
+    )
+    .await;
+    demo.sim_action(
+        "slack/members",
+        json!({"email": "jay.joiner@acme.example", "real_name": "Jay Joiner"}),
+    )
+    .await;
+    demo.sim_action(
+        "teams/users",
+        json!({"email": "Jay.Joiner@acme.example", "display_name": "Jay Joiner", "teams": [team]}),
+    )
+    .await;
+
+    let slack_run = demo.reimport("slack").await;
+    let teams_run = demo.reimport("teams").await;
+    // Slack also lists the bots the hub created since the first import.
+    assert!(
+        slack_run["added"].as_i64().unwrap() >= 2,
+        "June and Jay: {slack_run}"
+    );
+    assert_eq!(teams_run["added"], 2, "Jo and Jay: {teams_run}");
+    assert_eq!(teams_run["deactivated"], 1, "Ben: {teams_run}");
+
+    // The leavers stay visible, on no platform, with inactive accounts; auto-sync resets them,
+    // removing the guest and the bot the hub had created for them.
+    for (id, platform) in [(ann_id, "teams"), (ben_id, "slack")] {
+        let reset = demo.wait_for_status(id, platform, "not_created").await;
+        assert!(
+            reset["external_account"].is_null(),
+            "{id} on {platform}: {reset}"
+        );
+        let person = demo.get(&format!("/people/{id}")).await;
+        assert_eq!(person["primary"], Value::Null, "{person}");
+        let accounts = person["accounts"].as_array().unwrap();
+        assert!(!accounts.is_empty(), "{person}");
+        assert!(accounts.iter().all(|a| a["active"] == false), "{person}");
+        let history = person["representations"][0]["history"].as_array().unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|t| t["cause"] == "auto-sync: left every platform: reset"),
+            "{person}"
+        );
+    }
+    assert_eq!(demo.sim_kind("teams", &ann_guest).await, None);
+    assert_eq!(
+        demo.sim_kind("slack", &ben_bot).await.as_deref(),
+        Some("deactivated")
+    );
+    for leaver in [ann_id, ben_id] {
+        let listed = demo
+            .people()
+            .await
+            .into_iter()
+            .find(|p| p["id"] == leaver)
+            .expect("leavers stay listed");
+        assert_eq!(listed["platforms"], json!([]), "{listed}");
+    }
+
+    // The joiners are new people, each once; Jay's two accounts are one person.
+    let people = demo.people().await;
+    assert_eq!(people.len(), before + 3);
+    let mut emails: Vec<String> = people
+        .iter()
+        .map(|p| p["email"].as_str().unwrap().to_lowercase())
+        .collect();
+    emails.sort();
+    emails.dedup();
+    assert_eq!(emails.len(), people.len(), "nobody is listed twice");
+    let june = demo.person_by_email("june.joiner@acme.example").await;
+    assert_eq!(
+        (&june["platforms"], &june["primary"]),
+        (&json!(["slack"]), &json!("slack"))
+    );
+    let jo = demo.person_by_email("jo.joiner@acme.example").await;
+    assert_eq!(
+        (&jo["platforms"], &jo["primary"]),
+        (&json!(["teams"]), &json!("teams"))
+    );
+    let jay = demo.person_by_email("jay.joiner@acme.example").await;
+    assert_eq!(jay["platforms"], json!(["slack", "teams"]), "{jay}");
+    let jay = demo
+        .get(&format!("/people/{}", jay["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(jay["accounts"].as_array().unwrap().len(), 2, "{jay}");
+    // Auto-sync represents the joiners on their one platform's other side.
+    demo.wait_for_status(june["id"].as_str().unwrap(), "teams", "synced")
+        .await;
+    let jo_bot = demo
+        .representation(jo["id"].as_str().unwrap(), "slack")
+        .await;
+    assert_eq!(jo_bot["type"], "bot", "{jo_bot}");
+
+    // Importing again changes nobody.
+    // (Slack's listing grows by the bots auto-sync keeps creating; none of them is a person.)
+    let again = demo.reimport("slack").await;
+    assert_eq!(again["deactivated"], 0, "{again}");
+    let again = demo.reimport("teams").await;
+    assert_eq!(
+        (&again["added"], &again["deactivated"]),
+        (&json!(0), &json!(0)),
+        "{again}"
+    );
+    assert_eq!(demo.people().await.len(), before + 3);
+}
