@@ -44,6 +44,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0005_connection_health.sql"),
         postgres: include_str!("../migrations/postgres/0005_connection_health.sql"),
     },
+    Step {
+        version: 6,
+        description: "the teams accounts were imported from; indexes for expiring credentials and the hub's own accounts",
+        sqlite: include_str!("../migrations/sqlite/0006_team_members.sql"),
+        postgres: include_str!("../migrations/postgres/0006_team_members.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -1221,9 +1221,14 @@ async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners
         );
         let person = demo.get(&format!("/people/{id}")).await;
         assert_eq!(person["primary"], Value::Null, "{person}");
-        let accounts = person["accounts"].as_array().unwrap();
-        assert!(!accounts.is_empty(), "{person}");
-        assert!(accounts.iter().all(|a| a["active"] == false), "{person}");
+        let own: Vec<&Value> = person["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "human")
+            .collect();
+        assert!(!own.is_empty(), "{person}");
+        assert!(own.iter().all(|a| a["active"] == false), "{person}");
         let history = person["representations"][0]["history"].as_array().unwrap();
         assert!(
             history
@@ -1292,4 +1297,137 @@ async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners
         "{again}"
     );
     assert_eq!(demo.people().await.len(), before + 3);
+}
+
+#[tokio::test]
+async fn a_rule_sends_a_teams_members_to_teams_and_the_hubs_bots_stay_the_hubs() {
+    let demo = start_demo(40).await;
+    // A team with members on both platforms.
+    let connection = demo.connection_id("teams").await;
+    let teams = demo.get(&format!("/connections/{connection}/teams")).await;
+    let mut chosen = None;
+    for team in teams["teams"].as_array().unwrap() {
+        let id = team["id"].as_str().unwrap();
+        let members = demo.get(&format!("/people?team={id}&limit=1000")).await["people"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if members
+            .iter()
+            .any(|p| p["platforms"] == json!(["slack", "teams"]))
+        {
+            chosen = Some((id.to_owned(), members));
+            break;
+        }
+    }
+    let (team, members) = chosen.expect("a team has members on both platforms");
+    let several: Vec<&Value> = members
+        .iter()
+        .filter(|p| p["platforms"].as_array().unwrap().len() > 1)
+        .collect();
+    assert!(
+        members
+            .iter()
+            .all(|p| p["platforms"].as_array().unwrap().contains(&json!("teams"))),
+        "members of a Teams team are on Teams"
+    );
+
+    let rule = |platform: &str| json!({"rule": {"team": team, "platform": platform}});
+    let (status, answer) = demo.post("/people/primary", rule("teams")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["changed"], several.len(), "{answer}");
+    let after = demo.get(&format!("/people?team={team}&limit=1000")).await["people"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(after.len(), members.len());
+    for person in &after {
+        let before = members.iter().find(|p| p["id"] == person["id"]).unwrap();
+        if person["platforms"].as_array().unwrap().len() > 1 {
+            assert_eq!(
+                (&person["primary"], &person["primary_chosen_by"]),
+                (&json!("teams"), &json!("admin")),
+                "{person}"
+            );
+            assert_eq!(person["choose_primary"], false, "{person}");
+        } else {
+            assert_eq!(person["primary"], before["primary"], "{person}");
+            assert_eq!(person["primary_chosen_by"], "automatic", "{person}");
+        }
+    }
+    let (status, again) = demo.post("/people/primary", rule("teams")).await;
+    assert_eq!((status, &again["changed"]), (200, &json!(0)), "{again}");
+    let audit = demo.get("/audit").await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "people.set_primary_by_rule" && e["target"] == team.as_str()),
+        "{audit}"
+    );
+    for (body, expected, code) in [
+        (
+            json!({"rule": {"team": "no-such-team", "platform": "teams"}}),
+            404,
+            "not_found",
+        ),
+        (rule("myspace"), 400, "bad_platform"),
+        (json!({"team": team, "platform": "teams"}), 400, "bad_body"),
+    ] {
+        let (status, answer) = demo.post("/people/primary", body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (expected, Some(code)),
+            "{answer}"
+        );
+    }
+    let (status, answer) = demo.call(reqwest::Method::GET, "/people?team=", None).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("bad_filter")),
+        "{answer}"
+    );
+
+    // The demo's bots are listed by Slack; a re-import recognises them as the hub's, each
+    // belonging to the person it represents, and makes no one of them.
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let bot = demo
+        .representation(ben["id"].as_str().unwrap(), "slack")
+        .await["external_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = demo.people().await.len();
+    demo.reimport("slack").await;
+    assert_eq!(demo.people().await.len(), before);
+    let ben = demo
+        .get(&format!("/people/{}", ben["id"].as_str().unwrap()))
+        .await;
+    let accounts = ben["accounts"].as_array().unwrap();
+    let slack_account = accounts
+        .iter()
+        .find(|a| a["platform"] == "slack")
+        .unwrap_or_else(|| panic!("the bot is among the person's accounts: {ben}"));
+    assert_eq!(
+        (&slack_account["external_id"], &slack_account["kind"]),
+        (&json!(bot), &json!("hub_representation")),
+        "{ben}"
+    );
+    assert_eq!(ben["primary"], "teams", "{ben}");
+    // A bot is no account to chat from.
+    let (status, refused) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{}/primary", ben["id"].as_str().unwrap()),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (422, &json!("no_account_there")),
+        "{refused}"
+    );
 }
