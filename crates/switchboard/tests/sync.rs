@@ -1431,3 +1431,178 @@ async fn a_rule_sends_a_teams_members_to_teams_and_the_hubs_bots_stay_the_hubs()
         "{refused}"
     );
 }
+
+impl Demo {
+    /// Waits until `platform`'s connection health satisfies `test`.
+    async fn wait_for_connection(
+        &self,
+        platform: &str,
+        what: &str,
+        test: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let connection = self.get("/connections").await["connections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["platform"] == platform)
+                .cloned()
+                .unwrap();
+            if test(&connection["health"]) {
+                return connection;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the {platform} connection never became {what}: {connection}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The simulated Slack's owner, signed in: their address and session cookie.
+    async fn slack_owner(&self) -> (String, String) {
+        let owner = self
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "primary_owner")
+            .expect("the workspace has an owner");
+        let email = owner["email"].as_str().unwrap().to_owned();
+        let signed_in = self
+            .browser
+            .post(format!("{}/slack/signin", self.sim))
+            .form(&[("email", email.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let cookie = signed_in.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        (email, cookie)
+    }
+}
+
+#[tokio::test]
+async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
+    // Every second, renew whatever expires within 14 hours (Slack's configuration token lives
+    // 12) and check the connections.
+    let demo = start_demo_with(
+        40,
+        &[
+            ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
+            ("SWITCHBOARD_REFRESH_MARGIN_SECS", "50400"),
+        ],
+    )
+    .await;
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let id = ben["id"].as_str().unwrap().to_owned();
+    let old_bot = demo.representation(&id, "slack").await["external_account"].clone();
+    demo.wait_for_connection("slack", "healthy", |h| h["ok"] == true)
+        .await;
+
+    // A workspace admin removes the hub's app from Slack: its bot token is revoked. The next
+    // check says so, and the bots the hub manages through the connection fail with the reason.
+    let removed = demo
+        .sim_action("slack/uninstall", json!({"app": "Switchboard"}))
+        .await;
+    assert!(removed["app_id"].is_string(), "{removed}");
+    let failing = demo
+        .wait_for_connection("slack", "failing", |h| h["ok"] == false)
+        .await;
+    let error = failing["health"]["last_error"].as_str().unwrap();
+    assert!(error.starts_with("health check: "), "{failing}");
+    assert!(error.contains("token_revoked"), "{failing}");
+    let failed = demo.wait_for_status(&id, "slack", "failed").await;
+    assert_eq!(failed["failure_reason"].as_str(), Some(error), "{failed}");
+    // Teams is unaffected.
+    let teams = demo.teams_connection().await;
+    assert_ne!(teams["health"]["ok"], false, "{teams}");
+
+    // The admin reconnects Slack: new configuration tokens, and the app installed again
+    // through Slack's consent page.
+    let (owner, cookie) = demo.slack_owner().await;
+    let page = demo
+        .browser
+        .post(format!("{}/slack/apps/tokens", demo.sim))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token =
+        |id: &str| unescape(between(&page, &format!("<code id=\"{id}\">"), "</code>").unwrap());
+    let (status, started) = demo
+        .post(
+            "/connections",
+            json!({"platform": "slack", "inputs": {
+                "app_configuration_token": token("access-token"),
+                "app_configuration_refresh_token": token("refresh-token"),
+            }}),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let (_, page) = demo
+        .walk(
+            started["authorize_url"].as_str().unwrap(),
+            ("email", &owner),
+            "allow",
+        )
+        .await;
+    assert!(page.starts_with("Connected"), "{page}");
+    demo.wait_for_connection("slack", "healthy again", |h| h["ok"] == true)
+        .await;
+
+    // One bulk sync replaces every failed bot; the admin approves the new ones.
+    let mut failed = Vec::new();
+    for person in demo.get("/people?status=failed&limit=1000").await["people"]
+        .as_array()
+        .unwrap()
+    {
+        let person = person["id"].as_str().unwrap().to_owned();
+        if demo.representation(&person, "slack").await["status"] == "failed" {
+            failed.push(person);
+        }
+    }
+    assert!(failed.contains(&id), "{failed:?}");
+    let (status, bulk) = demo
+        .post(
+            "/people/bulk/sync",
+            json!({"ids": failed, "platform": "slack"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{bulk}");
+    for result in bulk["results"].as_array().unwrap() {
+        assert_eq!(
+            (&result["ok"], &result["status"]),
+            (&json!(true), &json!("pending")),
+            "{result}"
+        );
+    }
+    for consent in demo.get("/consents").await["consents"].as_array().unwrap() {
+        let (_, page) = demo
+            .walk(consent["url"].as_str().unwrap(), ("email", &owner), "allow")
+            .await;
+        assert!(page.starts_with("Synced"), "{page}");
+    }
+    for person in &failed {
+        demo.wait_for_status(person, "slack", "synced").await;
+    }
+    // The old bot was removed before its replacement was made: nothing left behind.
+    let bot = demo.representation(&id, "slack").await;
+    assert_ne!(bot["external_account"], old_bot, "{bot}");
+    assert_eq!(
+        demo.sim_kind("slack", old_bot.as_str().unwrap())
+            .await
+            .as_deref(),
+        Some("deactivated")
+    );
+}
