@@ -101,8 +101,26 @@ async fn import_pages(
     run: &ImportRun,
     teams: Vec<String>,
 ) -> Result<(), String> {
+    if teams.is_empty() {
+        return import_listing(store, &platform, context, run, None).await;
+    }
+    // One team at a time, so that each page is known to list that team's members.
+    for team in teams {
+        import_listing(store, &platform, context, run, Some(team)).await?;
+    }
+    Ok(())
+}
+
+/// Imports every page of one listing: the whole directory, or one team's members.
+async fn import_listing(
+    store: &Store,
+    platform: &Arc<dyn ChatPlatform>,
+    context: &ConnectionContext,
+    run: &ImportRun,
+    team: Option<String>,
+) -> Result<(), String> {
     let mut request = ImportRequest {
-        teams,
+        teams: team.iter().cloned().collect(),
         cursor: None,
     };
     loop {
@@ -112,7 +130,7 @@ async fn import_pages(
             .map_err(|error| error.to_string())?;
         let accounts: Vec<ImportedAccount> = page.users.iter().map(imported_account).collect();
         store
-            .record_import_page(run, context.connection.platform, &accounts)
+            .record_import_page(run, context.connection.platform, team.as_deref(), &accounts)
             .await
             .map_err(|error| error.to_string())?;
         match page.next_cursor {

@@ -910,12 +910,38 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
     Ok(started)
 }
 
-/// Runs auto-sync in the background when the admin turned it on (after imports).
+/// Resets everyone who left every platform the hub imports (deactivated, deleted, or gone
+/// from the selected teams) yet is still represented: the guests and bots the hub created for
+/// them are removed. This is what keeping the directory in step means when auto-sync is on; with
+/// it off, the admin sees them (no platform left, inactive accounts) and resets them. Answers how
+/// many people were reset; a person who cannot be reset now (a sync under way, the platform
+/// unavailable) is logged and tried again after the next import.
+pub async fn reset_leavers(state: &AppState, actor: &str) -> Result<usize, StoreError> {
+    let mut reset_count = 0;
+    for id in state.store.people_who_left().await? {
+        match reset(state, id, &format!("{actor}: left every platform")).await {
+            Ok(_) => reset_count += 1,
+            Err(error) => {
+                tracing::warn!(person = %id, %error, "a person who left could not be reset")
+            }
+        }
+    }
+    if reset_count > 0 {
+        tracing::info!(people = reset_count, "people who left were reset");
+    }
+    Ok(reset_count)
+}
+
+/// Runs auto-sync in the background when the admin turned it on (after imports), after
+/// resetting the people who left (see [`reset_leavers`]).
 pub fn auto_sync_if_enabled(state: &AppState) {
     let state = state.clone();
     tokio::spawn(async move {
         match SyncSettings::load(&state.store).await {
             Ok(settings) if settings.auto_sync => {
+                if let Err(error) = reset_leavers(&state, "auto-sync").await {
+                    tracing::error!(%error, "auto-sync could not reset the people who left");
+                }
                 if let Err(error) = auto_sync(state, "auto-sync".to_owned()).await {
                     tracing::error!(%error, "auto-sync failed");
                 }

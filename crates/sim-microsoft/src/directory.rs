@@ -15,7 +15,9 @@ use crate::odata::{
     Filter, GraphError, GraphResult, QueryOptions, decode_token, encode_token, iso, json_response,
     no_content, now_ms, parse_body, select, wants_count,
 };
-use crate::state::{E3_SKU_ID, Group, Tenant, User, iso_opt};
+use crate::state::{
+    CUSTOMER_TENANT_ID, E3_SKU_ID, Group, SEEDED_PASSWORD, State, Tenant, User, iso_opt,
+};
 use crate::subscriptions::{Event, publish, remove_for_user};
 
 /// The properties `GET /users` returns when no `$select` is given.
@@ -231,10 +233,7 @@ fn collection(
     body
 }
 
-fn tenant_of<'a>(
-    state: &'a crate::state::State,
-    caller: &Caller,
-) -> Result<&'a Tenant, GraphError> {
+fn tenant_of<'a>(state: &'a State, caller: &Caller) -> Result<&'a Tenant, GraphError> {
     state
         .tenant(&caller.tenant_id)
         .ok_or_else(|| GraphError::invalid_token("Access token validation failure."))
@@ -487,33 +486,159 @@ pub async fn delete_user(
         let index = tenant
             .user_index(&key)
             .ok_or_else(|| GraphError::directory_not_found(&key))?;
-        let user_id = tenant.users[index].id.clone();
-        tenant.users[index].deleted_ms = Some(now_ms());
-        tenant.touch(index);
-        let mut groups = Vec::new();
-        for group in &mut tenant.groups {
-            let before = group.members.len();
-            group.members.retain(|member| *member != user_id);
-            group.owners.retain(|owner| *owner != user_id);
-            if group.members.len() != before {
-                groups.push(group.id.clone());
-            }
-        }
         let tenant_id = tenant.id.clone();
-        state
-            .refresh_tokens
-            .retain(|_, grant| !(grant.tenant_id == tenant_id && grant.user_id == user_id));
+        let (user_id, groups) = soft_delete_user(&mut state, &tenant_id, index);
         (tenant_id, user_id, groups)
     };
-    let mut events = vec![Event::user(&tenant_id, &user_id, "deleted")];
+    announce_deletion(&sim, &tenant_id, &user_id, &groups);
+    Ok(no_content())
+}
+
+/// Deletes the user at `index` of a tenant as Entra does: the object goes to deleted items,
+/// leaves every group, and its refresh tokens stop working. Answers its id and the groups it
+/// left, for [`announce_deletion`] once the state is unlocked.
+fn soft_delete_user(state: &mut State, tenant_id: &str, index: usize) -> (String, Vec<String>) {
+    let Some(tenant) = state.tenant_mut(tenant_id) else {
+        return (String::new(), Vec::new());
+    };
+    let user_id = tenant.users[index].id.clone();
+    tenant.users[index].deleted_ms = Some(now_ms());
+    tenant.touch(index);
+    let mut groups = Vec::new();
+    for group in &mut tenant.groups {
+        let before = group.members.len();
+        group.members.retain(|member| *member != user_id);
+        group.owners.retain(|owner| *owner != user_id);
+        if group.members.len() != before {
+            groups.push(group.id.clone());
+        }
+    }
+    state
+        .refresh_tokens
+        .retain(|_, grant| !(grant.tenant_id == tenant_id && grant.user_id == user_id));
+    (user_id, groups)
+}
+
+fn announce_deletion(sim: &MicrosoftSim, tenant_id: &str, user_id: &str, groups: &[String]) {
+    let mut events = vec![Event::user(tenant_id, user_id, "deleted")];
     events.extend(
         groups
             .iter()
-            .map(|group| Event::member_removed(&tenant_id, group, &user_id)),
+            .map(|group| Event::member_removed(tenant_id, group, user_id)),
     );
-    publish(&sim, events);
-    remove_for_user(&sim, &tenant_id, &user_id);
-    Ok(no_content())
+    publish(sim, events);
+    remove_for_user(sim, tenant_id, user_id);
+}
+
+/// An administrator creates a member of the customer's tenant (in the Entra admin centre) and
+/// adds them to `teams`. Answers the new user's object id.
+pub fn add_member(
+    sim: &MicrosoftSim,
+    email: &str,
+    display_name: &str,
+    teams: &[String],
+) -> Result<String, String> {
+    let email = email.trim().to_lowercase();
+    let (tenant_id, user_id) = {
+        let mut state = sim.lock();
+        let tenant = state
+            .tenant_mut(CUSTOMER_TENANT_ID)
+            .ok_or("the customer tenant is missing")?;
+        let domain_ok = email.rsplit_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.eq_ignore_ascii_case(&tenant.domain)
+        });
+        if !domain_ok {
+            return Err(format!(
+                "{email} is not an address of the tenant's domain {}",
+                tenant.domain
+            ));
+        }
+        if tenant
+            .users
+            .iter()
+            .any(|u| u.active() && u.answers_to(&email))
+        {
+            return Err(format!("{email} is already a user of the tenant"));
+        }
+        if let Some(unknown) = teams.iter().find(|id| tenant.group(id).is_none()) {
+            return Err(format!("no team {unknown}"));
+        }
+        let (given, surname) = display_name
+            .trim()
+            .split_once(' ')
+            .map_or((display_name.trim(), None), |(g, s)| (g, Some(s)));
+        let user = User {
+            id: uuid::Uuid::new_v4().to_string(),
+            upn: email.clone(),
+            mail: Some(email.clone()),
+            proxy_addresses: vec![format!("SMTP:{email}")],
+            display_name: display_name.trim().to_owned(),
+            given_name: Some(given.to_owned()),
+            surname: surname.map(str::to_owned),
+            job_title: Some("Employee".to_owned()),
+            user_type: "Member".to_owned(),
+            account_enabled: true,
+            licensed: true,
+            password: Some(SEEDED_PASSWORD.to_owned()),
+            created_ms: now_ms(),
+            ..User::default()
+        };
+        let user_id = user.id.clone();
+        tenant.add_user(user);
+        for group in tenant.groups.iter_mut().filter(|g| teams.contains(&g.id)) {
+            group.members.push(user_id.clone());
+        }
+        (tenant.id.clone(), user_id)
+    };
+    publish(sim, vec![Event::user(&tenant_id, &user_id, "updated")]);
+    Ok(user_id)
+}
+
+/// A member of the customer's tenant leaves: removed from one team when `team` is given (they
+/// stay in the tenant), else deleted from the tenant as `DELETE /users/{id}` does.
+pub fn remove_member(
+    sim: &MicrosoftSim,
+    email: &str,
+    team: Option<&str>,
+) -> Result<String, String> {
+    let (user_id, groups) = {
+        let mut state = sim.lock();
+        let index = state
+            .sign_in(CUSTOMER_TENANT_ID, email)
+            .ok_or_else(|| format!("no Teams user {email}"))?;
+        let tenant = state
+            .tenant_mut(CUSTOMER_TENANT_ID)
+            .ok_or("the customer tenant is missing")?;
+        let user_id = tenant.users[index].id.clone();
+        match team {
+            Some(team) => {
+                let group = tenant
+                    .groups
+                    .iter_mut()
+                    .find(|g| g.id == team)
+                    .ok_or_else(|| format!("no team {team}"))?;
+                if !group.members.contains(&user_id) {
+                    return Err(format!("{email} is not a member of team {team}"));
+                }
+                group.members.retain(|member| *member != user_id);
+                group.owners.retain(|owner| *owner != user_id);
+                (user_id, None)
+            }
+            None => {
+                let (user_id, groups) = soft_delete_user(&mut state, CUSTOMER_TENANT_ID, index);
+                (user_id, Some(groups))
+            }
+        }
+    };
+    match (groups, team) {
+        (Some(groups), _) => announce_deletion(sim, CUSTOMER_TENANT_ID, &user_id, &groups),
+        (None, Some(team)) => publish(
+            sim,
+            vec![Event::member_removed(CUSTOMER_TENANT_ID, team, &user_id)],
+        ),
+        (None, None) => {}
+    }
+    Ok(user_id)
 }
 
 /// Delta tokens carry the round's bounds and `$select`, opaque to clients as Graph's are.

@@ -329,7 +329,13 @@ impl SimPlatform for MicrosoftSim {
     }
 
     fn control_actions(&self) -> &'static [&'static str] {
-        &["lifecycle", "token-lifetime", "revoke"]
+        &[
+            "lifecycle",
+            "token-lifetime",
+            "revoke",
+            "users",
+            "remove-user",
+        ]
     }
 
     fn control(
@@ -353,8 +359,41 @@ impl SimPlatform for MicrosoftSim {
         struct Revoke {
             email: String,
         }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewUser {
+            email: String,
+            display_name: String,
+            #[serde(default)]
+            teams: Vec<String>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RemoveUser {
+            email: String,
+            team: Option<String>,
+        }
         let invalid = |e: serde_json::Error| ControlError::Invalid(e.to_string());
         match action {
+            "users" => {
+                let request: NewUser = serde_json::from_value(arguments).map_err(invalid)?;
+                let id = directory::add_member(
+                    self,
+                    &request.email,
+                    &request.display_name,
+                    &request.teams,
+                )
+                .map_err(ControlError::Invalid)?;
+                Ok(serde_json::json!({ "id": id }))
+            }
+            "remove-user" => {
+                let request: RemoveUser = serde_json::from_value(arguments).map_err(invalid)?;
+                let id = directory::remove_member(self, &request.email, request.team.as_deref())
+                    .map_err(ControlError::Invalid)?;
+                Ok(
+                    serde_json::json!({ "id": id, "removed_from": request.team.unwrap_or_else(|| "tenant".to_owned()) }),
+                )
+            }
             "lifecycle" => {
                 let request: Lifecycle = serde_json::from_value(arguments).map_err(invalid)?;
                 let event = LifecycleEvent::from_name(&request.event).ok_or_else(|| {

@@ -241,6 +241,73 @@ impl SlackSim {
         Ok(id)
     }
 
+    /// An admin deactivates a member: Slack keeps the user, listed with `deleted: true`,
+    /// revokes every token they hold and tells subscribers with `user_change`.
+    pub fn deactivate_member(&self, user_id: &str) -> Result<(), String> {
+        let now = self.now_micros();
+        let outgoing = {
+            let mut state = self.write();
+            let Some(mut user) = state.user(user_id).cloned() else {
+                return Err(format!("no user {user_id}"));
+            };
+            if user.bot.is_some() {
+                return Err(format!(
+                    "{user_id} is an app's bot user: uninstall or delete the app instead"
+                ));
+            }
+            if user.is_primary_owner {
+                return Err(format!(
+                    "{user_id} is the workspace's primary owner, whom Slack never deactivates"
+                ));
+            }
+            user.deleted = true;
+            user.updated = now / 1_000_000;
+            state.put_user(user);
+            for token in state.tokens.values_mut() {
+                if token.user_id == user_id {
+                    token.revoked = true;
+                }
+            }
+            events::user_event(&mut state, "user_change", user_id)
+        };
+        self.dispatch(outgoing);
+        Ok(())
+    }
+
+    /// An admin removes an app from the workspace (as on the app's settings page, or
+    /// `apps.uninstall`): every token of its installation is revoked. `app` is the app's id or
+    /// its exact name. Answers the app's id.
+    pub fn uninstall_app(&self, app: &str) -> Result<String, String> {
+        let mut state = self.write();
+        let matching: Vec<String> = state
+            .apps
+            .values()
+            .filter(|a| {
+                !a.deleted
+                    && (a.id == app
+                        || a.manifest
+                            .pointer("/display_information/name")
+                            .and_then(Value::as_str)
+                            == Some(app))
+            })
+            .map(|a| a.id.clone())
+            .collect();
+        let app_id = match matching.as_slice() {
+            [one] => one.clone(),
+            [] => return Err(format!("no app {app}")),
+            _ => return Err(format!("several apps are named {app}: name one by its id")),
+        };
+        if state
+            .apps
+            .get(&app_id)
+            .is_some_and(|a| a.installation.is_none())
+        {
+            return Err(format!("{app} is not installed"));
+        }
+        state.uninstall(&app_id);
+        Ok(app_id)
+    }
+
     /// A person changes their display name (`user_change` to subscribers).
     pub fn change_display_name(&self, user_id: &str, display_name: &str) -> Result<(), String> {
         let now = self.now_micros();
@@ -393,7 +460,7 @@ impl SimPlatform for SlackSim {
     }
 
     fn control_actions(&self) -> &'static [&'static str] {
-        &["members", "display-name"]
+        &["members", "display-name", "deactivate", "uninstall"]
     }
 
     fn control(&self, action: &str, arguments: Value) -> Result<Value, ControlError> {
@@ -409,8 +476,31 @@ impl SimPlatform for SlackSim {
             user: String,
             display_name: String,
         }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Deactivate {
+            user: String,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Uninstall {
+            app: String,
+        }
         let invalid = |e: serde_json::Error| ControlError::Invalid(e.to_string());
         match action {
+            "deactivate" => {
+                let request: Deactivate = serde_json::from_value(arguments).map_err(invalid)?;
+                self.deactivate_member(&request.user)
+                    .map_err(ControlError::Invalid)?;
+                Ok(serde_json::json!({ "user": request.user, "deleted": true }))
+            }
+            "uninstall" => {
+                let request: Uninstall = serde_json::from_value(arguments).map_err(invalid)?;
+                let app_id = self
+                    .uninstall_app(&request.app)
+                    .map_err(ControlError::Invalid)?;
+                Ok(serde_json::json!({ "app_id": app_id }))
+            }
             "members" => {
                 let member: NewMember = serde_json::from_value(arguments).map_err(invalid)?;
                 let id = self

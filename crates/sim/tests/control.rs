@@ -331,3 +331,99 @@ async fn platforms_offer_their_own_actions() {
         assert!(answer["error"].is_string(), "{answer}");
     }
 }
+
+#[tokio::test]
+async fn people_join_and_leave_each_platform() {
+    let (base, _sim) = start(config(10)).await;
+    let post =
+        |path: &str, body: Value| send(reqwest::Method::POST, format!("{base}{path}"), Some(body));
+    let users = |platform: &'static str| {
+        let url = format!("{base}/_sim/users?platform={platform}");
+        async move { send(reqwest::Method::GET, url, None).await.1 }
+    };
+    let kind_of = |users: &Value, id: &Value| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == *id)
+            .map(|u| u["kind"].as_str().unwrap().to_owned())
+    };
+
+    // Slack: a member is deactivated (kept, listed as deactivated); an app is uninstalled.
+    let (status, joined) = post(
+        "/_sim/slack/members",
+        json!({"email": "leaver@acme.example", "real_name": "Lee Leaver"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{joined}");
+    let (status, answer) = post("/_sim/slack/deactivate", json!({"user": joined["id"]})).await;
+    assert_eq!(
+        (status, &answer["deleted"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    assert_eq!(
+        kind_of(&users("slack").await, &joined["id"]).as_deref(),
+        Some("deactivated")
+    );
+    let (status, answer) = post("/_sim/slack/uninstall", json!({"app": "A00000001"})).await;
+    assert_eq!(
+        (status, &answer["app_id"]),
+        (200, &json!("A00000001")),
+        "{answer}"
+    );
+
+    // Teams: a new member joins a team, leaves it (staying in the tenant), then the tenant.
+    let team = "5b000002-0000-4000-8000-000000000000";
+    let (status, joined) = post(
+        "/_sim/teams/users",
+        json!({"email": "joiner@acme.example", "display_name": "Jo Joiner", "teams": [team]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(
+        kind_of(&users("teams").await, &joined["id"]).as_deref(),
+        Some("member")
+    );
+    let (status, answer) = post(
+        "/_sim/teams/remove-user",
+        json!({"email": "joiner@acme.example", "team": team}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(kind_of(&users("teams").await, &joined["id"]).is_some());
+    let (status, answer) = post(
+        "/_sim/teams/remove-user",
+        json!({"email": "joiner@acme.example"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["removed_from"]),
+        (200, &json!("tenant")),
+        "{answer}"
+    );
+    assert!(kind_of(&users("teams").await, &joined["id"]).is_none());
+
+    for (path, body) in [
+        ("/_sim/slack/deactivate", json!({"user": "U999999"})),
+        ("/_sim/slack/uninstall", json!({"app": "A00000001"})),
+        ("/_sim/slack/uninstall", json!({"app": "No Such App"})),
+        (
+            "/_sim/teams/users",
+            json!({"email": "x@elsewhere.example", "display_name": "X"}),
+        ),
+        (
+            "/_sim/teams/users",
+            json!({"email": "y@acme.example", "display_name": "Y", "teams": ["nope"]}),
+        ),
+        (
+            "/_sim/teams/remove-user",
+            json!({"email": "joiner@acme.example"}),
+        ),
+    ] {
+        let (status, answer) = post(path, body.clone()).await;
+        assert_eq!(status, 422, "{path} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+}

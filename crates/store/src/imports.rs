@@ -1,7 +1,7 @@
 //! Imports: accounts as a platform lists them, page by page, with the run's progress; then the
 //! match of all accounts into people.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -102,11 +102,15 @@ impl Store {
             })
     }
 
-    /// Stores one page of an import in one transaction and counts it in the run.
+    /// Stores one page of an import in one transaction and counts it in the run. `team` is the
+    /// team the page lists the members of, for platforms that import by team: each account's
+    /// membership is recorded. Accounts that are the hub's own representations (the guests and
+    /// bots it created) are stored as such, whatever the platform says they are.
     pub async fn record_import_page(
         &self,
         run: &ImportRun,
         platform: Platform,
+        team: Option<&str>,
         accounts: &[ImportedAccount],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -136,6 +140,30 @@ impl Store {
                 known.insert(row.try_get("external_id")?, row.try_get("id")?);
             }
         }
+        // The hub's own accounts among them: those its guests and bots act as.
+        let mut hub_accounts: HashSet<String> = HashSet::new();
+        for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from(
+                "SELECT external_id FROM representations WHERE platform = $1 \
+                 AND kind IN ('guest_account', 'bot') AND external_id IN (",
+            );
+            push_placeholders(&mut text, 2, chunk.len());
+            text.push(')');
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(platform.as_str());
+            for external_id in chunk {
+                query = query.bind(*external_id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                hub_accounts.insert(row.try_get("external_id")?);
+            }
+        }
+        let kind_of = |account: &ImportedAccount| {
+            if hub_accounts.contains(account.external_id.as_str()) {
+                AccountKind::HubRepresentation
+            } else {
+                account.kind
+            }
+        };
         let mut inserts: Vec<(String, &ImportedAccount)> = Vec::new();
         // Accounts updated, with the row as this page last reports it.
         let mut updates: Vec<(String, &ImportedAccount)> = Vec::new();
@@ -143,7 +171,7 @@ impl Store {
         let mut addresses: HashMap<String, &ImportedAccount> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         for account in accounts {
-            if account.kind != AccountKind::Human || !account.active {
+            if kind_of(account) != AccountKind::Human || !account.active {
                 skipped += 1;
             }
             let id = match known.get(account.external_id.as_str()) {
@@ -179,7 +207,7 @@ impl Store {
                     .bind(account.external_id.as_str())
                     .bind(account.display_name.as_str())
                     .bind(account.emails.first().map(Email::as_str))
-                    .bind(account.kind.as_str())
+                    .bind(kind_of(account).as_str())
                     .bind(i64::from(account.active))
                     .bind(now)
                     .bind(run.id.as_str());
@@ -198,13 +226,16 @@ impl Store {
                 })?;
         }
         for (id, account) in &updates {
+            // Once the hub's, an account stays the hub's: a removed bot's deactivated user is
+            // still listed, and must not turn into somebody else's bot.
             sqlx::query(
-                "UPDATE accounts SET display_name = $1, email = $2, kind = $3, active = $4, \
+                "UPDATE accounts SET display_name = $1, email = $2, \
+                 kind = CASE WHEN kind = 'hub_representation' THEN kind ELSE $3 END, active = $4, \
                  last_import = $5, updated_at = $6 WHERE id = $7",
             )
             .bind(account.display_name.as_str())
             .bind(account.emails.first().map(Email::as_str))
-            .bind(account.kind.as_str())
+            .bind(kind_of(account).as_str())
             .bind(i64::from(account.active))
             .bind(run.id.as_str())
             .bind(now)
@@ -227,7 +258,7 @@ impl Store {
         }
         let mut rows: Vec<(&str, &str, i64)> = Vec::new();
         for id in &order {
-            let mut seen_addresses = std::collections::HashSet::new();
+            let mut seen_addresses = HashSet::new();
             for (position, email) in addresses[id].emails.iter().enumerate() {
                 if seen_addresses.insert(email) {
                     rows.push((id.as_str(), email.as_str(), position as i64));
@@ -243,6 +274,43 @@ impl Store {
                 query = query.bind(*id).bind(*email).bind(*position);
             }
             query.execute(&mut *tx).await?;
+        }
+        // The hub's accounts belong to the people they represent.
+        let hub_ids: Vec<&str> = accounts
+            .iter()
+            .filter(|account| hub_accounts.contains(account.external_id.as_str()))
+            .filter_map(|account| known.get(account.external_id.as_str()))
+            .map(String::as_str)
+            .collect();
+        for chunk in hub_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut text = String::from(
+                "UPDATE accounts SET person_id = (SELECT r.person_id FROM representations r \
+                 WHERE r.platform = accounts.platform AND r.external_id = accounts.external_id \
+                 AND r.kind IN ('guest_account', 'bot') LIMIT 1) WHERE id IN (",
+            );
+            push_placeholders(&mut text, 1, chunk.len());
+            text.push(')');
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        if let Some(team) = team {
+            for chunk in order.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from(
+                    "INSERT INTO account_teams (account_id, team_id, last_import) VALUES ",
+                );
+                push_rows(&mut text, chunk.len(), 3, "");
+                text.push_str(
+                    " ON CONFLICT (account_id, team_id) DO UPDATE SET last_import = excluded.last_import",
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for id in chunk {
+                    query = query.bind(id.as_str()).bind(team).bind(run.id.as_str());
+                }
+                query.execute(&mut *tx).await?;
+            }
         }
         sqlx::query(
             "UPDATE import_runs SET pages = pages + 1, seen = seen + $1, added = added + $2, \
@@ -281,6 +349,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                // Memberships this run did not see: the account left that team (or the team is
+                // no longer selected).
+                sqlx::query(
+                    "DELETE FROM account_teams WHERE last_import <> $1 \
+                     AND account_id IN (SELECT id FROM accounts WHERE connection_id = $2)",
+                )
+                .bind(run.id.as_str())
+                .bind(run.connection_id.to_string())
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(
                     "UPDATE import_runs SET status = 'succeeded', deactivated = $1, finished_at = $2 \
                      WHERE id = $3 AND status = 'running'",
@@ -551,9 +629,11 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // People on several platforms must choose; people on none (they left) have nothing
+        // left to be primary on, so auto-sync never represents them.
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE people SET primary_platform = NULL, primary_chosen_by = NULL, updated_at = $1 \
-             WHERE primary_chosen_by = 'automatic' AND platforms NOT IN (0, {singles}) \
+             WHERE primary_chosen_by = 'automatic' AND platforms NOT IN ({singles}) \
              AND NOT EXISTS (SELECT 1 FROM representations r WHERE r.person_id = people.id)"
         )))
         .bind(now)
@@ -561,6 +641,23 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(plan.new_people.len())
+    }
+
+    /// People who left: every account of theirs is inactive (deactivated, or gone from what
+    /// the last imports listed), yet a representation of theirs is still pending, synced or
+    /// failed on some platform.
+    pub async fn people_who_left(&self) -> Result<Vec<PersonId>, StoreError> {
+        sqlx::query(
+            "SELECT p.id FROM people p WHERE p.platforms = 0 \
+             AND EXISTS (SELECT 1 FROM accounts a WHERE a.person_id = p.id AND a.kind = 'human') \
+             AND EXISTS (SELECT 1 FROM representations r WHERE r.person_id = p.id \
+             AND r.status <> 'not_created') ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| parse(row, "id"))
+        .collect()
     }
 }
 

@@ -29,6 +29,8 @@ pub struct PeopleQuery {
     pub kind: Option<RepresentationKind>,
     /// A piece of the name or e-mail address, any case.
     pub search: Option<String>,
+    /// Members of this team (an account of theirs was imported from it, and is active).
+    pub team: Option<String>,
     /// The last person of the previous page.
     pub after: Option<PeopleCursor>,
     pub limit: u32,
@@ -143,6 +145,14 @@ impl Store {
                     .bind(Bind::Text(kind.as_str().to_owned()));
             }
             sql.push(")");
+        }
+        if let Some(team) = &query.team {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM account_teams t JOIN accounts a ON a.id = t.account_id \
+                 WHERE a.person_id = p.id AND a.active = 1 AND t.team_id = ",
+            )
+            .bind(Bind::Text(team.clone()))
+            .push(")");
         }
         if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
             let pattern = like_pattern(search);

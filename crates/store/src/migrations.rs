@@ -45,6 +45,12 @@ const STEPS: &[Step] = &[
         postgres: include_str!("../migrations/postgres/0005_connection_health.sql"),
     },
     Step {
+        version: 6,
+        description: "the teams accounts were imported from; indexes for expiring credentials and the hub's own accounts",
+        sqlite: include_str!("../migrations/sqlite/0006_team_members.sql"),
+        postgres: include_str!("../migrations/postgres/0006_team_members.sql"),
+    },
+    Step {
         version: 7,
         description: "the relay: inbox, outbox, message map, event subscriptions",
         sqlite: include_str!("../migrations/sqlite/0007_relay.sql"),

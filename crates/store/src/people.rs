@@ -76,6 +76,41 @@ impl Store {
         .transpose()
     }
 
+    /// The admin's rule "members of `team` chat from `platform`": sets, as chosen by the admin,
+    /// the primary of every person with an active account imported from `team` who has an
+    /// active account of their own on `platform` and is on several platforms (people on one
+    /// keep their automatic primary). Answers how many people's primary changed.
+    pub async fn set_primary_of_team_members(
+        &self,
+        team: &str,
+        platform: Platform,
+    ) -> Result<u64, StoreError> {
+        let singles: String = Platform::ALL
+            .iter()
+            .map(|p| p.bit().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE people SET primary_platform = $1, primary_chosen_by = 'admin', updated_at = $2 \
+             WHERE platforms NOT IN (0, {singles}) \
+             AND (primary_platform IS NULL OR primary_platform <> $3 \
+             OR primary_chosen_by IS NULL OR primary_chosen_by <> 'admin') \
+             AND id IN (SELECT a.person_id FROM account_teams t JOIN accounts a ON a.id = t.account_id \
+             WHERE t.team_id = $4 AND a.active = 1 AND a.person_id IS NOT NULL) \
+             AND EXISTS (SELECT 1 FROM accounts o WHERE o.person_id = people.id \
+             AND o.platform = $5 AND o.active = 1 AND o.kind = 'human')"
+        )))
+        .bind(platform.as_str())
+        .bind(self.now().unix_millis())
+        .bind(platform.as_str())
+        .bind(team)
+        .bind(platform.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(changed)
+    }
+
     /// Sets (or clears, with `None`) a person's primary platform.
     pub async fn set_primary(
         &self,

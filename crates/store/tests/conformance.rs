@@ -165,14 +165,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5]
+            vec![1, 2, 3, 4, 5, 6, 7]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5]
+            vec![1, 2, 3, 4, 5, 6, 7]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -754,7 +754,7 @@ async fn import(
 ) -> switchboard_store::ImportRun {
     let run = store.start_import(connection.id).await.unwrap();
     store
-        .record_import_page(&run, connection.platform, accounts)
+        .record_import_page(&run, connection.platform, None, accounts)
         .await
         .unwrap();
     let finished = store.finish_import(&run, Ok(())).await.unwrap();
@@ -1177,6 +1177,422 @@ store_test!(
             1,
             "and the admin is asked to confirm"
         );
+    }
+);
+
+store_test!(
+    people_who_left_every_platform_lose_their_automatic_primary_and_are_listed_while_represented,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let ann = imported("U1", "Ann", &["ann@acme.example"]);
+        let ben = imported("U2", "Ben", &["ben@acme.example"]);
+        let mut cy = imported("U3", "Cy", &["cy@acme.example"]);
+        import(&store, &slack, &[ann.clone(), ben.clone(), cy.clone()]).await;
+        let person = |address: &'static str| {
+            let store = &store;
+            async move {
+                store
+                    .person_by_email(&email(address))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let ben_id = person("ben@acme.example").await.id;
+        store
+            .create_representation(ben_id, Platform::Teams, RepresentationKind::GuestAccount)
+            .await
+            .unwrap();
+        store
+            .complete_sync(
+                ben_id,
+                Platform::Teams,
+                &ExternalUserId::new("guest-ben"),
+                &secrets(&[("access_token", "t")], None),
+                "synced",
+            )
+            .await
+            .unwrap();
+        assert!(store.people_who_left().await.unwrap().is_empty());
+
+        // Ann and Ben are no longer listed; Cy is listed deactivated.
+        cy.active = false;
+        let run = import(&store, &slack, &[cy]).await;
+        assert_eq!((run.deactivated, run.updated, run.skipped), (2, 1, 1));
+        for address in ["ann@acme.example", "cy@acme.example"] {
+            assert_eq!(person(address).await.primary, None, "{address}");
+        }
+        assert!(
+            person("ben@acme.example").await.primary.is_some(),
+            "a represented primary stays until the person is reset"
+        );
+        assert_eq!(store.people_who_left().await.unwrap(), vec![ben_id]);
+        let listed = store
+            .list_people(&switchboard_store::PeopleQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.people.len(), 3, "leavers stay visible");
+        assert!(listed.people.iter().all(|p| p.platforms.is_empty()));
+
+        // Ann comes back: her account is active again, her person the same, her primary
+        // automatic again.
+        import(&store, &slack, &[ann]).await;
+        let back = person("ann@acme.example").await;
+        assert_eq!(back.primary.map(|p| p.platform), Some(Platform::Slack));
+        assert_eq!(store.people_who_left().await.unwrap(), vec![ben_id]);
+        store
+            .reset_representation(ben_id, Platform::Teams, "left")
+            .await
+            .unwrap();
+        assert!(store.people_who_left().await.unwrap().is_empty());
+    }
+);
+
+/// Imports `teams`, each listing its members, as one run of `connection`.
+async fn import_teams(
+    store: &Store,
+    connection: &switchboard_core::Connection,
+    teams: &[(&str, Vec<switchboard_store::ImportedAccount>)],
+) -> switchboard_store::ImportRun {
+    let run = store.start_import(connection.id).await.unwrap();
+    for (team, members) in teams {
+        store
+            .record_import_page(&run, connection.platform, Some(team), members)
+            .await
+            .unwrap();
+    }
+    let finished = store.finish_import(&run, Ok(())).await.unwrap();
+    let plan = switchboard_core::reconcile(
+        &switchboard_core::match_accounts(&store.match_candidates().await.unwrap()),
+        &store.account_links().await.unwrap(),
+    );
+    store.apply_reconciliation(&plan).await.unwrap();
+    finished
+}
+
+async fn team_members(store: &Store, team: &str) -> Vec<String> {
+    let mut emails: Vec<String> = store
+        .list_people(&switchboard_store::PeopleQuery {
+            team: Some(team.to_owned()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .people
+        .iter()
+        .map(|p| p.person.email.as_str().to_owned())
+        .collect();
+    emails.sort();
+    emails
+}
+
+store_test!(
+    team_members_are_recorded_and_a_rule_chooses_their_primary,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        import(
+            &store,
+            &slack,
+            &[
+                imported("U1", "Ann", &["ann@acme.example"]),
+                imported("U2", "Ben", &["ben@acme.example"]),
+                imported("U3", "Cy", &["cy@acme.example"]),
+            ],
+        )
+        .await;
+        // Ann and Ben are on both platforms, Dee only on Teams; Ann is in both teams.
+        import_teams(
+            &store,
+            &teams,
+            &[
+                (
+                    "team-x",
+                    vec![
+                        imported("t-ann", "Ann", &["ann@acme.example"]),
+                        imported("t-dee", "Dee", &["dee@acme.example"]),
+                    ],
+                ),
+                (
+                    "team-y",
+                    vec![
+                        imported("t-ann", "Ann", &["ann@acme.example"]),
+                        imported("t-ben", "Ben", &["ben@acme.example"]),
+                    ],
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(
+            team_members(&store, "team-x").await,
+            ["ann@acme.example", "dee@acme.example"]
+        );
+        assert_eq!(
+            team_members(&store, "team-y").await,
+            ["ann@acme.example", "ben@acme.example"]
+        );
+        assert!(team_members(&store, "team-z").await.is_empty());
+
+        // Members of X on several platforms chat from Teams: Ann only (Dee keeps her
+        // automatic primary); a second run changes nothing.
+        assert_eq!(
+            store
+                .set_primary_of_team_members("team-x", Platform::Teams)
+                .await
+                .unwrap(),
+            1
+        );
+        let primary = |address: &'static str| {
+            let store = &store;
+            async move {
+                store
+                    .person_by_email(&email(address))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .primary
+            }
+        };
+        assert_eq!(
+            primary("ann@acme.example").await,
+            Some(switchboard_core::Primary {
+                platform: Platform::Teams,
+                chosen_by: switchboard_core::ChosenBy::Admin,
+            })
+        );
+        assert_eq!(
+            primary("dee@acme.example").await,
+            Some(switchboard_core::Primary {
+                platform: Platform::Teams,
+                chosen_by: switchboard_core::ChosenBy::Automatic,
+            })
+        );
+        assert_eq!(primary("ben@acme.example").await, None);
+        assert_eq!(
+            store
+                .set_primary_of_team_members("team-x", Platform::Teams)
+                .await
+                .unwrap(),
+            0
+        );
+        // Members of Y chat from Slack: Ann changes again, and Ben.
+        assert_eq!(
+            store
+                .set_primary_of_team_members("team-y", Platform::Slack)
+                .await
+                .unwrap(),
+            2
+        );
+        // Nobody in Y has a Google Chat account: nothing changes.
+        assert_eq!(
+            store
+                .set_primary_of_team_members("team-y", Platform::GoogleChat)
+                .await
+                .unwrap(),
+            0
+        );
+
+        // Ann leaves team X: the next import drops that membership, and she stays in Y.
+        import_teams(
+            &store,
+            &teams,
+            &[
+                (
+                    "team-x",
+                    vec![imported("t-dee", "Dee", &["dee@acme.example"])],
+                ),
+                (
+                    "team-y",
+                    vec![
+                        imported("t-ann", "Ann", &["ann@acme.example"]),
+                        imported("t-ben", "Ben", &["ben@acme.example"]),
+                    ],
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(team_members(&store, "team-x").await, ["dee@acme.example"]);
+        assert_eq!(
+            team_members(&store, "team-y").await,
+            ["ann@acme.example", "ben@acme.example"]
+        );
+        assert_eq!(
+            store
+                .set_primary_of_team_members("team-x", Platform::Teams)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+);
+
+store_test!(
+    the_hubs_own_guests_and_bots_are_recognised_on_reimport,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        import(
+            &store,
+            &slack,
+            &[imported("U1", "Ann", &["ann@acme.example"])],
+        )
+        .await;
+        let ann = store
+            .person_by_email(&email("ann@acme.example"))
+            .await
+            .unwrap()
+            .unwrap();
+        // The hub represents Ann's colleague Ben (on Teams only) by a bot on Slack.
+        let ben = store
+            .create_person("Ben", &email("ben@acme.example"))
+            .await
+            .unwrap();
+        store
+            .create_representation(ben.id, Platform::Slack, RepresentationKind::Bot)
+            .await
+            .unwrap();
+        store
+            .complete_sync(
+                ben.id,
+                Platform::Slack,
+                &ExternalUserId::new("U-ben-bot"),
+                &secrets(&[("bot_token", "xoxb-ben")], None),
+                "approved",
+            )
+            .await
+            .unwrap();
+        let mut ben_bot = imported("U-ben-bot", "Ben", &[]);
+        ben_bot.kind = AccountKind::Bot;
+        let mut other_bot = imported("U-poll", "Poll Bot", &[]);
+        other_bot.kind = AccountKind::Bot;
+        // Listed with an address, the bot is still no person.
+        let mut ben_bot_with_mail = ben_bot.clone();
+        ben_bot_with_mail.kind = AccountKind::Human;
+        ben_bot_with_mail.emails = vec![email("ben@acme.example")];
+        let run = import(
+            &store,
+            &slack,
+            &[
+                imported("U1", "Ann", &["ann@acme.example"]),
+                ben_bot_with_mail,
+                other_bot,
+            ],
+        )
+        .await;
+        assert_eq!((run.added, run.skipped), (2, 2), "{run:?}");
+        let kinds = |store: &Store| {
+            let store = store.clone();
+            async move {
+                let mut kinds: Vec<(String, AccountKind)> = store
+                    .match_candidates()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| (c.display_name, c.kind))
+                    .collect();
+                kinds.sort_by(|a, b| a.0.cmp(&b.0));
+                kinds
+            }
+        };
+        let expected = vec![
+            ("Ann".to_owned(), AccountKind::Human),
+            ("Ben".to_owned(), AccountKind::HubRepresentation),
+            ("Poll Bot".to_owned(), AccountKind::Bot),
+        ];
+        assert_eq!(kinds(&store).await, expected);
+        let bens = store.accounts_of_person(ben.id).await.unwrap();
+        assert_eq!(
+            bens.iter()
+                .map(|a| (a.external_id.as_str(), a.kind))
+                .collect::<Vec<_>>(),
+            [("U-ben-bot", AccountKind::HubRepresentation)],
+            "the bot belongs to the person it represents"
+        );
+        assert_eq!(store.accounts_of_person(ann.id).await.unwrap().len(), 1);
+        // Reset removes the bot; its deactivated user, still listed, stays the hub's.
+        store
+            .reset_representation(ben.id, Platform::Slack, "reset")
+            .await
+            .unwrap();
+        ben_bot.active = false;
+        import(
+            &store,
+            &slack,
+            &[imported("U1", "Ann", &["ann@acme.example"]), ben_bot],
+        )
+        .await;
+        assert_eq!(kinds(&store).await, expected);
+        assert_eq!(
+            store
+                .list_people(&switchboard_store::PeopleQuery {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .people
+                .len(),
+            2,
+            "Ann and Ben, once each"
+        );
+    }
+);
+
+store_test!(
+    the_refresher_finds_expiring_credentials_through_an_index,
+    |db, store| {
+        let mut raw = db.raw().await;
+        match store.backend() {
+            Backend::Sqlite => {
+                // The query of `Store::representations_expiring_before`.
+                let plan: Vec<String> = sqlx::query(
+                    "EXPLAIN QUERY PLAN SELECT r.person_id, r.platform, a.connection_id, \
+                     MIN(s.expires_at) AS expires_at FROM representations r \
+                     JOIN representation_secrets s ON s.person_id = r.person_id AND s.platform = r.platform \
+                     LEFT JOIN accounts a ON a.id = r.account_id \
+                     WHERE r.status = 'synced' AND s.expires_at IS NOT NULL AND s.expires_at < $1 \
+                     GROUP BY r.person_id, r.platform, a.connection_id \
+                     ORDER BY expires_at, r.person_id, r.platform LIMIT $2",
+                )
+                .bind(1_700_000_000_000i64)
+                .bind(500i64)
+                .fetch_all(&mut raw)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail").unwrap())
+                .collect();
+                assert!(
+                    plan.iter()
+                        .any(|step| step.contains("representation_secrets_by_expiry")),
+                    "{plan:?}"
+                );
+                assert!(
+                    !plan.iter().any(|step| step.starts_with("SCAN")),
+                    "{plan:?}"
+                );
+            }
+            Backend::Postgres => {
+                let indexes: Vec<String> = sqlx::query(
+                    "SELECT indexname::text AS indexname FROM pg_indexes WHERE tablename = 'representation_secrets'",
+                )
+                .fetch_all(&mut raw)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>("indexname").unwrap())
+                .collect();
+                assert!(
+                    indexes
+                        .iter()
+                        .any(|i| i == "representation_secrets_by_expiry"),
+                    "{indexes:?}"
+                );
+            }
+        }
     }
 );
 

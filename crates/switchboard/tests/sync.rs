@@ -1061,3 +1061,548 @@ async fn a_transient_refresh_failure_is_shown_but_fails_nothing() {
     .await;
     assert_eq!(demo.representation(&id, "teams").await["status"], "synced");
 }
+
+impl Demo {
+    async fn connection_id(&self, platform: &str) -> String {
+        self.get("/connections").await["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["platform"] == platform)
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_else(|| panic!("the demo connects {platform}"))
+            .to_owned()
+    }
+
+    /// Imports `platform`'s connection again and answers the finished run.
+    async fn reimport(&self, platform: &str) -> Value {
+        let connection = self.connection_id(platform).await;
+        let (status, run) = self
+            .post(&format!("/connections/{connection}/import"), json!({}))
+            .await;
+        assert_eq!(status, 202, "{run}");
+        let started = Instant::now();
+        loop {
+            let run = self
+                .get(&format!("/imports/{}", run["id"].as_str().unwrap()))
+                .await;
+            if run["status"] != "running" {
+                assert_eq!(run["status"], "succeeded", "{run}");
+                return run;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the import never finished: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until someone on exactly `platforms` has a representation on `on` with `status`.
+    async fn someone_represented(&self, platforms: &[&str], on: &str, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let found = self.people().await.into_iter().find(|p| {
+                p["platforms"] == json!(platforms)
+                    && p["representations"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r["platform"] == on && r["status"] == status)
+            });
+            if let Some(person) = found {
+                return person;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "nobody on {platforms:?} became {status} on {on}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn person_by_email(&self, email: &str) -> Value {
+        let matching: Vec<Value> = self
+            .people()
+            .await
+            .into_iter()
+            .filter(|p| p["email"].as_str().unwrap().eq_ignore_ascii_case(email))
+            .collect();
+        assert_eq!(matching.len(), 1, "{email}: {matching:?}");
+        matching[0].clone()
+    }
+}
+
+#[tokio::test]
+async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners_once() {
+    let demo = start_demo(30).await;
+    // Before anyone leaves: a Slack-only person with a guest on Teams, and a Teams-only person
+    // with an approved bot on Slack (the demo approves its bots itself).
+    let ann = demo
+        .someone_represented(&["slack"], "teams", "synced")
+        .await;
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let (ann_id, ben_id) = (ann["id"].as_str().unwrap(), ben["id"].as_str().unwrap());
+    let ann_guest = demo.representation(ann_id, "teams").await["external_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ben_bot = demo.representation(ben_id, "slack").await["external_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(demo.sim_kind("teams", &ann_guest).await.is_some());
+    let before = demo.people().await.len();
+
+    // Ann is deactivated on Slack; Ben is deleted from the Microsoft tenant.
+    let ann_email = ann["email"].as_str().unwrap();
+    let ann_slack = demo
+        .sim_users("slack")
+        .await
+        .into_iter()
+        .find(|u| {
+            u["email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(ann_email))
+        })
+        .expect("Ann is on Slack");
+    demo.sim_action("slack/deactivate", json!({"user": ann_slack["id"]}))
+        .await;
+    demo.sim_action("teams/remove-user", json!({"email": ben["email"]}))
+        .await;
+    // June joins Slack, Jo joins a Teams team, Jay joins both.
+    let teams_connection = demo.connection_id("teams").await;
+    let team = demo
+        .get(&format!("/connections/{teams_connection}/teams"))
+        .await["teams"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    demo.sim_action(
+        "slack/members",
+        json!({"email": "june.joiner@acme.example", "real_name": "June Joiner"}),
+    )
+    .await;
+    demo.sim_action(
+        "teams/users",
+        json!({"email": "jo.joiner@acme.example", "display_name": "Jo Joiner", "teams": [team]}),
+    )
+    .await;
+    demo.sim_action(
+        "slack/members",
+        json!({"email": "jay.joiner@acme.example", "real_name": "Jay Joiner"}),
+    )
+    .await;
+    demo.sim_action(
+        "teams/users",
+        json!({"email": "Jay.Joiner@acme.example", "display_name": "Jay Joiner", "teams": [team]}),
+    )
+    .await;
+
+    let slack_run = demo.reimport("slack").await;
+    let teams_run = demo.reimport("teams").await;
+    // Slack also lists the bots the hub created since the first import.
+    assert!(
+        slack_run["added"].as_i64().unwrap() >= 2,
+        "June and Jay: {slack_run}"
+    );
+    assert_eq!(teams_run["added"], 2, "Jo and Jay: {teams_run}");
+    assert_eq!(teams_run["deactivated"], 1, "Ben: {teams_run}");
+
+    // The leavers stay visible, on no platform, with inactive accounts; auto-sync resets them,
+    // removing the guest and the bot the hub had created for them.
+    for (id, platform) in [(ann_id, "teams"), (ben_id, "slack")] {
+        let reset = demo.wait_for_status(id, platform, "not_created").await;
+        assert!(
+            reset["external_account"].is_null(),
+            "{id} on {platform}: {reset}"
+        );
+        let person = demo.get(&format!("/people/{id}")).await;
+        assert_eq!(person["primary"], Value::Null, "{person}");
+        let own: Vec<&Value> = person["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "human")
+            .collect();
+        assert!(!own.is_empty(), "{person}");
+        assert!(own.iter().all(|a| a["active"] == false), "{person}");
+        let history = person["representations"][0]["history"].as_array().unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|t| t["cause"] == "auto-sync: left every platform: reset"),
+            "{person}"
+        );
+    }
+    assert_eq!(demo.sim_kind("teams", &ann_guest).await, None);
+    assert_eq!(
+        demo.sim_kind("slack", &ben_bot).await.as_deref(),
+        Some("deactivated")
+    );
+    for leaver in [ann_id, ben_id] {
+        let listed = demo
+            .people()
+            .await
+            .into_iter()
+            .find(|p| p["id"] == leaver)
+            .expect("leavers stay listed");
+        assert_eq!(listed["platforms"], json!([]), "{listed}");
+    }
+
+    // The joiners are new people, each once; Jay's two accounts are one person.
+    let people = demo.people().await;
+    assert_eq!(people.len(), before + 3);
+    let mut emails: Vec<String> = people
+        .iter()
+        .map(|p| p["email"].as_str().unwrap().to_lowercase())
+        .collect();
+    emails.sort();
+    emails.dedup();
+    assert_eq!(emails.len(), people.len(), "nobody is listed twice");
+    let june = demo.person_by_email("june.joiner@acme.example").await;
+    assert_eq!(
+        (&june["platforms"], &june["primary"]),
+        (&json!(["slack"]), &json!("slack"))
+    );
+    let jo = demo.person_by_email("jo.joiner@acme.example").await;
+    assert_eq!(
+        (&jo["platforms"], &jo["primary"]),
+        (&json!(["teams"]), &json!("teams"))
+    );
+    let jay = demo.person_by_email("jay.joiner@acme.example").await;
+    assert_eq!(jay["platforms"], json!(["slack", "teams"]), "{jay}");
+    let jay = demo
+        .get(&format!("/people/{}", jay["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(jay["accounts"].as_array().unwrap().len(), 2, "{jay}");
+    // Auto-sync represents the joiners on their one platform's other side.
+    demo.wait_for_status(june["id"].as_str().unwrap(), "teams", "synced")
+        .await;
+    let jo_bot = demo
+        .representation(jo["id"].as_str().unwrap(), "slack")
+        .await;
+    assert_eq!(jo_bot["type"], "bot", "{jo_bot}");
+
+    // Importing again changes nobody.
+    // (Slack's listing grows by the bots auto-sync keeps creating; none of them is a person.)
+    let again = demo.reimport("slack").await;
+    assert_eq!(again["deactivated"], 0, "{again}");
+    let again = demo.reimport("teams").await;
+    assert_eq!(
+        (&again["added"], &again["deactivated"]),
+        (&json!(0), &json!(0)),
+        "{again}"
+    );
+    assert_eq!(demo.people().await.len(), before + 3);
+}
+
+#[tokio::test]
+async fn a_rule_sends_a_teams_members_to_teams_and_the_hubs_bots_stay_the_hubs() {
+    let demo = start_demo(40).await;
+    // A team with members on both platforms.
+    let connection = demo.connection_id("teams").await;
+    let teams = demo.get(&format!("/connections/{connection}/teams")).await;
+    let mut chosen = None;
+    for team in teams["teams"].as_array().unwrap() {
+        let id = team["id"].as_str().unwrap();
+        let members = demo.get(&format!("/people?team={id}&limit=1000")).await["people"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if members
+            .iter()
+            .any(|p| p["platforms"] == json!(["slack", "teams"]))
+        {
+            chosen = Some((id.to_owned(), members));
+            break;
+        }
+    }
+    let (team, members) = chosen.expect("a team has members on both platforms");
+    let several: Vec<&Value> = members
+        .iter()
+        .filter(|p| p["platforms"].as_array().unwrap().len() > 1)
+        .collect();
+    assert!(
+        members
+            .iter()
+            .all(|p| p["platforms"].as_array().unwrap().contains(&json!("teams"))),
+        "members of a Teams team are on Teams"
+    );
+
+    let rule = |platform: &str| json!({"rule": {"team": team, "platform": platform}});
+    let (status, answer) = demo.post("/people/primary", rule("teams")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["changed"], several.len(), "{answer}");
+    let after = demo.get(&format!("/people?team={team}&limit=1000")).await["people"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(after.len(), members.len());
+    for person in &after {
+        let before = members.iter().find(|p| p["id"] == person["id"]).unwrap();
+        if person["platforms"].as_array().unwrap().len() > 1 {
+            assert_eq!(
+                (&person["primary"], &person["primary_chosen_by"]),
+                (&json!("teams"), &json!("admin")),
+                "{person}"
+            );
+            assert_eq!(person["choose_primary"], false, "{person}");
+        } else {
+            assert_eq!(person["primary"], before["primary"], "{person}");
+            assert_eq!(person["primary_chosen_by"], "automatic", "{person}");
+        }
+    }
+    let (status, again) = demo.post("/people/primary", rule("teams")).await;
+    assert_eq!((status, &again["changed"]), (200, &json!(0)), "{again}");
+    let audit = demo.get("/audit").await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "people.set_primary_by_rule" && e["target"] == team.as_str()),
+        "{audit}"
+    );
+    for (body, expected, code) in [
+        (
+            json!({"rule": {"team": "no-such-team", "platform": "teams"}}),
+            404,
+            "not_found",
+        ),
+        (rule("myspace"), 400, "bad_platform"),
+        (json!({"team": team, "platform": "teams"}), 400, "bad_body"),
+    ] {
+        let (status, answer) = demo.post("/people/primary", body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (expected, Some(code)),
+            "{answer}"
+        );
+    }
+    let (status, answer) = demo.call(reqwest::Method::GET, "/people?team=", None).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("bad_filter")),
+        "{answer}"
+    );
+
+    // The demo's bots are listed by Slack; a re-import recognises them as the hub's, each
+    // belonging to the person it represents, and makes no one of them.
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let bot = demo
+        .representation(ben["id"].as_str().unwrap(), "slack")
+        .await["external_account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = demo.people().await.len();
+    demo.reimport("slack").await;
+    assert_eq!(demo.people().await.len(), before);
+    let ben = demo
+        .get(&format!("/people/{}", ben["id"].as_str().unwrap()))
+        .await;
+    let accounts = ben["accounts"].as_array().unwrap();
+    let slack_account = accounts
+        .iter()
+        .find(|a| a["platform"] == "slack")
+        .unwrap_or_else(|| panic!("the bot is among the person's accounts: {ben}"));
+    assert_eq!(
+        (&slack_account["external_id"], &slack_account["kind"]),
+        (&json!(bot), &json!("hub_representation")),
+        "{ben}"
+    );
+    assert_eq!(ben["primary"], "teams", "{ben}");
+    // A bot is no account to chat from.
+    let (status, refused) = demo
+        .call(
+            reqwest::Method::PUT,
+            &format!("/people/{}/primary", ben["id"].as_str().unwrap()),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (422, &json!("no_account_there")),
+        "{refused}"
+    );
+}
+
+impl Demo {
+    /// Waits until `platform`'s connection health satisfies `test`.
+    async fn wait_for_connection(
+        &self,
+        platform: &str,
+        what: &str,
+        test: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let connection = self.get("/connections").await["connections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["platform"] == platform)
+                .cloned()
+                .unwrap();
+            if test(&connection["health"]) {
+                return connection;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the {platform} connection never became {what}: {connection}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The simulated Slack's owner, signed in: their address and session cookie.
+    async fn slack_owner(&self) -> (String, String) {
+        let owner = self
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "primary_owner")
+            .expect("the workspace has an owner");
+        let email = owner["email"].as_str().unwrap().to_owned();
+        let signed_in = self
+            .browser
+            .post(format!("{}/slack/signin", self.sim))
+            .form(&[("email", email.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let cookie = signed_in.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        (email, cookie)
+    }
+}
+
+#[tokio::test]
+async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
+    // Every second, renew whatever expires within 14 hours (Slack's configuration token lives
+    // 12) and check the connections.
+    let demo = start_demo_with(
+        40,
+        &[
+            ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
+            ("SWITCHBOARD_REFRESH_MARGIN_SECS", "50400"),
+        ],
+    )
+    .await;
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let id = ben["id"].as_str().unwrap().to_owned();
+    let old_bot = demo.representation(&id, "slack").await["external_account"].clone();
+    demo.wait_for_connection("slack", "healthy", |h| h["ok"] == true)
+        .await;
+
+    // A workspace admin removes the hub's app from Slack: its bot token is revoked. The next
+    // check says so, and the bots the hub manages through the connection fail with the reason.
+    let removed = demo
+        .sim_action("slack/uninstall", json!({"app": "Switchboard"}))
+        .await;
+    assert!(removed["app_id"].is_string(), "{removed}");
+    let failing = demo
+        .wait_for_connection("slack", "failing", |h| h["ok"] == false)
+        .await;
+    let error = failing["health"]["last_error"].as_str().unwrap();
+    assert!(error.starts_with("health check: "), "{failing}");
+    assert!(error.contains("token_revoked"), "{failing}");
+    let failed = demo.wait_for_status(&id, "slack", "failed").await;
+    assert_eq!(failed["failure_reason"].as_str(), Some(error), "{failed}");
+    // Teams is unaffected.
+    let teams = demo.teams_connection().await;
+    assert_ne!(teams["health"]["ok"], false, "{teams}");
+
+    // The admin reconnects Slack: new configuration tokens, and the app installed again
+    // through Slack's consent page.
+    let (owner, cookie) = demo.slack_owner().await;
+    let page = demo
+        .browser
+        .post(format!("{}/slack/apps/tokens", demo.sim))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token =
+        |id: &str| unescape(between(&page, &format!("<code id=\"{id}\">"), "</code>").unwrap());
+    let (status, started) = demo
+        .post(
+            "/connections",
+            json!({"platform": "slack", "inputs": {
+                "app_configuration_token": token("access-token"),
+                "app_configuration_refresh_token": token("refresh-token"),
+            }}),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    let (_, page) = demo
+        .walk(
+            started["authorize_url"].as_str().unwrap(),
+            ("email", &owner),
+            "allow",
+        )
+        .await;
+    assert!(page.starts_with("Connected"), "{page}");
+    demo.wait_for_connection("slack", "healthy again", |h| h["ok"] == true)
+        .await;
+
+    // One bulk sync replaces every failed bot; the admin approves the new ones.
+    let mut failed = Vec::new();
+    for person in demo.get("/people?status=failed&limit=1000").await["people"]
+        .as_array()
+        .unwrap()
+    {
+        let person = person["id"].as_str().unwrap().to_owned();
+        if demo.representation(&person, "slack").await["status"] == "failed" {
+            failed.push(person);
+        }
+    }
+    assert!(failed.contains(&id), "{failed:?}");
+    let (status, bulk) = demo
+        .post(
+            "/people/bulk/sync",
+            json!({"ids": failed, "platform": "slack"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{bulk}");
+    for result in bulk["results"].as_array().unwrap() {
+        assert_eq!(
+            (&result["ok"], &result["status"]),
+            (&json!(true), &json!("pending")),
+            "{result}"
+        );
+    }
+    for consent in demo.get("/consents").await["consents"].as_array().unwrap() {
+        let (_, page) = demo
+            .walk(consent["url"].as_str().unwrap(), ("email", &owner), "allow")
+            .await;
+        assert!(page.starts_with("Synced"), "{page}");
+    }
+    for person in &failed {
+        demo.wait_for_status(person, "slack", "synced").await;
+    }
+    // The old bot was removed before its replacement was made: nothing left behind.
+    let bot = demo.representation(&id, "slack").await;
+    assert_ne!(bot["external_account"], old_bot, "{bot}");
+    assert_eq!(
+        demo.sim_kind("slack", old_bot.as_str().unwrap())
+            .await
+            .as_deref(),
+        Some("deactivated")
+    );
+}

@@ -273,13 +273,14 @@ fn schemas() -> Value {
             "people": array_of(reference("PersonSummary")),
             "next_cursor": { "type": ["string", "null"], "description": "pass as `cursor` for the next page; null on the last" },
         })),
-        "Account": object(&["id", "platform", "connection_id", "external_id", "display_name", "email", "active"], json!({
+        "Account": object(&["id", "platform", "connection_id", "external_id", "display_name", "email", "kind", "active"], json!({
             "id": { "type": "string" },
             "platform": platform,
             "connection_id": { "type": "string" },
             "external_id": { "type": "string" },
             "display_name": { "type": "string" },
             "email": nullable("string"),
+            "kind": { "type": "string", "enum": ["human", "bot", "hub_representation"], "description": "`hub_representation`: a guest or bot the hub created to represent this person" },
             "active": { "type": "boolean" },
         })),
         "Transition": object(&["from", "to", "failure_reason", "cause", "at"], json!({
@@ -313,6 +314,27 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "properties": { "platform": platform },
         },
+        "PrimaryRuleRequest": {
+            "type": "object",
+            "required": ["rule"],
+            "additionalProperties": false,
+            "properties": {
+                "rule": {
+                    "type": "object",
+                    "required": ["team", "platform"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "team": { "type": "string", "description": "a team selected for import (`not_found` otherwise)" },
+                        "platform": platform,
+                    },
+                },
+            },
+        },
+        "PrimaryRuleResult": object(&["team", "platform", "changed"], json!({
+            "team": { "type": "string" },
+            "platform": platform,
+            "changed": { "type": "integer", "minimum": 0, "description": "people whose primary platform or who chose it changed" },
+        })),
         "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted"], json!({
             "id": { "type": "string" },
             "platform": platform,
@@ -477,6 +499,7 @@ fn paths() -> Value {
                     query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
                     query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),
                     query_parameter("q", "searches name and e-mail", json!({ "type": "string" })),
+                    query_parameter("team", "only members of this imported team (an active account of theirs was imported from it)", json!({ "type": "string", "minLength": 1 })),
                     query_parameter("cursor", "the `next_cursor` of the previous page (`bad_cursor` otherwise)", json!({ "type": "string" })),
                     query_parameter("limit", "people per page", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 })),
                 ],
@@ -492,6 +515,11 @@ fn paths() -> Value {
             "put": operation("setPrimary", "The admin chooses the primary platform; the person must have an active account there", "people",
                 vec![person_id.clone()], Some(json_body(reference("PrimaryChoice"))),
                 ("200", ok("the person", "Person")), &["400", "404", "409", "422", "503"]),
+        },
+        "/people/primary": {
+            "post": operation("setPrimaryByRule", "The admin's rule \"members of team X chat from platform P\": sets, as chosen by the admin, the primary of every member of the team who has an active account on the platform and is on several platforms (people on one keep their automatic primary)", "people",
+                vec![], Some(json_body(reference("PrimaryRuleRequest"))),
+                ("200", ok("how many people's primary changed", "PrimaryRuleResult")), &["400", "404", "503"]),
         },
         "/people/{id}/sync/{platform}": {
             "post": operation("syncPerson", "Represents the person on a platform other than their primary", "sync",

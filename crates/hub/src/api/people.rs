@@ -2,14 +2,14 @@
 
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{
-    ChosenBy, Person, PersonId, Platform, Primary, Representation, RepresentationKind,
+    AccountKind, ChosenBy, Person, PersonId, Platform, Primary, Representation, RepresentationKind,
     SyncStatusCode,
 };
 use switchboard_store::{PeopleCursor, PeopleQuery, PrimaryFilter};
@@ -22,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .route("/people", get(list))
         .route("/people/{id}", get(one).delete(super::sync::remove))
         .route("/people/{id}/primary", put(set_primary))
+        .route("/people/primary", post(set_primary_by_rule))
 }
 
 const DEFAULT_PAGE: u32 = 100;
@@ -35,6 +36,7 @@ struct ListQuery {
     #[serde(rename = "type")]
     kind: Option<String>,
     q: Option<String>,
+    team: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -119,6 +121,12 @@ async fn list(
             .transpose()
             .map_err(|e| ApiError::bad_request("bad_filter", e.to_string()))?,
         search: query.q,
+        team: match query.team {
+            Some(team) if team.trim().is_empty() => {
+                return Err(ApiError::bad_request("bad_filter", "team is a team's id"));
+            }
+            team => team,
+        },
         after: query.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };
@@ -182,6 +190,7 @@ async fn one(
                 "external_id": a.external_id.as_str(),
                 "display_name": a.display_name,
                 "email": a.email.as_ref().map(|e| e.as_str()),
+                "kind": a.kind.as_str(),
                 "active": a.active,
             }))
             .collect::<Vec<_>>()
@@ -213,7 +222,7 @@ async fn set_primary(
         .accounts_of_person(id)
         .await?
         .iter()
-        .any(|a| a.platform == chosen && a.active);
+        .any(|a| a.platform == chosen && a.active && a.kind == AccountKind::Human);
     if !has_account {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -245,4 +254,71 @@ async fn set_primary(
         )
         .await?;
     Ok(Json(person_json(&person)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrimaryRuleRequest {
+    rule: PrimaryRule,
+}
+
+/// "Members of team X chat from platform P".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrimaryRule {
+    team: String,
+    platform: String,
+}
+
+/// Chooses the primary platform of a team's members in one go (see
+/// [`switchboard_store::Store::set_primary_of_team_members`]); answers how many changed.
+async fn set_primary_by_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Json<PrimaryRuleRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(PrimaryRuleRequest { rule }) =
+        body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    let chosen: Platform =
+        rule.platform
+            .parse()
+            .map_err(|e: switchboard_core::UnknownPlatform| {
+                ApiError::bad_request("bad_platform", e.to_string())
+            })?;
+    let mut selected = false;
+    for connection in state.store.connections().await? {
+        let teams = state.store.selected_teams(connection.id).await?;
+        if teams.iter().any(|(id, _)| *id == rule.team) {
+            selected = true;
+            break;
+        }
+    }
+    if !selected {
+        return Err(ApiError::not_found(format!(
+            "no team with id {} is selected for import",
+            rule.team
+        )));
+    }
+    let changed = state
+        .store
+        .set_primary_of_team_members(&rule.team, chosen)
+        .await?;
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "people.set_primary_by_rule",
+            &rule.team,
+            &format!(
+                "members of the team -> {} ({changed} changed)",
+                chosen.as_str()
+            ),
+            &caller.source,
+        )
+        .await?;
+    Ok(Json(json!({
+        "team": rule.team,
+        "platform": chosen.as_str(),
+        "changed": changed,
+    })))
 }

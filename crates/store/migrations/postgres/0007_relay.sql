@@ -89,6 +89,3 @@ CREATE TABLE webhook_secrets (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (connection_id, name)
 );
-
--- Who acts for whom: an event's sender or a chat's member may be a representation.
-CREATE INDEX representations_by_external_id ON representations (platform, external_id);
