@@ -42,7 +42,7 @@ pub use people::NewAccount;
 pub use prompts::PromptGrant;
 pub use relay::{
     AccountIdentity, DeadLetter, InboxItem, MessageKey, NewOutboxItem, OutboxAction, OutboxItem,
-    RelayedCopy, StoredSubscription,
+    RelayCounts, RelayedCopy, StoredSubscription,
 };
 pub use representations::{RepresentationSecrets, TransitionRecord};
 

@@ -120,6 +120,18 @@ pub struct DeadLetter {
     pub dead_at: Timestamp,
 }
 
+/// What the relay has to do, at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayCounts {
+    /// Events stored and not read yet.
+    pub inbox: i64,
+    /// Copies waiting to be sent, first attempts and retries.
+    pub outbox: i64,
+    /// Of those, copies that failed at least once (retrying, or held for a sync).
+    pub retrying: i64,
+    pub dead_letters: i64,
+}
+
 /// A relayed message and one of its copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayedCopy {
@@ -411,6 +423,28 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    pub async fn relay_counts(&self) -> Result<RelayCounts, StoreError> {
+        let inbox = sqlx::query("SELECT COUNT(*) AS n FROM relay_inbox WHERE payload IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, \
+             COALESCE(SUM(CASE WHEN attempts > 0 AND dead_at IS NULL THEN 1 ELSE 0 END), 0) AS retrying, \
+             COALESCE(SUM(CASE WHEN dead_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS dead \
+             FROM relay_outbox",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let dead_letters: i64 = row.try_get("dead")?;
+        Ok(RelayCounts {
+            inbox,
+            outbox: row.try_get::<i64, _>("n")? - dead_letters,
+            retrying: row.try_get("retrying")?,
+            dead_letters,
+        })
     }
 
     /// Copies given up on, newest first.

@@ -198,6 +198,20 @@ impl World {
             .to_owned()
     }
 
+    /// Calls the simulator's control API.
+    async fn sim(&self, method: reqwest::Method, path: &str, body: Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.sim));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+
     /// A token for a simulated person, as their own client would have.
     async fn token(&self, platform: &str, email: &str) -> String {
         let answer: Value = self
@@ -640,4 +654,100 @@ async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() 
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(world.slack_history(&alice_token, &group).await.len(), 2);
     assert_eq!(world.teams_messages(&dan_token, &chat).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_admin_retry_delivers_it()
+ {
+    let world = World::start(10);
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    // Graph refuses every chat call for now, as it would a guest without access.
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/faults",
+            json!([{"route_prefix": "/graph/v1.0/chats", "error_rate": 1.0, "error_status": 403}]),
+        )
+        .await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &alice_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &dm), ("text", "Refused at first")],
+        )
+        .await;
+
+    // Given up at once (a refusal is not worth retrying), listed for the admin, and Alice told.
+    let letter = eventually("the copy being dead-lettered", async || {
+        let letters = world
+            .api(reqwest::Method::GET, "/relay/dead-letters", None)
+            .await;
+        letters["dead_letters"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(
+        (
+            &letter["platform"],
+            &letter["action"],
+            &letter["origin"]["platform"]
+        ),
+        (&json!("teams"), &json!("post"), &json!("slack")),
+        "{letter}"
+    );
+    assert!(!letter["error"].as_str().unwrap().is_empty(), "{letter}");
+    eventually("Alice being told", async || {
+        world
+            .told_by_the_hub(&alice_token)
+            .await
+            .iter()
+            .any(|t| t.contains("could not be delivered to Microsoft Teams"))
+            .then_some(())
+    })
+    .await;
+    let status = world.api(reqwest::Method::GET, "/relay", None).await;
+    assert_eq!(status["dead_letters"], 1, "{status}");
+
+    // The fault is gone; the admin retries and Bob gets the message.
+    world
+        .sim(reqwest::Method::DELETE, "/_sim/faults", Value::Null)
+        .await;
+    let id = letter["id"].as_i64().unwrap();
+    let retried = world
+        .api(
+            reqwest::Method::POST,
+            &format!("/relay/dead-letters/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(retried["retried"], true);
+    let bob_token = world.token("teams", &bob.email).await;
+    let (_, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+    assert!(texts[0].contains("Refused at first"), "{texts:?}");
+    let status = world.api(reqwest::Method::GET, "/relay", None).await;
+    assert_eq!(
+        (&status["dead_letters"], &status["outbox"]),
+        (&json!(0), &json!(0)),
+        "{status}"
+    );
+    let audit = world.api(reqwest::Method::GET, "/audit", None).await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "relay.retry"),
+        "{audit}"
+    );
 }

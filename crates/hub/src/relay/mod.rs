@@ -37,7 +37,8 @@ impl Signals {
         self.inbox.notify_one();
     }
 
-    fn outbox_filled(&self) {
+    /// Copies were queued or put back in their lanes.
+    pub fn outbox_filled(&self) {
         self.outbox.notify_one();
     }
 
