@@ -92,6 +92,12 @@ pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:8090", value_name = "IP:PORT")]
     pub sim_listen: String,
 
+    /// Use a simulator that already runs (`switchboard sim`) at this URL instead of starting
+    /// one. With --data-dir, a demo started again resumes where it stopped: same hub app,
+    /// connections and people.
+    #[arg(long, value_name = "URL", conflicts_with = "sim_listen")]
+    pub sim_url: Option<String>,
+
     /// Keep the demo's data here instead of in a directory deleted on exit.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

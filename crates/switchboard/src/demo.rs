@@ -3,13 +3,14 @@
 //! simulator's own consent pages, selecting every Teams team — and imports, so the demo
 //! organisation is ready on start.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use switchboard_platform::Credentials;
 use switchboard_platform_slack::HUB_BOT_SCOPES;
-use switchboard_secrets::SecretString;
+use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
 use switchboard_store::ImportStatus;
 
 use switchboard_hub::AppState;
@@ -23,6 +24,7 @@ const INTEROP_TENANT: &str = "5b000000-c057-4000-8000-000000000002";
 const INTEROP_DOMAIN: &str = "switchboard-interop.example";
 
 /// What the hub needs to know of its Slack app, created in the simulator as an admin would.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SlackApp {
     pub client_id: String,
     pub client_secret: String,
@@ -54,6 +56,28 @@ fn unescape(text: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+}
+
+/// Where a demo keeps its Slack app, sealed with the hub's key, to resume with it.
+const SLACK_APP_FILE: &str = "demo-slack-app.sealed";
+const SLACK_APP_CONTEXT: &str = "demo:slack-app";
+
+/// The hub's Slack app: the one a demo with this data directory created before, or a new one.
+pub async fn slack_app(data_dir: &Path, sim: &str, hub_callback: &str) -> anyhow::Result<SlackApp> {
+    let cipher = Cipher::load(None, data_dir)?;
+    let path = data_dir.join(SLACK_APP_FILE);
+    if let Ok(sealed) = std::fs::read(&path) {
+        let text = cipher
+            .open(&sealed, SLACK_APP_CONTEXT)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        return serde_json::from_str(text.expose_secret())
+            .with_context(|| format!("{} is not a demo's Slack app", path.display()));
+    }
+    let app = create_slack_app(sim, hub_callback).await?;
+    let text = SecretString::from(serde_json::to_string(&app)?);
+    std::fs::write(&path, cipher.seal(&text, SLACK_APP_CONTEXT))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(app)
 }
 
 /// Signs in to the simulated Slack as its owner, generates app configuration tokens, and

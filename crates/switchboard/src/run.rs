@@ -74,8 +74,19 @@ async fn create_api_token(
         Some(token) => token.to_owned(),
         None => switchboard_hub::api::tokens::generate(),
     };
+    let hash = switchboard_hub::api::tokens::hash(&token);
+    if given.is_some()
+        && store
+            .use_api_token(&hash)
+            .await
+            .context("cannot read the API tokens")?
+            .is_some()
+    {
+        // A demo resumed with the token it was given before.
+        return Ok(token);
+    }
     store
-        .create_api_token(name, &switchboard_hub::api::tokens::hash(&token))
+        .create_api_token(name, &hash)
         .await
         .context("cannot record the API token")?;
     store
@@ -112,9 +123,7 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let hub_address = config::parse_listen(&args.listen)?;
-    let sim_address = config::parse_listen(&args.sim_listen)?;
     let hub_listener = bind(hub_address).await?;
-    let sim_listener = bind(sim_address).await?;
     let throwaway = match &args.data_dir {
         Some(_) => None,
         None => Some(
@@ -129,26 +138,34 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         (None, Some(temp)) => temp.path().to_owned(),
         (None, None) => unreachable!("a throw-away directory exists whenever none was given"),
     };
-    let simulator = start_simulator(SimConfig {
-        base_url: format!("http://{sim_address}"),
-        people: args.people,
-        rate_limits: true,
-        state_file: None,
-    })
-    .await?;
     let (stop, stopped) = tokio::sync::watch::channel(());
     tokio::spawn(async move {
         shutdown_signal().await;
         drop(stop);
     });
-    let simulator_server = tokio::spawn(
-        axum::serve(sim_listener, simulator.router())
-            .with_graceful_shutdown(closed(stopped.clone()))
-            .into_future(),
-    );
-    let sim_url = format!("http://{sim_address}");
+    let (sim_url, simulator_server) = match &args.sim_url {
+        Some(url) => (url.trim_end_matches('/').to_owned(), None),
+        None => {
+            let sim_address = config::parse_listen(&args.sim_listen)?;
+            let sim_listener = bind(sim_address).await?;
+            let simulator = start_simulator(SimConfig {
+                base_url: format!("http://{sim_address}"),
+                people: args.people,
+                rate_limits: true,
+                state_file: None,
+            })
+            .await?;
+            let server = tokio::spawn(
+                axum::serve(sim_listener, simulator.router())
+                    .with_graceful_shutdown(closed(stopped.clone()))
+                    .into_future(),
+            );
+            (format!("http://{sim_address}"), Some(server))
+        }
+    };
     let hub_url = format!("http://{hub_address}");
-    let slack_app = demo::create_slack_app(
+    let slack_app = demo::slack_app(
+        &data_dir,
         &sim_url,
         &switchboard_hub::connect::callback_url_for(&hub_url),
     )
@@ -174,9 +191,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(closed(stopped))
         .into_future(),
     );
-    demo::set_up(&state, &slack_app)
-        .await
-        .context("setting up the demo organisation")?;
+    if state.store.connections().await?.is_empty() {
+        demo::set_up(&state, &slack_app)
+            .await
+            .context("setting up the demo organisation")?;
+    }
     demo::sync_in_background(&state, &slack_app)
         .await
         .context("starting the demo's auto-sync")?;
@@ -184,7 +203,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
     say("Switchboard demo is running.");
     say(&format!("  Hub:        http://{hub_address}/"));
-    say(&format!("  Simulator:  http://{sim_address}/"));
+    say(&format!("  Simulator:  {sim_url}/"));
     match &throwaway {
         Some(_) => say(&format!(
             "  Data:       {} (deleted on exit)",
@@ -200,10 +219,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("the hub's HTTP server failed")?
         .context("the hub's HTTP server stopped")?;
-    simulator_server
-        .await
-        .context("the simulator's HTTP server failed")?
-        .context("the simulator's HTTP server stopped")?;
+    if let Some(server) = simulator_server {
+        server
+            .await
+            .context("the simulator's HTTP server failed")?
+            .context("the simulator's HTTP server stopped")?;
+    }
     store.close().await;
     drop(throwaway);
     Ok(())

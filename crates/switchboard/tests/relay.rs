@@ -6,14 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::RunningDemo;
 use common::browser::{Browser, sync_link};
+use common::{RunningDemo, RunningSim, free_port};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "relay-test-token-0123456789";
 
 struct World {
-    _process: RunningDemo,
+    _process: Option<RunningDemo>,
     api: String,
     sim: String,
     http: reqwest::Client,
@@ -22,10 +22,17 @@ struct World {
 impl World {
     fn start(people: usize) -> Self {
         let process = RunningDemo::start(people, TOKEN, &[]);
+        let mut world = Self::of(&process);
+        world._process = Some(process);
+        world
+    }
+
+    /// Speaks to a demo the test runs (and stops) itself.
+    fn of(process: &RunningDemo) -> Self {
         Self {
+            _process: None,
             api: format!("{}/api/v1", process.hub_url()),
             sim: process.sim_url(),
-            _process: process,
             http: reqwest::Client::new(),
         }
     }
@@ -750,4 +757,113 @@ async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_adm
             .any(|e| e["action"] == "relay.retry"),
         "{audit}"
     );
+}
+
+#[tokio::test]
+async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart() {
+    let sim = RunningSim::start(10);
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = RunningDemo::start_on(&sim, data.path(), port, TOKEN);
+    let world = World::of(&hub);
+    // A delivery missed while the hub is down comes again within moments, not minutes.
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/settings",
+            json!({"webhook_time_scale": 0.01}),
+        )
+        .await;
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let bob_token = world.token("teams", &bob.email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &alice_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let sent = world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &dm), ("text", "Before the restart")],
+        )
+        .await;
+    let ts = sent["ts"].as_str().unwrap().to_owned();
+    let (chat, _) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+
+    // The hub is killed and started again on the same data.
+    hub.kill();
+    let hub = RunningDemo::start_on(&sim, data.path(), port, TOKEN);
+    let world = World::of(&hub);
+
+    world
+        .slack(
+            "chat.update",
+            &alice_token,
+            &[
+                ("channel", &dm),
+                ("ts", &ts),
+                ("text", "Edited after the restart"),
+            ],
+        )
+        .await;
+    eventually("the edit reaching Teams", async || {
+        world
+            .teams_messages(&bob_token, &chat)
+            .await
+            .iter()
+            .any(|(_, text)| text.contains("Edited after the restart"))
+            .then_some(())
+    })
+    .await;
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            Some(json!({"body": {"content": "A reply after the restart"}})),
+        )
+        .await;
+    eventually("the reply reaching Slack, in the same DM", async || {
+        world
+            .slack_history(&alice_token, &dm)
+            .await
+            .iter()
+            .any(|(user, text)| user == &bob.representation && text.contains("after the restart"))
+            .then_some(())
+    })
+    .await;
+    world
+        .slack(
+            "chat.delete",
+            &alice_token,
+            &[("channel", &dm), ("ts", &ts)],
+        )
+        .await;
+    eventually("the deletion reaching Teams", async || {
+        let listed = world
+            .graph(
+                reqwest::Method::GET,
+                &format!("/chats/{chat}/messages"),
+                &bob_token,
+                None,
+            )
+            .await;
+        listed["value"]
+            .as_array()?
+            .iter()
+            .any(|m| {
+                m["from"]["user"]["id"] == alice.representation.as_str()
+                    && !m["deletedDateTime"].is_null()
+            })
+            .then_some(())
+    })
+    .await;
 }

@@ -36,7 +36,7 @@ pub fn free_port() -> u16 {
 pub struct RunningDemo {
     child: Child,
     pub hub: u16,
-    pub sim: u16,
+    sim_url: String,
 }
 
 impl RunningDemo {
@@ -48,18 +48,40 @@ impl RunningDemo {
         for (name, value) in environment {
             command.env(name, value);
         }
+        command.args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{hub}"),
+            "--sim-listen",
+            &format!("127.0.0.1:{sim}"),
+            "--people",
+            &people.to_string(),
+            "--api-token",
+            token,
+        ]);
+        Self::run(command, hub, format!("http://127.0.0.1:{sim}"), token)
+    }
+
+    /// Starts the demo against a simulator that runs already, keeping its data in `data_dir`:
+    /// started again with the same directory (and port), it resumes where it stopped.
+    pub fn start_on(sim: &RunningSim, data_dir: &std::path::Path, hub: u16, token: &str) -> Self {
+        let mut command = switchboard();
+        command.args([
+            "demo",
+            "--listen",
+            &format!("127.0.0.1:{hub}"),
+            "--sim-url",
+            &sim.url(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--api-token",
+            token,
+        ]);
+        Self::run(command, hub, sim.url(), token)
+    }
+
+    fn run(mut command: Command, hub: u16, sim_url: String, token: &str) -> Self {
         let mut child = command
-            .args([
-                "demo",
-                "--listen",
-                &format!("127.0.0.1:{hub}"),
-                "--sim-listen",
-                &format!("127.0.0.1:{sim}"),
-                "--people",
-                &people.to_string(),
-                "--api-token",
-                token,
-            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -82,7 +104,11 @@ impl RunningDemo {
         }
         // Keep reading what the demo prints, so its standard output never becomes a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Self { child, hub, sim }
+        Self {
+            child,
+            hub,
+            sim_url,
+        }
     }
 
     pub fn hub_url(&self) -> String {
@@ -90,7 +116,57 @@ impl RunningDemo {
     }
 
     pub fn sim_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.sim)
+        self.sim_url.clone()
+    }
+
+    /// Stops the hub at once, as a crash would (SIGKILL): nothing is flushed or closed.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `switchboard sim`, killed when dropped.
+pub struct RunningSim {
+    child: Child,
+    port: u16,
+}
+
+impl RunningSim {
+    pub fn start(people: usize) -> Self {
+        let port = free_port();
+        let mut child = switchboard()
+            .args([
+                "sim",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--people",
+                &people.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line).unwrap();
+        assert!(
+            read > 0 && line.contains("simulator"),
+            "the simulator did not start: {line}"
+        );
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Self { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
