@@ -41,6 +41,10 @@ use switchboard_secrets::{ExposeSecret, SecretString};
 use crate::client::{Auth, Body, Client, Reply, split_scopes};
 use crate::mapping::{WireUser, reaction_name};
 
+/// The `event_type` of the metadata the hub stores with each copy it posts: its idempotency
+/// key, to recognise the copy after a crash.
+const COPY_EVENT_TYPE: &str = "switchboard_copy";
+
 /// Credential names this module stores and reads.
 pub mod credential {
     pub const BOT_TOKEN: &str = "bot_token";
@@ -978,7 +982,80 @@ impl ChatPlatform for SlackPlatform {
         if let Some(thread) = &message.thread {
             body["thread_ts"] = json!(thread.id);
         }
+        if let Some(key) = &message.idempotency_key {
+            body["metadata"] = json!({
+                "event_type": COPY_EVENT_TYPE,
+                "event_payload": {"key": key},
+            });
+        }
         self.post(token, body).await
+    }
+
+    async fn find_posted(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        chat: &ExternalChatId,
+        message: &OutboundMessage,
+        since: Timestamp,
+    ) -> Result<Vec<MessageRef>, PlatformError> {
+        const METHOD: &str = "conversations.history";
+        let token = Self::token(connection, actor)?;
+        let own = match actor {
+            Actor::Hub => connection
+                .credentials
+                .get(credential::BOT_USER_ID)?
+                .expose_secret()
+                .to_owned(),
+            Actor::Representation { account, .. } => account.as_str().to_owned(),
+        };
+        let millis = since.unix_millis().max(0);
+        let oldest = format!("{}.{:03}000", millis / 1000, millis % 1000);
+        let reply = self
+            .call(
+                METHOD,
+                Auth::Bearer(token),
+                Body::Form(vec![
+                    ("channel", chat.as_str().to_owned()),
+                    ("oldest", oldest),
+                    ("limit", "200".to_owned()),
+                    ("include_all_metadata", "true".to_owned()),
+                ]),
+            )
+            .await?
+            .body;
+        let listed = reply
+            .get("messages")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                PlatformError::Rejected(format!("{METHOD} answered without messages"))
+            })?;
+        let mut found: Vec<(&str, MessageRef)> = listed
+            .iter()
+            .filter(|m| m.get("user").and_then(Value::as_str) == Some(own.as_str()))
+            .filter(|m| {
+                let key = m
+                    .pointer("/metadata/event_payload/key")
+                    .and_then(Value::as_str);
+                match (key, &message.idempotency_key) {
+                    (Some(stored), Some(wanted)) => stored == wanted,
+                    // Without metadata, the text as posted is all there is to compare.
+                    _ => m.get("text").and_then(Value::as_str) == Some(message.body.as_str()),
+                }
+            })
+            .filter_map(|m| {
+                let ts = m.get("ts").and_then(Value::as_str)?;
+                Some((
+                    ts,
+                    MessageRef {
+                        chat: chat.clone(),
+                        id: ts.to_owned(),
+                    },
+                ))
+            })
+            .collect();
+        found.sort_by_key(|(ts, _)| webhook::ts_micros(ts));
+        Ok(found.into_iter().map(|(_, message)| message).collect())
     }
 
     async fn edit_message(

@@ -537,6 +537,7 @@ fn text(body: &str) -> OutboundMessage {
         body: body.into(),
         mentions: Vec::new(),
         thread: None,
+        idempotency_key: None,
     }
 }
 

@@ -97,6 +97,7 @@ mod tests {
             body: "<p>Hi <at id=\"0\">Ada &amp; co</at></p>".to_owned(),
             mentions: vec![ExternalUserId::new("u0"), ExternalUserId::new("u1")],
             thread: None,
+            idempotency_key: None,
         };
         let body = message_body(&message);
         assert_eq!(

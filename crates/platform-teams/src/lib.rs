@@ -1456,6 +1456,50 @@ impl ChatPlatform for TeamsPlatform {
         self.post(token, chat, &chat::message_body(message)).await
     }
 
+    /// Graph keeps no metadata of the sender's with a chat message: a copy is recognised by
+    /// its author, its time and its content as this module renders it.
+    async fn find_posted(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        chat: &ExternalChatId,
+        message: &OutboundMessage,
+        since: Timestamp,
+    ) -> Result<Vec<MessageRef>, PlatformError> {
+        let (token, own) = Self::acting(connection, actor)?;
+        let url = self.client.graph_url(
+            &format!("/chats/{}/messages", path(chat.as_str())),
+            &[("$top", "50")],
+        )?;
+        let listed = self.client.get(token, &url).await?;
+        let expected = chat::message_body(message);
+        let expected = expected.pointer("/body/content").and_then(Value::as_str);
+        let mut found: Vec<(Timestamp, MessageRef)> = listed
+            .get("value")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|m| m.pointer("/from/user/id").and_then(Value::as_str) == Some(own.as_str()))
+            .filter(|m| m.pointer("/body/content").and_then(Value::as_str) == expected)
+            .filter_map(|m| {
+                let at = text(m, "createdDateTime").and_then(time::parse_iso8601)?;
+                let id = text(m, "id")?;
+                (at >= since).then(|| {
+                    (
+                        at,
+                        MessageRef {
+                            chat: chat.clone(),
+                            id: id.to_owned(),
+                        },
+                    )
+                })
+            })
+            .collect();
+        found.sort_by_key(|(at, _)| *at);
+        Ok(found.into_iter().map(|(_, message)| message).collect())
+    }
+
     async fn edit_message(
         &self,
         connection: &ConnectionContext,

@@ -380,6 +380,7 @@ fn text(body: &str) -> OutboundMessage {
         body: body.to_owned(),
         mentions: Vec::new(),
         thread: None,
+        idempotency_key: None,
     }
 }
 
@@ -624,6 +625,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
                 body: format!("<p>Hello <at id=\"0\">{}</at></p>", ada.display_name),
                 mentions: vec![ExternalUserId::new(&ada_id)],
                 thread: None,
+                idempotency_key: None,
             },
         )
         .await

@@ -39,6 +39,12 @@ impl PlatformError {
         )
     }
 
+    /// Whether the platform may have done what was asked although the call failed: a timeout
+    /// or a server error can come after the request took effect.
+    pub fn may_have_applied(&self) -> bool {
+        matches!(self, PlatformError::Unavailable(_))
+    }
+
     /// The wait the platform asked for before the next attempt, if it named one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -167,6 +167,19 @@ pub trait ChatPlatform: Send + Sync {
         message: &OutboundMessage,
     ) -> Result<MessageRef, PlatformError>;
 
+    /// The messages `actor` posted in `chat` since `since` that match `message` — by its
+    /// idempotency key where the platform stores one, else by its text as this module renders
+    /// it — oldest first. After a crash or an ambiguous failure (a timeout), the hub looks here
+    /// before posting a copy again, so a post that succeeded is recognised, not repeated.
+    async fn find_posted(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        chat: &ExternalChatId,
+        message: &OutboundMessage,
+        since: Timestamp,
+    ) -> Result<Vec<MessageRef>, PlatformError>;
+
     async fn edit_message(
         &self,
         connection: &ConnectionContext,

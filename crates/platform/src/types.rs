@@ -207,6 +207,9 @@ pub struct OutboundMessage {
     pub mentions: Vec<ExternalUserId>,
     /// The thread to reply in, if any.
     pub thread: Option<MessageRef>,
+    /// Unique to this copy: stored with the message where the platform keeps such metadata, so
+    /// that [`crate::ChatPlatform::find_posted`] recognises it.
+    pub idempotency_key: Option<String>,
 }
 
 /// A message on a platform: its chat and its id there (Slack `ts`, a Graph message id…).

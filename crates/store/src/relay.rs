@@ -110,6 +110,9 @@ pub struct OutboxItem {
     pub action: OutboxAction,
     pub payload: String,
     pub attempts: i64,
+    /// Set when an earlier attempt may have reached the platform (the hub stopped during it,
+    /// or it failed in a way that leaves the outcome unknown): when that attempt started.
+    pub maybe_sent_since: Option<Timestamp>,
 }
 
 /// A copy that could not be delivered after the last retry.
@@ -169,7 +172,7 @@ impl AccountIdentity {
 }
 
 const OUTBOX_COLUMNS: &str = "id, conversation_id, platform, connection_id, sender_person_id, \
-     origin_platform, origin_chat, origin_message, action, payload, attempts";
+     origin_platform, origin_chat, origin_message, action, payload, attempts, leased_at";
 
 const COPY_COLUMNS: &str = "origin_platform, origin_chat, origin_message, conversation_id, \
      sender_person_id, copy_platform, copy_connection_id, copy_chat, copy_message";
@@ -336,7 +339,7 @@ impl Store {
         let mut leased = Vec::with_capacity(candidates.len());
         for item in candidates {
             let taken = sqlx::query(
-                "UPDATE relay_outbox SET lease_until = $1 WHERE id = $2 \
+                "UPDATE relay_outbox SET lease_until = $1, leased_at = $3 WHERE id = $2 \
                  AND (lease_until IS NULL OR lease_until < $3)",
             )
             .bind(lease_until.unix_millis())
@@ -391,25 +394,42 @@ impl Store {
     }
 
     /// A delivery attempt failed: tried again at `retry_at`, or — `retry_at` being `None` —
-    /// dead-lettered for an admin to see and retry.
+    /// dead-lettered for an admin to see and retry. `maybe_sent` says the attempt may have
+    /// reached the platform all the same (a timeout, a server error): the next attempt looks
+    /// for what it may have posted before posting again.
     pub async fn outbox_failed(
         &self,
         id: i64,
         error: &str,
         retry_at: Option<Timestamp>,
+        maybe_sent: bool,
     ) -> Result<(), StoreError> {
         let now = self.now().unix_millis();
         sqlx::query(
             "UPDATE relay_outbox SET attempts = attempts + 1, last_error = $1, lease_until = NULL, \
-             next_attempt_at = $2, dead_at = $3 WHERE id = $4",
+             next_attempt_at = $2, dead_at = $3, \
+             leased_at = CASE WHEN $4 = 1 THEN leased_at ELSE NULL END WHERE id = $5",
         )
         .bind(error)
         .bind(retry_at.map_or(now, Timestamp::unix_millis))
         .bind(retry_at.is_none().then_some(now))
+        .bind(i64::from(maybe_sent))
         .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// After a restart: the copies a stopped hub had taken are free again, and each is marked
+    /// as maybe sent (its attempt may have reached the platform before the hub stopped). A hub
+    /// owns its database alone; several hubs on one database would need lease owners.
+    pub async fn recover_outbox(&self) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("UPDATE relay_outbox SET lease_until = NULL WHERE lease_until IS NOT NULL")
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Makes the copies held for a person's sync due now (their sync completed).
@@ -736,6 +756,9 @@ fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         action: OutboxAction::parse(&action)?,
         payload: row.try_get("payload")?,
         attempts: row.try_get("attempts")?,
+        maybe_sent_since: row
+            .try_get::<Option<i64>, _>("leased_at")?
+            .map(Timestamp::from_unix_millis),
     })
 }
 

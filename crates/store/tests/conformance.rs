@@ -2350,7 +2350,7 @@ store_test!(
                 .settle_inbound(
                     due[0].id,
                     Some((Platform::Slack, "posted/D1/1.0")),
-                    &[copy.clone()]
+                    std::slice::from_ref(&copy)
                 )
                 .await
                 .unwrap()
@@ -2452,7 +2452,7 @@ store_test!(
         assert_eq!(next[0].sender, bob);
         let retry_at = Timestamp::from_unix_millis(db.millis() + 5_000);
         store
-            .outbox_failed(next[0].id, "429", Some(retry_at))
+            .outbox_failed(next[0].id, "429", Some(retry_at), false)
             .await
             .unwrap();
         assert!(store.lease_outbox(10, lease(60)).await.unwrap().is_empty());
@@ -2466,7 +2466,7 @@ store_test!(
 
         // Given up: dead-lettered for the admin, and the lane goes on without it.
         store
-            .outbox_failed(again[0].id, "the chat is gone", None)
+            .outbox_failed(again[0].id, "the chat is gone", None, false)
             .await
             .unwrap();
         let after = store.lease_outbox(10, lease(60)).await.unwrap();
@@ -2518,7 +2518,12 @@ store_test!(
         let held = store.lease_outbox(10, far).await.unwrap().remove(0);
         let later = Timestamp::from_unix_millis(db.millis() + 15_000);
         store
-            .outbox_failed(held.id, "Alice is not synced to Teams yet", Some(later))
+            .outbox_failed(
+                held.id,
+                "Alice is not synced to Teams yet",
+                Some(later),
+                false,
+            )
             .await
             .unwrap();
         assert!(store.lease_outbox(10, far).await.unwrap().is_empty());
@@ -2653,5 +2658,56 @@ store_test!(
                 .unwrap(),
             1
         );
+    }
+);
+
+store_test!(
+    relay_copies_an_earlier_attempt_may_have_sent_are_marked_so,
+    |db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        store.store_inbound(slack.id, &[("e", "{}")]).await.unwrap();
+        let id = store.due_inbound(1).await.unwrap()[0].id;
+        store
+            .settle_inbound(
+                id,
+                None,
+                &[copy_item(conversation, teams.id, alice, "1", 1)],
+            )
+            .await
+            .unwrap();
+        let lease = Timestamp::from_unix_millis(db.millis() + 60_000);
+        let first = store.lease_outbox(10, lease).await.unwrap().remove(0);
+        assert_eq!(first.maybe_sent_since, None, "never tried before");
+        let taken_at = db.millis();
+
+        // The hub stops while sending; started again, it frees the copy, marked maybe sent.
+        db.advance(1_000);
+        assert_eq!(store.recover_outbox().await.unwrap(), 1);
+        let again = store.lease_outbox(10, lease).await.unwrap().remove(0);
+        assert_eq!(
+            again.maybe_sent_since,
+            Some(Timestamp::from_unix_millis(taken_at))
+        );
+
+        // An unclear failure (a timeout) keeps the mark; a definite one (a refusal) clears it.
+        store
+            .outbox_failed(
+                again.id,
+                "timed out",
+                Some(Timestamp::from_unix_millis(0)),
+                true,
+            )
+            .await
+            .unwrap();
+        let third = store.lease_outbox(10, lease).await.unwrap().remove(0);
+        assert!(third.maybe_sent_since.is_some());
+        store
+            .outbox_failed(third.id, "429", Some(Timestamp::from_unix_millis(0)), false)
+            .await
+            .unwrap();
+        let fourth = store.lease_outbox(10, lease).await.unwrap().remove(0);
+        assert_eq!(fourth.maybe_sent_since, None);
     }
 );

@@ -29,6 +29,14 @@ const HOLD_RETRY: Duration = Duration::from_secs(15);
 const HOLD_ATTEMPTS: i64 = 24 * 60 * 4;
 
 pub(super) async fn run(state: AppState) {
+    // Copies a stopped hub was sending are free again, and checked before they are sent.
+    match state.store.recover_outbox().await {
+        Ok(0) => {}
+        Ok(recovered) => {
+            tracing::info!(recovered, "relay: copies in flight when the hub stopped are sent again once checked");
+        }
+        Err(error) => tracing::warn!(%error, "relay: cannot recover the copies in flight"),
+    }
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
         let free = slots.available_permits();
@@ -103,6 +111,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                     item.id,
                     &error.to_string(),
                     Some(retry_at(state, item, None)),
+                    false,
                 )
                 .await?;
             Err(error)
@@ -131,14 +140,24 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
             }
             state
                 .store
-                .outbox_failed(item.id, &reason, Some(later(state.clock.now(), HOLD_RETRY)))
+                .outbox_failed(
+                    item.id,
+                    &reason,
+                    Some(later(state.clock.now(), HOLD_RETRY)),
+                    false,
+                )
                 .await
         }
         Err(Failure::Held(reason)) if item.attempts + 1 < HOLD_ATTEMPTS => {
             tracing::debug!(item = item.id, %reason, "relay: copy held");
             state
                 .store
-                .outbox_failed(item.id, &reason, Some(later(state.clock.now(), HOLD_RETRY)))
+                .outbox_failed(
+                    item.id,
+                    &reason,
+                    Some(later(state.clock.now(), HOLD_RETRY)),
+                    false,
+                )
                 .await
         }
         Err(Failure::Platform(error)) if error.is_retryable() && item.attempts + 1 < ATTEMPTS => {
@@ -149,6 +168,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                     item.id,
                     &error.to_string(),
                     Some(retry_at(state, item, error.retry_after())),
+                    error.may_have_applied(),
                 )
                 .await
         }
@@ -166,9 +186,11 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                 )
                 .await;
             }
+            let maybe_sent =
+                matches!(&failure, Failure::Platform(error) if error.may_have_applied());
             state
                 .store
-                .outbox_failed(item.id, &failure.to_string(), None)
+                .outbox_failed(item.id, &failure.to_string(), None, maybe_sent)
                 .await
         }
     }
@@ -240,7 +262,26 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
                 body: payload.body.unwrap_or_default(),
                 mentions: Vec::new(),
                 thread,
+                idempotency_key: Some(format!("switchboard-{}", item.id)),
             };
+            if let Some(since) = item.maybe_sent_since
+                && let Some(copy) = sent_before(
+                    state,
+                    module.as_ref(),
+                    &context,
+                    &actor,
+                    &chat,
+                    &message,
+                    since,
+                )
+                .await?
+            {
+                tracing::info!(
+                    item = item.id,
+                    "relay: a copy sent before a stop or an unclear failure was recognised, not sent again"
+                );
+                return Ok(Some(copy));
+            }
             let sent = module
                 .post_message(&context, &actor, &chat, &message)
                 .await?;
@@ -260,6 +301,7 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
                     body: payload.body.unwrap_or_default(),
                     mentions: Vec::new(),
                     thread: None,
+                    idempotency_key: None,
                 };
                 module
                     .edit_message(&context, &actor, &copy, &replacement)
@@ -295,6 +337,39 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
             Ok(None)
         }
     }
+}
+
+/// How far back to look for a copy an earlier attempt may have posted: its start, less the
+/// skew between the hub's clock and the platform's.
+const CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// The copy an earlier attempt posted, if the platform has one the map does not know yet.
+async fn sent_before(
+    state: &AppState,
+    module: &dyn switchboard_platform::ChatPlatform,
+    context: &switchboard_platform::ConnectionContext,
+    actor: &Actor,
+    chat: &ExternalChatId,
+    message: &OutboundMessage,
+    since: switchboard_core::Timestamp,
+) -> Result<Option<MessageKey>, Failure> {
+    let since = switchboard_core::Timestamp::from_unix_millis(
+        since.unix_millis() - super::millis(CLOCK_SKEW),
+    );
+    for candidate in module
+        .find_posted(context, actor, chat, message, since)
+        .await?
+    {
+        let key = MessageKey {
+            platform: context.connection.platform,
+            chat: candidate.chat,
+            message: candidate.id,
+        };
+        if state.store.relayed_copy(&key).await?.is_none() {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
 }
 
 /// The copy of the item's origin message on the item's platform.
@@ -426,6 +501,7 @@ async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Res
                 body: text.to_owned(),
                 mentions: Vec::new(),
                 thread: None,
+                idempotency_key: None,
             },
         )
         .await?;

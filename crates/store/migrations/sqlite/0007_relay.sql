@@ -47,6 +47,10 @@ CREATE TABLE relay_outbox (
     attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     lease_until BIGINT,
+    -- When the copy was last taken to be sent, as long as that attempt may have reached the
+    -- platform (kept across a crash and an ambiguous failure, cleared by a definite one): the
+    -- next attempt first looks for a copy posted since.
+    leased_at BIGINT,
     last_error TEXT,
     dead_at BIGINT,
     created_at BIGINT NOT NULL
