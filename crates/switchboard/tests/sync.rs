@@ -1642,3 +1642,58 @@ async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
         Some("deactivated")
     );
 }
+
+#[tokio::test]
+async fn a_bot_whose_app_an_admin_removed_fails_alone_and_a_sync_replaces_it() {
+    // Every second, checking each bot's token once it has not been checked for ten.
+    let demo = start_demo_with(
+        40,
+        &[
+            ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
+            ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
+        ],
+    )
+    .await;
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let id = ben["id"].as_str().unwrap().to_owned();
+    let old_bot = demo.representation(&id, "slack").await["external_account"].clone();
+
+    // A workspace admin removes Ben's bot app: its token is revoked. The refresher's next check
+    // of it fails Ben's representation alone; the hub's own connection stays healthy.
+    demo.sim_action("slack/uninstall", json!({"app": ben["display_name"]}))
+        .await;
+    let failed = demo.wait_for_status(&id, "slack", "failed").await;
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("token refresh: ") && r.contains("token_revoked")),
+        "{failed}"
+    );
+    let connection = demo
+        .wait_for_connection("slack", "checked", |h| !h["ok"].is_null())
+        .await;
+    assert_eq!(connection["health"]["ok"], true, "{connection}");
+
+    // Syncing again removes the old app and makes a new bot for the admin to approve.
+    let (status, synced) = demo
+        .post(&format!("/people/{id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &synced["status"]),
+        (200, &json!("pending")),
+        "{synced}"
+    );
+    let (owner, _) = demo.slack_owner().await;
+    let (_, page) = demo
+        .walk(
+            synced["consent_url"].as_str().unwrap(),
+            ("email", &owner),
+            "allow",
+        )
+        .await;
+    assert!(page.starts_with("Synced"), "{page}");
+    let bot = demo.wait_for_status(&id, "slack", "synced").await;
+    assert_ne!(bot["external_account"], old_bot, "{bot}");
+}
