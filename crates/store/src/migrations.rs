@@ -50,6 +50,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0006_team_members.sql"),
         postgres: include_str!("../migrations/postgres/0006_team_members.sql"),
     },
+    Step {
+        version: 8,
+        description: "an index for representation credentials that never expire",
+        sqlite: include_str!("../migrations/sqlite/0008_unexpiring_secrets.sql"),
+        postgres: include_str!("../migrations/postgres/0008_unexpiring_secrets.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

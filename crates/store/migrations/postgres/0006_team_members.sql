@@ -13,12 +13,10 @@ CREATE TABLE account_teams (
 );
 CREATE INDEX account_teams_by_team ON account_teams (team_id, account_id);
 
--- Every pass, the token refresher asks for representation credentials expiring before a
--- deadline, and for those that never expire (Slack bots' tokens) not checked for a while.
+-- The token refresher asks for representation credentials expiring before a deadline every
+-- pass; only credentials that expire are indexed.
 CREATE INDEX representation_secrets_by_expiry ON representation_secrets (expires_at)
     WHERE expires_at IS NOT NULL;
-CREATE INDEX representation_secrets_unexpiring ON representation_secrets (updated_at)
-    WHERE expires_at IS NULL;
 
 -- An import recognises the accounts the hub created (guests, bots) by their platform id.
 CREATE INDEX representations_by_external_id ON representations (platform, external_id)
