@@ -122,6 +122,7 @@ async fn follow(
                 .store
                 .replace_secrets(connection.id, &secrets, credentials.expires_at())
                 .await?;
+            state.relay.connection_changed();
             state
                 .store
                 .audit(

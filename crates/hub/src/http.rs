@@ -21,6 +21,8 @@ pub struct AppState {
     pub clock: std::sync::Arc<dyn switchboard_core::Clock>,
     /// The representations being synced or reset right now.
     pub syncing: crate::sync::InFlight,
+    /// Wakes the relay's loops.
+    pub relay: crate::relay::Signals,
 }
 
 /// The hub's HTTP routes.

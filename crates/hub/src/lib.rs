@@ -11,6 +11,7 @@ mod http;
 pub mod import;
 mod link;
 pub mod refresh;
+pub mod relay;
 pub mod settings;
 pub mod sync;
 mod webhooks;

@@ -335,6 +335,7 @@ pub async fn sync(
                     credentials,
                 }) => {
                     let secrets = secrets_of(&credentials);
+                    keep_webhook_secrets(state, platform, &credentials).await?;
                     let created = match representation.kind {
                         RepresentationKind::GuestAccount => "guest account created",
                         _ => "bot created",
@@ -349,6 +350,7 @@ pub async fn sync(
                             &format!("{actor}: {created}"),
                         )
                         .await?;
+                    crate::relay::release_held(state, id).await;
                     Ok(SyncOutcome::Synced)
                 }
                 Ok(Provisioning::AwaitingConsent {
@@ -540,6 +542,50 @@ async fn prompt(
     Ok(SyncOutcome::Prompted)
 }
 
+/// Auto-prompt: a person who wrote to someone on `platform` but cannot be represented there
+/// until they authorise their own account is prompted — if the setting is on, and at most once
+/// per throttle period (the prompt settings). Returns whether a prompt went out.
+pub async fn auto_prompt(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+) -> Result<bool, SyncError> {
+    let settings = SyncSettings::load(&state.store).await?;
+    if !settings.auto_prompt {
+        return Ok(false);
+    }
+    let throttle = settings.prompt_throttle_hours.saturating_mul(3_600_000);
+    let now = state.clock.now().unix_millis();
+    if let Some(last) = state.store.last_prompt_at(id, platform).await?
+        && now - last.unix_millis() < throttle
+    {
+        return Ok(false);
+    }
+    let representation = state.store.representation(id, platform).await?;
+    let waits_for_person = match &representation {
+        Some(r) => r.kind == RepresentationKind::ExistingAccount && r.status != SyncStatus::Synced,
+        None => {
+            let accounts = state.store.accounts_of_person(id).await?;
+            let existing = own_account(&accounts, platform).is_some();
+            module(state, platform)?.rules().representation(existing)
+                == RepresentationKind::ExistingAccount
+        }
+    };
+    if !waits_for_person {
+        return Ok(false);
+    }
+    let actor = "auto-prompt";
+    let outcome = match representation.map(|r| r.status) {
+        Some(SyncStatus::Pending) => {
+            let person = person(state, id).await?;
+            let accounts = state.store.accounts_of_person(id).await?;
+            prompt(state, &person, &accounts, platform, actor).await?
+        }
+        _ => sync(state, id, platform, actor).await?,
+    };
+    Ok(outcome == SyncOutcome::Prompted)
+}
+
 /// Sends the prompt again for every representation that waits for the person's own consent.
 pub async fn reprompt(
     state: &AppState,
@@ -631,9 +677,38 @@ async fn remove_from_platform(
         .await
     {
         // Already gone from the platform: nothing left to remove.
-        Ok(()) | Err(PlatformError::NotFound(_)) => Ok(()),
-        Err(error) => Err(SyncError::Platform(error)),
+        Ok(()) | Err(PlatformError::NotFound(_)) => {}
+        Err(error) => return Err(SyncError::Platform(error)),
     }
+    for (name, _) in module.webhook_secrets_of(&credentials) {
+        state
+            .store
+            .delete_webhook_secret(connection.connection.id, &name)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Keeps the secrets that verify webhooks sent on behalf of a representation with these
+/// credentials (see [`ChatPlatform::webhook_secrets_of`]).
+async fn keep_webhook_secrets(
+    state: &AppState,
+    platform: Platform,
+    representation: &Credentials,
+) -> Result<(), SyncError> {
+    let module = module(state, platform)?;
+    let secrets = module.webhook_secrets_of(representation);
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let connection = connection_for(state, platform, None).await?;
+    for (name, secret) in secrets {
+        state
+            .store
+            .put_webhook_secret(connection.connection.id, &name, &secret)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Resets the person and deletes them from the hub; their accounts stay, unlinked.
@@ -682,6 +757,7 @@ pub async fn finish_flow(
             credentials,
         })) => {
             let secrets = secrets_of(&credentials);
+            keep_webhook_secrets(state, platform, &credentials).await?;
             let cause = match pending.purpose {
                 FlowPurpose::Consent => "a workspace admin approved the bot",
                 _ => "the person authorised their account",
@@ -690,6 +766,7 @@ pub async fn finish_flow(
                 .store
                 .complete_sync(id, platform, &account, &secrets, &format!("{who}: {cause}"))
                 .await?;
+            crate::relay::release_held(state, id).await;
             Ok(FlowEnd::Synced(platform))
         }
         Ok(FlowStep::Done(FlowOutcome::Connected { .. })) => {

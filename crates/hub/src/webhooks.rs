@@ -1,7 +1,9 @@
-//! Inbound webhooks, `/webhooks/{platform}`, verified as each platform signs them. Today they
-//! answer the platforms' handshakes (Slack checks a bot app's Request URL while the app is being
-//! created); relaying the events themselves arrives with the relay, so until then events are
-//! refused with 503 rather than acknowledged and lost.
+//! Inbound webhooks, `/webhooks/{platform}`, verified as each platform signs them: handshakes
+//! are answered (Slack checks a bot app's Request URL while the app is being created; Graph
+//! validates a subscription's URL), and events are stored in the relay's inbox before the
+//! delivery is acknowledged — the relay reads them afterwards, so the platform's deadline
+//! (Slack: 3 s) is never spent on its work. A delivery that cannot be stored is answered 503,
+//! and the platform delivers it again.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -37,7 +39,7 @@ pub async fn receive(
     let Some(connection) = connection else {
         return (StatusCode::NOT_FOUND, "that platform is not connected").into_response();
     };
-    let context = match crate::import::connection_context(&state.store, connection.id).await {
+    let mut context = match crate::import::connection_context(&state.store, connection.id).await {
         Ok(Some(context)) => context,
         Ok(None) => {
             return (StatusCode::NOT_FOUND, "that platform is not connected").into_response();
@@ -49,13 +51,46 @@ pub async fn receive(
         query,
         body: body.to_vec(),
     };
+    if let Some(name) = module.webhook_secret_name(&request) {
+        match state.store.webhook_secret(connection.id, &name).await {
+            Ok(Some(secret)) => context.credentials.insert(name, secret),
+            Ok(None) => {}
+            Err(error) => return store_failure(error),
+        }
+    }
     match module.verify_webhook(&context, &request) {
         Ok(WebhookVerdict::Challenge(challenge)) => (StatusCode::OK, challenge).into_response(),
-        Ok(WebhookVerdict::Events) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this hub does not relay events yet",
-        )
-            .into_response(),
+        Ok(WebhookVerdict::Events) => {
+            let envelopes = match module.split_webhook(&request) {
+                Ok(envelopes) => envelopes,
+                Err(error) => {
+                    tracing::debug!(platform = platform.as_str(), %error, "refused a webhook");
+                    return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+                }
+            };
+            let items: Vec<(&str, &str)> = envelopes
+                .iter()
+                .map(|e| (e.event_id.as_str(), e.payload.as_str()))
+                .collect();
+            match state.store.store_inbound(connection.id, &items).await {
+                Ok(stored) => {
+                    metrics::counter!("switchboard_relay_events_received_total", "platform" => platform.as_str())
+                        .increment(stored as u64);
+                    if stored > 0 {
+                        state.relay.inbox_filled();
+                    }
+                    StatusCode::OK.into_response()
+                }
+                Err(error) => {
+                    tracing::warn!(platform = platform.as_str(), %error, "cannot store a webhook's events");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "cannot store the events now",
+                    )
+                        .into_response()
+                }
+            }
+        }
         Err(error) => {
             tracing::debug!(platform = platform.as_str(), %error, "refused a webhook");
             (StatusCode::UNAUTHORIZED, error.to_string()).into_response()

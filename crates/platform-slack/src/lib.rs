@@ -31,10 +31,10 @@ use switchboard_core::{
     Clock, Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
 };
 use switchboard_platform::{
-    Actor, ChatPlatform, ConnectField, ConnectionContext, Credentials, FlowContext, FlowOutcome,
-    FlowState, FlowStep, Health, ImportRequest, InboundEvent, MessageRef, OutboundMessage,
-    PlatformError, PlatformUser, Prompt, ProvisionRequest, Provisioning, RetryPolicy, Team,
-    UserPage, WebhookRequest, WebhookVerdict,
+    Actor, ChatPlatform, ConnectField, ConnectionContext, Credentials, EventEnvelope, FlowContext,
+    FlowOutcome, FlowState, FlowStep, Health, ImportRequest, InboundEvent, MessageRef,
+    OutboundMessage, PlatformError, PlatformUser, Prompt, ProvisionRequest, Provisioning,
+    RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -916,6 +916,25 @@ impl ChatPlatform for SlackPlatform {
         }
     }
 
+    fn webhook_secrets_of(&self, representation: &Credentials) -> Vec<(String, SecretString)> {
+        match (
+            representation.get(credential::APP_ID),
+            representation.get(credential::SIGNING_SECRET),
+        ) {
+            (Ok(app_id), Ok(secret)) => {
+                vec![(
+                    app_signing_secret_name(app_id.expose_secret()),
+                    secret.clone(),
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn webhook_secret_name(&self, request: &WebhookRequest) -> Option<String> {
+        webhook::app_id(request).map(|app_id| app_signing_secret_name(&app_id))
+    }
+
     async fn open_chat(
         &self,
         connection: &ConnectionContext,
@@ -1066,8 +1085,63 @@ impl ChatPlatform for SlackPlatform {
         )
     }
 
-    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<InboundEvent>, PlatformError> {
-        webhook::parse(&request.body)
+    fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError> {
+        webhook::envelopes(&request.body)
+    }
+
+    async fn read_event(
+        &self,
+        _connection: &ConnectionContext,
+        envelope: &EventEnvelope,
+    ) -> Result<Option<InboundEvent>, PlatformError> {
+        // Slack's events carry what happened in full: nothing to fetch.
+        Ok(webhook::parse(envelope.payload.as_bytes())?
+            .into_iter()
+            .next())
+    }
+
+    async fn chat_members(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        chat: &ExternalChatId,
+    ) -> Result<Vec<ExternalUserId>, PlatformError> {
+        const METHOD: &str = "conversations.members";
+        let token = Self::token(connection, actor)?;
+        let mut members = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut form = vec![
+                ("channel", chat.as_str().to_owned()),
+                ("limit", "200".to_owned()),
+            ];
+            if !cursor.is_empty() {
+                form.push(("cursor", cursor.clone()));
+            }
+            let reply = self
+                .call(METHOD, Auth::Bearer(token), Body::Form(form))
+                .await?
+                .body;
+            let page = reply
+                .get("members")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    PlatformError::Rejected(format!("{METHOD} answered without members"))
+                })?;
+            members.extend(
+                page.iter()
+                    .filter_map(Value::as_str)
+                    .map(ExternalUserId::new),
+            );
+            cursor = reply
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                return Ok(members);
+            }
+        }
     }
 }
 

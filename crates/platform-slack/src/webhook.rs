@@ -10,7 +10,8 @@ use serde_json::Value;
 use sha2::Sha256;
 use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
 use switchboard_platform::{
-    ChatKind, InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
+    ChatKind, EventEnvelope, InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest,
+    WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -122,17 +123,7 @@ pub(crate) fn verify<'s>(
         }
         return Ok(WebhookVerdict::Challenge(challenge.to_owned()));
     }
-    let app_id = match &body {
-        Some(body) => body
-            .get("api_app_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        None => form_urlencoded::parse(&request.body)
-            .find(|(name, _)| name == "api_app_id")
-            .map(|(_, value)| value.into_owned())
-            .unwrap_or_default(),
-    };
+    let app_id = app_id(request).unwrap_or_default();
     let app_id = app_id.as_str();
     if signed.by(secret_for(app_id), &request.body) {
         Ok(WebhookVerdict::Events)
@@ -140,6 +131,27 @@ pub(crate) fn verify<'s>(
         Err(PlatformError::BadWebhook(
             "the signature does not match the app's signing secret".into(),
         ))
+    }
+}
+
+/// A message's `ts` (`"1712345678.123456"`: seconds and microseconds) as microseconds.
+pub fn ts_micros(ts: &str) -> Option<i64> {
+    let (seconds, micros) = ts.split_once('.').unwrap_or((ts, "0"));
+    let micros = format!("{micros:0<6}");
+    seconds
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(1_000_000)?
+        .checked_add(micros.get(..6)?.parse::<i64>().ok()?)
+}
+
+/// The app a request is addressed to (`api_app_id`), in a JSON event or a form post.
+pub(crate) fn app_id(request: &WebhookRequest) -> Option<String> {
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(body) => text(&body, "/api_app_id").map(str::to_owned),
+        Err(_) => form_urlencoded::parse(&request.body)
+            .find(|(name, _)| name == "api_app_id")
+            .map(|(_, value)| value.into_owned()),
     }
 }
 
@@ -154,6 +166,24 @@ fn message_ref(channel: &str, ts: &str) -> MessageRef {
     }
 }
 
+/// An Events API delivery as the one item to store: Slack sends one event per request, and
+/// retries it with the same `event_id`. Other requests (`app_rate_limited`) carry no event.
+pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
+    if envelope.get("type").and_then(Value::as_str) != Some("event_callback") {
+        return Ok(Vec::new());
+    }
+    let event_id = text(&envelope, "/event_id")
+        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?;
+    let payload = String::from_utf8(body.to_vec())
+        .map_err(|_| PlatformError::BadWebhook("the body is not UTF-8".into()))?;
+    Ok(vec![EventEnvelope {
+        event_id: event_id.to_owned(),
+        payload,
+    }])
+}
+
 /// The events in an Events API delivery; kinds the hub does not act on are left out.
 pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
     let envelope: Value = serde_json::from_slice(body)
@@ -166,7 +196,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
     let event = envelope
         .get("event")
         .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event".into()))?;
-    Ok(kind(event)
+    // The bot user of the app this delivery is for: whom a message to that bot was written to.
+    let recipient = text(&envelope, "/authorizations/0/user_id").map(ExternalUserId::new);
+    Ok(kind(event, recipient)
         .map(|kind| InboundEvent {
             event_id: event_id.to_owned(),
             platform: Platform::Slack,
@@ -176,9 +208,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
         .collect())
 }
 
-fn kind(event: &Value) -> Option<InboundKind> {
+fn kind(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
     match text(event, "/type")? {
-        "message" => message(event),
+        "message" => message(event, recipient),
         kind @ ("reaction_added" | "reaction_removed") => {
             if text(event, "/item/type") != Some("message") {
                 return None;
@@ -200,7 +232,7 @@ fn kind(event: &Value) -> Option<InboundKind> {
     }
 }
 
-fn message(event: &Value) -> Option<InboundKind> {
+fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
     let chat_kind = match text(event, "/channel_type") {
         Some("im") => ChatKind::Direct,
         Some("mpim") => ChatKind::Group,
@@ -221,6 +253,8 @@ fn message(event: &Value) -> Option<InboundKind> {
                 message: message_ref(channel, ts),
                 chat_kind,
                 sender: ExternalUserId::new(sender),
+                recipient,
+                sent_at_micros: ts_micros(ts),
                 body: text(event, "/text").unwrap_or_default().to_owned(),
                 thread,
             })
@@ -283,6 +317,14 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_order_to_the_microsecond() {
+        assert_eq!(ts_micros("1712345678.123456"), Some(1_712_345_678_123_456));
+        assert_eq!(ts_micros("2.5"), Some(2_500_000));
+        assert_eq!(ts_micros("7"), Some(7_000_000));
+        assert_eq!(ts_micros("x.1"), None);
+    }
+
+    #[test]
     fn events_are_read_and_others_ignored() {
         let envelope = |event: Value| {
             serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
@@ -298,6 +340,8 @@ mod tests {
                 message: message_ref("D1", "2.000002"),
                 chat_kind: ChatKind::Direct,
                 sender: ExternalUserId::new("U1"),
+                recipient: None,
+                sent_at_micros: Some(2_000_002),
                 body: "hi".into(),
                 thread: Some(message_ref("D1", "1.000001")),
             }

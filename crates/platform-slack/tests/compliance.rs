@@ -14,8 +14,8 @@ use switchboard_core::{
 };
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome,
-    FlowStep, ImportRequest, InboundKind, OutboundMessage, PlatformError, Prompt, ProvisionRequest,
-    Provisioning, RetryPolicy, WebhookRequest, WebhookVerdict,
+    FlowStep, ImportRequest, InboundEvent, InboundKind, OutboundMessage, PlatformError, Prompt,
+    ProvisionRequest, Provisioning, RetryPolicy, WebhookRequest, WebhookVerdict,
 };
 use switchboard_platform_slack::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use switchboard_platform_slack::{
@@ -1071,7 +1071,9 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             .verify_webhook(&world.connection, &delivery.request()),
         Err(PlatformError::BadWebhook(_))
     ));
-    let events = world.platform.parse_webhook(&delivery.request()).unwrap();
+    let events = read_events(&world.platform, &world.connection, &delivery.request())
+        .await
+        .unwrap();
     let sent_ref = switchboard_platform::MessageRef {
         chat: chat.clone(),
         id: ts.clone(),
@@ -1086,6 +1088,8 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             message: sent_ref.clone(),
             chat_kind: ChatKind::Direct,
             sender: human.clone(),
+            recipient: Some(account.clone()),
+            sent_at_micros: switchboard_platform_slack::webhook::ts_micros(&ts),
             body: "Hi Alice".into(),
             thread: None,
         }
@@ -1157,7 +1161,10 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             Ok(WebhookVerdict::Events)
         );
         assert_eq!(
-            world.platform.parse_webhook(&delivery.request()).unwrap()[0].kind,
+            read_events(&world.platform, &world.connection, &delivery.request())
+                .await
+                .unwrap()[0]
+                .kind,
             expected
         );
     }
@@ -1173,7 +1180,10 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         .delivery(|b| b["api_app_id"] == app_id.as_str() && b["event"]["text"] == "to both")
         .await;
     assert!(matches!(
-        &world.platform.parse_webhook(&delivery.request()).unwrap()[0].kind,
+        &read_events(&world.platform, &world.connection, &delivery.request())
+            .await
+            .unwrap()[0]
+            .kind,
         InboundKind::MessagePosted {
             chat_kind: ChatKind::Group,
             ..
@@ -1297,8 +1307,11 @@ async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
         Ok(WebhookVerdict::Events)
     );
     assert!(
-        vendor.parse_webhook(&request).is_err()
-            || vendor.parse_webhook(&request).unwrap().is_empty()
+        read_events(&vendor, connection, &request).await.is_err()
+            || read_events(&vendor, connection, &request)
+                .await
+                .unwrap()
+                .is_empty()
     );
     let stale = SlackPlatform::new(
         serde_json::from_value(json!({"client_id": "1.2", "client_secret": "s", "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5",
@@ -1333,7 +1346,9 @@ async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
         platform.verify_webhook(connection, &joined.request()),
         Ok(WebhookVerdict::Events)
     );
-    let events = platform.parse_webhook(&joined.request()).unwrap();
+    let events = read_events(platform, connection, &joined.request())
+        .await
+        .unwrap();
     let InboundKind::UserChanged { user } = &events[0].kind else {
         panic!("{events:?}")
     };
@@ -1355,7 +1370,9 @@ async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
         platform.verify_webhook(connection, &changed.request()),
         Ok(WebhookVerdict::Events)
     );
-    let events = platform.parse_webhook(&changed.request()).unwrap();
+    let events = read_events(platform, connection, &changed.request())
+        .await
+        .unwrap();
     assert_eq!(events[0].platform, Platform::Slack);
     let InboundKind::UserChanged { user } = &events[0].kind else {
         panic!("{events:?}")
@@ -1492,4 +1509,17 @@ async fn slacks_own_rate_limits_are_waited_out() {
             >= 2,
         "{statuses:?}"
     );
+}
+
+/// The events of a delivery, read as the relay reads them: split into stored items, then read.
+async fn read_events(
+    platform: &SlackPlatform,
+    connection: &ConnectionContext,
+    request: &WebhookRequest,
+) -> Result<Vec<InboundEvent>, PlatformError> {
+    let mut events = Vec::new();
+    for envelope in platform.split_webhook(request)? {
+        events.extend(platform.read_event(connection, &envelope).await?);
+    }
+    Ok(events)
 }

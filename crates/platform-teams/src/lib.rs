@@ -31,10 +31,11 @@ use switchboard_core::{
     Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
 };
 use switchboard_platform::{
-    Actor, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials, FlowContext,
-    FlowOutcome, FlowState, FlowStep, Health, ImportRequest, InboundEvent, InboundKind, MessageRef,
-    OutboundMessage, PlatformError, PlatformUser, Prompt, ProvisionRequest, Provisioning, Rate,
-    RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
+    Actor, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials, EventEnvelope,
+    EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
+    InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
+    ProvisionRequest, Provisioning, Rate, RetryPolicy, Team, UserPage, WebhookRequest,
+    WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -200,6 +201,14 @@ impl std::fmt::Debug for TeamsPlatform {
             .finish_non_exhaustive()
     }
 }
+
+/// What the relay watches: every chat message of the tenant. A protected, metered API that
+/// Microsoft must enable for the app (see docs/platforms/teams.md).
+const ALL_CHAT_MESSAGES: &str = "/chats/getAllMessages";
+
+/// How long a subscription is asked to live: Graph's most for Teams resources, three days,
+/// less an hour so that clock skew never makes Graph refuse it.
+const SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(3 * 24 * 3600 - 3600);
 
 /// Graph's published limit on `POST /invitations`: 150 requests per 5 s per tenant.
 const INVITATION_RATE: Rate = Rate {
@@ -656,18 +665,19 @@ impl TeamsPlatform {
 
     /// Completes a notice into an event by fetching what changed: Graph's basic notifications
     /// carry ids only. `reader` must be able to read the chat (the subscription's owner: the
-    /// service user, a person or a guest); users are read with the app's token.
+    /// service user, a person or a guest), or `None` for the app's token; users are read with
+    /// the app's token.
     ///
-    /// - a new message → `MessagePosted`; an `updated` one → `MessageEdited` (Graph also sends
-    ///   `updated` for reactions and undeletes; the body is then unchanged), with an event id
-    ///   that includes `lastModifiedDateTime` so that successive edits are not dropped as
-    ///   redeliveries; a soft-deleted one → `MessageDeleted`;
+    /// - a new message → `MessagePosted`; an edited one → `MessageEdited`, with an event id
+    ///   that includes `lastEditedDateTime` so that successive edits are not dropped as
+    ///   redeliveries (Graph also sends `updated` for reactions and undeletes, which are not
+    ///   edits: `None`); a soft-deleted one → `MessageDeleted`;
     /// - a user → `UserChanged` (a deleted user, who can no longer be read, as deactivated);
     /// - lifecycle and other notices → `None`: the caller renews or resyncs.
     pub async fn fetch_change(
         &self,
         connection: &ConnectionContext,
-        reader: &Actor,
+        reader: Option<&Actor>,
         notice: &ChangeNotice,
     ) -> Result<Option<InboundEvent>, PlatformError> {
         let event = |event_id: String, kind| {
@@ -692,7 +702,7 @@ impl TeamsPlatform {
                         },
                     ));
                 }
-                let (token, _) = Self::acting(connection, reader)?;
+                let token = self.token_for(connection, reader).await?;
                 let url = self.client.graph_url(
                     &format!(
                         "/chats/{}/messages/{}",
@@ -701,7 +711,7 @@ impl TeamsPlatform {
                     ),
                     &[],
                 )?;
-                let found = self.client.get(token, &url).await?;
+                let found = self.client.get(&token, &url).await?;
                 if found
                     .get("deletedDateTime")
                     .is_some_and(|deleted| !deleted.is_null())
@@ -719,9 +729,13 @@ impl TeamsPlatform {
                     .unwrap_or_default()
                     .to_owned();
                 if *change == ChangeType::Updated {
-                    let modified = text(&found, "lastModifiedDateTime").unwrap_or_default();
+                    // Graph also reports reactions as `updated`; only `lastEditedDateTime` says
+                    // the text changed, and each edit has its own.
+                    let Some(edited) = text(&found, "lastEditedDateTime") else {
+                        return Ok(None);
+                    };
                     return Ok(event(
-                        format!("{event_id}@{modified}"),
+                        format!("{event_id}@{edited}"),
                         InboundKind::MessageEdited {
                             message: message.clone(),
                             body,
@@ -738,6 +752,10 @@ impl TeamsPlatform {
                         message: message.clone(),
                         chat_kind: chat_kind(message.chat.as_str()),
                         sender: ExternalUserId::new(sender),
+                        recipient: None,
+                        sent_at_micros: text(&found, "createdDateTime")
+                            .and_then(time::parse_iso8601)
+                            .map(|at| at.unix_millis() * 1000),
                         body,
                         thread: None,
                     },
@@ -1531,12 +1549,108 @@ impl ChatPlatform for TeamsPlatform {
         webhook::verify(request, expected)
     }
 
-    /// Only soft deletions become events here: Graph's notifications carry ids, not content,
-    /// and this function cannot call Graph. The hub stores the verified notification, then
-    /// completes each of [`TeamsPlatform::notices`] with [`TeamsPlatform::fetch_change`].
-    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<InboundEvent>, PlatformError> {
-        let notices = webhook::notices(&request.body)?;
-        Ok(webhook::events(&notices))
+    /// One tenant-wide subscription to every chat message (`/chats/getAllMessages`, app-only),
+    /// created when missing and renewed once half its life has passed; lifecycle signals go to
+    /// the same URL. Graph lets Teams subscriptions live at most three days.
+    async fn maintain_subscriptions(
+        &self,
+        connection: &ConnectionContext,
+        events_url: &str,
+        current: &[EventSubscription],
+        now: Timestamp,
+    ) -> Result<Vec<EventSubscription>, PlatformError> {
+        let expires_at = Timestamp::from_unix_millis(
+            now.unix_millis() + SUBSCRIPTION_LIFETIME.as_millis() as i64,
+        );
+        let half_life = SUBSCRIPTION_LIFETIME.as_millis() as i64 / 2;
+        let mut kept = Vec::new();
+        for subscription in current {
+            if subscription.resource != ALL_CHAT_MESSAGES || !kept.is_empty() {
+                self.delete_subscription(connection, None, &subscription.id)
+                    .await?;
+                continue;
+            }
+            if subscription.expires_at.unix_millis() - now.unix_millis() > half_life {
+                kept.push(subscription.clone());
+                continue;
+            }
+            match self
+                .renew_subscription(connection, None, &subscription.id, expires_at)
+                .await
+            {
+                Ok(()) => kept.push(EventSubscription {
+                    expires_at,
+                    ..subscription.clone()
+                }),
+                // Expired or removed by Graph: created again below.
+                Err(PlatformError::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if kept.is_empty() {
+            let id = self
+                .subscribe(
+                    connection,
+                    None,
+                    ALL_CHAT_MESSAGES,
+                    "created,updated,deleted",
+                    events_url,
+                    Some(events_url),
+                    expires_at,
+                )
+                .await?;
+            kept.push(EventSubscription {
+                id,
+                resource: ALL_CHAT_MESSAGES.to_owned(),
+                expires_at,
+            });
+        }
+        Ok(kept)
+    }
+
+    fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError> {
+        webhook::envelopes(&request.body)
+    }
+
+    /// Graph's notifications carry ids, not content: what changed is read with the app's
+    /// token, which can read every chat of the tenant (`Chat.Read.All`).
+    async fn read_event(
+        &self,
+        connection: &ConnectionContext,
+        envelope: &EventEnvelope,
+    ) -> Result<Option<InboundEvent>, PlatformError> {
+        let notice = webhook::stored_notice(&envelope.payload)?;
+        self.fetch_change(connection, None, &notice).await
+    }
+
+    /// Read with the app's token for [`Actor::Hub`] (the service user is in no chat it did not
+    /// start), and as the representation otherwise.
+    async fn chat_members(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        chat: &ExternalChatId,
+    ) -> Result<Vec<ExternalUserId>, PlatformError> {
+        let reader = match actor {
+            Actor::Hub => None,
+            representation @ Actor::Representation { .. } => Some(representation),
+        };
+        let token = self.token_for(connection, reader).await?;
+        let url = self
+            .client
+            .graph_url(&format!("/chats/{}/members", path(chat.as_str())), &[])?;
+        let found = self.client.get(&token, &url).await?;
+        let members = found
+            .get("value")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                PlatformError::Rejected("Graph listed a chat's members without a value".to_owned())
+            })?;
+        Ok(members
+            .iter()
+            .filter_map(|member| member.get("userId").and_then(Value::as_str))
+            .map(ExternalUserId::new)
+            .collect())
     }
 }
 

@@ -35,6 +35,33 @@ pub(crate) fn parse_http_date(text: &str) -> Option<Timestamp> {
     ))
 }
 
+/// Graph's times, `2024-05-01T12:34:56.789Z` (any number of fraction digits, or none).
+pub(crate) fn parse_iso8601(text: &str) -> Option<Timestamp> {
+    let text = text.trim().strip_suffix('Z')?;
+    let (date, clock) = text.split_once('T')?;
+    let mut date = date.split('-');
+    let year: i64 = date.next()?.parse().ok()?;
+    let month: i64 = date.next()?.parse().ok()?;
+    let day: i64 = date.next()?.parse().ok()?;
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut clock = clock.split(':');
+    let hour: i64 = clock.next()?.parse().ok()?;
+    let minute: i64 = clock.next()?.parse().ok()?;
+    let second: i64 = clock.next()?.parse().ok()?;
+    let millis: i64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<3}").get(..3)?.parse().ok()?
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(Timestamp::from_unix_millis(
+        ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis,
+    ))
+}
+
 /// `2024-05-01T12:00:00Z`, as Graph takes `expirationDateTime`.
 pub(crate) fn iso8601(at: Timestamp) -> String {
     let millis = at.unix_millis();
@@ -94,6 +121,24 @@ mod tests {
         );
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("garbage"), None);
+    }
+
+    #[test]
+    fn graph_times_are_read_to_the_millisecond() {
+        assert_eq!(
+            parse_iso8601("1994-11-06T08:49:37.1234567Z"),
+            Some(Timestamp::from_unix_millis(784_111_777_123))
+        );
+        assert_eq!(
+            parse_iso8601("1994-11-06T08:49:37Z"),
+            Some(Timestamp::from_unix_millis(784_111_777_000))
+        );
+        assert_eq!(
+            parse_iso8601("2000-02-29T00:00:00.5Z"),
+            Some(Timestamp::from_unix_millis(951_782_400_500))
+        );
+        assert_eq!(parse_iso8601("1994-13-06T08:49:37Z"), None);
+        assert_eq!(parse_iso8601("1994-11-06 08:49:37"), None);
     }
 
     #[test]

@@ -11,9 +11,9 @@
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
-use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
+use switchboard_core::{ExternalChatId, ExternalUserId};
 use switchboard_platform::{
-    InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
+    EventEnvelope, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
 
 /// What a notification's `changeType` says.
@@ -129,6 +129,50 @@ pub(crate) fn notices(body: &[u8]) -> Result<Vec<ChangeNotice>, PlatformError> {
     notifications.value.into_iter().map(notice).collect()
 }
 
+/// Every item of a (verified) notification, each kept as Graph sent it, to be read with
+/// [`stored_notice`] once stored.
+///
+/// An `updated` message notice has no id that tells one edit from the next (see [`notice`]),
+/// so its envelope gets a unique one: storing it never drops a later edit, and the relay drops
+/// redeliveries by the event id of what it reads (which includes `lastModifiedDateTime`).
+pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError> {
+    #[derive(Deserialize)]
+    struct Items {
+        value: Vec<Value>,
+    }
+    let items: Items = serde_json::from_slice(body)
+        .map_err(|e| PlatformError::BadWebhook(format!("not a change notification: {e}")))?;
+    items
+        .value
+        .into_iter()
+        .map(|item| {
+            let notice = stored_notice(&item.to_string())?;
+            let event_id = match &notice {
+                ChangeNotice::ChatMessage {
+                    event_id,
+                    change: ChangeType::Updated,
+                    ..
+                } => format!("{event_id}#{:016x}", rand::random::<u64>()),
+                ChangeNotice::ChatMessage { event_id, .. }
+                | ChangeNotice::User { event_id, .. }
+                | ChangeNotice::Other { event_id, .. }
+                | ChangeNotice::Lifecycle { event_id, .. } => event_id.clone(),
+            };
+            Ok(EventEnvelope {
+                event_id,
+                payload: item.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// One stored item of a notification.
+pub(crate) fn stored_notice(payload: &str) -> Result<ChangeNotice, PlatformError> {
+    let item: Notification = serde_json::from_str(payload)
+        .map_err(|e| PlatformError::BadWebhook(format!("not a change notification item: {e}")))?;
+    notice(item)
+}
+
 fn notice(item: Notification) -> Result<ChangeNotice, PlatformError> {
     if let Some(event) = item.lifecycle_event {
         return Ok(ChangeNotice::Lifecycle {
@@ -238,29 +282,6 @@ fn is_collection(name: &str) -> bool {
     )
 }
 
-/// The events a notification carries without fetching anything: soft-deleted messages.
-/// Other changes need [`crate::TeamsPlatform::fetch_change`].
-pub(crate) fn events(notices: &[ChangeNotice]) -> Vec<InboundEvent> {
-    notices
-        .iter()
-        .filter_map(|notice| match notice {
-            ChangeNotice::ChatMessage {
-                event_id,
-                change: ChangeType::Deleted,
-                message,
-                ..
-            } => Some(InboundEvent {
-                event_id: event_id.clone(),
-                platform: Platform::Teams,
-                kind: InboundKind::MessageDeleted {
-                    message: message.clone(),
-                },
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,19 +327,33 @@ mod tests {
         assert!(verify(&request(None, &body("secret", "secreT")), "secret").is_err());
         assert!(verify(&request(None, &body("secret", "")), "secret").is_err());
         assert!(verify(&request(None, "{}"), "secret").is_err());
-        let notices = notices(body("secret", "secret").as_bytes()).unwrap();
-        assert_eq!(notices.len(), 2);
-        let events = events(&notices);
-        assert_eq!(events.len(), 1);
+        let envelopes = envelopes(body("secret", "secret").as_bytes()).unwrap();
+        assert_eq!(envelopes.len(), 2);
         assert_eq!(
-            events[0].kind,
-            InboundKind::MessageDeleted {
-                message: MessageRef {
+            envelopes[0].event_id,
+            "s1/deleted/chats('19:x@thread.v2')/messages('1')"
+        );
+        assert!(matches!(
+            stored_notice(&envelopes[0].payload).unwrap(),
+            ChangeNotice::ChatMessage { change: ChangeType::Deleted, message, .. }
+                if message == MessageRef {
                     chat: ExternalChatId::new("19:x@thread.v2"),
                     id: "1".to_owned()
                 }
-            }
-        );
+        ));
+    }
+
+    #[test]
+    fn each_edit_is_stored_but_a_redelivered_post_is_not() {
+        let body = r#"{"value":[
+          {"subscriptionId":"s","changeType":"updated","resource":"chats('19:x@thread.v2')/messages('1')"},
+          {"subscriptionId":"s","changeType":"updated","resource":"chats('19:x@thread.v2')/messages('1')"},
+          {"subscriptionId":"s","changeType":"created","resource":"chats('19:x@thread.v2')/messages('2')"}]}"#;
+        let first = envelopes(body.as_bytes()).unwrap();
+        let again = envelopes(body.as_bytes()).unwrap();
+        assert_ne!(first[0].event_id, first[1].event_id);
+        assert_ne!(first[0].event_id, again[0].event_id);
+        assert_eq!(first[2].event_id, again[2].event_id);
     }
 
     #[test]

@@ -944,7 +944,17 @@ async fn change_notifications_are_verified_and_read() {
         teams.verify_webhook(&connection, &request),
         Ok(WebhookVerdict::Events)
     );
-    assert_eq!(teams.parse_webhook(&request).unwrap(), Vec::new());
+    let envelopes = teams.split_webhook(&request).unwrap();
+    assert_eq!(envelopes.len(), 1);
+    // Read as the relay reads it: fetched with the app's token.
+    let read = teams
+        .read_event(&connection, &envelopes[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&read.kind, InboundKind::MessagePosted { sender, .. } if sender.as_str() == SERVICE_USER_ID)
+    );
     let notices = teams.notices(&request).unwrap();
     let [
         notice @ ChangeNotice::ChatMessage {
@@ -957,7 +967,7 @@ async fn change_notifications_are_verified_and_read() {
         panic!("{notices:?}")
     };
     let event = teams
-        .fetch_change(&connection, &Actor::Hub, notice)
+        .fetch_change(&connection, Some(&Actor::Hub), notice)
         .await
         .unwrap()
         .unwrap();
@@ -1000,7 +1010,10 @@ async fn change_notifications_are_verified_and_read() {
         teams.verify_webhook(&connection, &request),
         Ok(WebhookVerdict::Events)
     );
-    let events = teams.parse_webhook(&request).unwrap();
+    let mut events = Vec::new();
+    for envelope in teams.split_webhook(&request).unwrap() {
+        events.extend(teams.read_event(&connection, &envelope).await.unwrap());
+    }
     assert_eq!(
         events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),
         vec![InboundKind::MessageDeleted {

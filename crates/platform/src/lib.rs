@@ -12,17 +12,20 @@ mod retry;
 mod types;
 
 use async_trait::async_trait;
-use switchboard_core::{Email, ExternalChatId, ExternalUserId, Platform, PlatformRules, rules_for};
+use switchboard_core::{
+    Email, ExternalChatId, ExternalUserId, Platform, PlatformRules, Timestamp, rules_for,
+};
+use switchboard_secrets::SecretString;
 
 pub use error::PlatformError;
 pub use rate::{Rate, TokenBucket};
 pub use registry::PlatformRegistry;
 pub use retry::{RetryPolicy, with_retries};
 pub use types::{
-    Actor, ChatKind, ConnectField, ConnectionContext, Credentials, FlowContext, FlowOutcome,
-    FlowState, FlowStep, Health, ImportRequest, InboundEvent, InboundKind, MessageRef,
-    OutboundMessage, PlatformUser, Prompt, ProvisionRequest, Provisioning, Team, UserPage,
-    WebhookRequest, WebhookVerdict,
+    Actor, ChatKind, ConnectField, ConnectionContext, Credentials, EventEnvelope,
+    EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
+    InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformUser, Prompt, ProvisionRequest,
+    Provisioning, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 
 /// What the hub needs from a chat platform: its directory, representations, messaging and
@@ -134,6 +137,20 @@ pub trait ChatPlatform: Send + Sync {
         credentials: &Credentials,
     ) -> Result<(), PlatformError>;
 
+    /// Secrets that verify webhooks sent on a representation's behalf, by name (Slack signs
+    /// each bot app's events with that app's own secret); the hub keeps them while the
+    /// representation exists.
+    fn webhook_secrets_of(&self, _representation: &Credentials) -> Vec<(String, SecretString)> {
+        Vec::new()
+    }
+
+    /// The name of the representation's secret that verifies `request`, if it needs one; the
+    /// hub adds that secret to the connection's credentials before
+    /// [`ChatPlatform::verify_webhook`].
+    fn webhook_secret_name(&self, _request: &WebhookRequest) -> Option<String> {
+        None
+    }
+
     /// Opens (or finds) the direct message or group chat between `actor` and `members`.
     async fn open_chat(
         &self,
@@ -183,6 +200,37 @@ pub trait ChatPlatform: Send + Sync {
         request: &WebhookRequest,
     ) -> Result<WebhookVerdict, PlatformError>;
 
-    /// The events in a verified webhook.
-    fn parse_webhook(&self, request: &WebhookRequest) -> Result<Vec<InboundEvent>, PlatformError>;
+    /// The items of a verified webhook, each to be stored before the delivery is acknowledged.
+    /// Pure and quick: the platform waits for the acknowledgement (Slack: 3 s).
+    fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError>;
+
+    /// What a stored item says happened, fetching what the platform left out (Graph's
+    /// notifications carry ids only); `None` for items the hub does not act on.
+    async fn read_event(
+        &self,
+        connection: &ConnectionContext,
+        envelope: &EventEnvelope,
+    ) -> Result<Option<InboundEvent>, PlatformError>;
+
+    /// The accounts in a chat, read as `actor` (who must be able to see the chat).
+    async fn chat_members(
+        &self,
+        connection: &ConnectionContext,
+        actor: &Actor,
+        chat: &ExternalChatId,
+    ) -> Result<Vec<ExternalUserId>, PlatformError>;
+
+    /// Creates or renews the subscriptions through which the platform sends this connection's
+    /// events to `events_url`, given those that exist (`current`) and the time `now`, and
+    /// returns those that exist afterwards. Platforms whose events need no subscription by API
+    /// keep the default.
+    async fn maintain_subscriptions(
+        &self,
+        _connection: &ConnectionContext,
+        _events_url: &str,
+        current: &[EventSubscription],
+        _now: Timestamp,
+    ) -> Result<Vec<EventSubscription>, PlatformError> {
+        Ok(current.to_vec())
+    }
 }

@@ -240,6 +240,27 @@ pub enum WebhookVerdict {
     Events,
 }
 
+/// One item of a verified webhook, kept as the platform sent it until the relay reads it.
+/// The hub stores it durably before acknowledging the delivery, so a crash loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventEnvelope {
+    /// Equal for redeliveries of the same item, so the hub stores each item once.
+    pub event_id: String,
+    /// The item in the platform's own wire format, opaque to the hub.
+    pub payload: String,
+}
+
+/// A subscription through which a platform delivers events to the hub, where the platform
+/// needs one created and renewed by API (Graph change notifications); Slack's are part of each
+/// app's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSubscription {
+    pub id: String,
+    /// What it watches, in the platform's words.
+    pub resource: String,
+    pub expires_at: Timestamp,
+}
+
 /// One event a platform reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundEvent {
@@ -255,6 +276,13 @@ pub enum InboundKind {
         message: MessageRef,
         chat_kind: ChatKind,
         sender: ExternalUserId,
+        /// The account the delivery was addressed to, where the platform says (Slack names the
+        /// bot whose app received the event); the hub reads the chat's members as that account.
+        recipient: Option<ExternalUserId>,
+        /// When the platform says it was sent, in microseconds since the Unix epoch: the relay
+        /// delivers a conversation's messages in this order, whatever order their events
+        /// arrive in.
+        sent_at_micros: Option<i64>,
         body: String,
         thread: Option<MessageRef>,
     },

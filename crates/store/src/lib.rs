@@ -20,6 +20,7 @@ mod listing;
 mod migrations;
 mod people;
 mod prompts;
+mod relay;
 mod representations;
 
 use std::path::Path;
@@ -39,6 +40,10 @@ pub use imports::{ImportRun, ImportStatus, ImportedAccount};
 pub use listing::{PeopleCursor, PeoplePage, PeopleQuery, PersonSummary, PrimaryFilter};
 pub use people::NewAccount;
 pub use prompts::PromptGrant;
+pub use relay::{
+    AccountIdentity, DeadLetter, InboxItem, MessageKey, NewOutboxItem, OutboxAction, OutboxItem,
+    RelayCounts, RelayedCopy, StoredSubscription,
+};
 pub use representations::{RepresentationSecrets, TransitionRecord};
 
 /// Which database the store runs on.

@@ -51,6 +51,12 @@ const STEPS: &[Step] = &[
         postgres: include_str!("../migrations/postgres/0006_team_members.sql"),
     },
     Step {
+        version: 7,
+        description: "the relay: inbox, outbox, message map, event subscriptions",
+        sqlite: include_str!("../migrations/sqlite/0007_relay.sql"),
+        postgres: include_str!("../migrations/postgres/0007_relay.sql"),
+    },
+    Step {
         version: 8,
         description: "an index for representation credentials that never expire",
         sqlite: include_str!("../migrations/sqlite/0008_unexpiring_secrets.sql"),

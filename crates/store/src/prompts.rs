@@ -107,4 +107,21 @@ impl Store {
         .await?
         .try_get("sent")?)
     }
+
+    /// When the person was last prompted to authorise their account on `platform`.
+    pub async fn last_prompt_at(
+        &self,
+        person: PersonId,
+        platform: Platform,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT MAX(created_at) AS last FROM prompts WHERE person_id = $1 AND platform = $2",
+        )
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get::<Option<i64>, _>("last")?
+        .map(Timestamp::from_unix_millis))
+    }
 }

@@ -12,7 +12,8 @@ use switchboard_core::{
 };
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
-    Backend, ConnectionHealth, NewAccount, RepresentationSecrets, Store, StoreError,
+    AccountIdentity, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
+    OutboxAction, RepresentationSecrets, Store, StoreError, StoredSubscription,
 };
 
 /// A clock the tests move by hand.
@@ -68,6 +69,11 @@ impl TestDb {
 
     async fn raw(&self) -> sqlx::AnyConnection {
         sqlx::AnyConnection::connect(&self.url).await.unwrap()
+    }
+
+    /// The test clock's time now.
+    fn millis(&self) -> i64 {
+        self.clock.now().unix_millis()
     }
 
     fn advance(&self, millis: i64) {
@@ -165,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 8]
+            vec![1, 2, 3, 4, 5, 6, 7, 8]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 8]
+            vec![1, 2, 3, 4, 5, 6, 7, 8]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -2354,5 +2360,371 @@ store_test!(
             .await
             .unwrap();
         assert!(due(7_001).await.is_empty(), "only synced ones are renewed");
+    }
+);
+
+/// Two people and the direct conversation between them, for the relay's tests.
+async fn relay_pair(store: &Store) -> (PersonId, PersonId, switchboard_core::ConversationId) {
+    let alice = store
+        .create_person("Alice", &email("alice@acme.com"))
+        .await
+        .unwrap();
+    let bob = store
+        .create_person("Bob", &email("bob@acme.com"))
+        .await
+        .unwrap();
+    let conversation = store.direct_conversation(alice.id, bob.id).await.unwrap();
+    (alice.id, bob.id, conversation.id)
+}
+
+fn copy_item(
+    conversation: switchboard_core::ConversationId,
+    connection: switchboard_core::ConnectionId,
+    sender: PersonId,
+    message: &str,
+    order: i64,
+) -> NewOutboxItem {
+    NewOutboxItem {
+        conversation,
+        platform: Platform::Teams,
+        connection,
+        sender,
+        origin: MessageKey {
+            platform: Platform::Slack,
+            chat: ExternalChatId::new("D1"),
+            message: message.to_owned(),
+        },
+        order,
+        action: OutboxAction::Post,
+        payload: format!("{{\"body\":\"{message}\"}}"),
+    }
+}
+
+store_test!(
+    relay_events_are_stored_once_and_acted_on_once,
+    |db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        // A redelivery is not stored again.
+        let items = [("Ev1", "{\"a\":1}"), ("Ev2", "{\"a\":2}")];
+        assert_eq!(store.store_inbound(slack.id, &items).await.unwrap(), 2);
+        assert_eq!(store.store_inbound(slack.id, &items[..1]).await.unwrap(), 0);
+        let due = store.due_inbound(10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|i| i.event_id.as_str()).collect::<Vec<_>>(),
+            ["Ev1", "Ev2"]
+        );
+        // Two events about the same message (a group DM delivered to two bots): the first
+        // queues its copy, the second is recognised as a repeat and queues nothing.
+        let copy = copy_item(conversation, teams.id, alice, "1.0", 1);
+        assert!(
+            store
+                .settle_inbound(
+                    due[0].id,
+                    Some((Platform::Slack, "posted/D1/1.0")),
+                    std::slice::from_ref(&copy)
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .settle_inbound(due[1].id, Some((Platform::Slack, "posted/D1/1.0")), &[copy])
+                .await
+                .unwrap()
+        );
+        assert!(store.due_inbound(10).await.unwrap().is_empty());
+        let far = Timestamp::from_unix_millis(i64::MAX / 2);
+        assert_eq!(store.lease_outbox(10, far).await.unwrap().len(), 1);
+
+        // A failed read is tried again when due, not before.
+        store
+            .store_inbound(slack.id, &[("Ev3", "{}")])
+            .await
+            .unwrap();
+        let third = store.due_inbound(10).await.unwrap().remove(0);
+        let now = db.millis();
+        store
+            .inbound_failed(
+                third.id,
+                "Graph is down",
+                Timestamp::from_unix_millis(now + 1000),
+            )
+            .await
+            .unwrap();
+        assert!(store.due_inbound(10).await.unwrap().is_empty());
+    }
+);
+
+store_test!(
+    relay_lanes_deliver_in_order_one_at_a_time_and_dead_letters_wait_for_the_admin,
+    |db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, bob, first) = relay_pair(&store).await;
+        let carol = store
+            .create_person("Carol", &email("carol@acme.com"))
+            .await
+            .unwrap();
+        let second = store.direct_conversation(alice, carol.id).await.unwrap().id;
+        let inbox = |id: &'static str| {
+            let store = &store;
+            async move {
+                store.store_inbound(slack.id, &[(id, "{}")]).await.unwrap();
+                store.due_inbound(10).await.unwrap().remove(0).id
+            }
+        };
+        // Events arrive out of order: the lane follows the order the messages were sent in.
+        let id = inbox("a").await;
+        store
+            .settle_inbound(id, None, &[copy_item(first, teams.id, alice, "30", 30)])
+            .await
+            .unwrap();
+        let id = inbox("b").await;
+        store
+            .settle_inbound(
+                id,
+                None,
+                &[
+                    copy_item(first, teams.id, alice, "10", 10),
+                    copy_item(first, teams.id, bob, "20", 20),
+                    copy_item(second, teams.id, alice, "other", 5),
+                ],
+            )
+            .await
+            .unwrap();
+        let lease =
+            |seconds: i64| Timestamp::from_unix_millis(db.millis() + seconds * 1000 + 10_000_000);
+        let taken = store.lease_outbox(10, lease(60)).await.unwrap();
+        let mut heads: Vec<&str> = taken.iter().map(|i| i.origin.message.as_str()).collect();
+        heads.sort_unstable();
+        assert_eq!(heads, ["10", "other"], "one per lane, the first of each");
+        // Nothing more while both heads are in flight.
+        assert!(store.lease_outbox(10, lease(60)).await.unwrap().is_empty());
+
+        let ten = taken.iter().find(|i| i.origin.message == "10").unwrap();
+        let made = MessageKey {
+            platform: Platform::Teams,
+            chat: ExternalChatId::new("19:chat"),
+            message: "m10".to_owned(),
+        };
+        store.outbox_delivered(ten, Some(&made)).await.unwrap();
+        let copies = store.copies_of(&ten.origin).await.unwrap();
+        assert_eq!(copies.len(), 1);
+        assert_eq!(copies[0].copy, made);
+        assert_eq!(copies[0].sender, alice);
+        let relayed = store.relayed_copy(&made).await.unwrap().unwrap();
+        assert_eq!(relayed.origin, ten.origin);
+        assert_eq!(relayed.conversation, first);
+
+        // The next of the lane; a failure makes it wait, and the lane waits with it.
+        let next = store.lease_outbox(10, lease(60)).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].origin.message, "20");
+        assert_eq!(next[0].sender, bob);
+        let retry_at = Timestamp::from_unix_millis(db.millis() + 5_000);
+        store
+            .outbox_failed(next[0].id, "429", Some(retry_at))
+            .await
+            .unwrap();
+        assert!(store.lease_outbox(10, lease(60)).await.unwrap().is_empty());
+        db.advance(5_000);
+        let again = store.lease_outbox(10, lease(60)).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].origin.message.as_str(), again[0].attempts),
+            ("20", 1)
+        );
+
+        // Given up: dead-lettered for the admin, and the lane goes on without it.
+        store
+            .outbox_failed(again[0].id, "the chat is gone", None)
+            .await
+            .unwrap();
+        let after = store.lease_outbox(10, lease(60)).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].origin.message, "30");
+        let dead = store.dead_letters(10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            (
+                dead[0].item.origin.message.as_str(),
+                dead[0].last_error.as_str()
+            ),
+            ("20", "the chat is gone")
+        );
+        // Retried by the admin: back in its place, first of its lane once "30" is done.
+        store.retry_dead_letter(dead[0].item.id).await.unwrap();
+        assert!(store.dead_letters(10).await.unwrap().is_empty());
+        assert!(matches!(
+            store.retry_dead_letter(dead[0].item.id).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        store.outbox_delivered(&after[0], None).await.unwrap();
+        let revived = store.lease_outbox(10, lease(60)).await.unwrap();
+        assert_eq!(revived.len(), 1);
+        assert_eq!(
+            (revived[0].origin.message.as_str(), revived[0].attempts),
+            ("20", 0)
+        );
+    }
+);
+
+store_test!(
+    relay_held_copies_are_released_when_their_sender_syncs,
+    |db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        store.store_inbound(slack.id, &[("e", "{}")]).await.unwrap();
+        let id = store.due_inbound(1).await.unwrap()[0].id;
+        store
+            .settle_inbound(
+                id,
+                None,
+                &[copy_item(conversation, teams.id, alice, "1", 1)],
+            )
+            .await
+            .unwrap();
+        let far = Timestamp::from_unix_millis(i64::MAX / 2);
+        let held = store.lease_outbox(10, far).await.unwrap().remove(0);
+        let later = Timestamp::from_unix_millis(db.millis() + 15_000);
+        store
+            .outbox_failed(held.id, "Alice is not synced to Teams yet", Some(later))
+            .await
+            .unwrap();
+        assert!(store.lease_outbox(10, far).await.unwrap().is_empty());
+        assert_eq!(store.release_held(alice).await.unwrap(), 1);
+        assert_eq!(store.lease_outbox(10, far).await.unwrap().len(), 1);
+    }
+);
+
+store_test!(
+    relay_knows_people_from_their_representations,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let (alice, bob, _) = relay_pair(&store).await;
+        let account = store
+            .upsert_account(&human(slack.id, Platform::Slack, "U1", "alice@acme.com"))
+            .await
+            .unwrap();
+        store.link_account(account.id, Some(alice)).await.unwrap();
+        store
+            .create_representation(bob, Platform::Slack, RepresentationKind::Bot)
+            .await
+            .unwrap();
+        store
+            .complete_sync(
+                bob,
+                Platform::Slack,
+                &ExternalUserId::new("UBOT"),
+                &RepresentationSecrets::default(),
+                "synced",
+            )
+            .await
+            .unwrap();
+        let identity = |id: &'static str| {
+            let store = &store;
+            async move {
+                store
+                    .account_identity(slack.id, Platform::Slack, id)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(identity("U1").await, Some(AccountIdentity::Person(alice)));
+        assert_eq!(
+            identity("UBOT").await,
+            Some(AccountIdentity::Representation(bob))
+        );
+        assert_eq!(identity("U404").await, None);
+        assert_eq!(
+            store.own_account(alice, Platform::Slack).await.unwrap(),
+            Some((slack.id, "U1".to_owned()))
+        );
+        assert_eq!(store.own_account(bob, Platform::Slack).await.unwrap(), None);
+    }
+);
+
+store_test!(
+    relay_webhook_secrets_are_sealed_and_subscriptions_replaced,
+    |db, store| {
+        let teams = teams_connection(&store).await;
+        let secret = SecretString::from("signing-secret".to_owned());
+        store
+            .put_webhook_secret(teams.id, "app_signing_secret:A1", &secret)
+            .await
+            .unwrap();
+        let found = store
+            .webhook_secret(teams.id, "app_signing_secret:A1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.expose_secret(), "signing-secret");
+        let mut raw = db.raw().await;
+        let sealed: Vec<u8> = sqlx::query("SELECT sealed FROM webhook_secrets")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap()
+            .try_get("sealed")
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&sealed).contains("signing-secret"));
+        store
+            .delete_webhook_secret(teams.id, "app_signing_secret:A1")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .webhook_secret(teams.id, "app_signing_secret:A1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let subscription = |id: &str, at: i64| StoredSubscription {
+            id: id.to_owned(),
+            resource: "/chats/getAllMessages".to_owned(),
+            expires_at: Timestamp::from_unix_millis(at),
+        };
+        store
+            .replace_event_subscriptions(teams.id, &[subscription("s1", 1), subscription("s2", 2)])
+            .await
+            .unwrap();
+        store
+            .replace_event_subscriptions(teams.id, &[subscription("s3", 3)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.event_subscriptions(teams.id).await.unwrap(),
+            vec![subscription("s3", 3)]
+        );
+    }
+);
+
+store_test!(
+    relay_forgets_read_events_after_the_retention,
+    |db, store| {
+        let slack = slack_connection(&store).await;
+        store
+            .store_inbound(slack.id, &[("old", "{}")])
+            .await
+            .unwrap();
+        let id = store.due_inbound(1).await.unwrap()[0].id;
+        store
+            .settle_inbound(id, Some((Platform::Slack, "posted/D1/1")), &[])
+            .await
+            .unwrap();
+        db.advance(10_000);
+        let cutoff = Timestamp::from_unix_millis(db.millis() + 5_000);
+        assert_eq!(store.prune_relay(cutoff).await.unwrap(), 2);
+        // Forgotten: a redelivery now would be stored again.
+        assert_eq!(
+            store
+                .store_inbound(slack.id, &[("old", "{}")])
+                .await
+                .unwrap(),
+            1
+        );
     }
 );

@@ -138,6 +138,7 @@ async fn run() {
         public_url: hub.clone(),
         clock,
         syncing: Default::default(),
+        relay: Default::default(),
     };
     let router = switchboard_hub::router(state.clone());
     tokio::spawn(async move {

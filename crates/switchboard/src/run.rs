@@ -98,6 +98,7 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "hub listening");
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
+    switchboard_hub::relay::spawn(state.clone());
     axum::serve(
         listener,
         switchboard_hub::router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -163,6 +164,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     .await?;
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
+    switchboard_hub::relay::spawn(state.clone());
     let hub_server = tokio::spawn(
         axum::serve(
             hub_listener,
@@ -266,6 +268,7 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<AppState> {
         public_url: setup.public_url.to_owned(),
         clock,
         syncing: Default::default(),
+        relay: Default::default(),
     })
 }
 

@@ -4,6 +4,7 @@
 mod connections;
 pub mod openapi;
 mod people;
+mod relay;
 mod sync;
 pub mod tokens;
 
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(connections::routes())
         .merge(people::routes())
         .merge(sync::routes())
+        .merge(relay::routes())
         .route("/audit", axum::routing::get(audit_log))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn_with_state(state, authenticate))

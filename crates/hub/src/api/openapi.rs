@@ -386,12 +386,37 @@ fn schemas() -> Value {
             "expires_at": timestamp,
         })),
         "ConsentList": object(&["consents"], json!({ "consents": array_of(reference("PendingConsent")) })),
-        "Settings": object(&["auto_sync", "auto_prompt", "auto_prompt_active", "prompt_throttle_hours", "prompt_text"], json!({
+        "Settings": object(&["auto_sync", "auto_prompt", "prompt_throttle_hours", "prompt_text"], json!({
             "auto_sync": { "type": "boolean" },
-            "auto_prompt": { "type": "boolean" },
-            "auto_prompt_active": { "type": "boolean", "description": "whether auto-prompt acts yet (not until the relay exists)" },
+            "auto_prompt": { "type": "boolean", "description": "prompt an unsynced person who writes to someone on a platform they are not synced to, at most once per throttle period" },
             "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
             "prompt_text": { "type": "string" },
+        })),
+        "RelayStatus": object(&["inbox", "outbox", "retrying", "dead_letters"], json!({
+            "inbox": { "type": "integer", "description": "events stored and not read yet" },
+            "outbox": { "type": "integer", "description": "copies waiting to be sent" },
+            "retrying": { "type": "integer", "description": "of those, copies that failed at least once (retrying, or held until a person syncs)" },
+            "dead_letters": { "type": "integer", "description": "copies given up on" },
+        })),
+        "DeadLetter": object(&["id", "conversation_id", "platform", "sender_id", "action", "origin", "attempts", "error", "dead_at"], json!({
+            "id": { "type": "integer", "format": "int64" },
+            "conversation_id": { "type": "string" },
+            "platform": { "$ref": "#/components/schemas/Platform", "description": "where the copy was to go" },
+            "sender_id": { "type": "string", "description": "the person whose representation was to send it" },
+            "action": { "type": "string", "enum": ["post", "edit", "delete", "react", "unreact"] },
+            "origin": object(&["platform", "chat", "message"], json!({
+                "platform": { "$ref": "#/components/schemas/Platform" },
+                "chat": { "type": "string" },
+                "message": { "type": "string" },
+            })),
+            "attempts": { "type": "integer" },
+            "error": { "type": "string", "description": "why the last attempt failed" },
+            "dead_at": timestamp,
+        })),
+        "DeadLetterList": object(&["dead_letters"], json!({ "dead_letters": array_of(reference("DeadLetter")) })),
+        "Retried": object(&["id", "retried"], json!({
+            "id": { "type": "integer", "format": "int64" },
+            "retried": { "type": "boolean" },
         })),
         "SettingsChange": {
             "type": "object",
@@ -551,6 +576,19 @@ fn paths() -> Value {
             "put": operation("updateSettings", "Changes any of the sync settings", "sync",
                 vec![], Some(json_body(reference("SettingsChange"))), ("200", ok("the settings now", "Settings")), &["400", "503"]),
         },
+        "/relay": {
+            "get": operation("relayStatus", "What the relay has to do: events to read, copies to send, retries, dead letters", "relay",
+                vec![], None, ("200", ok("the counts", "RelayStatus")), &["503"]),
+        },
+        "/relay/dead-letters": {
+            "get": operation("listDeadLetters", "Copies the relay gave up on, newest first (the sender was told)", "relay",
+                vec![query_parameter("limit", "at most this many (1–500)", json!({ "type": "integer", "default": 100 }))],
+                None, ("200", ok("the dead letters", "DeadLetterList")), &["400", "503"]),
+        },
+        "/relay/dead-letters/{id}/retry": {
+            "post": operation("retryDeadLetter", "Puts a dead letter back in its lane, with fresh retries", "relay",
+                vec![id_parameter("dead letter")], None, ("200", ok("it will be sent again", "Retried")), &["400", "404", "503"]),
+        },
         "/audit": {
             "get": operation("auditLog", "The audit log, newest first", "audit",
                 vec![
@@ -578,6 +616,7 @@ pub fn document() -> Value {
             { "name": "connections", "description": "Platforms, connections and imports" },
             { "name": "people", "description": "People and their primary platforms" },
             { "name": "sync", "description": "Representing people on their secondary platforms" },
+            { "name": "relay", "description": "The relay's queues and dead letters" },
             { "name": "audit", "description": "The audit log" },
         ],
         "paths": paths(),
@@ -625,6 +664,7 @@ mod tests {
             include_str!("mod.rs"),
             include_str!("connections.rs"),
             include_str!("people.rs"),
+            include_str!("relay.rs"),
             include_str!("sync.rs"),
         ];
         let mut routes = BTreeSet::new();

@@ -272,7 +272,6 @@ fn settings_json(settings: &SyncSettings) -> Value {
     json!({
         "auto_sync": settings.auto_sync,
         "auto_prompt": settings.auto_prompt,
-        "auto_prompt_active": false,
         "prompt_throttle_hours": settings.prompt_throttle_hours,
         "prompt_text": settings.prompt_text,
     })

@@ -4,6 +4,8 @@
 // Each test file is its own crate and uses part of this module.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

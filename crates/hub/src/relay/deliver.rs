@@ -1,0 +1,433 @@
+//! Delivering the outbox: each copy posted (edited, deleted) as the sender's representation,
+//! one at a time per conversation and platform, many lanes at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
+use switchboard_platform::{Actor, MessageRef, OutboundMessage, PlatformError};
+use switchboard_store::{MessageKey, OutboxAction, OutboxItem, StoreError};
+use tokio::sync::Semaphore;
+
+use super::payload::Payload;
+use super::route::representation_actor;
+use super::{IDLE_POLL, later};
+use crate::AppState;
+use crate::import::connection_context;
+
+/// Lanes delivered at once: one slow or rate-limited chat holds one of them, not the others.
+const IN_FLIGHT: usize = 64;
+/// How long a taken copy stays taken: longer than a platform call with its own retries, so
+/// that no other worker takes it while it is being sent.
+const LEASE: Duration = Duration::from_secs(120);
+/// Attempts before a copy is given up and dead-lettered.
+const ATTEMPTS: i64 = 10;
+/// How often a copy held for a sender's representation is tried again.
+const HOLD_RETRY: Duration = Duration::from_secs(15);
+/// How long a copy is held for a sender's representation before it is given up.
+const HOLD_ATTEMPTS: i64 = 24 * 60 * 4;
+
+pub(super) async fn run(state: AppState) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        let free = slots.available_permits();
+        if free == 0 {
+            let _ = tokio::time::timeout(IDLE_POLL, state.relay.outbox.notified()).await;
+            continue;
+        }
+        let leased = state
+            .store
+            .lease_outbox(free as i64, later(state.clock.now(), LEASE))
+            .await;
+        match leased {
+            Ok(items) if items.is_empty() => {
+                let _ = tokio::time::timeout(IDLE_POLL, state.relay.outbox.notified()).await;
+            }
+            Ok(items) => {
+                for item in items {
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = deliver(&state, &item).await {
+                            tracing::warn!(item = item.id, %error, "relay: recording a delivery failed");
+                        }
+                        drop(slot);
+                        // The lane's next copy may be taken now.
+                        state.relay.outbox_filled();
+                    });
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "relay: reading the outbox failed");
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+}
+
+/// Why a copy was not delivered this time.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// Waiting for something the hub expects to happen (a participant's sync).
+    #[error("{0}")]
+    Held(String),
+    /// Waiting for the sender's representation on the destination platform.
+    #[error("{0}")]
+    SenderNotSynced(String),
+    /// Never going to work as it is.
+    #[error("{0}")]
+    Impossible(String),
+}
+
+async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    match attempt(state, item).await {
+        Ok(copy) => {
+            state.store.outbox_delivered(item, copy.as_ref()).await?;
+            metrics::counter!("switchboard_relay_delivered_total", "platform" => item.platform.as_str(), "action" => item.action.as_str()).increment(1);
+            metrics::histogram!("switchboard_relay_delivery_seconds", "platform" => item.platform.as_str())
+                .record(started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Err(Failure::Store(error)) => {
+            state
+                .store
+                .outbox_failed(
+                    item.id,
+                    &error.to_string(),
+                    Some(retry_at(state, item, None)),
+                )
+                .await?;
+            Err(error)
+        }
+        Err(Failure::SenderNotSynced(reason)) if item.attempts + 1 < HOLD_ATTEMPTS => {
+            tracing::debug!(item = item.id, %reason, "relay: copy held for its sender's sync");
+            let prompted = match crate::sync::auto_prompt(state, item.sender, item.platform).await {
+                Ok(prompted) => prompted,
+                Err(error) => {
+                    tracing::warn!(person = %item.sender, %error, "relay: auto-prompt failed");
+                    false
+                }
+            };
+            if item.attempts == 0 && item.action == OutboxAction::Post {
+                let next = if prompted {
+                    "We have just sent you a link to sync; it will be delivered as soon as you do."
+                } else {
+                    "It will be delivered as soon as you are synced."
+                };
+                tell_sender(
+                    state,
+                    item,
+                    &format!("Your message is waiting: {reason}. {next}"),
+                )
+                .await;
+            }
+            state
+                .store
+                .outbox_failed(item.id, &reason, Some(later(state.clock.now(), HOLD_RETRY)))
+                .await
+        }
+        Err(Failure::Held(reason)) if item.attempts + 1 < HOLD_ATTEMPTS => {
+            tracing::debug!(item = item.id, %reason, "relay: copy held");
+            state
+                .store
+                .outbox_failed(item.id, &reason, Some(later(state.clock.now(), HOLD_RETRY)))
+                .await
+        }
+        Err(Failure::Platform(error)) if error.is_retryable() && item.attempts + 1 < ATTEMPTS => {
+            tracing::debug!(item = item.id, %error, "relay: delivery failed; retrying");
+            state
+                .store
+                .outbox_failed(
+                    item.id,
+                    &error.to_string(),
+                    Some(retry_at(state, item, error.retry_after())),
+                )
+                .await
+        }
+        Err(failure) => {
+            tracing::warn!(item = item.id, platform = item.platform.as_str(), %failure, "relay: copy dead-lettered");
+            metrics::counter!("switchboard_relay_dead_letters_total", "platform" => item.platform.as_str()).increment(1);
+            if item.action == OutboxAction::Post {
+                tell_sender(
+                    state,
+                    item,
+                    &format!(
+                        "Your message could not be delivered to {}: {failure}.",
+                        item.platform.display_name()
+                    ),
+                )
+                .await;
+            }
+            state
+                .store
+                .outbox_failed(item.id, &failure.to_string(), None)
+                .await
+        }
+    }
+}
+
+/// When to try again: when the platform asked, or after an exponential backoff (1 s, 2 s, 4 s…
+/// up to five minutes) with full jitter, so that lanes failing together do not retry together.
+fn retry_at(
+    state: &AppState,
+    item: &OutboxItem,
+    asked: Option<Duration>,
+) -> switchboard_core::Timestamp {
+    let wait = asked.unwrap_or_else(|| {
+        let ceiling = Duration::from_secs(1u64 << item.attempts.clamp(0, 8) as u32)
+            .min(Duration::from_secs(300));
+        ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
+    });
+    later(state.clock.now(), wait)
+}
+
+/// One attempt; returns the copy made, for the map.
+async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKey>, Failure> {
+    let store = &state.store;
+    let payload = Payload::decode(&item.payload).map_err(Failure::Impossible)?;
+    let context = connection_context(store, item.connection)
+        .await?
+        .ok_or_else(|| Failure::Impossible("the destination connection was removed".into()))?;
+    let module = state.platforms.get(item.platform).cloned().ok_or_else(|| {
+        Failure::Impossible(format!("this hub has no {} module", item.platform.as_str()))
+    })?;
+    let Some(actor) = representation_actor(store, item.sender, item.platform).await? else {
+        let name = store
+            .person(item.sender)
+            .await?
+            .map_or_else(|| "the sender".to_owned(), |p| p.display_name);
+        return Err(Failure::SenderNotSynced(format!(
+            "{name} is not synced to {} yet",
+            item.platform.display_name()
+        )));
+    };
+    match item.action {
+        OutboxAction::Post => {
+            let chat = match store.portal(item.conversation, item.platform).await? {
+                Some(portal) => portal.external_chat_id,
+                None => {
+                    let members = destination_members(state, item).await?;
+                    let chat = module.open_chat(&context, &actor, &members).await?;
+                    store
+                        .create_portal(item.conversation, item.platform, item.connection, &chat)
+                        .await?;
+                    chat
+                }
+            };
+            let thread = match &payload.thread {
+                Some(parent) => {
+                    thread_on(
+                        store,
+                        item.platform,
+                        &MessageKey {
+                            message: parent.clone(),
+                            ..item.origin.clone()
+                        },
+                    )
+                    .await?
+                }
+                None => None,
+            };
+            let message = OutboundMessage {
+                body: payload.body.unwrap_or_default(),
+                mentions: Vec::new(),
+                thread,
+            };
+            let sent = module
+                .post_message(&context, &actor, &chat, &message)
+                .await?;
+            Ok(Some(MessageKey {
+                platform: item.platform,
+                chat: sent.chat,
+                message: sent.id,
+            }))
+        }
+        OutboxAction::Edit | OutboxAction::Delete => {
+            let Some(copy) = copy_on(store, item).await? else {
+                // The copy was never made (its post was dead-lettered): nothing to change.
+                return Ok(None);
+            };
+            if item.action == OutboxAction::Edit {
+                let replacement = OutboundMessage {
+                    body: payload.body.unwrap_or_default(),
+                    mentions: Vec::new(),
+                    thread: None,
+                };
+                module
+                    .edit_message(&context, &actor, &copy, &replacement)
+                    .await?;
+            } else {
+                match module.delete_message(&context, &actor, &copy).await {
+                    Ok(()) | Err(PlatformError::NotFound(_)) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Ok(None)
+        }
+        OutboxAction::React | OutboxAction::Unreact => {
+            let target = match &payload.target {
+                Some(target) => Some(MessageRef {
+                    chat: ExternalChatId::new(target.chat.clone()),
+                    id: target.message.clone(),
+                }),
+                None => copy_on(store, item).await?,
+            };
+            let (Some(target), Some(emoji)) = (target, payload.emoji.as_deref()) else {
+                return Ok(None);
+            };
+            module
+                .set_reaction(
+                    &context,
+                    &actor,
+                    &target,
+                    emoji,
+                    item.action == OutboxAction::React,
+                )
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The copy of the item's origin message on the item's platform.
+async fn copy_on(
+    store: &switchboard_store::Store,
+    item: &OutboxItem,
+) -> Result<Option<MessageRef>, StoreError> {
+    Ok(store
+        .copies_of(&item.origin)
+        .await?
+        .into_iter()
+        .find(|c| c.copy.platform == item.platform)
+        .map(|c| MessageRef {
+            chat: c.copy.chat,
+            id: c.copy.message,
+        }))
+}
+
+/// Where a reply to `parent` (a message on the origin platform) goes on `platform`: the copy
+/// of the parent there, or — the parent being itself a copy of a message from `platform` —
+/// that message.
+async fn thread_on(
+    store: &switchboard_store::Store,
+    platform: Platform,
+    parent: &MessageKey,
+) -> Result<Option<MessageRef>, StoreError> {
+    if let Some(copy) = store
+        .copies_of(parent)
+        .await?
+        .into_iter()
+        .find(|c| c.copy.platform == platform)
+    {
+        return Ok(Some(MessageRef {
+            chat: copy.copy.chat,
+            id: copy.copy.message,
+        }));
+    }
+    Ok(store
+        .relayed_copy(parent)
+        .await?
+        .filter(|relayed| relayed.origin.platform == platform)
+        .map(|relayed| MessageRef {
+            chat: relayed.origin.chat,
+            id: relayed.origin.message,
+        }))
+}
+
+/// Who the portal on the item's platform is opened with: every other participant, as their
+/// own account where that platform is their primary, or as their representation there.
+async fn destination_members(
+    state: &AppState,
+    item: &OutboxItem,
+) -> Result<Vec<ExternalUserId>, Failure> {
+    let store = &state.store;
+    let conversation = store
+        .conversation(item.conversation)
+        .await?
+        .ok_or_else(|| Failure::Impossible("the conversation was removed".into()))?;
+    let mut members = Vec::new();
+    for person in conversation
+        .participants
+        .iter()
+        .filter(|p| **p != item.sender)
+    {
+        let primary = store
+            .person(*person)
+            .await?
+            .and_then(|p| p.primary)
+            .map(|p| p.platform);
+        let account = if primary == Some(item.platform) {
+            store
+                .own_account(*person, item.platform)
+                .await?
+                .map(|(_, id)| ExternalUserId::new(id))
+        } else {
+            match representation_actor(store, *person, item.platform).await? {
+                Some(Actor::Representation { account, .. }) => Some(account),
+                _ => None,
+            }
+        };
+        match account {
+            Some(account) => members.push(account),
+            None => {
+                tracing::info!(%person, platform = item.platform.as_str(), "relay: a participant is not on the portal's platform yet")
+            }
+        }
+    }
+    if members.is_empty() {
+        return Err(Failure::Held(format!(
+            "nobody to open a {} chat with yet",
+            item.platform.display_name()
+        )));
+    }
+    Ok(members)
+}
+
+/// Tells the sender of a copy, from the hub on the platform they wrote on, what became of it.
+/// Best effort: a notice that cannot be sent is logged, never retried in a loop.
+async fn tell_sender(state: &AppState, item: &OutboxItem, text: &str) {
+    if let Err(error) = try_tell_sender(state, item, text).await {
+        tracing::warn!(person = %item.sender, %error, "relay: cannot tell the sender about their message");
+    }
+}
+
+async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Result<(), Failure> {
+    let store = &state.store;
+    let platform = item.origin.platform;
+    let (Some(connection), Some(module)) = (
+        super::route::connection_on(store, platform).await?,
+        state.platforms.get(platform).cloned(),
+    ) else {
+        return Ok(());
+    };
+    let Some(context) = connection_context(store, connection).await? else {
+        return Ok(());
+    };
+    let Some((_, account)) = store.own_account(item.sender, platform).await? else {
+        return Ok(());
+    };
+    let chat = module
+        .open_chat(&context, &Actor::Hub, &[ExternalUserId::new(account)])
+        .await?;
+    module
+        .post_message(
+            &context,
+            &Actor::Hub,
+            &chat,
+            &OutboundMessage {
+                body: text.to_owned(),
+                mentions: Vec::new(),
+                thread: None,
+            },
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The relay: carries messages between people's primary platforms.
+//!
+//! The path of a message: a platform's webhook is verified and each of its items stored in the
+//! inbox before the delivery is acknowledged (`crate::webhooks`); [`route`] reads stored items,
+//! resolves the native chat to a conversation, decides which platforms need a copy, and queues
+//! the copies in the outbox in the same transaction that marks the item read; [`deliver`]
+//! posts each copy as the sender's representation, one at a time per conversation and
+//! platform, and records it in the message map. [`spawn`] starts both loops and the upkeep of
+//! the platforms' event subscriptions.
+
+mod deliver;
+mod payload;
+mod route;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::{Platform, Timestamp};
+use switchboard_platform::EventSubscription;
+use switchboard_store::StoredSubscription;
+use tokio::sync::Notify;
+
+use crate::AppState;
+use crate::import::connection_context;
+
+/// Wakes the relay's loops as soon as there is work, rather than at their next tick.
+#[derive(Debug, Clone, Default)]
+pub struct Signals {
+    inbox: Arc<Notify>,
+    outbox: Arc<Notify>,
+    subscriptions: Arc<Notify>,
+}
+
+impl Signals {
+    /// New items are in the inbox.
+    pub fn inbox_filled(&self) {
+        self.inbox.notify_one();
+    }
+
+    /// Copies were queued or put back in their lanes.
+    pub fn outbox_filled(&self) {
+        self.outbox.notify_one();
+    }
+
+    /// A connection was made or renewed: its event subscriptions may need creating.
+    pub fn connection_changed(&self) {
+        self.subscriptions.notify_one();
+    }
+}
+
+/// A person's representation was synced: what was held for it goes out now.
+pub async fn release_held(state: &AppState, person: switchboard_core::PersonId) {
+    match state.store.release_held(person).await {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::info!(%person, released, "relay: held copies released");
+            state.relay.outbox_filled();
+        }
+        Err(error) => tracing::warn!(%person, %error, "relay: cannot release held copies"),
+    }
+}
+
+/// How often the loops look for work when nothing woke them: for retries that came due.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How often the event subscriptions are checked (renewed before they expire).
+const SUBSCRIPTION_CHECK: Duration = Duration::from_secs(60);
+/// How long the ids of read events are kept to recognise redeliveries: far longer than any
+/// platform retries (Slack: minutes; Graph: up to four hours).
+const SEEN_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Starts the relay's loops; they run until the process ends.
+pub fn spawn(state: AppState) {
+    tokio::spawn(route::run(state.clone()));
+    tokio::spawn(deliver::run(state.clone()));
+    tokio::spawn(maintain_subscriptions(state));
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn later(now: Timestamp, by: Duration) -> Timestamp {
+    Timestamp::from_unix_millis(now.unix_millis().saturating_add(millis(by)))
+}
+
+/// Where a platform delivers its events to this hub.
+pub fn events_url(public_url: &str, platform: Platform) -> String {
+    format!(
+        "{}/webhooks/{}",
+        public_url.trim_end_matches('/'),
+        platform.as_str()
+    )
+}
+
+async fn maintain_subscriptions(state: AppState) {
+    loop {
+        if let Err(error) = maintain_once(&state).await {
+            tracing::warn!(%error, "relay: keeping event subscriptions failed");
+        }
+        let forget_before =
+            Timestamp::from_unix_millis(state.clock.now().unix_millis() - millis(SEEN_RETENTION));
+        if let Err(error) = state.store.prune_relay(forget_before).await {
+            tracing::warn!(%error, "relay: pruning read events failed");
+        }
+        let _ =
+            tokio::time::timeout(SUBSCRIPTION_CHECK, state.relay.subscriptions.notified()).await;
+    }
+}
+
+/// Creates or renews each connection's event subscriptions.
+async fn maintain_once(state: &AppState) -> Result<(), switchboard_store::StoreError> {
+    for connection in state.store.connections().await? {
+        let Some(module) = state.platforms.get(connection.platform).cloned() else {
+            continue;
+        };
+        let Some(context) = connection_context(&state.store, connection.id).await? else {
+            continue;
+        };
+        let current: Vec<EventSubscription> = state
+            .store
+            .event_subscriptions(connection.id)
+            .await?
+            .into_iter()
+            .map(|s| EventSubscription {
+                id: s.id,
+                resource: s.resource,
+                expires_at: s.expires_at,
+            })
+            .collect();
+        let url = events_url(&state.public_url, connection.platform);
+        match module
+            .maintain_subscriptions(&context, &url, &current, state.clock.now())
+            .await
+        {
+            Ok(kept) if kept == current => {}
+            Ok(kept) => {
+                let stored: Vec<StoredSubscription> = kept
+                    .into_iter()
+                    .map(|s| StoredSubscription {
+                        id: s.id,
+                        resource: s.resource,
+                        expires_at: s.expires_at,
+                    })
+                    .collect();
+                state
+                    .store
+                    .replace_event_subscriptions(connection.id, &stored)
+                    .await?;
+                tracing::info!(connection = %connection.id, count = stored.len(), "relay: event subscriptions updated");
+            }
+            Err(error) => {
+                tracing::warn!(connection = %connection.id, %error, "relay: cannot keep event subscriptions");
+            }
+        }
+    }
+    Ok(())
+}

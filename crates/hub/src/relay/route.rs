@@ -1,0 +1,570 @@
+//! Reading stored events and deciding what to send where.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use switchboard_core::{
+    ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, PersonId, Platform,
+    SyncStatus, Unreached, destinations,
+};
+use switchboard_platform::{
+    Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, EventEnvelope, InboundEvent,
+    InboundKind, MessageRef, PlatformError,
+};
+use switchboard_store::{
+    AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Store, StoreError,
+};
+
+use super::payload::{Payload, Target};
+use super::{IDLE_POLL, later};
+use crate::AppState;
+use crate::import::connection_context;
+
+/// Events read per pass.
+const BATCH: i64 = 64;
+/// An event that cannot be read (the platform failing) is tried this often before it is
+/// given up, over about an hour.
+const READ_ATTEMPTS: i64 = 12;
+
+pub(super) async fn run(state: AppState) {
+    loop {
+        match route_due(&state).await {
+            Ok(0) => {
+                let _ = tokio::time::timeout(IDLE_POLL, state.relay.inbox.notified()).await;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "relay: reading the inbox failed");
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+}
+
+/// Reads the due events once; returns how many there were.
+async fn route_due(state: &AppState) -> Result<usize, StoreError> {
+    let items = state.store.due_inbound(BATCH).await?;
+    let mut queued = false;
+    for item in &items {
+        queued |= route_item(state, item).await?;
+    }
+    if queued {
+        state.relay.outbox_filled();
+    }
+    Ok(items.len())
+}
+
+/// Why an event could not be routed now.
+#[derive(Debug, thiserror::Error)]
+enum RouteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+}
+
+/// What the relay decided about one event: what makes it unique, and the copies to queue.
+#[derive(Debug, Default)]
+struct Decision {
+    seen: Option<String>,
+    copies: Vec<NewOutboxItem>,
+}
+
+impl Decision {
+    fn nothing(seen: String) -> Self {
+        Self {
+            seen: Some(seen),
+            copies: Vec::new(),
+        }
+    }
+}
+
+/// Routes one stored event; returns whether copies were queued.
+async fn route_item(state: &AppState, item: &InboxItem) -> Result<bool, StoreError> {
+    let Some(context) = connection_context(&state.store, item.connection_id).await? else {
+        // The connection was removed since: its events have nowhere to go.
+        return state.store.settle_inbound(item.id, None, &[]).await;
+    };
+    let platform = context.connection.platform;
+    let Some(module) = state.platforms.get(platform).cloned() else {
+        return state.store.settle_inbound(item.id, None, &[]).await;
+    };
+    let envelope = EventEnvelope {
+        event_id: item.event_id.clone(),
+        payload: item.payload.clone(),
+    };
+    let decided = match module.read_event(&context, &envelope).await {
+        Ok(None) => Ok(Decision::default()),
+        Ok(Some(event)) => decide(state, module.as_ref(), &context, event).await,
+        Err(error) => Err(RouteError::Platform(error)),
+    };
+    match decided {
+        Ok(decision) => {
+            let seen = decision.seen.as_deref().map(|key| (platform, key));
+            let fresh = state
+                .store
+                .settle_inbound(item.id, seen, &decision.copies)
+                .await?;
+            Ok(fresh && !decision.copies.is_empty())
+        }
+        Err(RouteError::Store(error)) => Err(error),
+        Err(RouteError::Platform(error))
+            if error.is_retryable() && item.attempts + 1 < READ_ATTEMPTS =>
+        {
+            let wait = error
+                .retry_after()
+                .unwrap_or_else(|| backoff(item.attempts));
+            tracing::debug!(event = %item.event_id, %error, ?wait, "relay: reading an event failed; retrying");
+            state
+                .store
+                .inbound_failed(item.id, &error.to_string(), later(state.clock.now(), wait))
+                .await?;
+            Ok(false)
+        }
+        Err(RouteError::Platform(error)) => {
+            tracing::warn!(event = %item.event_id, %error, "relay: an event cannot be read; dropped");
+            state.store.settle_inbound(item.id, None, &[]).await
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s… up to ten minutes.
+fn backoff(attempts: i64) -> Duration {
+    Duration::from_secs(1u64 << attempts.clamp(0, 9) as u32).min(Duration::from_secs(600))
+}
+
+async fn decide(
+    state: &AppState,
+    module: &dyn ChatPlatform,
+    context: &ConnectionContext,
+    event: InboundEvent,
+) -> Result<Decision, RouteError> {
+    let platform = context.connection.platform;
+    match event.kind {
+        InboundKind::MessagePosted {
+            message,
+            chat_kind,
+            sender,
+            recipient,
+            sent_at_micros,
+            body,
+            thread,
+        } => {
+            let posted = Posted {
+                origin: key(platform, &message),
+                chat_kind,
+                sender,
+                recipient,
+                order: sent_at_micros.unwrap_or_else(|| now_micros(state)),
+                body,
+                thread,
+            };
+            route_post(state, module, context, posted).await
+        }
+        InboundKind::MessageEdited { message, body } => {
+            let action = Follow {
+                origin: key(platform, &message),
+                action: OutboxAction::Edit,
+                payload: Payload {
+                    body: Some(body),
+                    ..Payload::default()
+                },
+            };
+            route_follow_up(state, event.event_id, action).await
+        }
+        InboundKind::MessageDeleted { message } => {
+            let action = Follow {
+                origin: key(platform, &message),
+                action: OutboxAction::Delete,
+                payload: Payload::default(),
+            };
+            route_follow_up(state, event.event_id, action).await
+        }
+        InboundKind::ReactionChanged {
+            message,
+            user,
+            emoji,
+            present,
+        } => {
+            let reaction = Reaction {
+                message: key(platform, &message),
+                user,
+                emoji,
+                present,
+            };
+            route_reaction(state, context, event.event_id, reaction).await
+        }
+        // Directory changes are Directory Sync's, not the relay's.
+        InboundKind::UserChanged { .. } => Ok(Decision::nothing(event.event_id)),
+    }
+}
+
+fn key(platform: Platform, message: &MessageRef) -> MessageKey {
+    MessageKey {
+        platform,
+        chat: message.chat.clone(),
+        message: message.id.clone(),
+    }
+}
+
+/// A message written on a platform.
+struct Posted {
+    origin: MessageKey,
+    chat_kind: ChatKind,
+    sender: ExternalUserId,
+    recipient: Option<ExternalUserId>,
+    order: i64,
+    body: String,
+    thread: Option<MessageRef>,
+}
+
+/// Now, as a lane order for what has no time of its own (edits, deletions): after every
+/// message sent before.
+fn now_micros(state: &AppState) -> i64 {
+    state.clock.now().unix_millis().saturating_mul(1000)
+}
+
+async fn route_post(
+    state: &AppState,
+    module: &dyn ChatPlatform,
+    context: &ConnectionContext,
+    posted: Posted,
+) -> Result<Decision, RouteError> {
+    let store = &state.store;
+    let connection = context.connection.id;
+    let platform = context.connection.platform;
+    let seen = format!("posted/{}/{}", posted.origin.chat, posted.origin.message);
+    let sender = match store
+        .account_identity(connection, platform, posted.sender.as_str())
+        .await?
+    {
+        Some(AccountIdentity::Person(person)) => person,
+        // What a representation writes is the hub's own doing (or a person on their secondary
+        // platform, where their chats stay): relaying it again would echo.
+        Some(AccountIdentity::Representation(_)) => return Ok(Decision::nothing(seen)),
+        // Somebody the hub did not import (an outside guest, another app).
+        None => return Ok(Decision::nothing(seen)),
+    };
+    if store.relayed_copy(&posted.origin).await?.is_some() {
+        return Ok(Decision::nothing(seen));
+    }
+    let conversation = match store
+        .portal_by_chat(connection, &posted.origin.chat)
+        .await?
+    {
+        Some(portal) => store.conversation(portal.conversation_id).await?,
+        None => {
+            let members = chat_members(state, module, context, &posted).await?;
+            adopt_chat(store, connection, platform, &posted.origin.chat, &members).await?
+        }
+    };
+    let Some(conversation) = conversation else {
+        return Ok(Decision::nothing(seen));
+    };
+    let mut participants = Vec::with_capacity(conversation.participants.len());
+    for person in &conversation.participants {
+        let primary = store
+            .person(*person)
+            .await?
+            .and_then(|p| p.primary)
+            .map(|p| p.platform);
+        participants.push(Participant {
+            person: *person,
+            primary,
+        });
+    }
+    let found = destinations(sender, platform, &participants);
+    for unreached in &found.unreached {
+        let Unreached::NoPrimary(person) = unreached;
+        tracing::info!(%person, conversation = %conversation.id, "relay: a participant has no primary platform yet; they get no copy");
+    }
+    let payload = Payload {
+        body: Some(posted.body),
+        thread: posted.thread.map(|parent| parent.id),
+        ..Payload::default()
+    }
+    .encode();
+    let mut copies = Vec::new();
+    for target in found.platforms {
+        let Some(target_connection) = connection_on(store, target).await? else {
+            tracing::warn!(
+                platform = target.as_str(),
+                "relay: no connection to deliver to"
+            );
+            continue;
+        };
+        copies.push(NewOutboxItem {
+            conversation: conversation.id,
+            platform: target,
+            connection: target_connection,
+            sender,
+            origin: posted.origin.clone(),
+            order: posted.order,
+            action: OutboxAction::Post,
+            payload: payload.clone(),
+        });
+    }
+    Ok(Decision {
+        seen: Some(seen),
+        copies,
+    })
+}
+
+/// The accounts in the chat a message was written in.
+async fn chat_members(
+    state: &AppState,
+    module: &dyn ChatPlatform,
+    context: &ConnectionContext,
+    posted: &Posted,
+) -> Result<Vec<ExternalUserId>, RouteError> {
+    let platform = context.connection.platform;
+    // A direct message to a representation is between its writer and that representation.
+    if let (ChatKind::Direct, Some(recipient)) = (posted.chat_kind, &posted.recipient) {
+        return Ok(vec![posted.sender.clone(), recipient.clone()]);
+    }
+    // Read as the account the platform addressed the event to, where it said which.
+    let reader = match &posted.recipient {
+        Some(recipient) => match state
+            .store
+            .account_identity(context.connection.id, platform, recipient.as_str())
+            .await?
+        {
+            Some(AccountIdentity::Representation(person)) => {
+                representation_actor(&state.store, person, platform).await?
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    Ok(module
+        .chat_members(
+            context,
+            reader.as_ref().unwrap_or(&Actor::Hub),
+            &posted.origin.chat,
+        )
+        .await?)
+}
+
+/// Makes a chat the hub had not seen a portal of its conversation, when a representation is
+/// among its members; `None` when none is (a chat between people at home on the platform).
+async fn adopt_chat(
+    store: &Store,
+    connection: ConnectionId,
+    platform: Platform,
+    chat: &ExternalChatId,
+    members: &[ExternalUserId],
+) -> Result<Option<Conversation>, StoreError> {
+    let mut people = BTreeSet::new();
+    let mut represented = false;
+    for member in members {
+        match store
+            .account_identity(connection, platform, member.as_str())
+            .await?
+        {
+            Some(AccountIdentity::Person(person)) => {
+                people.insert(person);
+            }
+            Some(AccountIdentity::Representation(person)) => {
+                represented = true;
+                people.insert(person);
+            }
+            None => {}
+        }
+    }
+    if !represented || people.len() < 2 {
+        return Ok(None);
+    }
+    let conversation = if people.len() == 2 {
+        let mut pair = people.into_iter();
+        let (Some(a), Some(b)) = (pair.next(), pair.next()) else {
+            return Ok(None);
+        };
+        store.direct_conversation(a, b).await?
+    } else {
+        store.create_group_conversation(people).await?
+    };
+    match store
+        .create_portal(conversation.id, platform, connection, chat)
+        .await
+    {
+        Ok(_) => {}
+        // The conversation already has its portal here (another chat with the same people):
+        // its messages are relayed all the same; replies go to the recorded portal.
+        Err(StoreError::Conflict(what)) => {
+            tracing::info!(%chat, conversation = %conversation.id, %what, "relay: a second chat for a conversation");
+        }
+        Err(error) => return Err(error),
+    }
+    Ok(Some(conversation))
+}
+
+/// An edit or deletion of a message, to follow to its copies.
+struct Follow {
+    origin: MessageKey,
+    action: OutboxAction,
+    payload: Payload,
+}
+
+async fn route_follow_up(
+    state: &AppState,
+    event_id: String,
+    follow: Follow,
+) -> Result<Decision, RouteError> {
+    let store = &state.store;
+    let order = now_micros(state);
+    // The hub's own edits and deletions of copies come back as events too: never relayed.
+    if store.relayed_copy(&follow.origin).await?.is_some() {
+        return Ok(Decision::nothing(event_id));
+    }
+    let copies = store.copies_of(&follow.origin).await?;
+    let payload = follow.payload.encode();
+    Ok(Decision {
+        seen: Some(event_id),
+        copies: copies
+            .into_iter()
+            .map(|copy| NewOutboxItem {
+                conversation: copy.conversation,
+                platform: copy.copy.platform,
+                connection: copy.copy_connection,
+                sender: copy.sender,
+                origin: follow.origin.clone(),
+                order,
+                action: follow.action,
+                payload: payload.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// A reaction added to or removed from a message.
+struct Reaction {
+    message: MessageKey,
+    user: ExternalUserId,
+    emoji: String,
+    present: bool,
+}
+
+/// A reaction to a relayed message goes on its other copies, and a reaction to a copy on the
+/// original and its other copies: everyone sees it where they read the message.
+async fn route_reaction(
+    state: &AppState,
+    context: &ConnectionContext,
+    event_id: String,
+    reaction: Reaction,
+) -> Result<Decision, RouteError> {
+    let store = &state.store;
+    let reactor = match store
+        .account_identity(
+            context.connection.id,
+            context.connection.platform,
+            reaction.user.as_str(),
+        )
+        .await?
+    {
+        Some(AccountIdentity::Person(person)) => person,
+        // The hub's own reactions, as a representation, come back as events: never relayed.
+        Some(AccountIdentity::Representation(_)) | None => {
+            return Ok(Decision::nothing(event_id));
+        }
+    };
+    let (origin, conversation, mut targets) = match store.relayed_copy(&reaction.message).await? {
+        Some(relayed) => {
+            let Some(connection) = connection_on(store, relayed.origin.platform).await? else {
+                return Ok(Decision::nothing(event_id));
+            };
+            let original = (relayed.origin.clone(), connection);
+            let others = store.copies_of(&relayed.origin).await?;
+            let mut targets = vec![original];
+            targets.extend(
+                others
+                    .into_iter()
+                    .filter(|c| c.copy != reaction.message)
+                    .map(|c| (c.copy, c.copy_connection)),
+            );
+            (relayed.origin, relayed.conversation, targets)
+        }
+        None => {
+            let copies = store.copies_of(&reaction.message).await?;
+            let Some(conversation) = copies.first().map(|c| c.conversation) else {
+                return Ok(Decision::nothing(event_id));
+            };
+            let targets = copies
+                .into_iter()
+                .map(|c| (c.copy, c.copy_connection))
+                .collect();
+            (reaction.message.clone(), conversation, targets)
+        }
+    };
+    targets.retain(|(target, _)| target.platform != context.connection.platform);
+    let order = now_micros(state);
+    let action = if reaction.present {
+        OutboxAction::React
+    } else {
+        OutboxAction::Unreact
+    };
+    let copies = targets
+        .into_iter()
+        .map(|(target, connection)| NewOutboxItem {
+            conversation,
+            platform: target.platform,
+            connection,
+            sender: reactor,
+            origin: origin.clone(),
+            order,
+            action,
+            payload: Payload {
+                emoji: Some(reaction.emoji.clone()),
+                target: Some(Target {
+                    chat: target.chat.as_str().to_owned(),
+                    message: target.message,
+                }),
+                ..Payload::default()
+            }
+            .encode(),
+        })
+        .collect();
+    Ok(Decision {
+        seen: Some(event_id),
+        copies,
+    })
+}
+
+/// The connection the hub delivers to on a platform.
+pub(super) async fn connection_on(
+    store: &Store,
+    platform: Platform,
+) -> Result<Option<ConnectionId>, StoreError> {
+    Ok(store
+        .connections()
+        .await?
+        .into_iter()
+        .find(|c| c.platform == platform)
+        .map(|c| c.id))
+}
+
+/// How to act as a person's representation on a platform, once it is synced.
+pub(super) async fn representation_actor(
+    store: &Store,
+    person: PersonId,
+    platform: Platform,
+) -> Result<Option<Actor>, StoreError> {
+    let Some(representation) = store.representation(person, platform).await? else {
+        return Ok(None);
+    };
+    let Some(account) = representation
+        .external_account
+        .filter(|_| representation.status == SyncStatus::Synced)
+    else {
+        return Ok(None);
+    };
+    let secrets = store.representation_secrets(person, platform).await?;
+    let mut credentials = Credentials::default();
+    for (name, secret) in secrets.secrets {
+        credentials.insert(name, secret);
+    }
+    credentials.set_expires_at(secrets.expires_at);
+    Ok(Some(Actor::Representation {
+        account,
+        credentials,
+    }))
+}

@@ -1,0 +1,750 @@
+//! What the relay keeps: the inbox of events as platforms delivered them, the outbox of copies
+//! to send, the map from each relayed message to its copies, and the platforms' event
+//! subscriptions.
+//!
+//! Delivery guarantees rest on three rules kept here. An event is stored before its delivery
+//! is acknowledged, so a crash loses nothing. What the relay decides about an event (the copies
+//! to send) is written in the same transaction that marks the event read and remembers it as
+//! seen, so a redelivered or re-read event is acted on once. A copy leaves the outbox in the
+//! same transaction that records it in the map.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use switchboard_core::{
+    ConnectionId, ConversationId, ExternalChatId, PersonId, Platform, Timestamp,
+};
+
+use switchboard_secrets::SecretString;
+
+use crate::connections::{parse, parse_optional};
+use crate::{Store, StoreError};
+
+/// A stored event not read yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    pub id: i64,
+    pub connection_id: ConnectionId,
+    pub event_id: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// What to do on a destination platform for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxAction {
+    Post,
+    Edit,
+    Delete,
+    React,
+    Unreact,
+}
+
+impl OutboxAction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutboxAction::Post => "post",
+            OutboxAction::Edit => "edit",
+            OutboxAction::Delete => "delete",
+            OutboxAction::React => "react",
+            OutboxAction::Unreact => "unreact",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Self, StoreError> {
+        [
+            OutboxAction::Post,
+            OutboxAction::Edit,
+            OutboxAction::Delete,
+            OutboxAction::React,
+            OutboxAction::Unreact,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox action '{name}'")))
+    }
+}
+
+/// A message on a platform, as the map and the outbox name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageKey {
+    pub platform: Platform,
+    pub chat: ExternalChatId,
+    pub message: String,
+}
+
+/// A copy to send, as the relay decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutboxItem {
+    pub conversation: ConversationId,
+    pub platform: Platform,
+    pub connection: ConnectionId,
+    /// Whose representation sends the copy.
+    pub sender: PersonId,
+    /// The message the copy is of.
+    pub origin: MessageKey,
+    /// Where the copy goes in its lane: when the origin message was sent (microseconds since
+    /// the epoch), so that a lane delivers in the order people wrote, not the order events
+    /// arrived in.
+    pub order: i64,
+    pub action: OutboxAction,
+    /// What the copy says, in the relay's own encoding.
+    pub payload: String,
+}
+
+impl NewOutboxItem {
+    /// Copies to one conversation on one platform leave one at a time, in order.
+    fn lane(&self) -> String {
+        format!("{}/{}", self.conversation, self.platform.as_str())
+    }
+}
+
+/// A copy waiting in the outbox, leased to whoever took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub conversation: ConversationId,
+    pub platform: Platform,
+    pub connection: ConnectionId,
+    pub sender: PersonId,
+    pub origin: MessageKey,
+    pub action: OutboxAction,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// A copy that could not be delivered after the last retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub item: OutboxItem,
+    pub last_error: String,
+    pub dead_at: Timestamp,
+}
+
+/// What the relay has to do, at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelayCounts {
+    /// Events stored and not read yet.
+    pub inbox: i64,
+    /// Copies waiting to be sent, first attempts and retries.
+    pub outbox: i64,
+    /// Of those, copies that failed at least once (retrying, or held for a sync).
+    pub retrying: i64,
+    pub dead_letters: i64,
+}
+
+/// A relayed message and one of its copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedCopy {
+    pub origin: MessageKey,
+    pub conversation: ConversationId,
+    pub sender: PersonId,
+    pub copy: MessageKey,
+    pub copy_connection: ConnectionId,
+}
+
+/// A subscription through which a platform delivers a connection's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSubscription {
+    pub id: String,
+    pub resource: String,
+    pub expires_at: Timestamp,
+}
+
+/// How an account relates to the people the hub knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountIdentity {
+    /// A person's own account.
+    Person(PersonId),
+    /// The account that represents a person on this platform (a guest, a bot, or the person's
+    /// own account they authorised the hub to act as).
+    Representation(PersonId),
+}
+
+impl AccountIdentity {
+    pub const fn person(self) -> PersonId {
+        match self {
+            AccountIdentity::Person(person) | AccountIdentity::Representation(person) => person,
+        }
+    }
+}
+
+const OUTBOX_COLUMNS: &str = "id, conversation_id, platform, connection_id, sender_person_id, \
+     origin_platform, origin_chat, origin_message, action, payload, attempts";
+
+const COPY_COLUMNS: &str = "origin_platform, origin_chat, origin_message, conversation_id, \
+     sender_person_id, copy_platform, copy_connection_id, copy_chat, copy_message";
+
+impl Store {
+    /// Stores the items of a delivery, each once however often it is delivered; returns how
+    /// many were new.
+    pub async fn store_inbound(
+        &self,
+        connection: ConnectionId,
+        items: &[(&str, &str)],
+    ) -> Result<usize, StoreError> {
+        let now = self.now().unix_millis();
+        let mut tx = self.begin_write().await?;
+        let mut stored = 0;
+        for &(event_id, payload) in items {
+            stored += sqlx::query(
+                "INSERT INTO relay_inbox (connection_id, event_id, payload, received_at, \
+                 next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (connection_id, event_id) DO NOTHING",
+            )
+            .bind(connection.to_string())
+            .bind(event_id)
+            .bind(payload)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Stored events due to be read, oldest first.
+    pub async fn due_inbound(&self, limit: i64) -> Result<Vec<InboxItem>, StoreError> {
+        sqlx::query(
+            "SELECT id, connection_id, event_id, payload, attempts FROM relay_inbox \
+             WHERE payload IS NOT NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, id LIMIT $2",
+        )
+        .bind(self.now().unix_millis())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(InboxItem {
+                id: row.try_get("id")?,
+                connection_id: parse(row, "connection_id")?,
+                event_id: row.try_get("event_id")?,
+                payload: row.try_get("payload")?,
+                attempts: row.try_get("attempts")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Reading an event failed for now: it is read again at `retry_at`.
+    pub async fn inbound_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE relay_inbox SET attempts = attempts + 1, last_error = $1, \
+             next_attempt_at = $2 WHERE id = $3",
+        )
+        .bind(error)
+        .bind(retry_at.unix_millis())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records what the relay decided about a stored event, in one transaction: the event is
+    /// marked read (its content dropped), `seen` (what makes it unique: a message's id, an
+    /// edit's version) is remembered, and the copies are queued — unless `seen` was already
+    /// remembered, in which case the event is a repeat and nothing is queued. Returns whether
+    /// the copies were queued.
+    pub async fn settle_inbound(
+        &self,
+        id: i64,
+        seen: Option<(Platform, &str)>,
+        copies: &[NewOutboxItem],
+    ) -> Result<bool, StoreError> {
+        let now = self.now().unix_millis();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((platform, key)) = seen {
+            let first = sqlx::query(
+                "INSERT INTO relay_seen (platform, key, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (platform, key) DO NOTHING",
+            )
+            .bind(platform.as_str())
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !first {
+                tx.commit().await?;
+                return Ok(false);
+            }
+        }
+        for copy in copies {
+            sqlx::query(
+                "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
+                 sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
+                 action, payload, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+            )
+            .bind(copy.lane())
+            .bind(copy.conversation.to_string())
+            .bind(copy.platform.as_str())
+            .bind(copy.connection.to_string())
+            .bind(copy.sender.to_string())
+            .bind(copy.origin.platform.as_str())
+            .bind(copy.origin.chat.as_str())
+            .bind(copy.origin.message.as_str())
+            .bind(copy.order)
+            .bind(copy.action.as_str())
+            .bind(copy.payload.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes up to `limit` copies that are due, each the first undelivered one of its lane (in
+    /// lane order) in a lane with none in flight, and leases them until `lease_until`: nobody
+    /// else takes them before then.
+    pub async fn lease_outbox(
+        &self,
+        limit: i64,
+        lease_until: Timestamp,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let now = self.now().unix_millis();
+        let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS} FROM relay_outbox o \
+             WHERE o.dead_at IS NULL AND o.next_attempt_at <= $1 \
+             AND (o.lease_until IS NULL OR o.lease_until < $1) \
+             AND NOT EXISTS (SELECT 1 FROM relay_outbox h WHERE h.lane = o.lane \
+                 AND h.dead_at IS NULL AND h.id <> o.id \
+                 AND (h.origin_order < o.origin_order \
+                      OR (h.origin_order = o.origin_order AND h.id < o.id) \
+                      OR h.lease_until >= $1)) \
+             ORDER BY o.next_attempt_at, o.id LIMIT $2"
+        )))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(outbox_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let mut leased = Vec::with_capacity(candidates.len());
+        for item in candidates {
+            let taken = sqlx::query(
+                "UPDATE relay_outbox SET lease_until = $1 WHERE id = $2 \
+                 AND (lease_until IS NULL OR lease_until < $3)",
+            )
+            .bind(lease_until.unix_millis())
+            .bind(item.id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                == 1;
+            if taken {
+                leased.push(item);
+            }
+        }
+        Ok(leased)
+    }
+
+    /// A copy was delivered: it leaves the outbox, and the copy it made (if any: a deletion
+    /// or a reaction makes none) enters the map, in one transaction.
+    pub async fn outbox_delivered(
+        &self,
+        item: &OutboxItem,
+        copy: Option<&MessageKey>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM relay_outbox WHERE id = $1")
+            .bind(item.id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(copy) = copy {
+            sqlx::query(
+                "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
+                 conversation_id, sender_person_id, copy_platform, copy_connection_id, copy_chat, \
+                 copy_message, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (origin_platform, origin_chat, origin_message, copy_platform) \
+                 DO NOTHING",
+            )
+            .bind(item.origin.platform.as_str())
+            .bind(item.origin.chat.as_str())
+            .bind(item.origin.message.as_str())
+            .bind(item.conversation.to_string())
+            .bind(item.sender.to_string())
+            .bind(copy.platform.as_str())
+            .bind(item.connection.to_string())
+            .bind(copy.chat.as_str())
+            .bind(copy.message.as_str())
+            .bind(self.now().unix_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A delivery attempt failed: tried again at `retry_at`, or — `retry_at` being `None` —
+    /// dead-lettered for an admin to see and retry.
+    pub async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let now = self.now().unix_millis();
+        sqlx::query(
+            "UPDATE relay_outbox SET attempts = attempts + 1, last_error = $1, lease_until = NULL, \
+             next_attempt_at = $2, dead_at = $3 WHERE id = $4",
+        )
+        .bind(error)
+        .bind(retry_at.map_or(now, Timestamp::unix_millis))
+        .bind(retry_at.is_none().then_some(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes the copies held for a person's sync due now (their sync completed).
+    pub async fn release_held(&self, sender: PersonId) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE relay_outbox SET next_attempt_at = $1 WHERE sender_person_id = $2 \
+             AND dead_at IS NULL AND attempts > 0 AND next_attempt_at > $1",
+        )
+        .bind(self.now().unix_millis())
+        .bind(sender.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    pub async fn relay_counts(&self) -> Result<RelayCounts, StoreError> {
+        let inbox = sqlx::query("SELECT COUNT(*) AS n FROM relay_inbox WHERE payload IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, \
+             COALESCE(SUM(CASE WHEN attempts > 0 AND dead_at IS NULL THEN 1 ELSE 0 END), 0) AS retrying, \
+             COALESCE(SUM(CASE WHEN dead_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS dead \
+             FROM relay_outbox",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let dead_letters: i64 = row.try_get("dead")?;
+        Ok(RelayCounts {
+            inbox,
+            outbox: row.try_get::<i64, _>("n")? - dead_letters,
+            retrying: row.try_get("retrying")?,
+            dead_letters,
+        })
+    }
+
+    /// Copies given up on, newest first.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {OUTBOX_COLUMNS}, last_error, dead_at FROM relay_outbox \
+             WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id DESC LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(DeadLetter {
+                item: outbox_from_row(row)?,
+                last_error: row
+                    .try_get::<Option<String>, _>("last_error")?
+                    .unwrap_or_default(),
+                dead_at: Timestamp::from_unix_millis(row.try_get("dead_at")?),
+            })
+        })
+        .collect()
+    }
+
+    /// Puts a dead letter back in its lane, to be tried again at once with fresh retries.
+    pub async fn retry_dead_letter(&self, id: i64) -> Result<(), StoreError> {
+        let revived = sqlx::query(
+            "UPDATE relay_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = $1, \
+             lease_until = NULL WHERE id = $2 AND dead_at IS NOT NULL",
+        )
+        .bind(self.now().unix_millis())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if revived == 0 {
+            return Err(StoreError::NotFound {
+                kind: "dead letter",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The copies of a message the hub relayed.
+    pub async fn copies_of(&self, origin: &MessageKey) -> Result<Vec<RelayedCopy>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COPY_COLUMNS} FROM relayed_messages WHERE origin_platform = $1 \
+             AND origin_chat = $2 AND origin_message = $3"
+        )))
+        .bind(origin.platform.as_str())
+        .bind(origin.chat.as_str())
+        .bind(origin.message.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(copy_from_row)
+        .collect()
+    }
+
+    /// The relayed message that `copy` is a copy of, if it is one.
+    pub async fn relayed_copy(&self, copy: &MessageKey) -> Result<Option<RelayedCopy>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COPY_COLUMNS} FROM relayed_messages WHERE copy_platform = $1 \
+             AND copy_chat = $2 AND copy_message = $3"
+        )))
+        .bind(copy.platform.as_str())
+        .bind(copy.chat.as_str())
+        .bind(copy.message.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(copy_from_row)
+        .transpose()
+    }
+
+    /// Who an account on `connection` is: a person's own account, a representation, or
+    /// nobody the hub knows. A person's own account that they authorised the hub to act as is
+    /// their representation.
+    pub async fn account_identity(
+        &self,
+        connection: ConnectionId,
+        platform: Platform,
+        external_id: &str,
+    ) -> Result<Option<AccountIdentity>, StoreError> {
+        if let Some(row) = sqlx::query(
+            "SELECT person_id FROM representations WHERE platform = $1 AND external_id = $2 \
+             AND status = 'synced'",
+        )
+        .bind(platform.as_str())
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await?
+        {
+            return Ok(Some(AccountIdentity::Representation(parse(
+                &row,
+                "person_id",
+            )?)));
+        }
+        let row = sqlx::query(
+            "SELECT person_id FROM accounts WHERE platform = $1 AND connection_id = $2 \
+             AND external_id = $3 AND kind = 'human'",
+        )
+        .bind(platform.as_str())
+        .bind(connection.to_string())
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => {
+                parse_optional::<PersonId>(&row, "person_id")?.map(AccountIdentity::Person)
+            }
+            None => None,
+        })
+    }
+
+    /// A person's own active account on a platform, if they have one.
+    pub async fn own_account(
+        &self,
+        person: PersonId,
+        platform: Platform,
+    ) -> Result<Option<(ConnectionId, String)>, StoreError> {
+        sqlx::query(
+            "SELECT connection_id, external_id FROM accounts WHERE person_id = $1 \
+             AND platform = $2 AND kind = 'human' AND active = 1 ORDER BY updated_at DESC",
+        )
+        .bind(person.to_string())
+        .bind(platform.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| Ok((parse(&row, "connection_id")?, row.try_get("external_id")?)))
+        .transpose()
+    }
+
+    /// The subscriptions through which a connection's events arrive.
+    pub async fn event_subscriptions(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Vec<StoredSubscription>, StoreError> {
+        sqlx::query(
+            "SELECT subscription_id, resource, expires_at FROM event_subscriptions \
+             WHERE connection_id = $1 ORDER BY expires_at",
+        )
+        .bind(connection.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(StoredSubscription {
+                id: row.try_get("subscription_id")?,
+                resource: row.try_get("resource")?,
+                expires_at: Timestamp::from_unix_millis(row.try_get("expires_at")?),
+            })
+        })
+        .collect()
+    }
+
+    /// Replaces what is known of a connection's subscriptions.
+    pub async fn replace_event_subscriptions(
+        &self,
+        connection: ConnectionId,
+        subscriptions: &[StoredSubscription],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM event_subscriptions WHERE connection_id = $1")
+            .bind(connection.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for subscription in subscriptions {
+            sqlx::query(
+                "INSERT INTO event_subscriptions (connection_id, subscription_id, resource, \
+                 expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(connection.to_string())
+            .bind(subscription.id.as_str())
+            .bind(subscription.resource.as_str())
+            .bind(subscription.expires_at.unix_millis())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Keeps a secret that verifies webhooks sent on a representation's behalf.
+    pub async fn put_webhook_secret(
+        &self,
+        connection: ConnectionId,
+        name: &str,
+        secret: &SecretString,
+    ) -> Result<(), StoreError> {
+        let sealed = self
+            .cipher
+            .seal(secret, &webhook_secret_context(connection, name));
+        sqlx::query(
+            "INSERT INTO webhook_secrets (connection_id, name, sealed, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, name) \
+             DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+        )
+        .bind(connection.to_string())
+        .bind(name)
+        .bind(sealed)
+        .bind(self.now().unix_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn webhook_secret(
+        &self,
+        connection: ConnectionId,
+        name: &str,
+    ) -> Result<Option<SecretString>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT sealed FROM webhook_secrets WHERE connection_id = $1 AND name = $2",
+        )
+        .bind(connection.to_string())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let sealed: Vec<u8> = row.try_get("sealed")?;
+        Ok(Some(self.cipher.open(
+            &sealed,
+            &webhook_secret_context(connection, name),
+        )?))
+    }
+
+    pub async fn delete_webhook_secret(
+        &self,
+        connection: ConnectionId,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM webhook_secrets WHERE connection_id = $1 AND name = $2")
+            .bind(connection.to_string())
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets events read before `before`: platforms stop redelivering long before then.
+    pub async fn prune_relay(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inbox =
+            sqlx::query("DELETE FROM relay_inbox WHERE payload IS NULL AND received_at < $1")
+                .bind(before.unix_millis())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let seen = sqlx::query("DELETE FROM relay_seen WHERE seen_at < $1")
+            .bind(before.unix_millis())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(inbox + seen)
+    }
+}
+
+fn webhook_secret_context(connection: ConnectionId, name: &str) -> String {
+    format!("webhook:{connection}:{name}")
+}
+
+fn message_key(
+    row: &AnyRow,
+    platform: &str,
+    chat: &str,
+    message: &str,
+) -> Result<MessageKey, StoreError> {
+    Ok(MessageKey {
+        platform: parse(row, platform)?,
+        chat: ExternalChatId::new(row.try_get::<String, _>(chat)?),
+        message: row.try_get(message)?,
+    })
+}
+
+fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
+    let action: String = row.try_get("action")?;
+    Ok(OutboxItem {
+        id: row.try_get("id")?,
+        conversation: parse(row, "conversation_id")?,
+        platform: parse(row, "platform")?,
+        connection: parse(row, "connection_id")?,
+        sender: parse(row, "sender_person_id")?,
+        origin: message_key(row, "origin_platform", "origin_chat", "origin_message")?,
+        action: OutboxAction::parse(&action)?,
+        payload: row.try_get("payload")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+fn copy_from_row(row: &AnyRow) -> Result<RelayedCopy, StoreError> {
+    Ok(RelayedCopy {
+        origin: message_key(row, "origin_platform", "origin_chat", "origin_message")?,
+        conversation: parse(row, "conversation_id")?,
+        sender: parse(row, "sender_person_id")?,
+        copy: message_key(row, "copy_platform", "copy_chat", "copy_message")?,
+        copy_connection: parse(row, "copy_connection_id")?,
+    })
+}

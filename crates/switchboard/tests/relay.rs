@@ -1,0 +1,753 @@
+//! The relay through the real binary: `switchboard demo` against the built-in simulator, with
+//! simulated people typing through the platforms' own APIs (Slack's Web API, Microsoft Graph)
+//! and reading what arrives the same way.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::RunningDemo;
+use common::browser::{Browser, sync_link};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "relay-test-token-0123456789";
+
+struct World {
+    _process: RunningDemo,
+    api: String,
+    sim: String,
+    http: reqwest::Client,
+}
+
+impl World {
+    fn start(people: usize) -> Self {
+        let process = RunningDemo::start(people, TOKEN, &[]);
+        Self {
+            api: format!("{}/api/v1", process.hub_url()),
+            sim: process.sim_url(),
+            _process: process,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    async fn representation(&self, id: &str, platform: &str) -> Value {
+        let person = self
+            .api(reqwest::Method::GET, &format!("/people/{id}"), None)
+            .await;
+        person["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == platform)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// What the hub's own Slack app said to someone, oldest first.
+    async fn told_by_the_hub(&self, token: &str) -> Vec<String> {
+        let hub_bot = self
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "bot" && u["display_name"] == "Switchboard")
+            .expect("the hub's app has a bot user");
+        let hub_bot = hub_bot["id"].as_str().unwrap();
+        let opened = self
+            .slack("conversations.open", token, &[("users", hub_bot)])
+            .await;
+        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
+        self.slack_history(token, &channel)
+            .await
+            .into_iter()
+            .filter(|(user, _)| user == hub_bot)
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    async fn sim_users(&self, platform: &str) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/users?platform={platform}", self.sim))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    }
+
+    /// The chat between a Teams user and an account, and what the account said there oldest
+    /// first, once it said at least `count` things.
+    async fn teams_chat_with(
+        &self,
+        token: &str,
+        other: &str,
+        count: usize,
+    ) -> (String, Vec<String>) {
+        eventually("the messages reaching Teams", async || {
+            let chats = self
+                .graph(reqwest::Method::GET, "/me/chats", token, None)
+                .await;
+            for chat in chats["value"].as_array()? {
+                let id = chat["id"].as_str()?;
+                let texts: Vec<String> = self
+                    .teams_messages(token, id)
+                    .await
+                    .into_iter()
+                    .filter(|(from, _)| from == other)
+                    .map(|(_, text)| text)
+                    .collect();
+                if texts.len() >= count {
+                    return Some((id.to_owned(), texts));
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    async fn people(&self) -> Vec<Value> {
+        let response = self
+            .http
+            .get(format!("{}/people?limit=1000", self.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        response.json::<Value>().await.unwrap()["people"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The first person on only `home` whose representation on `other` is synced, waiting for
+    /// the demo's auto-sync to make one.
+    async fn synced_person(&self, home: &str, other: &str) -> Person {
+        self.synced_people(home, other, 1).await.remove(0)
+    }
+
+    /// `count` people on only `home` whose representations on `other` are synced, waiting for
+    /// the demo's auto-sync (Slack bots come at Slack's pace, about one a minute).
+    async fn synced_people(&self, home: &str, other: &str, count: usize) -> Vec<Person> {
+        let started = Instant::now();
+        loop {
+            let found: Vec<Person> = self
+                .people()
+                .await
+                .into_iter()
+                .filter_map(|p| {
+                    let representation = p["representations"]
+                        .as_array()?
+                        .iter()
+                        .find(|r| r["platform"] == other && r["status"] == "synced")?
+                        .clone();
+                    (p["platforms"] == json!([home])).then(|| Person {
+                        id: p["id"].as_str().unwrap().to_owned(),
+                        email: p["email"].as_str().unwrap().to_owned(),
+                        representation: representation["external_account"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                    })
+                })
+                .take(count)
+                .collect();
+            if found.len() == count {
+                return found;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(150),
+                "fewer than {count} people on {home} got a synced {other} representation"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A person's own account on a platform.
+    async fn account(&self, person: &Person, platform: &str) -> String {
+        let detail = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/people/{}", person.id),
+                None,
+            )
+            .await;
+        detail["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["platform"] == platform)
+            .unwrap()["external_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Calls the simulator's control API.
+    async fn sim(&self, method: reqwest::Method, path: &str, body: Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.sim));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+
+    /// A token for a simulated person, as their own client would have.
+    async fn token(&self, platform: &str, email: &str) -> String {
+        let answer: Value = self
+            .http
+            .post(format!("{}/_sim/token", self.sim))
+            .json(&json!({"platform": platform, "email": email}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn slack(&self, method: &str, token: &str, args: &[(&str, &str)]) -> Value {
+        let answer: Value = self
+            .http
+            .post(format!("{}/slack/api/{method}", self.sim))
+            .bearer_auth(token)
+            .form(args)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["ok"], true, "{method}: {answer}");
+        answer
+    }
+
+    async fn graph(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}/graph/v1.0{path}", self.sim))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Messages of a Slack conversation, oldest first, as `(user, text)`.
+    async fn slack_history(&self, token: &str, channel: &str) -> Vec<(String, String)> {
+        let history = self
+            .slack("conversations.history", token, &[("channel", channel)])
+            .await;
+        let mut messages: Vec<(String, String)> = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["user"].as_str().unwrap_or_default().to_owned(),
+                    m["text"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        messages.reverse();
+        messages
+    }
+
+    /// Messages of a Teams chat, oldest first, as `(sender id, content)`.
+    async fn teams_messages(&self, token: &str, chat: &str) -> Vec<(String, String)> {
+        let listed = self
+            .graph(
+                reqwest::Method::GET,
+                &format!("/chats/{chat}/messages"),
+                token,
+                None,
+            )
+            .await;
+        let mut messages: Vec<&Value> = listed["value"].as_array().unwrap().iter().collect();
+        messages.sort_by_key(|m| m["createdDateTime"].as_str().unwrap_or_default().to_owned());
+        messages
+            .into_iter()
+            .filter(|m| m["messageType"] == "message")
+            .map(|m| {
+                (
+                    m["from"]["user"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["body"]["content"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+struct Person {
+    id: String,
+    email: String,
+    /// Their account on their secondary platform (a Teams guest, a Slack bot).
+    representation: String,
+}
+
+async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_slack_and_teams() {
+    let world = World::start(10);
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+
+    // Alice writes to Bob's bot in Slack.
+    let alice_token = world.token("slack", &alice.email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &alice_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let hello = world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &dm), ("text", "Hello Bob, from Slack")],
+        )
+        .await;
+    let hello_ts = hello["ts"].as_str().unwrap().to_owned();
+
+    // Bob finds it in Teams, in a chat with Alice's guest account.
+    let bob_token = world.token("teams", &bob.email).await;
+    let chat = eventually("the message reaching Teams", async || {
+        let chats = world
+            .graph(reqwest::Method::GET, "/me/chats", &bob_token, None)
+            .await;
+        for chat in chats["value"].as_array()? {
+            let id = chat["id"].as_str()?;
+            let messages = world.teams_messages(&bob_token, id).await;
+            if messages.iter().any(|(from, text)| {
+                from == &alice.representation && text.contains("Hello Bob, from Slack")
+            }) {
+                return Some(id.to_owned());
+            }
+        }
+        None
+    })
+    .await;
+
+    // Bob replies in Teams; Alice reads it in her Slack DM, from Bob's bot.
+    let reply = world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            Some(json!({"body": {"content": "Hi Alice, from Teams"}})),
+        )
+        .await;
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    eventually("the reply reaching Slack", async || {
+        let history = world.slack_history(&alice_token, &dm).await;
+        history
+            .iter()
+            .any(|(user, text)| {
+                user == &bob.representation && text.contains("Hi Alice, from Teams")
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Nothing echoes: each side holds exactly the two messages.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(world.slack_history(&alice_token, &dm).await.len(), 2);
+    assert_eq!(world.teams_messages(&bob_token, &chat).await.len(), 2);
+
+    // Alice edits her message: Bob's copy changes.
+    world
+        .slack(
+            "chat.update",
+            &alice_token,
+            &[
+                ("channel", &dm),
+                ("ts", &hello_ts),
+                ("text", "Hello Bob, edited in Slack"),
+            ],
+        )
+        .await;
+    eventually("the edit reaching Teams", async || {
+        world
+            .teams_messages(&bob_token, &chat)
+            .await
+            .iter()
+            .any(|(_, text)| text.contains("edited in Slack"))
+            .then_some(())
+    })
+    .await;
+
+    // Alice reacts to Bob's reply in Slack: the reaction appears on his message in Teams, from
+    // her guest account.
+    let history = world
+        .slack("conversations.history", &alice_token, &[("channel", &dm)])
+        .await;
+    let reply_copy = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"] == bob.representation.as_str())
+        .unwrap()["ts"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world
+        .slack(
+            "reactions.add",
+            &alice_token,
+            &[
+                ("channel", &dm),
+                ("timestamp", &reply_copy),
+                ("name", "thumbsup"),
+            ],
+        )
+        .await;
+    eventually("the reaction reaching Teams", async || {
+        let message = world
+            .graph(
+                reqwest::Method::GET,
+                &format!("/chats/{chat}/messages/{reply_id}"),
+                &bob_token,
+                None,
+            )
+            .await;
+        message["reactions"]
+            .as_array()?
+            .iter()
+            .any(|r| {
+                r["reactionType"] == "👍"
+                    && r["user"]["user"]["id"] == alice.representation.as_str()
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Bob deletes his reply in Teams: Alice's copy disappears from Slack.
+    let bob_id = world
+        .graph(reqwest::Method::GET, "/me", &bob_token, None)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/users/{bob_id}/chats/{chat}/messages/{reply_id}/softDelete"),
+            &bob_token,
+            None,
+        )
+        .await;
+    eventually("the deletion reaching Slack", async || {
+        let history = world.slack_history(&alice_token, &dm).await;
+        (history.len() == 1).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arrives_after_they_sync()
+{
+    let world = World::start(10);
+    world
+        .api(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(json!({"auto_prompt": true})),
+        )
+        .await;
+    let bob = world.synced_person("teams", "slack").await;
+    // Eve is on both platforms and chats from Slack; her Teams account is not synced.
+    let eve = world
+        .people()
+        .await
+        .into_iter()
+        .find(|p| p["platforms"] == json!(["slack", "teams"]))
+        .unwrap();
+    let (eve_id, eve_email) = (eve["id"].as_str().unwrap(), eve["email"].as_str().unwrap());
+    world
+        .api(
+            reqwest::Method::PUT,
+            &format!("/people/{eve_id}/primary"),
+            Some(json!({"platform": "slack"})),
+        )
+        .await;
+
+    let eve_token = world.token("slack", eve_email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &eve_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    for text in ["first, while not synced", "second, while not synced"] {
+        world
+            .slack(
+                "chat.postMessage",
+                &eve_token,
+                &[("channel", &dm), ("text", text)],
+            )
+            .await;
+    }
+
+    // She is prompted once — not once per message — and told that her message waits.
+    eventually("Eve being prompted", async || {
+        let told = world.told_by_the_hub(&eve_token).await;
+        (told.iter().any(|t| t.contains("Sync now")) && told.iter().any(|t| t.contains("waiting")))
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let told = world.told_by_the_hub(&eve_token).await;
+    let prompts: Vec<&String> = told.iter().filter(|t| t.contains("Sync now")).collect();
+    assert_eq!(prompts.len(), 1, "{told:?}");
+    assert_eq!(
+        world.representation(eve_id, "teams").await["status"],
+        "pending"
+    );
+
+    // Eve follows the link and authorises her Teams account; both messages then reach Bob, in
+    // order, from her own account.
+    let bob_token = world.token("teams", &bob.email).await;
+    let link = sync_link(prompts[0]).unwrap();
+    let (status, page) = Browser::default()
+        .sync_through(&link, "slack", eve_email)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let eve_teams = world.representation(eve_id, "teams").await;
+    assert_eq!(eve_teams["status"], "synced", "{eve_teams}");
+    let (_, texts) = world
+        .teams_chat_with(
+            &bob_token,
+            eve_teams["external_account"].as_str().unwrap(),
+            2,
+        )
+        .await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("first, while not synced"), "{texts:?}");
+    assert!(texts[1].contains("second, while not synced"), "{texts:?}");
+}
+
+#[tokio::test]
+async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() {
+    let world = World::start(10);
+    let on_slack = world.synced_people("slack", "teams", 2).await;
+    let on_teams = world.synced_people("teams", "slack", 2).await;
+    let (alice, carol) = (&on_slack[0], &on_slack[1]);
+    let (bob, dan) = (&on_teams[0], &on_teams[1]);
+
+    // Alice starts a group DM in Slack with Carol and the bots of Bob and Dan.
+    let alice_token = world.token("slack", &alice.email).await;
+    let carol_account = world.account(carol, "slack").await;
+    let members = [
+        carol_account.as_str(),
+        &bob.representation,
+        &dan.representation,
+    ]
+    .join(",");
+    let opened = world
+        .slack("conversations.open", &alice_token, &[("users", &members)])
+        .await;
+    let group = opened["channel"]["id"].as_str().unwrap().to_owned();
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &group), ("text", "Hello group, from Slack")],
+        )
+        .await;
+
+    // Bob and Dan read it in the same Teams group chat, from Alice's guest account.
+    let bob_token = world.token("teams", &bob.email).await;
+    let dan_token = world.token("teams", &dan.email).await;
+    let (chat, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+    assert!(texts[0].contains("Hello group, from Slack"), "{texts:?}");
+    let (dans_chat, _) = world
+        .teams_chat_with(&dan_token, &alice.representation, 1)
+        .await;
+    assert_eq!(chat, dans_chat);
+    let members = world
+        .graph(
+            reqwest::Method::GET,
+            &format!("/chats/{chat}/members"),
+            &bob_token,
+            None,
+        )
+        .await;
+    assert_eq!(members["value"].as_array().unwrap().len(), 4, "{members}");
+
+    // Bob answers in Teams: Alice and Carol read it in their Slack group DM, from his bot;
+    // Dan reads it where Bob wrote it.
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            Some(json!({"body": {"content": "Hello from Bob, in Teams"}})),
+        )
+        .await;
+    let carol_token = world.token("slack", &carol.email).await;
+    for token in [&alice_token, &carol_token] {
+        eventually("Bob's answer reaching Slack", async || {
+            world
+                .slack_history(token, &group)
+                .await
+                .iter()
+                .any(|(user, text)| user == &bob.representation && text.contains("Hello from Bob"))
+                .then_some(())
+        })
+        .await;
+    }
+
+    // Once each: the Slack group DM and the Teams chat hold two messages.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(world.slack_history(&alice_token, &group).await.len(), 2);
+    assert_eq!(world.teams_messages(&dan_token, &chat).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_admin_retry_delivers_it()
+ {
+    let world = World::start(10);
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    // Graph refuses every chat call for now, as it would a guest without access.
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/faults",
+            json!([{"route_prefix": "/graph/v1.0/chats", "error_rate": 1.0, "error_status": 403}]),
+        )
+        .await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &alice_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &dm), ("text", "Refused at first")],
+        )
+        .await;
+
+    // Given up at once (a refusal is not worth retrying), listed for the admin, and Alice told.
+    let letter = eventually("the copy being dead-lettered", async || {
+        let letters = world
+            .api(reqwest::Method::GET, "/relay/dead-letters", None)
+            .await;
+        letters["dead_letters"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(
+        (
+            &letter["platform"],
+            &letter["action"],
+            &letter["origin"]["platform"]
+        ),
+        (&json!("teams"), &json!("post"), &json!("slack")),
+        "{letter}"
+    );
+    assert!(!letter["error"].as_str().unwrap().is_empty(), "{letter}");
+    eventually("Alice being told", async || {
+        world
+            .told_by_the_hub(&alice_token)
+            .await
+            .iter()
+            .any(|t| t.contains("could not be delivered to Microsoft Teams"))
+            .then_some(())
+    })
+    .await;
+    let status = world.api(reqwest::Method::GET, "/relay", None).await;
+    assert_eq!(status["dead_letters"], 1, "{status}");
+
+    // The fault is gone; the admin retries and Bob gets the message.
+    world
+        .sim(reqwest::Method::DELETE, "/_sim/faults", Value::Null)
+        .await;
+    let id = letter["id"].as_i64().unwrap();
+    let retried = world
+        .api(
+            reqwest::Method::POST,
+            &format!("/relay/dead-letters/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(retried["retried"], true);
+    let bob_token = world.token("teams", &bob.email).await;
+    let (_, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+    assert!(texts[0].contains("Refused at first"), "{texts:?}");
+    let status = world.api(reqwest::Method::GET, "/relay", None).await;
+    assert_eq!(
+        (&status["dead_letters"], &status["outbox"]),
+        (&json!(0), &json!(0)),
+        "{status}"
+    );
+    let audit = world.api(reqwest::Method::GET, "/audit", None).await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "relay.retry"),
+        "{audit}"
+    );
+}
