@@ -1621,7 +1621,7 @@ store_test!(
 );
 
 store_test!(
-    the_refresher_finds_expiring_credentials_through_an_index,
+    the_refresher_finds_its_credentials_through_indexes,
     |db, store| {
         let mut raw = db.raw().await;
         match store.backend() {
@@ -1647,6 +1647,33 @@ store_test!(
                 assert!(
                     plan.iter()
                         .any(|step| step.contains("representation_secrets_by_expiry")),
+                    "{plan:?}"
+                );
+                assert!(
+                    !plan.iter().any(|step| step.starts_with("SCAN")),
+                    "{plan:?}"
+                );
+                // The query of `Store::representations_unchecked_since`.
+                let plan: Vec<String> = sqlx::query(
+                    "EXPLAIN QUERY PLAN SELECT r.person_id, r.platform, a.connection_id, \
+                     MIN(s.updated_at) AS checked_at FROM representation_secrets s \
+                     JOIN representations r ON r.person_id = s.person_id AND r.platform = s.platform \
+                     LEFT JOIN accounts a ON a.id = r.account_id \
+                     WHERE s.expires_at IS NULL AND s.updated_at < $1 AND r.status = 'synced' \
+                     GROUP BY r.person_id, r.platform, a.connection_id \
+                     ORDER BY checked_at, r.person_id, r.platform LIMIT $2",
+                )
+                .bind(1_700_000_000_000i64)
+                .bind(500i64)
+                .fetch_all(&mut raw)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail").unwrap())
+                .collect();
+                assert!(
+                    plan.iter()
+                        .any(|step| step.contains("representation_secrets_unexpiring")),
                     "{plan:?}"
                 );
                 assert!(
