@@ -1,7 +1,7 @@
 //! The token refresher: in the background, renews each connection's and each synced
-//! representation's credentials before they expire and checks what a connection's may do, so
-//! that a revoked or expired token is seen, shown on the connection and turns what depends on it
-//! to failed — never a silent stall.
+//! representation's credentials before they expire (and checks those that never do) and checks
+//! what a connection's may do, so that a revoked or expired token is seen, shown on the
+//! connection and turns what depends on it to failed — never a silent stall.
 
 use std::time::Duration;
 
@@ -183,14 +183,28 @@ pub async fn refresh_once(
     {
         refresh_representation(state, person, platform, connection, &mut report).await?;
     }
+    // Credentials that never expire (a Slack bot's token) can still be revoked: each is checked
+    // every `health_every`, as connections are.
+    let cutoff = Timestamp::from_unix_millis(
+        now.unix_millis()
+            .saturating_sub(millis(settings.health_every)),
+    );
+    for (person, platform, connection) in state
+        .store
+        .representations_unchecked_since(cutoff, REPRESENTATIONS_PER_PASS)
+        .await?
+    {
+        refresh_representation(state, person, platform, connection, &mut report).await?;
+    }
     Ok(report)
 }
 
 /// The most representations one pass renews; the rest wait for the next pass, soonest first.
 const REPRESENTATIONS_PER_PASS: u32 = 500;
 
-/// Renews a synced representation's own credentials (a guest's delegated token); when the
-/// platform refuses them, fails only that representation, with the reason. Skipped while a sync,
+/// Renews a synced representation's own credentials (a guest's delegated token), or checks
+/// them when they never expire (a Slack bot's token; the module answers them unchanged); when
+/// the platform refuses them, fails only that representation, with the reason. Skipped while a sync,
 /// reset or removal of it is under way.
 async fn refresh_representation(
     state: &AppState,

@@ -732,8 +732,13 @@ impl ChatPlatform for SlackPlatform {
         credentials: &Credentials,
     ) -> Result<Credentials, PlatformError> {
         // Bot tokens do not expire (token rotation is off in every manifest): only a connection's
-        // app configuration token needs renewing.
+        // app configuration token needs renewing. A bot's token is revoked when an admin removes
+        // its app, though, so it is checked: the same credentials come back while it works.
         let Ok(refresh) = credentials.get(credential::APP_CONFIGURATION_REFRESH_TOKEN) else {
+            if let Ok(token) = credentials.get(credential::BOT_TOKEN) {
+                self.call("auth.test", Auth::Bearer(token), Body::Form(Vec::new()))
+                    .await?;
+            }
             return Ok(credentials.clone());
         };
         let (token, refresh_token, expires_at) = self.rotate(refresh).await?;

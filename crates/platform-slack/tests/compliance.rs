@@ -604,15 +604,25 @@ async fn connecting_installs_the_hub_app_and_keeps_fresh_configuration_tokens() 
     ));
     platform.refresh(&world.connection, &renewed).await.unwrap();
 
-    // A bot's credentials do not expire and come back unchanged.
+    // A bot's credentials do not expire: they come back unchanged while they work, and a
+    // revoked (or unknown) token is refused.
     let mut bot = Credentials::default();
-    bot.insert(credential::BOT_TOKEN, SecretString::from("xoxb-unchanged"));
+    bot.insert(
+        credential::BOT_TOKEN,
+        renewed.get(credential::BOT_TOKEN).unwrap().clone(),
+    );
     let same = platform.refresh(&world.connection, &bot).await.unwrap();
     assert_eq!(
         same.get(credential::BOT_TOKEN).unwrap().expose_secret(),
-        "xoxb-unchanged"
+        renewed.get(credential::BOT_TOKEN).unwrap().expose_secret()
     );
     assert_eq!(same.expires_at(), None);
+    let mut revoked = Credentials::default();
+    revoked.insert(credential::BOT_TOKEN, SecretString::from("xoxb-unknown"));
+    assert!(matches!(
+        platform.refresh(&world.connection, &revoked).await,
+        Err(PlatformError::Unauthorized(_))
+    ));
 
     // An admin who cancels, a state that does not match, spent or unknown tokens.
     let (token, refresh) = configuration_tokens(&world.http, &world.base, &world.admin).await;

@@ -144,4 +144,36 @@ impl Store {
         })
         .collect()
     }
+
+    /// Up to `limit` synced representations whose own credentials never expire (a Slack bot's
+    /// token) and were last stored — renewed or checked — before `cutoff`, longest unchecked
+    /// first, each with the connection of the account it is tied to, if any.
+    pub async fn representations_unchecked_since(
+        &self,
+        cutoff: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(PersonId, Platform, Option<ConnectionId>)>, StoreError> {
+        sqlx::query(
+            "SELECT r.person_id, r.platform, a.connection_id, MIN(s.updated_at) AS checked_at \
+             FROM representation_secrets s \
+             JOIN representations r ON r.person_id = s.person_id AND r.platform = s.platform \
+             LEFT JOIN accounts a ON a.id = r.account_id \
+             WHERE s.expires_at IS NULL AND s.updated_at < $1 AND r.status = 'synced' \
+             GROUP BY r.person_id, r.platform, a.connection_id \
+             ORDER BY checked_at, r.person_id, r.platform LIMIT $2",
+        )
+        .bind(cutoff.unix_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                parse(row, "person_id")?,
+                parse(row, "platform")?,
+                parse_optional(row, "connection_id")?,
+            ))
+        })
+        .collect()
+    }
 }

@@ -56,6 +56,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0007_relay.sql"),
         postgres: include_str!("../migrations/postgres/0007_relay.sql"),
     },
+    Step {
+        version: 8,
+        description: "an index for representation credentials that never expire",
+        sqlite: include_str!("../migrations/sqlite/0008_unexpiring_secrets.sql"),
+        postgres: include_str!("../migrations/postgres/0008_unexpiring_secrets.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

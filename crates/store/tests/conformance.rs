@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7]
+            vec![1, 2, 3, 4, 5, 6, 7, 8]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7]
+            vec![1, 2, 3, 4, 5, 6, 7, 8]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -1548,7 +1548,80 @@ store_test!(
 );
 
 store_test!(
-    the_refresher_finds_expiring_credentials_through_an_index,
+    credentials_that_never_expire_are_checked_when_last_stored_long_ago,
+    |db, store| {
+        let gus = store
+            .create_person("Gus", &email("gus@acme.example"))
+            .await
+            .unwrap();
+        let hal = store
+            .create_person("Hal", &email("hal@acme.example"))
+            .await
+            .unwrap();
+        for (person, expires_at) in [(gus.id, None), (hal.id, Some(1_800_000_000_000))] {
+            store
+                .create_representation(person, Platform::Slack, RepresentationKind::Bot)
+                .await
+                .unwrap();
+            store
+                .complete_sync(
+                    person,
+                    Platform::Slack,
+                    &ExternalUserId::new(format!("U-{person}")),
+                    &secrets(&[("bot_token", "xoxb")], expires_at),
+                    "test",
+                )
+                .await
+                .unwrap();
+        }
+        let stored_at = 1_700_000_000_000;
+        let unchecked = |cutoff: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .representations_unchecked_since(Timestamp::from_unix_millis(cutoff), 100)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(unchecked(stored_at).await.is_empty(), "just stored");
+        // Only Gus's never expire (Hal's are renewed before they do).
+        assert_eq!(
+            unchecked(stored_at + 1).await,
+            vec![(gus.id, Platform::Slack, None)]
+        );
+        // Checked (stored again) a minute later: not due until the cutoff passes that.
+        db.advance(60_000);
+        store
+            .set_representation_secrets(
+                gus.id,
+                Platform::Slack,
+                &secrets(&[("bot_token", "xoxb")], None),
+            )
+            .await
+            .unwrap();
+        assert!(unchecked(stored_at + 1).await.is_empty());
+        assert_eq!(unchecked(stored_at + 60_001).await.len(), 1);
+        store
+            .apply_sync_event(
+                gus.id,
+                Platform::Slack,
+                SyncEvent::Failed {
+                    reason: "token refresh: token_revoked".to_owned(),
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        assert!(
+            unchecked(stored_at + 60_001).await.is_empty(),
+            "only synced ones are checked"
+        );
+    }
+);
+
+store_test!(
+    the_refresher_finds_its_credentials_through_indexes,
     |db, store| {
         let mut raw = db.raw().await;
         match store.backend() {
@@ -1580,6 +1653,33 @@ store_test!(
                     !plan.iter().any(|step| step.starts_with("SCAN")),
                     "{plan:?}"
                 );
+                // The query of `Store::representations_unchecked_since`.
+                let plan: Vec<String> = sqlx::query(
+                    "EXPLAIN QUERY PLAN SELECT r.person_id, r.platform, a.connection_id, \
+                     MIN(s.updated_at) AS checked_at FROM representation_secrets s \
+                     JOIN representations r ON r.person_id = s.person_id AND r.platform = s.platform \
+                     LEFT JOIN accounts a ON a.id = r.account_id \
+                     WHERE s.expires_at IS NULL AND s.updated_at < $1 AND r.status = 'synced' \
+                     GROUP BY r.person_id, r.platform, a.connection_id \
+                     ORDER BY checked_at, r.person_id, r.platform LIMIT $2",
+                )
+                .bind(1_700_000_000_000i64)
+                .bind(500i64)
+                .fetch_all(&mut raw)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.try_get::<String, _>("detail").unwrap())
+                .collect();
+                assert!(
+                    plan.iter()
+                        .any(|step| step.contains("representation_secrets_unexpiring")),
+                    "{plan:?}"
+                );
+                assert!(
+                    !plan.iter().any(|step| step.starts_with("SCAN")),
+                    "{plan:?}"
+                );
             }
             Backend::Postgres => {
                 let indexes: Vec<String> = sqlx::query(
@@ -1591,12 +1691,12 @@ store_test!(
                 .iter()
                 .map(|row| row.try_get::<String, _>("indexname").unwrap())
                 .collect();
-                assert!(
-                    indexes
-                        .iter()
-                        .any(|i| i == "representation_secrets_by_expiry"),
-                    "{indexes:?}"
-                );
+                for index in [
+                    "representation_secrets_by_expiry",
+                    "representation_secrets_unexpiring",
+                ] {
+                    assert!(indexes.iter().any(|i| i == index), "{indexes:?}");
+                }
             }
         }
     }

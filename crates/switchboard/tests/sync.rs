@@ -1156,7 +1156,8 @@ async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners
     assert!(demo.sim_kind("teams", &ann_guest).await.is_some());
     let before = demo.people().await.len();
 
-    // Ann is deactivated on Slack; Ben is deleted from the Microsoft tenant.
+    // Ann is deactivated on Slack; Ben leaves his team (he stays in the Microsoft tenant, but
+    // no selected team has him); Dee, on Teams only too, is deleted from the tenant.
     let ann_email = ann["email"].as_str().unwrap();
     let ann_slack = demo
         .sim_users("slack")
@@ -1170,16 +1171,44 @@ async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners
         .expect("Ann is on Slack");
     demo.sim_action("slack/deactivate", json!({"user": ann_slack["id"]}))
         .await;
-    demo.sim_action("teams/remove-user", json!({"email": ben["email"]}))
+    let teams_connection = demo.connection_id("teams").await;
+    let all_teams: Vec<String> = demo
+        .get(&format!("/connections/{teams_connection}/teams"))
+        .await["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut ben_teams = Vec::new();
+    for team in &all_teams {
+        let members = demo.get(&format!("/people?team={team}&limit=1000")).await;
+        if members["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == ben_id)
+        {
+            ben_teams.push(team.clone());
+        }
+    }
+    assert_eq!(ben_teams.len(), 1, "Ben is in one team: {ben_teams:?}");
+    demo.sim_action(
+        "teams/remove-user",
+        json!({"email": ben["email"], "team": ben_teams[0]}),
+    )
+    .await;
+    let dee = demo
+        .people()
+        .await
+        .into_iter()
+        .find(|p| p["platforms"] == json!(["teams"]) && p["id"] != ben_id)
+        .expect("someone else on Teams only");
+    let dee_id = dee["id"].as_str().unwrap();
+    demo.sim_action("teams/remove-user", json!({"email": dee["email"]}))
         .await;
     // June joins Slack, Jo joins a Teams team, Jay joins both.
-    let teams_connection = demo.connection_id("teams").await;
-    let team = demo
-        .get(&format!("/connections/{teams_connection}/teams"))
-        .await["teams"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let team = all_teams[0].clone();
     demo.sim_action(
         "slack/members",
         json!({"email": "june.joiner@acme.example", "real_name": "June Joiner"}),
@@ -1209,7 +1238,14 @@ async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners
         "June and Jay: {slack_run}"
     );
     assert_eq!(teams_run["added"], 2, "Jo and Jay: {teams_run}");
-    assert_eq!(teams_run["deactivated"], 1, "Ben: {teams_run}");
+    assert_eq!(teams_run["deactivated"], 2, "Ben and Dee: {teams_run}");
+    let ben_email = ben["email"].as_str().unwrap();
+    assert!(
+        demo.sim_users("teams").await.iter().any(|u| u["email"]
+            .as_str()
+            .is_some_and(|e| e.eq_ignore_ascii_case(ben_email))),
+        "Ben is still in the tenant"
+    );
 
     // The leavers stay visible, on no platform, with inactive accounts; auto-sync resets them,
     // removing the guest and the bot the hub had created for them.
@@ -1242,7 +1278,7 @@ async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners
         demo.sim_kind("slack", &ben_bot).await.as_deref(),
         Some("deactivated")
     );
-    for leaver in [ann_id, ben_id] {
+    for leaver in [ann_id, ben_id, dee_id] {
         let listed = demo
             .people()
             .await
@@ -1605,4 +1641,59 @@ async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
             .as_deref(),
         Some("deactivated")
     );
+}
+
+#[tokio::test]
+async fn a_bot_whose_app_an_admin_removed_fails_alone_and_a_sync_replaces_it() {
+    // Every second, checking each bot's token once it has not been checked for ten.
+    let demo = start_demo_with(
+        40,
+        &[
+            ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
+            ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
+        ],
+    )
+    .await;
+    let ben = demo
+        .someone_represented(&["teams"], "slack", "synced")
+        .await;
+    let id = ben["id"].as_str().unwrap().to_owned();
+    let old_bot = demo.representation(&id, "slack").await["external_account"].clone();
+
+    // A workspace admin removes Ben's bot app: its token is revoked. The refresher's next check
+    // of it fails Ben's representation alone; the hub's own connection stays healthy.
+    demo.sim_action("slack/uninstall", json!({"app": ben["display_name"]}))
+        .await;
+    let failed = demo.wait_for_status(&id, "slack", "failed").await;
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("token refresh: ") && r.contains("token_revoked")),
+        "{failed}"
+    );
+    let connection = demo
+        .wait_for_connection("slack", "checked", |h| !h["ok"].is_null())
+        .await;
+    assert_eq!(connection["health"]["ok"], true, "{connection}");
+
+    // Syncing again removes the old app and makes a new bot for the admin to approve.
+    let (status, synced) = demo
+        .post(&format!("/people/{id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &synced["status"]),
+        (200, &json!("pending")),
+        "{synced}"
+    );
+    let (owner, _) = demo.slack_owner().await;
+    let (_, page) = demo
+        .walk(
+            synced["consent_url"].as_str().unwrap(),
+            ("email", &owner),
+            "allow",
+        )
+        .await;
+    assert!(page.starts_with("Synced"), "{page}");
+    let bot = demo.wait_for_status(&id, "slack", "synced").await;
+    assert_ne!(bot["external_account"], old_bot, "{bot}");
 }
