@@ -109,8 +109,10 @@ impl Faults {
             .any(|active| active.live(now) && active.rule.channel.is_some())
     }
 
-    /// The fate of a request to `path` whose `channel` argument, if read, is `channel`.
+    /// The fate of a request to `path` whose `channel` argument, if read, is `channel`. Prefixes
+    /// match the path as sent or percent-decoded: SDKs encode the `:` and `@` of Teams chat ids.
     pub fn for_request(&self, path: &str, channel: Option<&str>) -> FaultDecision {
+        let decoded = percent_decode(path);
         let now = Instant::now();
         let rules = self.rules.read().expect("faults lock");
         let Some(rule) = rules
@@ -120,10 +122,9 @@ impl Faults {
             .find(|rule| {
                 let targeted = rule.route_prefix.is_some() || rule.channel.is_some();
                 targeted
-                    && rule
-                        .route_prefix
-                        .as_deref()
-                        .is_none_or(|prefix| path.starts_with(prefix))
+                    && rule.route_prefix.as_deref().is_none_or(|prefix| {
+                        path.starts_with(prefix) || decoded.starts_with(prefix)
+                    })
                     && rule
                         .channel
                         .as_deref()
@@ -171,6 +172,30 @@ impl Faults {
         let drop = rule.drop_rate > 0.0 && rand::rng().random_bool(rule.drop_rate.clamp(0.0, 1.0));
         (drop, Duration::from_millis(rule.latency_ms))
     }
+}
+
+/// `%XX` escapes decoded; anything that does not decode to UTF-8 is kept as sent.
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| path.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| path.to_owned())
 }
 
 /// The `channel` argument of a request, from its query string or its form or JSON body.
@@ -300,6 +325,31 @@ mod tests {
             pass
         );
         assert_eq!(faults.rules().len(), 1, "a lapsed rule is gone");
+    }
+
+    #[test]
+    fn a_teams_chat_is_targeted_by_its_path_however_it_is_encoded() {
+        let faults = Faults::default();
+        faults.set(vec![FaultRule {
+            route_prefix: Some("/graph/v1.0/chats/19:abc@thread.v2/messages".to_owned()),
+            error_rate: 1.0,
+            ..FaultRule::default()
+        }]);
+        for path in [
+            "/graph/v1.0/chats/19:abc@thread.v2/messages",
+            "/graph/v1.0/chats/19%3Aabc%40thread.v2/messages",
+            "/graph/v1.0/chats/19%3aabc%40thread.v2/messages/17",
+        ] {
+            assert!(
+                matches!(faults.for_request(path, None), FaultDecision::Fail { .. }),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            faults.for_request("/graph/v1.0/chats/19%3Aabd%40thread.v2/messages", None),
+            FaultDecision::Pass { .. }
+        ));
+        assert_eq!(percent_decode("/a%ZZ%4"), "/a%ZZ%4");
     }
 
     #[test]
