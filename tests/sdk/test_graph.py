@@ -14,6 +14,7 @@ import json
 import queue
 import secrets
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +27,7 @@ from kiota_abstractions.authentication import (
 )
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph import GraphServiceClient
+from msgraph.generated.chats.item.messages.messages_request_builder import MessagesRequestBuilder
 from msgraph.generated.chats.item.messages.item.set_reaction.set_reaction_post_request_body import (
     SetReactionPostRequestBody,
 )
@@ -657,6 +659,95 @@ def test_chats_messages_mentions_reactions_edits_and_soft_delete(sim):
     as_carol = graph(sim, sim.token("teams", carol["email"]))
     error = odata_error(as_carol.chats.by_chat_id(chat.id).messages.get())
     assert error.response_status_code == 403
+
+
+def graph_time(moment):
+    """A datetime as Graph writes one in a $filter: UTC, milliseconds, Z."""
+    utc = moment.astimezone(datetime.timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def listing(**parameters):
+    return RequestConfiguration(
+        query_parameters=MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(**parameters)
+    )
+
+
+def test_chat_messages_are_listed_for_catch_up_with_orderby_filter_and_top(sim):
+    alice, bob = members(sim)[:2]
+    as_alice = graph(sim, sim.token("teams", alice["email"]))
+    chat = run(as_alice.chats.post(one_on_one(alice["id"], bob["id"])))
+    messages = as_alice.chats.by_chat_id(chat.id).messages
+    sent = []
+    for n in range(5):
+        sent.append(run(messages.post(ChatMessage(body=ItemBody(content=f"m{n}")))))
+        time.sleep(0.01)
+    run(messages.by_chat_message_id(sent[0].id).patch(ChatMessage(body=ItemBody(content="m0, edited"))))
+
+    def contents(page):
+        return [m.body.content for m in page.value]
+
+    app = consented_app(sim)
+    listed = app.chats.by_chat_id(chat.id).messages
+    assert contents(run(listed.get())) == ["m0, edited", "m4", "m3", "m2", "m1"]
+    by_creation = run(listed.get(request_configuration=listing(orderby=["createdDateTime desc"])))
+    assert contents(by_creation) == ["m4", "m3", "m2", "m1", "m0, edited"]
+
+    since = graph_time(sent[2].last_modified_date_time)
+    first = run(
+        listed.get(
+            request_configuration=listing(
+                top=2,
+                orderby=["lastModifiedDateTime desc"],
+                filter=f"lastModifiedDateTime gt {since}",
+            )
+        )
+    )
+    assert contents(first) == ["m0, edited", "m4"]
+    assert first.odata_next_link
+    second = run(listed.with_url(first.odata_next_link).get())
+    assert contents(second) == ["m3"] and second.odata_next_link is None
+
+    until = graph_time(sent[2].created_date_time)
+    older = run(
+        listed.get(
+            request_configuration=listing(
+                orderby=["createdDateTime desc"], filter=f"createdDateTime lt {until}"
+            )
+        )
+    )
+    assert contents(older) == ["m1", "m0, edited"]
+
+    for refused in (
+        listing(orderby=["createdDateTime desc"], filter=f"createdDateTime gt {until}"),
+        listing(orderby=["createdDateTime asc"]),
+        listing(top=51),
+    ):
+        error = odata_error(listed.get(request_configuration=refused))
+        assert error.response_status_code == 400 and error.error.code == "BadRequest"
+
+
+def test_injected_throttling_holds_one_chat(sim):
+    alice, bob, carol = members(sim)[:3]
+    as_alice = graph(sim, sim.token("teams", alice["email"]))
+    held = run(as_alice.chats.post(one_on_one(alice["id"], bob["id"])))
+    free = run(as_alice.chats.post(one_on_one(alice["id"], carol["id"])))
+    sim.set_faults(
+        [
+            {
+                "route_prefix": f"/graph/v1.0/chats/{held.id}/messages",
+                "error_rate": 1.0,
+                "error_status": 429,
+                "retry_after_secs": 1,
+                "duration_secs": 60,
+            }
+        ]
+    )
+    # The SDK's retry handler waits out Retry-After a few times before giving up, hence 1 second.
+    error = odata_error(as_alice.chats.by_chat_id(held.id).messages.get())
+    assert error.response_status_code == 429 and error.error.code == "TooManyRequests"
+    assert error.response_headers["Retry-After"] == "1"
+    assert run(as_alice.chats.by_chat_id(free.id).messages.get()).value == []
 
 
 def test_app_only_tokens_cannot_post_edit_or_react(sim):

@@ -18,6 +18,7 @@ from http.cookiejar import CookieJar
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.metadata import Metadata
 from slack_sdk.signature import SignatureVerifier
 
 REDIRECT_URI = "https://hub.example/slack/oauth/callback"
@@ -442,6 +443,66 @@ def test_injected_throttling_speaks_slack(sim):
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "7"
     assert response["error"] == "ratelimited"
+
+
+def test_message_metadata_is_posted_and_read_back(sim):
+    ada, ben = people(sim)[:2]
+    a = web(sim, sim.token("slack", ada["email"]))
+    dm = a.conversations_open(users=[ben["id"]])["channel"]["id"]
+
+    as_json = {"event_type": "relay_copy", "event_payload": {"key": "k-1", "attempt": 1}}
+    posted = a.chat_postMessage(channel=dm, text="first", metadata=as_json)
+    assert posted["message"]["metadata"] == as_json
+    model = Metadata(event_type="relay_copy", event_payload={"key": "k-2"})
+    a.chat_postMessage(channel=dm, text="second", metadata=model)
+    as_form = {"event_type": "relay_copy", "event_payload": {"key": "k-3"}}
+    a.api_call(
+        "chat.postMessage",
+        data={"channel": dm, "text": "third", "metadata": json.dumps(as_form)},
+    )
+
+    plain = a.conversations_history(channel=dm)["messages"]
+    assert [m["text"] for m in plain] == ["third", "second", "first"]
+    assert all("metadata" not in m for m in plain)
+    full = a.conversations_history(channel=dm, include_all_metadata=True)["messages"]
+    assert [m["metadata"]["event_payload"]["key"] for m in full] == ["k-3", "k-2", "k-1"]
+
+    oldest = posted["ts"]
+    newer = a.conversations_history(channel=dm, oldest=oldest, limit=1)
+    assert [m["text"] for m in newer["messages"]] == ["third"] and newer["has_more"] is True
+    rest = a.conversations_history(
+        channel=dm, oldest=oldest, limit=1, cursor=newer["response_metadata"]["next_cursor"]
+    )
+    assert [m["text"] for m in rest["messages"]] == ["second"] and rest["has_more"] is False
+    both = a.conversations_history(channel=dm, oldest=oldest, inclusive=True)["messages"]
+    assert [m["text"] for m in both] == ["third", "second", "first"]
+
+    broken = error_of(lambda: a.chat_postMessage(channel=dm, text="x", metadata={"event_payload": {}}))
+    assert broken["error"] == "invalid_metadata_format"
+
+
+def test_injected_throttling_holds_one_channel(sim):
+    ada, ben, cy = people(sim)[:3]
+    a = web(sim, sim.token("slack", ada["email"]))
+    held = a.conversations_open(users=[ben["id"]])["channel"]["id"]
+    free = a.conversations_open(users=[cy["id"]])["channel"]["id"]
+    sim.set_faults(
+        [
+            {
+                "route_prefix": "/slack/api/chat.postMessage",
+                "channel": held,
+                "throttle_rate": 1.0,
+                "retry_after_secs": 5,
+                "duration_secs": 0.5,
+            }
+        ]
+    )
+    response = error_of(lambda: a.chat_postMessage(channel=held, text="held"))
+    assert response.status_code == 429 and response.headers["Retry-After"] == "5"
+    assert a.chat_postMessage(channel=free, text="free")["ok"] is True
+    time.sleep(0.6)
+    assert a.chat_postMessage(channel=held, text="released")["ok"] is True
+    assert sim.control("GET", "/faults") == []
 
 
 def test_the_web_client_is_usable_and_fires_events(sim, receiver):

@@ -797,6 +797,133 @@ pub async fn chat_members(
     ))
 }
 
+/// The two orders "List messages in a chat" offers, both newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MessageOrder {
+    LastModified,
+    Created,
+}
+
+impl MessageOrder {
+    fn property(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("lastModifiedDateTime") {
+            Some(Self::LastModified)
+        } else if name.eq_ignore_ascii_case("createdDateTime") {
+            Some(Self::Created)
+        } else {
+            None
+        }
+    }
+
+    fn key(self, message: &Message) -> u64 {
+        match self {
+            Self::LastModified => message.modified_ms,
+            Self::Created => message.created_ms,
+        }
+    }
+}
+
+/// A chat's messages as `$orderby` and `$filter` select them. Graph documents `$orderby` on
+/// `lastModifiedDateTime` (the default) or `createdDateTime`, descending only, and a `$filter`
+/// range on the same property: `gt` and `lt` for `lastModifiedDateTime`, `lt` only for
+/// `createdDateTime`. A `$filter` without an `$orderby` on its property is ignored, as documented.
+#[derive(Debug, PartialEq, Eq)]
+struct MessageQuery {
+    order: MessageOrder,
+    after: Option<u64>,
+    before: Option<u64>,
+}
+
+impl MessageQuery {
+    fn parse(options: &QueryOptions) -> Result<Self, GraphError> {
+        let orderby = options
+            .rest
+            .iter()
+            .find(|(name, _)| name.trim_start_matches('$').eq_ignore_ascii_case("orderby"))
+            .map(|(_, value)| value.as_str());
+        let order = match orderby {
+            None => None,
+            Some(text) => {
+                let mut words = text.split_whitespace();
+                let property = words.next().unwrap_or_default();
+                let order = MessageOrder::property(property).ok_or_else(|| {
+                    GraphError::bad_request(format!(
+                        "$orderby is supported only on lastModifiedDateTime and createdDateTime, not '{property}'."
+                    ))
+                })?;
+                match (words.next(), words.next()) {
+                    (Some(direction), None) if direction.eq_ignore_ascii_case("desc") => {}
+                    _ => {
+                        return Err(GraphError::bad_request(format!(
+                            "$orderby '{text}' is not supported: only descending order is."
+                        )));
+                    }
+                }
+                Some(order)
+            }
+        };
+        let mut query = Self {
+            order: order.unwrap_or(MessageOrder::LastModified),
+            after: None,
+            before: None,
+        };
+        let Some(filter) = options.filter.as_deref() else {
+            return Ok(query);
+        };
+        let terms = filter_terms(filter)?;
+        if order.is_none()
+            || terms
+                .iter()
+                .any(|(property, _, _)| Some(*property) != order)
+        {
+            return Ok(query);
+        }
+        for (property, operator, at) in terms {
+            match operator {
+                "lt" => query.before = Some(query.before.map_or(at, |b| b.min(at))),
+                "gt" if property == MessageOrder::LastModified => {
+                    query.after = Some(query.after.map_or(at, |a| a.max(at)));
+                }
+                _ => {
+                    return Err(GraphError::bad_request(format!(
+                        "$filter operator '{operator}' is not supported on this property: lastModifiedDateTime supports gt and lt, createdDateTime lt."
+                    )));
+                }
+            }
+        }
+        Ok(query)
+    }
+
+    fn selects(&self, message: &Message) -> bool {
+        let key = self.order.key(message);
+        self.after.is_none_or(|after| key > after) && self.before.is_none_or(|before| key < before)
+    }
+}
+
+/// `property op timestamp` terms joined by `and`; the operator is lower-cased.
+fn filter_terms(filter: &str) -> Result<Vec<(MessageOrder, &'static str, u64)>, GraphError> {
+    let invalid = || {
+        GraphError::bad_request(format!(
+            "Invalid $filter '{filter}': expected a date range on lastModifiedDateTime or createdDateTime."
+        ))
+    };
+    let words: Vec<&str> = filter.split_whitespace().collect();
+    let mut terms = Vec::new();
+    for term in words.split(|w| w.eq_ignore_ascii_case("and")) {
+        let [property, operator, value] = term else {
+            return Err(invalid());
+        };
+        let property = MessageOrder::property(property).ok_or_else(invalid)?;
+        let operator = ["gt", "lt", "ge", "le", "eq", "ne"]
+            .into_iter()
+            .find(|known| operator.eq_ignore_ascii_case(known))
+            .ok_or_else(invalid)?;
+        let at = crate::odata::parse_iso(value).ok_or_else(invalid)?;
+        terms.push((property, operator, at));
+    }
+    Ok(terms)
+}
+
 pub async fn list_messages(
     Shared(sim): Shared<Arc<MicrosoftSim>>,
     headers: HeaderMap,
@@ -816,14 +943,21 @@ pub async fn list_messages(
             )));
         }
     };
+    let query = MessageQuery::parse(&options)?;
     let start = position(&options)?;
     let state = sim.lock();
     let index = visible_chat(&state, &caller, &id)?;
     let chat = &state.chats[index];
-    let value: Vec<Value> = chat
+    let mut selected: Vec<&Message> = chat
         .messages
         .iter()
         .rev()
+        .filter(|message| query.selects(message))
+        .collect();
+    // Stable, so messages modified in the same millisecond stay newest-created first.
+    selected.sort_by_key(|message| std::cmp::Reverse(query.order.key(message)));
+    let value: Vec<Value> = selected
+        .iter()
         .skip(start)
         .take(size)
         .map(|message| message_json(&state, chat, message))
@@ -832,7 +966,7 @@ pub async fn list_messages(
         "@odata.context": format!("{}/$metadata#chats('{}')/messages", sim.graph_base(), chat.id),
         "@odata.count": value.len(),
     });
-    if chat.messages.len() > start + size {
+    if selected.len() > start + size {
         let base = format!(
             "{}/chats/{}/messages",
             sim.graph_base(),

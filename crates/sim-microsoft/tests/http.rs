@@ -1214,3 +1214,107 @@ async fn expired_authorisation_asks_for_reauthorisation_and_reports_missed_notif
     let missed = next(&mut received).await;
     assert_eq!(missed["value"][0]["lifecycleEvent"], "missed", "{missed}");
 }
+
+#[tokio::test]
+async fn chat_messages_list_in_the_documented_orders_and_date_ranges() {
+    let h = start(40).await;
+    let app = h.consented_app_token().await;
+    let (alice, bob) = (h.teams_email(0), h.teams_email(1));
+    let (alice_id, bob_id) = (h.user_id(&alice), h.user_id(&bob));
+    let (_, chat) = h.one_on_one(&app, &alice_id, &bob_id).await;
+    let messages = format!("/chats/{}/messages", encode(chat["id"].as_str().unwrap()));
+    let alice_token = h.sim.mint_token(&alice).unwrap();
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        let (status, posted) = h
+            .post(
+                &messages,
+                &alice_token,
+                json!({"body": {"content": format!("m{n}")}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{posted}");
+        sent.push(posted);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, _) = h
+        .graph(
+            reqwest::Method::PATCH,
+            &format!("{messages}/{}", sent[0]["id"].as_str().unwrap()),
+            &alice_token,
+            Some(json!({"body": {"content": "m0, edited"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let contents = |page: &Value| -> Vec<String> {
+        page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"]["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = |query: String| {
+        let path = format!("{messages}?{query}");
+        let token = app.clone();
+        let h = &h;
+        async move { h.get(&path, &token).await }
+    };
+
+    let (status, default) = list(String::new()).await;
+    assert_eq!(status, StatusCode::OK, "{default}");
+    assert_eq!(contents(&default), ["m0, edited", "m4", "m3", "m2", "m1"]);
+    let (_, created) = list(form(&[("$orderby", "createdDateTime desc")])).await;
+    assert_eq!(contents(&created), ["m4", "m3", "m2", "m1", "m0, edited"]);
+
+    let since = sent[2]["lastModifiedDateTime"].as_str().unwrap();
+    let (status, first) = list(form(&[
+        ("$top", "2"),
+        ("$orderby", "lastModifiedDateTime desc"),
+        ("$filter", &format!("lastModifiedDateTime gt {since}")),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(contents(&first), ["m0, edited", "m4"]);
+    let next = first["@odata.nextLink"].as_str().unwrap();
+    let (_, second) = h.get(next, &app).await;
+    assert_eq!(contents(&second), ["m3"]);
+    assert!(second.get("@odata.nextLink").is_none());
+
+    let until = sent[2]["createdDateTime"].as_str().unwrap();
+    let (_, before) = list(form(&[
+        ("$orderby", "createdDateTime desc"),
+        ("$filter", &format!("createdDateTime lt {until}")),
+    ]))
+    .await;
+    assert_eq!(contents(&before), ["m1", "m0, edited"]);
+    let (_, ignored) = list(form(&[(
+        "$filter",
+        &format!("lastModifiedDateTime gt {since}"),
+    )]))
+    .await;
+    assert_eq!(
+        contents(&ignored).len(),
+        5,
+        "a $filter without an $orderby on its property is ignored"
+    );
+
+    for refused in [
+        form(&[
+            ("$orderby", "createdDateTime desc"),
+            ("$filter", &format!("createdDateTime gt {until}")),
+        ]),
+        form(&[("$orderby", "createdDateTime asc")]),
+        form(&[("$orderby", "createdDateTime")]),
+        form(&[("$orderby", "subject desc")]),
+        form(&[
+            ("$orderby", "lastModifiedDateTime desc"),
+            ("$filter", "lastModifiedDateTime gt yesterday"),
+        ]),
+        form(&[("$top", "51")]),
+    ] {
+        let (status, error) = list(refused.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}: {error}");
+        assert_eq!(error["error"]["code"], "BadRequest");
+    }
+}

@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use switchboard_sim_kit::{Limit, SimPlatform};
 
 use crate::encoding::{format_ts, parse_multipart, parse_ts, parse_urlencoded};
-use crate::state::{Actor, ConversationKind, Failure, NewMessage, TokenKind};
+use crate::state::{
+    Actor, Conversation, ConversationKind, Failure, Message, NewMessage, State as Workspace,
+    TokenKind,
+};
 use crate::{SlackSim, json_response};
 
 const TIER_1: Limit = Limit::per_minute(1.0, 2.0);
@@ -344,6 +347,43 @@ fn blocks(params: &Params) -> Result<Option<Value>, Failure> {
     }
 }
 
+/// `metadata`: an object with a string `event_type` and an object `event_payload` — a JSON
+/// string in form posts, an object in JSON bodies (which `read_params` has already re-serialised).
+fn metadata(params: &Params) -> Result<Option<Value>, Failure> {
+    let Some(text) = params.get("metadata") else {
+        return Ok(None);
+    };
+    let invalid = || Failure::Error("invalid_metadata_format");
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(text) else {
+        return Err(invalid());
+    };
+    let event_type = object
+        .remove("event_type")
+        .filter(|t| t.as_str().is_some_and(|t| !t.trim().is_empty()))
+        .ok_or_else(invalid)?;
+    let event_payload = object
+        .remove("event_payload")
+        .filter(Value::is_object)
+        .ok_or_else(invalid)?;
+    Ok(Some(
+        json!({"event_type": event_type, "event_payload": event_payload}),
+    ))
+}
+
+/// Slack leaves messages' metadata out of history unless `include_all_metadata` asks for it.
+fn history_json(
+    state: &Workspace,
+    conversation: &Conversation,
+    message: &Message,
+    with_metadata: bool,
+) -> Value {
+    let mut value = state.message_json(conversation, message);
+    if !with_metadata && let Some(object) = value.as_object_mut() {
+        object.remove("metadata");
+    }
+    value
+}
+
 fn reaction_name(params: &Params) -> Result<String, Failure> {
     params
         .get("name")
@@ -639,6 +679,7 @@ impl SlackSim {
         let conversation = state.visible_conversation(&actor.user_id, channel)?;
         actor.require(conversation.kind.history_scope())?;
         let inclusive = params.flag("inclusive");
+        let with_metadata = params.flag("include_all_metadata");
         let latest = match params.get("latest") {
             None => u64::MAX,
             Some(text) => parse_ts(text).ok_or(Failure::Error("invalid_ts_latest"))?,
@@ -678,7 +719,7 @@ impl SlackSim {
         let messages: Vec<Value> = page
             .by_ref()
             .take(limit)
-            .map(|m| state.message_json(conversation, m))
+            .map(|m| history_json(&state, conversation, m, with_metadata))
             .collect();
         let next = page.next();
         ok(json!({
@@ -726,7 +767,7 @@ impl SlackSim {
             .iter()
             .take(limit)
             .filter_map(|&ts| conversation.message(ts))
-            .map(|m| state.message_json(conversation, m))
+            .map(|m| history_json(&state, conversation, m, params.flag("include_all_metadata")))
             .collect();
         let next = thread.get(limit);
         ok(json!({
@@ -754,6 +795,7 @@ impl SlackSim {
             username: params.owned("username"),
             icon_url: params.owned("icon_url"),
             icon_emoji: params.owned("icon_emoji"),
+            metadata: metadata(params)?,
         };
         let (channel, message) = self.post(actor, channel, message)?;
         ok(json!({

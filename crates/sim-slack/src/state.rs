@@ -297,6 +297,10 @@ pub struct Message {
     pub username: Option<String>,
     pub icon_url: Option<String>,
     pub icon_emoji: Option<String>,
+    /// An app's message metadata, `{"event_type", "event_payload"}`; absent from older state
+    /// files.
+    #[serde(default)]
+    pub metadata: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -433,6 +437,7 @@ pub struct NewMessage {
     pub username: Option<String>,
     pub icon_url: Option<String>,
     pub icon_emoji: Option<String>,
+    pub metadata: Option<Value>,
 }
 
 /// An emoji name as `reactions.add` takes it: colons stripped, lower-case letters, digits and
@@ -1011,6 +1016,7 @@ impl State {
             username: new.username.filter(|_| customised),
             icon_url: new.icon_url.filter(|_| customised),
             icon_emoji: new.icon_emoji.filter(|_| customised),
+            metadata: new.metadata,
         });
         Ok((channel, ts))
     }
@@ -1146,6 +1152,9 @@ impl State {
         }
         if let Some(username) = &message.username {
             object.insert("username".to_owned(), json!(username));
+        }
+        if let Some(metadata) = &message.metadata {
+            object.insert("metadata".to_owned(), metadata.clone());
         }
         match (&message.icon_url, &message.icon_emoji) {
             (Some(url), _) => {

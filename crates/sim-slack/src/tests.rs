@@ -933,3 +933,178 @@ async fn the_web_client_sends_through_the_same_operations() {
         .await;
     assert_eq!(history["messages"][0]["text"], "hi from the web");
 }
+
+#[tokio::test]
+async fn message_metadata_is_kept_and_shown_as_slack_shows_it() {
+    let h = start(40, false).await;
+    let (url, receiver) = Receiver::start(true, 0).await;
+    let (_, access) = create_and_install(&h, Some(&url)).await;
+    let bot_token = access["access_token"].as_str().unwrap().to_owned();
+    let person = h.slack_people()[3].user_id();
+    let dm = h
+        .ok("conversations.open", &bot_token, &[("users", &person)])
+        .await["channel"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let metadata = json!({"event_type": "relay_copy", "event_payload": {"key": "k-1", "n": 2}});
+    let form = h
+        .ok(
+            "chat.postMessage",
+            &bot_token,
+            &[
+                ("channel", &dm),
+                ("text", "from a form"),
+                ("metadata", &metadata.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(form["message"]["metadata"], metadata);
+    let event = &receiver.callbacks(1).await[0].1["event"];
+    assert_eq!(event["text"], "from a form");
+    assert_eq!(event["metadata"], metadata);
+
+    let in_json = json!({"event_type": "relay_copy", "event_payload": {"key": "k-2"}});
+    let answer: Value = h
+        .http
+        .post(format!("{}/slack/api/chat.postMessage", h.base))
+        .bearer_auth(&bot_token)
+        .json(&json!({"channel": dm, "text": "from JSON", "metadata": in_json}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["message"]["metadata"], in_json);
+    h.ok(
+        "chat.postMessage",
+        &bot_token,
+        &[("channel", &dm), ("text", "no metadata")],
+    )
+    .await;
+
+    let plain = h
+        .ok("conversations.history", &bot_token, &[("channel", &dm)])
+        .await;
+    assert!(
+        plain["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m.get("metadata").is_none())
+    );
+    let full = h
+        .ok(
+            "conversations.history",
+            &bot_token,
+            &[("channel", &dm), ("include_all_metadata", "true")],
+        )
+        .await;
+    let shown: Vec<&Value> = full["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["metadata"])
+        .collect();
+    assert_eq!(shown, [&Value::Null, &in_json, &metadata]);
+
+    for bad in [
+        "not json",
+        r#"{"event_payload": {}}"#,
+        r#"{"event_type": "x", "event_payload": "text"}"#,
+        r#"["event_type"]"#,
+    ] {
+        assert_eq!(
+            h.error(
+                "chat.postMessage",
+                Some(&bot_token),
+                &[("channel", &dm), ("text", "t"), ("metadata", bad)],
+            )
+            .await,
+            "invalid_metadata_format",
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn history_pages_between_oldest_and_latest() {
+    let h = start(40, false).await;
+    let alice = h.token(0);
+    let bob_id = h.slack_people()[1].user_id();
+    let dm = h
+        .ok("conversations.open", &alice, &[("users", &bob_id)])
+        .await["channel"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        let posted = h
+            .ok(
+                "chat.postMessage",
+                &alice,
+                &[("channel", &dm), ("text", &format!("m{n}"))],
+            )
+            .await;
+        sent.push(posted["ts"].as_str().unwrap().to_owned());
+    }
+    let texts = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let between = h
+        .ok(
+            "conversations.history",
+            &alice,
+            &[("channel", &dm), ("oldest", &sent[1]), ("latest", &sent[3])],
+        )
+        .await;
+    assert_eq!(texts(&between), ["m2"]);
+    let inclusive = h
+        .ok(
+            "conversations.history",
+            &alice,
+            &[
+                ("channel", &dm),
+                ("oldest", &sent[1]),
+                ("latest", &sent[3]),
+                ("inclusive", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(texts(&inclusive), ["m3", "m2", "m1"]);
+
+    let first = h
+        .ok(
+            "conversations.history",
+            &alice,
+            &[("channel", &dm), ("oldest", &sent[0]), ("limit", "2")],
+        )
+        .await;
+    assert_eq!(texts(&first), ["m4", "m3"]);
+    assert_eq!(first["has_more"], true);
+    let cursor = first["response_metadata"]["next_cursor"].as_str().unwrap();
+    let second = h
+        .ok(
+            "conversations.history",
+            &alice,
+            &[
+                ("channel", &dm),
+                ("oldest", &sent[0]),
+                ("limit", "2"),
+                ("cursor", cursor),
+            ],
+        )
+        .await;
+    assert_eq!(texts(&second), ["m2", "m1"]);
+    assert_eq!(second["has_more"], false);
+    assert_eq!(second["response_metadata"]["next_cursor"], "");
+}

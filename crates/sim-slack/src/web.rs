@@ -544,6 +544,7 @@ async fn send(
             username: None,
             icon_url: None,
             icon_emoji: None,
+            metadata: None,
         };
         sim.post(actor, &channel, message).map(|_| ())
     })

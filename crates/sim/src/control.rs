@@ -175,10 +175,19 @@ async fn set_faults(
         Err(rejection) => return bad_json(rejection),
     };
     for rule in &rules {
-        if rule.route_prefix.is_none() && rule.webhooks_of.is_none() {
+        if rule.route_prefix.is_none() && rule.channel.is_none() && rule.webhooks_of.is_none() {
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "each rule needs route_prefix or webhooks_of",
+                "each rule needs route_prefix, channel or webhooks_of",
+            );
+        }
+        if rule
+            .duration_secs
+            .is_some_and(|secs| !secs.is_finite() || secs <= 0.0)
+        {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "duration_secs must be a positive number of seconds",
             );
         }
         let rates = [rule.error_rate, rule.throttle_rate, rule.drop_rate];

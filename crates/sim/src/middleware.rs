@@ -2,10 +2,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use switchboard_sim_kit::faults::{MAX_INSPECTED_BODY, channel_argument};
 use switchboard_sim_kit::{FaultDecision, Faults, LogEntry, LogKind, RequestLog, SimPlatform};
 
 /// The platform's routes behind the fault rules, answered in the platform's own error shapes.
@@ -21,7 +23,22 @@ async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
-    let mut response = match faults.for_request(request.uri().path()) {
+    let (request, channel) = if faults.targets_channels() {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_INSPECTED_BODY).await else {
+            return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        };
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        let channel = channel_argument(parts.uri.query(), content_type, &bytes);
+        (Request::from_parts(parts, Body::from(bytes)), channel)
+    } else {
+        (request, None)
+    };
+    let mut response = match faults.for_request(request.uri().path(), channel.as_deref()) {
         FaultDecision::Pass { delay } => {
             pause(delay).await;
             return next.run(request).await;

@@ -165,6 +165,11 @@ async fn bad_control_requests_get_clear_4xx_answers() {
         ),
         (
             reqwest::Method::PUT,
+            "/_sim/faults",
+            json!([{"channel": "D1", "error_rate": 1, "duration_secs": 0}]),
+        ),
+        (
+            reqwest::Method::PUT,
             "/_sim/settings",
             json!({"webhook_time_scale": -1}),
         ),
@@ -426,4 +431,104 @@ async fn people_join_and_leave_each_platform() {
         assert_eq!(status, 422, "{path} {body}: {answer}");
         assert!(answer["error"].is_string(), "{answer}");
     }
+}
+
+#[tokio::test]
+async fn a_fault_can_hold_one_slack_channel_for_a_while() {
+    let (base, _sim) = start(config(10)).await;
+    let (_, users) = send(
+        reqwest::Method::GET,
+        format!("{base}/_sim/users?platform=slack"),
+        None,
+    )
+    .await;
+    let people: Vec<&Value> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["kind"] != "bot" && u["kind"] != "deactivated")
+        .collect();
+    let (_, minted) = send(
+        reqwest::Method::POST,
+        format!("{base}/_sim/token"),
+        Some(json!({"platform": "slack", "email": people[0]["email"]})),
+    )
+    .await;
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let call = |method: &str, body: Value| {
+        client
+            .post(format!("{base}/slack/api/{method}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let mut dms = Vec::new();
+    for other in &people[1..3] {
+        let opened: Value = call("conversations.open", json!({"users": other["id"]}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        dms.push(opened["channel"]["id"].as_str().unwrap().to_owned());
+    }
+
+    let (status, rules) = send(
+        reqwest::Method::PUT,
+        format!("{base}/_sim/faults"),
+        Some(json!([{
+            "route_prefix": "/slack/api/chat.postMessage",
+            "channel": dms[0],
+            "error_rate": 1.0,
+            "error_status": 429,
+            "retry_after_secs": 60,
+            "duration_secs": 0.5,
+        }])),
+    )
+    .await;
+    assert_eq!(status, 200, "{rules}");
+    assert_eq!(rules[0]["channel"], dms[0].as_str());
+
+    let held = call(
+        "chat.postMessage",
+        json!({"channel": dms[0], "text": "held"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.status(), 429);
+    assert_eq!(held.headers()["retry-after"], "60");
+    let form = client
+        .post(format!("{base}/slack/api/chat.postMessage"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("channel={}&text=held", dms[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429, "form posts are read as well");
+    let other: Value = call(
+        "chat.postMessage",
+        json!({"channel": dms[1], "text": "free"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(other["ok"], true, "{other}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let released: Value = call(
+        "chat.postMessage",
+        json!({"channel": dms[0], "text": "free"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(released["ok"], true, "{released}");
+    let (_, rules) = send(reqwest::Method::GET, format!("{base}/_sim/faults"), None).await;
+    assert_eq!(rules, json!([]), "the lapsed rule is gone");
 }
