@@ -33,7 +33,10 @@ pub(super) async fn run(state: AppState) {
     match state.store.recover_outbox().await {
         Ok(0) => {}
         Ok(recovered) => {
-            tracing::info!(recovered, "relay: copies in flight when the hub stopped are sent again once checked");
+            tracing::info!(
+                recovered,
+                "relay: copies in flight when the hub stopped are sent again once checked"
+            );
         }
         Err(error) => tracing::warn!(%error, "relay: cannot recover the copies in flight"),
     }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod world;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -65,19 +66,24 @@ impl RunningDemo {
     /// Starts the demo against a simulator that runs already, keeping its data in `data_dir`:
     /// started again with the same directory (and port), it resumes where it stopped.
     pub fn start_on(sim: &RunningSim, data_dir: &std::path::Path, hub: u16, token: &str) -> Self {
+        Self::resume(&sim.url(), data_dir, hub, token)
+    }
+
+    /// Like [`RunningDemo::start_on`], for the simulator at `sim_url`.
+    pub fn resume(sim_url: &str, data_dir: &std::path::Path, hub: u16, token: &str) -> Self {
         let mut command = switchboard();
         command.args([
             "demo",
             "--listen",
             &format!("127.0.0.1:{hub}"),
             "--sim-url",
-            &sim.url(),
+            sim_url,
             "--data-dir",
             data_dir.to_str().unwrap(),
             "--api-token",
             token,
         ]);
-        Self::run(command, hub, sim.url(), token)
+        Self::run(command, hub, sim_url.to_owned(), token)
     }
 
     fn run(mut command: Command, hub: u16, sim_url: String, token: &str) -> Self {
@@ -133,7 +139,8 @@ pub struct RunningSim {
 }
 
 impl RunningSim {
-    pub fn start(people: usize) -> Self {
+    /// Starts `switchboard sim` with `people`, enforcing the platforms' rate limits or not.
+    pub fn start(people: usize, rate_limits: bool) -> Self {
         let port = free_port();
         let mut child = switchboard()
             .args([
@@ -142,6 +149,8 @@ impl RunningSim {
                 &format!("127.0.0.1:{port}"),
                 "--people",
                 &people.to_string(),
+                "--rate-limits",
+                if rate_limits { "on" } else { "off" },
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,0 +1,347 @@
+//! A world for the relay's black-box tests: a running demo (or one the test runs itself), its
+//! REST API, and the simulated platforms' own APIs, through which simulated people type and
+//! read.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::RunningDemo;
+
+/// The API token the relay's tests give the demo.
+pub const TOKEN: &str = "relay-test-token-0123456789";
+
+pub struct World {
+    _process: Option<RunningDemo>,
+    api: String,
+    sim: String,
+    http: reqwest::Client,
+}
+
+impl World {
+    pub fn start(people: usize) -> Self {
+        let process = RunningDemo::start(people, TOKEN, &[]);
+        let mut world = Self::of(&process);
+        world._process = Some(process);
+        world
+    }
+
+    /// Speaks to a demo the test runs (and stops) itself.
+    pub fn of(process: &RunningDemo) -> Self {
+        Self {
+            _process: None,
+            api: format!("{}/api/v1", process.hub_url()),
+            sim: process.sim_url(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    pub async fn representation(&self, id: &str, platform: &str) -> Value {
+        let person = self
+            .api(reqwest::Method::GET, &format!("/people/{id}"), None)
+            .await;
+        person["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == platform)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// What the hub's own Slack app said to someone, oldest first.
+    pub async fn told_by_the_hub(&self, token: &str) -> Vec<String> {
+        let hub_bot = self
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "bot" && u["display_name"] == "Switchboard")
+            .expect("the hub's app has a bot user");
+        let hub_bot = hub_bot["id"].as_str().unwrap();
+        let opened = self
+            .slack("conversations.open", token, &[("users", hub_bot)])
+            .await;
+        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
+        self.slack_history(token, &channel)
+            .await
+            .into_iter()
+            .filter(|(user, _)| user == hub_bot)
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    pub async fn sim_users(&self, platform: &str) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/users?platform={platform}", self.sim))
+            .send()
+            .await
+            .unwrap()
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+    }
+
+    /// The chat between a Teams user and an account, and what the account said there oldest
+    /// first, once it said at least `count` things.
+    pub async fn teams_chat_with(
+        &self,
+        token: &str,
+        other: &str,
+        count: usize,
+    ) -> (String, Vec<String>) {
+        eventually("the messages reaching Teams", async || {
+            let chats = self
+                .graph(reqwest::Method::GET, "/me/chats", token, None)
+                .await;
+            for chat in chats["value"].as_array()? {
+                let id = chat["id"].as_str()?;
+                let texts: Vec<String> = self
+                    .teams_messages(token, id)
+                    .await
+                    .into_iter()
+                    .filter(|(from, _)| from == other)
+                    .map(|(_, text)| text)
+                    .collect();
+                if texts.len() >= count {
+                    return Some((id.to_owned(), texts));
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    pub async fn people(&self) -> Vec<Value> {
+        let response = self
+            .http
+            .get(format!("{}/people?limit=1000", self.api))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        response.json::<Value>().await.unwrap()["people"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The first person on only `home` whose representation on `other` is synced, waiting for
+    /// the demo's auto-sync to make one.
+    pub async fn synced_person(&self, home: &str, other: &str) -> Person {
+        self.synced_people(home, other, 1).await.remove(0)
+    }
+
+    /// `count` people on only `home` whose representations on `other` are synced, waiting for
+    /// the demo's auto-sync (Slack bots come at Slack's pace, about one a minute).
+    pub async fn synced_people(&self, home: &str, other: &str, count: usize) -> Vec<Person> {
+        let started = Instant::now();
+        loop {
+            let found: Vec<Person> = self
+                .people()
+                .await
+                .into_iter()
+                .filter_map(|p| {
+                    let representation = p["representations"]
+                        .as_array()?
+                        .iter()
+                        .find(|r| r["platform"] == other && r["status"] == "synced")?
+                        .clone();
+                    (p["platforms"] == json!([home])).then(|| Person {
+                        id: p["id"].as_str().unwrap().to_owned(),
+                        email: p["email"].as_str().unwrap().to_owned(),
+                        representation: representation["external_account"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                    })
+                })
+                .take(count)
+                .collect();
+            if found.len() == count {
+                return found;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(150),
+                "fewer than {count} people on {home} got a synced {other} representation"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// A person's own account on a platform.
+    pub async fn account(&self, person: &Person, platform: &str) -> String {
+        let detail = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/people/{}", person.id),
+                None,
+            )
+            .await;
+        detail["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["platform"] == platform)
+            .unwrap()["external_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Calls the simulator's control API.
+    pub async fn sim(&self, method: reqwest::Method, path: &str, body: Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.sim));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+    }
+
+    /// A token for a simulated person, as their own client would have.
+    pub async fn token(&self, platform: &str, email: &str) -> String {
+        let answer: Value = self
+            .http
+            .post(format!("{}/_sim/token", self.sim))
+            .json(&json!({"platform": platform, "email": email}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn slack(&self, method: &str, token: &str, args: &[(&str, &str)]) -> Value {
+        let answer: Value = self
+            .http
+            .post(format!("{}/slack/api/{method}", self.sim))
+            .bearer_auth(token)
+            .form(args)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["ok"], true, "{method}: {answer}");
+        answer
+    }
+
+    pub async fn graph(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}/graph/v1.0{path}", self.sim))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Messages of a Slack conversation, oldest first, as `(user, text)`.
+    pub async fn slack_history(&self, token: &str, channel: &str) -> Vec<(String, String)> {
+        let history = self
+            .slack("conversations.history", token, &[("channel", channel)])
+            .await;
+        let mut messages: Vec<(String, String)> = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["user"].as_str().unwrap_or_default().to_owned(),
+                    m["text"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        messages.reverse();
+        messages
+    }
+
+    /// Messages of a Teams chat, oldest first, as `(sender id, content)`: every page.
+    pub async fn teams_messages(&self, token: &str, chat: &str) -> Vec<(String, String)> {
+        let mut messages: Vec<Value> = Vec::new();
+        let mut next = Some(format!(
+            "{}/graph/v1.0/chats/{chat}/messages?$top=50",
+            self.sim
+        ));
+        while let Some(url) = next {
+            let response = self.http.get(&url).bearer_auth(token).send().await.unwrap();
+            assert!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+            let page: Value = response.json().await.unwrap();
+            messages.extend(page["value"].as_array().unwrap().iter().cloned());
+            next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        }
+        messages.sort_by_key(|m| m["createdDateTime"].as_str().unwrap_or_default().to_owned());
+        messages
+            .into_iter()
+            .filter(|m| m["messageType"] == "message")
+            .map(|m| {
+                (
+                    m["from"]["user"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["body"]["content"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub struct Person {
+    pub id: String,
+    pub email: String,
+    /// Their account on their secondary platform (a Teams guest, a Slack bot).
+    pub representation: String,
+}
+
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,280 @@
+//! The relay's crash test: 5,000 messages over 200 conversations, typed through the simulated
+//! platforms' APIs while the hub is killed with SIGKILL at random moments and started again on
+//! the same data. Every message must arrive exactly once, and in order per conversation.
+//!
+//! How a post that succeeded just before a kill is recognised rather than repeated: the hub
+//! marks each copy it takes to send; after a restart (or a timeout) it looks for that copy in
+//! the destination chat before posting — on Slack by the idempotency key it stored in the
+//! message's metadata, on Teams by author, time and content — and records what it finds.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::world::{TOKEN, World};
+use common::{RunningDemo, RunningSim, free_port};
+use rand::Rng;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+const SLACK_PEOPLE: usize = 20;
+const TEAMS_PEOPLE: usize = 10;
+const MESSAGES_PER_CONVERSATION: usize = 25;
+const KILLS: usize = 5;
+
+/// One conversation of the test: who writes, where, and where the copies are read.
+struct Conversation {
+    index: usize,
+    /// Written on Slack (read on Teams) or the other way round.
+    from_slack: bool,
+    /// The writer's token and chat on their platform.
+    writer_token: String,
+    writer_chat: String,
+    /// The reader's token, and whose account the copies come from on the reader's platform.
+    reader_token: String,
+    copies_from: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed() {
+    let sim = RunningSim::start(60, false);
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = RunningDemo::start_on(&sim, data.path(), port, TOKEN);
+    let world = World::of(&hub);
+    // Deliveries missed while the hub is down come again within seconds (Slack: at once, after
+    // 3 s and 15 s; Graph: after 0.5 s, 1.5 s, 3 s…).
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/settings",
+            json!({"webhook_time_scale": 0.05}),
+        )
+        .await;
+    let on_slack = world.synced_people("slack", "teams", SLACK_PEOPLE).await;
+    let on_teams = world.synced_people("teams", "slack", TEAMS_PEOPLE).await;
+
+    let mut conversations = Vec::new();
+    for (i, slack_person) in on_slack.iter().enumerate() {
+        let slack_token = world.token("slack", &slack_person.email).await;
+        for (j, teams_person) in on_teams.iter().enumerate() {
+            let teams_token = world.token("teams", &teams_person.email).await;
+            let index = conversations.len();
+            let conversation = if (i + j) % 2 == 0 {
+                let opened = world
+                    .slack(
+                        "conversations.open",
+                        &slack_token,
+                        &[("users", &teams_person.representation)],
+                    )
+                    .await;
+                Conversation {
+                    index,
+                    from_slack: true,
+                    writer_token: slack_token.clone(),
+                    writer_chat: opened["channel"]["id"].as_str().unwrap().to_owned(),
+                    reader_token: teams_token,
+                    copies_from: slack_person.representation.clone(),
+                }
+            } else {
+                let me = world
+                    .graph(reqwest::Method::GET, "/me", &teams_token, None)
+                    .await;
+                let member = |id: &str| {
+                    json!({
+                        "@odata.type": "#microsoft.graph.aadUserConversationMember",
+                        "roles": ["owner"],
+                        "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{id}')"),
+                    })
+                };
+                let chat = world
+                    .graph(
+                        reqwest::Method::POST,
+                        "/chats",
+                        &teams_token,
+                        Some(json!({
+                            "chatType": "oneOnOne",
+                            "members": [member(me["id"].as_str().unwrap()), member(&slack_person.representation)],
+                        })),
+                    )
+                    .await;
+                Conversation {
+                    index,
+                    from_slack: false,
+                    writer_token: teams_token,
+                    writer_chat: chat["id"].as_str().unwrap().to_owned(),
+                    reader_token: slack_token.clone(),
+                    copies_from: teams_person.representation.clone(),
+                }
+            };
+            conversations.push(Arc::new(conversation));
+        }
+    }
+    assert_eq!(conversations.len(), 200);
+
+    // Writers type their messages one after the other in each conversation, 200 conversations
+    // at once; meanwhile the hub is killed at random moments and started again.
+    let world = Arc::new(world);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = conversations
+        .iter()
+        .cloned()
+        .map(|conversation| {
+            let (world, sent) = (world.clone(), sent.clone());
+            tokio::spawn(async move {
+                for n in 0..MESSAGES_PER_CONVERSATION {
+                    let text = format!("c{} m{n:02}", conversation.index);
+                    write(&world, &conversation, &text).await;
+                    sent.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    let hub = Arc::new(Mutex::new(Some(hub)));
+    let writing = Arc::new(AtomicBool::new(true));
+    let killer = {
+        let (hub, sim_url, data_dir, writing, sent) = (
+            hub.clone(),
+            sim.url(),
+            data.path().to_owned(),
+            writing.clone(),
+            sent.clone(),
+        );
+        tokio::spawn(async move {
+            let mut kills = 0;
+            let total = 200 * MESSAGES_PER_CONVERSATION;
+            while kills < KILLS || writing.load(Ordering::SeqCst) {
+                let wait = rand::rng().random_range(500..2500);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                if sent.load(Ordering::SeqCst) >= total && kills >= KILLS {
+                    break;
+                }
+                let mut running = hub.lock().await;
+                if let Some(process) = running.take() {
+                    process.kill();
+                }
+                kills += 1;
+                let (sim_url, data_dir) = (sim_url.clone(), data_dir.clone());
+                let restarted = tokio::task::spawn_blocking(move || {
+                    RunningDemo::resume(&sim_url, &data_dir, port, TOKEN)
+                })
+                .await
+                .unwrap();
+                *running = Some(restarted);
+            }
+            kills
+        })
+    };
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    writing.store(false, Ordering::SeqCst);
+    let kills = killer.await.unwrap();
+    assert!(kills >= KILLS, "the hub was killed {kills} times");
+
+    // Every conversation's copies: all 25, once each, in the order written.
+    let started = Instant::now();
+    for conversation in &conversations {
+        let expected: Vec<String> = (0..MESSAGES_PER_CONVERSATION)
+            .map(|n| format!("c{} m{n:02}", conversation.index))
+            .collect();
+        loop {
+            let copies = copies(&world, conversation).await;
+            if copies.len() >= expected.len() || started.elapsed() > Duration::from_secs(180) {
+                assert_eq!(
+                    copies,
+                    expected,
+                    "conversation {} ({})",
+                    conversation.index,
+                    if conversation.from_slack {
+                        "Slack → Teams"
+                    } else {
+                        "Teams → Slack"
+                    }
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    // Nothing more arrives later: no late duplicate.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for conversation in &conversations {
+        assert_eq!(
+            copies(&world, conversation).await.len(),
+            MESSAGES_PER_CONVERSATION,
+            "conversation {}",
+            conversation.index
+        );
+    }
+    drop(hub.lock().await.take());
+}
+
+/// Types one message, retrying while the platform answers 429 (the simulator's limits are off,
+/// but a writer must never lose its own message).
+async fn write(world: &World, conversation: &Conversation, text: &str) {
+    if conversation.from_slack {
+        world
+            .slack(
+                "chat.postMessage",
+                &conversation.writer_token,
+                &[("channel", &conversation.writer_chat), ("text", text)],
+            )
+            .await;
+    } else {
+        world
+            .graph(
+                reqwest::Method::POST,
+                &format!("/chats/{}/messages", conversation.writer_chat),
+                &conversation.writer_token,
+                Some(json!({"body": {"content": text}})),
+            )
+            .await;
+    }
+}
+
+/// The texts of the copies in the reader's chat, in the order they were posted.
+async fn copies(world: &World, conversation: &Conversation) -> Vec<String> {
+    if conversation.from_slack {
+        let chats = world
+            .graph(
+                reqwest::Method::GET,
+                "/me/chats",
+                &conversation.reader_token,
+                None,
+            )
+            .await;
+        for chat in chats["value"].as_array().unwrap() {
+            let id = chat["id"].as_str().unwrap();
+            let texts: Vec<String> = world
+                .teams_messages(&conversation.reader_token, id)
+                .await
+                .into_iter()
+                .filter(|(from, _)| *from == conversation.copies_from)
+                .map(|(_, text)| text)
+                .collect();
+            if !texts.is_empty() {
+                return texts;
+            }
+        }
+        Vec::new()
+    } else {
+        let opened = world
+            .slack(
+                "conversations.open",
+                &conversation.reader_token,
+                &[("users", &conversation.copies_from)],
+            )
+            .await;
+        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
+        world
+            .slack_history(&conversation.reader_token, &channel)
+            .await
+            .into_iter()
+            .filter(|(user, _)| *user == conversation.copies_from)
+            .map(|(_, text)| text)
+            .collect()
+    }
+}
