@@ -32,7 +32,7 @@ use switchboard_core::{
 };
 use switchboard_platform::{
     Actor, ChatPlatform, ConnectField, ConnectionContext, Credentials, EventEnvelope, FlowContext,
-    FlowOutcome, FlowState, FlowStep, Health, ImportRequest, InboundEvent, MessageRef,
+    FlowOutcome, FlowState, FlowStep, Health, ImportRequest, InboundEvent, InboundKind, MessageRef,
     OutboundMessage, PlatformError, PlatformUser, Prompt, ProvisionRequest, Provisioning,
     RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
@@ -994,6 +994,63 @@ impl ChatPlatform for SlackPlatform {
             });
         }
         self.post(token, body).await
+    }
+
+    async fn messages_since(
+        &self,
+        connection: &ConnectionContext,
+        reader: &Actor,
+        chat: &ExternalChatId,
+        after_micros: i64,
+    ) -> Result<Vec<InboundEvent>, PlatformError> {
+        const METHOD: &str = "conversations.history";
+        let token = Self::token(connection, reader)?;
+        let after = after_micros.max(0);
+        let oldest = format!("{}.{:06}", after / 1_000_000, after % 1_000_000);
+        let mut found = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut form = vec![
+                ("channel", chat.as_str().to_owned()),
+                ("oldest", oldest.clone()),
+                ("limit", "200".to_owned()),
+            ];
+            if !cursor.is_empty() {
+                form.push(("cursor", cursor.clone()));
+            }
+            let reply = self
+                .call(METHOD, Auth::Bearer(token), Body::Form(form))
+                .await?
+                .body;
+            let messages = reply
+                .get("messages")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    PlatformError::Rejected(format!("{METHOD} answered without messages"))
+                })?;
+            found.extend(messages.iter().filter_map(|message| {
+                let kind = webhook::history_message(chat.as_str(), message)?;
+                let ts = message.get("ts").and_then(Value::as_str)?;
+                Some(InboundEvent {
+                    event_id: format!("history/{chat}/{ts}"),
+                    platform: Platform::Slack,
+                    kind,
+                })
+            }));
+            cursor = reply
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        found.sort_by_key(|event| match &event.kind {
+            InboundKind::MessagePosted { sent_at_micros, .. } => *sent_at_micros,
+            _ => None,
+        });
+        Ok(found)
     }
 
     async fn find_posted(

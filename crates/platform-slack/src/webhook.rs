@@ -232,6 +232,18 @@ fn kind(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind>
     }
 }
 
+/// A message as `conversations.history` lists it, read as its `message` event would be.
+pub(crate) fn history_message(chat: &str, message: &Value) -> Option<InboundKind> {
+    let mut event = message.clone();
+    event["channel"] = Value::from(chat);
+    // Direct messages' ids start with D; group DMs are listed as such.
+    event["channel_type"] = Value::from(if chat.starts_with('D') { "im" } else { "mpim" });
+    match self::message(&event, None)? {
+        posted @ InboundKind::MessagePosted { .. } => Some(posted),
+        _ => None,
+    }
+}
+
 fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
     let chat_kind = match text(event, "/channel_type") {
         Some("im") => ChatKind::Direct,

@@ -1456,6 +1456,68 @@ impl ChatPlatform for TeamsPlatform {
         self.post(token, chat, &chat::message_body(message)).await
     }
 
+    /// Read with the app's token (`Chat.Read.All`), newest change first as Graph lists them
+    /// with a filter on `lastModifiedDateTime` (the one filter it allows with `gt`).
+    async fn messages_since(
+        &self,
+        connection: &ConnectionContext,
+        _reader: &Actor,
+        chat: &ExternalChatId,
+        after_micros: i64,
+    ) -> Result<Vec<InboundEvent>, PlatformError> {
+        let token = self.tenant_app_token(connection).await?;
+        let after = Timestamp::from_unix_millis(after_micros.div_euclid(1000));
+        let filter = format!("lastModifiedDateTime gt {}", time::iso8601(after));
+        let url = self.client.graph_url(
+            &format!("/chats/{}/messages", path(chat.as_str())),
+            &[
+                ("$top", "50"),
+                ("$orderby", "lastModifiedDateTime desc"),
+                ("$filter", &filter),
+            ],
+        )?;
+        let listed = self.client.get_all(&token, &url, 100_000).await?;
+        let mut found: Vec<InboundEvent> = listed
+            .iter()
+            .filter(|m| text(m, "messageType") == Some("message"))
+            .filter(|m| m.get("deletedDateTime").is_none_or(Value::is_null))
+            .filter_map(|m| {
+                let sent = text(m, "createdDateTime").and_then(time::parse_iso8601)?;
+                let sent_micros = sent.unix_millis() * 1000;
+                if sent_micros <= after_micros {
+                    return None;
+                }
+                let id = text(m, "id")?;
+                let sender = m.pointer("/from/user/id").and_then(Value::as_str)?;
+                Some(InboundEvent {
+                    event_id: format!("history/{chat}/{id}"),
+                    platform: Platform::Teams,
+                    kind: InboundKind::MessagePosted {
+                        message: MessageRef {
+                            chat: chat.clone(),
+                            id: id.to_owned(),
+                        },
+                        chat_kind: chat_kind(chat.as_str()),
+                        sender: ExternalUserId::new(sender),
+                        recipient: None,
+                        sent_at_micros: Some(sent_micros),
+                        body: m
+                            .pointer("/body/content")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        thread: None,
+                    },
+                })
+            })
+            .collect();
+        found.sort_by_key(|event| match &event.kind {
+            InboundKind::MessagePosted { sent_at_micros, .. } => *sent_at_micros,
+            _ => None,
+        });
+        Ok(found)
+    }
+
     /// Graph keeps no metadata of the sender's with a chat message: a copy is recognised by
     /// its author, its time and its content as this module renders it.
     async fn find_posted(

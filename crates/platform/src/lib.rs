@@ -233,6 +233,18 @@ pub trait ChatPlatform: Send + Sync {
         chat: &ExternalChatId,
     ) -> Result<Vec<ExternalUserId>, PlatformError>;
 
+    /// The messages written in `chat` after `after_micros` (the time of the last one the hub
+    /// saw, in microseconds since the epoch), oldest first, read as `reader`: what the hub
+    /// missed while it was stopped, relayed in order before anything newer. Each is a
+    /// [`InboundKind::MessagePosted`] event.
+    async fn messages_since(
+        &self,
+        connection: &ConnectionContext,
+        reader: &Actor,
+        chat: &ExternalChatId,
+        after_micros: i64,
+    ) -> Result<Vec<InboundEvent>, PlatformError>;
+
     /// Creates or renews the subscriptions through which the platform sends this connection's
     /// events to `events_url`, given those that exist (`current`) and the time `now`, and
     /// returns those that exist afterwards. Platforms whose events need no subscription by API

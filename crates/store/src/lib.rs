@@ -71,6 +71,10 @@ impl Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Connections of their own for storing inbound events: a platform waits for the hub's
+    /// answer only so long (Slack: 3 s), so its deliveries never queue behind the relay's
+    /// other work for a connection.
+    ingest: AnyPool,
     backend: Backend,
     cipher: Cipher,
     clock: Arc<dyn Clock>,
@@ -133,26 +137,31 @@ impl Store {
                 )));
             }
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
-                    }
-                    Ok(())
+        let pool_of = |size: u32| {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| connect_error(e.to_string()))?;
+                .connect_with(options.clone())
+        };
+        let pool = pool_of(match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        })
+        .await
+        .map_err(|e| connect_error(e.to_string()))?;
         migrations::run(&pool, backend).await?;
+        let ingest = pool_of(2).await.map_err(|e| connect_error(e.to_string()))?;
         Ok(Self {
             pool,
+            ingest,
             backend,
             cipher,
             clock,
@@ -171,6 +180,7 @@ impl Store {
 
     /// Closes every connection; waits for queries in flight.
     pub async fn close(&self) {
+        self.ingest.close().await;
         self.pool.close().await;
     }
 

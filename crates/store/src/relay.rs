@@ -11,7 +11,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use switchboard_core::{
-    ConnectionId, ConversationId, ExternalChatId, PersonId, Platform, Timestamp,
+    ConnectionId, ConversationId, ExternalChatId, PersonId, Platform, Portal, Timestamp,
 };
 
 use switchboard_secrets::SecretString;
@@ -89,6 +89,8 @@ pub struct NewOutboxItem {
     pub action: OutboxAction,
     /// What the copy says, in the relay's own encoding.
     pub payload: String,
+    /// Not sent before this time; `None` for at once.
+    pub due_at: Option<Timestamp>,
 }
 
 impl NewOutboxItem {
@@ -186,7 +188,10 @@ impl Store {
         items: &[(&str, &str)],
     ) -> Result<usize, StoreError> {
         let now = self.now().unix_millis();
-        let mut tx = self.begin_write().await?;
+        let mut tx = match self.backend {
+            crate::Backend::Sqlite => self.ingest.begin_with("BEGIN IMMEDIATE").await?,
+            crate::Backend::Postgres => self.ingest.begin().await?,
+        };
         let mut stored = 0;
         for &(event_id, payload) in items {
             stored += sqlx::query(
@@ -252,20 +257,47 @@ impl Store {
     /// Records what the relay decided about a stored event, in one transaction: the event is
     /// marked read (its content dropped), `seen` (what makes it unique: a message's id, an
     /// edit's version) is remembered, and the copies are queued — unless `seen` was already
-    /// remembered, in which case the event is a repeat and nothing is queued. Returns whether
-    /// the copies were queued.
+    /// remembered, in which case the event is a repeat and nothing is queued. `written` notes
+    /// when the last message of a portal was sent. Returns whether the copies were queued.
     pub async fn settle_inbound(
         &self,
         id: i64,
         seen: Option<(Platform, &str)>,
         copies: &[NewOutboxItem],
     ) -> Result<bool, StoreError> {
+        self.settle_event(Some(id), seen, None, copies).await
+    }
+
+    /// Like [`Store::settle_inbound`], for an event read from elsewhere than the inbox (a
+    /// portal's history, read after a stop) when `inbox` is `None`, and noting in `written`
+    /// (portal connection, chat, microseconds) when the portal's last message was sent.
+    pub async fn settle_event(
+        &self,
+        inbox: Option<i64>,
+        seen: Option<(Platform, &str)>,
+        written: Option<(ConnectionId, &ExternalChatId, i64)>,
+        copies: &[NewOutboxItem],
+    ) -> Result<bool, StoreError> {
         let now = self.now().unix_millis();
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id = $1")
-            .bind(id)
+        if let Some(id) = inbox {
+            sqlx::query("UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((connection, chat, micros)) = written {
+            sqlx::query(
+                "UPDATE portals SET last_message_micros = $1 WHERE connection_id = $2 \
+                 AND external_chat_id = $3 \
+                 AND (last_message_micros IS NULL OR last_message_micros < $1)",
+            )
+            .bind(micros)
+            .bind(connection.to_string())
+            .bind(chat.as_str())
             .execute(&mut *tx)
             .await?;
+        }
         if let Some((platform, key)) = seen {
             let first = sqlx::query(
                 "INSERT INTO relay_seen (platform, key, seen_at) VALUES ($1, $2, $3) \
@@ -288,7 +320,7 @@ impl Store {
                 "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
                  sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
                  action, payload, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(copy.lane())
             .bind(copy.conversation.to_string())
@@ -301,6 +333,7 @@ impl Store {
             .bind(copy.order)
             .bind(copy.action.as_str())
             .bind(copy.payload.as_str())
+            .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -430,6 +463,57 @@ impl Store {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    /// When the last message written in a chat was sent (microseconds), if it is a portal the
+    /// relay has seen a message in.
+    pub async fn last_message_in(
+        &self,
+        connection: ConnectionId,
+        chat: &ExternalChatId,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT last_message_micros FROM portals WHERE connection_id = $1 \
+             AND external_chat_id = $2",
+        )
+        .bind(connection.to_string())
+        .bind(chat.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.try_get::<Option<i64>, _>("last_message_micros"))
+        .transpose()?
+        .flatten())
+    }
+
+    /// The portals a message was written in since `since_micros`, with when the last one was
+    /// sent: those whose history the relay reads after a stop.
+    pub async fn portals_active_since(
+        &self,
+        since_micros: i64,
+    ) -> Result<Vec<(Portal, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT id, conversation_id, platform, connection_id, external_chat_id, \
+             last_message_micros FROM portals WHERE last_message_micros >= $1",
+        )
+        .bind(since_micros)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                Portal {
+                    id: parse(row, "id")?,
+                    conversation_id: parse(row, "conversation_id")?,
+                    platform: parse(row, "platform")?,
+                    connection_id: parse(row, "connection_id")?,
+                    external_chat_id: ExternalChatId::new(
+                        row.try_get::<String, _>("external_chat_id")?,
+                    ),
+                },
+                row.try_get("last_message_micros")?,
+            ))
+        })
+        .collect()
     }
 
     /// Makes the copies held for a person's sync due now (their sync completed).

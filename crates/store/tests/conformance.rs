@@ -2424,6 +2424,7 @@ fn copy_item(
         order,
         action: OutboxAction::Post,
         payload: format!("{{\"body\":\"{message}\"}}"),
+        due_at: None,
     }
 }
 

@@ -23,6 +23,8 @@ const SLACK_PEOPLE: usize = 20;
 const TEAMS_PEOPLE: usize = 10;
 const MESSAGES_PER_CONVERSATION: usize = 25;
 const KILLS: usize = 5;
+/// How often each writer types.
+const PACE: Duration = Duration::from_secs(2);
 
 /// One conversation of the test: who writes, where, and where the copies are read.
 struct Conversation {
@@ -82,10 +84,11 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
                 let me = world
                     .graph(reqwest::Method::GET, "/me", &teams_token, None)
                     .await;
-                let member = |id: &str| {
+                // Graph wants a guest of the tenant in the guest role.
+                let member = |id: &str, role: &str| {
                     json!({
                         "@odata.type": "#microsoft.graph.aadUserConversationMember",
-                        "roles": ["owner"],
+                        "roles": [role],
                         "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{id}')"),
                     })
                 };
@@ -96,7 +99,10 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
                         &teams_token,
                         Some(json!({
                             "chatType": "oneOnOne",
-                            "members": [member(me["id"].as_str().unwrap()), member(&slack_person.representation)],
+                            "members": [
+                                member(me["id"].as_str().unwrap(), "owner"),
+                                member(&slack_person.representation, "guest"),
+                            ],
                         })),
                     )
                     .await;
@@ -114,8 +120,9 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
     }
     assert_eq!(conversations.len(), 200);
 
-    // Writers type their messages one after the other in each conversation, 200 conversations
-    // at once; meanwhile the hub is killed at random moments and started again.
+    // Writers type their messages one after the other in each conversation, about one a second
+    // as people chat (200 conversations at once: 200 messages a second); meanwhile the hub is
+    // killed at random moments and started again.
     let world = Arc::new(world);
     let sent = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = conversations
@@ -123,8 +130,12 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
         .cloned()
         .map(|conversation| {
             let (world, sent) = (world.clone(), sent.clone());
+            let offset = PACE.mul_f64(rand::rng().random_range(0.0..1.0));
             tokio::spawn(async move {
+                tokio::time::sleep(offset).await;
+                let mut pace = tokio::time::interval(PACE);
                 for n in 0..MESSAGES_PER_CONVERSATION {
+                    pace.tick().await;
                     let text = format!("c{} m{n:02}", conversation.index);
                     write(&world, &conversation, &text).await;
                     sent.fetch_add(1, Ordering::SeqCst);
@@ -176,6 +187,7 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
 
     // Every conversation's copies: all 25, once each, in the order written.
     let started = Instant::now();
+    let mut wrong = Vec::new();
     for conversation in &conversations {
         let expected: Vec<String> = (0..MESSAGES_PER_CONVERSATION)
             .map(|n| format!("c{} m{n:02}", conversation.index))
@@ -183,22 +195,28 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
         loop {
             let copies = copies(&world, conversation).await;
             if copies.len() >= expected.len() || started.elapsed() > Duration::from_secs(180) {
-                assert_eq!(
-                    copies,
-                    expected,
-                    "conversation {} ({})",
-                    conversation.index,
-                    if conversation.from_slack {
+                if copies != expected {
+                    let direction = if conversation.from_slack {
                         "Slack → Teams"
                     } else {
                         "Teams → Slack"
-                    }
-                );
+                    };
+                    wrong.push(format!(
+                        "conversation {} ({direction}): {copies:?}",
+                        conversation.index
+                    ));
+                }
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+    assert!(
+        wrong.is_empty(),
+        "{} of 200 conversations went wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     // Nothing more arrives later: no late duplicate.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for conversation in &conversations {

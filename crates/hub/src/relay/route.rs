@@ -1,7 +1,9 @@
 //! Reading stored events and deciding what to send where.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use switchboard_core::{
     ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, PersonId, Platform,
@@ -21,12 +23,17 @@ use crate::AppState;
 use crate::import::connection_context;
 
 /// Events read per pass.
-const BATCH: i64 = 64;
+const BATCH: i64 = 128;
+/// Events read from their platforms at once.
+const READ_CONCURRENCY: usize = 32;
 /// An event that cannot be read (the platform failing) is tried this often before it is
 /// given up, over about an hour.
 const READ_ATTEMPTS: i64 = 12;
 
 pub(super) async fn run(state: AppState) {
+    if let Err(error) = catch_up(&state).await {
+        tracing::warn!(%error, "relay: catching up after a stop failed");
+    }
     loop {
         match route_due(&state).await {
             Ok(0) => {
@@ -42,16 +49,54 @@ pub(super) async fn run(state: AppState) {
 }
 
 /// Reads the due events once; returns how many there were.
+///
+/// Reading is the slow part (Graph's notifications must be completed by fetching the message),
+/// so the batch is read concurrently; the decisions are then made one at a time, in the order
+/// the events were stored, so that a chat seen for the first time becomes one conversation.
 async fn route_due(state: &AppState) -> Result<usize, StoreError> {
     let items = state.store.due_inbound(BATCH).await?;
-    let mut queued = false;
+    let mut contexts: HashMap<ConnectionId, Option<ConnectionContext>> = HashMap::new();
     for item in &items {
-        queued |= route_item(state, item).await?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(item.connection_id)
+        {
+            slot.insert(connection_context(&state.store, item.connection_id).await?);
+        }
+    }
+    let reading = items.iter().cloned().map(|item| {
+        let state = state.clone();
+        let context = contexts.get(&item.connection_id).cloned().flatten();
+        async move { read(&state, context.as_ref(), &item).await }
+    });
+    let reads: Vec<Read> = futures_util::stream::iter(reading)
+        .buffered(READ_CONCURRENCY)
+        .collect()
+        .await;
+    let mut queued = false;
+    for (item, read) in items.iter().zip(reads) {
+        queued |= route_item(state, contexts[&item.connection_id].as_ref(), item, read).await?;
     }
     if queued {
         state.relay.outbox_filled();
     }
     Ok(items.len())
+}
+
+/// What reading a stored event gave: nothing to route (its connection or module is gone, or
+/// the platform says it is nothing the hub acts on), an event, or the platform's failure.
+type Read = Result<Option<InboundEvent>, PlatformError>;
+
+async fn read(state: &AppState, context: Option<&ConnectionContext>, item: &InboxItem) -> Read {
+    let Some(context) = context else {
+        return Ok(None);
+    };
+    let Some(module) = state.platforms.get(context.connection.platform).cloned() else {
+        return Ok(None);
+    };
+    let envelope = EventEnvelope {
+        event_id: item.event_id.clone(),
+        payload: item.payload.clone(),
+    };
+    module.read_event(context, &envelope).await
 }
 
 /// Why an event could not be routed now.
@@ -63,49 +108,187 @@ enum RouteError {
     Platform(#[from] PlatformError),
 }
 
-/// What the relay decided about one event: what makes it unique, and the copies to queue.
+/// What the relay decided about one event: what makes it unique, the copies to queue, and
+/// (for a message written in a portal) when it was sent there.
 #[derive(Debug, Default)]
 struct Decision {
     seen: Option<String>,
     copies: Vec<NewOutboxItem>,
+    written: Option<(ConnectionId, ExternalChatId, i64)>,
+    /// A chat seen for the first time: what was written there shortly before this message
+    /// (and missed, the hub being stopped) goes first.
+    backfill: Option<Backfill>,
+}
+
+#[derive(Debug)]
+struct Backfill {
+    reader: Actor,
+    chat: ExternalChatId,
+    before_micros: i64,
+}
+
+/// How far back a chat seen for the first time is read for messages the hub missed.
+const BACKFILL_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Relays, before a new chat's first message, what was written there shortly before it and
+/// missed (a platform gives up redelivering, or redelivers after newer messages).
+async fn backfill(
+    state: &AppState,
+    module: &dyn ChatPlatform,
+    context: &ConnectionContext,
+    decision: &Decision,
+) -> Result<(), StoreError> {
+    let Some(backfill) = &decision.backfill else {
+        return Ok(());
+    };
+    let after = backfill.before_micros - super::millis(BACKFILL_WINDOW) * 1000;
+    let events = match module
+        .messages_since(context, &backfill.reader, &backfill.chat, after)
+        .await
+    {
+        Ok(events) => events,
+        Err(error) => {
+            tracing::warn!(chat = %backfill.chat, %error, "relay: cannot read what a new chat held before");
+            return Ok(());
+        }
+    };
+    for event in events {
+        let earlier = matches!(&event.kind, InboundKind::MessagePosted { sent_at_micros: Some(at), .. } if *at < backfill.before_micros);
+        if !earlier {
+            continue;
+        }
+        match decide(state, module, context, event).await {
+            Ok(decision) => {
+                settle(state, None, context.connection.platform, &decision).await?;
+            }
+            Err(RouteError::Store(error)) => return Err(error),
+            Err(RouteError::Platform(error)) => {
+                tracing::warn!(chat = %backfill.chat, %error, "relay: a missed message cannot be relayed");
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Decision {
     fn nothing(seen: String) -> Self {
         Self {
             seen: Some(seen),
-            copies: Vec::new(),
+            ..Self::default()
         }
     }
 }
 
-/// Routes one stored event; returns whether copies were queued.
-async fn route_item(state: &AppState, item: &InboxItem) -> Result<bool, StoreError> {
-    let Some(context) = connection_context(&state.store, item.connection_id).await? else {
-        // The connection was removed since: its events have nowhere to go.
+/// Records a decision (and marks the stored event read, if it came from the inbox); returns
+/// whether copies were queued.
+async fn settle(
+    state: &AppState,
+    inbox: Option<i64>,
+    platform: Platform,
+    decision: &Decision,
+) -> Result<bool, StoreError> {
+    let seen = decision.seen.as_deref().map(|key| (platform, key));
+    let written = decision
+        .written
+        .as_ref()
+        .map(|(connection, chat, micros)| (*connection, chat, *micros));
+    let fresh = state
+        .store
+        .settle_event(inbox, seen, written, &decision.copies)
+        .await?;
+    Ok(fresh && !decision.copies.is_empty())
+}
+
+/// Messages of a chat sent closer together than this are a burst, whose events may overtake
+/// each other on their way…
+const BURST: Duration = Duration::from_secs(2);
+/// …so each waits this long for the ones before it.
+const REORDER_WAIT: Duration = Duration::from_millis(500);
+
+/// How far back the relay reads portals' histories after a stop.
+const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// After a stop, each portal written in recently is read from its last message on, and what
+/// was written there meanwhile is relayed, in order, before anything newer: platforms retry a
+/// delivery only for a while (Slack three times, within minutes), and a retry can come after
+/// newer messages.
+async fn catch_up(state: &AppState) -> Result<(), StoreError> {
+    let since = now_micros(state) - super::millis(CATCH_UP_WINDOW) * 1000;
+    let mut queued = false;
+    for (portal, last) in state.store.portals_active_since(since).await? {
+        let Some(context) = connection_context(&state.store, portal.connection_id).await? else {
+            continue;
+        };
+        let Some(module) = state.platforms.get(portal.platform).cloned() else {
+            continue;
+        };
+        let Some(conversation) = state.store.conversation(portal.conversation_id).await? else {
+            continue;
+        };
+        // Read as someone in the chat: a participant's representation there (a Slack bot is
+        // in its DMs), or the hub.
+        let mut reader = Actor::Hub;
+        for person in &conversation.participants {
+            if let Some(actor) =
+                representation_actor(&state.store, *person, portal.platform).await?
+            {
+                reader = actor;
+                break;
+            }
+        }
+        let events = match module
+            .messages_since(&context, &reader, &portal.external_chat_id, last)
+            .await
+        {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(chat = %portal.external_chat_id, %error, "relay: cannot read what a portal missed");
+                continue;
+            }
+        };
+        for event in events {
+            match decide(state, module.as_ref(), &context, event).await {
+                Ok(decision) => {
+                    queued |= settle(state, None, portal.platform, &decision).await?;
+                }
+                Err(RouteError::Store(error)) => return Err(error),
+                Err(RouteError::Platform(error)) => {
+                    tracing::warn!(chat = %portal.external_chat_id, %error, "relay: a missed message cannot be relayed");
+                }
+            }
+        }
+    }
+    if queued {
+        tracing::info!("relay: relayed what was written while the hub was stopped");
+        state.relay.outbox_filled();
+    }
+    Ok(())
+}
+
+/// Routes one stored event, once read; returns whether copies were queued.
+async fn route_item(
+    state: &AppState,
+    context: Option<&ConnectionContext>,
+    item: &InboxItem,
+    read: Read,
+) -> Result<bool, StoreError> {
+    let (Some(context), Some(module)) = (
+        context,
+        context.and_then(|c| state.platforms.get(c.connection.platform).cloned()),
+    ) else {
+        // The connection was removed since (or its platform's module): nowhere to go.
         return state.store.settle_inbound(item.id, None, &[]).await;
     };
     let platform = context.connection.platform;
-    let Some(module) = state.platforms.get(platform).cloned() else {
-        return state.store.settle_inbound(item.id, None, &[]).await;
-    };
-    let envelope = EventEnvelope {
-        event_id: item.event_id.clone(),
-        payload: item.payload.clone(),
-    };
-    let decided = match module.read_event(&context, &envelope).await {
+    let decided = match read {
         Ok(None) => Ok(Decision::default()),
-        Ok(Some(event)) => decide(state, module.as_ref(), &context, event).await,
+        Ok(Some(event)) => decide(state, module.as_ref(), context, event).await,
         Err(error) => Err(RouteError::Platform(error)),
     };
     match decided {
         Ok(decision) => {
-            let seen = decision.seen.as_deref().map(|key| (platform, key));
-            let fresh = state
-                .store
-                .settle_inbound(item.id, seen, &decision.copies)
-                .await?;
-            Ok(fresh && !decision.copies.is_empty())
+            backfill(state, module.as_ref(), context, &decision).await?;
+            settle(state, Some(item.id), platform, &decision).await
         }
         Err(RouteError::Store(error)) => Err(error),
         Err(RouteError::Platform(error))
@@ -123,7 +306,7 @@ async fn route_item(state: &AppState, item: &InboxItem) -> Result<bool, StoreErr
         }
         Err(RouteError::Platform(error)) => {
             tracing::warn!(event = %item.event_id, %error, "relay: an event cannot be read; dropped");
-            state.store.settle_inbound(item.id, None, &[]).await
+            settle(state, Some(item.id), platform, &Decision::default()).await
         }
     }
 }
@@ -248,14 +431,20 @@ async fn route_post(
     if store.relayed_copy(&posted.origin).await?.is_some() {
         return Ok(Decision::nothing(seen));
     }
+    let mut backfill_from = None;
     let conversation = match store
         .portal_by_chat(connection, &posted.origin.chat)
         .await?
     {
         Some(portal) => store.conversation(portal.conversation_id).await?,
         None => {
-            let members = chat_members(state, module, context, &posted).await?;
-            adopt_chat(store, connection, platform, &posted.origin.chat, &members).await?
+            let (reader, members) = chat_members(state, module, context, &posted).await?;
+            let adopted =
+                adopt_chat(store, connection, platform, &posted.origin.chat, &members).await?;
+            if adopted.is_some() {
+                backfill_from = Some(reader);
+            }
+            adopted
         }
     };
     let Some(conversation) = conversation else {
@@ -284,6 +473,15 @@ async fn route_post(
         ..Payload::default()
     }
     .encode();
+    // Platforms deliver events in no guaranteed order. A message written right after the
+    // previous one of its chat waits a moment, so that an earlier one still on its way takes
+    // its place first in the lane; a conversation at a human pace goes out at once.
+    let previous = store
+        .last_message_in(connection, &posted.origin.chat)
+        .await?;
+    let due_at = previous
+        .filter(|last| posted.order - last < super::millis(BURST) * 1000)
+        .map(|_| later(state.clock.now(), REORDER_WAIT));
     let mut copies = Vec::new();
     for target in found.platforms {
         let Some(target_connection) = connection_on(store, target).await? else {
@@ -302,26 +500,30 @@ async fn route_post(
             order: posted.order,
             action: OutboxAction::Post,
             payload: payload.clone(),
+            due_at,
         });
     }
     Ok(Decision {
         seen: Some(seen),
         copies,
+        written: Some((connection, posted.origin.chat.clone(), posted.order)),
+        backfill: backfill_from.map(|reader| Backfill {
+            reader,
+            chat: posted.origin.chat.clone(),
+            before_micros: posted.order,
+        }),
     })
 }
 
 /// The accounts in the chat a message was written in.
+/// Who can read the chat, and the accounts in it.
 async fn chat_members(
     state: &AppState,
     module: &dyn ChatPlatform,
     context: &ConnectionContext,
     posted: &Posted,
-) -> Result<Vec<ExternalUserId>, RouteError> {
+) -> Result<(Actor, Vec<ExternalUserId>), RouteError> {
     let platform = context.connection.platform;
-    // A direct message to a representation is between its writer and that representation.
-    if let (ChatKind::Direct, Some(recipient)) = (posted.chat_kind, &posted.recipient) {
-        return Ok(vec![posted.sender.clone(), recipient.clone()]);
-    }
     // Read as the account the platform addressed the event to, where it said which.
     let reader = match &posted.recipient {
         Some(recipient) => match state
@@ -336,13 +538,15 @@ async fn chat_members(
         },
         None => None,
     };
-    Ok(module
-        .chat_members(
-            context,
-            reader.as_ref().unwrap_or(&Actor::Hub),
-            &posted.origin.chat,
-        )
-        .await?)
+    let reader = reader.unwrap_or(Actor::Hub);
+    // A direct message to a representation is between its writer and that representation.
+    if let (ChatKind::Direct, Some(recipient)) = (posted.chat_kind, &posted.recipient) {
+        return Ok((reader, vec![posted.sender.clone(), recipient.clone()]));
+    }
+    let members = module
+        .chat_members(context, &reader, &posted.origin.chat)
+        .await?;
+    Ok((reader, members))
 }
 
 /// Makes a chat the hub had not seen a portal of its conversation, when a representation is
@@ -420,6 +624,8 @@ async fn route_follow_up(
     let payload = follow.payload.encode();
     Ok(Decision {
         seen: Some(event_id),
+        written: None,
+        backfill: None,
         copies: copies
             .into_iter()
             .map(|copy| NewOutboxItem {
@@ -431,6 +637,7 @@ async fn route_follow_up(
                 order,
                 action: follow.action,
                 payload: payload.clone(),
+                due_at: None,
             })
             .collect(),
     })
@@ -512,6 +719,7 @@ async fn route_reaction(
             origin: origin.clone(),
             order,
             action,
+            due_at: None,
             payload: Payload {
                 emoji: Some(reaction.emoji.clone()),
                 target: Some(Target {
@@ -526,6 +734,8 @@ async fn route_reaction(
     Ok(Decision {
         seen: Some(event_id),
         copies,
+        written: None,
+        backfill: None,
     })
 }
 

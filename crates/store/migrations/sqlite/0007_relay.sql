@@ -28,6 +28,12 @@ CREATE TABLE relay_seen (
 );
 CREATE INDEX relay_seen_by_age ON relay_seen (seen_at);
 
+-- When the last message written in a portal was sent (microseconds): after a stop, the relay
+-- reads each recently active portal's messages since then before anything newer.
+ALTER TABLE portals ADD COLUMN last_message_micros BIGINT;
+CREATE INDEX portals_by_activity ON portals (last_message_micros)
+    WHERE last_message_micros IS NOT NULL;
+
 -- One lane per conversation and destination platform: delivered in order, one at a time.
 CREATE TABLE relay_outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
