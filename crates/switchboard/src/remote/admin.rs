@@ -108,6 +108,7 @@ pub async fn import(args: ImportArgs) -> Outcome {
         ProgressStyle::with_template("{spinner} importing: {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
+    bar.set_message("starting");
     bar.enable_steady_tick(Duration::from_millis(120));
     let mut last_shown = String::new();
     let finished = loop {
