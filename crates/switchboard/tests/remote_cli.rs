@@ -70,6 +70,15 @@ async fn api_people(demo: &RunningDemo, filter: &str) -> Vec<Value> {
     }
 }
 
+fn on_teams(person: &Value) -> &Value {
+    person["representations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["platform"] == "teams")
+        .unwrap()
+}
+
 fn ids(people: &[Value]) -> Vec<&str> {
     people.iter().map(|p| p["id"].as_str().unwrap()).collect()
 }
@@ -180,13 +189,14 @@ async fn an_admin_chooses_primaries_syncs_and_resets_through_the_cli() {
         "{synced}"
     );
     let person = api(&demo, &format!("/people/{alice}")).await;
-    let on_teams = person["representations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["platform"] == "teams")
-        .unwrap();
-    assert_eq!(on_teams["status"], "pending", "{person}");
+    assert_eq!(on_teams(&person)["status"], "pending", "{person}");
+    let reprompted = succeeds(&hub, &["people", "reprompt", alice]);
+    assert_eq!(
+        reprompted.trim(),
+        format!("{alice}: prompted again on teams")
+    );
+    let person = api(&demo, &format!("/people/{alice}")).await;
+    assert_eq!(person["representations"][0]["prompts_sent"], 2, "{person}");
 
     let reset = succeeds(&hub, &["people", "reset", alice, bob]);
     assert!(
