@@ -1,11 +1,17 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchboard_secrets::{ExposeSecret, SecretString};
 
 /// Switchboard: direct messages and group chats across Slack, Microsoft Teams, Google Chat,
 /// Webex and Zoom, each person staying in the app they prefer.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, propagate_version = true)]
+#[command(
+    name = "switchboard",
+    version,
+    propagate_version = true,
+    after_help = REMOTE_EXIT_STATUS
+)]
 pub struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, env = "SWITCHBOARD_LOG_FORMAT")]
@@ -23,6 +29,11 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// Scripts tell these failures apart, so every command that talks to a hub says them in its help.
+const REMOTE_EXIT_STATUS: &str = "Commands that talk to a running hub (people, connections, \
+import, teams, settings, relay) exit with 1 when the hub refuses the request, 2 on a usage \
+mistake, 3 when the hub cannot be reached or does not answer in time.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,6 +55,259 @@ pub enum Command {
     /// Manage the REST API's tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List, sync, reset, reprompt and remove people on a running hub.
+    #[command(after_help = REMOTE_EXIT_STATUS)]
+    People(PeopleArgs),
+    /// The platforms a running hub is connected to, with their health and last import.
+    #[command(after_help = REMOTE_EXIT_STATUS)]
+    Connections(ConnectionsArgs),
+    /// Start importing a connection's users (and wait for it with --wait).
+    #[command(after_help = REMOTE_EXIT_STATUS)]
+    Import(ImportArgs),
+    /// The teams of a connection, and which of them are imported (team-scoped platforms).
+    #[command(after_help = REMOTE_EXIT_STATUS)]
+    Teams(TeamsArgs),
+    /// Show or change a running hub's sync settings.
+    #[command(after_help = REMOTE_EXIT_STATUS)]
+    Settings(SettingsArgs),
+    /// What the relay of a running hub has to do, and the copies it gave up on.
+    #[command(after_help = REMOTE_EXIT_STATUS)]
+    Relay(RelayArgs),
+}
+
+/// How to reach a running hub. Global, so they may follow any subcommand.
+#[derive(Debug, Args)]
+pub struct HubArgs {
+    /// The hub's address.
+    #[arg(
+        long = "hub",
+        global = true,
+        env = "SWITCHBOARD_HUB_URL",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub url: String,
+
+    /// An API token (`switchboard token create` prints one). Required; prefer the variable,
+    /// which other users of the machine cannot read from the process list.
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHBOARD_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<ApiToken>,
+
+    /// How long to wait for each answer of the hub.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// An API token that never shows in debug output or error messages.
+pub struct ApiToken(pub SecretString);
+
+impl Clone for ApiToken {
+    fn clone(&self) -> Self {
+        Self(SecretString::from(self.0.expose_secret().to_owned()))
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ApiToken([redacted])")
+    }
+}
+
+impl std::str::FromStr for ApiToken {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(SecretString::from(text.to_owned())))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PeopleArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+
+    #[command(subcommand)]
+    pub command: PeopleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// People, by name: a table, or one JSON object per line with --json.
+    List(PeopleListArgs),
+    /// One person with their accounts and representations (with history).
+    Show {
+        /// The person's id.
+        id: String,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Represent people on a platform other than their primary.
+    Sync {
+        /// People's ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Where to represent them.
+        #[arg(long, value_name = "PLATFORM")]
+        platform: String,
+    },
+    /// Break every sync of these people: remove the guests and bots the hub created, clear the
+    /// primary platform.
+    Reset {
+        /// People's ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Send the prompt again to people whose representations wait for them.
+    Reprompt {
+        /// People's ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Reset people, then delete them from the hub (their accounts stay, unlinked).
+    Remove {
+        /// People's ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Do not ask for confirmation (required when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Choose the primary platform of one person, or of every member of a team.
+    #[command(group = clap::ArgGroup::new("whom").required(true).args(["id", "team"]))]
+    Primary {
+        /// The person's id.
+        id: Option<String>,
+        /// A team selected for import: its members on several platforms who have an account on
+        /// --platform get it as primary.
+        #[arg(long, value_name = "TEAM_ID")]
+        team: Option<String>,
+        /// The platform they chat from.
+        #[arg(long, value_name = "PLATFORM")]
+        platform: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PeopleListArgs {
+    /// Only people with this primary platform (`none` for those still to choose).
+    #[arg(long, value_name = "PLATFORM|none")]
+    pub primary: Option<String>,
+    /// Only people with a representation in this status: not_created, pending, synced, failed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+    /// Only people with a representation of this type: existing_account, guest_account, bot,
+    /// unsupported.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Only members of this team (with an active account imported from it).
+    #[arg(long, value_name = "TEAM_ID")]
+    pub team: Option<String>,
+    /// Search names and e-mail addresses.
+    #[arg(long, value_name = "TEXT")]
+    pub q: Option<String>,
+    /// People per page (1-1000).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub limit: u32,
+    /// Start at this page (as printed after a page that has more).
+    #[arg(long, value_name = "CURSOR", conflicts_with = "all")]
+    pub cursor: Option<String>,
+    /// Follow the pages to the end instead of printing one.
+    #[arg(long)]
+    pub all: bool,
+    /// One JSON object per person and line, as the API gives them.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionsArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// The connection's id (see `switchboard connections`).
+    pub connection: String,
+    /// Wait for the import to finish, showing its progress; fail if it fails.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TeamsArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// The connection's id (see `switchboard connections`).
+    pub connection: String,
+    /// Import these teams' members, and only these (replaces the selection).
+    #[arg(long, value_name = "TEAM_ID", num_args = 1..)]
+    pub select: Option<Vec<String>>,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<SettingsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// Change settings, such as `auto_sync=on prompt_throttle_hours=48`.
+    Set {
+        /// KEY=VALUE pairs; the keys are those `switchboard settings` shows.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        changes: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<RelayCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// The copies the relay gave up on after their last retry, newest first.
+    DeadLetters {
+        /// How many (1-500).
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: u32,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead letter back in its lane, with fresh retries.
+    Retry {
+        /// The dead letter's id.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,8 +1,10 @@
-//! The `switchboard` binary: the hub, the demo (hub + simulator) and the simulator alone.
+//! The `switchboard` binary: the hub, the demo (hub + simulator), the simulator alone, and the
+//! commands that script a running hub through its REST API.
 
 mod cli;
 mod config;
 mod logging;
+mod remote;
 mod run;
 
 use std::process::ExitCode;
@@ -29,10 +31,19 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast_ref::<remote::Failure>() {
+            // Scripts tell a refusal, a usage mistake and an unreachable hub apart by the status.
+            Some(failure) => {
+                if let Some(message) = failure.message() {
+                    eprintln!("error: {message}");
+                }
+                ExitCode::from(failure.exit_code())
+            }
+            None => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

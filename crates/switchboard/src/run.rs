@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::cli::{Cli, Command, DemoArgs, LogFormat, SimArgs, Switch, TokenCommand};
 use crate::config::{self, DEFAULT_LOG_FILTER, FileConfig, Settings};
 use crate::logging;
+use crate::remote;
 use switchboard::{demo, platforms};
 
 const DATABASE_FILE: &str = "switchboard.db";
@@ -27,7 +28,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => FileConfig::default(),
             }
         }
-        Command::Demo(_) | Command::Sim(_) => FileConfig::default(),
+        Command::Demo(_)
+        | Command::Sim(_)
+        | Command::People(_)
+        | Command::Connections(_)
+        | Command::Import(_)
+        | Command::Teams(_)
+        | Command::Settings(_)
+        | Command::Relay(_) => FileConfig::default(),
     };
     logging::init(
         cli.log_format
@@ -58,6 +66,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::People(args) => Ok(remote::people(args).await?),
+        Command::Connections(args) => Ok(remote::connections(args).await?),
+        Command::Import(args) => Ok(remote::import(args).await?),
+        Command::Teams(args) => Ok(remote::teams(args).await?),
+        Command::Settings(args) => Ok(remote::settings(args).await?),
+        Command::Relay(args) => Ok(remote::relay(args).await?),
     }
 }
 
