@@ -14,6 +14,7 @@ mod matching;
 mod person;
 mod platform;
 mod representation;
+pub mod rich_text;
 mod rules;
 
 pub use account::{Account, AccountKind};
@@ -34,4 +35,5 @@ pub use representation::{
     IllegalTransition, Representation, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode,
     Transition, UnknownName,
 };
+pub use rich_text::{Block, Inline, Mention, RichText};
 pub use rules::{ImportScope, PlatformRules, rules_for};
