@@ -489,22 +489,47 @@ fn spaces_in_block(block: Block) -> Block {
     }
 }
 
-/// No-break spaces, which Teams writes for any space it wants kept, read as spaces.
+/// No-break spaces, which Teams writes for any space it wants kept, read as spaces; and a
+/// person's name that Teams split into one `<at>` per word (`<at id="0">Megan</at>
+/// <at id="1">Bowen</at>`, both of the same user) is one mention.
 fn spaces_in_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
-    inlines
-        .into_iter()
-        .map(|inline| match inline {
-            Inline::Text(text) => Inline::Text(text.replace('\u{a0}', " ")),
-            Inline::Bold(inner) => Inline::Bold(spaces_in_inlines(inner)),
-            Inline::Italic(inner) => Inline::Italic(spaces_in_inlines(inner)),
-            Inline::Strike(inner) => Inline::Strike(spaces_in_inlines(inner)),
-            Inline::Link { url, label } => Inline::Link {
-                url,
-                label: spaces_in_inlines(label),
-            },
-            other => other,
-        })
-        .collect()
+    let mut out: Vec<Inline> = Vec::with_capacity(inlines.len());
+    for inline in inlines.into_iter().map(spaces_in_inline) {
+        if let Inline::Mention(next) = &inline {
+            let split_name = match out.as_slice() {
+                [.., Inline::Mention(previous), Inline::Text(space)] => {
+                    space == " " && previous.user == next.user
+                }
+                [.., Inline::Mention(previous)] => previous.user == next.user,
+                _ => false,
+            };
+            if split_name {
+                if matches!(out.last(), Some(Inline::Text(_))) {
+                    out.pop();
+                }
+                if let Some(Inline::Mention(previous)) = out.last_mut() {
+                    previous.label = format!("{} {}", previous.label, next.label);
+                    continue;
+                }
+            }
+        }
+        out.push(inline);
+    }
+    out
+}
+
+fn spaces_in_inline(inline: Inline) -> Inline {
+    match inline {
+        Inline::Text(text) => Inline::Text(text.replace('\u{a0}', " ")),
+        Inline::Bold(inner) => Inline::Bold(spaces_in_inlines(inner)),
+        Inline::Italic(inner) => Inline::Italic(spaces_in_inlines(inner)),
+        Inline::Strike(inner) => Inline::Strike(spaces_in_inlines(inner)),
+        Inline::Link { url, label } => Inline::Link {
+            url,
+            label: spaces_in_inlines(label),
+        },
+        other => other,
+    }
 }
 
 struct Writer {
@@ -517,7 +542,7 @@ impl Writer {
         match block {
             Block::Paragraph(inlines) => {
                 self.content.push_str("<p>");
-                self.inlines(inlines);
+                self.lines(inlines);
                 self.content.push_str("</p>");
             }
             Block::Quote(inner) => {
@@ -538,10 +563,27 @@ impl Writer {
                 self.content.push_str(&format!("<{tag}>"));
                 for item in items {
                     self.content.push_str("<li>");
-                    self.inlines(item);
+                    self.lines(item);
                     self.content.push_str("</li>");
                 }
                 self.content.push_str(&format!("</{tag}>"));
+            }
+        }
+    }
+
+    /// A paragraph's or list item's content, where spaces at a line's ends need keeping.
+    fn lines(&mut self, inlines: &[Inline]) {
+        for (index, inline) in inlines.iter().enumerate() {
+            match inline {
+                Inline::Text(text) => {
+                    let line_start = index == 0 || inlines[index - 1] == Inline::LineBreak;
+                    let line_end = inlines
+                        .get(index + 1)
+                        .is_none_or(|next| *next == Inline::LineBreak);
+                    self.content
+                        .push_str(&text_html(text, line_start, line_end));
+                }
+                other => self.inline(other),
             }
         }
     }
@@ -560,7 +602,7 @@ impl Writer {
 
     fn inline(&mut self, inline: &Inline) {
         match inline {
-            Inline::Text(text) => self.content.push_str(&text_html(text)),
+            Inline::Text(text) => self.content.push_str(&text_html(text, false, false)),
             Inline::Bold(inner) => self.wrap("b", inner),
             Inline::Italic(inner) => self.wrap("i", inner),
             Inline::Strike(inner) => self.wrap("s", inner),
@@ -582,8 +624,10 @@ impl Writer {
                 } else {
                     mention.label.clone()
                 };
-                self.content
-                    .push_str(&format!("<at id=\"{id}\">{}</at>", text_html(&text)));
+                self.content.push_str(&format!(
+                    "<at id=\"{id}\">{}</at>",
+                    text_html(&text, true, true)
+                ));
                 self.mentions.push(TeamsMention {
                     id,
                     text,
@@ -595,14 +639,17 @@ impl Writer {
     }
 }
 
-/// Escaped text whose spaces survive HTML's whitespace collapsing: a space at either end of the
-/// text or after another space is written `&nbsp;`.
-fn text_html(text: &str) -> String {
+/// Escaped text whose spaces survive the reading of whitespace: a space after another, or at
+/// the start or end of a line, is written `&nbsp;`.
+fn text_html(text: &str, line_start: bool, line_end: bool) -> String {
     let escaped = escape(text);
     let chars: Vec<char> = escaped.chars().collect();
     let mut out = String::with_capacity(escaped.len());
     for (index, c) in chars.iter().enumerate() {
-        let kept = *c == ' ' && (index == 0 || index + 1 == chars.len() || chars[index - 1] == ' ');
+        let kept = *c == ' '
+            && ((index == 0 && line_start)
+                || (index + 1 == chars.len() && line_end)
+                || (index > 0 && chars[index - 1] == ' '));
         if kept {
             out.push_str("&nbsp;");
         } else {
@@ -711,6 +758,16 @@ mod tests {
             &[],
             paragraph(vec![text("no href empty")]),
         );
+        let bowen = TeamsMention {
+            id: 1,
+            text: "Bowen".to_owned(),
+            user: ExternalUserId::new("aad-megan"),
+        };
+        check(
+            r#"<p><at id="0">Megan</at>&nbsp;<at id="1">Bowen</at> <at id="1">Bowen</at></p>"#,
+            &[megan(), bowen],
+            paragraph(vec![mention("aad-megan", "Megan Bowen Bowen")]),
+        );
         check(
             r#"<at id="0"></at>"#,
             &[megan()],
@@ -733,7 +790,7 @@ mod tests {
         let rendered = render(&rich);
         assert_eq!(
             rendered.content,
-            r#"<p><at id="0">Ada</at>&nbsp;&amp;&nbsp;<at id="1">aad-2</at>&nbsp;&lt;&quot;q&quot;&gt;&nbsp;<a href="https://x.org/?a=&quot;1&quot;&amp;b">x</a></p>"#
+            r#"<p><at id="0">Ada</at> &amp; <at id="1">aad-2</at> &lt;&quot;q&quot;&gt; <a href="https://x.org/?a=&quot;1&quot;&amp;b">x</a></p>"#
         );
         assert_eq!(
             rendered.mentions,
