@@ -1,5 +1,5 @@
 //! Slack's mrkdwn ⇄ [`RichText`], read from Slack's "Formatting text for app surfaces" guide
-//! (<https://docs.slack.dev/messaging/formatting-message-text/>).
+//! (<https://api.slack.com/reference/surfaces/formatting>).
 //!
 //! | mrkdwn | rich text |
 //! |---|---|

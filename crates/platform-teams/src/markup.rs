@@ -839,6 +839,26 @@ mod tests {
     }
 
     #[test]
+    fn graph_documents_mentions_like_this() {
+        let alex = TeamsMention {
+            id: 1,
+            text: "Alex".to_owned(),
+            user: ExternalUserId::new("aad-alex"),
+        };
+        check(
+            "<div><div>Ah, <at id=\"0\">Megan</at>, <at id=\"1\">Alex</at>, I saw them in a separate folder. Thanks!</div>\n</div>",
+            &[megan(), alex],
+            paragraph(vec![
+                text("Ah, "),
+                mention("aad-megan", "Megan"),
+                text(", "),
+                mention("aad-alex", "Alex"),
+                text(", I saw them in a separate folder. Thanks!"),
+            ]),
+        );
+    }
+
+    #[test]
     fn whitespace_reads_as_a_browser_shows_it() {
         check(
             "<p>\n  a \n b&nbsp;&nbsp;c&nbsp;</p>\n<p> </p><p>x<br> y <br></p>",
