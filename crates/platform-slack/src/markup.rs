@@ -153,6 +153,7 @@ fn parse_inlines(line: &str, depth: usize) -> Vec<Inline> {
     let mut parser = InlineParser {
         out: Vec::new(),
         text: String::new(),
+        unclosed_after: [usize::MAX; 3],
     };
     parser.run(line, depth);
     parser.finish()
@@ -161,6 +162,17 @@ fn parse_inlines(line: &str, depth: usize) -> Vec<Inline> {
 struct InlineParser {
     out: Vec<Inline>,
     text: String,
+    /// Per style marker (`*`, `_`, `~`), a position after which no marker of that style closes:
+    /// a later opener need not search again, which keeps a line full of markers linear.
+    unclosed_after: [usize; 3],
+}
+
+fn marker_index(marker: char) -> usize {
+    match marker {
+        '*' => 0,
+        '_' => 1,
+        _ => 2,
+    }
 }
 
 impl InlineParser {
@@ -205,7 +217,13 @@ impl InlineParser {
         }
     }
 
-    fn markup_at(&self, line: &str, at: usize, c: char, depth: usize) -> Option<(Decoded, usize)> {
+    fn markup_at(
+        &mut self,
+        line: &str,
+        at: usize,
+        c: char,
+        depth: usize,
+    ) -> Option<(Decoded, usize)> {
         match c {
             '<' => {
                 let (token, next) = angle_token(line, at)?;
@@ -214,8 +232,19 @@ impl InlineParser {
             '`' => {
                 code_span(line, at).map(|(code, next)| (Decoded::Node(Inline::Code(code)), next))
             }
-            '*' | '_' | '~' if depth < MAX_DEPTH && !self.after_word() => {
-                let end = style_end(line, at, c)?;
+            '*' | '_' | '~'
+                if depth < MAX_DEPTH
+                    && !self.after_word()
+                    && at < self.unclosed_after[marker_index(c)] =>
+            {
+                let end = match style_end(line, at, c) {
+                    StyleEnd::At(end) => end,
+                    StyleEnd::CannotOpen => return None,
+                    StyleEnd::NeverCloses => {
+                        self.unclosed_after[marker_index(c)] = at;
+                        return None;
+                    }
+                };
                 let inner = parse_inlines(&line[at + 1..end], depth + 1);
                 let node = match c {
                     '*' => Inline::Bold(inner),
@@ -292,10 +321,14 @@ fn code_span(line: &str, at: usize) -> Option<(String, usize)> {
 
 /// Where the style `marker` opened at `at` closes: the next marker that follows a non-space and
 /// precedes no word character, skipping `<…>` and code, whose markers are not formatting.
-fn style_end(line: &str, at: usize, marker: char) -> Option<usize> {
-    let first = line[at + 1..].chars().next()?;
+/// Whether a marker closes depends only on its surroundings, so when none does after `at`, none
+/// does after any later opener either.
+fn style_end(line: &str, at: usize, marker: char) -> StyleEnd {
+    let Some(first) = line[at + 1..].chars().next() else {
+        return StyleEnd::CannotOpen;
+    };
     if first.is_whitespace() || first == marker {
-        return None;
+        return StyleEnd::CannotOpen;
     }
     let mut index = at + 1;
     let mut previous = first;
@@ -316,12 +349,20 @@ fn style_end(line: &str, at: usize, marker: char) -> Option<usize> {
         }
         if c == marker && index > at + 1 && !previous.is_whitespace() && ends_word(line, index + 1)
         {
-            return Some(index);
+            return StyleEnd::At(index);
         }
         previous = c;
         index += c.len_utf8();
     }
-    None
+    StyleEnd::NeverCloses
+}
+
+enum StyleEnd {
+    At(usize),
+    /// Nothing may open here (a space or the marker again follows it).
+    CannotOpen,
+    /// No marker after this one closes it, nor any later one of the same style.
+    NeverCloses,
 }
 
 /// Whether the text from `at` on starts with something other than a word character, as decoded.
@@ -597,6 +638,15 @@ mod tests {
         check("* not bold *", paragraph(vec![text("* not bold *")]));
         check("*unclosed", paragraph(vec![text("*unclosed")]));
         check(
+            "* a *b* _c _d_",
+            paragraph(vec![
+                text("* a "),
+                Inline::Bold(vec![text("b")]),
+                text(" "),
+                Inline::Italic(vec![text("c _d")]),
+            ]),
+        );
+        check(
             "(*in brackets*)",
             paragraph(vec![
                 text("("),
@@ -781,6 +831,9 @@ mod tests {
             let parsed = parse(input);
             assert_eq!(parse(&render(&parsed)), parsed, "{input:?}");
         }
+        // Openers that never close are searched past once, not once each.
+        let markers = "*a _b ~c ".repeat(20_000);
+        assert!(parse(&markers) == paragraph(vec![text(&markers)]));
         let deep = "&gt;".repeat(10_000) + "x";
         let parsed = parse(&deep);
         assert_eq!(parse(&render(&parsed)), parsed);
