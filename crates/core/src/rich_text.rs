@@ -98,8 +98,7 @@ impl RichText {
     }
 
     /// The canonical form in which two texts meaning the same compare equal: adjacent text is
-    /// merged, adjacent spans of the same style are merged and a style nested in itself is
-    /// flattened, empty text, spans, paragraphs, quotes, lists and items are dropped, line breaks
+    /// merged and a style nested in itself is flattened, empty text, spans, paragraphs, quotes, lists and items are dropped, line breaks
     /// at a paragraph's start or end are dropped, two or more line breaks in a row split the
     /// paragraph, and a link without a label is labelled with its URL.
     pub fn normalize(self) -> Self {
@@ -328,15 +327,11 @@ fn normalize_inlines(inlines: Vec<Inline>) -> Vec<Inline> {
     out
 }
 
+/// Adjacent spans of one style are kept apart: joined, the text of two spans can pair up markers
+/// that were apart (Slack's `~_~~x_~` is two struck spans, `_` and `x_`, not an italic one).
 fn push_merged(out: &mut Vec<Inline>, inline: Inline) {
     match (out.last_mut(), inline) {
         (Some(Inline::Text(previous)), Inline::Text(text)) => previous.push_str(&text),
-        (Some(Inline::Bold(previous)), Inline::Bold(inner))
-        | (Some(Inline::Italic(previous)), Inline::Italic(inner))
-        | (Some(Inline::Strike(previous)), Inline::Strike(inner)) => {
-            let joined = std::mem::take(previous).into_iter().chain(inner).collect();
-            *previous = normalize_inlines(joined);
-        }
         (_, inline) => out.push(inline),
     }
 }
@@ -691,7 +686,11 @@ mod tests {
             messy.normalize(),
             RichText {
                 blocks: vec![
-                    Block::Paragraph(vec![text("ab"), Inline::Bold(vec![text("cde")])]),
+                    Block::Paragraph(vec![
+                        text("ab"),
+                        Inline::Bold(vec![text("cd")]),
+                        Inline::Bold(vec![text("e")]),
+                    ]),
                     Block::Paragraph(vec![text("f")]),
                     Block::Paragraph(vec![Inline::Link {
                         url: "https://x.org".to_owned(),
