@@ -338,14 +338,24 @@ impl Reader<'_> {
                 out.push(Inline::Code(code.replace('\u{a0}', " ")));
             }
             "br" => out.push(Inline::LineBreak),
-            "a" => match node.attribute("href").filter(|href| !href.is_empty()) {
+            "a" => match node
+                .attribute("href")
+                .map(url_of)
+                .filter(|url| !url.is_empty())
+            {
                 Some(url) => {
                     let mut label = Vec::new();
                     self.inlines(children, &mut label);
-                    out.push(Inline::Link {
-                        url: url.to_owned(),
-                        label,
-                    });
+                    let unlabelled = RichText {
+                        blocks: vec![Block::Paragraph(label.clone())],
+                    }
+                    .normalize()
+                    .blocks
+                    .is_empty();
+                    if unlabelled {
+                        label = vec![Inline::Text(collapse_whitespace(&url))];
+                    }
+                    out.push(Inline::Link { url, label });
                 }
                 None => self.inlines(children, out),
             },
@@ -390,6 +400,16 @@ impl Reader<'_> {
             None => Inline::Text(format!("@{label}")),
         }
     }
+}
+
+/// An `href` as a browser reads it: tabs and line breaks removed, and spaces and control
+/// characters trimmed from the ends (the WHATWG URL parser's first steps).
+fn url_of(href: &str) -> String {
+    let url: String = href
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    url.trim_matches(|c: char| c <= ' ').to_owned()
 }
 
 /// All text under `nodes`, line breaks included, as written (for code and mention names).
