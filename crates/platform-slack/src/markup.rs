@@ -395,6 +395,10 @@ fn ends_word(line: &str, at: usize) -> bool {
     };
     let decoded = match c {
         '&' => entity_at(line, at).map_or('&', |(ch, _)| ch),
+        // Some emoji are letters to Unicode (Ⓜ️ is a circled M).
+        ':' => emoji_at(line, at)
+            .and_then(|(emoji, _)| emoji.chars().next())
+            .unwrap_or(':'),
         '<' => match angle_token(line, at) {
             Some((token, _)) => match decode_angle(token) {
                 Decoded::Text(text) => text.chars().next().unwrap_or('<'),
