@@ -361,12 +361,12 @@ impl Reader<'_> {
             },
             "at" => out.push(self.mention(node, children)),
             "emoji" => match node.attribute("alt").filter(|alt| !alt.is_empty()) {
-                Some(alt) => out.push(Inline::Text(alt.to_owned())),
+                Some(alt) => out.push(Inline::Text(collapse_whitespace(alt))),
                 None => self.inlines(children, out),
             },
             "img" => {
                 if let Some(alt) = node.attribute("alt") {
-                    out.push(Inline::Text(alt.to_owned()));
+                    out.push(Inline::Text(collapse_whitespace(alt)));
                 }
             }
             "td" | "th" => {
