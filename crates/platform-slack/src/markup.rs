@@ -513,13 +513,19 @@ fn render_block(block: &Block) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         Block::CodeBlock(code) => {
-            // Parsing drops one line break after the opening fence and before the closing one.
-            let open = if code.starts_with('\n') {
+            // Parsing drops one line break after the opening fence and before the closing one;
+            // one written there keeps the code's own, and keeps a backtick at either end from
+            // running into the fence.
+            let open = if code.starts_with(['\n', '`']) {
                 "```\n"
             } else {
                 "```"
             };
-            let close = if code.ends_with('\n') { "\n```" } else { "```" };
+            let close = if code.ends_with(['\n', '`']) {
+                "\n```"
+            } else {
+                "```"
+            };
             format!("{open}{}{close}", escape(code))
         }
         Block::List { ordered, items } => items
@@ -869,6 +875,16 @@ mod tests {
             "• ",
             "<https://x|>",
             "*<@U1>*",
+            // Found by fuzzing:
+            "<|>>",
+            "<|x>",
+            "*<!*>",
+            "<#C|_x*> a_ <!here|:smile>:",
+            "~_~~x_~",
+            ",_x_:m:",
+            "```a`\n```",
+            "```\n`a```",
+            "```g\n``\n```",
         ] {
             let parsed = without_names(parse(input));
             assert_eq!(parse(&render(&parsed)), parsed, "{input:?}");

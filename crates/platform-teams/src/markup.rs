@@ -937,6 +937,10 @@ mod tests {
             "<br/><br/>",
             "&",
             "<pre>",
+            // Found by fuzzing:
+            "<a href=\"http\n://x.org\">",
+            "<a href=\" a\u{a0} b\u{c}c \"><br></a>",
+            "<emoji alt=\"\t😀\t\"></emoji>x",
         ] {
             let parsed = parse(input, &[]);
             let rendered = render(&parsed);
