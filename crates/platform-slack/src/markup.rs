@@ -310,7 +310,7 @@ fn decode_angle(token: &str) -> Decoded {
 
 /// A name that reads as text: it stood inside `<…>`, where nothing formats, but is written back
 /// as plain text, where mrkdwn would. Markers go, but for `_` inside a word (`#dev_ops`), which
-/// neither opens nor closes a style.
+/// neither opens nor closes a style. It always starts with `@` or `#`, never a space.
 fn inert(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len());
@@ -326,7 +326,8 @@ fn inert(name: &str) -> String {
             other => out.push(*other),
         }
     }
-    out
+    // Nor may it end in a space, which would keep a style around it from closing.
+    out.trim_end().to_owned()
 }
 
 /// `` `code` `` or ```` ```code``` ```` at `at`: the code and where it ends.
@@ -885,6 +886,7 @@ mod tests {
             "```a`\n```",
             "```\n`a```",
             "```g\n``\n```",
+            "*<&><##*0. >*",
         ] {
             let parsed = without_names(parse(input));
             assert_eq!(parse(&render(&parsed)), parsed, "{input:?}");
