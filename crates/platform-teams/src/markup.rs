@@ -250,7 +250,7 @@ impl Reader<'_> {
                     text_content(children, &mut code);
                     // As in a browser, a line break right after `<pre>` is not content.
                     let code = code.strip_prefix('\n').unwrap_or(&code);
-                    blocks.push(Block::CodeBlock(code.replace('\u{a0}', " ")));
+                    blocks.push(Block::CodeBlock(verbatim(code)));
                 }
                 "ul" | "ol" => {
                     let mut items = Vec::new();
@@ -335,7 +335,7 @@ impl Reader<'_> {
             "code" => {
                 let mut code = String::new();
                 text_content(children, &mut code);
-                out.push(Inline::Code(code.replace('\u{a0}', " ")));
+                out.push(Inline::Code(verbatim(&code)));
             }
             "br" => out.push(Inline::LineBreak),
             "a" => match node
@@ -424,6 +424,14 @@ fn text_content(nodes: &[Node], out: &mut String) {
             Node::Element { children, .. } => text_content(children, out),
         }
     }
+}
+
+/// Code as written, but for no-break spaces, which are spaces, and carriage returns (written as
+/// `&#13;`), which are line breaks as the tokenizer reads a raw one.
+fn verbatim(code: &str) -> String {
+    code.replace('\u{a0}', " ")
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
 }
 
 /// Runs of whitespace in the source are one space, as a browser shows them; a no-break space is
@@ -941,6 +949,7 @@ mod tests {
             "<a href=\"http\n://x.org\">",
             "<a href=\" a\u{a0} b\u{c}c \"><br></a>",
             "<emoji alt=\"\t😀\t\"></emoji>x",
+            "<code>&#13;a</code><pre>&#13;&#10;b&#13;</pre>",
         ] {
             let parsed = parse(input, &[]);
             let rendered = render(&parsed);
