@@ -14,6 +14,7 @@ mod matching;
 mod person;
 mod platform;
 mod representation;
+pub mod rich_text;
 mod routing;
 mod rules;
 
@@ -35,5 +36,6 @@ pub use representation::{
     IllegalTransition, Representation, RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode,
     Transition, UnknownName,
 };
+pub use rich_text::{Block, Inline, Mention, RichText};
 pub use routing::{Destinations, Participant, Unreached, destinations};
 pub use rules::{ImportScope, PlatformRules, rules_for};

@@ -18,6 +18,7 @@
 
 mod client;
 mod mapping;
+pub mod markup;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! Slack's wire types, read the way Slack documents them, and their mapping to the platform
 //! vocabulary: users, and reaction names ⇄ Unicode emoji.
 
+use emojis::{Emoji, SkinTone};
 use serde::Deserialize;
 use switchboard_core::{Email, ExternalUserId};
 use switchboard_platform::PlatformUser;
@@ -71,47 +72,71 @@ impl WireUser {
     }
 }
 
-/// Common emoji and their Slack short names. Slack's full table (and skin tones, custom emoji)
-/// is translated elsewhere later; these cover the reactions people use most.
-const EMOJI: &[(&str, &str)] = &[
-    ("👍", "+1"),
-    ("👎", "-1"),
-    ("❤️", "heart"),
-    ("😂", "joy"),
-    ("😄", "smile"),
-    ("😀", "grinning"),
-    ("😊", "blush"),
-    ("😉", "wink"),
-    ("😢", "cry"),
-    ("😮", "open_mouth"),
-    ("😡", "rage"),
-    ("🤔", "thinking_face"),
-    ("🎉", "tada"),
-    ("👀", "eyes"),
-    ("🙏", "pray"),
-    ("🔥", "fire"),
-    ("✅", "white_check_mark"),
-    ("👏", "clap"),
-    ("💯", "100"),
-    ("🚀", "rocket"),
-    ("👋", "wave"),
-    ("🙌", "raised_hands"),
-    ("👌", "ok_hand"),
-    ("⭐", "star"),
+/// Slack names emoji after the Unicode names (iamcal's emoji-data), GitHub's gemoji (which the
+/// `emojis` crate carries, and which Slack otherwise shares) after its own; these are the common
+/// faces where the two differ, as (Slack name, gemoji name).
+const SLACK_NAMES: &[(&str, &str)] = &[
+    ("thinking_face", "thinking"),
+    ("hugging_face", "hugs"),
+    ("face_with_rolling_eyes", "roll_eyes"),
+    ("rolling_on_the_floor_laughing", "rofl"),
+    ("robot_face", "robot"),
+    ("face_vomiting", "vomiting_face"),
+    ("face_with_monocle", "monocle_face"),
+    ("face_with_raised_eyebrow", "raised_eyebrow"),
+    ("face_with_hand_over_mouth", "hand_over_mouth"),
+    ("star-struck", "star_struck"),
 ];
 
-/// Slack's other names for the same emoji.
-const ALIASES: &[(&str, &str)] = &[("thumbsup", "+1"), ("thumbsdown", "-1")];
+/// Slack's `skin-tone-2` … `skin-tone-6` (the Fitzpatrick scale, types 1–2 merged) as Unicode's
+/// five modifiers.
+const SKIN_TONES: &[(&str, SkinTone)] = &[
+    ("skin-tone-2", SkinTone::Light),
+    ("skin-tone-3", SkinTone::MediumLight),
+    ("skin-tone-4", SkinTone::Medium),
+    ("skin-tone-5", SkinTone::MediumDark),
+    ("skin-tone-6", SkinTone::Dark),
+];
 
-/// The Slack short name of a Unicode emoji, or of a `:name:` given as such.
+/// The emoji of a Slack short name (without colons or skin tone), custom emoji excepted.
+pub(crate) fn emoji_by_name(name: &str) -> Option<&'static Emoji> {
+    let gemoji = SLACK_NAMES
+        .iter()
+        .find(|(slack, _)| *slack == name)
+        .map_or(name, |(_, gemoji)| *gemoji);
+    emojis::get_by_shortcode(gemoji)
+}
+
+/// The emoji in the skin tone a Slack modifier name (`skin-tone-3`) names, if it has tones.
+pub(crate) fn with_skin_tone(emoji: &'static Emoji, modifier: &str) -> Option<&'static Emoji> {
+    let (_, tone) = SKIN_TONES.iter().find(|(name, _)| *name == modifier)?;
+    emoji.with_skin_tone(*tone)
+}
+
+/// The Slack short name of a Unicode emoji (`+1::skin-tone-4` for a toned one), or of a
+/// `:name:` given as such.
 pub(crate) fn reaction_name(emoji: &str) -> Option<String> {
     let emoji = emoji.trim();
-    let bare = emoji.trim_end_matches('\u{fe0f}');
-    if let Some((_, name)) = EMOJI
-        .iter()
-        .find(|(e, _)| *e == emoji || e.trim_end_matches('\u{fe0f}') == bare)
-    {
-        return Some((*name).to_owned());
+    if let Some(found) = emojis::get(emoji) {
+        let toneless = match found.skin_tone() {
+            Some(tone) if tone != SkinTone::Default => found.with_skin_tone(SkinTone::Default),
+            _ => None,
+        };
+        let base = toneless.unwrap_or(found);
+        if let Some(gemoji) = base.shortcode() {
+            let name = SLACK_NAMES
+                .iter()
+                .find(|(_, g)| *g == gemoji)
+                .map_or(gemoji, |(slack, _)| *slack);
+            let modifier = toneless.and_then(|_| {
+                let tone = found.skin_tone()?;
+                SKIN_TONES.iter().find(|(_, t)| *t == tone).map(|(m, _)| *m)
+            });
+            return Some(match modifier {
+                Some(modifier) => format!("{name}::{modifier}"),
+                None => name.to_owned(),
+            });
+        }
     }
     let name = emoji.strip_prefix(':')?.strip_suffix(':')?;
     let valid = !name.is_empty()
@@ -121,17 +146,12 @@ pub(crate) fn reaction_name(emoji: &str) -> Option<String> {
     valid.then(|| name.to_owned())
 }
 
-/// The Unicode emoji of a Slack short name; unknown names come back as `:name:`.
+/// The Unicode emoji of a Slack reaction name; unknown (custom) names come back as `:name:`.
+/// A reaction keeps its base emoji without the skin tone, so one reaction given in different
+/// tones counts once on the other side.
 pub(crate) fn emoji_of(name: &str) -> String {
     let base = name.split("::").next().unwrap_or(name);
-    let canonical = ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == base)
-        .map_or(base, |(_, name)| *name);
-    EMOJI
-        .iter()
-        .find(|(_, n)| *n == canonical)
-        .map_or_else(|| format!(":{name}:"), |(e, _)| (*e).to_owned())
+    emoji_by_name(base).map_or_else(|| format!(":{name}:"), |e| e.as_str().to_owned())
 }
 
 #[cfg(test)]
@@ -176,7 +196,12 @@ mod tests {
             reaction_name(":partyparrot:").as_deref(),
             Some("partyparrot")
         );
-        assert_eq!(reaction_name("🦜"), None);
+        assert_eq!(reaction_name("🦜").as_deref(), Some("parrot"));
+        assert_eq!(reaction_name("🤔").as_deref(), Some("thinking_face"));
+        assert_eq!(reaction_name("👍🏽").as_deref(), Some("+1::skin-tone-4"));
+        assert_eq!(reaction_name("not an emoji"), None);
+        assert_eq!(emoji_of("thinking_face"), "🤔");
+        assert_eq!(emoji_of("white_check_mark"), "✅");
         assert_eq!(emoji_of("+1"), "👍");
         assert_eq!(emoji_of("thumbsup"), "👍");
         assert_eq!(emoji_of("+1::skin-tone-2"), "👍");

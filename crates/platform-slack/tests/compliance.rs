@@ -995,7 +995,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
     assert!(matches!(
         world
             .platform
-            .set_reaction(&world.connection, &alice, &posted, "🦜", true)
+            .set_reaction(&world.connection, &alice, &posted, "not an emoji", true)
             .await,
         Err(PlatformError::Rejected(_))
     ));

@@ -12,6 +12,7 @@
 mod chat;
 mod client;
 mod mapping;
+pub mod markup;
 mod time;
 mod webhook;
 
