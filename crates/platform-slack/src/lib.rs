@@ -984,7 +984,7 @@ impl ChatPlatform for SlackPlatform {
         message: &OutboundMessage,
     ) -> Result<MessageRef, PlatformError> {
         let token = Self::token(connection, actor)?;
-        let mut body = json!({"channel": chat.as_str(), "text": message.body});
+        let mut body = json!({"channel": chat.as_str(), "text": markup::render(&message.body)});
         if let Some(thread) = &message.thread {
             body["thread_ts"] = json!(thread.id);
         }
@@ -1074,6 +1074,7 @@ impl ChatPlatform for SlackPlatform {
         };
         let millis = since.unix_millis().max(0);
         let oldest = format!("{}.{:03}000", millis / 1000, millis % 1000);
+        let rendered = markup::render(&message.body);
         let reply = self
             .call(
                 METHOD,
@@ -1103,7 +1104,7 @@ impl ChatPlatform for SlackPlatform {
                 match (key, &message.idempotency_key) {
                     (Some(stored), Some(wanted)) => stored == wanted,
                     // Without metadata, the text as posted is all there is to compare.
-                    _ => m.get("text").and_then(Value::as_str) == Some(message.body.as_str()),
+                    _ => m.get("text").and_then(Value::as_str) == Some(rendered.as_str()),
                 }
             })
             .filter_map(|m| {
@@ -1132,7 +1133,11 @@ impl ChatPlatform for SlackPlatform {
         self.call(
             "chat.update",
             Auth::Bearer(token),
-            Body::Json(json!({"channel": message.chat.as_str(), "ts": message.id, "text": replacement.body})),
+            Body::Json(json!({
+                "channel": message.chat.as_str(),
+                "ts": message.id,
+                "text": markup::render(&replacement.body),
+            })),
         )
         .await
         .map(drop)

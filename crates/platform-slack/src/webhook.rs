@@ -16,6 +16,7 @@ use switchboard_platform::{
 use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::mapping::{WireUser, emoji_of};
+use crate::markup;
 
 /// How far a request's timestamp may be from now, either way.
 pub const MAX_SKEW_SECS: i64 = 300;
@@ -267,7 +268,7 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
                 sender: ExternalUserId::new(sender),
                 recipient,
                 sent_at_micros: ts_micros(ts),
-                body: text(event, "/text").unwrap_or_default().to_owned(),
+                body: markup::parse(text(event, "/text").unwrap_or_default()),
                 thread,
             })
         }
@@ -279,7 +280,7 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
             }
             Some(InboundKind::MessageEdited {
                 message: message_ref(channel, text(event, "/message/ts")?),
-                body: body.to_owned(),
+                body: markup::parse(body),
             })
         }
         Some("message_deleted") => Some(InboundKind::MessageDeleted {
@@ -354,7 +355,7 @@ mod tests {
                 sender: ExternalUserId::new("U1"),
                 recipient: None,
                 sent_at_micros: Some(2_000_002),
-                body: "hi".into(),
+                body: switchboard_core::RichText::plain("hi"),
                 thread: Some(message_ref("D1", "1.000001")),
             }
         );

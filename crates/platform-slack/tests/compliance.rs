@@ -534,8 +534,7 @@ fn member(users: &[Value], n: usize) -> (ExternalUserId, String) {
 
 fn text(body: &str) -> OutboundMessage {
     OutboundMessage {
-        body: body.into(),
-        mentions: Vec::new(),
+        body: switchboard_platform_slack::markup::parse(body),
         thread: None,
         idempotency_key: None,
     }
@@ -1091,7 +1090,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             sender: human.clone(),
             recipient: Some(account.clone()),
             sent_at_micros: switchboard_platform_slack::webhook::ts_micros(&ts),
-            body: "Hi Alice".into(),
+            body: switchboard_platform_slack::markup::parse("Hi Alice"),
             thread: None,
         }
     );
@@ -1129,7 +1128,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             "/event/message/ts",
             InboundKind::MessageEdited {
                 message: sent_ref.clone(),
-                body: "Hi Alice!".into(),
+                body: switchboard_platform_slack::markup::parse("Hi Alice!"),
             },
         ),
         (

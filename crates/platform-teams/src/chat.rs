@@ -2,55 +2,65 @@
 //! `mentions[]`, and the prompt a service user sends.
 
 use serde_json::{Value, json};
-use switchboard_core::ExternalUserId;
+use switchboard_core::{ExternalUserId, RichText};
 use switchboard_platform::{OutboundMessage, Prompt};
 
-/// The `chatMessage` body of a post or edit.
-///
-/// The hub's translator writes mention number *i* of `message.mentions` as
-/// `<at id="i">Name</at>` in the body; Graph requires every `<at id>` to have a `mentions[]`
-/// entry with the same id and the person's `displayName`, which is taken from the tag's text.
-/// A mention without a tag in the body is appended at the end as `<at id="i">{user id}</at>`:
-/// the id stands in for a display name the hub did not give (Teams then shows the name it
-/// knows for that user once the message is rendered, but the text sent is the id).
+use crate::markup::{self, TeamsMention};
+
+/// The `chatMessage` body of a post or edit: the message rendered as HTML, each mention an
+/// `<at id="n">Name</at>` with its `mentions[]` entry (Graph requires one per tag, with the
+/// person's `displayName`).
 pub(crate) fn message_body(message: &OutboundMessage) -> Value {
-    let mut content = message.body.clone();
-    let mut mentions = Vec::with_capacity(message.mentions.len());
-    for (index, user) in message.mentions.iter().enumerate() {
-        let text = match mention_text(&content, index) {
-            Some(text) => text,
-            None => {
-                let text = escape(user.as_str());
-                content.push_str(&format!(" <at id=\"{index}\">{text}</at>"));
-                text
-            }
-        };
-        mentions.push(mention(index, &text, user));
-    }
+    let rendered = markup::render(&message.body);
+    let mentions: Vec<Value> = rendered
+        .mentions
+        .iter()
+        .map(|mention| {
+            json!({
+                "id": mention.id,
+                "mentionText": mention.text,
+                "mentioned": {"user": {
+                    "id": mention.user.as_str(),
+                    "displayName": mention.text,
+                    "userIdentityType": "aadUser",
+                }},
+            })
+        })
+        .collect();
     json!({
-        "body": {"contentType": "html", "content": content},
+        "body": {"contentType": "html", "content": rendered.content},
         "mentions": mentions,
     })
 }
 
-fn mention(index: usize, text: &str, user: &ExternalUserId) -> Value {
-    json!({
-        "id": index,
-        "mentionText": unescape(text),
-        "mentioned": {"user": {
-            "id": user.as_str(),
-            "displayName": unescape(text),
-            "userIdentityType": "aadUser",
-        }},
-    })
-}
-
-/// The text of `<at id="index">…</at>` in `html`.
-fn mention_text(html: &str, index: usize) -> Option<String> {
-    let open = format!("<at id=\"{index}\">");
-    let start = html.find(&open)? + open.len();
-    let end = html[start..].find("</at>")? + start;
-    Some(html[start..end].to_owned())
+/// What a `chatMessage` says: its HTML (or plain text) body read with its `mentions[]`.
+pub(crate) fn read_body(message: &Value) -> RichText {
+    let content = message
+        .pointer("/body/content")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if message.pointer("/body/contentType").and_then(Value::as_str) == Some("text") {
+        return RichText::plain(content);
+    }
+    let mentions: Vec<TeamsMention> = message
+        .get("mentions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|mention| {
+            Some(TeamsMention {
+                id: u32::try_from(mention.get("id")?.as_u64()?).ok()?,
+                text: mention
+                    .get("mentionText")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                user: ExternalUserId::new(mention.pointer("/mentioned/user/id")?.as_str()?),
+            })
+        })
+        .collect();
+    markup::parse(content, &mentions)
 }
 
 /// A prompt as Teams HTML: the text, then the personal link.
@@ -79,34 +89,35 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tagged_mentions_take_their_text_and_untagged_ones_are_appended() {
+    fn mentions_are_tagged_and_listed_and_read_back() {
         let message = OutboundMessage {
-            body: "<p>Hi <at id=\"0\">Ada &amp; co</at></p>".to_owned(),
-            mentions: vec![ExternalUserId::new("u0"), ExternalUserId::new("u1")],
+            body: RichText {
+                blocks: vec![switchboard_core::Block::Paragraph(vec![
+                    switchboard_core::Inline::Text("Hi ".to_owned()),
+                    switchboard_core::Inline::Mention(switchboard_core::Mention {
+                        user: ExternalUserId::new("u0"),
+                        label: "Ada & co".to_owned(),
+                    }),
+                ])],
+            },
             thread: None,
             idempotency_key: None,
         };
         let body = message_body(&message);
         assert_eq!(
             body["body"]["content"],
-            "<p>Hi <at id=\"0\">Ada &amp; co</at></p> <at id=\"1\">u1</at>"
+            "<p>Hi <at id=\"0\">Ada &amp; co</at></p>"
         );
         assert_eq!(body["mentions"][0]["mentionText"], "Ada & co");
-        assert_eq!(body["mentions"][1]["mentioned"]["user"]["id"], "u1");
-        assert_eq!(body["mentions"][1]["id"], 1);
+        assert_eq!(body["mentions"][0]["mentioned"]["user"]["id"], "u0");
+        assert_eq!(read_body(&body), message.body);
+        let plain = json!({"body": {"contentType": "text", "content": "a <b>"}});
+        assert_eq!(read_body(&plain), RichText::plain("a <b>"));
     }
 
     #[test]

@@ -724,11 +724,7 @@ impl TeamsPlatform {
                         },
                     ));
                 }
-                let body = found
-                    .pointer("/body/content")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
+                let body = chat::read_body(&found);
                 if *change == ChangeType::Updated {
                     // Graph also reports reactions as `updated`; only `lastEditedDateTime` says
                     // the text changed, and each edit has its own.
@@ -1502,11 +1498,7 @@ impl ChatPlatform for TeamsPlatform {
                         sender: ExternalUserId::new(sender),
                         recipient: None,
                         sent_at_micros: Some(sent_micros),
-                        body: m
-                            .pointer("/body/content")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
+                        body: chat::read_body(m),
                         thread: None,
                     },
                 })

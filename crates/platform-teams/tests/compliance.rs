@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::{Value, json};
 use switchboard_core::{
-    Connection, ConnectionId, Email, ExternalChatId, ExternalUserId, Platform, Timestamp,
+    Block, Connection, ConnectionId, Email, ExternalChatId, ExternalUserId, Inline, Mention,
+    Platform, RichText, Timestamp,
 };
 use switchboard_platform::{
     Actor, ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowStep,
@@ -377,8 +378,7 @@ fn acting(account: &str, credentials: &Credentials) -> Actor {
 
 fn text(body: &str) -> OutboundMessage {
     OutboundMessage {
-        body: body.to_owned(),
-        mentions: Vec::new(),
+        body: RichText::plain(body),
         thread: None,
         idempotency_key: None,
     }
@@ -622,8 +622,15 @@ async fn directory_people_guests_and_messages_end_to_end() {
             &guest_actor,
             &direct,
             &OutboundMessage {
-                body: format!("<p>Hello <at id=\"0\">{}</at></p>", ada.display_name),
-                mentions: vec![ExternalUserId::new(&ada_id)],
+                body: RichText {
+                    blocks: vec![Block::Paragraph(vec![
+                        Inline::Text("Hello ".to_owned()),
+                        Inline::Mention(Mention {
+                            user: ExternalUserId::new(&ada_id),
+                            label: ada.display_name.clone(),
+                        }),
+                    ])],
+                },
                 thread: None,
                 idempotency_key: None,
             },
@@ -638,12 +645,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
         ada_id.as_str()
     );
     teams
-        .edit_message(
-            &connection,
-            &guest_actor,
-            &posted,
-            &text("<p>Hello again</p>"),
-        )
+        .edit_message(&connection, &guest_actor, &posted, &text("Hello again"))
         .await
         .unwrap();
     teams
@@ -677,7 +679,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
         .unwrap();
     assert!(group.as_str().ends_with("@thread.v2"), "{group}");
     let posted = teams
-        .post_message(&connection, &ada_actor, &group, &text("<p>Hi all</p>"))
+        .post_message(&connection, &ada_actor, &group, &text("Hi all"))
         .await
         .unwrap();
     teams
@@ -685,12 +687,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
         .await
         .unwrap();
     teams
-        .edit_message(
-            &connection,
-            &ada_actor,
-            &posted,
-            &text("<p>Hi everyone</p>"),
-        )
+        .edit_message(&connection, &ada_actor, &posted, &text("Hi everyone"))
         .await
         .unwrap();
     let seen = &messages(&world, &ada_token, &group).await[0];
@@ -758,7 +755,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
             &connection,
             &acting(&person_id(cy.index), &refreshed),
             &chat,
-            &text("<p>back</p>"),
+            &text("back"),
         )
         .await
         .unwrap();
@@ -769,7 +766,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
             &connection,
             &acting(guest.as_str(), &guest_again),
             &direct,
-            &text("<p>still here</p>"),
+            &text("still here"),
         )
         .await
         .unwrap();
@@ -983,7 +980,7 @@ async fn change_notifications_are_verified_and_read() {
         panic!("{event:?}")
     };
     assert_eq!(sender.as_str(), SERVICE_USER_ID);
-    assert!(body.contains(link));
+    assert!(body.to_plain_text().contains(link));
     assert_eq!(*chat_kind, switchboard_platform::ChatKind::Direct);
 
     // A notification with another clientState is refused.
@@ -1113,11 +1110,11 @@ async fn failures_are_classified_retried_and_throttling_honoured() {
         .await
         .unwrap();
     let posted = teams
-        .post_message(&connection, &Actor::Hub, &chat, &text("<p>hi</p>"))
+        .post_message(&connection, &Actor::Hub, &chat, &text("hi"))
         .await
         .unwrap();
     assert!(matches!(
-        teams.post_message(&connection, &app, &chat, &text("<p>as the app</p>")).await,
+        teams.post_message(&connection, &app, &chat, &text("as the app")).await,
         Err(PlatformError::Unauthorized(m)) if m.contains("application-only")
     ));
     assert!(matches!(

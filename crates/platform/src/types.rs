@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
 use switchboard_core::{
-    Connection, Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
+    Connection, Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, RichText,
+    Timestamp,
 };
 use switchboard_secrets::SecretString;
 
@@ -199,12 +200,11 @@ pub struct Prompt {
     pub link: String,
 }
 
-/// A message as sent to a platform, already in that platform's markup.
+/// A message as sent to a platform: the module renders it in the platform's markup. Its
+/// mentions name the platform's user ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
-    pub body: String,
-    /// People mentioned in `body`, as the platform's user ids.
-    pub mentions: Vec<ExternalUserId>,
+    pub body: RichText,
     /// The thread to reply in, if any.
     pub thread: Option<MessageRef>,
     /// Unique to this copy: stored with the message where the platform keeps such metadata, so
@@ -286,12 +286,13 @@ pub enum InboundKind {
         /// delivers a conversation's messages in this order, whatever order their events
         /// arrive in.
         sent_at_micros: Option<i64>,
-        body: String,
+        /// What it says, read from the platform's markup; mentions name the platform's ids.
+        body: RichText,
         thread: Option<MessageRef>,
     },
     MessageEdited {
         message: MessageRef,
-        body: String,
+        body: RichText,
     },
     MessageDeleted {
         message: MessageRef,

@@ -538,3 +538,97 @@ async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart(
     })
     .await;
 }
+
+#[tokio::test]
+async fn formatting_emoji_and_mentions_are_translated_both_ways() {
+    let world = World::start(10);
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let bob_token = world.token("teams", &bob.email).await;
+    let alice_slack = world.account(&alice, "slack").await;
+    let bob_teams = world.account(&bob, "teams").await;
+
+    // Slack mrkdwn, a mention of Bob (his bot, as Alice sees him) and a short code.
+    let opened = world
+        .slack(
+            "conversations.open",
+            &alice_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let text = format!(
+        "*bold* _it_ ~gone~ `x < y` <https://example.org|a link> <@{}> :smile:",
+        bob.representation
+    );
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &dm), ("text", &text)],
+        )
+        .await;
+    let (chat, _) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+    let listed = world
+        .graph(
+            reqwest::Method::GET,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            None,
+        )
+        .await;
+    let copy = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["from"]["user"]["id"] == alice.representation.as_str())
+        .unwrap()
+        .clone();
+    let html = copy["body"]["content"].as_str().unwrap();
+    for part in [
+        "<b>bold</b>",
+        "<i>it</i>",
+        "<s>gone</s>",
+        "<code>x &lt; y</code>",
+        "<a href=\"https://example.org\">a link</a>",
+        "😄",
+    ] {
+        assert!(html.contains(part), "{part} missing from {html}");
+    }
+    // The mention is of Bob's own Teams account, tagged and listed as Graph requires.
+    assert!(html.contains("<at id=\"0\">"), "{html}");
+    assert_eq!(
+        copy["mentions"][0]["mentioned"]["user"]["id"],
+        bob_teams.as_str(),
+        "{copy}"
+    );
+
+    // Bob answers with HTML and a mention of Alice (her guest, as he sees her): Slack shows
+    // mrkdwn and a mention of Alice's own Slack account.
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            Some(json!({
+                "body": {"contentType": "html", "content": "<p><b>Sure</b>, <at id=\"0\">Alice</at> &amp; co</p>"},
+                "mentions": [{"id": 0, "mentionText": "Alice", "mentioned": {"user": {"id": alice.representation, "displayName": "Alice", "userIdentityType": "aadUser"}}}],
+            })),
+        )
+        .await;
+    let answer = eventually("the answer reaching Slack", async || {
+        world
+            .slack_history(&alice_token, &dm)
+            .await
+            .into_iter()
+            .find(|(user, _)| user == &bob.representation)
+            .map(|(_, text)| text)
+    })
+    .await;
+    assert!(answer.contains("*Sure*"), "{answer}");
+    assert!(answer.contains(&format!("<@{alice_slack}>")), "{answer}");
+    assert!(answer.contains("&amp; co"), "{answer}");
+}

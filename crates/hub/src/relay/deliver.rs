@@ -1,16 +1,17 @@
 //! Delivering the outbox: each copy posted (edited, deleted) as the sender's representation,
 //! one at a time per conversation and platform, many lanes at once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
+use switchboard_core::{ExternalChatId, ExternalUserId, Mention, Platform, RichText};
 use switchboard_platform::{Actor, MessageRef, OutboundMessage, PlatformError};
 use switchboard_store::{MessageKey, OutboxAction, OutboxItem, StoreError};
 use tokio::sync::Semaphore;
 
-use super::payload::Payload;
+use super::payload::{Body, Payload};
 use super::route::representation_actor;
 use super::{IDLE_POLL, later};
 use crate::AppState;
@@ -262,8 +263,7 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
                 None => None,
             };
             let message = OutboundMessage {
-                body: payload.body.unwrap_or_default(),
-                mentions: Vec::new(),
+                body: translated(state, item, payload.body.as_ref()).await?,
                 thread,
                 idempotency_key: Some(format!("switchboard-{}", item.id)),
             };
@@ -301,8 +301,7 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
             };
             if item.action == OutboxAction::Edit {
                 let replacement = OutboundMessage {
-                    body: payload.body.unwrap_or_default(),
-                    mentions: Vec::new(),
+                    body: translated(state, item, payload.body.as_ref()).await?,
                     thread: None,
                     idempotency_key: None,
                 };
@@ -373,6 +372,75 @@ async fn sent_before(
         }
     }
     Ok(None)
+}
+
+/// A message's text for the item's platform: each mention of an account on the origin
+/// platform becomes a mention of that person's identity on the destination — their own
+/// account where it is their primary platform, else their representation — or, where they
+/// have none there, their name as plain text.
+async fn translated(
+    state: &AppState,
+    item: &OutboxItem,
+    body: Option<&Body>,
+) -> Result<RichText, StoreError> {
+    let Some(body) = body else {
+        return Ok(RichText::default());
+    };
+    let text = body.to_rich_text();
+    let store = &state.store;
+    let origin_connection = super::route::connection_on(store, item.origin.platform).await?;
+    let mut names: HashMap<ExternalUserId, String> = HashMap::new();
+    let mut targets: HashMap<ExternalUserId, ExternalUserId> = HashMap::new();
+    for mention in text.mentions() {
+        if names.contains_key(&mention.user) {
+            continue;
+        }
+        let Some(connection) = origin_connection else {
+            break;
+        };
+        let Some(identity) = store
+            .account_identity(connection, item.origin.platform, mention.user.as_str())
+            .await?
+        else {
+            continue;
+        };
+        let person = identity.person();
+        let Some(found) = store.person(person).await? else {
+            continue;
+        };
+        names.insert(mention.user.clone(), found.display_name.clone());
+        let account = if found.primary.map(|p| p.platform) == Some(item.platform) {
+            store
+                .own_account(person, item.platform)
+                .await?
+                .map(|(_, id)| ExternalUserId::new(id))
+        } else {
+            match representation_actor(store, person, item.platform).await? {
+                Some(Actor::Representation { account, .. }) => Some(account),
+                _ => None,
+            }
+        };
+        if let Some(account) = account {
+            targets.insert(mention.user.clone(), account);
+        }
+    }
+    // Slack names no one in `<@U…>`: the label is the person's name wherever it is missing,
+    // so that a mention that cannot be translated still reads as who was meant.
+    let labelled = text.map_mentions(|mention| {
+        Some(Mention {
+            user: mention.user.clone(),
+            label: match names.get(&mention.user) {
+                Some(name) if mention.label.is_empty() => name.clone(),
+                _ => mention.label.clone(),
+            },
+        })
+    });
+    Ok(labelled.map_mentions(|mention| {
+        targets.get(&mention.user).map(|user| Mention {
+            user: user.clone(),
+            label: mention.label.clone(),
+        })
+    }))
 }
 
 /// The copy of the item's origin message on the item's platform.
@@ -501,8 +569,7 @@ async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Res
             &Actor::Hub,
             &chat,
             &OutboundMessage {
-                body: text.to_owned(),
-                mentions: Vec::new(),
+                body: RichText::plain(text),
                 thread: None,
                 idempotency_key: None,
             },

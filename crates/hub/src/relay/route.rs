@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 
 use switchboard_core::{
     ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, PersonId, Platform,
-    SyncStatus, Unreached, destinations,
+    RichText, SyncStatus, Unreached, destinations,
 };
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, EventEnvelope, InboundEvent,
@@ -17,7 +17,7 @@ use switchboard_store::{
     AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Store, StoreError,
 };
 
-use super::payload::{Payload, Target};
+use super::payload::{Body, Payload, Target};
 use super::{IDLE_POLL, later};
 use crate::AppState;
 use crate::import::connection_context;
@@ -349,7 +349,7 @@ async fn decide(
                 origin: key(platform, &message),
                 action: OutboxAction::Edit,
                 payload: Payload {
-                    body: Some(body),
+                    body: Some(Body::from(&body)),
                     ..Payload::default()
                 },
             };
@@ -397,7 +397,7 @@ struct Posted {
     sender: ExternalUserId,
     recipient: Option<ExternalUserId>,
     order: i64,
-    body: String,
+    body: RichText,
     thread: Option<MessageRef>,
 }
 
@@ -468,7 +468,7 @@ async fn route_post(
         tracing::info!(%person, conversation = %conversation.id, "relay: a participant has no primary platform yet; they get no copy");
     }
     let payload = Payload {
-        body: Some(posted.body),
+        body: Some(Body::from(&posted.body)),
         thread: posted.thread.map(|parent| parent.id),
         ..Payload::default()
     }
