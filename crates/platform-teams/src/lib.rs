@@ -35,8 +35,8 @@ use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials, EventEnvelope,
     EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
     InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
-    ProvisionRequest, Provisioning, Rate, RetryPolicy, Team, UserPage, WebhookRequest,
-    WebhookVerdict,
+    ProvisionRequest, Provisioning, Rate, RetryPolicy, SubscriptionChange, Team, UserPage,
+    WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -793,7 +793,26 @@ impl TeamsPlatform {
                 Ok(platform_user(&found, service.as_deref())
                     .and_then(|user| event(event_id.clone(), InboundKind::UserChanged { user })))
             }
-            ChangeNotice::Other { .. } | ChangeNotice::Lifecycle { .. } => Ok(None),
+            ChangeNotice::Lifecycle {
+                event_id,
+                subscription_id,
+                event: lifecycle,
+            } => {
+                let change = match lifecycle.as_str() {
+                    "missed" => SubscriptionChange::Missed,
+                    "subscriptionRemoved" => SubscriptionChange::Removed,
+                    "reauthorizationRequired" => SubscriptionChange::RenewalRequired,
+                    _ => return Ok(None),
+                };
+                Ok(event(
+                    event_id.clone(),
+                    InboundKind::SubscriptionChanged {
+                        subscription: subscription_id.clone(),
+                        change,
+                    },
+                ))
+            }
+            ChangeNotice::Other { .. } => Ok(None),
         }
     }
 }

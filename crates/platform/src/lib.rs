@@ -25,7 +25,7 @@ pub use types::{
     Actor, ChatKind, ConnectField, ConnectionContext, Credentials, EventEnvelope,
     EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
     InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformUser, Prompt, ProvisionRequest,
-    Provisioning, Team, UserPage, WebhookRequest, WebhookVerdict,
+    Provisioning, SubscriptionChange, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 
 /// What the hub needs from a chat platform: its directory, representations, messaging and

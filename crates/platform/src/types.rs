@@ -306,4 +306,21 @@ pub enum InboundKind {
     UserChanged {
         user: PlatformUser,
     },
+    /// Something happened to one of the subscriptions that deliver events (see
+    /// [`crate::ChatPlatform::maintain_subscriptions`]).
+    SubscriptionChanged {
+        subscription: String,
+        change: SubscriptionChange,
+    },
+}
+
+/// What a platform says about a subscription of the hub's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    /// Events may have been lost: what was written meanwhile must be read back.
+    Missed,
+    /// The subscription is gone and must be created again.
+    Removed,
+    /// The subscription must be renewed (its authorisation is about to lapse).
+    RenewalRequired,
 }

@@ -632,3 +632,124 @@ async fn formatting_emoji_and_mentions_are_translated_both_ways() {
     assert!(answer.contains(&format!("<@{alice_slack}>")), "{answer}");
     assert!(answer.contains("&amp; co"), "{answer}");
 }
+
+#[tokio::test]
+async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so() {
+    let world = World::start(10);
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let bob_token = world.token("teams", &bob.email).await;
+    let opened = world
+        .slack(
+            "conversations.open",
+            &alice_token,
+            &[("users", &bob.representation)],
+        )
+        .await;
+    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[("channel", &dm), ("text", "Hi Bob")],
+        )
+        .await;
+    let (chat, _) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+    let from_bob = |text: &'static str| {
+        let (world, bob_token, chat) = (&world, &bob_token, &chat);
+        async move {
+            world
+                .graph(
+                    reqwest::Method::POST,
+                    &format!("/chats/{chat}/messages"),
+                    bob_token,
+                    Some(json!({"body": {"content": text}})),
+                )
+                .await;
+        }
+    };
+    let in_slack = |text: &'static str| {
+        let (world, alice_token, dm, bob) = (&world, &alice_token, &dm, &bob);
+        async move {
+            world
+                .slack_history(alice_token, dm)
+                .await
+                .iter()
+                .any(|(user, said)| user == &bob.representation && said.contains(text))
+        }
+    };
+    from_bob("Hi Alice").await;
+    eventually("Bob's first answer", async || {
+        in_slack("Hi Alice").await.then_some(())
+    })
+    .await;
+
+    // Graph's deliveries are lost, every retry too (its four hours of retries pass in a blink).
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/settings",
+            json!({"webhook_time_scale": 0.0001}),
+        )
+        .await;
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/faults",
+            json!([{"webhooks_of": "teams", "drop_rate": 1.0}]),
+        )
+        .await;
+    from_bob("Lost in transit").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    world
+        .sim(reqwest::Method::DELETE, "/_sim/faults", Value::Null)
+        .await;
+    assert!(!in_slack("Lost in transit").await);
+
+    // Graph then says notifications were missed: the hub reads the chat back and relays it.
+    let app = world.teams_app_token().await;
+    let subscriptions = world
+        .graph(reqwest::Method::GET, "/subscriptions", &app, None)
+        .await;
+    let subscription = subscriptions["value"][0]["id"].as_str().unwrap().to_owned();
+    world
+        .sim(
+            reqwest::Method::POST,
+            "/_sim/teams/lifecycle",
+            json!({"subscription_id": subscription, "event": "missed"}),
+        )
+        .await;
+    eventually("the lost message being read back", async || {
+        in_slack("Lost in transit").await.then_some(())
+    })
+    .await;
+
+    // Graph removes the subscription: the hub creates another, and messages keep coming.
+    world
+        .sim(
+            reqwest::Method::POST,
+            "/_sim/teams/lifecycle",
+            json!({"subscription_id": subscription, "event": "subscriptionRemoved"}),
+        )
+        .await;
+    eventually("a new subscription", async || {
+        let listed = world
+            .graph(reqwest::Method::GET, "/subscriptions", &app, None)
+            .await;
+        let ids: Vec<&str> = listed["value"]
+            .as_array()?
+            .iter()
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        (ids.len() == 1 && ids[0] != subscription).then_some(())
+    })
+    .await;
+    from_bob("Through the new one").await;
+    eventually("a message through the new subscription", async || {
+        in_slack("Through the new one").await.then_some(())
+    })
+    .await;
+}

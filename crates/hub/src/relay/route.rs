@@ -11,10 +11,11 @@ use switchboard_core::{
 };
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, EventEnvelope, InboundEvent,
-    InboundKind, MessageRef, PlatformError,
+    InboundKind, MessageRef, PlatformError, SubscriptionChange,
 };
 use switchboard_store::{
     AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Store, StoreError,
+    StoredSubscription,
 };
 
 use super::payload::{Body, Payload, Target};
@@ -31,7 +32,7 @@ const READ_CONCURRENCY: usize = 32;
 const READ_ATTEMPTS: i64 = 12;
 
 pub(super) async fn run(state: AppState) {
-    if let Err(error) = catch_up(&state).await {
+    if let Err(error) = catch_up(&state, None).await {
         tracing::warn!(%error, "relay: catching up after a stop failed");
     }
     loop {
@@ -205,6 +206,45 @@ const BURST: Duration = Duration::from_secs(2);
 /// …so each waits this long for the ones before it.
 const REORDER_WAIT: Duration = Duration::from_millis(500);
 
+/// Acts on what a platform says of a subscription: events it may have lost are read back from
+/// the connection's recently active chats; a subscription removed or due for renewal is handed
+/// to the upkeep, which creates or renews it at once.
+async fn subscription_changed(
+    state: &AppState,
+    context: &ConnectionContext,
+    subscription: &str,
+    change: SubscriptionChange,
+) -> Result<(), StoreError> {
+    let connection = context.connection.id;
+    tracing::info!(%connection, subscription, ?change, "relay: a subscription changed");
+    if change == SubscriptionChange::Missed {
+        // Boxed: catching up decides events itself.
+        return Box::pin(catch_up(state, Some(connection))).await;
+    }
+    let now = state.clock.now();
+    let kept: Vec<StoredSubscription> = state
+        .store
+        .event_subscriptions(connection)
+        .await?
+        .into_iter()
+        .filter(|s| !(s.id == subscription && change == SubscriptionChange::Removed))
+        .map(|s| StoredSubscription {
+            expires_at: if s.id == subscription {
+                now
+            } else {
+                s.expires_at
+            },
+            ..s
+        })
+        .collect();
+    state
+        .store
+        .replace_event_subscriptions(connection, &kept)
+        .await?;
+    state.relay.connection_changed();
+    Ok(())
+}
+
 /// How far back the relay reads portals' histories after a stop.
 const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -212,10 +252,13 @@ const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// was written there meanwhile is relayed, in order, before anything newer: platforms retry a
 /// delivery only for a while (Slack three times, within minutes), and a retry can come after
 /// newer messages.
-async fn catch_up(state: &AppState) -> Result<(), StoreError> {
+async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), StoreError> {
     let since = now_micros(state) - super::millis(CATCH_UP_WINDOW) * 1000;
     let mut queued = false;
     for (portal, last) in state.store.portals_active_since(since).await? {
+        if only.is_some_and(|connection| connection != portal.connection_id) {
+            continue;
+        }
         let Some(context) = connection_context(&state.store, portal.connection_id).await? else {
             continue;
         };
@@ -379,6 +422,13 @@ async fn decide(
         }
         // Directory changes are Directory Sync's, not the relay's.
         InboundKind::UserChanged { .. } => Ok(Decision::nothing(event.event_id)),
+        InboundKind::SubscriptionChanged {
+            subscription,
+            change,
+        } => {
+            subscription_changed(state, context, &subscription, change).await?;
+            Ok(Decision::nothing(event.event_id))
+        }
     }
 }
 

@@ -8,6 +8,12 @@ use serde_json::{Value, json};
 
 use super::RunningDemo;
 
+/// The simulated Microsoft tenant and the hub's app there, as docs/simulator-microsoft.md lists
+/// them.
+const SIM_TENANT: &str = "5b000000-c057-4000-8000-000000000001";
+const SIM_HUB_APP_ID: &str = "5b000000-a990-4000-8000-000000000001";
+const SIM_HUB_APP_SECRET: &str = "sim~hub.app-secret_0nly-valid-in-the-simulator";
+
 /// The API token the relay's tests give the demo.
 pub const TOKEN: &str = "relay-test-token-0123456789";
 
@@ -216,6 +222,27 @@ impl World {
             "{path}: {}",
             response.status()
         );
+    }
+
+    /// The hub's Entra app token in the simulated tenant (client credentials, as the hub gets
+    /// one), to look at what the hub subscribed to.
+    pub async fn teams_app_token(&self) -> String {
+        let answer: Value = self
+            .http
+            .post(format!("{}/login/{SIM_TENANT}/oauth2/v2.0/token", self.sim))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", SIM_HUB_APP_ID),
+                ("client_secret", SIM_HUB_APP_SECRET),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"].as_str().unwrap().to_owned()
     }
 
     /// A token for a simulated person, as their own client would have.
