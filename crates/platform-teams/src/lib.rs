@@ -669,10 +669,10 @@ impl TeamsPlatform {
     /// service user, a person or a guest), or `None` for the app's token; users are read with
     /// the app's token.
     ///
-    /// - a new message → `MessagePosted`; an edited one → `MessageEdited`, with an event id
-    ///   that includes `lastEditedDateTime` so that successive edits are not dropped as
-    ///   redeliveries (Graph also sends `updated` for reactions and undeletes, which are not
-    ///   edits: `None`); a soft-deleted one → `MessageDeleted`;
+    /// - a new message → `MessagePosted`; an updated one → `MessageState` (its edit version and
+    ///   text, its reactions), with an event id that includes `lastModifiedDateTime` so that
+    ///   successive updates are not dropped as redeliveries; a soft-deleted one →
+    ///   `MessageDeleted`;
     /// - a user → `UserChanged` (a deleted user, who can no longer be read, as deactivated);
     /// - lifecycle and other notices → `None`: the caller renews or resyncs.
     pub async fn fetch_change(
@@ -726,16 +726,28 @@ impl TeamsPlatform {
                 }
                 let body = chat::read_body(&found);
                 if *change == ChangeType::Updated {
-                    // Graph also reports reactions as `updated`; only `lastEditedDateTime` says
-                    // the text changed, and each edit has its own.
-                    let Some(edited) = text(&found, "lastEditedDateTime") else {
-                        return Ok(None);
-                    };
+                    // Graph reports edits, reactions and undeletes alike as `updated`; only
+                    // `lastEditedDateTime` tells an edit, and each edit has its own.
+                    let edit = text(&found, "lastEditedDateTime").map(|at| (at.to_owned(), body));
+                    let reactions = found
+                        .get("reactions")
+                        .and_then(Value::as_array)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|reaction| {
+                            let user = reaction.pointer("/user/user/id")?.as_str()?;
+                            let emoji = reaction.get("reactionType")?.as_str()?;
+                            Some((ExternalUserId::new(user), emoji.to_owned()))
+                        })
+                        .collect();
+                    let modified = text(&found, "lastModifiedDateTime").unwrap_or_default();
                     return Ok(event(
-                        format!("{event_id}@{edited}"),
-                        InboundKind::MessageEdited {
+                        format!("{event_id}@{modified}"),
+                        InboundKind::MessageState {
                             message: message.clone(),
-                            body,
+                            edit,
+                            reactions,
                         },
                     ));
                 }

@@ -306,6 +306,15 @@ pub enum InboundKind {
     UserChanged {
         user: PlatformUser,
     },
+    /// A message changed in a way the platform does not say (Graph's `updated`: an edit, a
+    /// reaction, an undelete): its state now. `edit` names the version of its text when it was
+    /// ever edited (each edit has its own), with that text; `reactions` are all its reactions,
+    /// by whom. The hub compares them with what it saw before.
+    MessageState {
+        message: MessageRef,
+        edit: Option<(String, RichText)>,
+        reactions: Vec<(ExternalUserId, String)>,
+    },
     /// Something happened to one of the subscriptions that deliver events (see
     /// [`crate::ChatPlatform::maintain_subscriptions`]).
     SubscriptionChanged {

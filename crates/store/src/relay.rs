@@ -733,6 +733,69 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the relay already acted on what `key` names.
+    pub async fn seen_before(&self, platform: Platform, key: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 AS found FROM relay_seen WHERE platform = $1 AND key = $2")
+                .bind(platform.as_str())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// The reactions last seen on a message, as `(user, emoji)`.
+    pub async fn reactions_seen(
+        &self,
+        message: &MessageKey,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query(
+            "SELECT user_id, emoji FROM message_reactions WHERE platform = $1 AND chat = $2 \
+             AND message = $3 ORDER BY user_id, emoji",
+        )
+        .bind(message.platform.as_str())
+        .bind(message.chat.as_str())
+        .bind(message.message.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("user_id")?, row.try_get("emoji")?)))
+        .collect()
+    }
+
+    /// Replaces the reactions seen on a message.
+    pub async fn replace_reactions_seen(
+        &self,
+        message: &MessageKey,
+        reactions: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM message_reactions WHERE platform = $1 AND chat = $2 AND message = $3",
+        )
+        .bind(message.platform.as_str())
+        .bind(message.chat.as_str())
+        .bind(message.message.as_str())
+        .execute(&mut *tx)
+        .await?;
+        for (user, emoji) in reactions {
+            sqlx::query(
+                "INSERT INTO message_reactions (platform, chat, message, user_id, emoji) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(message.platform.as_str())
+            .bind(message.chat.as_str())
+            .bind(message.message.as_str())
+            .bind(user.as_str())
+            .bind(emoji.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Keeps a secret that verifies webhooks sent on a representation's behalf.
     pub async fn put_webhook_secret(
         &self,

@@ -148,6 +148,75 @@ async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_sla
     })
     .await;
 
+    // Bob reacts in Teams to the copy of Alice's message: the reaction appears on her message
+    // in Slack, from his bot; and goes when he takes it back.
+    let hello_copy = world
+        .teams_message_ids(&bob_token, &chat)
+        .await
+        .into_iter()
+        .find(|(from, _)| from == &alice.representation)
+        .unwrap()
+        .1;
+    let bobs_reaction = |action: &'static str| {
+        let (world, bob_token, chat, hello_copy) = (&world, &bob_token, &chat, &hello_copy);
+        async move {
+            world
+                .graph(
+                    reqwest::Method::POST,
+                    &format!("/chats/{chat}/messages/{hello_copy}/{action}"),
+                    bob_token,
+                    Some(json!({"reactionType": "❤️"})),
+                )
+                .await;
+        }
+    };
+    let hearts = async || {
+        let history = world
+            .slack("conversations.history", &alice_token, &[("channel", &dm)])
+            .await;
+        history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["ts"] == hello_ts.as_str())
+            .and_then(|m| m["reactions"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r["name"] == "heart")
+            .flat_map(|r| r["users"].as_array().cloned().unwrap_or_default())
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect::<Vec<String>>()
+    };
+    bobs_reaction("setReaction").await;
+    eventually("Bob's reaction reaching Slack", async || {
+        (hearts().await == [bob.representation.clone()]).then_some(())
+    })
+    .await;
+    bobs_reaction("unsetReaction").await;
+    eventually("Bob's reaction leaving Slack", async || {
+        hearts().await.is_empty().then_some(())
+    })
+    .await;
+
+    // Bob edits his reply in Teams: Alice's copy changes in Slack.
+    world
+        .graph(
+            reqwest::Method::PATCH,
+            &format!("/chats/{chat}/messages/{reply_id}"),
+            &bob_token,
+            Some(json!({"body": {"contentType": "html", "content": "<p>Hi Alice, edited in Teams</p>"}})),
+        )
+        .await;
+    eventually("Bob's edit reaching Slack", async || {
+        world
+            .slack_history(&alice_token, &dm)
+            .await
+            .iter()
+            .any(|(user, text)| user == &bob.representation && text == "Hi Alice, edited in Teams")
+            .then_some(())
+    })
+    .await;
+
     // Bob deletes his reply in Teams: Alice's copy disappears from Slack.
     let bob_id = world
         .graph(reqwest::Method::GET, "/me", &bob_token, None)

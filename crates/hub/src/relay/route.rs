@@ -202,7 +202,7 @@ async fn settle(
 
 /// Messages of a chat sent closer together than this are a burst, whose events may overtake
 /// each other on their way…
-const BURST: Duration = Duration::from_secs(2);
+const BURST: Duration = Duration::from_secs(5);
 /// …so each waits this long for the ones before it.
 const REORDER_WAIT: Duration = Duration::from_millis(500);
 
@@ -420,6 +420,11 @@ async fn decide(
             };
             route_reaction(state, context, event.event_id, reaction).await
         }
+        InboundKind::MessageState {
+            message,
+            edit,
+            reactions,
+        } => message_state(state, context, key(platform, &message), edit, reactions).await,
         // Directory changes are Directory Sync's, not the relay's.
         InboundKind::UserChanged { .. } => Ok(Decision::nothing(event.event_id)),
         InboundKind::SubscriptionChanged {
@@ -787,6 +792,61 @@ async fn route_reaction(
         written: None,
         backfill: None,
     })
+}
+
+/// A message's state as the platform reports it: an edit not seen before follows to the copies,
+/// and each reaction added or removed since the state seen before follows too.
+async fn message_state(
+    state: &AppState,
+    context: &ConnectionContext,
+    message: MessageKey,
+    edit: Option<(String, RichText)>,
+    reactions: Vec<(ExternalUserId, String)>,
+) -> Result<Decision, RouteError> {
+    let store = &state.store;
+    let platform = context.connection.platform;
+    let mut decision = Decision::default();
+    if let Some((version, body)) = edit {
+        let seen = format!("edited/{}/{}/{version}", message.chat, message.message);
+        if !store.seen_before(platform, &seen).await? {
+            let follow = Follow {
+                origin: message.clone(),
+                action: OutboxAction::Edit,
+                payload: Payload {
+                    body: Some(Body::from(&body)),
+                    ..Payload::default()
+                },
+            };
+            decision = route_follow_up(state, seen, follow).await?;
+        }
+    }
+    let now: BTreeSet<(String, String)> = reactions
+        .into_iter()
+        .map(|(user, emoji)| (user.as_str().to_owned(), emoji))
+        .collect();
+    let before: BTreeSet<(String, String)> =
+        store.reactions_seen(&message).await?.into_iter().collect();
+    if now == before {
+        return Ok(decision);
+    }
+    store
+        .replace_reactions_seen(&message, &now.iter().cloned().collect::<Vec<_>>())
+        .await?;
+    let changes = now
+        .difference(&before)
+        .map(|reaction| (reaction, true))
+        .chain(before.difference(&now).map(|reaction| (reaction, false)));
+    for ((user, emoji), present) in changes {
+        let reaction = Reaction {
+            message: message.clone(),
+            user: ExternalUserId::new(user),
+            emoji: emoji.clone(),
+            present,
+        };
+        let reacted = route_reaction(state, context, String::new(), reaction).await?;
+        decision.copies.extend(reacted.copies);
+    }
+    Ok(decision)
 }
 
 /// The connection the hub delivers to on a platform.

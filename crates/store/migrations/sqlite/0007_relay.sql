@@ -82,6 +82,17 @@ CREATE TABLE relayed_messages (
     UNIQUE (copy_platform, copy_chat, copy_message)
 );
 
+-- The reactions last seen on a message, where the platform reports only a message's state
+-- (Graph): what changed is the difference with the state before.
+CREATE TABLE message_reactions (
+    platform TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    message TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    PRIMARY KEY (platform, chat, message, user_id, emoji)
+);
+
 CREATE TABLE event_subscriptions (
     connection_id TEXT NOT NULL REFERENCES connections (id) ON DELETE CASCADE,
     subscription_id TEXT NOT NULL CHECK (subscription_id <> ''),

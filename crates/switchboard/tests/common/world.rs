@@ -317,6 +317,32 @@ impl World {
         messages
     }
 
+    /// Messages of a Teams chat as `(sender id, message id)`.
+    pub async fn teams_message_ids(&self, token: &str, chat: &str) -> Vec<(String, String)> {
+        let listed = self
+            .graph(
+                reqwest::Method::GET,
+                &format!("/chats/{chat}/messages?$top=50"),
+                token,
+                None,
+            )
+            .await;
+        listed["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["from"]["user"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// Messages of a Teams chat, oldest first, as `(sender id, content)`: every page.
     pub async fn teams_messages(&self, token: &str, chat: &str) -> Vec<(String, String)> {
         let mut messages: Vec<Value> = Vec::new();
