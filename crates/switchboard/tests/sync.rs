@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::RunningDemo;
+use common::browser::{self, Browser, between, location, unescape};
 
 use serde_json::{Value, json};
 
@@ -193,47 +194,11 @@ impl Demo {
     /// Walks consent pages as a browser: follows redirects, and on each form signs in as
     /// `identity` and presses `decision`, until a page without a form.
     async fn walk(&self, start: &str, identity: (&str, &str), decision: &str) -> (u16, String) {
-        let mut url = start.to_owned();
-        for _ in 0..12 {
-            let response = self.browser.get(&url).send().await.unwrap();
-            if response.status().is_redirection() {
-                url = location(&url, &response);
-                continue;
-            }
-            let status = response.status().as_u16();
-            let page = response.text().await.unwrap();
-            let Some(form) = between(&page, "<form", "</form>") else {
-                return (status, page);
-            };
-            let action = unescape(between(form, "action=\"", "\"").unwrap());
-            let mut fields: Vec<(String, String)> = Vec::new();
-            let mut rest = form;
-            while let Some(at) = rest.find("<input type=\"hidden\"") {
-                rest = &rest[at + 6..];
-                let tag = &rest[..rest.find('>').unwrap()];
-                if let Some(name) = between(tag, "name=\"", "\"") {
-                    let value = between(tag, "value=\"", "\"").unwrap_or_default();
-                    fields.push((unescape(name), unescape(value)));
-                }
-            }
-            fields.push((identity.0.to_owned(), identity.1.to_owned()));
-            fields.push(("decision".to_owned(), decision.to_owned()));
-            let target = absolute(&url, &action);
-            let submitted = self
-                .browser
-                .post(&target)
-                .form(&fields)
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                submitted.status().is_redirection(),
-                "{target} answered {}",
-                submitted.status()
-            );
-            url = location(&target, &submitted);
+        Browser {
+            http: self.browser.clone(),
         }
-        panic!("the consent pages never ended")
+        .walk(start, identity, decision)
+        .await
     }
 
     async fn wait_for_status(&self, id: &str, platform: &str, status: &str) -> Value {
@@ -252,38 +217,9 @@ impl Demo {
     }
 }
 
-fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
-    let from = text.find(start)? + start.len();
-    let to = text[from..].find(end)? + from;
-    Some(&text[from..to])
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-fn location(from: &str, response: &reqwest::Response) -> String {
-    let location = response.headers()["location"].to_str().unwrap();
-    absolute(from, location)
-}
-
-fn absolute(from: &str, target: &str) -> String {
-    if target.starts_with("http://") || target.starts_with("https://") {
-        return target.to_owned();
-    }
-    let origin_end = from[8..].find('/').map_or(from.len(), |i| i + 8);
-    format!("{}{target}", &from[..origin_end])
-}
-
 /// The "Sync now" link in a Slack prompt (`<URL|Sync now>`).
 fn sync_link(text: &str) -> String {
-    between(text, "<", "|Sync now>")
-        .unwrap_or_else(|| panic!("no Sync now link in {text}"))
-        .to_owned()
+    browser::sync_link(text).unwrap_or_else(|| panic!("no Sync now link in {text}"))
 }
 
 #[tokio::test]
