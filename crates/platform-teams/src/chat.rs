@@ -2,7 +2,7 @@
 //! `mentions[]`, and the prompt a service user sends.
 
 use serde_json::{Value, json};
-use switchboard_core::{ExternalUserId, RichText};
+use switchboard_core::{Block, ExternalUserId, Inline, RichText};
 use switchboard_platform::{OutboundMessage, Prompt};
 
 use crate::markup::{self, TeamsMention};
@@ -31,6 +31,24 @@ pub(crate) fn message_body(message: &OutboundMessage) -> Value {
         "body": {"contentType": "html", "content": rendered.content},
         "mentions": mentions,
     })
+}
+
+/// How many characters of the answered message a reply quotes.
+const QUOTED_CHARS: usize = 80;
+
+/// A reply as Teams chats can show one: a quote `↪ start of the answered message…`, then the
+/// reply itself.
+pub(crate) fn as_reply(answered: &str, reply: &RichText) -> RichText {
+    let first_line = answered.lines().next().unwrap_or_default().trim();
+    let mut quoted: String = first_line.chars().take(QUOTED_CHARS).collect();
+    if quoted.len() < first_line.len() || answered.lines().nth(1).is_some() {
+        quoted.push('…');
+    }
+    let mut blocks = vec![Block::Quote(vec![Block::Paragraph(vec![Inline::Text(
+        format!("↪ {quoted}"),
+    )])])];
+    blocks.extend(reply.blocks.iter().cloned());
+    RichText { blocks }
 }
 
 /// What a `chatMessage` says: its HTML (or plain text) body read with its `mentions[]`.
@@ -97,9 +115,9 @@ mod tests {
     fn mentions_are_tagged_and_listed_and_read_back() {
         let message = OutboundMessage {
             body: RichText {
-                blocks: vec![switchboard_core::Block::Paragraph(vec![
-                    switchboard_core::Inline::Text("Hi ".to_owned()),
-                    switchboard_core::Inline::Mention(switchboard_core::Mention {
+                blocks: vec![Block::Paragraph(vec![
+                    Inline::Text("Hi ".to_owned()),
+                    Inline::Mention(switchboard_core::Mention {
                         user: ExternalUserId::new("u0"),
                         label: "Ada & co".to_owned(),
                     }),
@@ -118,6 +136,18 @@ mod tests {
         assert_eq!(read_body(&body), message.body);
         let plain = json!({"body": {"contentType": "text", "content": "a <b>"}});
         assert_eq!(read_body(&plain), RichText::plain("a <b>"));
+    }
+
+    #[test]
+    fn a_reply_quotes_the_start_of_what_it_answers() {
+        let reply = as_reply(
+            "First line of a long message\nsecond",
+            &RichText::plain("Yes"),
+        );
+        assert_eq!(
+            reply.to_plain_text(),
+            "> ↪ First line of a long message…\nYes"
+        );
     }
 
     #[test]

@@ -1479,9 +1479,31 @@ impl ChatPlatform for TeamsPlatform {
         message: &OutboundMessage,
     ) -> Result<MessageRef, PlatformError> {
         // Chats have no reply threads in Graph (channel messages do): a reply is posted as a
-        // plain message in the chat.
+        // message in the chat that opens with a quote of the start of what it answers.
         let (token, _) = Self::acting(connection, actor)?;
-        self.post(token, chat, &chat::message_body(message)).await
+        let Some(parent) = &message.thread else {
+            return self.post(token, chat, &chat::message_body(message)).await;
+        };
+        let url = self.client.graph_url(
+            &format!(
+                "/chats/{}/messages/{}",
+                path(parent.chat.as_str()),
+                path(&parent.id)
+            ),
+            &[],
+        )?;
+        let quoted = match self.client.get(token, &url).await {
+            Ok(found) => chat::read_body(&found).to_plain_text(),
+            // A parent gone (deleted) still leaves a visible trace that this is a reply.
+            Err(PlatformError::NotFound(_)) => String::new(),
+            Err(error) => return Err(error),
+        };
+        let reply = OutboundMessage {
+            body: chat::as_reply(&quoted, &message.body),
+            thread: None,
+            idempotency_key: message.idempotency_key.clone(),
+        };
+        self.post(token, chat, &chat::message_body(&reply)).await
     }
 
     /// Read with the app's token (`Chat.Read.All`), newest change first as Graph lists them
@@ -1567,7 +1589,13 @@ impl ChatPlatform for TeamsPlatform {
             .unwrap_or_default()
             .iter()
             .filter(|m| m.pointer("/from/user/id").and_then(Value::as_str) == Some(own.as_str()))
-            .filter(|m| m.pointer("/body/content").and_then(Value::as_str) == expected)
+            .filter(|m| {
+                let content = m.pointer("/body/content").and_then(Value::as_str);
+                // A reply was posted after a quote of what it answers.
+                content == expected
+                    || (message.thread.is_some()
+                        && content.zip(expected).is_some_and(|(c, e)| c.ends_with(e)))
+            })
             .filter_map(|m| {
                 let at = text(m, "createdDateTime").and_then(time::parse_iso8601)?;
                 let id = text(m, "id")?;

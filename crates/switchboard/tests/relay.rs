@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_slack_and_teams() {
-    let world = World::start(10);
+    let world = World::start(10).await;
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
 
@@ -148,13 +148,43 @@ async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_sla
     })
     .await;
 
+    // Alice answers Bob's reply in a Slack thread: Teams chats have no threads, so the answer
+    // arrives quoting the start of what it answers.
+    world
+        .slack(
+            "chat.postMessage",
+            &alice_token,
+            &[
+                ("channel", &dm),
+                ("thread_ts", &reply_copy),
+                ("text", "Agreed"),
+            ],
+        )
+        .await;
+    eventually("the thread reply reaching Teams", async || {
+        world
+            .teams_messages(&bob_token, &chat)
+            .await
+            .iter()
+            .any(|(from, html)| {
+                from == &alice.representation
+                    && html.contains("<blockquote>")
+                    && html.contains("↪ Hi Alice, from Teams")
+                    && html.contains("Agreed")
+            })
+            .then_some(())
+    })
+    .await;
+
     // Bob reacts in Teams to the copy of Alice's message: the reaction appears on her message
     // in Slack, from his bot; and goes when he takes it back.
     let hello_copy = world
         .teams_message_ids(&bob_token, &chat)
         .await
         .into_iter()
-        .find(|(from, _)| from == &alice.representation)
+        .find(|(from, _, content)| {
+            from == &alice.representation && content.contains("edited in Slack")
+        })
         .unwrap()
         .1;
     let bobs_reaction = |action: &'static str| {
@@ -242,7 +272,7 @@ async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_sla
 #[tokio::test]
 async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arrives_after_they_sync()
 {
-    let world = World::start(10);
+    let world = World::start(10).await;
     world
         .api(
             reqwest::Method::PUT,
@@ -326,7 +356,7 @@ async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arriv
 
 #[tokio::test]
 async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() {
-    let world = World::start(10);
+    let world = World::start(10).await;
     let on_slack = world.synced_people("slack", "teams", 2).await;
     let on_teams = world.synced_people("teams", "slack", 2).await;
     let (alice, carol) = (&on_slack[0], &on_slack[1]);
@@ -406,7 +436,7 @@ async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() 
 #[tokio::test]
 async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_admin_retry_delivers_it()
  {
-    let world = World::start(10);
+    let world = World::start(10).await;
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     // Graph refuses every chat call for now, as it would a guest without access.
@@ -610,7 +640,7 @@ async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart(
 
 #[tokio::test]
 async fn formatting_emoji_and_mentions_are_translated_both_ways() {
-    let world = World::start(10);
+    let world = World::start(10).await;
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
@@ -704,7 +734,7 @@ async fn formatting_emoji_and_mentions_are_translated_both_ways() {
 
 #[tokio::test]
 async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so() {
-    let world = World::start(10);
+    let world = World::start(10).await;
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;

@@ -25,10 +25,19 @@ pub struct World {
 }
 
 impl World {
-    pub fn start(people: usize) -> Self {
+    /// Starts the demo and lifts the simulator's rate limits, so that tests polling the
+    /// platforms' APIs are not throttled (the demo itself starts with them on).
+    pub async fn start(people: usize) -> Self {
         let process = RunningDemo::start(people, TOKEN, &[]);
         let mut world = Self::of(&process);
         world._process = Some(process);
+        world
+            .sim(
+                reqwest::Method::PUT,
+                "/_sim/settings",
+                serde_json::json!({"rate_limits": false}),
+            )
+            .await;
         world
     }
 
@@ -317,8 +326,12 @@ impl World {
         messages
     }
 
-    /// Messages of a Teams chat as `(sender id, message id)`.
-    pub async fn teams_message_ids(&self, token: &str, chat: &str) -> Vec<(String, String)> {
+    /// Messages of a Teams chat as `(sender id, message id, content)`.
+    pub async fn teams_message_ids(
+        &self,
+        token: &str,
+        chat: &str,
+    ) -> Vec<(String, String, String)> {
         let listed = self
             .graph(
                 reqwest::Method::GET,
@@ -338,6 +351,7 @@ impl World {
                         .unwrap_or_default()
                         .to_owned(),
                     m["id"].as_str().unwrap_or_default().to_owned(),
+                    m["body"]["content"].as_str().unwrap_or_default().to_owned(),
                 )
             })
             .collect()
