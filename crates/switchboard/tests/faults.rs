@@ -1,4 +1,4 @@
-//! The relay's fault test: thousands of messages over 100 conversations (both directions) while
+//! The relay's fault test: 2,100 messages over 100 conversations (both directions) while
 //! the simulator makes both platforms misbehave — 5% of API calls failing with 5xx, bursts of
 //! 429 with `Retry-After`, 300 ms added to every call, webhook deliveries dropped (and retried
 //! on the platform's schedule) — and one Teams chat held at 429 for a minute meanwhile.
@@ -24,9 +24,10 @@ use serde_json::{Value, json};
 const SLACK_PEOPLE: usize = 20;
 const TEAMS_PEOPLE: usize = 10;
 const CONVERSATIONS: usize = 100;
-const MESSAGES_PER_CONVERSATION: usize = 40;
-/// How often each writer types: people chatting, not a benchmark.
-const PACE: Duration = Duration::from_secs(2);
+const MESSAGES_PER_CONVERSATION: usize = 21;
+/// How often each writer types: people chatting, not a benchmark (25 messages a second in all,
+/// which a debug build keeps up with on a shared 2-core machine, with 300 ms a call).
+const PACE: Duration = Duration::from_secs(4);
 /// When the held chat is throttled, after the writers start, and for how long.
 const HOLD_AFTER: Duration = Duration::from_secs(15);
 const HOLD: Duration = Duration::from_secs(60);
