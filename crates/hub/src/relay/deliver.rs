@@ -164,6 +164,22 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                 )
                 .await
         }
+        // A platform that throttles says when to come back: that is its pace, not a failure,
+        // so a chat held at 429 for minutes keeps its copies (as long as one held for a sync).
+        Err(Failure::Platform(error @ PlatformError::RateLimited { .. }))
+            if item.attempts + 1 < HOLD_ATTEMPTS =>
+        {
+            tracing::debug!(item = item.id, %error, "relay: delivery throttled; retrying when asked");
+            state
+                .store
+                .outbox_failed(
+                    item.id,
+                    &error.to_string(),
+                    Some(retry_at(state, item, error.retry_after())),
+                    false,
+                )
+                .await
+        }
         Err(Failure::Platform(error)) if error.is_retryable() && item.attempts + 1 < ATTEMPTS => {
             tracing::debug!(item = item.id, %error, "relay: delivery failed; retrying");
             state

@@ -3,8 +3,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use futures_util::StreamExt;
-
 use switchboard_core::{
     ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, PersonId, Platform,
     RichText, SyncStatus, Unreached, destinations,
@@ -23,10 +21,8 @@ use super::{IDLE_POLL, later};
 use crate::AppState;
 use crate::import::connection_context;
 
-/// Events read per pass.
+/// Events read per pass, all at once.
 const BATCH: i64 = 128;
-/// Events read from their platforms at once.
-const READ_CONCURRENCY: usize = 32;
 /// An event that cannot be read (the platform failing) is tried this often before it is
 /// given up, over about an hour.
 const READ_ATTEMPTS: i64 = 12;
@@ -51,9 +47,11 @@ pub(super) async fn run(state: AppState) {
 
 /// Reads the due events once; returns how many there were.
 ///
-/// Reading is the slow part (Graph's notifications must be completed by fetching the message),
-/// so the batch is read concurrently; the decisions are then made one at a time, in the order
-/// the events were stored, so that a chat seen for the first time becomes one conversation.
+/// Reading is the slow part (Graph's notifications must be completed by fetching the message,
+/// each fetch a round trip, longer when the platform throttles), so the whole batch is read at
+/// once, and each decision is made as soon as its event and every one before it are read: one
+/// at a time, in the order the events were stored, so that a chat seen for the first time
+/// becomes one conversation.
 async fn route_due(state: &AppState) -> Result<usize, StoreError> {
     let items = state.store.due_inbound(BATCH).await?;
     let mut contexts: HashMap<ConnectionId, Option<ConnectionContext>> = HashMap::new();
@@ -63,17 +61,23 @@ async fn route_due(state: &AppState) -> Result<usize, StoreError> {
             slot.insert(connection_context(&state.store, item.connection_id).await?);
         }
     }
-    let reading = items.iter().cloned().map(|item| {
-        let state = state.clone();
-        let context = contexts.get(&item.connection_id).cloned().flatten();
-        async move { read(&state, context.as_ref(), &item).await }
-    });
-    let reads: Vec<Read> = futures_util::stream::iter(reading)
-        .buffered(READ_CONCURRENCY)
-        .collect()
-        .await;
+    // Spawned, so that every read goes on while earlier events are being decided.
+    let reads: Vec<_> = items
+        .iter()
+        .cloned()
+        .map(|item| {
+            let state = state.clone();
+            let context = contexts.get(&item.connection_id).cloned().flatten();
+            tokio::spawn(async move { read(&state, context.as_ref(), &item).await })
+        })
+        .collect();
     let mut queued = false;
     for (item, read) in items.iter().zip(reads) {
+        let read = read.await.unwrap_or_else(|failed| {
+            Err(PlatformError::Unavailable(format!(
+                "reading the event failed: {failed}"
+            )))
+        });
         queued |= route_item(state, contexts[&item.connection_id].as_ref(), item, read).await?;
     }
     if queued {
