@@ -408,6 +408,41 @@ impl SlackPlatform {
         )?))
     }
 
+    /// Every item of `field` across the pages of a cursor-paginated method, 200 a page.
+    async fn list_all(
+        &self,
+        method: &str,
+        token: &SecretString,
+        arguments: Vec<(&'static str, String)>,
+        field: &str,
+    ) -> Result<Vec<Value>, PlatformError> {
+        let mut items = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut form = arguments.clone();
+            form.push(("limit", "200".to_owned()));
+            if !cursor.is_empty() {
+                form.push(("cursor", cursor.clone()));
+            }
+            let reply = self
+                .call(method, Auth::Bearer(token), Body::Form(form))
+                .await?
+                .body;
+            let page = reply.get(field).and_then(Value::as_array).ok_or_else(|| {
+                PlatformError::Rejected(format!("{method} answered without {field}"))
+            })?;
+            items.extend(page.iter().cloned());
+            cursor = reply
+                .pointer("/response_metadata/next_cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// Creates a person's bot app and returns the consent step bound to `flow` (its callback URL
     /// must start with [`SlackSettings::redirect_url`]). The trait's
     /// [`ChatPlatform::provision_representation`] has no flow context, so it calls this with a
@@ -1004,32 +1039,20 @@ impl ChatPlatform for SlackPlatform {
         chat: &ExternalChatId,
         after_micros: i64,
     ) -> Result<Vec<InboundEvent>, PlatformError> {
-        const METHOD: &str = "conversations.history";
         let token = Self::token(connection, reader)?;
         let after = after_micros.max(0);
         let oldest = format!("{}.{:06}", after / 1_000_000, after % 1_000_000);
-        let mut found = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let mut form = vec![
-                ("channel", chat.as_str().to_owned()),
-                ("oldest", oldest.clone()),
-                ("limit", "200".to_owned()),
-            ];
-            if !cursor.is_empty() {
-                form.push(("cursor", cursor.clone()));
-            }
-            let reply = self
-                .call(METHOD, Auth::Bearer(token), Body::Form(form))
-                .await?
-                .body;
-            let messages = reply
-                .get("messages")
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    PlatformError::Rejected(format!("{METHOD} answered without messages"))
-                })?;
-            found.extend(messages.iter().filter_map(|message| {
+        let listed = self
+            .list_all(
+                "conversations.history",
+                token,
+                vec![("channel", chat.as_str().to_owned()), ("oldest", oldest)],
+                "messages",
+            )
+            .await?;
+        let mut found: Vec<InboundEvent> = listed
+            .iter()
+            .filter_map(|message| {
                 let kind = webhook::history_message(chat.as_str(), message)?;
                 let ts = message.get("ts").and_then(Value::as_str)?;
                 Some(InboundEvent {
@@ -1037,16 +1060,8 @@ impl ChatPlatform for SlackPlatform {
                     platform: Platform::Slack,
                     kind,
                 })
-            }));
-            cursor = reply
-                .pointer("/response_metadata/next_cursor")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if cursor.is_empty() {
-                break;
-            }
-        }
+            })
+            .collect();
         found.sort_by_key(|event| match &event.kind {
             InboundKind::MessagePosted { sent_at_micros, .. } => *sent_at_micros,
             _ => None,
@@ -1246,42 +1261,20 @@ impl ChatPlatform for SlackPlatform {
         actor: &Actor,
         chat: &ExternalChatId,
     ) -> Result<Vec<ExternalUserId>, PlatformError> {
-        const METHOD: &str = "conversations.members";
         let token = Self::token(connection, actor)?;
-        let mut members = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let mut form = vec![
-                ("channel", chat.as_str().to_owned()),
-                ("limit", "200".to_owned()),
-            ];
-            if !cursor.is_empty() {
-                form.push(("cursor", cursor.clone()));
-            }
-            let reply = self
-                .call(METHOD, Auth::Bearer(token), Body::Form(form))
-                .await?
-                .body;
-            let page = reply
-                .get("members")
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    PlatformError::Rejected(format!("{METHOD} answered without members"))
-                })?;
-            members.extend(
-                page.iter()
-                    .filter_map(Value::as_str)
-                    .map(ExternalUserId::new),
-            );
-            cursor = reply
-                .pointer("/response_metadata/next_cursor")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            if cursor.is_empty() {
-                return Ok(members);
-            }
-        }
+        let members = self
+            .list_all(
+                "conversations.members",
+                token,
+                vec![("channel", chat.as_str().to_owned())],
+                "members",
+            )
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(Value::as_str)
+            .map(ExternalUserId::new)
+            .collect())
     }
 }
 

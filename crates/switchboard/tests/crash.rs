@@ -67,52 +67,26 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
             let teams_token = world.token("teams", &teams_person.email).await;
             let index = conversations.len();
             let conversation = if (i + j) % 2 == 0 {
-                let opened = world
-                    .slack(
-                        "conversations.open",
-                        &slack_token,
-                        &[("users", &teams_person.representation)],
-                    )
+                let dm = world
+                    .slack_dm(&slack_token, &teams_person.representation)
                     .await;
                 Conversation {
                     index,
                     from_slack: true,
                     writer_token: slack_token.clone(),
-                    writer_chat: opened["channel"]["id"].as_str().unwrap().to_owned(),
+                    writer_chat: dm,
                     reader_token: teams_token,
                     copies_from: slack_person.representation.clone(),
                 }
             } else {
-                let me = world
-                    .graph(reqwest::Method::GET, "/me", &teams_token, None)
-                    .await;
-                // Graph wants a guest of the tenant in the guest role.
-                let member = |id: &str, role: &str| {
-                    json!({
-                        "@odata.type": "#microsoft.graph.aadUserConversationMember",
-                        "roles": [role],
-                        "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{id}')"),
-                    })
-                };
                 let chat = world
-                    .graph(
-                        reqwest::Method::POST,
-                        "/chats",
-                        &teams_token,
-                        Some(json!({
-                            "chatType": "oneOnOne",
-                            "members": [
-                                member(me["id"].as_str().unwrap(), "owner"),
-                                member(&slack_person.representation, "guest"),
-                            ],
-                        })),
-                    )
+                    .teams_chat_with_guest(&teams_token, &slack_person.representation)
                     .await;
                 Conversation {
                     index,
                     from_slack: false,
                     writer_token: teams_token,
-                    writer_chat: chat["id"].as_str().unwrap().to_owned(),
+                    writer_chat: chat,
                     reader_token: slack_token.clone(),
                     copies_from: teams_person.representation.clone(),
                 }
@@ -301,14 +275,9 @@ async fn copies(world: &World, conversation: &Conversation) -> Vec<String> {
         }
         Vec::new()
     } else {
-        let opened = world
-            .slack(
-                "conversations.open",
-                &conversation.reader_token,
-                &[("users", &conversation.copies_from)],
-            )
+        let channel = world
+            .slack_dm(&conversation.reader_token, &conversation.copies_from)
             .await;
-        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
         world
             .slack_history(&conversation.reader_token, &channel)
             .await

@@ -103,42 +103,11 @@ async fn messages_arrive_once_through_platform_faults_and_a_held_chat_slows_no_o
             // the Teams one-on-one with the Slack person's guest, which the hub reuses (Graph
             // keeps one one-on-one chat per pair).
             let dm = world
-                .slack(
-                    "conversations.open",
-                    &slack_token,
-                    &[("users", &teams_person.representation)],
-                )
-                .await["channel"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let me = world
-                .graph(reqwest::Method::GET, "/me", &teams_token, None)
+                .slack_dm(&slack_token, &teams_person.representation)
                 .await;
-            let member = |id: &str, role: &str| {
-                json!({
-                    "@odata.type": "#microsoft.graph.aadUserConversationMember",
-                    "roles": [role],
-                    "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{id}')"),
-                })
-            };
             let chat = world
-                .graph(
-                    reqwest::Method::POST,
-                    "/chats",
-                    &teams_token,
-                    Some(json!({
-                        "chatType": "oneOnOne",
-                        "members": [
-                            member(me["id"].as_str().unwrap(), "owner"),
-                            member(&slack_person.representation, "guest"),
-                        ],
-                    })),
-                )
-                .await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+                .teams_chat_with_guest(&teams_token, &slack_person.representation)
+                .await;
             let from_slack = (i + j) % 2 == 0;
             let (writer, reader) = if from_slack {
                 ((slack_token.clone(), dm), (teams_token, chat))

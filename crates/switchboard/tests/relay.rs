@@ -19,14 +19,7 @@ async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_sla
 
     // Alice writes to Bob's bot in Slack.
     let alice_token = world.token("slack", &alice.email).await;
-    let opened = world
-        .slack(
-            "conversations.open",
-            &alice_token,
-            &[("users", &bob.representation)],
-        )
-        .await;
-    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
     let hello = world
         .slack(
             "chat.postMessage",
@@ -298,14 +291,7 @@ async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arriv
         .await;
 
     let eve_token = world.token("slack", eve_email).await;
-    let opened = world
-        .slack(
-            "conversations.open",
-            &eve_token,
-            &[("users", &bob.representation)],
-        )
-        .await;
-    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let dm = world.slack_dm(&eve_token, &bob.representation).await;
     for text in ["first, while not synced", "second, while not synced"] {
         world
             .slack(
@@ -371,10 +357,7 @@ async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() 
         &dan.representation,
     ]
     .join(",");
-    let opened = world
-        .slack("conversations.open", &alice_token, &[("users", &members)])
-        .await;
-    let group = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let group = world.slack_dm(&alice_token, &members).await;
     world
         .slack(
             "chat.postMessage",
@@ -448,14 +431,7 @@ async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_adm
         )
         .await;
     let alice_token = world.token("slack", &alice.email).await;
-    let opened = world
-        .slack(
-            "conversations.open",
-            &alice_token,
-            &[("users", &bob.representation)],
-        )
-        .await;
-    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
     world
         .slack(
             "chat.postMessage",
@@ -548,14 +524,7 @@ async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart(
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
     let bob_token = world.token("teams", &bob.email).await;
-    let opened = world
-        .slack(
-            "conversations.open",
-            &alice_token,
-            &[("users", &bob.representation)],
-        )
-        .await;
-    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
     let sent = world
         .slack(
             "chat.postMessage",
@@ -649,14 +618,7 @@ async fn formatting_emoji_and_mentions_are_translated_both_ways() {
     let bob_teams = world.account(&bob, "teams").await;
 
     // Slack mrkdwn, a mention of Bob (his bot, as Alice sees him) and a short code.
-    let opened = world
-        .slack(
-            "conversations.open",
-            &alice_token,
-            &[("users", &bob.representation)],
-        )
-        .await;
-    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
     let text = format!(
         "*bold* _it_ ~gone~ `x < y` <https://example.org|a link> <@{}> :smile:",
         bob.representation
@@ -739,14 +701,7 @@ async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so()
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
     let bob_token = world.token("teams", &bob.email).await;
-    let opened = world
-        .slack(
-            "conversations.open",
-            &alice_token,
-            &[("users", &bob.representation)],
-        )
-        .await;
-    let dm = opened["channel"]["id"].as_str().unwrap().to_owned();
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
     world
         .slack(
             "chat.postMessage",

@@ -88,10 +88,7 @@ impl World {
             .find(|u| u["kind"] == "bot" && u["display_name"] == "Switchboard")
             .expect("the hub's app has a bot user");
         let hub_bot = hub_bot["id"].as_str().unwrap();
-        let opened = self
-            .slack("conversations.open", token, &[("users", hub_bot)])
-            .await;
-        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
+        let channel = self.slack_dm(token, hub_bot).await;
         self.slack_history(token, &channel)
             .await
             .into_iter()
@@ -304,6 +301,37 @@ impl World {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "{path}: {status} {body}");
         body
+    }
+
+    /// The Slack DM (or group DM) between the token's user and `users` (comma-separated).
+    pub async fn slack_dm(&self, token: &str, users: &str) -> String {
+        self.slack("conversations.open", token, &[("users", users)])
+            .await["channel"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A Teams one-on-one chat the token's user starts with a guest of the tenant (Graph wants
+    /// an in-tenant guest in the guest role).
+    pub async fn teams_chat_with_guest(&self, token: &str, guest: &str) -> String {
+        let me = self.graph(reqwest::Method::GET, "/me", token, None).await;
+        let member = |id: &str, role: &str| {
+            json!({
+                "@odata.type": "#microsoft.graph.aadUserConversationMember",
+                "roles": [role],
+                "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{id}')"),
+            })
+        };
+        let body = json!({
+            "chatType": "oneOnOne",
+            "members": [member(me["id"].as_str().unwrap(), "owner"), member(guest, "guest")],
+        });
+        self.graph(reqwest::Method::POST, "/chats", token, Some(body))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Messages of a Slack conversation, oldest first, as `(user, text)`.
