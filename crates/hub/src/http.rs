@@ -23,6 +23,8 @@ pub struct AppState {
     pub syncing: crate::sync::InFlight,
     /// Wakes the relay's loops.
     pub relay: crate::relay::Signals,
+    /// The directory as the relay reads it, cached between changes.
+    pub directory: crate::directory::Directory,
 }
 
 /// The hub's HTTP routes.

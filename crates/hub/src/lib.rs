@@ -5,8 +5,9 @@
 #![recursion_limit = "256"]
 
 pub mod api;
-mod clock;
+pub(crate) mod clock;
 pub mod connect;
+pub mod directory;
 mod http;
 pub mod import;
 mod link;

@@ -25,6 +25,7 @@ mod representations;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -71,13 +72,23 @@ impl Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// Connections of their own for storing inbound events: a platform waits for the hub's
-    /// answer only so long (Slack: 3 s), so its deliveries never queue behind the relay's
-    /// other work for a connection.
+    /// Where the relay writes. SQLite allows one writer at a time, and a writer that finds the
+    /// database locked sleeps and polls (1 ms, 2 ms, 5 ms…), which under load costs more than
+    /// the writes: on SQLite this is one connection, so that writers queue for it instead. On
+    /// PostgreSQL it is the pool.
+    writer: AnyPool,
+    /// Where inbound events are stored: a platform waits for the hub's answer only so long
+    /// (Slack: 3 s), so on PostgreSQL its deliveries have connections of their own and never
+    /// queue behind the relay's other work; on SQLite, the writer.
     ingest: AnyPool,
     backend: Backend,
     cipher: Cipher,
     clock: Arc<dyn Clock>,
+    /// Grows with every change to the directory (people, accounts, representations,
+    /// connections and their secrets, conversations and portals), after it is committed: what
+    /// was read from it before is stale once this moved. The hub owns its database alone, so
+    /// its own writes are all the changes there are.
+    directory_version: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -158,18 +169,40 @@ impl Store {
         .await
         .map_err(|e| connect_error(e.to_string()))?;
         migrations::run(&pool, backend).await?;
-        let ingest = pool_of(2).await.map_err(|e| connect_error(e.to_string()))?;
+        let (writer, ingest) = match backend {
+            Backend::Sqlite => {
+                let writer = pool_of(1).await.map_err(|e| connect_error(e.to_string()))?;
+                (writer.clone(), writer)
+            }
+            Backend::Postgres => (
+                pool.clone(),
+                pool_of(2).await.map_err(|e| connect_error(e.to_string()))?,
+            ),
+        };
         Ok(Self {
             pool,
+            writer,
             ingest,
             backend,
             cipher,
             clock,
+            directory_version: Arc::default(),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Changes whenever the directory changed: a cache of what was read from it is valid as
+    /// long as this is the version it was read at (read before the reading started).
+    pub fn directory_version(&self) -> u64 {
+        self.directory_version.load(Ordering::Acquire)
+    }
+
+    /// Called by every method that changed the directory, once the change is committed.
+    fn directory_changed(&self) {
+        self.directory_version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Checks that the database answers.
@@ -181,6 +214,7 @@ impl Store {
     /// Closes every connection; waits for queries in flight.
     pub async fn close(&self) {
         self.ingest.close().await;
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -198,8 +232,8 @@ impl Store {
     /// write while another writer commits.
     async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
     }

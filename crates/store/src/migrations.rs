@@ -62,6 +62,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0008_unexpiring_secrets.sql"),
         postgres: include_str!("../migrations/postgres/0008_unexpiring_secrets.sql"),
     },
+    Step {
+        version: 9,
+        description: "when the relay's events reached the hub, to measure the latency it adds",
+        sqlite: include_str!("../migrations/sqlite/0009_relay_latency.sql"),
+        postgres: include_str!("../migrations/postgres/0009_relay_latency.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -27,6 +27,8 @@ pub struct InboxItem {
     pub event_id: String,
     pub payload: String,
     pub attempts: i64,
+    /// When its delivery reached the hub (microseconds since the epoch).
+    pub received_micros: Option<i64>,
 }
 
 /// What to do on a destination platform for a message.
@@ -91,6 +93,9 @@ pub struct NewOutboxItem {
     pub payload: String,
     /// Not sent before this time; `None` for at once.
     pub due_at: Option<Timestamp>,
+    /// When the event it was decided from reached the hub (microseconds since the epoch), to
+    /// measure the latency the hub adds; `None` for a message read back from a history.
+    pub received_micros: Option<i64>,
 }
 
 impl NewOutboxItem {
@@ -115,6 +120,8 @@ pub struct OutboxItem {
     /// Set when an earlier attempt may have reached the platform (the hub stopped during it,
     /// or it failed in a way that leaves the outcome unknown): when that attempt started.
     pub maybe_sent_since: Option<Timestamp>,
+    /// When the event it was decided from reached the hub (microseconds since the epoch).
+    pub received_micros: Option<i64>,
 }
 
 /// A copy that could not be delivered after the last retry.
@@ -174,18 +181,20 @@ impl AccountIdentity {
 }
 
 const OUTBOX_COLUMNS: &str = "id, conversation_id, platform, connection_id, sender_person_id, \
-     origin_platform, origin_chat, origin_message, action, payload, attempts, leased_at";
+     origin_platform, origin_chat, origin_message, action, payload, attempts, leased_at, \
+     received_micros";
 
 const COPY_COLUMNS: &str = "origin_platform, origin_chat, origin_message, conversation_id, \
      sender_person_id, copy_platform, copy_connection_id, copy_chat, copy_message";
 
 impl Store {
-    /// Stores the items of a delivery, each once however often it is delivered; returns how
-    /// many were new.
+    /// Stores the items of a delivery that reached the hub at `received_micros` (microseconds
+    /// since the epoch), each once however often it is delivered; returns how many were new.
     pub async fn store_inbound(
         &self,
         connection: ConnectionId,
         items: &[(&str, &str)],
+        received_micros: i64,
     ) -> Result<usize, StoreError> {
         let now = self.now().unix_millis();
         let mut tx = match self.backend {
@@ -196,13 +205,14 @@ impl Store {
         for &(event_id, payload) in items {
             stored += sqlx::query(
                 "INSERT INTO relay_inbox (connection_id, event_id, payload, received_at, \
-                 next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
+                 next_attempt_at, received_micros) VALUES ($1, $2, $3, $4, $4, $5) \
                  ON CONFLICT (connection_id, event_id) DO NOTHING",
             )
             .bind(connection.to_string())
             .bind(event_id)
             .bind(payload)
             .bind(now)
+            .bind(received_micros)
             .execute(&mut *tx)
             .await?
             .rows_affected() as usize;
@@ -214,7 +224,8 @@ impl Store {
     /// Stored events due to be read, oldest first.
     pub async fn due_inbound(&self, limit: i64) -> Result<Vec<InboxItem>, StoreError> {
         sqlx::query(
-            "SELECT id, connection_id, event_id, payload, attempts FROM relay_inbox \
+            "SELECT id, connection_id, event_id, payload, attempts, received_micros \
+             FROM relay_inbox \
              WHERE payload IS NOT NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT $2",
         )
@@ -230,6 +241,7 @@ impl Store {
                 event_id: row.try_get("event_id")?,
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
+                received_micros: row.try_get("received_micros")?,
             })
         })
         .collect()
@@ -249,7 +261,7 @@ impl Store {
         .bind(error)
         .bind(retry_at.unix_millis())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -319,8 +331,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
                  sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
-                 action, payload, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 action, payload, next_attempt_at, created_at, received_micros) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(copy.lane())
             .bind(copy.conversation.to_string())
@@ -335,6 +347,7 @@ impl Store {
             .bind(copy.payload.as_str())
             .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
             .bind(now)
+            .bind(copy.received_micros)
             .execute(&mut *tx)
             .await?;
         }
@@ -369,23 +382,31 @@ impl Store {
         .iter()
         .map(outbox_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-        let mut leased = Vec::with_capacity(candidates.len());
-        for item in candidates {
-            let taken = sqlx::query(
-                "UPDATE relay_outbox SET lease_until = $1, leased_at = $3 WHERE id = $2 \
-                 AND (lease_until IS NULL OR lease_until < $3)",
-            )
-            .bind(lease_until.unix_millis())
-            .bind(item.id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-                == 1;
-            if taken {
-                leased.push(item);
-            }
+        if candidates.is_empty() {
+            return Ok(candidates);
         }
+        // All taken in one statement (the ids are integers the database gave); a copy someone
+        // else took meanwhile is left out.
+        let ids = candidates
+            .iter()
+            .map(|item| item.id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let taken: std::collections::HashSet<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE relay_outbox SET lease_until = $1, leased_at = $2 WHERE id IN ({ids}) \
+             AND (lease_until IS NULL OR lease_until < $2) RETURNING id"
+        )))
+        .bind(lease_until.unix_millis())
+        .bind(now)
+        .fetch_all(&self.writer)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64, _>("id"))
+        .collect::<Result<_, _>>()?;
+        let leased: Vec<OutboxItem> = candidates
+            .into_iter()
+            .filter(|item| taken.contains(&item.id))
+            .collect();
         Ok(leased)
     }
 
@@ -448,7 +469,7 @@ impl Store {
         .bind(retry_at.is_none().then_some(now))
         .bind(i64::from(maybe_sent))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -459,7 +480,7 @@ impl Store {
     pub async fn recover_outbox(&self) -> Result<u64, StoreError> {
         Ok(
             sqlx::query("UPDATE relay_outbox SET lease_until = NULL WHERE lease_until IS NOT NULL")
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )
@@ -524,7 +545,7 @@ impl Store {
         )
         .bind(self.now().unix_millis())
         .bind(sender.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected())
     }
@@ -581,7 +602,7 @@ impl Store {
         )
         .bind(self.now().unix_millis())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if revived == 0 {
@@ -803,21 +824,26 @@ impl Store {
         name: &str,
         secret: &SecretString,
     ) -> Result<(), StoreError> {
-        let sealed = self
-            .cipher
-            .seal(secret, &webhook_secret_context(connection, name));
-        sqlx::query(
-            "INSERT INTO webhook_secrets (connection_id, name, sealed, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, name) \
-             DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-        )
-        .bind(connection.to_string())
-        .bind(name)
-        .bind(sealed)
-        .bind(self.now().unix_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let changed: Result<(), StoreError> = async {
+            let sealed = self
+                .cipher
+                .seal(secret, &webhook_secret_context(connection, name));
+            sqlx::query(
+                "INSERT INTO webhook_secrets (connection_id, name, sealed, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, name) \
+                 DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+            )
+            .bind(connection.to_string())
+            .bind(name)
+            .bind(sealed)
+            .bind(self.now().unix_millis())
+            .execute(&self.writer)
+            .await?;
+            Ok(())
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn webhook_secret(
@@ -847,12 +873,17 @@ impl Store {
         connection: ConnectionId,
         name: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM webhook_secrets WHERE connection_id = $1 AND name = $2")
-            .bind(connection.to_string())
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let changed: Result<(), StoreError> = async {
+            sqlx::query("DELETE FROM webhook_secrets WHERE connection_id = $1 AND name = $2")
+                .bind(connection.to_string())
+                .bind(name)
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Forgets events read before `before`: platforms stop redelivering long before then.
@@ -906,6 +937,7 @@ fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         maybe_sent_since: row
             .try_get::<Option<i64>, _>("leased_at")?
             .map(Timestamp::from_unix_millis),
+        received_micros: row.try_get("received_micros")?,
     })
 }
 

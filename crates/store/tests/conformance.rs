@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -2425,8 +2425,12 @@ fn copy_item(
         action: OutboxAction::Post,
         payload: format!("{{\"body\":\"{message}\"}}"),
         due_at: None,
+        received_micros: Some(RECEIVED_MICROS + order),
     }
 }
+
+/// When the relay tests' events reached the hub.
+const RECEIVED_MICROS: i64 = 1_700_000_000_000_000;
 
 store_test!(
     relay_events_are_stored_once_and_acted_on_once,
@@ -2436,13 +2440,26 @@ store_test!(
         let (alice, _, conversation) = relay_pair(&store).await;
         // A redelivery is not stored again.
         let items = [("Ev1", "{\"a\":1}"), ("Ev2", "{\"a\":2}")];
-        assert_eq!(store.store_inbound(slack.id, &items).await.unwrap(), 2);
-        assert_eq!(store.store_inbound(slack.id, &items[..1]).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .store_inbound(slack.id, &items, RECEIVED_MICROS)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .store_inbound(slack.id, &items[..1], RECEIVED_MICROS)
+                .await
+                .unwrap(),
+            0
+        );
         let due = store.due_inbound(10).await.unwrap();
         assert_eq!(
             due.iter().map(|i| i.event_id.as_str()).collect::<Vec<_>>(),
             ["Ev1", "Ev2"]
         );
+        assert_eq!(due[0].received_micros, Some(RECEIVED_MICROS));
         // Two events about the same message (a group DM delivered to two bots): the first
         // queues its copy, the second is recognised as a repeat and queues nothing.
         let copy = copy_item(conversation, teams.id, alice, "1.0", 1);
@@ -2464,11 +2481,13 @@ store_test!(
         );
         assert!(store.due_inbound(10).await.unwrap().is_empty());
         let far = Timestamp::from_unix_millis(i64::MAX / 2);
-        assert_eq!(store.lease_outbox(10, far).await.unwrap().len(), 1);
+        let leased = store.lease_outbox(10, far).await.unwrap();
+        assert_eq!(leased.len(), 1);
+        assert_eq!(leased[0].received_micros, Some(RECEIVED_MICROS + 1));
 
         // A failed read is tried again when due, not before.
         store
-            .store_inbound(slack.id, &[("Ev3", "{}")])
+            .store_inbound(slack.id, &[("Ev3", "{}")], RECEIVED_MICROS)
             .await
             .unwrap();
         let third = store.due_inbound(10).await.unwrap().remove(0);
@@ -2499,7 +2518,10 @@ store_test!(
         let inbox = |id: &'static str| {
             let store = &store;
             async move {
-                store.store_inbound(slack.id, &[(id, "{}")]).await.unwrap();
+                store
+                    .store_inbound(slack.id, &[(id, "{}")], RECEIVED_MICROS)
+                    .await
+                    .unwrap();
                 store.due_inbound(10).await.unwrap().remove(0).id
             }
         };
@@ -2605,7 +2627,10 @@ store_test!(
         let slack = slack_connection(&store).await;
         let teams = teams_connection(&store).await;
         let (alice, _, conversation) = relay_pair(&store).await;
-        store.store_inbound(slack.id, &[("e", "{}")]).await.unwrap();
+        store
+            .store_inbound(slack.id, &[("e", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
         let id = store.due_inbound(1).await.unwrap()[0].id;
         store
             .settle_inbound(
@@ -2740,7 +2765,7 @@ store_test!(
     |db, store| {
         let slack = slack_connection(&store).await;
         store
-            .store_inbound(slack.id, &[("old", "{}")])
+            .store_inbound(slack.id, &[("old", "{}")], RECEIVED_MICROS)
             .await
             .unwrap();
         let id = store.due_inbound(1).await.unwrap()[0].id;
@@ -2754,7 +2779,7 @@ store_test!(
         // Forgotten: a redelivery now would be stored again.
         assert_eq!(
             store
-                .store_inbound(slack.id, &[("old", "{}")])
+                .store_inbound(slack.id, &[("old", "{}")], RECEIVED_MICROS)
                 .await
                 .unwrap(),
             1
@@ -2768,7 +2793,10 @@ store_test!(
         let slack = slack_connection(&store).await;
         let teams = teams_connection(&store).await;
         let (alice, _, conversation) = relay_pair(&store).await;
-        store.store_inbound(slack.id, &[("e", "{}")]).await.unwrap();
+        store
+            .store_inbound(slack.id, &[("e", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
         let id = store.due_inbound(1).await.unwrap()[0].id;
         store
             .settle_inbound(
@@ -2810,5 +2838,41 @@ store_test!(
             .unwrap();
         let fourth = store.lease_outbox(10, lease).await.unwrap().remove(0);
         assert_eq!(fourth.maybe_sent_since, None);
+    }
+);
+
+store_test!(
+    the_directory_version_moves_with_the_directory_not_with_the_relay,
+    |_db, store| {
+        let before = store.directory_version();
+        let slack = slack_connection(&store).await;
+        let (alice, bob, _) = relay_pair(&store).await;
+        let after_setup = store.directory_version();
+        assert!(
+            after_setup > before,
+            "connections, people and conversations count"
+        );
+        let primary = switchboard_core::Primary {
+            platform: Platform::Slack,
+            chosen_by: switchboard_core::ChosenBy::Admin,
+        };
+        store.set_primary(alice, Some(primary)).await.unwrap();
+        assert!(
+            store.directory_version() > after_setup,
+            "a primary platform counts"
+        );
+        let settled = store.directory_version();
+        store
+            .store_inbound(slack.id, &[("Ev1", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
+        let due = store.due_inbound(1).await.unwrap();
+        store
+            .settle_inbound(due[0].id, Some((Platform::Slack, "posted/D1/1.0")), &[])
+            .await
+            .unwrap();
+        assert_eq!(store.directory_version(), settled, "relay traffic does not");
+        store.delete_person(bob).await.unwrap();
+        assert!(store.directory_version() > settled, "a removal counts");
     }
 );

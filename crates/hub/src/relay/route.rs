@@ -4,22 +4,21 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use switchboard_core::{
-    ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, PersonId, Platform,
-    RichText, SyncStatus, Unreached, destinations,
+    ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, Platform, RichText,
+    Unreached, destinations,
 };
 use switchboard_platform::{
-    Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, EventEnvelope, InboundEvent,
-    InboundKind, MessageRef, PlatformError, SubscriptionChange,
+    Actor, ChatKind, ChatPlatform, ConnectionContext, EventEnvelope, InboundEvent, InboundKind,
+    MessageRef, PlatformError, SubscriptionChange,
 };
 use switchboard_store::{
-    AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Store, StoreError,
+    AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, StoreError,
     StoredSubscription,
 };
 
 use super::payload::{Body, Payload, Target};
 use super::{IDLE_POLL, later};
 use crate::AppState;
-use crate::import::connection_context;
 
 /// Events read per pass, all at once.
 const BATCH: i64 = 128;
@@ -58,7 +57,12 @@ async fn route_due(state: &AppState) -> Result<usize, StoreError> {
     for item in &items {
         if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(item.connection_id)
         {
-            slot.insert(connection_context(&state.store, item.connection_id).await?);
+            slot.insert(
+                state
+                    .directory
+                    .context(&state.store, item.connection_id)
+                    .await?,
+            );
         }
     }
     // Spawned, so that every read goes on while earlier events are being decided.
@@ -205,8 +209,10 @@ async fn settle(
 }
 
 /// Messages of a chat sent closer together than this are a burst, whose events may overtake
-/// each other on their way…
-const BURST: Duration = Duration::from_secs(5);
+/// each other on their way (platforms deliver concurrently; a second later the earlier event
+/// has arrived, unless its delivery failed, and a retry comes seconds later, which no short
+/// wait covers)…
+const BURST: Duration = Duration::from_secs(1);
 /// …so each waits this long for the ones before it.
 const REORDER_WAIT: Duration = Duration::from_millis(500);
 
@@ -263,21 +269,31 @@ async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), St
         if only.is_some_and(|connection| connection != portal.connection_id) {
             continue;
         }
-        let Some(context) = connection_context(&state.store, portal.connection_id).await? else {
+        let Some(context) = state
+            .directory
+            .context(&state.store, portal.connection_id)
+            .await?
+        else {
             continue;
         };
         let Some(module) = state.platforms.get(portal.platform).cloned() else {
             continue;
         };
-        let Some(conversation) = state.store.conversation(portal.conversation_id).await? else {
+        let Some(conversation) = state
+            .directory
+            .conversation(&state.store, portal.conversation_id)
+            .await?
+        else {
             continue;
         };
         // Read as someone in the chat: a participant's representation there (a Slack bot is
         // in its DMs), or the hub.
         let mut reader = Actor::Hub;
         for person in &conversation.participants {
-            if let Some(actor) =
-                representation_actor(&state.store, *person, portal.platform).await?
+            if let Some(actor) = state
+                .directory
+                .actor(&state.store, *person, portal.platform)
+                .await?
             {
                 reader = actor;
                 break;
@@ -333,7 +349,10 @@ async fn route_item(
         Err(error) => Err(RouteError::Platform(error)),
     };
     match decided {
-        Ok(decision) => {
+        Ok(mut decision) => {
+            for copy in &mut decision.copies {
+                copy.received_micros = item.received_micros;
+            }
             backfill(state, module.as_ref(), context, &decision).await?;
             settle(state, Some(item.id), platform, &decision).await
         }
@@ -476,8 +495,9 @@ async fn route_post(
     let connection = context.connection.id;
     let platform = context.connection.platform;
     let seen = format!("posted/{}/{}", posted.origin.chat, posted.origin.message);
-    let sender = match store
-        .account_identity(connection, platform, posted.sender.as_str())
+    let sender = match state
+        .directory
+        .identity(store, connection, platform, posted.sender.as_str())
         .await?
     {
         Some(AccountIdentity::Person(person)) => person,
@@ -491,15 +511,21 @@ async fn route_post(
         return Ok(Decision::nothing(seen));
     }
     let mut backfill_from = None;
-    let conversation = match store
-        .portal_by_chat(connection, &posted.origin.chat)
+    let conversation = match state
+        .directory
+        .portal_by_chat(store, connection, &posted.origin.chat)
         .await?
     {
-        Some(portal) => store.conversation(portal.conversation_id).await?,
+        Some(portal) => {
+            state
+                .directory
+                .conversation(store, portal.conversation_id)
+                .await?
+        }
         None => {
             let (reader, members) = chat_members(state, module, context, &posted).await?;
             let adopted =
-                adopt_chat(store, connection, platform, &posted.origin.chat, &members).await?;
+                adopt_chat(state, connection, platform, &posted.origin.chat, &members).await?;
             if adopted.is_some() {
                 backfill_from = Some(reader);
             }
@@ -511,8 +537,9 @@ async fn route_post(
     };
     let mut participants = Vec::with_capacity(conversation.participants.len());
     for person in &conversation.participants {
-        let primary = store
-            .person(*person)
+        let primary = state
+            .directory
+            .person(store, *person)
             .await?
             .and_then(|p| p.primary)
             .map(|p| p.platform);
@@ -543,7 +570,7 @@ async fn route_post(
         .map(|_| later(state.clock.now(), REORDER_WAIT));
     let mut copies = Vec::new();
     for target in found.platforms {
-        let Some(target_connection) = connection_on(store, target).await? else {
+        let Some(target_connection) = connection_on(state, target).await? else {
             tracing::warn!(
                 platform = target.as_str(),
                 "relay: no connection to deliver to"
@@ -560,6 +587,7 @@ async fn route_post(
             action: OutboxAction::Post,
             payload: payload.clone(),
             due_at,
+            received_micros: None,
         });
     }
     Ok(Decision {
@@ -586,12 +614,20 @@ async fn chat_members(
     // Read as the account the platform addressed the event to, where it said which.
     let reader = match &posted.recipient {
         Some(recipient) => match state
-            .store
-            .account_identity(context.connection.id, platform, recipient.as_str())
+            .directory
+            .identity(
+                &state.store,
+                context.connection.id,
+                platform,
+                recipient.as_str(),
+            )
             .await?
         {
             Some(AccountIdentity::Representation(person)) => {
-                representation_actor(&state.store, person, platform).await?
+                state
+                    .directory
+                    .actor(&state.store, person, platform)
+                    .await?
             }
             _ => None,
         },
@@ -611,17 +647,19 @@ async fn chat_members(
 /// Makes a chat the hub had not seen a portal of its conversation, when a representation is
 /// among its members; `None` when none is (a chat between people at home on the platform).
 async fn adopt_chat(
-    store: &Store,
+    state: &AppState,
     connection: ConnectionId,
     platform: Platform,
     chat: &ExternalChatId,
     members: &[ExternalUserId],
 ) -> Result<Option<Conversation>, StoreError> {
+    let store = &state.store;
     let mut people = BTreeSet::new();
     let mut represented = false;
     for member in members {
-        match store
-            .account_identity(connection, platform, member.as_str())
+        match state
+            .directory
+            .identity(store, connection, platform, member.as_str())
             .await?
         {
             Some(AccountIdentity::Person(person)) => {
@@ -697,6 +735,7 @@ async fn route_follow_up(
                 action: follow.action,
                 payload: payload.clone(),
                 due_at: None,
+                received_micros: None,
             })
             .collect(),
     })
@@ -719,8 +758,10 @@ async fn route_reaction(
     reaction: Reaction,
 ) -> Result<Decision, RouteError> {
     let store = &state.store;
-    let reactor = match store
-        .account_identity(
+    let reactor = match state
+        .directory
+        .identity(
+            store,
             context.connection.id,
             context.connection.platform,
             reaction.user.as_str(),
@@ -735,7 +776,7 @@ async fn route_reaction(
     };
     let (origin, conversation, mut targets) = match store.relayed_copy(&reaction.message).await? {
         Some(relayed) => {
-            let Some(connection) = connection_on(store, relayed.origin.platform).await? else {
+            let Some(connection) = connection_on(state, relayed.origin.platform).await? else {
                 return Ok(Decision::nothing(event_id));
             };
             let original = (relayed.origin.clone(), connection);
@@ -779,6 +820,7 @@ async fn route_reaction(
             order,
             action,
             due_at: None,
+            received_micros: None,
             payload: Payload {
                 emoji: Some(reaction.emoji.clone()),
                 target: Some(Target {
@@ -855,40 +897,12 @@ async fn message_state(
 
 /// The connection the hub delivers to on a platform.
 pub(super) async fn connection_on(
-    store: &Store,
+    state: &AppState,
     platform: Platform,
 ) -> Result<Option<ConnectionId>, StoreError> {
-    Ok(store
-        .connections()
+    Ok(state
+        .directory
+        .connection_on(&state.store, platform)
         .await?
-        .into_iter()
-        .find(|c| c.platform == platform)
         .map(|c| c.id))
-}
-
-/// How to act as a person's representation on a platform, once it is synced.
-pub(super) async fn representation_actor(
-    store: &Store,
-    person: PersonId,
-    platform: Platform,
-) -> Result<Option<Actor>, StoreError> {
-    let Some(representation) = store.representation(person, platform).await? else {
-        return Ok(None);
-    };
-    let Some(account) = representation
-        .external_account
-        .filter(|_| representation.status == SyncStatus::Synced)
-    else {
-        return Ok(None);
-    };
-    let secrets = store.representation_secrets(person, platform).await?;
-    let mut credentials = Credentials::default();
-    for (name, secret) in secrets.secrets {
-        credentials.insert(name, secret);
-    }
-    credentials.set_expires_at(secrets.expires_at);
-    Ok(Some(Actor::Representation {
-        account,
-        credentials,
-    }))
 }
