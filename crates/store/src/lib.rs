@@ -14,6 +14,7 @@ mod connections;
 mod conversations;
 mod error;
 mod flows;
+mod group_commit;
 mod health;
 mod imports;
 mod listing;
@@ -43,7 +44,7 @@ pub use people::NewAccount;
 pub use prompts::PromptGrant;
 pub use relay::{
     AccountIdentity, DeadLetter, InboxItem, MessageKey, NewOutboxItem, OutboxAction, OutboxItem,
-    RelayCounts, RelayedCopy, StoredSubscription,
+    RelayCounts, RelayedCopy, Settlement, StoredSubscription,
 };
 pub use representations::{RepresentationSecrets, TransitionRecord};
 
@@ -89,6 +90,10 @@ pub struct Store {
     /// was read from it before is stale once this moved. The hub owns its database alone, so
     /// its own writes are all the changes there are.
     directory_version: Arc<AtomicU64>,
+    /// Webhook deliveries stored together (see [`group_commit`]).
+    inbound: Arc<group_commit::GroupCommit<relay::InboundDelivery, usize>>,
+    /// Delivered copies recorded together.
+    delivered: Arc<group_commit::GroupCommit<relay::Delivered, ()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -187,6 +192,8 @@ impl Store {
             cipher,
             clock,
             directory_version: Arc::default(),
+            inbound: Arc::default(),
+            delivered: Arc::default(),
         })
     }
 
@@ -235,6 +242,20 @@ impl Store {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
         };
+        Ok(tx)
+    }
+
+    /// A write the relay can redo, when the database loses it in a power failure: on
+    /// PostgreSQL its commit does not wait for the disk. What it records is derived from
+    /// writes that do wait (the stored event, the lease taken before a copy is posted), and
+    /// those come later in the same log, so any of them flushes it too — see ARCHITECTURE.md.
+    async fn begin_redoable_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(tx)
     }
 }

@@ -13,7 +13,7 @@ use switchboard_core::{
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
     AccountIdentity, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
-    OutboxAction, RepresentationSecrets, Store, StoreError, StoredSubscription,
+    OutboxAction, RepresentationSecrets, Settlement, Store, StoreError, StoredSubscription,
 };
 
 /// A clock the tests move by hand.
@@ -2874,5 +2874,135 @@ store_test!(
         assert_eq!(store.directory_version(), settled, "relay traffic does not");
         store.delete_person(bob).await.unwrap();
         assert!(store.directory_version() > settled, "a removal counts");
+    }
+);
+
+store_test!(
+    events_settled_together_are_acted_on_once_each_and_note_each_portals_last_message,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        let (first_chat, second_chat) = (ExternalChatId::new("D1"), ExternalChatId::new("D2"));
+        store
+            .create_portal(conversation, Platform::Slack, slack.id, &first_chat)
+            .await
+            .unwrap();
+        let carol = store
+            .create_person("Carol", &email("carol@acme.com"))
+            .await
+            .unwrap();
+        let other = store.direct_conversation(alice, carol.id).await.unwrap().id;
+        store
+            .create_portal(other, Platform::Slack, slack.id, &second_chat)
+            .await
+            .unwrap();
+        store
+            .store_inbound(
+                slack.id,
+                &[("Ev1", "{}"), ("Ev2", "{}"), ("Ev3", "{}"), ("Ev4", "{}")],
+                RECEIVED_MICROS,
+            )
+            .await
+            .unwrap();
+        let due = store.due_inbound(10).await.unwrap();
+        // Already acted on before this batch.
+        store
+            .settle_event(None, Some((Platform::Slack, "posted/D1/0")), None, &[])
+            .await
+            .unwrap();
+        let copies = |message: &str, order: i64| {
+            vec![copy_item(conversation, teams.id, alice, message, order)]
+        };
+        let (one, two, repeat, old) = (
+            copies("1", 10),
+            copies("2", 20),
+            copies("2", 20),
+            copies("0", 5),
+        );
+        let fresh = store
+            .settle_events(&[
+                Settlement {
+                    inbox: Some(due[0].id),
+                    seen: Some((Platform::Slack, "posted/D1/1")),
+                    written: Some((slack.id, &first_chat, 10)),
+                    copies: &one,
+                },
+                Settlement {
+                    inbox: Some(due[1].id),
+                    seen: Some((Platform::Slack, "posted/D1/2")),
+                    written: Some((slack.id, &first_chat, 20)),
+                    copies: &two,
+                },
+                // The same message delivered twice in one batch: the first takes it.
+                Settlement {
+                    inbox: Some(due[2].id),
+                    seen: Some((Platform::Slack, "posted/D1/2")),
+                    written: Some((slack.id, &first_chat, 20)),
+                    copies: &repeat,
+                },
+                Settlement {
+                    inbox: Some(due[3].id),
+                    seen: Some((Platform::Slack, "posted/D1/0")),
+                    written: Some((slack.id, &second_chat, 7)),
+                    copies: &old,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(fresh, [true, true, false, false]);
+        assert!(store.due_inbound(10).await.unwrap().is_empty(), "all read");
+        assert_eq!(
+            store.last_message_in(slack.id, &first_chat).await.unwrap(),
+            Some(20)
+        );
+        assert_eq!(
+            store.last_message_in(slack.id, &second_chat).await.unwrap(),
+            Some(7)
+        );
+        // An older message does not move a portal's last message back.
+        store
+            .settle_event(None, None, Some((slack.id, &first_chat, 15)), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_message_in(slack.id, &first_chat).await.unwrap(),
+            Some(20)
+        );
+        let far = Timestamp::from_unix_millis(i64::MAX / 2);
+        let queued: Vec<String> = store
+            .lease_outbox(10, far)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|item| item.origin.message)
+            .collect();
+        assert_eq!(queued, ["1"], "one lane: its head only");
+        assert_eq!(store.relay_counts().await.unwrap().outbox, 2);
+    }
+);
+
+store_test!(
+    deliveries_stored_at_the_same_time_are_each_stored_once,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        // Twenty deliveries at once, of ten events each delivered twice.
+        let writes: Vec<_> = (0..20)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let event = format!("Ev{}", n % 10);
+                    store
+                        .store_inbound(slack.id, &[(event.as_str(), "{}")], RECEIVED_MICROS)
+                        .await
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for write in writes {
+            stored += write.await.unwrap().unwrap();
+        }
+        assert_eq!(stored, 10, "each event counts once");
+        assert_eq!(store.due_inbound(100).await.unwrap().len(), 10);
     }
 );

@@ -12,7 +12,7 @@ use switchboard_platform::{
     MessageRef, PlatformError, SubscriptionChange,
 };
 use switchboard_store::{
-    AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, StoreError,
+    AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Settlement, StoreError,
     StoredSubscription,
 };
 
@@ -75,16 +75,17 @@ async fn route_due(state: &AppState) -> Result<usize, StoreError> {
             tokio::spawn(async move { read(&state, context.as_ref(), &item).await })
         })
         .collect();
-    let mut queued = false;
+    let mut batch = Batch::default();
     for (item, read) in items.iter().zip(reads) {
         let read = read.await.unwrap_or_else(|failed| {
             Err(PlatformError::Unavailable(format!(
                 "reading the event failed: {failed}"
             )))
         });
-        queued |= route_item(state, contexts[&item.connection_id].as_ref(), item, read).await?;
+        let context = contexts[&item.connection_id].as_ref();
+        route_item(state, context, item, read, &mut batch).await?;
     }
-    if queued {
+    if batch.settle(state).await? {
         state.relay.outbox_filled();
     }
     Ok(items.len())
@@ -146,6 +147,7 @@ async fn backfill(
     module: &dyn ChatPlatform,
     context: &ConnectionContext,
     decision: &Decision,
+    batch: &mut Batch,
 ) -> Result<(), StoreError> {
     let Some(backfill) = &decision.backfill else {
         return Ok(());
@@ -166,10 +168,8 @@ async fn backfill(
         if !earlier {
             continue;
         }
-        match decide(state, module, context, event).await {
-            Ok(decision) => {
-                settle(state, None, context.connection.platform, &decision).await?;
-            }
+        match decide(state, module, context, event, batch).await {
+            Ok(decision) => batch.push(None, context.connection.platform, decision),
             Err(RouteError::Store(error)) => return Err(error),
             Err(RouteError::Platform(error)) => {
                 tracing::warn!(chat = %backfill.chat, %error, "relay: a missed message cannot be relayed");
@@ -188,24 +188,78 @@ impl Decision {
     }
 }
 
-/// Records a decision (and marks the stored event read, if it came from the inbox); returns
-/// whether copies were queued.
-async fn settle(
-    state: &AppState,
+/// The decisions of one pass over the inbox (or over histories read back), recorded together:
+/// one transaction of a few statements, however many events.
+#[derive(Default)]
+struct Batch {
+    decided: Vec<Decided>,
+}
+
+struct Decided {
+    /// The stored event to mark read, when it came from the inbox.
     inbox: Option<i64>,
-    platform: Platform,
-    decision: &Decision,
-) -> Result<bool, StoreError> {
-    let seen = decision.seen.as_deref().map(|key| (platform, key));
-    let written = decision
-        .written
-        .as_ref()
-        .map(|(connection, chat, micros)| (*connection, chat, *micros));
-    let fresh = state
-        .store
-        .settle_event(inbox, seen, written, &decision.copies)
-        .await?;
-    Ok(fresh && !decision.copies.is_empty())
+    seen: Option<(Platform, String)>,
+    decision: Decision,
+}
+
+impl Batch {
+    fn push(&mut self, inbox: Option<i64>, platform: Platform, mut decision: Decision) {
+        let seen = decision.seen.take().map(|key| (platform, key));
+        self.decided.push(Decided {
+            inbox,
+            seen,
+            decision,
+        });
+    }
+
+    /// A stored event there is nothing to do about: it is only marked read.
+    fn mark_read(&mut self, inbox: i64) {
+        self.decided.push(Decided {
+            inbox: Some(inbox),
+            seen: None,
+            decision: Decision::default(),
+        });
+    }
+
+    /// When the last message of a portal decided in this pass was sent.
+    fn last_written(&self, connection: ConnectionId, chat: &ExternalChatId) -> Option<i64> {
+        self.decided
+            .iter()
+            .filter_map(|d| d.decision.written.as_ref())
+            .filter(|(c, written_in, _)| *c == connection && written_in == chat)
+            .map(|(_, _, micros)| *micros)
+            .max()
+    }
+
+    /// Records the decisions; returns whether copies were queued.
+    async fn settle(self, state: &AppState) -> Result<bool, StoreError> {
+        if self.decided.is_empty() {
+            return Ok(false);
+        }
+        let settlements: Vec<Settlement<'_>> = self
+            .decided
+            .iter()
+            .map(|d| Settlement {
+                inbox: d.inbox,
+                seen: d
+                    .seen
+                    .as_ref()
+                    .map(|(platform, key)| (*platform, key.as_str())),
+                written: d
+                    .decision
+                    .written
+                    .as_ref()
+                    .map(|(connection, chat, micros)| (*connection, chat, *micros)),
+                copies: &d.decision.copies,
+            })
+            .collect();
+        let fresh = state.store.settle_events(&settlements).await?;
+        Ok(self
+            .decided
+            .iter()
+            .zip(fresh)
+            .any(|(d, fresh)| fresh && !d.decision.copies.is_empty()))
+    }
 }
 
 /// Messages of a chat sent closer together than this are a burst, whose events may overtake
@@ -264,7 +318,7 @@ const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// newer messages.
 async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), StoreError> {
     let since = now_micros(state) - super::millis(CATCH_UP_WINDOW) * 1000;
-    let mut queued = false;
+    let mut batch = Batch::default();
     for (portal, last) in state.store.portals_active_since(since).await? {
         if only.is_some_and(|connection| connection != portal.connection_id) {
             continue;
@@ -310,10 +364,8 @@ async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), St
             }
         };
         for event in events {
-            match decide(state, module.as_ref(), &context, event).await {
-                Ok(decision) => {
-                    queued |= settle(state, None, portal.platform, &decision).await?;
-                }
+            match decide(state, module.as_ref(), &context, event, &batch).await {
+                Ok(decision) => batch.push(None, portal.platform, decision),
                 Err(RouteError::Store(error)) => return Err(error),
                 Err(RouteError::Platform(error)) => {
                     tracing::warn!(chat = %portal.external_chat_id, %error, "relay: a missed message cannot be relayed");
@@ -321,31 +373,33 @@ async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), St
             }
         }
     }
-    if queued {
+    if batch.settle(state).await? {
         tracing::info!("relay: relayed what was written while the hub was stopped");
         state.relay.outbox_filled();
     }
     Ok(())
 }
 
-/// Routes one stored event, once read; returns whether copies were queued.
+/// Routes one stored event, once read, adding what was decided to the batch.
 async fn route_item(
     state: &AppState,
     context: Option<&ConnectionContext>,
     item: &InboxItem,
     read: Read,
-) -> Result<bool, StoreError> {
+    batch: &mut Batch,
+) -> Result<(), StoreError> {
     let (Some(context), Some(module)) = (
         context,
         context.and_then(|c| state.platforms.get(c.connection.platform).cloned()),
     ) else {
         // The connection was removed since (or its platform's module): nowhere to go.
-        return state.store.settle_inbound(item.id, None, &[]).await;
+        batch.mark_read(item.id);
+        return Ok(());
     };
     let platform = context.connection.platform;
     let decided = match read {
         Ok(None) => Ok(Decision::default()),
-        Ok(Some(event)) => decide(state, module.as_ref(), context, event).await,
+        Ok(Some(event)) => decide(state, module.as_ref(), context, event, batch).await,
         Err(error) => Err(RouteError::Platform(error)),
     };
     match decided {
@@ -353,8 +407,9 @@ async fn route_item(
             for copy in &mut decision.copies {
                 copy.received_micros = item.received_micros;
             }
-            backfill(state, module.as_ref(), context, &decision).await?;
-            settle(state, Some(item.id), platform, &decision).await
+            backfill(state, module.as_ref(), context, &decision, batch).await?;
+            batch.push(Some(item.id), platform, decision);
+            Ok(())
         }
         Err(RouteError::Store(error)) => Err(error),
         Err(RouteError::Platform(error))
@@ -368,11 +423,12 @@ async fn route_item(
                 .store
                 .inbound_failed(item.id, &error.to_string(), later(state.clock.now(), wait))
                 .await?;
-            Ok(false)
+            Ok(())
         }
         Err(RouteError::Platform(error)) => {
             tracing::warn!(event = %item.event_id, %error, "relay: an event cannot be read; dropped");
-            settle(state, Some(item.id), platform, &Decision::default()).await
+            batch.mark_read(item.id);
+            Ok(())
         }
     }
 }
@@ -382,11 +438,14 @@ fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(1u64 << attempts.clamp(0, 9) as u32).min(Duration::from_secs(600))
 }
 
+/// Decides what to do about an event; `batch` holds the decisions made before it and not
+/// recorded yet.
 async fn decide(
     state: &AppState,
     module: &dyn ChatPlatform,
     context: &ConnectionContext,
     event: InboundEvent,
+    batch: &Batch,
 ) -> Result<Decision, RouteError> {
     let platform = context.connection.platform;
     match event.kind {
@@ -408,7 +467,7 @@ async fn decide(
                 body,
                 thread,
             };
-            route_post(state, module, context, posted).await
+            route_post(state, module, context, posted, batch).await
         }
         InboundKind::MessageEdited { message, body } => {
             let action = Follow {
@@ -490,6 +549,7 @@ async fn route_post(
     module: &dyn ChatPlatform,
     context: &ConnectionContext,
     posted: Posted,
+    batch: &Batch,
 ) -> Result<Decision, RouteError> {
     let store = &state.store;
     let connection = context.connection.id;
@@ -562,9 +622,14 @@ async fn route_post(
     // Platforms deliver events in no guaranteed order. A message written right after the
     // previous one of its chat waits a moment, so that an earlier one still on its way takes
     // its place first in the lane; a conversation at a human pace goes out at once.
-    let previous = store
-        .last_message_in(connection, &posted.origin.chat)
-        .await?;
+    let previous = match batch.last_written(connection, &posted.origin.chat) {
+        Some(micros) => Some(micros),
+        None => {
+            store
+                .last_message_in(connection, &posted.origin.chat)
+                .await?
+        }
+    };
     let due_at = previous
         .filter(|last| posted.order - last < super::millis(BURST) * 1000)
         .map(|_| later(state.clock.now(), REORDER_WAIT));
