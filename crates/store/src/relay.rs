@@ -122,6 +122,12 @@ pub struct Settlement<'a> {
 /// (SQLite 32,766; PostgreSQL 65,535) for the widest row.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
+/// A statement whose text changes with its number of rows: not kept prepared, where it would
+/// push the fixed statements out of each connection's cache.
+fn rows_statement<'q>(sql: String) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false)
+}
+
 /// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `columns` values.
 fn placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
@@ -276,13 +282,13 @@ impl Store {
         };
         let mut stored = std::collections::HashSet::new();
         for chunk in rows.chunks(ROWS_PER_STATEMENT / 6) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let mut query = rows_statement(format!(
                 "INSERT INTO relay_inbox (connection_id, event_id, payload, received_at, \
                  next_attempt_at, received_micros) VALUES {} \
                  ON CONFLICT (connection_id, event_id) DO NOTHING \
                  RETURNING connection_id, event_id",
                 placeholders(chunk.len(), 6)
-            )));
+            ));
             for (delivery, (event, payload)) in chunk {
                 query = query
                     .bind(delivery.connection.to_string())
@@ -415,10 +421,10 @@ impl Store {
             .collect();
         for chunk in read.chunks(ROWS_PER_STATEMENT) {
             // The ids are integers the database gave.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            rows_statement(format!(
                 "UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id IN ({})",
                 chunk.join(", ")
-            )))
+            ))
             .execute(&mut *tx)
             .await?;
         }
@@ -432,13 +438,13 @@ impl Store {
         }
         let last_messages: Vec<_> = last_messages.into_iter().collect();
         for chunk in last_messages.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let mut query = rows_statement(format!(
                 "UPDATE portals SET last_message_micros = v.column3 FROM (VALUES {}) AS v \
                  WHERE portals.connection_id = v.column1 AND portals.external_chat_id = v.column2 \
                  AND (portals.last_message_micros IS NULL \
                       OR portals.last_message_micros < v.column3)",
                 placeholders(chunk.len(), 3)
-            )));
+            ));
             for ((connection, chat), micros) in chunk {
                 query = query.bind(connection.as_str()).bind(*chat).bind(*micros);
             }
@@ -447,11 +453,11 @@ impl Store {
         let keys: Vec<(Platform, &str)> = keys.into_iter().collect();
         let mut remembered = std::collections::HashSet::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let mut query = rows_statement(format!(
                 "INSERT INTO relay_seen (platform, key, seen_at) VALUES {} \
                  ON CONFLICT (platform, key) DO NOTHING RETURNING platform, key",
                 placeholders(chunk.len(), 3)
-            )));
+            ));
             for (platform, key) in chunk {
                 query = query.bind(platform.as_str()).bind(*key).bind(now);
             }
@@ -476,12 +482,12 @@ impl Store {
             .flat_map(|(event, _)| event.copies)
             .collect();
         for chunk in copies.chunks(ROWS_PER_STATEMENT / 14) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let mut query = rows_statement(format!(
                 "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
                  sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
                  action, payload, next_attempt_at, created_at, received_micros) VALUES {}",
                 placeholders(chunk.len(), 14)
-            )));
+            ));
             for copy in chunk {
                 query = query
                     .bind(copy.lane())
@@ -542,10 +548,10 @@ impl Store {
             .map(|item| item.id.to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        let taken: std::collections::HashSet<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let taken: std::collections::HashSet<i64> = rows_statement(format!(
             "UPDATE relay_outbox SET lease_until = $1, leased_at = $2 WHERE id IN ({ids}) \
              AND (lease_until IS NULL OR lease_until < $2) RETURNING id"
-        )))
+        ))
         .bind(lease_until.unix_millis())
         .bind(now)
         .fetch_all(&self.writer)
@@ -593,10 +599,10 @@ impl Store {
         for chunk in delivered.chunks(ROWS_PER_STATEMENT) {
             let ids: Vec<String> = chunk.iter().map(|d| d.id.to_string()).collect();
             // The ids are integers the database gave.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            rows_statement(format!(
                 "DELETE FROM relay_outbox WHERE id IN ({})",
                 ids.join(", ")
-            )))
+            ))
             .execute(&mut *tx)
             .await?;
         }
@@ -605,14 +611,14 @@ impl Store {
             .filter_map(|d| d.copy.as_ref().map(|copy| (d, copy)))
             .collect();
         for chunk in copies.chunks(ROWS_PER_STATEMENT / 10) {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            let mut query = rows_statement(format!(
                 "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
                  conversation_id, sender_person_id, copy_platform, copy_connection_id, copy_chat, \
                  copy_message, created_at) VALUES {} \
                  ON CONFLICT (origin_platform, origin_chat, origin_message, copy_platform) \
                  DO NOTHING",
                 placeholders(chunk.len(), 10)
-            )));
+            ));
             for (delivered, copy) in chunk {
                 query = query
                     .bind(delivered.origin.platform.as_str())
@@ -633,26 +639,26 @@ impl Store {
     }
 
     /// A delivery attempt failed: tried again at `retry_at`, or — `retry_at` being `None` —
-    /// dead-lettered for an admin to see and retry. `maybe_sent` says the attempt may have
-    /// reached the platform all the same (a timeout, a server error): the next attempt looks
-    /// for what it may have posted before posting again.
+    /// dead-lettered for an admin to see and retry. `maybe_sent_since` is when the earliest
+    /// attempt that may have reached the platform all the same (a timeout, a server error, a
+    /// stop) started, `None` when none may have: the next attempt looks for what was posted
+    /// since then before posting again.
     pub async fn outbox_failed(
         &self,
         id: i64,
         error: &str,
         retry_at: Option<Timestamp>,
-        maybe_sent: bool,
+        maybe_sent_since: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let now = self.now().unix_millis();
         sqlx::query(
             "UPDATE relay_outbox SET attempts = attempts + 1, last_error = $1, lease_until = NULL, \
-             next_attempt_at = $2, dead_at = $3, \
-             leased_at = CASE WHEN $4 = 1 THEN leased_at ELSE NULL END WHERE id = $5",
+             next_attempt_at = $2, dead_at = $3, leased_at = $4 WHERE id = $5",
         )
         .bind(error)
         .bind(retry_at.map_or(now, Timestamp::unix_millis))
         .bind(retry_at.is_none().then_some(now))
-        .bind(i64::from(maybe_sent))
+        .bind(maybe_sent_since.map(Timestamp::unix_millis))
         .bind(id)
         .execute(&self.writer)
         .await?;

@@ -2575,7 +2575,7 @@ store_test!(
         assert_eq!(next[0].sender, bob);
         let retry_at = Timestamp::from_unix_millis(db.millis() + 5_000);
         store
-            .outbox_failed(next[0].id, "429", Some(retry_at), false)
+            .outbox_failed(next[0].id, "429", Some(retry_at), None)
             .await
             .unwrap();
         assert!(store.lease_outbox(10, lease(60)).await.unwrap().is_empty());
@@ -2589,7 +2589,7 @@ store_test!(
 
         // Given up: dead-lettered for the admin, and the lane goes on without it.
         store
-            .outbox_failed(again[0].id, "the chat is gone", None, false)
+            .outbox_failed(again[0].id, "the chat is gone", None, None)
             .await
             .unwrap();
         let after = store.lease_outbox(10, lease(60)).await.unwrap();
@@ -2648,7 +2648,7 @@ store_test!(
                 held.id,
                 "Alice is not synced to Teams yet",
                 Some(later),
-                false,
+                None,
             )
             .await
             .unwrap();
@@ -2820,24 +2820,38 @@ store_test!(
             Some(Timestamp::from_unix_millis(taken_at))
         );
 
-        // An unclear failure (a timeout) keeps the mark; a definite one (a refusal) clears it.
+        // The mark is what the relay says it is: kept through an unclear failure (a timeout)
+        // and a definite one after it (a 429 says nothing of the timeout before), cleared when
+        // no attempt may have reached the platform.
+        let since = again.maybe_sent_since;
         store
             .outbox_failed(
                 again.id,
                 "timed out",
                 Some(Timestamp::from_unix_millis(0)),
-                true,
+                since,
             )
             .await
             .unwrap();
         let third = store.lease_outbox(10, lease).await.unwrap().remove(0);
-        assert!(third.maybe_sent_since.is_some());
+        assert_eq!(third.maybe_sent_since, since);
         store
-            .outbox_failed(third.id, "429", Some(Timestamp::from_unix_millis(0)), false)
+            .outbox_failed(third.id, "429", Some(Timestamp::from_unix_millis(0)), since)
             .await
             .unwrap();
         let fourth = store.lease_outbox(10, lease).await.unwrap().remove(0);
-        assert_eq!(fourth.maybe_sent_since, None);
+        assert_eq!(fourth.maybe_sent_since, since);
+        store
+            .outbox_failed(
+                fourth.id,
+                "refused",
+                Some(Timestamp::from_unix_millis(0)),
+                None,
+            )
+            .await
+            .unwrap();
+        let fifth = store.lease_outbox(10, lease).await.unwrap().remove(0);
+        assert_eq!(fifth.maybe_sent_since, None);
     }
 );
 

@@ -162,22 +162,9 @@ async fn run() {
 
     // Throughput: as many as offered, for as long as the load lasts.
     let delivered_before = metrics.posts().await;
+    let latency_before = metrics.latency_buckets().await;
     let count = (high_rate as usize) * throughput_secs;
     let sending = Instant::now();
-    let sampler = {
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                samples.push((Instant::now(), metrics.posts().await));
-                if samples.len() > 3600 {
-                    return samples;
-                }
-            }
-        })
-    };
     write_at(&world, &conversations, &written, high_rate, count).await;
     let sent_in = sending.elapsed();
     let delivered_while_sending = metrics.posts().await - delivered_before;
@@ -185,7 +172,7 @@ async fn run() {
         .wait_for_posts(written.load(Ordering::SeqCst), Duration::from_secs(900))
         .await;
     let cleared_in = sending.elapsed();
-    sampler.abort();
+    let window = metrics.latency_buckets().await.since(&latency_before);
     println!(
         "throughput: {count} messages written in {:.1} s ({:.0}/s offered); {} copies delivered \
          while writing ({:.0}/s); all delivered after {:.1} s ({:.0}/s overall)",
@@ -195,6 +182,11 @@ async fn run() {
         delivered_while_sending as f64 / sent_in.as_secs_f64(),
         cleared_in.as_secs_f64(),
         count as f64 / cleared_in.as_secs_f64(),
+    );
+    println!(
+        "throughput: added latency p50 {:.1} ms, p99 {:.1} ms",
+        window.quantile(0.5) * 1e3,
+        window.quantile(0.99) * 1e3,
     );
     println!("hub RSS {:.0} MiB", rss_mib(hub.pid()));
 

@@ -101,6 +101,13 @@ enum Failure {
 
 async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
+    let attempt_started = state.clock.now();
+    // Since when the next attempt looks for a copy already posted: an earlier attempt's start
+    // if one may have reached the platform, else this one's if it may have.
+    let sent_since = |may_have_applied: bool| {
+        item.maybe_sent_since
+            .or(may_have_applied.then_some(attempt_started))
+    };
     match attempt(state, item).await {
         Ok(copy) => {
             state.store.outbox_delivered(item, copy.as_ref()).await?;
@@ -121,7 +128,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                     item.id,
                     &error.to_string(),
                     Some(retry_at(state, item, None)),
-                    false,
+                    sent_since(false),
                 )
                 .await?;
             Err(error)
@@ -154,7 +161,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                     item.id,
                     &reason,
                     Some(later(state.clock.now(), HOLD_RETRY)),
-                    false,
+                    sent_since(false),
                 )
                 .await
         }
@@ -166,7 +173,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                     item.id,
                     &reason,
                     Some(later(state.clock.now(), HOLD_RETRY)),
-                    false,
+                    sent_since(false),
                 )
                 .await
         }
@@ -182,7 +189,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                     item.id,
                     &error.to_string(),
                     Some(retry_at(state, item, error.retry_after())),
-                    false,
+                    sent_since(false),
                 )
                 .await
         }
@@ -194,7 +201,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                     item.id,
                     &error.to_string(),
                     Some(retry_at(state, item, error.retry_after())),
-                    error.may_have_applied(),
+                    sent_since(error.may_have_applied()),
                 )
                 .await
         }
@@ -216,7 +223,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                 matches!(&failure, Failure::Platform(error) if error.may_have_applied());
             state
                 .store
-                .outbox_failed(item.id, &failure.to_string(), None, maybe_sent)
+                .outbox_failed(item.id, &failure.to_string(), None, sent_since(maybe_sent))
                 .await
         }
     }

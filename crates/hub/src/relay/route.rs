@@ -567,7 +567,12 @@ async fn route_post(
         // Somebody the hub did not import (an outside guest, another app).
         None => return Ok(Decision::nothing(seen)),
     };
-    if store.relayed_copy(&posted.origin).await?.is_some() {
+    // Both at once: each is a round trip, and the route loop decides one event at a time.
+    let (relayed, stored_last) = tokio::try_join!(
+        store.relayed_copy(&posted.origin),
+        store.last_message_in(connection, &posted.origin.chat)
+    )?;
+    if relayed.is_some() {
         return Ok(Decision::nothing(seen));
     }
     let mut backfill_from = None;
@@ -622,14 +627,9 @@ async fn route_post(
     // Platforms deliver events in no guaranteed order. A message written right after the
     // previous one of its chat waits a moment, so that an earlier one still on its way takes
     // its place first in the lane; a conversation at a human pace goes out at once.
-    let previous = match batch.last_written(connection, &posted.origin.chat) {
-        Some(micros) => Some(micros),
-        None => {
-            store
-                .last_message_in(connection, &posted.origin.chat)
-                .await?
-        }
-    };
+    let previous = batch
+        .last_written(connection, &posted.origin.chat)
+        .or(stored_last);
     let due_at = previous
         .filter(|last| posted.order - last < super::millis(BURST) * 1000)
         .map(|_| later(state.clock.now(), REORDER_WAIT));
