@@ -82,6 +82,9 @@ pub struct Store {
     /// (Slack: 3 s), so on PostgreSQL its deliveries have connections of their own and never
     /// queue behind the relay's other work; on SQLite, the writer.
     ingest: AnyPool,
+    /// Where the relay writes what it can redo (see [`Store::begin_redoable_write`]): on
+    /// PostgreSQL, connections whose commits do not wait for the disk; on SQLite, the writer.
+    redoable: AnyPool,
     backend: Backend,
     cipher: Cipher,
     clock: Arc<dyn Clock>,
@@ -106,6 +109,9 @@ impl std::fmt::Debug for Store {
 
 /// How long to wait for a connection before telling the operator the database is unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for SQLite's one writer connection: behind a large import's
+/// transaction, which can take longer than a connection is waited for elsewhere.
+const WRITER_PATIENCE: Duration = Duration::from_secs(60);
 
 /// SQLite settings applied to every connection: write-ahead logging so readers never block the
 /// writer, foreign keys enforced, and a wait instead of an immediate `database is locked`.
@@ -153,19 +159,29 @@ impl Store {
                 )));
             }
         }
-        let pool_of = |size: u32| {
+        let pool_with = |size: u32, settings: &'static str, patience: Duration| {
             AnyPoolOptions::new()
                 .max_connections(size)
-                .acquire_timeout(CONNECT_TIMEOUT)
+                .acquire_timeout(patience)
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            sqlx::raw_sql(SQLITE_PRAGMAS).execute(conn).await?;
+                        if !settings.is_empty() {
+                            sqlx::raw_sql(settings).execute(conn).await?;
                         }
                         Ok(())
                     })
                 })
                 .connect_with(options.clone())
+        };
+        let pool_of = |size: u32| {
+            pool_with(
+                size,
+                match backend {
+                    Backend::Sqlite => SQLITE_PRAGMAS,
+                    Backend::Postgres => "",
+                },
+                CONNECT_TIMEOUT,
+            )
         };
         let pool = pool_of(match backend {
             Backend::Sqlite => 8,
@@ -174,20 +190,26 @@ impl Store {
         .await
         .map_err(|e| connect_error(e.to_string()))?;
         migrations::run(&pool, backend).await?;
-        let (writer, ingest) = match backend {
+        let (writer, ingest, redoable) = match backend {
             Backend::Sqlite => {
-                let writer = pool_of(1).await.map_err(|e| connect_error(e.to_string()))?;
-                (writer.clone(), writer)
+                let writer = pool_with(1, SQLITE_PRAGMAS, WRITER_PATIENCE)
+                    .await
+                    .map_err(|e| connect_error(e.to_string()))?;
+                (writer.clone(), writer.clone(), writer)
             }
             Backend::Postgres => (
                 pool.clone(),
                 pool_of(2).await.map_err(|e| connect_error(e.to_string()))?,
+                pool_with(4, "SET synchronous_commit = off", CONNECT_TIMEOUT)
+                    .await
+                    .map_err(|e| connect_error(e.to_string()))?,
             ),
         };
         Ok(Self {
             pool,
             writer,
             ingest,
+            redoable,
             backend,
             cipher,
             clock,
@@ -222,6 +244,7 @@ impl Store {
     pub async fn close(&self) {
         self.ingest.close().await;
         self.writer.close().await;
+        self.redoable.close().await;
         self.pool.close().await;
     }
 
@@ -250,12 +273,10 @@ impl Store {
     /// writes that do wait (the stored event, the lease taken before a copy is posted), and
     /// those come later in the same log, so any of them flushes it too — see ARCHITECTURE.md.
     async fn begin_redoable_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
-        }
+        let tx = match self.backend {
+            Backend::Sqlite => self.redoable.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.redoable.begin().await?,
+        };
         Ok(tx)
     }
 }

@@ -276,12 +276,15 @@ impl Store {
             .iter()
             .flat_map(|delivery| delivery.items.iter().map(move |item| (delivery, item)))
             .collect();
-        let mut tx = match self.backend {
-            crate::Backend::Sqlite => self.ingest.begin_with("BEGIN IMMEDIATE").await?,
-            crate::Backend::Postgres => self.ingest.begin().await?,
-        };
         let mut stored = std::collections::HashSet::new();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT / 6) {
+        let chunks: Vec<_> = rows.chunks(ROWS_PER_STATEMENT / 6).collect();
+        // One statement is a transaction of its own; more need one around them.
+        let mut tx = match (chunks.len(), self.backend) {
+            (0 | 1, _) => None,
+            (_, crate::Backend::Sqlite) => Some(self.ingest.begin_with("BEGIN IMMEDIATE").await?),
+            (_, crate::Backend::Postgres) => Some(self.ingest.begin().await?),
+        };
+        for chunk in chunks {
             let mut query = rows_statement(format!(
                 "INSERT INTO relay_inbox (connection_id, event_id, payload, received_at, \
                  next_attempt_at, received_micros) VALUES {} \
@@ -298,14 +301,20 @@ impl Store {
                     .bind(now)
                     .bind(delivery.received_micros);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            let inserted = match &mut tx {
+                Some(tx) => query.fetch_all(&mut **tx).await?,
+                None => query.fetch_all(&self.ingest).await?,
+            };
+            for row in inserted {
                 stored.insert((
                     row.try_get::<String, _>("connection_id")?,
                     row.try_get::<String, _>("event_id")?,
                 ));
             }
         }
-        tx.commit().await?;
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
         // Each new event counts for the first delivery that had it.
         Ok(deliveries
             .iter()

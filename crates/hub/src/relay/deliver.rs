@@ -16,7 +16,8 @@ use super::{IDLE_POLL, later};
 use crate::AppState;
 
 /// The latency the hub adds to a copy: from the delivery of the event it was decided from to
-/// the destination platform accepting it (retries, holds and restarts included).
+/// the destination platform accepting it (retries, holds and restarts included; recording
+/// the copy in the map afterwards is not).
 pub const ADDED_LATENCY: &str = "switchboard_relay_added_latency_seconds";
 /// Lanes delivered at once: one slow or rate-limited chat holds one of them, not the others.
 const IN_FLIGHT: usize = 64;
@@ -108,14 +109,16 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
         item.maybe_sent_since
             .or(may_have_applied.then_some(attempt_started))
     };
-    match attempt(state, item).await {
+    let attempted = attempt(state, item).await;
+    let accepted_micros = crate::clock::wall_clock_micros();
+    match attempted {
         Ok(copy) => {
             state.store.outbox_delivered(item, copy.as_ref()).await?;
             metrics::counter!("switchboard_relay_delivered_total", "platform" => item.platform.as_str(), "action" => item.action.as_str()).increment(1);
             metrics::histogram!("switchboard_relay_delivery_seconds", "platform" => item.platform.as_str())
                 .record(started.elapsed().as_secs_f64());
             if let Some(received) = item.received_micros {
-                let added = crate::clock::wall_clock_micros().saturating_sub(received);
+                let added = accepted_micros.saturating_sub(received);
                 metrics::histogram!(ADDED_LATENCY, "platform" => item.platform.as_str())
                     .record(added as f64 / 1e6);
             }
