@@ -7,6 +7,7 @@
 pub mod api;
 mod clock;
 pub mod connect;
+pub mod console;
 mod http;
 pub mod import;
 mod link;

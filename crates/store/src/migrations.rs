@@ -62,6 +62,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0008_unexpiring_secrets.sql"),
         postgres: include_str!("../migrations/postgres/0008_unexpiring_secrets.sql"),
     },
+    Step {
+        version: 9,
+        description: "the admin console: admins, their sessions, the first owner's setup link",
+        sqlite: include_str!("../migrations/sqlite/0009_console.sql"),
+        postgres: include_str!("../migrations/postgres/0009_console.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -3,9 +3,9 @@
 
 mod connections;
 pub mod openapi;
-mod people;
+pub(crate) mod people;
 mod relay;
-mod sync;
+pub(crate) mod sync;
 pub mod tokens;
 
 use axum::Json;
@@ -53,6 +53,14 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 

@@ -36,7 +36,7 @@ fn platform(text: &str) -> Result<Platform, ApiError> {
 const MAX_BULK: usize = 1_000;
 
 #[derive(Clone, Copy)]
-enum Action {
+pub(crate) enum Action {
     Sync(Platform),
     Reset,
     Reprompt,
@@ -52,8 +52,9 @@ impl Action {
     }
 }
 
-/// Runs one action on one person and audits it; answers what the action did.
-async fn act(
+/// Runs one action on one person and audits it; answers what the action did. The console's
+/// actions come through here too.
+pub(crate) async fn act(
     state: &AppState,
     caller: &Caller,
     id: PersonId,
@@ -167,8 +168,17 @@ pub async fn remove(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = person_id(&id)?;
-    sync::remove(&state, id, &caller.actor).await?;
+    remove_person(&state, &caller, person_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a person and audits it (for the API and the console).
+pub(crate) async fn remove_person(
+    state: &AppState,
+    caller: &Caller,
+    id: PersonId,
+) -> Result<(), ApiError> {
+    sync::remove(state, id, &caller.actor).await?;
     state
         .store
         .audit(
@@ -179,7 +189,7 @@ pub async fn remove(
             &caller.source,
         )
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[derive(Deserialize)]
