@@ -1,7 +1,7 @@
 //! The REST API, `/api/v1`: JSON in and out, bearer API tokens (kept only as hashes), errors
 //! with a stable code and a human message, every change written to the audit log.
 
-mod connections;
+pub(crate) mod connections;
 pub mod openapi;
 pub(crate) mod people;
 mod relay;

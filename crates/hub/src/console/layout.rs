@@ -17,20 +17,26 @@ const FLASH_COOKIE: &str = "sb_flash";
 /// The sections of the console, in the navigation's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Connections,
+    Imports,
     People,
 }
 
 impl Nav {
-    const ALL: [Nav; 1] = [Nav::People];
+    const ALL: [Nav; 3] = [Nav::Connections, Nav::Imports, Nav::People];
 
     fn label(self) -> &'static str {
         match self {
+            Nav::Connections => "Connect Center",
+            Nav::Imports => "Import teams and users",
             Nav::People => "Sync users",
         }
     }
 
     fn href(self) -> &'static str {
         match self {
+            Nav::Connections => "/console/connections",
+            Nav::Imports => "/console/imports",
             Nav::People => "/console/people",
         }
     }

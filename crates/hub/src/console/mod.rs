@@ -7,6 +7,8 @@
 //! address.
 
 pub mod auth;
+mod connections;
+mod imports;
 mod layout;
 mod people;
 
@@ -41,6 +43,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/console/sign-out", post(auth::sign_out))
         .merge(people::routes())
+        .merge(connections::routes())
+        .merge(imports::routes())
         .layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))

@@ -81,3 +81,22 @@ function enhancePeople() {
 }
 
 document.addEventListener("DOMContentLoaded", enhancePeople);
+
+// A running import's progress is asked for again every second until the import stops.
+function followImport(id) {
+  setTimeout(async () => {
+    const run = document.getElementById(id);
+    if (!run?.dataset.progress) return;
+    try {
+      const response = await fetch(run.dataset.progress);
+      if (response.ok) run.outerHTML = await response.text();
+    } catch {
+      // the next look may find the hub again
+    }
+    followImport(id);
+  }, 1000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const run of document.querySelectorAll("[data-progress]")) followImport(run.id);
+});
