@@ -113,6 +113,39 @@ test("first run: the setup link creates the owner, who signs out and in again", 
   await shoot(owner, "sync-users");
 });
 
+test("connect (demo): Teams reconnected through its consent page; Slack's users imported with progress", async () => {
+  await owner.goto(`${demo.hub}/console/connections`);
+  await owner.getByRole("heading", { name: "Connect Center" }).waitFor();
+  await owner.getByRole("region", { name: "Microsoft Teams" }).getByText("Token expires").waitFor();
+  await shoot(owner, "connect-center");
+  await owner.getByRole("button", { name: "Reconnect Microsoft Teams" }).click();
+  // Microsoft asks an administrator's consent for the organisation, then the service account
+  // signs in: each page is accepted as the demo's service account.
+  while (owner.url().startsWith(demo.sim)) {
+    await owner.getByLabel(/account/i).first().fill("switchboard.service@acme.example");
+    await owner.getByRole("button", { name: "Accept" }).click();
+    await owner.waitForLoadState();
+  }
+  await owner.getByText(/^Connected .*Microsoft Teams/).waitFor();
+  const connections = await api("/connections");
+  assert.equal(connections.connections.filter((c) => c.platform === "teams").length, 1, "reconnected, not doubled");
+
+  // Slack answers slowly for a few seconds, so that the import's progress can be seen.
+  await fetch(`${demo.sim}/_sim/faults`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([{ route_prefix: "/slack/api/users.list", latency_ms: 1500, duration_secs: 10 }]),
+  });
+  await owner.goto(`${demo.hub}/console/imports`);
+  const slack = owner.getByRole("region", { name: /^Slack/ });
+  await slack.getByRole("button", { name: "Import users" }).click();
+  await owner.getByText("The import started").waitFor();
+  await slack.locator('.import-run[data-status="running"]').getByText("Importing").waitFor();
+  await shoot(owner, "import-running");
+  await slack.locator('.import-run[data-status="succeeded"]').getByText(/Last import .* accounts read/).waitFor({ timeout: 20_000 });
+  await shoot(owner, "import-done");
+});
+
 test("choosing a primary platform, then syncing one person: the clock turns to a check without a reload", async () => {
   const [person] = await unchosen(1);
   await owner.goto(`${demo.hub}/console/people`);

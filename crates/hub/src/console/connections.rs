@@ -125,7 +125,7 @@ async fn list(
                             label for={"field-" (platform.as_str()) "-" (field.name)} { (field.label) }
                             input id={"field-" (platform.as_str()) "-" (field.name)}
                                 type=(if field.secret { "password" } else { "text" })
-                                name={"input." (field.name)} autocomplete="off" required;
+                                name={"input." (field.name)} autocomplete="off";
                             p.hint { (field.help) }
                         }
                         button type="submit" {
@@ -169,6 +169,7 @@ async fn connect(
     let inputs: BTreeMap<String, String> = fields
         .0
         .iter()
+        .filter(|(_, value)| !value.trim().is_empty())
         .filter_map(|(name, value)| {
             name.strip_prefix("input.")
                 .map(|name| (name.to_owned(), value.clone()))
