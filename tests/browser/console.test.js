@@ -258,6 +258,53 @@ test("filters by primary platform, status and type, and search", async () => {
   await owner.getByText("No one matches these filters.").waitFor();
 });
 
+test("a person's page, Activity, Settings (sync settings, API tokens) and the audit log", async () => {
+  const synced = (await api("/people?status=synced&limit=1")).people[0];
+  await owner.goto(`${demo.hub}/console/people?q=${encodeURIComponent(synced.email)}`);
+  await owner.getByRole("link", { name: synced.display_name }).click();
+  await owner.getByRole("heading", { name: synced.display_name }).waitFor();
+  await owner.getByRole("heading", { name: "Accounts" }).waitFor();
+  await owner.getByRole("table", { name: "History" }).first().getByText("synced").first().waitFor();
+  await shoot(owner, "person");
+
+  await owner.getByRole("link", { name: "Activity" }).click();
+  await owner.getByRole("heading", { name: "Activity" }).waitFor();
+  await owner.getByText("Copies waiting to be sent").waitFor();
+  await shoot(owner, "activity");
+
+  await owner.getByRole("link", { name: "Settings" }).click();
+  await owner.getByLabel(/Auto-prompt/).check();
+  await owner.getByLabel("Prompt a person at most once every (hours)").fill("12");
+  await owner.getByRole("button", { name: "Save settings" }).click();
+  await owner.getByText("Settings saved.").waitFor();
+  const settings = await api("/settings");
+  assert.equal(settings.auto_prompt, true);
+  assert.equal(settings.prompt_throttle_hours, 12);
+
+  await owner.getByLabel("New token's name (what it is for)").fill("browser-test");
+  await owner.getByRole("button", { name: "Create token" }).click();
+  const secret = await owner.locator("#new-token").textContent();
+  const withToken = await fetch(`${demo.hub}/api/v1/relay`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(withToken.status, 200, "the new token works");
+  await owner.getByRole("link", { name: "Back to Settings" }).click();
+  await owner.getByRole("button", { name: "Revoke token browser-test" }).click();
+  await owner.getByText("The token is revoked").waitFor();
+  const revoked = await fetch(`${demo.hub}/api/v1/relay`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(revoked.status, 401, "the revoked token is refused");
+  await shoot(owner, "settings");
+
+  await owner.getByRole("link", { name: "Audit log" }).click();
+  await owner.getByLabel("Who (contains)").fill(`admin:${OWNER}`);
+  await owner.getByLabel("Action (starts with)").fill("token.");
+  await owner.getByRole("button", { name: "Filter" }).click();
+  const actions = await owner.locator("tbody td code").allTextContents();
+  assert.deepEqual(actions, ["token.revoke", "token.create"]);
+  await owner.getByLabel("Action (starts with)").fill("");
+  await owner.getByRole("button", { name: "Filter" }).click();
+  await owner.getByText("settings.update").first().waitFor();
+  await shoot(owner, "audit-log");
+});
+
 test("a viewer reads the console but is refused a change", async () => {
   const created = spawnSync(
     binary,

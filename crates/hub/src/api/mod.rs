@@ -4,7 +4,7 @@
 pub(crate) mod connections;
 pub mod openapi;
 pub(crate) mod people;
-mod relay;
+pub(crate) mod relay;
 pub(crate) mod sync;
 pub mod tokens;
 

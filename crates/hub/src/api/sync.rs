@@ -293,13 +293,13 @@ async fn settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct SettingsChange {
-    auto_sync: Option<bool>,
-    auto_prompt: Option<bool>,
-    prompt_throttle_hours: Option<i64>,
-    prompt_text: Option<String>,
+pub(crate) struct SettingsChange {
+    pub(crate) auto_sync: Option<bool>,
+    pub(crate) auto_prompt: Option<bool>,
+    pub(crate) prompt_throttle_hours: Option<i64>,
+    pub(crate) prompt_text: Option<String>,
 }
 
 async fn update_settings(
@@ -308,6 +308,16 @@ async fn update_settings(
     body: Result<Json<SettingsChange>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(change) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    let settings = change_settings(&state, &caller, change).await?;
+    Ok(Json(settings_json(&settings)))
+}
+
+/// Checks and saves a change of the sync settings; audited (for the API and the console).
+pub(crate) async fn change_settings(
+    state: &AppState,
+    caller: &Caller,
+    change: SettingsChange,
+) -> Result<SyncSettings, ApiError> {
     let mut settings = SyncSettings::load(&state.store).await?;
     if let Some(hours) = change.prompt_throttle_hours {
         if !(1..=MAX_PROMPT_THROTTLE_HOURS).contains(&hours) {
@@ -342,5 +352,5 @@ async fn update_settings(
             &caller.source,
         )
         .await?;
-    Ok(Json(body))
+    Ok(settings)
 }

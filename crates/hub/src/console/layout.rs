@@ -20,16 +20,29 @@ pub enum Nav {
     Connections,
     Imports,
     People,
+    Activity,
+    Settings,
+    Audit,
 }
 
 impl Nav {
-    const ALL: [Nav; 3] = [Nav::Connections, Nav::Imports, Nav::People];
+    const ALL: [Nav; 6] = [
+        Nav::Connections,
+        Nav::Imports,
+        Nav::People,
+        Nav::Activity,
+        Nav::Settings,
+        Nav::Audit,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Nav::Connections => "Connect Center",
             Nav::Imports => "Import teams and users",
             Nav::People => "Sync users",
+            Nav::Activity => "Activity",
+            Nav::Settings => "Settings",
+            Nav::Audit => "Audit log",
         }
     }
 
@@ -38,6 +51,9 @@ impl Nav {
             Nav::Connections => "/console/connections",
             Nav::Imports => "/console/imports",
             Nav::People => "/console/people",
+            Nav::Activity => "/console/activity",
+            Nav::Settings => "/console/settings",
+            Nav::Audit => "/console/audit",
         }
     }
 }

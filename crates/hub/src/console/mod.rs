@@ -6,11 +6,15 @@
 //! application functions as the REST API and are audited as `admin:EMAIL` from the client's
 //! address.
 
+mod activity;
+mod audit;
 pub mod auth;
 mod connections;
 mod imports;
 mod layout;
 mod people;
+mod person;
+mod settings;
 
 use axum::Router;
 use axum::body::Body;
@@ -45,6 +49,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(people::routes())
         .merge(connections::routes())
         .merge(imports::routes())
+        .merge(person::routes())
+        .merge(activity::routes())
+        .merge(settings::routes())
+        .merge(audit::routes())
         .layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))

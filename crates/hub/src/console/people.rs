@@ -254,7 +254,7 @@ fn row(
             td.select {
                 input type="checkbox" name="ids" value=(id) form="bulk" aria-label={"Select " (name)};
             }
-            th scope="row" { (name) }
+            th scope="row" { a href={"/console/people/" (id)} { (name) } }
             td { (person.email.as_str()) }
             td.primary {
                 @if summary.platforms.len() > 1 {
