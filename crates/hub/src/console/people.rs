@@ -412,8 +412,9 @@ async fn list(
                     p { a href="/console/people" { "Clear the filters" } " to see everyone." }
                 } @else {
                     p { "No people yet." }
-                    p { "People appear here once the hub has imported the users of the platforms it is connected to. "
-                        "The demo connects and imports the simulated platforms by itself; on a real hub, connect your platforms and import their users first." }
+                    p { "People appear here once the hub has imported the users of its platforms: "
+                        a href="/console/connections" { "connect your platforms" } ", then "
+                        a href="/console/imports" { "import their users" } "." }
                 }
             }
         } @else {
