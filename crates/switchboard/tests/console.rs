@@ -353,7 +353,7 @@ async fn a_viewer_reads_but_cannot_change_and_the_status_stream_reports_each_cel
     let data = tempfile::tempdir().unwrap();
     let demo = RunningDemo::start_on(&sim, data.path(), free_port(), TOKEN);
     let hub = demo.hub_url();
-    let owner = owner_through_setup_link(&demo).await;
+    let mut owner = owner_through_setup_link(&demo).await;
 
     // The command line adds a viewer to the running hub's database.
     let mut create = switchboard()
@@ -448,4 +448,17 @@ async fn a_viewer_reads_but_cannot_change_and_the_status_stream_reports_each_cel
             .contains("data-status=\"synced\""),
         "{data}"
     );
+
+    // Signing out ends the stream too.
+    let (_, _, page) = owner.get("/console/people").await;
+    let csrf = field(&page, "csrf");
+    owner.post("/console/sign-out", &[("csrf", &csrf)]).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            let text = String::from_utf8_lossy(&chunk).into_owned();
+            assert!(!text.contains("event: status"), "nothing changed: {text}");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended with the session");
 }

@@ -755,6 +755,15 @@ async fn events(
                     tokio::time::sleep(STATUS_POLL).await;
                 }
                 wait = true;
+                // A stream outlives neither its session nor a sign-out.
+                match state.store.admin_session(&session.id_hash).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return None,
+                    Err(error) => {
+                        tracing::warn!(%error, "the console's status stream cannot read the store");
+                        continue;
+                    }
+                }
                 let representations = match state.store.representations_of_people(&people).await {
                     Ok(found) => found,
                     Err(error) => {
