@@ -2941,3 +2941,60 @@ store_test!(console_admins_sessions_and_the_setup_link, |db, store| {
         ]
     );
 });
+
+store_test!(the_audit_log_filtered_by_actor_and_action, |_db, store| {
+    for (actor, action) in [
+        ("admin:ada@example.com", "person.sync"),
+        ("token:ci", "person.reset"),
+        ("admin:ada@example.com", "token.create"),
+        ("admin:bob_50%@example.com", "person.reset"),
+    ] {
+        store
+            .audit(actor, action, "target", "", "127.0.0.1")
+            .await
+            .unwrap();
+    }
+    let matching = |actor: &'static str, action: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_log_matching(actor, action, None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| format!("{} {}", e.actor, e.action))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        matching("ADA@", "").await,
+        vec![
+            "admin:ada@example.com token.create",
+            "admin:ada@example.com person.sync"
+        ]
+    );
+    assert_eq!(
+        matching("", "person.").await,
+        vec![
+            "admin:bob_50%@example.com person.reset",
+            "token:ci person.reset",
+            "admin:ada@example.com person.sync"
+        ]
+    );
+    assert_eq!(
+        matching("_50%", "").await,
+        vec!["admin:bob_50%@example.com person.reset"],
+        "wildcards are taken literally"
+    );
+    assert_eq!(
+        matching("", "reset").await,
+        Vec::<String>::new(),
+        "the action's start"
+    );
+    let newest = store.audit_log_matching("", "", None, 1).await.unwrap();
+    let older = store
+        .audit_log_matching("", "", Some(newest[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 3);
+});
