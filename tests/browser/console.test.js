@@ -154,7 +154,8 @@ test("choosing a primary platform, then syncing one person: the clock turns to a
   await row(owner, person.display_name).waitFor();
   assert.equal(await owner.getByRole("rowheader").count(), 1, "the search finds one person");
 
-  await row(owner, person.display_name).getByLabel(`Primary platform of ${person.display_name}`).selectOption("slack");
+  await row(owner, person.display_name).getByLabel(`Primary platform of ${person.display_name}`, { exact: true }).selectOption("slack");
+  await row(owner, person.display_name).getByRole("button", { name: "Save" }).click();
   await owner.getByText(`${person.display_name} chats from Slack now.`).waitFor();
 
   // The page stays the same page from here on: a reload would lose this mark.

@@ -64,6 +64,24 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(auth::SETUP_PATH, get(auth::setup_page).post(auth::setup))
         .route("/console/assets/{name}", get(layout::asset))
         .merge(signed_in)
+        .layer(middleware::map_response(never_cached_or_framed))
+}
+
+/// Console pages hold personal data and per-session tokens: never cached by the way, never
+/// framed by another site. The embedded assets are public and may be cached a while.
+async fn never_cached_or_framed(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    response
 }
 
 /// A signed-in admin, for handlers.
@@ -202,18 +220,7 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         Body::from(bytes)
     };
     parts.extensions.insert(session);
-    let mut response = next.run(Request::from_parts(parts, body)).await;
-    // Console pages hold personal data and per-session tokens: never cached, never framed.
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    headers.insert(
-        header::X_FRAME_OPTIONS,
-        header::HeaderValue::from_static("DENY"),
-    );
-    response
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// An error page, or for scripts (`Accept: application/json`) the message as JSON.

@@ -270,7 +270,7 @@ fn row(
                             }
                         }
                         @if session.can_change() {
-                            button.small type="submit" { "Save" }
+                            button.small type="submit" aria-label={"Save the primary platform of " (name)} { "Save" }
                         }
                         @if person.primary.is_some_and(|p| p.chosen_by == ChosenBy::Automatic) {
                             span.hint { " (automatic)" }

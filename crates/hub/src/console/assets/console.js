@@ -29,13 +29,6 @@ document.addEventListener("submit", async (event) => {
   }
 });
 
-// The primary platform is saved as soon as it is chosen.
-document.addEventListener("change", (event) => {
-  const select = event.target;
-  const form = select.closest?.("form[data-primary]");
-  if (form && select.value) form.requestSubmit();
-});
-
 // Row-menu actions are confirmed in a dialog; without the script, the link opens a page that
 // asks the same question.
 document.addEventListener("click", (event) => {
@@ -64,9 +57,6 @@ function enhancePeople() {
     all.addEventListener("change", () => {
       for (const box of document.querySelectorAll('input[name="ids"]')) box.checked = all.checked;
     });
-  }
-  for (const form of document.querySelectorAll("form[data-primary]")) {
-    form.querySelector("button")?.setAttribute("hidden", "");
   }
   const body = document.querySelector("[data-events]");
   const cells = [...document.querySelectorAll("[data-cell]")].map((c) => c.dataset.cell);
