@@ -277,6 +277,23 @@ async fn the_first_owner_signs_in_and_out_and_forged_or_unsigned_requests_change
         Value::Null
     );
 
+    // A sync the hub refuses (no primary platform yet) tells the page's script why, in the cell.
+    let response = owner
+        .http
+        .post(owner.url(&format!("/console/people/{id}/sync/teams")))
+        .header("cookie", owner.cookie_header())
+        .header("x-requested-with", "fetch")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let cell = response.text().await.unwrap();
+    assert!(
+        cell.contains("role=\"alert\"") && cell.contains("choose one first"),
+        "{cell}"
+    );
+
     // With it, the primary platform is chosen, and the audit log says who did it, from where.
     let (status, location, _) = owner
         .post(

@@ -293,7 +293,7 @@ async fn settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     )))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettingsChange {
     pub(crate) auto_sync: Option<bool>,

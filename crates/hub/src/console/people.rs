@@ -172,6 +172,7 @@ fn status_cell(
     platform: Platform,
     representation: Option<&Representation>,
     busy: bool,
+    refused: Option<&str>,
 ) -> Markup {
     let name = platform.display_name();
     let status = representation.map_or(SyncStatus::NotCreated, |r| r.status.clone());
@@ -209,6 +210,9 @@ fn status_cell(
                 span.status title=(description) role="img" aria-label=(description) {
                     (icon(shown)) span.platform aria-hidden="true" { (name) }
                 }
+            }
+            @if let Some(refused) = refused {
+                span.refused role="alert" { (refused) }
             }
         }
     }
@@ -291,7 +295,7 @@ fn row(
                     span.hint { "Connect another platform to sync" }
                 }
                 @for platform in &secondaries {
-                    (status_cell(session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform)))
+                    (status_cell(session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
                 }
             }
             td.kinds {
@@ -526,11 +530,18 @@ async fn sync_one(
         .is_some_and(|v| v == "fetch")
     {
         let representation = state.store.representation(id, platform).await?;
-        let cell = status_cell(&session, id, platform, representation.as_ref(), false);
-        let status = match &result {
-            Ok(_) => StatusCode::OK,
-            Err(error) => error.status(),
+        let (status, refused) = match &result {
+            Ok(_) => (StatusCode::OK, None),
+            Err(error) => (error.status(), Some(error.message())),
         };
+        let cell = status_cell(
+            &session,
+            id,
+            platform,
+            representation.as_ref(),
+            false,
+            refused,
+        );
         return Ok((status, cell).into_response());
     }
     let body = result.map_err(ConsoleError::from)?;
@@ -783,6 +794,7 @@ async fn events(
                         *platform,
                         representation,
                         state.syncing.is_busy(*person, *platform),
+                        None,
                     )
                     .into_string();
                     let id = cell_id(*person, *platform);
