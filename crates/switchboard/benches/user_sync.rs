@@ -1,6 +1,6 @@
 //! The user-sync benchmarks: importing and matching a large organisation from the simulator,
-//! listing people with filters over that data (through the REST API and the console's Sync
-//! users page), and a bulk sync with the simulator's rate limits on.
+//! listing people with filters over that data, and a bulk sync with the simulator's rate limits
+//! on.
 //!
 //! The simulator runs as a separate `switchboard sim` process, so the memory figures are the
 //! hub's alone: this process holds the hub (store on SQLite in a temporary directory, HTTP
@@ -240,11 +240,7 @@ async fn run() {
         percentile(&times, 1.0),
     );
 
-    // 3. The console's Sync users page, signed in: its first render and each filter change, and
-    // pages deep into the list.
-    console_pages(&http, &hub, &store, &cursors).await;
-
-    // 4. Bulk sync of Slack-only people to Teams guests, with the simulator's rate limits on.
+    // 3. Bulk sync of Slack-only people to Teams guests, with the simulator's rate limits on.
     if bulk == 0 {
         return;
     }
@@ -350,147 +346,6 @@ async fn run() {
         100.0 * throttled as f64 / requests.max(1) as f64,
     );
     println!("hub peak resident memory {:.0} MiB", status_mib("VmHWM:"));
-}
-
-/// The console's target: a Sync users page within this, first render or filter change.
-const CONSOLE_BUDGET_MS: f64 = 300.0;
-
-async fn console_pages(
-    http: &reqwest::Client,
-    hub: &str,
-    store: &Store,
-    cursors: &[(String, String)],
-) {
-    let (email, password) = ("bench@example.com", "a bench password");
-    let hash = switchboard_hub::console::auth::hash_password(password).expect("a hash");
-    store
-        .create_admin(
-            &switchboard_core::Email::parse(email).expect("an address"),
-            &hash,
-            switchboard_store::AdminRole::Owner,
-        )
-        .await
-        .expect("an admin");
-    let cookie = console_sign_in(hub, email, password).await;
-    let filters = [
-        "",
-        "primary=slack",
-        "primary=teams",
-        "primary=unchosen",
-        "status=not_created",
-        "status=pending",
-        "status=synced",
-        "status=failed",
-        "type=guest_account",
-        "type=bot",
-        "type=existing_account",
-        "q=smith",
-        "q=acme.example",
-        "primary=slack&status=not_created&q=an",
-    ];
-    let mut all: Vec<Duration> = Vec::new();
-    let mut by_filter: std::collections::BTreeMap<String, Vec<Duration>> = Default::default();
-    for round in 0..10 {
-        for filter in filters {
-            let took = console_get(http, hub, &cookie, &format!("/console/people?{filter}")).await;
-            all.push(took);
-            by_filter.entry(filter.to_owned()).or_default().push(took);
-        }
-        for (filter, cursor) in cursors.iter().skip(round * 13).step_by(37).take(5) {
-            let took = console_get(
-                http,
-                hub,
-                &cookie,
-                &format!("/console/people?{filter}&cursor={cursor}"),
-            )
-            .await;
-            all.push(took);
-            by_filter
-                .entry(format!("{filter} (deep cursor)"))
-                .or_default()
-                .push(took);
-        }
-    }
-    for (filter, mut times) in by_filter {
-        times.sort();
-        println!(
-            "  {:<45} {:>3} pages: p50 {:>6.1} ms, max {:>6.1} ms",
-            if filter.is_empty() { "(none)" } else { &filter },
-            times.len(),
-            percentile(&times, 0.50),
-            percentile(&times, 1.0),
-        );
-    }
-    all.sort();
-    let max = percentile(&all, 1.0);
-    println!(
-        "GET /console/people (Sync users, 50 people a page), {} pages: p50 {:.1} ms, p95 {:.1} ms, max {max:.1} ms; {} the {CONSOLE_BUDGET_MS:.0} ms budget",
-        all.len(),
-        percentile(&all, 0.50),
-        percentile(&all, 0.95),
-        if max <= CONSOLE_BUDGET_MS {
-            "within"
-        } else {
-            "OVER"
-        },
-    );
-}
-
-/// Signs in as the console's form does; answers the session cookie.
-async fn console_sign_in(hub: &str, email: &str, password: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client");
-    let page = http
-        .get(format!("{hub}/console/sign-in"))
-        .send()
-        .await
-        .expect("the sign-in page");
-    let form_cookie = page
-        .headers()
-        .get("set-cookie")
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .expect("the form's cookie")
-        .to_owned();
-    let token = form_cookie.split_once('=').expect("a cookie").1.to_owned();
-    let signed_in = http
-        .post(format!("{hub}/console/sign-in"))
-        .header("cookie", &form_cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "csrf={token}&email={}&password={}",
-            email.replace('@', "%40"),
-            password.replace(' ', "+")
-        ))
-        .send()
-        .await
-        .expect("signing in");
-    signed_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .find(|c| c.starts_with("sb_session="))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
-}
-
-async fn console_get(http: &reqwest::Client, hub: &str, cookie: &str, path: &str) -> Duration {
-    let started = Instant::now();
-    let response = http
-        .get(format!("{hub}{path}"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("a response");
-    let status = response.status();
-    let body = response.bytes().await.expect("a body");
-    let took = started.elapsed();
-    assert!(status.is_success() && body.len() > 1000, "{path}: {status}");
-    took
 }
 
 async fn get(http: &reqwest::Client, hub: &str, token: &str, path: &str) -> (Duration, Value) {
