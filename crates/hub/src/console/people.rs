@@ -176,17 +176,26 @@ fn status_cell(
 ) -> Markup {
     let name = platform.display_name();
     let status = representation.map_or(SyncStatus::NotCreated, |r| r.status.clone());
+    // The type shows in the cell too, since a sync that starts here decides it.
+    let described = match representation {
+        Some(r) if r.kind != RepresentationKind::Unsupported => {
+            format!("{name} ({})", kind_label(r.kind))
+        }
+        _ => name.to_owned(),
+    };
     let (shown, description) = if busy {
-        (Icon::Pending, format!("{name}: syncing now"))
+        (Icon::Pending, format!("{described}: syncing now"))
     } else {
         match &status {
-            SyncStatus::NotCreated => (Icon::NotCreated, format!("{name}: not created")),
+            SyncStatus::NotCreated => (Icon::NotCreated, format!("{described}: not created")),
             SyncStatus::Pending => (
                 Icon::Pending,
-                format!("{name}: pending (waiting for the person or a workspace admin)"),
+                format!("{described}: pending (waiting for the person or a workspace admin)"),
             ),
-            SyncStatus::Synced => (Icon::Synced, format!("{name}: synced")),
-            SyncStatus::Failed { reason } => (Icon::Failed, format!("{name}: failed: {reason}")),
+            SyncStatus::Synced => (Icon::Synced, format!("{described}: synced")),
+            SyncStatus::Failed { reason } => {
+                (Icon::Failed, format!("{described}: failed: {reason}"))
+            }
         }
     };
     let actionable = !busy
