@@ -479,3 +479,97 @@ async fn a_viewer_reads_but_cannot_change_and_the_status_stream_reports_each_cel
     .await;
     assert!(ended.is_ok(), "the stream ended with the session");
 }
+
+/// `switchboard serve` without an admin logs the one-time setup link; once an admin exists it
+/// logs none.
+#[tokio::test]
+async fn a_hub_without_an_admin_logs_a_setup_link_and_one_with_an_admin_does_not() {
+    use std::io::{BufRead, BufReader};
+
+    let data = tempfile::tempdir().unwrap();
+    let serve = |port: u16| {
+        switchboard()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let mut hub = serve(port);
+    let mut log = BufReader::new(hub.stderr.take().unwrap());
+    let mut line = String::new();
+    let link = loop {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "the hub stopped");
+        if line.contains("hub listening") {
+            continue;
+        }
+        if let Some(at) = line.find("link=") {
+            break line[at + 5..].split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(
+        link.starts_with(&format!("http://127.0.0.1:{port}/console/setup?token=")),
+        "{line}"
+    );
+    let (status, _, page) = Browser::new(&format!("http://127.0.0.1:{port}"))
+        .get(&link)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let _ = hub.kill();
+    let _ = hub.wait();
+
+    let mut create = switchboard()
+        .args([
+            "admin",
+            "create",
+            "ada@example.com",
+            "--password-stdin",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let output = create.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("ada@example.com (owner)"),
+        "the first admin is the owner: {output:?}"
+    );
+
+    let port = free_port();
+    let mut hub = serve(port);
+    let mut log = BufReader::new(hub.stderr.take().unwrap());
+    loop {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "the hub stopped");
+        assert!(!line.contains("link="), "{line}");
+        if line.contains("hub listening") {
+            break;
+        }
+    }
+    // The log line about the link would follow the listening one at once; give it the chance.
+    let mut browser = Browser::new(&format!("http://127.0.0.1:{port}"));
+    for _ in 0..50 {
+        if browser.get("/healthz").await.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _, _) = browser.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let _ = hub.kill();
+    let _ = hub.wait();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
+    assert!(!rest.contains("link="), "{rest}");
+}
