@@ -215,7 +215,9 @@ async fn owner_through_setup_link(demo: &RunningDemo) -> Browser {
         .find(|c| c.starts_with("sb_session="))
         .expect("a session cookie");
     assert!(
-        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Strict")
+            && session.contains("Path=/console;"),
         "{session}"
     );
     assert!(

@@ -111,10 +111,11 @@ fn secure(state: &AppState) -> bool {
     state.public_url.starts_with("https://")
 }
 
-/// A `Set-Cookie` value for the console: HttpOnly, SameSite=Strict, Secure behind https.
+/// A `Set-Cookie` value for the console: only sent to `/console`, HttpOnly, SameSite=Strict,
+/// Secure behind https.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
     format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
+        "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{}",
         if secure(state) { "; Secure" } else { "" }
     )
 }
