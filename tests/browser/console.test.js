@@ -144,6 +144,19 @@ test("connect (demo): Teams reconnected through its consent page; Slack's users 
   await shoot(owner, "import-running");
   await slack.locator('.import-run[data-status="succeeded"]').getByText(/Last import .* accounts read/).waitFor({ timeout: 20_000 });
   await shoot(owner, "import-done");
+
+  // Teams imports the members of the teams selected: the selection is kept, and saving it
+  // imports them again.
+  const teams = owner.getByRole("region", { name: /^Microsoft Teams/ });
+  await teams.getByRole("link", { name: "Select teams" }).click();
+  await owner.getByRole("group", { name: "The teams whose members are imported" }).waitFor();
+  const boxes = owner.getByRole("checkbox");
+  assert.ok((await boxes.count()) > 0);
+  for (const box of await boxes.all()) assert.equal(await box.isChecked(), true, "the demo selected every team");
+  await shoot(owner, "select-teams");
+  await owner.getByRole("button", { name: "Import teams and users" }).click();
+  await owner.getByText(/teams selected; importing their members/).waitFor();
+  await teams.locator('.import-run[data-status="succeeded"]').waitFor({ timeout: 20_000 });
 });
 
 test("choosing a primary platform, then syncing one person: the clock turns to a check without a reload", async () => {
