@@ -25,6 +25,8 @@ pub struct AppState {
     pub relay: crate::relay::Signals,
     /// The admin console's sign-in rate limits.
     pub console: crate::console::ConsoleState,
+    /// The directory as the relay reads it, cached between changes.
+    pub directory: crate::directory::Directory,
 }
 
 /// The hub's HTTP routes.

@@ -5,9 +5,10 @@
 #![recursion_limit = "256"]
 
 pub mod api;
-mod clock;
+pub(crate) mod clock;
 pub mod connect;
 pub mod console;
+pub mod directory;
 mod http;
 pub mod import;
 mod link;

@@ -22,6 +22,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received_micros = crate::clock::wall_clock_micros();
     let Ok(platform) = platform.parse::<Platform>() else {
         return (StatusCode::NOT_FOUND, "unknown platform").into_response();
     };
@@ -32,14 +33,14 @@ pub async fn receive(
         )
             .into_response();
     };
-    let connection = match state.store.connections().await {
-        Ok(all) => all.into_iter().find(|c| c.platform == platform),
+    let connection = match state.directory.connection_on(&state.store, platform).await {
+        Ok(connection) => connection,
         Err(error) => return store_failure(error),
     };
     let Some(connection) = connection else {
         return (StatusCode::NOT_FOUND, "that platform is not connected").into_response();
     };
-    let mut context = match crate::import::connection_context(&state.store, connection.id).await {
+    let mut context = match state.directory.context(&state.store, connection.id).await {
         Ok(Some(context)) => context,
         Ok(None) => {
             return (StatusCode::NOT_FOUND, "that platform is not connected").into_response();
@@ -52,7 +53,11 @@ pub async fn receive(
         body: body.to_vec(),
     };
     if let Some(name) = module.webhook_secret_name(&request) {
-        match state.store.webhook_secret(connection.id, &name).await {
+        match state
+            .directory
+            .webhook_secret(&state.store, connection.id, &name)
+            .await
+        {
             Ok(Some(secret)) => context.credentials.insert(name, secret),
             Ok(None) => {}
             Err(error) => return store_failure(error),
@@ -72,7 +77,11 @@ pub async fn receive(
                 .iter()
                 .map(|e| (e.event_id.as_str(), e.payload.as_str()))
                 .collect();
-            match state.store.store_inbound(connection.id, &items).await {
+            match state
+                .store
+                .store_inbound(connection.id, &items, received_micros)
+                .await
+            {
                 Ok(stored) => {
                     metrics::counter!("switchboard_relay_events_received_total", "platform" => platform.as_str())
                         .increment(stored as u64);

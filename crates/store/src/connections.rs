@@ -16,27 +16,32 @@ impl Store {
         tenant: &ExternalTenantId,
         display_name: &str,
     ) -> Result<Connection, StoreError> {
-        let connection = Connection {
-            id: ConnectionId::from_uuid(new_uuid()),
-            platform,
-            tenant: tenant.clone(),
-            display_name: display_name.to_owned(),
-        };
-        sqlx::query(
-            "INSERT INTO connections (id, platform, tenant, display_name, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(connection.id.to_string())
-        .bind(platform.as_str())
-        .bind(tenant.as_str())
-        .bind(display_name)
-        .bind(self.now().unix_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_as(|| {
-            format!("a {platform} connection to {tenant}")
-        }))?;
-        Ok(connection)
+        let changed: Result<Connection, StoreError> = async {
+            let connection = Connection {
+                id: ConnectionId::from_uuid(new_uuid()),
+                platform,
+                tenant: tenant.clone(),
+                display_name: display_name.to_owned(),
+            };
+            sqlx::query(
+                "INSERT INTO connections (id, platform, tenant, display_name, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(connection.id.to_string())
+            .bind(platform.as_str())
+            .bind(tenant.as_str())
+            .bind(display_name)
+            .bind(self.now().unix_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_as(|| {
+                format!("a {platform} connection to {tenant}")
+            }))?;
+            Ok(connection)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn connection(&self, id: ConnectionId) -> Result<Option<Connection>, StoreError> {
@@ -67,28 +72,33 @@ impl Store {
         name: &str,
         secret: &SecretString,
     ) -> Result<(), StoreError> {
-        let sealed = self.cipher.seal(secret, &secret_context(connection, name));
-        let result = sqlx::query(
-            "INSERT INTO connection_secrets (connection_id, name, sealed, updated_at) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (connection_id, name) DO UPDATE SET sealed = excluded.sealed, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(connection.to_string())
-        .bind(name)
-        .bind(sealed)
-        .bind(self.now().unix_millis())
-        .execute(&self.pool)
-        .await;
-        match result {
-            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                Err(StoreError::NotFound {
-                    kind: "connection",
-                    id: connection.to_string(),
-                })
+        let changed: Result<(), StoreError> = async {
+            let sealed = self.cipher.seal(secret, &secret_context(connection, name));
+            let result = sqlx::query(
+                "INSERT INTO connection_secrets (connection_id, name, sealed, updated_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (connection_id, name) DO UPDATE SET sealed = excluded.sealed, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(connection.to_string())
+            .bind(name)
+            .bind(sealed)
+            .bind(self.now().unix_millis())
+            .execute(&self.pool)
+            .await;
+            match result {
+                Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                    Err(StoreError::NotFound {
+                        kind: "connection",
+                        id: connection.to_string(),
+                    })
+                }
+                other => other.map(drop).map_err(StoreError::from),
             }
-            other => other.map(drop).map_err(StoreError::from),
         }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// A credential of a connection, decrypted, if one of that name is stored.
@@ -143,45 +153,50 @@ impl Store {
         secrets: &[(String, SecretString)],
         expire_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let updated =
-            sqlx::query("UPDATE connections SET credentials_expire_at = $1 WHERE id = $2")
-                .bind(expire_at.map(Timestamp::unix_millis))
+        let changed: Result<(), StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            let updated =
+                sqlx::query("UPDATE connections SET credentials_expire_at = $1 WHERE id = $2")
+                    .bind(expire_at.map(Timestamp::unix_millis))
+                    .bind(connection.to_string())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if updated == 0 {
+                return Err(StoreError::NotFound {
+                    kind: "connection",
+                    id: connection.to_string(),
+                });
+            }
+            // New credentials: whatever was checked of the old ones no longer says anything.
+            for statement in [
+                "DELETE FROM connection_secrets WHERE connection_id = $1",
+                "DELETE FROM connection_health WHERE connection_id = $1",
+            ] {
+                sqlx::query(statement)
+                    .bind(connection.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let now = self.now().unix_millis();
+            for (name, secret) in secrets {
+                sqlx::query(
+                    "INSERT INTO connection_secrets (connection_id, name, sealed, updated_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
                 .bind(connection.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if updated == 0 {
-            return Err(StoreError::NotFound {
-                kind: "connection",
-                id: connection.to_string(),
-            });
-        }
-        // New credentials: whatever was checked of the old ones no longer says anything.
-        for statement in [
-            "DELETE FROM connection_secrets WHERE connection_id = $1",
-            "DELETE FROM connection_health WHERE connection_id = $1",
-        ] {
-            sqlx::query(statement)
-                .bind(connection.to_string())
+                .bind(name.as_str())
+                .bind(self.cipher.seal(secret, &secret_context(connection, name)))
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            }
+            tx.commit().await?;
+            Ok(())
         }
-        let now = self.now().unix_millis();
-        for (name, secret) in secrets {
-            sqlx::query(
-                "INSERT INTO connection_secrets (connection_id, name, sealed, updated_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(connection.to_string())
-            .bind(name.as_str())
-            .bind(self.cipher.seal(secret, &secret_context(connection, name)))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// When a connection's credentials expire, if they do.

@@ -19,44 +19,49 @@ impl Store {
         a: PersonId,
         b: PersonId,
     ) -> Result<Conversation, StoreError> {
-        let candidate = Conversation::new(
-            ConversationId::from_uuid(new_uuid()),
-            ConversationKind::Direct,
-            [a, b],
-        )?;
-        let key = candidate
-            .direct_key()
-            .expect("a direct conversation always has a key");
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO conversations (id, kind, direct_key, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (direct_key) DO NOTHING",
-        )
-        .bind(candidate.id.to_string())
-        .bind(ConversationKind::Direct.as_str())
-        .bind(key.as_str())
-        .bind(self.now().unix_millis())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            let id: String = sqlx::query("SELECT id FROM conversations WHERE direct_key = $1")
-                .bind(key.as_str())
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
+        let changed: Result<Conversation, StoreError> = async {
+            let candidate = Conversation::new(
+                ConversationId::from_uuid(new_uuid()),
+                ConversationKind::Direct,
+                [a, b],
+            )?;
+            let key = candidate
+                .direct_key()
+                .expect("a direct conversation always has a key");
+            let mut tx = self.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO conversations (id, kind, direct_key, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (direct_key) DO NOTHING",
+            )
+            .bind(candidate.id.to_string())
+            .bind(ConversationKind::Direct.as_str())
+            .bind(key.as_str())
+            .bind(self.now().unix_millis())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !inserted {
+                let id: String = sqlx::query("SELECT id FROM conversations WHERE direct_key = $1")
+                    .bind(key.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("id")?;
+                tx.commit().await?;
+                return Ok(Conversation {
+                    id: id
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                    ..candidate
+                });
+            }
+            insert_participants(&mut tx, &candidate).await?;
             tx.commit().await?;
-            return Ok(Conversation {
-                id: id
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
-                ..candidate
-            });
+            Ok(candidate)
         }
-        insert_participants(&mut tx, &candidate).await?;
-        tx.commit().await?;
-        Ok(candidate)
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// A new group chat between `participants` (three or more people).
@@ -64,23 +69,28 @@ impl Store {
         &self,
         participants: impl IntoIterator<Item = PersonId>,
     ) -> Result<Conversation, StoreError> {
-        let conversation = Conversation::new(
-            ConversationId::from_uuid(new_uuid()),
-            ConversationKind::Group,
-            participants,
-        )?;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO conversations (id, kind, direct_key, created_at) VALUES ($1, $2, NULL, $3)",
-        )
-        .bind(conversation.id.to_string())
-        .bind(ConversationKind::Group.as_str())
-        .bind(self.now().unix_millis())
-        .execute(&mut *tx)
-        .await?;
-        insert_participants(&mut tx, &conversation).await?;
-        tx.commit().await?;
-        Ok(conversation)
+        let changed: Result<Conversation, StoreError> = async {
+            let conversation = Conversation::new(
+                ConversationId::from_uuid(new_uuid()),
+                ConversationKind::Group,
+                participants,
+            )?;
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO conversations (id, kind, direct_key, created_at) VALUES ($1, $2, NULL, $3)",
+            )
+            .bind(conversation.id.to_string())
+            .bind(ConversationKind::Group.as_str())
+            .bind(self.now().unix_millis())
+            .execute(&mut *tx)
+            .await?;
+            insert_participants(&mut tx, &conversation).await?;
+            tx.commit().await?;
+            Ok(conversation)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn conversation(
@@ -117,35 +127,40 @@ impl Store {
         connection: ConnectionId,
         chat: &ExternalChatId,
     ) -> Result<Portal, StoreError> {
-        let portal = Portal {
-            id: PortalId::from_uuid(new_uuid()),
-            conversation_id: conversation,
-            platform,
-            connection_id: connection,
-            external_chat_id: chat.clone(),
-        };
-        sqlx::query(
-            "INSERT INTO portals (id, conversation_id, platform, connection_id, external_chat_id, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(portal.id.to_string())
-        .bind(conversation.to_string())
-        .bind(platform.as_str())
-        .bind(connection.to_string())
-        .bind(chat.as_str())
-        .bind(self.now().unix_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
-                kind: "conversation or connection on that platform",
-                id: format!("{conversation}/{connection}"),
-            },
-            _ => conflict_as(|| {
-                format!("a {platform} portal of conversation {conversation} or for chat {chat}")
-            })(error),
-        })?;
-        Ok(portal)
+        let changed: Result<Portal, StoreError> = async {
+            let portal = Portal {
+                id: PortalId::from_uuid(new_uuid()),
+                conversation_id: conversation,
+                platform,
+                connection_id: connection,
+                external_chat_id: chat.clone(),
+            };
+            sqlx::query(
+                "INSERT INTO portals (id, conversation_id, platform, connection_id, external_chat_id, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(portal.id.to_string())
+            .bind(conversation.to_string())
+            .bind(platform.as_str())
+            .bind(connection.to_string())
+            .bind(chat.as_str())
+            .bind(self.now().unix_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(|error| match &error {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+                    kind: "conversation or connection on that platform",
+                    id: format!("{conversation}/{connection}"),
+                },
+                _ => conflict_as(|| {
+                    format!("a {platform} portal of conversation {conversation} or for chat {chat}")
+                })(error),
+            })?;
+            Ok(portal)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn portal(

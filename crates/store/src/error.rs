@@ -28,6 +28,9 @@ pub enum StoreError {
     Secret(#[from] SecretsError),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// A write committed together with others failed (the cause, as their commit reported it).
+    #[error("database error: {0}")]
+    GroupCommit(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -113,218 +113,223 @@ impl Store {
         team: Option<&str>,
         accounts: &[ImportedAccount],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let (mut added, mut updated, mut skipped) = (0i64, 0i64, 0i64);
-        let now = self.now().unix_millis();
-        let connection = run.connection_id.to_string();
-        // The accounts of this page the connection already has, found in a few statements
-        // rather than one per account: a large import writes hundreds of pages.
-        let mut known: HashMap<String, String> = HashMap::new();
-        let mut external_ids: Vec<&str> = accounts.iter().map(|a| a.external_id.as_str()).collect();
-        external_ids.sort_unstable();
-        external_ids.dedup();
-        for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from(
-                "SELECT id, external_id FROM accounts WHERE platform = $1 AND connection_id = $2 \
-                 AND external_id IN (",
-            );
-            push_placeholders(&mut text, 3, chunk.len());
-            text.push(')');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text))
-                .bind(platform.as_str())
-                .bind(connection.as_str());
-            for external_id in chunk {
-                query = query.bind(*external_id);
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                known.insert(row.try_get("external_id")?, row.try_get("id")?);
-            }
-        }
-        // The hub's own accounts among them: those its guests and bots act as.
-        let mut hub_accounts: HashSet<String> = HashSet::new();
-        for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from(
-                "SELECT external_id FROM representations WHERE platform = $1 \
-                 AND kind IN ('guest_account', 'bot') AND external_id IN (",
-            );
-            push_placeholders(&mut text, 2, chunk.len());
-            text.push(')');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(platform.as_str());
-            for external_id in chunk {
-                query = query.bind(*external_id);
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                hub_accounts.insert(row.try_get("external_id")?);
-            }
-        }
-        let kind_of = |account: &ImportedAccount| {
-            if hub_accounts.contains(account.external_id.as_str()) {
-                AccountKind::HubRepresentation
-            } else {
-                account.kind
-            }
-        };
-        let mut inserts: Vec<(String, &ImportedAccount)> = Vec::new();
-        // Accounts updated, with the row as this page last reports it.
-        let mut updates: Vec<(String, &ImportedAccount)> = Vec::new();
-        // Each account's addresses as this page last reports them.
-        let mut addresses: HashMap<String, &ImportedAccount> = HashMap::new();
-        let mut order: Vec<String> = Vec::new();
-        for account in accounts {
-            if kind_of(account) != AccountKind::Human || !account.active {
-                skipped += 1;
-            }
-            let id = match known.get(account.external_id.as_str()) {
-                Some(id) => {
-                    updates.push((id.clone(), account));
-                    updated += 1;
-                    id.clone()
+        let changed: Result<(), StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            let (mut added, mut updated, mut skipped) = (0i64, 0i64, 0i64);
+            let now = self.now().unix_millis();
+            let connection = run.connection_id.to_string();
+            // The accounts of this page the connection already has, found in a few statements
+            // rather than one per account: a large import writes hundreds of pages.
+            let mut known: HashMap<String, String> = HashMap::new();
+            let mut external_ids: Vec<&str> = accounts.iter().map(|a| a.external_id.as_str()).collect();
+            external_ids.sort_unstable();
+            external_ids.dedup();
+            for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from(
+                    "SELECT id, external_id FROM accounts WHERE platform = $1 AND connection_id = $2 \
+                     AND external_id IN (",
+                );
+                push_placeholders(&mut text, 3, chunk.len());
+                text.push(')');
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text))
+                    .bind(platform.as_str())
+                    .bind(connection.as_str());
+                for external_id in chunk {
+                    query = query.bind(*external_id);
                 }
-                None => {
-                    let id = new_uuid().to_string();
-                    known.insert(account.external_id.as_str().to_owned(), id.clone());
-                    inserts.push((id.clone(), account));
-                    added += 1;
-                    id
+                for row in query.fetch_all(&mut *tx).await? {
+                    known.insert(row.try_get("external_id")?, row.try_get("id")?);
+                }
+            }
+            // The hub's own accounts among them: those its guests and bots act as.
+            let mut hub_accounts: HashSet<String> = HashSet::new();
+            for chunk in external_ids.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from(
+                    "SELECT external_id FROM representations WHERE platform = $1 \
+                     AND kind IN ('guest_account', 'bot') AND external_id IN (",
+                );
+                push_placeholders(&mut text, 2, chunk.len());
+                text.push(')');
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(platform.as_str());
+                for external_id in chunk {
+                    query = query.bind(*external_id);
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    hub_accounts.insert(row.try_get("external_id")?);
+                }
+            }
+            let kind_of = |account: &ImportedAccount| {
+                if hub_accounts.contains(account.external_id.as_str()) {
+                    AccountKind::HubRepresentation
+                } else {
+                    account.kind
                 }
             };
-            if addresses.insert(id.clone(), account).is_none() {
-                order.push(id);
-            }
-        }
-        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from(
-                "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, \
-                 email, kind, active, updated_at, last_import, person_id) VALUES ",
-            );
-            push_rows(&mut text, chunk.len(), 10, ", NULL");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for (id, account) in chunk {
-                query = query
-                    .bind(id.as_str())
-                    .bind(connection.as_str())
-                    .bind(platform.as_str())
-                    .bind(account.external_id.as_str())
-                    .bind(account.display_name.as_str())
-                    .bind(account.emails.first().map(Email::as_str))
-                    .bind(kind_of(account).as_str())
-                    .bind(i64::from(account.active))
-                    .bind(now)
-                    .bind(run.id.as_str());
-            }
-            query
-                .execute(&mut *tx)
-                .await
-                .map_err(|error| match &error {
-                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                        StoreError::NotFound {
-                            kind: "connection on that platform",
-                            id: run.connection_id.to_string(),
-                        }
+            let mut inserts: Vec<(String, &ImportedAccount)> = Vec::new();
+            // Accounts updated, with the row as this page last reports it.
+            let mut updates: Vec<(String, &ImportedAccount)> = Vec::new();
+            // Each account's addresses as this page last reports them.
+            let mut addresses: HashMap<String, &ImportedAccount> = HashMap::new();
+            let mut order: Vec<String> = Vec::new();
+            for account in accounts {
+                if kind_of(account) != AccountKind::Human || !account.active {
+                    skipped += 1;
+                }
+                let id = match known.get(account.external_id.as_str()) {
+                    Some(id) => {
+                        updates.push((id.clone(), account));
+                        updated += 1;
+                        id.clone()
                     }
-                    _ => StoreError::Database(error),
-                })?;
-        }
-        for (id, account) in &updates {
-            // Once the hub's, an account stays the hub's: a removed bot's deactivated user is
-            // still listed, and must not turn into somebody else's bot.
-            sqlx::query(
-                "UPDATE accounts SET display_name = $1, email = $2, \
-                 kind = CASE WHEN kind = 'hub_representation' THEN kind ELSE $3 END, active = $4, \
-                 last_import = $5, updated_at = $6 WHERE id = $7",
-            )
-            .bind(account.display_name.as_str())
-            .bind(account.emails.first().map(Email::as_str))
-            .bind(kind_of(account).as_str())
-            .bind(i64::from(account.active))
-            .bind(run.id.as_str())
-            .bind(now)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut replaced: Vec<&str> = updates.iter().map(|(id, _)| id.as_str()).collect();
-        replaced.sort_unstable();
-        replaced.dedup();
-        for chunk in replaced.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from("DELETE FROM account_emails WHERE account_id IN (");
-            push_placeholders(&mut text, 1, chunk.len());
-            text.push(')');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        let mut rows: Vec<(&str, &str, i64)> = Vec::new();
-        for id in &order {
-            let mut seen_addresses = HashSet::new();
-            for (position, email) in addresses[id].emails.iter().enumerate() {
-                if seen_addresses.insert(email) {
-                    rows.push((id.as_str(), email.as_str(), position as i64));
+                    None => {
+                        let id = new_uuid().to_string();
+                        known.insert(account.external_id.as_str().to_owned(), id.clone());
+                        inserts.push((id.clone(), account));
+                        added += 1;
+                        id
+                    }
+                };
+                if addresses.insert(id.clone(), account).is_none() {
+                    order.push(id);
                 }
             }
-        }
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut text =
-                String::from("INSERT INTO account_emails (account_id, email, position) VALUES ");
-            push_rows(&mut text, chunk.len(), 3, "");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for (id, email, position) in chunk {
-                query = query.bind(*id).bind(*email).bind(*position);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        // The hub's accounts belong to the people they represent.
-        let hub_ids: Vec<&str> = accounts
-            .iter()
-            .filter(|account| hub_accounts.contains(account.external_id.as_str()))
-            .filter_map(|account| known.get(account.external_id.as_str()))
-            .map(String::as_str)
-            .collect();
-        for chunk in hub_ids.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from(
-                "UPDATE accounts SET person_id = (SELECT r.person_id FROM representations r \
-                 WHERE r.platform = accounts.platform AND r.external_id = accounts.external_id \
-                 AND r.kind IN ('guest_account', 'bot') LIMIT 1) WHERE id IN (",
-            );
-            push_placeholders(&mut text, 1, chunk.len());
-            text.push(')');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        if let Some(team) = team {
-            for chunk in order.chunks(ROWS_PER_STATEMENT) {
+            for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
                 let mut text = String::from(
-                    "INSERT INTO account_teams (account_id, team_id, last_import) VALUES ",
+                    "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, \
+                     email, kind, active, updated_at, last_import, person_id) VALUES ",
                 );
-                push_rows(&mut text, chunk.len(), 3, "");
-                text.push_str(
-                    " ON CONFLICT (account_id, team_id) DO UPDATE SET last_import = excluded.last_import",
-                );
+                push_rows(&mut text, chunk.len(), 10, ", NULL");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for (id, account) in chunk {
+                    query = query
+                        .bind(id.as_str())
+                        .bind(connection.as_str())
+                        .bind(platform.as_str())
+                        .bind(account.external_id.as_str())
+                        .bind(account.display_name.as_str())
+                        .bind(account.emails.first().map(Email::as_str))
+                        .bind(kind_of(account).as_str())
+                        .bind(i64::from(account.active))
+                        .bind(now)
+                        .bind(run.id.as_str());
+                }
+                query
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|error| match &error {
+                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                            StoreError::NotFound {
+                                kind: "connection on that platform",
+                                id: run.connection_id.to_string(),
+                            }
+                        }
+                        _ => StoreError::Database(error),
+                    })?;
+            }
+            for (id, account) in &updates {
+                // Once the hub's, an account stays the hub's: a removed bot's deactivated user is
+                // still listed, and must not turn into somebody else's bot.
+                sqlx::query(
+                    "UPDATE accounts SET display_name = $1, email = $2, \
+                     kind = CASE WHEN kind = 'hub_representation' THEN kind ELSE $3 END, active = $4, \
+                     last_import = $5, updated_at = $6 WHERE id = $7",
+                )
+                .bind(account.display_name.as_str())
+                .bind(account.emails.first().map(Email::as_str))
+                .bind(kind_of(account).as_str())
+                .bind(i64::from(account.active))
+                .bind(run.id.as_str())
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            let mut replaced: Vec<&str> = updates.iter().map(|(id, _)| id.as_str()).collect();
+            replaced.sort_unstable();
+            replaced.dedup();
+            for chunk in replaced.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from("DELETE FROM account_emails WHERE account_id IN (");
+                push_placeholders(&mut text, 1, chunk.len());
+                text.push(')');
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
                 for id in chunk {
-                    query = query.bind(id.as_str()).bind(team).bind(run.id.as_str());
+                    query = query.bind(*id);
                 }
                 query.execute(&mut *tx).await?;
             }
+            let mut rows: Vec<(&str, &str, i64)> = Vec::new();
+            for id in &order {
+                let mut seen_addresses = HashSet::new();
+                for (position, email) in addresses[id].emails.iter().enumerate() {
+                    if seen_addresses.insert(email) {
+                        rows.push((id.as_str(), email.as_str(), position as i64));
+                    }
+                }
+            }
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut text =
+                    String::from("INSERT INTO account_emails (account_id, email, position) VALUES ");
+                push_rows(&mut text, chunk.len(), 3, "");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for (id, email, position) in chunk {
+                    query = query.bind(*id).bind(*email).bind(*position);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            // The hub's accounts belong to the people they represent.
+            let hub_ids: Vec<&str> = accounts
+                .iter()
+                .filter(|account| hub_accounts.contains(account.external_id.as_str()))
+                .filter_map(|account| known.get(account.external_id.as_str()))
+                .map(String::as_str)
+                .collect();
+            for chunk in hub_ids.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from(
+                    "UPDATE accounts SET person_id = (SELECT r.person_id FROM representations r \
+                     WHERE r.platform = accounts.platform AND r.external_id = accounts.external_id \
+                     AND r.kind IN ('guest_account', 'bot') LIMIT 1) WHERE id IN (",
+                );
+                push_placeholders(&mut text, 1, chunk.len());
+                text.push(')');
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            if let Some(team) = team {
+                for chunk in order.chunks(ROWS_PER_STATEMENT) {
+                    let mut text = String::from(
+                        "INSERT INTO account_teams (account_id, team_id, last_import) VALUES ",
+                    );
+                    push_rows(&mut text, chunk.len(), 3, "");
+                    text.push_str(
+                        " ON CONFLICT (account_id, team_id) DO UPDATE SET last_import = excluded.last_import",
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                    for id in chunk {
+                        query = query.bind(id.as_str()).bind(team).bind(run.id.as_str());
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+            }
+            sqlx::query(
+                "UPDATE import_runs SET pages = pages + 1, seen = seen + $1, added = added + $2, \
+                 updated = updated + $3, skipped = skipped + $4 WHERE id = $5 AND status = 'running'",
+            )
+            .bind(accounts.len() as i64)
+            .bind(added)
+            .bind(updated)
+            .bind(skipped)
+            .bind(run.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
         }
-        sqlx::query(
-            "UPDATE import_runs SET pages = pages + 1, seen = seen + $1, added = added + $2, \
-             updated = updated + $3, skipped = skipped + $4 WHERE id = $5 AND status = 'running'",
-        )
-        .bind(accounts.len() as i64)
-        .bind(added)
-        .bind(updated)
-        .bind(skipped)
-        .bind(run.id.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Ends an import. A successful run marks the connection's accounts it did not see as
@@ -335,59 +340,64 @@ impl Store {
         run: &ImportRun,
         outcome: Result<(), String>,
     ) -> Result<ImportRun, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let now = self.now().unix_millis();
-        match outcome {
-            Ok(()) => {
-                let deactivated = sqlx::query(
-                    "UPDATE accounts SET active = 0, updated_at = $1 WHERE connection_id = $2 \
-                     AND active = 1 AND kind = 'human' AND (last_import IS NULL OR last_import <> $3)",
-                )
-                .bind(now)
-                .bind(run.connection_id.to_string())
-                .bind(run.id.as_str())
-                .execute(&mut *tx)
+        let changed: Result<ImportRun, StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            let now = self.now().unix_millis();
+            match outcome {
+                Ok(()) => {
+                    let deactivated = sqlx::query(
+                        "UPDATE accounts SET active = 0, updated_at = $1 WHERE connection_id = $2 \
+                         AND active = 1 AND kind = 'human' AND (last_import IS NULL OR last_import <> $3)",
+                    )
+                    .bind(now)
+                    .bind(run.connection_id.to_string())
+                    .bind(run.id.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    // Memberships this run did not see: the account left that team (or the team is
+                    // no longer selected).
+                    sqlx::query(
+                        "DELETE FROM account_teams WHERE last_import <> $1 \
+                         AND account_id IN (SELECT id FROM accounts WHERE connection_id = $2)",
+                    )
+                    .bind(run.id.as_str())
+                    .bind(run.connection_id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE import_runs SET status = 'succeeded', deactivated = $1, finished_at = $2 \
+                         WHERE id = $3 AND status = 'running'",
+                    )
+                    .bind(deactivated as i64)
+                    .bind(now)
+                    .bind(run.id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Err(reason) => {
+                    sqlx::query(
+                        "UPDATE import_runs SET status = 'failed', error = $1, finished_at = $2 \
+                         WHERE id = $3 AND status = 'running'",
+                    )
+                    .bind(reason.as_str())
+                    .bind(now)
+                    .bind(run.id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            self.import_run(&run.id)
                 .await?
-                .rows_affected();
-                // Memberships this run did not see: the account left that team (or the team is
-                // no longer selected).
-                sqlx::query(
-                    "DELETE FROM account_teams WHERE last_import <> $1 \
-                     AND account_id IN (SELECT id FROM accounts WHERE connection_id = $2)",
-                )
-                .bind(run.id.as_str())
-                .bind(run.connection_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE import_runs SET status = 'succeeded', deactivated = $1, finished_at = $2 \
-                     WHERE id = $3 AND status = 'running'",
-                )
-                .bind(deactivated as i64)
-                .bind(now)
-                .bind(run.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-            Err(reason) => {
-                sqlx::query(
-                    "UPDATE import_runs SET status = 'failed', error = $1, finished_at = $2 \
-                     WHERE id = $3 AND status = 'running'",
-                )
-                .bind(reason.as_str())
-                .bind(now)
-                .bind(run.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
+                .ok_or_else(|| StoreError::NotFound {
+                    kind: "import run",
+                    id: run.id.clone(),
+                })
         }
-        tx.commit().await?;
-        self.import_run(&run.id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                kind: "import run",
-                id: run.id.clone(),
-            })
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn import_run(&self, id: &str) -> Result<Option<ImportRun>, StoreError> {
@@ -528,119 +538,124 @@ impl Store {
     /// represented it stays, and they are listed as needing a choice. Returns how many people
     /// were created.
     pub async fn apply_reconciliation(&self, plan: &Reconciliation) -> Result<usize, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let now = self.now().unix_millis();
-        for chunk in plan.new_people.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from(
-                "INSERT INTO people (id, display_name, email, created_at, updated_at, \
-                 primary_platform, platforms) VALUES ",
-            );
-            push_rows(&mut text, chunk.len(), 5, ", NULL, 0");
-            text.push_str(" ON CONFLICT (email) DO NOTHING");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for person in chunk {
-                query = query
-                    .bind(new_uuid().to_string())
-                    .bind(person.display_name.as_str())
-                    .bind(person.email.as_str())
-                    .bind(now)
-                    .bind(now);
+        let changed: Result<usize, StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            let now = self.now().unix_millis();
+            for chunk in plan.new_people.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from(
+                    "INSERT INTO people (id, display_name, email, created_at, updated_at, \
+                     primary_platform, platforms) VALUES ",
+                );
+                push_rows(&mut text, chunk.len(), 5, ", NULL, 0");
+                text.push_str(" ON CONFLICT (email) DO NOTHING");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for person in chunk {
+                    query = query
+                        .bind(new_uuid().to_string())
+                        .bind(person.display_name.as_str())
+                        .bind(person.email.as_str())
+                        .bind(now)
+                        .bind(now);
+                }
+                query.execute(&mut *tx).await?;
             }
-            query.execute(&mut *tx).await?;
-        }
-        let mut by_email: HashMap<String, String> = HashMap::new();
-        for chunk in plan.new_people.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from("SELECT id, email FROM people WHERE email IN (");
-            push_placeholders(&mut text, 1, chunk.len());
-            text.push(')');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for person in chunk {
-                query = query.bind(person.email.as_str());
+            let mut by_email: HashMap<String, String> = HashMap::new();
+            for chunk in plan.new_people.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from("SELECT id, email FROM people WHERE email IN (");
+                push_placeholders(&mut text, 1, chunk.len());
+                text.push(')');
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for person in chunk {
+                    query = query.bind(person.email.as_str());
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    by_email.insert(row.try_get("email")?, row.try_get("id")?);
+                }
             }
-            for row in query.fetch_all(&mut *tx).await? {
-                by_email.insert(row.try_get("email")?, row.try_get("id")?);
-            }
-        }
-        let mut new_ids = Vec::with_capacity(plan.new_people.len());
-        for person in &plan.new_people {
-            let id = by_email
-                .get(person.email.as_str())
-                .cloned()
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("no person with the address {}", person.email))
-                })?;
-            new_ids.push(id);
-        }
-        let mut links: Vec<(String, String)> = Vec::with_capacity(plan.links.len());
-        for (account, target) in &plan.links {
-            let person = match target {
-                PersonRef::Existing(person) => person.to_string(),
-                PersonRef::New(index) => new_ids
-                    .get(*index)
+            let mut new_ids = Vec::with_capacity(plan.new_people.len());
+            for person in &plan.new_people {
+                let id = by_email
+                    .get(person.email.as_str())
                     .cloned()
-                    .ok_or_else(|| StoreError::Corrupt(format!("no new person {index}")))?,
-            };
-            links.push((account.to_string(), person));
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("no person with the address {}", person.email))
+                    })?;
+                new_ids.push(id);
+            }
+            let mut links: Vec<(String, String)> = Vec::with_capacity(plan.links.len());
+            for (account, target) in &plan.links {
+                let person = match target {
+                    PersonRef::Existing(person) => person.to_string(),
+                    PersonRef::New(index) => new_ids
+                        .get(*index)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Corrupt(format!("no new person {index}")))?,
+                };
+                links.push((account.to_string(), person));
+            }
+            for chunk in links.chunks(ROWS_PER_STATEMENT) {
+                let mut text = String::from("UPDATE accounts SET person_id = CASE id");
+                for index in 0..chunk.len() {
+                    text.push_str(&format!(" WHEN ${} THEN ${}", 2 * index + 1, 2 * index + 2));
+                }
+                text.push_str(" END WHERE id IN (");
+                push_placeholders(&mut text, 2 * chunk.len() + 1, chunk.len());
+                text.push(')');
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+                for (account, person) in chunk {
+                    query = query.bind(account.as_str()).bind(person.as_str());
+                }
+                for (account, _) in chunk {
+                    query = query.bind(account.as_str());
+                }
+                query.execute(&mut *tx).await?;
+            }
+            let bits: String = Platform::ALL
+                .iter()
+                .map(|p| format!("WHEN '{}' THEN {}", p.as_str(), p.bit()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE people SET platforms = (SELECT COALESCE(SUM(DISTINCT CASE a.platform {bits} \
+                 ELSE 0 END), 0) FROM accounts a WHERE a.person_id = people.id AND a.active = 1 \
+                 AND a.kind = 'human')"
+            )))
+            .execute(&mut *tx)
+            .await?;
+            let single: String = Platform::ALL
+                .iter()
+                .map(|p| format!("WHEN {} THEN '{}'", p.bit(), p.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let singles: String = Platform::ALL
+                .iter()
+                .map(|p| p.bit().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE people SET primary_platform = CASE platforms {single} END, \
+                 primary_chosen_by = 'automatic', updated_at = $1 \
+                 WHERE primary_platform IS NULL AND platforms IN ({singles})"
+            )))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // People on several platforms must choose; people on none (they left) have nothing
+            // left to be primary on, so auto-sync never represents them.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE people SET primary_platform = NULL, primary_chosen_by = NULL, updated_at = $1 \
+                 WHERE primary_chosen_by = 'automatic' AND platforms NOT IN ({singles}) \
+                 AND NOT EXISTS (SELECT 1 FROM representations r WHERE r.person_id = people.id)"
+            )))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(plan.new_people.len())
         }
-        for chunk in links.chunks(ROWS_PER_STATEMENT) {
-            let mut text = String::from("UPDATE accounts SET person_id = CASE id");
-            for index in 0..chunk.len() {
-                text.push_str(&format!(" WHEN ${} THEN ${}", 2 * index + 1, 2 * index + 2));
-            }
-            text.push_str(" END WHERE id IN (");
-            push_placeholders(&mut text, 2 * chunk.len() + 1, chunk.len());
-            text.push(')');
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for (account, person) in chunk {
-                query = query.bind(account.as_str()).bind(person.as_str());
-            }
-            for (account, _) in chunk {
-                query = query.bind(account.as_str());
-            }
-            query.execute(&mut *tx).await?;
-        }
-        let bits: String = Platform::ALL
-            .iter()
-            .map(|p| format!("WHEN '{}' THEN {}", p.as_str(), p.bit()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE people SET platforms = (SELECT COALESCE(SUM(DISTINCT CASE a.platform {bits} \
-             ELSE 0 END), 0) FROM accounts a WHERE a.person_id = people.id AND a.active = 1 \
-             AND a.kind = 'human')"
-        )))
-        .execute(&mut *tx)
-        .await?;
-        let single: String = Platform::ALL
-            .iter()
-            .map(|p| format!("WHEN {} THEN '{}'", p.bit(), p.as_str()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let singles: String = Platform::ALL
-            .iter()
-            .map(|p| p.bit().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE people SET primary_platform = CASE platforms {single} END, \
-             primary_chosen_by = 'automatic', updated_at = $1 \
-             WHERE primary_platform IS NULL AND platforms IN ({singles})"
-        )))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // People on several platforms must choose; people on none (they left) have nothing
-        // left to be primary on, so auto-sync never represents them.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE people SET primary_platform = NULL, primary_chosen_by = NULL, updated_at = $1 \
-             WHERE primary_chosen_by = 'automatic' AND platforms NOT IN ({singles}) \
-             AND NOT EXISTS (SELECT 1 FROM representations r WHERE r.person_id = people.id)"
-        )))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(plan.new_people.len())
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// People who left: every account of theirs is inactive (deactivated, or gone from what

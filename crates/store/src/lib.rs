@@ -15,6 +15,7 @@ mod console;
 mod conversations;
 mod error;
 mod flows;
+mod group_commit;
 mod health;
 mod imports;
 mod listing;
@@ -26,6 +27,7 @@ mod representations;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -44,7 +46,7 @@ pub use people::NewAccount;
 pub use prompts::PromptGrant;
 pub use relay::{
     AccountIdentity, DeadLetter, InboxItem, MessageKey, NewOutboxItem, OutboxAction, OutboxItem,
-    RelayCounts, RelayedCopy, StoredSubscription,
+    RelayCounts, RelayedCopy, Settlement, StoredSubscription,
 };
 pub use representations::{RepresentationSecrets, TransitionRecord};
 
@@ -73,13 +75,27 @@ impl Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// Connections of their own for storing inbound events: a platform waits for the hub's
-    /// answer only so long (Slack: 3 s), so its deliveries never queue behind the relay's
-    /// other work for a connection.
+    /// Where the relay writes. SQLite allows one writer at a time, and a writer that finds the
+    /// database locked sleeps and polls (1 ms, 2 ms, 5 ms…), which under load costs more than
+    /// the writes: on SQLite this is one connection, so that writers queue for it instead. On
+    /// PostgreSQL it is the pool.
+    writer: AnyPool,
+    /// Where inbound events are stored: a platform waits for the hub's answer only so long
+    /// (Slack: 3 s), so on PostgreSQL its deliveries have connections of their own and never
+    /// queue behind the relay's other work; on SQLite, the writer.
     ingest: AnyPool,
     backend: Backend,
     cipher: Cipher,
     clock: Arc<dyn Clock>,
+    /// Grows with every change to the directory (people, accounts, representations,
+    /// connections and their secrets, conversations and portals), after it is committed: what
+    /// was read from it before is stale once this moved. The hub owns its database alone, so
+    /// its own writes are all the changes there are.
+    directory_version: Arc<AtomicU64>,
+    /// Webhook deliveries stored together (see [`group_commit`]).
+    inbound: Arc<group_commit::GroupCommit<relay::InboundDelivery, usize>>,
+    /// Delivered copies recorded together.
+    delivered: Arc<group_commit::GroupCommit<relay::Delivered, ()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -160,18 +176,42 @@ impl Store {
         .await
         .map_err(|e| connect_error(e.to_string()))?;
         migrations::run(&pool, backend).await?;
-        let ingest = pool_of(2).await.map_err(|e| connect_error(e.to_string()))?;
+        let (writer, ingest) = match backend {
+            Backend::Sqlite => {
+                let writer = pool_of(1).await.map_err(|e| connect_error(e.to_string()))?;
+                (writer.clone(), writer)
+            }
+            Backend::Postgres => (
+                pool.clone(),
+                pool_of(2).await.map_err(|e| connect_error(e.to_string()))?,
+            ),
+        };
         Ok(Self {
             pool,
+            writer,
             ingest,
             backend,
             cipher,
             clock,
+            directory_version: Arc::default(),
+            inbound: Arc::default(),
+            delivered: Arc::default(),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Changes whenever the directory changed: a cache of what was read from it is valid as
+    /// long as this is the version it was read at (read before the reading started).
+    pub fn directory_version(&self) -> u64 {
+        self.directory_version.load(Ordering::Acquire)
+    }
+
+    /// Called by every method that changed the directory, once the change is committed.
+    fn directory_changed(&self) {
+        self.directory_version.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Checks that the database answers.
@@ -183,6 +223,7 @@ impl Store {
     /// Closes every connection; waits for queries in flight.
     pub async fn close(&self) {
         self.ingest.close().await;
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -200,9 +241,23 @@ impl Store {
     /// write while another writer commits.
     async fn begin_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         };
+        Ok(tx)
+    }
+
+    /// A write the relay can redo, when the database loses it in a power failure: on
+    /// PostgreSQL its commit does not wait for the disk. What it records is derived from
+    /// writes that do wait (the stored event, the lease taken before a copy is posted), and
+    /// those come later in the same log, so any of them flushes it too — see ARCHITECTURE.md.
+    async fn begin_redoable_write(&self) -> Result<Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(tx)
     }
 }

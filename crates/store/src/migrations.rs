@@ -64,9 +64,15 @@ const STEPS: &[Step] = &[
     },
     Step {
         version: 9,
+        description: "when the relay's events reached the hub, to measure the latency it adds",
+        sqlite: include_str!("../migrations/sqlite/0009_relay_latency.sql"),
+        postgres: include_str!("../migrations/postgres/0009_relay_latency.sql"),
+    },
+    Step {
+        version: 10,
         description: "the admin console: admins, their sessions, the first owner's setup link",
-        sqlite: include_str!("../migrations/sqlite/0009_console.sql"),
-        postgres: include_str!("../migrations/postgres/0009_console.sql"),
+        sqlite: include_str!("../migrations/sqlite/0010_console.sql"),
+        postgres: include_str!("../migrations/postgres/0010_console.sql"),
     },
 ];
 

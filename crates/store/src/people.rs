@@ -31,25 +31,30 @@ impl Store {
         display_name: &str,
         email: &Email,
     ) -> Result<Person, StoreError> {
-        let person = Person {
-            id: PersonId::from_uuid(new_uuid()),
-            display_name: display_name.to_owned(),
-            email: email.clone(),
-            primary: None,
-        };
-        let now = self.now().unix_millis();
-        sqlx::query(
-            "INSERT INTO people (id, display_name, email, primary_platform, created_at, updated_at) \
-             VALUES ($1, $2, $3, NULL, $4, $4)",
-        )
-        .bind(person.id.to_string())
-        .bind(display_name)
-        .bind(email.as_str())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_as(|| format!("a person with e-mail {email}")))?;
-        Ok(person)
+        let changed: Result<Person, StoreError> = async {
+            let person = Person {
+                id: PersonId::from_uuid(new_uuid()),
+                display_name: display_name.to_owned(),
+                email: email.clone(),
+                primary: None,
+            };
+            let now = self.now().unix_millis();
+            sqlx::query(
+                "INSERT INTO people (id, display_name, email, primary_platform, created_at, updated_at) \
+                 VALUES ($1, $2, $3, NULL, $4, $4)",
+            )
+            .bind(person.id.to_string())
+            .bind(display_name)
+            .bind(email.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_as(|| format!("a person with e-mail {email}")))?;
+            Ok(person)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
@@ -85,30 +90,35 @@ impl Store {
         team: &str,
         platform: Platform,
     ) -> Result<u64, StoreError> {
-        let singles: String = Platform::ALL
-            .iter()
-            .map(|p| p.bit().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE people SET primary_platform = $1, primary_chosen_by = 'admin', updated_at = $2 \
-             WHERE platforms NOT IN (0, {singles}) \
-             AND (primary_platform IS NULL OR primary_platform <> $3 \
-             OR primary_chosen_by IS NULL OR primary_chosen_by <> 'admin') \
-             AND id IN (SELECT a.person_id FROM account_teams t JOIN accounts a ON a.id = t.account_id \
-             WHERE t.team_id = $4 AND a.active = 1 AND a.person_id IS NOT NULL) \
-             AND EXISTS (SELECT 1 FROM accounts o WHERE o.person_id = people.id \
-             AND o.platform = $5 AND o.active = 1 AND o.kind = 'human')"
-        )))
-        .bind(platform.as_str())
-        .bind(self.now().unix_millis())
-        .bind(platform.as_str())
-        .bind(team)
-        .bind(platform.as_str())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(changed)
+        let changed: Result<u64, StoreError> = async {
+            let singles: String = Platform::ALL
+                .iter()
+                .map(|p| p.bit().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE people SET primary_platform = $1, primary_chosen_by = 'admin', updated_at = $2 \
+                 WHERE platforms NOT IN (0, {singles}) \
+                 AND (primary_platform IS NULL OR primary_platform <> $3 \
+                 OR primary_chosen_by IS NULL OR primary_chosen_by <> 'admin') \
+                 AND id IN (SELECT a.person_id FROM account_teams t JOIN accounts a ON a.id = t.account_id \
+                 WHERE t.team_id = $4 AND a.active = 1 AND a.person_id IS NOT NULL) \
+                 AND EXISTS (SELECT 1 FROM accounts o WHERE o.person_id = people.id \
+                 AND o.platform = $5 AND o.active = 1 AND o.kind = 'human')"
+            )))
+            .bind(platform.as_str())
+            .bind(self.now().unix_millis())
+            .bind(platform.as_str())
+            .bind(team)
+            .bind(platform.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            Ok(changed)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Sets (or clears, with `None`) a person's primary platform.
@@ -117,71 +127,86 @@ impl Store {
         id: PersonId,
         primary: Option<Primary>,
     ) -> Result<Person, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE people SET primary_platform = $1, primary_chosen_by = $2, updated_at = $3 \
-             WHERE id = $4 RETURNING {PERSON_COLUMNS}"
-        )))
-        .bind(primary.map(|p| p.platform.as_str()))
-        .bind(primary.map(|p| p.chosen_by.as_str()))
-        .bind(self.now().unix_millis())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            kind: "person",
-            id: id.to_string(),
-        })?;
-        person_from_row(&row)
+        let changed: Result<Person, StoreError> = async {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE people SET primary_platform = $1, primary_chosen_by = $2, updated_at = $3 \
+                 WHERE id = $4 RETURNING {PERSON_COLUMNS}"
+            )))
+            .bind(primary.map(|p| p.platform.as_str()))
+            .bind(primary.map(|p| p.chosen_by.as_str()))
+            .bind(self.now().unix_millis())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "person",
+                id: id.to_string(),
+            })?;
+            person_from_row(&row)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Deletes a person and everything that hangs off them (representations, history,
     /// conversation memberships); their accounts stay, unlinked, as the platforms still have them.
     pub async fn delete_person(&self, id: PersonId) -> Result<(), StoreError> {
-        let result = sqlx::query("DELETE FROM people WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "person",
-                id: id.to_string(),
-            });
+        let changed: Result<(), StoreError> = async {
+            let result = sqlx::query("DELETE FROM people WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+            if result.rows_affected() == 0 {
+                return Err(StoreError::NotFound {
+                    kind: "person",
+                    id: id.to_string(),
+                });
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Inserts the account, or updates the one already known by its platform, connection and
     /// external id: importing the same user twice never makes two accounts. The link to a person
     /// is left as it was.
     pub async fn upsert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, email, \
-             kind, active, person_id, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9) \
-             ON CONFLICT (platform, connection_id, external_id) DO UPDATE SET \
-             display_name = excluded.display_name, email = excluded.email, kind = excluded.kind, \
-             active = excluded.active, updated_at = excluded.updated_at \
-             RETURNING {ACCOUNT_COLUMNS}"
-        )))
-        .bind(new_uuid().to_string())
-        .bind(account.connection_id.to_string())
-        .bind(account.platform.as_str())
-        .bind(account.external_id.as_str())
-        .bind(account.display_name.as_str())
-        .bind(account.email.as_ref().map(Email::as_str))
-        .bind(account.kind.as_str())
-        .bind(i64::from(account.active))
-        .bind(self.now().unix_millis())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
-                kind: "connection on that platform",
-                id: account.connection_id.to_string(),
-            },
-            _ => StoreError::Database(error),
-        })?;
-        account_from_row(&row)
+        let changed: Result<Account, StoreError> = async {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, email, \
+                 kind, active, person_id, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9) \
+                 ON CONFLICT (platform, connection_id, external_id) DO UPDATE SET \
+                 display_name = excluded.display_name, email = excluded.email, kind = excluded.kind, \
+                 active = excluded.active, updated_at = excluded.updated_at \
+                 RETURNING {ACCOUNT_COLUMNS}"
+            )))
+            .bind(new_uuid().to_string())
+            .bind(account.connection_id.to_string())
+            .bind(account.platform.as_str())
+            .bind(account.external_id.as_str())
+            .bind(account.display_name.as_str())
+            .bind(account.email.as_ref().map(Email::as_str))
+            .bind(account.kind.as_str())
+            .bind(i64::from(account.active))
+            .bind(self.now().unix_millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| match &error {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+                    kind: "connection on that platform",
+                    id: account.connection_id.to_string(),
+                },
+                _ => StoreError::Database(error),
+            })?;
+            account_from_row(&row)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Links an account to the person it belongs to, or unlinks it with `None`.
@@ -190,27 +215,32 @@ impl Store {
         account: AccountId,
         person: Option<PersonId>,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query("UPDATE accounts SET person_id = $1 WHERE id = $2")
-            .bind(person.map(|p| p.to_string()))
-            .bind(account.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(|error| match &error {
-                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                    StoreError::NotFound {
-                        kind: "person",
-                        id: person.map(|p| p.to_string()).unwrap_or_default(),
+        let changed: Result<(), StoreError> = async {
+            let result = sqlx::query("UPDATE accounts SET person_id = $1 WHERE id = $2")
+                .bind(person.map(|p| p.to_string()))
+                .bind(account.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(|error| match &error {
+                    sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                        StoreError::NotFound {
+                            kind: "person",
+                            id: person.map(|p| p.to_string()).unwrap_or_default(),
+                        }
                     }
-                }
-                _ => StoreError::Database(error),
-            })?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                kind: "account",
-                id: account.to_string(),
-            });
+                    _ => StoreError::Database(error),
+                })?;
+            if result.rows_affected() == 0 {
+                return Err(StoreError::NotFound {
+                    kind: "account",
+                    id: account.to_string(),
+                });
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn accounts_of_person(&self, person: PersonId) -> Result<Vec<Account>, StoreError> {

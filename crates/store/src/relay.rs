@@ -27,6 +27,8 @@ pub struct InboxItem {
     pub event_id: String,
     pub payload: String,
     pub attempts: i64,
+    /// When its delivery reached the hub (microseconds since the epoch).
+    pub received_micros: Option<i64>,
 }
 
 /// What to do on a destination platform for a message.
@@ -91,6 +93,9 @@ pub struct NewOutboxItem {
     pub payload: String,
     /// Not sent before this time; `None` for at once.
     pub due_at: Option<Timestamp>,
+    /// When the event it was decided from reached the hub (microseconds since the epoch), to
+    /// measure the latency the hub adds; `None` for a message read back from a history.
+    pub received_micros: Option<i64>,
 }
 
 impl NewOutboxItem {
@@ -98,6 +103,54 @@ impl NewOutboxItem {
     fn lane(&self) -> String {
         format!("{}/{}", self.conversation, self.platform.as_str())
     }
+}
+
+/// What the relay decided about one event, recorded with [`Store::settle_events`].
+#[derive(Debug, Clone, Copy)]
+pub struct Settlement<'a> {
+    /// The stored event to mark read, when it came from the inbox.
+    pub inbox: Option<i64>,
+    /// What makes the event unique (a message's id, an edit's version): an event whose key
+    /// was remembered before is a repeat.
+    pub seen: Option<(Platform, &'a str)>,
+    /// A message written in a portal: (its connection, chat, when it was sent in microseconds).
+    pub written: Option<(ConnectionId, &'a ExternalChatId, i64)>,
+    pub copies: &'a [NewOutboxItem],
+}
+
+/// Rows written by one statement at most: far below both databases' limits on parameters
+/// (SQLite 32,766; PostgreSQL 65,535) for the widest row.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A webhook delivery's items, waiting to be stored with others.
+pub(crate) struct InboundDelivery {
+    connection: ConnectionId,
+    /// (event id, payload)
+    items: Vec<(String, String)>,
+    received_micros: i64,
+}
+
+/// A delivered copy, waiting to be recorded with others.
+pub(crate) struct Delivered {
+    id: i64,
+    origin: MessageKey,
+    conversation: ConversationId,
+    sender: PersonId,
+    connection: ConnectionId,
+    copy: Option<MessageKey>,
 }
 
 /// A copy waiting in the outbox, leased to whoever took it.
@@ -115,6 +168,8 @@ pub struct OutboxItem {
     /// Set when an earlier attempt may have reached the platform (the hub stopped during it,
     /// or it failed in a way that leaves the outcome unknown): when that attempt started.
     pub maybe_sent_since: Option<Timestamp>,
+    /// When the event it was decided from reached the hub (microseconds since the epoch).
+    pub received_micros: Option<i64>,
 }
 
 /// A copy that could not be delivered after the last retry.
@@ -174,47 +229,96 @@ impl AccountIdentity {
 }
 
 const OUTBOX_COLUMNS: &str = "id, conversation_id, platform, connection_id, sender_person_id, \
-     origin_platform, origin_chat, origin_message, action, payload, attempts, leased_at";
+     origin_platform, origin_chat, origin_message, action, payload, attempts, leased_at, \
+     received_micros";
 
 const COPY_COLUMNS: &str = "origin_platform, origin_chat, origin_message, conversation_id, \
      sender_person_id, copy_platform, copy_connection_id, copy_chat, copy_message";
 
 impl Store {
-    /// Stores the items of a delivery, each once however often it is delivered; returns how
-    /// many were new.
+    /// Stores the items of a delivery that reached the hub at `received_micros` (microseconds
+    /// since the epoch), each once however often it is delivered; returns how many were new.
+    /// Committed together with the deliveries stored at the same time.
     pub async fn store_inbound(
         &self,
         connection: ConnectionId,
         items: &[(&str, &str)],
+        received_micros: i64,
     ) -> Result<usize, StoreError> {
+        let delivery = InboundDelivery {
+            connection,
+            items: items
+                .iter()
+                .map(|&(event, payload)| (event.to_owned(), payload.to_owned()))
+                .collect(),
+            received_micros,
+        };
+        let store = self.clone();
+        self.inbound
+            .write(delivery, |deliveries| async move {
+                store.store_inbound_together(deliveries).await
+            })
+            .await
+    }
+
+    async fn store_inbound_together(
+        &self,
+        deliveries: Vec<InboundDelivery>,
+    ) -> Result<Vec<usize>, StoreError> {
         let now = self.now().unix_millis();
+        let rows: Vec<(&InboundDelivery, &(String, String))> = deliveries
+            .iter()
+            .flat_map(|delivery| delivery.items.iter().map(move |item| (delivery, item)))
+            .collect();
         let mut tx = match self.backend {
             crate::Backend::Sqlite => self.ingest.begin_with("BEGIN IMMEDIATE").await?,
             crate::Backend::Postgres => self.ingest.begin().await?,
         };
-        let mut stored = 0;
-        for &(event_id, payload) in items {
-            stored += sqlx::query(
+        let mut stored = std::collections::HashSet::new();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT / 6) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO relay_inbox (connection_id, event_id, payload, received_at, \
-                 next_attempt_at) VALUES ($1, $2, $3, $4, $4) \
-                 ON CONFLICT (connection_id, event_id) DO NOTHING",
-            )
-            .bind(connection.to_string())
-            .bind(event_id)
-            .bind(payload)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() as usize;
+                 next_attempt_at, received_micros) VALUES {} \
+                 ON CONFLICT (connection_id, event_id) DO NOTHING \
+                 RETURNING connection_id, event_id",
+                placeholders(chunk.len(), 6)
+            )));
+            for (delivery, (event, payload)) in chunk {
+                query = query
+                    .bind(delivery.connection.to_string())
+                    .bind(event.as_str())
+                    .bind(payload.as_str())
+                    .bind(now)
+                    .bind(now)
+                    .bind(delivery.received_micros);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                stored.insert((
+                    row.try_get::<String, _>("connection_id")?,
+                    row.try_get::<String, _>("event_id")?,
+                ));
+            }
         }
         tx.commit().await?;
-        Ok(stored)
+        // Each new event counts for the first delivery that had it.
+        Ok(deliveries
+            .iter()
+            .map(|delivery| {
+                let connection = delivery.connection.to_string();
+                delivery
+                    .items
+                    .iter()
+                    .filter(|(event, _)| stored.remove(&(connection.clone(), event.clone())))
+                    .count()
+            })
+            .collect())
     }
 
     /// Stored events due to be read, oldest first.
     pub async fn due_inbound(&self, limit: i64) -> Result<Vec<InboxItem>, StoreError> {
         sqlx::query(
-            "SELECT id, connection_id, event_id, payload, attempts FROM relay_inbox \
+            "SELECT id, connection_id, event_id, payload, attempts, received_micros \
+             FROM relay_inbox \
              WHERE payload IS NOT NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, id LIMIT $2",
         )
@@ -230,6 +334,7 @@ impl Store {
                 event_id: row.try_get("event_id")?,
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
+                received_micros: row.try_get("received_micros")?,
             })
         })
         .collect()
@@ -249,7 +354,7 @@ impl Store {
         .bind(error)
         .bind(retry_at.unix_millis())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -278,68 +383,126 @@ impl Store {
         written: Option<(ConnectionId, &ExternalChatId, i64)>,
         copies: &[NewOutboxItem],
     ) -> Result<bool, StoreError> {
-        let now = self.now().unix_millis();
-        let mut tx = self.begin_write().await?;
-        if let Some(id) = inbox {
-            sqlx::query("UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some((connection, chat, micros)) = written {
-            sqlx::query(
-                "UPDATE portals SET last_message_micros = $1 WHERE connection_id = $2 \
-                 AND external_chat_id = $3 \
-                 AND (last_message_micros IS NULL OR last_message_micros < $1)",
-            )
-            .bind(micros)
-            .bind(connection.to_string())
-            .bind(chat.as_str())
-            .execute(&mut *tx)
+        let settled = self
+            .settle_events(&[Settlement {
+                inbox,
+                seen,
+                written,
+                copies,
+            }])
             .await?;
-        }
-        if let Some((platform, key)) = seen {
-            let first = sqlx::query(
-                "INSERT INTO relay_seen (platform, key, seen_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (platform, key) DO NOTHING",
-            )
-            .bind(platform.as_str())
-            .bind(key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !first {
-                tx.commit().await?;
-                return Ok(false);
+        Ok(settled[0])
+    }
+
+    /// Records what the relay decided about several events, in the order decided, in one
+    /// transaction of a few statements whatever their number (each statement is a round trip
+    /// to the database, which costs more than the work). Returns, for each, whether it was
+    /// acted on: `false` for a repeat — its `seen` key remembered before, or taken by an
+    /// earlier event of the same call — whose copies were not queued.
+    pub async fn settle_events(&self, events: &[Settlement<'_>]) -> Result<Vec<bool>, StoreError> {
+        let now = self.now().unix_millis();
+        let mut fresh = vec![true; events.len()];
+        let mut keys = std::collections::HashSet::new();
+        for (event, fresh) in events.iter().zip(&mut fresh) {
+            if let Some(key) = event.seen {
+                *fresh = keys.insert(key);
             }
         }
-        for copy in copies {
-            sqlx::query(
-                "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
-                 sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
-                 action, payload, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(copy.lane())
-            .bind(copy.conversation.to_string())
-            .bind(copy.platform.as_str())
-            .bind(copy.connection.to_string())
-            .bind(copy.sender.to_string())
-            .bind(copy.origin.platform.as_str())
-            .bind(copy.origin.chat.as_str())
-            .bind(copy.origin.message.as_str())
-            .bind(copy.order)
-            .bind(copy.action.as_str())
-            .bind(copy.payload.as_str())
-            .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
-            .bind(now)
+        let mut tx = self.begin_redoable_write().await?;
+        let read: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.inbox.map(|id| id.to_string()))
+            .collect();
+        for chunk in read.chunks(ROWS_PER_STATEMENT) {
+            // The ids are integers the database gave.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id IN ({})",
+                chunk.join(", ")
+            )))
             .execute(&mut *tx)
             .await?;
         }
+        let mut last_messages: std::collections::BTreeMap<(String, &str), i64> =
+            std::collections::BTreeMap::new();
+        for (connection, chat, micros) in events.iter().filter_map(|e| e.written) {
+            let last = last_messages
+                .entry((connection.to_string(), chat.as_str()))
+                .or_insert(micros);
+            *last = (*last).max(micros);
+        }
+        let last_messages: Vec<_> = last_messages.into_iter().collect();
+        for chunk in last_messages.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE portals SET last_message_micros = v.column3 FROM (VALUES {}) AS v \
+                 WHERE portals.connection_id = v.column1 AND portals.external_chat_id = v.column2 \
+                 AND (portals.last_message_micros IS NULL \
+                      OR portals.last_message_micros < v.column3)",
+                placeholders(chunk.len(), 3)
+            )));
+            for ((connection, chat), micros) in chunk {
+                query = query.bind(connection.as_str()).bind(*chat).bind(*micros);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let keys: Vec<(Platform, &str)> = keys.into_iter().collect();
+        let mut remembered = std::collections::HashSet::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO relay_seen (platform, key, seen_at) VALUES {} \
+                 ON CONFLICT (platform, key) DO NOTHING RETURNING platform, key",
+                placeholders(chunk.len(), 3)
+            )));
+            for (platform, key) in chunk {
+                query = query.bind(platform.as_str()).bind(*key).bind(now);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                remembered.insert((
+                    row.try_get::<String, _>("platform")?,
+                    row.try_get::<String, _>("key")?,
+                ));
+            }
+        }
+        for (event, fresh) in events.iter().zip(&mut fresh) {
+            if let Some((platform, key)) = event.seen
+                && *fresh
+            {
+                *fresh = remembered.contains(&(platform.as_str().to_owned(), key.to_owned()));
+            }
+        }
+        let copies: Vec<&NewOutboxItem> = events
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, fresh)| **fresh)
+            .flat_map(|(event, _)| event.copies)
+            .collect();
+        for chunk in copies.chunks(ROWS_PER_STATEMENT / 14) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
+                 sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
+                 action, payload, next_attempt_at, created_at, received_micros) VALUES {}",
+                placeholders(chunk.len(), 14)
+            )));
+            for copy in chunk {
+                query = query
+                    .bind(copy.lane())
+                    .bind(copy.conversation.to_string())
+                    .bind(copy.platform.as_str())
+                    .bind(copy.connection.to_string())
+                    .bind(copy.sender.to_string())
+                    .bind(copy.origin.platform.as_str())
+                    .bind(copy.origin.chat.as_str())
+                    .bind(copy.origin.message.as_str())
+                    .bind(copy.order)
+                    .bind(copy.action.as_str())
+                    .bind(copy.payload.as_str())
+                    .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
+                    .bind(now)
+                    .bind(copy.received_micros);
+            }
+            query.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(fresh)
     }
 
     /// Takes up to `limit` copies that are due, each the first undelivered one of its lane (in
@@ -369,61 +532,104 @@ impl Store {
         .iter()
         .map(outbox_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-        let mut leased = Vec::with_capacity(candidates.len());
-        for item in candidates {
-            let taken = sqlx::query(
-                "UPDATE relay_outbox SET lease_until = $1, leased_at = $3 WHERE id = $2 \
-                 AND (lease_until IS NULL OR lease_until < $3)",
-            )
-            .bind(lease_until.unix_millis())
-            .bind(item.id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-                == 1;
-            if taken {
-                leased.push(item);
-            }
+        if candidates.is_empty() {
+            return Ok(candidates);
         }
+        // All taken in one statement (the ids are integers the database gave); a copy someone
+        // else took meanwhile is left out.
+        let ids = candidates
+            .iter()
+            .map(|item| item.id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let taken: std::collections::HashSet<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE relay_outbox SET lease_until = $1, leased_at = $2 WHERE id IN ({ids}) \
+             AND (lease_until IS NULL OR lease_until < $2) RETURNING id"
+        )))
+        .bind(lease_until.unix_millis())
+        .bind(now)
+        .fetch_all(&self.writer)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64, _>("id"))
+        .collect::<Result<_, _>>()?;
+        let leased: Vec<OutboxItem> = candidates
+            .into_iter()
+            .filter(|item| taken.contains(&item.id))
+            .collect();
         Ok(leased)
     }
 
     /// A copy was delivered: it leaves the outbox, and the copy it made (if any: a deletion
-    /// or a reaction makes none) enters the map, in one transaction.
+    /// or a reaction makes none) enters the map, in one transaction — committed together with
+    /// the copies delivered at the same time.
     pub async fn outbox_delivered(
         &self,
         item: &OutboxItem,
         copy: Option<&MessageKey>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM relay_outbox WHERE id = $1")
-            .bind(item.id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(copy) = copy {
-            sqlx::query(
-                "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
-                 conversation_id, sender_person_id, copy_platform, copy_connection_id, copy_chat, \
-                 copy_message, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (origin_platform, origin_chat, origin_message, copy_platform) \
-                 DO NOTHING",
-            )
-            .bind(item.origin.platform.as_str())
-            .bind(item.origin.chat.as_str())
-            .bind(item.origin.message.as_str())
-            .bind(item.conversation.to_string())
-            .bind(item.sender.to_string())
-            .bind(copy.platform.as_str())
-            .bind(item.connection.to_string())
-            .bind(copy.chat.as_str())
-            .bind(copy.message.as_str())
-            .bind(self.now().unix_millis())
+        let delivered = Delivered {
+            id: item.id,
+            origin: item.origin.clone(),
+            conversation: item.conversation,
+            sender: item.sender,
+            connection: item.connection,
+            copy: copy.cloned(),
+        };
+        let store = self.clone();
+        self.delivered
+            .write(delivered, |delivered| async move {
+                store.outbox_delivered_together(delivered).await
+            })
+            .await
+    }
+
+    async fn outbox_delivered_together(
+        &self,
+        delivered: Vec<Delivered>,
+    ) -> Result<Vec<()>, StoreError> {
+        let now = self.now().unix_millis();
+        let mut tx = self.begin_redoable_write().await?;
+        for chunk in delivered.chunks(ROWS_PER_STATEMENT) {
+            let ids: Vec<String> = chunk.iter().map(|d| d.id.to_string()).collect();
+            // The ids are integers the database gave.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM relay_outbox WHERE id IN ({})",
+                ids.join(", ")
+            )))
             .execute(&mut *tx)
             .await?;
         }
+        let copies: Vec<(&Delivered, &MessageKey)> = delivered
+            .iter()
+            .filter_map(|d| d.copy.as_ref().map(|copy| (d, copy)))
+            .collect();
+        for chunk in copies.chunks(ROWS_PER_STATEMENT / 10) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
+                 conversation_id, sender_person_id, copy_platform, copy_connection_id, copy_chat, \
+                 copy_message, created_at) VALUES {} \
+                 ON CONFLICT (origin_platform, origin_chat, origin_message, copy_platform) \
+                 DO NOTHING",
+                placeholders(chunk.len(), 10)
+            )));
+            for (delivered, copy) in chunk {
+                query = query
+                    .bind(delivered.origin.platform.as_str())
+                    .bind(delivered.origin.chat.as_str())
+                    .bind(delivered.origin.message.as_str())
+                    .bind(delivered.conversation.to_string())
+                    .bind(delivered.sender.to_string())
+                    .bind(copy.platform.as_str())
+                    .bind(delivered.connection.to_string())
+                    .bind(copy.chat.as_str())
+                    .bind(copy.message.as_str())
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(vec![(); delivered.len()])
     }
 
     /// A delivery attempt failed: tried again at `retry_at`, or — `retry_at` being `None` —
@@ -448,7 +654,7 @@ impl Store {
         .bind(retry_at.is_none().then_some(now))
         .bind(i64::from(maybe_sent))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -459,7 +665,7 @@ impl Store {
     pub async fn recover_outbox(&self) -> Result<u64, StoreError> {
         Ok(
             sqlx::query("UPDATE relay_outbox SET lease_until = NULL WHERE lease_until IS NOT NULL")
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         )
@@ -524,7 +730,7 @@ impl Store {
         )
         .bind(self.now().unix_millis())
         .bind(sender.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected())
     }
@@ -581,7 +787,7 @@ impl Store {
         )
         .bind(self.now().unix_millis())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if revived == 0 {
@@ -803,21 +1009,26 @@ impl Store {
         name: &str,
         secret: &SecretString,
     ) -> Result<(), StoreError> {
-        let sealed = self
-            .cipher
-            .seal(secret, &webhook_secret_context(connection, name));
-        sqlx::query(
-            "INSERT INTO webhook_secrets (connection_id, name, sealed, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, name) \
-             DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-        )
-        .bind(connection.to_string())
-        .bind(name)
-        .bind(sealed)
-        .bind(self.now().unix_millis())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let changed: Result<(), StoreError> = async {
+            let sealed = self
+                .cipher
+                .seal(secret, &webhook_secret_context(connection, name));
+            sqlx::query(
+                "INSERT INTO webhook_secrets (connection_id, name, sealed, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, name) \
+                 DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+            )
+            .bind(connection.to_string())
+            .bind(name)
+            .bind(sealed)
+            .bind(self.now().unix_millis())
+            .execute(&self.writer)
+            .await?;
+            Ok(())
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn webhook_secret(
@@ -847,12 +1058,17 @@ impl Store {
         connection: ConnectionId,
         name: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM webhook_secrets WHERE connection_id = $1 AND name = $2")
-            .bind(connection.to_string())
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let changed: Result<(), StoreError> = async {
+            sqlx::query("DELETE FROM webhook_secrets WHERE connection_id = $1 AND name = $2")
+                .bind(connection.to_string())
+                .bind(name)
+                .execute(&self.writer)
+                .await?;
+            Ok(())
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Forgets events read before `before`: platforms stop redelivering long before then.
@@ -906,6 +1122,7 @@ fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         maybe_sent_since: row
             .try_get::<Option<i64>, _>("leased_at")?
             .map(Timestamp::from_unix_millis),
+        received_micros: row.try_get("received_micros")?,
     })
 }
 

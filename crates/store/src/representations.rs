@@ -38,31 +38,40 @@ impl Store {
         platform: Platform,
         kind: RepresentationKind,
     ) -> Result<Representation, StoreError> {
-        sqlx::query(
-            "INSERT INTO representations (person_id, platform, kind, status, failure_reason, \
-             account_id, updated_at) VALUES ($1, $2, $3, 'not_created', NULL, NULL, $4)",
-        )
-        .bind(person.to_string())
-        .bind(platform.as_str())
-        .bind(kind.as_str())
-        .bind(self.now().unix_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
-                kind: "person",
-                id: person.to_string(),
-            },
-            _ => conflict_as(|| format!("a {platform} representation of person {person}"))(error),
-        })?;
-        Ok(Representation {
-            person_id: person,
-            platform,
-            kind,
-            status: SyncStatus::NotCreated,
-            account_id: None,
-            external_account: None,
-        })
+        let changed: Result<Representation, StoreError> = async {
+            sqlx::query(
+                "INSERT INTO representations (person_id, platform, kind, status, failure_reason, \
+                 account_id, updated_at) VALUES ($1, $2, $3, 'not_created', NULL, NULL, $4)",
+            )
+            .bind(person.to_string())
+            .bind(platform.as_str())
+            .bind(kind.as_str())
+            .bind(self.now().unix_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(|error| match &error {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    StoreError::NotFound {
+                        kind: "person",
+                        id: person.to_string(),
+                    }
+                }
+                _ => {
+                    conflict_as(|| format!("a {platform} representation of person {person}"))(error)
+                }
+            })?;
+            Ok(Representation {
+                person_id: person,
+                platform,
+                kind,
+                status: SyncStatus::NotCreated,
+                account_id: None,
+                external_account: None,
+            })
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     pub async fn representation(
@@ -108,12 +117,17 @@ impl Store {
         event: SyncEvent,
         cause: &str,
     ) -> Result<Transition, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let transition = self
-            .transition_in(&mut tx, person, platform, event, cause)
-            .await?;
-        tx.commit().await?;
-        Ok(transition)
+        let changed: Result<Transition, StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            let transition = self
+                .transition_in(&mut tx, person, platform, event, cause)
+                .await?;
+            tx.commit().await?;
+            Ok(transition)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Completes a sync: the representation is `account` on the platform, acting with
@@ -128,32 +142,37 @@ impl Store {
         secrets: &RepresentationSecrets,
         cause: &str,
     ) -> Result<Transition, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let transition = self
-            .transition_in(&mut tx, person, platform, SyncEvent::Completed, cause)
+        let changed: Result<Transition, StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            let transition = self
+                .transition_in(&mut tx, person, platform, SyncEvent::Completed, cause)
+                .await?;
+            sqlx::query(
+                "UPDATE representations SET external_id = $1 WHERE person_id = $2 AND platform = $3",
+            )
+            .bind(account.as_str())
+            .bind(person.to_string())
+            .bind(platform.as_str())
+            .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "UPDATE representations SET external_id = $1 WHERE person_id = $2 AND platform = $3",
-        )
-        .bind(account.as_str())
-        .bind(person.to_string())
-        .bind(platform.as_str())
-        .execute(&mut *tx)
-        .await?;
-        self.replace_secrets_in(&mut tx, person, platform, secrets)
+            self.replace_secrets_in(&mut tx, person, platform, secrets)
+                .await?;
+            // Older "Sync now" links would authorise again what is already synced: spend them.
+            sqlx::query(
+                "UPDATE prompts SET used_at = $1 \
+                 WHERE person_id = $2 AND platform = $3 AND used_at IS NULL",
+            )
+            .bind(self.now().unix_millis())
+            .bind(person.to_string())
+            .bind(platform.as_str())
+            .execute(&mut *tx)
             .await?;
-        // Older "Sync now" links would authorise again what is already synced: spend them.
-        sqlx::query(
-            "UPDATE prompts SET used_at = $1 \
-             WHERE person_id = $2 AND platform = $3 AND used_at IS NULL",
-        )
-        .bind(self.now().unix_millis())
-        .bind(person.to_string())
-        .bind(platform.as_str())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(transition)
+            tx.commit().await?;
+            Ok(transition)
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Replaces a representation's stored credentials without changing its status: what the
@@ -164,11 +183,16 @@ impl Store {
         platform: Platform,
         secrets: &RepresentationSecrets,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        self.replace_secrets_in(&mut tx, person, platform, secrets)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        let changed: Result<(), StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            self.replace_secrets_in(&mut tx, person, platform, secrets)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     async fn replace_secrets_in(
@@ -222,24 +246,29 @@ impl Store {
         platform: Platform,
         cause: &str,
     ) -> Result<Transition, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let transition = self
-            .transition_in(&mut tx, person, platform, SyncEvent::Reset, cause)
-            .await?;
-        for statement in [
-            "UPDATE representations SET external_id = NULL WHERE person_id = $1 AND platform = $2",
-            "DELETE FROM representation_secrets WHERE person_id = $1 AND platform = $2",
-            "DELETE FROM prompts WHERE person_id = $1 AND platform = $2",
-            "DELETE FROM flows WHERE person_id = $1 AND platform = $2",
-        ] {
-            sqlx::query(statement)
-                .bind(person.to_string())
-                .bind(platform.as_str())
-                .execute(&mut *tx)
+        let changed: Result<Transition, StoreError> = async {
+            let mut tx = self.begin_write().await?;
+            let transition = self
+                .transition_in(&mut tx, person, platform, SyncEvent::Reset, cause)
                 .await?;
+            for statement in [
+                "UPDATE representations SET external_id = NULL WHERE person_id = $1 AND platform = $2",
+                "DELETE FROM representation_secrets WHERE person_id = $1 AND platform = $2",
+                "DELETE FROM prompts WHERE person_id = $1 AND platform = $2",
+                "DELETE FROM flows WHERE person_id = $1 AND platform = $2",
+            ] {
+                sqlx::query(statement)
+                    .bind(person.to_string())
+                    .bind(platform.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(transition)
         }
-        tx.commit().await?;
-        Ok(transition)
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// Changes how a representation that is not created yet will be made (the person gained or
@@ -251,29 +280,34 @@ impl Store {
         platform: Platform,
         kind: RepresentationKind,
     ) -> Result<Representation, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE representations SET kind = $1, updated_at = $2 \
-             WHERE person_id = $3 AND platform = $4 AND status = 'not_created' \
-             RETURNING {REPRESENTATION_COLUMNS}"
-        )))
-        .bind(kind.as_str())
-        .bind(self.now().unix_millis())
-        .bind(person.to_string())
-        .bind(platform.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some(row) => representation_from_row(&row),
-            None => Err(match self.representation(person, platform).await? {
-                Some(_) => StoreError::Conflict(format!(
-                    "the created {platform} representation of person {person}"
-                )),
-                None => StoreError::NotFound {
-                    kind: "representation",
-                    id: format!("{person}/{platform}"),
-                },
-            }),
+        let changed: Result<Representation, StoreError> = async {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE representations SET kind = $1, updated_at = $2 \
+                 WHERE person_id = $3 AND platform = $4 AND status = 'not_created' \
+                 RETURNING {REPRESENTATION_COLUMNS}"
+            )))
+            .bind(kind.as_str())
+            .bind(self.now().unix_millis())
+            .bind(person.to_string())
+            .bind(platform.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            match row {
+                Some(row) => representation_from_row(&row),
+                None => Err(match self.representation(person, platform).await? {
+                    Some(_) => StoreError::Conflict(format!(
+                        "the created {platform} representation of person {person}"
+                    )),
+                    None => StoreError::NotFound {
+                        kind: "representation",
+                        id: format!("{person}/{platform}"),
+                    },
+                }),
+            }
         }
+        .await;
+        self.directory_changed();
+        changed
     }
 
     /// The credentials a synced representation acts with (empty when none are stored).

@@ -13,7 +13,7 @@ use switchboard_core::{
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
     AccountIdentity, AdminRole, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
-    OutboxAction, RepresentationSecrets, Store, StoreError, StoredSubscription,
+    OutboxAction, RepresentationSecrets, Settlement, Store, StoreError, StoredSubscription,
 };
 
 /// A clock the tests move by hand.
@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -2425,8 +2425,12 @@ fn copy_item(
         action: OutboxAction::Post,
         payload: format!("{{\"body\":\"{message}\"}}"),
         due_at: None,
+        received_micros: Some(RECEIVED_MICROS + order),
     }
 }
+
+/// When the relay tests' events reached the hub.
+const RECEIVED_MICROS: i64 = 1_700_000_000_000_000;
 
 store_test!(
     relay_events_are_stored_once_and_acted_on_once,
@@ -2436,13 +2440,26 @@ store_test!(
         let (alice, _, conversation) = relay_pair(&store).await;
         // A redelivery is not stored again.
         let items = [("Ev1", "{\"a\":1}"), ("Ev2", "{\"a\":2}")];
-        assert_eq!(store.store_inbound(slack.id, &items).await.unwrap(), 2);
-        assert_eq!(store.store_inbound(slack.id, &items[..1]).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .store_inbound(slack.id, &items, RECEIVED_MICROS)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .store_inbound(slack.id, &items[..1], RECEIVED_MICROS)
+                .await
+                .unwrap(),
+            0
+        );
         let due = store.due_inbound(10).await.unwrap();
         assert_eq!(
             due.iter().map(|i| i.event_id.as_str()).collect::<Vec<_>>(),
             ["Ev1", "Ev2"]
         );
+        assert_eq!(due[0].received_micros, Some(RECEIVED_MICROS));
         // Two events about the same message (a group DM delivered to two bots): the first
         // queues its copy, the second is recognised as a repeat and queues nothing.
         let copy = copy_item(conversation, teams.id, alice, "1.0", 1);
@@ -2464,11 +2481,13 @@ store_test!(
         );
         assert!(store.due_inbound(10).await.unwrap().is_empty());
         let far = Timestamp::from_unix_millis(i64::MAX / 2);
-        assert_eq!(store.lease_outbox(10, far).await.unwrap().len(), 1);
+        let leased = store.lease_outbox(10, far).await.unwrap();
+        assert_eq!(leased.len(), 1);
+        assert_eq!(leased[0].received_micros, Some(RECEIVED_MICROS + 1));
 
         // A failed read is tried again when due, not before.
         store
-            .store_inbound(slack.id, &[("Ev3", "{}")])
+            .store_inbound(slack.id, &[("Ev3", "{}")], RECEIVED_MICROS)
             .await
             .unwrap();
         let third = store.due_inbound(10).await.unwrap().remove(0);
@@ -2499,7 +2518,10 @@ store_test!(
         let inbox = |id: &'static str| {
             let store = &store;
             async move {
-                store.store_inbound(slack.id, &[(id, "{}")]).await.unwrap();
+                store
+                    .store_inbound(slack.id, &[(id, "{}")], RECEIVED_MICROS)
+                    .await
+                    .unwrap();
                 store.due_inbound(10).await.unwrap().remove(0).id
             }
         };
@@ -2605,7 +2627,10 @@ store_test!(
         let slack = slack_connection(&store).await;
         let teams = teams_connection(&store).await;
         let (alice, _, conversation) = relay_pair(&store).await;
-        store.store_inbound(slack.id, &[("e", "{}")]).await.unwrap();
+        store
+            .store_inbound(slack.id, &[("e", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
         let id = store.due_inbound(1).await.unwrap()[0].id;
         store
             .settle_inbound(
@@ -2740,7 +2765,7 @@ store_test!(
     |db, store| {
         let slack = slack_connection(&store).await;
         store
-            .store_inbound(slack.id, &[("old", "{}")])
+            .store_inbound(slack.id, &[("old", "{}")], RECEIVED_MICROS)
             .await
             .unwrap();
         let id = store.due_inbound(1).await.unwrap()[0].id;
@@ -2754,7 +2779,7 @@ store_test!(
         // Forgotten: a redelivery now would be stored again.
         assert_eq!(
             store
-                .store_inbound(slack.id, &[("old", "{}")])
+                .store_inbound(slack.id, &[("old", "{}")], RECEIVED_MICROS)
                 .await
                 .unwrap(),
             1
@@ -2768,7 +2793,10 @@ store_test!(
         let slack = slack_connection(&store).await;
         let teams = teams_connection(&store).await;
         let (alice, _, conversation) = relay_pair(&store).await;
-        store.store_inbound(slack.id, &[("e", "{}")]).await.unwrap();
+        store
+            .store_inbound(slack.id, &[("e", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
         let id = store.due_inbound(1).await.unwrap()[0].id;
         store
             .settle_inbound(
@@ -2998,3 +3026,169 @@ store_test!(the_audit_log_filtered_by_actor_and_action, |_db, store| {
         .unwrap();
     assert_eq!(older.len(), 3);
 });
+
+store_test!(
+    the_directory_version_moves_with_the_directory_not_with_the_relay,
+    |_db, store| {
+        let before = store.directory_version();
+        let slack = slack_connection(&store).await;
+        let (alice, bob, _) = relay_pair(&store).await;
+        let after_setup = store.directory_version();
+        assert!(
+            after_setup > before,
+            "connections, people and conversations count"
+        );
+        let primary = switchboard_core::Primary {
+            platform: Platform::Slack,
+            chosen_by: switchboard_core::ChosenBy::Admin,
+        };
+        store.set_primary(alice, Some(primary)).await.unwrap();
+        assert!(
+            store.directory_version() > after_setup,
+            "a primary platform counts"
+        );
+        let settled = store.directory_version();
+        store
+            .store_inbound(slack.id, &[("Ev1", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
+        let due = store.due_inbound(1).await.unwrap();
+        store
+            .settle_inbound(due[0].id, Some((Platform::Slack, "posted/D1/1.0")), &[])
+            .await
+            .unwrap();
+        assert_eq!(store.directory_version(), settled, "relay traffic does not");
+        store.delete_person(bob).await.unwrap();
+        assert!(store.directory_version() > settled, "a removal counts");
+    }
+);
+
+store_test!(
+    events_settled_together_are_acted_on_once_each_and_note_each_portals_last_message,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        let (first_chat, second_chat) = (ExternalChatId::new("D1"), ExternalChatId::new("D2"));
+        store
+            .create_portal(conversation, Platform::Slack, slack.id, &first_chat)
+            .await
+            .unwrap();
+        let carol = store
+            .create_person("Carol", &email("carol@acme.com"))
+            .await
+            .unwrap();
+        let other = store.direct_conversation(alice, carol.id).await.unwrap().id;
+        store
+            .create_portal(other, Platform::Slack, slack.id, &second_chat)
+            .await
+            .unwrap();
+        store
+            .store_inbound(
+                slack.id,
+                &[("Ev1", "{}"), ("Ev2", "{}"), ("Ev3", "{}"), ("Ev4", "{}")],
+                RECEIVED_MICROS,
+            )
+            .await
+            .unwrap();
+        let due = store.due_inbound(10).await.unwrap();
+        // Already acted on before this batch.
+        store
+            .settle_event(None, Some((Platform::Slack, "posted/D1/0")), None, &[])
+            .await
+            .unwrap();
+        let copies = |message: &str, order: i64| {
+            vec![copy_item(conversation, teams.id, alice, message, order)]
+        };
+        let (one, two, repeat, old) = (
+            copies("1", 10),
+            copies("2", 20),
+            copies("2", 20),
+            copies("0", 5),
+        );
+        let fresh = store
+            .settle_events(&[
+                Settlement {
+                    inbox: Some(due[0].id),
+                    seen: Some((Platform::Slack, "posted/D1/1")),
+                    written: Some((slack.id, &first_chat, 10)),
+                    copies: &one,
+                },
+                Settlement {
+                    inbox: Some(due[1].id),
+                    seen: Some((Platform::Slack, "posted/D1/2")),
+                    written: Some((slack.id, &first_chat, 20)),
+                    copies: &two,
+                },
+                // The same message delivered twice in one batch: the first takes it.
+                Settlement {
+                    inbox: Some(due[2].id),
+                    seen: Some((Platform::Slack, "posted/D1/2")),
+                    written: Some((slack.id, &first_chat, 20)),
+                    copies: &repeat,
+                },
+                Settlement {
+                    inbox: Some(due[3].id),
+                    seen: Some((Platform::Slack, "posted/D1/0")),
+                    written: Some((slack.id, &second_chat, 7)),
+                    copies: &old,
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(fresh, [true, true, false, false]);
+        assert!(store.due_inbound(10).await.unwrap().is_empty(), "all read");
+        assert_eq!(
+            store.last_message_in(slack.id, &first_chat).await.unwrap(),
+            Some(20)
+        );
+        assert_eq!(
+            store.last_message_in(slack.id, &second_chat).await.unwrap(),
+            Some(7)
+        );
+        // An older message does not move a portal's last message back.
+        store
+            .settle_event(None, None, Some((slack.id, &first_chat, 15)), &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.last_message_in(slack.id, &first_chat).await.unwrap(),
+            Some(20)
+        );
+        let far = Timestamp::from_unix_millis(i64::MAX / 2);
+        let queued: Vec<String> = store
+            .lease_outbox(10, far)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|item| item.origin.message)
+            .collect();
+        assert_eq!(queued, ["1"], "one lane: its head only");
+        assert_eq!(store.relay_counts().await.unwrap().outbox, 2);
+    }
+);
+
+store_test!(
+    deliveries_stored_at_the_same_time_are_each_stored_once,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        // Twenty deliveries at once, of ten events each delivered twice.
+        let writes: Vec<_> = (0..20)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let event = format!("Ev{}", n % 10);
+                    store
+                        .store_inbound(slack.id, &[(event.as_str(), "{}")], RECEIVED_MICROS)
+                        .await
+                })
+            })
+            .collect();
+        let mut stored = 0;
+        for write in writes {
+            stored += write.await.unwrap().unwrap();
+        }
+        assert_eq!(stored, 10, "each event counts once");
+        assert_eq!(store.due_inbound(100).await.unwrap().len(), 10);
+    }
+);

@@ -177,6 +177,7 @@ async fn run() {
         syncing: Default::default(),
         relay: Default::default(),
         console: Default::default(),
+        directory: Default::default(),
     };
     let router = switchboard_hub::router(state);
     tokio::spawn(async move {

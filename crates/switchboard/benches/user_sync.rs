@@ -140,6 +140,7 @@ async fn run() {
         syncing: Default::default(),
         relay: Default::default(),
         console: Default::default(),
+        directory: Default::default(),
     };
     let router = switchboard_hub::router(state.clone());
     tokio::spawn(async move {

@@ -397,6 +397,11 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 40, value_name = "N")]
     pub people: usize,
 
+    /// Keep the hub's data in this database instead of SQLite in the data directory, such as
+    /// postgres://user@host/switchboard.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+
     /// Use this API token instead of a random one (for scripts).
     #[arg(long, value_name = "TOKEN")]
     pub api_token: Option<String>,

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchboard_hub::refresh::RefreshSettings;
 use switchboard_hub::{AppState, SystemClock};
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
@@ -269,7 +269,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     .context("setting up the simulated Slack")?;
     let state = open_hub(HubSetup {
         data_dir: &data_dir,
-        database_url: None,
+        database_url: args.database_url.as_deref(),
         secret_key: None,
         public_url: &hub_url,
         platforms: &demo::platform_config(&sim_url, &hub_url, &slack_app),
@@ -396,6 +396,7 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<AppState> {
         syncing: Default::default(),
         relay: Default::default(),
         console: Default::default(),
+        directory: Default::default(),
     })
 }
 
@@ -421,6 +422,16 @@ fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .set_buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ])
+        .context("cannot set up the metrics recorder")?
+        // Fine around the relay's targets (p50 5 ms, p99 25 ms), so that the quantiles can be
+        // read off the buckets.
+        .set_buckets_for_metric(
+            Matcher::Full(switchboard_hub::relay::ADDED_LATENCY.to_owned()),
+            &[
+                0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1,
+                0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ],
+        )
         .context("cannot set up the metrics recorder")?
         .install_recorder()
         .context("cannot set up the metrics recorder")?;

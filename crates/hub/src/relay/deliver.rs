@@ -12,11 +12,12 @@ use switchboard_store::{MessageKey, OutboxAction, OutboxItem, StoreError};
 use tokio::sync::Semaphore;
 
 use super::payload::{Body, Payload};
-use super::route::representation_actor;
 use super::{IDLE_POLL, later};
 use crate::AppState;
-use crate::import::connection_context;
 
+/// The latency the hub adds to a copy: from the delivery of the event it was decided from to
+/// the destination platform accepting it (retries, holds and restarts included).
+pub const ADDED_LATENCY: &str = "switchboard_relay_added_latency_seconds";
 /// Lanes delivered at once: one slow or rate-limited chat holds one of them, not the others.
 const IN_FLIGHT: usize = 64;
 /// How long a taken copy stays taken: longer than a platform call with its own retries, so
@@ -106,6 +107,11 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
             metrics::counter!("switchboard_relay_delivered_total", "platform" => item.platform.as_str(), "action" => item.action.as_str()).increment(1);
             metrics::histogram!("switchboard_relay_delivery_seconds", "platform" => item.platform.as_str())
                 .record(started.elapsed().as_secs_f64());
+            if let Some(received) = item.received_micros {
+                let added = crate::clock::wall_clock_micros().saturating_sub(received);
+                metrics::histogram!(ADDED_LATENCY, "platform" => item.platform.as_str())
+                    .record(added as f64 / 1e6);
+            }
             Ok(())
         }
         Err(Failure::Store(error)) => {
@@ -235,15 +241,22 @@ fn retry_at(
 async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKey>, Failure> {
     let store = &state.store;
     let payload = Payload::decode(&item.payload).map_err(Failure::Impossible)?;
-    let context = connection_context(store, item.connection)
+    let context = state
+        .directory
+        .context(store, item.connection)
         .await?
         .ok_or_else(|| Failure::Impossible("the destination connection was removed".into()))?;
     let module = state.platforms.get(item.platform).cloned().ok_or_else(|| {
         Failure::Impossible(format!("this hub has no {} module", item.platform.as_str()))
     })?;
-    let Some(actor) = representation_actor(store, item.sender, item.platform).await? else {
-        let name = store
-            .person(item.sender)
+    let Some(actor) = state
+        .directory
+        .actor(store, item.sender, item.platform)
+        .await?
+    else {
+        let name = state
+            .directory
+            .person(store, item.sender)
             .await?
             .map_or_else(|| "the sender".to_owned(), |p| p.display_name);
         return Err(Failure::SenderNotSynced(format!(
@@ -253,7 +266,11 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
     };
     match item.action {
         OutboxAction::Post => {
-            let chat = match store.portal(item.conversation, item.platform).await? {
+            let chat = match state
+                .directory
+                .portal(store, item.conversation, item.platform)
+                .await?
+            {
                 Some(portal) => portal.external_chat_id,
                 None => {
                     let members = destination_members(state, item).await?;
@@ -404,7 +421,7 @@ async fn translated(
     };
     let text = body.to_rich_text();
     let store = &state.store;
-    let origin_connection = super::route::connection_on(store, item.origin.platform).await?;
+    let origin_connection = super::route::connection_on(state, item.origin.platform).await?;
     let mut names: HashMap<ExternalUserId, String> = HashMap::new();
     let mut targets: HashMap<ExternalUserId, ExternalUserId> = HashMap::new();
     for mention in text.mentions() {
@@ -414,24 +431,31 @@ async fn translated(
         let Some(connection) = origin_connection else {
             break;
         };
-        let Some(identity) = store
-            .account_identity(connection, item.origin.platform, mention.user.as_str())
+        let Some(identity) = state
+            .directory
+            .identity(
+                store,
+                connection,
+                item.origin.platform,
+                mention.user.as_str(),
+            )
             .await?
         else {
             continue;
         };
         let person = identity.person();
-        let Some(found) = store.person(person).await? else {
+        let Some(found) = state.directory.person(store, person).await? else {
             continue;
         };
         names.insert(mention.user.clone(), found.display_name.clone());
         let account = if found.primary.map(|p| p.platform) == Some(item.platform) {
-            store
-                .own_account(person, item.platform)
+            state
+                .directory
+                .own_account(store, person, item.platform)
                 .await?
-                .map(|(_, id)| ExternalUserId::new(id))
+                .map(ExternalUserId::new)
         } else {
-            match representation_actor(store, person, item.platform).await? {
+            match state.directory.actor(store, person, item.platform).await? {
                 Some(Actor::Representation { account, .. }) => Some(account),
                 _ => None,
             }
@@ -511,8 +535,9 @@ async fn destination_members(
     item: &OutboxItem,
 ) -> Result<Vec<ExternalUserId>, Failure> {
     let store = &state.store;
-    let conversation = store
-        .conversation(item.conversation)
+    let conversation = state
+        .directory
+        .conversation(store, item.conversation)
         .await?
         .ok_or_else(|| Failure::Impossible("the conversation was removed".into()))?;
     let mut members = Vec::new();
@@ -521,18 +546,20 @@ async fn destination_members(
         .iter()
         .filter(|p| **p != item.sender)
     {
-        let primary = store
-            .person(*person)
+        let primary = state
+            .directory
+            .person(store, *person)
             .await?
             .and_then(|p| p.primary)
             .map(|p| p.platform);
         let account = if primary == Some(item.platform) {
-            store
-                .own_account(*person, item.platform)
+            state
+                .directory
+                .own_account(store, *person, item.platform)
                 .await?
-                .map(|(_, id)| ExternalUserId::new(id))
+                .map(ExternalUserId::new)
         } else {
-            match representation_actor(store, *person, item.platform).await? {
+            match state.directory.actor(store, *person, item.platform).await? {
                 Some(Actor::Representation { account, .. }) => Some(account),
                 _ => None,
             }
@@ -565,15 +592,19 @@ async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Res
     let store = &state.store;
     let platform = item.origin.platform;
     let (Some(connection), Some(module)) = (
-        super::route::connection_on(store, platform).await?,
+        super::route::connection_on(state, platform).await?,
         state.platforms.get(platform).cloned(),
     ) else {
         return Ok(());
     };
-    let Some(context) = connection_context(store, connection).await? else {
+    let Some(context) = state.directory.context(store, connection).await? else {
         return Ok(());
     };
-    let Some((_, account)) = store.own_account(item.sender, platform).await? else {
+    let Some(account) = state
+        .directory
+        .own_account(store, item.sender, platform)
+        .await?
+    else {
         return Ok(());
     };
     let chat = module

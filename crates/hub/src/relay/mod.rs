@@ -9,6 +9,7 @@
 //! the platforms' event subscriptions.
 
 mod deliver;
+pub use deliver::ADDED_LATENCY;
 mod payload;
 mod route;
 

@@ -4,22 +4,21 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use switchboard_core::{
-    ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, PersonId, Platform,
-    RichText, SyncStatus, Unreached, destinations,
+    ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, Platform, RichText,
+    Unreached, destinations,
 };
 use switchboard_platform::{
-    Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, EventEnvelope, InboundEvent,
-    InboundKind, MessageRef, PlatformError, SubscriptionChange,
+    Actor, ChatKind, ChatPlatform, ConnectionContext, EventEnvelope, InboundEvent, InboundKind,
+    MessageRef, PlatformError, SubscriptionChange,
 };
 use switchboard_store::{
-    AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Store, StoreError,
+    AccountIdentity, InboxItem, MessageKey, NewOutboxItem, OutboxAction, Settlement, StoreError,
     StoredSubscription,
 };
 
 use super::payload::{Body, Payload, Target};
 use super::{IDLE_POLL, later};
 use crate::AppState;
-use crate::import::connection_context;
 
 /// Events read per pass, all at once.
 const BATCH: i64 = 128;
@@ -58,7 +57,12 @@ async fn route_due(state: &AppState) -> Result<usize, StoreError> {
     for item in &items {
         if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(item.connection_id)
         {
-            slot.insert(connection_context(&state.store, item.connection_id).await?);
+            slot.insert(
+                state
+                    .directory
+                    .context(&state.store, item.connection_id)
+                    .await?,
+            );
         }
     }
     // Spawned, so that every read goes on while earlier events are being decided.
@@ -71,16 +75,17 @@ async fn route_due(state: &AppState) -> Result<usize, StoreError> {
             tokio::spawn(async move { read(&state, context.as_ref(), &item).await })
         })
         .collect();
-    let mut queued = false;
+    let mut batch = Batch::default();
     for (item, read) in items.iter().zip(reads) {
         let read = read.await.unwrap_or_else(|failed| {
             Err(PlatformError::Unavailable(format!(
                 "reading the event failed: {failed}"
             )))
         });
-        queued |= route_item(state, contexts[&item.connection_id].as_ref(), item, read).await?;
+        let context = contexts[&item.connection_id].as_ref();
+        route_item(state, context, item, read, &mut batch).await?;
     }
-    if queued {
+    if batch.settle(state).await? {
         state.relay.outbox_filled();
     }
     Ok(items.len())
@@ -142,6 +147,7 @@ async fn backfill(
     module: &dyn ChatPlatform,
     context: &ConnectionContext,
     decision: &Decision,
+    batch: &mut Batch,
 ) -> Result<(), StoreError> {
     let Some(backfill) = &decision.backfill else {
         return Ok(());
@@ -162,10 +168,8 @@ async fn backfill(
         if !earlier {
             continue;
         }
-        match decide(state, module, context, event).await {
-            Ok(decision) => {
-                settle(state, None, context.connection.platform, &decision).await?;
-            }
+        match decide(state, module, context, event, batch).await {
+            Ok(decision) => batch.push(None, context.connection.platform, decision),
             Err(RouteError::Store(error)) => return Err(error),
             Err(RouteError::Platform(error)) => {
                 tracing::warn!(chat = %backfill.chat, %error, "relay: a missed message cannot be relayed");
@@ -184,29 +188,85 @@ impl Decision {
     }
 }
 
-/// Records a decision (and marks the stored event read, if it came from the inbox); returns
-/// whether copies were queued.
-async fn settle(
-    state: &AppState,
+/// The decisions of one pass over the inbox (or over histories read back), recorded together:
+/// one transaction of a few statements, however many events.
+#[derive(Default)]
+struct Batch {
+    decided: Vec<Decided>,
+}
+
+struct Decided {
+    /// The stored event to mark read, when it came from the inbox.
     inbox: Option<i64>,
-    platform: Platform,
-    decision: &Decision,
-) -> Result<bool, StoreError> {
-    let seen = decision.seen.as_deref().map(|key| (platform, key));
-    let written = decision
-        .written
-        .as_ref()
-        .map(|(connection, chat, micros)| (*connection, chat, *micros));
-    let fresh = state
-        .store
-        .settle_event(inbox, seen, written, &decision.copies)
-        .await?;
-    Ok(fresh && !decision.copies.is_empty())
+    seen: Option<(Platform, String)>,
+    decision: Decision,
+}
+
+impl Batch {
+    fn push(&mut self, inbox: Option<i64>, platform: Platform, mut decision: Decision) {
+        let seen = decision.seen.take().map(|key| (platform, key));
+        self.decided.push(Decided {
+            inbox,
+            seen,
+            decision,
+        });
+    }
+
+    /// A stored event there is nothing to do about: it is only marked read.
+    fn mark_read(&mut self, inbox: i64) {
+        self.decided.push(Decided {
+            inbox: Some(inbox),
+            seen: None,
+            decision: Decision::default(),
+        });
+    }
+
+    /// When the last message of a portal decided in this pass was sent.
+    fn last_written(&self, connection: ConnectionId, chat: &ExternalChatId) -> Option<i64> {
+        self.decided
+            .iter()
+            .filter_map(|d| d.decision.written.as_ref())
+            .filter(|(c, written_in, _)| *c == connection && written_in == chat)
+            .map(|(_, _, micros)| *micros)
+            .max()
+    }
+
+    /// Records the decisions; returns whether copies were queued.
+    async fn settle(self, state: &AppState) -> Result<bool, StoreError> {
+        if self.decided.is_empty() {
+            return Ok(false);
+        }
+        let settlements: Vec<Settlement<'_>> = self
+            .decided
+            .iter()
+            .map(|d| Settlement {
+                inbox: d.inbox,
+                seen: d
+                    .seen
+                    .as_ref()
+                    .map(|(platform, key)| (*platform, key.as_str())),
+                written: d
+                    .decision
+                    .written
+                    .as_ref()
+                    .map(|(connection, chat, micros)| (*connection, chat, *micros)),
+                copies: &d.decision.copies,
+            })
+            .collect();
+        let fresh = state.store.settle_events(&settlements).await?;
+        Ok(self
+            .decided
+            .iter()
+            .zip(fresh)
+            .any(|(d, fresh)| fresh && !d.decision.copies.is_empty()))
+    }
 }
 
 /// Messages of a chat sent closer together than this are a burst, whose events may overtake
-/// each other on their way…
-const BURST: Duration = Duration::from_secs(5);
+/// each other on their way (platforms deliver concurrently; a second later the earlier event
+/// has arrived, unless its delivery failed, and a retry comes seconds later, which no short
+/// wait covers)…
+const BURST: Duration = Duration::from_secs(1);
 /// …so each waits this long for the ones before it.
 const REORDER_WAIT: Duration = Duration::from_millis(500);
 
@@ -258,26 +318,36 @@ const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// newer messages.
 async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), StoreError> {
     let since = now_micros(state) - super::millis(CATCH_UP_WINDOW) * 1000;
-    let mut queued = false;
+    let mut batch = Batch::default();
     for (portal, last) in state.store.portals_active_since(since).await? {
         if only.is_some_and(|connection| connection != portal.connection_id) {
             continue;
         }
-        let Some(context) = connection_context(&state.store, portal.connection_id).await? else {
+        let Some(context) = state
+            .directory
+            .context(&state.store, portal.connection_id)
+            .await?
+        else {
             continue;
         };
         let Some(module) = state.platforms.get(portal.platform).cloned() else {
             continue;
         };
-        let Some(conversation) = state.store.conversation(portal.conversation_id).await? else {
+        let Some(conversation) = state
+            .directory
+            .conversation(&state.store, portal.conversation_id)
+            .await?
+        else {
             continue;
         };
         // Read as someone in the chat: a participant's representation there (a Slack bot is
         // in its DMs), or the hub.
         let mut reader = Actor::Hub;
         for person in &conversation.participants {
-            if let Some(actor) =
-                representation_actor(&state.store, *person, portal.platform).await?
+            if let Some(actor) = state
+                .directory
+                .actor(&state.store, *person, portal.platform)
+                .await?
             {
                 reader = actor;
                 break;
@@ -294,10 +364,8 @@ async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), St
             }
         };
         for event in events {
-            match decide(state, module.as_ref(), &context, event).await {
-                Ok(decision) => {
-                    queued |= settle(state, None, portal.platform, &decision).await?;
-                }
+            match decide(state, module.as_ref(), &context, event, &batch).await {
+                Ok(decision) => batch.push(None, portal.platform, decision),
                 Err(RouteError::Store(error)) => return Err(error),
                 Err(RouteError::Platform(error)) => {
                     tracing::warn!(chat = %portal.external_chat_id, %error, "relay: a missed message cannot be relayed");
@@ -305,37 +373,43 @@ async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), St
             }
         }
     }
-    if queued {
+    if batch.settle(state).await? {
         tracing::info!("relay: relayed what was written while the hub was stopped");
         state.relay.outbox_filled();
     }
     Ok(())
 }
 
-/// Routes one stored event, once read; returns whether copies were queued.
+/// Routes one stored event, once read, adding what was decided to the batch.
 async fn route_item(
     state: &AppState,
     context: Option<&ConnectionContext>,
     item: &InboxItem,
     read: Read,
-) -> Result<bool, StoreError> {
+    batch: &mut Batch,
+) -> Result<(), StoreError> {
     let (Some(context), Some(module)) = (
         context,
         context.and_then(|c| state.platforms.get(c.connection.platform).cloned()),
     ) else {
         // The connection was removed since (or its platform's module): nowhere to go.
-        return state.store.settle_inbound(item.id, None, &[]).await;
+        batch.mark_read(item.id);
+        return Ok(());
     };
     let platform = context.connection.platform;
     let decided = match read {
         Ok(None) => Ok(Decision::default()),
-        Ok(Some(event)) => decide(state, module.as_ref(), context, event).await,
+        Ok(Some(event)) => decide(state, module.as_ref(), context, event, batch).await,
         Err(error) => Err(RouteError::Platform(error)),
     };
     match decided {
-        Ok(decision) => {
-            backfill(state, module.as_ref(), context, &decision).await?;
-            settle(state, Some(item.id), platform, &decision).await
+        Ok(mut decision) => {
+            for copy in &mut decision.copies {
+                copy.received_micros = item.received_micros;
+            }
+            backfill(state, module.as_ref(), context, &decision, batch).await?;
+            batch.push(Some(item.id), platform, decision);
+            Ok(())
         }
         Err(RouteError::Store(error)) => Err(error),
         Err(RouteError::Platform(error))
@@ -349,11 +423,12 @@ async fn route_item(
                 .store
                 .inbound_failed(item.id, &error.to_string(), later(state.clock.now(), wait))
                 .await?;
-            Ok(false)
+            Ok(())
         }
         Err(RouteError::Platform(error)) => {
             tracing::warn!(event = %item.event_id, %error, "relay: an event cannot be read; dropped");
-            settle(state, Some(item.id), platform, &Decision::default()).await
+            batch.mark_read(item.id);
+            Ok(())
         }
     }
 }
@@ -363,11 +438,14 @@ fn backoff(attempts: i64) -> Duration {
     Duration::from_secs(1u64 << attempts.clamp(0, 9) as u32).min(Duration::from_secs(600))
 }
 
+/// Decides what to do about an event; `batch` holds the decisions made before it and not
+/// recorded yet.
 async fn decide(
     state: &AppState,
     module: &dyn ChatPlatform,
     context: &ConnectionContext,
     event: InboundEvent,
+    batch: &Batch,
 ) -> Result<Decision, RouteError> {
     let platform = context.connection.platform;
     match event.kind {
@@ -389,7 +467,7 @@ async fn decide(
                 body,
                 thread,
             };
-            route_post(state, module, context, posted).await
+            route_post(state, module, context, posted, batch).await
         }
         InboundKind::MessageEdited { message, body } => {
             let action = Follow {
@@ -471,13 +549,15 @@ async fn route_post(
     module: &dyn ChatPlatform,
     context: &ConnectionContext,
     posted: Posted,
+    batch: &Batch,
 ) -> Result<Decision, RouteError> {
     let store = &state.store;
     let connection = context.connection.id;
     let platform = context.connection.platform;
     let seen = format!("posted/{}/{}", posted.origin.chat, posted.origin.message);
-    let sender = match store
-        .account_identity(connection, platform, posted.sender.as_str())
+    let sender = match state
+        .directory
+        .identity(store, connection, platform, posted.sender.as_str())
         .await?
     {
         Some(AccountIdentity::Person(person)) => person,
@@ -491,15 +571,21 @@ async fn route_post(
         return Ok(Decision::nothing(seen));
     }
     let mut backfill_from = None;
-    let conversation = match store
-        .portal_by_chat(connection, &posted.origin.chat)
+    let conversation = match state
+        .directory
+        .portal_by_chat(store, connection, &posted.origin.chat)
         .await?
     {
-        Some(portal) => store.conversation(portal.conversation_id).await?,
+        Some(portal) => {
+            state
+                .directory
+                .conversation(store, portal.conversation_id)
+                .await?
+        }
         None => {
             let (reader, members) = chat_members(state, module, context, &posted).await?;
             let adopted =
-                adopt_chat(store, connection, platform, &posted.origin.chat, &members).await?;
+                adopt_chat(state, connection, platform, &posted.origin.chat, &members).await?;
             if adopted.is_some() {
                 backfill_from = Some(reader);
             }
@@ -511,8 +597,9 @@ async fn route_post(
     };
     let mut participants = Vec::with_capacity(conversation.participants.len());
     for person in &conversation.participants {
-        let primary = store
-            .person(*person)
+        let primary = state
+            .directory
+            .person(store, *person)
             .await?
             .and_then(|p| p.primary)
             .map(|p| p.platform);
@@ -535,15 +622,20 @@ async fn route_post(
     // Platforms deliver events in no guaranteed order. A message written right after the
     // previous one of its chat waits a moment, so that an earlier one still on its way takes
     // its place first in the lane; a conversation at a human pace goes out at once.
-    let previous = store
-        .last_message_in(connection, &posted.origin.chat)
-        .await?;
+    let previous = match batch.last_written(connection, &posted.origin.chat) {
+        Some(micros) => Some(micros),
+        None => {
+            store
+                .last_message_in(connection, &posted.origin.chat)
+                .await?
+        }
+    };
     let due_at = previous
         .filter(|last| posted.order - last < super::millis(BURST) * 1000)
         .map(|_| later(state.clock.now(), REORDER_WAIT));
     let mut copies = Vec::new();
     for target in found.platforms {
-        let Some(target_connection) = connection_on(store, target).await? else {
+        let Some(target_connection) = connection_on(state, target).await? else {
             tracing::warn!(
                 platform = target.as_str(),
                 "relay: no connection to deliver to"
@@ -560,6 +652,7 @@ async fn route_post(
             action: OutboxAction::Post,
             payload: payload.clone(),
             due_at,
+            received_micros: None,
         });
     }
     Ok(Decision {
@@ -586,12 +679,20 @@ async fn chat_members(
     // Read as the account the platform addressed the event to, where it said which.
     let reader = match &posted.recipient {
         Some(recipient) => match state
-            .store
-            .account_identity(context.connection.id, platform, recipient.as_str())
+            .directory
+            .identity(
+                &state.store,
+                context.connection.id,
+                platform,
+                recipient.as_str(),
+            )
             .await?
         {
             Some(AccountIdentity::Representation(person)) => {
-                representation_actor(&state.store, person, platform).await?
+                state
+                    .directory
+                    .actor(&state.store, person, platform)
+                    .await?
             }
             _ => None,
         },
@@ -611,17 +712,19 @@ async fn chat_members(
 /// Makes a chat the hub had not seen a portal of its conversation, when a representation is
 /// among its members; `None` when none is (a chat between people at home on the platform).
 async fn adopt_chat(
-    store: &Store,
+    state: &AppState,
     connection: ConnectionId,
     platform: Platform,
     chat: &ExternalChatId,
     members: &[ExternalUserId],
 ) -> Result<Option<Conversation>, StoreError> {
+    let store = &state.store;
     let mut people = BTreeSet::new();
     let mut represented = false;
     for member in members {
-        match store
-            .account_identity(connection, platform, member.as_str())
+        match state
+            .directory
+            .identity(store, connection, platform, member.as_str())
             .await?
         {
             Some(AccountIdentity::Person(person)) => {
@@ -697,6 +800,7 @@ async fn route_follow_up(
                 action: follow.action,
                 payload: payload.clone(),
                 due_at: None,
+                received_micros: None,
             })
             .collect(),
     })
@@ -719,8 +823,10 @@ async fn route_reaction(
     reaction: Reaction,
 ) -> Result<Decision, RouteError> {
     let store = &state.store;
-    let reactor = match store
-        .account_identity(
+    let reactor = match state
+        .directory
+        .identity(
+            store,
             context.connection.id,
             context.connection.platform,
             reaction.user.as_str(),
@@ -735,7 +841,7 @@ async fn route_reaction(
     };
     let (origin, conversation, mut targets) = match store.relayed_copy(&reaction.message).await? {
         Some(relayed) => {
-            let Some(connection) = connection_on(store, relayed.origin.platform).await? else {
+            let Some(connection) = connection_on(state, relayed.origin.platform).await? else {
                 return Ok(Decision::nothing(event_id));
             };
             let original = (relayed.origin.clone(), connection);
@@ -779,6 +885,7 @@ async fn route_reaction(
             order,
             action,
             due_at: None,
+            received_micros: None,
             payload: Payload {
                 emoji: Some(reaction.emoji.clone()),
                 target: Some(Target {
@@ -855,40 +962,12 @@ async fn message_state(
 
 /// The connection the hub delivers to on a platform.
 pub(super) async fn connection_on(
-    store: &Store,
+    state: &AppState,
     platform: Platform,
 ) -> Result<Option<ConnectionId>, StoreError> {
-    Ok(store
-        .connections()
+    Ok(state
+        .directory
+        .connection_on(&state.store, platform)
         .await?
-        .into_iter()
-        .find(|c| c.platform == platform)
         .map(|c| c.id))
-}
-
-/// How to act as a person's representation on a platform, once it is synced.
-pub(super) async fn representation_actor(
-    store: &Store,
-    person: PersonId,
-    platform: Platform,
-) -> Result<Option<Actor>, StoreError> {
-    let Some(representation) = store.representation(person, platform).await? else {
-        return Ok(None);
-    };
-    let Some(account) = representation
-        .external_account
-        .filter(|_| representation.status == SyncStatus::Synced)
-    else {
-        return Ok(None);
-    };
-    let secrets = store.representation_secrets(person, platform).await?;
-    let mut credentials = Credentials::default();
-    for (name, secret) in secrets.secrets {
-        credentials.insert(name, secret);
-    }
-    credentials.set_expires_at(secrets.expires_at);
-    Ok(Some(Actor::Representation {
-        account,
-        credentials,
-    }))
 }

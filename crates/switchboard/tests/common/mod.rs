@@ -73,6 +73,17 @@ impl RunningDemo {
 
     /// Like [`RunningDemo::start_on`], for the simulator at `sim_url`.
     pub fn resume(sim_url: &str, data_dir: &std::path::Path, hub: u16, token: &str) -> Self {
+        Self::resume_with(sim_url, data_dir, hub, token, &[])
+    }
+
+    /// Like [`RunningDemo::resume`], with more of the demo's flags (`--database-url URL`).
+    pub fn resume_with(
+        sim_url: &str,
+        data_dir: &std::path::Path,
+        hub: u16,
+        token: &str,
+        flags: &[&str],
+    ) -> Self {
         let mut command = switchboard();
         command.args([
             "demo",
@@ -85,6 +96,7 @@ impl RunningDemo {
             "--api-token",
             token,
         ]);
+        command.args(flags);
         Self::run(command, hub, sim_url.to_owned(), token)
     }
 
@@ -134,6 +146,11 @@ impl RunningDemo {
 
     pub fn sim_url(&self) -> String {
         self.sim_url.clone()
+    }
+
+    /// The hub's process id, to read its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the hub at once, as a crash would (SIGKILL): nothing is flushed or closed.

@@ -1,7 +1,7 @@
--- Switchboard schema v9 (SQLite): the admin console's admins (argon2 password
+-- Switchboard schema v10 (PostgreSQL): the admin console's admins (argon2 password
 -- hashes), their sessions (kept by the SHA-256 of the cookie's value, never the value itself) and
 -- the one-time setup link that creates the first owner. Keep in step with
--- ../postgres/0009_console.sql.
+-- ../sqlite/0010_console.sql.
 
 CREATE TABLE admins (
     id TEXT PRIMARY KEY NOT NULL,

@@ -1,0 +1,430 @@
+//! The relay benchmark: a thousand conversations between Slack and Teams people, typed through
+//! the simulated platforms' own APIs, relayed by the real `switchboard` binary.
+//!
+//! The simulator (`switchboard sim --rate-limits off`) and the hub (`switchboard demo
+//! --sim-url`) run as processes of their own, the hub's memory read from `/proc`. This process
+//! only writes the messages and reads the hub's `/metrics`. It
+//!
+//! 1. waits for the demo's auto-sync to give 40 Slack people a Teams guest and 25 Teams people
+//!    a Slack bot, and opens the 1,000 conversations between them — half written on Slack (a
+//!    DM with the Teams person's bot), half on Teams (a chat with the Slack person's guest) —
+//!    and relays one message in each, so every portal exists;
+//! 2. **latency**: writes 200 messages a second for `RELAY_BENCH_LATENCY_SECS` (60), each
+//!    conversation every 5 s, and reads the latency the hub adds — from a webhook reaching the
+//!    hub to the destination platform accepting the copy — off the hub's histogram
+//!    `switchboard_relay_added_latency_seconds` (its buckets are fine around 5 and 25 ms);
+//! 3. **throughput**: offers `RELAY_BENCH_RATE` (1,000) messages a second for
+//!    `RELAY_BENCH_THROUGHPUT_SECS` (30) and prints the rate the hub delivered copies at while
+//!    the load lasted, and how long the backlog took to clear;
+//! 4. **memory**: with `RELAY_BENCH_SOAK_SECS` set (600 for the figures in BENCHMARKS.md),
+//!    writes 200 messages a second that long, printing the hub's resident memory every 30 s.
+//!
+//! ```sh
+//! cargo bench -p switchboard --bench relay
+//! RELAY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/relay_bench \
+//!     cargo bench -p switchboard --bench relay
+//! ```
+//!
+//! With `RELAY_BENCH_DATABASE_URL` the hub keeps its data in that (empty) PostgreSQL database
+//! instead of SQLite. Figures go to BENCHMARKS.md.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::world::{TOKEN, World};
+use common::{RunningDemo, RunningSim, free_port};
+use serde_json::json;
+
+const SLACK_PEOPLE: usize = 40;
+const TEAMS_PEOPLE: usize = 25;
+/// Enough people for the simulator to have 40 on Slack only and 25 on Teams only.
+const ORGANISATION: usize = 200;
+const LATENCY_RATE: f64 = 200.0;
+
+/// One conversation: who writes, and where.
+struct Conversation {
+    from_slack: bool,
+    writer_token: String,
+    writer_chat: String,
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.replace(['_', ','], "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let latency_secs = env_number("RELAY_BENCH_LATENCY_SECS", 60);
+    let throughput_secs = env_number("RELAY_BENCH_THROUGHPUT_SECS", 30);
+    let high_rate = env_number("RELAY_BENCH_RATE", 1_000) as f64;
+    let soak_secs = env_number("RELAY_BENCH_SOAK_SECS", 0);
+    let database_url = std::env::var("RELAY_BENCH_DATABASE_URL").ok();
+
+    let started = Instant::now();
+    let sim = RunningSim::start(ORGANISATION, false);
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let flags: Vec<&str> = match &database_url {
+        Some(url) => vec!["--database-url", url],
+        None => Vec::new(),
+    };
+    let hub = RunningDemo::resume_with(&sim.url(), data.path(), free_port(), TOKEN, &flags);
+    let world = Arc::new(World::of(&hub));
+    let metrics = Metrics {
+        http: reqwest::Client::new(),
+        url: format!("{}/metrics", hub.hub_url()),
+    };
+    let on_slack = world.synced_people("slack", "teams", SLACK_PEOPLE).await;
+    let on_teams = world.synced_people("teams", "slack", TEAMS_PEOPLE).await;
+    let mut conversations = Vec::new();
+    for (i, slack_person) in on_slack.iter().enumerate() {
+        let slack_token = world.token("slack", &slack_person.email).await;
+        for (j, teams_person) in on_teams.iter().enumerate() {
+            let conversation = if (i + j) % 2 == 0 {
+                Conversation {
+                    from_slack: true,
+                    writer_chat: world
+                        .slack_dm(&slack_token, &teams_person.representation)
+                        .await,
+                    writer_token: slack_token.clone(),
+                }
+            } else {
+                let teams_token = world.token("teams", &teams_person.email).await;
+                Conversation {
+                    from_slack: false,
+                    writer_chat: world
+                        .teams_chat_with_guest(&teams_token, &slack_person.representation)
+                        .await,
+                    writer_token: teams_token,
+                }
+            };
+            conversations.push(Arc::new(conversation));
+        }
+    }
+    let conversations = Arc::new(conversations);
+    println!(
+        "store: {}; {} conversations set up in {:.1} s; hub RSS {:.0} MiB",
+        if database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        conversations.len(),
+        started.elapsed().as_secs_f64(),
+        rss_mib(hub.pid())
+    );
+
+    // Every conversation's portals are made by its first message, which is not measured.
+    let written = Arc::new(AtomicUsize::new(0));
+    let warm_up = conversations.len();
+    write_at(&world, &conversations, &written, LATENCY_RATE, warm_up).await;
+    metrics
+        .wait_for_posts(warm_up, Duration::from_secs(300))
+        .await;
+    println!("warm-up: one message in every conversation relayed");
+
+    // Latency at 200 messages a second.
+    let before = metrics.latency_buckets().await;
+    let count = (LATENCY_RATE as usize) * latency_secs;
+    let sending = Instant::now();
+    write_at(&world, &conversations, &written, LATENCY_RATE, count).await;
+    let sent_in = sending.elapsed();
+    metrics
+        .wait_for_posts(written.load(Ordering::SeqCst), Duration::from_secs(300))
+        .await;
+    let after = metrics.latency_buckets().await;
+    let window = after.since(&before);
+    println!(
+        "latency: {count} messages written in {:.1} s ({:.0}/s); added latency over {} copies: \
+         p50 {:.1} ms, p99 {:.1} ms; {:.1} % within 5 ms, {:.2} % within 25 ms",
+        sent_in.as_secs_f64(),
+        count as f64 / sent_in.as_secs_f64(),
+        window.total(),
+        window.quantile(0.5) * 1e3,
+        window.quantile(0.99) * 1e3,
+        window.share_within(0.005) * 100.0,
+        window.share_within(0.025) * 100.0,
+    );
+    println!("hub RSS {:.0} MiB", rss_mib(hub.pid()));
+
+    // Throughput: as many as offered, for as long as the load lasts.
+    let delivered_before = metrics.posts().await;
+    let count = (high_rate as usize) * throughput_secs;
+    let sending = Instant::now();
+    let sampler = {
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                samples.push((Instant::now(), metrics.posts().await));
+                if samples.len() > 3600 {
+                    return samples;
+                }
+            }
+        })
+    };
+    write_at(&world, &conversations, &written, high_rate, count).await;
+    let sent_in = sending.elapsed();
+    let delivered_while_sending = metrics.posts().await - delivered_before;
+    metrics
+        .wait_for_posts(written.load(Ordering::SeqCst), Duration::from_secs(900))
+        .await;
+    let cleared_in = sending.elapsed();
+    sampler.abort();
+    println!(
+        "throughput: {count} messages written in {:.1} s ({:.0}/s offered); {} copies delivered \
+         while writing ({:.0}/s); all delivered after {:.1} s ({:.0}/s overall)",
+        sent_in.as_secs_f64(),
+        count as f64 / sent_in.as_secs_f64(),
+        delivered_while_sending,
+        delivered_while_sending as f64 / sent_in.as_secs_f64(),
+        cleared_in.as_secs_f64(),
+        count as f64 / cleared_in.as_secs_f64(),
+    );
+    println!("hub RSS {:.0} MiB", rss_mib(hub.pid()));
+
+    if soak_secs > 0 {
+        let soak = {
+            let (world, conversations, written) =
+                (world.clone(), conversations.clone(), written.clone());
+            tokio::spawn(async move {
+                let count = (LATENCY_RATE as usize) * soak_secs;
+                write_at(&world, &conversations, &written, LATENCY_RATE, count).await;
+            })
+        };
+        let soak_started = Instant::now();
+        let before = metrics.latency_buckets().await;
+        while !soak.is_finished() {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            println!(
+                "soak: {:>4.0} s, {} messages written, hub RSS {:.0} MiB",
+                soak_started.elapsed().as_secs_f64(),
+                written.load(Ordering::SeqCst),
+                rss_mib(hub.pid())
+            );
+        }
+        metrics
+            .wait_for_posts(written.load(Ordering::SeqCst), Duration::from_secs(300))
+            .await;
+        let window = metrics.latency_buckets().await.since(&before);
+        println!(
+            "soak: {} copies, added latency p50 {:.1} ms, p99 {:.1} ms; hub RSS {:.0} MiB, peak \
+             {:.0} MiB",
+            window.total(),
+            window.quantile(0.5) * 1e3,
+            window.quantile(0.99) * 1e3,
+            rss_mib(hub.pid()),
+            peak_rss_mib(hub.pid()),
+        );
+    }
+    drop(hub);
+    drop(sim);
+}
+
+/// Writes `count` messages at `rate` a second, going round the conversations, each write on
+/// its own so that a slow answer does not hold back the pace.
+async fn write_at(
+    world: &Arc<World>,
+    conversations: &Arc<Vec<Arc<Conversation>>>,
+    written: &Arc<AtomicUsize>,
+    rate: f64,
+    count: usize,
+) {
+    let mut pace = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let mut writes = Vec::with_capacity(count);
+    for _ in 0..count {
+        pace.tick().await;
+        let n = written.fetch_add(1, Ordering::SeqCst);
+        let conversation = conversations[n % conversations.len()].clone();
+        let world = world.clone();
+        writes.push(tokio::spawn(async move {
+            write(&world, &conversation, &format!("message {n}")).await;
+        }));
+    }
+    for write in writes {
+        write.await.expect("a write");
+    }
+}
+
+async fn write(world: &World, conversation: &Conversation, text: &str) {
+    if conversation.from_slack {
+        world
+            .slack(
+                "chat.postMessage",
+                &conversation.writer_token,
+                &[("channel", &conversation.writer_chat), ("text", text)],
+            )
+            .await;
+    } else {
+        world
+            .graph(
+                reqwest::Method::POST,
+                &format!("/chats/{}/messages", conversation.writer_chat),
+                &conversation.writer_token,
+                Some(json!({"body": {"content": text}})),
+            )
+            .await;
+    }
+}
+
+/// The hub's `/metrics`.
+#[derive(Clone)]
+struct Metrics {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Metrics {
+    async fn text(&self) -> String {
+        self.http
+            .get(&self.url)
+            .send()
+            .await
+            .expect("the hub's metrics")
+            .text()
+            .await
+            .expect("the hub's metrics")
+    }
+
+    /// Copies posted so far, on every platform.
+    async fn posts(&self) -> usize {
+        self.text()
+            .await
+            .lines()
+            .filter(|line| {
+                line.starts_with("switchboard_relay_delivered_total{")
+                    && line.contains("action=\"post\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as usize
+    }
+
+    async fn wait_for_posts(&self, count: usize, patience: Duration) {
+        let started = Instant::now();
+        loop {
+            let posted = self.posts().await;
+            if posted >= count {
+                return;
+            }
+            assert!(
+                started.elapsed() < patience,
+                "only {posted} of {count} copies were posted within {patience:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn latency_buckets(&self) -> Buckets {
+        let mut buckets: Vec<(f64, f64)> = Vec::new();
+        for line in self.text().await.lines() {
+            let Some(rest) = line.strip_prefix("switchboard_relay_added_latency_seconds_bucket{")
+            else {
+                continue;
+            };
+            let (Some(bound), Some(count)) = (
+                rest.split("le=\"")
+                    .nth(1)
+                    .and_then(|tail| tail.split('"').next()),
+                rest.rsplit(' ').next().and_then(|c| c.parse::<f64>().ok()),
+            ) else {
+                continue;
+            };
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().expect("a bucket bound")
+            };
+            match buckets.iter_mut().find(|(b, _)| *b == bound) {
+                Some((_, total)) => *total += count,
+                None => buckets.push((bound, count)),
+            }
+        }
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Buckets(buckets)
+    }
+}
+
+/// A histogram's cumulative buckets: (upper bound in seconds, observations at or below it),
+/// summed over its labels.
+struct Buckets(Vec<(f64, f64)>);
+
+impl Buckets {
+    fn since(&self, earlier: &Buckets) -> Buckets {
+        Buckets(
+            self.0
+                .iter()
+                .map(|(bound, count)| {
+                    let before = earlier
+                        .0
+                        .iter()
+                        .find(|(b, _)| b == bound)
+                        .map_or(0.0, |(_, c)| *c);
+                    (*bound, count - before)
+                })
+                .collect(),
+        )
+    }
+
+    fn total(&self) -> usize {
+        self.0.last().map_or(0.0, |(_, count)| *count) as usize
+    }
+
+    fn share_within(&self, bound: f64) -> f64 {
+        let total = self.total().max(1) as f64;
+        self.0
+            .iter()
+            .find(|(b, _)| (*b - bound).abs() < 1e-9)
+            .map_or(f64::NAN, |(_, count)| count / total)
+    }
+
+    /// The quantile, interpolated linearly within its bucket (as Prometheus does).
+    fn quantile(&self, share: f64) -> f64 {
+        let rank = share * self.total() as f64;
+        let mut lower = (0.0, 0.0);
+        for &(bound, count) in &self.0 {
+            if count >= rank {
+                if bound.is_infinite() {
+                    return lower.0;
+                }
+                let within = (count - lower.1).max(1.0);
+                return lower.0 + (bound - lower.0) * ((rank - lower.1) / within);
+            }
+            lower = (bound, count);
+        }
+        f64::NAN
+    }
+}
+
+/// A figure from the process's /proc status, in MiB.
+fn status_mib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmRSS:")
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmHWM:")
+}
