@@ -4,43 +4,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { binary, freePort, launchBrowser, repo, waitHealthy } from "./support.js";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const binary = process.env.SWITCHBOARD_BIN ?? path.join(repo, "target", "debug", "switchboard");
 const screenshots = path.join(repo, "target", "browser");
 
 let simulator;
 let base;
 let browser;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitHealthy(url) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not healthy in time`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function members(platform) {
   const response = await fetch(`${base}/_sim/users?platform=${platform}`);
@@ -56,19 +27,7 @@ before(async () => {
     stdio: ["ignore", "ignore", "inherit"],
   });
   await waitHealthy(`${base}/healthz`);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

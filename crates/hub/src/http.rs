@@ -4,11 +4,11 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_platform::PlatformRegistry;
-use switchboard_store::{Backend, Store};
+use switchboard_store::Store;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -23,6 +23,8 @@ pub struct AppState {
     pub syncing: crate::sync::InFlight,
     /// Wakes the relay's loops.
     pub relay: crate::relay::Signals,
+    /// The admin console's sign-in rate limits.
+    pub console: crate::console::ConsoleState,
     /// The directory as the relay reads it, cached between changes.
     pub directory: crate::directory::Directory,
 }
@@ -30,7 +32,6 @@ pub struct AppState {
 /// The hub's HTTP routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/healthz", get(health))
         .route("/metrics", get(render_metrics))
         .route(crate::connect::CALLBACK_PATH, get(crate::connect::callback))
@@ -41,33 +42,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::link::routes())
         .route(crate::api::openapi::PATH, get(crate::api::openapi::serve))
         .nest("/api/v1", crate::api::router(state.clone()))
+        .merge(crate::console::routes(state.clone()))
         .layer(middleware::from_fn(record_request))
         .with_state(state)
-}
-
-async fn index(State(state): State<AppState>) -> Html<String> {
-    let backend = match state.store.backend() {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres => "PostgreSQL",
-    };
-    let platforms: Vec<&str> = state
-        .platforms
-        .platforms()
-        .map(|p| p.display_name())
-        .collect();
-    let platforms = if platforms.is_empty() {
-        "none yet".to_owned()
-    } else {
-        platforms.join(", ")
-    };
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Switchboard</title></head><body><h1>Switchboard hub</h1>\
-         <p>Version {version}. Database: {backend}. Platform adapters: {platforms}.</p>\
-         <ul><li><a href=\"/healthz\">/healthz</a>: health</li>\
-         <li><a href=\"/metrics\">/metrics</a>: Prometheus metrics</li></ul></body></html>",
-        version = env!("CARGO_PKG_VERSION"),
-    ))
 }
 
 /// Healthy when the database answers; a 503 tells a load balancer or orchestrator otherwise.

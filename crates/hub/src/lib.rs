@@ -7,6 +7,7 @@
 pub mod api;
 pub(crate) mod clock;
 pub mod connect;
+pub mod console;
 pub mod directory;
 mod http;
 pub mod import;

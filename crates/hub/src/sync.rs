@@ -75,6 +75,14 @@ impl InFlight {
 }
 
 impl InFlight {
+    /// Whether the person's representation on `platform` is being synced or reset right now.
+    pub fn is_busy(&self, person: PersonId, platform: Platform) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&(person, platform))
+    }
+
     /// Waits for the connection's turn to provision, at the pace the platform publishes.
     async fn pace(&self, connection: ConnectionId, rate: Option<Rate>) {
         let Some(rate) = rate else { return };

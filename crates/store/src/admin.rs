@@ -147,6 +147,38 @@ impl Store {
         Ok(())
     }
 
+    /// Audit entries older than `before` (an entry id), newest first, whose actor contains
+    /// `actor` and whose action starts with `action` (any case).
+    pub async fn audit_log_matching(
+        &self,
+        actor: &str,
+        action: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let escape = |text: &str| {
+            text.trim()
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        sqlx::query(
+            "SELECT id, at, actor, action, target, detail, source FROM audit_log \
+             WHERE id < $1 AND lower(actor) LIKE $2 ESCAPE '\\' AND lower(action) LIKE $3 ESCAPE '\\' \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(format!("%{}%", escape(actor)))
+        .bind(format!("{}%", escape(action)))
+        .bind(limit.clamp(1, 1_000))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(audit_from_row)
+        .collect()
+    }
+
     /// Audit entries older than `before` (an entry id), newest first.
     pub async fn audit_log(
         &self,
@@ -162,19 +194,21 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            Ok(AuditEntry {
-                id: row.try_get("id")?,
-                at: Timestamp::from_unix_millis(row.try_get("at")?),
-                actor: row.try_get("actor")?,
-                action: row.try_get("action")?,
-                target: row.try_get("target")?,
-                detail: row.try_get("detail")?,
-                source: row.try_get("source")?,
-            })
-        })
+        .map(audit_from_row)
         .collect()
     }
+}
+
+fn audit_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        at: Timestamp::from_unix_millis(row.try_get("at")?),
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        detail: row.try_get("detail")?,
+        source: row.try_get("source")?,
+    })
 }
 
 fn token_from_row(row: &sqlx::any::AnyRow) -> Result<ApiToken, StoreError> {

@@ -14,6 +14,8 @@ pub enum StoreError {
     Migrate(sqlx::migrate::MigrateError),
     #[error("{0} already exists")]
     Conflict(String),
+    #[error("the hub must keep an owner: make another admin an owner first")]
+    LastOwner,
     #[error("no {kind} with id {id}")]
     NotFound { kind: &'static str, id: String },
     #[error(transparent)]

@@ -11,6 +11,7 @@
 
 mod admin;
 mod connections;
+mod console;
 mod conversations;
 mod error;
 mod flows;
@@ -35,6 +36,7 @@ use switchboard_core::{Clock, Timestamp};
 use switchboard_secrets::Cipher;
 
 pub use admin::{ApiToken, AuditEntry};
+pub use console::{Admin, AdminRole, AdminSession};
 pub use error::StoreError;
 pub use flows::{FlowPurpose, PendingConsent, PendingFlow};
 pub use health::ConnectionHealth;

@@ -196,28 +196,40 @@ impl Store {
     }
 
     async fn attach_representations(&self, people: &mut [PersonSummary]) -> Result<(), StoreError> {
+        let ids: Vec<PersonId> = people.iter().map(|s| s.person.id).collect();
+        for (person, representation) in self.representations_of_people(&ids).await? {
+            if let Some(summary) = people.iter_mut().find(|s| s.person.id == person) {
+                summary.representations.push(representation);
+            }
+        }
+        Ok(())
+    }
+
+    /// The representations of these people (a page's worth), in one query.
+    pub async fn representations_of_people(
+        &self,
+        people: &[PersonId],
+    ) -> Result<Vec<(PersonId, Representation)>, StoreError> {
         if people.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut sql = Sql::default();
         sql.push(
             "SELECT person_id, platform, kind, status, failure_reason, account_id, external_id \
              FROM representations WHERE person_id IN (",
         );
-        for (index, summary) in people.iter().enumerate() {
+        for (index, id) in people.iter().enumerate() {
             if index > 0 {
                 sql.push(", ");
             }
-            sql.bind(Bind::Text(summary.person.id.to_string()));
+            sql.bind(Bind::Text(id.to_string()));
         }
         sql.push(") ORDER BY person_id, platform");
-        for row in sql.fetch_all(self).await? {
-            let person: PersonId = parse(&row, "person_id")?;
-            if let Some(summary) = people.iter_mut().find(|s| s.person.id == person) {
-                summary.representations.push(representation_from_row(&row)?);
-            }
-        }
-        Ok(())
+        sql.fetch_all(self)
+            .await?
+            .iter()
+            .map(|row| Ok((parse(row, "person_id")?, representation_from_row(row)?)))
+            .collect()
     }
 }
 

@@ -68,6 +68,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0009_relay_latency.sql"),
         postgres: include_str!("../migrations/postgres/0009_relay_latency.sql"),
     },
+    Step {
+        version: 10,
+        description: "the admin console: admins, their sessions, the first owner's setup link",
+        sqlite: include_str!("../migrations/sqlite/0010_console.sql"),
+        postgres: include_str!("../migrations/postgres/0010_console.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -12,7 +12,7 @@ use switchboard_core::{
 };
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
-    AccountIdentity, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
+    AccountIdentity, AdminRole, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
     OutboxAction, RepresentationSecrets, Settlement, Store, StoreError, StoredSubscription,
 };
 
@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -2854,6 +2854,192 @@ store_test!(
         assert_eq!(fifth.maybe_sent_since, None);
     }
 );
+
+store_test!(console_admins_sessions_and_the_setup_link, |db, store| {
+    let now = db.clock.now().unix_millis();
+    // The setup link works once, and only while the hub has no admin.
+    store
+        .put_setup_link("link-1", Timestamp::from_unix_millis(now + 1_000))
+        .await
+        .unwrap();
+    store
+        .put_setup_link("link-2", Timestamp::from_unix_millis(now + 1_000))
+        .await
+        .unwrap();
+    assert!(
+        !store.setup_link_is_live("link-1").await.unwrap(),
+        "replaced"
+    );
+    assert!(store.setup_link_is_live("link-2").await.unwrap());
+    assert!(store.use_setup_link("link-2").await.unwrap());
+    assert!(!store.use_setup_link("link-2").await.unwrap(), "spent");
+
+    // The first admin is the owner, whatever role was asked for.
+    let first = store
+        .create_admin(&email("ada@example.com"), "hash-a", AdminRole::Viewer)
+        .await
+        .unwrap();
+    assert_eq!(first.role, AdminRole::Owner);
+    let second = store
+        .create_admin(&email("bob@example.com"), "hash-b", AdminRole::Viewer)
+        .await
+        .unwrap();
+    assert_eq!(second.role, AdminRole::Viewer);
+    assert!(matches!(
+        store
+            .create_admin(&email("bob@example.com"), "hash-c", AdminRole::Admin)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.admin_count().await.unwrap(), 2);
+    store
+        .put_setup_link("link-3", Timestamp::from_unix_millis(now + 1_000))
+        .await
+        .unwrap();
+    assert!(
+        !store.use_setup_link("link-3").await.unwrap(),
+        "an owner exists"
+    );
+    let (found, hash) = store
+        .admin_by_email(&email("ada@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id.as_str(), hash.as_str()),
+        (first.id.as_str(), "hash-a")
+    );
+
+    // The last owner can be neither demoted nor deleted.
+    assert!(matches!(
+        store.set_admin_role(&first.id, AdminRole::Admin).await,
+        Err(StoreError::LastOwner)
+    ));
+    assert!(matches!(
+        store.delete_admin(&first.id).await,
+        Err(StoreError::LastOwner)
+    ));
+    store
+        .set_admin_role(&second.id, AdminRole::Owner)
+        .await
+        .unwrap();
+    let demoted = store
+        .set_admin_role(&first.id, AdminRole::Admin)
+        .await
+        .unwrap();
+    assert_eq!(demoted.role, AdminRole::Admin);
+
+    // Sessions are found by their hash until they expire or end; deleting the admin ends them.
+    store
+        .create_admin_session(
+            "session-1",
+            &second.id,
+            "csrf-1",
+            Timestamp::from_unix_millis(now + 1_000),
+        )
+        .await
+        .unwrap();
+    let session = store.admin_session("session-1").await.unwrap().unwrap();
+    assert_eq!(
+        (session.admin.id.as_str(), session.csrf_token.as_str()),
+        (second.id.as_str(), "csrf-1")
+    );
+    db.clock.0.store(now + 1_000, Ordering::SeqCst);
+    assert!(
+        store.admin_session("session-1").await.unwrap().is_none(),
+        "expired"
+    );
+    store
+        .create_admin_session(
+            "session-2",
+            &first.id,
+            "csrf-2",
+            Timestamp::from_unix_millis(now + 5_000),
+        )
+        .await
+        .unwrap();
+    store.end_admin_session("session-2").await.unwrap();
+    assert!(store.admin_session("session-2").await.unwrap().is_none());
+    store
+        .create_admin_session(
+            "session-3",
+            &first.id,
+            "csrf-3",
+            Timestamp::from_unix_millis(now + 5_000),
+        )
+        .await
+        .unwrap();
+    store.delete_admin(&first.id).await.unwrap();
+    assert!(store.admin_session("session-3").await.unwrap().is_none());
+    assert_eq!(
+        store.admins().await.unwrap(),
+        vec![
+            store
+                .admin_by_email(&email("bob@example.com"))
+                .await
+                .unwrap()
+                .unwrap()
+                .0
+        ]
+    );
+});
+
+store_test!(the_audit_log_filtered_by_actor_and_action, |_db, store| {
+    for (actor, action) in [
+        ("admin:ada@example.com", "person.sync"),
+        ("token:ci", "person.reset"),
+        ("admin:ada@example.com", "token.create"),
+        ("admin:bob_50%@example.com", "person.reset"),
+    ] {
+        store
+            .audit(actor, action, "target", "", "127.0.0.1")
+            .await
+            .unwrap();
+    }
+    let matching = |actor: &'static str, action: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_log_matching(actor, action, None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| format!("{} {}", e.actor, e.action))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        matching("ADA@", "").await,
+        vec![
+            "admin:ada@example.com token.create",
+            "admin:ada@example.com person.sync"
+        ]
+    );
+    assert_eq!(
+        matching("", "person.").await,
+        vec![
+            "admin:bob_50%@example.com person.reset",
+            "token:ci person.reset",
+            "admin:ada@example.com person.sync"
+        ]
+    );
+    assert_eq!(
+        matching("_50%", "").await,
+        vec!["admin:bob_50%@example.com person.reset"],
+        "wildcards are taken literally"
+    );
+    assert_eq!(
+        matching("", "reset").await,
+        Vec::<String>::new(),
+        "the action's start"
+    );
+    let newest = store.audit_log_matching("", "", None, 1).await.unwrap();
+    let older = store
+        .audit_log_matching("", "", Some(newest[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 3);
+});
 
 store_test!(
     the_directory_version_moves_with_the_directory_not_with_the_relay,

@@ -139,6 +139,7 @@ async fn run() {
         clock,
         syncing: Default::default(),
         relay: Default::default(),
+        console: Default::default(),
         directory: Default::default(),
     };
     let router = switchboard_hub::router(state.clone());

@@ -55,6 +55,9 @@ pub enum Command {
     /// Manage the REST API's tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the admins who sign in to the web console.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// List, sync, reset, reprompt and remove people on a running hub.
     #[command(after_help = REMOTE_EXIT_STATUS)]
     People(PeopleArgs),
@@ -314,6 +317,30 @@ pub enum RelayCommand {
 pub enum TokenCommand {
     /// Create an API token and print it (it is shown only this once).
     Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin of the web console. The first one is the owner, whatever --role says.
+    /// The password is asked for (not shown), or read from standard input with --password-stdin.
+    Create(AdminCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    /// The admin's e-mail address, which they sign in with.
+    pub email: String,
+
+    /// What the admin may do: owner (also manages admins), admin, or viewer (reads only).
+    #[arg(long, default_value = "admin", value_parser = ["owner", "admin", "viewer"])]
+    pub role: String,
+
+    /// Read the password from the first line of standard input instead of asking.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    #[command(flatten)]
+    pub hub: ServeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,9 @@ use switchboard_sim::{SimConfig, Simulator};
 use switchboard_store::Store;
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, DemoArgs, LogFormat, SimArgs, Switch, TokenCommand};
+use crate::cli::{
+    AdminCommand, AdminCreateArgs, Cli, Command, DemoArgs, LogFormat, SimArgs, Switch, TokenCommand,
+};
 use crate::config::{self, DEFAULT_LOG_FILTER, FileConfig, Settings};
 use crate::logging;
 use crate::remote;
@@ -23,7 +25,8 @@ const DATABASE_FILE: &str = "switchboard.db";
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = match &cli.command {
         Command::Serve(args)
-        | Command::Token(TokenCommand::Create(crate::cli::TokenCreateArgs { hub: args, .. })) => {
+        | Command::Token(TokenCommand::Create(crate::cli::TokenCreateArgs { hub: args, .. }))
+        | Command::Admin(AdminCommand::Create(AdminCreateArgs { hub: args, .. })) => {
             match &args.config {
                 Some(path) => FileConfig::load(path)?,
                 None => FileConfig::default(),
@@ -67,6 +70,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Admin(AdminCommand::Create(args)) => {
+            let settings = Settings::resolve(&args.hub, &file, std::env::var("DATABASE_URL").ok())?;
+            let store = open_store(
+                &settings.data_dir,
+                settings.database_url.as_deref(),
+                secret_key_from_env().as_ref(),
+            )
+            .await?;
+            let created = create_admin(&store, &args).await;
+            store.close().await;
+            created
+        }
         Command::People(args) => Ok(remote::people(args).await?),
         Command::Connections(args) => Ok(remote::connections(args).await?),
         Command::Import(args) => Ok(remote::import(args).await?),
@@ -74,6 +89,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Settings(args) => Ok(remote::settings(args).await?),
         Command::Relay(args) => Ok(remote::relay(args).await?),
     }
+}
+
+/// Creates a console admin from the command line; the password never appears in the process
+/// list or the log.
+async fn create_admin(store: &Store, args: &AdminCreateArgs) -> anyhow::Result<()> {
+    let password = read_password(args.password_stdin)?;
+    let email = switchboard_hub::console::auth::check_new_admin(&args.email, &password)
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    let role = switchboard_store::AdminRole::parse(&args.role)
+        .context("the role is owner, admin or viewer")?;
+    let hash = switchboard_hub::console::auth::hash_password(&password)
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    let admin = store
+        .create_admin(&email, &hash, role)
+        .await
+        .context("cannot create the admin")?;
+    store
+        .audit(
+            "cli",
+            "admin.create",
+            admin.email.as_str(),
+            admin.role.as_str(),
+            "cli",
+        )
+        .await
+        .context("cannot record the admin in the audit log")?;
+    println!(
+        "Created {} ({}). Sign in to the console at /console/ with this e-mail address.",
+        admin.email,
+        admin.role.as_str()
+    );
+    Ok(())
+}
+
+/// The password, from standard input's first line or asked for on the terminal without echo.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !from_stdin && !stdin.is_terminal() {
+        anyhow::bail!("standard input is not a terminal: give the password with --password-stdin");
+    }
+    let interactive = !from_stdin;
+    if interactive {
+        eprint!(
+            "Password (at least {} characters): ",
+            switchboard_hub::console::auth::MIN_PASSWORD_CHARS
+        );
+        std::io::stderr().flush().ok();
+        // `stty` is the portable way to stop the terminal echoing without another dependency.
+        let _ = std::process::Command::new("stty").arg("-echo").status();
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if interactive {
+        let _ = std::process::Command::new("stty").arg("echo").status();
+        eprintln!();
+    }
+    read.context("cannot read the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Creates an API token (the given one, or a new random one) and returns its secret text.
@@ -122,6 +196,14 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     })
     .await?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "hub listening");
+    if let Some(link) = switchboard_hub::console::auth::announce_setup_link(&state).await? {
+        // The link is meant to be read from the log: it is how the first owner is created
+        // when nobody ran `switchboard admin create`. It works once, for a day.
+        tracing::info!(
+            link = %link,
+            "the console has no admin yet: open this one-time link to create the owner, or run `switchboard admin create EMAIL`"
+        );
+    }
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::relay::spawn(state.clone());
@@ -215,6 +297,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .context("starting the demo's auto-sync")?;
     let api_token = create_api_token(&store, "demo", args.api_token.as_deref()).await?;
+    let setup_link = switchboard_hub::console::auth::announce_setup_link(&state).await?;
 
     say("Switchboard demo is running.");
     say(&format!("  Hub:        http://{hub_address}/"));
@@ -227,6 +310,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         None => say(&format!("  Data:       {}", data_dir.display())),
     }
     say(&format!("  API token:  {api_token}"));
+    match &setup_link {
+        Some(link) => say(&format!(
+            "  Console:    {link}\n              (a one-time link that creates the console's owner: open it first)"
+        )),
+        None => say(&format!(
+            "  Console:    http://{hub_address}/console/ (sign in as an admin created before)"
+        )),
+    }
     say("  Auto-sync:  Teams guests at once; Slack bots at Slack's pace (about one app a minute)");
     say("Press Ctrl-C to stop.");
 
@@ -305,6 +396,7 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<AppState> {
         clock,
         syncing: Default::default(),
         relay: Default::default(),
+        console: Default::default(),
         directory: Default::default(),
     })
 }

@@ -121,9 +121,27 @@ async fn connect(
     body: Result<Json<ConnectRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(request) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    match begin_connect(&state, &caller, &request.platform, request.inputs).await? {
+        crate::connect::Started::Redirect { url } => {
+            Ok((StatusCode::ACCEPTED, Json(json!({ "authorize_url": url }))))
+        }
+        crate::connect::Started::Connected { connection } => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "connection_id": connection.id.to_string() })),
+        )),
+    }
+}
+
+/// Checks the inputs a platform's connection takes and starts connecting it (for the API and
+/// the console).
+pub(crate) async fn begin_connect(
+    state: &AppState,
+    caller: &Caller,
+    platform: &str,
+    given: std::collections::BTreeMap<String, String>,
+) -> Result<crate::connect::Started, ApiError> {
     let platform: switchboard_core::Platform =
-        request
-            .platform
+        platform
             .parse()
             .map_err(|e: switchboard_core::UnknownPlatform| {
                 ApiError::bad_request("bad_platform", e.to_string())
@@ -140,7 +158,7 @@ async fn connect(
     })?;
     let fields = module.connect_fields();
     let mut inputs = switchboard_platform::Credentials::default();
-    for (name, value) in request.inputs {
+    for (name, value) in given {
         if !fields.iter().any(|field| field.name == name) {
             return Err(ApiError::bad_request(
                 "unknown_input",
@@ -153,18 +171,10 @@ async fn connect(
         }
         inputs.insert(name, switchboard_secrets::SecretString::from(value));
     }
-    match crate::connect::begin(&state, platform, inputs, &caller.actor).await? {
-        crate::connect::Started::Redirect { url } => {
-            Ok((StatusCode::ACCEPTED, Json(json!({ "authorize_url": url }))))
-        }
-        crate::connect::Started::Connected { connection } => Ok((
-            StatusCode::CREATED,
-            Json(json!({ "connection_id": connection.id.to_string() })),
-        )),
-    }
+    crate::connect::begin(state, platform, inputs, &caller.actor).await
 }
 
-async fn context_and_platform(
+pub(crate) async fn context_and_platform(
     state: &AppState,
     id: &str,
 ) -> Result<
@@ -227,12 +237,25 @@ async fn select_teams(
     body: Result<Json<TeamSelection>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(selection) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
-    let (context, platform) = context_and_platform(&state, &id).await?;
+    let chosen = choose_teams(&state, &caller, &id, &selection.teams).await?;
+    Ok(Json(json!({
+        "selected": chosen.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>(),
+    })))
+}
+
+/// Records which of a connection's teams are imported; audited.
+pub(crate) async fn choose_teams(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    teams: &[String],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let (context, platform) = context_and_platform(state, id).await?;
     let available = platform.list_teams(&context).await.map_err(|error| {
         ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
     })?;
     let mut chosen = Vec::new();
-    for team_id in &selection.teams {
+    for team_id in teams {
         let team = available.iter().find(|t| &t.id == team_id).ok_or_else(|| {
             ApiError::bad_request(
                 "unknown_team",
@@ -255,9 +278,7 @@ async fn select_teams(
             &caller.source,
         )
         .await?;
-    Ok(Json(json!({
-        "selected": chosen.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>(),
-    })))
+    Ok(chosen)
 }
 
 async fn start_import(
@@ -265,8 +286,17 @@ async fn start_import(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = connection_id(&id)?;
-    let run = import::start_import(&state, id)
+    let run = import_audited(&state, &caller, connection_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(run_json(&run))))
+}
+
+/// Starts importing a connection's users in the background; audited.
+pub(crate) async fn import_audited(
+    state: &AppState,
+    caller: &Caller,
+    id: ConnectionId,
+) -> Result<ImportRun, ApiError> {
+    let run = import::start_import(state, id)
         .await
         .map_err(|error| match error {
             ImportError::UnknownConnection(_) => ApiError::not_found(error.to_string()),
@@ -290,7 +320,7 @@ async fn start_import(
             &caller.source,
         )
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(run_json(&run))))
+    Ok(run)
 }
 
 async fn imports(

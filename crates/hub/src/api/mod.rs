@@ -1,11 +1,11 @@
 //! The REST API, `/api/v1`: JSON in and out, bearer API tokens (kept only as hashes), errors
 //! with a stable code and a human message, every change written to the audit log.
 
-mod connections;
+pub(crate) mod connections;
 pub mod openapi;
-mod people;
-mod relay;
-mod sync;
+pub(crate) mod people;
+pub(crate) mod relay;
+pub(crate) mod sync;
 pub mod tokens;
 
 use axum::Json;
@@ -53,6 +53,14 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 

@@ -54,11 +54,11 @@ fn platform(text: &str) -> Result<Platform, ApiError> {
 }
 
 /// Cursors are opaque to clients; inside, the last person's id and name.
-fn encode_cursor(cursor: &PeopleCursor) -> String {
+pub(crate) fn encode_cursor(cursor: &PeopleCursor) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}\n{}", cursor.id, cursor.display_name))
 }
 
-fn decode_cursor(text: &str) -> Result<PeopleCursor, ApiError> {
+pub(crate) fn decode_cursor(text: &str) -> Result<PeopleCursor, ApiError> {
     let invalid = || ApiError::bad_request("bad_cursor", "the cursor is not one this API gave out");
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
@@ -212,8 +212,24 @@ async fn set_primary(
     body: Result<Json<PrimaryChoice>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(choice) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
-    let id = person_id(&id)?;
-    let chosen = platform(&choice.platform)?;
+    let person = choose_primary(
+        &state,
+        &caller,
+        person_id(&id)?,
+        platform(&choice.platform)?,
+    )
+    .await?;
+    Ok(Json(person_json(&person)))
+}
+
+/// An admin chooses the platform a person chats from (through the API or the console); it
+/// must be one they have an active account on. Audited.
+pub(crate) async fn choose_primary(
+    state: &AppState,
+    caller: &Caller,
+    id: PersonId,
+    chosen: Platform,
+) -> Result<Person, ApiError> {
     if state.store.person(id).await?.is_none() {
         return Err(ApiError::not_found(format!("no person with id {id}")));
     }
@@ -253,7 +269,7 @@ async fn set_primary(
             &caller.source,
         )
         .await?;
-    Ok(Json(person_json(&person)))
+    Ok(person)
 }
 
 #[derive(Deserialize)]

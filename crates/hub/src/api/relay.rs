@@ -80,6 +80,16 @@ async fn retry(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("bad_id", format!("'{id}' is not a dead letter id")))?;
+    retry_dead_letter(&state, &caller, id).await?;
+    Ok(Json(json!({ "id": id, "retried": true })))
+}
+
+/// Puts a dead letter back in its lane and wakes the relay; audited (API and console).
+pub(crate) async fn retry_dead_letter(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<(), ApiError> {
     state.store.retry_dead_letter(id).await?;
     state.relay.outbox_filled();
     state
@@ -92,5 +102,5 @@ async fn retry(
             &caller.source,
         )
         .await?;
-    Ok(Json(json!({ "id": id, "retried": true })))
+    Ok(())
 }

@@ -36,7 +36,7 @@ fn platform(text: &str) -> Result<Platform, ApiError> {
 const MAX_BULK: usize = 1_000;
 
 #[derive(Clone, Copy)]
-enum Action {
+pub(crate) enum Action {
     Sync(Platform),
     Reset,
     Reprompt,
@@ -52,8 +52,9 @@ impl Action {
     }
 }
 
-/// Runs one action on one person and audits it; answers what the action did.
-async fn act(
+/// Runs one action on one person and audits it; answers what the action did. The console's
+/// actions come through here too.
+pub(crate) async fn act(
     state: &AppState,
     caller: &Caller,
     id: PersonId,
@@ -167,8 +168,17 @@ pub async fn remove(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = person_id(&id)?;
-    sync::remove(&state, id, &caller.actor).await?;
+    remove_person(&state, &caller, person_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a person and audits it (for the API and the console).
+pub(crate) async fn remove_person(
+    state: &AppState,
+    caller: &Caller,
+    id: PersonId,
+) -> Result<(), ApiError> {
+    sync::remove(state, id, &caller.actor).await?;
     state
         .store
         .audit(
@@ -179,7 +189,7 @@ pub async fn remove(
             &caller.source,
         )
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -285,11 +295,11 @@ async fn settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SettingsChange {
-    auto_sync: Option<bool>,
-    auto_prompt: Option<bool>,
-    prompt_throttle_hours: Option<i64>,
-    prompt_text: Option<String>,
+pub(crate) struct SettingsChange {
+    pub(crate) auto_sync: Option<bool>,
+    pub(crate) auto_prompt: Option<bool>,
+    pub(crate) prompt_throttle_hours: Option<i64>,
+    pub(crate) prompt_text: Option<String>,
 }
 
 async fn update_settings(
@@ -298,6 +308,16 @@ async fn update_settings(
     body: Result<Json<SettingsChange>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(change) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
+    let settings = change_settings(&state, &caller, change).await?;
+    Ok(Json(settings_json(&settings)))
+}
+
+/// Checks and saves a change of the sync settings; audited (for the API and the console).
+pub(crate) async fn change_settings(
+    state: &AppState,
+    caller: &Caller,
+    change: SettingsChange,
+) -> Result<SyncSettings, ApiError> {
     let mut settings = SyncSettings::load(&state.store).await?;
     if let Some(hours) = change.prompt_throttle_hours {
         if !(1..=MAX_PROMPT_THROTTLE_HOURS).contains(&hours) {
@@ -332,5 +352,5 @@ async fn update_settings(
             &caller.source,
         )
         .await?;
-    Ok(Json(body))
+    Ok(settings)
 }

@@ -38,6 +38,8 @@ pub struct RunningDemo {
     child: Child,
     pub hub: u16,
     sim_url: String,
+    /// What the banner says about the console: the one-time setup link on a first start.
+    pub console: String,
 }
 
 impl RunningDemo {
@@ -120,12 +122,21 @@ impl RunningDemo {
                 "the demo took too long"
             );
         }
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        let console = line
+            .trim()
+            .strip_prefix("Console:")
+            .unwrap_or_else(|| panic!("no console line after the token: {line}"))
+            .trim()
+            .to_owned();
         // Keep reading what the demo prints, so its standard output never becomes a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         Self {
             child,
             hub,
             sim_url,
+            console,
         }
     }
 

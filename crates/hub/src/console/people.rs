@@ -1,0 +1,825 @@
+//! Sync users: the people, their primary platform, one status icon per secondary platform,
+//! filters, search and keyset pages (the store's people list, as `GET /api/v1/people` reads
+//! it); actions one at a time or on a selection, each through the REST API's own functions;
+//! and a stream of status changes (server-sent events) that keeps the icons current.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use maud::{Markup, html};
+use serde::Deserialize;
+use switchboard_core::{
+    ChosenBy, PersonId, Platform, Representation, RepresentationKind, SyncStatus, SyncStatusCode,
+};
+use switchboard_store::{PeopleQuery, PersonSummary, PrimaryFilter};
+
+use super::layout::{self, Icon, Nav, icon};
+use super::{ConsoleError, Fields, Session};
+use crate::AppState;
+use crate::api::people::{choose_primary, decode_cursor, encode_cursor};
+use crate::api::sync::{Action, act, remove_person};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console/people", get(list))
+        .route("/console/people/events", get(events))
+        .route("/console/people/bulk", post(bulk))
+        .route("/console/people/{id}/sync/{platform}", post(sync_one))
+        .route("/console/people/{id}/primary", post(set_primary))
+        .route("/console/people/{id}/confirm/{action}", get(confirm_page))
+        .route("/console/people/{id}/act/{action}", post(person_action))
+}
+
+/// People per page.
+const PAGE: u32 = 50;
+/// The most people one bulk action takes (the REST API's limit too).
+const MAX_BULK: usize = 1_000;
+/// How often the status stream looks for changes.
+const STATUS_POLL: Duration = Duration::from_secs(1);
+/// The most status cells one stream follows (a page has at most `PAGE` × platforms).
+const MAX_CELLS: usize = 500;
+
+#[derive(Deserialize, Default)]
+struct Filters {
+    primary: Option<String>,
+    status: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+}
+
+fn given(value: Option<&String>) -> Option<&str> {
+    value.map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+impl Filters {
+    fn query(&self) -> Result<PeopleQuery, ConsoleError> {
+        let bad = |e: String| ConsoleError::new(StatusCode::BAD_REQUEST, e);
+        Ok(PeopleQuery {
+            primary: match given(self.primary.as_ref()) {
+                None => None,
+                Some("unchosen") => Some(PrimaryFilter::Unchosen),
+                Some(name) => Some(PrimaryFilter::Is(
+                    name.parse()
+                        .map_err(|e: switchboard_core::UnknownPlatform| bad(e.to_string()))?,
+                )),
+            },
+            status: given(self.status.as_ref())
+                .map(SyncStatusCode::parse)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))?,
+            kind: given(self.kind.as_ref())
+                .map(RepresentationKind::parse)
+                .transpose()
+                .map_err(|e| bad(e.to_string()))?,
+            search: given(self.q.as_ref()).map(str::to_owned),
+            team: None,
+            after: given(self.cursor.as_ref())
+                .map(decode_cursor)
+                .transpose()
+                .map_err(ConsoleError::from)?,
+            limit: PAGE,
+        })
+    }
+
+    fn is_filtered(&self) -> bool {
+        [&self.primary, &self.status, &self.kind, &self.q]
+            .into_iter()
+            .any(|f| given(f.as_ref()).is_some())
+    }
+
+    /// This page's address with another cursor (or none: the first page).
+    fn href(&self, cursor: Option<&str>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("primary", &self.primary),
+            ("status", &self.status),
+            ("type", &self.kind),
+            ("q", &self.q),
+        ] {
+            if let Some(value) = given(value.as_ref()) {
+                query.append_pair(name, value);
+            }
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+        format!("/console/people?{}", query.finish())
+    }
+}
+
+pub fn status_label(code: SyncStatusCode) -> &'static str {
+    match code {
+        SyncStatusCode::NotCreated => "not created",
+        SyncStatusCode::Pending => "pending",
+        SyncStatusCode::Synced => "synced",
+        SyncStatusCode::Failed => "failed",
+    }
+}
+
+pub fn kind_label(kind: RepresentationKind) -> &'static str {
+    match kind {
+        RepresentationKind::ExistingAccount => "own account",
+        RepresentationKind::GuestAccount => "guest account",
+        RepresentationKind::Bot => "bot",
+        RepresentationKind::Unsupported => "unsupported",
+    }
+}
+
+/// The platforms a person is represented on: every connected platform but their primary.
+fn secondaries(connected: &[Platform], summary: &PersonSummary) -> Vec<Platform> {
+    match summary.person.primary {
+        Some(primary) => connected
+            .iter()
+            .copied()
+            .filter(|p| *p != primary.platform)
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+async fn connected_platforms(state: &AppState) -> Result<Vec<Platform>, ConsoleError> {
+    let mut platforms: Vec<Platform> = state
+        .store
+        .connections()
+        .await?
+        .into_iter()
+        .map(|c| c.platform)
+        .collect();
+    platforms.sort_by_key(|p| p.as_str());
+    platforms.dedup();
+    Ok(platforms)
+}
+
+fn cell_id(person: PersonId, platform: Platform) -> String {
+    format!("rep-{person}-{}", platform.as_str())
+}
+
+/// One secondary platform's status: an icon, the platform's name, and where something can be
+/// done (not created, failed) a button that syncs.
+fn status_cell(
+    session: &Session,
+    person: PersonId,
+    platform: Platform,
+    representation: Option<&Representation>,
+    busy: bool,
+    refused: Option<&str>,
+) -> Markup {
+    let name = platform.display_name();
+    let status = representation.map_or(SyncStatus::NotCreated, |r| r.status.clone());
+    // The type shows in the cell too, since a sync that starts here decides it.
+    let described = match representation {
+        Some(r) if r.kind != RepresentationKind::Unsupported => {
+            format!("{name} ({})", kind_label(r.kind))
+        }
+        _ => name.to_owned(),
+    };
+    let (shown, description) = if busy {
+        (Icon::Pending, format!("{described}: syncing now"))
+    } else {
+        match &status {
+            SyncStatus::NotCreated => (Icon::NotCreated, format!("{described}: not created")),
+            SyncStatus::Pending => (
+                Icon::Pending,
+                format!("{described}: pending (waiting for the person or a workspace admin)"),
+            ),
+            SyncStatus::Synced => (Icon::Synced, format!("{described}: synced")),
+            SyncStatus::Failed { reason } => {
+                (Icon::Failed, format!("{described}: failed: {reason}"))
+            }
+        }
+    };
+    let actionable = !busy
+        && session.can_change()
+        && matches!(status, SyncStatus::NotCreated | SyncStatus::Failed { .. });
+    let code = if busy {
+        "syncing"
+    } else {
+        status.code().as_str()
+    };
+    html! {
+        span.rep id=(cell_id(person, platform)) data-cell={(person) "." (platform.as_str())} data-status=(code) {
+            @if actionable {
+                form.inline method="post" action={"/console/people/" (person) "/sync/" (platform.as_str())} data-sync {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    button.icon-button type="submit" title={(description) ". Sync now"} aria-label={(description) ". Sync now"} {
+                        (icon(shown)) span.platform { (name) }
+                    }
+                }
+            } @else {
+                span.status title=(description) role="img" aria-label=(description) {
+                    (icon(shown)) span.platform aria-hidden="true" { (name) }
+                }
+            }
+            @if let Some(refused) = refused {
+                span.refused role="alert" { (refused) }
+            }
+        }
+    }
+}
+
+fn confirm_text(action: &str, name: &str) -> Option<(&'static str, String)> {
+    Some(match action {
+        "reset" => (
+            "Reset user",
+            format!(
+                "Reset {name}? The guest accounts and bots the hub created for them are removed and their primary platform is cleared. Their own accounts stay."
+            ),
+        ),
+        "reprompt" => (
+            "Reprompt user",
+            format!(
+                "Send {name} the prompt again? Each pending sync that waits for them gets a new link on their primary platform."
+            ),
+        ),
+        "remove" => (
+            "Remove user",
+            format!(
+                "Remove {name} from the hub? Every sync is reset first; their accounts stay on the platforms, unlinked, until the next import matches them again."
+            ),
+        ),
+        _ => return None,
+    })
+}
+
+fn row(
+    session: &Session,
+    connected: &[Platform],
+    summary: &PersonSummary,
+    busy: &dyn Fn(PersonId, Platform) -> bool,
+    back: &str,
+) -> Markup {
+    let person = &summary.person;
+    let id = person.id;
+    let name = person.display_name.as_str();
+    let secondaries = secondaries(connected, summary);
+    html! {
+        tr {
+            td.select {
+                input type="checkbox" name="ids" value=(id) form="bulk" aria-label={"Select " (name)};
+            }
+            th scope="row" { a href={"/console/people/" (id)} { (name) } }
+            td { (person.email.as_str()) }
+            td.primary {
+                @if summary.platforms.len() > 1 {
+                    form.inline method="post" action={"/console/people/" (id) "/primary"} data-primary {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="return" value=(back);
+                        select name="platform" aria-label={"Primary platform of " (name)} disabled[!session.can_change()] {
+                            @if person.primary.is_none() {
+                                option value="" selected { "Choose…" }
+                            }
+                            @for platform in &summary.platforms {
+                                option value=(platform.as_str()) selected[person.primary.is_some_and(|p| p.platform == *platform)] { (platform.display_name()) }
+                            }
+                        }
+                        @if session.can_change() {
+                            button.small type="submit" aria-label={"Save the primary platform of " (name)} { "Save" }
+                        }
+                        @if person.primary.is_some_and(|p| p.chosen_by == ChosenBy::Automatic) {
+                            span.hint { " (automatic)" }
+                        }
+                    }
+                } @else if let Some(primary) = person.primary {
+                    (primary.platform.display_name())
+                } @else if let Some(only) = summary.platforms.first() {
+                    (only.display_name())
+                } @else {
+                    span.hint { "no active account" }
+                }
+            }
+            td.statuses {
+                @if person.primary.is_none() {
+                    span.hint { "Choose a primary platform first" }
+                } @else if secondaries.is_empty() {
+                    span.hint { "Connect another platform to sync" }
+                }
+                @for platform in &secondaries {
+                    (status_cell(session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
+                }
+            }
+            td.kinds {
+                @for representation in &summary.representations {
+                    div { (representation.platform.display_name()) ": " (kind_label(representation.kind)) }
+                }
+            }
+            td.menu-cell {
+                @if session.can_change() {
+                    details.menu {
+                        summary aria-label={"More actions for " (name)} { "· · ·" }
+                        ul {
+                            @for action in ["reset", "reprompt", "remove"] {
+                                @if let Some((label, question)) = confirm_text(action, name) {
+                                    li {
+                                        a href={"/console/people/" (id) "/confirm/" (action) "?return=" (encode(back))}
+                                            data-confirm=(question)
+                                            data-action={"/console/people/" (id) "/act/" (action)}
+                                            data-label=(label) { (label) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    uri: Uri,
+    filters: Result<Query<Filters>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ConsoleError> {
+    let Query(filters) =
+        filters.map_err(|r| ConsoleError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
+    let page = state.store.list_people(&filters.query()?).await?;
+    let connected = connected_platforms(&state).await?;
+    let back = uri
+        .path_and_query()
+        .map_or("/console/people", |p| p.as_str())
+        .to_owned();
+    let busy = |person, platform| state.syncing.is_busy(person, platform);
+    let option = |value: &str, label: &str, current: &Option<String>| {
+        html! { option value=(value) selected[given(current.as_ref()) == Some(value)] { (label) } }
+    };
+    let body = html! {
+        h1 { "Sync users" }
+        p.lead { "Each person chats from their primary platform and is represented on the others. "
+            "Press a circular arrow to sync someone there; the icons change as syncs complete." }
+        form.filters method="get" action="/console/people" role="search" {
+            div {
+                label for="f-primary" { "Primary platform" }
+                select #f-primary name="primary" {
+                    (option("", "Any", &filters.primary))
+                    @for platform in state.platforms.platforms() {
+                        (option(platform.as_str(), platform.display_name(), &filters.primary))
+                    }
+                    (option("unchosen", "Not chosen yet", &filters.primary))
+                }
+            }
+            div {
+                label for="f-status" { "Status" }
+                select #f-status name="status" {
+                    (option("", "Any", &filters.status))
+                    @for code in SyncStatusCode::ALL {
+                        (option(code.as_str(), status_label(code), &filters.status))
+                    }
+                }
+            }
+            div {
+                label for="f-type" { "Sync type" }
+                select #f-type name="type" {
+                    (option("", "Any", &filters.kind))
+                    @for kind in [RepresentationKind::GuestAccount, RepresentationKind::Bot, RepresentationKind::ExistingAccount] {
+                        (option(kind.as_str(), kind_label(kind), &filters.kind))
+                    }
+                }
+            }
+            div {
+                label for="f-q" { "Search" }
+                input #f-q type="search" name="q" value=[given(filters.q.as_ref())] placeholder="Name or e-mail";
+            }
+            div.buttons {
+                button type="submit" { "Apply" }
+                @if filters.is_filtered() {
+                    a href="/console/people" { "Clear filters" }
+                }
+            }
+        }
+        @if session.can_change() && !page.people.is_empty() {
+            form #bulk.bulk method="post" action="/console/people/bulk" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="return" value=(back);
+                span { "With the selected people:" }
+                label for="bulk-platform" { "Sync on" }
+                select #bulk-platform name="platform" {
+                    @for platform in &connected {
+                        option value=(platform.as_str()) { (platform.display_name()) }
+                    }
+                }
+                button type="submit" name="action" value="sync" { "Sync selected" }
+                button type="submit" name="action" value="reset" { "Reset selected" }
+                button type="submit" name="action" value="reprompt" { "Reprompt selected" }
+            }
+        }
+        @if page.people.is_empty() {
+            div.empty {
+                @if filters.is_filtered() || filters.cursor.is_some() {
+                    p { "No one matches these filters." }
+                    p { a href="/console/people" { "Clear the filters" } " to see everyone." }
+                } @else {
+                    p { "No people yet." }
+                    p { "People appear here once the hub has imported the users of its platforms: "
+                        a href="/console/connections" { "connect your platforms" } ", then "
+                        a href="/console/imports" { "import their users" } "." }
+                }
+            }
+        } @else {
+            table.people {
+                caption.visually-hidden { "People and their sync status on each secondary platform" }
+                thead {
+                    tr {
+                        th scope="col" {
+                            @if session.can_change() {
+                                input #select-all type="checkbox" aria-label="Select everyone on this page" hidden;
+                            }
+                        }
+                        th scope="col" { "Name" }
+                        th scope="col" { "E-mail" }
+                        th scope="col" { "Primary platform" }
+                        th scope="col" { "Sync status" }
+                        th scope="col" { "Sync type" }
+                        th scope="col" { span.visually-hidden { "Actions" } }
+                    }
+                }
+                tbody #people data-events="/console/people/events" {
+                    @for summary in &page.people {
+                        (row(&session, &connected, summary, &busy, &back))
+                    }
+                }
+            }
+            nav.pages aria-label="Pages" {
+                @if filters.cursor.is_some() {
+                    a href=(filters.href(None)) { "First page" }
+                }
+                @if let Some(next) = &page.next {
+                    a rel="next" href=(filters.href(Some(&encode_cursor(next)))) { "Next page" }
+                }
+            }
+        }
+        dialog #confirm aria-labelledby="confirm-title" {
+            form method="post" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="return" value=(back);
+                h2 #confirm-title { "Confirm" }
+                p #confirm-text {}
+                div.buttons {
+                    button type="button" value="cancel" data-close { "Cancel" }
+                    button.danger type="submit" #confirm-button { "Confirm" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        &state,
+        &headers,
+        &session,
+        Nav::People,
+        "Sync users",
+        body,
+    ))
+}
+
+/// Where to go back to after an action: a console page, never elsewhere.
+fn back_to(fields: Option<&Fields>) -> String {
+    fields
+        .and_then(|f| f.get("return"))
+        .filter(|r| r.starts_with("/console/") && !r.starts_with("//") && !r.contains('\\'))
+        .unwrap_or("/console/people")
+        .to_owned()
+}
+
+fn done(state: &AppState, fields: Option<&Fields>, message: &str) -> Response {
+    let mut response = Redirect::to(&back_to(fields)).into_response();
+    layout::flash(state, &mut response, message);
+    response
+}
+
+fn person_id(text: &str) -> Result<PersonId, ConsoleError> {
+    text.parse()
+        .map_err(|_| ConsoleError::not_found(format!("no person with id {text}")))
+}
+
+fn platform_named(text: &str) -> Result<Platform, ConsoleError> {
+    text.parse()
+        .map_err(|e: switchboard_core::UnknownPlatform| {
+            ConsoleError::new(StatusCode::BAD_REQUEST, e.to_string())
+        })
+}
+
+async fn display_name(state: &AppState, id: PersonId) -> Result<String, ConsoleError> {
+    Ok(state
+        .store
+        .person(id)
+        .await?
+        .ok_or_else(|| ConsoleError::not_found(format!("no person with id {id}")))?
+        .display_name)
+}
+
+/// Syncs one person on one platform. A script (`X-Requested-With: fetch`) gets the new status
+/// cell; a plain form is sent back to the page.
+async fn sync_one(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    fields: Option<Extension<Fields>>,
+    headers: HeaderMap,
+    Path((id, platform)): Path<(String, String)>,
+) -> Result<Response, ConsoleError> {
+    let (id, platform) = (person_id(&id)?, platform_named(&platform)?);
+    let name = display_name(&state, id).await?;
+    let result = act(&state, &session.caller(), id, Action::Sync(platform)).await;
+    if headers
+        .get("x-requested-with")
+        .is_some_and(|v| v == "fetch")
+    {
+        let representation = state.store.representation(id, platform).await?;
+        let (status, refused) = match &result {
+            Ok(_) => (StatusCode::OK, None),
+            Err(error) => (error.status(), Some(error.message())),
+        };
+        let cell = status_cell(
+            &session,
+            id,
+            platform,
+            representation.as_ref(),
+            false,
+            refused,
+        );
+        return Ok((status, cell).into_response());
+    }
+    let body = result.map_err(ConsoleError::from)?;
+    let fields = fields.map(|Extension(f)| f);
+    let message = match body["status"].as_str() {
+        Some("synced") => format!("{name} is synced on {}.", platform.display_name()),
+        _ if body["prompted"] == true => format!(
+            "{name} was prompted to authorise their {} account; the clock turns into a check when they do.",
+            platform.display_name()
+        ),
+        _ => format!(
+            "{name}'s {} bot waits for a workspace admin's approval.",
+            platform.display_name()
+        ),
+    };
+    Ok(done(&state, fields.as_ref(), &message))
+}
+
+async fn set_primary(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(fields): Extension<Fields>,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let id = person_id(&id)?;
+    let chosen = platform_named(fields.get("platform").unwrap_or_default())?;
+    let person = choose_primary(&state, &session.caller(), id, chosen).await?;
+    Ok(done(
+        &state,
+        Some(&fields),
+        &format!(
+            "{} chats from {} now.",
+            person.display_name,
+            chosen.display_name()
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ReturnQuery {
+    #[serde(rename = "return")]
+    back: Option<String>,
+}
+
+/// The confirmation of a row-menu action, as a page of its own for browsers without
+/// JavaScript (with it, the same question opens in a dialog).
+async fn confirm_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Query(query): Query<ReturnQuery>,
+) -> Result<Response, ConsoleError> {
+    let id = person_id(&id)?;
+    let name = display_name(&state, id).await?;
+    let (label, question) = confirm_text(&action, &name)
+        .ok_or_else(|| ConsoleError::not_found("the actions are reset, reprompt and remove"))?;
+    let back = back_to(
+        query
+            .back
+            .map(|b| Fields(vec![("return".to_owned(), b)]))
+            .as_ref(),
+    );
+    let body = html! {
+        h1 { (label) }
+        p { (question) }
+        form method="post" action={"/console/people/" (id) "/act/" (action)} {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="return" value=(back);
+            div.buttons {
+                a href=(back) { "Cancel" }
+                button.danger type="submit" disabled[!session.can_change()] { (label) }
+            }
+        }
+    };
+    Ok(layout::page(
+        &state,
+        &headers,
+        &session,
+        Nav::People,
+        label,
+        body,
+    ))
+}
+
+async fn person_action(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(fields): Extension<Fields>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Response, ConsoleError> {
+    let id = person_id(&id)?;
+    let name = display_name(&state, id).await?;
+    let caller = session.caller();
+    let message = match action.as_str() {
+        "reset" => {
+            act(&state, &caller, id, Action::Reset).await?;
+            format!("{name} was reset.")
+        }
+        "reprompt" => {
+            act(&state, &caller, id, Action::Reprompt).await?;
+            format!("{name} was prompted again.")
+        }
+        "remove" => {
+            remove_person(&state, &caller, id).await?;
+            format!("{name} was removed from the hub.")
+        }
+        _ => {
+            return Err(ConsoleError::not_found(
+                "the actions are reset, reprompt and remove",
+            ));
+        }
+    };
+    Ok(done(&state, Some(&fields), &message))
+}
+
+/// A bulk action on the selected people. It runs in the background, one person after the
+/// other as the REST API's bulk action does, so that a sync paced by the platform's limits
+/// does not hold the browser; each person's result is audited and their icons follow.
+async fn bulk(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(fields): Extension<Fields>,
+) -> Result<Response, ConsoleError> {
+    let ids: Vec<PersonId> = fields.all("ids").map(person_id).collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Ok(done(
+            &state,
+            Some(&fields),
+            "Select people first, with the boxes at the start of each row.",
+        ));
+    }
+    if ids.len() > MAX_BULK {
+        return Err(ConsoleError::new(
+            StatusCode::BAD_REQUEST,
+            format!("at most {MAX_BULK} people at once"),
+        ));
+    }
+    let (action, what) = match fields.get("action") {
+        Some("sync") => {
+            let platform = platform_named(fields.get("platform").unwrap_or_default())?;
+            (
+                Action::Sync(platform),
+                format!(
+                    "Syncing {} on {}",
+                    count(ids.len()),
+                    platform.display_name()
+                ),
+            )
+        }
+        Some("reset") => (Action::Reset, format!("Resetting {}", count(ids.len()))),
+        Some("reprompt") => (
+            Action::Reprompt,
+            format!("Prompting {} again", count(ids.len())),
+        ),
+        _ => {
+            return Err(ConsoleError::new(
+                StatusCode::BAD_REQUEST,
+                "the bulk actions are sync, reset and reprompt",
+            ));
+        }
+    };
+    let caller = session.caller();
+    let background = state.clone();
+    tokio::spawn(async move {
+        for id in ids {
+            if let Err(error) = act(&background, &caller, id, action).await {
+                tracing::info!(person = %id, %error, "a console bulk action left a person out");
+            }
+        }
+    });
+    Ok(done(
+        &state,
+        Some(&fields),
+        &format!("{what}. The icons change as each one finishes; the audit log has every result."),
+    ))
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{n} people")
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// The cells a page shows: `PERSON.PLATFORM`, comma-separated.
+    cells: String,
+}
+
+/// Server-sent events: each status cell of the page that changed since the last look, as
+/// `{"id": …, "html": …}`, the cell rendered as the page renders it.
+async fn events(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ConsoleError> {
+    let cells: Vec<(PersonId, Platform)> = query
+        .cells
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .take(MAX_CELLS)
+        .map(|cell| {
+            let (person, platform) = cell.split_once('.').ok_or_else(|| {
+                ConsoleError::new(StatusCode::BAD_REQUEST, "cells are PERSON.PLATFORM")
+            })?;
+            Ok((person_id(person)?, platform_named(platform)?))
+        })
+        .collect::<Result<_, ConsoleError>>()?;
+    let mut people: Vec<PersonId> = cells.iter().map(|(p, _)| *p).collect();
+    people.sort();
+    people.dedup();
+    let shown: HashMap<String, String> = HashMap::new();
+    let stream = futures_util::stream::unfold(
+        (state, session, cells, people, shown, true),
+        |(state, session, cells, people, mut shown, first)| async move {
+            let mut wait = !first;
+            loop {
+                if wait {
+                    tokio::time::sleep(STATUS_POLL).await;
+                }
+                wait = true;
+                // A stream outlives neither its session nor a sign-out.
+                match state.store.admin_session(&session.id_hash).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return None,
+                    Err(error) => {
+                        tracing::warn!(%error, "the console's status stream cannot read the store");
+                        continue;
+                    }
+                }
+                let representations = match state.store.representations_of_people(&people).await {
+                    Ok(found) => found,
+                    Err(error) => {
+                        tracing::warn!(%error, "the console's status stream cannot read the store");
+                        continue;
+                    }
+                };
+                let mut changed = Vec::new();
+                for (person, platform) in &cells {
+                    let representation = representations
+                        .iter()
+                        .find(|(p, r)| p == person && r.platform == *platform)
+                        .map(|(_, r)| r);
+                    let html = status_cell(
+                        &session,
+                        *person,
+                        *platform,
+                        representation,
+                        state.syncing.is_busy(*person, *platform),
+                        None,
+                    )
+                    .into_string();
+                    let id = cell_id(*person, *platform);
+                    if shown.get(&id) != Some(&html) {
+                        shown.insert(id.clone(), html.clone());
+                        changed.push(serde_json::json!({ "id": id, "html": html }));
+                    }
+                }
+                if !changed.is_empty() {
+                    let event = Event::default()
+                        .event("status")
+                        .data(serde_json::Value::Array(changed).to_string());
+                    return Some((Ok(event), (state, session, cells, people, shown, false)));
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -1,0 +1,113 @@
+//! One person: their accounts on each platform, their representations with each status change
+//! (when, why) and the prompts sent to them.
+
+use axum::Router;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use maud::html;
+use switchboard_core::PersonId;
+
+use super::connections::when;
+use super::layout::{self, Nav};
+use super::people::{kind_label, status_label};
+use super::{ConsoleError, Session};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/console/people/{id}", get(show))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let missing = || ConsoleError::not_found(format!("no person with id {id}"));
+    let person_id: PersonId = id.parse().map_err(|_| missing())?;
+    let person = state.store.person(person_id).await?.ok_or_else(missing)?;
+    let accounts = state.store.accounts_of_person(person_id).await?;
+    let mut representations = Vec::new();
+    for representation in state.store.representations_of(person_id).await? {
+        let history = state
+            .store
+            .transitions(person_id, representation.platform)
+            .await?;
+        let prompts = state
+            .store
+            .prompts_sent(person_id, representation.platform)
+            .await?;
+        representations.push((representation, history, prompts));
+    }
+    let body = html! {
+        p { a href="/console/people" { "← Sync users" } }
+        h1 { (person.display_name) }
+        dl.facts {
+            dt { "E-mail" } dd { (person.email.as_str()) }
+            dt { "Primary platform" }
+            dd {
+                @match person.primary {
+                    Some(primary) => { (primary.platform.display_name()) " (chosen by " (primary.chosen_by.as_str()) ")" }
+                    None => span.hint { "not chosen yet: choose it on Sync users" },
+                }
+            }
+        }
+        h2 { "Accounts" }
+        @if accounts.is_empty() {
+            p.hint { "No account is linked to this person; the next import links the accounts that share their e-mail address." }
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Platform" } th scope="col" { "Name there" } th scope="col" { "E-mail" } th scope="col" { "Id" } th scope="col" { "Kind" } th scope="col" { "Active" } } }
+                tbody {
+                    @for account in &accounts {
+                        tr {
+                            td { (account.platform.display_name()) }
+                            td { (account.display_name) }
+                            td { (account.email.as_ref().map_or("", |e| e.as_str())) }
+                            td { code { (account.external_id.as_str()) } }
+                            td { (account.kind.as_str()) }
+                            td { @if account.active { "yes" } @else { "no (left or deactivated)" } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Representations" }
+        @if representations.is_empty() {
+            p.hint { "Not represented anywhere yet. Sync them from Sync users." }
+        }
+        @for (representation, history, prompts) in &representations {
+            section.card aria-labelledby={"rep-" (representation.platform.as_str())} {
+                h3 #{"rep-" (representation.platform.as_str())} { (representation.platform.display_name()) ": " (kind_label(representation.kind)) ", " (status_label(representation.status.code())) }
+                @if let Some(reason) = representation.status.failure_reason() {
+                    p.failed-text { "Failed: " (reason) }
+                }
+                p { "Prompts sent: " (prompts) }
+                table {
+                    caption { "History" }
+                    thead { tr { th scope="col" { "When" } th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Why" } } }
+                    tbody {
+                        @for step in history {
+                            tr {
+                                td { (when(step.at)) }
+                                td { (status_label(step.from)) }
+                                td { (status_label(step.to.code())) @if let Some(reason) = step.to.failure_reason() { ": " (reason) } }
+                                td { (step.cause) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        &state,
+        &headers,
+        &session,
+        Nav::People,
+        &person.display_name,
+        body,
+    ))
+}

@@ -1,0 +1,577 @@
+//! The admin console through the real binary, spoken to as a browser would: the first owner
+//! from the setup link, sessions and their cookies, CSRF tokens, sign-in limits, roles, and
+//! actions reaching the audit log.
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use common::{RunningDemo, RunningSim, free_port, switchboard};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const TOKEN: &str = "console-test-token-0123456789";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser without JavaScript: keeps its cookies, follows no redirect by itself.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) -> Vec<String> {
+        let mut set = Vec::new();
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().unwrap().to_owned();
+            let (pair, _) = text.split_once(';').unwrap_or((&text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+            set.push(text);
+        }
+        set
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, String) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        let status = response.status();
+        let location = location(&response);
+        (status, location, response.text().await.unwrap())
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let body: String = form_encode(form);
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        let status = response.status();
+        let location = location(&response);
+        (status, location, response.text().await.unwrap())
+    }
+
+    /// Signs in, as the sign-in page's form does.
+    async fn sign_in(&mut self, email: &str, password: &str) -> (StatusCode, String, String) {
+        let (_, _, page) = self.get("/console/sign-in").await;
+        let csrf = field(&page, "csrf");
+        self.post(
+            "/console/sign-in",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+}
+
+fn form_encode(form: &[(&str, &str)]) -> String {
+    form.iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                k,
+                v.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect::<String>()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// The value of the first form field named `name` on a page.
+fn field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} on {page}"))
+        + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+async fn api(demo_url: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{demo_url}/api/v1{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Creates the owner through the demo's setup link; answers a browser signed in as them.
+async fn owner_through_setup_link(demo: &RunningDemo) -> Browser {
+    let mut browser = Browser::new(&demo.hub_url());
+    let link = demo.console.split_whitespace().next().unwrap().to_owned();
+    assert!(link.contains("/console/setup?token="), "{}", demo.console);
+    let (status, _, page) = browser.get(&link).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (csrf, token) = (field(&page, "csrf"), field(&page, "token"));
+
+    // A forged form (no matching token) creates nobody.
+    let (status, _, _) = browser
+        .post(
+            "/console/setup",
+            &[
+                ("csrf", "forged"),
+                ("token", &token),
+                ("email", "mallory@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, _, page) = browser
+        .post(
+            "/console/setup",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("email", "owner@example.com"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("at least 12 characters"), "{page}");
+
+    let response = browser
+        .http
+        .post(browser.url("/console/setup"))
+        .header("cookie", browser.cookie_header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_encode(&[
+            ("csrf", &csrf),
+            ("token", &token),
+            ("email", "Owner@Example.com"),
+            ("password", PASSWORD),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set = browser.keep_cookies(&response);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("sb_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Strict")
+            && session.contains("Path=/console;"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "the demo is served over http: {session}"
+    );
+
+    // The link works once.
+    let (status, _, _) = Browser::new(&demo.hub_url()).get(&link).await;
+    assert_eq!(status, StatusCode::GONE);
+    browser
+}
+
+#[tokio::test]
+async fn the_first_owner_signs_in_and_out_and_forged_or_unsigned_requests_change_nothing() {
+    let demo = RunningDemo::start(30, TOKEN, &[]);
+    let hub = demo.hub_url();
+
+    // Before anyone signs in, the console sends browsers to the sign-in page, which says how
+    // the first owner is created.
+    let mut stranger = Browser::new(&hub);
+    let (status, location, _) = stranger.get("/").await;
+    assert!(
+        status.is_redirection() && location == "/console/",
+        "{location}"
+    );
+    let (status, location, _) = stranger.get("/console/people").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, "/console/sign-in?next=%2Fconsole%2Fpeople");
+    let (_, _, page) = stranger.get("/console/sign-in").await;
+    assert!(page.contains("switchboard admin create EMAIL"), "{page}");
+
+    let mut owner = owner_through_setup_link(&demo).await;
+    let (status, _, page) = owner.get("/console/people").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("owner@example.com · owner"), "{page}");
+    let csrf = field(&page, "csrf");
+
+    // Someone on both platforms, whose primary nobody chose yet.
+    let people = api(&hub, "/people?primary=unchosen&limit=1").await;
+    let person = &people["people"][0];
+    let id = person["id"].as_str().unwrap();
+    let name = person["display_name"].as_str().unwrap();
+    assert!(page.contains(name), "{name} is listed");
+
+    // A form posted without the session's token (as another site would) is refused.
+    let primary = format!("/console/people/{id}/primary");
+    let (status, _, page) = owner.post(&primary, &[("platform", "slack")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    let (status, _, _) = owner
+        .post(
+            &primary,
+            &[("csrf", "not-the-token"), ("platform", "slack")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        api(&hub, &format!("/people/{id}")).await["primary"],
+        Value::Null
+    );
+
+    // A sync the hub refuses (no primary platform yet) tells the page's script why, in the cell.
+    let response = owner
+        .http
+        .post(owner.url(&format!("/console/people/{id}/sync/teams")))
+        .header("cookie", owner.cookie_header())
+        .header("x-requested-with", "fetch")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let cell = response.text().await.unwrap();
+    assert!(
+        cell.contains("role=\"alert\"") && cell.contains("choose one first"),
+        "{cell}"
+    );
+
+    // With it, the primary platform is chosen, and the audit log says who did it, from where.
+    let (status, location, _) = owner
+        .post(
+            &primary,
+            &[
+                ("csrf", &csrf),
+                ("platform", "slack"),
+                ("return", "/console/people?q=x"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/people?q=x")
+    );
+    assert_eq!(
+        api(&hub, &format!("/people/{id}")).await["primary"],
+        "slack"
+    );
+    let (_, _, page) = owner.get("/console/people").await;
+    assert!(
+        page.contains(&format!("{name} chats from Slack now.")),
+        "the message of the last action"
+    );
+    let audit = api(&hub, "/audit?limit=20").await;
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "person.set_primary")
+        .expect("the choice is audited");
+    assert_eq!(
+        (&entry["actor"], &entry["target"], &entry["source"]),
+        (
+            &Value::from("admin:owner@example.com"),
+            &Value::from(id),
+            &Value::from("127.0.0.1")
+        )
+    );
+
+    // Signing out ends the session on the server: the old cookie opens nothing.
+    let session = owner.cookies.clone();
+    let (status, location, _) = owner.post("/console/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/sign-in")
+    );
+    let mut replayed = Browser::new(&hub);
+    replayed.cookies = session;
+    let (status, _, _) = replayed.get("/console/people").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // Signing in again works; wrong passwords are counted per account and then refused.
+    let (status, location, _) = owner.sign_in("owner@example.com", PASSWORD).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/people")
+    );
+    let mut guesser = Browser::new(&hub);
+    for _ in 0..5 {
+        let (status, _, page) = guesser
+            .sign_in("owner@example.com", "wrong password!")
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+    }
+    let (status, _, page) = guesser.sign_in("owner@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains("Too many failed sign-ins"), "{page}");
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_cannot_change_and_the_status_stream_reports_each_cell() {
+    let sim = RunningSim::start(30, false);
+    let data = tempfile::tempdir().unwrap();
+    let demo = RunningDemo::start_on(&sim, data.path(), free_port(), TOKEN);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+
+    // The command line adds a viewer to the running hub's database.
+    let mut create = switchboard()
+        .args([
+            "admin",
+            "create",
+            "viewer@example.com",
+            "--role",
+            "viewer",
+            "--password-stdin",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let output = create.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("viewer@example.com (viewer)"),
+        "{output:?}"
+    );
+
+    let mut viewer = Browser::new(&hub);
+    let (status, _, _) = viewer.sign_in("viewer@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, page) = viewer.get("/console/people").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !page.contains("Sync selected"),
+        "no actions are offered to a viewer"
+    );
+    let csrf = field(&page, "csrf");
+    let people = api(&hub, "/people?primary=unchosen&limit=1").await;
+    let id = people["people"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, page) = viewer
+        .post(
+            &format!("/console/people/{id}/primary"),
+            &[("csrf", &csrf), ("platform", "teams")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("Viewers cannot change anything"), "{page}");
+    assert_eq!(
+        api(&hub, &format!("/people/{id}")).await["primary"],
+        Value::Null
+    );
+
+    // The owner's page follows status changes as server-sent events, one cell each.
+    let mut synced = api(&hub, "/people?status=synced&limit=1").await;
+    for _ in 0..100 {
+        if synced["people"][0].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        synced = api(&hub, "/people?status=synced&limit=1").await;
+    }
+    let person = &synced["people"][0];
+    let representation = &person["representations"][0];
+    let cell = format!(
+        "{}.{}",
+        person["id"].as_str().unwrap(),
+        representation["platform"].as_str().unwrap()
+    );
+    let mut events = owner
+        .http
+        .get(owner.url(&format!("/console/people/events?cells={cell}")))
+        .header("cookie", owner.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        events.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let chunk = String::from_utf8(events.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(chunk.starts_with("event: status\ndata: "), "{chunk}");
+    let data: Value = serde_json::from_str(
+        chunk
+            .trim_end()
+            .strip_prefix("event: status\ndata: ")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data[0]["id"], format!("rep-{}", cell.replace('.', "-")));
+    assert!(
+        data[0]["html"]
+            .as_str()
+            .unwrap()
+            .contains("data-status=\"synced\""),
+        "{data}"
+    );
+
+    // Signing out ends the stream too.
+    let (_, _, page) = owner.get("/console/people").await;
+    let csrf = field(&page, "csrf");
+    owner.post("/console/sign-out", &[("csrf", &csrf)]).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            let text = String::from_utf8_lossy(&chunk).into_owned();
+            assert!(!text.contains("event: status"), "nothing changed: {text}");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended with the session");
+}
+
+/// `switchboard serve` without an admin logs the one-time setup link; once an admin exists it
+/// logs none.
+#[tokio::test]
+async fn a_hub_without_an_admin_logs_a_setup_link_and_one_with_an_admin_does_not() {
+    use std::io::{BufRead, BufReader};
+
+    let data = tempfile::tempdir().unwrap();
+    let serve = |port: u16| {
+        switchboard()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let mut hub = serve(port);
+    let mut log = BufReader::new(hub.stderr.take().unwrap());
+    let mut line = String::new();
+    let link = loop {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "the hub stopped");
+        if line.contains("hub listening") {
+            continue;
+        }
+        if let Some(at) = line.find("link=") {
+            break line[at + 5..].split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(
+        link.starts_with(&format!("http://127.0.0.1:{port}/console/setup?token=")),
+        "{line}"
+    );
+    let (status, _, page) = Browser::new(&format!("http://127.0.0.1:{port}"))
+        .get(&link)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let _ = hub.kill();
+    let _ = hub.wait();
+
+    let mut create = switchboard()
+        .args([
+            "admin",
+            "create",
+            "ada@example.com",
+            "--password-stdin",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let output = create.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("ada@example.com (owner)"),
+        "the first admin is the owner: {output:?}"
+    );
+
+    let port = free_port();
+    let mut hub = serve(port);
+    let mut log = BufReader::new(hub.stderr.take().unwrap());
+    loop {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "the hub stopped");
+        assert!(!line.contains("link="), "{line}");
+        if line.contains("hub listening") {
+            break;
+        }
+    }
+    // The log line about the link would follow the listening one at once; give it the chance.
+    let mut browser = Browser::new(&format!("http://127.0.0.1:{port}"));
+    for _ in 0..50 {
+        if browser.get("/healthz").await.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, _, _) = browser.sign_in("ada@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let _ = hub.kill();
+    let _ = hub.wait();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
+    assert!(!rest.contains("link="), "{rest}");
+}

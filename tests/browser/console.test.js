@@ -1,0 +1,361 @@
+// The admin console in a browser, as an admin uses it against the demo: the first owner from
+// the setup link, signing in and out, choosing a primary platform, syncing one person and
+// watching the icon change without a reload, bulk sync, the row menu's confirmed actions,
+// filters and search, a viewer refused, and a forged form refused. Saves screenshots of the
+// main pages under target/screenshots/ for docs/admin-guide.md.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { binary, launchBrowser, repo, startDemo } from "./support.js";
+
+const screenshots = path.join(repo, "target", "screenshots");
+const OWNER = "owner@example.com";
+const PASSWORD = "correct horse battery staple";
+
+let demo;
+let browser;
+let owner;
+
+async function api(route, init = {}) {
+  const response = await fetch(`${demo.hub}/api/v1${route}`, {
+    ...init,
+    headers: { authorization: `Bearer ${demo.token}`, "content-type": "application/json", ...init.headers },
+  });
+  return response.status === 204 ? null : response.json();
+}
+
+async function slack(method, token, args) {
+  const response = await fetch(`${demo.sim}/slack/api/${method}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    body: new URLSearchParams(args),
+  });
+  const answer = await response.json();
+  assert.equal(answer.ok, true, `${method}: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/// The "Sync now" link of the newest prompt the hub's Slack app sent this person.
+async function promptLink(email) {
+  const { token } = await (
+    await fetch(`${demo.sim}/_sim/token`, { method: "POST", body: JSON.stringify({ platform: "slack", email }), headers: { "content-type": "application/json" } })
+  ).json();
+  const users = await (await fetch(`${demo.sim}/_sim/users?platform=slack`)).json();
+  const hub = users.find((u) => u.kind === "bot" && u.display_name === "Switchboard");
+  const opened = await slack("conversations.open", token, { users: hub.id });
+  const history = await slack("conversations.history", token, { channel: opened.channel.id });
+  const prompt = history.messages.find((m) => m.user === hub.id && m.text.includes("|Sync now>"));
+  assert.ok(prompt, `no prompt for ${email}`);
+  return prompt.text.match(/<([^|>]+)\|Sync now>/)[1];
+}
+
+/// People on both platforms whose primary nobody chose yet.
+async function unchosen(count) {
+  const page = await api(`/people?primary=unchosen&limit=${count}`);
+  assert.equal(page.people.length, count);
+  return page.people;
+}
+
+async function signIn(page, email, password) {
+  await page.goto(`${demo.hub}/console/sign-in`);
+  await page.getByLabel("E-mail address").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+function row(page, name) {
+  return page.getByRole("row").filter({ has: page.getByRole("rowheader", { name, exact: true }) });
+}
+
+async function shoot(page, name) {
+  await page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(screenshots, { recursive: true });
+  demo = await startDemo(40);
+  assert.match(demo.console, /\/console\/setup\?token=/, "a first start prints the setup link");
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  demo?.process.kill("SIGTERM");
+});
+
+test("first run: the setup link creates the owner, who signs out and in again", async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  owner = await context.newPage();
+  await owner.goto(demo.hub);
+  await owner.getByRole("heading", { name: "Sign in to Switchboard" }).waitFor();
+  await owner.getByText("This hub has no admin yet").waitFor();
+  await shoot(owner, "sign-in-first-run");
+
+  await owner.goto(demo.console);
+  await owner.getByLabel("E-mail address").fill(OWNER);
+  await owner.getByLabel("Password").fill(PASSWORD);
+  await shoot(owner, "setup");
+  await owner.getByRole("button", { name: "Create the owner and sign in" }).click();
+  await owner.getByRole("heading", { name: "Sync users" }).waitFor();
+  await owner.getByText(`${OWNER} · owner`).waitFor();
+
+  await owner.getByRole("button", { name: "Sign out" }).click();
+  await owner.getByRole("heading", { name: "Sign in to Switchboard" }).waitFor();
+  await owner.goto(`${demo.hub}/console/people`);
+  assert.match(owner.url(), /\/console\/sign-in\?next=/, "signed out means signed out");
+
+  await signIn(owner, OWNER, "not the password");
+  await owner.getByText("do not match an admin").waitFor();
+  await signIn(owner, OWNER, PASSWORD);
+  await owner.getByRole("heading", { name: "Sync users" }).waitFor();
+  await shoot(owner, "sync-users");
+});
+
+test("connect (demo): Teams reconnected through its consent page; Slack's users imported with progress", async () => {
+  await owner.goto(`${demo.hub}/console/connections`);
+  await owner.getByRole("heading", { name: "Connect Center" }).waitFor();
+  await owner.getByRole("region", { name: "Microsoft Teams" }).getByText("Token expires").waitFor();
+  await shoot(owner, "connect-center");
+  await owner.getByRole("button", { name: "Reconnect Microsoft Teams" }).click();
+  // Microsoft asks an administrator's consent for the organisation, then the service account
+  // signs in: each page is accepted as the demo's service account.
+  while (owner.url().startsWith(demo.sim)) {
+    await owner.getByLabel(/account/i).first().fill("switchboard.service@acme.example");
+    await owner.getByRole("button", { name: "Accept" }).click();
+    await owner.waitForLoadState();
+  }
+  await owner.getByText(/^Connected .*Microsoft Teams/).waitFor();
+  const connections = await api("/connections");
+  assert.equal(connections.connections.filter((c) => c.platform === "teams").length, 1, "reconnected, not doubled");
+
+  // Slack answers slowly for a few seconds, so that the import's progress can be seen.
+  await fetch(`${demo.sim}/_sim/faults`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([{ route_prefix: "/slack/api/users.list", latency_ms: 1500, duration_secs: 10 }]),
+  });
+  await owner.goto(`${demo.hub}/console/imports`);
+  const slack = owner.getByRole("region", { name: /^Slack/ });
+  await slack.getByRole("button", { name: "Import users" }).click();
+  await owner.getByText("The import started").waitFor();
+  await slack.locator('.import-run[data-status="running"]').getByText("Importing").waitFor();
+  await shoot(owner, "import-running");
+  await slack.locator('.import-run[data-status="succeeded"]').getByText(/Last import .* accounts read/).waitFor({ timeout: 20_000 });
+  await shoot(owner, "import-done");
+
+  // Teams imports the members of the teams selected: the selection is kept, and saving it
+  // imports them again.
+  const teams = owner.getByRole("region", { name: /^Microsoft Teams/ });
+  await teams.getByRole("link", { name: "Select teams" }).click();
+  await owner.getByRole("group", { name: "The teams whose members are imported" }).waitFor();
+  const boxes = owner.getByRole("checkbox");
+  assert.ok((await boxes.count()) > 0);
+  for (const box of await boxes.all()) assert.equal(await box.isChecked(), true, "the demo selected every team");
+  await shoot(owner, "select-teams");
+  await owner.getByRole("button", { name: "Import teams and users" }).click();
+  await owner.getByText(/teams selected; importing their members/).waitFor();
+  await teams.locator('.import-run[data-status="succeeded"]').waitFor({ timeout: 20_000 });
+});
+
+test("choosing a primary platform, then syncing one person: the clock turns to a check without a reload", async () => {
+  const [person] = await unchosen(1);
+  await owner.goto(`${demo.hub}/console/people`);
+  await owner.getByLabel("Search").fill(person.email);
+  await owner.getByRole("button", { name: "Apply" }).click();
+  await row(owner, person.display_name).waitFor();
+  assert.equal(await owner.getByRole("rowheader").count(), 1, "the search finds one person");
+
+  await row(owner, person.display_name).getByLabel(`Primary platform of ${person.display_name}`, { exact: true }).selectOption("slack");
+  await row(owner, person.display_name).getByRole("button", { name: "Save" }).click();
+  await owner.getByText(`${person.display_name} chats from Slack now.`).waitFor();
+
+  // The page stays the same page from here on: a reload would lose this mark.
+  await owner.evaluate(() => {
+    window.notReloaded = true;
+  });
+  const teams = row(owner, person.display_name).locator("[data-cell]");
+  assert.equal(await teams.getAttribute("data-status"), "not_created");
+  await teams.getByRole("button", { name: /Microsoft Teams: not created\. Sync now/ }).click();
+  await owner.locator(`[data-cell="${person.id}.teams"][data-status="pending"]`).waitFor();
+  await shoot(owner, "sync-users-pending");
+
+  // The person follows the prompt's link, keeps Slack, and authorises their Teams account.
+  const link = await promptLink(person.email);
+  const asPerson = await (await browser.newContext()).newPage();
+  await asPerson.goto(link);
+  await asPerson.getByRole("button", { name: "Sync now" }).click();
+  await asPerson.getByLabel(/^Account/).fill(person.email);
+  await asPerson.getByRole("button", { name: "Accept" }).click();
+  await asPerson.getByText(/Synced/).first().waitFor();
+
+  await owner.locator(`[data-cell="${person.id}.teams"][data-status="synced"]`).waitFor({ timeout: 10_000 });
+  assert.equal(await owner.evaluate(() => window.notReloaded), true, "the icon changed without a reload");
+});
+
+test("bulk sync of selected people, then each row-menu action after its confirmation", async () => {
+  const people = await unchosen(2);
+  for (const person of people) {
+    await api(`/people/${person.id}/primary`, { method: "PUT", body: JSON.stringify({ platform: "slack" }) });
+  }
+  await owner.goto(`${demo.hub}/console/people?primary=slack`);
+  for (const person of people) {
+    await owner.getByLabel(`Select ${person.display_name}`).check();
+  }
+  await owner.getByLabel("Sync on").selectOption("teams");
+  await owner.getByRole("button", { name: "Sync selected" }).click();
+  await owner.getByText("Syncing 2 people on Microsoft Teams").waitFor();
+  for (const person of people) {
+    await owner.locator(`[data-cell="${person.id}.teams"][data-status="pending"]`).waitFor({ timeout: 15_000 });
+  }
+
+  const [first, second] = people;
+  const menu = async (person, action) => {
+    await row(owner, person.display_name).getByLabel(`More actions for ${person.display_name}`).click();
+    await row(owner, person.display_name).getByRole("link", { name: action }).click();
+    await owner.getByRole("dialog").waitFor();
+  };
+
+  await menu(first, "Reprompt user");
+  await owner.getByRole("dialog").getByText(`Send ${first.display_name} the prompt again?`).waitFor();
+  await shoot(owner, "row-menu-confirm");
+  await owner.getByRole("dialog").getByRole("button", { name: "Reprompt user" }).click();
+  await owner.getByText(`${first.display_name} was prompted again.`).waitFor();
+
+  await menu(first, "Reset user");
+  await owner.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+  assert.equal((await api(`/people/${first.id}`)).primary, "slack", "cancelled: nothing changed");
+  await menu(first, "Reset user");
+  await owner.getByRole("dialog").getByRole("button", { name: "Reset user" }).click();
+  await owner.getByText(`${first.display_name} was reset.`).waitFor();
+  assert.equal((await api(`/people/${first.id}`)).primary, null);
+
+  await menu(second, "Remove user");
+  await owner.getByRole("dialog").getByRole("button", { name: "Remove user" }).click();
+  await owner.getByText(`${second.display_name} was removed from the hub.`).waitFor();
+  const gone = await fetch(`${demo.hub}/api/v1/people/${second.id}`, { headers: { authorization: `Bearer ${demo.token}` } });
+  assert.equal(gone.status, 404);
+
+  // Without JavaScript's dialog, the menu's link opens a confirmation page.
+  const noScript = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  await signIn(noScript, OWNER, PASSWORD);
+  await noScript.goto(`${demo.hub}/console/people?q=${encodeURIComponent(first.email)}`);
+  await row(noScript, first.display_name).getByText("· · ·").click();
+  await row(noScript, first.display_name).getByRole("link", { name: "Remove user" }).click();
+  await noScript.getByRole("heading", { name: "Remove user" }).waitFor();
+  await noScript.getByRole("button", { name: "Remove user" }).click();
+  await noScript.getByText(`${first.display_name} was removed from the hub.`).waitFor();
+});
+
+test("filters by primary platform, status and type, and search", async () => {
+  await owner.goto(`${demo.hub}/console/people`);
+  await owner.getByLabel("Status").selectOption("synced");
+  await owner.getByLabel("Sync type").selectOption("guest_account");
+  await owner.getByRole("button", { name: "Apply" }).click();
+  const statuses = await owner.locator("td.kinds").allTextContents();
+  assert.ok(statuses.length > 0, "the demo's auto-sync made guests");
+  for (const kinds of statuses) assert.match(kinds, /guest account/);
+  assert.match(owner.url(), /status=synced/);
+
+  await owner.getByLabel("Primary platform").selectOption("teams");
+  await owner.getByRole("button", { name: "Apply" }).click();
+  const none = await owner.getByText("No one matches these filters.").count();
+  if (none === 0) {
+    for (const cell of await owner.locator("td.primary").allTextContents()) assert.match(cell, /Microsoft Teams/);
+  }
+  await shoot(owner, "sync-users-filtered");
+
+  await owner.getByRole("link", { name: "Clear filters" }).click();
+  await owner.getByLabel("Search").fill("zzz-nobody-zzz");
+  await owner.getByRole("button", { name: "Apply" }).click();
+  await owner.getByText("No one matches these filters.").waitFor();
+});
+
+test("a person's page, Activity, Settings (sync settings, API tokens) and the audit log", async () => {
+  const synced = (await api("/people?status=synced&limit=1")).people[0];
+  await owner.goto(`${demo.hub}/console/people?q=${encodeURIComponent(synced.email)}`);
+  await owner.getByRole("link", { name: synced.display_name }).click();
+  await owner.getByRole("heading", { name: synced.display_name }).waitFor();
+  await owner.getByRole("heading", { name: "Accounts" }).waitFor();
+  await owner.getByRole("table", { name: "History" }).first().getByText("synced").first().waitFor();
+  await shoot(owner, "person");
+
+  await owner.getByRole("link", { name: "Activity" }).click();
+  await owner.getByRole("heading", { name: "Activity" }).waitFor();
+  await owner.getByText("Copies waiting to be sent").waitFor();
+  await shoot(owner, "activity");
+
+  await owner.getByRole("link", { name: "Settings" }).click();
+  await owner.getByLabel(/Auto-prompt/).check();
+  await owner.getByLabel("Prompt a person at most once every (hours)").fill("12");
+  await owner.getByRole("button", { name: "Save settings" }).click();
+  await owner.getByText("Settings saved.").waitFor();
+  const settings = await api("/settings");
+  assert.equal(settings.auto_prompt, true);
+  assert.equal(settings.prompt_throttle_hours, 12);
+
+  await owner.getByLabel("New token's name (what it is for)").fill("browser-test");
+  await owner.getByRole("button", { name: "Create token" }).click();
+  const secret = await owner.locator("#new-token").textContent();
+  const withToken = await fetch(`${demo.hub}/api/v1/relay`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(withToken.status, 200, "the new token works");
+  await owner.getByRole("link", { name: "Back to Settings" }).click();
+  await owner.getByRole("button", { name: "Revoke token browser-test" }).click();
+  await owner.getByText("The token is revoked").waitFor();
+  const revoked = await fetch(`${demo.hub}/api/v1/relay`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(revoked.status, 401, "the revoked token is refused");
+  await shoot(owner, "settings");
+
+  await owner.getByRole("link", { name: "Audit log" }).click();
+  await owner.getByLabel("Who (contains)").fill(`admin:${OWNER}`);
+  await owner.getByLabel("Action (starts with)").fill("token.");
+  await owner.getByRole("button", { name: "Filter" }).click();
+  const actions = await owner.locator("tbody td code").allTextContents();
+  assert.deepEqual(actions, ["token.revoke", "token.create"]);
+  await owner.getByLabel("Action (starts with)").fill("");
+  await owner.getByRole("button", { name: "Filter" }).click();
+  await owner.getByText("settings.update").first().waitFor();
+  await shoot(owner, "audit-log");
+});
+
+test("a viewer reads the console but is refused a change", async () => {
+  const created = spawnSync(
+    binary,
+    ["admin", "create", "viewer@example.com", "--role", "viewer", "--password-stdin", "--data-dir", demo.dataDir],
+    { input: `${PASSWORD}\n`, encoding: "utf8" },
+  );
+  assert.equal(created.status, 0, created.stderr);
+  const viewer = await (await browser.newContext()).newPage();
+  await signIn(viewer, "viewer@example.com", PASSWORD);
+  await viewer.getByText("viewer@example.com · viewer").waitFor();
+  assert.equal(await viewer.getByRole("button", { name: "Sync selected" }).count(), 0, "no actions offered");
+  const [person] = await unchosen(1);
+  const status = await viewer.evaluate(async (id) => {
+    const response = await fetch(`/console/people/${id}/primary`, {
+      method: "POST",
+      body: new URLSearchParams({ csrf: document.body.dataset.csrf, platform: "teams" }),
+    });
+    return response.status;
+  }, person.id);
+  assert.equal(status, 403);
+  assert.equal((await api(`/people/${person.id}`)).primary, null);
+});
+
+test("a form forged on another origin is refused for want of the session's token", async () => {
+  const [person] = await unchosen(1);
+  await owner.goto(`${demo.sim}/healthz`);
+  await owner.evaluate(({ hub, id }) => {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = `${hub}/console/people/${id}/primary`;
+    const field = document.createElement("input");
+    field.name = "platform";
+    field.value = "teams";
+    form.append(field);
+    document.body.append(form);
+    form.submit();
+  }, { hub: demo.hub, id: person.id });
+  await owner.getByText("security token is missing or wrong").waitFor();
+  assert.equal((await api(`/people/${person.id}`)).primary, null);
+});
