@@ -279,11 +279,14 @@ test("a person's page, Activity, Settings (sync settings, API tokens) and the au
   await owner.getByRole("heading", { name: synced.display_name }).waitFor();
   await owner.getByRole("heading", { name: "Accounts" }).waitFor();
   await owner.getByRole("table", { name: "History" }).first().getByText("synced").first().waitFor();
+  await owner.getByRole("heading", { name: "Recent relay activity" }).waitFor();
   await shoot(owner, "person");
 
   await owner.getByRole("link", { name: "Activity" }).click();
   await owner.getByRole("heading", { name: "Activity" }).waitFor();
   await owner.getByText("Copies waiting to be sent").waitFor();
+  await owner.getByRole("heading", { name: "Messages relayed" }).waitFor();
+  await owner.getByText("People whose messages were relayed, last 24 hours").waitFor();
   await shoot(owner, "activity");
 
   await owner.getByRole("link", { name: "Settings" }).click();

@@ -45,8 +45,8 @@ pub use listing::{PeopleCursor, PeoplePage, PeopleQuery, PersonSummary, PrimaryF
 pub use people::NewAccount;
 pub use prompts::PromptGrant;
 pub use relay::{
-    AccountIdentity, DeadLetter, InboxItem, MessageKey, NewOutboxItem, OutboxAction, OutboxItem,
-    RelayCounts, RelayedCopy, Settlement, StoredSubscription,
+    AccountIdentity, DailyCopies, DeadLetter, InboxItem, MessageKey, NewOutboxItem, OutboxAction,
+    OutboxItem, RelayCounts, RelayedBy, RelayedCopy, Settlement, StoredSubscription,
 };
 pub use representations::{RepresentationSecrets, TransitionRecord};
 

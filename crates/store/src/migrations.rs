@@ -74,6 +74,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0010_console.sql"),
         postgres: include_str!("../migrations/postgres/0010_console.sql"),
     },
+    Step {
+        version: 11,
+        description: "the message map read by time and by sender, for the console's activity",
+        sqlite: include_str!("../migrations/sqlite/0011_relay_activity.sql"),
+        postgres: include_str!("../migrations/postgres/0011_relay_activity.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

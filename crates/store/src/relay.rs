@@ -159,6 +159,22 @@ pub(crate) struct Delivered {
     copy: Option<MessageKey>,
 }
 
+/// Copies the relay made on one day (UTC) on one platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyCopies {
+    /// Days since 1970-01-01.
+    pub day: i64,
+    pub platform: Platform,
+    pub copies: i64,
+}
+
+/// A message a person had relayed, and when its copy was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedBy {
+    pub copy: RelayedCopy,
+    pub at: Timestamp,
+}
+
 /// A copy waiting in the outbox, leased to whoever took it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
@@ -684,6 +700,63 @@ impl Store {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    /// The copies made since `since`, per day and destination platform, oldest day first.
+    pub async fn copies_per_day(&self, since: Timestamp) -> Result<Vec<DailyCopies>, StoreError> {
+        sqlx::query(
+            "SELECT created_at / 86400000 AS day, copy_platform, COUNT(*) AS copies \
+             FROM relayed_messages WHERE created_at >= $1 \
+             GROUP BY created_at / 86400000, copy_platform ORDER BY day, copy_platform",
+        )
+        .bind(since.unix_millis())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(DailyCopies {
+                day: row.try_get("day")?,
+                platform: parse(row, "copy_platform")?,
+                copies: row.try_get("copies")?,
+            })
+        })
+        .collect()
+    }
+
+    /// How many people had a message relayed since `since`.
+    pub async fn active_senders(&self, since: Timestamp) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(DISTINCT sender_person_id) AS people FROM relayed_messages \
+             WHERE created_at >= $1",
+        )
+        .bind(since.unix_millis())
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("people")?)
+    }
+
+    /// The copies of a person's most recently relayed messages, newest first.
+    pub async fn relayed_by(
+        &self,
+        person: PersonId,
+        limit: i64,
+    ) -> Result<Vec<RelayedBy>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COPY_COLUMNS}, created_at FROM relayed_messages \
+             WHERE sender_person_id = $1 ORDER BY created_at DESC LIMIT $2"
+        )))
+        .bind(person.to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(RelayedBy {
+                copy: copy_from_row(row)?,
+                at: Timestamp::from_unix_millis(row.try_get("created_at")?),
+            })
+        })
+        .collect()
     }
 
     /// When the last message written in a chat was sent (microseconds), if it is a portal the

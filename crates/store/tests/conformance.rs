@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -3204,5 +3204,59 @@ store_test!(
         }
         assert_eq!(stored, 10, "each event counts once");
         assert_eq!(store.due_inbound(100).await.unwrap().len(), 10);
+    }
+);
+
+store_test!(
+    the_message_map_counts_copies_per_day_and_the_people_who_wrote,
+    |db, store| {
+        let teams = teams_connection(&store).await;
+        let (alice, bob, conversation) = relay_pair(&store).await;
+        let start = db.millis();
+        let far = Timestamp::from_unix_millis(i64::MAX / 2);
+        // One message a day: Alice's, Alice's, then Bob's.
+        for (order, sender) in [(1, alice), (2, alice), (3, bob)] {
+            let message = order.to_string();
+            let copy = copy_item(conversation, teams.id, sender, &message, order);
+            store
+                .settle_event(None, None, None, std::slice::from_ref(&copy))
+                .await
+                .unwrap();
+            let item = store.lease_outbox(1, far).await.unwrap().remove(0);
+            let made = MessageKey {
+                platform: Platform::Teams,
+                chat: ExternalChatId::new("19:chat"),
+                message: format!("copy {message}"),
+            };
+            store.outbox_delivered(&item, Some(&made)).await.unwrap();
+            db.advance(86_400_000);
+        }
+        let first_day = start / 86_400_000;
+        let days: Vec<(i64, Platform, i64)> = store
+            .copies_per_day(Timestamp::from_unix_millis(start))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.day - first_day, d.platform, d.copies))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                (0, Platform::Teams, 1),
+                (1, Platform::Teams, 1),
+                (2, Platform::Teams, 1)
+            ]
+        );
+        let since = |days: i64| Timestamp::from_unix_millis(start + days * 86_400_000);
+        assert_eq!(store.active_senders(since(0)).await.unwrap(), 2);
+        assert_eq!(store.active_senders(since(2)).await.unwrap(), 1);
+        let alices: Vec<String> = store
+            .relayed_by(alice, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.copy.copy.message)
+            .collect();
+        assert_eq!(alices, ["copy 2", "copy 1"], "newest first");
     }
 );

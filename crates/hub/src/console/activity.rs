@@ -1,5 +1,6 @@
-//! Activity: what the relay has to do (inbox, outbox, retries) and the copies it gave up on,
-//! each with a Retry button (the REST API's retry).
+//! Activity: messages relayed per day and platform and the people who wrote them, what the
+//! relay has to do (inbox, outbox, retries), and the copies it gave up on, each with a Retry
+//! button (the REST API's retry).
 
 use axum::Router;
 use axum::extract::{Extension, Path, State};
@@ -7,6 +8,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
+use std::collections::BTreeSet;
+use switchboard_core::{Platform, Timestamp};
 
 use super::connections::when;
 use super::layout::{self, Nav};
@@ -22,6 +25,17 @@ pub fn routes() -> Router<AppState> {
 
 /// Dead letters shown at once; the API pages further.
 const SHOWN: i64 = 200;
+/// Days of relayed messages counted.
+const DAYS_SHOWN: i64 = 14;
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// `2026-11-22` for a day counted since 1970-01-01.
+fn day_label(day: i64) -> String {
+    when(Timestamp::from_unix_millis(day * DAY_MILLIS))
+        .chars()
+        .take(10)
+        .collect()
+}
 
 async fn show(
     State(state): State<AppState>,
@@ -30,6 +44,20 @@ async fn show(
 ) -> Result<Response, ConsoleError> {
     let counts = state.store.relay_counts().await?;
     let letters = state.store.dead_letters(SHOWN).await?;
+    let now = state.clock.now().unix_millis();
+    let days_ago = |days: i64| Timestamp::from_unix_millis(now - days * DAY_MILLIS);
+    // Whole days: the oldest one shown from its start.
+    let since = Timestamp::from_unix_millis((now / DAY_MILLIS - (DAYS_SHOWN - 1)) * DAY_MILLIS);
+    let daily = state.store.copies_per_day(since).await?;
+    let platforms: Vec<Platform> = daily
+        .iter()
+        .map(|d| d.platform)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let days: BTreeSet<i64> = daily.iter().map(|d| d.day).collect();
+    let active_week = state.store.active_senders(days_ago(7)).await?;
+    let active_day = state.store.active_senders(days_ago(1)).await?;
     let body = html! {
         h1 { "Activity" }
         p.lead { "What the relay has to do now, and the copies it gave up on after its retries. Message content is never kept once delivered." }
@@ -38,6 +66,29 @@ async fn show(
             dt { "Copies waiting to be sent" } dd { (counts.outbox) }
             dt { "Of those, retrying or held for a sync" } dd { (counts.retrying) }
             dt { "Dead letters" } dd { (counts.dead_letters) }
+        }
+        h2 { "Messages relayed" }
+        dl.facts {
+            dt { "People whose messages were relayed, last 24 hours" } dd { (active_day) }
+            dt { "Last 7 days" } dd { (active_week) }
+        }
+        @if daily.is_empty() {
+            div.empty { p { "No message was relayed in the last " (DAYS_SHOWN) " days. Once people are synced, their direct messages and group chats with people on other platforms are counted here, per day and per platform they were delivered to." } }
+        } @else {
+            table {
+                caption { "Copies delivered per day (UTC) and platform, last " (DAYS_SHOWN) " days" }
+                thead { tr { th scope="col" { "Day" } @for platform in &platforms { th scope="col" { "To " (platform.display_name()) } } } }
+                tbody {
+                    @for day in days.iter().rev() {
+                        tr {
+                            td { (day_label(*day)) }
+                            @for platform in &platforms {
+                                td { (daily.iter().find(|d| d.day == *day && d.platform == *platform).map_or(0, |d| d.copies)) }
+                            }
+                        }
+                    }
+                }
+            }
         }
         h2 { "Dead letters" }
         @if letters.is_empty() {

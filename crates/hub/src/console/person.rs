@@ -19,6 +19,9 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/console/people/{id}", get(show))
 }
 
+/// Relayed messages listed on a person's page.
+const RELAYED_SHOWN: i64 = 20;
+
 async fn show(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -41,6 +44,7 @@ async fn show(
             .await?;
         representations.push((representation, history, prompts));
     }
+    let relayed = state.store.relayed_by(person_id, RELAYED_SHOWN).await?;
     let body = html! {
         p { a href="/console/people" { "← Sync users" } }
         h1 { (person.display_name) }
@@ -96,6 +100,24 @@ async fn show(
                                 td { (status_label(step.to.code())) @if let Some(reason) = step.to.failure_reason() { ": " (reason) } }
                                 td { (step.cause) }
                             }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Recent relay activity" }
+        @if relayed.is_empty() {
+            p.hint { "None of their messages was relayed yet: once they and the people they write to are synced, each message they send across platforms is listed here (when and where, never what it said)." }
+        } @else {
+            table {
+                caption { "Their last " (relayed.len()) " messages relayed, newest first" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Written on" } th scope="col" { "Delivered to" } } }
+                tbody {
+                    @for message in &relayed {
+                        tr {
+                            td { (when(message.at)) }
+                            td { (message.copy.origin.platform.display_name()) }
+                            td { (message.copy.copy.platform.display_name()) }
                         }
                     }
                 }
