@@ -191,7 +191,8 @@ test("choosing a primary platform, then syncing one person: the clock turns to a
   await asPerson.getByText(/Synced/).first().waitFor();
 
   await owner.locator(`[data-cell="${person.id}.teams"][data-status="synced"]`).waitFor({ timeout: 10_000 });
-  assert.equal(await owner.evaluate(() => window.notReloaded), true, "the icon changed without a reload");
+  await row(owner, person.display_name).locator("td.kinds").getByText("Microsoft Teams: own account").waitFor();
+  assert.equal(await owner.evaluate(() => window.notReloaded), true, "the icon and the sync type changed without a reload");
 });
 
 test("bulk sync of selected people, then each row-menu action after its confirmation", async () => {

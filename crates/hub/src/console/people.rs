@@ -164,6 +164,24 @@ fn cell_id(person: PersonId, platform: Platform) -> String {
     format!("rep-{person}-{}", platform.as_str())
 }
 
+fn kinds_id(person: PersonId) -> String {
+    format!("kinds-{person}")
+}
+
+/// A person's sync types: how they are represented on each platform.
+fn kinds_cell<'r>(
+    person: PersonId,
+    representations: impl Iterator<Item = &'r Representation>,
+) -> Markup {
+    html! {
+        td.kinds id=(kinds_id(person)) {
+            @for representation in representations {
+                div { (representation.platform.display_name()) ": " (kind_label(representation.kind)) }
+            }
+        }
+    }
+}
+
 /// One secondary platform's status: an icon, the platform's name, and where something can be
 /// done (not created, failed) a button that syncs.
 fn status_cell(
@@ -307,11 +325,7 @@ fn row(
                     (status_cell(session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
                 }
             }
-            td.kinds {
-                @for representation in &summary.representations {
-                    div { (representation.platform.display_name()) ": " (kind_label(representation.kind)) }
-                }
-            }
+            (kinds_cell(id, summary.representations.iter()))
             td.menu-cell {
                 @if session.can_change() {
                     details.menu {
@@ -807,6 +821,21 @@ async fn events(
                     )
                     .into_string();
                     let id = cell_id(*person, *platform);
+                    if shown.get(&id) != Some(&html) {
+                        shown.insert(id.clone(), html.clone());
+                        changed.push(serde_json::json!({ "id": id, "html": html }));
+                    }
+                }
+                for person in &people {
+                    let html = kinds_cell(
+                        *person,
+                        representations
+                            .iter()
+                            .filter(|(p, _)| p == person)
+                            .map(|(_, r)| r),
+                    )
+                    .into_string();
+                    let id = kinds_id(*person);
                     if shown.get(&id) != Some(&html) {
                         shown.insert(id.clone(), html.clone());
                         changed.push(serde_json::json!({ "id": id, "html": html }));
