@@ -53,6 +53,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            // Closed before servers commonly close idle connections (30 s or more), so a post
+            // never starts on a connection being closed, where its fate would be unclear.
+            .pool_idle_timeout(Duration::from_secs(20))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {

@@ -76,6 +76,9 @@ impl Client {
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Closed before servers commonly close idle connections (30 s or more), so a post
+            // never starts on a connection being closed, where its fate would be unclear.
+            .pool_idle_timeout(Duration::from_secs(20))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| PlatformError::Rejected(format!("cannot build the HTTP client: {e}")))?;

@@ -82,6 +82,9 @@ impl WebhookSender {
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::limited(2))
+                // Closed before the hub closes an idle connection (after 30 s), so a delivery never
+                // starts on a connection the hub is closing.
+                .pool_idle_timeout(Duration::from_secs(20))
                 .build()
                 .expect("a plain HTTP client builds"),
             faults,

@@ -17,7 +17,7 @@ use switchboard_core::{
 use switchboard_secrets::SecretString;
 
 use crate::connections::{parse, parse_optional};
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// A stored event not read yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +128,40 @@ fn rows_statement<'q>(sql: String) -> sqlx::query::Query<'q, sqlx::Any, sqlx::an
     sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false)
 }
 
+/// The latest message sent in each portal written in, as (connection, chat) → microseconds.
+fn last_messages<'a>(events: &[Settlement<'a>]) -> Vec<((String, &'a str), i64)> {
+    let mut last: std::collections::BTreeMap<(String, &str), i64> =
+        std::collections::BTreeMap::new();
+    for (connection, chat, micros) in events.iter().filter_map(|e| e.written) {
+        let latest = last
+            .entry((connection.to_string(), chat.as_str()))
+            .or_insert(micros);
+        *latest = (*latest).max(micros);
+    }
+    last.into_iter().collect()
+}
+
+/// Where [`Store::settle_events`] cuts a batch for PostgreSQL, as the end of each run of
+/// events: each run's statement stays far below the limit on parameters (17 per copy, 6 per
+/// event).
+fn settlement_chunks(events: &[Settlement<'_>]) -> Vec<usize> {
+    const COPIES_PER_STATEMENT: usize = ROWS_PER_STATEMENT / 17;
+    let mut ends = Vec::new();
+    let (mut start, mut copies) = (0, 0);
+    for (index, event) in events.iter().enumerate() {
+        if index > start
+            && (copies + event.copies.len() > COPIES_PER_STATEMENT
+                || index - start >= ROWS_PER_STATEMENT)
+        {
+            ends.push(index);
+            (start, copies) = (index, 0);
+        }
+        copies += event.copies.len();
+    }
+    ends.push(events.len());
+    ends
+}
+
 /// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `columns` values.
 fn placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
@@ -186,7 +220,10 @@ pub struct OutboxItem {
     pub origin: MessageKey,
     pub action: OutboxAction,
     pub payload: String,
+    /// Attempts that failed, not counting those the platform throttled.
     pub attempts: i64,
+    /// When the copy was queued.
+    pub created_at: Timestamp,
     /// Set when an earlier attempt may have reached the platform (the hub stopped during it,
     /// or it failed in a way that leaves the outcome unknown): when that attempt started.
     pub maybe_sent_since: Option<Timestamp>,
@@ -251,8 +288,18 @@ impl AccountIdentity {
 }
 
 const OUTBOX_COLUMNS: &str = "id, conversation_id, platform, connection_id, sender_person_id, \
-     origin_platform, origin_chat, origin_message, action, payload, attempts, leased_at, \
-     received_micros";
+     origin_platform, origin_chat, origin_message, action, payload, attempts, created_at, \
+     leased_at, received_micros";
+
+/// A copy `o` that may be sent now (`$1` the time in milliseconds): due, not taken, the first
+/// undelivered one of its lane, and no other copy of its lane is in flight.
+const LEASABLE: &str = "o.dead_at IS NULL AND o.next_attempt_at <= $1 \
+     AND (o.lease_until IS NULL OR o.lease_until < $1) \
+     AND NOT EXISTS (SELECT 1 FROM relay_outbox h WHERE h.lane = o.lane \
+         AND h.dead_at IS NULL AND h.id <> o.id \
+         AND (h.origin_order < o.origin_order \
+              OR (h.origin_order = o.origin_order AND h.id < o.id) \
+              OR h.lease_until >= $1))";
 
 const COPY_COLUMNS: &str = "origin_platform, origin_chat, origin_message, conversation_id, \
      sender_person_id, copy_platform, copy_connection_id, copy_chat, copy_message";
@@ -297,8 +344,8 @@ impl Store {
         // One statement is a transaction of its own; more need one around them.
         let mut tx = match (chunks.len(), self.backend) {
             (0 | 1, _) => None,
-            (_, crate::Backend::Sqlite) => Some(self.ingest.begin_with("BEGIN IMMEDIATE").await?),
-            (_, crate::Backend::Postgres) => Some(self.ingest.begin().await?),
+            (_, Backend::Sqlite) => Some(self.ingest.begin_with("BEGIN IMMEDIATE").await?),
+            (_, Backend::Postgres) => Some(self.ingest.begin().await?),
         };
         for chunk in chunks {
             let mut query = rows_statement(format!(
@@ -425,11 +472,11 @@ impl Store {
         Ok(settled[0])
     }
 
-    /// Records what the relay decided about several events, in the order decided, in one
-    /// transaction of a few statements whatever their number (each statement is a round trip
-    /// to the database, which costs more than the work). Returns, for each, whether it was
-    /// acted on: `false` for a repeat — its `seen` key remembered before, or taken by an
-    /// earlier event of the same call — whose copies were not queued.
+    /// Records what the relay decided about several events, in the order decided, in a few
+    /// statements whatever their number (each statement is a round trip to the database,
+    /// which costs more than the work). Returns, for each, whether it was acted on: `false`
+    /// for a repeat — its `seen` key remembered before, or taken by an earlier event of the
+    /// same call — whose copies were not queued.
     pub async fn settle_events(&self, events: &[Settlement<'_>]) -> Result<Vec<bool>, StoreError> {
         let now = self.now().unix_millis();
         let mut fresh = vec![true; events.len()];
@@ -439,6 +486,33 @@ impl Store {
                 *fresh = keys.insert(key);
             }
         }
+        match self.backend {
+            Backend::Sqlite => self.settle_in_transaction(events, &mut fresh, now).await?,
+            Backend::Postgres => {
+                let mut start = 0;
+                for end in settlement_chunks(events) {
+                    self.settle_in_one_statement(&events[start..end], &mut fresh[start..end], now)
+                        .await?;
+                    start = end;
+                }
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// SQLite: one transaction of a statement per table (SQLite has no data-modifying `WITH`).
+    async fn settle_in_transaction(
+        &self,
+        events: &[Settlement<'_>],
+        fresh: &mut [bool],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let keys: std::collections::HashSet<(Platform, &str)> = events
+            .iter()
+            .zip(fresh.iter())
+            .filter(|(_, fresh)| **fresh)
+            .filter_map(|(event, _)| event.seen)
+            .collect();
         let mut tx = self.begin_redoable_write().await?;
         let read: Vec<String> = events
             .iter()
@@ -453,15 +527,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let mut last_messages: std::collections::BTreeMap<(String, &str), i64> =
-            std::collections::BTreeMap::new();
-        for (connection, chat, micros) in events.iter().filter_map(|e| e.written) {
-            let last = last_messages
-                .entry((connection.to_string(), chat.as_str()))
-                .or_insert(micros);
-            *last = (*last).max(micros);
-        }
-        let last_messages: Vec<_> = last_messages.into_iter().collect();
+        let last_messages = last_messages(events);
         for chunk in last_messages.chunks(ROWS_PER_STATEMENT) {
             let mut query = rows_statement(format!(
                 "UPDATE portals SET last_message_micros = v.column3 FROM (VALUES {}) AS v \
@@ -493,7 +559,7 @@ impl Store {
                 ));
             }
         }
-        for (event, fresh) in events.iter().zip(&mut fresh) {
+        for (event, fresh) in events.iter().zip(fresh.iter_mut()) {
             if let Some((platform, key)) = event.seen
                 && *fresh
             {
@@ -502,7 +568,7 @@ impl Store {
         }
         let copies: Vec<&NewOutboxItem> = events
             .iter()
-            .zip(&fresh)
+            .zip(fresh.iter())
             .filter(|(_, fresh)| **fresh)
             .flat_map(|(event, _)| event.copies)
             .collect();
@@ -533,7 +599,136 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(fresh)
+        Ok(())
+    }
+
+    /// PostgreSQL: the events' whole record in one statement, one round trip. The copies of
+    /// an event with a `seen` key are queued only when the key's insertion in the same
+    /// statement returned it (data-modifying `WITH` parts see each other's `RETURNING`).
+    async fn settle_in_one_statement(
+        &self,
+        events: &[Settlement<'_>],
+        fresh: &mut [bool],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut parts = Vec::new();
+        let mut next = 0;
+        let mut numbers = |count: usize| {
+            let row: Vec<String> = (next + 1..=next + count).map(|n| format!("${n}")).collect();
+            next += count;
+            format!("({})", row.join(", "))
+        };
+        let read: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.inbox.map(|id| id.to_string()))
+            .collect();
+        if !read.is_empty() {
+            // The ids are integers the database gave.
+            parts.push(format!(
+                "read AS (UPDATE relay_inbox SET payload = NULL, last_error = NULL \
+                 WHERE id IN ({}))",
+                read.join(", ")
+            ));
+        }
+        let last_messages = last_messages(events);
+        if !last_messages.is_empty() {
+            let rows: Vec<String> = last_messages.iter().map(|_| numbers(3)).collect();
+            parts.push(format!(
+                "written AS (UPDATE portals SET last_message_micros = v.micros \
+                 FROM (VALUES {}) AS v (connection_id, chat, micros) \
+                 WHERE portals.connection_id = v.connection_id \
+                 AND portals.external_chat_id = v.chat \
+                 AND (portals.last_message_micros IS NULL \
+                      OR portals.last_message_micros < v.micros))",
+                rows.join(", ")
+            ));
+        }
+        let keys: Vec<(Platform, &str)> = events
+            .iter()
+            .zip(fresh.iter())
+            .filter(|(_, fresh)| **fresh)
+            .filter_map(|(event, _)| event.seen)
+            .collect();
+        if keys.is_empty() {
+            parts.push("seen AS (SELECT ''::text AS platform, ''::text AS key WHERE false)".into());
+        } else {
+            let rows: Vec<String> = keys.iter().map(|_| numbers(3)).collect();
+            parts.push(format!(
+                "seen AS (INSERT INTO relay_seen (platform, key, seen_at) VALUES {} \
+                 ON CONFLICT (platform, key) DO NOTHING RETURNING platform, key)",
+                rows.join(", ")
+            ));
+        }
+        let copies: Vec<(Option<(Platform, &str)>, &NewOutboxItem)> = events
+            .iter()
+            .zip(fresh.iter())
+            .filter(|(_, fresh)| **fresh)
+            .flat_map(|(event, _)| event.copies.iter().map(|copy| (event.seen, copy)))
+            .collect();
+        if !copies.is_empty() {
+            let rows: Vec<String> = copies.iter().map(|_| numbers(17)).collect();
+            // Inserted in the order decided: the identity breaks ties within a lane.
+            parts.push(format!(
+                "queued AS (INSERT INTO relay_outbox (lane, conversation_id, platform, \
+                 connection_id, sender_person_id, origin_platform, origin_chat, origin_message, \
+                 origin_order, action, payload, next_attempt_at, created_at, received_micros) \
+                 SELECT lane, conversation_id, platform, connection_id, sender_person_id, \
+                 origin_platform, origin_chat, origin_message, origin_order, action, payload, \
+                 next_attempt_at, created_at, received_micros \
+                 FROM (VALUES {}) AS c (position, seen_platform, seen_key, lane, conversation_id, \
+                 platform, connection_id, sender_person_id, origin_platform, origin_chat, \
+                 origin_message, origin_order, action, payload, next_attempt_at, created_at, \
+                 received_micros) \
+                 WHERE c.seen_key IS NULL OR EXISTS (SELECT 1 FROM seen \
+                     WHERE seen.platform = c.seen_platform AND seen.key = c.seen_key) \
+                 ORDER BY c.position)",
+                rows.join(", ")
+            ));
+        }
+        let mut query = rows_statement(format!(
+            "WITH {} SELECT platform, key FROM seen",
+            parts.join(", ")
+        ));
+        for ((connection, chat), micros) in &last_messages {
+            query = query.bind(connection.clone()).bind(*chat).bind(*micros);
+        }
+        for (platform, key) in &keys {
+            query = query.bind(platform.as_str()).bind(*key).bind(now);
+        }
+        for (position, (seen, copy)) in (0_i64..).zip(&copies) {
+            query = query
+                .bind(position)
+                .bind(seen.map(|(platform, _)| platform.as_str()))
+                .bind(seen.map(|(_, key)| key))
+                .bind(copy.lane())
+                .bind(copy.conversation.to_string())
+                .bind(copy.platform.as_str())
+                .bind(copy.connection.to_string())
+                .bind(copy.sender.to_string())
+                .bind(copy.origin.platform.as_str())
+                .bind(copy.origin.chat.as_str())
+                .bind(copy.origin.message.as_str())
+                .bind(copy.order)
+                .bind(copy.action.as_str())
+                .bind(copy.payload.as_str())
+                .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
+                .bind(now)
+                .bind(copy.received_micros);
+        }
+        let remembered: std::collections::HashSet<(String, String)> = query
+            .fetch_all(&self.redoable)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("platform")?, row.try_get("key")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        for (event, fresh) in events.iter().zip(fresh.iter_mut()) {
+            if let Some((platform, key)) = event.seen
+                && *fresh
+            {
+                *fresh = remembered.contains(&(platform.as_str().to_owned(), key.to_owned()));
+            }
+        }
+        Ok(())
     }
 
     /// Takes up to `limit` copies that are due, each the first undelivered one of its lane (in
@@ -545,15 +740,13 @@ impl Store {
         lease_until: Timestamp,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let now = self.now().unix_millis();
+        if self.backend == Backend::Postgres {
+            return self
+                .lease_outbox_in_one_statement(limit, lease_until, now)
+                .await;
+        }
         let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM relay_outbox o \
-             WHERE o.dead_at IS NULL AND o.next_attempt_at <= $1 \
-             AND (o.lease_until IS NULL OR o.lease_until < $1) \
-             AND NOT EXISTS (SELECT 1 FROM relay_outbox h WHERE h.lane = o.lane \
-                 AND h.dead_at IS NULL AND h.id <> o.id \
-                 AND (h.origin_order < o.origin_order \
-                      OR (h.origin_order = o.origin_order AND h.id < o.id) \
-                      OR h.lease_until >= $1)) \
+            "SELECT {OUTBOX_COLUMNS} FROM relay_outbox o WHERE {LEASABLE} \
              ORDER BY o.next_attempt_at, o.id LIMIT $2"
         )))
         .bind(now)
@@ -588,6 +781,41 @@ impl Store {
             .into_iter()
             .filter(|item| taken.contains(&item.id))
             .collect();
+        Ok(leased)
+    }
+
+    /// PostgreSQL: chosen and taken in one statement. What is returned is each copy as it was
+    /// before it was taken (the self-join reads the statement's snapshot): its `leased_at`
+    /// says since when an earlier attempt may have posted it.
+    async fn lease_outbox_in_one_statement(
+        &self,
+        limit: i64,
+        lease_until: Timestamp,
+        now: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let before: Vec<String> = OUTBOX_COLUMNS
+            .split(", ")
+            .map(|column| format!("before.{column}"))
+            .collect();
+        let mut leased = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH due AS (SELECT o.id FROM relay_outbox o WHERE {LEASABLE} \
+                 ORDER BY o.next_attempt_at, o.id LIMIT $2) \
+             UPDATE relay_outbox AS taken SET lease_until = $3, leased_at = $1 \
+             FROM relay_outbox AS before \
+             WHERE taken.id IN (SELECT id FROM due) AND before.id = taken.id \
+             AND (taken.lease_until IS NULL OR taken.lease_until < $1) \
+             RETURNING {}",
+            before.join(", ")
+        )))
+        .bind(now)
+        .bind(limit)
+        .bind(lease_until.unix_millis())
+        .fetch_all(&self.writer)
+        .await?
+        .iter()
+        .map(outbox_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        leased.sort_by_key(|item| item.id);
         Ok(leased)
     }
 
@@ -683,6 +911,29 @@ impl Store {
         .bind(error)
         .bind(retry_at.map_or(now, Timestamp::unix_millis))
         .bind(retry_at.is_none().then_some(now))
+        .bind(maybe_sent_since.map(Timestamp::unix_millis))
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The platform throttled a delivery attempt: tried again at `retry_at`, when it asked.
+    /// Unlike [`Store::outbox_failed`], the attempt does not count towards the copy's
+    /// failures: a chat held at its rate limit keeps its whole retry budget for real failures.
+    pub async fn outbox_throttled(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Timestamp,
+        maybe_sent_since: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE relay_outbox SET last_error = $1, lease_until = NULL, next_attempt_at = $2, \
+             leased_at = $3 WHERE id = $4",
+        )
+        .bind(error)
+        .bind(retry_at.unix_millis())
         .bind(maybe_sent_since.map(Timestamp::unix_millis))
         .bind(id)
         .execute(&self.writer)
@@ -1207,6 +1458,7 @@ fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         action: OutboxAction::parse(&action)?,
         payload: row.try_get("payload")?,
         attempts: row.try_get("attempts")?,
+        created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
         maybe_sent_since: row
             .try_get::<Option<i64>, _>("leased_at")?
             .map(Timestamp::from_unix_millis),

@@ -2852,6 +2852,33 @@ store_test!(
             .unwrap();
         let fifth = store.lease_outbox(10, lease).await.unwrap().remove(0);
         assert_eq!(fifth.maybe_sent_since, None);
+        assert_eq!(fifth.attempts, 3);
+
+        // Throttled attempts do not count as failures, and keep the mark.
+        let mut throttled = fifth;
+        for _ in 0..12 {
+            store
+                .outbox_throttled(
+                    throttled.id,
+                    "429",
+                    Timestamp::from_unix_millis(0),
+                    Some(Timestamp::from_unix_millis(taken_at)),
+                )
+                .await
+                .unwrap();
+            throttled = store.lease_outbox(10, lease).await.unwrap().remove(0);
+        }
+        assert_eq!(throttled.attempts, 3);
+        assert_eq!(
+            throttled.maybe_sent_since,
+            Some(Timestamp::from_unix_millis(taken_at))
+        );
+        assert!(
+            throttled.created_at.unix_millis() <= taken_at,
+            "queued before it was taken"
+        );
+        let dead = store.dead_letters(10).await.unwrap();
+        assert!(dead.is_empty());
     }
 );
 
@@ -3179,6 +3206,53 @@ store_test!(
             .collect();
         assert_eq!(queued, ["1"], "one lane: its head only");
         assert_eq!(store.relay_counts().await.unwrap().outbox, 2);
+    }
+);
+
+store_test!(
+    a_batch_larger_than_one_statement_is_settled_whole_and_in_order,
+    |_db, store| {
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        // More copies and events than one statement takes: cut into several.
+        let keys: Vec<String> = (0..1_500).map(|n| format!("posted/D1/{n}")).collect();
+        let copies: Vec<Vec<NewOutboxItem>> = (0..1_500_i64)
+            .map(|n| {
+                if n < 200 {
+                    vec![copy_item(
+                        conversation,
+                        teams.id,
+                        alice,
+                        &n.to_string(),
+                        1_000 - n,
+                    )]
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let settlements: Vec<Settlement<'_>> = keys
+            .iter()
+            .zip(&copies)
+            .map(|(key, copies)| Settlement {
+                inbox: None,
+                seen: Some((Platform::Slack, key.as_str())),
+                written: None,
+                copies,
+            })
+            .collect();
+        let fresh = store.settle_events(&settlements).await.unwrap();
+        assert!(fresh.iter().all(|fresh| *fresh));
+        assert_eq!(store.relay_counts().await.unwrap().outbox, 200);
+        let again = store.settle_events(&settlements).await.unwrap();
+        assert!(again.iter().all(|fresh| !*fresh), "each a repeat now");
+        assert_eq!(store.relay_counts().await.unwrap().outbox, 200);
+        // The lane's head is the copy written first (the lowest order), whatever statement
+        // queued it.
+        let far = Timestamp::from_unix_millis(i64::MAX / 2);
+        let head = store.lease_outbox(10, far).await.unwrap();
+        assert_eq!(head.len(), 1);
+        assert_eq!(head[0].origin.message, "199");
     }
 );
 

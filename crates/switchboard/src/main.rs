@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod http_server;
 mod logging;
 mod remote;
 mod run;

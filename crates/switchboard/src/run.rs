@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::{ListenerExt, TapIo};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchboard_hub::refresh::RefreshSettings;
 use switchboard_hub::{AppState, SystemClock};
@@ -16,6 +15,7 @@ use crate::cli::{
     AdminCommand, AdminCreateArgs, Cli, Command, DemoArgs, LogFormat, SimArgs, Switch, TokenCommand,
 };
 use crate::config::{self, DEFAULT_LOG_FILTER, FileConfig, Settings};
+use crate::http_server;
 use crate::logging;
 use crate::remote;
 use switchboard::{demo, platforms};
@@ -207,13 +207,7 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::relay::spawn(state.clone());
-    axum::serve(
-        listener,
-        switchboard_hub::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("the hub's HTTP server stopped")?;
+    http_server::serve(listener, switchboard_hub::router(state), shutdown_signal()).await;
     store.close().await;
     Ok(())
 }
@@ -252,11 +246,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
                 state_file: None,
             })
             .await?;
-            let server = tokio::spawn(
-                axum::serve(sim_listener, simulator.router())
-                    .with_graceful_shutdown(closed(stopped.clone()))
-                    .into_future(),
-            );
+            let server = tokio::spawn(http_server::serve(
+                sim_listener,
+                simulator.router(),
+                closed(stopped.clone()),
+            ));
             (format!("http://{sim_address}"), Some(server))
         }
     };
@@ -279,15 +273,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::relay::spawn(state.clone());
-    let hub_server = tokio::spawn(
-        axum::serve(
-            hub_listener,
-            switchboard_hub::router(state.clone())
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(closed(stopped))
-        .into_future(),
-    );
+    let hub_server = tokio::spawn(http_server::serve(
+        hub_listener,
+        switchboard_hub::router(state.clone()),
+        closed(stopped),
+    ));
     if state.store.connections().await?.is_empty() {
         demo::set_up(&state, &slack_app)
             .await
@@ -321,15 +311,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     say("  Auto-sync:  Teams guests at once; Slack bots at Slack's pace (about one app a minute)");
     say("Press Ctrl-C to stop.");
 
-    hub_server
-        .await
-        .context("the hub's HTTP server failed")?
-        .context("the hub's HTTP server stopped")?;
+    hub_server.await.context("the hub's HTTP server failed")?;
     if let Some(server) = simulator_server {
-        server
-            .await
-            .context("the simulator's HTTP server failed")?
-            .context("the simulator's HTTP server stopped")?;
+        server.await.context("the simulator's HTTP server failed")?;
     }
     store.close().await;
     drop(throwaway);
@@ -349,10 +333,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
     })
     .await?;
     println!("Switchboard platform simulator: http://{address}/");
-    axum::serve(listener, simulator.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the simulator's HTTP server stopped")?;
+    http_server::serve(listener, simulator.router(), shutdown_signal()).await;
     tokio::task::spawn_blocking(move || simulator.save())
         .await
         .context("saving the simulator's state failed")??;
@@ -476,21 +457,10 @@ fn secret_key_from_env() -> Option<SecretString> {
         .map(SecretString::from)
 }
 
-/// A listener whose connections send each answer at once (TCP_NODELAY): otherwise an answer
-/// written in two parts waits for the other side's delayed acknowledgement, 40 ms on Linux.
-async fn bind(
-    address: SocketAddr,
-) -> anyhow::Result<TapIo<TcpListener, fn(&mut tokio::net::TcpStream)>> {
-    let listener = TcpListener::bind(address).await.with_context(|| {
+async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.with_context(|| {
         format!("cannot listen on {address} (is another program using it? choose another address with --listen)")
-    })?;
-    Ok(listener.tap_io(send_at_once))
-}
-
-fn send_at_once(connection: &mut tokio::net::TcpStream) {
-    if let Err(error) = connection.set_nodelay(true) {
-        tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-    }
+    })
 }
 
 /// Resolves when the sender of `receiver` is dropped: one signal stopping several servers.

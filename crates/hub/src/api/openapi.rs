@@ -409,7 +409,7 @@ fn schemas() -> Value {
                 "chat": { "type": "string" },
                 "message": { "type": "string" },
             })),
-            "attempts": { "type": "integer" },
+            "attempts": { "type": "integer", "description": "failed attempts; those the platform throttled (429) do not count" },
             "error": { "type": "string", "description": "why the last attempt failed" },
             "dead_at": timestamp,
         })),

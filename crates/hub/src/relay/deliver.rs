@@ -30,6 +30,10 @@ const ATTEMPTS: i64 = 10;
 const HOLD_RETRY: Duration = Duration::from_secs(15);
 /// How long a copy is held for a sender's representation before it is given up.
 const HOLD_ATTEMPTS: i64 = 24 * 60 * 4;
+/// How long a copy may stay queued while its platform throttles it before it is given up.
+const THROTTLED_FOR: Duration = Duration::from_secs(24 * 3600);
+/// The wait after a 429 that does not say how long (with jitter, up to twice as long).
+const THROTTLED_WAIT: Duration = Duration::from_secs(5);
 
 pub(super) async fn run(state: AppState) {
     // Copies a stopped hub was sending are free again, and checked before they are sent.
@@ -181,17 +185,22 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
                 .await
         }
         // A platform that throttles says when to come back: that is its pace, not a failure,
-        // so a chat held at 429 for minutes keeps its copies (as long as one held for a sync).
+        // so a chat held at 429 for hours keeps its copies (as long as one held for a sync),
+        // and the attempt does not count towards the copy's failures.
         Err(Failure::Platform(error @ PlatformError::RateLimited { .. }))
-            if item.attempts + 1 < HOLD_ATTEMPTS =>
+            if state.clock.now().unix_millis() - item.created_at.unix_millis()
+                < super::millis(THROTTLED_FOR) =>
         {
             tracing::debug!(item = item.id, %error, "relay: delivery throttled; retrying when asked");
+            let wait = error
+                .retry_after()
+                .unwrap_or_else(|| THROTTLED_WAIT.mul_f64(rand::rng().random_range(1.0..=2.0)));
             state
                 .store
-                .outbox_failed(
+                .outbox_throttled(
                     item.id,
                     &error.to_string(),
-                    Some(retry_at(state, item, error.retry_after())),
+                    later(state.clock.now(), wait),
                     sent_since(false),
                 )
                 .await

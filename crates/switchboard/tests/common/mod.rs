@@ -103,7 +103,7 @@ impl RunningDemo {
     fn run(mut command: Command, hub: u16, sim_url: String, token: &str) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log_sink(&format!("hub-{hub}")))
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -160,6 +160,21 @@ impl RunningDemo {
     }
 }
 
+/// Where a started process's log goes: nowhere, or with `SWITCHBOARD_TEST_LOGS=DIR` appended to
+/// `DIR/NAME.log` (a restarted hub continues its file), to read after a failure.
+fn log_sink(name: &str) -> Stdio {
+    let Some(dir) = std::env::var_os("SWITCHBOARD_TEST_LOGS") else {
+        return Stdio::null();
+    };
+    let path = std::path::Path::new(&dir).join(format!("{name}.log"));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()))
+        .into()
+}
+
 /// A running `switchboard sim`, killed when dropped.
 pub struct RunningSim {
     child: Child,
@@ -181,7 +196,7 @@ impl RunningSim {
                 if rate_limits { "on" } else { "off" },
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log_sink(&format!("sim-{port}")))
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());

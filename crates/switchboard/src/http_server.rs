@@ -1,0 +1,229 @@
+//! The HTTP server loop of the hub and of the simulator.
+//!
+//! Written here rather than `axum::serve` because that one gives hyper no timer, so hyper's
+//! header-read timeout never runs: a connection left idle between requests (a platform's
+//! keep-alive pool after a burst) or one sending its headers a byte at a time stays open for
+//! good, each holding its buffers. Here a connection waiting too long for a request's headers
+//! is closed, and past a number of open connections new ones are answered once and closed, so
+//! a burst's connections do not outlive it ([`Limits`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// What a server allows its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a connection may wait for a request's headers, between requests or within one.
+    pub idle: Duration,
+    /// Open connections beyond which a new connection serves one request and is closed.
+    pub keep_alive_limit: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Self = Self {
+        idle: Duration::from_secs(30),
+        keep_alive_limit: 1024,
+    };
+}
+/// How long a stop waits for requests in progress (a console's event stream never ends).
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `listener` until `stop` resolves, then lets requests in progress finish
+/// for a while. Every request carries the peer's address as `ConnectInfo<SocketAddr>`.
+pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
+    serve_with(Limits::DEFAULT, listener, router, stop).await;
+}
+
+pub async fn serve_with(
+    limits: Limits,
+    listener: TcpListener,
+    router: Router,
+    stop: impl Future<Output = ()>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) if is_per_connection(&error) => continue,
+                Err(error) => {
+                    // Out of file descriptors or memory: wait rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Answers go out at once: otherwise an answer written in two parts waits for the
+        // other side's delayed acknowledgement, 40 ms on Linux.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let keep_alive = open.fetch_add(1, Ordering::Relaxed) < limits.keep_alive_limit;
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.idle)
+            .keep_alive(keep_alive)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        let open = open.clone();
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::trace!(%error, %peer, "connection ended with an error");
+            }
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            "stopping with requests still open after {} s",
+            DRAIN.as_secs()
+        );
+    }
+}
+
+/// Errors of one incoming connection (it was reset before it was accepted), not the listener's.
+fn is_per_connection(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n";
+
+    async fn server(limits: Limits) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router = Router::new().route(
+            "/",
+            axum::routing::get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                peer.ip().to_string()
+            }),
+        );
+        tokio::spawn(serve_with(limits, listener, router, std::future::pending()));
+        address
+    }
+
+    /// Reads one whole answer (this test's answers are short and not chunked).
+    async fn answer(connection: &mut TcpStream) -> String {
+        let mut buffer = vec![0; 1024];
+        let read = connection.read(&mut buffer).await.unwrap();
+        String::from_utf8_lossy(&buffer[..read]).into_owned()
+    }
+
+    async fn closed(connection: &mut TcpStream) -> bool {
+        let mut buffer = [0; 1];
+        matches!(connection.read(&mut buffer).await, Ok(0) | Err(_))
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_between_requests_is_closed() {
+        let limits = Limits {
+            idle: Duration::from_millis(300),
+            keep_alive_limit: 10,
+        };
+        let address = server(limits).await;
+        let mut connection = TcpStream::connect(address).await.unwrap();
+        connection.write_all(REQUEST).await.unwrap();
+        let first = answer(&mut connection).await;
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(
+            first.ends_with("127.0.0.1"),
+            "the peer's address reaches the handler: {first}"
+        );
+        connection.write_all(REQUEST).await.unwrap();
+        assert!(answer(&mut connection).await.starts_with("HTTP/1.1 200"));
+        let waited = tokio::time::Instant::now();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), closed(&mut connection))
+                .await
+                .unwrap()
+        );
+        assert!(waited.elapsed() >= Duration::from_millis(250));
+    }
+
+    #[tokio::test]
+    async fn a_connection_sending_no_headers_is_closed() {
+        let address = server(Limits {
+            idle: Duration::from_millis(300),
+            keep_alive_limit: 10,
+        })
+        .await;
+        let mut connection = TcpStream::connect(address).await.unwrap();
+        connection.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), closed(&mut connection))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_limit_a_connection_is_answered_once_and_closed() {
+        let address = server(Limits {
+            idle: Duration::from_secs(60),
+            keep_alive_limit: 2,
+        })
+        .await;
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            let mut connection = TcpStream::connect(address).await.unwrap();
+            connection.write_all(REQUEST).await.unwrap();
+            let first = answer(&mut connection).await;
+            assert!(
+                !first.to_ascii_lowercase().contains("connection: close"),
+                "{first}"
+            );
+            kept.push(connection);
+        }
+        let mut third = TcpStream::connect(address).await.unwrap();
+        third.write_all(REQUEST).await.unwrap();
+        let first = answer(&mut third).await;
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(
+            first.to_ascii_lowercase().contains("connection: close"),
+            "{first}"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), closed(&mut third))
+                .await
+                .unwrap()
+        );
+        // The kept connections still serve.
+        kept[0].write_all(REQUEST).await.unwrap();
+        assert!(answer(&mut kept[0]).await.starts_with("HTTP/1.1 200"));
+    }
+}
