@@ -162,6 +162,28 @@ fn settlement_chunks(events: &[Settlement<'_>]) -> Vec<usize> {
     ends
 }
 
+/// Binds the message map's rows (ten values each) of delivered copies.
+fn bind_map_rows<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    copies: &[(&'q Delivered, &'q MessageKey)],
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for (delivered, copy) in copies {
+        query = query
+            .bind(delivered.origin.platform.as_str())
+            .bind(delivered.origin.chat.as_str())
+            .bind(delivered.origin.message.as_str())
+            .bind(delivered.conversation.to_string())
+            .bind(delivered.sender.to_string())
+            .bind(copy.platform.as_str())
+            .bind(delivered.connection.to_string())
+            .bind(copy.chat.as_str())
+            .bind(copy.message.as_str())
+            .bind(now);
+    }
+    query
+}
+
 /// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `columns` values.
 fn placeholders(rows: usize, columns: usize) -> String {
     (0..rows)
@@ -848,46 +870,53 @@ impl Store {
         delivered: Vec<Delivered>,
     ) -> Result<Vec<()>, StoreError> {
         let now = self.now().unix_millis();
-        let mut tx = self.begin_redoable_write().await?;
-        for chunk in delivered.chunks(ROWS_PER_STATEMENT) {
-            let ids: Vec<String> = chunk.iter().map(|d| d.id.to_string()).collect();
+        // SQLite: a transaction of two statements per run of copies; PostgreSQL: one
+        // statement per run (a data-modifying `WITH`), each whole by itself.
+        let mut tx = match self.backend {
+            Backend::Sqlite => Some(self.begin_redoable_write().await?),
+            Backend::Postgres => None,
+        };
+        for chunk in delivered.chunks(ROWS_PER_STATEMENT / 10) {
             // The ids are integers the database gave.
-            rows_statement(format!(
-                "DELETE FROM relay_outbox WHERE id IN ({})",
-                ids.join(", ")
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        let copies: Vec<(&Delivered, &MessageKey)> = delivered
-            .iter()
-            .filter_map(|d| d.copy.as_ref().map(|copy| (d, copy)))
-            .collect();
-        for chunk in copies.chunks(ROWS_PER_STATEMENT / 10) {
-            let mut query = rows_statement(format!(
-                "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
-                 conversation_id, sender_person_id, copy_platform, copy_connection_id, copy_chat, \
-                 copy_message, created_at) VALUES {} \
-                 ON CONFLICT (origin_platform, origin_chat, origin_message, copy_platform) \
-                 DO NOTHING",
-                placeholders(chunk.len(), 10)
-            ));
-            for (delivered, copy) in chunk {
-                query = query
-                    .bind(delivered.origin.platform.as_str())
-                    .bind(delivered.origin.chat.as_str())
-                    .bind(delivered.origin.message.as_str())
-                    .bind(delivered.conversation.to_string())
-                    .bind(delivered.sender.to_string())
-                    .bind(copy.platform.as_str())
-                    .bind(delivered.connection.to_string())
-                    .bind(copy.chat.as_str())
-                    .bind(copy.message.as_str())
-                    .bind(now);
+            let ids: Vec<String> = chunk.iter().map(|d| d.id.to_string()).collect();
+            let delete = format!("DELETE FROM relay_outbox WHERE id IN ({})", ids.join(", "));
+            let copies: Vec<(&Delivered, &MessageKey)> = chunk
+                .iter()
+                .filter_map(|d| d.copy.as_ref().map(|copy| (d, copy)))
+                .collect();
+            let insert = (!copies.is_empty()).then(|| {
+                format!(
+                    "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
+                     conversation_id, sender_person_id, copy_platform, copy_connection_id, \
+                     copy_chat, copy_message, created_at) VALUES {} \
+                     ON CONFLICT (origin_platform, origin_chat, origin_message, copy_platform) \
+                     DO NOTHING",
+                    placeholders(copies.len(), 10)
+                )
+            });
+            match (&mut tx, insert) {
+                (Some(tx), insert) => {
+                    rows_statement(delete).execute(&mut **tx).await?;
+                    if let Some(insert) = insert {
+                        bind_map_rows(rows_statement(insert), &copies, now)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                (None, None) => {
+                    rows_statement(delete).execute(&self.redoable).await?;
+                }
+                (None, Some(insert)) => {
+                    let statement = format!("WITH gone AS ({delete}) {insert}");
+                    bind_map_rows(rows_statement(statement), &copies, now)
+                        .execute(&self.redoable)
+                        .await?;
+                }
             }
-            query.execute(&mut *tx).await?;
         }
-        tx.commit().await?;
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
         Ok(vec![(); delivered.len()])
     }
 
