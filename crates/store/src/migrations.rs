@@ -80,6 +80,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0011_relay_activity.sql"),
         postgres: include_str!("../migrations/postgres/0011_relay_activity.sql"),
     },
+    Step {
+        version: 12,
+        description: "the latest post delivered in each lane, so that a late copy says so",
+        sqlite: include_str!("../migrations/sqlite/0012_relay_lanes.sql"),
+        postgres: include_str!("../migrations/postgres/0012_relay_lanes.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {

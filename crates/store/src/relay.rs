@@ -99,10 +99,14 @@ pub struct NewOutboxItem {
 }
 
 impl NewOutboxItem {
-    /// Copies to one conversation on one platform leave one at a time, in order.
     fn lane(&self) -> String {
-        format!("{}/{}", self.conversation, self.platform.as_str())
+        lane_of(self.conversation, self.platform)
     }
+}
+
+/// Copies to one conversation on one platform leave one at a time, in order: their lane.
+fn lane_of(conversation: ConversationId, platform: Platform) -> String {
+    format!("{conversation}/{}", platform.as_str())
 }
 
 /// What the relay decided about one event, recorded with [`Store::settle_events`].
@@ -124,7 +128,7 @@ const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// A statement whose text changes with its number of rows: not kept prepared, where it would
 /// push the fixed statements out of each connection's cache.
-fn rows_statement<'q>(sql: String) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+fn rows_statement<'q>(sql: String) -> Query<'q> {
     sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false)
 }
 
@@ -162,12 +166,22 @@ fn settlement_chunks(events: &[Settlement<'_>]) -> Vec<usize> {
     ends
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds the rows of lanes' latest posts: (lane, order).
+fn bind_lane_rows<'q>(mut query: Query<'q>, lanes: &[(&'q str, i64)]) -> Query<'q> {
+    for (lane, order) in lanes {
+        query = query.bind(*lane).bind(*order);
+    }
+    query
+}
+
 /// Binds the message map's rows (ten values each) of delivered copies.
 fn bind_map_rows<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    mut query: Query<'q>,
     copies: &[(&'q Delivered, &'q MessageKey)],
     now: i64,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+) -> Query<'q> {
     for (delivered, copy) in copies {
         query = query
             .bind(delivered.origin.platform.as_str())
@@ -186,10 +200,15 @@ fn bind_map_rows<'q>(
 
 /// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `columns` values.
 fn placeholders(rows: usize, columns: usize) -> String {
+    placeholders_from(0, rows, columns)
+}
+
+/// Like [`placeholders`], numbered from `$(after + 1)`.
+fn placeholders_from(after: usize, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
             let values: Vec<String> = (1..=columns)
-                .map(|column| format!("${}", row * columns + column))
+                .map(|column| format!("${}", after + row * columns + column))
                 .collect();
             format!("({})", values.join(", "))
         })
@@ -213,6 +232,8 @@ pub(crate) struct Delivered {
     sender: PersonId,
     connection: ConnectionId,
     copy: Option<MessageKey>,
+    /// For a post: its lane and place there, which becomes the lane's latest post.
+    posted: Option<(String, i64)>,
 }
 
 /// Copies the relay made on one day (UTC) on one platform.
@@ -246,11 +267,25 @@ pub struct OutboxItem {
     pub attempts: i64,
     /// When the copy was queued.
     pub created_at: Timestamp,
+    /// Its place in its lane: when the origin message was sent (microseconds), or for an
+    /// edit, deletion or reaction, when it was routed.
+    pub order: i64,
+    /// The place of the latest post delivered in the same lane, if any.
+    pub lane_last_posted: Option<i64>,
     /// Set when an earlier attempt may have reached the platform (the hub stopped during it,
     /// or it failed in a way that leaves the outcome unknown): when that attempt started.
     pub maybe_sent_since: Option<Timestamp>,
     /// When the event it was decided from reached the hub (microseconds since the epoch).
     pub received_micros: Option<i64>,
+}
+
+impl OutboxItem {
+    /// A post whose lane delivered a newer message already: its origin's event reached the
+    /// hub late (a platform's retry), so the copy lands below messages written after it.
+    pub fn is_late(&self) -> bool {
+        self.action == OutboxAction::Post
+            && self.lane_last_posted.is_some_and(|last| last > self.order)
+    }
 }
 
 /// A copy that could not be delivered after the last retry.
@@ -310,8 +345,8 @@ impl AccountIdentity {
 }
 
 const OUTBOX_COLUMNS: &str = "id, conversation_id, platform, connection_id, sender_person_id, \
-     origin_platform, origin_chat, origin_message, action, payload, attempts, created_at, \
-     leased_at, received_micros";
+     origin_platform, origin_chat, origin_message, origin_order, action, payload, attempts, \
+     created_at, leased_at, received_micros";
 
 /// A copy `o` that may be sent now (`$1` the time in milliseconds): due, not taken, the first
 /// undelivered one of its lane, and no other copy of its lane is in flight.
@@ -768,7 +803,8 @@ impl Store {
                 .await;
         }
         let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS} FROM relay_outbox o WHERE {LEASABLE} \
+            "SELECT {OUTBOX_COLUMNS}, l.last_posted_order AS lane_last_posted \
+             FROM relay_outbox o LEFT JOIN relay_lanes l ON l.lane = o.lane WHERE {LEASABLE} \
              ORDER BY o.next_attempt_at, o.id LIMIT $2"
         )))
         .bind(now)
@@ -823,10 +859,10 @@ impl Store {
             "WITH due AS (SELECT o.id FROM relay_outbox o WHERE {LEASABLE} \
                  ORDER BY o.next_attempt_at, o.id LIMIT $2) \
              UPDATE relay_outbox AS taken SET lease_until = $3, leased_at = $1 \
-             FROM relay_outbox AS before \
+             FROM relay_outbox AS before LEFT JOIN relay_lanes AS l ON l.lane = before.lane \
              WHERE taken.id IN (SELECT id FROM due) AND before.id = taken.id \
              AND (taken.lease_until IS NULL OR taken.lease_until < $1) \
-             RETURNING {}",
+             RETURNING {}, l.last_posted_order AS lane_last_posted",
             before.join(", ")
         )))
         .bind(now)
@@ -856,6 +892,8 @@ impl Store {
             sender: item.sender,
             connection: item.connection,
             copy: copy.cloned(),
+            posted: (item.action == OutboxAction::Post)
+                .then(|| (lane_of(item.conversation, item.platform), item.order)),
         };
         let store = self.clone();
         self.delivered
@@ -870,8 +908,8 @@ impl Store {
         delivered: Vec<Delivered>,
     ) -> Result<Vec<()>, StoreError> {
         let now = self.now().unix_millis();
-        // SQLite: a transaction of two statements per run of copies; PostgreSQL: one
-        // statement per run (a data-modifying `WITH`), each whole by itself.
+        // SQLite: a transaction of a statement per table for each run of copies; PostgreSQL:
+        // one statement per run (data-modifying `WITH` parts), each whole by itself.
         let mut tx = match self.backend {
             Backend::Sqlite => Some(self.begin_redoable_write().await?),
             Backend::Postgres => None,
@@ -884,7 +922,18 @@ impl Store {
                 .iter()
                 .filter_map(|d| d.copy.as_ref().map(|copy| (d, copy)))
                 .collect();
-            let insert = (!copies.is_empty()).then(|| {
+            let mut lanes: std::collections::BTreeMap<&str, i64> =
+                std::collections::BTreeMap::new();
+            for (lane, order) in chunk.iter().filter_map(|d| d.posted.as_ref()) {
+                let latest = lanes.entry(lane.as_str()).or_insert(*order);
+                *latest = (*latest).max(*order);
+            }
+            // In one statement the parameters run on from one part to the next.
+            let first_lane_parameter = match tx {
+                Some(_) => 0,
+                None => copies.len() * 10,
+            };
+            let map = (!copies.is_empty()).then(|| {
                 format!(
                     "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
                      conversation_id, sender_person_id, copy_platform, copy_connection_id, \
@@ -894,23 +943,50 @@ impl Store {
                     placeholders(copies.len(), 10)
                 )
             });
-            match (&mut tx, insert) {
-                (Some(tx), insert) => {
+            let latest = (!lanes.is_empty()).then(|| {
+                format!(
+                    "INSERT INTO relay_lanes (lane, last_posted_order) VALUES {} \
+                     ON CONFLICT (lane) DO UPDATE SET last_posted_order = CASE \
+                     WHEN excluded.last_posted_order > relay_lanes.last_posted_order \
+                     THEN excluded.last_posted_order ELSE relay_lanes.last_posted_order END",
+                    placeholders_from(first_lane_parameter, lanes.len(), 2)
+                )
+            });
+            let lanes: Vec<(&str, i64)> = lanes.into_iter().collect();
+            match &mut tx {
+                Some(tx) => {
                     rows_statement(delete).execute(&mut **tx).await?;
-                    if let Some(insert) = insert {
-                        bind_map_rows(rows_statement(insert), &copies, now)
+                    if let Some(map) = map {
+                        bind_map_rows(rows_statement(map), &copies, now)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    if let Some(latest) = latest {
+                        bind_lane_rows(rows_statement(latest), &lanes)
                             .execute(&mut **tx)
                             .await?;
                     }
                 }
-                (None, None) => {
-                    rows_statement(delete).execute(&self.redoable).await?;
-                }
-                (None, Some(insert)) => {
-                    let statement = format!("WITH gone AS ({delete}) {insert}");
-                    bind_map_rows(rows_statement(statement), &copies, now)
-                        .execute(&self.redoable)
-                        .await?;
+                None => {
+                    let mut parts: Vec<String> =
+                        [Some(delete), map, latest].into_iter().flatten().collect();
+                    let last = parts.pop().unwrap_or_default();
+                    let statement = if parts.is_empty() {
+                        last
+                    } else {
+                        let named: Vec<String> = parts
+                            .iter()
+                            .enumerate()
+                            .map(|(n, part)| format!("part{n} AS ({part})"))
+                            .collect();
+                        format!("WITH {} {last}", named.join(", "))
+                    };
+                    bind_lane_rows(
+                        bind_map_rows(rows_statement(statement), &copies, now),
+                        &lanes,
+                    )
+                    .execute(&self.redoable)
+                    .await?;
                 }
             }
         }
@@ -1128,7 +1204,8 @@ impl Store {
     /// Copies given up on, newest first.
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {OUTBOX_COLUMNS}, last_error, dead_at FROM relay_outbox \
+            "SELECT {OUTBOX_COLUMNS}, last_error, dead_at, l.last_posted_order AS lane_last_posted \
+             FROM relay_outbox o LEFT JOIN relay_lanes l ON l.lane = o.lane \
              WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id DESC LIMIT $1"
         )))
         .bind(limit)
@@ -1488,6 +1565,8 @@ fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
         payload: row.try_get("payload")?,
         attempts: row.try_get("attempts")?,
         created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
+        order: row.try_get("origin_order")?,
+        lane_last_posted: row.try_get("lane_last_posted")?,
         maybe_sent_since: row
             .try_get::<Option<i64>, _>("leased_at")?
             .map(Timestamp::from_unix_millis),

@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -3253,6 +3253,58 @@ store_test!(
         let head = store.lease_outbox(10, far).await.unwrap();
         assert_eq!(head.len(), 1);
         assert_eq!(head[0].origin.message, "199");
+    }
+);
+
+store_test!(
+    a_post_queued_after_a_newer_one_was_delivered_in_its_lane_is_late,
+    |_db, store| {
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        let far = Timestamp::from_unix_millis(i64::MAX / 2);
+        let copy_made = |message: &str| MessageKey {
+            platform: Platform::Teams,
+            chat: ExternalChatId::new("19:chat"),
+            message: format!("copy-{message}"),
+        };
+        let queue = |message: &'static str, order: i64, action: OutboxAction| {
+            let store = store.clone();
+            async move {
+                let copy = NewOutboxItem {
+                    action,
+                    ..copy_item(conversation, teams.id, alice, message, order)
+                };
+                store
+                    .settle_event(None, None, None, std::slice::from_ref(&copy))
+                    .await
+                    .unwrap();
+                store.lease_outbox(10, far).await.unwrap().remove(0)
+            }
+        };
+        let first = queue("2", 20, OutboxAction::Post).await;
+        assert_eq!((first.order, first.lane_last_posted), (20, None));
+        assert!(!first.is_late(), "nothing delivered in its lane yet");
+        store
+            .outbox_delivered(&first, Some(&copy_made("2")))
+            .await
+            .unwrap();
+        // Written before the delivered one, queued after it: late.
+        let late = queue("1", 10, OutboxAction::Post).await;
+        assert_eq!(late.lane_last_posted, Some(20));
+        assert!(late.is_late());
+        store
+            .outbox_delivered(&late, Some(&copy_made("1")))
+            .await
+            .unwrap();
+        // The lane's latest post stays the newest, whatever order copies were delivered in.
+        let next = queue("3", 30, OutboxAction::Post).await;
+        assert_eq!(next.lane_last_posted, Some(20));
+        assert!(!next.is_late());
+        store.outbox_delivered(&next, None).await.unwrap();
+        // An edit, a deletion or a reaction is not a message in the chat: never late.
+        let edit = queue("2", 5, OutboxAction::Edit).await;
+        assert_eq!(edit.lane_last_posted, Some(30));
+        assert!(!edit.is_late());
     }
 );
 

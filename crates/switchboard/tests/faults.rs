@@ -562,7 +562,7 @@ impl Platforms {
         messages
             .into_iter()
             .filter(|(_, from, _)| *from == conversation.copies_from)
-            .map(|(_, _, text)| text)
+            .map(|(_, _, text)| without_late_note(&text).to_owned())
             .collect()
     }
 
@@ -590,6 +590,13 @@ impl Platforms {
 }
 
 /// The text of a Teams message's HTML body: the hub posts `<p>c1 m01</p>`.
+/// A copy's text without the note a late copy carries under it (a platform's retry brought
+/// its event after newer messages had gone out; out of place, it says so).
+fn without_late_note(text: &str) -> &str {
+    let end = text.find(['\n', '(']).unwrap_or(text.len());
+    text[..end].trim_end_matches('_').trim()
+}
+
 fn text_of(html: &str) -> String {
     let mut text = String::new();
     let mut in_tag = false;

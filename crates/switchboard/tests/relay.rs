@@ -807,3 +807,65 @@ async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_message_whose_event_comes_after_newer_ones_went_out_says_it_is_late() {
+    let world = World::start(10).await;
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let bob_token = world.token("teams", &bob.email).await;
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
+    let from_alice = |text: &'static str| {
+        let (world, alice_token, dm) = (&world, &alice_token, &dm);
+        async move {
+            world
+                .slack(
+                    "chat.postMessage",
+                    alice_token,
+                    &[("channel", dm), ("text", text)],
+                )
+                .await;
+        }
+    };
+    from_alice("Good morning").await;
+    world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+
+    // Slack's delivery of the next message fails, and so does its immediate retry; the next
+    // retry comes a minute later (here 3 s), after Alice's following message went out.
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/settings",
+            json!({"webhook_time_scale": 0.05}),
+        )
+        .await;
+    world
+        .sim(
+            reqwest::Method::PUT,
+            "/_sim/faults",
+            json!([{"webhooks_of": "slack", "drop_rate": 1.0, "duration_secs": 0.5}]),
+        )
+        .await;
+    from_alice("Written first").await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    from_alice("Written second").await;
+
+    let (_, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 3)
+        .await;
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(texts[0].contains("Good morning"), "{texts:?}");
+    assert!(texts[1].contains("Written second"), "{texts:?}");
+    assert!(
+        !texts[1].contains("late"),
+        "in its place, the copy says nothing: {texts:?}"
+    );
+    assert!(texts[2].contains("Written first"), "{texts:?}");
+    assert!(
+        texts[2].contains("before the messages above: it reached Switchboard late"),
+        "out of place, the copy says so: {texts:?}"
+    );
+}

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use switchboard_core::{ExternalChatId, ExternalUserId, Mention, Platform, RichText};
+use switchboard_core::{
+    Block, ExternalChatId, ExternalUserId, Inline, Mention, Platform, RichText,
+};
 use switchboard_platform::{Actor, MessageRef, OutboundMessage, PlatformError};
 use switchboard_store::{MessageKey, OutboxAction, OutboxItem, StoreError};
 use tokio::sync::Semaphore;
@@ -241,6 +243,17 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
     }
 }
 
+/// What a late copy says under its text: a platform retried its origin's event after newer
+/// messages had gone out, so the copy sits below them; readers are told rather than misled.
+fn late_note(sent_micros: i64) -> Block {
+    let minutes = sent_micros.div_euclid(60_000_000).rem_euclid(24 * 60);
+    Block::Paragraph(vec![Inline::Italic(vec![Inline::Text(format!(
+        "(Sent at {:02}:{:02} UTC, before the messages above: it reached Switchboard late.)",
+        minutes / 60,
+        minutes % 60
+    ))])])
+}
+
 /// When to try again: when the platform asked, or after an exponential backoff (1 s, 2 s, 4 s…
 /// up to five minutes) with full jitter, so that lanes failing together do not retry together.
 fn retry_at(
@@ -314,8 +327,12 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
                 }
                 None => None,
             };
+            let mut body = translated(state, item, payload.body.as_ref()).await?;
+            if item.is_late() {
+                body.blocks.push(late_note(item.order));
+            }
             let message = OutboundMessage {
-                body: translated(state, item, payload.body.as_ref()).await?,
+                body,
                 thread,
                 idempotency_key: Some(format!("switchboard-{}", item.id)),
             };
@@ -642,4 +659,33 @@ async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Res
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note_text(sent_micros: i64) -> String {
+        match late_note(sent_micros) {
+            Block::Paragraph(inlines) => match inlines.as_slice() {
+                [Inline::Italic(inner)] => match inner.as_slice() {
+                    [Inline::Text(text)] => text.clone(),
+                    other => panic!("not one text: {other:?}"),
+                },
+                other => panic!("not one italic run: {other:?}"),
+            },
+            other => panic!("not a paragraph: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_late_note_gives_the_time_of_day_it_was_sent_in_utc() {
+        // 2023-11-14 22:13:20.5 UTC
+        assert_eq!(
+            note_text(1_700_000_000_500_000),
+            "(Sent at 22:13 UTC, before the messages above: it reached Switchboard late.)"
+        );
+        assert!(note_text(0).starts_with("(Sent at 00:00 UTC"));
+        assert!(note_text(-60_000_000).starts_with("(Sent at 23:59 UTC"));
+    }
 }
