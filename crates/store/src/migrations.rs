@@ -80,6 +80,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0011_relay_activity.sql"),
         postgres: include_str!("../migrations/postgres/0011_relay_activity.sql"),
     },
+    Step {
+        version: 12,
+        description: "disconnected connections, restricted people and the notices they were sent",
+        sqlite: include_str!("../migrations/sqlite/0012_disconnect_and_restrictions.sql"),
+        postgres: include_str!("../migrations/postgres/0012_disconnect_and_restrictions.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {
