@@ -1,8 +1,9 @@
 // The admin console in a browser, as an admin uses it against the demo: the first owner from
 // the setup link, signing in and out, choosing a primary platform, syncing one person and
 // watching the icon change without a reload, bulk sync, the row menu's confirmed actions,
-// filters and search, a viewer refused, and a forged form refused. Saves screenshots of the
-// main pages under target/screenshots/ for docs/admin-guide.md.
+// filters and search, restricting a user and lifting it, a viewer refused, a forged form
+// refused, and Teams disconnected after its confirmation, then connected again. Saves
+// screenshots of the main pages under target/screenshots/ for docs/admin-guide.md.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -299,6 +300,24 @@ test("a person's page, Activity, Settings (sync settings, API tokens) and the au
   assert.equal(settings.auto_prompt, true);
   assert.equal(settings.prompt_throttle_hours, 12);
 
+  // Restricting a user: an address the hub knows nobody by is refused with the reason; a
+  // known one is listed, kept by the API, and lifted again.
+  await owner.getByLabel("Restrict a person (their e-mail address)").fill("nobody@nowhere.example");
+  await owner.getByRole("button", { name: "Restrict", exact: true }).click();
+  await owner.getByText("nobody in the hub has the e-mail address nobody@nowhere.example").waitFor();
+  assert.deepEqual((await api("/settings")).restricted_users, []);
+  await owner.goto(`${demo.hub}/console/settings`);
+  await owner.getByLabel("Restrict a person (their e-mail address)").fill(synced.email);
+  await owner.getByRole("button", { name: "Restrict", exact: true }).click();
+  await owner.getByText(`${synced.email} is restricted.`).waitFor();
+  await owner.getByRole("list", { name: "Restricted users" }).getByText(synced.email).waitFor();
+  assert.deepEqual((await api("/settings")).restricted_users, [synced.email]);
+  await shoot(owner, "restricted-users");
+  await owner.getByRole("button", { name: `Remove the restriction of ${synced.email}` }).click();
+  await owner.getByText(`${synced.email} is no longer restricted.`).waitFor();
+  await owner.getByText("Nobody is restricted.").waitFor();
+  assert.deepEqual((await api("/settings")).restricted_users, []);
+
   await owner.getByLabel("New token's name (what it is for)").fill("browser-test");
   await owner.getByRole("button", { name: "Create token" }).click();
   const secret = await owner.locator("#new-token").textContent();
@@ -344,6 +363,21 @@ test("a viewer reads the console but is refused a change", async () => {
   }, person.id);
   assert.equal(status, 403);
   assert.equal((await api(`/people/${person.id}`)).primary, null);
+
+  // Nor may a viewer disconnect a platform: no button, and the hub refuses the form.
+  const teams = (await api("/connections")).connections.find((c) => c.platform === "teams");
+  await viewer.goto(`${demo.hub}/console/connections`);
+  await viewer.getByRole("heading", { name: "Connect Center" }).waitFor();
+  assert.equal(await viewer.getByRole("link", { name: /^Disconnect/ }).count(), 0, "no disconnect offered");
+  const refused = await viewer.evaluate(async (id) => {
+    const response = await fetch(`/console/connections/${id}/disconnect`, {
+      method: "POST",
+      body: new URLSearchParams({ csrf: document.body.dataset.csrf, remove_representations: "on" }),
+    });
+    return response.status;
+  }, teams.id);
+  assert.equal(refused, 403);
+  assert.equal((await api("/connections")).connections.find((c) => c.id === teams.id).status, "connected");
 });
 
 test("a form forged on another origin is refused for want of the session's token", async () => {
@@ -362,4 +396,39 @@ test("a form forged on another origin is refused for want of the session's token
   }, { hub: demo.hub, id: person.id });
   await owner.getByText("security token is missing or wrong").waitFor();
   assert.equal((await api(`/people/${person.id}`)).primary, null);
+});
+
+test("Teams disconnected after its confirmation (its guests removed first), then connected again", async () => {
+  const before = (await api("/connections")).connections.find((c) => c.platform === "teams");
+  await owner.goto(`${demo.hub}/console/connections`);
+  await owner.getByRole("link", { name: /^Disconnect .*\(Microsoft Teams\)$/ }).click();
+  await owner.getByRole("heading", { name: "Disconnect Microsoft Teams" }).waitFor();
+  await owner.locator("#disconnect-effects").getByText(/imported accounts, the people and the message history/).waitFor();
+  const remove = owner.getByLabel(/^Also remove the \d+ guest accounts the hub created on Microsoft Teams/);
+  await remove.check();
+  await shoot(owner, "disconnect-confirm");
+  await owner.getByRole("button", { name: "Disconnect Microsoft Teams" }).click();
+  await owner.getByRole("heading", { name: "Microsoft Teams disconnected" }).waitFor();
+  await owner.locator("#disconnect-result").getByText(/guest accounts or bots removed from Microsoft Teams/).waitFor();
+
+  const after = (await api("/connections")).connections.find((c) => c.id === before.id);
+  assert.equal(after.status, "disconnected");
+  const guests = await api("/people?status=synced&type=guest_account&limit=5");
+  assert.equal(guests.people.length, 0, "no guest account left");
+  const audit = await api("/audit?limit=20");
+  assert.ok(audit.entries.some((e) => e.action === "connection.disconnect" && e.target === before.id), "audited");
+
+  // The card says what is kept; connecting the same tenant again brings the connection back.
+  await owner.getByRole("link", { name: "Back to the Connect Center" }).click();
+  const card = owner.getByRole("region", { name: "Microsoft Teams" });
+  await card.getByText(/was disconnected .* connecting the same tenant again restores them/).waitFor();
+  await card.getByRole("button", { name: "Connect Microsoft Teams" }).click();
+  while (owner.url().startsWith(demo.sim)) {
+    await owner.getByLabel(/account/i).first().fill("switchboard.service@acme.example");
+    await owner.getByRole("button", { name: "Accept" }).click();
+    await owner.waitForLoadState();
+  }
+  await owner.getByText(/^Connected .*Microsoft Teams/).waitFor();
+  const again = (await api("/connections")).connections.filter((c) => c.platform === "teams");
+  assert.deepEqual(again.map((c) => [c.id, c.status]), [[before.id, "connected"]], "the same connection, connected");
 });

@@ -9,7 +9,7 @@
 //! the database. Decrypted credentials are kept too, in memory the process already holds them
 //! in while it sends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -42,6 +42,7 @@ struct Entries {
     /// The directory version the entries were read at.
     version: u64,
     connections: Option<Vec<Connection>>,
+    restricted: Option<Arc<HashSet<PersonId>>>,
     contexts: HashMap<ConnectionId, Option<ConnectionContext>>,
     webhook_secrets: HashMap<(ConnectionId, String), Option<SecretString>>,
     identities: HashMap<(ConnectionId, Platform, String), Option<AccountIdentity>>,
@@ -117,6 +118,22 @@ impl Directory {
             entries.connections = Some(loaded.clone());
         }
         Ok(loaded)
+    }
+
+    /// Whether an admin restricted the person from writing through the hub: everyone
+    /// restricted is read at once and kept, so each message's check is a lookup in memory.
+    pub async fn is_restricted(&self, store: &Store, person: PersonId) -> Result<bool, StoreError> {
+        let version = store.directory_version();
+        if let Some(found) = &self.lock().at(version).restricted {
+            return Ok(found.contains(&person));
+        }
+        let loaded: Arc<HashSet<PersonId>> =
+            Arc::new(store.restricted_people().await?.into_iter().collect());
+        let mut entries = self.lock();
+        if entries.version == version && store.directory_version() == version {
+            entries.restricted = Some(loaded.clone());
+        }
+        Ok(loaded.contains(&person))
     }
 
     /// The connection the hub has on a platform.

@@ -16,6 +16,8 @@ use crate::AppState;
 pub enum ImportError {
     #[error("no connection with id {0}")]
     UnknownConnection(ConnectionId),
+    #[error("connection {0} was disconnected: connect its platform again before importing")]
+    Disconnected(ConnectionId),
     #[error("this hub has no {0} module configured")]
     PlatformNotConfigured(&'static str),
     #[error("{0} imports the members of selected teams: select at least one team first")]
@@ -49,9 +51,14 @@ pub async fn start_import(
     connection: ConnectionId,
 ) -> Result<ImportRun, ImportError> {
     let (store, platforms) = (&state.store, &state.platforms);
-    let context = connection_context(store, connection)
-        .await?
-        .ok_or(ImportError::UnknownConnection(connection))?;
+    let Some(context) = connection_context(store, connection).await? else {
+        let disconnected = store.disconnected_connections().await?;
+        return Err(if disconnected.iter().any(|(c, _)| c.id == connection) {
+            ImportError::Disconnected(connection)
+        } else {
+            ImportError::UnknownConnection(connection)
+        });
+    };
     let platform_name = context.connection.platform.display_name();
     let platform = platforms
         .get(context.connection.platform)

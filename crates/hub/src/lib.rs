@@ -9,6 +9,7 @@ pub(crate) mod clock;
 pub mod connect;
 pub mod console;
 pub mod directory;
+pub mod disconnect;
 mod http;
 pub mod import;
 mod link;

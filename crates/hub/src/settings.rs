@@ -1,5 +1,7 @@
-//! The admin's sync settings, kept in the store's settings table by name.
+//! The admin's sync settings, kept in the store's settings table by name, and the people
+//! restricted from writing through the hub (a table of their own, which the relay reads).
 
+use switchboard_core::{Email, PersonId};
 use switchboard_store::{Store, StoreError};
 
 const AUTO_SYNC: &str = "auto_sync";
@@ -25,6 +27,10 @@ pub struct SyncSettings {
     /// The least time between two automatic prompts to one person.
     pub prompt_throttle_hours: i64,
     pub prompt_text: String,
+    /// The e-mail addresses of the people who may not write through the hub, in order: what
+    /// they write is not relayed (they are told so), nor are they synced or prompted
+    /// automatically. What others write to them is still delivered.
+    pub restricted_users: Vec<String>,
 }
 
 impl Default for SyncSettings {
@@ -34,6 +40,7 @@ impl Default for SyncSettings {
             auto_prompt: false,
             prompt_throttle_hours: 24,
             prompt_text: DEFAULT_PROMPT_TEXT.to_owned(),
+            restricted_users: Vec::new(),
         }
     }
 }
@@ -55,6 +62,7 @@ impl SyncSettings {
                 .setting(PROMPT_TEXT)
                 .await?
                 .unwrap_or(defaults.prompt_text),
+            restricted_users: restricted_emails(store).await?,
         })
     }
 
@@ -73,4 +81,47 @@ impl SyncSettings {
             .await?;
         store.set_setting(PROMPT_TEXT, &self.prompt_text).await
     }
+}
+
+async fn restricted_emails(store: &Store) -> Result<Vec<String>, StoreError> {
+    let mut emails = Vec::new();
+    for id in store.restricted_people().await? {
+        if let Some(person) = store.person(id).await? {
+            emails.push(person.email.as_str().to_owned());
+        }
+    }
+    emails.sort();
+    Ok(emails)
+}
+
+/// Why a list of people to restrict was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RestrictionError {
+    #[error("'{0}' is not an e-mail address")]
+    NotAnEmail(String),
+    #[error("nobody in the hub has the e-mail address {0}: import their platform first")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The people these e-mail addresses name, or why one names nobody: an address the hub does
+/// not know is refused, never silently left out.
+pub async fn people_by_email(
+    store: &Store,
+    emails: &[String],
+) -> Result<Vec<(PersonId, String)>, RestrictionError> {
+    let mut people = Vec::with_capacity(emails.len());
+    for raw in emails {
+        let email = Email::parse(raw).map_err(|_| RestrictionError::NotAnEmail(raw.clone()))?;
+        let person = store
+            .person_by_email(&email)
+            .await?
+            .ok_or_else(|| RestrictionError::Unknown(email.as_str().to_owned()))?;
+        if !people.iter().any(|(id, _)| *id == person.id) {
+            people.push((person.id, email.as_str().to_owned()));
+        }
+    }
+    people.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(people)
 }

@@ -559,7 +559,8 @@ pub async fn auto_prompt(
     platform: Platform,
 ) -> Result<bool, SyncError> {
     let settings = SyncSettings::load(&state.store).await?;
-    if !settings.auto_prompt {
+    // A restricted person's messages go nowhere, so nothing waits for them to authorise.
+    if !settings.auto_prompt || state.directory.is_restricted(&state.store, id).await? {
         return Ok(false);
     }
     let throttle = settings.prompt_throttle_hours.saturating_mul(3_600_000);
@@ -637,28 +638,44 @@ pub async fn reset(
     person(state, id).await?;
     let mut reset = Vec::new();
     for representation in state.store.representations_of(id).await? {
-        if representation.status == SyncStatus::NotCreated {
-            continue;
+        if reset_on(state, id, representation.platform, actor).await? {
+            reset.push(representation.platform);
         }
-        let platform = representation.platform;
-        let _claim = state.syncing.claim(id, platform)?;
-        if representation.kind.created_by_hub() {
-            remove_from_platform(
-                state,
-                id,
-                platform,
-                representation.external_account.as_ref(),
-            )
-            .await?;
-        }
-        state
-            .store
-            .reset_representation(id, platform, &format!("{actor}: reset"))
-            .await?;
-        reset.push(platform);
     }
     state.store.set_primary(id, None).await?;
     Ok(reset)
+}
+
+/// Resets the person's representation on one platform: removes the guest or bot the hub
+/// created there (never an account of the person's own) and returns it to not created. False
+/// when there was nothing to reset.
+pub async fn reset_on(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+    actor: &str,
+) -> Result<bool, SyncError> {
+    let Some(representation) = state.store.representation(id, platform).await? else {
+        return Ok(false);
+    };
+    if representation.status == SyncStatus::NotCreated {
+        return Ok(false);
+    }
+    let _claim = state.syncing.claim(id, platform)?;
+    if representation.kind.created_by_hub() {
+        remove_from_platform(
+            state,
+            id,
+            platform,
+            representation.external_account.as_ref(),
+        )
+        .await?;
+    }
+    state
+        .store
+        .reset_representation(id, platform, &format!("{actor}: reset"))
+        .await?;
+    Ok(true)
 }
 
 /// Removes what the hub created for the representation: the account, or before approval what
@@ -863,6 +880,9 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
         .filter(|p| state.platforms.get(*p).is_some())
         .collect();
     let mut queues: BTreeMap<Platform, Vec<PersonId>> = BTreeMap::new();
+    // Restricted people are synced only when an admin asks for it.
+    let restricted: HashSet<PersonId> =
+        state.store.restricted_people().await?.into_iter().collect();
     let mut query = PeopleQuery {
         limit: 1_000,
         ..Default::default()
@@ -873,6 +893,9 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
             let Some(primary) = summary.person.primary else {
                 continue;
             };
+            if restricted.contains(&summary.person.id) {
+                continue;
+            }
             for platform in &connected {
                 let represented = summary
                     .representations

@@ -1766,6 +1766,18 @@ impl ChatPlatform for TeamsPlatform {
         Ok(kept)
     }
 
+    async fn remove_subscriptions(
+        &self,
+        connection: &ConnectionContext,
+        current: &[EventSubscription],
+    ) -> Result<(), PlatformError> {
+        for subscription in current {
+            self.delete_subscription(connection, None, &subscription.id)
+                .await?;
+        }
+        Ok(())
+    }
+
     fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError> {
         webhook::envelopes(&request.body)
     }

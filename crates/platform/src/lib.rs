@@ -258,4 +258,15 @@ pub trait ChatPlatform: Send + Sync {
     ) -> Result<Vec<EventSubscription>, PlatformError> {
         Ok(current.to_vec())
     }
+
+    /// Removes the subscriptions `current` before the connection's credentials are deleted,
+    /// so the platform stops sending its events; one already gone counts as removed.
+    /// Platforms without subscriptions by API keep the default.
+    async fn remove_subscriptions(
+        &self,
+        _connection: &ConnectionContext,
+        _current: &[EventSubscription],
+    ) -> Result<(), PlatformError> {
+        Ok(())
+    }
 }

@@ -97,20 +97,13 @@ impl Store {
         &self,
         connection: ConnectionId,
     ) -> Result<Vec<PersonId>, StoreError> {
-        sqlx::query(
-            "SELECT r.person_id FROM representations r \
-             JOIN connections c ON c.id = $1 AND c.platform = r.platform \
-             LEFT JOIN accounts a ON a.id = r.account_id \
-             WHERE r.status IN ('synced', 'pending') \
-             AND (a.id IS NULL OR a.connection_id = c.id) \
-             ORDER BY r.person_id",
-        )
-        .bind(connection.to_string())
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| parse(row, "person_id"))
-        .collect()
+        sqlx::query(crate::connections::REPRESENTED_THROUGH)
+            .bind(connection.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| parse(row, "person_id"))
+            .collect()
     }
 
     /// Up to `limit` synced representations whose own credentials expire before `deadline`

@@ -24,6 +24,7 @@ mod people;
 mod prompts;
 mod relay;
 mod representations;
+mod restrictions;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use switchboard_core::{Clock, Timestamp};
 use switchboard_secrets::Cipher;
 
 pub use admin::{ApiToken, AuditEntry};
+pub use connections::{DISCONNECTED_REASON, Disconnection};
 pub use console::{Admin, AdminRole, AdminSession};
 pub use error::StoreError;
 pub use flows::{FlowPurpose, PendingConsent, PendingFlow};

@@ -82,9 +82,15 @@ const STEPS: &[Step] = &[
     },
     Step {
         version: 12,
+        description: "disconnected connections, restricted people and the notices they were sent",
+        sqlite: include_str!("../migrations/sqlite/0012_disconnect_and_restrictions.sql"),
+        postgres: include_str!("../migrations/postgres/0012_disconnect_and_restrictions.sql"),
+    },
+    Step {
+        version: 13,
         description: "the latest post delivered in each lane, so that a late copy says so",
-        sqlite: include_str!("../migrations/sqlite/0012_relay_lanes.sql"),
-        postgres: include_str!("../migrations/postgres/0012_relay_lanes.sql"),
+        sqlite: include_str!("../migrations/sqlite/0013_relay_lanes.sql"),
+        postgres: include_str!("../migrations/postgres/0013_relay_lanes.sql"),
     },
 ];
 

@@ -372,7 +372,7 @@ impl Store {
     }
 
     /// Applies `event` to the representation inside `tx` and records the transition.
-    async fn transition_in(
+    pub(crate) async fn transition_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         person: PersonId,

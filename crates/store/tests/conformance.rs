@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -3101,6 +3101,235 @@ store_test!(
         assert_eq!(store.directory_version(), settled, "relay traffic does not");
         store.delete_person(bob).await.unwrap();
         assert!(store.directory_version() > settled, "a removal counts");
+        let removed = store.directory_version();
+        store.set_restricted_people(&[alice]).await.unwrap();
+        assert!(store.directory_version() > removed, "a restriction counts");
+        let restricted = store.directory_version();
+        store
+            .disconnect_connection(slack.id, "disconnected")
+            .await
+            .unwrap();
+        assert!(
+            store.directory_version() > restricted,
+            "a disconnection counts"
+        );
+    }
+);
+
+store_test!(
+    a_disconnected_connection_keeps_its_people_and_map_and_loses_every_secret,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, bob, conversation) = relay_pair(&store).await;
+        let account = store
+            .upsert_account(&human(slack.id, Platform::Slack, "U1", "alice@acme.com"))
+            .await
+            .unwrap();
+        store.link_account(account.id, Some(alice)).await.unwrap();
+        store
+            .replace_secrets(
+                slack.id,
+                &[("bot_token".to_owned(), SecretString::from("xoxb-1"))],
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .put_webhook_secret(slack.id, "signing:A1", &SecretString::from("s"))
+            .await
+            .unwrap();
+        store
+            .replace_event_subscriptions(
+                slack.id,
+                &[StoredSubscription {
+                    id: "sub".to_owned(),
+                    resource: "chats".to_owned(),
+                    expires_at: Timestamp::from_unix_millis(i64::MAX / 2),
+                }],
+            )
+            .await
+            .unwrap();
+        store
+            .create_representation(bob, Platform::Slack, RepresentationKind::Bot)
+            .await
+            .unwrap();
+        store
+            .complete_sync(
+                bob,
+                Platform::Slack,
+                &ExternalUserId::new("UBOT"),
+                &RepresentationSecrets {
+                    secrets: vec![("bot_token".to_owned(), SecretString::from("xoxb-bob"))],
+                    expires_at: None,
+                },
+                "synced",
+            )
+            .await
+            .unwrap();
+        // A copy waiting to go to Slack, and one waiting to go to Teams.
+        let to_slack = NewOutboxItem {
+            platform: Platform::Slack,
+            ..copy_item(conversation, slack.id, bob, "m1", 1)
+        };
+        let to_teams = copy_item(conversation, teams.id, alice, "m2", 2);
+        store
+            .store_inbound(slack.id, &[("Ev1", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
+        let due = store.due_inbound(1).await.unwrap();
+        store
+            .settle_events(&[
+                Settlement {
+                    inbox: Some(due[0].id),
+                    seen: Some((Platform::Slack, "posted/D1/m1")),
+                    written: None,
+                    copies: &[to_slack],
+                },
+                Settlement {
+                    inbox: None,
+                    seen: Some((Platform::Slack, "posted/D1/m2")),
+                    written: None,
+                    copies: &[to_teams],
+                },
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.connection_counts(slack.id).await.unwrap(), (1, 1));
+
+        let done = store
+            .disconnect_connection(slack.id, "the Slack connection was disconnected")
+            .await
+            .unwrap();
+        assert_eq!(done.dead_lettered, 1);
+        assert_eq!(done.failed, vec![bob]);
+        assert_eq!(store.connection(slack.id).await.unwrap(), None);
+        assert_eq!(store.connections().await.unwrap(), vec![teams.clone()]);
+        let disconnected = store.disconnected_connections().await.unwrap();
+        assert_eq!(disconnected.len(), 1);
+        assert_eq!(disconnected[0].0, slack);
+        assert!(store.secrets(slack.id).await.unwrap().is_empty());
+        assert_eq!(store.connection_health(slack.id).await.unwrap(), None);
+        assert!(
+            store
+                .webhook_secret(slack.id, "signing:A1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .event_subscriptions(slack.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let bob_secrets = store
+            .representation_secrets(bob, Platform::Slack)
+            .await
+            .unwrap();
+        assert!(bob_secrets.secrets.is_empty(), "nothing secret stays");
+        assert_eq!(
+            store
+                .representation(bob, Platform::Slack)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            SyncStatus::Failed {
+                reason: "the Slack connection was disconnected".to_owned()
+            }
+        );
+        let dead = store.dead_letters(10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].item.connection, slack.id);
+        assert_eq!(dead[0].last_error, "connection disconnected");
+        assert_eq!(
+            store.relay_counts().await.unwrap().outbox,
+            1,
+            "Teams' copy waits"
+        );
+        assert!(matches!(
+            store.disconnect_connection(slack.id, "again").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        // People, accounts and the map stay: the same workspace connected again is all there.
+        assert_eq!(store.accounts_of_person(alice).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .connection_by_tenant(Platform::Slack, &ExternalTenantId::new("T1"))
+                .await
+                .unwrap(),
+            Some(slack.clone())
+        );
+        store
+            .replace_secrets(
+                slack.id,
+                &[("bot_token".to_owned(), SecretString::from("xoxb-2"))],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.connection(slack.id).await.unwrap(), Some(slack));
+        assert!(store.disconnected_connections().await.unwrap().is_empty());
+        assert_eq!(
+            store
+                .account_identity(disconnected[0].0.id, Platform::Slack, "U1")
+                .await
+                .unwrap(),
+            Some(AccountIdentity::Person(alice))
+        );
+    }
+);
+
+store_test!(
+    restricted_people_are_kept_and_told_once_a_day_per_conversation,
+    |db, store| {
+        let (alice, bob, conversation) = relay_pair(&store).await;
+        assert!(store.restricted_people().await.unwrap().is_empty());
+        store.set_restricted_people(&[bob, alice]).await.unwrap();
+        let mut both = vec![alice, bob];
+        both.sort();
+        assert_eq!(store.restricted_people().await.unwrap(), both);
+        store.set_restricted_people(&[alice]).await.unwrap();
+        let reopened = db.open(1).await;
+        assert_eq!(reopened.restricted_people().await.unwrap(), vec![alice]);
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert!(
+            store
+                .claim_restriction_notice(alice, conversation, day)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_restriction_notice(alice, conversation, day)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_restriction_notice(bob, conversation, day)
+                .await
+                .unwrap(),
+            "per person"
+        );
+        db.advance(24 * 3600 * 1000 - 1);
+        assert!(
+            !store
+                .claim_restriction_notice(alice, conversation, day)
+                .await
+                .unwrap()
+        );
+        db.advance(1);
+        assert!(
+            store
+                .claim_restriction_notice(alice, conversation, day)
+                .await
+                .unwrap()
+        );
+        store.delete_person(alice).await.unwrap();
+        assert!(store.restricted_people().await.unwrap().is_empty());
     }
 );
 

@@ -236,6 +236,22 @@ pub struct ConnectionsArgs {
     /// Print the API's JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<ConnectionsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// Disconnect a platform: its credentials are deleted and the hub stops using it; its
+    /// people, accounts and message history stay for when it is connected again.
+    Disconnect {
+        /// The connection's id (see `switchboard connections`).
+        id: String,
+        /// First remove the guest accounts or bots the hub created on that platform (they
+        /// cannot be removed once the credentials are deleted).
+        #[arg(long)]
+        remove_representations: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +297,16 @@ pub enum SettingsCommand {
         /// KEY=VALUE pairs; the keys are those `switchboard settings` shows.
         #[arg(required = true, value_name = "KEY=VALUE")]
         changes: Vec<String>,
+    },
+    /// Restrict people from writing through the hub, by e-mail address.
+    Restrict {
+        #[arg(required = true, value_name = "EMAIL")]
+        emails: Vec<String>,
+    },
+    /// Lift the restriction of people, by e-mail address.
+    Unrestrict {
+        #[arg(required = true, value_name = "EMAIL")]
+        emails: Vec<String>,
     },
 }
 

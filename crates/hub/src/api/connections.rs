@@ -1,8 +1,9 @@
 //! Connections: list them, choose teams to import, start imports and follow their progress.
 
+use axum::extract::Query;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,12 +12,14 @@ use switchboard_store::{ConnectionHealth, ImportRun, ImportStatus};
 
 use super::{ApiError, Caller};
 use crate::AppState;
+use crate::disconnect::{self, DisconnectError, Outcome};
 use crate::import::{self, ImportError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/platforms", get(platforms))
         .route("/connections", get(list).post(connect))
+        .route("/connections/{id}", delete(disconnect))
         .route("/connections/{id}/teams", get(teams).put(select_teams))
         .route("/connections/{id}/import", post(start_import))
         .route("/connections/{id}/imports", get(imports))
@@ -60,6 +63,16 @@ fn health_json(health: Option<&ConnectionHealth>, expires_at: Option<Timestamp>)
 
 async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut connections = Vec::new();
+    for (connection, disconnected_at) in state.store.disconnected_connections().await? {
+        connections.push(json!({
+            "id": connection.id.to_string(),
+            "platform": connection.platform.as_str(),
+            "tenant": connection.tenant.as_str(),
+            "display_name": connection.display_name,
+            "status": "disconnected",
+            "disconnected_at": disconnected_at.unix_millis(),
+        }));
+    }
     for connection in state.store.connections().await? {
         let latest = state.store.import_runs(connection.id, 1).await?;
         let platform = state.platforms.get(connection.platform);
@@ -68,6 +81,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
             "platform": connection.platform.as_str(),
             "tenant": connection.tenant.as_str(),
             "display_name": connection.display_name,
+            "status": "connected",
             "module_configured": platform.is_some(),
             "import_scope": platform.map(|p| match p.rules().import {
                 ImportScope::AllUsers => "all_users",
@@ -300,6 +314,9 @@ pub(crate) async fn import_audited(
         .await
         .map_err(|error| match error {
             ImportError::UnknownConnection(_) => ApiError::not_found(error.to_string()),
+            ImportError::Disconnected(_) => {
+                ApiError::new(StatusCode::CONFLICT, "disconnected", error.to_string())
+            }
             ImportError::PlatformNotConfigured(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 "platform_not_configured",
@@ -349,4 +366,93 @@ async fn import_run(
     let mut body = run_json(&run);
     body["running"] = json!(run.status == ImportStatus::Running);
     Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisconnectQuery {
+    #[serde(default)]
+    remove_representations: bool,
+}
+
+async fn disconnect(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    query: Result<Query<DisconnectQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|r| ApiError::bad_request("bad_query", r.body_text()))?;
+    let outcome = disconnect_audited(
+        &state,
+        &caller,
+        connection_id(&id)?,
+        query.remove_representations,
+    )
+    .await?;
+    Ok(Json(outcome_json(&outcome)))
+}
+
+pub(crate) fn outcome_json(outcome: &Outcome) -> Value {
+    json!({
+        "removed": outcome.removed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "not_removed": outcome.not_removed.iter().map(|(person, error)| json!({
+            "person_id": person.to_string(),
+            "error": error,
+        })).collect::<Vec<_>>(),
+        "unsubscribe_error": outcome.unsubscribe_error,
+        "dead_lettered": outcome.dead_lettered,
+        "representations_failed": outcome.failed,
+    })
+}
+
+/// Disconnects a connection (see [`crate::disconnect`]) and audits it, with each guest or bot
+/// removed first (for the API and the console).
+pub(crate) async fn disconnect_audited(
+    state: &AppState,
+    caller: &Caller,
+    id: ConnectionId,
+    remove_representations: bool,
+) -> Result<Outcome, ApiError> {
+    let outcome = disconnect::disconnect(state, id, remove_representations, &caller.actor)
+        .await
+        .map_err(|error| match error {
+            DisconnectError::Unknown(_) => ApiError::not_found(error.to_string()),
+            DisconnectError::AlreadyDisconnected(_) => {
+                ApiError::new(StatusCode::CONFLICT, "disconnected", error.to_string())
+            }
+            DisconnectError::Store(store) => ApiError::from(store),
+        })?;
+    for person in &outcome.removed {
+        state
+            .store
+            .audit(
+                &caller.actor,
+                "person.reset",
+                &person.to_string(),
+                "representation removed before disconnecting its platform",
+                &caller.source,
+            )
+            .await?;
+    }
+    let mut detail = format!(
+        "{} guests or bots removed, {} not removed; {} copies dead-lettered; {} representations failed",
+        outcome.removed.len(),
+        outcome.not_removed.len(),
+        outcome.dead_lettered,
+        outcome.failed,
+    );
+    if let Some(error) = &outcome.unsubscribe_error {
+        detail.push_str(&format!("; subscriptions not removed: {error}"));
+    }
+    state
+        .store
+        .audit(
+            &caller.actor,
+            "connection.disconnect",
+            &id.to_string(),
+            &detail,
+            &caller.source,
+        )
+        .await?;
+    Ok(outcome)
 }

@@ -133,6 +133,7 @@ fn error_response(description: &str, codes: &[&str]) -> Value {
 fn schemas() -> Value {
     let platform = reference("Platform");
     let timestamp = json!({ "type": "integer", "format": "int64", "description": "milliseconds since the Unix epoch" });
+    let restricted_users = json!({ "type": "array", "items": { "type": "string", "format": "email" }, "description": "the e-mail addresses of the people who may not write through the hub: what they write is not relayed (they are told so, at most once a day per conversation), nor are they synced or prompted automatically; what others write to them is delivered. A change replaces the list; an address the hub knows no person by is refused (`bad_setting`)" });
     json!({
         "Platform": { "type": "string", "enum": PLATFORMS },
         "SyncStatus": { "type": "string", "enum": STATUSES },
@@ -195,12 +196,13 @@ fn schemas() -> Value {
         },
         "SelectedTeams": object(&["selected"], json!({ "selected": array_of(reference("Team")) })),
         "Connection": object(
-            &["id", "platform", "tenant", "display_name", "module_configured", "import_scope", "selected_teams", "last_import", "health"],
+            &["id", "platform", "tenant", "display_name", "status", "module_configured", "import_scope", "selected_teams", "last_import", "health"],
             json!({
                 "id": { "type": "string" },
                 "platform": platform,
                 "tenant": { "type": "string" },
                 "display_name": { "type": "string" },
+                "status": { "type": "string", "enum": ["connected"] },
                 "module_configured": { "type": "boolean" },
                 "import_scope": { "type": ["string", "null"], "enum": ["all_users", "selected_teams", null], "description": "null when the module is not configured" },
                 "selected_teams": array_of(reference("Team")),
@@ -219,7 +221,31 @@ fn schemas() -> Value {
                 "last_error": { "type": ["string", "null"], "description": "the last refresh or health check error, prefixed `token refresh:` or `health check:`" },
             }),
         ),
-        "ConnectionList": object(&["connections"], json!({ "connections": array_of(reference("Connection")) })),
+        "DisconnectedConnection": object(
+            &["id", "platform", "tenant", "display_name", "status", "disconnected_at"],
+            json!({
+                "id": { "type": "string" },
+                "platform": platform,
+                "tenant": { "type": "string" },
+                "display_name": { "type": "string" },
+                "status": { "type": "string", "enum": ["disconnected"], "description": "its credentials are deleted; connecting the same workspace or tenant again restores its people, accounts and message map" },
+                "disconnected_at": timestamp,
+            }),
+        ),
+        "ConnectionList": object(&["connections"], json!({ "connections": array_of(json!({ "oneOf": [reference("Connection"), reference("DisconnectedConnection")] })) })),
+        "Disconnected": object(
+            &["removed", "not_removed", "unsubscribe_error", "dead_lettered", "representations_failed"],
+            json!({
+                "removed": { "type": "array", "items": { "type": "string" }, "description": "the people whose guest account or bot was removed from the platform first (`remove_representations`)" },
+                "not_removed": array_of(object(&["person_id", "error"], json!({
+                    "person_id": { "type": "string" },
+                    "error": { "type": "string", "description": "why it could not be removed: it stays on the platform, for its admin to remove" },
+                }))),
+                "unsubscribe_error": { "type": ["string", "null"], "description": "why the platform's event subscriptions could not be removed (they expire on their own; what they send is refused)" },
+                "dead_lettered": { "type": "integer", "description": "copies that were waiting to be sent through the connection, now dead letters with the error `connection disconnected`" },
+                "representations_failed": { "type": "integer", "description": "representations that acted through the connection, now failed (their credentials were deleted)" },
+            }),
+        ),
         "ImportRun": object(
             &["id", "connection_id", "status", "pages", "seen", "added", "updated", "deactivated", "skipped", "error", "started_at", "finished_at"],
             json!({
@@ -386,11 +412,12 @@ fn schemas() -> Value {
             "expires_at": timestamp,
         })),
         "ConsentList": object(&["consents"], json!({ "consents": array_of(reference("PendingConsent")) })),
-        "Settings": object(&["auto_sync", "auto_prompt", "prompt_throttle_hours", "prompt_text"], json!({
+        "Settings": object(&["auto_sync", "auto_prompt", "prompt_throttle_hours", "prompt_text", "restricted_users"], json!({
             "auto_sync": { "type": "boolean" },
             "auto_prompt": { "type": "boolean", "description": "prompt an unsynced person who writes to someone on a platform they are not synced to, at most once per throttle period" },
             "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
             "prompt_text": { "type": "string" },
+            "restricted_users": restricted_users,
         })),
         "RelayStatus": object(&["inbox", "outbox", "retrying", "dead_letters"], json!({
             "inbox": { "type": "integer", "description": "events stored and not read yet" },
@@ -426,6 +453,7 @@ fn schemas() -> Value {
                 "auto_prompt": { "type": "boolean" },
                 "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
                 "prompt_text": { "type": "string", "minLength": 1, "maxLength": 1000 },
+                "restricted_users": restricted_users,
             },
         },
         "AuditEntry": object(&["id", "at", "actor", "action", "target", "detail", "source"], json!({
@@ -495,6 +523,11 @@ fn paths() -> Value {
             "get": operation("listConnections", "Connections with their platform, tenant, selected teams and last import", "connections",
                 vec![], None, ("200", ok("the connections", "ConnectionList")), &["503"]),
             "post": connect,
+        },
+        "/connections/{id}": {
+            "delete": operation("disconnectConnection", "Disconnects a platform: removes its event subscriptions (best effort), deletes its credentials and every secret kept for it, dead-letters the copies waiting for it (`connection disconnected`) and fails the representations acting through it; the hub then refuses its webhooks and neither imports, syncs nor relays through it. People, accounts and the message map stay: connecting the same workspace or tenant again restores them", "connections",
+                vec![connection_id.clone(), query_parameter("remove_representations", "first remove the guest accounts and bots the hub created on the platform (they cannot be removed once the credentials are deleted); each failure is listed", json!({ "type": "boolean", "default": false }))],
+                None, ("200", ok("what was done", "Disconnected")), &["400", "404", "409", "503"]),
         },
         "/connections/{id}/teams": {
             "get": operation("listTeams", "The teams an admin may select (Teams), each with `selected`", "connections",

@@ -12,7 +12,7 @@ use switchboard_core::{PersonId, Platform};
 use super::people::person_id;
 use super::{ApiError, Caller};
 use crate::AppState;
-use crate::settings::{MAX_PROMPT_THROTTLE_HOURS, SyncSettings};
+use crate::settings::{MAX_PROMPT_THROTTLE_HOURS, RestrictionError, SyncSettings};
 use crate::sync::{self, SyncOutcome};
 
 pub fn routes() -> Router<AppState> {
@@ -284,6 +284,7 @@ fn settings_json(settings: &SyncSettings) -> Value {
         "auto_prompt": settings.auto_prompt,
         "prompt_throttle_hours": settings.prompt_throttle_hours,
         "prompt_text": settings.prompt_text,
+        "restricted_users": settings.restricted_users,
     })
 }
 
@@ -300,6 +301,8 @@ pub(crate) struct SettingsChange {
     pub(crate) auto_prompt: Option<bool>,
     pub(crate) prompt_throttle_hours: Option<i64>,
     pub(crate) prompt_text: Option<String>,
+    /// Replaces the list of restricted people, by e-mail address.
+    pub(crate) restricted_users: Option<Vec<String>>,
 }
 
 async fn update_settings(
@@ -338,9 +341,25 @@ pub(crate) async fn change_settings(
         }
         settings.prompt_text = text.to_owned();
     }
+    let restricted = match &change.restricted_users {
+        Some(emails) => Some(
+            crate::settings::people_by_email(&state.store, emails)
+                .await
+                .map_err(|error| match error {
+                    RestrictionError::Store(error) => ApiError::from(error),
+                    other => ApiError::bad_request("bad_setting", other.to_string()),
+                })?,
+        ),
+        None => None,
+    };
     settings.auto_sync = change.auto_sync.unwrap_or(settings.auto_sync);
     settings.auto_prompt = change.auto_prompt.unwrap_or(settings.auto_prompt);
     settings.save(&state.store).await?;
+    if let Some(people) = restricted {
+        let ids: Vec<PersonId> = people.iter().map(|(id, _)| *id).collect();
+        state.store.set_restricted_people(&ids).await?;
+        settings.restricted_users = people.into_iter().map(|(_, email)| email).collect();
+    }
     let body = settings_json(&settings);
     state
         .store

@@ -1,13 +1,14 @@
 //! Connect Center: each platform this hub has a module for, its connection's state and health
-//! as the token refresher last saw it (scopes, expiry, last error), and connecting or
+//! as the token refresher last saw it (scopes, expiry, last error), connecting or
 //! reconnecting through the platform's consent pages (`crate::connect`, as `POST
-//! /api/v1/connections` does).
+//! /api/v1/connections` does), and disconnecting after a confirmation that says what will
+//! happen (`crate::disconnect`, as `DELETE /api/v1/connections/{id}` does).
 
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Extension, State};
-use axum::http::HeaderMap;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
@@ -16,13 +17,18 @@ use switchboard_core::Timestamp;
 use super::layout::{self, Icon, Nav, icon};
 use super::{ConsoleError, Fields, Session};
 use crate::AppState;
-use crate::api::connections::begin_connect;
+use crate::api::connections::{begin_connect, disconnect_audited};
 use crate::connect::Started;
+use crate::disconnect::{self, DisconnectError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console/connections", get(list))
         .route("/console/connections/connect", post(connect))
+        .route(
+            "/console/connections/{id}/disconnect",
+            get(confirm_disconnect).post(disconnect),
+        )
 }
 
 /// A time as the console shows it: UTC, to the minute.
@@ -52,6 +58,7 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ConsoleError> {
     let connections = state.store.connections().await?;
+    let disconnected = state.store.disconnected_connections().await?;
     let mut cards: Vec<Markup> = Vec::new();
     for platform in state.platforms.platforms() {
         let Some(module) = state.platforms.get(platform) else {
@@ -73,6 +80,14 @@ async fn list(
                 h2 #{"platform-" (platform.as_str())} { (platform.display_name()) }
                 @if details.is_empty() {
                     p { (icon(Icon::NotCreated)) " Not connected. Connect it to import its users." }
+                }
+                @for (connection, at) in disconnected.iter().filter(|(c, _)| c.platform == platform) {
+                    p.hint {
+                        (connection.display_name) " (" (connection.tenant.as_str()) ") was disconnected " (when(*at))
+                        ". Its people, accounts and message history are kept: connecting the same "
+                        @if platform == switchboard_core::Platform::Teams { "tenant" } @else { "workspace" }
+                        " again restores them."
+                    }
                 }
                 @for (connection, health, expires) in &details {
                     dl.facts {
@@ -113,6 +128,14 @@ async fn list(
                             @match health.as_ref().and_then(|h| h.last_error.as_deref()) {
                                 Some(error) => span.failed-text { (error) },
                                 None => "none",
+                            }
+                        }
+                    }
+                    @if session.can_change() {
+                        p {
+                            a.button.danger href={"/console/connections/" (connection.id) "/disconnect"}
+                                aria-label={"Disconnect " (connection.display_name) " (" (platform.display_name()) ")"} {
+                                "Disconnect"
                             }
                         }
                     }
@@ -187,4 +210,134 @@ async fn connect(
             Ok(response)
         }
     }
+}
+
+fn connection_id(text: &str) -> Result<switchboard_core::ConnectionId, ConsoleError> {
+    text.parse()
+        .map_err(|_| ConsoleError::not_found(format!("no connection with id {text}")))
+}
+
+fn plan_error(error: DisconnectError) -> ConsoleError {
+    match error {
+        DisconnectError::Unknown(_) => ConsoleError::not_found(error.to_string()),
+        DisconnectError::AlreadyDisconnected(_) => {
+            ConsoleError::new(StatusCode::CONFLICT, error.to_string())
+        }
+        DisconnectError::Store(error) => error.into(),
+    }
+}
+
+/// What disconnecting will do, with the counts, and the choice to remove the hub's guests or
+/// bots first.
+async fn confirm_disconnect(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let plan = disconnect::plan(&state, connection_id(&id)?)
+        .await
+        .map_err(plan_error)?;
+    let connection = &plan.connection;
+    let platform = connection.platform.display_name();
+    let created = match connection.platform {
+        switchboard_core::Platform::Teams => "guest accounts",
+        _ => "bots",
+    };
+    let title = format!("Disconnect {platform}");
+    let body = html! {
+        h1 { (title) }
+        p.lead { "Disconnecting " (connection.display_name) " (" (connection.tenant.as_str()) ") will:" }
+        ul #disconnect-effects {
+            li { "delete its credentials and every secret the hub keeps for it (nothing of it stays at rest), so the hub stops importing, syncing and relaying through it, and refuses its webhooks;" }
+            li { "dead-letter the " strong { (plan.queued) } " copies waiting to be sent to " (platform) " (reason \"connection disconnected\"; they show on Activity);" }
+            li { "turn the representations that act on " (platform) " (" strong { (plan.represented) } " now) to failed, since their credentials are deleted too, unless removed below;" }
+            li { "keep its " strong { (plan.accounts) } " imported accounts, the people and the message history: connecting the same workspace or tenant again restores them." }
+        }
+        form method="post" action={"/console/connections/" (connection.id) "/disconnect"} {
+            input type="hidden" name="csrf" value=(session.csrf);
+            fieldset {
+                legend { "What the hub created on " (platform) }
+                @if plan.created.is_empty() {
+                    p { "The hub created no " (created) " on " (platform) "." }
+                } @else {
+                    label.check {
+                        input type="checkbox" name="remove_representations" value="on";
+                        "Also remove the " (plan.created.len()) " " (created) " the hub created on " (platform)
+                        " (before the credentials are deleted; they cannot be removed afterwards)"
+                    }
+                    p.hint { "Left unchecked, they stay on " (platform) " for its admin to remove." }
+                }
+            }
+            div.buttons {
+                a href="/console/connections" { "Cancel" }
+                button.danger type="submit" disabled[!session.can_change()] { (title) }
+            }
+        }
+    };
+    Ok(layout::page(
+        &state,
+        &headers,
+        &session,
+        Nav::Connections,
+        &title,
+        body,
+    ))
+}
+
+/// Disconnects, then says what was done, listing every guest or bot that could not be
+/// removed.
+async fn disconnect(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(fields): Extension<Fields>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let id = connection_id(&id)?;
+    let plan = disconnect::plan(&state, id).await.map_err(plan_error)?;
+    let remove = fields.get("remove_representations") == Some("on");
+    let outcome = disconnect_audited(&state, &session.caller(), id, remove).await?;
+    let platform = plan.connection.platform.display_name();
+    let mut not_removed = Vec::new();
+    for (person, error) in &outcome.not_removed {
+        let name = state
+            .store
+            .person(*person)
+            .await?
+            .map_or_else(|| person.to_string(), |p| p.display_name);
+        not_removed.push((*person, name, error.clone()));
+    }
+    let title = format!("{platform} disconnected");
+    let body = html! {
+        h1 { (title) }
+        ul #disconnect-result {
+            @if remove {
+                li { (outcome.removed.len()) " guest accounts or bots removed from " (platform) "." }
+            }
+            li { (outcome.dead_lettered) " copies dead-lettered." }
+            li { (outcome.failed) " representations failed." }
+        }
+        @if !not_removed.is_empty() {
+            h2 { "Not removed" }
+            p { "These are left on " (platform) "; remove them there:" }
+            ul {
+                @for (id, name, error) in &not_removed {
+                    li { a href={"/console/people/" (id)} { (name) } ": " span.failed-text { (error) } }
+                }
+            }
+        }
+        @if let Some(error) = &outcome.unsubscribe_error {
+            p { (icon(Icon::Failed)) " Its event subscriptions could not be removed (" (error) "); they expire on their own, and what they send is refused meanwhile." }
+        }
+        p { a href="/console/connections" { "Back to the Connect Center" } }
+    };
+    Ok(layout::page(
+        &state,
+        &headers,
+        &session,
+        Nav::Connections,
+        &title,
+        body,
+    ))
 }

@@ -1,5 +1,5 @@
-//! Settings: auto-sync, auto-prompt and its throttle, the prompt's text (the REST API's
-//! settings change); the console's admins and their roles (owners only); and the REST API's
+//! Settings: auto-sync, auto-prompt and its throttle, the prompt's text, the restricted users
+//! (the REST API's settings change); the console's admins and their roles (owners only); and the REST API's
 //! tokens, created (shown once), listed and revoked.
 
 use axum::Router;
@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/settings/admins", post(add_admin))
         .route("/console/settings/admins/{id}/role", post(set_role))
         .route("/console/settings/admins/{id}/delete", post(delete_admin))
+        .route("/console/settings/restricted", post(restrict))
+        .route("/console/settings/restricted/remove", post(unrestrict))
         .route("/console/settings/tokens", post(create_token))
         .route("/console/settings/tokens/{id}/revoke", post(revoke_token))
 }
@@ -69,6 +71,37 @@ async fn show(
                     textarea #prompt-text name="prompt_text" rows="3" cols="70" maxlength="1000" required { (settings.prompt_text) }
                 }
                 @if editable { div.buttons { button type="submit" { "Save settings" } } }
+            }
+        }
+        section.card aria-labelledby="restricted-users" {
+            h2 #restricted-users { "Restricted users" }
+            p.hint { "What a restricted person writes is not relayed to other platforms; instead the hub tells them, at most once a day per conversation, that an admin restricted cross-platform messaging for them. Messages others send them are still delivered. They are not synced or prompted automatically." }
+            @if settings.restricted_users.is_empty() {
+                p { "Nobody is restricted." }
+            } @else {
+                ul.restricted aria-label="Restricted users" {
+                    @for email in &settings.restricted_users {
+                        li {
+                            (email)
+                            @if editable {
+                                " "
+                                form.inline method="post" action="/console/settings/restricted/remove" {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    input type="hidden" name="email" value=(email);
+                                    button.small type="submit" aria-label={"Remove the restriction of " (email)} { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if editable {
+                form method="post" action="/console/settings/restricted" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label for="restrict-email" { "Restrict a person (their e-mail address)" }
+                    input #restrict-email type="email" name="email" autocomplete="off" required;
+                    div.buttons { button type="submit" { "Restrict" } }
+                }
             }
         }
         section.card aria-labelledby="admins" {
@@ -193,9 +226,51 @@ async fn save(
         auto_prompt: Some(fields.get("auto_prompt") == Some("on")),
         prompt_throttle_hours: Some(hours),
         prompt_text: fields.get("prompt_text").map(str::to_owned),
+        restricted_users: None,
     };
     change_settings(&state, &session.caller(), change).await?;
     Ok(back(&state, "Settings saved."))
+}
+
+/// Adds a person to the restricted ones, by e-mail address (an unknown one is refused).
+async fn restrict(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(fields): Extension<Fields>,
+) -> Result<Response, ConsoleError> {
+    let email = fields.get("email").unwrap_or_default().trim().to_owned();
+    let mut restricted = SyncSettings::load(&state.store).await?.restricted_users;
+    restricted.push(email.clone());
+    change_restricted(&state, &session, restricted).await?;
+    Ok(back(&state, &format!("{email} is restricted.")))
+}
+
+async fn unrestrict(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Extension(fields): Extension<Fields>,
+) -> Result<Response, ConsoleError> {
+    let email = fields.get("email").unwrap_or_default().to_owned();
+    let mut restricted = SyncSettings::load(&state.store).await?.restricted_users;
+    restricted.retain(|e| *e != email);
+    change_restricted(&state, &session, restricted).await?;
+    Ok(back(&state, &format!("{email} is no longer restricted.")))
+}
+
+async fn change_restricted(
+    state: &AppState,
+    session: &Session,
+    restricted: Vec<String>,
+) -> Result<(), ConsoleError> {
+    let change = SettingsChange {
+        auto_sync: None,
+        auto_prompt: None,
+        prompt_throttle_hours: None,
+        prompt_text: None,
+        restricted_users: Some(restricted),
+    };
+    change_settings(state, &session.caller(), change).await?;
+    Ok(())
 }
 
 async fn add_admin(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use switchboard_core::{
-    Block, ExternalChatId, ExternalUserId, Inline, Mention, Platform, RichText,
+    Block, ExternalChatId, ExternalUserId, Inline, Mention, PersonId, Platform, RichText,
 };
 use switchboard_platform::{Actor, MessageRef, OutboundMessage, PlatformError};
 use switchboard_store::{MessageKey, OutboxAction, OutboxItem, StoreError};
@@ -90,7 +90,7 @@ pub(super) async fn run(state: AppState) {
 
 /// Why a copy was not delivered this time.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(super) enum Failure {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -625,8 +625,17 @@ async fn tell_sender(state: &AppState, item: &OutboxItem, text: &str) {
 }
 
 async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Result<(), Failure> {
+    tell(state, item.sender, item.origin.platform, text).await
+}
+
+/// Tells a person, from the hub on `platform`, in a direct message to their own account there.
+pub(super) async fn tell(
+    state: &AppState,
+    person: PersonId,
+    platform: Platform,
+    text: &str,
+) -> Result<(), Failure> {
     let store = &state.store;
-    let platform = item.origin.platform;
     let (Some(connection), Some(module)) = (
         super::route::connection_on(state, platform).await?,
         state.platforms.get(platform).cloned(),
@@ -636,11 +645,7 @@ async fn try_tell_sender(state: &AppState, item: &OutboxItem, text: &str) -> Res
     let Some(context) = state.directory.context(store, connection).await? else {
         return Ok(());
     };
-    let Some(account) = state
-        .directory
-        .own_account(store, item.sender, platform)
-        .await?
-    else {
+    let Some(account) = state.directory.own_account(store, person, platform).await? else {
         return Ok(());
     };
     let chat = module

@@ -10,6 +10,8 @@
 
 mod deliver;
 pub use deliver::ADDED_LATENCY;
+mod notice;
+pub use notice::RESTRICTED_NOTICE;
 mod payload;
 mod route;
 

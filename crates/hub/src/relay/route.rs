@@ -600,6 +600,11 @@ async fn route_post(
     let Some(conversation) = conversation else {
         return Ok(Decision::nothing(seen));
     };
+    // An admin restricted the sender: their message stays where it was written.
+    if state.directory.is_restricted(store, sender).await? {
+        super::notice::restricted(state, sender, platform, conversation.id);
+        return Ok(Decision::nothing(seen));
+    }
     let mut participants = Vec::with_capacity(conversation.participants.len());
     for person in &conversation.participants {
         let primary = state
@@ -783,6 +788,14 @@ async fn route_follow_up(
         return Ok(Decision::nothing(event_id));
     }
     let copies = store.copies_of(&follow.origin).await?;
+    // A restricted person's edits would say something new where others read it; a deletion
+    // still follows.
+    if follow.action == OutboxAction::Edit
+        && let Some(copy) = copies.first()
+        && state.directory.is_restricted(store, copy.sender).await?
+    {
+        return Ok(Decision::nothing(event_id));
+    }
     let payload = follow.payload.encode();
     Ok(Decision {
         seen: Some(event_id),
@@ -839,6 +852,9 @@ async fn route_reaction(
             return Ok(Decision::nothing(event_id));
         }
     };
+    if state.directory.is_restricted(store, reactor).await? {
+        return Ok(Decision::nothing(event_id));
+    }
     let (origin, conversation, mut targets) = match store.relayed_copy(&reaction.message).await? {
         Some(relayed) => {
             let Some(connection) = connection_on(state, relayed.origin.platform).await? else {

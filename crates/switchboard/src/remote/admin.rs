@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use super::output::{self, Table};
 use super::{Failure, Hub, Outcome};
 use crate::cli::{
-    ConnectionsArgs, ImportArgs, RelayArgs, RelayCommand, SettingsArgs, SettingsCommand, TeamsArgs,
+    ConnectionsArgs, ConnectionsCommand, ImportArgs, RelayArgs, RelayCommand, SettingsArgs,
+    SettingsCommand, TeamsArgs,
 };
 
 /// How often `import --wait` asks for progress: quick enough to look live, and a few requests
@@ -19,6 +20,22 @@ const IMPORT_POLL: Duration = Duration::from_millis(500);
 
 pub async fn connections(args: ConnectionsArgs) -> Outcome {
     let hub = Hub::new(args.hub)?;
+    if let Some(ConnectionsCommand::Disconnect {
+        id,
+        remove_representations,
+    }) = args.command
+    {
+        let mut url = hub.url(&["connections", &id]);
+        if remove_representations {
+            url.query_pairs_mut()
+                .append_pair("remove_representations", "true");
+        }
+        let done = hub.send(Method::DELETE, url, None).await?;
+        if args.json {
+            return output::json(&done);
+        }
+        return disconnected(&id, &done);
+    }
     let answer = hub.get(hub.url(&["connections"])).await?;
     if args.json {
         return output::json(&answer);
@@ -50,10 +67,14 @@ pub async fn connections(args: ConnectionsArgs) -> Outcome {
                 output::text(&connection["id"]),
                 output::text(&connection["platform"]),
                 output::text(&connection["display_name"]),
-                match health["ok"].as_bool() {
-                    Some(true) => "ok".to_owned(),
-                    Some(false) => "failing".to_owned(),
-                    None => "not checked yet".to_owned(),
+                match (connection["status"].as_str(), health["ok"].as_bool()) {
+                    (Some("disconnected"), _) => format!(
+                        "disconnected {}",
+                        output::time(&connection["disconnected_at"])
+                    ),
+                    (_, Some(true)) => "ok".to_owned(),
+                    (_, Some(false)) => "failing".to_owned(),
+                    (_, None) => "not checked yet".to_owned(),
                 },
                 match health["expires_at"] {
                     Value::Null => "never".to_owned(),
@@ -84,6 +105,34 @@ pub async fn connections(args: ConnectionsArgs) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// What a disconnection did, one fact a line; every guest or bot left on the platform named.
+fn disconnected(id: &str, done: &Value) -> Outcome {
+    output::line(&format!("connection {id} disconnected"))?;
+    if let Some(removed) = done["removed"].as_array()
+        && !removed.is_empty()
+    {
+        output::line(&format!(
+            "{} guest accounts or bots removed from the platform",
+            removed.len()
+        ))?;
+    }
+    for failure in done["not_removed"].as_array().into_iter().flatten() {
+        output::line(&format!(
+            "not removed: person {}: {}",
+            output::text(&failure["person_id"]),
+            output::text(&failure["error"])
+        ))?;
+    }
+    if let Some(error) = done["unsubscribe_error"].as_str() {
+        output::line(&format!("event subscriptions not removed: {error}"))?;
+    }
+    output::line(&format!(
+        "{} copies dead-lettered, {} representations failed",
+        output::text(&done["dead_lettered"]),
+        output::text(&done["representations_failed"])
+    ))
 }
 
 pub async fn import(args: ImportArgs) -> Outcome {
@@ -213,18 +262,47 @@ pub async fn settings(args: SettingsArgs) -> Outcome {
             hub.send(Method::PUT, url, Some(Value::Object(change)))
                 .await?
         }
+        Some(SettingsCommand::Restrict { emails }) => {
+            let mut restricted = restricted_users(&current);
+            restricted.extend(emails);
+            let change = json!({ "restricted_users": restricted });
+            hub.send(Method::PUT, url, Some(change)).await?
+        }
+        Some(SettingsCommand::Unrestrict { emails }) => {
+            let lifted: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+            let restricted: Vec<String> = restricted_users(&current)
+                .into_iter()
+                .filter(|email| !lifted.contains(email))
+                .collect();
+            let change = json!({ "restricted_users": restricted });
+            hub.send(Method::PUT, url, Some(change)).await?
+        }
     };
     if args.json {
         return output::json(&shown);
     }
     for (key, value) in shown.as_object().into_iter().flatten() {
-        output::line(&format!("{key} = {}", output::text(value)))?;
+        // A list as `set` takes it back.
+        let shown = match value {
+            Value::Array(items) => items.iter().map(output::text).collect::<Vec<_>>().join(","),
+            other => output::text(other),
+        };
+        output::line(&format!("{key} = {shown}"))?;
     }
     Ok(())
 }
 
+fn restricted_users(settings: &Value) -> Vec<String> {
+    settings["restricted_users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|email| email.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Reads `KEY=VALUE` pairs as the JSON types the hub's current settings have, so the command
-/// needs no list of its own of the settings that exist.
+/// needs no list of its own of the settings that exist; a list is comma-separated.
 fn settings_change(current: &Value, changes: &[String]) -> Outcome<Map<String, Value>> {
     let known: Vec<&str> = current
         .as_object()
@@ -255,6 +333,13 @@ fn settings_change(current: &Value, changes: &[String]) -> Outcome<Map<String, V
                     Failure::Usage(format!("{key} is a whole number, not '{text}'"))
                 })?),
                 Value::String(_) => Value::String(text.to_owned()),
+                Value::Array(_) => Value::Array(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| Value::String(item.to_owned()))
+                        .collect(),
+                ),
                 _ => {
                     return Err(Failure::Usage(format!(
                         "unknown setting '{key}' (settings: {})",
@@ -346,20 +431,23 @@ mod tests {
 
     #[test]
     fn settings_are_read_as_the_types_the_hub_has() {
-        let current = json!({"auto_sync": false, "prompt_throttle_hours": 24, "prompt_text": "Hi"});
+        let current = json!({"auto_sync": false, "prompt_throttle_hours": 24, "prompt_text": "Hi", "restricted_users": []});
         let change = settings_change(
             &current,
             &[
                 "auto_sync=on".to_owned(),
                 "prompt_throttle_hours=48".to_owned(),
                 "prompt_text=Sync = easy".to_owned(),
+                "restricted_users=a@acme.com, b@acme.com".to_owned(),
             ],
         )
         .unwrap();
         assert_eq!(
             Value::Object(change),
-            json!({"auto_sync": true, "prompt_throttle_hours": 48, "prompt_text": "Sync = easy"})
+            json!({"auto_sync": true, "prompt_throttle_hours": 48, "prompt_text": "Sync = easy", "restricted_users": ["a@acme.com", "b@acme.com"]})
         );
+        let nobody = settings_change(&current, &["restricted_users=".to_owned()]).unwrap();
+        assert_eq!(Value::Object(nobody), json!({"restricted_users": []}));
         for bad in [
             "auto_sync=maybe",
             "prompt_throttle_hours=two",

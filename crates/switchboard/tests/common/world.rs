@@ -51,6 +51,11 @@ impl World {
         }
     }
 
+    /// Where the hub's REST API is, `…/api/v1`.
+    pub fn api_url(&self) -> &str {
+        &self.api
+    }
+
     pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self
             .http

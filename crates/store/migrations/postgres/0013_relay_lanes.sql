@@ -1,7 +1,7 @@
--- Switchboard schema v12 (PostgreSQL): for each lane (a conversation's copies to one platform),
+-- Switchboard schema v13 (PostgreSQL): for each lane (a conversation's copies to one platform),
 -- when the origin of the latest post delivered there was sent. A copy ordered before it
 -- reaches its chat after newer messages (its event came late, a platform's retry), and the
--- relay says so in the copy. Keep in step with ../sqlite/0012_relay_lanes.sql.
+-- relay says so in the copy. Keep in step with ../sqlite/0013_relay_lanes.sql.
 
 CREATE TABLE relay_lanes (
     lane TEXT PRIMARY KEY NOT NULL CHECK (lane <> ''),
