@@ -168,6 +168,25 @@ fn settlement_chunks(events: &[Settlement<'_>]) -> Vec<usize> {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
+/// Binds an outbox row's fourteen values, in the order of the outbox's insert statements.
+fn bind_outbox_row<'q>(query: Query<'q>, copy: &'q NewOutboxItem, now: i64) -> Query<'q> {
+    query
+        .bind(copy.lane())
+        .bind(copy.conversation.to_string())
+        .bind(copy.platform.as_str())
+        .bind(copy.connection.to_string())
+        .bind(copy.sender.to_string())
+        .bind(copy.origin.platform.as_str())
+        .bind(copy.origin.chat.as_str())
+        .bind(copy.origin.message.as_str())
+        .bind(copy.order)
+        .bind(copy.action.as_str())
+        .bind(copy.payload.as_str())
+        .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
+        .bind(now)
+        .bind(copy.received_micros)
+}
+
 /// Binds the rows of lanes' latest posts: (lane, order).
 fn bind_lane_rows<'q>(mut query: Query<'q>, lanes: &[(&'q str, i64)]) -> Query<'q> {
     for (lane, order) in lanes {
@@ -637,21 +656,7 @@ impl Store {
                 placeholders(chunk.len(), 14)
             ));
             for copy in chunk {
-                query = query
-                    .bind(copy.lane())
-                    .bind(copy.conversation.to_string())
-                    .bind(copy.platform.as_str())
-                    .bind(copy.connection.to_string())
-                    .bind(copy.sender.to_string())
-                    .bind(copy.origin.platform.as_str())
-                    .bind(copy.origin.chat.as_str())
-                    .bind(copy.origin.message.as_str())
-                    .bind(copy.order)
-                    .bind(copy.action.as_str())
-                    .bind(copy.payload.as_str())
-                    .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
-                    .bind(now)
-                    .bind(copy.received_micros);
+                query = bind_outbox_row(query, copy, now);
             }
             query.execute(&mut *tx).await?;
         }
@@ -756,21 +761,8 @@ impl Store {
             query = query
                 .bind(position)
                 .bind(seen.map(|(platform, _)| platform.as_str()))
-                .bind(seen.map(|(_, key)| key))
-                .bind(copy.lane())
-                .bind(copy.conversation.to_string())
-                .bind(copy.platform.as_str())
-                .bind(copy.connection.to_string())
-                .bind(copy.sender.to_string())
-                .bind(copy.origin.platform.as_str())
-                .bind(copy.origin.chat.as_str())
-                .bind(copy.origin.message.as_str())
-                .bind(copy.order)
-                .bind(copy.action.as_str())
-                .bind(copy.payload.as_str())
-                .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
-                .bind(now)
-                .bind(copy.received_micros);
+                .bind(seen.map(|(_, key)| key));
+            query = bind_outbox_row(query, copy, now);
         }
         let remembered: std::collections::HashSet<(String, String)> = query
             .fetch_all(&self.redoable)
