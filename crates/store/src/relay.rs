@@ -1000,19 +1000,8 @@ impl Store {
         retry_at: Option<Timestamp>,
         maybe_sent_since: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        let now = self.now().unix_millis();
-        sqlx::query(
-            "UPDATE relay_outbox SET attempts = attempts + 1, last_error = $1, lease_until = NULL, \
-             next_attempt_at = $2, dead_at = $3, leased_at = $4 WHERE id = $5",
-        )
-        .bind(error)
-        .bind(retry_at.map_or(now, Timestamp::unix_millis))
-        .bind(retry_at.is_none().then_some(now))
-        .bind(maybe_sent_since.map(Timestamp::unix_millis))
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        self.outbox_attempted(id, error, retry_at, maybe_sent_since, 1)
+            .await
     }
 
     /// The platform throttled a delivery attempt: tried again at `retry_at`, when it asked.
@@ -1025,12 +1014,28 @@ impl Store {
         retry_at: Timestamp,
         maybe_sent_since: Option<Timestamp>,
     ) -> Result<(), StoreError> {
+        self.outbox_attempted(id, error, Some(retry_at), maybe_sent_since, 0)
+            .await
+    }
+
+    /// An attempt that did not deliver the copy, counted as `failures` (0 or 1).
+    async fn outbox_attempted(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        maybe_sent_since: Option<Timestamp>,
+        failures: i64,
+    ) -> Result<(), StoreError> {
+        let now = self.now().unix_millis();
         sqlx::query(
-            "UPDATE relay_outbox SET last_error = $1, lease_until = NULL, next_attempt_at = $2, \
-             leased_at = $3 WHERE id = $4",
+            "UPDATE relay_outbox SET attempts = attempts + $1, last_error = $2, \
+             lease_until = NULL, next_attempt_at = $3, dead_at = $4, leased_at = $5 WHERE id = $6",
         )
+        .bind(failures)
         .bind(error)
-        .bind(retry_at.unix_millis())
+        .bind(retry_at.map_or(now, Timestamp::unix_millis))
+        .bind(retry_at.is_none().then_some(now))
         .bind(maybe_sent_since.map(Timestamp::unix_millis))
         .bind(id)
         .execute(&self.writer)
