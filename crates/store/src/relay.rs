@@ -132,6 +132,22 @@ fn rows_statement<'q>(sql: String) -> Query<'q> {
     sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false)
 }
 
+/// An event still fresh stays so only if its `seen` key was remembered just now (inserted,
+/// not found there already).
+fn keep_remembered(
+    events: &[Settlement<'_>],
+    fresh: &mut [bool],
+    remembered: &std::collections::HashSet<(String, String)>,
+) {
+    for (event, fresh) in events.iter().zip(fresh.iter_mut()) {
+        if let Some((platform, key)) = event.seen
+            && *fresh
+        {
+            *fresh = remembered.contains(&(platform.as_str().to_owned(), key.to_owned()));
+        }
+    }
+}
+
 /// The latest message sent in each portal written in, as (connection, chat) → microseconds.
 fn last_messages<'a>(events: &[Settlement<'a>]) -> Vec<((String, &'a str), i64)> {
     let mut last: std::collections::BTreeMap<(String, &str), i64> =
@@ -635,13 +651,7 @@ impl Store {
                 ));
             }
         }
-        for (event, fresh) in events.iter().zip(fresh.iter_mut()) {
-            if let Some((platform, key)) = event.seen
-                && *fresh
-            {
-                *fresh = remembered.contains(&(platform.as_str().to_owned(), key.to_owned()));
-            }
-        }
+        keep_remembered(events, fresh, &remembered);
         let copies: Vec<&NewOutboxItem> = events
             .iter()
             .zip(fresh.iter())
@@ -770,13 +780,7 @@ impl Store {
             .iter()
             .map(|row| Ok((row.try_get("platform")?, row.try_get("key")?)))
             .collect::<Result<_, sqlx::Error>>()?;
-        for (event, fresh) in events.iter().zip(fresh.iter_mut()) {
-            if let Some((platform, key)) = event.seen
-                && *fresh
-            {
-                *fresh = remembered.contains(&(platform.as_str().to_owned(), key.to_owned()));
-            }
-        }
+        keep_remembered(events, fresh, &remembered);
         Ok(())
     }
 
