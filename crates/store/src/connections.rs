@@ -394,16 +394,18 @@ impl Store {
             ] {
                 sqlx::query(statement).bind(&id).execute(&mut *tx).await?;
             }
-            let dead_lettered = sqlx::query(
+            let dead_lettered: Vec<i64> = sqlx::query(
                 "UPDATE relay_outbox SET dead_at = $1, last_error = $2, lease_until = NULL \
-                 WHERE connection_id = $3 AND dead_at IS NULL",
+                 WHERE connection_id = $3 AND dead_at IS NULL RETURNING id",
             )
             .bind(now)
             .bind(DISCONNECTED_REASON)
             .bind(&id)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?
-            .rows_affected();
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?;
             sqlx::query(
                 "UPDATE connections SET disconnected_at = $1, credentials_expire_at = NULL \
                  WHERE id = $2",
@@ -413,8 +415,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+            self.forget_queued(&dead_lettered);
             Ok(Disconnection {
-                dead_lettered,
+                dead_lettered: dead_lettered.len() as u64,
                 failed,
             })
         }

@@ -20,6 +20,7 @@ mod health;
 mod imports;
 mod listing;
 mod migrations;
+mod outbox_lanes;
 mod people;
 mod prompts;
 mod relay;
@@ -101,6 +102,8 @@ pub struct Store {
     inbound: Arc<group_commit::GroupCommit<relay::InboundDelivery, usize>>,
     /// Delivered copies recorded together.
     delivered: Arc<group_commit::GroupCommit<relay::Delivered, ()>>,
+    /// The outbox's lanes, for choosing the next copies without scanning the outbox.
+    outbox: Arc<relay::OutboxIndex>,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,6 +170,10 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(size)
                 .acquire_timeout(patience)
+                // sqlx pings each connection as it leaves the pool: a round trip before every
+                // query (to SQLite's worker thread, or to PostgreSQL over the network). A
+                // connection that broke fails its query instead, which the callers retry.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _meta| {
                     Box::pin(async move {
                         if !settings.is_empty() {
@@ -220,6 +227,7 @@ impl Store {
             directory_version: Arc::default(),
             inbound: Arc::default(),
             delivered: Arc::default(),
+            outbox: Arc::default(),
         })
     }
 

@@ -17,7 +17,26 @@ use switchboard_core::{
 use switchboard_secrets::SecretString;
 
 use crate::connections::{parse, parse_optional};
+use crate::outbox_lanes::{Lanes, QueuedCopy};
 use crate::{Backend, Store, StoreError};
+
+/// How long a copy stays leased in the database: longer than a platform call with its own
+/// retries. Within the hub its lane stays in flight until the attempt is recorded; the lease
+/// (and `leased_at`, kept after it) tells a restarted hub that an attempt may have posted it.
+const LEASE_MILLIS: i64 = 120_000;
+/// When a copy whose attempt could not be recorded is tried again (it is then looked for on
+/// its platform before being posted again).
+const RECORDING_RETRY_MILLIS: i64 = 5_000;
+
+/// The outbox as the deliverer needs it, kept in memory by the store.
+#[derive(Debug, Default)]
+pub(crate) struct OutboxIndex {
+    /// Set once the index was read from the database.
+    loaded: tokio::sync::OnceCell<()>,
+    lanes: std::sync::Mutex<Lanes>,
+    /// Copies taken as they were queued, for the next [`Store::lease_outbox`].
+    handed: std::sync::Mutex<std::collections::VecDeque<OutboxItem>>,
+}
 
 /// A stored event not read yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,10 +181,10 @@ fn last_messages<'a>(events: &[Settlement<'a>]) -> Vec<((String, &'a str), i64)>
 }
 
 /// Where [`Store::settle_events`] cuts a batch for PostgreSQL, as the end of each run of
-/// events: each run's statement stays far below the limit on parameters (17 per copy, 6 per
+/// events: each run's statement stays far below the limit on parameters (19 per copy, 6 per
 /// event).
 fn settlement_chunks(events: &[Settlement<'_>]) -> Vec<usize> {
-    const COPIES_PER_STATEMENT: usize = ROWS_PER_STATEMENT / 17;
+    const COPIES_PER_STATEMENT: usize = ROWS_PER_STATEMENT / 19;
     let mut ends = Vec::new();
     let (mut start, mut copies) = (0, 0);
     for (index, event) in events.iter().enumerate() {
@@ -184,8 +203,17 @@ fn settlement_chunks(events: &[Settlement<'_>]) -> Vec<usize> {
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Binds an outbox row's fourteen values, in the order of the outbox's insert statements.
-fn bind_outbox_row<'q>(query: Query<'q>, copy: &'q NewOutboxItem, now: i64) -> Query<'q> {
+/// A copy to queue: its event's `seen` key, the copy, and whether it is taken as it is queued.
+type SettledCopy<'a> = (Option<(Platform, &'a str)>, &'a NewOutboxItem, bool);
+
+/// Binds an outbox row's sixteen values, in the order of the outbox's insert statements; a
+/// copy `taken` as it is queued is leased from the start.
+fn bind_outbox_row<'q>(
+    query: Query<'q>,
+    copy: &'q NewOutboxItem,
+    taken: bool,
+    now: i64,
+) -> Query<'q> {
     query
         .bind(copy.lane())
         .bind(copy.conversation.to_string())
@@ -201,6 +229,8 @@ fn bind_outbox_row<'q>(query: Query<'q>, copy: &'q NewOutboxItem, now: i64) -> Q
         .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
         .bind(now)
         .bind(copy.received_micros)
+        .bind(taken.then(|| now.saturating_add(LEASE_MILLIS)))
+        .bind(taken.then_some(now))
 }
 
 /// Binds the rows of lanes' latest posts: (lane, order).
@@ -569,7 +599,12 @@ impl Store {
     /// which costs more than the work). Returns, for each, whether it was acted on: `false`
     /// for a repeat — its `seen` key remembered before, or taken by an earlier event of the
     /// same call — whose copies were not queued.
+    ///
+    /// A copy that is due and whose lane has nothing queued nor in flight is taken as it is
+    /// queued, in the same commit, and handed to the next [`Store::lease_outbox`] without
+    /// another round trip.
     pub async fn settle_events(&self, events: &[Settlement<'_>]) -> Result<Vec<bool>, StoreError> {
+        self.ensure_outbox_index().await?;
         let now = self.now().unix_millis();
         let mut fresh = vec![true; events.len()];
         let mut keys = std::collections::HashSet::new();
@@ -578,27 +613,236 @@ impl Store {
                 *fresh = keys.insert(key);
             }
         }
-        match self.backend {
-            Backend::Sqlite => self.settle_in_transaction(events, &mut fresh, now).await?,
-            Backend::Postgres => {
-                let mut start = 0;
-                for end in settlement_chunks(events) {
-                    self.settle_in_one_statement(&events[start..end], &mut fresh[start..end], now)
-                        .await?;
-                    start = end;
-                }
+        // Each lane's first copy of the batch (events may come out of order): the one a
+        // lane with nothing queued nor in flight sends at once, if it is due.
+        let mut first_in_lane: std::collections::HashMap<String, (i64, usize, usize)> =
+            std::collections::HashMap::new();
+        for (e, event) in events.iter().enumerate().filter(|(e, _)| fresh[*e]) {
+            for (c, copy) in event.copies.iter().enumerate() {
+                let place = (copy.order, e, c);
+                let first = first_in_lane.entry(copy.lane()).or_insert(place);
+                *first = (*first).min(place);
             }
         }
+        let taken: Vec<Vec<bool>> = {
+            let mut lanes = self.lanes();
+            events
+                .iter()
+                .enumerate()
+                .map(|(e, event)| {
+                    event
+                        .copies
+                        .iter()
+                        .enumerate()
+                        .map(|(c, copy)| {
+                            let lane = copy.lane();
+                            let take = first_in_lane
+                                .get(&lane)
+                                .is_some_and(|&(_, first_e, first_c)| (first_e, first_c) == (e, c))
+                                && copy.due_at.is_none_or(|due| due.unix_millis() <= now)
+                                && lanes.is_idle(&lane);
+                            if take {
+                                lanes.reserve(&lane);
+                            }
+                            take
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let reserved = || {
+            events
+                .iter()
+                .zip(&taken)
+                .flat_map(|(event, taken)| event.copies.iter().zip(taken))
+                .filter(|(_, taken)| **taken)
+                .map(|(copy, _)| copy.lane())
+        };
+        let written = match self.backend {
+            Backend::Sqlite => {
+                self.settle_in_transaction(events, &taken, &mut fresh, now)
+                    .await
+            }
+            Backend::Postgres => {
+                let mut start = 0;
+                let mut ids = Vec::new();
+                let mut written = Ok(());
+                for end in settlement_chunks(events) {
+                    match self
+                        .settle_in_one_statement(
+                            &events[start..end],
+                            &taken[start..end],
+                            &mut fresh[start..end],
+                            now,
+                        )
+                        .await
+                    {
+                        Ok(chunk) => ids.extend(chunk),
+                        Err(error) => {
+                            written = Err(error);
+                            break;
+                        }
+                    }
+                    start = end;
+                }
+                written.map(|()| ids)
+            }
+        };
+        let ids = match written {
+            Ok(ids) => ids,
+            Err(error) => {
+                let mut lanes = self.lanes();
+                for lane in reserved() {
+                    lanes.release(&lane);
+                }
+                return Err(error);
+            }
+        };
+        self.index_queued(events, &taken, &fresh, ids, now).await;
         Ok(fresh)
+    }
+
+    /// Enters the copies just queued in the outbox's index, in the order decided (the
+    /// database numbered them in that order), and hands over those taken as they were queued.
+    async fn index_queued(
+        &self,
+        events: &[Settlement<'_>],
+        taken: &[Vec<bool>],
+        fresh: &[bool],
+        mut ids: Vec<i64>,
+        now: i64,
+    ) {
+        ids.sort_unstable();
+        let queued: Vec<(&NewOutboxItem, bool)> = events
+            .iter()
+            .zip(taken)
+            .zip(fresh)
+            .filter(|(_, fresh)| **fresh)
+            .flat_map(|((event, taken), _)| event.copies.iter().zip(taken.iter().copied()))
+            .collect();
+        let reserved: std::collections::HashSet<String> = events
+            .iter()
+            .zip(taken)
+            .flat_map(|(event, taken)| event.copies.iter().zip(taken))
+            .filter(|(_, taken)| **taken)
+            .map(|(copy, _)| copy.lane())
+            .collect();
+        if ids.len() != queued.len() {
+            // Not expected: the index is rebuilt from the outbox rather than guessed.
+            tracing::error!(
+                queued = queued.len(),
+                numbered = ids.len(),
+                "store: the copies just queued do not match their numbers; reading the outbox again"
+            );
+            {
+                let mut lanes = self.lanes();
+                for lane in &reserved {
+                    lanes.release(lane);
+                }
+            }
+            if let Err(error) = self.reconcile_outbox().await {
+                tracing::warn!(%error, "store: reading the outbox again failed");
+            }
+            return;
+        }
+        let handed: Vec<(i64, &NewOutboxItem)> = ids
+            .iter()
+            .zip(&queued)
+            .filter(|(_, (_, taken))| *taken)
+            .map(|(id, (copy, _))| (*id, *copy))
+            .collect();
+        let last_posted = match self
+            .lanes_last_posted(handed.iter().map(|(_, copy)| copy.lane()).collect())
+            .await
+        {
+            Ok(last_posted) => last_posted,
+            Err(error) => {
+                tracing::warn!(%error, "store: cannot read the lanes' latest posts; their copies are leased as usual");
+                let mut lanes = self.lanes();
+                for (id, (copy, _)) in ids.iter().zip(&queued) {
+                    lanes.queue(QueuedCopy {
+                        id: *id,
+                        lane: copy.lane(),
+                        order: copy.order,
+                        due: now,
+                    });
+                }
+                for lane in &reserved {
+                    lanes.release(lane);
+                }
+                return;
+            }
+        };
+        let mut lanes = self.lanes();
+        let mut used = std::collections::HashSet::new();
+        for (id, (copy, taken)) in ids.iter().zip(&queued) {
+            let lane = copy.lane();
+            lanes.queue(QueuedCopy {
+                id: *id,
+                lane: lane.clone(),
+                order: copy.order,
+                due: copy.due_at.map_or(now, Timestamp::unix_millis),
+            });
+            if *taken {
+                used.insert(lane);
+            }
+        }
+        for lane in reserved.difference(&used) {
+            lanes.release(lane);
+        }
+        drop(lanes);
+        let mut handed_over = self.handed();
+        for (id, copy) in handed {
+            handed_over.push_back(OutboxItem {
+                id,
+                conversation: copy.conversation,
+                platform: copy.platform,
+                connection: copy.connection,
+                sender: copy.sender,
+                origin: copy.origin.clone(),
+                action: copy.action,
+                payload: copy.payload.clone(),
+                attempts: 0,
+                created_at: Timestamp::from_unix_millis(now),
+                order: copy.order,
+                lane_last_posted: last_posted.get(&copy.lane()).copied(),
+                maybe_sent_since: None,
+                received_micros: copy.received_micros,
+            });
+        }
+    }
+
+    /// The place of the latest post delivered in each of `lanes` that has one.
+    async fn lanes_last_posted(
+        &self,
+        mut lanes: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        lanes.sort_unstable();
+        lanes.dedup();
+        let mut last_posted = std::collections::HashMap::new();
+        for chunk in lanes.chunks(ROWS_PER_STATEMENT) {
+            let mut query = rows_statement(format!(
+                "SELECT lane, last_posted_order FROM relay_lanes WHERE lane IN {}",
+                placeholders(1, chunk.len())
+            ));
+            for lane in chunk {
+                query = query.bind(lane.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                last_posted.insert(row.try_get("lane")?, row.try_get("last_posted_order")?);
+            }
+        }
+        Ok(last_posted)
     }
 
     /// SQLite: one transaction of a statement per table (SQLite has no data-modifying `WITH`).
     async fn settle_in_transaction(
         &self,
         events: &[Settlement<'_>],
+        taken: &[Vec<bool>],
         fresh: &mut [bool],
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let keys: std::collections::HashSet<(Platform, &str)> = events
             .iter()
             .zip(fresh.iter())
@@ -652,26 +896,31 @@ impl Store {
             }
         }
         keep_remembered(events, fresh, &remembered);
-        let copies: Vec<&NewOutboxItem> = events
+        let copies: Vec<(&NewOutboxItem, bool)> = events
             .iter()
+            .zip(taken)
             .zip(fresh.iter())
             .filter(|(_, fresh)| **fresh)
-            .flat_map(|(event, _)| event.copies)
+            .flat_map(|((event, taken), _)| event.copies.iter().zip(taken.iter().copied()))
             .collect();
-        for chunk in copies.chunks(ROWS_PER_STATEMENT / 14) {
+        let mut ids = Vec::with_capacity(copies.len());
+        for chunk in copies.chunks(ROWS_PER_STATEMENT / 16) {
             let mut query = rows_statement(format!(
                 "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
                  sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
-                 action, payload, next_attempt_at, created_at, received_micros) VALUES {}",
-                placeholders(chunk.len(), 14)
+                 action, payload, next_attempt_at, created_at, received_micros, lease_until, \
+                 leased_at) VALUES {} RETURNING id",
+                placeholders(chunk.len(), 16)
             ));
-            for copy in chunk {
-                query = bind_outbox_row(query, copy, now);
+            for (copy, taken) in chunk {
+                query = bind_outbox_row(query, copy, *taken, now);
             }
-            query.execute(&mut *tx).await?;
+            for row in query.fetch_all(&mut *tx).await? {
+                ids.push(row.try_get("id")?);
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(ids)
     }
 
     /// PostgreSQL: the events' whole record in one statement, one round trip. The copies of
@@ -680,9 +929,10 @@ impl Store {
     async fn settle_in_one_statement(
         &self,
         events: &[Settlement<'_>],
+        taken: &[Vec<bool>],
         fresh: &mut [bool],
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let mut parts = Vec::new();
         let mut next = 0;
         let mut numbers = |count: usize| {
@@ -731,34 +981,48 @@ impl Store {
                 rows.join(", ")
             ));
         }
-        let copies: Vec<(Option<(Platform, &str)>, &NewOutboxItem)> = events
+        let copies: Vec<SettledCopy<'_>> = events
             .iter()
+            .zip(taken)
             .zip(fresh.iter())
             .filter(|(_, fresh)| **fresh)
-            .flat_map(|(event, _)| event.copies.iter().map(|copy| (event.seen, copy)))
+            .flat_map(|((event, taken), _)| {
+                event
+                    .copies
+                    .iter()
+                    .zip(taken)
+                    .map(|(copy, taken)| (event.seen, copy, *taken))
+            })
             .collect();
         if !copies.is_empty() {
-            let rows: Vec<String> = copies.iter().map(|_| numbers(17)).collect();
+            let rows: Vec<String> = copies.iter().map(|_| numbers(19)).collect();
             // Inserted in the order decided: the identity breaks ties within a lane.
             parts.push(format!(
                 "queued AS (INSERT INTO relay_outbox (lane, conversation_id, platform, \
                  connection_id, sender_person_id, origin_platform, origin_chat, origin_message, \
-                 origin_order, action, payload, next_attempt_at, created_at, received_micros) \
+                 origin_order, action, payload, next_attempt_at, created_at, received_micros, \
+                 lease_until, leased_at) \
                  SELECT lane, conversation_id, platform, connection_id, sender_person_id, \
                  origin_platform, origin_chat, origin_message, origin_order, action, payload, \
-                 next_attempt_at, created_at, received_micros \
+                 next_attempt_at, created_at, received_micros, lease_until, leased_at \
                  FROM (VALUES {}) AS c (position, seen_platform, seen_key, lane, conversation_id, \
                  platform, connection_id, sender_person_id, origin_platform, origin_chat, \
                  origin_message, origin_order, action, payload, next_attempt_at, created_at, \
-                 received_micros) \
+                 received_micros, lease_until, leased_at) \
                  WHERE c.seen_key IS NULL OR EXISTS (SELECT 1 FROM seen \
                      WHERE seen.platform = c.seen_platform AND seen.key = c.seen_key) \
-                 ORDER BY c.position)",
+                 ORDER BY c.position \
+                 RETURNING id)",
                 rows.join(", ")
             ));
         }
+        let queued_ids = if copies.is_empty() {
+            ""
+        } else {
+            " UNION ALL SELECT NULL, NULL, id FROM queued"
+        };
         let mut query = rows_statement(format!(
-            "WITH {} SELECT platform, key FROM seen",
+            "WITH {} SELECT platform, key, NULL::bigint AS id FROM seen{queued_ids}",
             parts.join(", ")
         ));
         for ((connection, chat), micros) in &last_messages {
@@ -767,44 +1031,112 @@ impl Store {
         for (platform, key) in &keys {
             query = query.bind(platform.as_str()).bind(*key).bind(now);
         }
-        for (position, (seen, copy)) in (0_i64..).zip(&copies) {
+        for (position, (seen, copy, taken)) in (0_i64..).zip(&copies) {
             query = query
                 .bind(position)
                 .bind(seen.map(|(platform, _)| platform.as_str()))
                 .bind(seen.map(|(_, key)| key));
-            query = bind_outbox_row(query, copy, now);
+            query = bind_outbox_row(query, copy, *taken, now);
         }
-        let remembered: std::collections::HashSet<(String, String)> = query
-            .fetch_all(&self.redoable)
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get("platform")?, row.try_get("key")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
+        // A copy taken as it is queued may be posted as soon as this returns: its lease (which
+        // tells a restarted hub to look for the copy before posting it again) must be durable
+        // first, and so must everything before it.
+        let pool = if copies.iter().any(|(_, _, taken)| *taken) {
+            &self.writer
+        } else {
+            &self.redoable
+        };
+        let mut remembered = std::collections::HashSet::new();
+        let mut ids = Vec::new();
+        for row in query.fetch_all(pool).await? {
+            match row.try_get::<Option<i64>, _>("id")? {
+                Some(id) => ids.push(id),
+                None => {
+                    remembered.insert((row.try_get("platform")?, row.try_get("key")?));
+                }
+            }
+        }
         keep_remembered(events, fresh, &remembered);
-        Ok(())
+        Ok(ids)
     }
 
     /// Takes up to `limit` copies that are due, each the first undelivered one of its lane (in
-    /// lane order) in a lane with none in flight, and leases them until `lease_until`: nobody
-    /// else takes them before then.
-    pub async fn lease_outbox(
-        &self,
-        limit: i64,
-        lease_until: Timestamp,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
+    /// lane order) in a lane with none in flight, and leases them: nobody takes them again
+    /// before their attempt is recorded ([`Store::outbox_delivered`], [`Store::outbox_failed`],
+    /// [`Store::outbox_throttled`]) or the hub restarts ([`Store::recover_outbox`]).
+    ///
+    /// Copies taken as they were queued come first, without a round trip; the others are
+    /// chosen from the index in memory and taken by a statement that refuses any the
+    /// database does not agree is next in its lane.
+    pub async fn lease_outbox(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        self.ensure_outbox_index().await?;
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let mut leased: Vec<OutboxItem> = {
+            let mut handed = self.handed();
+            let count = handed.len().min(limit);
+            handed.drain(..count).collect()
+        };
         let now = self.now().unix_millis();
-        if self.backend == Backend::Postgres {
-            return self
-                .lease_outbox_in_one_statement(limit, lease_until, now)
-                .await;
+        let chosen = self.lanes().take_due(now, limit - leased.len());
+        if chosen.is_empty() {
+            return Ok(leased);
         }
-        let candidates = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let taken = match self.backend {
+            Backend::Sqlite => self.take_in_transaction(&chosen, now).await,
+            Backend::Postgres => self.take_in_one_statement(&chosen, now).await,
+        };
+        let taken = match taken {
+            Ok(taken) => taken,
+            Err(error) => {
+                let mut lanes = self.lanes();
+                for copy in &chosen {
+                    lanes.release(&copy.lane);
+                }
+                drop(lanes);
+                // Still taken: handed out at the next call.
+                let mut handed = self.handed();
+                for item in leased.into_iter().rev() {
+                    handed.push_front(item);
+                }
+                return Err(error);
+            }
+        };
+        let refused: Vec<&QueuedCopy> = chosen
+            .iter()
+            .filter(|copy| !taken.iter().any(|item| item.id == copy.id))
+            .collect();
+        if !refused.is_empty()
+            && let Err(error) = self.reconcile_refused(&refused, now).await
+        {
+            tracing::warn!(%error, "store: cannot read again the lanes of copies refused");
+        }
+        leased.extend(taken);
+        Ok(leased)
+    }
+
+    /// `id IN (…)` for the chosen copies (integers the database gave).
+    fn chosen_ids(chosen: &[QueuedCopy]) -> String {
+        chosen
+            .iter()
+            .map(|copy| copy.id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// SQLite: the chosen copies read, then taken on the writer (a copy someone else took
+    /// meanwhile is left out).
+    async fn take_in_transaction(
+        &self,
+        chosen: &[QueuedCopy],
+        now: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let ids = Self::chosen_ids(chosen);
+        let candidates = rows_statement(format!(
             "SELECT {OUTBOX_COLUMNS}, l.last_posted_order AS lane_last_posted \
-             FROM relay_outbox o LEFT JOIN relay_lanes l ON l.lane = o.lane WHERE {LEASABLE} \
-             ORDER BY o.next_attempt_at, o.id LIMIT $2"
-        )))
+             FROM relay_outbox o LEFT JOIN relay_lanes l ON l.lane = o.lane \
+             WHERE o.id IN ({ids}) AND {LEASABLE}"
+        ))
         .bind(now)
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -813,8 +1145,6 @@ impl Store {
         if candidates.is_empty() {
             return Ok(candidates);
         }
-        // All taken in one statement (the ids are integers the database gave); a copy someone
-        // else took meanwhile is left out.
         let ids = candidates
             .iter()
             .map(|item| item.id.to_string())
@@ -824,53 +1154,198 @@ impl Store {
             "UPDATE relay_outbox SET lease_until = $1, leased_at = $2 WHERE id IN ({ids}) \
              AND (lease_until IS NULL OR lease_until < $2) RETURNING id"
         ))
-        .bind(lease_until.unix_millis())
+        .bind(now.saturating_add(LEASE_MILLIS))
         .bind(now)
         .fetch_all(&self.writer)
         .await?
         .iter()
         .map(|row| row.try_get::<i64, _>("id"))
         .collect::<Result<_, _>>()?;
-        let leased: Vec<OutboxItem> = candidates
+        Ok(candidates
             .into_iter()
             .filter(|item| taken.contains(&item.id))
-            .collect();
-        Ok(leased)
+            .collect())
     }
 
-    /// PostgreSQL: chosen and taken in one statement. What is returned is each copy as it was
-    /// before it was taken (the self-join reads the statement's snapshot): its `leased_at`
-    /// says since when an earlier attempt may have posted it.
-    async fn lease_outbox_in_one_statement(
+    /// PostgreSQL: checked and taken in one statement. What is returned is each copy as it
+    /// was before it was taken (the self-join reads the statement's snapshot): its
+    /// `leased_at` says since when an earlier attempt may have posted it.
+    async fn take_in_one_statement(
         &self,
-        limit: i64,
-        lease_until: Timestamp,
+        chosen: &[QueuedCopy],
         now: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let before: Vec<String> = OUTBOX_COLUMNS
             .split(", ")
             .map(|column| format!("before.{column}"))
             .collect();
-        let mut leased = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH due AS (SELECT o.id FROM relay_outbox o WHERE {LEASABLE} \
-                 ORDER BY o.next_attempt_at, o.id LIMIT $2) \
-             UPDATE relay_outbox AS taken SET lease_until = $3, leased_at = $1 \
+        let mut taken = rows_statement(format!(
+            "WITH due AS (SELECT o.id FROM relay_outbox o \
+                 WHERE o.id IN ({}) AND {LEASABLE}) \
+             UPDATE relay_outbox AS taken SET lease_until = $2, leased_at = $1 \
              FROM relay_outbox AS before LEFT JOIN relay_lanes AS l ON l.lane = before.lane \
              WHERE taken.id IN (SELECT id FROM due) AND before.id = taken.id \
              AND (taken.lease_until IS NULL OR taken.lease_until < $1) \
              RETURNING {}, l.last_posted_order AS lane_last_posted",
+            Self::chosen_ids(chosen),
             before.join(", ")
-        )))
+        ))
         .bind(now)
-        .bind(limit)
-        .bind(lease_until.unix_millis())
+        .bind(now.saturating_add(LEASE_MILLIS))
         .fetch_all(&self.writer)
         .await?
         .iter()
         .map(outbox_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-        leased.sort_by_key(|item| item.id);
-        Ok(leased)
+        taken.sort_by_key(|item| item.id);
+        Ok(taken)
+    }
+
+    /// The database refused copies the index thought were next: their lanes are read again
+    /// (a copy gone or dead-lettered leaves the index; one not due, or behind another, waits
+    /// its turn) and are free to be chosen from again.
+    async fn reconcile_refused(&self, refused: &[&QueuedCopy], now: i64) -> Result<(), StoreError> {
+        let mut lanes: Vec<String> = refused.iter().map(|copy| copy.lane.clone()).collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        self.lanes().begin_reconciliation();
+        let found = self.queued_copies(Some(&lanes), now).await;
+        let mut index = self.lanes();
+        index.end_reconciliation();
+        let found = match found {
+            Ok(found) => found,
+            Err(error) => {
+                for copy in refused {
+                    index.retry(copy.id, now.saturating_add(RECORDING_RETRY_MILLIS));
+                }
+                return Err(error);
+            }
+        };
+        for copy in refused {
+            match found.iter().find(|(row, _)| row.id == copy.id) {
+                Some((row, _)) => {
+                    // Behind a copy taken by a hub that stopped: not before that lease ends.
+                    let busy_until = found
+                        .iter()
+                        .filter(|(other, leased)| *leased && other.lane == copy.lane)
+                        .map(|(other, _)| other.due)
+                        .max()
+                        .unwrap_or(row.due);
+                    index.queue(QueuedCopy {
+                        due: row.due.max(busy_until),
+                        ..row.clone()
+                    });
+                }
+                None => index.remove(copy.id),
+            }
+        }
+        index.add_missing(found.into_iter().map(|(copy, _)| copy).collect());
+        for lane in &lanes {
+            index.release(lane);
+        }
+        Ok(())
+    }
+
+    /// The outbox's queued copies (not dead-lettered) in `lanes`, or all of them, each with
+    /// whether a lease holds it now (it is then due when the lease ends).
+    async fn queued_copies(
+        &self,
+        lanes: Option<&[String]>,
+        now: i64,
+    ) -> Result<Vec<(QueuedCopy, bool)>, StoreError> {
+        let mut rows = Vec::new();
+        let select = "SELECT id, lane, origin_order, next_attempt_at, lease_until \
+                      FROM relay_outbox WHERE dead_at IS NULL";
+        match lanes {
+            None => rows = sqlx::query(select).fetch_all(&self.pool).await?,
+            Some(lanes) => {
+                for chunk in lanes.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = rows_statement(format!(
+                        "{select} AND lane IN {}",
+                        placeholders(1, chunk.len())
+                    ));
+                    for lane in chunk {
+                        query = query.bind(lane.as_str());
+                    }
+                    rows.extend(query.fetch_all(&self.pool).await?);
+                }
+            }
+        }
+        rows.iter()
+            .map(|row| {
+                let lease: Option<i64> = row.try_get("lease_until")?;
+                let leased = lease.is_some_and(|until| until >= now);
+                let next: i64 = row.try_get("next_attempt_at")?;
+                Ok((
+                    QueuedCopy {
+                        id: row.try_get("id")?,
+                        lane: row.try_get("lane")?,
+                        order: row.try_get("origin_order")?,
+                        due: match lease {
+                            Some(until) if leased => next.max(until.saturating_add(1)),
+                            _ => next,
+                        },
+                    },
+                    leased,
+                ))
+            })
+            .collect()
+    }
+
+    /// Reads the whole outbox and enters in the index any queued copy it lacks: a safety net
+    /// run now and then by the deliverer. Returns how many were missing.
+    pub async fn reconcile_outbox(&self) -> Result<usize, StoreError> {
+        self.ensure_outbox_index().await?;
+        let now = self.now().unix_millis();
+        self.lanes().begin_reconciliation();
+        let found = self.queued_copies(None, now).await;
+        let mut lanes = self.lanes();
+        let added =
+            found.map(|found| lanes.add_missing(found.into_iter().map(|(copy, _)| copy).collect()));
+        lanes.end_reconciliation();
+        added
+    }
+
+    /// When the earliest copy the index knows is due (milliseconds since the epoch), if any:
+    /// the deliverer sleeps until then.
+    pub fn next_outbox_due(&self) -> Option<i64> {
+        if !self.handed().is_empty() {
+            return Some(0);
+        }
+        self.lanes().next_due()
+    }
+
+    /// Builds the outbox's index once, from the database.
+    async fn ensure_outbox_index(&self) -> Result<(), StoreError> {
+        self.outbox
+            .loaded
+            .get_or_try_init(|| async {
+                let now = self.now().unix_millis();
+                self.lanes().begin_reconciliation();
+                let found = self.queued_copies(None, now).await;
+                let mut lanes = self.lanes();
+                let added = found.map(|found| {
+                    lanes.add_missing(found.into_iter().map(|(copy, _)| copy).collect())
+                });
+                lanes.end_reconciliation();
+                added.map(|_| ())
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.outbox
+            .lanes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn handed(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<OutboxItem>> {
+        self.outbox
+            .handed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A copy was delivered: it leaves the outbox, and the copy it made (if any: a deletion
@@ -892,11 +1367,22 @@ impl Store {
                 .then(|| (lane_of(item.conversation, item.platform), item.order)),
         };
         let store = self.clone();
-        self.delivered
+        let recorded = self
+            .delivered
             .write(delivered, |delivered| async move {
                 store.outbox_delivered_together(delivered).await
             })
-            .await
+            .await;
+        match &recorded {
+            Ok(()) => self.lanes().remove(item.id),
+            Err(_) => self.lanes().retry(
+                item.id,
+                self.now()
+                    .unix_millis()
+                    .saturating_add(RECORDING_RETRY_MILLIS),
+            ),
+        }
+        recorded
     }
 
     async fn outbox_delivered_together(
@@ -1032,7 +1518,7 @@ impl Store {
         failures: i64,
     ) -> Result<(), StoreError> {
         let now = self.now().unix_millis();
-        sqlx::query(
+        let recorded = sqlx::query(
             "UPDATE relay_outbox SET attempts = attempts + $1, last_error = $2, \
              lease_until = NULL, next_attempt_at = $3, dead_at = $4, leased_at = $5 WHERE id = $6",
         )
@@ -1043,20 +1529,43 @@ impl Store {
         .bind(maybe_sent_since.map(Timestamp::unix_millis))
         .bind(id)
         .execute(&self.writer)
-        .await?;
+        .await;
+        let mut lanes = self.lanes();
+        match (&recorded, retry_at) {
+            (Ok(_), Some(retry_at)) => lanes.retry(id, retry_at.unix_millis()),
+            (Ok(_), None) => lanes.remove(id),
+            (Err(_), _) => lanes.retry(id, now.saturating_add(RECORDING_RETRY_MILLIS)),
+        }
+        recorded?;
         Ok(())
     }
 
     /// After a restart: the copies a stopped hub had taken are free again, and each is marked
     /// as maybe sent (its attempt may have reached the platform before the hub stopped). A hub
     /// owns its database alone; several hubs on one database would need lease owners.
+    ///
+    /// The index of the outbox is read again from the database: what this store handed out
+    /// before is forgotten.
     pub async fn recover_outbox(&self) -> Result<u64, StoreError> {
-        Ok(
+        let recovered =
             sqlx::query("UPDATE relay_outbox SET lease_until = NULL WHERE lease_until IS NOT NULL")
                 .execute(&self.writer)
                 .await?
-                .rows_affected(),
-        )
+                .rows_affected();
+        self.ensure_outbox_index().await?;
+        let now = self.now().unix_millis();
+        {
+            *self.lanes() = Lanes::default();
+            self.handed().clear();
+            self.lanes().begin_reconciliation();
+        }
+        let found = self.queued_copies(None, now).await;
+        let mut lanes = self.lanes();
+        let added =
+            found.map(|found| lanes.add_missing(found.into_iter().map(|(copy, _)| copy).collect()));
+        lanes.end_reconciliation();
+        added?;
+        Ok(recovered)
     }
 
     /// The copies made since `since`, per day and destination platform, oldest day first.
@@ -1169,15 +1678,46 @@ impl Store {
 
     /// Makes the copies held for a person's sync due now (their sync completed).
     pub async fn release_held(&self, sender: PersonId) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
+        let released = sqlx::query(
             "UPDATE relay_outbox SET next_attempt_at = $1 WHERE sender_person_id = $2 \
-             AND dead_at IS NULL AND attempts > 0 AND next_attempt_at > $1",
+             AND dead_at IS NULL AND attempts > 0 AND next_attempt_at > $1 \
+             RETURNING id, lane, origin_order, next_attempt_at",
         )
         .bind(self.now().unix_millis())
         .bind(sender.to_string())
-        .execute(&self.writer)
-        .await?
-        .rows_affected())
+        .fetch_all(&self.writer)
+        .await?;
+        self.requeue(&released)?;
+        Ok(released.len() as u64)
+    }
+
+    /// Copies that left the outbox other than by being delivered (dead-lettered all at once).
+    pub(crate) fn forget_queued(&self, ids: &[i64]) {
+        let mut lanes = self.lanes();
+        for id in ids {
+            lanes.remove(*id);
+        }
+    }
+
+    /// Enters in the index the copies of `rows` (id, lane, origin_order, next_attempt_at), made
+    /// due or put back in their lanes.
+    fn requeue(&self, rows: &[AnyRow]) -> Result<(), StoreError> {
+        let copies = rows
+            .iter()
+            .map(|row| {
+                Ok(QueuedCopy {
+                    id: row.try_get("id")?,
+                    lane: row.try_get("lane")?,
+                    order: row.try_get("origin_order")?,
+                    due: row.try_get("next_attempt_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut lanes = self.lanes();
+        for copy in copies {
+            lanes.queue(copy);
+        }
+        Ok(())
     }
 
     pub async fn relay_counts(&self) -> Result<RelayCounts, StoreError> {
@@ -1229,14 +1769,15 @@ impl Store {
     pub async fn retry_dead_letter(&self, id: i64) -> Result<(), StoreError> {
         let revived = sqlx::query(
             "UPDATE relay_outbox SET dead_at = NULL, attempts = 0, next_attempt_at = $1, \
-             lease_until = NULL WHERE id = $2 AND dead_at IS NOT NULL",
+             lease_until = NULL WHERE id = $2 AND dead_at IS NOT NULL \
+             RETURNING id, lane, origin_order, next_attempt_at",
         )
         .bind(self.now().unix_millis())
         .bind(id)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        if revived == 0 {
+        .fetch_all(&self.writer)
+        .await?;
+        self.requeue(&revived)?;
+        if revived.is_empty() {
             return Err(StoreError::NotFound {
                 kind: "dead letter",
                 id: id.to_string(),

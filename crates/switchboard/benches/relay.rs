@@ -138,6 +138,7 @@ async fn run() {
 
     // Latency at 200 messages a second.
     let before = metrics.latency_buckets().await;
+    let cpu_before = cpu_seconds(hub.pid());
     let count = (LATENCY_RATE as usize) * latency_secs;
     let sending = Instant::now();
     write_at(&world, &conversations, &written, LATENCY_RATE, count).await;
@@ -158,11 +159,16 @@ async fn run() {
         window.share_within(0.005) * 100.0,
         window.share_within(0.025) * 100.0,
     );
-    println!("hub RSS {:.0} MiB", rss_mib(hub.pid()));
+    println!(
+        "hub CPU {:.2} ms per copy; hub RSS {:.0} MiB",
+        (cpu_seconds(hub.pid()) - cpu_before) * 1e3 / window.total() as f64,
+        rss_mib(hub.pid())
+    );
 
     // Throughput: as many as offered, for as long as the load lasts.
     let delivered_before = metrics.posts().await;
     let latency_before = metrics.latency_buckets().await;
+    let cpu_before = cpu_seconds(hub.pid());
     let count = (high_rate as usize) * throughput_secs;
     let sending = Instant::now();
     write_at(&world, &conversations, &written, high_rate, count).await;
@@ -188,7 +194,11 @@ async fn run() {
         window.quantile(0.5) * 1e3,
         window.quantile(0.99) * 1e3,
     );
-    println!("hub RSS {:.0} MiB", rss_mib(hub.pid()));
+    println!(
+        "hub CPU {:.2} ms per copy; hub RSS {:.0} MiB",
+        (cpu_seconds(hub.pid()) - cpu_before) * 1e3 / window.total() as f64,
+        rss_mib(hub.pid())
+    );
 
     if soak_secs > 0 {
         let soak = {
@@ -399,6 +409,23 @@ impl Buckets {
             lower = (bound, count);
         }
         f64::NAN
+    }
+}
+
+/// The CPU time the process has used, all its threads, in seconds: user and system time from
+/// /proc, counted in clock ticks (100 a second on Linux for x86 and ARM).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's name, which may hold spaces, closed by the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
+    // utime and stime: the 14th and 15th fields, the 12th and 13th after the name.
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
     }
 }
 

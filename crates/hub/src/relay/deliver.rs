@@ -23,9 +23,9 @@ use crate::AppState;
 pub const ADDED_LATENCY: &str = "switchboard_relay_added_latency_seconds";
 /// Lanes delivered at once: one slow or rate-limited chat holds one of them, not the others.
 const IN_FLIGHT: usize = 64;
-/// How long a taken copy stays taken: longer than a platform call with its own retries, so
-/// that no other worker takes it while it is being sent.
-const LEASE: Duration = Duration::from_secs(120);
+/// How often the outbox is read whole to find any copy its index in memory missed (none is
+/// expected: this is a safety net, and a find is logged).
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 /// Attempts before a copy is given up and dead-lettered.
 const ATTEMPTS: i64 = 10;
 /// How often a copy held for a sender's representation is tried again.
@@ -37,8 +37,8 @@ const THROTTLED_FOR: Duration = Duration::from_secs(24 * 3600);
 /// The wait after a 429 that does not say how long (with jitter, up to twice as long).
 const THROTTLED_WAIT: Duration = Duration::from_secs(5);
 
-pub(super) async fn run(state: AppState) {
-    // Copies a stopped hub was sending are free again, and checked before they are sent.
+/// Copies a stopped hub was sending are free again, and checked before they are sent.
+pub(super) async fn recover(state: &AppState) {
     match state.store.recover_outbox().await {
         Ok(0) => {}
         Ok(recovered) => {
@@ -49,20 +49,42 @@ pub(super) async fn run(state: AppState) {
         }
         Err(error) => tracing::warn!(%error, "relay: cannot recover the copies in flight"),
     }
+}
+
+pub(super) async fn run(state: AppState) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut reconciled = tokio::time::Instant::now();
     loop {
+        if reconciled.elapsed() >= RECONCILE_EVERY {
+            reconciled = tokio::time::Instant::now();
+            match state.store.reconcile_outbox().await {
+                Ok(0) => {}
+                Ok(missing) => {
+                    tracing::warn!(
+                        missing,
+                        "relay: queued copies were missing from the outbox index; added"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "relay: cannot read the outbox to check its index")
+                }
+            }
+        }
         let free = slots.available_permits();
         if free == 0 {
             let _ = tokio::time::timeout(IDLE_POLL, state.relay.outbox.notified()).await;
             continue;
         }
-        let leased = state
-            .store
-            .lease_outbox(free as i64, later(state.clock.now(), LEASE))
-            .await;
-        match leased {
+        match state.store.lease_outbox(free as i64).await {
             Ok(items) if items.is_empty() => {
-                let _ = tokio::time::timeout(IDLE_POLL, state.relay.outbox.notified()).await;
+                // Until the next copy is due (a retry, a held copy), or more are queued.
+                let until_due = state.store.next_outbox_due().map_or(IDLE_POLL, |due| {
+                    let wait = due.saturating_sub(state.clock.now().unix_millis()).max(1);
+                    Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
+                });
+                let _ =
+                    tokio::time::timeout(until_due.min(IDLE_POLL), state.relay.outbox.notified())
+                        .await;
             }
             Ok(items) => {
                 for item in items {

@@ -73,8 +73,13 @@ const SEEN_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// Starts the relay's loops; they run until the process ends.
 pub fn spawn(state: AppState) {
-    tokio::spawn(route::run(state.clone()));
-    tokio::spawn(deliver::run(state.clone()));
+    let relay = state.clone();
+    tokio::spawn(async move {
+        // Before anything is routed: recovery reads the outbox afresh.
+        deliver::recover(&relay).await;
+        tokio::spawn(route::run(relay.clone()));
+        deliver::run(relay).await;
+    });
     tokio::spawn(maintain_subscriptions(state));
 }
 
