@@ -19,6 +19,9 @@
 //! 4. **memory**: with `RELAY_BENCH_SOAK_SECS` set (600 for the figures in BENCHMARKS.md),
 //!    writes 200 messages a second that long, printing the hub's resident memory every 30 s.
 //!
+//! After the latency and throughput phases it prints the hub's CPU time per copy (user and
+//! system time of all its threads, from `/proc`), which varies less between runs than latency.
+//!
 //! ```sh
 //! cargo bench -p switchboard --bench relay
 //! RELAY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/relay_bench \
