@@ -1296,6 +1296,12 @@ impl Store {
     /// run now and then by the deliverer. Returns how many were missing.
     pub async fn reconcile_outbox(&self) -> Result<usize, StoreError> {
         self.ensure_outbox_index().await?;
+        self.index_whole_outbox().await
+    }
+
+    /// Reads the whole outbox and enters in the index the queued copies it lacks (none removed
+    /// meanwhile comes back); returns how many.
+    async fn index_whole_outbox(&self) -> Result<usize, StoreError> {
         let now = self.now().unix_millis();
         self.lanes().begin_reconciliation();
         let found = self.queued_copies(None, now).await;
@@ -1319,17 +1325,7 @@ impl Store {
     async fn ensure_outbox_index(&self) -> Result<(), StoreError> {
         self.outbox
             .loaded
-            .get_or_try_init(|| async {
-                let now = self.now().unix_millis();
-                self.lanes().begin_reconciliation();
-                let found = self.queued_copies(None, now).await;
-                let mut lanes = self.lanes();
-                let added = found.map(|found| {
-                    lanes.add_missing(found.into_iter().map(|(copy, _)| copy).collect())
-                });
-                lanes.end_reconciliation();
-                added.map(|_| ())
-            })
+            .get_or_try_init(|| async { self.index_whole_outbox().await.map(|_| ()) })
             .await?;
         Ok(())
     }
@@ -1553,18 +1549,9 @@ impl Store {
                 .await?
                 .rows_affected();
         self.ensure_outbox_index().await?;
-        let now = self.now().unix_millis();
-        {
-            *self.lanes() = Lanes::default();
-            self.handed().clear();
-            self.lanes().begin_reconciliation();
-        }
-        let found = self.queued_copies(None, now).await;
-        let mut lanes = self.lanes();
-        let added =
-            found.map(|found| lanes.add_missing(found.into_iter().map(|(copy, _)| copy).collect()));
-        lanes.end_reconciliation();
-        added?;
+        *self.lanes() = Lanes::default();
+        self.handed().clear();
+        self.index_whole_outbox().await?;
         Ok(recovered)
     }
 
