@@ -21,8 +21,8 @@ pub struct AppState {
     pub clock: std::sync::Arc<dyn switchboard_core::Clock>,
     /// The representations being synced or reset right now.
     pub syncing: crate::sync::InFlight,
-    /// Wakes the relay's loops.
-    pub relay: crate::relay::Signals,
+    /// Wakes the relay's loops; the copies it posted lately.
+    pub relay: crate::relay::Relay,
     /// The admin console's sign-in rate limits.
     pub console: crate::console::ConsoleState,
     /// The directory as the relay reads it, cached between changes.

@@ -14,6 +14,7 @@ use switchboard_platform::{WebhookRequest, WebhookVerdict};
 
 use crate::AppState;
 use crate::connect::store_failure;
+use crate::relay::{Door, is_own_post};
 
 pub async fn receive(
     State(state): State<AppState>,
@@ -73,10 +74,26 @@ pub async fn receive(
                     return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
                 }
             };
-            let items: Vec<(&str, &str)> = envelopes
-                .iter()
-                .map(|e| (e.event_id.as_str(), e.payload.as_str()))
-                .collect();
+            // The hub's own posts coming back are acknowledged without being stored.
+            let mut items: Vec<(&str, &str)> = Vec::with_capacity(envelopes.len());
+            for envelope in &envelopes {
+                match is_own_post(
+                    &state,
+                    module.as_ref(),
+                    connection.id,
+                    envelope,
+                    Door::Webhook,
+                )
+                .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => items.push((&envelope.event_id, &envelope.payload)),
+                    Err(error) => return store_failure(error),
+                }
+            }
+            if items.is_empty() {
+                return StatusCode::OK.into_response();
+            }
             match state
                 .store
                 .store_inbound(connection.id, &items, received_micros)

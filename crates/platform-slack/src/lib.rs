@@ -32,10 +32,10 @@ use switchboard_core::{
     Clock, Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
 };
 use switchboard_platform::{
-    Actor, ChatPlatform, ConnectField, ConnectionContext, Credentials, EventEnvelope, FlowContext,
-    FlowOutcome, FlowState, FlowStep, Health, ImportRequest, InboundEvent, InboundKind, MessageRef,
-    OutboundMessage, PlatformError, PlatformUser, Prompt, ProvisionRequest, Provisioning,
-    RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
+    Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
+    EventEnvelope, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
+    InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
+    ProvisionRequest, Provisioning, RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -1242,6 +1242,10 @@ impl ChatPlatform for SlackPlatform {
 
     fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError> {
         webhook::envelopes(&request.body)
+    }
+
+    fn announced_post(&self, envelope: &EventEnvelope) -> Option<AnnouncedPost> {
+        webhook::announced_post(envelope.payload.as_bytes())
     }
 
     async fn read_event(

@@ -6,12 +6,13 @@
 //! comparison is constant-time.
 
 use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
 use serde_json::Value;
 use sha2::Sha256;
 use switchboard_core::{ExternalChatId, ExternalUserId, Platform};
 use switchboard_platform::{
-    ChatKind, EventEnvelope, InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest,
-    WebhookVerdict,
+    AnnouncedPost, ChatKind, EventEnvelope, InboundEvent, InboundKind, MessageRef, PlatformError,
+    WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -185,6 +186,42 @@ pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError
     }])
 }
 
+/// The `message` events' subtypes that are a message written (the others are changes to
+/// one, or notices such as a member joining).
+fn is_posted(subtype: Option<&str>) -> bool {
+    matches!(
+        subtype,
+        None | Some("bot_message" | "thread_broadcast" | "me_message" | "file_share")
+    )
+}
+
+/// The message a stored delivery announces as written, read without building the whole event:
+/// most of what the hub receives is its own copies announced back.
+pub(crate) fn announced_post(body: &[u8]) -> Option<AnnouncedPost> {
+    #[derive(Deserialize)]
+    struct Delivery {
+        event: Event,
+    }
+    #[derive(Deserialize)]
+    struct Event {
+        #[serde(rename = "type")]
+        kind: String,
+        subtype: Option<String>,
+        channel: Option<String>,
+        ts: Option<String>,
+        user: Option<String>,
+        bot_id: Option<String>,
+    }
+    let Delivery { event } = serde_json::from_slice(body).ok()?;
+    if event.kind != "message" || !is_posted(event.subtype.as_deref()) {
+        return None;
+    }
+    Some(AnnouncedPost {
+        message: message_ref(&event.channel?, &event.ts?),
+        author: event.user.or(event.bot_id).map(ExternalUserId::new),
+    })
+}
+
 /// The events in an Events API delivery; kinds the hub does not act on are left out.
 pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
     let envelope: Value = serde_json::from_slice(body)
@@ -255,7 +292,7 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
     };
     let channel = text(event, "/channel")?;
     match text(event, "/subtype") {
-        None | Some("bot_message" | "thread_broadcast" | "me_message" | "file_share") => {
+        subtype if is_posted(subtype) => {
             text(event, "/channel_type")?;
             let ts = text(event, "/ts")?;
             let sender = text(event, "/user").or_else(|| text(event, "/bot_id"))?;
@@ -289,7 +326,7 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
                 text(event, "/deleted_ts").or_else(|| text(event, "/previous_message/ts"))?,
             ),
         }),
-        Some(_) => None,
+        _ => None,
     }
 }
 
@@ -379,5 +416,42 @@ mod tests {
         assert!(unchanged.is_empty());
         assert!(parse(br#"{"type":"app_rate_limited"}"#).unwrap().is_empty());
         assert!(parse(b"not json").is_err());
+    }
+
+    #[test]
+    fn only_written_messages_are_announced() {
+        let delivery = |event: Value| {
+            serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+                "api_app_id": "A1", "event": event}))
+            .unwrap()
+        };
+        assert_eq!(
+            announced_post(&delivery(json!({"type": "message", "channel": "D1",
+                "channel_type": "im", "user": "U1", "text": "hi", "ts": "2.000002"}))),
+            Some(AnnouncedPost {
+                message: message_ref("D1", "2.000002"),
+                author: Some(ExternalUserId::new("U1")),
+            })
+        );
+        assert_eq!(
+            announced_post(&delivery(
+                json!({"type": "message", "subtype": "bot_message",
+                "channel": "D1", "bot_id": "B1", "text": "hi", "ts": "3.0"})
+            ))
+            .and_then(|post| post.author),
+            Some(ExternalUserId::new("B1"))
+        );
+        // Changes to a message, and reactions, may be a person's doing on the hub's own copy.
+        for event in [
+            json!({"type": "message", "subtype": "message_changed", "channel": "D1",
+                "message": {"ts": "1.0", "text": "b", "user": "U1"}}),
+            json!({"type": "message", "subtype": "message_deleted", "channel": "D1",
+                "deleted_ts": "1.0"}),
+            json!({"type": "reaction_added", "user": "U1", "reaction": "tada",
+                "item": {"type": "message", "channel": "D1", "ts": "1.0"}}),
+        ] {
+            assert_eq!(announced_post(&delivery(event)), None);
+        }
+        assert_eq!(announced_post(b"not json"), None);
     }
 }

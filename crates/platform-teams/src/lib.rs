@@ -32,11 +32,11 @@ use switchboard_core::{
     Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
 };
 use switchboard_platform::{
-    Actor, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials, EventEnvelope,
-    EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
-    InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
-    ProvisionRequest, Provisioning, Rate, RetryPolicy, SubscriptionChange, Team, UserPage,
-    WebhookRequest, WebhookVerdict,
+    Actor, AnnouncedPost, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials,
+    EventEnvelope, EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health,
+    ImportRequest, InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError,
+    PlatformUser, Prompt, ProvisionRequest, Provisioning, Rate, RetryPolicy, SubscriptionChange,
+    Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -1780,6 +1780,10 @@ impl ChatPlatform for TeamsPlatform {
 
     fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError> {
         webhook::envelopes(&request.body)
+    }
+
+    fn announced_post(&self, envelope: &EventEnvelope) -> Option<AnnouncedPost> {
+        webhook::announced_post(&envelope.payload)
     }
 
     /// Graph's notifications carry ids, not content: what changed is read with the app's

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use switchboard_core::{ExternalChatId, ExternalUserId};
 use switchboard_platform::{
-    EventEnvelope, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
+    AnnouncedPost, EventEnvelope, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
 
 /// What a notification's `changeType` says.
@@ -164,6 +164,22 @@ pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError
             })
         })
         .collect()
+}
+
+/// The message a stored item announces: a `created` chat message notification names it (its
+/// content and author are fetched later).
+pub(crate) fn announced_post(payload: &str) -> Option<AnnouncedPost> {
+    match stored_notice(payload).ok()? {
+        ChangeNotice::ChatMessage {
+            change: ChangeType::Created,
+            message,
+            ..
+        } => Some(AnnouncedPost {
+            message,
+            author: None,
+        }),
+        _ => None,
+    }
 }
 
 /// One stored item of a notification.
@@ -354,6 +370,35 @@ mod tests {
         assert_ne!(first[0].event_id, first[1].event_id);
         assert_ne!(first[0].event_id, again[0].event_id);
         assert_eq!(first[2].event_id, again[2].event_id);
+    }
+
+    #[test]
+    fn only_created_messages_are_announced() {
+        let body = r#"{"value":[
+          {"subscriptionId":"s","changeType":"created","resource":"chats('19:x@thread.v2')/messages('2')"},
+          {"subscriptionId":"s","changeType":"updated","resource":"chats('19:x@thread.v2')/messages('2')"},
+          {"subscriptionId":"s","changeType":"deleted","resource":"chats('19:x@thread.v2')/messages('2')"},
+          {"subscriptionId":"s","changeType":"created","resource":"Users/u-1","resourceData":{"id":"u-1"}}]}"#;
+        let announced: Vec<_> = envelopes(body.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|envelope| announced_post(&envelope.payload))
+            .collect();
+        assert_eq!(
+            announced,
+            [
+                Some(AnnouncedPost {
+                    message: MessageRef {
+                        chat: ExternalChatId::new("19:x@thread.v2"),
+                        id: "2".to_owned()
+                    },
+                    author: None
+                }),
+                None,
+                None,
+                None
+            ]
+        );
     }
 
     #[test]

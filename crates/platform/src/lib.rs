@@ -22,7 +22,7 @@ pub use rate::{Rate, TokenBucket};
 pub use registry::PlatformRegistry;
 pub use retry::{RetryPolicy, with_retries};
 pub use types::{
-    Actor, ChatKind, ConnectField, ConnectionContext, Credentials, EventEnvelope,
+    Actor, AnnouncedPost, ChatKind, ConnectField, ConnectionContext, Credentials, EventEnvelope,
     EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
     InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformUser, Prompt, ProvisionRequest,
     Provisioning, SubscriptionChange, Team, UserPage, WebhookRequest, WebhookVerdict,
@@ -216,6 +216,15 @@ pub trait ChatPlatform: Send + Sync {
     /// The items of a verified webhook, each to be stored before the delivery is acknowledged.
     /// Pure and quick: the platform waits for the acknowledgement (Slack: 3 s).
     fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError>;
+
+    /// The new message `envelope` announces, read from the item alone without calling the
+    /// platform; `None` for anything else. Most of what the hub receives is its own posts
+    /// coming back (each copy it makes is announced like any message), and this lets it
+    /// recognise them before storing or fetching them. Edits, deletions and reactions are
+    /// never announcements: a person may edit or react to a copy, and that must be relayed.
+    fn announced_post(&self, _envelope: &EventEnvelope) -> Option<AnnouncedPost> {
+        None
+    }
 
     /// What a stored item says happened, fetching what the platform left out (Graph's
     /// notifications carry ids only); `None` for items the hub does not act on.

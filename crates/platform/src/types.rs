@@ -243,6 +243,16 @@ pub enum WebhookVerdict {
     Events,
 }
 
+/// A new message a webhook item announces, as far as the item itself tells (see
+/// [`crate::ChatPlatform::announced_post`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnouncedPost {
+    pub message: MessageRef,
+    /// Who wrote it, when the item says (Slack's events do; Graph's notifications carry ids
+    /// only).
+    pub author: Option<ExternalUserId>,
+}
+
 /// One item of a verified webhook, kept as the platform sent it until the relay reads it.
 /// The hub stores it durably before acknowledging the delivery, so a crash loses nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]

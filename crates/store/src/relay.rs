@@ -145,10 +145,17 @@ pub struct Settlement<'a> {
 /// (SQLite 32,766; PostgreSQL 65,535) for the widest row.
 const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// A statement whose text changes with its number of rows: not kept prepared, where it would
-/// push the fixed statements out of each connection's cache.
-fn rows_statement<'q>(sql: String) -> Query<'q> {
-    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false)
+/// Statements of up to this many rows are kept prepared.
+const PREPARED_UP_TO_ROWS: usize = 4;
+
+/// A statement whose text changes with its number of rows (`rows`, all its parts together;
+/// every value a parameter, so that the text depends on nothing else). At a human pace the
+/// relay writes an event, a copy at a time, so the small shapes recur and are kept prepared:
+/// parsing and planning them again cost more than running them (on PostgreSQL about two
+/// thirds of a settlement's time). The many shapes of a burst are not, where they would push
+/// the fixed statements out of each connection's cache.
+fn rows_statement<'q>(sql: String, rows: usize) -> Query<'q> {
+    sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(rows <= PREPARED_UP_TO_ROWS)
 }
 
 /// An event still fresh stays so only if its `seen` key was remembered just now (inserted,
@@ -261,6 +268,10 @@ fn bind_map_rows<'q>(
             .bind(now);
     }
     query
+}
+
+fn bind_ids<'q>(query: Query<'q>, ids: &[i64]) -> Query<'q> {
+    ids.iter().fold(query, |query, id| query.bind(*id))
 }
 
 /// `($1, $2, $3), ($4, $5, $6)…` for `rows` rows of `columns` values.
@@ -470,13 +481,16 @@ impl Store {
             (_, Backend::Postgres) => Some(self.ingest.begin().await?),
         };
         for chunk in chunks {
-            let mut query = rows_statement(format!(
-                "INSERT INTO relay_inbox (connection_id, event_id, payload, received_at, \
-                 next_attempt_at, received_micros) VALUES {} \
-                 ON CONFLICT (connection_id, event_id) DO NOTHING \
-                 RETURNING connection_id, event_id",
-                placeholders(chunk.len(), 6)
-            ));
+            let mut query = rows_statement(
+                format!(
+                    "INSERT INTO relay_inbox (connection_id, event_id, payload, received_at, \
+                     next_attempt_at, received_micros) VALUES {} \
+                     ON CONFLICT (connection_id, event_id) DO NOTHING \
+                     RETURNING connection_id, event_id",
+                    placeholders(chunk.len(), 6)
+                ),
+                chunk.len(),
+            );
             for (delivery, (event, payload)) in chunk {
                 query = query
                     .bind(delivery.connection.to_string())
@@ -821,10 +835,13 @@ impl Store {
         lanes.dedup();
         let mut last_posted = std::collections::HashMap::new();
         for chunk in lanes.chunks(ROWS_PER_STATEMENT) {
-            let mut query = rows_statement(format!(
-                "SELECT lane, last_posted_order FROM relay_lanes WHERE lane IN {}",
-                placeholders(1, chunk.len())
-            ));
+            let mut query = rows_statement(
+                format!(
+                    "SELECT lane, last_posted_order FROM relay_lanes WHERE lane IN {}",
+                    placeholders(1, chunk.len())
+                ),
+                chunk.len(),
+            );
             for lane in chunk {
                 query = query.bind(lane.as_str());
             }
@@ -850,28 +867,30 @@ impl Store {
             .filter_map(|(event, _)| event.seen)
             .collect();
         let mut tx = self.begin_redoable_write().await?;
-        let read: Vec<String> = events
-            .iter()
-            .filter_map(|e| e.inbox.map(|id| id.to_string()))
-            .collect();
+        let read: Vec<i64> = events.iter().filter_map(|e| e.inbox).collect();
         for chunk in read.chunks(ROWS_PER_STATEMENT) {
-            // The ids are integers the database gave.
-            rows_statement(format!(
-                "UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id IN ({})",
-                chunk.join(", ")
-            ))
-            .execute(&mut *tx)
-            .await?;
+            let query = rows_statement(
+                format!(
+                    "UPDATE relay_inbox SET payload = NULL, last_error = NULL WHERE id IN {}",
+                    placeholders(1, chunk.len())
+                ),
+                chunk.len(),
+            );
+            bind_ids(query, chunk).execute(&mut *tx).await?;
         }
         let last_messages = last_messages(events);
         for chunk in last_messages.chunks(ROWS_PER_STATEMENT) {
-            let mut query = rows_statement(format!(
-                "UPDATE portals SET last_message_micros = v.column3 FROM (VALUES {}) AS v \
-                 WHERE portals.connection_id = v.column1 AND portals.external_chat_id = v.column2 \
-                 AND (portals.last_message_micros IS NULL \
-                      OR portals.last_message_micros < v.column3)",
-                placeholders(chunk.len(), 3)
-            ));
+            let mut query = rows_statement(
+                format!(
+                    "UPDATE portals SET last_message_micros = v.column3 FROM (VALUES {}) AS v \
+                     WHERE portals.connection_id = v.column1 \
+                     AND portals.external_chat_id = v.column2 \
+                     AND (portals.last_message_micros IS NULL \
+                          OR portals.last_message_micros < v.column3)",
+                    placeholders(chunk.len(), 3)
+                ),
+                chunk.len(),
+            );
             for ((connection, chat), micros) in chunk {
                 query = query.bind(connection.as_str()).bind(*chat).bind(*micros);
             }
@@ -880,11 +899,14 @@ impl Store {
         let keys: Vec<(Platform, &str)> = keys.into_iter().collect();
         let mut remembered = std::collections::HashSet::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let mut query = rows_statement(format!(
-                "INSERT INTO relay_seen (platform, key, seen_at) VALUES {} \
-                 ON CONFLICT (platform, key) DO NOTHING RETURNING platform, key",
-                placeholders(chunk.len(), 3)
-            ));
+            let mut query = rows_statement(
+                format!(
+                    "INSERT INTO relay_seen (platform, key, seen_at) VALUES {} \
+                     ON CONFLICT (platform, key) DO NOTHING RETURNING platform, key",
+                    placeholders(chunk.len(), 3)
+                ),
+                chunk.len(),
+            );
             for (platform, key) in chunk {
                 query = query.bind(platform.as_str()).bind(*key).bind(now);
             }
@@ -905,13 +927,16 @@ impl Store {
             .collect();
         let mut ids = Vec::with_capacity(copies.len());
         for chunk in copies.chunks(ROWS_PER_STATEMENT / 16) {
-            let mut query = rows_statement(format!(
-                "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
-                 sender_person_id, origin_platform, origin_chat, origin_message, origin_order, \
-                 action, payload, next_attempt_at, created_at, received_micros, lease_until, \
-                 leased_at) VALUES {} RETURNING id",
-                placeholders(chunk.len(), 16)
-            ));
+            let mut query = rows_statement(
+                format!(
+                    "INSERT INTO relay_outbox (lane, conversation_id, platform, connection_id, \
+                     sender_person_id, origin_platform, origin_chat, origin_message, \
+                     origin_order, action, payload, next_attempt_at, created_at, \
+                     received_micros, lease_until, leased_at) VALUES {} RETURNING id",
+                    placeholders(chunk.len(), 16)
+                ),
+                chunk.len(),
+            );
             for (copy, taken) in chunk {
                 query = bind_outbox_row(query, copy, *taken, now);
             }
@@ -940,16 +965,12 @@ impl Store {
             next += count;
             format!("({})", row.join(", "))
         };
-        let read: Vec<String> = events
-            .iter()
-            .filter_map(|e| e.inbox.map(|id| id.to_string()))
-            .collect();
+        let read: Vec<i64> = events.iter().filter_map(|e| e.inbox).collect();
         if !read.is_empty() {
-            // The ids are integers the database gave.
             parts.push(format!(
                 "read AS (UPDATE relay_inbox SET payload = NULL, last_error = NULL \
-                 WHERE id IN ({}))",
-                read.join(", ")
+                 WHERE id IN {})",
+                numbers(read.len())
             ));
         }
         let last_messages = last_messages(events);
@@ -1021,10 +1042,14 @@ impl Store {
         } else {
             " UNION ALL SELECT NULL, NULL, id FROM queued"
         };
-        let mut query = rows_statement(format!(
-            "WITH {} SELECT platform, key, NULL::bigint AS id FROM seen{queued_ids}",
-            parts.join(", ")
-        ));
+        let mut query = rows_statement(
+            format!(
+                "WITH {} SELECT platform, key, NULL::bigint AS id FROM seen{queued_ids}",
+                parts.join(", ")
+            ),
+            read.len() + last_messages.len() + keys.len() + copies.len(),
+        );
+        query = bind_ids(query, &read);
         for ((connection, chat), micros) in &last_messages {
             query = query.bind(connection.clone()).bind(*chat).bind(*micros);
         }
@@ -1114,15 +1139,6 @@ impl Store {
         Ok(leased)
     }
 
-    /// `id IN (…)` for the chosen copies (integers the database gave).
-    fn chosen_ids(chosen: &[QueuedCopy]) -> String {
-        chosen
-            .iter()
-            .map(|copy| copy.id.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
     /// SQLite: the chosen copies read, then taken on the writer (a copy someone else took
     /// meanwhile is left out).
     async fn take_in_transaction(
@@ -1130,37 +1146,47 @@ impl Store {
         chosen: &[QueuedCopy],
         now: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let ids = Self::chosen_ids(chosen);
-        let candidates = rows_statement(format!(
-            "SELECT {OUTBOX_COLUMNS}, l.last_posted_order AS lane_last_posted \
-             FROM relay_outbox o LEFT JOIN relay_lanes l ON l.lane = o.lane \
-             WHERE o.id IN ({ids}) AND {LEASABLE}"
-        ))
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(outbox_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        let mut candidates = rows_statement(
+            format!(
+                "SELECT {OUTBOX_COLUMNS}, l.last_posted_order AS lane_last_posted \
+                 FROM relay_outbox o LEFT JOIN relay_lanes l ON l.lane = o.lane \
+                 WHERE o.id IN {} AND {LEASABLE}",
+                placeholders_from(1, 1, chosen.len())
+            ),
+            chosen.len(),
+        )
+        .bind(now);
+        for copy in chosen {
+            candidates = candidates.bind(copy.id);
+        }
+        let candidates = candidates
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(outbox_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         if candidates.is_empty() {
             return Ok(candidates);
         }
-        let ids = candidates
-            .iter()
-            .map(|item| item.id.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let taken: std::collections::HashSet<i64> = rows_statement(format!(
-            "UPDATE relay_outbox SET lease_until = $1, leased_at = $2 WHERE id IN ({ids}) \
-             AND (lease_until IS NULL OR lease_until < $2) RETURNING id"
-        ))
+        let mut take = rows_statement(
+            format!(
+                "UPDATE relay_outbox SET lease_until = $1, leased_at = $2 WHERE id IN {} \
+                 AND (lease_until IS NULL OR lease_until < $2) RETURNING id",
+                placeholders_from(2, 1, candidates.len())
+            ),
+            candidates.len(),
+        )
         .bind(now.saturating_add(LEASE_MILLIS))
-        .bind(now)
-        .fetch_all(&self.writer)
-        .await?
-        .iter()
-        .map(|row| row.try_get::<i64, _>("id"))
-        .collect::<Result<_, _>>()?;
+        .bind(now);
+        for item in &candidates {
+            take = take.bind(item.id);
+        }
+        let taken: std::collections::HashSet<i64> = take
+            .fetch_all(&self.writer)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>("id"))
+            .collect::<Result<_, _>>()?;
         Ok(candidates
             .into_iter()
             .filter(|item| taken.contains(&item.id))
@@ -1179,24 +1205,31 @@ impl Store {
             .split(", ")
             .map(|column| format!("before.{column}"))
             .collect();
-        let mut taken = rows_statement(format!(
-            "WITH due AS (SELECT o.id FROM relay_outbox o \
-                 WHERE o.id IN ({}) AND {LEASABLE}) \
-             UPDATE relay_outbox AS taken SET lease_until = $2, leased_at = $1 \
-             FROM relay_outbox AS before LEFT JOIN relay_lanes AS l ON l.lane = before.lane \
-             WHERE taken.id IN (SELECT id FROM due) AND before.id = taken.id \
-             AND (taken.lease_until IS NULL OR taken.lease_until < $1) \
-             RETURNING {}, l.last_posted_order AS lane_last_posted",
-            Self::chosen_ids(chosen),
-            before.join(", ")
-        ))
+        let mut take = rows_statement(
+            format!(
+                "WITH due AS (SELECT o.id FROM relay_outbox o \
+                     WHERE o.id IN {} AND {LEASABLE}) \
+                 UPDATE relay_outbox AS taken SET lease_until = $2, leased_at = $1 \
+                 FROM relay_outbox AS before LEFT JOIN relay_lanes AS l ON l.lane = before.lane \
+                 WHERE taken.id IN (SELECT id FROM due) AND before.id = taken.id \
+                 AND (taken.lease_until IS NULL OR taken.lease_until < $1) \
+                 RETURNING {}, l.last_posted_order AS lane_last_posted",
+                placeholders_from(2, 1, chosen.len()),
+                before.join(", ")
+            ),
+            chosen.len(),
+        )
         .bind(now)
-        .bind(now.saturating_add(LEASE_MILLIS))
-        .fetch_all(&self.writer)
-        .await?
-        .iter()
-        .map(outbox_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        .bind(now.saturating_add(LEASE_MILLIS));
+        for copy in chosen {
+            take = take.bind(copy.id);
+        }
+        let mut taken = take
+            .fetch_all(&self.writer)
+            .await?
+            .iter()
+            .map(outbox_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         taken.sort_by_key(|item| item.id);
         Ok(taken)
     }
@@ -1260,10 +1293,10 @@ impl Store {
             None => rows = sqlx::query(select).fetch_all(&self.pool).await?,
             Some(lanes) => {
                 for chunk in lanes.chunks(ROWS_PER_STATEMENT) {
-                    let mut query = rows_statement(format!(
-                        "{select} AND lane IN {}",
-                        placeholders(1, chunk.len())
-                    ));
+                    let mut query = rows_statement(
+                        format!("{select} AND lane IN {}", placeholders(1, chunk.len())),
+                        chunk.len(),
+                    );
                     for lane in chunk {
                         query = query.bind(lane.as_str());
                     }
@@ -1393,9 +1426,7 @@ impl Store {
             Backend::Postgres => None,
         };
         for chunk in delivered.chunks(ROWS_PER_STATEMENT / 10) {
-            // The ids are integers the database gave.
-            let ids: Vec<String> = chunk.iter().map(|d| d.id.to_string()).collect();
-            let delete = format!("DELETE FROM relay_outbox WHERE id IN ({})", ids.join(", "));
+            let ids: Vec<i64> = chunk.iter().map(|d| d.id).collect();
             let copies: Vec<(&Delivered, &MessageKey)> = chunk
                 .iter()
                 .filter_map(|d| d.copy.as_ref().map(|copy| (d, copy)))
@@ -1407,10 +1438,14 @@ impl Store {
                 *latest = (*latest).max(*order);
             }
             // In one statement the parameters run on from one part to the next.
-            let first_lane_parameter = match tx {
-                Some(_) => 0,
-                None => copies.len() * 10,
+            let (first_map_parameter, first_lane_parameter) = match tx {
+                Some(_) => (0, 0),
+                None => (ids.len(), ids.len() + copies.len() * 10),
             };
+            let delete = format!(
+                "DELETE FROM relay_outbox WHERE id IN {}",
+                placeholders(1, ids.len())
+            );
             let map = (!copies.is_empty()).then(|| {
                 format!(
                     "INSERT INTO relayed_messages (origin_platform, origin_chat, origin_message, \
@@ -1418,7 +1453,7 @@ impl Store {
                      copy_chat, copy_message, created_at) VALUES {} \
                      ON CONFLICT (origin_platform, origin_chat, origin_message, copy_platform) \
                      DO NOTHING",
-                    placeholders(copies.len(), 10)
+                    placeholders_from(first_map_parameter, copies.len(), 10)
                 )
             });
             let latest = (!lanes.is_empty()).then(|| {
@@ -1433,14 +1468,16 @@ impl Store {
             let lanes: Vec<(&str, i64)> = lanes.into_iter().collect();
             match &mut tx {
                 Some(tx) => {
-                    rows_statement(delete).execute(&mut **tx).await?;
+                    bind_ids(rows_statement(delete, ids.len()), &ids)
+                        .execute(&mut **tx)
+                        .await?;
                     if let Some(map) = map {
-                        bind_map_rows(rows_statement(map), &copies, now)
+                        bind_map_rows(rows_statement(map, copies.len()), &copies, now)
                             .execute(&mut **tx)
                             .await?;
                     }
                     if let Some(latest) = latest {
-                        bind_lane_rows(rows_statement(latest), &lanes)
+                        bind_lane_rows(rows_statement(latest, lanes.len()), &lanes)
                             .execute(&mut **tx)
                             .await?;
                     }
@@ -1459,8 +1496,13 @@ impl Store {
                             .collect();
                         format!("WITH {} {last}", named.join(", "))
                     };
+                    let rows = ids.len() + copies.len() + lanes.len();
                     bind_lane_rows(
-                        bind_map_rows(rows_statement(statement), &copies, now),
+                        bind_map_rows(
+                            bind_ids(rows_statement(statement, rows), &ids),
+                            &copies,
+                            now,
+                        ),
                         &lanes,
                     )
                     .execute(&self.redoable)

@@ -19,8 +19,9 @@
 //! 4. **memory**: with `RELAY_BENCH_SOAK_SECS` set (600 for the figures in BENCHMARKS.md),
 //!    writes 200 messages a second that long, printing the hub's resident memory every 30 s.
 //!
-//! After the latency and throughput phases it prints the hub's CPU time per copy (user and
-//! system time of all its threads, from `/proc`), which varies less between runs than latency.
+//! After the latency and throughput phases it prints the CPU time per copy (user and system time
+//! of all threads, from `/proc`) of the hub, the simulator, itself and, on PostgreSQL, every
+//! `postgres` process, which varies less between runs than latency; all share the two cores.
 //!
 //! ```sh
 //! cargo bench -p switchboard --bench relay
@@ -141,7 +142,7 @@ async fn run() {
 
     // Latency at 200 messages a second.
     let before = metrics.latency_buckets().await;
-    let cpu_before = cpu_seconds(hub.pid());
+    let cpu_before = CpuTimes::of(&hub, &sim, database_url.is_some());
     let count = (LATENCY_RATE as usize) * latency_secs;
     let sending = Instant::now();
     write_at(&world, &conversations, &written, LATENCY_RATE, count).await;
@@ -163,15 +164,16 @@ async fn run() {
         window.share_within(0.025) * 100.0,
     );
     println!(
-        "hub CPU {:.2} ms per copy; hub RSS {:.0} MiB",
-        (cpu_seconds(hub.pid()) - cpu_before) * 1e3 / window.total() as f64,
+        "{}; hub RSS {:.0} MiB",
+        CpuTimes::of(&hub, &sim, database_url.is_some())
+            .per_copy_since(&cpu_before, window.total()),
         rss_mib(hub.pid())
     );
 
     // Throughput: as many as offered, for as long as the load lasts.
     let delivered_before = metrics.posts().await;
     let latency_before = metrics.latency_buckets().await;
-    let cpu_before = cpu_seconds(hub.pid());
+    let cpu_before = CpuTimes::of(&hub, &sim, database_url.is_some());
     let count = (high_rate as usize) * throughput_secs;
     let sending = Instant::now();
     write_at(&world, &conversations, &written, high_rate, count).await;
@@ -198,8 +200,9 @@ async fn run() {
         window.quantile(0.99) * 1e3,
     );
     println!(
-        "hub CPU {:.2} ms per copy; hub RSS {:.0} MiB",
-        (cpu_seconds(hub.pid()) - cpu_before) * 1e3 / window.total() as f64,
+        "{}; hub RSS {:.0} MiB",
+        CpuTimes::of(&hub, &sim, database_url.is_some())
+            .per_copy_since(&cpu_before, window.total()),
         rss_mib(hub.pid())
     );
 
@@ -417,6 +420,58 @@ impl Buckets {
 
 /// The CPU time the process has used, all its threads, in seconds: user and system time from
 /// /proc, counted in clock ticks (100 a second on Linux for x86 and ARM).
+/// The CPU time used so far by each process of the bench: all share the two cores, so what
+/// the simulator, this writer and a PostgreSQL server spend is what the hub cannot have.
+struct CpuTimes {
+    hub: f64,
+    simulator: f64,
+    writer: f64,
+    /// Every `postgres` process of the machine, when the hub's store is PostgreSQL.
+    database: Option<f64>,
+}
+
+impl CpuTimes {
+    fn of(hub: &RunningDemo, sim: &RunningSim, postgres: bool) -> Self {
+        Self {
+            hub: cpu_seconds(hub.pid()),
+            simulator: cpu_seconds(sim.pid()),
+            writer: cpu_seconds(std::process::id()),
+            database: postgres.then(postgres_cpu_seconds),
+        }
+    }
+
+    fn per_copy_since(&self, earlier: &Self, copies: usize) -> String {
+        let per_copy = |now: f64, then: f64| (now - then) * 1e3 / copies as f64;
+        let database = match (self.database, earlier.database) {
+            (Some(now), Some(then)) => format!(", PostgreSQL {:.2} ms", per_copy(now, then)),
+            _ => String::new(),
+        };
+        format!(
+            "CPU per copy: hub {:.2} ms, simulator {:.2} ms, bench writer {:.2} ms{database}",
+            per_copy(self.hub, earlier.hub),
+            per_copy(self.simulator, earlier.simulator),
+            per_copy(self.writer, earlier.writer),
+        )
+    }
+}
+
+/// The CPU time of every process named `postgres` (the server and its backends).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return f64::NAN;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|name| name.trim() == "postgres")
+        })
+        .map(cpu_seconds)
+        .filter(|seconds| seconds.is_finite())
+        .sum()
+}
+
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command's name, which may hold spaces, closed by the last ')'.

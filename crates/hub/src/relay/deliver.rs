@@ -22,7 +22,7 @@ use crate::AppState;
 /// the copy in the map afterwards is not).
 pub const ADDED_LATENCY: &str = "switchboard_relay_added_latency_seconds";
 /// Lanes delivered at once: one slow or rate-limited chat holds one of them, not the others.
-const IN_FLIGHT: usize = 64;
+const IN_FLIGHT: usize = 256;
 /// How often the outbox is read whole to find any copy its index in memory missed (none is
 /// expected: this is a safety net, and a find is logged).
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -379,6 +379,7 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
             let sent = module
                 .post_message(&context, &actor, &chat, &message)
                 .await?;
+            state.relay.copies.posted(item.platform, &sent);
             Ok(Some(MessageKey {
                 platform: item.platform,
                 chat: sent.chat,

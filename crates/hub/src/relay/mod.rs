@@ -12,6 +12,8 @@ mod deliver;
 pub use deliver::ADDED_LATENCY;
 mod notice;
 pub use notice::RESTRICTED_NOTICE;
+mod own_posts;
+pub use own_posts::{Door, RecentCopies, is_own_post};
 mod payload;
 mod route;
 
@@ -26,15 +28,17 @@ use tokio::sync::Notify;
 use crate::AppState;
 use crate::import::connection_context;
 
-/// Wakes the relay's loops as soon as there is work, rather than at their next tick.
+/// What the relay's loops share with the rest of the hub: the signals that wake them as soon
+/// as there is work, rather than at their next tick, and the copies lately posted.
 #[derive(Debug, Clone, Default)]
-pub struct Signals {
+pub struct Relay {
     inbox: Arc<Notify>,
     outbox: Arc<Notify>,
     subscriptions: Arc<Notify>,
+    pub copies: Arc<RecentCopies>,
 }
 
-impl Signals {
+impl Relay {
     /// New items are in the inbox.
     pub fn inbox_filled(&self) {
         self.inbox.notify_one();
