@@ -73,6 +73,13 @@ async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_sla
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(world.slack_history(&alice_token, &dm).await.len(), 2);
     assert_eq!(world.teams_messages(&bob_token, &chat).await.len(), 2);
+    // Each copy came back as its platform announced it, and was recognised as the hub's own.
+    assert_eq!(
+        world
+            .metric_sum("switchboard_relay_own_posts_recognised_total")
+            .await,
+        2.0
+    );
 
     // Alice edits her message: Bob's copy changes.
     world

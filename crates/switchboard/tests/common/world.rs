@@ -56,6 +56,27 @@ impl World {
         &self.api
     }
 
+    /// The sum of a counter's series (every label) on the hub's `/metrics`; 0 when absent.
+    pub async fn metric_sum(&self, name: &str) -> f64 {
+        let hub = self.api.trim_end_matches("/api/v1");
+        let text = self
+            .http
+            .get(format!("{hub}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self
             .http
