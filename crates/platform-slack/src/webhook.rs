@@ -125,7 +125,12 @@ pub(crate) fn verify<'s>(
         }
         return Ok(WebhookVerdict::Challenge(challenge.to_owned()));
     }
-    let app_id = app_id(request).unwrap_or_default();
+    // The body was just parsed: read the app from it rather than parse it again.
+    let app_id = match &body {
+        Some(body) => text(body, "/api_app_id").map(str::to_owned),
+        None => app_id(request),
+    }
+    .unwrap_or_default();
     let app_id = app_id.as_str();
     if signed.by(secret_for(app_id), &request.body) {
         Ok(WebhookVerdict::Events)
