@@ -270,8 +270,8 @@ fn bind_map_rows<'q>(
     query
 }
 
-fn bind_ids<'q>(query: Query<'q>, ids: &[i64]) -> Query<'q> {
-    ids.iter().fold(query, |query, id| query.bind(*id))
+fn bind_ids<'q>(query: Query<'q>, ids: impl IntoIterator<Item = i64>) -> Query<'q> {
+    ids.into_iter().fold(query, |query, id| query.bind(id))
 }
 
 /// `(?, ?, ?), (?, ?, ?)…` on SQLite, `($1, $2, $3), ($4, $5, $6)…` on PostgreSQL, for `rows`
@@ -889,7 +889,9 @@ impl Store {
                 ),
                 chunk.len(),
             );
-            bind_ids(query, chunk).execute(&mut *tx).await?;
+            bind_ids(query, chunk.iter().copied())
+                .execute(&mut *tx)
+                .await?;
         }
         let last_messages = last_messages(events);
         for chunk in last_messages.chunks(ROWS_PER_STATEMENT) {
@@ -1062,7 +1064,7 @@ impl Store {
             ),
             read.len() + last_messages.len() + keys.len() + copies.len(),
         );
-        query = bind_ids(query, &read);
+        query = bind_ids(query, read.iter().copied());
         for ((connection, chat), micros) in &last_messages {
             query = query.bind(connection.clone()).bind(*chat).bind(*micros);
         }
@@ -1159,7 +1161,7 @@ impl Store {
         chosen: &[QueuedCopy],
         now: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut candidates = rows_statement(
+        let candidates = rows_statement(
             format!(
                 "SELECT {OUTBOX_COLUMNS}, l.last_posted_order AS lane_last_posted \
                  FROM relay_outbox o LEFT JOIN relay_lanes l ON l.lane = o.lane \
@@ -1169,10 +1171,7 @@ impl Store {
             chosen.len(),
         )
         .bind(now);
-        for copy in chosen {
-            candidates = candidates.bind(copy.id);
-        }
-        let candidates = candidates
+        let candidates = bind_ids(candidates, chosen.iter().map(|copy| copy.id))
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -1181,7 +1180,7 @@ impl Store {
         if candidates.is_empty() {
             return Ok(candidates);
         }
-        let mut take = rows_statement(
+        let take = rows_statement(
             format!(
                 "UPDATE relay_outbox SET lease_until = $1, leased_at = $2 WHERE id IN {} \
                  AND (lease_until IS NULL OR lease_until < $2) RETURNING id",
@@ -1191,15 +1190,13 @@ impl Store {
         )
         .bind(now.saturating_add(LEASE_MILLIS))
         .bind(now);
-        for item in &candidates {
-            take = take.bind(item.id);
-        }
-        let taken: std::collections::HashSet<i64> = take
-            .fetch_all(&self.writer)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<i64, _>("id"))
-            .collect::<Result<_, _>>()?;
+        let taken: std::collections::HashSet<i64> =
+            bind_ids(take, candidates.iter().map(|item| item.id))
+                .fetch_all(&self.writer)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<i64, _>("id"))
+                .collect::<Result<_, _>>()?;
         Ok(candidates
             .into_iter()
             .filter(|item| taken.contains(&item.id))
@@ -1218,7 +1215,7 @@ impl Store {
             .split(", ")
             .map(|column| format!("before.{column}"))
             .collect();
-        let mut take = rows_statement(
+        let take = rows_statement(
             format!(
                 "WITH due AS (SELECT o.id FROM relay_outbox o \
                      WHERE o.id IN {} AND {LEASABLE}) \
@@ -1234,10 +1231,7 @@ impl Store {
         )
         .bind(now)
         .bind(now.saturating_add(LEASE_MILLIS));
-        for copy in chosen {
-            take = take.bind(copy.id);
-        }
-        let mut taken = take
+        let mut taken = bind_ids(take, chosen.iter().map(|copy| copy.id))
             .fetch_all(&self.writer)
             .await?
             .iter()
@@ -1488,7 +1482,7 @@ impl Store {
             let lanes: Vec<(&str, i64)> = lanes.into_iter().collect();
             match &mut tx {
                 Some(tx) => {
-                    bind_ids(rows_statement(delete, ids.len()), &ids)
+                    bind_ids(rows_statement(delete, ids.len()), ids.iter().copied())
                         .execute(&mut **tx)
                         .await?;
                     if let Some(map) = map {
@@ -1519,7 +1513,7 @@ impl Store {
                     let rows = ids.len() + copies.len() + lanes.len();
                     bind_lane_rows(
                         bind_map_rows(
-                            bind_ids(rows_statement(statement, rows), &ids),
+                            bind_ids(rows_statement(statement, rows), ids.iter().copied()),
                             &copies,
                             now,
                         ),
