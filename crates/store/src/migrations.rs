@@ -92,6 +92,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0013_relay_lanes.sql"),
         postgres: include_str!("../migrations/postgres/0013_relay_lanes.sql"),
     },
+    Step {
+        version: 14,
+        description: "the outbox without its index by due time, which the planner misused",
+        sqlite: include_str!("../migrations/sqlite/0014_outbox_without_due_index.sql"),
+        postgres: include_str!("../migrations/postgres/0014_outbox_without_due_index.sql"),
+    },
 ];
 
 fn migrator(backend: Backend) -> Migrator {
