@@ -74,6 +74,12 @@ pub async fn receive(
                     return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
                 }
             };
+            if let Some(span) = module.redelivery_span(&request) {
+                let span = i64::try_from(span.as_micros()).unwrap_or(i64::MAX);
+                state
+                    .relay
+                    .redelivered(connection.id, received_micros.saturating_sub(span));
+            }
             // The hub's own posts coming back are acknowledged without being stored.
             let mut items: Vec<(&str, &str)> = Vec::with_capacity(envelopes.len());
             for envelope in &envelopes {

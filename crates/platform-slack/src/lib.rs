@@ -1248,6 +1248,10 @@ impl ChatPlatform for SlackPlatform {
         webhook::announced_post(envelope.payload.as_bytes())
     }
 
+    fn redelivery_span(&self, request: &WebhookRequest) -> Option<Duration> {
+        webhook::is_retry(request).then_some(webhook::REDELIVERY_SPAN)
+    }
+
     async fn read_event(
         &self,
         _connection: &ConnectionContext,

@@ -5,6 +5,8 @@
 //! Requests whose timestamp is more than five minutes from now are refused (replays), and the
 //! comparison is constant-time.
 
+use std::time::Duration;
+
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::Value;
@@ -191,6 +193,24 @@ pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError
     }])
 }
 
+/// Names which attempt of a delivery a request is: absent on the first, 1 to 3 on Slack's
+/// retries.
+pub const RETRY_NUM_HEADER: &str = "x-slack-retry-num";
+
+/// How long Slack goes on retrying an event before it gives it up: at once, after a minute and
+/// after five minutes, with room for each attempt's 3 s deadline and Slack's own delays.
+pub const REDELIVERY_SPAN: Duration = Duration::from_secs(10 * 60);
+
+/// Whether a request is one of Slack's retries of a delivery the hub did not acknowledge.
+pub(crate) fn is_retry(request: &WebhookRequest) -> bool {
+    request
+        .headers
+        .get(RETRY_NUM_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u32>().ok())
+        .is_some_and(|attempt| attempt > 0)
+}
+
 /// The `message` events' subtypes that are a message written (the others are changes to
 /// one, or notices such as a member joining).
 fn is_posted(subtype: Option<&str>) -> bool {
@@ -369,6 +389,18 @@ mod tests {
         assert!(signed.by(&secret, body.as_bytes()));
         assert!(!signed.by(&SecretString::from("another"), body.as_bytes()));
         assert!(super::signed(&req, 1_531_420_618 + 301).is_err());
+    }
+
+    #[test]
+    fn only_a_retry_numbered_from_one_is_a_retry() {
+        let mut retried = request("s", "1", b"{}");
+        assert!(!is_retry(&retried));
+        for (number, retry) in [("0", false), ("1", true), ("3", true), ("x", false)] {
+            retried
+                .headers
+                .insert(RETRY_NUM_HEADER, number.parse().unwrap());
+            assert_eq!(is_retry(&retried), retry, "X-Slack-Retry-Num: {number}");
+        }
     }
 
     #[test]

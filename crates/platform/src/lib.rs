@@ -11,6 +11,8 @@ mod registry;
 mod retry;
 mod types;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use switchboard_core::{
     Email, ExternalChatId, ExternalUserId, Platform, PlatformRules, Timestamp, rules_for,
@@ -216,6 +218,16 @@ pub trait ChatPlatform: Send + Sync {
     /// The items of a verified webhook, each to be stored before the delivery is acknowledged.
     /// Pure and quick: the platform waits for the acknowledgement (Slack: 3 s).
     fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError>;
+
+    /// Whether a verified webhook is the platform's retry of a delivery the hub did not
+    /// acknowledge, and if so how long the platform goes on retrying a delivery before it gives
+    /// up. A retry is the only sign a platform like Slack gives that its deliveries are failing,
+    /// and a delivery that failed on every attempt is never announced at all: the hub reads
+    /// back the chats written in over that span. Platforms that announce lost deliveries
+    /// themselves (Graph's `missed` lifecycle notification) keep the default.
+    fn redelivery_span(&self, _request: &WebhookRequest) -> Option<Duration> {
+        None
+    }
 
     /// The new message `envelope` announces, read from the item alone without calling the
     /// platform; `None` for anything else. Most of what the hub receives is its own posts

@@ -816,6 +816,82 @@ async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so()
 }
 
 #[tokio::test]
+async fn a_message_slack_gave_up_delivering_is_read_back_once_a_retry_shows_deliveries_failing() {
+    let world = World::start(10).await;
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let bob_token = world.token("teams", &bob.email).await;
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
+    let from_alice = |text: &'static str| {
+        let (world, alice_token, dm) = (&world, &alice_token, &dm);
+        async move {
+            world
+                .slack(
+                    "chat.postMessage",
+                    alice_token,
+                    &[("channel", dm), ("text", text)],
+                )
+                .await;
+        }
+    };
+    let faults = |scale: f64, rules: Value| {
+        let world = &world;
+        async move {
+            world
+                .sim(
+                    reqwest::Method::PUT,
+                    "/_sim/settings",
+                    json!({ "webhook_time_scale": scale }),
+                )
+                .await;
+            world.sim(reqwest::Method::PUT, "/_sim/faults", rules).await;
+        }
+    };
+    from_alice("Good morning").await;
+    world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+
+    // Every delivery of the next message fails, its retries too (Slack's six minutes of them
+    // pass in a third of a second), and Slack gives it up without a word.
+    faults(0.001, json!([{"webhooks_of": "slack", "drop_rate": 1.0}])).await;
+    from_alice("Lost on every attempt").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // The next one's first delivery fails too, and a retry gets through: the only sign Slack
+    // gives that it is failing to deliver.
+    faults(
+        0.05,
+        json!([{"webhooks_of": "slack", "drop_rate": 1.0, "duration_secs": 0.5}]),
+    )
+    .await;
+    from_alice("Through on a retry").await;
+    let (_, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 2)
+        .await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[1].contains("Through on a retry"), "{texts:?}");
+
+    // The hub reads the chat back and relays what it never heard of, saying it is late.
+    let (_, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 3)
+        .await;
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(texts[2].contains("Lost on every attempt"), "{texts:?}");
+    assert!(
+        texts[2].contains("reached Switchboard late"),
+        "out of place, the copy says so: {texts:?}"
+    );
+    // What was read back and had been relayed already is not relayed again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 3)
+        .await;
+    assert_eq!(texts.len(), 3, "{texts:?}");
+}
+
+#[tokio::test]
 async fn a_message_whose_event_comes_after_newer_ones_went_out_says_it_is_late() {
     let world = World::start(10).await;
     let alice = world.synced_person("slack", "teams").await;

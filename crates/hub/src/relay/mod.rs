@@ -17,10 +17,11 @@ pub use own_posts::{Door, RecentCopies, is_own_post};
 mod payload;
 mod route;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard_core::{Platform, Timestamp};
+use switchboard_core::{ConnectionId, Platform, Timestamp};
 use switchboard_platform::EventSubscription;
 use switchboard_store::StoredSubscription;
 use tokio::sync::Notify;
@@ -35,7 +36,17 @@ pub struct Relay {
     inbox: Arc<Notify>,
     outbox: Arc<Notify>,
     subscriptions: Arc<Notify>,
+    read_back: Arc<ReadBack>,
     pub copies: Arc<RecentCopies>,
+}
+
+/// Connections whose chats are to be read back, each from the earliest time since which a
+/// delivery may have been given up by its platform, and the signal that wakes the loop that
+/// reads them.
+#[derive(Debug, Default)]
+struct ReadBack {
+    pending: Mutex<HashMap<ConnectionId, i64>>,
+    wanted: Notify,
 }
 
 impl Relay {
@@ -53,6 +64,29 @@ impl Relay {
     pub fn connection_changed(&self) {
         self.subscriptions.notify_one();
     }
+
+    /// `connection`'s platform retried a delivery: deliveries made since `since_micros` may
+    /// have failed on every attempt and been given up, unannounced. Its chats are read back
+    /// from then on, shortly, once for however many retries come meanwhile.
+    pub fn redelivered(&self, connection: ConnectionId, since_micros: i64) {
+        self.read_back
+            .pending
+            .lock()
+            .expect("read-back lock")
+            .entry(connection)
+            .and_modify(|since| *since = (*since).min(since_micros))
+            .or_insert(since_micros);
+        self.read_back.wanted.notify_one();
+    }
+
+    /// Waits for connections to read back, and takes them.
+    async fn to_read_back(&self) -> HashMap<ConnectionId, i64> {
+        self.read_back.wanted.notified().await;
+        // Retries come in bursts, while a platform's deliveries fail: one reading covers a
+        // burst, and the chats are not read again and again meanwhile.
+        tokio::time::sleep(READ_BACK_DELAY).await;
+        std::mem::take(&mut *self.read_back.pending.lock().expect("read-back lock"))
+    }
 }
 
 /// A person's representation was synced: what was held for it goes out now.
@@ -69,6 +103,11 @@ pub async fn release_held(state: &AppState, person: switchboard_core::PersonId) 
 
 /// How often the loops look for work when nothing woke them: for retries that came due.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long after a platform's retry its connection's chats are read back, and how long the
+/// reading rests after each pass: while a platform's deliveries keep failing, the chats active
+/// that day are read at most about once a minute, within the platforms' limits on reading.
+const READ_BACK_DELAY: Duration = Duration::from_secs(10);
+const READ_BACK_PAUSE: Duration = Duration::from_secs(50);
 /// How often the event subscriptions are checked (renewed before they expire).
 const SUBSCRIPTION_CHECK: Duration = Duration::from_secs(60);
 /// How long the ids of read events are kept to recognise redeliveries: far longer than any
@@ -82,6 +121,7 @@ pub fn spawn(state: AppState) {
         // Before anything is routed: recovery reads the outbox afresh.
         deliver::recover(&relay).await;
         tokio::spawn(route::run(relay.clone()));
+        tokio::spawn(route::read_back(relay.clone()));
         deliver::run(relay).await;
     });
     tokio::spawn(maintain_subscriptions(state));

@@ -28,7 +28,7 @@ const BATCH: i64 = 128;
 const READ_ATTEMPTS: i64 = 12;
 
 pub(super) async fn run(state: AppState) {
-    if let Err(error) = catch_up(&state, None).await {
+    if let Err(error) = catch_up(&state, None, None).await {
         tracing::warn!(%error, "relay: catching up after a stop failed");
     }
     loop {
@@ -305,7 +305,7 @@ async fn subscription_changed(
     tracing::info!(%connection, subscription, ?change, "relay: a subscription changed");
     if change == SubscriptionChange::Missed {
         // Boxed: catching up decides events itself.
-        return Box::pin(catch_up(state, Some(connection))).await;
+        return Box::pin(catch_up(state, Some(connection), None)).await;
     }
     let now = state.clock.now();
     let kept: Vec<StoredSubscription> = state
@@ -334,11 +334,32 @@ async fn subscription_changed(
 /// How far back the relay reads portals' histories after a stop.
 const CATCH_UP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
+/// Reads back the chats of connections whose platform retried a delivery (see
+/// [`super::Relay::redelivered`]), beside the route loop: a message whose every delivery
+/// failed is relayed late rather than never, and one that was delivered is recognised as a
+/// repeat when the two are recorded.
+pub(super) async fn read_back(state: AppState) {
+    loop {
+        for (connection, since) in state.relay.to_read_back().await {
+            tracing::info!(%connection, "relay: the platform retried deliveries; reading its chats back");
+            if let Err(error) = catch_up(&state, Some(connection), Some(since)).await {
+                tracing::warn!(%connection, %error, "relay: reading chats back failed");
+            }
+        }
+        tokio::time::sleep(super::READ_BACK_PAUSE).await;
+    }
+}
+
 /// After a stop, each portal written in recently is read from its last message on, and what
 /// was written there meanwhile is relayed, in order, before anything newer: platforms retry a
 /// delivery only for a while (Slack three times, within minutes), and a retry can come after
-/// newer messages.
-async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), StoreError> {
+/// newer messages. With `from` (microseconds), each is read from then at the latest: messages
+/// older than a portal's last one may have been lost too.
+async fn catch_up(
+    state: &AppState,
+    only: Option<ConnectionId>,
+    from: Option<i64>,
+) -> Result<(), StoreError> {
     let since = now_micros(state) - super::millis(CATCH_UP_WINDOW) * 1000;
     let mut batch = Batch::default();
     for (portal, last) in state.store.portals_active_since(since).await? {
@@ -376,7 +397,12 @@ async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), St
             }
         }
         let events = match module
-            .messages_since(&context, &reader, &portal.external_chat_id, last)
+            .messages_since(
+                &context,
+                &reader,
+                &portal.external_chat_id,
+                from.map_or(last, |from| from.min(last)),
+            )
             .await
         {
             Ok(events) => events,
@@ -396,7 +422,7 @@ async fn catch_up(state: &AppState, only: Option<ConnectionId>) -> Result<(), St
         }
     }
     if batch.settle(state).await? {
-        tracing::info!("relay: relayed what was written while the hub was stopped");
+        tracing::info!("relay: relayed messages whose events were missed");
         state.relay.outbox_filled();
     }
     Ok(())
