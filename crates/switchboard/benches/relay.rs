@@ -217,14 +217,24 @@ async fn run() {
         };
         let soak_started = Instant::now();
         let before = metrics.latency_buckets().await;
+        let (mut window_start, mut steal_start) = (before.clone(), steal_seconds());
         while !soak.is_finished() {
             tokio::time::sleep(Duration::from_secs(30)).await;
+            // Each window's own figures: a drift over the run shows, and so does a spell when
+            // the hypervisor took the cores away (steal).
+            let (now, steal) = (metrics.latency_buckets().await, steal_seconds());
+            let window = now.since(&window_start);
             println!(
-                "soak: {:>4.0} s, {} messages written, hub RSS {:.0} MiB",
+                "soak: {:>4.0} s, {} messages written, hub RSS {:.0} MiB; last 30 s: p50 {:.1} \
+                 ms, p99 {:.1} ms, CPU steal {:.2} s",
                 soak_started.elapsed().as_secs_f64(),
                 written.load(Ordering::SeqCst),
-                rss_mib(hub.pid())
+                rss_mib(hub.pid()),
+                window.quantile(0.5) * 1e3,
+                window.quantile(0.99) * 1e3,
+                steal - steal_start,
             );
+            (window_start, steal_start) = (now, steal);
         }
         metrics
             .wait_for_posts(written.load(Ordering::SeqCst), Duration::from_secs(300))
@@ -369,6 +379,7 @@ impl Metrics {
 
 /// A histogram's cumulative buckets: (upper bound in seconds, observations at or below it),
 /// summed over its labels.
+#[derive(Clone)]
 struct Buckets(Vec<(f64, f64)>);
 
 impl Buckets {
@@ -453,6 +464,18 @@ impl CpuTimes {
             per_copy(self.writer, earlier.writer),
         )
     }
+}
+
+/// The time the hypervisor ran something else while this machine's CPUs wanted to run (the
+/// `steal` column of /proc/stat's first line), summed over the CPUs.
+fn steal_seconds() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .and_then(|cpu| cpu.split_whitespace().nth(8))
+        .and_then(|ticks| ticks.parse::<f64>().ok())
+        .map_or(f64::NAN, |ticks| ticks / 100.0)
 }
 
 /// The CPU time of every process named `postgres` (the server and its backends).
