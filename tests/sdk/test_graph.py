@@ -38,6 +38,7 @@ from msgraph.generated.models.aad_user_conversation_member import AadUserConvers
 from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.chat import Chat
 from msgraph.generated.models.chat_message import ChatMessage
+from msgraph.generated.models.chat_message_attachment import ChatMessageAttachment
 from msgraph.generated.models.chat_message_mention import ChatMessageMention
 from msgraph.generated.models.chat_message_mentioned_identity_set import (
     ChatMessageMentionedIdentitySet,
@@ -671,6 +672,49 @@ def listing(**parameters):
     return RequestConfiguration(
         query_parameters=MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(**parameters)
     )
+
+
+def test_a_message_with_a_file_and_a_card_attached_reads_back_with_them(sim):
+    alice, bob = members(sim)[:2]
+    as_alice = graph(sim, sim.token("teams", alice["email"]))
+    as_bob = graph(sim, sim.token("teams", bob["email"]))
+    chat = run(as_alice.chats.post(one_on_one(alice["id"], bob["id"])))
+    file = ChatMessageAttachment(
+        id="153fa47d-18c9-4179-be08-9879815a9f90",
+        content_type="reference",
+        content_url="https://contoso.sharepoint.com/sites/s/Shared%20Documents/plan.docx",
+        name="plan.docx",
+    )
+    card = ChatMessageAttachment(
+        id="74d20c7f34aa4a7fb74e2b30004247c5",
+        content_type="application/vnd.microsoft.card.adaptive",
+        content='{"type": "AdaptiveCard", "version": "1.4", "body": []}',
+    )
+    posted = run(
+        as_alice.chats.by_chat_id(chat.id).messages.post(
+            ChatMessage(
+                body=ItemBody(
+                    content_type=BodyType.Html,
+                    content=f'The plan <attachment id="{file.id}"></attachment><attachment id="{card.id}"></attachment>',
+                ),
+                attachments=[file, card],
+            )
+        )
+    )
+    read = run(as_bob.chats.by_chat_id(chat.id).messages.by_chat_message_id(posted.id).get())
+    assert [(a.id, a.content_type, a.name) for a in read.attachments] == [
+        (file.id, "reference", "plan.docx"),
+        (card.id, "application/vnd.microsoft.card.adaptive", None),
+    ]
+    assert read.attachments[0].content_url == file.content_url
+    assert read.attachments[1].content == card.content
+
+    error = odata_error(
+        as_alice.chats.by_chat_id(chat.id).messages.post(
+            ChatMessage(body=ItemBody(content="x"), attachments=[ChatMessageAttachment(name="no id")])
+        )
+    )
+    assert error.response_status_code == 400
 
 
 def test_chat_messages_are_listed_for_catch_up_with_orderby_filter_and_top(sim):

@@ -481,6 +481,37 @@ def test_message_metadata_is_posted_and_read_back(sim):
     assert broken["error"] == "invalid_metadata_format"
 
 
+def test_a_file_is_uploaded_and_shared_with_a_comment(sim):
+    ada, ben = people(sim)[:2]
+    a = web(sim, sim.token("slack", ada["email"]))
+    b = web(sim, sim.token("slack", ben["email"]))
+    dm = a.conversations_open(users=[ben["id"]])["channel"]["id"]
+
+    # The SDK's own three steps: an upload URL, the bytes posted to it, the upload completed.
+    shared = a.files_upload_v2(
+        channel=dm, content="a,b\n1,2\n", filename="plan.csv", title="The plan",
+        initial_comment="the plan, as promised",
+    )
+    assert shared["file"]["id"].startswith("F") and shared["file"]["title"] == "The plan"
+
+    message = b.conversations_history(channel=dm)["messages"][0]
+    assert message["text"] == "the plan, as promised" and message["user"] == ada["id"]
+    assert message["subtype"] == "file_share" and message["upload"] is True
+    [file] = message["files"]
+    assert (file["id"], file["name"], file["title"], file["size"]) == (
+        shared["file"]["id"], "plan.csv", "The plan", len("a,b\n1,2\n"),
+    )
+
+    never_sent = a.files_getUploadURLExternal(filename="x.txt", length=3)
+    incomplete = error_of(lambda: a.files_completeUploadExternal(
+        files=[{"id": never_sent["file_id"]}], channel_id=dm,
+    ))
+    assert incomplete["error"] == "file_upload_not_complete"
+    assert error_of(lambda: b.files_completeUploadExternal(
+        files=[{"id": shared["file"]["id"]}], channel_id=dm,
+    ))["error"] == "file_not_found"
+
+
 def test_injected_throttling_holds_one_channel(sim):
     ada, ben, cy = people(sim)[:3]
     a = web(sim, sim.token("slack", ada["email"]))

@@ -69,6 +69,22 @@ impl RichText {
         Self { blocks }.normalize()
     }
 
+    /// This text followed by a line naming what was sent with the message and is not relayed
+    /// (files, cards), so that the reader on the other platform knows something is missing,
+    /// and what, rather than never learning of it. Nothing is added when `names` is empty.
+    pub fn noting_unrelayed(mut self, names: &[String]) -> Self {
+        if !names.is_empty() {
+            self.blocks
+                .push(Block::Paragraph(vec![Inline::Italic(vec![Inline::Text(
+                    format!(
+                        "📎 Sent with this message, not relayed: {}",
+                        names.join(", ")
+                    ),
+                )])]));
+        }
+        self
+    }
+
     /// A readable rendering without markup, for platforms or notifications that show plain text
     /// only: mentions as `@Name`, links as `label (url)`, list items as `- ` or `1. `, quoted
     /// lines prefixed with `> `.
@@ -555,6 +571,20 @@ mod tests {
             user: ExternalUserId::new(user),
             label: label.to_owned(),
         })
+    }
+
+    #[test]
+    fn what_is_not_relayed_is_named_below_the_text() {
+        let text = RichText::plain("See attached");
+        assert_eq!(text.clone().noting_unrelayed(&[]), text);
+        let noted = text.noting_unrelayed(&["plan.pdf".to_owned(), "a card".to_owned()]);
+        assert_eq!(
+            noted.to_plain_text(),
+            "See attached\n📎 Sent with this message, not relayed: plan.pdf, a card"
+        );
+        assert!(
+            matches!(&noted.blocks[1], Block::Paragraph(line) if matches!(line[0], Inline::Italic(_)))
+        );
     }
 
     #[test]

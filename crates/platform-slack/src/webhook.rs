@@ -307,6 +307,23 @@ pub(crate) fn history_message(chat: &str, message: &Value) -> Option<InboundKind
     }
 }
 
+/// The names of the files shared with a message, which the relay does not carry across.
+fn files(message: &Value) -> Vec<String> {
+    message
+        .get("files")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|file| {
+            text(file, "/name")
+                .or_else(|| text(file, "/title"))
+                .unwrap_or("a file")
+                .to_owned()
+        })
+        .collect()
+}
+
 fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
     let chat_kind = match text(event, "/channel_type") {
         Some("im") => ChatKind::Direct,
@@ -330,7 +347,8 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
                 sender: ExternalUserId::new(sender),
                 recipient,
                 sent_at_micros: ts_micros(ts),
-                body: markup::parse(text(event, "/text").unwrap_or_default()),
+                body: markup::parse(text(event, "/text").unwrap_or_default())
+                    .noting_unrelayed(&files(event)),
                 thread,
             })
         }
@@ -340,9 +358,10 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
             if text(event, "/previous_message/text") == Some(body) {
                 return None;
             }
+            let files = event.get("message").map(files).unwrap_or_default();
             Some(InboundKind::MessageEdited {
                 message: message_ref(channel, text(event, "/message/ts")?),
-                body: markup::parse(body),
+                body: markup::parse(body).noting_unrelayed(&files),
             })
         }
         Some("message_deleted") => Some(InboundKind::MessageDeleted {
@@ -409,6 +428,39 @@ mod tests {
         assert_eq!(ts_micros("2.5"), Some(2_500_000));
         assert_eq!(ts_micros("7"), Some(7_000_000));
         assert_eq!(ts_micros("x.1"), None);
+    }
+
+    #[test]
+    fn files_shared_with_a_message_or_its_edit_are_named_in_it() {
+        let envelope = |event: Value| {
+            serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+                "api_app_id": "A1", "team_id": "T1", "event": event}))
+            .unwrap()
+        };
+        let noted = "📎 Sent with this message, not relayed: plan.pdf, Untitled, a file";
+        let files = json!([{"id": "F1", "name": "plan.pdf"}, {"id": "F2", "title": "Untitled"},
+            {"id": "F3"}]);
+        let shared = parse(&envelope(
+            json!({"type": "message", "subtype": "file_share",
+            "channel": "D1", "channel_type": "im", "user": "U1", "text": "the plan",
+            "ts": "2.0", "files": files}),
+        ))
+        .unwrap();
+        let InboundKind::MessagePosted { body, .. } = &shared[0].kind else {
+            panic!("{shared:?}");
+        };
+        assert_eq!(body.to_plain_text(), format!("the plan\n{noted}"));
+        let edited = parse(&envelope(
+            json!({"type": "message", "subtype": "message_changed",
+            "channel": "D1", "channel_type": "im",
+            "message": {"ts": "2.0", "text": "the new plan", "files": files},
+            "previous_message": {"ts": "2.0", "text": "the plan"}}),
+        ))
+        .unwrap();
+        let InboundKind::MessageEdited { body, .. } = &edited[0].kind else {
+            panic!("{edited:?}");
+        };
+        assert_eq!(body.to_plain_text(), format!("the new plan\n{noted}"));
     }
 
     #[test]

@@ -57,8 +57,9 @@ pub(crate) fn read_body(message: &Value) -> RichText {
         .pointer("/body/content")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let unrelayed = unrelayed_attachments(message);
     if message.pointer("/body/contentType").and_then(Value::as_str) == Some("text") {
-        return RichText::plain(content);
+        return RichText::plain(content).noting_unrelayed(&unrelayed);
     }
     let mentions: Vec<TeamsMention> = message
         .get("mentions")
@@ -78,7 +79,34 @@ pub(crate) fn read_body(message: &Value) -> RichText {
             })
         })
         .collect();
-    markup::parse(content, &mentions)
+    markup::parse(content, &mentions).noting_unrelayed(&unrelayed)
+}
+
+/// What a message carries besides its body, which the relay does not carry across: files by
+/// name, cards as such. A reply's quote of the message it answers (`messageReference`) is
+/// part of the reply, not something missing.
+fn unrelayed_attachments(message: &Value) -> Vec<String> {
+    message
+        .get("attachments")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|attachment| {
+            let kind = attachment.get("contentType").and_then(Value::as_str)?;
+            let name = attachment
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|name| !name.is_empty());
+            match kind {
+                "messageReference" => None,
+                card if card.starts_with("application/vnd.microsoft.card.") => {
+                    Some(name.unwrap_or("a card").to_owned())
+                }
+                _ => Some(name.unwrap_or("an attachment").to_owned()),
+            }
+        })
+        .collect()
 }
 
 /// A prompt as Teams HTML: the text, then the personal link.
@@ -147,6 +175,32 @@ mod tests {
         assert_eq!(
             reply.to_plain_text(),
             "> ↪ First line of a long message…\nYes"
+        );
+    }
+
+    #[test]
+    fn files_cards_and_pasted_images_are_named_but_a_replys_quote_is_not() {
+        let message = json!({
+            "body": {"contentType": "html", "content":
+                "<p>See <img src=\"https://graph.microsoft.com/v1.0/chats/c/messages/1/hostedContents/h/$value\" alt=\"image\"> and <img itemtype=\"http://schema.skype.com/Emoji\" alt=\"👍\"></p>"},
+            "attachments": [
+                {"id": "1", "contentType": "messageReference", "content": "{}"},
+                {"id": "2", "contentType": "reference", "name": "plan.docx",
+                 "contentUrl": "https://contoso.sharepoint.com/plan.docx"},
+                {"id": "3", "contentType": "application/vnd.microsoft.card.adaptive",
+                 "content": "{}"},
+            ],
+        });
+        assert_eq!(
+            read_body(&message).to_plain_text(),
+            "See 🖼 (an image, not relayed) and 👍\n\
+             📎 Sent with this message, not relayed: plan.docx, a card"
+        );
+        let plain = json!({"body": {"contentType": "text", "content": "hi"},
+            "attachments": [{"contentType": "reference", "name": ""}]});
+        assert_eq!(
+            read_body(&plain).to_plain_text(),
+            "hi\n📎 Sent with this message, not relayed: an attachment"
         );
     }
 

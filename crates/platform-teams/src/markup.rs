@@ -364,11 +364,14 @@ impl Reader<'_> {
                 Some(alt) => out.push(Inline::Text(collapse_whitespace(alt))),
                 None => self.inlines(children, out),
             },
-            "img" => {
-                if let Some(alt) = node.attribute("alt") {
+            // An emoji drawn as an image is its `alt` text; any other image (pasted into the
+            // message, kept as its hosted content) is not relayed, and the copy says so.
+            "img" => match node.attribute("alt") {
+                Some(alt) if is_emoji_image(node) => {
                     out.push(Inline::Text(collapse_whitespace(alt)));
                 }
-            }
+                _ => out.push(Inline::Text(UNRELAYED_IMAGE.to_owned())),
+            },
             "td" | "th" => {
                 self.inlines(children, out);
                 out.push(Inline::Text(" ".to_owned()));
@@ -410,6 +413,15 @@ fn url_of(href: &str) -> String {
         .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
         .collect();
     url.trim_matches(|c: char| c <= ' ').to_owned()
+}
+
+/// What stands in a copy for an image pasted into a Teams message.
+const UNRELAYED_IMAGE: &str = "🖼 (an image, not relayed)";
+
+/// Whether an `<img>` is an emoji drawn as an image (Teams marks those with an `itemtype`).
+fn is_emoji_image(node: &Node) -> bool {
+    node.attribute("itemtype")
+        .is_some_and(|kind| kind.ends_with("schema.skype.com/Emoji"))
 }
 
 /// All text under `nodes`, line breaks included, as written (for code and mention names).

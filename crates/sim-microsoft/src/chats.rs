@@ -168,7 +168,7 @@ pub fn message_json(state: &State, chat: &Chat, message: &Message) -> Value {
             "contentType": message.content_type,
             "content": if deleted { String::new() } else { message.content.clone() },
         },
-        "attachments": [],
+        "attachments": if deleted { Vec::new() } else { message.attachments.clone() },
         "mentions": if deleted { Vec::new() } else { message.mentions.clone() },
         "reactions": if deleted { Vec::new() } else { reactions },
         "messageHistory": [],
@@ -397,10 +397,12 @@ pub fn post_message_op(
     content_type: &str,
     content: &str,
     mentions: &[Value],
+    attachments: &[Value],
 ) -> Result<(String, Event), GraphError> {
     let content_type = check_body(content_type, content)?;
     let tenant_id = state.chats[chat_index].tenant_id.clone();
     let mentions = normalise_mentions(state, &tenant_id, content, mentions)?;
+    let attachments = check_attachments(attachments)?;
     let now = state.next_message_ms();
     let chat = &mut state.chats[chat_index];
     let id = now.to_string();
@@ -410,6 +412,7 @@ pub fn post_message_op(
         content_type,
         content: content.to_owned(),
         mentions,
+        attachments,
         reactions: Vec::new(),
         created_ms: now,
         modified_ms: now,
@@ -419,6 +422,34 @@ pub fn post_message_op(
     chat.updated_ms = now;
     let event = Event::message(&tenant_id, &chat.id, &id, member_ids(chat), "created");
     Ok((id, event))
+}
+
+/// A message's attachments as Graph shows them (`chatMessageAttachment`): each needs an `id`
+/// and a `contentType`; the other properties are null when not given.
+fn check_attachments(attachments: &[Value]) -> Result<Vec<Value>, GraphError> {
+    attachments
+        .iter()
+        .map(|attachment| {
+            let (Some(id), Some(content_type)) = (
+                attachment.get("id").and_then(Value::as_str),
+                attachment.get("contentType").and_then(Value::as_str),
+            ) else {
+                return Err(GraphError::bad_request(
+                    "Each attachment needs an id and a contentType.",
+                ));
+            };
+            let property = |name: &str| attachment.get(name).cloned().unwrap_or(Value::Null);
+            Ok(json!({
+                "id": id,
+                "contentType": content_type,
+                "contentUrl": property("contentUrl"),
+                "content": property("content"),
+                "name": property("name"),
+                "thumbnailUrl": property("thumbnailUrl"),
+                "teamsAppId": property("teamsAppId"),
+            }))
+        })
+        .collect()
 }
 
 fn message_position(chat: &Chat, message_id: &str) -> Result<usize, GraphError> {
@@ -1009,6 +1040,13 @@ fn mentions_of(body: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+fn attachments_of(body: &Value) -> Vec<Value> {
+    body.get("attachments")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 pub async fn post_message(
     Shared(sim): Shared<Arc<MicrosoftSim>>,
     headers: HeaderMap,
@@ -1039,6 +1077,7 @@ pub async fn post_message(
             content_type,
             content,
             &mentions_of(&body),
+            &attachments_of(&body),
         )?;
         let chat = &state.chats[index];
         let position = message_position(chat, &message_id)?;

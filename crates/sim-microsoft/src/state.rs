@@ -385,6 +385,9 @@ pub struct Message {
     pub content_type: String,
     pub content: String,
     pub mentions: Vec<serde_json::Value>,
+    /// Files and cards sent with the message, as the sender described them.
+    #[serde(default)]
+    pub attachments: Vec<serde_json::Value>,
     pub reactions: Vec<Reaction>,
     pub created_ms: u64,
     pub modified_ms: u64,

@@ -452,7 +452,7 @@ async fn send(Shared(sim): Shared<Arc<MicrosoftSim>>, headers: HeaderMap, body: 
         if content.is_empty() {
             return Err(GraphError::bad_request("Type a message first."));
         }
-        post_message_op(state, index, me, "text", &content, &[]).map(|(_, event)| event)
+        post_message_op(state, index, me, "text", &content, &[], &[]).map(|(_, event)| event)
     })
 }
 

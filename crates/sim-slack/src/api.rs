@@ -18,7 +18,7 @@ use switchboard_sim_kit::{Limit, SimPlatform};
 use crate::encoding::{format_ts, parse_multipart, parse_ts, parse_urlencoded};
 use crate::state::{
     Actor, Conversation, ConversationKind, Failure, Message, NewMessage, State as Workspace,
-    TokenKind,
+    TokenKind, Upload,
 };
 use crate::{SlackSim, json_response};
 
@@ -37,12 +37,41 @@ const MAX_PAGE: usize = 1000;
 const WEB_TOKENS: &[TokenKind] = &[TokenKind::Bot, TokenKind::User];
 const CONFIG_TOKENS: &[TokenKind] = &[TokenKind::Config];
 
+/// The second step of Slack's upload (`files.getUploadURLExternal`): the file's bytes, posted
+/// to the URL it gave, as the raw body or as a multipart form's file. Slack answers in plain text.
+pub async fn receive_upload(
+    State(sim): State<Arc<SlackSim>>,
+    Path(file_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut state = sim.write();
+    let Some(upload) = state.uploads.get_mut(&file_id) else {
+        return plain_text(StatusCode::NOT_FOUND, "file not found".to_owned());
+    };
+    if body.is_empty() {
+        return plain_text(StatusCode::BAD_REQUEST, "no file".to_owned());
+    }
+    upload.received = true;
+    plain_text(StatusCode::OK, format!("OK - {}", body.len()))
+}
+
+fn plain_text(status: StatusCode, text: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(text.into())
+        .unwrap_or_default()
+}
+
 /// The methods that take a token: their rate tier and the token types they accept.
 fn method_spec(method: &str) -> Option<(Limit, &'static [TokenKind])> {
     Some(match method {
-        "auth.test" | "users.info" | "conversations.members" | "apps.uninstall" => {
-            (TIER_4, WEB_TOKENS)
-        }
+        "auth.test"
+        | "users.info"
+        | "conversations.members"
+        | "apps.uninstall"
+        | "files.getUploadURLExternal"
+        | "files.completeUploadExternal" => (TIER_4, WEB_TOKENS),
         "users.list" | "reactions.remove" => (TIER_2, WEB_TOKENS),
         "auth.revoke"
         | "users.lookupByEmail"
@@ -467,6 +496,8 @@ impl SlackSim {
             "conversations.history" => self.conversations_history(actor, params),
             "conversations.replies" => self.conversations_replies(actor, params),
             "chat.postMessage" => self.chat_post_message(actor, params),
+            "files.getUploadURLExternal" => self.files_get_upload_url(actor, params),
+            "files.completeUploadExternal" => self.files_complete_upload(actor, params),
             "chat.update" => {
                 actor.require("chat:write")?;
                 let channel = params
@@ -796,6 +827,7 @@ impl SlackSim {
             icon_url: params.owned("icon_url"),
             icon_emoji: params.owned("icon_emoji"),
             metadata: metadata(params)?,
+            files: Vec::new(),
         };
         let (channel, message) = self.post(actor, channel, message)?;
         ok(json!({
@@ -803,6 +835,110 @@ impl SlackSim {
             "ts": message["ts"],
             "message": message,
         }))
+    }
+
+    /// The first step of Slack's upload: a URL to send the file's bytes to, and its id.
+    fn files_get_upload_url(&self, actor: &Actor, params: &Params) -> Result<Answer, Failure> {
+        actor.require("files:write")?;
+        let filename = params
+            .get("filename")
+            .ok_or(Failure::Error("invalid_arguments"))?
+            .to_owned();
+        let length = params
+            .get("length")
+            .and_then(|length| length.parse::<u64>().ok())
+            .filter(|length| *length > 0)
+            .ok_or(Failure::Error("invalid_arguments"))?;
+        let mut state = self.write();
+        state.counters.next_file += 1;
+        let file_id = format!("F{:08X}", state.counters.next_file);
+        state.uploads.insert(
+            file_id.clone(),
+            Upload {
+                user: actor.user_id.clone(),
+                filename,
+                length,
+                received: false,
+            },
+        );
+        ok(json!({
+            "upload_url": format!("{}/slack/upload/{file_id}", self.context.base_url),
+            "file_id": file_id,
+        }))
+    }
+
+    /// The last step: the uploaded files shared in a channel as one message, the optional
+    /// `initial_comment` its text.
+    fn files_complete_upload(&self, actor: &Actor, params: &Params) -> Result<Answer, Failure> {
+        actor.require("files:write")?;
+        let wanted: Vec<Value> = params
+            .get("files")
+            .and_then(|files| serde_json::from_str(files).ok())
+            .filter(|files: &Vec<Value>| !files.is_empty())
+            .ok_or(Failure::Error("invalid_arguments"))?;
+        let now_secs = self.now_micros() / 1_000_000;
+        let mut files = Vec::with_capacity(wanted.len());
+        {
+            let mut state = self.write();
+            for file in &wanted {
+                let id = file
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or(Failure::Error("invalid_arguments"))?;
+                let upload = state
+                    .uploads
+                    .get(id)
+                    .filter(|upload| upload.user == actor.user_id)
+                    .ok_or(Failure::Error("file_not_found"))?;
+                if !upload.received {
+                    return Err("file_upload_not_complete".into());
+                }
+                let title = file
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&upload.filename);
+                files.push(json!({
+                    "id": id,
+                    "created": now_secs,
+                    "timestamp": now_secs,
+                    "name": upload.filename,
+                    "title": title,
+                    "mimetype": "application/octet-stream",
+                    "user": upload.user,
+                    "size": upload.length,
+                    "mode": "hosted",
+                    "is_external": false,
+                    "is_public": false,
+                }));
+            }
+            for file in &files {
+                if let Some(id) = file["id"].as_str() {
+                    state.uploads.remove(id);
+                }
+            }
+        }
+        let shared: Vec<Value> = files
+            .iter()
+            .map(|file| json!({"id": file["id"], "title": file["title"]}))
+            .collect();
+        if let Some(channel) = params.get("channel_id") {
+            let thread_ts = match params.get("thread_ts") {
+                None => None,
+                Some(text) => Some(parse_ts(text).ok_or(Failure::Error("thread_not_found"))?),
+            };
+            let message = NewMessage {
+                text: params.owned("initial_comment"),
+                blocks: None,
+                thread_ts,
+                username: None,
+                icon_url: None,
+                icon_emoji: None,
+                metadata: None,
+                files,
+            };
+            self.post(actor, channel, message)?;
+        }
+        ok(json!({ "files": shared }))
     }
 
     fn apps_uninstall(&self, actor: &Actor, params: &Params) -> Result<Answer, Failure> {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use switchboard_sim_kit::clock::since_epoch;
 use switchboard_sim_kit::ratelimit::retry_after_seconds;
@@ -364,6 +364,7 @@ impl SimPlatform for SlackSim {
     fn router(self: Arc<Self>) -> Router {
         Router::new()
             .route("/slack/api/{method}", any(api::handle))
+            .route("/slack/upload/{file_id}", post(api::receive_upload))
             .route(
                 "/slack/oauth/v2/authorize",
                 get(oauth::consent_page).post(oauth::consent_decision),

@@ -29,6 +29,7 @@ pub const CLIENT_SCOPES: &[&str] = &[
     "users:read.email",
     "reactions:read",
     "reactions:write",
+    "files:write",
 ];
 
 /// The longest message text Slack accepts.
@@ -301,6 +302,9 @@ pub struct Message {
     /// files.
     #[serde(default)]
     pub metadata: Option<Value>,
+    /// The files shared with the message (Slack's file objects); absent from older state files.
+    #[serde(default)]
+    pub files: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -346,6 +350,18 @@ pub struct Counters {
     pub next_bot: u64,
     pub next_event: u64,
     pub last_ts: u64,
+    #[serde(default)]
+    pub next_file: u64,
+}
+
+/// A file whose upload was asked for (`files.getUploadURLExternal`) and not yet shared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Upload {
+    pub user: String,
+    pub filename: String,
+    pub length: u64,
+    /// Whether its bytes were sent to the upload URL.
+    pub received: bool,
 }
 
 #[derive(Debug, Default)]
@@ -370,6 +386,9 @@ pub struct State {
     pub client_tokens: HashMap<String, String>,
     pub grants: HashMap<String, Grant>,
     pub counters: Counters,
+    /// Uploads by file id, until they are completed; absent from older state files.
+    #[serde(default)]
+    pub uploads: HashMap<String, Upload>,
     #[serde(skip)]
     pub index: Index,
 }
@@ -438,6 +457,7 @@ pub struct NewMessage {
     pub icon_url: Option<String>,
     pub icon_emoji: Option<String>,
     pub metadata: Option<Value>,
+    pub files: Vec<Value>,
 }
 
 /// An emoji name as `reactions.add` takes it: colons stripped, lower-case letters, digits and
@@ -495,6 +515,7 @@ impl State {
             conversations: BTreeMap::new(),
             tokens: HashMap::new(),
             client_tokens: HashMap::new(),
+            uploads: HashMap::new(),
             grants: HashMap::new(),
             counters: Counters::default(),
             index: Index::default(),
@@ -977,7 +998,7 @@ impl State {
     ) -> Result<(String, u64), Failure> {
         let channel = self.resolve_channel(&actor.user_id, channel, now_micros)?;
         let text = new.text.unwrap_or_default();
-        if text.trim().is_empty() && new.blocks.is_none() {
+        if text.trim().is_empty() && new.blocks.is_none() && new.files.is_empty() {
             return Err("no_text".into());
         }
         if text.chars().count() > MAX_TEXT_CHARS {
@@ -1017,6 +1038,7 @@ impl State {
             icon_url: new.icon_url.filter(|_| customised),
             icon_emoji: new.icon_emoji.filter(|_| customised),
             metadata: new.metadata,
+            files: new.files,
         });
         Ok((channel, ts))
     }
@@ -1155,6 +1177,11 @@ impl State {
         }
         if let Some(metadata) = &message.metadata {
             object.insert("metadata".to_owned(), metadata.clone());
+        }
+        if !message.files.is_empty() {
+            object.insert("subtype".to_owned(), json!("file_share"));
+            object.insert("upload".to_owned(), json!(true));
+            object.insert("files".to_owned(), json!(message.files));
         }
         match (&message.icon_url, &message.icon_emoji) {
             (Some(url), _) => {

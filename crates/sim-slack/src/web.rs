@@ -545,6 +545,7 @@ async fn send(
             icon_url: None,
             icon_emoji: None,
             metadata: None,
+            files: Vec::new(),
         };
         sim.post(actor, &channel, message).map(|_| ())
     })

@@ -702,6 +702,94 @@ async fn formatting_emoji_and_mentions_are_translated_both_ways() {
 }
 
 #[tokio::test]
+async fn files_are_named_in_the_copies_that_go_without_them_both_ways() {
+    let world = World::start(10).await;
+    let alice = world.synced_person("slack", "teams").await;
+    let bob = world.synced_person("teams", "slack").await;
+    let alice_token = world.token("slack", &alice.email).await;
+    let bob_token = world.token("teams", &bob.email).await;
+    let dm = world.slack_dm(&alice_token, &bob.representation).await;
+
+    // Alice shares files in Slack, Slack's way: an upload URL, the bytes, the upload completed.
+    let share = async |filename: &str, comment: Option<&str>| {
+        let content = b"a,b\n1,2\n";
+        let upload = world
+            .slack(
+                "files.getUploadURLExternal",
+                &alice_token,
+                &[
+                    ("filename", filename),
+                    ("length", &content.len().to_string()),
+                ],
+            )
+            .await;
+        let sent = reqwest::Client::new()
+            .post(upload["upload_url"].as_str().unwrap())
+            .body(content.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert!(sent.status().is_success());
+        let files = json!([{"id": upload["file_id"]}]).to_string();
+        let mut args = vec![("files", files.as_str()), ("channel_id", dm.as_str())];
+        args.extend(comment.map(|comment| ("initial_comment", comment)));
+        world
+            .slack("files.completeUploadExternal", &alice_token, &args)
+            .await;
+    };
+    share("plan.csv", Some("the plan, as promised")).await;
+    let (chat, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 1)
+        .await;
+    assert!(texts[0].contains("the plan, as promised"), "{texts:?}");
+    assert!(
+        texts[0].contains("Sent with this message, not relayed: plan.csv"),
+        "{texts:?}"
+    );
+    // A file shared without a word still makes a copy: the line naming it.
+    share("photo.png", None).await;
+    let (_, texts) = world
+        .teams_chat_with(&bob_token, &alice.representation, 2)
+        .await;
+    assert!(
+        texts[1].contains("Sent with this message, not relayed: photo.png"),
+        "{texts:?}"
+    );
+
+    // Bob answers in Teams with a file from OneDrive and a card.
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            &bob_token,
+            Some(json!({
+                "body": {"contentType": "html", "content":
+                    "<p>Mine <attachment id=\"f1\"></attachment></p><attachment id=\"c1\"></attachment>"},
+                "attachments": [
+                    {"id": "f1", "contentType": "reference", "name": "budget.xlsx",
+                     "contentUrl": "https://contoso.sharepoint.com/budget.xlsx"},
+                    {"id": "c1", "contentType": "application/vnd.microsoft.card.adaptive",
+                     "content": "{}"},
+                ],
+            })),
+        )
+        .await;
+    let answer = eventually("Bob's answer reaching Slack", async || {
+        world
+            .slack_history(&alice_token, &dm)
+            .await
+            .into_iter()
+            .find(|(user, text)| user == &bob.representation && text.contains("Mine"))
+            .map(|(_, text)| text)
+    })
+    .await;
+    assert!(
+        answer.contains("Sent with this message, not relayed: budget.xlsx, a card"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so() {
     let world = World::start(10).await;
     let alice = world.synced_person("slack", "teams").await;
