@@ -69,23 +69,39 @@ async fn route_due(state: &AppState) -> Result<usize, StoreError> {
             );
         }
     }
-    // Spawned, so that every read goes on while earlier events are being decided.
+    // Spawned, so that every read goes on while earlier events are being decided: the event,
+    // and for a message in a chat the hub has no portal for, what it must know of that chat.
     let reads: Vec<_> = items
         .iter()
         .cloned()
         .map(|item| {
             let state = state.clone();
             let context = contexts.get(&item.connection_id).cloned().flatten();
-            tokio::spawn(async move { read(&state, context.as_ref(), &item).await })
+            tokio::spawn(async move {
+                let read = read(&state, context.as_ref(), &item).await;
+                let new_chat = match (&read, context.as_ref()) {
+                    (Ok(Some(event)), Some(context)) => {
+                        prepare_new_chat(&state, context, event).await
+                    }
+                    _ => None,
+                };
+                (read, new_chat)
+            })
         })
         .collect();
     let mut batch = Batch::default();
     for (item, read) in items.iter().zip(reads) {
-        let read = read.await.unwrap_or_else(|failed| {
-            Err(PlatformError::Unavailable(format!(
-                "reading the event failed: {failed}"
-            )))
+        let (read, new_chat) = read.await.unwrap_or_else(|failed| {
+            (
+                Err(PlatformError::Unavailable(format!(
+                    "reading the event failed: {failed}"
+                ))),
+                None,
+            )
         });
+        if let Some((chat, new_chat)) = new_chat {
+            batch.new_chats.insert((item.connection_id, chat), new_chat);
+        }
         let context = contexts[&item.connection_id].as_ref();
         route_item(state, context, item, read, &mut batch).await?;
     }
@@ -131,6 +147,70 @@ async fn read(state: &AppState, context: Option<&ConnectionContext>, item: &Inbo
     module.read_event(context, &envelope).await
 }
 
+/// What the hub must know of a chat it has no portal for before it can decide a message
+/// written there: who is in it, read as `reader`, and, when one of the hub's representations
+/// is (the chat is to be relayed), what was written there shortly before (`None` when that
+/// could not be read). Read beside the batch's other reads, not while every decision waits.
+struct NewChat {
+    reader: Actor,
+    members: Vec<ExternalUserId>,
+    history: Option<Vec<InboundEvent>>,
+}
+
+/// Reads what a message's chat needs if the hub has no portal for it; `None` otherwise, or when
+/// it cannot be read now (the decision then reads it itself, and meets the failure there).
+async fn prepare_new_chat(
+    state: &AppState,
+    context: &ConnectionContext,
+    event: &InboundEvent,
+) -> Option<(ExternalChatId, NewChat)> {
+    let InboundKind::MessagePosted { .. } = &event.kind else {
+        return None;
+    };
+    let module = state.platforms.get(context.connection.platform).cloned()?;
+    let posted = Posted::of(state, context.connection.platform, event.kind.clone())?;
+    let connection = context.connection.id;
+    let platform = context.connection.platform;
+    let known = state
+        .directory
+        .portal_by_chat(&state.store, connection, &posted.origin.chat)
+        .await;
+    if !matches!(known, Ok(None)) {
+        return None;
+    }
+    let (reader, members) = chat_members(state, module.as_ref(), context, &posted)
+        .await
+        .ok()?;
+    let mut represented = false;
+    for member in &members {
+        if let Ok(Some(AccountIdentity::Representation(_))) = state
+            .directory
+            .identity(&state.store, connection, platform, member.as_str())
+            .await
+        {
+            represented = true;
+            break;
+        }
+    }
+    let history = if represented {
+        let after = posted.order - super::millis(BACKFILL_WINDOW) * 1000;
+        module
+            .messages_since(context, &reader, &posted.origin.chat, after)
+            .await
+            .ok()
+    } else {
+        None
+    };
+    Some((
+        posted.origin.chat,
+        NewChat {
+            reader,
+            members,
+            history,
+        },
+    ))
+}
+
 /// Why an event could not be routed now.
 #[derive(Debug, thiserror::Error)]
 enum RouteError {
@@ -174,15 +254,24 @@ async fn backfill(
     let Some(backfill) = &decision.backfill else {
         return Ok(());
     };
-    let after = backfill.before_micros - super::millis(BACKFILL_WINDOW) * 1000;
-    let events = match module
-        .messages_since(context, &backfill.reader, &backfill.chat, after)
-        .await
-    {
-        Ok(events) => events,
-        Err(error) => {
-            tracing::warn!(chat = %backfill.chat, %error, "relay: cannot read what a new chat held before");
-            return Ok(());
+    let read_before = batch
+        .new_chats
+        .get(&(context.connection.id, backfill.chat.clone()))
+        .and_then(|chat| chat.history.clone());
+    let events = match read_before {
+        Some(events) => events,
+        None => {
+            let after = backfill.before_micros - super::millis(BACKFILL_WINDOW) * 1000;
+            match module
+                .messages_since(context, &backfill.reader, &backfill.chat, after)
+                .await
+            {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(chat = %backfill.chat, %error, "relay: cannot read what a new chat held before");
+                    return Ok(());
+                }
+            }
         }
     };
     for event in events {
@@ -215,6 +304,8 @@ impl Decision {
 #[derive(Default)]
 struct Batch {
     decided: Vec<Decided>,
+    /// What was read beforehand of chats the hub had no portal for.
+    new_chats: HashMap<(ConnectionId, ExternalChatId), NewChat>,
 }
 
 struct Decided {
@@ -497,23 +588,9 @@ async fn decide(
 ) -> Result<Decision, RouteError> {
     let platform = context.connection.platform;
     match event.kind {
-        InboundKind::MessagePosted {
-            message,
-            chat_kind,
-            sender,
-            recipient,
-            sent_at_micros,
-            body,
-            thread,
-        } => {
-            let posted = Posted {
-                origin: key(platform, &message),
-                chat_kind,
-                sender,
-                recipient,
-                order: sent_at_micros.unwrap_or_else(|| now_micros(state)),
-                body,
-                thread,
+        posted @ InboundKind::MessagePosted { .. } => {
+            let Some(posted) = Posted::of(state, platform, posted) else {
+                return Ok(Decision::default());
             };
             route_post(state, module, context, posted, batch).await
         }
@@ -586,6 +663,33 @@ struct Posted {
     thread: Option<MessageRef>,
 }
 
+impl Posted {
+    /// The message an event says was written; `None` for any other event.
+    fn of(state: &AppState, platform: Platform, kind: InboundKind) -> Option<Self> {
+        let InboundKind::MessagePosted {
+            message,
+            chat_kind,
+            sender,
+            recipient,
+            sent_at_micros,
+            body,
+            thread,
+        } = kind
+        else {
+            return None;
+        };
+        Some(Self {
+            origin: key(platform, &message),
+            chat_kind,
+            sender,
+            recipient,
+            order: sent_at_micros.unwrap_or_else(|| now_micros(state)),
+            body,
+            thread,
+        })
+    }
+}
+
 /// Now, as a lane order for what has no time of its own (edits, deletions): after every
 /// message sent before.
 fn now_micros(state: &AppState) -> i64 {
@@ -636,7 +740,14 @@ async fn route_post(
                 .await?
         }
         None => {
-            let (reader, members) = chat_members(state, module, context, &posted).await?;
+            let read_before = batch
+                .new_chats
+                .get(&(connection, posted.origin.chat.clone()))
+                .map(|chat| (chat.reader.clone(), chat.members.clone()));
+            let (reader, members) = match read_before {
+                Some(read) => read,
+                None => chat_members(state, module, context, &posted).await?,
+            };
             let adopted =
                 adopt_chat(state, connection, platform, &posted.origin.chat, &members).await?;
             if adopted.is_some() {
