@@ -431,6 +431,20 @@ pub struct DemoArgs {
     /// Use this API token instead of a random one (for scripts).
     #[arg(long, value_name = "TOKEN")]
     pub api_token: Option<String>,
+
+    /// Whether the simulator the demo starts enforces the platforms' published rate limits
+    /// (Slack lets an organisation create two apps, then one a minute). Off for scripts and
+    /// tests that provision many representations at once; set it before the demo starts,
+    /// since its own sync begins at once.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Switch::On,
+        value_name = "on|off",
+        env = "SWITCHBOARD_DEMO_SIM_RATE_LIMITS",
+        conflicts_with = "sim_url"
+    )]
+    pub sim_rate_limits: Switch,
 }
 
 #[derive(Debug, Args)]

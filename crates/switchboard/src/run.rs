@@ -242,7 +242,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             let simulator = start_simulator(SimConfig {
                 base_url: format!("http://{sim_address}"),
                 people: args.people,
-                rate_limits: true,
+                rate_limits: args.sim_rate_limits == Switch::On,
                 state_file: None,
             })
             .await?;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_slack_and_teams() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
 
@@ -272,7 +272,7 @@ async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_sla
 #[tokio::test]
 async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arrives_after_they_sync()
 {
-    let world = World::start(10).await;
+    let world = World::start(10);
     world
         .api(
             reqwest::Method::PUT,
@@ -349,7 +349,7 @@ async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arriv
 
 #[tokio::test]
 async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let on_slack = world.synced_people("slack", "teams", 2).await;
     let on_teams = world.synced_people("teams", "slack", 2).await;
     let (alice, carol) = (&on_slack[0], &on_slack[1]);
@@ -426,7 +426,7 @@ async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() 
 #[tokio::test]
 async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_admin_retry_delivers_it()
  {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     // Graph refuses every chat call for now, as it would a guest without access.
@@ -616,7 +616,7 @@ async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart(
 
 #[tokio::test]
 async fn formatting_emoji_and_mentions_are_translated_both_ways() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
@@ -703,7 +703,7 @@ async fn formatting_emoji_and_mentions_are_translated_both_ways() {
 
 #[tokio::test]
 async fn files_are_named_in_the_copies_that_go_without_them_both_ways() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
@@ -791,7 +791,7 @@ async fn files_are_named_in_the_copies_that_go_without_them_both_ways() {
 
 #[tokio::test]
 async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
@@ -905,7 +905,7 @@ async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so()
 
 #[tokio::test]
 async fn a_message_slack_gave_up_delivering_is_read_back_once_a_retry_shows_deliveries_failing() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
@@ -981,7 +981,7 @@ async fn a_message_slack_gave_up_delivering_is_read_back_once_a_retry_shows_deli
 
 #[tokio::test]
 async fn a_message_whose_event_comes_after_newer_ones_went_out_says_it_is_late() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;

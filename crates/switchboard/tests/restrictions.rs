@@ -29,7 +29,7 @@ async fn call(
 
 #[tokio::test]
 async fn a_restricted_persons_messages_stay_home_with_one_notice_while_replies_reach_them() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
 
@@ -171,7 +171,7 @@ async fn a_restricted_persons_messages_stay_home_with_one_notice_while_replies_r
 
 #[tokio::test]
 async fn a_disconnected_platform_is_forgotten_but_its_people_wait_for_its_reconnection() {
-    let world = World::start(10).await;
+    let world = World::start(10);
     let alice = world.synced_person("slack", "teams").await;
     let connections = world.api(reqwest::Method::GET, "/connections", None).await;
     let teams = connections["connections"]

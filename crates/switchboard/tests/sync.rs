@@ -22,16 +22,18 @@ struct Demo {
     browser: reqwest::Client,
 }
 
-/// Starts the demo, waits until it is ready, and lifts the simulator's rate limits so the test
-/// does not wait a minute for each Slack app (the demo itself keeps them on).
-async fn start_demo(people: usize) -> Demo {
-    start_demo_with(people, &[]).await
+/// Starts the demo with the simulator's rate limits off, so that the test does not wait a
+/// minute for each Slack app (the demo keeps them on by default), and waits until it is ready.
+fn start_demo(people: usize) -> Demo {
+    start_demo_with(people, &[])
 }
 
-/// Like [`start_demo`], with these environment variables set for the binary.
-async fn start_demo_with(people: usize, environment: &[(&str, &str)]) -> Demo {
-    let process = RunningDemo::start(people, TOKEN, environment);
-    let demo = Demo {
+/// Like [`start_demo`], with these environment variables set for the binary too.
+fn start_demo_with(people: usize, environment: &[(&str, &str)]) -> Demo {
+    let mut environment = environment.to_vec();
+    environment.push(("SWITCHBOARD_DEMO_SIM_RATE_LIMITS", "off"));
+    let process = RunningDemo::start(people, TOKEN, &environment);
+    Demo {
         api: format!("{}/api/v1", process.hub_url()),
         sim: process.sim_url(),
         _process: process,
@@ -40,16 +42,7 @@ async fn start_demo_with(people: usize, environment: &[(&str, &str)]) -> Demo {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-    };
-    let lifted = demo
-        .http
-        .put(format!("{}/_sim/settings", demo.sim))
-        .json(&json!({"rate_limits": false}))
-        .send()
-        .await
-        .unwrap();
-    assert!(lifted.status().is_success());
-    demo
+    }
 }
 
 impl Demo {
@@ -224,7 +217,7 @@ fn sync_link(text: &str) -> String {
 
 #[tokio::test]
 async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() {
-    let demo = start_demo(40).await;
+    let demo = start_demo(40);
     let ada = demo.someone_on(&["slack"]).await;
     let id = ada["id"].as_str().unwrap();
 
@@ -337,7 +330,7 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
 
 #[tokio::test]
 async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_it() {
-    let demo = start_demo(40).await;
+    let demo = start_demo(40);
     let bob = demo.someone_on(&["slack", "teams"]).await;
     let id = bob["id"].as_str().unwrap();
     demo.choose_primary(id, "teams").await;
@@ -458,7 +451,7 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
 
 #[tokio::test]
 async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
-    let demo = start_demo(40).await;
+    let demo = start_demo(40);
     let cy = demo.someone_on(&["slack", "teams"]).await;
     let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
     demo.choose_primary(id, "slack").await;
@@ -549,7 +542,7 @@ async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
 
 #[tokio::test]
 async fn bulk_actions_answer_per_person_and_settings_round_trip() {
-    let demo = start_demo(40).await;
+    let demo = start_demo(40);
     let single = demo.someone_on(&["slack"]).await;
     let both = demo.someone_on(&["slack", "teams"]).await;
     let single_id = single["id"].as_str().unwrap();
@@ -635,7 +628,7 @@ async fn bulk_actions_answer_per_person_and_settings_round_trip() {
 
 #[tokio::test]
 async fn the_demo_approves_its_bots_and_auto_sync_follows_imports() {
-    let demo = start_demo(40).await;
+    let demo = start_demo(40);
     // The demo's auto-sync creates a bot for someone only on Teams and approves it on the
     // simulated Slack's consent page by itself.
     let started = Instant::now();
@@ -759,8 +752,7 @@ async fn the_refresher_keeps_tokens_fresh_and_a_revoked_one_fails_representation
             ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
             ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
         ],
-    )
-    .await;
+    );
     let guest = demo.someone_on(&["slack"]).await;
     let id = guest["id"].as_str().unwrap().to_owned();
     demo.wait_for_status(&id, "teams", "synced").await;
@@ -888,8 +880,7 @@ async fn a_persons_revoked_grant_fails_only_their_representation_until_they_auth
             ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
             ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
         ],
-    )
-    .await;
+    );
     let cy = demo.someone_on(&["slack", "teams"]).await;
     let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
     demo.choose_primary(id, "slack").await;
@@ -957,8 +948,7 @@ async fn a_transient_refresh_failure_is_shown_but_fails_nothing() {
             ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
             ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
         ],
-    )
-    .await;
+    );
     let guest = demo.someone_on(&["slack"]).await;
     let id = guest["id"].as_str().unwrap().to_owned();
     demo.wait_for_status(&id, "teams", "synced").await;
@@ -1071,7 +1061,7 @@ impl Demo {
 
 #[tokio::test]
 async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners_once() {
-    let demo = start_demo(30).await;
+    let demo = start_demo(30);
     // Before anyone leaves: a Slack-only person with a guest on Teams, and a Teams-only person
     // with an approved bot on Slack (the demo approves its bots itself).
     let ann = demo
@@ -1273,7 +1263,7 @@ async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners
 
 #[tokio::test]
 async fn a_rule_sends_a_teams_members_to_teams_and_the_hubs_bots_stay_the_hubs() {
-    let demo = start_demo(40).await;
+    let demo = start_demo(40);
     // A team with members on both platforms.
     let connection = demo.connection_id("teams").await;
     let teams = demo.get(&format!("/connections/{connection}/teams")).await;
@@ -1469,8 +1459,7 @@ async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
             ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
             ("SWITCHBOARD_REFRESH_MARGIN_SECS", "50400"),
         ],
-    )
-    .await;
+    );
     let ben = demo
         .someone_represented(&["teams"], "slack", "synced")
         .await;
@@ -1588,8 +1577,7 @@ async fn a_bot_whose_app_an_admin_removed_fails_alone_and_a_sync_replaces_it() {
             ("SWITCHBOARD_REFRESH_INTERVAL_SECS", "1"),
             ("SWITCHBOARD_REFRESH_MARGIN_SECS", "7200"),
         ],
-    )
-    .await;
+    );
     let ben = demo
         .someone_represented(&["teams"], "slack", "synced")
         .await;
