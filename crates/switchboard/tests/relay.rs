@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::browser::{Browser, sync_link};
-use common::world::{TOKEN, World, eventually};
+use common::world::{SlackAndTeams, TOKEN, World, eventually};
 use common::{RunningDemo, RunningSim, free_port};
 use serde_json::{Value, json};
 
@@ -527,11 +527,13 @@ async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart(
             json!({"webhook_time_scale": 0.01}),
         )
         .await;
-    let alice = world.synced_person("slack", "teams").await;
-    let bob = world.synced_person("teams", "slack").await;
-    let alice_token = world.token("slack", &alice.email).await;
-    let bob_token = world.token("teams", &bob.email).await;
-    let dm = world.slack_dm(&alice_token, &bob.representation).await;
+    let SlackAndTeams {
+        alice,
+        bob,
+        alice_token,
+        bob_token,
+        dm,
+    } = world.slack_and_teams().await;
     let sent = world
         .slack(
             "chat.postMessage",
@@ -704,11 +706,13 @@ async fn formatting_emoji_and_mentions_are_translated_both_ways() {
 #[tokio::test]
 async fn files_are_named_in_the_copies_that_go_without_them_both_ways() {
     let world = World::start(10);
-    let alice = world.synced_person("slack", "teams").await;
-    let bob = world.synced_person("teams", "slack").await;
-    let alice_token = world.token("slack", &alice.email).await;
-    let bob_token = world.token("teams", &bob.email).await;
-    let dm = world.slack_dm(&alice_token, &bob.representation).await;
+    let SlackAndTeams {
+        alice,
+        bob,
+        alice_token,
+        bob_token,
+        dm,
+    } = world.slack_and_teams().await;
 
     // Alice shares files in Slack, Slack's way: an upload URL, the bytes, the upload completed.
     let share = async |filename: &str, comment: Option<&str>| {
@@ -792,11 +796,13 @@ async fn files_are_named_in_the_copies_that_go_without_them_both_ways() {
 #[tokio::test]
 async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so() {
     let world = World::start(10);
-    let alice = world.synced_person("slack", "teams").await;
-    let bob = world.synced_person("teams", "slack").await;
-    let alice_token = world.token("slack", &alice.email).await;
-    let bob_token = world.token("teams", &bob.email).await;
-    let dm = world.slack_dm(&alice_token, &bob.representation).await;
+    let SlackAndTeams {
+        alice,
+        bob,
+        alice_token,
+        bob_token,
+        dm,
+    } = world.slack_and_teams().await;
     world
         .slack(
             "chat.postMessage",
@@ -906,22 +912,15 @@ async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so()
 #[tokio::test]
 async fn a_message_slack_gave_up_delivering_is_read_back_once_a_retry_shows_deliveries_failing() {
     let world = World::start(10);
-    let alice = world.synced_person("slack", "teams").await;
-    let bob = world.synced_person("teams", "slack").await;
-    let alice_token = world.token("slack", &alice.email).await;
-    let bob_token = world.token("teams", &bob.email).await;
-    let dm = world.slack_dm(&alice_token, &bob.representation).await;
-    let from_alice = |text: &'static str| {
-        let (world, alice_token, dm) = (&world, &alice_token, &dm);
-        async move {
-            world
-                .slack(
-                    "chat.postMessage",
-                    alice_token,
-                    &[("channel", dm), ("text", text)],
-                )
-                .await;
-        }
+    let SlackAndTeams {
+        alice,
+        bob: _,
+        alice_token,
+        bob_token,
+        dm,
+    } = world.slack_and_teams().await;
+    let from_alice = async |text: &str| {
+        world.post_in_slack(&alice_token, &dm, text).await;
     };
     let faults = |scale: f64, rules: Value| {
         let world = &world;
@@ -982,22 +981,15 @@ async fn a_message_slack_gave_up_delivering_is_read_back_once_a_retry_shows_deli
 #[tokio::test]
 async fn a_message_whose_event_comes_after_newer_ones_went_out_says_it_is_late() {
     let world = World::start(10);
-    let alice = world.synced_person("slack", "teams").await;
-    let bob = world.synced_person("teams", "slack").await;
-    let alice_token = world.token("slack", &alice.email).await;
-    let bob_token = world.token("teams", &bob.email).await;
-    let dm = world.slack_dm(&alice_token, &bob.representation).await;
-    let from_alice = |text: &'static str| {
-        let (world, alice_token, dm) = (&world, &alice_token, &dm);
-        async move {
-            world
-                .slack(
-                    "chat.postMessage",
-                    alice_token,
-                    &[("channel", dm), ("text", text)],
-                )
-                .await;
-        }
+    let SlackAndTeams {
+        alice,
+        bob: _,
+        alice_token,
+        bob_token,
+        dm,
+    } = world.slack_and_teams().await;
+    let from_alice = async |text: &str| {
+        world.post_in_slack(&alice_token, &dm, text).await;
     };
     from_alice("Good morning").await;
     world

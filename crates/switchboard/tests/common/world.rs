@@ -180,6 +180,33 @@ impl World {
 
     /// The first person on only `home` whose representation on `other` is synced, waiting for
     /// the demo's auto-sync to make one.
+    /// The cast of most relay tests: Alice at home on Slack and Bob at home on Teams, both
+    /// synced, with their tokens and Alice's Slack DM with Bob's bot.
+    pub async fn slack_and_teams(&self) -> SlackAndTeams {
+        let alice = self.synced_person("slack", "teams").await;
+        let bob = self.synced_person("teams", "slack").await;
+        let alice_token = self.token("slack", &alice.email).await;
+        let bob_token = self.token("teams", &bob.email).await;
+        let dm = self.slack_dm(&alice_token, &bob.representation).await;
+        SlackAndTeams {
+            alice,
+            bob,
+            alice_token,
+            bob_token,
+            dm,
+        }
+    }
+
+    /// Writes `text` in a Slack conversation as the owner of `token`.
+    pub async fn post_in_slack(&self, token: &str, channel: &str, text: &str) -> Value {
+        self.slack(
+            "chat.postMessage",
+            token,
+            &[("channel", channel), ("text", text)],
+        )
+        .await
+    }
+
     pub async fn synced_person(&self, home: &str, other: &str) -> Person {
         self.synced_people(home, other, 1).await.remove(0)
     }
@@ -443,6 +470,15 @@ impl World {
             })
             .collect()
     }
+}
+
+/// See [`World::slack_and_teams`].
+pub struct SlackAndTeams {
+    pub alice: Person,
+    pub bob: Person,
+    pub alice_token: String,
+    pub bob_token: String,
+    pub dm: String,
 }
 
 pub struct Person {
