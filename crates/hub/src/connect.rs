@@ -71,6 +71,38 @@ pub async fn begin(
     follow(state, platform, &flow, step, actor).await
 }
 
+/// A new grant's credentials, but for those the platform keeps across reconnects (see
+/// [`switchboard_platform::ChatPlatform::kept_on_reconnect`]) where the connection already has
+/// them: its event subscriptions go on being verified with what they were made with.
+async fn reconnected_secrets(
+    state: &AppState,
+    platform: Platform,
+    connection: switchboard_core::ConnectionId,
+    granted: &Credentials,
+) -> Result<Vec<(String, SecretString)>, StoreError> {
+    let kept = state
+        .platforms
+        .get(platform)
+        .map_or(&[][..], |module| module.kept_on_reconnect());
+    let mut secrets: Vec<(String, SecretString)> = granted
+        .iter()
+        .map(|(name, secret)| (name.to_owned(), secret.clone()))
+        .collect();
+    if kept.is_empty() {
+        return Ok(secrets);
+    }
+    for (name, held) in state.store.secrets(connection).await? {
+        if !kept.contains(&name.as_str()) {
+            continue;
+        }
+        match secrets.iter_mut().find(|(granted, _)| *granted == name) {
+            Some((_, secret)) => *secret = held,
+            None => secrets.push((name, held)),
+        }
+    }
+    Ok(secrets)
+}
+
 async fn follow(
     state: &AppState,
     platform: Platform,
@@ -114,14 +146,12 @@ async fn follow(
                         .await?
                 }
             };
-            let secrets: Vec<(String, SecretString)> = credentials
-                .iter()
-                .map(|(name, secret)| (name.to_owned(), secret.clone()))
-                .collect();
+            let secrets = reconnected_secrets(state, platform, connection.id, &credentials).await?;
             state
                 .store
                 .replace_secrets(connection.id, &secrets, credentials.expires_at())
                 .await?;
+            state.webhook_health.reset(connection.id);
             state.relay.connection_changed();
             state
                 .store

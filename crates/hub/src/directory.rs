@@ -45,6 +45,7 @@ struct Entries {
     restricted: Option<Arc<HashSet<PersonId>>>,
     contexts: HashMap<ConnectionId, Option<ConnectionContext>>,
     webhook_secrets: HashMap<(ConnectionId, String), Option<SecretString>>,
+    subscriptions: HashMap<ConnectionId, Vec<String>>,
     identities: HashMap<(ConnectionId, Platform, String), Option<AccountIdentity>>,
     actors: HashMap<(PersonId, Platform), Option<Actor>>,
     people: HashMap<PersonId, Option<Person>>,
@@ -176,6 +177,24 @@ impl Directory {
             (connection, name.to_owned()),
             store.webhook_secret(connection, name),
         )
+        .await
+    }
+
+    /// The ids of the event subscriptions held for a connection, which its webhooks are
+    /// checked against.
+    pub async fn subscriptions(
+        &self,
+        store: &Store,
+        connection: ConnectionId,
+    ) -> Result<Vec<String>, StoreError> {
+        self.cached(store, |e| &mut e.subscriptions, connection, async {
+            Ok(store
+                .event_subscriptions(connection)
+                .await?
+                .into_iter()
+                .map(|subscription| subscription.id)
+                .collect())
+        })
         .await
     }
 

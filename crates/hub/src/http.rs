@@ -27,6 +27,8 @@ pub struct AppState {
     pub console: crate::console::ConsoleState,
     /// The directory as the relay reads it, cached between changes.
     pub directory: crate::directory::Directory,
+    /// Each connection's webhooks accepted and refused, part of its health.
+    pub webhook_health: crate::webhooks::WebhookHealth,
 }
 
 /// The hub's HTTP routes.

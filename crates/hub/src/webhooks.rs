@@ -5,11 +5,15 @@
 //! (Slack: 3 s) is never spent on its work. A delivery that cannot be stored is answered 503,
 //! and the platform delivers it again.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use switchboard_core::Platform;
+use switchboard_core::{ConnectionId, Platform, Timestamp};
 use switchboard_platform::{WebhookRequest, WebhookVerdict};
 
 use crate::AppState;
@@ -48,10 +52,19 @@ pub async fn receive(
         }
         Err(error) => return store_failure(error),
     };
+    let held_subscriptions = match state
+        .directory
+        .subscriptions(&state.store, connection.id)
+        .await
+    {
+        Ok(held) => held,
+        Err(error) => return store_failure(error),
+    };
     let request = WebhookRequest {
         headers,
         query,
         body: body.to_vec(),
+        held_subscriptions,
     };
     if let Some(name) = module.webhook_secret_name(&request) {
         match state
@@ -70,10 +83,14 @@ pub async fn receive(
             let envelopes = match module.split_webhook(&request) {
                 Ok(envelopes) => envelopes,
                 Err(error) => {
-                    tracing::debug!(platform = platform.as_str(), %error, "refused a webhook");
-                    return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+                    let reason = error.to_string();
+                    state
+                        .webhook_health
+                        .refused(&connection, state.clock.now(), &reason);
+                    return (StatusCode::BAD_REQUEST, reason).into_response();
                 }
             };
+            state.webhook_health.accepted(connection.id);
             if let Some(span) = module.redelivery_span(&request) {
                 let span = i64::try_from(span.as_micros()).unwrap_or(i64::MAX);
                 state
@@ -124,8 +141,96 @@ pub async fn receive(
             }
         }
         Err(error) => {
-            tracing::debug!(platform = platform.as_str(), %error, "refused a webhook");
-            (StatusCode::UNAUTHORIZED, error.to_string()).into_response()
+            let reason = error.to_string();
+            state
+                .webhook_health
+                .refused(&connection, state.clock.now(), &reason);
+            (StatusCode::UNAUTHORIZED, reason).into_response()
         }
+    }
+}
+
+/// How long the hub stays quiet about a connection's refused webhooks after warning of them.
+const WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What the hub saw of each connection's webhooks since it started. A platform whose
+/// deliveries are refused loses every event it sends (a secret out of step after a
+/// reconnect, a subscription the hub no longer holds), so refusals are as much the
+/// connection's health as its tokens are: while the latest deliveries are refused, the
+/// connection is failing. Cheap to clone; clones share it.
+#[derive(Clone, Default)]
+pub struct WebhookHealth {
+    tallies: Arc<Mutex<HashMap<ConnectionId, WebhookTally>>>,
+}
+
+/// One connection's webhooks since the hub started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookTally {
+    pub accepted: u64,
+    pub refused: u64,
+    /// Refused since the last one accepted: while above zero, deliveries are being lost.
+    pub refused_since_accepted: u64,
+    pub last_refused_at: Option<Timestamp>,
+    pub last_refusal: Option<String>,
+    warned_at: Option<Instant>,
+    refused_since_warning: u64,
+}
+
+impl WebhookTally {
+    pub fn failing(&self) -> bool {
+        self.refused_since_accepted > 0
+    }
+}
+
+impl WebhookHealth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, WebhookTally>> {
+        // Plain counters stay consistent whatever panicked while holding them.
+        self.tallies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn accepted(&self, connection: ConnectionId) {
+        let mut tallies = self.lock();
+        let tally = tallies.entry(connection).or_default();
+        tally.accepted += 1;
+        tally.refused_since_accepted = 0;
+    }
+
+    /// Counts a refused delivery, warning at most once a minute per connection.
+    pub fn refused(&self, connection: &switchboard_core::Connection, at: Timestamp, reason: &str) {
+        let mut tallies = self.lock();
+        let tally = tallies.entry(connection.id).or_default();
+        tally.refused += 1;
+        tally.refused_since_accepted += 1;
+        tally.refused_since_warning += 1;
+        tally.last_refused_at = Some(at);
+        tally.last_refusal = Some(reason.to_owned());
+        metrics::counter!("switchboard_webhooks_refused_total", "platform" => connection.platform.as_str())
+            .increment(1);
+        if tally
+            .warned_at
+            .is_none_or(|warned| warned.elapsed() >= WARNING_INTERVAL)
+        {
+            tracing::warn!(
+                connection = %connection.id,
+                platform = connection.platform.as_str(),
+                refused = tally.refused_since_warning,
+                %reason,
+                "webhooks refused: the platform's events for this connection are not arriving"
+            );
+            tally.warned_at = Some(Instant::now());
+            tally.refused_since_warning = 0;
+        }
+    }
+
+    /// A connection's tally; the default (nothing seen) when no webhook came for it yet.
+    pub fn tally(&self, connection: ConnectionId) -> WebhookTally {
+        self.lock().get(&connection).cloned().unwrap_or_default()
+    }
+
+    /// Forgets a connection's refusals once its credentials were replaced.
+    pub fn reset(&self, connection: ConnectionId) {
+        self.lock().remove(&connection);
     }
 }

@@ -388,6 +388,7 @@ mod tests {
             headers,
             query: None,
             body: body.to_vec(),
+            held_subscriptions: Vec::new(),
         }
     }
 

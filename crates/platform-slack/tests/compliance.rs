@@ -58,6 +58,7 @@ impl Captured {
             headers: self.headers.clone(),
             query: None,
             body: self.body.clone(),
+            held_subscriptions: Vec::new(),
         }
     }
 
@@ -1241,6 +1242,7 @@ fn signed(secret: &str, timestamp: i64, body: &[u8]) -> WebhookRequest {
         headers,
         query: None,
         body: body.to_vec(),
+        held_subscriptions: Vec::new(),
     }
 }
 
@@ -1301,6 +1303,7 @@ async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
         headers,
         query: None,
         body: vector.as_bytes().to_vec(),
+        held_subscriptions: Vec::new(),
     };
     assert_eq!(
         vendor.verify_webhook(connection, &request),

@@ -1707,6 +1707,12 @@ impl ChatPlatform for TeamsPlatform {
         webhook::verify(request, expected)
     }
 
+    /// Graph cannot change a subscription's `clientState`: a reconnect keeps the one the
+    /// tenant's subscriptions were made with.
+    fn kept_on_reconnect(&self) -> &'static [&'static str] {
+        &[CLIENT_STATE]
+    }
+
     /// One tenant-wide subscription to every chat message (`/chats/getAllMessages`, app-only),
     /// created when missing and renewed once half its life has passed; lifecycle signals go to
     /// the same URL. Graph lets Teams subscriptions live at most three days.

@@ -97,6 +97,12 @@ pub(crate) fn verify(
                 item.subscription_id
             )));
         }
+        if !request.held_subscriptions.contains(&item.subscription_id) {
+            return Err(PlatformError::BadWebhook(format!(
+                "subscription {} is not one this connection holds",
+                item.subscription_id
+            )));
+        }
     }
     Ok(WebhookVerdict::Events)
 }
@@ -307,6 +313,7 @@ mod tests {
             headers: http_headers(),
             query: query.map(str::to_owned),
             body: body.as_bytes().to_vec(),
+            held_subscriptions: vec!["s1".to_owned()],
         }
     }
 
@@ -329,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn every_item_must_carry_the_client_state() {
+    fn every_item_must_carry_the_client_state_of_a_subscription_the_connection_holds() {
         let body = |a: &str, b: &str| {
             format!(
                 r#"{{"value":[{{"subscriptionId":"s1","clientState":"{a}","changeType":"deleted","resource":"chats('19:x@thread.v2')/messages('1')"}},
@@ -343,6 +350,14 @@ mod tests {
         assert!(verify(&request(None, &body("secret", "secreT")), "secret").is_err());
         assert!(verify(&request(None, &body("secret", "")), "secret").is_err());
         assert!(verify(&request(None, "{}"), "secret").is_err());
+        let mut elsewhere = request(None, &body("secret", "secret"));
+        elsewhere.held_subscriptions = vec!["s2".to_owned()];
+        assert_eq!(
+            verify(&elsewhere, "secret"),
+            Err(PlatformError::BadWebhook(
+                "subscription s1 is not one this connection holds".to_owned()
+            ))
+        );
         let envelopes = envelopes(body("secret", "secret").as_bytes()).unwrap();
         assert_eq!(envelopes.len(), 2);
         assert_eq!(

@@ -862,11 +862,13 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<Delivery>) {
     (base, deliveries)
 }
 
-fn webhook(delivery: &Delivery) -> WebhookRequest {
+/// A delivery as the hub's webhook hands it over, with the subscription the hub holds.
+fn webhook(delivery: &Delivery, held_subscription: &str) -> WebhookRequest {
     WebhookRequest {
         headers: axum::http::HeaderMap::new(),
         query: delivery.0.clone(),
         body: delivery.1.to_vec(),
+        held_subscriptions: vec![held_subscription.to_owned()],
     }
 }
 
@@ -909,7 +911,7 @@ async fn change_notifications_are_verified_and_read() {
     // The handshake Graph made while creating the subscription.
     let handshake = next_delivery(&mut deliveries, |d| d.0.is_some()).await;
     let WebhookVerdict::Challenge(token) = teams
-        .verify_webhook(&connection, &webhook(&handshake))
+        .verify_webhook(&connection, &webhook(&handshake, &subscription))
         .unwrap()
     else {
         panic!("a validation request is a challenge")
@@ -938,7 +940,7 @@ async fn change_notifications_are_verified_and_read() {
         d.0.is_none() && String::from_utf8_lossy(&d.1).contains("\"created\"")
     })
     .await;
-    let request = webhook(&created);
+    let request = webhook(&created, &subscription);
     assert_eq!(
         teams.verify_webhook(&connection, &request),
         Ok(WebhookVerdict::Events)
@@ -993,6 +995,11 @@ async fn change_notifications_are_verified_and_read() {
         teams.verify_webhook(&stranger, &request),
         Err(PlatformError::BadWebhook(_))
     ));
+    // Nor is one for a subscription the connection does not hold, whatever its clientState.
+    assert!(matches!(
+        teams.verify_webhook(&connection, &webhook(&created, "another-subscription")),
+        Err(PlatformError::BadWebhook(_))
+    ));
 
     // A soft delete is an event without fetching anything.
     let message = message.clone();
@@ -1004,7 +1011,7 @@ async fn change_notifications_are_verified_and_read() {
         d.0.is_none() && String::from_utf8_lossy(&d.1).contains("\"deleted\"")
     })
     .await;
-    let request = webhook(&deleted);
+    let request = webhook(&deleted, &subscription);
     assert_eq!(
         teams.verify_webhook(&connection, &request),
         Ok(WebhookVerdict::Events)
@@ -1035,7 +1042,7 @@ async fn change_notifications_are_verified_and_read() {
         String::from_utf8_lossy(&d.1).contains("lifecycleEvent")
     })
     .await;
-    let request = webhook(&lifecycle);
+    let request = webhook(&lifecycle, &subscription);
     assert_eq!(
         teams.verify_webhook(&connection, &request),
         Ok(WebhookVerdict::Events)

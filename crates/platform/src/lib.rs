@@ -153,6 +153,14 @@ pub trait ChatPlatform: Send + Sync {
         None
     }
 
+    /// Connection credentials that connecting the same instance again keeps instead of taking
+    /// the new grant's: secrets the platform's existing event subscriptions carry and that
+    /// cannot be changed on them (Graph's `clientState`). Replacing one would make every
+    /// delivery of those subscriptions fail verification until they were made anew.
+    fn kept_on_reconnect(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Opens (or finds) the direct message or group chat between `actor` and `members`.
     async fn open_chat(
         &self,

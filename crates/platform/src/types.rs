@@ -232,6 +232,10 @@ pub struct WebhookRequest {
     pub headers: http::HeaderMap,
     pub query: Option<String>,
     pub body: Vec<u8>,
+    /// The ids of the event subscriptions the hub holds for the connection (see
+    /// [`crate::ChatPlatform::maintain_subscriptions`]): a platform whose deliveries name their
+    /// subscription refuses one for any other, which no one the hub asked is sending.
+    pub held_subscriptions: Vec<String>,
 }
 
 /// What to do with a verified webhook.

@@ -1942,7 +1942,7 @@ impl Store {
         .collect()
     }
 
-    /// Replaces what is known of a connection's subscriptions.
+    /// Replaces what is known of a connection's subscriptions; moves the directory version.
     pub async fn replace_event_subscriptions(
         &self,
         connection: ConnectionId,
@@ -1966,6 +1966,9 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        // Webhooks are verified against the subscriptions held, read through the directory's
+        // cache.
+        self.directory_changed();
         Ok(())
     }
 

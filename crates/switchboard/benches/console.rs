@@ -178,6 +178,7 @@ async fn run() {
         relay: Default::default(),
         console: Default::default(),
         directory: Default::default(),
+        webhook_health: Default::default(),
     };
     let router = switchboard_hub::router(state);
     tokio::spawn(async move {

@@ -141,6 +141,7 @@ async fn run() {
         relay: Default::default(),
         console: Default::default(),
         directory: Default::default(),
+        webhook_health: Default::default(),
     };
     let router = switchboard_hub::router(state.clone());
     tokio::spawn(async move {

@@ -8,7 +8,7 @@ use switchboard_hub::refresh::RefreshSettings;
 use switchboard_hub::{AppState, SystemClock};
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
 use switchboard_sim::{SimConfig, Simulator};
-use switchboard_store::Store;
+use switchboard_store::{InstanceLock, Store};
 use tokio::net::TcpListener;
 
 use crate::cli::{
@@ -186,13 +186,15 @@ async fn create_api_token(
 }
 
 async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let listener = bind(settings.listen).await?;
-    let state = open_hub(HubSetup {
+    let (state, mut lock) = open_hub(HubSetup {
         data_dir: &settings.data_dir,
         database_url: settings.database_url.as_deref(),
         secret_key: secret_key_from_env().as_ref(),
         public_url: &settings.public_url,
         platforms: platform_tables,
+        listen: settings.listen,
     })
     .await?;
     tracing::info!(address = %settings.listen, data_dir = %settings.data_dir.display(), "hub listening");
@@ -207,9 +209,34 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::relay::spawn(state.clone());
-    http_server::serve(listener, switchboard_hub::router(state), shutdown_signal()).await;
+    let mut lost = None;
+    http_server::serve(
+        listener,
+        switchboard_hub::router(state),
+        stop_or_lose(stop, &mut lock, &mut lost),
+    )
+    .await;
     store.close().await;
-    Ok(())
+    match lost {
+        Some(reason) => anyhow::bail!("stopped: {reason}"),
+        None => Ok(()),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, or once the hub no longer holds its database's lock, saying
+/// so in `lost`: a hub that may not be the only one on its database stops relaying at once.
+async fn stop_or_lose(
+    stop: impl Future<Output = ()>,
+    lock: &mut InstanceLock,
+    lost: &mut Option<String>,
+) {
+    tokio::select! {
+        () = stop => {}
+        reason = lock.lost() => {
+            tracing::error!(%reason, "the hub lost its lock on the database and stops");
+            *lost = Some(reason);
+        }
+    }
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -230,9 +257,16 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         (None, None) => unreachable!("a throw-away directory exists whenever none was given"),
     };
     let (stop, stopped) = tokio::sync::watch::channel(());
-    tokio::spawn(async move {
-        shutdown_signal().await;
+    let (lock_taken, lock_held) = tokio::sync::oneshot::channel::<InstanceLock>();
+    let signalled = shutdown_signal();
+    let lost = tokio::spawn(async move {
+        let mut lost = None;
+        match lock_held.await {
+            Ok(mut lock) => stop_or_lose(signalled, &mut lock, &mut lost).await,
+            Err(_) => signalled.await,
+        }
         drop(stop);
+        lost
     });
     let (sim_url, simulator_server) = match &args.sim_url {
         Some(url) => (url.trim_end_matches('/').to_owned(), None),
@@ -262,14 +296,17 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     )
     .await
     .context("setting up the simulated Slack")?;
-    let state = open_hub(HubSetup {
+    let (state, lock) = open_hub(HubSetup {
         data_dir: &data_dir,
         database_url: args.database_url.as_deref(),
         secret_key: None,
         public_url: &hub_url,
         platforms: &demo::platform_config(&sim_url, &hub_url, &slack_app),
+        listen: hub_address,
     })
     .await?;
+    // Only dropped when the task watching the lock already ended, on a signal.
+    let _ = lock_taken.send(lock);
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::relay::spawn(state.clone());
@@ -317,10 +354,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     store.close().await;
     drop(throwaway);
-    Ok(())
+    match lost.await.context("watching the hub's lock failed")? {
+        Some(reason) => anyhow::bail!("stopped: {reason}"),
+        None => Ok(()),
+    }
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let address = config::parse_listen(&args.listen)?;
     let listener = bind(address).await?;
     let simulator = start_simulator(SimConfig {
@@ -333,7 +374,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
     })
     .await?;
     println!("Switchboard platform simulator: http://{address}/");
-    http_server::serve(listener, simulator.router(), shutdown_signal()).await;
+    http_server::serve(listener, simulator.router(), stop).await;
     tokio::task::spawn_blocking(move || simulator.save())
         .await
         .context("saving the simulator's state failed")??;
@@ -361,15 +402,27 @@ struct HubSetup<'a> {
     secret_key: Option<&'a SecretString>,
     public_url: &'a str,
     platforms: &'a toml::Table,
+    /// Where the hub listens, which a second hub started on the same database is told.
+    listen: SocketAddr,
 }
 
+/// How often a running hub checks that it still holds its database's lock.
+const LOCK_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything the hub needs from disk and database, opened in the order that gives the
-/// clearest error first: the directory, the key, then the database; then its platforms.
-async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<AppState> {
+/// clearest error first: the directory, the database's one-hub lock, the key, then the
+/// database; then its platforms.
+async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<(AppState, InstanceLock)> {
     let clock: Arc<dyn switchboard_core::Clock> = Arc::new(SystemClock);
     let platforms = platforms::registry(setup.platforms, clock.clone())?;
+    create_data_dir(setup.data_dir)?;
+    let database = match setup.database_url {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", setup.data_dir.join(DATABASE_FILE).display()),
+    };
+    let lock = InstanceLock::acquire(&database, &hub_description(setup.listen), LOCK_CHECK).await?;
     let store = open_store(setup.data_dir, setup.database_url, setup.secret_key).await?;
-    Ok(AppState {
+    let state = AppState {
         store,
         platforms,
         metrics: install_metrics()?,
@@ -379,7 +432,34 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<AppState> {
         relay: Default::default(),
         console: Default::default(),
         directory: Default::default(),
-    })
+        webhook_health: Default::default(),
+    };
+    Ok((state, lock))
+}
+
+/// This process as a second hub is told of it: `switchboard pid 4242 on HOST at ADDRESS`.
+fn hub_description(listen: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default();
+    match host.as_str() {
+        "" => format!("switchboard pid {} at {listen}", std::process::id()),
+        host => format!(
+            "switchboard pid {} on {host} at {listen}",
+            std::process::id()
+        ),
+    }
+}
+
+/// Creates the data directory, readable by its owner alone (it holds the database and the
+/// key); one that exists is left as it is.
+fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))
 }
 
 async fn open_store(
@@ -387,16 +467,36 @@ async fn open_store(
     database_url: Option<&str>,
     secret_key: Option<&SecretString>,
 ) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    create_data_dir(data_dir)?;
     let cipher = Cipher::load(secret_key.map(|key| key.expose_secret()), data_dir)?;
     let clock = Arc::new(SystemClock);
     Ok(match database_url {
         Some(url) => Store::connect(url, cipher, clock).await?,
-        None => Store::open_sqlite(&data_dir.join(DATABASE_FILE), cipher, clock)
-            .await
-            .with_context(|| format!("cannot open the database in {}", data_dir.display()))?,
+        None => {
+            let database = data_dir.join(DATABASE_FILE);
+            create_private_file(&database)?;
+            Store::open_sqlite(&database, cipher, clock)
+                .await
+                .with_context(|| format!("cannot open the database in {}", data_dir.display()))?
+        }
     })
+}
+
+/// Creates an empty file readable by its owner alone, unless it exists: SQLite creates its
+/// write-ahead log and shared-memory files with the database file's permissions, which would
+/// otherwise follow the umask (readable by every local user).
+fn create_private_file(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 fn install_metrics() -> anyhow::Result<PrometheusHandle> {
@@ -468,22 +568,26 @@ async fn closed(mut receiver: tokio::sync::watch::Receiver<()>) {
     while receiver.changed().await.is_ok() {}
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that came between the two would otherwise kill the
+/// process without a graceful stop.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let (mut interrupt, mut terminate) = match (interrupt, terminate) {
+            (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot listen for signals; the process stops without a graceful shutdown");
                 std::future::pending::<()>().await;
+                unreachable!("a pending future never resolves")
             }
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = interrupt => {}
-        () = terminate => {}
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -191,6 +191,74 @@ async fn serve_restarts_on_its_own_data() {
 }
 
 #[tokio::test]
+async fn a_second_hub_on_the_same_data_is_refused_naming_the_first_and_the_data_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let first = Running::start(
+        switchboard()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data),
+    );
+    wait_healthy(port, Duration::from_secs(10)).await;
+    let first_pid = first.0.as_ref().unwrap().id();
+
+    assert_fails_with_one_line(
+        switchboard()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+                "--data-dir",
+            ])
+            .arg(&data),
+        &format!("another hub is running on this database (switchboard pid {first_pid} on "),
+    );
+
+    // What the hub created is its owner's alone: the directory, the database with its log,
+    // the key and the lock.
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700);
+    for file in [
+        "switchboard.db",
+        "switchboard.db-wal",
+        "switchboard.db-shm",
+        "switchboard.db.lock",
+        "secret.key",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+
+    let output = first.terminate();
+    assert!(output.status.success(), "{output:?}");
+    // Stopped, it no longer holds the data: a new hub starts on it.
+    let port = free_port();
+    let second = Running::start(
+        switchboard()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&data),
+    );
+    wait_healthy(port, Duration::from_secs(10)).await;
+    assert!(second.terminate().status.success());
+}
+
+#[tokio::test]
 async fn the_simulator_runs_alone() {
     let port = free_port();
     let _sim =

@@ -88,7 +88,7 @@ async fn messages_arrive_once_through_platform_faults_and_a_held_chat_slows_no_o
     let on_teams = world.synced_people("teams", "slack", TEAMS_PEOPLE).await;
     let platforms = Platforms {
         sim: sim.url(),
-        http: reqwest::Client::new(),
+        http: common::client(),
     };
 
     let mut conversations = Vec::new();

@@ -1032,3 +1032,97 @@ async fn a_message_whose_event_comes_after_newer_ones_went_out_says_it_is_late()
         "out of place, the copy says so: {texts:?}"
     );
 }
+
+/// Slack → Teams and back in the cast's chat, each message marked with `round`.
+async fn relay_both_ways(world: &World, cast: &SlackAndTeams, round: &str) {
+    let SlackAndTeams {
+        alice,
+        bob,
+        alice_token,
+        bob_token,
+        dm,
+    } = cast;
+    let outbound = format!("From Slack, {round}");
+    world.post_in_slack(alice_token, dm, &outbound).await;
+    let chat = eventually(&format!("{outbound} reaching Teams"), async || {
+        let chats = world
+            .graph(reqwest::Method::GET, "/me/chats", bob_token, None)
+            .await;
+        for chat in chats["value"].as_array()? {
+            let id = chat["id"].as_str()?;
+            if world
+                .teams_messages(bob_token, id)
+                .await
+                .iter()
+                .any(|(from, text)| from == &alice.representation && text.contains(&outbound))
+            {
+                return Some(id.to_owned());
+            }
+        }
+        None
+    })
+    .await;
+    let inbound = format!("From Teams, {round}");
+    world
+        .graph(
+            reqwest::Method::POST,
+            &format!("/chats/{chat}/messages"),
+            bob_token,
+            Some(json!({"body": {"content": inbound}})),
+        )
+        .await;
+    eventually(&format!("{inbound} reaching Slack"), async || {
+        world
+            .slack_history(alice_token, dm)
+            .await
+            .iter()
+            .any(|(user, text)| user == &bob.representation && text.contains(&inbound))
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reconnecting_either_platform_leaves_messages_flowing_both_ways_and_refused_webhooks_fail_its_health()
+ {
+    let world = World::start(10);
+    let cast = world.slack_and_teams().await;
+    relay_both_ways(&world, &cast, "before any reconnect").await;
+
+    // A delivery the hub refuses makes the connection fail, with the reason, until one is
+    // accepted again: refused deliveries are lost events.
+    let hub = world.api_url().trim_end_matches("/api/v1").to_owned();
+    let forged = reqwest::Client::new()
+        .post(format!("{hub}/webhooks/teams"))
+        .json(&json!({"value": [{
+            "subscriptionId": "not-one-of-the-hub's",
+            "clientState": "guessed",
+            "changeType": "created",
+            "resource": "chats('19:x@thread.v2')/messages('1')",
+        }]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let teams = world.connection("teams").await;
+    assert_eq!(teams["health"]["ok"], false, "{teams}");
+    assert_eq!(teams["health"]["webhooks"]["refused_since_accepted"], 1);
+    let error = teams["health"]["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("webhooks refused: ") && error.contains("clientState"),
+        "{error}"
+    );
+
+    world.reconnect("teams").await;
+    relay_both_ways(&world, &cast, "after Teams was reconnected").await;
+    world.reconnect("slack").await;
+    relay_both_ways(&world, &cast, "after Slack was reconnected").await;
+
+    for platform in ["slack", "teams"] {
+        let connection = world.connection(platform).await;
+        let webhooks = &connection["health"]["webhooks"];
+        assert_eq!(webhooks["refused_since_accepted"], 0, "{connection}");
+        assert!(webhooks["accepted"].as_u64().unwrap() > 0, "{connection}");
+        assert_ne!(connection["health"]["ok"], false, "{connection}");
+    }
+}

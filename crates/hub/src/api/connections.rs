@@ -14,6 +14,7 @@ use super::{ApiError, Caller};
 use crate::AppState;
 use crate::disconnect::{self, DisconnectError, Outcome};
 use crate::import::{self, ImportError};
+use crate::webhooks::WebhookTally;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -48,16 +49,43 @@ pub fn run_json(run: &ImportRun) -> Value {
     })
 }
 
-/// What the token refresher last saw of a connection's credentials; `ok` is null until the
-/// first check after they were stored.
-fn health_json(health: Option<&ConnectionHealth>, expires_at: Option<Timestamp>) -> Value {
+/// What the token refresher last saw of a connection's credentials, and what the hub saw of
+/// its webhooks since it started. `ok` is false while the latest webhooks are refused, with
+/// the refusal as `last_error`; otherwise the credentials' check, null until the first check
+/// after they were stored.
+fn health_json(
+    health: Option<&ConnectionHealth>,
+    expires_at: Option<Timestamp>,
+    webhooks: &WebhookTally,
+) -> Value {
+    let (ok, last_error) = if webhooks.failing() {
+        (
+            Some(false),
+            webhooks
+                .last_refusal
+                .as_ref()
+                .map(|reason| format!("webhooks refused: {reason}")),
+        )
+    } else {
+        (
+            health.map(|h| h.ok),
+            health.and_then(|h| h.last_error.clone()),
+        )
+    };
     json!({
-        "ok": health.map(|h| h.ok),
+        "ok": ok,
         "identity": health.and_then(|h| h.identity.clone()),
         "scopes": health.map(|h| h.scopes.clone()).unwrap_or_default(),
         "expires_at": expires_at.map(Timestamp::unix_millis),
         "last_checked_at": health.map(|h| h.last_checked_at.unix_millis()),
-        "last_error": health.and_then(|h| h.last_error.clone()),
+        "last_error": last_error,
+        "webhooks": {
+            "accepted": webhooks.accepted,
+            "refused": webhooks.refused,
+            "refused_since_accepted": webhooks.refused_since_accepted,
+            "last_refused_at": webhooks.last_refused_at.map(Timestamp::unix_millis),
+            "last_refusal": webhooks.last_refusal,
+        },
     })
 }
 
@@ -95,6 +123,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
             "health": health_json(
                 state.store.connection_health(connection.id).await?.as_ref(),
                 state.store.credentials_expire_at(connection.id).await?,
+                &state.webhook_health.tally(connection.id),
             ),
         }));
     }

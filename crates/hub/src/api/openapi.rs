@@ -211,14 +211,25 @@ fn schemas() -> Value {
             }),
         ),
         "ConnectionHealth": object(
-            &["ok", "identity", "scopes", "expires_at", "last_checked_at", "last_error"],
+            &["ok", "identity", "scopes", "expires_at", "last_checked_at", "last_error", "webhooks"],
             json!({
-                "ok": { "type": ["boolean", "null"], "description": "whether the credentials worked when last checked; null until the first check after they were stored" },
+                "ok": { "type": ["boolean", "null"], "description": "false while the platform's latest webhooks are refused; otherwise whether the credentials worked when last checked, null until the first check after they were stored" },
                 "identity": { "type": ["string", "null"], "description": "who the credentials act as (the bot, the service user)" },
                 "scopes": { "type": "array", "items": { "type": "string" } },
                 "expires_at": { "type": ["integer", "null"], "format": "int64", "description": "when the access token expires, in milliseconds since the Unix epoch; null when it does not" },
                 "last_checked_at": { "type": ["integer", "null"], "format": "int64", "description": "milliseconds since the Unix epoch" },
-                "last_error": { "type": ["string", "null"], "description": "the last refresh or health check error, prefixed `token refresh:` or `health check:`" },
+                "last_error": { "type": ["string", "null"], "description": "why the connection is failing: the latest webhook refusal, prefixed `webhooks refused:`, while the latest webhooks are refused; otherwise the last refresh or health check error, prefixed `token refresh:` or `health check:`" },
+                "webhooks": reference("WebhookTally"),
+            }),
+        ),
+        "WebhookTally": object(
+            &["accepted", "refused", "refused_since_accepted", "last_refused_at", "last_refusal"],
+            json!({
+                "accepted": { "type": "integer", "format": "int64", "description": "webhook deliveries verified since the hub started" },
+                "refused": { "type": "integer", "format": "int64", "description": "deliveries refused since the hub started (bad signature or secret, a subscription the connection does not hold, a malformed body)" },
+                "refused_since_accepted": { "type": "integer", "format": "int64", "description": "deliveries refused since the last one accepted; above zero, the platform's events are not arriving" },
+                "last_refused_at": { "type": ["integer", "null"], "format": "int64", "description": "milliseconds since the Unix epoch" },
+                "last_refusal": { "type": ["string", "null"], "description": "why the last refused delivery was refused" },
             }),
         ),
         "DisconnectedConnection": object(

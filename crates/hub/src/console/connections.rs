@@ -72,7 +72,8 @@ async fn list(
         for connection in &connected {
             let health = state.store.connection_health(connection.id).await?;
             let expires = state.store.credentials_expire_at(connection.id).await?;
-            details.push((connection, health, expires));
+            let webhooks = state.webhook_health.tally(connection.id);
+            details.push((connection, health, expires, webhooks));
         }
         let fields = module.connect_fields();
         cards.push(html! {
@@ -89,16 +90,29 @@ async fn list(
                         " again restores them."
                     }
                 }
-                @for (connection, health, expires) in &details {
+                @for (connection, health, expires, webhooks) in &details {
                     dl.facts {
                         dt { "Connection" }
                         dd { (connection.display_name) " (" (connection.tenant.as_str()) ")" }
                         dt { "Health" }
                         dd {
                             @match health {
+                                _ if webhooks.failing() => { (icon(Icon::Failed)) " Failing: its events are refused" }
                                 Some(h) if h.ok => { (icon(Icon::Synced)) " Healthy" }
                                 Some(_) => { (icon(Icon::Failed)) " Failing: reconnect" }
                                 None => { (icon(Icon::Pending)) " Not checked yet" }
+                            }
+                        }
+                        dt { "Webhooks" }
+                        dd {
+                            (webhooks.accepted) " accepted, " (webhooks.refused) " refused since the hub started"
+                            @if webhooks.failing() {
+                                br;
+                                span.failed-text {
+                                    (webhooks.refused_since_accepted) " refused since the last accepted one"
+                                    @if let Some(at) = webhooks.last_refused_at { ", the latest " (when(at)) }
+                                    @if let Some(reason) = &webhooks.last_refusal { ": " (reason) }
+                                }
                             }
                         }
                         @if let Some(identity) = health.as_ref().and_then(|h| h.identity.as_deref()) {

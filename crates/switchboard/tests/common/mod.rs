@@ -25,6 +25,15 @@ pub fn switchboard() -> Command {
     command
 }
 
+/// A client that drops idle connections before the hub's and the simulator's servers do (after
+/// 30 s), so that it never sends a request on a connection the server is closing (reset).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -46,7 +46,7 @@ impl World {
             _process: None,
             api: format!("{}/api/v1", process.hub_url()),
             sim: process.sim_url(),
-            http: reqwest::Client::new(),
+            http: super::client(),
         }
     }
 
@@ -469,6 +469,105 @@ impl World {
                 )
             })
             .collect()
+    }
+}
+
+/// The service user the demo connects Microsoft Teams as (docs/simulator-microsoft.md).
+const TEAMS_SERVICE_USER: &str = "switchboard.service@acme.example";
+
+impl World {
+    /// Connects a connected platform again, as an admin would from the Connect Center: Slack
+    /// with new app configuration tokens from its owner's page, Teams by consenting and
+    /// signing in the service user again. Waits until the hub says it is connected.
+    pub async fn reconnect(&self, platform: &str) {
+        let browser = super::browser::Browser::default();
+        let (request, identity, decision) = match platform {
+            "slack" => {
+                let (owner, tokens) = self.slack_configuration_tokens(&browser).await;
+                let inputs = json!({
+                    "app_configuration_token": tokens.0,
+                    "app_configuration_refresh_token": tokens.1,
+                });
+                (
+                    json!({"platform": "slack", "inputs": inputs}),
+                    ("email", owner),
+                    "allow",
+                )
+            }
+            "teams" => (
+                json!({"platform": "teams"}),
+                ("login", TEAMS_SERVICE_USER.to_owned()),
+                "accept",
+            ),
+            other => panic!("no way to reconnect {other}"),
+        };
+        let started = self
+            .api(reqwest::Method::POST, "/connections", Some(request))
+            .await;
+        let (_, page) = browser
+            .walk(
+                started["authorize_url"].as_str().unwrap(),
+                (identity.0, &identity.1),
+                decision,
+            )
+            .await;
+        assert!(page.starts_with("Connected"), "{page}");
+    }
+
+    /// The simulated Slack owner's address and a new pair of app configuration tokens (access,
+    /// refresh) from their page.
+    async fn slack_configuration_tokens(
+        &self,
+        browser: &super::browser::Browser,
+    ) -> (String, (String, String)) {
+        let owner = self
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "primary_owner")
+            .expect("the workspace has an owner");
+        let owner = owner["email"].as_str().unwrap().to_owned();
+        let signed_in = browser
+            .http
+            .post(format!("{}/slack/signin", self.sim))
+            .form(&[("email", owner.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let cookie = signed_in.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let page = browser
+            .http
+            .post(format!("{}/slack/apps/tokens", self.sim))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = |id: &str| {
+            super::browser::unescape(
+                super::browser::between(&page, &format!("<code id=\"{id}\">"), "</code>").unwrap(),
+            )
+        };
+        (owner, (token("access-token"), token("refresh-token")))
+    }
+
+    /// A connection as `GET /connections` lists it.
+    pub async fn connection(&self, platform: &str) -> Value {
+        self.api(reqwest::Method::GET, "/connections", None).await["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["platform"] == platform && c["status"] == "connected")
+            .cloned()
+            .unwrap_or_else(|| panic!("no {platform} connection"))
     }
 }
 
