@@ -263,6 +263,12 @@ async fn the_first_owner_signs_in_and_out_and_forged_or_unsigned_requests_change
     let name = person["display_name"].as_str().unwrap();
     assert!(page.contains(name), "{name} is listed");
 
+    // A search with a control character is refused, as the API refuses it (SQLite's LIKE stops
+    // at a NUL, so it matched everyone).
+    let (status, _, page) = owner.get("/console/people?q=%00").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("control characters"), "{page}");
+
     // A form posted without the session's token (as another site would) is refused.
     let primary = format!("/console/people/{id}/primary");
     let (status, _, page) = owner.post(&primary, &[("platform", "slack")]).await;

@@ -57,17 +57,17 @@ fn platform(text: &str) -> Result<Platform, ApiError> {
 
 /// A search is text as people type it: control characters are refused (SQLite's `LIKE` stops
 /// at a NUL, so `q=%00` matched everyone), and so are searches longer than any name.
-fn search(text: String) -> Result<String, ApiError> {
+pub(crate) fn search(text: String) -> Result<String, ApiError> {
     if text.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "bad_query",
-            "q may not contain control characters",
+            "the search (q) may not contain control characters",
         ));
     }
     if text.chars().count() > MAX_SEARCH_CHARS {
         return Err(ApiError::bad_request(
             "bad_query",
-            format!("q is at most {MAX_SEARCH_CHARS} characters"),
+            format!("the search (q) is at most {MAX_SEARCH_CHARS} characters"),
         ));
     }
     Ok(text)
