@@ -2,7 +2,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -46,7 +46,53 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", crate::api::router(state.clone()))
         .merge(crate::console::routes(state.clone()))
         .layer(middleware::from_fn(record_request))
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// The console's pages load only the hub's own script, stylesheet and images, and reach only
+/// the hub. There is no `form-action`: Chromium applies it to the redirect that follows a form,
+/// and connecting a platform posts a form that leads to the platform's consent page.
+const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                              img-src 'self'; connect-src 'self'; base-uri 'none'; \
+                              frame-ancestors 'none'";
+/// The pages a person opens from a prompt load nothing at all (no form-action, as above: their
+/// form leads to the platform's sign-in).
+const PERSON_POLICY: &str = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Every response says `nosniff`, so that no browser runs an API answer, a webhook's reply or
+/// an error as a script or a page. The console and the pages people open from a prompt may not
+/// be framed (clickjacking) and run no inline script; a prompt's link carries its secret in
+/// the URL, so those pages send no `Referer` at all, while the console sends one only to
+/// itself.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let page = if path == "/console" || path.starts_with("/console/") {
+        Some((CONSOLE_POLICY, "same-origin"))
+    } else if path
+        .strip_prefix(crate::sync::SYNC_LINK_PATH)
+        .is_some_and(|rest| rest.starts_with('/'))
+        || path == crate::connect::CALLBACK_PATH
+    {
+        Some((PERSON_POLICY, "no-referrer"))
+    } else {
+        None
+    };
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some((policy, referrer)) = page {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
+    }
+    response
 }
 
 /// Healthy when the database answers; a 503 tells a load balancer or orchestrator otherwise.

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 const TOKEN: &str = "api-test-token-0123456789";
 
 struct Demo {
-    _process: RunningDemo,
+    process: RunningDemo,
     base: String,
     http: reqwest::Client,
 }
@@ -23,7 +23,7 @@ fn start_demo(people: usize) -> Demo {
     let process = RunningDemo::start(people, TOKEN, &[]);
     Demo {
         base: format!("{}/api/v1", process.hub_url()),
-        _process: process,
+        process,
         http: reqwest::Client::new(),
     }
 }
@@ -376,4 +376,112 @@ async fn bad_requests_get_stable_codes_never_a_server_error() {
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
     }
+}
+
+#[tokio::test]
+async fn errors_raised_before_an_endpoint_runs_are_json_too() {
+    let demo = start_demo(12);
+    let long = |length: usize| format!("/people?q={}", "a".repeat(length));
+    for (method, path, status, code) in [
+        (
+            reqwest::Method::GET,
+            "/people/%FF".to_owned(),
+            400,
+            "bad_id",
+        ),
+        (
+            reqwest::Method::POST,
+            "/relay/dead-letters/%FF%FE/retry".to_owned(),
+            400,
+            "bad_id",
+        ),
+        (
+            reqwest::Method::GET,
+            "/relay/dead-letters?limit=many".to_owned(),
+            400,
+            "bad_query",
+        ),
+        (
+            reqwest::Method::GET,
+            "/relay/dead-letters?colour=red".to_owned(),
+            400,
+            "bad_query",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?q=%00".to_owned(),
+            400,
+            "bad_query",
+        ),
+        (
+            reqwest::Method::GET,
+            "/people?q=ann%1Bb".to_owned(),
+            400,
+            "bad_query",
+        ),
+        (reqwest::Method::GET, long(257), 400, "bad_query"),
+        (reqwest::Method::GET, long(60_000), 400, "bad_query"),
+        (
+            reqwest::Method::DELETE,
+            "/relay".to_owned(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/people".to_owned(),
+            405,
+            "method_not_allowed",
+        ),
+    ] {
+        let response = demo
+            .http
+            .request(method.clone(), format!("{}{path}", demo.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let shown = &path[..path.len().min(60)];
+        assert_eq!(response.status().as_u16(), status, "{method} {shown}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{method} {shown}"
+        );
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(
+            answer["error"]["code"].as_str(),
+            Some(code),
+            "{method} {shown}: {answer}"
+        );
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{answer}"
+        );
+    }
+
+    // A search of 256 characters is still a search.
+    let (status, _) = demo.call(reqwest::Method::GET, &long(256), None).await;
+    assert_eq!(status, 200);
+
+    // Past 64 KiB a request target cannot be represented at all (`http::Uri`, which reqwest
+    // refuses to send too), so the HTTP parser refuses it before any handler runs, with no
+    // body (docs/api.md says so).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut connection = tokio::net::TcpStream::connect(("127.0.0.1", demo.process.hub))
+        .await
+        .unwrap();
+    let request = format!(
+        "GET /api/v1{} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {TOKEN}\r\n\r\n",
+        long(100_000)
+    );
+    connection.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    connection.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 414 URI Too Long\r\n") && answer.ends_with("\r\n\r\n"),
+        "{answer}"
+    );
 }

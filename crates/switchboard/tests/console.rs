@@ -263,6 +263,12 @@ async fn the_first_owner_signs_in_and_out_and_forged_or_unsigned_requests_change
     let name = person["display_name"].as_str().unwrap();
     assert!(page.contains(name), "{name} is listed");
 
+    // A search with a control character is refused, as the API refuses it (SQLite's LIKE stops
+    // at a NUL, so it matched everyone).
+    let (status, _, page) = owner.get("/console/people?q=%00").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("control characters"), "{page}");
+
     // A form posted without the session's token (as another site would) is refused.
     let primary = format!("/console/people/{id}/primary");
     let (status, _, page) = owner.post(&primary, &[("platform", "slack")]).await;
@@ -574,4 +580,82 @@ async fn a_hub_without_an_admin_logs_a_setup_link_and_one_with_an_admin_does_not
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut log, &mut rest).unwrap();
     assert!(!rest.contains("link="), "{rest}");
+}
+
+/// Where sign-in leads (`next`) must be one of the console's own pages: anything else
+/// (control characters, another site, a path that is not ASCII) is refused before a session
+/// starts, with a 400 and no session cookie, and so is a signed-in admin sent there.
+#[tokio::test]
+async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_session_starts() {
+    let demo = RunningDemo::start(12, TOKEN, &[]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+    for next in [
+        "/console/people\r\nSet-Cookie: sb_session=forged",
+        "/console/\u{0}",
+        "/console/\u{7f}",
+        "/console/caf\u{e9}",
+        "/console/a b",
+        "https://elsewhere.example/console/",
+        "//elsewhere.example/console/",
+        "/console/\\elsewhere",
+        "/people",
+    ] {
+        let mut stranger = Browser::new(&hub);
+        let (_, _, page) = stranger.get("/console/sign-in").await;
+        let csrf = field(&page, "csrf");
+        let (status, location, page) = stranger
+            .post(
+                "/console/sign-in",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "owner@example.com"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::BAD_REQUEST, ""),
+            "{next:?}: {page}"
+        );
+        assert!(page.contains("not a page of this console"), "{page}");
+        assert!(
+            stranger
+                .cookies
+                .iter()
+                .all(|(name, _)| name != "sb_session"),
+            "{next:?}: {:?}",
+            stranger.cookies
+        );
+
+        let (status, _, page) = owner
+            .get(&format!(
+                "/console/sign-in?{}",
+                form_encode(&[("next", next)])
+            ))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{next:?}: {page}");
+    }
+
+    let mut admin = Browser::new(&hub);
+    let (_, _, page) = admin.get("/console/sign-in").await;
+    let csrf = field(&page, "csrf");
+    let (status, location, _) = admin
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("email", "owner@example.com"),
+                ("password", PASSWORD),
+                ("next", "/console/audit?before=9"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/audit?before=9")
+    );
+    assert!(admin.cookies.iter().any(|(name, _)| name == "sb_session"));
 }

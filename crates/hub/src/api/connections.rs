@@ -1,7 +1,7 @@
 //! Connections: list them, choose teams to import, start imports and follow their progress.
 
 use axum::extract::Query;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use switchboard_core::{ConnectionId, ImportScope, Timestamp};
 use switchboard_store::{ConnectionHealth, ImportRun, ImportStatus};
 
-use super::{ApiError, Caller};
+use super::{ApiError, ApiPath, Caller};
 use crate::AppState;
 use crate::disconnect::{self, DisconnectError, Outcome};
 use crate::import::{self, ImportError};
@@ -250,7 +250,7 @@ pub(crate) async fn context_and_platform(
 
 async fn teams(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (context, platform) = context_and_platform(&state, &id).await?;
     let teams = platform.list_teams(&context).await.map_err(|error| {
@@ -276,7 +276,7 @@ struct TeamSelection {
 async fn select_teams(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Result<Json<TeamSelection>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(selection) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
@@ -327,7 +327,7 @@ pub(crate) async fn choose_teams(
 async fn start_import(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let run = import_audited(&state, &caller, connection_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(run_json(&run))))
@@ -371,7 +371,7 @@ pub(crate) async fn import_audited(
 
 async fn imports(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = connection_id(&id)?;
     if state.store.connection(id).await?.is_none() {
@@ -385,7 +385,7 @@ async fn imports(
 
 async fn import_run(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let run = state
         .store
@@ -407,7 +407,7 @@ struct DisconnectQuery {
 async fn disconnect(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     query: Result<Query<DisconnectQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|r| ApiError::bad_request("bad_query", r.body_text()))?;

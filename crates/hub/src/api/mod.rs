@@ -28,6 +28,71 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/audit", axum::routing::get(audit_log))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn_with_state(state, authenticate))
+        .layer(middleware::from_fn(json_errors))
+}
+
+/// The most of an error's plain text kept as its message.
+const MAX_ERROR_TEXT: usize = 16 * 1024;
+
+/// Every error of the API is JSON in [`ApiError`]'s shape, also those answered before an
+/// endpoint runs, which axum answers in plain text or with no body: a method the path does not
+/// take (`method_not_allowed`; axum adds `Allow` outside this layer), and whatever else no
+/// endpoint gave its own code (`bad_request`, `internal_error`).
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), MAX_ERROR_TEXT)
+        .await
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty());
+    let reason = status
+        .canonical_reason()
+        .unwrap_or("refused")
+        .to_lowercase();
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "method_not_allowed",
+            format!("this endpoint does not take {method}; `Allow` lists the methods it takes"),
+        ),
+        _ if status.is_server_error() => {
+            ApiError::new(status, "internal_error", text.unwrap_or(reason))
+        }
+        _ => ApiError::new(status, "bad_request", text.unwrap_or(reason)),
+    };
+    error.into_response()
+}
+
+/// A path's parameters, refused in the API's shape (`bad_id`) when one is not text (not
+/// UTF-8 once percent-decoded), which axum's own `Path` answers in plain text.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|rejection| ApiError::bad_request("bad_id", rejection.body_text()))
+    }
 }
 
 /// An error as the API reports it.

@@ -140,7 +140,7 @@ fn schemas() -> Value {
         "RepresentationKind": { "type": "string", "enum": KINDS },
         "Error": object(&["error"], json!({
             "error": object(&["code", "message"], json!({
-                "code": { "type": "string", "description": "stable, for programs" },
+                "code": { "type": "string", "description": "stable, for programs: an operation's codes are listed with its error statuses; besides those, a method a path does not take answers 405 `method_not_allowed` (with `Allow`)" },
                 "message": { "type": "string", "description": "what happened, for people" },
             })),
         })),
@@ -482,7 +482,7 @@ fn schemas() -> Value {
 
 fn responses() -> Value {
     json!({
-        "E400": error_response("The request was malformed; nothing changed.", &["bad_filter", "bad_query", "bad_cursor", "bad_id", "bad_body", "bad_platform", "bad_setting", "unknown_input", "unknown_team"]),
+        "E400": error_response("The request was malformed; nothing changed.", &["bad_filter", "bad_query", "bad_limit", "bad_cursor", "bad_id", "bad_body", "bad_platform", "bad_setting", "unknown_input", "unknown_team", "bad_request"]),
         "E401": {
             "description": "No API token, or an unknown or revoked one. Code: `unauthorised`.",
             "headers": { "WWW-Authenticate": { "schema": { "type": "string", "const": "Bearer" } } },
@@ -567,7 +567,7 @@ fn paths() -> Value {
                         json!({ "type": "string", "enum": PLATFORMS.iter().copied().chain(["unchosen"]).collect::<Vec<_>>() })),
                     query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
                     query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),
-                    query_parameter("q", "searches name and e-mail", json!({ "type": "string" })),
+                    query_parameter("q", "searches name and e-mail; at most 256 characters, none of them a control character (`bad_query` otherwise)", json!({ "type": "string", "maxLength": 256 })),
                     query_parameter("team", "only members of this imported team (an active account of theirs was imported from it)", json!({ "type": "string", "minLength": 1 })),
                     query_parameter("cursor", "the `next_cursor` of the previous page (`bad_cursor` otherwise)", json!({ "type": "string" })),
                     query_parameter("limit", "people per page", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 })),
@@ -626,7 +626,7 @@ fn paths() -> Value {
         },
         "/relay/dead-letters": {
             "get": operation("listDeadLetters", "Copies the relay gave up on, newest first (the sender was told)", "relay",
-                vec![query_parameter("limit", "at most this many (1–500)", json!({ "type": "integer", "default": 100 }))],
+                vec![query_parameter("limit", "at most this many (1–500; `bad_limit` otherwise, `bad_query` when not a number)", json!({ "type": "integer", "default": 100 }))],
                 None, ("200", ok("the dead letters", "DeadLetterList")), &["400", "503"]),
         },
         "/relay/dead-letters/{id}/retry": {

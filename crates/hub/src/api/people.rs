@@ -1,6 +1,6 @@
 //! People: the filtered list, one person in full, and choosing a primary platform.
 
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -14,7 +14,7 @@ use switchboard_core::{
 };
 use switchboard_store::{PeopleCursor, PeopleQuery, PrimaryFilter};
 
-use super::{ApiError, Caller};
+use super::{ApiError, ApiPath, Caller};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
+/// The longest search: a name or an e-mail address is far shorter.
+const MAX_SEARCH_CHARS: usize = 256;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +53,24 @@ fn platform(text: &str) -> Result<Platform, ApiError> {
         .map_err(|e: switchboard_core::UnknownPlatform| {
             ApiError::bad_request("bad_filter", e.to_string())
         })
+}
+
+/// A search is text as people type it: control characters are refused (SQLite's `LIKE` stops
+/// at a NUL, so `q=%00` matched everyone), and so are searches longer than any name.
+pub(crate) fn search(text: String) -> Result<String, ApiError> {
+    if text.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            "the search (q) may not contain control characters",
+        ));
+    }
+    if text.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("the search (q) is at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Cursors are opaque to clients; inside, the last person's id and name.
@@ -120,7 +140,7 @@ async fn list(
             .map(RepresentationKind::parse)
             .transpose()
             .map_err(|e| ApiError::bad_request("bad_filter", e.to_string()))?,
-        search: query.q,
+        search: query.q.map(search).transpose()?,
         team: match query.team {
             Some(team) if team.trim().is_empty() => {
                 return Err(ApiError::bad_request("bad_filter", "team is a team's id"));
@@ -146,7 +166,7 @@ async fn list(
 
 async fn one(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = person_id(&id)?;
     let person = state
@@ -208,7 +228,7 @@ struct PrimaryChoice {
 async fn set_primary(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Result<Json<PrimaryChoice>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(choice) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;

@@ -1,14 +1,14 @@
 //! The relay as an admin sees it: what waits in the inbox and the outbox, and the copies given
 //! up on (dead letters), each retryable.
 
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_store::DeadLetter;
 
-use super::{ApiError, Caller};
+use super::{ApiError, ApiPath, Caller};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -38,8 +38,9 @@ const MAX_PAGE: i64 = 500;
 
 async fn dead_letters(
     State(state): State<AppState>,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(page) = page.map_err(|r| ApiError::bad_request("bad_query", r.body_text()))?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -75,7 +76,7 @@ fn dead_letter_json(letter: &DeadLetter) -> Value {
 async fn retry(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id: i64 = id
         .parse()

@@ -1,7 +1,7 @@
 //! Sync actions, one person at a time and in bulk: sync on a platform, reset, re-prompt, remove;
 //! the bots waiting for an admin's approval; and the sync settings. Every change is audited.
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use switchboard_core::{PersonId, Platform};
 
 use super::people::person_id;
-use super::{ApiError, Caller};
+use super::{ApiError, ApiPath, Caller};
 use crate::AppState;
 use crate::settings::{MAX_PROMPT_THROTTLE_HOURS, RestrictionError, SyncSettings};
 use crate::sync::{self, SyncOutcome};
@@ -134,7 +134,7 @@ async fn audit(
 async fn sync_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let (id, target) = (person_id(&id)?, platform(&name)?);
     act(&state, &caller, id, Action::Sync(target))
@@ -145,7 +145,7 @@ async fn sync_one(
 async fn reset_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     act(&state, &caller, person_id(&id)?, Action::Reset)
         .await
@@ -155,7 +155,7 @@ async fn reset_one(
 async fn reprompt_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     act(&state, &caller, person_id(&id)?, Action::Reprompt)
         .await
@@ -166,7 +166,7 @@ async fn reprompt_one(
 pub async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     remove_person(&state, &caller, person_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -204,7 +204,7 @@ struct BulkRequest {
 async fn bulk(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     body: Result<Json<BulkRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(request) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;

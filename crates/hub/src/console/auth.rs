@@ -142,10 +142,24 @@ pub struct SignInQuery {
     next: Option<String>,
 }
 
-/// Only the console's own pages are places to go after signing in.
-fn safe_next(next: Option<&str>) -> &str {
-    next.filter(|n| n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or("/console/people")
+/// Where signing in leads: one of the console's own pages, never another site. It becomes a
+/// `Location` header, which takes visible ASCII only, so anything else is refused rather than
+/// failing after the session started. The people page by default.
+fn next_page(next: Option<&str>) -> Result<&str, ConsoleError> {
+    match next.filter(|next| !next.is_empty()) {
+        None => Ok("/console/people"),
+        Some(next)
+            if next.starts_with("/console/")
+                && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            Ok(next)
+        }
+        Some(_) => Err(ConsoleError::new(
+            StatusCode::BAD_REQUEST,
+            "The page to open after signing in is not a page of this console. Open the \
+             console's sign-in page again.",
+        )),
+    }
 }
 
 fn form_token_cookie(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
@@ -174,19 +188,20 @@ pub async fn sign_in_page(
     headers: HeaderMap,
     Query(query): Query<SignInQuery>,
 ) -> Result<Response, ConsoleError> {
+    let next = next_page(query.next.as_deref())?;
     if session_of(&state, &headers).await?.is_some() {
-        return Ok(Redirect::to(safe_next(query.next.as_deref())).into_response());
+        return Ok(Redirect::to(next).into_response());
     }
     let (token, set) = form_token_cookie(&state, &headers);
     let no_admin = state.store.admin_count().await? == 0;
     Ok(with_cookie(
-        sign_in_form(&token, query.next.as_deref(), no_admin, None),
+        sign_in_form(&token, next, no_admin, None),
         StatusCode::OK,
         set,
     ))
 }
 
-fn sign_in_form(token: &str, next: Option<&str>, no_admin: bool, error: Option<&str>) -> Markup {
+fn sign_in_form(token: &str, next: &str, no_admin: bool, error: Option<&str>) -> Markup {
     bare_page(
         "Sign in",
         html! {
@@ -203,7 +218,7 @@ fn sign_in_form(token: &str, next: Option<&str>, no_admin: bool, error: Option<&
             }
             form method="post" action="/console/sign-in" {
                 input type="hidden" name="csrf" value=(token);
-                input type="hidden" name="next" value=(safe_next(next));
+                input type="hidden" name="next" value=(next);
                 label for="email" { "E-mail address" }
                 input #email type="email" name="email" autocomplete="username" required autofocus;
                 label for="password" { "Password" }
@@ -233,6 +248,7 @@ pub async fn sign_in(
             "the form's security token did not match: reload the sign-in page and try again",
         ));
     }
+    let next = next_page(fields.get("next"))?.to_owned();
     let address = source(connect.as_ref().map(|c| &c.0));
     let email_text = fields
         .get("email")
@@ -240,7 +256,6 @@ pub async fn sign_in(
         .trim()
         .to_lowercase();
     let password = fields.get("password").unwrap_or_default().to_owned();
-    let next = safe_next(fields.get("next")).to_owned();
     let token = fields.get("csrf").unwrap_or_default().to_owned();
     let now = state.clock.now().unix_millis();
     let (address_key, account_key) = (format!("ip:{address}"), format!("account:{email_text}"));
@@ -252,7 +267,7 @@ pub async fn sign_in(
         return Ok(with_cookie(
             sign_in_form(
                 &token,
-                Some(&next),
+                &next,
                 false,
                 Some("Too many failed sign-ins. Wait 15 minutes and try again."),
             ),
@@ -281,7 +296,7 @@ pub async fn sign_in(
             return Ok(with_cookie(
                 sign_in_form(
                     &token,
-                    Some(&next),
+                    &next,
                     false,
                     Some("That e-mail address and password do not match an admin."),
                 ),

@@ -64,12 +64,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(auth::SETUP_PATH, get(auth::setup_page).post(auth::setup))
         .route("/console/assets/{name}", get(layout::asset))
         .merge(signed_in)
-        .layer(middleware::map_response(never_cached_or_framed))
+        .layer(middleware::map_response(never_cached))
 }
 
-/// Console pages hold personal data and per-session tokens: never cached by the way, never
-/// framed by another site. The embedded assets are public and may be cached a while.
-async fn never_cached_or_framed(mut response: Response) -> Response {
+/// Console pages hold personal data and per-session tokens: never cached by the way (the hub's
+/// router forbids framing them, see `http.rs`). The embedded assets are public and may be
+/// cached a while.
+async fn never_cached(mut response: Response) -> Response {
     let headers = response.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(
@@ -77,10 +78,6 @@ async fn never_cached_or_framed(mut response: Response) -> Response {
             header::HeaderValue::from_static("no-store"),
         );
     }
-    headers.insert(
-        header::X_FRAME_OPTIONS,
-        header::HeaderValue::from_static("DENY"),
-    );
     response
 }
 

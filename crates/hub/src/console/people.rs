@@ -24,7 +24,7 @@ use switchboard_store::{PeopleQuery, PersonSummary, PrimaryFilter};
 use super::layout::{self, Icon, Nav, icon};
 use super::{ConsoleError, Fields, Session};
 use crate::AppState;
-use crate::api::people::{choose_primary, decode_cursor, encode_cursor};
+use crate::api::people::{choose_primary, decode_cursor, encode_cursor, search};
 use crate::api::sync::{Action, act, remove_person};
 
 pub fn routes() -> Router<AppState> {
@@ -81,7 +81,10 @@ impl Filters {
                 .map(RepresentationKind::parse)
                 .transpose()
                 .map_err(|e| bad(e.to_string()))?,
-            search: given(self.q.as_ref()).map(str::to_owned),
+            search: given(self.q.as_ref())
+                .map(|q| search(q.to_owned()))
+                .transpose()
+                .map_err(ConsoleError::from)?,
             team: None,
             after: given(self.cursor.as_ref())
                 .map(decode_cursor)
