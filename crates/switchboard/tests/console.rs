@@ -23,9 +23,15 @@ struct Browser {
 
 impl Browser {
     fn new(base: &str) -> Self {
+        Self::from_address(base, "127.0.0.1")
+    }
+
+    /// A browser on another machine: its connections come from `address` (any of loopback's).
+    fn from_address(base: &str, address: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(address.parse::<std::net::IpAddr>().unwrap())
                 .build()
                 .unwrap(),
             base: base.to_owned(),
@@ -354,13 +360,14 @@ async fn the_first_owner_signs_in_and_out_and_forged_or_unsigned_requests_change
     let (status, _, _) = replayed.get("/console/people").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 
-    // Signing in again works; wrong passwords are counted per account and then refused.
+    // Signing in again works; wrong passwords are counted per account and address and then
+    // refused from that address.
     let (status, location, _) = owner.sign_in("owner@example.com", PASSWORD).await;
     assert_eq!(
         (status, location.as_str()),
         (StatusCode::SEE_OTHER, "/console/people")
     );
-    let mut guesser = Browser::new(&hub);
+    let mut guesser = Browser::from_address(&hub, "127.0.0.2");
     for _ in 0..5 {
         let (status, _, page) = guesser
             .sign_in("owner@example.com", "wrong password!")
@@ -370,6 +377,23 @@ async fn the_first_owner_signs_in_and_out_and_forged_or_unsigned_requests_change
     let (status, _, page) = guesser.sign_in("owner@example.com", PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(page.contains("Too many failed sign-ins"), "{page}");
+    // Someone else's guesses lock nobody out: the owner, from an address with no failures,
+    // signs in with the right password.
+    let mut elsewhere = Browser::from_address(&hub, "127.0.0.3");
+    let (status, location, _) = elsewhere.sign_in("owner@example.com", PASSWORD).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/people")
+    );
+    // Guessing from many addresses costs one guess each once the account had its five: an
+    // address that failed once for it is then refused, even with the right password.
+    let mut another = Browser::from_address(&hub, "127.0.0.4");
+    let (status, _, _) = another
+        .sign_in("owner@example.com", "wrong password!")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = another.sign_in("owner@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -29,9 +29,13 @@ const FORM_COOKIE: &str = "sb_form";
 const SESSION_LIFETIME_MILLIS: i64 = 12 * 60 * 60 * 1000;
 /// The window over which failed sign-ins are counted.
 const WINDOW_MILLIS: i64 = 15 * 60 * 1000;
-/// Failed sign-ins allowed per window from one address…
+/// Failed sign-ins allowed per window from one address, for any accounts…
 pub const FAILURES_PER_ADDRESS: usize = 20;
-/// …and for one account, from anywhere.
+/// …for one account from one address…
+pub const FAILURES_PER_ACCOUNT_AND_ADDRESS: usize = 5;
+/// …and for one account from anywhere, past which only addresses that never failed for it may
+/// still try: guessing from many addresses costs one guess per address, while the admin, from
+/// an address with no failures, is never locked out by someone else's.
 pub const FAILURES_PER_ACCOUNT: usize = 5;
 /// How long the setup link printed at start works.
 const SETUP_LINK_LIFETIME_MILLIS: i64 = 24 * 60 * 60 * 1000;
@@ -258,10 +262,14 @@ pub async fn sign_in(
     let password = fields.get("password").unwrap_or_default().to_owned();
     let token = fields.get("csrf").unwrap_or_default().to_owned();
     let now = state.clock.now().unix_millis();
-    let (address_key, account_key) = (format!("ip:{address}"), format!("account:{email_text}"));
+    let address_key = format!("ip:{address}");
+    let account_key = format!("account:{email_text}");
+    let pair_key = format!("account:{email_text} ip:{address}");
     let limits = &state.console.sign_in_limits;
+    let failed_here = limits.recent(&pair_key, now);
     if limits.recent(&address_key, now) >= FAILURES_PER_ADDRESS
-        || limits.recent(&account_key, now) >= FAILURES_PER_ACCOUNT
+        || failed_here >= FAILURES_PER_ACCOUNT_AND_ADDRESS
+        || (failed_here > 0 && limits.recent(&account_key, now) >= FAILURES_PER_ACCOUNT)
     {
         tracing::warn!(source = %address, "sign-in refused: too many failed attempts");
         return Ok(with_cookie(
@@ -292,6 +300,7 @@ pub async fn sign_in(
         _ => {
             limits.record(address_key, now);
             limits.record(account_key, now);
+            limits.record(pair_key, now);
             tracing::info!(source = %address, "a sign-in failed");
             return Ok(with_cookie(
                 sign_in_form(
@@ -305,7 +314,7 @@ pub async fn sign_in(
             ));
         }
     };
-    limits.forget(&account_key);
+    limits.forget(&pair_key);
     let set = start_session(&state, &admin.id).await?;
     state
         .store
