@@ -4,12 +4,13 @@
 //! header-read timeout never runs: a connection left idle between requests (a platform's
 //! keep-alive pool after a burst) or one sending its headers a byte at a time stays open for
 //! good, each holding its buffers. Here a connection waiting too long for a request's headers
-//! is closed, and past a number of open connections new ones are answered once and closed, so
-//! a burst's connections do not outlive it ([`Limits`]).
+//! is closed; past a number of open connections new ones are answered once and closed, with
+//! a second to send their request, so a burst's connections do not outlive it; and past a
+//! larger number none is accepted until one closes, so that connections never take the
+//! descriptors the database and the platforms need ([`Limits`]).
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,6 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 /// What a server allows its connections.
@@ -25,35 +27,98 @@ use tower::ServiceExt;
 pub struct Limits {
     /// How long a connection may wait for a request's headers, between requests or within one.
     pub idle: Duration,
-    /// Open connections beyond which a new connection serves one request and is closed.
+    /// Open connections beyond which a new connection serves one request and is closed, and
+    /// has only [`Limits::crowded_idle`] to send it.
     pub keep_alive_limit: usize,
+    /// How long a connection accepted past the keep-alive limit may wait for its request's
+    /// headers: a crowd of idle connections turns over in seconds rather than holding every
+    /// place for [`Limits::idle`].
+    pub crowded_idle: Duration,
+    /// Open connections past which none is accepted until one closes: new ones wait in the
+    /// listen queue instead of taking the descriptors the database and the platforms need.
+    pub max_open: usize,
 }
 
+/// Descriptors kept for all but incoming connections: the database pools (up to 22
+/// connections), the platform clients' connections (the relay delivers up to 256 lanes at
+/// once), files and the runtime's own.
+const RESERVED_DESCRIPTORS: u64 = 512;
+/// The keep-alive limit where descriptors are plenty: each kept connection holds buffers.
+const KEEP_ALIVE_MOST: usize = 1024;
+
 impl Limits {
-    pub const DEFAULT: Self = Self {
-        idle: Duration::from_secs(30),
-        keep_alive_limit: 1024,
-    };
+    /// The limits of a server that may use `descriptors` open files: at most all but those
+    /// reserved, and never more than half of them, for its connections.
+    pub fn for_descriptors(descriptors: u64) -> Self {
+        let max_open = descriptors
+            .saturating_sub(RESERVED_DESCRIPTORS)
+            .max(descriptors / 2)
+            .max(1);
+        let max_open = usize::try_from(max_open).unwrap_or(usize::MAX);
+        Self {
+            idle: Duration::from_secs(30),
+            keep_alive_limit: (max_open / 2).min(KEEP_ALIVE_MOST),
+            crowded_idle: Duration::from_secs(1),
+            max_open,
+        }
+    }
 }
+
+/// Raises the process's soft limit on open files to its hard limit, and returns the limit
+/// then in force. Services are often started with a soft limit of 1,024, which a few hundred
+/// idle connections next to the database's and the platforms' exhaust; the hard limit is what
+/// the operator allowed.
+pub fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // What Linux allows an unlimited hard limit to be raised to by default (`fs.nr_open`).
+    const UNLIMITED: u64 = 1 << 20;
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(UNLIMITED);
+    let hard = limit.maximum.unwrap_or(UNLIMITED);
+    if soft >= hard {
+        return soft;
+    }
+    match setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(hard),
+            maximum: limit.maximum,
+        },
+    ) {
+        Ok(()) => {
+            tracing::info!(from = soft, to = hard, "raised the open-file limit");
+            hard
+        }
+        Err(error) => {
+            tracing::warn!(%error, limit = soft, "cannot raise the open-file limit");
+            soft
+        }
+    }
+}
+
 /// How long a stop waits for requests in progress (a console's event stream never ends).
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `stop` resolves, then lets requests in progress finish
-/// for a while. Every request carries the peer's address as `ConnectInfo<SocketAddr>`.
-pub async fn serve(listener: TcpListener, router: Router, stop: impl Future<Output = ()>) {
-    serve_with(Limits::DEFAULT, listener, router, stop).await;
-}
-
-pub async fn serve_with(
+/// Serves `router` on `listener` within `limits` until `stop` resolves, then lets requests in
+/// progress finish for a while. Every request carries the peer's address as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve(
     limits: Limits,
     listener: TcpListener,
     router: Router,
     stop: impl Future<Output = ()>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let places = Arc::new(Semaphore::new(limits.max_open));
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
+        let place = tokio::select! {
+            place = places.clone().acquire_owned() => match place {
+                Ok(place) => place,
+                Err(_) => break,
+            },
+            () = &mut stop => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -78,19 +143,24 @@ pub async fn serve_with(
             request.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(request)
         });
-        let keep_alive = open.fetch_add(1, Ordering::Relaxed) < limits.keep_alive_limit;
+        // This one included.
+        let open = limits.max_open - places.available_permits();
+        let crowded = open > limits.keep_alive_limit;
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.idle)
-            .keep_alive(keep_alive)
+            .header_read_timeout(if crowded {
+                limits.crowded_idle
+            } else {
+                limits.idle
+            })
+            .keep_alive(!crowded)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
-        let open = open.clone();
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::trace!(%error, %peer, "connection ended with an error");
             }
-            open.fetch_sub(1, Ordering::Relaxed);
+            drop(place);
         });
     }
     if tokio::time::timeout(DRAIN, graceful.shutdown())
@@ -133,7 +203,7 @@ mod tests {
                 peer.ip().to_string()
             }),
         );
-        tokio::spawn(serve_with(limits, listener, router, std::future::pending()));
+        tokio::spawn(serve(limits, listener, router, std::future::pending()));
         address
     }
 
@@ -153,7 +223,7 @@ mod tests {
     async fn a_connection_idle_between_requests_is_closed() {
         let limits = Limits {
             idle: Duration::from_millis(300),
-            keep_alive_limit: 10,
+            ..Limits::for_descriptors(4096)
         };
         let address = server(limits).await;
         let mut connection = TcpStream::connect(address).await.unwrap();
@@ -179,7 +249,7 @@ mod tests {
     async fn a_connection_sending_no_headers_is_closed() {
         let address = server(Limits {
             idle: Duration::from_millis(300),
-            keep_alive_limit: 10,
+            ..Limits::for_descriptors(4096)
         })
         .await;
         let mut connection = TcpStream::connect(address).await.unwrap();
@@ -196,6 +266,7 @@ mod tests {
         let address = server(Limits {
             idle: Duration::from_secs(60),
             keep_alive_limit: 2,
+            ..Limits::for_descriptors(4096)
         })
         .await;
         let mut kept = Vec::new();
@@ -225,5 +296,31 @@ mod tests {
         // The kept connections still serve.
         kept[0].write_all(REQUEST).await.unwrap();
         assert!(answer(&mut kept[0]).await.starts_with("HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn a_crowd_of_idle_connections_turns_over_and_a_request_gets_through() {
+        let address = server(Limits {
+            idle: Duration::from_secs(60),
+            keep_alive_limit: 1,
+            crowded_idle: Duration::from_millis(300),
+            max_open: 3,
+        })
+        .await;
+        // Idle connections fill every place; the ones past the keep-alive limit are closed
+        // soon, and the queue behind them moves.
+        let mut idle = Vec::new();
+        for _ in 0..6 {
+            idle.push(TcpStream::connect(address).await.unwrap());
+        }
+        let mut request = TcpStream::connect(address).await.unwrap();
+        request.write_all(REQUEST).await.unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(5), answer(&mut request))
+            .await
+            .expect("the request waited for the idle connections' full minute");
+        assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+        // The first, within the keep-alive limit, is still open.
+        idle[0].write_all(REQUEST).await.unwrap();
+        assert!(answer(&mut idle[0]).await.starts_with("HTTP/1.1 200"));
     }
 }

@@ -211,6 +211,7 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     switchboard_hub::relay::spawn(state.clone());
     let mut lost = None;
     http_server::serve(
+        http_server::Limits::for_descriptors(http_server::raise_open_file_limit()),
         listener,
         switchboard_hub::router(state),
         stop_or_lose(stop, &mut lock, &mut lost),
@@ -256,6 +257,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         (None, Some(temp)) => temp.path().to_owned(),
         (None, None) => unreachable!("a throw-away directory exists whenever none was given"),
     };
+    // The hub and the simulator share the process's descriptors.
+    let limits = http_server::Limits::for_descriptors(http_server::raise_open_file_limit() / 2);
     let (stop, stopped) = tokio::sync::watch::channel(());
     let (lock_taken, lock_held) = tokio::sync::oneshot::channel::<InstanceLock>();
     let signalled = shutdown_signal();
@@ -281,6 +284,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             })
             .await?;
             let server = tokio::spawn(http_server::serve(
+                limits,
                 sim_listener,
                 simulator.router(),
                 closed(stopped.clone()),
@@ -311,6 +315,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::relay::spawn(state.clone());
     let hub_server = tokio::spawn(http_server::serve(
+        limits,
         hub_listener,
         switchboard_hub::router(state.clone()),
         closed(stopped),
@@ -374,7 +379,13 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
     })
     .await?;
     println!("Switchboard platform simulator: http://{address}/");
-    http_server::serve(listener, simulator.router(), stop).await;
+    http_server::serve(
+        http_server::Limits::for_descriptors(http_server::raise_open_file_limit()),
+        listener,
+        simulator.router(),
+        stop,
+    )
+    .await;
     tokio::task::spawn_blocking(move || simulator.save())
         .await
         .context("saving the simulator's state failed")??;

@@ -258,6 +258,75 @@ async fn a_second_hub_on_the_same_data_is_refused_naming_the_first_and_the_data_
     assert!(second.terminate().status.success());
 }
 
+/// The open-file limits of a running process, soft and hard, as the kernel reports them.
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let mut numbers = line
+        .split_whitespace()
+        .filter_map(|word| word.parse::<u64>().ok());
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
+/// `serve` started by a shell with these open-file limits, as a service manager would.
+fn serve_limited(soft: u64, hard: u64, port: u16, data: &Path) -> Running {
+    Running::start(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" serve --listen 127.0.0.1:{port} --data-dir \"$1\""
+            ))
+            .arg(common::BINARY)
+            .arg(data),
+    )
+}
+
+#[tokio::test]
+async fn the_hub_raises_its_open_file_limit_and_idle_connections_past_it_never_take_it_offline() {
+    // This test holds more connections than a default limit of 1,024 allows.
+    let ours = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if ours.current < Some(4096) && ours.maximum.is_none_or(|hard| hard >= 4096) {
+        rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(4096),
+                maximum: ours.maximum,
+            },
+        )
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+
+    // A soft limit below the hard one is raised to it.
+    let port = free_port();
+    let raised = serve_limited(1024, 4096, port, &dir.path().join("raised"));
+    wait_healthy(port, Duration::from_secs(10)).await;
+    assert_eq!(
+        open_file_limits(raised.0.as_ref().unwrap().id()),
+        (4096, 4096)
+    );
+    drop(raised);
+
+    // At 1,024 with no room to raise it, 1,100 idle connections (a burst's keep-alive pool, or
+    // someone holding connections open) leave the hub answering within seconds.
+    let port = free_port();
+    let _hub = serve_limited(1024, 1024, port, &dir.path().join("limited"));
+    wait_healthy(port, Duration::from_secs(10)).await;
+    let mut idle = Vec::new();
+    for _ in 0..1100 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    let answered_within = wait_healthy(port, Duration::from_secs(10)).await;
+    println!("healthy again {answered_within:?} after 1,100 idle connections");
+}
+
 #[tokio::test]
 async fn the_simulator_runs_alone() {
     let port = free_port();
