@@ -3803,8 +3803,16 @@ store_test!(
             }
             Backend::Sqlite => {
                 store.close().await;
-                let dir = db._dir.path();
-                for (name, bytes) in files_in(dir) {
+                let files = files_in(db._dir.path());
+                // Closed, the database is checkpointed into its file and the WAL removed.
+                assert_eq!(
+                    files
+                        .iter()
+                        .map(|(name, _)| name.as_str())
+                        .collect::<Vec<_>>(),
+                    ["hub.db"]
+                );
+                for (name, bytes) in files {
                     assert!(!contains(&bytes, CANARY), "{name} keeps the relayed text");
                 }
             }

@@ -80,6 +80,12 @@ async fn no_relayed_text_nor_webhook_secret_is_left_in_the_data_directory() {
         data.path().display(),
         files.iter().map(|(name, _)| name).collect::<Vec<_>>()
     );
+    // Stopped cleanly, the hub checkpointed its WAL into the database and removed it.
+    assert!(
+        !files.iter().any(|(name, _)| name.ends_with("-wal")),
+        "{:?}",
+        files.iter().map(|(name, _)| name).collect::<Vec<_>>()
+    );
     // The search reads what the database keeps: the directory it is meant to keep is there.
     assert!(
         files
