@@ -177,19 +177,23 @@ fn message_ref(channel: &str, ts: &str) -> MessageRef {
 
 /// An Events API delivery as the one item to store: Slack sends one event per request, and
 /// retries it with the same `event_id`. Other requests (`app_rate_limited`) carry no event.
+/// The item is the delivery without its `token`, the app's verification token (a secret Slack
+/// still sends, which the hub does not use and must not store).
 pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError> {
-    let envelope: Value = serde_json::from_slice(body)
+    let mut envelope: Value = serde_json::from_slice(body)
         .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
     if envelope.get("type").and_then(Value::as_str) != Some("event_callback") {
         return Ok(Vec::new());
     }
     let event_id = text(&envelope, "/event_id")
-        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?;
-    let payload = String::from_utf8(body.to_vec())
-        .map_err(|_| PlatformError::BadWebhook("the body is not UTF-8".into()))?;
+        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?
+        .to_owned();
+    if let Some(fields) = envelope.as_object_mut() {
+        fields.remove("token");
+    }
     Ok(vec![EventEnvelope {
-        event_id: event_id.to_owned(),
-        payload,
+        event_id,
+        payload: envelope.to_string(),
     }])
 }
 
@@ -506,6 +510,34 @@ mod tests {
         assert!(unchanged.is_empty());
         assert!(parse(br#"{"type":"app_rate_limited"}"#).unwrap().is_empty());
         assert!(parse(b"not json").is_err());
+    }
+
+    #[test]
+    fn the_stored_item_is_the_delivery_without_its_verification_token() {
+        let body = serde_json::to_vec(&json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+            "type": "event_callback", "event_id": "Ev1", "api_app_id": "A1", "team_id": "T1",
+            "event": {"type": "message", "channel": "D1", "channel_type": "im", "user": "U1",
+                "text": "hi", "ts": "2.000002"}}))
+        .unwrap();
+        let stored = envelopes(&body).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].event_id, "Ev1");
+        assert!(
+            !stored[0].payload.contains("Jhj5dZrVaK7ZwHHjRyZWjbDl")
+                && !stored[0].payload.contains("\"token\""),
+            "{}",
+            stored[0].payload
+        );
+        // What is stored still reads as the delivery did.
+        assert_eq!(
+            parse(stored[0].payload.as_bytes()).unwrap(),
+            parse(&body).unwrap()
+        );
+        assert!(
+            envelopes(br#"{"type":"app_rate_limited","token":"x"}"#)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

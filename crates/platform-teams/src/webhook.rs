@@ -135,8 +135,9 @@ pub(crate) fn notices(body: &[u8]) -> Result<Vec<ChangeNotice>, PlatformError> {
     notifications.value.into_iter().map(notice).collect()
 }
 
-/// Every item of a (verified) notification, each kept as Graph sent it, to be read with
-/// [`stored_notice`] once stored.
+/// Every item of a (verified) notification, each kept as Graph sent it but for its
+/// `clientState` (the secret that verified it, needed no more and not to be stored), to be read
+/// with [`stored_notice`] once stored.
 ///
 /// An `updated` message notice has no id that tells one edit from the next (see [`notice`]),
 /// so its envelope gets a unique one: storing it never drops a later edit, and the relay drops
@@ -151,8 +152,12 @@ pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError
     items
         .value
         .into_iter()
-        .map(|item| {
-            let notice = stored_notice(&item.to_string())?;
+        .map(|mut item| {
+            if let Some(fields) = item.as_object_mut() {
+                fields.remove("clientState");
+            }
+            let payload = item.to_string();
+            let notice = stored_notice(&payload)?;
             let event_id = match &notice {
                 ChangeNotice::ChatMessage {
                     event_id,
@@ -164,10 +169,7 @@ pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError
                 | ChangeNotice::Other { event_id, .. }
                 | ChangeNotice::Lifecycle { event_id, .. } => event_id.clone(),
             };
-            Ok(EventEnvelope {
-                event_id,
-                payload: item.to_string(),
-            })
+            Ok(EventEnvelope { event_id, payload })
         })
         .collect()
 }
@@ -360,6 +362,13 @@ mod tests {
         );
         let envelopes = envelopes(body("secret", "secret").as_bytes()).unwrap();
         assert_eq!(envelopes.len(), 2);
+        // Verified, the secret is not handed on to be stored with the items.
+        assert!(
+            envelopes
+                .iter()
+                .all(|e| !e.payload.contains("clientState") && !e.payload.contains("secret")),
+            "{envelopes:?}"
+        );
         assert_eq!(
             envelopes[0].event_id,
             "s1/deleted/chats('19:x@thread.v2')/messages('1')"

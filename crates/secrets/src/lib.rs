@@ -1,5 +1,6 @@
 //! Encryption at rest for the credentials the hub holds (OAuth tokens, client secrets, signing
-//! secrets), and a secret string type that never shows its content in `Debug` or logs.
+//! secrets) and for the messages the relay stores until they are delivered, and a secret string
+//! type that never shows its content in `Debug` or logs.
 //!
 //! Each value is sealed with AES-256-GCM under the hub's key, with a fresh random nonce, and bound
 //! to a *context* (for example `connection:<id>:bot_token`) as associated data, so a ciphertext
@@ -128,13 +129,27 @@ impl Cipher {
 
     /// Seals `secret` for storage; `context` names where it will be stored.
     pub fn seal(&self, secret: &SecretString, context: &str) -> Vec<u8> {
+        self.seal_bytes(secret.expose_secret().as_bytes(), context)
+    }
+
+    /// Opens what [`Cipher::seal`] sealed under the same `context`.
+    pub fn open(&self, stored: &[u8], context: &str) -> Result<SecretString, SecretsError> {
+        String::from_utf8(self.open_bytes(stored, context)?)
+            .map(SecretString::from)
+            .map_err(|_| SecretsError::NotText)
+    }
+
+    /// Seals content that is not a credential (a message on its way through the relay), so
+    /// that what the database keeps of it, even in freed pages, is ciphertext; `context` names
+    /// where it will be stored.
+    pub fn seal_bytes(&self, plain: &[u8], context: &str) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(OsRng);
         let sealed = self
             .aead
             .encrypt(
                 &nonce,
                 Payload {
-                    msg: secret.expose_secret().as_bytes(),
+                    msg: plain,
                     aad: context.as_bytes(),
                 },
             )
@@ -146,15 +161,14 @@ impl Cipher {
         out
     }
 
-    /// Opens what [`Cipher::seal`] sealed under the same `context`.
-    pub fn open(&self, stored: &[u8], context: &str) -> Result<SecretString, SecretsError> {
+    /// Opens what [`Cipher::seal_bytes`] sealed under the same `context`.
+    pub fn open_bytes(&self, stored: &[u8], context: &str) -> Result<Vec<u8>, SecretsError> {
         let (&format, rest) = stored.split_first().ok_or(SecretsError::UnknownFormat)?;
         if format != FORMAT_V1 || rest.len() < NONCE_LEN {
             return Err(SecretsError::UnknownFormat);
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let plain = self
-            .aead
+        self.aead
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -162,10 +176,13 @@ impl Cipher {
                     aad: context.as_bytes(),
                 },
             )
-            .map_err(|_| SecretsError::Undecryptable)?;
-        String::from_utf8(plain)
-            .map(SecretString::from)
-            .map_err(|_| SecretsError::NotText)
+            .map_err(|_| SecretsError::Undecryptable)
+    }
+
+    /// Whether `stored` is in the format [`Cipher::seal_bytes`] writes (which says nothing of
+    /// whether it opens): tells sealed values from plaintext kept before they were sealed.
+    pub fn is_sealed(stored: &[u8]) -> bool {
+        stored.first() == Some(&FORMAT_V1)
     }
 }
 
@@ -220,6 +237,31 @@ mod tests {
             cipher.open(&[2; 40], "x"),
             Err(SecretsError::UnknownFormat)
         ));
+    }
+
+    #[test]
+    fn bytes_seal_and_open_like_secrets_and_are_told_from_plaintext() {
+        let cipher = Cipher::from_key(&[7; 32]);
+        let sealed = cipher.seal_bytes(b"{\"text\":\"canary\"}", "relay_inbox:c:Ev1");
+        assert!(Cipher::is_sealed(&sealed));
+        assert!(!Cipher::is_sealed(b"{\"text\":\"canary\"}"));
+        assert!(!sealed.windows(6).any(|w| w == b"canary"));
+        assert_eq!(
+            cipher.open_bytes(&sealed, "relay_inbox:c:Ev1").unwrap(),
+            b"{\"text\":\"canary\"}"
+        );
+        assert!(matches!(
+            cipher.open_bytes(&sealed, "relay_inbox:c:Ev2"),
+            Err(SecretsError::Undecryptable)
+        ));
+        // Either way round: a value sealed as text opens as bytes, and the other way.
+        let secret = cipher.seal(&secret("xoxb-1"), "ctx");
+        assert_eq!(cipher.open_bytes(&secret, "ctx").unwrap(), b"xoxb-1");
+        let bytes = cipher.seal_bytes(b"xoxb-2", "ctx");
+        assert_eq!(
+            cipher.open(&bytes, "ctx").unwrap().expose_secret(),
+            "xoxb-2"
+        );
     }
 
     #[test]

@@ -123,9 +123,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITER_PATIENCE: Duration = Duration::from_secs(60);
 
 /// SQLite settings applied to every connection: write-ahead logging so readers never block the
-/// writer, foreign keys enforced, and a wait instead of an immediate `database is locked`.
+/// writer, foreign keys enforced, a wait instead of an immediate `database is locked`, and
+/// deleted content overwritten with zeros (in the page and in the WAL frame that writes it)
+/// rather than left in free space, where the file would keep what the hub deleted.
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                              PRAGMA secure_delete = ON;";
 
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`.
@@ -202,7 +205,7 @@ impl Store {
         })
         .await
         .map_err(|e| connect_error(e.to_string()))?;
-        migrations::run(&pool, backend).await?;
+        let payloads_newly_sealed = migrations::run(&pool, backend).await?;
         let (writer, ingest, redoable) = match backend {
             Backend::Sqlite => {
                 let writer = pool_with(1, SQLITE_PRAGMAS, WRITER_PATIENCE)
@@ -218,7 +221,7 @@ impl Store {
                     .map_err(|e| connect_error(e.to_string()))?,
             ),
         };
-        Ok(Self {
+        let store = Self {
             pool,
             writer,
             ingest,
@@ -230,7 +233,22 @@ impl Store {
             inbound: Arc::default(),
             delivered: Arc::default(),
             outbox: Arc::default(),
-        })
+        };
+        let sealed = store.seal_unsealed_payloads().await?;
+        if sealed > 0 {
+            tracing::info!(
+                payloads = sealed,
+                "store: sealed the relay's payloads kept from before"
+            );
+        }
+        if payloads_newly_sealed && backend == Backend::Sqlite {
+            // Versions before kept the relay's payloads in plaintext, and freed pages keep
+            // what was deleted from them: rewriting the file once leaves none. (A start
+            // interrupted before this leaves them; PostgreSQL's files are the operator's, see
+            // docs/data-at-rest.md.)
+            sqlx::query("VACUUM").execute(&store.writer).await?;
+        }
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

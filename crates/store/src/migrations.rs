@@ -98,7 +98,17 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0014_outbox_without_due_index.sql"),
         postgres: include_str!("../migrations/postgres/0014_outbox_without_due_index.sql"),
     },
+    Step {
+        version: SEALED_PAYLOADS,
+        description: "the relay's payloads sealed with the hub's key",
+        sqlite: include_str!("../migrations/sqlite/0015_sealed_payloads.sql"),
+        postgres: include_str!("../migrations/postgres/0015_sealed_payloads.sql"),
+    },
 ];
+
+/// The step from which the relay's payloads are sealed: a database that takes it may hold
+/// plaintext from before, in rows and in freed space.
+pub(crate) const SEALED_PAYLOADS: i64 = 15;
 
 fn migrator(backend: Backend) -> Migrator {
     Migrator::with_migrations(
@@ -121,9 +131,14 @@ fn migrator(backend: Backend) -> Migrator {
     )
 }
 
-pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
-    migrator(backend).run(pool).await?;
-    Ok(())
+/// Brings the schema up to date; returns whether this run took the step that seals the relay's
+/// payloads.
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<bool, StoreError> {
+    let migrator = migrator(backend);
+    migrator.run_to(SEALED_PAYLOADS - 1, pool).await?;
+    let sealed_before = applied(pool).await?.contains(&SEALED_PAYLOADS);
+    migrator.run(pool).await?;
+    Ok(!sealed_before)
 }
 
 pub(crate) async fn applied(pool: &AnyPool) -> Result<Vec<i64>, StoreError> {

@@ -7,6 +7,10 @@
 //! to send) is written in the same transaction that marks the event read and remembers it as
 //! seen, so a redelivered or re-read event is acted on once. A copy leaves the outbox in the
 //! same transaction that records it in the map.
+//!
+//! What a message says is stored only sealed with the hub's key (an inbox item as the
+//! platform delivered it, an outbox copy's content), each bound to its row, so that what the
+//! database leaves behind of it (a freed page, a WAL frame, a dead tuple) is ciphertext.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -14,7 +18,7 @@ use switchboard_core::{
     ConnectionId, ConversationId, ExternalChatId, PersonId, Platform, Portal, Timestamp,
 };
 
-use switchboard_secrets::SecretString;
+use switchboard_secrets::{Cipher, SecretString, SecretsError};
 
 use crate::connections::{parse, parse_optional};
 use crate::outbox_lanes::{Lanes, QueuedCopy};
@@ -213,11 +217,13 @@ type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 /// A copy to queue: its event's `seen` key, the copy, and whether it is taken as it is queued.
 type SettledCopy<'a> = (Option<(Platform, &'a str)>, &'a NewOutboxItem, bool);
 
-/// Binds an outbox row's sixteen values, in the order of the outbox's insert statements; a
-/// copy `taken` as it is queued is leased from the start.
+/// Binds an outbox row's sixteen values, in the order of the outbox's insert statements, with
+/// its payload `sealed` ([`Store::seal_copy`]); a copy `taken` as it is queued is leased from
+/// the start.
 fn bind_outbox_row<'q>(
     query: Query<'q>,
     copy: &'q NewOutboxItem,
+    sealed: Vec<u8>,
     taken: bool,
     now: i64,
 ) -> Query<'q> {
@@ -232,7 +238,7 @@ fn bind_outbox_row<'q>(
         .bind(copy.origin.message.as_str())
         .bind(copy.order)
         .bind(copy.action.as_str())
-        .bind(copy.payload.as_str())
+        .bind(sealed)
         .bind(copy.due_at.map_or(now, Timestamp::unix_millis))
         .bind(now)
         .bind(copy.received_micros)
@@ -308,8 +314,8 @@ fn placeholders_from(after: usize, rows: usize, columns: usize) -> String {
 /// A webhook delivery's items, waiting to be stored with others.
 pub(crate) struct InboundDelivery {
     connection: ConnectionId,
-    /// (event id, payload)
-    items: Vec<(String, String)>,
+    /// (event id, sealed payload)
+    items: Vec<(String, Vec<u8>)>,
     received_micros: i64,
 }
 
@@ -460,11 +466,18 @@ impl Store {
         items: &[(&str, &str)],
         received_micros: i64,
     ) -> Result<usize, StoreError> {
+        // Sealed here, by each delivery's own task, rather than by whichever commits the group.
         let delivery = InboundDelivery {
             connection,
             items: items
                 .iter()
-                .map(|&(event, payload)| (event.to_owned(), payload.to_owned()))
+                .map(|&(event, payload)| {
+                    let context = inbox_context(&connection.to_string(), event);
+                    (
+                        event.to_owned(),
+                        self.cipher.seal_bytes(payload.as_bytes(), &context),
+                    )
+                })
                 .collect(),
             received_micros,
         };
@@ -481,7 +494,7 @@ impl Store {
         deliveries: Vec<InboundDelivery>,
     ) -> Result<Vec<usize>, StoreError> {
         let now = self.now().unix_millis();
-        let rows: Vec<(&InboundDelivery, &(String, String))> = deliveries
+        let rows: Vec<(&InboundDelivery, &(String, Vec<u8>))> = deliveries
             .iter()
             .flat_map(|delivery| delivery.items.iter().map(move |item| (delivery, item)))
             .collect();
@@ -508,7 +521,7 @@ impl Store {
                 query = query
                     .bind(delivery.connection.to_string())
                     .bind(event.as_str())
-                    .bind(payload.as_str())
+                    .bind(payload.as_slice())
                     .bind(now)
                     .bind(now)
                     .bind(delivery.received_micros);
@@ -555,11 +568,18 @@ impl Store {
         .await?
         .iter()
         .map(|row| {
+            let connection: String = row.try_get("connection_id")?;
+            let event_id: String = row.try_get("event_id")?;
+            let sealed: Vec<u8> = row.try_get("payload")?;
             Ok(InboxItem {
                 id: row.try_get("id")?,
                 connection_id: parse(row, "connection_id")?,
-                event_id: row.try_get("event_id")?,
-                payload: row.try_get("payload")?,
+                payload: open_payload(
+                    &self.cipher,
+                    &sealed,
+                    &inbox_context(&connection, &event_id),
+                )?,
+                event_id,
                 attempts: row.try_get("attempts")?,
                 received_micros: row.try_get("received_micros")?,
             })
@@ -953,7 +973,7 @@ impl Store {
                 chunk.len(),
             );
             for (copy, taken) in chunk {
-                query = bind_outbox_row(query, copy, *taken, now);
+                query = bind_outbox_row(query, copy, self.seal_copy(copy), *taken, now);
             }
             for row in query.fetch_all(&mut *tx).await? {
                 ids.push(row.try_get("id")?);
@@ -1076,7 +1096,7 @@ impl Store {
                 .bind(position)
                 .bind(seen.map(|(platform, _)| platform.as_str()))
                 .bind(seen.map(|(_, key)| key));
-            query = bind_outbox_row(query, copy, *taken, now);
+            query = bind_outbox_row(query, copy, self.seal_copy(copy), *taken, now);
         }
         // A copy taken as it is queued may be posted as soon as this returns: its lease (which
         // tells a restarted hub to look for the copy before posting it again) must be durable
@@ -1175,7 +1195,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(outbox_from_row)
+            .map(|row| outbox_from_row(row, &self.cipher))
             .collect::<Result<Vec<_>, _>>()?;
         if candidates.is_empty() {
             return Ok(candidates);
@@ -1235,7 +1255,7 @@ impl Store {
             .fetch_all(&self.writer)
             .await?
             .iter()
-            .map(outbox_from_row)
+            .map(|row| outbox_from_row(row, &self.cipher))
             .collect::<Result<Vec<_>, _>>()?;
         taken.sort_by_key(|item| item.id);
         Ok(taken)
@@ -1798,7 +1818,7 @@ impl Store {
         .iter()
         .map(|row| {
             Ok(DeadLetter {
-                item: outbox_from_row(row)?,
+                item: outbox_from_row(row, &self.cipher)?,
                 last_error: row
                     .try_get::<Option<String>, _>("last_error")?
                     .unwrap_or_default(),
@@ -2104,6 +2124,85 @@ impl Store {
         changed
     }
 
+    /// An outbox copy's payload, sealed for its row.
+    fn seal_copy(&self, copy: &NewOutboxItem) -> Vec<u8> {
+        let context = outbox_context(
+            copy.conversation,
+            copy.platform,
+            &copy.origin,
+            copy.action,
+            copy.order,
+        );
+        self.cipher.seal_bytes(copy.payload.as_bytes(), &context)
+    }
+
+    /// Seals the payloads stored before payloads were sealed: rows in flight when the database
+    /// took the step that seals them (`0015_sealed_payloads.sql`), which left them as their
+    /// plaintext's bytes. Run at every start, before the relay reads anything, so that a start
+    /// interrupted half-way leaves none behind; returns how many it sealed.
+    pub(crate) async fn seal_unsealed_payloads(&self) -> Result<usize, StoreError> {
+        let inbox = sqlx::query(
+            "SELECT id, connection_id, event_id, payload FROM relay_inbox \
+             WHERE payload IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let outbox = sqlx::query(
+            "SELECT id, conversation_id, platform, origin_platform, origin_chat, \
+             origin_message, origin_order, action, payload FROM relay_outbox",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sealed: Vec<(&str, i64, Vec<u8>)> = Vec::new();
+        for row in &inbox {
+            let payload: Vec<u8> = row.try_get("payload")?;
+            if !Cipher::is_sealed(&payload) {
+                let context = inbox_context(
+                    &row.try_get::<String, _>("connection_id")?,
+                    &row.try_get::<String, _>("event_id")?,
+                );
+                sealed.push((
+                    "relay_inbox",
+                    row.try_get("id")?,
+                    self.cipher.seal_bytes(&payload, &context),
+                ));
+            }
+        }
+        for row in &outbox {
+            let payload: Vec<u8> = row.try_get("payload")?;
+            if !Cipher::is_sealed(&payload) {
+                let action: String = row.try_get("action")?;
+                let context = outbox_context(
+                    parse(row, "conversation_id")?,
+                    parse(row, "platform")?,
+                    &message_key(row, "origin_platform", "origin_chat", "origin_message")?,
+                    OutboxAction::parse(&action)?,
+                    row.try_get("origin_order")?,
+                );
+                sealed.push((
+                    "relay_outbox",
+                    row.try_get("id")?,
+                    self.cipher.seal_bytes(&payload, &context),
+                ));
+            }
+        }
+        if sealed.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        for (table, id, payload) in &sealed {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET payload = $1 WHERE id = $2"
+            )))
+            .bind(payload.as_slice())
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(sealed.len())
+    }
+
     /// Forgets events read before `before`: platforms stop redelivering long before then.
     pub async fn prune_relay(&self, before: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -2140,20 +2239,59 @@ fn message_key(
     })
 }
 
-fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
+/// What binds an inbox item's sealed payload to its row: its connection and event id.
+fn inbox_context(connection: &str, event_id: &str) -> String {
+    format!("relay_inbox:{connection}:{event_id}")
+}
+
+/// What binds an outbox copy's sealed payload to its row: its lane, the message it is a copy
+/// of, what it does there and its place in the lane (none of which a row changes).
+fn outbox_context(
+    conversation: ConversationId,
+    platform: Platform,
+    origin: &MessageKey,
+    action: OutboxAction,
+    order: i64,
+) -> String {
+    format!(
+        "relay_outbox:{}:{}/{}/{}:{}:{order}",
+        lane_of(conversation, platform),
+        origin.platform.as_str(),
+        origin.chat.as_str(),
+        origin.message,
+        action.as_str()
+    )
+}
+
+fn open_payload(cipher: &Cipher, sealed: &[u8], context: &str) -> Result<String, StoreError> {
+    String::from_utf8(cipher.open_bytes(sealed, context)?)
+        .map_err(|_| StoreError::Secret(SecretsError::NotText))
+}
+
+fn outbox_from_row(row: &AnyRow, cipher: &Cipher) -> Result<OutboxItem, StoreError> {
     let action: String = row.try_get("action")?;
+    let conversation = parse(row, "conversation_id")?;
+    let platform = parse(row, "platform")?;
+    let origin = message_key(row, "origin_platform", "origin_chat", "origin_message")?;
+    let action = OutboxAction::parse(&action)?;
+    let order = row.try_get("origin_order")?;
+    let sealed: Vec<u8> = row.try_get("payload")?;
     Ok(OutboxItem {
         id: row.try_get("id")?,
-        conversation: parse(row, "conversation_id")?,
-        platform: parse(row, "platform")?,
+        conversation,
+        platform,
         connection: parse(row, "connection_id")?,
         sender: parse(row, "sender_person_id")?,
-        origin: message_key(row, "origin_platform", "origin_chat", "origin_message")?,
-        action: OutboxAction::parse(&action)?,
-        payload: row.try_get("payload")?,
+        payload: open_payload(
+            cipher,
+            &sealed,
+            &outbox_context(conversation, platform, &origin, action, order),
+        )?,
+        origin,
+        action,
         attempts: row.try_get("attempts")?,
         created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
-        order: row.try_get("origin_order")?,
+        order,
         lane_last_posted: row.try_get("lane_last_posted")?,
         maybe_sent_since: row
             .try_get::<Option<i64>, _>("leased_at")?

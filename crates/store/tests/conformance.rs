@@ -171,14 +171,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -3647,3 +3647,299 @@ store_test!(
         assert_eq!(second[0].maybe_sent_since, None);
     }
 );
+
+/// Text the at-rest tests relay, then look for in what the database keeps.
+const CANARY: &str = "canary-7f3a9c1e-kept-nowhere";
+
+/// `text` as the hexadecimal digits PostgreSQL writes bytes with.
+fn hex(text: &str) -> String {
+    text.bytes().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Whether `needle` occurs in `bytes`.
+fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// The payloads the relay's tables hold now, as stored (read as bytes whatever the column's
+/// type).
+async fn stored_payloads(db: &TestDb) -> Vec<Vec<u8>> {
+    let mut raw = db.raw().await;
+    let bytes = match db.postgres_admin {
+        Some(_) => "BYTEA",
+        None => "BLOB",
+    };
+    let mut payloads = Vec::new();
+    for table in ["relay_inbox", "relay_outbox"] {
+        for row in sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(payload AS {bytes}) AS payload FROM {table} WHERE payload IS NOT NULL"
+        )))
+        .fetch_all(&mut raw)
+        .await
+        .unwrap()
+        {
+            payloads.push(row.try_get::<Vec<u8>, _>("payload").unwrap());
+        }
+    }
+    payloads
+}
+
+/// Every row of every table, as text (on PostgreSQL each row's text form, which writes bytes
+/// in hex): what the database answers, whatever column or type keeps a value.
+async fn postgres_rows(db: &TestDb) -> Vec<String> {
+    let mut raw = db.raw().await;
+    let tables: Vec<String> =
+        sqlx::query("SELECT tablename::text AS name FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&mut raw)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get("name").unwrap())
+            .collect();
+    let mut rows = Vec::new();
+    for table in tables {
+        for row in sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text AS row FROM {table} t"
+        )))
+        .fetch_all(&mut raw)
+        .await
+        .unwrap()
+        {
+            rows.push(row.try_get("row").unwrap());
+        }
+    }
+    rows
+}
+
+/// Every byte of every file in `dir` (the database, its WAL and shared memory), by file name.
+fn files_in(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&path).unwrap(),
+            )
+        })
+        .collect()
+}
+
+store_test!(
+    relayed_text_is_stored_sealed_and_nothing_readable_is_left_of_it,
+    |db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, bob, conversation) = relay_pair(&store).await;
+        let event = format!(r#"{{"event":{{"type":"message","text":"{CANARY}"}}}}"#);
+        store
+            .store_inbound(slack.id, &[("EvCanary", event.as_str())], RECEIVED_MICROS)
+            .await
+            .unwrap();
+        let stored = stored_payloads(&db).await;
+        assert_eq!(stored.len(), 1);
+        assert!(!contains(&stored[0], CANARY), "the inbox keeps plaintext");
+        let due = store.due_inbound(10).await.unwrap();
+        assert_eq!(due[0].payload, event);
+
+        // Two copies: one delivered, one given up on (a dead letter keeps its content).
+        let body = format!(r#"{{"body":"{CANARY}"}}"#);
+        let copies = [
+            NewOutboxItem {
+                payload: body.clone(),
+                ..copy_item(conversation, teams.id, alice, "1.0", 1)
+            },
+            NewOutboxItem {
+                payload: body.clone(),
+                platform: Platform::Slack,
+                connection: slack.id,
+                ..copy_item(conversation, slack.id, bob, "1.0", 1)
+            },
+        ];
+        store
+            .settle_inbound(due[0].id, Some((Platform::Slack, "posted/D1/1.0")), &copies)
+            .await
+            .unwrap();
+        let stored = stored_payloads(&db).await;
+        assert_eq!(
+            stored.len(),
+            2,
+            "the inbox item's payload is dropped once read"
+        );
+        assert!(
+            stored.iter().all(|payload| !contains(payload, CANARY)),
+            "the outbox keeps plaintext"
+        );
+        let mut leased = store.lease_outbox(10).await.unwrap();
+        leased.sort_by_key(|item| item.platform.as_str());
+        assert_eq!(leased.len(), 2);
+        assert!(leased.iter().all(|item| item.payload == body));
+        store
+            .outbox_delivered(
+                &leased[1],
+                Some(&MessageKey {
+                    platform: Platform::Teams,
+                    chat: ExternalChatId::new("19:chat"),
+                    message: "m1".to_owned(),
+                }),
+            )
+            .await
+            .unwrap();
+        store
+            .outbox_failed(leased[0].id, "the chat is gone", None, None)
+            .await
+            .unwrap();
+        assert_eq!(store.dead_letters(10).await.unwrap()[0].item.payload, body);
+
+        match store.backend() {
+            Backend::Postgres => {
+                // Its files are the server's: what it answers must hold no plaintext.
+                for row in postgres_rows(&db).await {
+                    assert!(
+                        !row.contains(CANARY) && !row.contains(&hex(CANARY)),
+                        "a row keeps the relayed text: {row}"
+                    );
+                }
+            }
+            Backend::Sqlite => {
+                store.close().await;
+                let files = files_in(db._dir.path());
+                // Closed, the database is checkpointed into its file and the WAL removed.
+                assert_eq!(
+                    files
+                        .iter()
+                        .map(|(name, _)| name.as_str())
+                        .collect::<Vec<_>>(),
+                    ["hub.db"]
+                );
+                for (name, bytes) in files {
+                    assert!(!contains(&bytes, CANARY), "{name} keeps the relayed text");
+                }
+            }
+        }
+    }
+);
+
+store_test!(
+    payloads_stored_before_they_were_sealed_are_sealed_at_start_and_still_read,
+    |db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, _, conversation) = relay_pair(&store).await;
+        let old_event = format!(r#"{{"event":{{"text":"{CANARY} unread"}}}}"#);
+        let old_copy = format!(r#"{{"body":"{CANARY} queued"}}"#);
+        store
+            .store_inbound(slack.id, &[("EvRead", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
+        let read = store.due_inbound(10).await.unwrap().remove(0);
+        store
+            .settle_inbound(
+                read.id,
+                None,
+                &[copy_item(conversation, teams.id, alice, "1.0", 1)],
+            )
+            .await
+            .unwrap();
+        store
+            .store_inbound(slack.id, &[("EvUnread", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
+        store.close().await;
+
+        // The database as the version before left it: plaintext payloads, step 15 not taken.
+        let mut raw = db.raw().await;
+        if db.postgres_admin.is_some() {
+            for (table, null) in [("relay_inbox", "NULL"), ("relay_outbox", "''")] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "ALTER TABLE {table} ALTER COLUMN payload TYPE TEXT USING {null}"
+                )))
+                .execute(&mut raw)
+                .await
+                .unwrap();
+            }
+        }
+        sqlx::query("UPDATE relay_inbox SET payload = $1 WHERE event_id = 'EvUnread'")
+            .bind(old_event.as_str())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE relay_outbox SET payload = $1")
+            .bind(old_copy.as_str())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 15")
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        raw.close().await.unwrap();
+
+        let upgraded = db.open(1).await;
+        assert_eq!(
+            upgraded.applied_migrations().await.unwrap().last(),
+            Some(&15)
+        );
+        let stored = stored_payloads(&db).await;
+        assert_eq!(stored.len(), 2);
+        assert!(
+            stored.iter().all(|payload| !contains(payload, CANARY)),
+            "a payload kept from before is still plaintext"
+        );
+        let due = upgraded.due_inbound(10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].payload, old_event);
+        // Taken as it was queued, by the hub that stopped.
+        upgraded.recover_outbox().await.unwrap();
+        let leased = upgraded.lease_outbox(10).await.unwrap();
+        assert_eq!(leased.len(), 1);
+        assert_eq!(leased[0].payload, old_copy);
+        // Started again, nothing is sealed twice.
+        upgraded.close().await;
+        let again = db.open(1).await;
+        assert_eq!(again.due_inbound(10).await.unwrap()[0].payload, old_event);
+        if again.backend() == Backend::Sqlite {
+            again.close().await;
+            for (name, bytes) in files_in(db._dir.path()) {
+                assert!(
+                    !contains(&bytes, CANARY),
+                    "{name} keeps plaintext from before"
+                );
+            }
+        }
+    }
+);
+
+#[tokio::test]
+async fn sqlite_overwrites_what_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(1_700_000_000_000)));
+    let store = Store::open_sqlite(
+        &dir.path().join("hub.db"),
+        Cipher::from_key(&[1; 32]),
+        clock,
+    )
+    .await
+    .unwrap();
+    let teams = teams_connection(&store).await;
+    // Something stored in the clear and then deleted: its page's free space must not keep it.
+    store
+        .replace_event_subscriptions(
+            teams.id,
+            &[StoredSubscription {
+                id: "s1".to_owned(),
+                resource: format!("/chats/{CANARY}/messages"),
+                expires_at: Timestamp::from_unix_millis(1),
+            }],
+        )
+        .await
+        .unwrap();
+    store
+        .replace_event_subscriptions(teams.id, &[])
+        .await
+        .unwrap();
+    store.close().await;
+    for (name, bytes) in files_in(dir.path()) {
+        assert!(!contains(&bytes, CANARY), "{name} keeps what was deleted");
+    }
+}

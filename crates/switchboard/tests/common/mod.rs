@@ -162,6 +162,27 @@ impl RunningDemo {
         self.child.id()
     }
 
+    /// Stops the hub as an operator would (SIGTERM) and waits until it has exited, its
+    /// database closed.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the hub did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the hub at once, as a crash would (SIGKILL): nothing is flushed or closed.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -193,17 +214,31 @@ pub struct RunningSim {
 impl RunningSim {
     /// Starts `switchboard sim` with `people`, enforcing the platforms' rate limits or not.
     pub fn start(people: usize, rate_limits: bool) -> Self {
+        Self::launch(people, rate_limits, None)
+    }
+
+    /// Like [`RunningSim::start`], saving the simulated platforms' state (their apps' secrets
+    /// among it) to `state` when asked (`POST /_sim/save`).
+    pub fn start_saving_to(people: usize, rate_limits: bool, state: &std::path::Path) -> Self {
+        Self::launch(people, rate_limits, Some(state))
+    }
+
+    fn launch(people: usize, rate_limits: bool, state: Option<&std::path::Path>) -> Self {
         let port = free_port();
-        let mut child = switchboard()
-            .args([
-                "sim",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--people",
-                &people.to_string(),
-                "--rate-limits",
-                if rate_limits { "on" } else { "off" },
-            ])
+        let mut command = switchboard();
+        command.args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--people",
+            &people.to_string(),
+            "--rate-limits",
+            if rate_limits { "on" } else { "off" },
+        ]);
+        if let Some(state) = state {
+            command.arg("--state").arg(state);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(log_sink(&format!("sim-{port}")))
             .spawn()
