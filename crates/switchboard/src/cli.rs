@@ -3,8 +3,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_secrets::{ExposeSecret, SecretString};
 
-/// Switchboard: direct messages and group chats across Slack, Microsoft Teams, Google Chat,
-/// Webex and Zoom, each person staying in the app they prefer.
+/// Switchboard: direct messages and group chats across chat platforms, each person staying in
+/// the app they prefer. Today: Slack and Microsoft Teams; Google Chat, Webex and Zoom Team Chat
+/// come next.
 #[derive(Debug, Parser)]
 #[command(
     name = "switchboard",
@@ -428,8 +429,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// Use this API token instead of a random one (for scripts).
-    #[arg(long, value_name = "TOKEN")]
+    /// Use this API token instead of a random one (for scripts); at least 16 characters.
+    #[arg(long, value_name = "TOKEN", value_parser = api_token)]
     pub api_token: Option<String>,
 
     /// Whether the simulator the demo starts enforces the platforms' published rate limits
@@ -475,4 +476,17 @@ pub struct SimArgs {
 pub enum Switch {
     On,
     Off,
+}
+
+/// The shortest API token accepted: a shorter one could be guessed.
+pub const API_TOKEN_MIN_CHARS: usize = 16;
+
+/// An API token given on the command line, refused before anything starts when too short.
+fn api_token(text: &str) -> Result<String, String> {
+    if text.chars().count() < API_TOKEN_MIN_CHARS {
+        return Err(format!(
+            "an API token must be at least {API_TOKEN_MIN_CHARS} characters long"
+        ));
+    }
+    Ok(text.to_owned())
 }

@@ -418,3 +418,40 @@ pub async fn sync_in_background(state: &AppState, slack: &SlackApp) -> anyhow::R
     });
     Ok(())
 }
+
+/// The banner's "Try it": two people, each on one platform only, where each signs in, and how
+/// one writes to the other; `None` when the organisation has nobody on one of the platforms.
+pub async fn try_it(
+    store: &switchboard_store::Store,
+    sim_url: &str,
+    hub_url: &str,
+) -> anyhow::Result<Option<String>> {
+    use switchboard_core::Platform;
+    let everyone = store
+        .list_people(&switchboard_store::PeopleQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let only_on = |platform: Platform| {
+        everyone
+            .people
+            .iter()
+            .find(|summary| summary.platforms == [platform])
+            .map(|summary| &summary.person)
+    };
+    let (Some(alice), Some(bob)) = (only_on(Platform::Slack), only_on(Platform::Teams)) else {
+        return Ok(None);
+    };
+    Ok(Some(format!(
+        "  Try it:     {alice_name} ({alice_email}) is on Slack only, {bob_name} ({bob_email}) on Teams only.\n\
+         \x20             Sign in as {alice_name} at {sim_url}/slack/ and as {bob_name} at {sim_url}/teams/.\n\
+         \x20             Once {bob_name}'s Slack bot is synced ({hub_url}/console/people shows its id),\n\
+         \x20             open a message to it in Slack and write: it arrives in {bob_name}'s Teams, from\n\
+         \x20             {alice_name}'s guest account, and the reply comes back to Slack.",
+        alice_name = alice.display_name,
+        alice_email = alice.email,
+        bob_name = bob.display_name,
+        bob_email = bob.email,
+    )))
+}

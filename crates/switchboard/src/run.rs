@@ -157,9 +157,6 @@ async fn create_api_token(
     given: Option<&str>,
 ) -> anyhow::Result<String> {
     let token = match given {
-        Some(token) if token.len() < 16 => {
-            anyhow::bail!("an API token must be at least 16 characters long")
-        }
         Some(token) => token.to_owned(),
         None => switchboard_hub::api::tokens::generate(),
     };
@@ -240,8 +237,21 @@ async fn stop_or_lose(
     }
 }
 
+/// The simulator a demo talks to.
+enum DemoSimulator {
+    /// One already running (`switchboard sim`), at this URL.
+    Running(String),
+    /// One the demo starts, listening here.
+    Start(SocketAddr),
+}
+
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // Every argument is checked before anything starts.
     let hub_address = config::parse_listen(&args.listen)?;
+    let simulator = match &args.sim_url {
+        Some(url) => DemoSimulator::Running(url.trim_end_matches('/').to_owned()),
+        None => DemoSimulator::Start(config::parse_listen(&args.sim_listen)?),
+    };
     let hub_listener = bind(hub_address).await?;
     let throwaway = match &args.data_dir {
         Some(_) => None,
@@ -271,10 +281,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         drop(stop);
         lost
     });
-    let (sim_url, simulator_server) = match &args.sim_url {
-        Some(url) => (url.trim_end_matches('/').to_owned(), None),
-        None => {
-            let sim_address = config::parse_listen(&args.sim_listen)?;
+    let (sim_url, simulator_server) = match simulator {
+        DemoSimulator::Running(url) => (url, None),
+        DemoSimulator::Start(sim_address) => {
             let sim_listener = bind(sim_address).await?;
             let simulator = start_simulator(SimConfig {
                 base_url: format!("http://{sim_address}"),
@@ -351,6 +360,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         )),
     }
     say("  Auto-sync:  Teams guests at once; Slack bots at Slack's pace (about one app a minute)");
+    if let Some(lines) = demo::try_it(&state.store, &sim_url, &hub_url).await? {
+        say(&lines);
+    }
     say("Press Ctrl-C to stop.");
 
     hub_server.await.context("the hub's HTTP server failed")?;

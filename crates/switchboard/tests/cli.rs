@@ -367,6 +367,11 @@ fn bad_input_gets_one_clear_line_and_a_failure_exit() {
         switchboard().args(["serve", "--no-such-flag"]),
         "'--no-such-flag'",
     );
+    // Refused before the demo starts anything (it connected and imported first, once).
+    assert_fails_with_one_line(
+        switchboard().args(["demo", "--api-token", "too-short"]),
+        "an API token must be at least 16 characters long",
+    );
     assert_fails_with_one_line(switchboard().args(["frobnicate"]), "'frobnicate'");
     assert_fails_with_one_line(
         switchboard().args(["serve", "--config"]).arg(&malformed),
