@@ -169,22 +169,27 @@ async fn serve_reads_its_config_file_and_lets_the_environment_override_it() {
     assert!(stderr.contains("hub listening"), "{stderr}");
 }
 
+/// `serve` on `port` with its data in `data`, once it answers.
+async fn serve_healthy(port: u16, data: &Path) -> Running {
+    let hub = Running::start(
+        switchboard()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data),
+    );
+    wait_healthy(port, Duration::from_secs(10)).await;
+    hub
+}
+
 #[tokio::test]
 async fn serve_restarts_on_its_own_data() {
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..2 {
-        let port = free_port();
-        let hub = Running::start(
-            switchboard()
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--data-dir",
-                ])
-                .arg(dir.path()),
-        );
-        wait_healthy(port, Duration::from_secs(10)).await;
+        let hub = serve_healthy(free_port(), dir.path()).await;
         let output = hub.terminate();
         assert!(output.status.success(), "{output:?}");
     }
@@ -194,18 +199,7 @@ async fn serve_restarts_on_its_own_data() {
 async fn a_second_hub_on_the_same_data_is_refused_naming_the_first_and_the_data_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = free_port();
-    let first = Running::start(
-        switchboard()
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&data),
-    );
-    wait_healthy(port, Duration::from_secs(10)).await;
+    let first = serve_healthy(free_port(), &data).await;
     let first_pid = first.0.as_ref().unwrap().id();
 
     assert_fails_with_one_line(
@@ -243,18 +237,7 @@ async fn a_second_hub_on_the_same_data_is_refused_naming_the_first_and_the_data_
     let output = first.terminate();
     assert!(output.status.success(), "{output:?}");
     // Stopped, it no longer holds the data: a new hub starts on it.
-    let port = free_port();
-    let second = Running::start(
-        switchboard()
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&data),
-    );
-    wait_healthy(port, Duration::from_secs(10)).await;
+    let second = serve_healthy(free_port(), &data).await;
     assert!(second.terminate().status.success());
 }
 

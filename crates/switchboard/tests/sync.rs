@@ -1424,28 +1424,7 @@ impl Demo {
 
     /// The simulated Slack's owner, signed in: their address and session cookie.
     async fn slack_owner(&self) -> (String, String) {
-        let owner = self
-            .sim_users("slack")
-            .await
-            .into_iter()
-            .find(|u| u["kind"] == "primary_owner")
-            .expect("the workspace has an owner");
-        let email = owner["email"].as_str().unwrap().to_owned();
-        let signed_in = self
-            .browser
-            .post(format!("{}/slack/signin", self.sim))
-            .form(&[("email", email.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let cookie = signed_in.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        (email, cookie)
+        browser::slack_owner(&self.browser, &self.sim).await
     }
 }
 

@@ -104,3 +104,35 @@ pub fn absolute(from: &str, target: &str) -> String {
 pub fn sync_link(text: &str) -> Option<String> {
     between(text, "<", "|Sync now>").map(str::to_owned)
 }
+
+/// Signs in to the simulator at `sim` as its Slack workspace's owner: their address and the
+/// session cookie.
+pub async fn slack_owner(http: &reqwest::Client, sim: &str) -> (String, String) {
+    let users: Vec<serde_json::Value> = http
+        .get(format!("{sim}/_sim/users?platform=slack"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let owner = users
+        .into_iter()
+        .find(|u| u["kind"] == "primary_owner")
+        .expect("the workspace has an owner");
+    let email = owner["email"].as_str().unwrap().to_owned();
+    let signed_in = http
+        .post(format!("{sim}/slack/signin"))
+        .form(&[("email", email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    (email, cookie)
+}

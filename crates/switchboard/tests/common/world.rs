@@ -520,27 +520,7 @@ impl World {
         &self,
         browser: &super::browser::Browser,
     ) -> (String, (String, String)) {
-        let owner = self
-            .sim_users("slack")
-            .await
-            .into_iter()
-            .find(|u| u["kind"] == "primary_owner")
-            .expect("the workspace has an owner");
-        let owner = owner["email"].as_str().unwrap().to_owned();
-        let signed_in = browser
-            .http
-            .post(format!("{}/slack/signin", self.sim))
-            .form(&[("email", owner.as_str())])
-            .send()
-            .await
-            .unwrap();
-        let cookie = signed_in.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let (owner, cookie) = super::browser::slack_owner(&browser.http, &self.sim).await;
         let page = browser
             .http
             .post(format!("{}/slack/apps/tokens", self.sim))
