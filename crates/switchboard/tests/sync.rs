@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::RunningDemo;
-use common::browser::{self, Browser, between, location, unescape};
+use common::browser::{self, Browser, location};
 
 use serde_json::{Value, json};
 
@@ -1467,25 +1467,14 @@ async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
 
     // The admin reconnects Slack: new configuration tokens, and the app installed again
     // through Slack's consent page.
-    let (owner, cookie) = demo.slack_owner().await;
-    let page = demo
-        .browser
-        .post(format!("{}/slack/apps/tokens", demo.sim))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token =
-        |id: &str| unescape(between(&page, &format!("<code id=\"{id}\">"), "</code>").unwrap());
+    let (owner, (access, refresh)) =
+        browser::slack_configuration_tokens(&demo.browser, &demo.sim).await;
     let (status, started) = demo
         .post(
             "/connections",
             json!({"platform": "slack", "inputs": {
-                "app_configuration_token": token("access-token"),
-                "app_configuration_refresh_token": token("refresh-token"),
+                "app_configuration_token": access,
+                "app_configuration_refresh_token": refresh,
             }}),
         )
         .await;

@@ -136,3 +136,24 @@ pub async fn slack_owner(http: &reqwest::Client, sim: &str) -> (String, String) 
         .to_owned();
     (email, cookie)
 }
+
+/// The simulated Slack owner's address and a new pair of app configuration tokens (access,
+/// refresh) from their page, as an admin connecting Slack copies them.
+pub async fn slack_configuration_tokens(
+    http: &reqwest::Client,
+    sim: &str,
+) -> (String, (String, String)) {
+    let (owner, cookie) = slack_owner(http, sim).await;
+    let page = http
+        .post(format!("{sim}/slack/apps/tokens"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token =
+        |id: &str| unescape(between(&page, &format!("<code id=\"{id}\">"), "</code>").unwrap());
+    (owner, (token("access-token"), token("refresh-token")))
+}

@@ -483,7 +483,8 @@ impl World {
         let browser = super::browser::Browser::default();
         let (request, identity, decision) = match platform {
             "slack" => {
-                let (owner, tokens) = self.slack_configuration_tokens(&browser).await;
+                let (owner, tokens) =
+                    super::browser::slack_configuration_tokens(&browser.http, &self.sim).await;
                 let inputs = json!({
                     "app_configuration_token": tokens.0,
                     "app_configuration_refresh_token": tokens.1,
@@ -512,31 +513,6 @@ impl World {
             )
             .await;
         assert!(page.starts_with("Connected"), "{page}");
-    }
-
-    /// The simulated Slack owner's address and a new pair of app configuration tokens (access,
-    /// refresh) from their page.
-    async fn slack_configuration_tokens(
-        &self,
-        browser: &super::browser::Browser,
-    ) -> (String, (String, String)) {
-        let (owner, cookie) = super::browser::slack_owner(&browser.http, &self.sim).await;
-        let page = browser
-            .http
-            .post(format!("{}/slack/apps/tokens", self.sim))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let token = |id: &str| {
-            super::browser::unescape(
-                super::browser::between(&page, &format!("<code id=\"{id}\">"), "</code>").unwrap(),
-            )
-        };
-        (owner, (token("access-token"), token("refresh-token")))
     }
 
     /// A connection as `GET /connections` lists it.
