@@ -216,16 +216,16 @@ pub async fn callback(
         callback_url: callback_url(&state),
         state: flow_state,
     };
-    let step = module
-        .continue_flow(
-            context.as_ref(),
-            &FlowState(pending.platform_state.expose_secret().to_owned()),
-            &flow,
-            &params,
-        )
-        .await;
     match pending.purpose {
         FlowPurpose::Connect => {
+            let step = module
+                .continue_flow(
+                    context.as_ref(),
+                    &FlowState(pending.platform_state.expose_secret().to_owned()),
+                    &flow,
+                    &params,
+                )
+                .await;
             let step = match step {
                 Ok(step) => step,
                 Err(error) => {
@@ -252,12 +252,37 @@ pub async fn callback(
             }
         }
         FlowPurpose::Consent | FlowPurpose::Authorize => {
-            match crate::sync::finish_flow(&state, &pending, &flow, step).await {
+            let end = crate::sync::finish_flow(
+                &state,
+                &pending,
+                &flow,
+                module.as_ref(),
+                context.as_ref(),
+                &params,
+            )
+            .await;
+            match end {
                 Ok(FlowEnd::Redirect(url)) => Redirect::to(&url).into_response(),
                 Ok(FlowEnd::Synced(platform)) => page(
                     StatusCode::OK,
                     &format!(
                         "Synced: {} is now linked. You can close this page.",
+                        platform.display_name()
+                    ),
+                ),
+                Ok(FlowEnd::AlreadyLinked(platform)) => page(
+                    StatusCode::CONFLICT,
+                    &format!(
+                        "Your {} account is already linked: there is nothing left to do. You \
+                         can close this page.",
+                        platform.display_name()
+                    ),
+                ),
+                Ok(FlowEnd::Busy(platform)) => page(
+                    StatusCode::CONFLICT,
+                    &format!(
+                        "Your {} account is being linked right now. Follow your link again in \
+                         a moment.",
                         platform.display_name()
                     ),
                 ),

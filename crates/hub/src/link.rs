@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Router};
 use serde::Deserialize;
 use switchboard_core::{AccountKind, ChosenBy, Platform, Primary};
+use switchboard_store::{PromptGrant, PromptLink};
 
 use crate::AppState;
 use crate::connect::{page, store_failure};
@@ -20,8 +21,24 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
-const SPENT: &str =
-    "This link has expired or was already used. Ask your administrator to send a new one.";
+const EXPIRED: &str = "This link has expired. Ask your administrator to send a new one.";
+
+/// The prompt a link stands for while it may start a sign-in, or the page that says why not.
+async fn open_prompt(state: &AppState, token: &str) -> Result<PromptGrant, Response> {
+    match sync::prompt_link(state, token).await {
+        Ok(PromptLink::Open(grant)) => Ok(grant),
+        Ok(PromptLink::Linked { platform }) => Err(page(
+            StatusCode::GONE,
+            &format!(
+                "Your {} account is already linked: there is nothing left to do. You can \
+                 close this page.",
+                platform.display_name()
+            ),
+        )),
+        Ok(PromptLink::Gone) => Err(page(StatusCode::GONE, EXPIRED)),
+        Err(error) => Err(store_failure(error)),
+    }
+}
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -51,17 +68,16 @@ async fn choices(
 }
 
 async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let grant = match sync::prompt_of_link(&state, &token).await {
-        Ok(Some(grant)) => grant,
-        Ok(None) => return page(StatusCode::GONE, SPENT),
-        Err(error) => return store_failure(error),
+    let grant = match open_prompt(&state, &token).await {
+        Ok(grant) => grant,
+        Err(refused) => return refused,
     };
     let (person, platforms) = match (
         state.store.person(grant.person_id).await,
         choices(&state, grant.person_id, grant.platform).await,
     ) {
         (Ok(Some(person)), Ok(platforms)) => (person, platforms),
-        (Ok(None), _) => return page(StatusCode::GONE, SPENT),
+        (Ok(None), _) => return page(StatusCode::GONE, EXPIRED),
         (Err(error), _) | (_, Err(error)) => return store_failure(error),
     };
     let current = person.primary.map(|p| p.platform);
@@ -101,10 +117,9 @@ async fn start(
     Path(token): Path<String>,
     Form(choice): Form<Choice>,
 ) -> Response {
-    let grant = match sync::prompt_of_link(&state, &token).await {
-        Ok(Some(grant)) => grant,
-        Ok(None) => return page(StatusCode::GONE, SPENT),
-        Err(error) => return store_failure(error),
+    let grant = match open_prompt(&state, &token).await {
+        Ok(grant) => grant,
+        Err(refused) => return refused,
     };
     let platforms = match choices(&state, grant.person_id, grant.platform).await {
         Ok(platforms) => platforms,
@@ -121,15 +136,11 @@ async fn start(
             "Choose the app you chat from, then press Sync now.",
         );
     };
-    // Only now is the link spent: a person who opened it and left can still come back.
-    match sync::use_link(&state, &token).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return page(StatusCode::GONE, SPENT),
-        Err(error) => return store_failure(error),
-    }
+    // The link is not spent here but when the account is linked: a person who leaves the
+    // platform's sign-in unfinished can follow it again.
     let person = match state.store.person(grant.person_id).await {
         Ok(Some(person)) => person,
-        Ok(None) => return page(StatusCode::GONE, SPENT),
+        Ok(None) => return page(StatusCode::GONE, EXPIRED),
         Err(error) => return store_failure(error),
     };
     let confirmed = person
@@ -144,7 +155,7 @@ async fn start(
             return store_failure(error);
         }
     }
-    match sync::begin_authorize(&state, grant.person_id, grant.platform).await {
+    match sync::begin_authorize(&state, grant.person_id, grant.platform, grant.expires_at).await {
         Ok(url) => Redirect::to(&url).into_response(),
         Err(error) => page(
             StatusCode::BAD_GATEWAY,

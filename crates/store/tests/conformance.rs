@@ -13,7 +13,8 @@ use switchboard_core::{
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
     AccountIdentity, AdminRole, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
-    OutboxAction, RepresentationSecrets, Settlement, Store, StoreError, StoredSubscription,
+    OutboxAction, PromptGrant, PromptLink, RepresentationSecrets, Settlement, Store, StoreError,
+    StoredSubscription,
 };
 
 /// A clock the tests move by hand.
@@ -1898,92 +1899,111 @@ store_test!(an_illegal_completion_stores_no_credentials, |_db, store| {
     );
 });
 
-store_test!(a_prompt_link_works_once_until_it_expires, |db, store| {
-    let cy = store
-        .create_person("Cy", &email("cy@acme.example"))
-        .await
-        .unwrap();
-    assert!(matches!(
+store_test!(
+    a_prompt_link_works_until_its_account_is_linked_or_it_expires,
+    |db, store| {
+        let cy = store
+            .create_person("Cy", &email("cy@acme.example"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_prompt(cy.id, Platform::Teams, "h0", Timestamp::from_unix_millis(0))
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
         store
-            .create_prompt(cy.id, Platform::Teams, "h0", Timestamp::from_unix_millis(0))
-            .await,
-        Err(StoreError::NotFound { .. })
-    ));
-    store
-        .create_representation(cy.id, Platform::Teams, RepresentationKind::ExistingAccount)
-        .await
-        .unwrap();
-    let soon = Timestamp::from_unix_millis(1_700_000_001_000);
-    let later = Timestamp::from_unix_millis(1_700_000_100_000);
-    let first = store
-        .create_prompt(cy.id, Platform::Teams, "h1", later)
-        .await
-        .unwrap();
-    store
-        .create_prompt(cy.id, Platform::Teams, "h2", soon)
-        .await
-        .unwrap();
-    assert!(matches!(
-        store
+            .create_representation(cy.id, Platform::Teams, RepresentationKind::ExistingAccount)
+            .await
+            .unwrap();
+        let soon = Timestamp::from_unix_millis(1_700_000_001_000);
+        let later = Timestamp::from_unix_millis(1_700_000_100_000);
+        let first = store
             .create_prompt(cy.id, Platform::Teams, "h1", later)
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(store.prompts_sent(cy.id, Platform::Teams).await.unwrap(), 2);
-    let seen = store.find_prompt("h1").await.unwrap().unwrap();
-    assert_eq!(seen.person_id, cy.id);
-    assert!(
-        store.find_prompt("h1").await.unwrap().is_some(),
-        "looking uses nothing"
-    );
-    let grant = store.use_prompt("h1").await.unwrap().unwrap();
-    assert_eq!(
-        (grant.id, grant.person_id, grant.platform),
-        (first, cy.id, Platform::Teams)
-    );
-    assert!(store.use_prompt("h1").await.unwrap().is_none(), "used once");
-    assert!(store.use_prompt("unknown").await.unwrap().is_none());
-    db.advance(2_000);
-    assert!(store.find_prompt("h2").await.unwrap().is_none(), "expired");
-    assert!(store.use_prompt("h2").await.unwrap().is_none(), "expired");
-    assert!(store.find_prompt("h1").await.unwrap().is_none(), "used");
-    store
-        .apply_sync_event(
-            cy.id,
-            Platform::Teams,
-            SyncEvent::ConsentRequested,
-            "prompted",
-        )
-        .await
-        .unwrap();
-    store
-        .create_prompt(cy.id, Platform::Teams, "h3", later)
-        .await
-        .unwrap();
-    store
-        .complete_sync(
-            cy.id,
-            Platform::Teams,
-            &ExternalUserId::new("u-cy"),
-            &secrets(&[("access_token", "t")], None),
-            "authorised",
-        )
-        .await
-        .unwrap();
-    assert!(
-        store.use_prompt("h3").await.unwrap().is_none(),
-        "a completed sync spends the older links"
-    );
-    store
-        .reset_representation(cy.id, Platform::Teams, "admin: reset")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.prompts_sent(cy.id, Platform::Teams).await.unwrap(),
-        0,
-        "a reset forgets the prompts"
-    );
-});
+            .await
+            .unwrap();
+        store
+            .create_prompt(cy.id, Platform::Teams, "h2", soon)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_prompt(cy.id, Platform::Teams, "h1", later)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.prompts_sent(cy.id, Platform::Teams).await.unwrap(), 2);
+        let open = PromptLink::Open(PromptGrant {
+            id: first,
+            person_id: cy.id,
+            platform: Platform::Teams,
+            expires_at: later,
+        });
+        assert_eq!(store.prompt_link("h1").await.unwrap(), open);
+        assert_eq!(
+            store.prompt_link("h1").await.unwrap(),
+            open,
+            "following a link spends nothing"
+        );
+        assert_eq!(
+            store.prompt_link("unknown").await.unwrap(),
+            PromptLink::Gone
+        );
+        db.advance(2_000);
+        assert_eq!(
+            store.prompt_link("h2").await.unwrap(),
+            PromptLink::Gone,
+            "expired"
+        );
+        assert_eq!(store.prompt_link("h1").await.unwrap(), open);
+        store
+            .apply_sync_event(
+                cy.id,
+                Platform::Teams,
+                SyncEvent::ConsentRequested,
+                "prompted",
+            )
+            .await
+            .unwrap();
+        store
+            .create_prompt(cy.id, Platform::Teams, "h3", later)
+            .await
+            .unwrap();
+        store
+            .complete_sync(
+                cy.id,
+                Platform::Teams,
+                &ExternalUserId::new("u-cy"),
+                &secrets(&[("access_token", "t")], None),
+                "authorised",
+            )
+            .await
+            .unwrap();
+        for spent in ["h1", "h3"] {
+            assert_eq!(
+                store.prompt_link(spent).await.unwrap(),
+                PromptLink::Linked {
+                    platform: Platform::Teams
+                },
+                "a completed sync spends every link to it"
+            );
+        }
+        assert_eq!(
+            store.prompt_link("h2").await.unwrap(),
+            PromptLink::Gone,
+            "an expired link stays expired"
+        );
+        store
+            .reset_representation(cy.id, Platform::Teams, "admin: reset")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.prompts_sent(cy.id, Platform::Teams).await.unwrap(),
+            0,
+            "a reset forgets the prompts"
+        );
+    }
+);
 
 store_test!(
     pending_consents_are_listed_until_taken_expired_or_reset,

@@ -194,6 +194,20 @@ impl Demo {
         .await
     }
 
+    /// Presses "Sync now" on a prompt's link, keeping Slack: answers the platform's sign-in
+    /// page it leads to.
+    async fn start_sign_in(&self, link: &str) -> String {
+        let started = self
+            .browser
+            .post(link)
+            .form(&[("primary", "slack")])
+            .send()
+            .await
+            .unwrap();
+        assert!(started.status().is_redirection(), "{}", started.status());
+        location(link, &started)
+    }
+
     async fn wait_for_status(&self, id: &str, platform: &str, status: &str) -> Value {
         let started = Instant::now();
         loop {
@@ -538,6 +552,64 @@ async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
             .as_deref(),
         Some("member")
     );
+}
+
+/// A person who pressed "Sync now" and left the platform's sign-in unfinished can come back:
+/// the link is spent only once their account is linked. Of two sign-ins started from it (two
+/// tabs), the first to finish links the account and the other is refused.
+#[tokio::test]
+async fn an_abandoned_sign_in_leaves_the_link_working_until_the_account_is_linked() {
+    let demo = start_demo(40);
+    let cy = demo.someone_on(&["slack", "teams"]).await;
+    let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
+    demo.choose_primary(id, "slack").await;
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("pending")),
+        "{body}"
+    );
+    let link = sync_link(&demo.hub_dm(email).await[0]);
+
+    // Sync now, then Microsoft's sign-in is left unfinished.
+    let abandoned = demo.start_sign_in(&link).await;
+    let page = demo.browser.get(&link).send().await.unwrap();
+    let status = page.status();
+    assert_eq!(status, 200, "{}", page.text().await.unwrap());
+
+    // The link is followed again in two tabs; the first sign-in to finish links the account.
+    let (first, second) = (
+        demo.start_sign_in(&link).await,
+        demo.start_sign_in(&link).await,
+    );
+    let (status, page) = demo.walk(&first, ("login", email), "accept").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Synced"), "{page}");
+    let synced = demo.representation(id, "teams").await;
+    assert_eq!(synced["status"], "synced", "{synced}");
+    for other in [&second, &abandoned] {
+        let (status, page) = demo.walk(other, ("login", email), "accept").await;
+        assert_eq!(status, 409, "{page}");
+        assert!(page.contains("already linked"), "{page}");
+    }
+    assert_eq!(demo.representation(id, "teams").await, synced, "unchanged");
+
+    // The link says so, and starts nothing any more.
+    let page = demo.browser.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 410);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("already linked"), "{page}");
+    assert!(!page.contains("<form"), "{page}");
+    let started = demo
+        .browser
+        .post(&link)
+        .form(&[("primary", "slack")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 410);
 }
 
 #[tokio::test]
