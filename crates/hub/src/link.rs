@@ -4,14 +4,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Router};
+use maud::html;
 use serde::Deserialize;
 use switchboard_core::{AccountKind, ChosenBy, Platform, Primary};
 use switchboard_store::{PromptGrant, PromptLink};
 
 use crate::AppState;
-use crate::connect::{page, store_failure};
+use crate::pages::{Outcome, message, page, store_failure};
 use crate::sync::{self, SYNC_LINK_PATH};
 
 pub fn routes() -> Router<AppState> {
@@ -21,30 +22,32 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
-const EXPIRED: &str = "This link has expired. Ask your administrator to send a new one.";
+fn expired() -> Response {
+    message(
+        StatusCode::GONE,
+        Outcome::Refused,
+        "This link has expired",
+        "Ask your administrator to send you a new one.",
+    )
+}
 
 /// The prompt a link stands for while it may start a sign-in, or the page that says why not.
 async fn open_prompt(state: &AppState, token: &str) -> Result<PromptGrant, Response> {
     match sync::prompt_link(state, token).await {
         Ok(PromptLink::Open(grant)) => Ok(grant),
-        Ok(PromptLink::Linked { platform }) => Err(page(
+        Ok(PromptLink::Linked { platform }) => Err(message(
             StatusCode::GONE,
+            Outcome::Done,
+            "Already linked",
             &format!(
-                "Your {} account is already linked: there is nothing left to do. You can \
-                 close this page.",
+                "Your {} account is already linked: there is nothing left to do. You can close \
+                 this page.",
                 platform.display_name()
             ),
         )),
-        Ok(PromptLink::Gone) => Err(page(StatusCode::GONE, EXPIRED)),
+        Ok(PromptLink::Gone) => Err(expired()),
         Err(error) => Err(store_failure(error)),
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The platforms the person may chat from: where they have an active account of their own,
@@ -77,34 +80,36 @@ async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Re
         choices(&state, grant.person_id, grant.platform).await,
     ) {
         (Ok(Some(person)), Ok(platforms)) => (person, platforms),
-        (Ok(None), _) => return page(StatusCode::GONE, EXPIRED),
+        (Ok(None), _) => return expired(),
         (Err(error), _) | (_, Err(error)) => return store_failure(error),
     };
     let current = person.primary.map(|p| p.platform);
-    let options: String = platforms
-        .iter()
-        .map(|p| {
-            format!(
-                "<p><label><input type=\"radio\" name=\"primary\" value=\"{}\"{}> {}</label></p>",
-                p.as_str(),
-                if Some(*p) == current { " checked" } else { "" },
-                p.display_name()
-            )
-        })
-        .collect();
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Sync your {target} account</title></head><body>\
-         <h1>Hello {name}</h1>\
-         <p>Colleagues who chat on {target} will reach you through your own {target} account. \
-         Which app do you chat from every day? Messages from {target} will arrive there.</p>\
-         <form method=\"post\" action=\"{SYNC_LINK_PATH}/{token}\">{options}\
-         <button type=\"submit\">Sync now</button></form></body></html>",
-        target = grant.platform.display_name(),
-        name = escape(&person.display_name),
-        token = escape(&token),
-    ))
-    .into_response()
+    let target = grant.platform.display_name();
+    page(
+        StatusCode::OK,
+        &format!("Sync your {target} account"),
+        html! {
+            h1 { "Hello " (person.display_name) }
+            p {
+                "Colleagues who chat on " (target) " will reach you through your own " (target)
+                " account. Which app do you chat from every day? Messages from " (target)
+                " will arrive there."
+            }
+            form method="post" action={ (SYNC_LINK_PATH) "/" (token) } {
+                fieldset {
+                    legend { "The app you chat from" }
+                    @for platform in &platforms {
+                        label.choice {
+                            input type="radio" name="primary" value=(platform.as_str())
+                                checked[Some(*platform) == current] required;
+                            (platform.display_name())
+                        }
+                    }
+                }
+                button type="submit" { "Sync now" }
+            }
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -131,16 +136,18 @@ async fn start(
         .and_then(|name| name.parse::<Platform>().ok())
         .filter(|p| platforms.contains(p));
     let Some(chosen) = chosen else {
-        return page(
+        return message(
             StatusCode::BAD_REQUEST,
-            "Choose the app you chat from, then press Sync now.",
+            Outcome::Refused,
+            "Choose an app",
+            "Go back, choose the app you chat from, then press Sync now.",
         );
     };
     // The link is not spent here but when the account is linked: a person who leaves the
     // platform's sign-in unfinished can follow it again.
     let person = match state.store.person(grant.person_id).await {
         Ok(Some(person)) => person,
-        Ok(None) => return page(StatusCode::GONE, EXPIRED),
+        Ok(None) => return expired(),
         Err(error) => return store_failure(error),
     };
     let confirmed = person
@@ -157,8 +164,10 @@ async fn start(
     }
     match sync::begin_authorize(&state, grant.person_id, grant.platform, grant.expires_at).await {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(error) => page(
+        Err(error) => message(
             StatusCode::BAD_GATEWAY,
+            Outcome::Refused,
+            "Your sign-in could not start",
             &format!(
                 "{} could not start your sign-in: {error}. Ask your administrator for a new link.",
                 grant.platform.display_name()

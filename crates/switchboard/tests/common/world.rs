@@ -511,7 +511,7 @@ impl World {
                 decision,
             )
             .await;
-        assert!(page.starts_with("Connected"), "{page}");
+        assert!(page.contains("<h1>Connected</h1>"), "{page}");
     }
 
     /// The simulated Slack owner's address and a new pair of app configuration tokens (access,
