@@ -172,14 +172,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -2001,6 +2001,85 @@ store_test!(
             store.prompts_sent(cy.id, Platform::Teams).await.unwrap(),
             0,
             "a reset forgets the prompts"
+        );
+    }
+);
+
+store_test!(
+    links_spent_as_they_were_followed_work_again_after_the_upgrade_unless_linked,
+    |db, store| {
+        let later = Timestamp::from_unix_millis(1_700_000_100_000);
+        let mut prompted = Vec::new();
+        for (name, hash) in [("Cy", "h-cy"), ("Dee", "h-dee")] {
+            let person = store
+                .create_person(name, &email(&format!("{hash}@acme.example")))
+                .await
+                .unwrap();
+            store
+                .create_representation(
+                    person.id,
+                    Platform::Teams,
+                    RepresentationKind::ExistingAccount,
+                )
+                .await
+                .unwrap();
+            store
+                .apply_sync_event(
+                    person.id,
+                    Platform::Teams,
+                    SyncEvent::ConsentRequested,
+                    "prompted",
+                )
+                .await
+                .unwrap();
+            let id = store
+                .create_prompt(person.id, Platform::Teams, hash, later)
+                .await
+                .unwrap();
+            prompted.push((person.id, id));
+        }
+        // Dee finished the sign-in; Cy left it.
+        store
+            .complete_sync(
+                prompted[1].0,
+                Platform::Teams,
+                &ExternalUserId::new("u-dee"),
+                &secrets(&[("access_token", "t")], None),
+                "authorised",
+            )
+            .await
+            .unwrap();
+        store.close().await;
+
+        // As the version before left it: both links spent as they were followed.
+        let mut raw = db.raw().await;
+        sqlx::query("UPDATE prompts SET used_at = $1")
+            .bind(db.millis())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 16")
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        raw.close().await.unwrap();
+
+        let upgraded = db.open(1).await;
+        assert_eq!(
+            upgraded.prompt_link("h-cy").await.unwrap(),
+            PromptLink::Open(PromptGrant {
+                id: prompted[0].1.clone(),
+                person_id: prompted[0].0,
+                platform: Platform::Teams,
+                expires_at: later,
+            }),
+            "the account was never linked: the link works again"
+        );
+        assert_eq!(
+            upgraded.prompt_link("h-dee").await.unwrap(),
+            PromptLink::Linked {
+                platform: Platform::Teams
+            }
         );
     }
 );
@@ -3896,10 +3975,7 @@ store_test!(
         raw.close().await.unwrap();
 
         let upgraded = db.open(1).await;
-        assert_eq!(
-            upgraded.applied_migrations().await.unwrap().last(),
-            Some(&15)
-        );
+        assert!(upgraded.applied_migrations().await.unwrap().contains(&15));
         let stored = stored_payloads(&db).await;
         assert_eq!(stored.len(), 2);
         assert!(
