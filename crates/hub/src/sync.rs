@@ -800,8 +800,8 @@ pub async fn finish_flow(
                     state: flow.state.clone(),
                     platform_state: SecretString::from(module_state.0),
                     url: Some(url.clone()),
-                    // Never past a person's flow's end, which is their link's (see
-                    // [`begin_authorize`]).
+                    // A further step never outlives the flow: a person's ends when their link
+                    // expires at the latest (see [`begin_authorize`]).
                     expires_at: pending
                         .expires_at
                         .min(in_millis(state, AUTHORIZE_LIFETIME_MILLIS)),
