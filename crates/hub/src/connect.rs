@@ -11,7 +11,8 @@ use switchboard_store::{FlowPurpose, PendingFlow, StoreError};
 
 use crate::AppState;
 use crate::api::ApiError;
-use crate::sync::FlowEnd;
+use crate::pages::{Outcome, message, store_failure};
+use crate::sync::{FlowEnd, SyncError};
 
 /// How long an admin or person has to finish a consent page.
 const FLOW_LIFETIME_MILLIS: i64 = 30 * 60 * 1000;
@@ -184,24 +185,32 @@ pub async fn callback(
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.clone())
     else {
-        return page(
+        return message(
             StatusCode::BAD_REQUEST,
-            "This page needs the `state` the platform sends back. Start again from the hub.",
+            Outcome::Refused,
+            "Start again",
+            "This page needs the state the platform sends back. Start again from your link or \
+             from the console.",
         );
     };
     let pending = match state.store.take_flow(&flow_state).await {
         Ok(Some(pending)) => pending,
         Ok(None) => {
-            return page(
+            return message(
                 StatusCode::BAD_REQUEST,
-                "This link has expired or was already used. Start again from the hub.",
+                Outcome::Refused,
+                "This sign-in has expired",
+                "It took too long, or this page was already used. Start again from your link or \
+                 from the console.",
             );
         }
         Err(error) => return store_failure(error),
     };
     let Some(module) = state.platforms.get(pending.platform).cloned() else {
-        return page(
+        return message(
             StatusCode::CONFLICT,
+            Outcome::Refused,
+            "Not available",
             "This hub no longer has that platform's module configured.",
         );
     };
@@ -216,21 +225,23 @@ pub async fn callback(
         callback_url: callback_url(&state),
         state: flow_state,
     };
-    let step = module
-        .continue_flow(
-            context.as_ref(),
-            &FlowState(pending.platform_state.expose_secret().to_owned()),
-            &flow,
-            &params,
-        )
-        .await;
     match pending.purpose {
         FlowPurpose::Connect => {
+            let step = module
+                .continue_flow(
+                    context.as_ref(),
+                    &FlowState(pending.platform_state.expose_secret().to_owned()),
+                    &flow,
+                    &params,
+                )
+                .await;
             let step = match step {
                 Ok(step) => step,
                 Err(error) => {
-                    return page(
+                    return message(
                         StatusCode::BAD_GATEWAY,
+                        Outcome::Refused,
+                        "Not connected",
                         &format!(
                             "{} did not complete the authorisation: {error}",
                             pending.platform.display_name()
@@ -240,8 +251,10 @@ pub async fn callback(
             };
             match follow(&state, pending.platform, &flow, step, "admin:browser").await {
                 Ok(Started::Redirect { url }) => Redirect::to(&url).into_response(),
-                Ok(Started::Connected { connection }) => page(
+                Ok(Started::Connected { connection }) => message(
                     StatusCode::OK,
+                    Outcome::Done,
+                    "Connected",
                     &format!(
                         "Connected {} ({}). You can close this page.",
                         connection.display_name,
@@ -252,45 +265,63 @@ pub async fn callback(
             }
         }
         FlowPurpose::Consent | FlowPurpose::Authorize => {
-            match crate::sync::finish_flow(&state, &pending, &flow, step).await {
+            let end = crate::sync::finish_flow(
+                &state,
+                &pending,
+                &flow,
+                module.as_ref(),
+                context.as_ref(),
+                &params,
+            )
+            .await;
+            match end {
                 Ok(FlowEnd::Redirect(url)) => Redirect::to(&url).into_response(),
-                Ok(FlowEnd::Synced(platform)) => page(
+                Ok(FlowEnd::Synced(platform)) => message(
                     StatusCode::OK,
+                    Outcome::Done,
+                    "Synced",
                     &format!(
-                        "Synced: {} is now linked. You can close this page.",
+                        "{} is now linked. You can close this page.",
                         platform.display_name()
                     ),
                 ),
-                Ok(FlowEnd::Failed(reason)) => page(
+                Ok(FlowEnd::AlreadyLinked(platform)) => message(
+                    StatusCode::CONFLICT,
+                    Outcome::Done,
+                    "Already linked",
+                    &format!(
+                        "Your {} account is already linked: there is nothing left to do. You \
+                         can close this page.",
+                        platform.display_name()
+                    ),
+                ),
+                Ok(FlowEnd::Busy(platform)) => message(
+                    StatusCode::CONFLICT,
+                    Outcome::Refused,
+                    "Being linked",
+                    &format!(
+                        "Your {} account is being linked right now. Follow your link again in \
+                         a moment.",
+                        platform.display_name()
+                    ),
+                ),
+                Ok(FlowEnd::Failed(reason)) => message(
                     StatusCode::BAD_GATEWAY,
+                    Outcome::Refused,
+                    "Not linked",
                     &format!(
                         "{} did not complete the authorisation: {reason}",
                         pending.platform.display_name()
                     ),
                 ),
-                Err(error) => ApiError::from(error).into_response(),
+                Err(SyncError::Store(error)) => store_failure(error),
+                Err(error) => message(
+                    StatusCode::BAD_GATEWAY,
+                    Outcome::Refused,
+                    "Not linked",
+                    &error.to_string(),
+                ),
             }
         }
     }
-}
-
-pub(crate) fn store_failure(error: StoreError) -> Response {
-    tracing::error!(%error, "store failure in a browser flow");
-    page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The hub's database failed; try again in a moment.",
-    )
-}
-
-/// A plain-text page for a person's browser.
-pub(crate) fn page(status: StatusCode, text: &str) -> Response {
-    (
-        status,
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
-        )],
-        format!("{text}\n"),
-    )
-        .into_response()
 }

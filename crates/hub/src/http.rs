@@ -56,9 +56,10 @@ pub fn router(state: AppState) -> Router {
 const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                               img-src 'self'; connect-src 'self'; base-uri 'none'; \
                               frame-ancestors 'none'";
-/// The pages a person opens from a prompt load nothing at all (no form-action, as above: their
-/// form leads to the platform's sign-in).
-const PERSON_POLICY: &str = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+/// The pages a person opens from a prompt load the hub's stylesheet and nothing else (no
+/// form-action, as above: their form leads to the platform's sign-in).
+const PERSON_POLICY: &str =
+    "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Every response says `nosniff`, so that no browser runs an API answer, a webhook's reply or
 /// an error as a script or a page. The console and the pages people open from a prompt may not

@@ -13,6 +13,7 @@ pub mod disconnect;
 mod http;
 pub mod import;
 mod link;
+mod pages;
 pub mod refresh;
 pub mod relay;
 pub mod settings;

@@ -4,13 +4,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Router};
+use maud::html;
 use serde::Deserialize;
 use switchboard_core::{AccountKind, ChosenBy, Platform, Primary};
+use switchboard_store::{PromptGrant, PromptLink};
 
 use crate::AppState;
-use crate::connect::{page, store_failure};
+use crate::pages::{Outcome, message, page, store_failure};
 use crate::sync::{self, SYNC_LINK_PATH};
 
 pub fn routes() -> Router<AppState> {
@@ -20,14 +22,32 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
-const SPENT: &str =
-    "This link has expired or was already used. Ask your administrator to send a new one.";
+fn expired() -> Response {
+    message(
+        StatusCode::GONE,
+        Outcome::Refused,
+        "This link has expired",
+        "Ask your administrator to send you a new one.",
+    )
+}
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The prompt a link stands for while it may start a sign-in, or the page that says why not.
+async fn open_prompt(state: &AppState, token: &str) -> Result<PromptGrant, Response> {
+    match sync::prompt_link(state, token).await {
+        Ok(PromptLink::Open(grant)) => Ok(grant),
+        Ok(PromptLink::Linked { platform }) => Err(message(
+            StatusCode::GONE,
+            Outcome::Done,
+            "Already linked",
+            &format!(
+                "Your {} account is already linked: there is nothing left to do. You can close \
+                 this page.",
+                platform.display_name()
+            ),
+        )),
+        Ok(PromptLink::Gone) => Err(expired()),
+        Err(error) => Err(store_failure(error)),
+    }
 }
 
 /// The platforms the person may chat from: where they have an active account of their own,
@@ -51,44 +71,45 @@ async fn choices(
 }
 
 async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let grant = match sync::prompt_of_link(&state, &token).await {
-        Ok(Some(grant)) => grant,
-        Ok(None) => return page(StatusCode::GONE, SPENT),
-        Err(error) => return store_failure(error),
+    let grant = match open_prompt(&state, &token).await {
+        Ok(grant) => grant,
+        Err(refused) => return refused,
     };
     let (person, platforms) = match (
         state.store.person(grant.person_id).await,
         choices(&state, grant.person_id, grant.platform).await,
     ) {
         (Ok(Some(person)), Ok(platforms)) => (person, platforms),
-        (Ok(None), _) => return page(StatusCode::GONE, SPENT),
+        (Ok(None), _) => return expired(),
         (Err(error), _) | (_, Err(error)) => return store_failure(error),
     };
     let current = person.primary.map(|p| p.platform);
-    let options: String = platforms
-        .iter()
-        .map(|p| {
-            format!(
-                "<p><label><input type=\"radio\" name=\"primary\" value=\"{}\"{}> {}</label></p>",
-                p.as_str(),
-                if Some(*p) == current { " checked" } else { "" },
-                p.display_name()
-            )
-        })
-        .collect();
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>Sync your {target} account</title></head><body>\
-         <h1>Hello {name}</h1>\
-         <p>Colleagues who chat on {target} will reach you through your own {target} account. \
-         Which app do you chat from every day? Messages from {target} will arrive there.</p>\
-         <form method=\"post\" action=\"{SYNC_LINK_PATH}/{token}\">{options}\
-         <button type=\"submit\">Sync now</button></form></body></html>",
-        target = grant.platform.display_name(),
-        name = escape(&person.display_name),
-        token = escape(&token),
-    ))
-    .into_response()
+    let target = grant.platform.display_name();
+    page(
+        StatusCode::OK,
+        &format!("Sync your {target} account"),
+        html! {
+            h1 { "Hello " (person.display_name) }
+            p {
+                "Colleagues who chat on " (target) " will reach you through your own " (target)
+                " account. Which app do you chat from every day? Messages from " (target)
+                " will arrive there."
+            }
+            form method="post" action={ (SYNC_LINK_PATH) "/" (token) } {
+                fieldset {
+                    legend { "The app you chat from" }
+                    @for platform in &platforms {
+                        label.choice {
+                            input type="radio" name="primary" value=(platform.as_str())
+                                checked[Some(*platform) == current] required;
+                            (platform.display_name())
+                        }
+                    }
+                }
+                button type="submit" { "Sync now" }
+            }
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -101,10 +122,9 @@ async fn start(
     Path(token): Path<String>,
     Form(choice): Form<Choice>,
 ) -> Response {
-    let grant = match sync::prompt_of_link(&state, &token).await {
-        Ok(Some(grant)) => grant,
-        Ok(None) => return page(StatusCode::GONE, SPENT),
-        Err(error) => return store_failure(error),
+    let grant = match open_prompt(&state, &token).await {
+        Ok(grant) => grant,
+        Err(refused) => return refused,
     };
     let platforms = match choices(&state, grant.person_id, grant.platform).await {
         Ok(platforms) => platforms,
@@ -116,20 +136,18 @@ async fn start(
         .and_then(|name| name.parse::<Platform>().ok())
         .filter(|p| platforms.contains(p));
     let Some(chosen) = chosen else {
-        return page(
+        return message(
             StatusCode::BAD_REQUEST,
-            "Choose the app you chat from, then press Sync now.",
+            Outcome::Refused,
+            "Choose an app",
+            "Go back, choose the app you chat from, then press Sync now.",
         );
     };
-    // Only now is the link spent: a person who opened it and left can still come back.
-    match sync::use_link(&state, &token).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return page(StatusCode::GONE, SPENT),
-        Err(error) => return store_failure(error),
-    }
+    // The link is not spent here but when the account is linked: a person who leaves the
+    // platform's sign-in unfinished can follow it again.
     let person = match state.store.person(grant.person_id).await {
         Ok(Some(person)) => person,
-        Ok(None) => return page(StatusCode::GONE, SPENT),
+        Ok(None) => return expired(),
         Err(error) => return store_failure(error),
     };
     let confirmed = person
@@ -144,10 +162,12 @@ async fn start(
             return store_failure(error);
         }
     }
-    match sync::begin_authorize(&state, grant.person_id, grant.platform).await {
+    match sync::begin_authorize(&state, grant.person_id, grant.platform, grant.expires_at).await {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(error) => page(
+        Err(error) => message(
             StatusCode::BAD_GATEWAY,
+            Outcome::Refused,
+            "Your sign-in could not start",
             &format!(
                 "{} could not start your sign-in: {error}. Ask your administrator for a new link.",
                 grant.platform.display_name()

@@ -16,10 +16,10 @@ use switchboard_core::{
     RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
 };
 use switchboard_platform::{
-    ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowStep,
+    ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowState, FlowStep,
     PlatformError, Prompt, ProvisionRequest, Provisioning, Rate, TokenBucket,
 };
-use switchboard_secrets::SecretString;
+use switchboard_secrets::{ExposeSecret, SecretString};
 use switchboard_store::{FlowPurpose, PendingFlow, PeopleQuery, RepresentationSecrets, StoreError};
 
 use crate::AppState;
@@ -445,7 +445,7 @@ async fn await_consent(
     connection: &ConnectionContext,
     id: PersonId,
     platform: Platform,
-    module_state: switchboard_platform::FlowState,
+    module_state: FlowState,
     actor: &str,
 ) -> Result<SyncOutcome, SyncError> {
     let flow = FlowContext {
@@ -498,7 +498,8 @@ async fn await_consent(
 }
 
 /// Prompts the person on their primary platform, from the hub's app or service user, with a
-/// personal, single-use "Sync now" link; the representation becomes pending.
+/// personal "Sync now" link, which works until the account is linked or it expires; the
+/// representation becomes pending.
 async fn prompt(
     state: &AppState,
     person: &Person,
@@ -743,13 +744,16 @@ pub async fn remove(state: &AppState, id: PersonId, actor: &str) -> Result<(), S
     Ok(())
 }
 
-/// Finishes a consent or authorisation flow that came back to the callback: the platform's
-/// answer completes the sync, or marks it failed with the platform's reason.
+/// Finishes a consent or authorisation flow that came back to the callback with the platform's
+/// `callback` parameters: the platform's answer completes the sync, or marks it failed with the
+/// platform's reason.
 pub async fn finish_flow(
     state: &AppState,
     pending: &PendingFlow,
     flow: &FlowContext,
-    step: Result<FlowStep, PlatformError>,
+    module: &dyn ChatPlatform,
+    connection: Option<&ConnectionContext>,
+    callback: &[(String, String)],
 ) -> Result<FlowEnd, SyncError> {
     let (Some(id), platform) = (pending.person_id, pending.platform) else {
         return Err(SyncError::Platform(PlatformError::Rejected(
@@ -760,6 +764,31 @@ pub async fn finish_flow(
         FlowPurpose::Authorize => "person:browser",
         _ => "admin:browser",
     };
+    // A prompt's link may start several sign-ins (the person followed it again after leaving
+    // one, or in two tabs): the first to finish links the account, and the others are refused
+    // before the platform is asked, so that none can turn the linked account failed. Holding
+    // the representation while finishing makes "first" mean one at a time.
+    let _claim = match pending.purpose {
+        FlowPurpose::Authorize => {
+            let Ok(claim) = state.syncing.claim(id, platform) else {
+                return Ok(FlowEnd::Busy(platform));
+            };
+            let representation = state.store.representation(id, platform).await?;
+            if representation.is_some_and(|r| r.status == SyncStatus::Synced) {
+                return Ok(FlowEnd::AlreadyLinked(platform));
+            }
+            Some(claim)
+        }
+        FlowPurpose::Connect | FlowPurpose::Consent => None,
+    };
+    let step = module
+        .continue_flow(
+            connection,
+            &FlowState(pending.platform_state.expose_secret().to_owned()),
+            flow,
+            callback,
+        )
+        .await;
     match step {
         Ok(FlowStep::Redirect {
             url,
@@ -771,7 +800,11 @@ pub async fn finish_flow(
                     state: flow.state.clone(),
                     platform_state: SecretString::from(module_state.0),
                     url: Some(url.clone()),
-                    expires_at: in_millis(state, AUTHORIZE_LIFETIME_MILLIS),
+                    // A further step never outlives the flow: a person's ends when their link
+                    // expires at the latest (see [`begin_authorize`]).
+                    expires_at: pending
+                        .expires_at
+                        .min(in_millis(state, AUTHORIZE_LIFETIME_MILLIS)),
                     ..pending.clone()
                 })
                 .await?;
@@ -818,15 +851,23 @@ pub async fn finish_flow(
 pub enum FlowEnd {
     Redirect(String),
     Synced(Platform),
+    /// A person's sign-in, refused: another one linked their account on the platform first.
+    AlreadyLinked(Platform),
+    /// A person's sign-in, refused: their representation is being synced, reset or linked
+    /// right now.
+    Busy(Platform),
     Failed(String),
 }
 
 /// Starts the authorisation a prompt's link leads to: the person's own account on the
-/// representation's platform, as an `authorize` flow. Answers where to send the browser.
+/// representation's platform, as an `authorize` flow that ends by `until` (the link's expiry)
+/// at the latest, so that no sign-in started from a link outlives it. Answers where to send the
+/// browser.
 pub async fn begin_authorize(
     state: &AppState,
     id: PersonId,
     platform: Platform,
+    until: Timestamp,
 ) -> Result<String, SyncError> {
     let module = module(state, platform)?;
     let accounts = state.store.accounts_of_person(id).await?;
@@ -860,7 +901,7 @@ pub async fn begin_authorize(
             person_id: Some(id),
             platform_state: SecretString::from(module_state.0),
             url: None,
-            expires_at: in_millis(state, AUTHORIZE_LIFETIME_MILLIS),
+            expires_at: until.min(in_millis(state, AUTHORIZE_LIFETIME_MILLIS)),
         })
         .await?;
     Ok(url)
@@ -983,24 +1024,14 @@ pub fn auto_sync_if_enabled(state: &AppState) {
     });
 }
 
-/// Reads the token of a prompt's link without using it, for the confirmation page.
-pub async fn prompt_of_link(
+/// What a prompt's link stands for now; following it spends nothing (see
+/// [`switchboard_store::Store::prompt_link`]).
+pub async fn prompt_link(
     state: &AppState,
     token: &str,
-) -> Result<Option<switchboard_store::PromptGrant>, StoreError> {
+) -> Result<switchboard_store::PromptLink, StoreError> {
     state
         .store
-        .find_prompt(&crate::api::tokens::hash(token))
-        .await
-}
-
-/// Uses a prompt's link (once).
-pub async fn use_link(
-    state: &AppState,
-    token: &str,
-) -> Result<Option<switchboard_store::PromptGrant>, StoreError> {
-    state
-        .store
-        .use_prompt(&crate::api::tokens::hash(token))
+        .prompt_link(&crate::api::tokens::hash(token))
         .await
 }

@@ -17,7 +17,6 @@ use switchboard_core::{ConnectionId, Platform, Timestamp};
 use switchboard_platform::{WebhookRequest, WebhookVerdict};
 
 use crate::AppState;
-use crate::connect::store_failure;
 use crate::relay::{Door, is_own_post};
 
 pub async fn receive(
@@ -148,6 +147,16 @@ pub async fn receive(
             (StatusCode::UNAUTHORIZED, reason).into_response()
         }
     }
+}
+
+/// A 503, which the platform retries later, when the database answers again.
+fn store_failure(error: switchboard_store::StoreError) -> Response {
+    tracing::error!(%error, "store failure receiving a webhook");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the hub's database failed; try again in a moment\n",
+    )
+        .into_response()
 }
 
 /// How long the hub stays quiet about a connection's refused webhooks after warning of them.

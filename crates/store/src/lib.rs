@@ -48,7 +48,7 @@ pub use imports::{ImportRun, ImportStatus, ImportedAccount};
 pub use instance_lock::{InstanceLock, InstanceLockError};
 pub use listing::{PeopleCursor, PeoplePage, PeopleQuery, PersonSummary, PrimaryFilter};
 pub use people::NewAccount;
-pub use prompts::PromptGrant;
+pub use prompts::{PromptGrant, PromptLink};
 pub use relay::{
     AccountIdentity, DailyCopies, DeadLetter, InboxItem, MessageKey, NewOutboxItem, OutboxAction,
     OutboxItem, RelayCounts, RelayedBy, RelayedCopy, Settlement, StoredSubscription,

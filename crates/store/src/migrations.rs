@@ -104,6 +104,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0015_sealed_payloads.sql"),
         postgres: include_str!("../migrations/postgres/0015_sealed_payloads.sql"),
     },
+    Step {
+        version: 16,
+        description: "prompts' links spent when the account is linked, not when followed",
+        sqlite: include_str!("../migrations/sqlite/0016_prompts_spent_when_linked.sql"),
+        postgres: include_str!("../migrations/postgres/0016_prompts_spent_when_linked.sql"),
+    },
 ];
 
 /// The step from which the relay's payloads are sealed: a database that takes it may hold

@@ -1,5 +1,6 @@
 //! Prompts: the "Sync now" links sent to people. The link carries a random token; the store keeps
-//! only its hash, so a database leak hands out no working link. Each works once, until it expires.
+//! only its hash, so a database leak hands out no working link. Each works until the account it
+//! asks for is linked, or until it expires.
 
 use sqlx::Row;
 use switchboard_core::{PersonId, Platform, Timestamp};
@@ -7,12 +8,25 @@ use switchboard_core::{PersonId, Platform, Timestamp};
 use crate::connections::parse;
 use crate::{Store, StoreError};
 
-/// A prompt's link, accepted: whose representation on which platform it authorises.
+/// A prompt's link, accepted: whose representation on which platform it authorises, and until
+/// when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptGrant {
     pub id: String,
     pub person_id: PersonId,
     pub platform: Platform,
+    pub expires_at: Timestamp,
+}
+
+/// What a prompt's link stands for when someone follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptLink {
+    /// Unspent and unexpired: it may start a sign-in.
+    Open(PromptGrant),
+    /// Spent, not yet expired: the account it asked for on `platform` is linked.
+    Linked { platform: Platform },
+    /// Expired (spent or not), forgotten by a reset, or never sent.
+    Gone,
 }
 
 impl Store {
@@ -48,48 +62,35 @@ impl Store {
         Ok(id)
     }
 
-    /// Uses the prompt whose token hashes to `token_hash`: answers it the first time only, and
-    /// never once it expired.
-    pub async fn use_prompt(&self, token_hash: &str) -> Result<Option<PromptGrant>, StoreError> {
-        let now = self.now().unix_millis();
+    /// What the link whose token hashes to `token_hash` stands for now. Following it spends
+    /// nothing: a prompt is spent when the account it asks for is linked
+    /// ([`Store::complete_sync`]), so a person who left the platform's sign-in unfinished can
+    /// follow it again.
+    pub async fn prompt_link(&self, token_hash: &str) -> Result<PromptLink, StoreError> {
         let row = sqlx::query(
-            "UPDATE prompts SET used_at = $1 \
-             WHERE token_hash = $2 AND used_at IS NULL AND expires_at >= $1 \
-             RETURNING id, person_id, platform",
+            "SELECT id, person_id, platform, expires_at, used_at FROM prompts \
+             WHERE token_hash = $1",
         )
-        .bind(now)
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(PromptGrant {
-                id: row.try_get("id")?,
-                person_id: parse(&row, "person_id")?,
-                platform: parse(&row, "platform")?,
-            })
-        })
-        .transpose()
-    }
-
-    /// The prompt whose token hashes to `token_hash`, while it is unused and unexpired, without
-    /// using it.
-    pub async fn find_prompt(&self, token_hash: &str) -> Result<Option<PromptGrant>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, person_id, platform FROM prompts \
-             WHERE token_hash = $1 AND used_at IS NULL AND expires_at >= $2",
-        )
-        .bind(token_hash)
-        .bind(self.now().unix_millis())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(PromptGrant {
-                id: row.try_get("id")?,
-                person_id: parse(&row, "person_id")?,
-                platform: parse(&row, "platform")?,
-            })
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(PromptLink::Gone);
+        };
+        let expires_at = Timestamp::from_unix_millis(row.try_get("expires_at")?);
+        if expires_at < self.now() {
+            return Ok(PromptLink::Gone);
+        }
+        let platform = parse(&row, "platform")?;
+        if row.try_get::<Option<i64>, _>("used_at")?.is_some() {
+            return Ok(PromptLink::Linked { platform });
+        }
+        Ok(PromptLink::Open(PromptGrant {
+            id: row.try_get("id")?,
+            person_id: parse(&row, "person_id")?,
+            platform,
+            expires_at,
+        }))
     }
 
     /// How many prompts the representation has been sent since it was last reset.

@@ -131,8 +131,8 @@ impl Store {
     }
 
     /// Completes a sync: the representation is `account` on the platform, acting with
-    /// `secrets` (sealed at rest, replacing any before), its status becomes synced and its unused
-    /// prompt links stop working — all in one transaction, so a synced representation always has
+    /// `secrets` (sealed at rest, replacing any before), its status becomes synced and its
+    /// prompts' links are spent — all in one transaction, so a synced representation always has
     /// its credentials.
     pub async fn complete_sync(
         &self,
@@ -157,7 +157,8 @@ impl Store {
             .await?;
             self.replace_secrets_in(&mut tx, person, platform, secrets)
                 .await?;
-            // Older "Sync now" links would authorise again what is already synced: spend them.
+            // This is where "Sync now" links are spent, every one sent for the representation:
+            // not when followed, so that a person who left the sign-in unfinished can come back.
             sqlx::query(
                 "UPDATE prompts SET used_at = $1 \
                  WHERE person_id = $2 AND platform = $3 AND used_at IS NULL",

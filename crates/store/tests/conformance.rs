@@ -13,7 +13,8 @@ use switchboard_core::{
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
     AccountIdentity, AdminRole, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
-    OutboxAction, RepresentationSecrets, Settlement, Store, StoreError, StoredSubscription,
+    OutboxAction, PromptGrant, PromptLink, RepresentationSecrets, Settlement, Store, StoreError,
+    StoredSubscription,
 };
 
 /// A clock the tests move by hand.
@@ -171,14 +172,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -1898,92 +1899,190 @@ store_test!(an_illegal_completion_stores_no_credentials, |_db, store| {
     );
 });
 
-store_test!(a_prompt_link_works_once_until_it_expires, |db, store| {
-    let cy = store
-        .create_person("Cy", &email("cy@acme.example"))
-        .await
-        .unwrap();
-    assert!(matches!(
+store_test!(
+    a_prompt_link_works_until_its_account_is_linked_or_it_expires,
+    |db, store| {
+        let cy = store
+            .create_person("Cy", &email("cy@acme.example"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_prompt(cy.id, Platform::Teams, "h0", Timestamp::from_unix_millis(0))
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
         store
-            .create_prompt(cy.id, Platform::Teams, "h0", Timestamp::from_unix_millis(0))
-            .await,
-        Err(StoreError::NotFound { .. })
-    ));
-    store
-        .create_representation(cy.id, Platform::Teams, RepresentationKind::ExistingAccount)
-        .await
-        .unwrap();
-    let soon = Timestamp::from_unix_millis(1_700_000_001_000);
-    let later = Timestamp::from_unix_millis(1_700_000_100_000);
-    let first = store
-        .create_prompt(cy.id, Platform::Teams, "h1", later)
-        .await
-        .unwrap();
-    store
-        .create_prompt(cy.id, Platform::Teams, "h2", soon)
-        .await
-        .unwrap();
-    assert!(matches!(
-        store
+            .create_representation(cy.id, Platform::Teams, RepresentationKind::ExistingAccount)
+            .await
+            .unwrap();
+        let soon = Timestamp::from_unix_millis(1_700_000_001_000);
+        let later = Timestamp::from_unix_millis(1_700_000_100_000);
+        let first = store
             .create_prompt(cy.id, Platform::Teams, "h1", later)
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(store.prompts_sent(cy.id, Platform::Teams).await.unwrap(), 2);
-    let seen = store.find_prompt("h1").await.unwrap().unwrap();
-    assert_eq!(seen.person_id, cy.id);
-    assert!(
-        store.find_prompt("h1").await.unwrap().is_some(),
-        "looking uses nothing"
-    );
-    let grant = store.use_prompt("h1").await.unwrap().unwrap();
-    assert_eq!(
-        (grant.id, grant.person_id, grant.platform),
-        (first, cy.id, Platform::Teams)
-    );
-    assert!(store.use_prompt("h1").await.unwrap().is_none(), "used once");
-    assert!(store.use_prompt("unknown").await.unwrap().is_none());
-    db.advance(2_000);
-    assert!(store.find_prompt("h2").await.unwrap().is_none(), "expired");
-    assert!(store.use_prompt("h2").await.unwrap().is_none(), "expired");
-    assert!(store.find_prompt("h1").await.unwrap().is_none(), "used");
-    store
-        .apply_sync_event(
-            cy.id,
-            Platform::Teams,
-            SyncEvent::ConsentRequested,
-            "prompted",
-        )
-        .await
-        .unwrap();
-    store
-        .create_prompt(cy.id, Platform::Teams, "h3", later)
-        .await
-        .unwrap();
-    store
-        .complete_sync(
-            cy.id,
-            Platform::Teams,
-            &ExternalUserId::new("u-cy"),
-            &secrets(&[("access_token", "t")], None),
-            "authorised",
-        )
-        .await
-        .unwrap();
-    assert!(
-        store.use_prompt("h3").await.unwrap().is_none(),
-        "a completed sync spends the older links"
-    );
-    store
-        .reset_representation(cy.id, Platform::Teams, "admin: reset")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.prompts_sent(cy.id, Platform::Teams).await.unwrap(),
-        0,
-        "a reset forgets the prompts"
-    );
-});
+            .await
+            .unwrap();
+        store
+            .create_prompt(cy.id, Platform::Teams, "h2", soon)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_prompt(cy.id, Platform::Teams, "h1", later)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.prompts_sent(cy.id, Platform::Teams).await.unwrap(), 2);
+        let open = PromptLink::Open(PromptGrant {
+            id: first,
+            person_id: cy.id,
+            platform: Platform::Teams,
+            expires_at: later,
+        });
+        assert_eq!(store.prompt_link("h1").await.unwrap(), open);
+        assert_eq!(
+            store.prompt_link("h1").await.unwrap(),
+            open,
+            "following a link spends nothing"
+        );
+        assert_eq!(
+            store.prompt_link("unknown").await.unwrap(),
+            PromptLink::Gone
+        );
+        db.advance(2_000);
+        assert_eq!(
+            store.prompt_link("h2").await.unwrap(),
+            PromptLink::Gone,
+            "expired"
+        );
+        assert_eq!(store.prompt_link("h1").await.unwrap(), open);
+        store
+            .apply_sync_event(
+                cy.id,
+                Platform::Teams,
+                SyncEvent::ConsentRequested,
+                "prompted",
+            )
+            .await
+            .unwrap();
+        store
+            .create_prompt(cy.id, Platform::Teams, "h3", later)
+            .await
+            .unwrap();
+        store
+            .complete_sync(
+                cy.id,
+                Platform::Teams,
+                &ExternalUserId::new("u-cy"),
+                &secrets(&[("access_token", "t")], None),
+                "authorised",
+            )
+            .await
+            .unwrap();
+        for spent in ["h1", "h3"] {
+            assert_eq!(
+                store.prompt_link(spent).await.unwrap(),
+                PromptLink::Linked {
+                    platform: Platform::Teams
+                },
+                "a completed sync spends every link to it"
+            );
+        }
+        assert_eq!(
+            store.prompt_link("h2").await.unwrap(),
+            PromptLink::Gone,
+            "an expired link stays expired"
+        );
+        store
+            .reset_representation(cy.id, Platform::Teams, "admin: reset")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.prompts_sent(cy.id, Platform::Teams).await.unwrap(),
+            0,
+            "a reset forgets the prompts"
+        );
+    }
+);
+
+store_test!(
+    links_spent_as_they_were_followed_work_again_after_the_upgrade_unless_linked,
+    |db, store| {
+        let later = Timestamp::from_unix_millis(1_700_000_100_000);
+        let mut prompted = Vec::new();
+        for (name, hash) in [("Cy", "h-cy"), ("Dee", "h-dee")] {
+            let person = store
+                .create_person(name, &email(&format!("{hash}@acme.example")))
+                .await
+                .unwrap();
+            store
+                .create_representation(
+                    person.id,
+                    Platform::Teams,
+                    RepresentationKind::ExistingAccount,
+                )
+                .await
+                .unwrap();
+            store
+                .apply_sync_event(
+                    person.id,
+                    Platform::Teams,
+                    SyncEvent::ConsentRequested,
+                    "prompted",
+                )
+                .await
+                .unwrap();
+            let id = store
+                .create_prompt(person.id, Platform::Teams, hash, later)
+                .await
+                .unwrap();
+            prompted.push((person.id, id));
+        }
+        // Dee finished the sign-in; Cy left it.
+        store
+            .complete_sync(
+                prompted[1].0,
+                Platform::Teams,
+                &ExternalUserId::new("u-dee"),
+                &secrets(&[("access_token", "t")], None),
+                "authorised",
+            )
+            .await
+            .unwrap();
+        store.close().await;
+
+        // As the version before left it: both links spent as they were followed.
+        let mut raw = db.raw().await;
+        sqlx::query("UPDATE prompts SET used_at = $1")
+            .bind(db.millis())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 16")
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        raw.close().await.unwrap();
+
+        let upgraded = db.open(1).await;
+        assert_eq!(
+            upgraded.prompt_link("h-cy").await.unwrap(),
+            PromptLink::Open(PromptGrant {
+                id: prompted[0].1.clone(),
+                person_id: prompted[0].0,
+                platform: Platform::Teams,
+                expires_at: later,
+            }),
+            "the account was never linked: the link works again"
+        );
+        assert_eq!(
+            upgraded.prompt_link("h-dee").await.unwrap(),
+            PromptLink::Linked {
+                platform: Platform::Teams
+            }
+        );
+    }
+);
 
 store_test!(
     pending_consents_are_listed_until_taken_expired_or_reset,
@@ -3876,10 +3975,7 @@ store_test!(
         raw.close().await.unwrap();
 
         let upgraded = db.open(1).await;
-        assert_eq!(
-            upgraded.applied_migrations().await.unwrap().last(),
-            Some(&15)
-        );
+        assert!(upgraded.applied_migrations().await.unwrap().contains(&15));
         let stored = stored_payloads(&db).await;
         assert_eq!(stored.len(), 2);
         assert!(

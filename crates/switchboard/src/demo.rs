@@ -356,7 +356,7 @@ async fn connect(
         switchboard_hub::connect::Started::Connected { .. } => Ok(()),
         switchboard_hub::connect::Started::Redirect { url } => {
             let page = walk(&url, identity, accept).await?;
-            if !page.starts_with("Connected") {
+            if !page.contains("<h1>Connected</h1>") {
                 bail!(
                     "connecting {} ended with: {}",
                     platform.display_name(),
@@ -398,7 +398,7 @@ pub async fn sync_in_background(state: &AppState, slack: &SlackApp) -> anyhow::R
                 .collect();
             for consent in &fresh {
                 match walk(&consent.url, ("email", &admin), "allow").await {
-                    Ok(page) if page.starts_with("Synced") => {}
+                    Ok(page) if page.contains("<h1>Synced</h1>") => {}
                     Ok(page) => {
                         tracing::warn!(page = page.trim(), "a bot's approval did not sync it")
                     }

@@ -1,6 +1,7 @@
 //! The security headers of a real hub (`switchboard demo`): every response says
 //! `X-Content-Type-Options: nosniff`; the console and the pages people open from a prompt may
-//! not be framed, leak no address in `Referer`, and run no inline script.
+//! not be framed, leak no address in `Referer`, and run no inline script or style; the pages
+//! people open load the hub's stylesheet and nothing else.
 
 mod common;
 
@@ -78,6 +79,19 @@ async fn every_response_says_nosniff_and_pages_forbid_framing_and_inline_script(
                 assert!(policy.contains("script-src 'self'"), "{name}: {policy}");
                 assert!(policy.contains("style-src 'self'"), "{name}: {policy}");
             }
+            if person {
+                // The hub's stylesheet, and nothing else: no script, image or connection.
+                assert_eq!(
+                    policy,
+                    "default-src 'none'; style-src 'self'; base-uri 'none'; \
+                     frame-ancestors 'none'",
+                    "{name}"
+                );
+                assert!(
+                    page.contains("<link rel=\"stylesheet\" href=\"/console/assets/console.css\">"),
+                    "{name}: {page}"
+                );
+            }
             let referrer = header(&headers, "referrer-policy");
             assert_eq!(
                 referrer,
@@ -91,9 +105,11 @@ async fn every_response_says_nosniff_and_pages_forbid_framing_and_inline_script(
                 page.contains("<script src=\"/console/assets/console.js\""),
                 "{page}"
             );
+        }
+        if console || person {
             assert!(
-                !page.contains("<script>") && !page.contains(" style="),
-                "{page}"
+                !page.contains("<script>") && !page.contains("<style") && !page.contains(" style="),
+                "{name}: {page}"
             );
         }
     }

@@ -291,7 +291,7 @@ async fn a_disconnected_platform_is_forgotten_but_its_people_wait_for_its_reconn
             "accept",
         )
         .await;
-    assert!(page.starts_with("Connected"), "{page}");
+    assert!(page.contains("<h1>Connected</h1>"), "{page}");
     let listed = world.api(reqwest::Method::GET, "/connections", None).await;
     let entry = listed["connections"]
         .as_array()

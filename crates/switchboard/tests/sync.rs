@@ -194,6 +194,20 @@ impl Demo {
         .await
     }
 
+    /// Presses "Sync now" on a prompt's link, keeping Slack: answers the platform's sign-in
+    /// page it leads to.
+    async fn start_sign_in(&self, link: &str) -> String {
+        let started = self
+            .browser
+            .post(link)
+            .form(&[("primary", "slack")])
+            .send()
+            .await
+            .unwrap();
+        assert!(started.status().is_redirection(), "{}", started.status());
+        location(link, &started)
+    }
+
     async fn wait_for_status(&self, id: &str, platform: &str, status: &str) -> Value {
         let started = Instant::now();
         loop {
@@ -374,7 +388,7 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
         .walk(&url, ("email", owner["email"].as_str().unwrap()), "allow")
         .await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.starts_with("Synced"), "{page}");
+    assert!(page.contains("<h1>Synced</h1>"), "{page}");
     let bot = demo.representation(id, "slack").await;
     assert_eq!(
         (&bot["type"], &bot["status"]),
@@ -504,7 +518,7 @@ async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
     // Then signs in to Microsoft as themselves and accepts.
     let (status, page) = demo.walk(&microsoft, ("login", email), "accept").await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.starts_with("Synced"), "{page}");
+    assert!(page.contains("<h1>Synced</h1>"), "{page}");
     let teams = demo.representation(id, "teams").await;
     assert_eq!(teams["status"], "synced", "{teams}");
     let own_account = demo.get(&format!("/people/{id}")).await["accounts"]
@@ -538,6 +552,64 @@ async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
             .as_deref(),
         Some("member")
     );
+}
+
+/// A person who pressed "Sync now" and left the platform's sign-in unfinished can come back:
+/// the link is spent only once their account is linked. Of two sign-ins started from it (two
+/// tabs), the first to finish links the account and the other is refused.
+#[tokio::test]
+async fn an_abandoned_sign_in_leaves_the_link_working_until_the_account_is_linked() {
+    let demo = start_demo(40);
+    let cy = demo.someone_on(&["slack", "teams"]).await;
+    let (id, email) = (cy["id"].as_str().unwrap(), cy["email"].as_str().unwrap());
+    demo.choose_primary(id, "slack").await;
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/teams"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("pending")),
+        "{body}"
+    );
+    let link = sync_link(&demo.hub_dm(email).await[0]);
+
+    // Sync now, then Microsoft's sign-in is left unfinished.
+    let abandoned = demo.start_sign_in(&link).await;
+    let page = demo.browser.get(&link).send().await.unwrap();
+    let status = page.status();
+    assert_eq!(status, 200, "{}", page.text().await.unwrap());
+
+    // The link is followed again in two tabs; the first sign-in to finish links the account.
+    let (first, second) = (
+        demo.start_sign_in(&link).await,
+        demo.start_sign_in(&link).await,
+    );
+    let (status, page) = demo.walk(&first, ("login", email), "accept").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>Synced</h1>"), "{page}");
+    let synced = demo.representation(id, "teams").await;
+    assert_eq!(synced["status"], "synced", "{synced}");
+    for other in [&second, &abandoned] {
+        let (status, page) = demo.walk(other, ("login", email), "accept").await;
+        assert_eq!(status, 409, "{page}");
+        assert!(page.contains("already linked"), "{page}");
+    }
+    assert_eq!(demo.representation(id, "teams").await, synced, "unchanged");
+
+    // The link says so, and starts nothing any more.
+    let page = demo.browser.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 410);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("already linked"), "{page}");
+    assert!(!page.contains("<form"), "{page}");
+    let started = demo
+        .browser
+        .post(&link)
+        .form(&[("primary", "slack")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 410);
 }
 
 #[tokio::test]
@@ -834,7 +906,7 @@ async fn the_refresher_keeps_tokens_fresh_and_a_revoked_one_fails_representation
             "accept",
         )
         .await;
-    assert!(page.starts_with("Connected"), "{page}");
+    assert!(page.contains("<h1>Connected</h1>"), "{page}");
     demo.wait_for_health("healthy again", |h| h["ok"] == true)
         .await;
     let (status, synced) = demo
@@ -937,7 +1009,7 @@ async fn authorise(demo: &Demo, id: &str, email: &str, round: usize) {
     assert!(started.status().is_redirection(), "{}", started.status());
     let microsoft = location(&link, &started);
     let (_, page) = demo.walk(&microsoft, ("login", email), "accept").await;
-    assert!(page.starts_with("Synced"), "{page}");
+    assert!(page.contains("<h1>Synced</h1>"), "{page}");
 }
 
 #[tokio::test]
@@ -1486,7 +1558,7 @@ async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
             "allow",
         )
         .await;
-    assert!(page.starts_with("Connected"), "{page}");
+    assert!(page.contains("<h1>Connected</h1>"), "{page}");
     demo.wait_for_connection("slack", "healthy again", |h| h["ok"] == true)
         .await;
 
@@ -1520,7 +1592,7 @@ async fn an_uninstalled_slack_app_fails_the_bots_until_slack_is_reconnected() {
         let (_, page) = demo
             .walk(consent["url"].as_str().unwrap(), ("email", &owner), "allow")
             .await;
-        assert!(page.starts_with("Synced"), "{page}");
+        assert!(page.contains("<h1>Synced</h1>"), "{page}");
     }
     for person in &failed {
         demo.wait_for_status(person, "slack", "synced").await;
@@ -1585,7 +1657,7 @@ async fn a_bot_whose_app_an_admin_removed_fails_alone_and_a_sync_replaces_it() {
             "allow",
         )
         .await;
-    assert!(page.starts_with("Synced"), "{page}");
+    assert!(page.contains("<h1>Synced</h1>"), "{page}");
     let bot = demo.wait_for_status(&id, "slack", "synced").await;
     assert_ne!(bot["external_account"], old_bot, "{bot}");
 }

@@ -11,7 +11,7 @@ mod audit;
 pub mod auth;
 mod connections;
 mod imports;
-mod layout;
+pub(crate) mod layout;
 mod people;
 mod person;
 mod settings;

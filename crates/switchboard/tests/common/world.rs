@@ -512,7 +512,7 @@ impl World {
                 decision,
             )
             .await;
-        assert!(page.starts_with("Connected"), "{page}");
+        assert!(page.contains("<h1>Connected</h1>"), "{page}");
     }
 
     /// A connection as `GET /connections` lists it.
