@@ -120,6 +120,8 @@ impl Drop for Claim {
 pub enum SyncOutcome {
     /// The representation works (a guest was created).
     Synced,
+    /// The representation worked already: nothing was done.
+    AlreadySynced,
     /// A bot was created and waits for a workspace admin's approval at `url`.
     AwaitingConsent { url: String },
     /// The person was prompted on their primary platform to authorise their own account.
@@ -131,10 +133,39 @@ pub enum SyncOutcome {
 impl SyncOutcome {
     pub fn status(&self) -> SyncStatusCode {
         match self {
-            SyncOutcome::Synced => SyncStatusCode::Synced,
+            SyncOutcome::Synced | SyncOutcome::AlreadySynced => SyncStatusCode::Synced,
             SyncOutcome::AwaitingConsent { .. } | SyncOutcome::Prompted => SyncStatusCode::Pending,
             SyncOutcome::Failed { .. } => SyncStatusCode::Failed,
         }
+    }
+}
+
+/// What the audit log says a sync on a platform came to, after the platform's name.
+pub fn describe(result: &Result<SyncOutcome, SyncError>) -> String {
+    match result {
+        Ok(SyncOutcome::Synced) => "synced".to_owned(),
+        Ok(SyncOutcome::AlreadySynced) => "already synced".to_owned(),
+        Ok(SyncOutcome::Prompted) => "prompted".to_owned(),
+        Ok(SyncOutcome::AwaitingConsent { .. }) => {
+            "waiting for a workspace admin's approval".to_owned()
+        }
+        Ok(SyncOutcome::Failed { reason }) => format!("failed: {reason}"),
+        Err(error) => format!("refused: {error}"),
+    }
+}
+
+/// Where the audit log says an automatic action (auto-sync, auto-prompt) came from.
+const AUTOMATIC_SOURCE: &str = "hub";
+
+/// Audits what the hub did by itself, as `actor`, so that the audit log has every outcome and
+/// not only the admins'. A failure to write it is logged, not returned: the action happened.
+async fn audit_automatic(state: &AppState, actor: &str, action: &str, id: PersonId, detail: &str) {
+    if let Err(error) = state
+        .store
+        .audit(actor, action, &id.to_string(), detail, AUTOMATIC_SOURCE)
+        .await
+    {
+        tracing::warn!(person = %id, %error, "an automatic action could not be audited");
     }
 }
 
@@ -143,7 +174,7 @@ impl SyncOutcome {
 pub enum SyncError {
     #[error("no person with id {0}")]
     NoPerson(PersonId),
-    #[error("the person has no primary platform: choose one first")]
+    #[error("no primary platform chosen: choose one first")]
     NoPrimary,
     #[error("{0} is the person's primary platform; representations are for the others")]
     IsPrimary(&'static str),
@@ -286,6 +317,11 @@ pub async fn sync(
                 .await?
         }
     };
+    // What a sync is for is done: asking again (a bulk sync over a selection, say) changes
+    // nothing, where going on would ask the state machine to complete it a second time.
+    if representation.status == SyncStatus::Synced {
+        return Ok(SyncOutcome::AlreadySynced);
+    }
     match representation.kind {
         RepresentationKind::Unsupported => Err(SyncError::Unsupported(platform.display_name())),
         RepresentationKind::ExistingAccount => {
@@ -588,11 +624,19 @@ pub async fn auto_prompt(
         Some(SyncStatus::Pending) => {
             let person = person(state, id).await?;
             let accounts = state.store.accounts_of_person(id).await?;
-            prompt(state, &person, &accounts, platform, actor).await?
+            prompt(state, &person, &accounts, platform, actor).await
         }
-        _ => sync(state, id, platform, actor).await?,
+        _ => sync(state, id, platform, actor).await,
     };
-    Ok(outcome == SyncOutcome::Prompted)
+    audit_automatic(
+        state,
+        actor,
+        "person.sync",
+        id,
+        &format!("{platform}: {}", describe(&outcome)),
+    )
+    .await;
+    Ok(outcome? == SyncOutcome::Prompted)
 }
 
 /// Sends the prompt again for every representation that waits for the person's own consent.
@@ -918,21 +962,30 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
         workers.spawn(async move {
             for id in people {
                 loop {
-                    match sync(&state, id, platform, &actor).await {
-                        Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })) => {
-                            let wait = error.retry_after().unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
-                            tracing::info!(platform = platform.as_str(), wait_s = wait.as_secs(), "auto-sync waits for the platform's rate limit");
-                            tokio::time::sleep(wait).await;
-                        }
-                        // People without an account to prompt, on a platform that cannot
-                        // represent them, or already being synced by someone else, are left
-                        // for the admin to see.
-                        Err(error) => {
-                            tracing::info!(person = %id, platform = platform.as_str(), %error, "auto-sync skipped a person");
-                            break;
-                        }
-                        Ok(_) => break,
+                    let outcome = sync(&state, id, platform, &actor).await;
+                    if let Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })) =
+                        &outcome
+                    {
+                        let wait = error.retry_after().unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+                        tracing::info!(platform = platform.as_str(), wait_s = wait.as_secs(), "auto-sync waits for the platform's rate limit");
+                        tokio::time::sleep(wait).await;
+                        continue;
                     }
+                    // People without an account to prompt, on a platform that cannot represent
+                    // them, or already being synced by someone else, are left for the admin to
+                    // see, in the audit log with the rest.
+                    if let Err(error) = &outcome {
+                        tracing::info!(person = %id, platform = platform.as_str(), %error, "auto-sync skipped a person");
+                    }
+                    audit_automatic(
+                        &state,
+                        &actor,
+                        "person.sync",
+                        id,
+                        &format!("{platform}: {}", describe(&outcome)),
+                    )
+                    .await;
+                    break;
                 }
             }
         });
@@ -950,12 +1003,18 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
 pub async fn reset_leavers(state: &AppState, actor: &str) -> Result<usize, StoreError> {
     let mut reset_count = 0;
     for id in state.store.people_who_left().await? {
-        match reset(state, id, &format!("{actor}: left every platform")).await {
-            Ok(_) => reset_count += 1,
-            Err(error) => {
-                tracing::warn!(person = %id, %error, "a person who left could not be reset")
+        let detail = match reset(state, id, &format!("{actor}: left every platform")).await {
+            Ok(platforms) => {
+                reset_count += 1;
+                let names: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+                format!("left every platform; reset: {}", names.join(", "))
             }
-        }
+            Err(error) => {
+                tracing::warn!(person = %id, %error, "a person who left could not be reset");
+                format!("left every platform; refused: {error}")
+            }
+        };
+        audit_automatic(state, actor, "person.reset", id, &detail).await;
     }
     if reset_count > 0 {
         tracing::info!(people = reset_count, "people who left were reset");

@@ -230,14 +230,20 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
         Some("guest")
     );
 
-    // Synced already: syncing again is refused, and there is no prompt to send again.
+    // Synced already: syncing again changes nothing and says so, and there is no prompt to
+    // send again.
     let (status, body) = demo
         .post(&format!("/people/{id}/sync/teams"), json!({}))
         .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("illegal_transition")),
+        (status, &body["status"], &body["already_synced"]),
+        (200, &json!("synced"), &json!(true)),
         "{body}"
+    );
+    assert_eq!(
+        demo.representation(id, "teams").await["external_account"],
+        guest_id.as_str(),
+        "the same guest"
     );
     let (status, body) = demo
         .post(&format!("/people/{id}/reprompt"), json!({}))
@@ -315,17 +321,36 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
     assert_eq!(status, 404);
     assert_eq!(demo.sim_kind("teams", &guest_id).await, None);
 
-    let audit = demo.get("/audit?limit=20").await;
-    let actions: Vec<&str> = audit["entries"]
+    let audit = demo.get("/audit?limit=1000").await;
+    let entries: Vec<(&str, &str, &str)> = audit["entries"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["target"] == id)
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
         .collect();
     for action in ["person.reset", "person.sync", "person.remove"] {
-        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+        assert!(
+            entries.iter().any(|(_, a, _)| *a == action),
+            "{action} audited: {entries:?}"
+        );
     }
+    // Every outcome is audited: the no-op, and the demo's auto-sync that created her first
+    // guest, as itself.
+    assert!(
+        entries.contains(&("token:demo", "person.sync", "teams: already synced")),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&("auto-sync", "person.sync", "teams: synced")),
+        "{entries:?}"
+    );
 }
 
 #[tokio::test]
@@ -548,26 +573,49 @@ async fn bulk_actions_answer_per_person_and_settings_round_trip() {
     let single_id = single["id"].as_str().unwrap();
     demo.wait_for_status(single_id, "teams", "synced").await;
 
+    let both_id = both["id"].as_str().unwrap();
     let (status, body) = demo
         .post(
             "/people/bulk/sync",
-            json!({"ids": [single_id, both["id"], "not-an-id"], "platform": "teams"}),
+            json!({"ids": [single_id, both_id, "not-an-id"], "platform": "teams"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let codes: Vec<Option<&str>> = body["results"]
-        .as_array()
-        .unwrap()
+    let results = body["results"].as_array().unwrap();
+    let codes: Vec<Option<&str>> = results
         .iter()
         .map(|r| r["error"]["code"].as_str())
         .collect();
+    assert_eq!(codes, vec![None, Some("no_primary"), Some("bad_id")]);
+    // Someone synced already is a success that changed nothing; a refusal says what to do.
     assert_eq!(
-        codes,
-        vec![
-            Some("illegal_transition"),
-            Some("no_primary"),
-            Some("bad_id")
-        ]
+        (&results[0]["ok"], &results[0]["already_synced"]),
+        (&json!(true), &json!(true)),
+        "{body}"
+    );
+    assert_eq!(
+        results[1]["error"]["message"],
+        "no primary platform chosen: choose one first"
+    );
+    assert_eq!(
+        body["summary"],
+        json!({"synced": 0, "already_synced": 1, "prompted": 0, "awaiting_consent": 0, "failed": 2}),
+        "{body}"
+    );
+    // Each person's outcome is audited, the refusal too.
+    let audit = demo.get("/audit?limit=1000").await;
+    let refused = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target"] == both_id && e["action"] == "person.sync")
+        .unwrap_or_else(|| panic!("the refusal is audited: {audit}"));
+    assert_eq!(
+        (&refused["actor"], &refused["detail"]),
+        (
+            &json!("token:demo"),
+            &json!("teams: refused: no primary platform chosen: choose one first")
+        )
     );
 
     let (status, body) = demo
