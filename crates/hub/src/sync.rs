@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use switchboard_core::{
-    Account, AccountKind, ConnectionId, ExternalUserId, Person, PersonId, Platform, Representation,
-    RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
+    Account, AccountKind, ChosenBy, ConnectionId, ExternalUserId, Person, PersonId, Platform,
+    Primary, PrimaryChoice, Representation, RepresentationKind, SyncEvent, SyncStatus,
+    SyncStatusCode, Timestamp, primary_choice,
 };
 use switchboard_platform::{
     ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowStep,
@@ -672,8 +673,10 @@ pub async fn reprompt(
 }
 
 /// Breaks every sync of the person: removes the guests and bots the hub created (never an
-/// account of the person's own), returns each representation to not created, and clears the
-/// primary platform so it is chosen again.
+/// account of the person's own), returns each representation to not created, and decides the
+/// primary platform again as an import does: someone on one platform has it again,
+/// automatically (nobody could choose another, and without it they could not be synced);
+/// someone on several is left to choose.
 pub async fn reset(
     state: &AppState,
     id: PersonId,
@@ -686,7 +689,19 @@ pub async fn reset(
             reset.push(representation.platform);
         }
     }
-    state.store.set_primary(id, None).await?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let on = accounts
+        .iter()
+        .filter(|a| a.active && a.kind == AccountKind::Human)
+        .map(|a| a.platform);
+    let primary = match primary_choice(on) {
+        PrimaryChoice::Automatic(platform) => Some(Primary {
+            platform,
+            chosen_by: ChosenBy::Automatic,
+        }),
+        PrimaryChoice::ChooseAmong(_) | PrimaryChoice::NoAccounts => None,
+    };
+    state.store.set_primary(id, primary).await?;
     Ok(reset)
 }
 

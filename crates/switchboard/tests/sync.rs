@@ -262,7 +262,8 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
         "{body}"
     );
 
-    // Reset removes the guest from Teams, records why, and clears her primary platform.
+    // Reset removes the guest from Teams and records why; on Slack alone, she has Slack as
+    // her primary platform again at once, chosen automatically as on her first import.
     let (status, body) = demo.post(&format!("/people/{id}/reset"), json!({})).await;
     assert_eq!((status, &body["reset"]), (200, &json!(["teams"])), "{body}");
     assert_eq!(
@@ -271,7 +272,11 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
         "the guest is gone"
     );
     let person = demo.get(&format!("/people/{id}")).await;
-    assert_eq!(person["primary"], Value::Null);
+    assert_eq!(
+        (&person["primary"], &person["primary_chosen_by"]),
+        (&json!("slack"), &json!("automatic")),
+        "{person}"
+    );
     let teams = demo.representation(id, "teams").await;
     assert_eq!(
         (&teams["status"], &teams["external_account"]),
@@ -287,16 +292,7 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
     assert_eq!(history[0].0, "synced");
     assert_eq!(history[1], ("not_created", "token:demo: reset"));
 
-    // Without a primary she cannot be synced; with one chosen again she gets a new guest.
-    let (status, body) = demo
-        .post(&format!("/people/{id}/sync/teams"), json!({}))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("no_primary")),
-        "{body}"
-    );
-    demo.choose_primary(id, "slack").await;
+    // So she can be synced again, with no one choosing anything: she gets a new guest.
     let (status, body) = demo
         .post(&format!("/people/{id}/sync/teams"), json!({}))
         .await;

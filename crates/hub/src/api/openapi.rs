@@ -571,7 +571,7 @@ fn paths() -> Value {
         "/people": {
             "get": operation("listPeople", "A page of people, by name", "people",
                 vec![
-                    query_parameter("primary", "only people with this primary platform, or `unchosen` for those without one",
+                    query_parameter("primary", "only people with this primary platform, or `unchosen` for those whose primary nobody chose: anyone without one, and people on several platforms whose primary was set automatically",
                         json!({ "type": "string", "enum": PLATFORMS.iter().copied().chain(["unchosen"]).collect::<Vec<_>>() })),
                     query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
                     query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),
@@ -605,7 +605,7 @@ fn paths() -> Value {
                 &sync_errors),
         },
         "/people/{id}/reset": {
-            "post": operation("resetPerson", "Breaks every sync: removes the guests and bots the hub created, returns each representation to `not_created`, clears the primary platform", "sync",
+            "post": operation("resetPerson", "Breaks every sync: removes the guests and bots the hub created, returns each representation to `not_created`, and decides the primary platform again (a person on one platform has it again, chosen automatically; one on several has none until it is chosen)", "sync",
                 vec![person_id.clone()], None, ("200", ok("the platforms reset", "ResetResult")), &sync_errors),
         },
         "/people/{id}/reprompt": {

@@ -259,7 +259,7 @@ fn confirm_text(action: &str, name: &str) -> Option<(&'static str, String)> {
         "reset" => (
             "Reset user",
             format!(
-                "Reset {name}? The guest accounts and bots the hub created for them are removed and their primary platform is cleared. Their own accounts stay."
+                "Reset {name}? The guest accounts and bots the hub created for them are removed and their primary platform is chosen again (automatically if they are on one platform only). Their own accounts stay."
             ),
         ),
         "reprompt" => (
