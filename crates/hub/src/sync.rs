@@ -705,6 +705,23 @@ pub async fn reset(
     Ok(reset)
 }
 
+/// Makes `primary` the person's primary platform. A representation the hub holds for them on
+/// that platform (a guest, a bot, even pending, or their own account authorised) would act
+/// there for someone who now chats there themselves, so it is reset first: what the hub created
+/// is removed, and a reset the platform refuses leaves the primary as it was. Answers the person
+/// and whether a representation was reset.
+pub async fn move_primary(
+    state: &AppState,
+    id: PersonId,
+    primary: Primary,
+    actor: &str,
+) -> Result<(Person, bool), SyncError> {
+    person(state, id).await?;
+    let reset = reset_on(state, id, primary.platform, actor).await?;
+    let person = state.store.set_primary(id, Some(primary)).await?;
+    Ok((person, reset))
+}
+
 /// Resets the person's representation on one platform: removes the guest or bot the hub
 /// created there (never an account of the person's own) and returns it to not created. False
 /// when there was nothing to reset.

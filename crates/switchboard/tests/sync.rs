@@ -471,6 +471,50 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
 }
 
 #[tokio::test]
+async fn moving_the_primary_to_where_the_hub_represents_someone_resets_that_representation() {
+    let demo = start_demo(40);
+    let fay = demo.someone_on(&["slack", "teams"]).await;
+    let id = fay["id"].as_str().unwrap();
+    demo.choose_primary(id, "teams").await;
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("pending")),
+        "{body}"
+    );
+    let app = demo
+        .sim_users("slack")
+        .await
+        .into_iter()
+        .find(|u| u["kind"] == "bot" && u["display_name"] == fay["display_name"])
+        .expect("the bot's app exists before approval");
+
+    // She chats from Slack after all: the bot waiting to act for her there would act on her
+    // own primary platform, so it is removed, its approval withdrawn, and the representation
+    // is not created.
+    demo.choose_primary(id, "slack").await;
+    assert_eq!(
+        demo.representation(id, "slack").await["status"],
+        "not_created"
+    );
+    assert_eq!(
+        demo.sim_kind("slack", app["id"].as_str().unwrap())
+            .await
+            .as_deref(),
+        Some("deactivated")
+    );
+    assert!(
+        !demo.get("/consents").await["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["person_id"] == id)
+    );
+}
+
+#[tokio::test]
 async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
     let demo = start_demo(40);
     let cy = demo.someone_on(&["slack", "teams"]).await;
@@ -1338,10 +1382,23 @@ async fn a_rule_sends_a_teams_members_to_teams_and_the_hubs_bots_stay_the_hubs()
         "members of a Teams team are on Teams"
     );
 
+    // One of them chats from Slack for now, and is prompted for their Teams account.
+    let gil = several[0]["id"].as_str().unwrap();
+    demo.choose_primary(gil, "slack").await;
+    let (status, body) = demo
+        .post(&format!("/people/{gil}/sync/teams"), json!({}))
+        .await;
+    assert_eq!((status, &body["prompted"]), (200, &json!(true)), "{body}");
+
     let rule = |platform: &str| json!({"rule": {"team": team, "platform": platform}});
     let (status, answer) = demo.post("/people/primary", rule("teams")).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["changed"], several.len(), "{answer}");
+    // Teams is their primary platform now: the prompt that waited for them there is reset.
+    assert_eq!(
+        demo.representation(gil, "teams").await["status"],
+        "not_created"
+    );
     let after = demo.get(&format!("/people?team={team}&limit=1000")).await["people"]
         .as_array()
         .unwrap()

@@ -589,14 +589,14 @@ fn paths() -> Value {
                 vec![person_id.clone()], None, ("204", json!({ "description": "removed" })), &sync_errors),
         },
         "/people/{id}/primary": {
-            "put": operation("setPrimary", "The admin chooses the primary platform; the person must have an active account there", "people",
+            "put": operation("setPrimary", "The admin chooses the primary platform; the person must have an active account there. A representation of theirs on that platform (a guest, a bot, a prompt) is reset first; if that is refused, the primary stays as it was", "people",
                 vec![person_id.clone()], Some(json_body(reference("PrimaryChoice"))),
-                ("200", ok("the person", "Person")), &["400", "404", "409", "422", "503"]),
+                ("200", ok("the person", "Person")), &["400", "404", "409", "422", "429", "502", "503"]),
         },
         "/people/primary": {
-            "post": operation("setPrimaryByRule", "The admin's rule \"members of team X chat from platform P\": sets, as chosen by the admin, the primary of every member of the team who has an active account on the platform and is on several platforms (people on one keep their automatic primary)", "people",
+            "post": operation("setPrimaryByRule", "The admin's rule \"members of team X chat from platform P\": sets, as chosen by the admin, the primary of every member of the team who has an active account on the platform and is on several platforms (people on one keep their automatic primary); a member's representation on the platform is then reset", "people",
                 vec![], Some(json_body(reference("PrimaryRuleRequest"))),
-                ("200", ok("how many people's primary changed", "PrimaryRuleResult")), &["400", "404", "503"]),
+                ("200", ok("how many people's primary changed", "PrimaryRuleResult")), &["400", "404", "409", "429", "502", "503"]),
         },
         "/people/{id}/sync/{platform}": {
             "post": operation("syncPerson", "Represents the person on a platform other than their primary", "sync",
