@@ -629,14 +629,18 @@ pub async fn auto_prompt(
         }
         _ => sync(state, id, platform, actor).await,
     };
-    audit_automatic(
-        state,
-        actor,
-        "person.sync",
-        id,
-        &format!("{platform}: {}", describe(&outcome)),
-    )
-    .await;
+    // What it did is audited; a refusal changed nothing and comes again with each retry of
+    // every held copy, so the relay logs it instead.
+    if outcome.is_ok() {
+        audit_automatic(
+            state,
+            actor,
+            "person.sync",
+            id,
+            &format!("{platform}: {}", describe(&outcome)),
+        )
+        .await;
+    }
     Ok(outcome? == SyncOutcome::Prompted)
 }
 
