@@ -222,7 +222,10 @@ test("bulk sync of selected people, then each row-menu action after its confirma
   }
   await owner.getByLabel("Sync on").selectOption("teams");
   await owner.getByRole("button", { name: "Sync selected" }).click();
-  await owner.getByText("Syncing 2 people on Microsoft Teams").waitFor();
+  // The action's page follows it, then says how it went.
+  await owner.getByRole("heading", { name: "Syncing 2 people on Microsoft Teams" }).waitFor();
+  await owner.getByText("Done: 0 synced, 0 already synced, 2 prompted, 0 waiting for approval, 0 failed.").waitFor({ timeout: 15_000 });
+  await owner.goto(`${demo.hub}/console/people?primary=slack`);
   for (const person of people) {
     await owner.locator(`[data-cell="${person.id}.teams"][data-status="pending"]`).waitFor({ timeout: 15_000 });
   }

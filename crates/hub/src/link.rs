@@ -158,8 +158,13 @@ async fn start(
             platform: chosen,
             chosen_by: ChosenBy::Person,
         };
-        if let Err(error) = state.store.set_primary(person.id, Some(primary)).await {
-            return store_failure(error);
+        if let Err(error) = sync::move_primary(&state, person.id, primary, "person:browser").await {
+            return page(
+                StatusCode::BAD_GATEWAY,
+                &format!(
+                    "Your choice could not be saved: {error}. Try again, or ask your administrator."
+                ),
+            );
         }
     }
     match sync::begin_authorize(&state, grant.person_id, grant.platform, grant.expires_at).await {

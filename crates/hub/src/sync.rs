@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use switchboard_core::{
-    Account, AccountKind, ConnectionId, ExternalUserId, Person, PersonId, Platform, Representation,
-    RepresentationKind, SyncEvent, SyncStatus, SyncStatusCode, Timestamp,
+    Account, AccountKind, ChosenBy, ConnectionId, ExternalUserId, Person, PersonId, Platform,
+    Primary, PrimaryChoice, Representation, RepresentationKind, SyncEvent, SyncStatus,
+    SyncStatusCode, Timestamp, primary_choice,
 };
 use switchboard_platform::{
     ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowState, FlowStep,
@@ -120,6 +121,8 @@ impl Drop for Claim {
 pub enum SyncOutcome {
     /// The representation works (a guest was created).
     Synced,
+    /// The representation worked already: nothing was done.
+    AlreadySynced,
     /// A bot was created and waits for a workspace admin's approval at `url`.
     AwaitingConsent { url: String },
     /// The person was prompted on their primary platform to authorise their own account.
@@ -131,10 +134,39 @@ pub enum SyncOutcome {
 impl SyncOutcome {
     pub fn status(&self) -> SyncStatusCode {
         match self {
-            SyncOutcome::Synced => SyncStatusCode::Synced,
+            SyncOutcome::Synced | SyncOutcome::AlreadySynced => SyncStatusCode::Synced,
             SyncOutcome::AwaitingConsent { .. } | SyncOutcome::Prompted => SyncStatusCode::Pending,
             SyncOutcome::Failed { .. } => SyncStatusCode::Failed,
         }
+    }
+}
+
+/// What the audit log says a sync on a platform came to, after the platform's name.
+pub fn describe(result: &Result<SyncOutcome, SyncError>) -> String {
+    match result {
+        Ok(SyncOutcome::Synced) => "synced".to_owned(),
+        Ok(SyncOutcome::AlreadySynced) => "already synced".to_owned(),
+        Ok(SyncOutcome::Prompted) => "prompted".to_owned(),
+        Ok(SyncOutcome::AwaitingConsent { .. }) => {
+            "waiting for a workspace admin's approval".to_owned()
+        }
+        Ok(SyncOutcome::Failed { reason }) => format!("failed: {reason}"),
+        Err(error) => format!("refused: {error}"),
+    }
+}
+
+/// Where the audit log says an automatic action (auto-sync, auto-prompt) came from.
+const AUTOMATIC_SOURCE: &str = "hub";
+
+/// Audits what the hub did by itself, as `actor`, so that the audit log has every outcome and
+/// not only the admins'. A failure to write it is logged, not returned: the action happened.
+async fn audit_automatic(state: &AppState, actor: &str, action: &str, id: PersonId, detail: &str) {
+    if let Err(error) = state
+        .store
+        .audit(actor, action, &id.to_string(), detail, AUTOMATIC_SOURCE)
+        .await
+    {
+        tracing::warn!(person = %id, %error, "an automatic action could not be audited");
     }
 }
 
@@ -143,7 +175,7 @@ impl SyncOutcome {
 pub enum SyncError {
     #[error("no person with id {0}")]
     NoPerson(PersonId),
-    #[error("the person has no primary platform: choose one first")]
+    #[error("no primary platform chosen: choose one first")]
     NoPrimary,
     #[error("{0} is the person's primary platform; representations are for the others")]
     IsPrimary(&'static str),
@@ -286,6 +318,11 @@ pub async fn sync(
                 .await?
         }
     };
+    // What a sync is for is done: asking again (a bulk sync over a selection, say) changes
+    // nothing, where going on would ask the state machine to complete it a second time.
+    if representation.status == SyncStatus::Synced {
+        return Ok(SyncOutcome::AlreadySynced);
+    }
     match representation.kind {
         RepresentationKind::Unsupported => Err(SyncError::Unsupported(platform.display_name())),
         RepresentationKind::ExistingAccount => {
@@ -589,11 +626,23 @@ pub async fn auto_prompt(
         Some(SyncStatus::Pending) => {
             let person = person(state, id).await?;
             let accounts = state.store.accounts_of_person(id).await?;
-            prompt(state, &person, &accounts, platform, actor).await?
+            prompt(state, &person, &accounts, platform, actor).await
         }
-        _ => sync(state, id, platform, actor).await?,
+        _ => sync(state, id, platform, actor).await,
     };
-    Ok(outcome == SyncOutcome::Prompted)
+    // What it did is audited; a refusal changed nothing and comes again with each retry of
+    // every held copy, so the relay logs it instead.
+    if outcome.is_ok() {
+        audit_automatic(
+            state,
+            actor,
+            "person.sync",
+            id,
+            &format!("{platform}: {}", describe(&outcome)),
+        )
+        .await;
+    }
+    Ok(outcome? == SyncOutcome::Prompted)
 }
 
 /// Sends the prompt again for every representation that waits for the person's own consent.
@@ -629,8 +678,10 @@ pub async fn reprompt(
 }
 
 /// Breaks every sync of the person: removes the guests and bots the hub created (never an
-/// account of the person's own), returns each representation to not created, and clears the
-/// primary platform so it is chosen again.
+/// account of the person's own), returns each representation to not created, and decides the
+/// primary platform again as an import does: someone on one platform has it again,
+/// automatically (nobody could choose another, and without it they could not be synced);
+/// someone on several is left to choose.
 pub async fn reset(
     state: &AppState,
     id: PersonId,
@@ -643,8 +694,37 @@ pub async fn reset(
             reset.push(representation.platform);
         }
     }
-    state.store.set_primary(id, None).await?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let on = accounts
+        .iter()
+        .filter(|a| a.active && a.kind == AccountKind::Human)
+        .map(|a| a.platform);
+    let primary = match primary_choice(on) {
+        PrimaryChoice::Automatic(platform) => Some(Primary {
+            platform,
+            chosen_by: ChosenBy::Automatic,
+        }),
+        PrimaryChoice::ChooseAmong(_) | PrimaryChoice::NoAccounts => None,
+    };
+    state.store.set_primary(id, primary).await?;
     Ok(reset)
+}
+
+/// Makes `primary` the person's primary platform. A representation the hub holds for them on
+/// that platform (a guest, a bot, even pending, or their own account authorised) would act
+/// there for someone who now chats there themselves, so it is reset first: what the hub created
+/// is removed, and a reset the platform refuses leaves the primary as it was. Answers the person
+/// and whether a representation was reset.
+pub async fn move_primary(
+    state: &AppState,
+    id: PersonId,
+    primary: Primary,
+    actor: &str,
+) -> Result<(Person, bool), SyncError> {
+    person(state, id).await?;
+    let reset = reset_on(state, id, primary.platform, actor).await?;
+    let person = state.store.set_primary(id, Some(primary)).await?;
+    Ok((person, reset))
 }
 
 /// Resets the person's representation on one platform: removes the guest or bot the hub
@@ -959,21 +1039,30 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
         workers.spawn(async move {
             for id in people {
                 loop {
-                    match sync(&state, id, platform, &actor).await {
-                        Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })) => {
-                            let wait = error.retry_after().unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
-                            tracing::info!(platform = platform.as_str(), wait_s = wait.as_secs(), "auto-sync waits for the platform's rate limit");
-                            tokio::time::sleep(wait).await;
-                        }
-                        // People without an account to prompt, on a platform that cannot
-                        // represent them, or already being synced by someone else, are left
-                        // for the admin to see.
-                        Err(error) => {
-                            tracing::info!(person = %id, platform = platform.as_str(), %error, "auto-sync skipped a person");
-                            break;
-                        }
-                        Ok(_) => break,
+                    let outcome = sync(&state, id, platform, &actor).await;
+                    if let Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })) =
+                        &outcome
+                    {
+                        let wait = error.retry_after().unwrap_or(DEFAULT_RATE_LIMIT_WAIT);
+                        tracing::info!(platform = platform.as_str(), wait_s = wait.as_secs(), "auto-sync waits for the platform's rate limit");
+                        tokio::time::sleep(wait).await;
+                        continue;
                     }
+                    // People without an account to prompt, on a platform that cannot represent
+                    // them, or already being synced by someone else, are left for the admin to
+                    // see, in the audit log with the rest.
+                    if let Err(error) = &outcome {
+                        tracing::info!(person = %id, platform = platform.as_str(), %error, "auto-sync skipped a person");
+                    }
+                    audit_automatic(
+                        &state,
+                        &actor,
+                        "person.sync",
+                        id,
+                        &format!("{platform}: {}", describe(&outcome)),
+                    )
+                    .await;
+                    break;
                 }
             }
         });
@@ -991,12 +1080,18 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
 pub async fn reset_leavers(state: &AppState, actor: &str) -> Result<usize, StoreError> {
     let mut reset_count = 0;
     for id in state.store.people_who_left().await? {
-        match reset(state, id, &format!("{actor}: left every platform")).await {
-            Ok(_) => reset_count += 1,
-            Err(error) => {
-                tracing::warn!(person = %id, %error, "a person who left could not be reset")
+        let detail = match reset(state, id, &format!("{actor}: left every platform")).await {
+            Ok(platforms) => {
+                reset_count += 1;
+                let names: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+                format!("left every platform; reset: {}", names.join(", "))
             }
-        }
+            Err(error) => {
+                tracing::warn!(person = %id, %error, "a person who left could not be reset");
+                format!("left every platform; refused: {error}")
+            }
+        };
+        audit_automatic(state, actor, "person.reset", id, &detail).await;
     }
     if reset_count > 0 {
         tracing::info!(people = reset_count, "people who left were reset");

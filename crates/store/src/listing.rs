@@ -15,8 +15,9 @@ use crate::{Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrimaryFilter {
     Is(Platform),
-    /// People on several platforms whose primary nobody has chosen yet (it is unset, or was set
-    /// automatically while they were on one platform).
+    /// People whose primary nobody has chosen: anyone without one (on any number of platforms,
+    /// so that every person matches one of these filters), and people on several platforms
+    /// whose primary was set automatically while they were on one.
     Unchosen,
 }
 
@@ -124,13 +125,13 @@ impl Store {
             }
             Some(PrimaryFilter::Unchosen) => {
                 sql.push(
-                    " AND (p.primary_chosen_by IS NULL OR p.primary_chosen_by = 'automatic') \
+                    " AND (p.primary_platform IS NULL OR (p.primary_chosen_by = 'automatic' \
                      AND p.platforms NOT IN (0",
                 );
                 for platform in Platform::ALL {
                     sql.push(", ").bind(Bind::Int(platform.bit()));
                 }
-                sql.push(")");
+                sql.push(")))");
             }
             None => {}
         }

@@ -983,6 +983,17 @@ store_test!(the_people_list_filters_searches_and_pages, |_db, store| {
         .await,
         vec!["p3@acme.example"]
     );
+    // Anyone without a primary platform has nobody's choice yet, on one platform too: every
+    // person matches one of the primary filters.
+    store.set_primary(p4.id, None).await.unwrap();
+    assert_eq!(
+        query(switchboard_store::PeopleQuery {
+            primary: Some(switchboard_store::PrimaryFilter::Unchosen),
+            ..Default::default()
+        })
+        .await,
+        vec!["p3@acme.example", "p4@acme.example"]
+    );
     assert_eq!(
         query(switchboard_store::PeopleQuery {
             primary: Some(switchboard_store::PrimaryFilter::Is(Platform::Teams)),

@@ -378,9 +378,10 @@ pub async fn sync_in_background(state: &AppState, slack: &SlackApp) -> anyhow::R
     settings.save(&state.store).await?;
     let (state, admin) = (state.clone(), slack.admin_email.clone());
     tokio::spawn(async move {
+        // It is the hub's auto-sync, and is recorded (transitions, audit log) as such.
         let syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
             state.clone(),
-            "demo".to_owned(),
+            "auto-sync".to_owned(),
         ));
         let mut walked = std::collections::HashSet::new();
         loop {

@@ -332,7 +332,7 @@ async fn the_first_owner_signs_in_and_out_and_forged_or_unsigned_requests_change
         page.contains(&format!("{name} chats from Slack now.")),
         "the message of the last action"
     );
-    let audit = api(&hub, "/audit?limit=20").await;
+    let audit = api(&hub, "/audit?limit=1000").await;
     let entry = audit["entries"]
         .as_array()
         .unwrap()
@@ -510,6 +510,117 @@ async fn a_viewer_reads_but_cannot_change_and_the_status_stream_reports_each_cel
     })
     .await;
     assert!(ended.is_ok(), "the stream ended with the session");
+}
+
+#[tokio::test]
+async fn a_bulk_sync_shows_each_outcome_and_audits_every_one() {
+    let demo = RunningDemo::start(30, TOKEN, &[]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+    let everyone = api(&hub, "/people?limit=1000").await["people"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let on = |platforms: Value| {
+        everyone
+            .iter()
+            .find(|p| p["platforms"] == platforms)
+            .cloned()
+            .unwrap_or_else(|| panic!("nobody on exactly {platforms}"))
+    };
+    let (single, both, teams_only) = (
+        on(serde_json::json!(["slack"])),
+        on(serde_json::json!(["slack", "teams"])),
+        on(serde_json::json!(["teams"])),
+    );
+    let id = |person: &Value| person["id"].as_str().unwrap().to_owned();
+    let name = |person: &Value| person["display_name"].as_str().unwrap().to_owned();
+    // The demo's auto-sync gives the one on Slack alone a guest on Teams.
+    let mut synced = false;
+    for _ in 0..150 {
+        let person = api(&hub, &format!("/people/{}", id(&single))).await;
+        if person["representations"][0]["status"] == "synced" {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(synced, "auto-sync synced {}", name(&single));
+
+    let (_, _, page) = owner.get("/console/people").await;
+    let csrf = field(&page, "csrf");
+    let (status, location, _) = owner
+        .post(
+            "/console/people/bulk",
+            &[
+                ("csrf", &csrf),
+                ("ids", &id(&single)),
+                ("ids", &id(&both)),
+                ("ids", &id(&teams_only)),
+                ("action", "sync"),
+                ("platform", "teams"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with("/console/people/bulk/"),
+        "the admin is shown the outcome: {location}"
+    );
+    let mut page = String::new();
+    for _ in 0..150 {
+        let (status, _, body) = owner.get(&location).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        page = body;
+        if page.contains("Done:") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let page = page.replace("&#39;", "'");
+    assert!(
+        page.contains(
+            "Done: 0 synced, 1 already synced, 0 prompted, 0 waiting for approval, 2 failed."
+        ),
+        "{page}"
+    );
+    for (person, reason) in [
+        (&both, "no primary platform chosen: choose one first"),
+        (
+            &teams_only,
+            "Microsoft Teams is the person's primary platform; representations are for the others",
+        ),
+    ] {
+        assert!(
+            page.contains(&name(person)) && page.contains(reason),
+            "{} failed with {reason}: {page}",
+            name(person)
+        );
+    }
+
+    // Every outcome is in the audit log, as the admin's.
+    let audit = api(&hub, "/audit?limit=1000").await;
+    for (person, detail) in [
+        (&single, "teams: already synced".to_owned()),
+        (
+            &both,
+            "teams: refused: no primary platform chosen: choose one first".to_owned(),
+        ),
+        (
+            &teams_only,
+            "teams: refused: Microsoft Teams is the person's primary platform; representations are for the others".to_owned(),
+        ),
+    ] {
+        assert!(
+            audit["entries"].as_array().unwrap().iter().any(|e| {
+                e["target"] == id(person).as_str()
+                    && e["action"] == "person.sync"
+                    && e["actor"] == "admin:owner@example.com"
+                    && e["detail"] == detail.as_str()
+            }),
+            "{detail} audited: {audit}"
+        );
+    }
 }
 
 /// `switchboard serve` without an admin logs the one-time setup link; once an admin exists it

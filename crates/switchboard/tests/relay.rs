@@ -324,6 +324,29 @@ async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arriv
         world.representation(eve_id, "teams").await["status"],
         "pending"
     );
+    // The prompt is audited as auto-prompt's.
+    let audit = world
+        .api(reqwest::Method::GET, "/audit?limit=1000", None)
+        .await;
+    let prompted: Vec<&Value> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == eve_id && e["actor"] == "auto-prompt")
+        .collect();
+    assert_eq!(prompted.len(), 1, "{audit}");
+    assert_eq!(
+        (
+            &prompted[0]["action"],
+            &prompted[0]["detail"],
+            &prompted[0]["source"]
+        ),
+        (
+            &json!("person.sync"),
+            &json!("teams: prompted"),
+            &json!("hub")
+        )
+    );
 
     // Eve follows the link and authorises her Teams account; both messages then reach Bob, in
     // order, from her own account.

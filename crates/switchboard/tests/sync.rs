@@ -244,14 +244,20 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
         Some("guest")
     );
 
-    // Synced already: syncing again is refused, and there is no prompt to send again.
+    // Synced already: syncing again changes nothing and says so, and there is no prompt to
+    // send again.
     let (status, body) = demo
         .post(&format!("/people/{id}/sync/teams"), json!({}))
         .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("illegal_transition")),
+        (status, &body["status"], &body["already_synced"]),
+        (200, &json!("synced"), &json!(true)),
         "{body}"
+    );
+    assert_eq!(
+        demo.representation(id, "teams").await["external_account"],
+        guest_id.as_str(),
+        "the same guest"
     );
     let (status, body) = demo
         .post(&format!("/people/{id}/reprompt"), json!({}))
@@ -270,7 +276,8 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
         "{body}"
     );
 
-    // Reset removes the guest from Teams, records why, and clears her primary platform.
+    // Reset removes the guest from Teams and records why; on Slack alone, she has Slack as
+    // her primary platform again at once, chosen automatically as on her first import.
     let (status, body) = demo.post(&format!("/people/{id}/reset"), json!({})).await;
     assert_eq!((status, &body["reset"]), (200, &json!(["teams"])), "{body}");
     assert_eq!(
@@ -279,7 +286,11 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
         "the guest is gone"
     );
     let person = demo.get(&format!("/people/{id}")).await;
-    assert_eq!(person["primary"], Value::Null);
+    assert_eq!(
+        (&person["primary"], &person["primary_chosen_by"]),
+        (&json!("slack"), &json!("automatic")),
+        "{person}"
+    );
     let teams = demo.representation(id, "teams").await;
     assert_eq!(
         (&teams["status"], &teams["external_account"]),
@@ -295,16 +306,7 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
     assert_eq!(history[0].0, "synced");
     assert_eq!(history[1], ("not_created", "token:demo: reset"));
 
-    // Without a primary she cannot be synced; with one chosen again she gets a new guest.
-    let (status, body) = demo
-        .post(&format!("/people/{id}/sync/teams"), json!({}))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("no_primary")),
-        "{body}"
-    );
-    demo.choose_primary(id, "slack").await;
+    // So she can be synced again, with no one choosing anything: she gets a new guest.
     let (status, body) = demo
         .post(&format!("/people/{id}/sync/teams"), json!({}))
         .await;
@@ -329,17 +331,36 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
     assert_eq!(status, 404);
     assert_eq!(demo.sim_kind("teams", &guest_id).await, None);
 
-    let audit = demo.get("/audit?limit=20").await;
-    let actions: Vec<&str> = audit["entries"]
+    let audit = demo.get("/audit?limit=1000").await;
+    let entries: Vec<(&str, &str, &str)> = audit["entries"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["target"] == id)
-        .map(|e| e["action"].as_str().unwrap())
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
         .collect();
     for action in ["person.reset", "person.sync", "person.remove"] {
-        assert!(actions.contains(&action), "{action} audited: {actions:?}");
+        assert!(
+            entries.iter().any(|(_, a, _)| *a == action),
+            "{action} audited: {entries:?}"
+        );
     }
+    // Every outcome is audited: the no-op, and the demo's auto-sync that created her first
+    // guest, as itself.
+    assert!(
+        entries.contains(&("token:demo", "person.sync", "teams: already synced")),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&("auto-sync", "person.sync", "teams: synced")),
+        "{entries:?}"
+    );
 }
 
 #[tokio::test]
@@ -460,6 +481,50 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
             .unwrap()
             .iter()
             .any(|c| c["person_id"] == dee_id)
+    );
+}
+
+#[tokio::test]
+async fn moving_the_primary_to_where_the_hub_represents_someone_resets_that_representation() {
+    let demo = start_demo(40);
+    let fay = demo.someone_on(&["slack", "teams"]).await;
+    let id = fay["id"].as_str().unwrap();
+    demo.choose_primary(id, "teams").await;
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/slack"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("pending")),
+        "{body}"
+    );
+    let app = demo
+        .sim_users("slack")
+        .await
+        .into_iter()
+        .find(|u| u["kind"] == "bot" && u["display_name"] == fay["display_name"])
+        .expect("the bot's app exists before approval");
+
+    // She chats from Slack after all: the bot waiting to act for her there would act on her
+    // own primary platform, so it is removed, its approval withdrawn, and the representation
+    // is not created.
+    demo.choose_primary(id, "slack").await;
+    assert_eq!(
+        demo.representation(id, "slack").await["status"],
+        "not_created"
+    );
+    assert_eq!(
+        demo.sim_kind("slack", app["id"].as_str().unwrap())
+            .await
+            .as_deref(),
+        Some("deactivated")
+    );
+    assert!(
+        !demo.get("/consents").await["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["person_id"] == id)
     );
 }
 
@@ -620,26 +685,49 @@ async fn bulk_actions_answer_per_person_and_settings_round_trip() {
     let single_id = single["id"].as_str().unwrap();
     demo.wait_for_status(single_id, "teams", "synced").await;
 
+    let both_id = both["id"].as_str().unwrap();
     let (status, body) = demo
         .post(
             "/people/bulk/sync",
-            json!({"ids": [single_id, both["id"], "not-an-id"], "platform": "teams"}),
+            json!({"ids": [single_id, both_id, "not-an-id"], "platform": "teams"}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let codes: Vec<Option<&str>> = body["results"]
-        .as_array()
-        .unwrap()
+    let results = body["results"].as_array().unwrap();
+    let codes: Vec<Option<&str>> = results
         .iter()
         .map(|r| r["error"]["code"].as_str())
         .collect();
+    assert_eq!(codes, vec![None, Some("no_primary"), Some("bad_id")]);
+    // Someone synced already is a success that changed nothing; a refusal says what to do.
     assert_eq!(
-        codes,
-        vec![
-            Some("illegal_transition"),
-            Some("no_primary"),
-            Some("bad_id")
-        ]
+        (&results[0]["ok"], &results[0]["already_synced"]),
+        (&json!(true), &json!(true)),
+        "{body}"
+    );
+    assert_eq!(
+        results[1]["error"]["message"],
+        "no primary platform chosen: choose one first"
+    );
+    assert_eq!(
+        body["summary"],
+        json!({"synced": 0, "already_synced": 1, "prompted": 0, "awaiting_consent": 0, "failed": 2}),
+        "{body}"
+    );
+    // Each person's outcome is audited, the refusal too.
+    let audit = demo.get("/audit?limit=1000").await;
+    let refused = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target"] == both_id && e["action"] == "person.sync")
+        .unwrap_or_else(|| panic!("the refusal is audited: {audit}"));
+    assert_eq!(
+        (&refused["actor"], &refused["detail"]),
+        (
+            &json!("token:demo"),
+            &json!("teams: refused: no primary platform chosen: choose one first")
+        )
     );
 
     let (status, body) = demo
@@ -1366,10 +1454,23 @@ async fn a_rule_sends_a_teams_members_to_teams_and_the_hubs_bots_stay_the_hubs()
         "members of a Teams team are on Teams"
     );
 
+    // One of them chats from Slack for now, and is prompted for their Teams account.
+    let gil = several[0]["id"].as_str().unwrap();
+    demo.choose_primary(gil, "slack").await;
+    let (status, body) = demo
+        .post(&format!("/people/{gil}/sync/teams"), json!({}))
+        .await;
+    assert_eq!((status, &body["prompted"]), (200, &json!(true)), "{body}");
+
     let rule = |platform: &str| json!({"rule": {"team": team, "platform": platform}});
     let (status, answer) = demo.post("/people/primary", rule("teams")).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["changed"], several.len(), "{answer}");
+    // Teams is their primary platform now: the prompt that waited for them there is reset.
+    assert_eq!(
+        demo.representation(gil, "teams").await["status"],
+        "not_created"
+    );
     let after = demo.get(&format!("/people?team={team}&limit=1000")).await["people"]
         .as_array()
         .unwrap()

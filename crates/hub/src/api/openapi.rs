@@ -372,12 +372,13 @@ fn schemas() -> Value {
             "platform": platform,
             "changed": { "type": "integer", "minimum": 0, "description": "people whose primary platform or who chose it changed" },
         })),
-        "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted"], json!({
+        "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted", "already_synced"], json!({
             "id": { "type": "string" },
             "platform": platform,
             "status": { "type": "string", "enum": ["synced", "pending"] },
             "consent_url": { "type": ["string", "null"], "description": "a bot waiting for a workspace admin's approval: open it signed in as an admin" },
             "prompted": { "type": "boolean", "description": "the person was prompted on their primary platform to authorise their own account" },
+            "already_synced": { "type": "boolean", "description": "the representation was synced already: nothing was done" },
         })),
         "ResetResult": object(&["id", "reset"], json!({
             "id": { "type": "string" },
@@ -414,7 +415,14 @@ fn schemas() -> Value {
                 })),
             ],
         },
-        "BulkResults": object(&["results"], json!({ "results": array_of(reference("BulkResult")) })),
+        "BulkResults": object(&["results", "summary"], json!({
+            "results": array_of(reference("BulkResult")),
+            "summary": {
+                "type": "object",
+                "additionalProperties": { "type": "integer", "minimum": 0 },
+                "description": "how many people came to each outcome, every outcome of the action named: for `sync` `synced`, `already_synced`, `prompted`, `awaiting_consent` and `failed`; for `reset` `reset` and `failed`; for `reprompt` `reprompted` and `failed` (`failed` counts every result with `ok: false`)",
+            },
+        })),
         "PendingConsent": object(&["person_id", "display_name", "platform", "url", "expires_at"], json!({
             "person_id": { "type": "string" },
             "display_name": nullable("string"),
@@ -563,7 +571,7 @@ fn paths() -> Value {
         "/people": {
             "get": operation("listPeople", "A page of people, by name", "people",
                 vec![
-                    query_parameter("primary", "only people with this primary platform, or `unchosen` for those without one",
+                    query_parameter("primary", "only people with this primary platform, or `unchosen` for those whose primary nobody chose: anyone without one, and people on several platforms whose primary was set automatically",
                         json!({ "type": "string", "enum": PLATFORMS.iter().copied().chain(["unchosen"]).collect::<Vec<_>>() })),
                     query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
                     query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),
@@ -581,23 +589,23 @@ fn paths() -> Value {
                 vec![person_id.clone()], None, ("204", json!({ "description": "removed" })), &sync_errors),
         },
         "/people/{id}/primary": {
-            "put": operation("setPrimary", "The admin chooses the primary platform; the person must have an active account there", "people",
+            "put": operation("setPrimary", "The admin chooses the primary platform; the person must have an active account there. A representation of theirs on that platform (a guest, a bot, a prompt) is reset first; if that is refused, the primary stays as it was", "people",
                 vec![person_id.clone()], Some(json_body(reference("PrimaryChoice"))),
-                ("200", ok("the person", "Person")), &["400", "404", "409", "422", "503"]),
+                ("200", ok("the person", "Person")), &["400", "404", "409", "422", "429", "502", "503"]),
         },
         "/people/primary": {
-            "post": operation("setPrimaryByRule", "The admin's rule \"members of team X chat from platform P\": sets, as chosen by the admin, the primary of every member of the team who has an active account on the platform and is on several platforms (people on one keep their automatic primary)", "people",
+            "post": operation("setPrimaryByRule", "The admin's rule \"members of team X chat from platform P\": sets, as chosen by the admin, the primary of every member of the team who has an active account on the platform and is on several platforms (people on one keep their automatic primary); a member's representation on the platform is then reset", "people",
                 vec![], Some(json_body(reference("PrimaryRuleRequest"))),
-                ("200", ok("how many people's primary changed", "PrimaryRuleResult")), &["400", "404", "503"]),
+                ("200", ok("how many people's primary changed", "PrimaryRuleResult")), &["400", "404", "409", "429", "502", "503"]),
         },
         "/people/{id}/sync/{platform}": {
             "post": operation("syncPerson", "Represents the person on a platform other than their primary", "sync",
                 vec![person_id.clone(), platform_path], None,
-                ("200", ok("`synced` (e.g. a Teams guest), or `pending` with a `consent_url` (a Slack bot waiting for a workspace admin) or `prompted` (the person was asked to authorise their own account)", "SyncResult")),
+                ("200", ok("`synced` (e.g. a Teams guest; `already_synced` when it was, and nothing was done), or `pending` with a `consent_url` (a Slack bot waiting for a workspace admin) or `prompted` (the person was asked to authorise their own account)", "SyncResult")),
                 &sync_errors),
         },
         "/people/{id}/reset": {
-            "post": operation("resetPerson", "Breaks every sync: removes the guests and bots the hub created, returns each representation to `not_created`, clears the primary platform", "sync",
+            "post": operation("resetPerson", "Breaks every sync: removes the guests and bots the hub created, returns each representation to `not_created`, and decides the primary platform again (a person on one platform has it again, chosen automatically; one on several has none until it is chosen)", "sync",
                 vec![person_id.clone()], None, ("200", ok("the platforms reset", "ResetResult")), &sync_errors),
         },
         "/people/{id}/reprompt": {
@@ -605,10 +613,10 @@ fn paths() -> Value {
                 vec![person_id], None, ("200", ok("the platforms prompted for", "RepromptResult")), &sync_errors),
         },
         "/people/bulk/{action}": {
-            "post": operation("bulkAction", "The action for each person in turn; one person's failure does not stop the others", "sync",
+            "post": operation("bulkAction", "The action for each person in turn, each outcome audited; one person's failure does not stop the others", "sync",
                 vec![path_parameter("action", "what to do (`not_found` for anything else)", json!({ "type": "string", "enum": ["sync", "reset", "reprompt"] }))],
                 Some(json_body(reference("BulkRequest"))),
-                ("200", ok("each person's result, in the order given", "BulkResults")), &["400", "404", "503"]),
+                ("200", ok("each person's result, in the order given, and how many came to each outcome", "BulkResults")), &["400", "404", "503"]),
         },
         "/consents": {
             "get": operation("listConsents", "The bots waiting for a workspace admin's approval, oldest first", "sync",

@@ -243,7 +243,8 @@ async fn set_primary(
 }
 
 /// An admin chooses the platform a person chats from (through the API or the console); it
-/// must be one they have an active account on. Audited.
+/// must be one they have an active account on. A representation of theirs there is reset
+/// (see [`crate::sync::move_primary`]). Audited.
 pub(crate) async fn choose_primary(
     state: &AppState,
     caller: &Caller,
@@ -269,23 +270,28 @@ pub(crate) async fn choose_primary(
             ),
         ));
     }
-    let person = state
-        .store
-        .set_primary(
-            id,
-            Some(Primary {
-                platform: chosen,
-                chosen_by: ChosenBy::Admin,
-            }),
-        )
-        .await?;
+    let (person, reset) = crate::sync::move_primary(
+        state,
+        id,
+        Primary {
+            platform: chosen,
+            chosen_by: ChosenBy::Admin,
+        },
+        &caller.actor,
+    )
+    .await?;
+    let detail = if reset {
+        format!("{chosen}; the representation there was reset")
+    } else {
+        chosen.to_string()
+    };
     state
         .store
         .audit(
             &caller.actor,
             "person.set_primary",
             &id.to_string(),
-            chosen.as_str(),
+            &detail,
             &caller.source,
         )
         .await?;
@@ -339,6 +345,27 @@ async fn set_primary_by_rule(
         .store
         .set_primary_of_team_members(&rule.team, chosen)
         .await?;
+    // As when one person's primary is chosen (see `crate::sync::move_primary`): a member who
+    // chats from `chosen` now has what the hub holds for them there reset.
+    let mut reset = 0;
+    let mut query = PeopleQuery {
+        primary: Some(PrimaryFilter::Is(chosen)),
+        team: Some(rule.team.clone()),
+        limit: MAX_PAGE,
+        ..Default::default()
+    };
+    loop {
+        let page = state.store.list_people(&query).await?;
+        for summary in &page.people {
+            if crate::sync::reset_on(&state, summary.person.id, chosen, &caller.actor).await? {
+                reset += 1;
+            }
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
     state
         .store
         .audit(
@@ -346,7 +373,7 @@ async fn set_primary_by_rule(
             "people.set_primary_by_rule",
             &rule.team,
             &format!(
-                "members of the team -> {} ({changed} changed)",
+                "members of the team -> {} ({changed} changed, {reset} representations there reset)",
                 chosen.as_str()
             ),
             &caller.source,

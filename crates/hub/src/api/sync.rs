@@ -50,65 +50,100 @@ impl Action {
             Action::Reprompt => "person.reprompt",
         }
     }
+
+    /// What can become of one person in this action, in the order a summary counts them.
+    pub(crate) const fn outcomes(self) -> &'static [&'static str] {
+        match self {
+            Action::Sync(_) => &[
+                "synced",
+                "already_synced",
+                "prompted",
+                "awaiting_consent",
+                "failed",
+            ],
+            Action::Reset => &["reset", "failed"],
+            Action::Reprompt => &["reprompted", "failed"],
+        }
+    }
+
+    /// Which of [`Action::outcomes`] an answer of [`act`] is.
+    pub(crate) fn outcome(self, answer: &Result<Value, ApiError>) -> &'static str {
+        let Ok(body) = answer else { return "failed" };
+        match self {
+            Action::Sync(_) if body["already_synced"] == true => "already_synced",
+            Action::Sync(_) if body["prompted"] == true => "prompted",
+            Action::Sync(_) if body["consent_url"].is_string() => "awaiting_consent",
+            Action::Sync(_) => "synced",
+            Action::Reset => "reset",
+            Action::Reprompt => "reprompted",
+        }
+    }
 }
 
-/// Runs one action on one person and audits it; answers what the action did. The console's
-/// actions come through here too.
+/// Runs one action on one person and audits its outcome, whatever it is (a refusal too);
+/// answers what the action did. The console's actions come through here too.
 pub(crate) async fn act(
     state: &AppState,
     caller: &Caller,
     id: PersonId,
     action: Action,
 ) -> Result<Value, ApiError> {
-    let (detail, body) = match action {
+    let (detail, answer) = match action {
         Action::Sync(platform) => {
-            let outcome = sync::sync(state, id, platform, &caller.actor).await?;
-            let body = json!({
-                "id": id.to_string(),
-                "platform": platform.as_str(),
-                "status": outcome.status().as_str(),
-                "consent_url": match &outcome {
-                    SyncOutcome::AwaitingConsent { url } => Some(url.as_str()),
-                    _ => None,
-                },
-                "prompted": outcome == SyncOutcome::Prompted,
-            });
-            if let SyncOutcome::Failed { reason } = outcome {
-                audit(
-                    state,
-                    caller,
-                    id,
-                    action,
-                    &format!("{platform}: failed: {reason}"),
+            let outcome = sync::sync(state, id, platform, &caller.actor).await;
+            let detail = format!("{platform}: {}", sync::describe(&outcome));
+            (detail, sync_answer(id, platform, outcome))
+        }
+        Action::Reset => match sync::reset(state, id, &caller.actor).await {
+            Ok(reset) => {
+                let names: Vec<&str> = reset.iter().map(|p| p.as_str()).collect();
+                (
+                    format!("reset: {}", names.join(", ")),
+                    Ok(json!({ "id": id.to_string(), "reset": names })),
                 )
-                .await?;
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "sync_failed",
-                    format!("{}: {reason}", platform.display_name()),
-                ));
             }
-            (format!("{platform}: {}", outcome.status().as_str()), body)
-        }
-        Action::Reset => {
-            let reset = sync::reset(state, id, &caller.actor).await?;
-            let names: Vec<&str> = reset.iter().map(|p| p.as_str()).collect();
-            (
-                format!("reset: {}", names.join(", ")),
-                json!({ "id": id.to_string(), "reset": names }),
-            )
-        }
-        Action::Reprompt => {
-            let prompted = sync::reprompt(state, id, &caller.actor).await?;
-            let names: Vec<&str> = prompted.iter().map(|p| p.as_str()).collect();
-            (
-                format!("prompted for: {}", names.join(", ")),
-                json!({ "id": id.to_string(), "reprompted": names }),
-            )
-        }
+            Err(error) => (format!("refused: {error}"), Err(error.into())),
+        },
+        Action::Reprompt => match sync::reprompt(state, id, &caller.actor).await {
+            Ok(prompted) => {
+                let names: Vec<&str> = prompted.iter().map(|p| p.as_str()).collect();
+                (
+                    format!("prompted for: {}", names.join(", ")),
+                    Ok(json!({ "id": id.to_string(), "reprompted": names })),
+                )
+            }
+            Err(error) => (format!("refused: {error}"), Err(error.into())),
+        },
     };
     audit(state, caller, id, action, &detail).await?;
-    Ok(body)
+    answer
+}
+
+/// What a sync answers: where it got to, or why it failed (the platform refused).
+fn sync_answer(
+    id: PersonId,
+    platform: Platform,
+    outcome: Result<SyncOutcome, sync::SyncError>,
+) -> Result<Value, ApiError> {
+    let outcome = outcome?;
+    if let SyncOutcome::Failed { reason } = outcome {
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "sync_failed",
+            format!("{}: {reason}", platform.display_name()),
+        ));
+    }
+    Ok(json!({
+        "id": id.to_string(),
+        "platform": platform.as_str(),
+        "status": outcome.status().as_str(),
+        "consent_url": match &outcome {
+            SyncOutcome::AwaitingConsent { url } => Some(url.as_str()),
+            _ => None,
+        },
+        "prompted": outcome == SyncOutcome::Prompted,
+        "already_synced": outcome == SyncOutcome::AlreadySynced,
+    }))
 }
 
 async fn audit(
@@ -200,7 +235,8 @@ struct BulkRequest {
 }
 
 /// `POST /people/bulk/{sync|reset|reprompt}`: the action for each person in turn, with each
-/// person's result; one person's failure does not stop the others.
+/// person's result and how many came to each outcome; one person's failure does not stop the
+/// others.
 async fn bulk(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -237,11 +273,18 @@ async fn bulk(
         }
     };
     let mut results = Vec::with_capacity(request.ids.len());
+    let mut summary: serde_json::Map<String, Value> = action
+        .outcomes()
+        .iter()
+        .map(|name| ((*name).to_owned(), json!(0)))
+        .collect();
     for text in &request.ids {
         let outcome = match person_id(text) {
             Ok(id) => act(&state, &caller, id, action).await,
             Err(error) => Err(error),
         };
+        let counted = &mut summary[action.outcome(&outcome)];
+        *counted = json!(counted.as_u64().unwrap_or(0) + 1);
         results.push(match outcome {
             Ok(mut body) => {
                 body["ok"] = json!(true);
@@ -254,7 +297,7 @@ async fn bulk(
             }),
         });
     }
-    Ok(Json(json!({ "results": results })))
+    Ok(Json(json!({ "results": results, "summary": summary })))
 }
 
 /// The bots waiting for a workspace admin's approval, oldest first: the admin opens each `url`

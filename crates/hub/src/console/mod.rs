@@ -34,6 +34,8 @@ pub use auth::SignInLimits;
 #[derive(Debug, Clone, Default)]
 pub struct ConsoleState {
     pub sign_in_limits: SignInLimits,
+    /// The latest bulk actions and their outcomes.
+    pub bulk_runs: people::BulkRuns,
 }
 
 /// The largest form the console accepts.

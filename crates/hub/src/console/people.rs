@@ -3,8 +3,9 @@
 //! it); actions one at a time or on a selection, each through the REST API's own functions;
 //! and a stream of status changes (server-sent events) that keeps the icons current.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/people", get(list))
         .route("/console/people/events", get(events))
         .route("/console/people/bulk", post(bulk))
+        .route("/console/people/bulk/{run}", get(bulk_run))
         .route("/console/people/{id}/sync/{platform}", post(sync_one))
         .route("/console/people/{id}/primary", post(set_primary))
         .route("/console/people/{id}/confirm/{action}", get(confirm_page))
@@ -42,6 +44,10 @@ pub fn routes() -> Router<AppState> {
 const PAGE: u32 = 50;
 /// The most people one bulk action takes (the REST API's limit too).
 const MAX_BULK: usize = 1_000;
+/// How many bulk actions the console remembers the outcomes of, the latest ones.
+const KEPT_RUNS: usize = 20;
+/// How often a bulk action's page reloads itself while the action runs, in seconds.
+const RUN_REFRESH_SECONDS: u32 = 2;
 /// How often the status stream looks for changes.
 const STATUS_POLL: Duration = Duration::from_secs(1);
 /// The most status cells one stream follows (a page has at most `PAGE` × platforms).
@@ -253,7 +259,7 @@ fn confirm_text(action: &str, name: &str) -> Option<(&'static str, String)> {
         "reset" => (
             "Reset user",
             format!(
-                "Reset {name}? The guest accounts and bots the hub created for them are removed and their primary platform is cleared. Their own accounts stay."
+                "Reset {name}? The guest accounts and bots the hub created for them are removed and their primary platform is chosen again (automatically if they are on one platform only). Their own accounts stay."
             ),
         ),
         "reprompt" => (
@@ -684,9 +690,96 @@ async fn person_action(
     Ok(done(&state, Some(&fields), &message))
 }
 
+/// The console's latest bulk actions, each with every person's outcome as it comes: an action
+/// runs in the background (a sync waits for the platform's pace), and its page shows the admin
+/// how it went.
+#[derive(Debug, Clone, Default)]
+pub struct BulkRuns(Arc<Mutex<VecDeque<BulkRun>>>);
+
+#[derive(Debug, Clone)]
+struct BulkRun {
+    /// Unguessable, as it names the run in its page's address.
+    id: String,
+    /// What was asked, as a heading: "Syncing 3 people on Slack".
+    what: String,
+    /// The outcomes one person's action can have, in the order the summary counts them.
+    outcomes: &'static [&'static str],
+    total: usize,
+    done: Vec<PersonOutcome>,
+}
+
+#[derive(Debug, Clone)]
+struct PersonOutcome {
+    id: PersonId,
+    name: String,
+    outcome: &'static str,
+    /// Why the action failed for them, as the admin can act on it.
+    reason: Option<String>,
+}
+
+impl BulkRuns {
+    fn runs(&self) -> std::sync::MutexGuard<'_, VecDeque<BulkRun>> {
+        // Every change is one push or one field set, so a panic elsewhere leaves the runs
+        // consistent and a poisoned lock usable.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn start(&self, what: String, outcomes: &'static [&'static str], total: usize) -> String {
+        let id = crate::api::tokens::generate();
+        let mut runs = self.runs();
+        if runs.len() == KEPT_RUNS {
+            runs.pop_front();
+        }
+        runs.push_back(BulkRun {
+            id: id.clone(),
+            what,
+            outcomes,
+            total,
+            done: Vec::new(),
+        });
+        id
+    }
+
+    fn record(&self, run: &str, outcome: PersonOutcome) {
+        if let Some(run) = self.runs().iter_mut().find(|r| r.id == run) {
+            run.done.push(outcome);
+        }
+    }
+
+    fn get(&self, run: &str) -> Option<BulkRun> {
+        self.runs().iter().find(|r| r.id == run).cloned()
+    }
+}
+
+fn outcome_label(outcome: &str) -> &str {
+    match outcome {
+        "already_synced" => "already synced",
+        "awaiting_consent" => "waiting for approval",
+        "reprompted" => "prompted again",
+        other => other,
+    }
+}
+
+impl BulkRun {
+    /// "1 synced, 0 prompted, 2 failed": how many people came to each outcome so far.
+    fn summary(&self) -> String {
+        self.outcomes
+            .iter()
+            .map(|outcome| {
+                let n = self.done.iter().filter(|d| d.outcome == *outcome).count();
+                format!("{n} {}", outcome_label(outcome))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A bulk action on the selected people. It runs in the background, one person after the
 /// other as the REST API's bulk action does, so that a sync paced by the platform's limits
-/// does not hold the browser; each person's result is audited and their icons follow.
+/// does not hold the browser; the admin is sent to the action's page, which counts the
+/// outcomes as they come and names each failure with its reason. Each outcome is audited.
 async fn bulk(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -730,20 +823,79 @@ async fn bulk(
             ));
         }
     };
+    let runs = state.console.bulk_runs.clone();
+    let run = runs.start(what, action.outcomes(), ids.len());
     let caller = session.caller();
     let background = state.clone();
+    let recorded = run.clone();
     tokio::spawn(async move {
         for id in ids {
-            if let Err(error) = act(&background, &caller, id, action).await {
-                tracing::info!(person = %id, %error, "a console bulk action left a person out");
-            }
+            let answer = act(&background, &caller, id, action).await;
+            let name = match background.store.person(id).await {
+                Ok(Some(person)) => person.display_name,
+                _ => id.to_string(),
+            };
+            runs.record(
+                &recorded,
+                PersonOutcome {
+                    id,
+                    name,
+                    outcome: action.outcome(&answer),
+                    reason: answer.err().map(|error| error.message().to_owned()),
+                },
+            );
         }
     });
-    Ok(done(
-        &state,
-        Some(&fields),
-        &format!("{what}. The icons change as each one finishes; the audit log has every result."),
-    ))
+    Ok(Redirect::to(&format!("/console/people/bulk/{run}")).into_response())
+}
+
+/// A bulk action's outcome: while it runs, how far it got (the page reloads itself); then how
+/// many people came to each outcome, and each failure with its reason.
+async fn bulk_run(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path(run): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let run = state.console.bulk_runs.get(&run).ok_or_else(|| {
+        ConsoleError::not_found(
+            "no such bulk action: the console keeps the latest ones until the hub restarts",
+        )
+    })?;
+    let finished = run.done.len() == run.total;
+    let failures: Vec<&PersonOutcome> = run.done.iter().filter(|d| d.reason.is_some()).collect();
+    let body = html! {
+        h1 { (run.what) }
+        @if finished {
+            p.lead role="status" { "Done: " (run.summary()) "." }
+        } @else {
+            p.lead role="status" {
+                (run.done.len()) " of " (run.total) " done so far: " (run.summary()) ". "
+                "This page follows until every one is done."
+            }
+        }
+        @if !failures.is_empty() {
+            h2 { "Failed" }
+            ul.failures {
+                @for failure in &failures {
+                    li {
+                        a href={"/console/people/" (failure.id)} { (failure.name) } ": "
+                        (failure.reason.as_deref().unwrap_or_default())
+                    }
+                }
+            }
+        }
+        p { "Every outcome is in the " a href="/console/audit" { "audit log" } ". "
+            a href="/console/people" { "Back to the people" } }
+    };
+    let mut response = layout::page(&state, &headers, &session, Nav::People, &run.what, body);
+    if !finished {
+        response.headers_mut().insert(
+            "refresh",
+            axum::http::HeaderValue::from(RUN_REFRESH_SECONDS),
+        );
+    }
+    Ok(response)
 }
 
 fn count(n: usize) -> String {

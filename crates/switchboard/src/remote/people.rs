@@ -340,6 +340,8 @@ fn describe(action: BulkAction<'_>, result: &Value) -> String {
                 format!("{status} on {platform}: a workspace admin approves the bot at {url}")
             } else if result["prompted"] == true {
                 format!("{status} on {platform}: prompted to authorise their own account")
+            } else if result["already_synced"] == true {
+                format!("{status} on {platform} already: nothing to do")
             } else {
                 format!("{status} on {platform}")
             }
