@@ -50,12 +50,22 @@ export function launchBrowser() {
   });
 }
 
-/// Starts `switchboard demo` and resolves with what its banner says, once it is ready.
-export async function startDemo(people) {
+/// Starts `switchboard demo` (with `extraArgs`) and resolves with what its banner says, once it
+/// is ready.
+export async function startDemo(people, extraArgs = []) {
   const [hubPort, simPort] = [await freePort(), await freePort()];
   const demo = spawn(
     binary,
-    ["demo", "--listen", `127.0.0.1:${hubPort}`, "--sim-listen", `127.0.0.1:${simPort}`, "--people", String(people)],
+    [
+      "demo",
+      "--listen",
+      `127.0.0.1:${hubPort}`,
+      "--sim-listen",
+      `127.0.0.1:${simPort}`,
+      "--people",
+      String(people),
+      ...extraArgs,
+    ],
     { stdio: ["ignore", "pipe", "ignore"] },
   );
   const banner = await new Promise((resolve, reject) => {
@@ -74,6 +84,7 @@ export async function startDemo(people) {
   const line = (label) => banner.match(new RegExp(`${label}:\\s+(\\S+)`))?.[1];
   return {
     process: demo,
+    banner,
     hub: `http://127.0.0.1:${hubPort}`,
     sim: `http://127.0.0.1:${simPort}`,
     token: line("API token"),

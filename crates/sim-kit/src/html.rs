@@ -1,3 +1,10 @@
+//! What the simulator's server-rendered pages (consent pages, web views) share.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
 /// Escapes text for HTML element content and quoted attribute values, for the simulator's
 /// server-rendered pages (consent pages, web views).
 pub fn escape(text: &str) -> String {
@@ -13,6 +20,44 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// The web views' policy: no inline script (the views' only script is [`LIVE_SCRIPT`], served
+/// from the simulator), styles inline in the page.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
+
+/// Adds [`CONTENT_SECURITY_POLICY`] to a web view's response.
+pub fn with_policy(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    response
+}
+
+/// The script that keeps a conversation page current: it polls the JSON named by the
+/// `data-live` attribute of the element `#messages`, which answers
+/// `{"messages": [{"id", "v", "html"}]}` — each message's element id, [`version`] and HTML.
+pub const LIVE_SCRIPT: &str = include_str!("assets/live.js");
+
+/// [`LIVE_SCRIPT`] as a response.
+pub fn live_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        LIVE_SCRIPT,
+    )
+        .into_response()
+}
+
+/// A short digest of a message's HTML, by which the live script sees that it changed.
+pub fn version(html: &str) -> String {
+    let mut hasher = DefaultHasher::new();
+    html.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! `/teams/` for people to chat as simulated users. `docs/simulator-microsoft.md` describes
 //! what is simulated and every place it knowingly differs from Microsoft.
 
+mod body;
 mod chats;
 mod directory;
 mod entra;

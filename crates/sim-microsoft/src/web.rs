@@ -1,6 +1,9 @@
 //! A small Teams-like web view at `/teams/`: sign in as any simulated user of the customer
-//! tenant, list their chats, open one, send, edit, delete and react. It calls the same
-//! operations as Graph, so every action notifies subscribers exactly as a Graph call would.
+//! tenant, find people (guests included) in the directory, list their chats, open one, send,
+//! edit, delete and react. It calls the same operations as Graph, so every action notifies
+//! subscribers exactly as a Graph call would. Bodies are shown through [`crate::body`]'s
+//! allow-list, the composer's markdown-like input is sent as HTML, and an open chat stays
+//! current through a small script that polls its JSON (the pages work without it).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -8,19 +11,23 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State as Shared};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 pub use switchboard_sim_kit::html::escape;
+use switchboard_sim_kit::html::{live_script, version, with_policy};
 
 use crate::MicrosoftSim;
+use crate::body;
 use crate::chats::{create_chat_op, edit_message_op, post_message_op, reaction_op, soft_delete_op};
 use crate::odata::{GraphError, encode_component, form_decode, form_value};
-use crate::state::{CUSTOMER_TENANT_ID, State};
+use crate::state::{CUSTOMER_TENANT_ID, Chat, Message, State, User};
 use crate::subscriptions::{Event, publish};
 
 const COOKIE: &str = "sb_teams_user";
 const REACTIONS: [&str; 6] = ["👍", "❤️", "😆", "😮", "😢", "😡"];
+/// The directory shows this many people at once; a search finds anyone else.
+const DIRECTORY_PAGE: usize = 50;
 
 pub fn routes() -> Router<Arc<MicrosoftSim>> {
     Router::new()
@@ -35,6 +42,12 @@ pub fn routes() -> Router<Arc<MicrosoftSim>> {
         .route("/teams/chat/delete", post(delete))
         .route("/teams/chat/restore", post(restore))
         .route("/teams/chat/react", post(react))
+        .route("/teams/chat/live", get(live))
+        .route("/teams/people", get(people))
+        .route("/teams/live.js", get(|| async { live_script() }))
+        .layer(axum::middleware::map_response(|response: Response| async {
+            with_policy(response)
+        }))
 }
 
 pub fn page(title: &str, body: &str) -> Html<String> {
@@ -45,7 +58,12 @@ pub fn page(title: &str, body: &str) -> Html<String> {
          h1{{color:#464775}}.error{{color:#a4262c;font-weight:bold}}.message{{border:1px solid #ddd;border-radius:6px;padding:.5rem .75rem;margin:.5rem 0}}\
          .mine{{background:#e8ebfa}}.meta{{color:#616161;font-size:.85rem}}form.inline{{display:inline}}\
          button{{background:#5b5fc7;color:#fff;border:0;border-radius:4px;padding:.3rem .7rem;cursor:pointer}}\
-         button.plain{{background:#f0f0f0;color:#242424}}input,textarea{{font:inherit}}</style></head>\
+         button.plain{{background:#f0f0f0;color:#242424}}input,textarea{{font:inherit}}\
+         pre{{background:#f5f5f5;border-radius:4px;padding:.5rem;white-space:pre-wrap}}blockquote{{border-left:3px solid #ccc;margin:.2rem 0;padding-left:.6rem}}\
+         .mention{{color:#5b5fc7;font-weight:600}}.tag{{font-size:.75rem;background:#eee;border-radius:3px;padding:0 .3rem;margin-left:.3rem;color:#616161}}\
+         table.people{{border-collapse:collapse;width:100%}}table.people td{{border-top:1px solid #ddd;padding:.35rem .3rem}}\
+         table.people td:first-child{{width:2rem}}table.people td:last-child{{text-align:right}}\
+         .body p{{margin:.3rem 0}}</style></head>\
          <body>{body}<p class=\"meta\">Switchboard simulator — not Microsoft Teams.</p></body></html>",
         escape(title)
     ))
@@ -67,21 +85,22 @@ fn signed_in(state: &State, headers: &HeaderMap) -> Option<String> {
         .map(|user| user.id.clone())
 }
 
-fn strip_tags(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
+/// A message's body as safe HTML for the page.
+fn body_html(message: &Message) -> String {
+    if message.content_type == "html" {
+        body::sanitise(&message.content)
+    } else {
+        body::text_html(&message.content)
     }
-    out.replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+}
+
+/// A message's body as text, for previews and the edit field.
+fn body_text(message: &Message) -> String {
+    if message.content_type == "html" {
+        body::plain_text(&message.content)
+    } else {
+        message.content.clone()
+    }
 }
 
 fn back_to(chat_id: &str) -> Response {
@@ -160,7 +179,7 @@ async fn home(Shared(sim): Shared<Arc<MicrosoftSim>>, headers: HeaderMap) -> Res
             .iter()
             .rev()
             .find(|message| message.deleted_ms.is_none())
-            .map(|message| strip_tags(&message.content))
+            .map(body_text)
             .unwrap_or_default();
         let _ = write!(
             list,
@@ -177,11 +196,12 @@ async fn home(Shared(sim): Shared<Arc<MicrosoftSim>>, headers: HeaderMap) -> Res
     let body = format!(
         "<h1>Chats of {name}</h1>\
          <form method=\"post\" action=\"/teams/signout\"><button class=\"plain\">Sign out</button></form>\
-         <ul>{list}</ul><h2>New chat</h2><form method=\"post\" action=\"/teams/new\">\
-         <p><label>With (e-mail addresses, comma-separated)<br><input name=\"with\" size=\"60\"></label></p>\
+         <ul>{list}</ul><h2>New chat</h2>{search}<form method=\"post\" action=\"/teams/new\">\
+         <p><label>With (names or e-mail addresses, comma-separated)<br><input name=\"with\" size=\"60\"></label></p>\
          <p><label>Topic (group chats only, optional)<br><input name=\"topic\" size=\"40\"></label></p>\
          <p><button>Start chat</button></p></form>",
         name = escape(&name),
+        search = search_form(""),
     );
     page("Chats", &body).into_response()
 }
@@ -240,6 +260,117 @@ fn unauthenticated() -> Response {
     Redirect::to("/teams/").into_response()
 }
 
+fn search_form(query: &str) -> String {
+    format!(
+        "<form method=\"get\" action=\"/teams/people\" role=\"search\"><p>\
+         <label>Search people<br><input type=\"search\" name=\"q\" value=\"{}\" size=\"40\" \
+         placeholder=\"Name or e-mail\"></label> <button>Search</button></p></form>",
+        escape(query)
+    )
+}
+
+/// Whether `user` is someone the signed-in user can chat with in the directory.
+fn listed(user: &User, me: &str) -> bool {
+    user.active() && user.account_enabled && user.id != me
+}
+
+/// Whether `user` is found by `query` (lower case): part of their name or an address.
+fn matches(user: &User, query: &str) -> bool {
+    query.is_empty()
+        || [
+            Some(&user.display_name),
+            Some(&user.upn),
+            user.mail.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(&user.other_mails)
+        .any(|field| field.to_lowercase().contains(query))
+}
+
+/// The user an entry of "With" names: an address one signs in with, an object id, or a
+/// display name no one else in the tenant has.
+fn resolve(state: &State, entry: &str) -> Result<usize, GraphError> {
+    if let Some(index) = state.sign_in(CUSTOMER_TENANT_ID, entry) {
+        return Ok(index);
+    }
+    let named: Vec<usize> = state
+        .customer()
+        .users
+        .iter()
+        .enumerate()
+        .filter(|(_, user)| user.active() && user.display_name.eq_ignore_ascii_case(entry))
+        .map(|(index, _)| index)
+        .collect();
+    match named.as_slice() {
+        [index] => Ok(*index),
+        [] => Err(GraphError::not_found(format!(
+            "No one called {entry} in this organisation."
+        ))),
+        _ => Err(GraphError::bad_request(format!(
+            "{} people are called {entry}: use an e-mail address.",
+            named.len()
+        ))),
+    }
+}
+
+/// The tenant's directory, as Teams' people search: members and B2B guests by name, each a
+/// "Chat" away, or several ticked for a group chat.
+async fn people(
+    Shared(sim): Shared<Arc<MicrosoftSim>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let state = sim.lock();
+    let Some(me) = signed_in(&state, &headers) else {
+        return unauthenticated();
+    };
+    let query = form_value(&params, "q").unwrap_or_default().trim();
+    let needle = query.to_lowercase();
+    let mut found: Vec<&User> = state
+        .customer()
+        .users
+        .iter()
+        .filter(|user| listed(user, &me) && matches(user, &needle))
+        .collect();
+    found.sort_by_cached_key(|user| user.display_name.to_lowercase());
+    let mut rows = String::new();
+    for user in found.iter().take(DIRECTORY_PAGE) {
+        let _ = write!(
+            rows,
+            "<tr><td><input type=\"checkbox\" name=\"pick\" value=\"{id}\" aria-label=\"Select {name}\"></td>\
+             <td><strong>{name}</strong>{tag}<div class=\"meta\">{address}</div></td>\
+             <td><button name=\"to\" value=\"{id}\" aria-label=\"Chat with {name}\">Chat</button></td></tr>",
+            id = escape(&user.id),
+            name = escape(&user.display_name),
+            tag = if user.is_guest() {
+                "<span class=\"tag\">guest</span>"
+            } else {
+                ""
+            },
+            address = escape(user.mail.as_deref().unwrap_or(&user.upn)),
+        );
+    }
+    let summary = match found.len() {
+        0 => "No one matches.".to_owned(),
+        n if n > DIRECTORY_PAGE => {
+            format!("{n} people match; the first {DIRECTORY_PAGE} are shown. Search to narrow.")
+        }
+        1 => "1 person matches.".to_owned(),
+        n => format!("{n} people match."),
+    };
+    let body = format!(
+        "<p><a href=\"/teams/\">← All chats</a></p><h1>People in {tenant}</h1>{search}\
+         <p class=\"meta\">{summary}</p><form method=\"post\" action=\"/teams/new\">\
+         <table class=\"people\">{rows}</table>\
+         <p><label>Topic (group chats only, optional)<br><input name=\"topic\" size=\"40\"></label></p>\
+         <p><button>Start a group chat with the selected people</button></p></form>",
+        tenant = escape(&state.customer().display_name),
+        search = search_form(query),
+    );
+    page("People", &body).into_response()
+}
+
 async fn new_chat(
     Shared(sim): Shared<Arc<MicrosoftSim>>,
     headers: HeaderMap,
@@ -250,21 +381,30 @@ async fn new_chat(
     let Some(me) = signed_in(&state, &headers) else {
         return unauthenticated();
     };
+    let values = |name: &str| -> Vec<&str> {
+        params
+            .iter()
+            .filter(|(key, _)| key == name)
+            .flat_map(|(_, value)| value.split([',', ';']))
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .collect()
+    };
+    // A directory row's "Chat" names one person; otherwise the ticked rows and the typed names.
+    let mut entries = values("to");
+    if entries.is_empty() {
+        entries = values("pick");
+        entries.extend(values("with"));
+    }
     let mut members = vec![(me.clone(), vec!["owner".to_owned()])];
-    for address in form_value(&params, "with")
-        .unwrap_or_default()
-        .split([',', ';', ' '])
-        .map(str::trim)
-        .filter(|address| !address.is_empty())
-    {
-        let Some(index) = state.sign_in(CUSTOMER_TENANT_ID, address) else {
-            return problem(&GraphError::not_found(format!(
-                "No account {address} in this organisation."
-            )));
+    for entry in entries {
+        let index = match resolve(&state, entry) {
+            Ok(index) => index,
+            Err(error) => return problem(&error),
         };
         let user = &state.customer().users[index];
         let role = if user.is_guest() { "guest" } else { "owner" };
-        if user.id != me {
+        if user.id != me && !members.iter().any(|(id, _)| *id == user.id) {
             members.push((user.id.clone(), vec![role.to_owned()]));
         }
     }
@@ -289,73 +429,40 @@ async fn new_chat(
     }
 }
 
-async fn chat_page(
-    Shared(sim): Shared<Arc<MicrosoftSim>>,
-    headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Response {
-    let state = sim.lock();
-    let Some(me) = signed_in(&state, &headers) else {
-        return unauthenticated();
-    };
-    let id = form_value(&params, "id").unwrap_or_default();
-    let Some(chat) = state
-        .chat_index(id)
-        .map(|index| &state.chats[index])
-        .filter(|chat| chat.has_member(&me))
-    else {
-        return problem(&GraphError::not_found(format!(
-            "Chat '{id}' was not found."
-        )));
-    };
-    let tenant_id = &chat.tenant_id;
-    let members = chat
-        .members
-        .iter()
-        .filter_map(|member| state.display_name(tenant_id, &member.user_id))
-        .collect::<Vec<_>>()
-        .join(", ");
+/// One message as the chat page shows it, and its version.
+fn render_message(state: &State, chat: &Chat, message: &Message, me: &str) -> (String, String) {
+    let mine = message.from == me;
+    let sender = state
+        .display_name(&chat.tenant_id, &message.from)
+        .unwrap_or_default();
     let hidden = format!(
-        "<input type=\"hidden\" name=\"id\" value=\"{}\">",
-        escape(&chat.id)
+        "<input type=\"hidden\" name=\"id\" value=\"{}\"><input type=\"hidden\" name=\"message\" value=\"{}\">",
+        escape(&chat.id),
+        escape(&message.id)
     );
-    let mut messages = String::new();
-    for message in &chat.messages {
-        let mine = message.from == me;
-        let sender = state
-            .display_name(tenant_id, &message.from)
-            .unwrap_or_default();
-        let hidden_message = format!(
-            "{hidden}<input type=\"hidden\" name=\"message\" value=\"{}\">",
-            escape(&message.id)
-        );
-        let _ = write!(
-            messages,
-            "<div class=\"message{}\"><div class=\"meta\">{} · {}{}</div>",
-            if mine { " mine" } else { "" },
-            escape(&sender),
-            crate::odata::iso(message.created_ms),
-            if message.edited_ms.is_some() {
-                " · edited"
-            } else {
-                ""
-            }
-        );
-        if message.deleted_ms.is_some() {
-            messages.push_str("<p class=\"meta\">This message has been deleted.</p>");
-            if mine {
-                let _ = write!(
-                    messages,
-                    "<form class=\"inline\" method=\"post\" action=\"/teams/chat/restore\">{hidden_message}<button class=\"plain\">Undo delete</button></form>"
-                );
-            }
-            messages.push_str("</div>");
-            continue;
+    let mut inner = format!(
+        "<div class=\"meta\">{} · {}{}</div>",
+        escape(&sender),
+        crate::odata::iso(message.created_ms),
+        if message.edited_ms.is_some() {
+            " · edited"
+        } else {
+            ""
         }
+    );
+    if message.deleted_ms.is_some() {
+        inner.push_str("<p class=\"meta\">This message has been deleted.</p>");
+        if mine {
+            let _ = write!(
+                inner,
+                "<form class=\"inline\" method=\"post\" action=\"/teams/chat/restore\">{hidden}<button class=\"plain\">Undo delete</button></form>"
+            );
+        }
+    } else {
         let _ = write!(
-            messages,
-            "<p>{}</p><div>",
-            escape(&strip_tags(&message.content))
+            inner,
+            "<div class=\"body\">{}</div><div>",
+            body_html(message)
         );
         for reaction in REACTIONS {
             let count = message
@@ -368,8 +475,8 @@ async fn chat_page(
                 .iter()
                 .any(|r| r.reaction_type == reaction && r.user_id == me);
             let _ = write!(
-                messages,
-                "<form class=\"inline\" method=\"post\" action=\"/teams/chat/react\">{hidden_message}\
+                inner,
+                "<form class=\"inline\" method=\"post\" action=\"/teams/chat/react\">{hidden}\
                  <input type=\"hidden\" name=\"reaction\" value=\"{reaction}\"><input type=\"hidden\" name=\"set\" value=\"{}\">\
                  <button class=\"plain\" title=\"{}\">{reaction}{}</button></form> ",
                 if reacted { "0" } else { "1" },
@@ -381,31 +488,115 @@ async fn chat_page(
                 }
             );
         }
-        messages.push_str("</div>");
+        inner.push_str("</div>");
         if mine {
             let _ = write!(
-                messages,
-                "<form method=\"post\" action=\"/teams/chat/edit\">{hidden_message}\
-                 <input name=\"content\" size=\"50\" value=\"{}\"> <button class=\"plain\">Save edit</button></form>\
-                 <form class=\"inline\" method=\"post\" action=\"/teams/chat/delete\">{hidden_message}<button class=\"plain\">Delete</button></form>",
-                escape(&strip_tags(&message.content))
+                inner,
+                "<form method=\"post\" action=\"/teams/chat/edit\">{hidden}\
+                 <input name=\"content\" size=\"50\" value=\"{}\" aria-label=\"Edit message\"> <button class=\"plain\">Save edit</button></form>\
+                 <form class=\"inline\" method=\"post\" action=\"/teams/chat/delete\">{hidden}<button class=\"plain\">Delete</button></form>",
+                escape(&body_text(message))
             );
         }
-        messages.push_str("</div>");
     }
+    // The version lets the live script see that a message changed.
+    let v = version(&inner);
+    let html = format!(
+        "<div class=\"message{}\" id=\"m{}\" data-v=\"{v}\">{inner}</div>",
+        if mine { " mine" } else { "" },
+        escape(&message.id),
+    );
+    (v, html)
+}
+
+/// The chat the signed-in user asked for by `id`, if they are in it.
+fn their_chat<'s>(
+    state: &'s State,
+    me: &str,
+    params: &[(String, String)],
+) -> Result<&'s Chat, GraphError> {
+    let id = form_value(params, "id").unwrap_or_default();
+    state
+        .chat_index(id)
+        .map(|index| &state.chats[index])
+        .filter(|chat| chat.has_member(me))
+        .ok_or_else(|| GraphError::not_found(format!("Chat '{id}' was not found.")))
+}
+
+async fn chat_page(
+    Shared(sim): Shared<Arc<MicrosoftSim>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let state = sim.lock();
+    let Some(me) = signed_in(&state, &headers) else {
+        return unauthenticated();
+    };
+    let chat = match their_chat(&state, &me, &params) {
+        Ok(chat) => chat,
+        Err(error) => return problem(&error),
+    };
+    let members = chat
+        .members
+        .iter()
+        .filter_map(|member| state.display_name(&chat.tenant_id, &member.user_id))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut messages: String = chat
+        .messages
+        .iter()
+        .map(|message| render_message(&state, chat, message, &me).1)
+        .collect();
     if messages.is_empty() {
-        messages.push_str("<p class=\"meta\">No messages yet.</p>");
+        messages.push_str("<p class=\"meta empty\">No messages yet.</p>");
     }
-    let title = chat.topic.clone().unwrap_or_else(|| members.clone());
+    let title = chat.topic.clone().unwrap_or_else(|| {
+        chat.members
+            .iter()
+            .filter(|member| member.user_id != me)
+            .filter_map(|member| state.display_name(&chat.tenant_id, &member.user_id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
     let body = format!(
-        "<p><a href=\"/teams/\">← All chats</a></p><h1>{}</h1><p class=\"meta\">{} chat · {}</p>{messages}\
-         <form method=\"post\" action=\"/teams/chat/send\">{hidden}\
-         <p><textarea name=\"content\" rows=\"3\" cols=\"60\" autofocus></textarea></p><p><button>Send</button></p></form>",
+        "<p><a href=\"/teams/\">← All chats</a></p><h1>{}</h1><p class=\"meta\">{} chat · {}</p>\
+         <div id=\"messages\" data-live=\"/teams/chat/live?id={}\">{messages}</div>\
+         <form method=\"post\" action=\"/teams/chat/send\"><input type=\"hidden\" name=\"id\" value=\"{}\">\
+         <p><textarea name=\"content\" rows=\"3\" cols=\"60\" aria-label=\"Message\" autofocus></textarea></p>\
+         <p class=\"meta\">Formatting: **bold**, *italic* or _italic_, ~~strike~~, `code`, \
+         [text](https://…) for a link; web addresses become links. It is sent as HTML.</p>\
+         <p><button>Send</button></p></form><script src=\"/teams/live.js\" defer></script>",
         escape(&title),
         escape(&chat.chat_type),
         escape(&members),
+        escape(&encode_component(&chat.id)),
+        escape(&chat.id),
     );
     page(&title, &body).into_response()
+}
+
+/// The chat's messages for the live script: each as its element id, version and HTML.
+async fn live(
+    Shared(sim): Shared<Arc<MicrosoftSim>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let state = sim.lock();
+    let Some(me) = signed_in(&state, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Ok(chat) = their_chat(&state, &me, &params) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let messages: Vec<serde_json::Value> = chat
+        .messages
+        .iter()
+        .map(|message| {
+            let (v, html) = render_message(&state, chat, message, &me);
+            serde_json::json!({"id": format!("m{}", message.id), "v": v, "html": html})
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "messages": messages })).into_response()
 }
 
 /// Runs a chat operation as the signed-in user and tells subscribers.
@@ -452,7 +643,8 @@ async fn send(Shared(sim): Shared<Arc<MicrosoftSim>>, headers: HeaderMap, body: 
         if content.is_empty() {
             return Err(GraphError::bad_request("Type a message first."));
         }
-        post_message_op(state, index, me, "text", &content, &[], &[]).map(|(_, event)| event)
+        post_message_op(state, index, me, "html", &body::compose(&content), &[], &[])
+            .map(|(_, event)| event)
     })
 }
 
@@ -467,7 +659,15 @@ async fn edit(Shared(sim): Shared<Arc<MicrosoftSim>>, headers: HeaderMap, body: 
                 "A message cannot be edited to nothing.",
             ));
         }
-        edit_message_op(state, index, &message_of(params), me, "text", &content, &[])
+        edit_message_op(
+            state,
+            index,
+            &message_of(params),
+            me,
+            "html",
+            &body::compose(&content),
+            &[],
+        )
     })
 }
 
@@ -510,14 +710,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markup_is_escaped_and_stripped() {
+    fn markup_is_escaped() {
         assert_eq!(
             escape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-        assert_eq!(
-            strip_tags("<p>Hi <at id=\"0\">Ada</at> &amp; co</p>"),
-            "Hi Ada & co"
         );
     }
 }

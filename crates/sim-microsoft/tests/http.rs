@@ -1149,8 +1149,8 @@ async fn the_web_view_signs_in_and_chats() {
         .get(&format!("/chats/{}/messages", encode(&chat_id)), &token)
         .await;
     assert_eq!(
-        messages["value"][0]["body"]["content"],
-        "Hello from the web"
+        messages["value"][0]["body"],
+        json!({"contentType": "html", "content": "<p>Hello from the web</p>"})
     );
     let home = h
         .http
@@ -1162,6 +1162,150 @@ async fn the_web_view_signs_in_and_chats() {
         .await
         .unwrap();
     assert!(home.contains("Sign in"));
+}
+
+#[tokio::test]
+async fn the_web_view_finds_guests_and_shows_html_safely() {
+    let h = start(40).await;
+    let app = h.consented_app_token().await;
+    let (status, invitation) = h
+        .post(
+            "/invitations",
+            &app,
+            json!({"invitedUserEmailAddress": "outsider@elsewhere.example",
+                   "invitedUserDisplayName": "Olive Outsider",
+                   "inviteRedirectUrl": "https://example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invitation}");
+    let guest = invitation["invitedUser"]["id"].as_str().unwrap().to_owned();
+    let (alice, bob) = (h.teams_email(0), h.teams_email(1));
+    let signed_in = h
+        .http
+        .post(format!("{}/teams/signin", h.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("login", &alice)]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let get = |path: String| {
+        h.http
+            .get(format!("{}{path}", h.base))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let post = |path: &str, fields: &[(&str, &str)]| {
+        h.http
+            .post(format!("{}{path}", h.base))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(fields))
+            .send()
+    };
+
+    let directory = get("/teams/people?q=olive".to_owned()).await.unwrap();
+    assert!(
+        directory.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let directory = directory.text().await.unwrap();
+    assert!(directory.contains("1 person matches."), "{directory}");
+    assert!(
+        directory.contains("<strong>Olive Outsider</strong><span class=\"tag\">guest</span>"),
+        "{directory}"
+    );
+    let created = post("/teams/new", &[("to", &guest)]).await.unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let chat_id = param(&query_of(&location), "id").unwrap();
+    assert!(
+        chat_id.ends_with("@unq.gbl.spaces"),
+        "a row's Chat opens a one-on-one chat"
+    );
+
+    post(
+        "/teams/chat/send",
+        &[
+            ("id", &chat_id),
+            (
+                "content",
+                "**bold** & [docs](https://x.example/a?b=1&c=2) <script>alert(1)</script>",
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    let alice_token = h.sim.mint_token(&alice).unwrap();
+    let (_, messages) = h
+        .get(
+            &format!("/chats/{}/messages", encode(&chat_id)),
+            &alice_token,
+        )
+        .await;
+    assert_eq!(
+        messages["value"][0]["body"],
+        json!({"contentType": "html", "content": "<p><b>bold</b> &amp; <a href=\"https://x.example/a?b=1&amp;c=2\">docs</a> &lt;script&gt;alert(1)&lt;/script&gt;</p>"})
+    );
+
+    let bob_token = h.sim.mint_token(&bob).unwrap();
+    let group = post(
+        "/teams/new",
+        &[("pick", &h.user_id(&bob)), ("with", "Olive Outsider")],
+    )
+    .await
+    .unwrap();
+    let group = group.headers()["location"].to_str().unwrap().to_owned();
+    let group_id = param(&query_of(&group), "id").unwrap();
+    assert!(group_id.ends_with("@thread.v2"), "{group_id}");
+    let hostile = "<p onclick=\"alert(1)\">Hi <at id=\"0\">Alice</at>, <a href=\"javascript:alert(1)\">bad</a> \
+                   <a href=\"https://hub.example/link/1\">Sync now</a><img src=x onerror=alert(1)><script>alert(2)</script><i>it</i></p>";
+    let (status, posted) = h
+        .post(
+            &format!("/chats/{}/messages", encode(&group_id)),
+            &bob_token,
+            json!({"body": {"contentType": "html", "content": hostile},
+                   "mentions": [{"id": 0, "mentionText": "Alice",
+                                 "mentioned": {"user": {"id": h.user_id(&alice)}}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let page = get(group.clone()).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains(
+            "<p>Hi <span class=\"mention\">Alice</span>, bad \
+             <a href=\"https://hub.example/link/1\" rel=\"noopener noreferrer\">Sync now</a>🖼<i>it</i></p>"
+        ),
+        "{page}"
+    );
+    assert!(
+        !page.contains("javascript:") && !page.contains("onerror") && !page.contains("onclick")
+    );
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "the live script is the page's only script"
+    );
+
+    let live: Value = get(format!("/teams/chat/live?id={}", encode(&chat_id)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let html = live["messages"][0]["html"].as_str().unwrap();
+    assert!(html.contains("<b>bold</b> &amp; <a href=\"https://x.example/a?b=1&amp;c=2\" rel=\"noopener noreferrer\">docs</a>"), "{html}");
+    assert!(html.contains(&format!(
+        "data-v=\"{}\"",
+        live["messages"][0]["v"].as_str().unwrap()
+    )));
 }
 
 #[tokio::test]

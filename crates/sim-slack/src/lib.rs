@@ -9,6 +9,7 @@ mod api;
 mod encoding;
 mod events;
 mod manifest;
+mod mrkdwn;
 mod oauth;
 mod state;
 mod web;

@@ -935,6 +935,159 @@ async fn the_web_client_sends_through_the_same_operations() {
 }
 
 #[tokio::test]
+async fn the_web_client_finds_bots_and_renders_mrkdwn_safely() {
+    let h = start(20, false).await;
+    let me = &h.slack_people()[0];
+    let signed_in = h
+        .http
+        .post(format!("{}/slack/signin", h.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email={}",
+            crate::encoding::percent_encode(&me.email)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let get = |path: String| {
+        h.http
+            .get(format!("{}{path}", h.base))
+            .header("cookie", &cookie)
+            .send()
+    };
+    let post = |path: String, body: String| {
+        h.http
+            .post(format!("{}{path}", h.base))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+
+    let directory = get("/slack/people?q=POLL".to_owned()).await.unwrap();
+    assert!(
+        directory.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let directory = directory.text().await.unwrap();
+    assert!(directory.contains("1 person matches."), "{directory}");
+    assert!(
+        directory.contains("<strong>pollbot</strong><span class=\"tag\">bot</span>"),
+        "{directory}"
+    );
+    let bot = {
+        let state = h.sim.read();
+        state
+            .users
+            .iter()
+            .find(|u| u.name == "pollbot")
+            .unwrap()
+            .id
+            .clone()
+    };
+    assert!(directory.contains(&format!("name=\"to\" value=\"{bot}\"")));
+
+    let opened = post("/slack/open".to_owned(), format!("to={bot}&with=U00000001"))
+        .await
+        .unwrap();
+    let location = opened.headers()["location"].to_str().unwrap().to_owned();
+    let channel = location.trim_start_matches("/slack/c/").to_owned();
+    assert!(
+        channel.starts_with('D'),
+        "a row's Message opens a DM with that one person"
+    );
+
+    let typed = "*bold* & <script>alert(1)</script> see https://x.example/a?b=1&c=2.";
+    post(
+        format!("/slack/c/{channel}/post"),
+        format!("text={}", crate::encoding::percent_encode(typed)),
+    )
+    .await
+    .unwrap();
+    let sent = h.sim.read().conversations[&channel].messages[0]
+        .text
+        .clone();
+    assert_eq!(
+        sent,
+        "*bold* &amp; &lt;script&gt;alert(1)&lt;/script&gt; see <https://x.example/a?b=1&amp;c=2>."
+    );
+
+    let group = post(
+        "/slack/open".to_owned(),
+        format!(
+            "with={}&with={bot}",
+            crate::encoding::percent_encode(&h.slack_people()[1].display_name)
+        ),
+    )
+    .await
+    .unwrap();
+    let group = group.headers()["location"].to_str().unwrap().to_owned();
+    assert!(group.starts_with("/slack/c/G"), "{group}");
+    let hostile = format!(
+        "hi <@{}> <https://x.example|a label> <img src=x onerror=alert(1)> <javascript:alert(1)|bad> &lt;b&gt;",
+        me.user_id()
+    );
+    h.ok(
+        "chat.postMessage",
+        &h.token(1),
+        &[
+            ("channel", group.trim_start_matches("/slack/c/")),
+            ("text", &hostile),
+        ],
+    )
+    .await;
+    let page = get(group.clone()).await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "<span class=\"mention\">@{}</span>",
+            me.display_name
+        )),
+        "{page}"
+    );
+    assert!(page.contains("<a href=\"https://x.example\" rel=\"noopener noreferrer\">a label</a>"));
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(
+        !page.contains("<img") && !page.contains("javascript:"),
+        "{page}"
+    );
+    assert!(page.contains("<script src=\"/slack/live.js\" defer></script>"));
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "the live script is the page's only script"
+    );
+
+    let live: Value = get(format!("/slack/c/{channel}/live"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let html = live["messages"][0]["html"].as_str().unwrap();
+    assert!(html.contains("<b>bold</b> &amp; &lt;script&gt;alert(1)&lt;/script&gt; see <a href=\"https://x.example/a?b=1&amp;c=2\""), "{html}");
+    assert!(html.contains(&format!(
+        "data-v=\"{}\"",
+        live["messages"][0]["v"].as_str().unwrap()
+    )));
+    let script = get("/slack/live.js".to_owned()).await.unwrap();
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+}
+
+#[tokio::test]
 async fn message_metadata_is_kept_and_shown_as_slack_shows_it() {
     let h = start(40, false).await;
     let (url, receiver) = Receiver::start(true, 0).await;

@@ -1,33 +1,46 @@
 //! A small Slack client at `/slack/`: sign in as any simulated person, read and write their DMs
 //! and group DMs, edit, delete, react, change one's display name, and (as an admin) add people.
 //! Every action goes through the same operations as the Web API, so apps get their events.
-//! It also hands out app configuration tokens, as Slack's app settings pages do.
+//! A directory lists the workspace's members, bot users included, to start a conversation with;
+//! messages are shown as the Slack app shows `mrkdwn` (see [`crate::mrkdwn`]), and an open
+//! conversation stays current through a small script that polls its JSON (the pages work
+//! without it). It also hands out app configuration tokens, as Slack's app settings pages do.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::SlackSim;
 use crate::encoding::{format_ts, parse_ts, parse_urlencoded};
+use crate::mrkdwn;
 use crate::state::{
-    Actor, Conversation, ConversationKind, Failure, NewMessage, State as Workspace,
+    Actor, Conversation, ConversationKind, Failure, NewMessage, State as Workspace, User,
 };
-use switchboard_sim_kit::html::escape;
+use switchboard_sim_kit::html::{escape, live_script, version, with_policy};
 
 pub const SESSION_COOKIE: &str = "slack_sim_user";
 /// The sign-in page lists this many people; anyone else signs in by e-mail.
 const SIGN_IN_CHOICES: usize = 500;
+/// The directory shows this many people at once; a search finds anyone else.
+const DIRECTORY_PAGE: usize = 50;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;color:#1d1c1d}\
 a{color:#1264a3}.msg{border-top:1px solid #ddd;padding:.4rem 0}.reply{margin-left:2rem}\
 .meta{color:#616061;font-size:.85rem}.problem{background:#fde;padding:.5rem;border-radius:4px}\
-form.inline{display:inline}input[type=text]{min-width:16rem}code{background:#f4f4f4;padding:0 .2rem}";
+form.inline{display:inline}input[type=text],input[type=search]{min-width:16rem}code{background:#f4f4f4;padding:0 .2rem}\
+pre{background:#f8f8f8;border:1px solid #ddd;border-radius:4px;padding:.5rem;white-space:pre-wrap}\
+blockquote{border-left:4px solid #ddd;margin:.2rem 0;padding-left:.6rem}\
+.mention{background:#e8f5fa;color:#1264a3;border-radius:3px;padding:0 .15rem}\
+.tag{font-size:.75rem;background:#eee;border-radius:3px;padding:0 .3rem;margin-left:.3rem;color:#616061}\
+table.people{border-collapse:collapse;width:100%}table.people td{border-top:1px solid #ddd;padding:.35rem .3rem}\
+table.people td:first-child{width:2rem}table.people td:last-child{text-align:right}\
+.help{color:#616061;font-size:.85rem}";
 
 pub fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
@@ -51,6 +64,12 @@ pub fn routes() -> Router<Arc<SlackSim>> {
         .route("/slack/c/{channel}/edit", post(edit))
         .route("/slack/c/{channel}/delete", post(delete))
         .route("/slack/c/{channel}/react", post(react))
+        .route("/slack/c/{channel}/live", get(live))
+        .route("/slack/people", get(people))
+        .route("/slack/live.js", get(|| async { live_script() }))
+        .layer(axum::middleware::map_response(|response: Response| async {
+            with_policy(response)
+        }))
 }
 
 /// The signed-in person, if the session cookie names someone who may still sign in.
@@ -113,17 +132,19 @@ fn failure_text(failure: &Failure) -> String {
     }
 }
 
+/// The name Slack shows for a user: their display name, else their full name.
+fn shown_name(user: &User) -> &str {
+    if user.display_name.is_empty() {
+        &user.real_name
+    } else {
+        &user.display_name
+    }
+}
+
 fn display_name(state: &Workspace, id: &str) -> String {
     state
         .user(id)
-        .map(|u| {
-            if u.display_name.is_empty() {
-                u.real_name.clone()
-            } else {
-                u.display_name.clone()
-            }
-        })
-        .unwrap_or_else(|| id.to_owned())
+        .map_or_else(|| id.to_owned(), |u| shown_name(u).to_owned())
 }
 
 fn conversation_title(state: &Workspace, conversation: &Conversation, viewer: &str) -> String {
@@ -211,7 +232,10 @@ async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response 
                 .iter()
                 .rev()
                 .find(|m| m.thread_ts.is_none())
-                .map(|m| format!("{}: {}", display_name(&state, &m.user), m.text))
+                .map(|m| {
+                    let text = mrkdwn::as_typed(&m.text);
+                    format!("{}: {text}", display_name(&state, &m.user))
+                })
                 .unwrap_or_default();
             let kind = match c.kind {
                 ConversationKind::Im => "DM",
@@ -241,9 +265,10 @@ async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response 
              <a href=\"/slack/apps/tokens\">App configuration tokens</a> · \
              <form class=\"inline\" method=\"post\" action=\"/slack/signout\"><button type=\"submit\">Sign out</button></form></p>\
              <h1>Direct messages</h1><ul>{list}</ul>\
-             <h2>New message</h2><form method=\"post\" action=\"/slack/open\">\
-             <label>To (e-mail addresses or user ids, comma-separated, up to 8) \
-             <input type=\"text\" name=\"to\" required></label> <button type=\"submit\">Open</button></form>\
+             <h2>New message</h2>{search}\
+             <form method=\"post\" action=\"/slack/open\"><p>\
+             <label>To (names, e-mail addresses or user ids, comma-separated, up to 8) \
+             <input type=\"text\" name=\"to\" required></label> <button type=\"submit\">Open</button></p></form>\
              <h2>Your profile</h2><form method=\"post\" action=\"/slack/profile\">\
              <label>Display name <input type=\"text\" name=\"display_name\" value=\"{display}\"></label> \
              <button type=\"submit\">Save</button></form>{admin}",
@@ -252,6 +277,7 @@ async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response 
             email = escape(user.email.as_deref().unwrap_or("")),
             role = if user.is_admin { ", workspace admin" } else { "" },
             display = escape(&user.display_name),
+            search = search_form(""),
         ),
     )
     .into_response()
@@ -279,27 +305,147 @@ async fn sign_out() -> Response {
     with_session(Redirect::to("/slack/").into_response(), None)
 }
 
+fn search_form(query: &str) -> String {
+    format!(
+        "<form method=\"get\" action=\"/slack/people\" role=\"search\"><p>\
+         <label>Search people <input type=\"search\" name=\"q\" value=\"{}\" \
+         placeholder=\"Name or e-mail\"></label> <button type=\"submit\">Search</button></p></form>",
+        escape(query)
+    )
+}
+
+/// Whether `user` is found by `query` (lower case): a part of their names or e-mail address.
+fn matches(user: &User, query: &str) -> bool {
+    query.is_empty()
+        || [&user.display_name, &user.real_name, &user.name]
+            .into_iter()
+            .chain(&user.email)
+            .any(|field| field.to_lowercase().contains(query))
+}
+
+/// The workspace's directory, as Slack's "People" browser: members and bot users by name,
+/// each a "Message" away, or several ticked for a group message.
+async fn people(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return Redirect::to("/slack/").into_response();
+    };
+    let query = params.get("q").map_or("", |q| q.trim());
+    let needle = query.to_lowercase();
+    let state = sim.read();
+    let mut found: Vec<&User> = state
+        .users
+        .iter()
+        .filter(|u| !u.deleted && u.id != me && matches(u, &needle))
+        .collect();
+    found.sort_by_cached_key(|u| shown_name(u).to_lowercase());
+    let rows: String = found
+        .iter()
+        .take(DIRECTORY_PAGE)
+        .map(|u| {
+            let name = escape(shown_name(u));
+            let tag = match (&u.bot, u.is_restricted) {
+                (Some(_), _) => "<span class=\"tag\">bot</span>",
+                (None, true) => "<span class=\"tag\">guest</span>",
+                (None, false) => "",
+            };
+            let details: Vec<String> = [
+                (u.real_name != shown_name(u)).then(|| escape(&u.real_name)),
+                u.email.as_deref().map(escape),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            format!(
+                "<tr><td><input type=\"checkbox\" name=\"with\" value=\"{id}\" aria-label=\"Select {name}\"></td>\
+                 <td><strong>{name}</strong>{tag}<div class=\"meta\">{details}</div></td>\
+                 <td><button type=\"submit\" name=\"to\" value=\"{id}\" aria-label=\"Message {name}\">Message</button></td></tr>",
+                id = escape(&u.id),
+                details = details.join(" · "),
+            )
+        })
+        .collect();
+    let summary = match found.len() {
+        0 => "No one matches.".to_owned(),
+        n if n > DIRECTORY_PAGE => {
+            format!("{n} people match; the first {DIRECTORY_PAGE} are shown. Search to narrow.")
+        }
+        1 => "1 person matches.".to_owned(),
+        n => format!("{n} people match."),
+    };
+    page(
+        &format!("People · {}", state.team.name),
+        &format!(
+            "<p><a href=\"/slack/\">← Direct messages</a></p><h1>People in {team}</h1>{search}\
+             <p class=\"meta\">{summary}</p>\
+             <form method=\"post\" action=\"/slack/open\"><table class=\"people\">{rows}</table>\
+             <p><button type=\"submit\">Message the selected people together</button></p></form>",
+            team = escape(&state.team.name),
+            search = search_form(query),
+        ),
+    )
+    .into_response()
+}
+
+/// The user an entry of "To" names: an e-mail address, a user id, or a name no one else has.
+fn resolve(state: &Workspace, entry: &str) -> Result<String, String> {
+    if let Some(user) = state.user_by_email(entry).or_else(|| state.user(entry)) {
+        return Ok(user.id.clone());
+    }
+    let named: Vec<&User> = state
+        .users
+        .iter()
+        .filter(|u| {
+            !u.deleted
+                && (shown_name(u).eq_ignore_ascii_case(entry)
+                    || u.real_name.eq_ignore_ascii_case(entry))
+        })
+        .collect();
+    match named.as_slice() {
+        [user] => Ok(user.id.clone()),
+        [] => Err(format!("No one is called {entry} here.")),
+        _ => Err(format!(
+            "{} people are called {entry}: use an e-mail address.",
+            named.len()
+        )),
+    }
+}
+
 async fn open(State(sim): State<Arc<SlackSim>>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(me) = session_user(&sim, &headers) else {
         return Redirect::to("/slack/").into_response();
     };
-    let form = form(&body);
+    let pairs = std::str::from_utf8(&body)
+        .ok()
+        .and_then(parse_urlencoded)
+        .unwrap_or_default();
+    let values = |name: &str| -> Vec<String> {
+        pairs
+            .iter()
+            .filter(|(key, _)| key == name)
+            .flat_map(|(_, value)| value.split(','))
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    // A row's "Message" names one person; the ticked boxes count only for the group button.
+    let mut entries = values("to");
+    if entries.is_empty() {
+        entries = values("with");
+    }
+    if entries.is_empty() {
+        return problem_page("Choose someone to message.", "/slack/people");
+    }
     let mut others = Vec::new();
-    for entry in field(&form, "to")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-    {
-        let state = sim.read();
-        let found = state
-            .user_by_email(entry)
-            .or_else(|| state.user(entry))
-            .map(|u| u.id.clone());
-        match found {
-            Some(id) if id != me => others.push(id),
-            Some(_) => {}
-            None => return problem_page(&format!("No one is called {entry} here."), "/slack/"),
+    for entry in &entries {
+        match resolve(&sim.read(), entry) {
+            Ok(id) if id != me => others.push(id),
+            Ok(_) => {}
+            Err(problem) => return problem_page(&problem, "/slack/"),
         }
     }
     if others.is_empty() {
@@ -381,15 +527,16 @@ async fn generate_tokens(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -
     .into_response()
 }
 
+/// A message (with its thread unless it is a reply) as HTML, and its version.
 fn render_message(
     state: &Workspace,
     conversation: &Conversation,
     ts: u64,
     me: &str,
     reply: bool,
-) -> String {
+) -> (String, String) {
     let Some(message) = conversation.message(ts) else {
-        return String::new();
+        return (String::new(), String::new());
     };
     let channel = escape(&conversation.id);
     let ts_text = format_ts(message.ts);
@@ -430,7 +577,7 @@ fn render_message(
              <form class=\"inline\" method=\"post\" action=\"/slack/c/{channel}/delete\">\
              <input type=\"hidden\" name=\"ts\" value=\"{ts_text}\">\
              <button type=\"submit\">Delete</button></form>",
-            text = escape(&message.text),
+            text = escape(&mrkdwn::as_typed(&message.text)),
         )
     } else {
         String::new()
@@ -441,7 +588,7 @@ fn render_message(
         let replies: String = message
             .replies
             .iter()
-            .map(|&r| render_message(state, conversation, r, me, true))
+            .map(|&r| render_message(state, conversation, r, me, true).1)
             .collect();
         format!(
             "{replies}<form class=\"reply\" method=\"post\" action=\"/slack/c/{channel}/post\">\
@@ -450,14 +597,14 @@ fn render_message(
              <button type=\"submit\">Reply</button></form>"
         )
     };
-    format!(
-        "<div class=\"msg{class}\" id=\"m{ts_text}\"><div class=\"meta\"><strong>{author}</strong> {time}{edited}</div>\
-         <div>{text}</div><div>{reactions}\
+    let name_of = |id: &str| state.user(id).map(|u| shown_name(u).to_owned());
+    let inner = format!(
+        "<div class=\"meta\"><strong>{author}</strong> {time}{edited}</div>\
+         <div class=\"text\">{text}</div><div>{reactions}\
          <form class=\"inline\" method=\"post\" action=\"/slack/c/{channel}/react\">\
          <input type=\"hidden\" name=\"ts\" value=\"{ts_text}\">\
          <input type=\"text\" name=\"name\" size=\"10\" placeholder=\"thumbsup\" aria-label=\"Reaction\"> \
-         <button type=\"submit\">React</button></form> {own}</div>{thread}</div>",
-        class = if reply { " reply" } else { "" },
+         <button type=\"submit\">React</button></form> {own}</div>{thread}",
         author = escape(&author),
         time = clock(message.ts),
         edited = if message.edited.is_some() {
@@ -465,8 +612,15 @@ fn render_message(
         } else {
             ""
         },
-        text = escape(&message.text),
-    )
+        text = mrkdwn::to_html(&message.text, &name_of),
+    );
+    // The version lets the live script see that a message, or its thread, changed.
+    let v = version(&inner);
+    let html = format!(
+        "<div class=\"msg{class}\" id=\"m{ts_text}\" data-v=\"{v}\">{inner}</div>",
+        class = if reply { " reply" } else { "" },
+    );
+    (v, html)
 }
 
 async fn conversation(
@@ -485,21 +639,51 @@ async fn conversation(
         .messages
         .iter()
         .filter(|m| m.thread_ts.is_none())
-        .map(|m| render_message(&state, conversation, m.ts, &me, false))
+        .map(|m| render_message(&state, conversation, m.ts, &me, false).1)
         .collect();
     let title = conversation_title(&state, conversation, &me);
     page(
         &format!("{title} · Slack"),
         &format!(
-            "<p><a href=\"/slack/\">← Direct messages</a></p><h1>{title}</h1>{messages}\
+            "<p><a href=\"/slack/\">← Direct messages</a></p><h1>{title}</h1>\
+             <div id=\"messages\" data-live=\"/slack/c/{channel}/live\">{messages}</div>\
              <form method=\"post\" action=\"/slack/c/{channel}/post\">\
              <p><textarea name=\"text\" rows=\"3\" cols=\"60\" aria-label=\"Message\" required></textarea></p>\
-             <p><button type=\"submit\">Send</button></p></form>",
+             <p class=\"help\">Write as in Slack: *bold*, _italic_, ~strike~, `code`, ```code block```, \
+             &gt; quote; web addresses become links, and a link with a label is written \
+             &lt;https://…|label&gt;.</p>\
+             <p><button type=\"submit\">Send</button></p></form><script src=\"/slack/live.js\" defer></script>",
             title = escape(&title),
             channel = escape(&conversation.id),
         ),
     )
     .into_response()
+}
+
+/// The conversation's messages for the live script: each top-level message (its thread
+/// included) as its element id, version and HTML.
+async fn live(
+    State(sim): State<Arc<SlackSim>>,
+    headers: HeaderMap,
+    Path(channel): Path<String>,
+) -> Response {
+    let Some(me) = session_user(&sim, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let state = sim.read();
+    let Ok(conversation) = state.visible_conversation(&me, &channel) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let messages: Vec<serde_json::Value> = conversation
+        .messages
+        .iter()
+        .filter(|m| m.thread_ts.is_none())
+        .map(|m| {
+            let (v, html) = render_message(&state, conversation, m.ts, &me, false);
+            serde_json::json!({"id": format!("m{}", format_ts(m.ts)), "v": v, "html": html})
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "messages": messages })).into_response()
 }
 
 /// Runs one action as the signed-in person and returns to the conversation.
@@ -538,7 +722,7 @@ async fn send(
             Some(ts) => Some(parse_ts(ts).ok_or(Failure::Error("thread_not_found"))?),
         };
         let message = NewMessage {
-            text: field(&form, "text").map(str::to_owned),
+            text: field(&form, "text").map(mrkdwn::compose),
             blocks: None,
             thread_ts,
             username: None,
@@ -559,7 +743,7 @@ async fn edit(
 ) -> Response {
     let form = form(&body);
     act(&sim, &headers, &channel, |actor| {
-        let text = field(&form, "text").map(str::to_owned);
+        let text = field(&form, "text").map(mrkdwn::compose);
         sim.edit(actor, &channel, form_ts(&form)?, text, None)
             .map(|_| ())
     })

@@ -447,9 +447,10 @@ pub async fn try_it(
     Ok(Some(format!(
         "  Try it:     {alice_name} ({alice_email}) is on Slack only, {bob_name} ({bob_email}) on Teams only.\n\
          \x20             Sign in as {alice_name} at {sim_url}/slack/ and as {bob_name} at {sim_url}/teams/.\n\
-         \x20             Once {bob_name}'s Slack bot is synced ({hub_url}/console/people shows its id),\n\
-         \x20             open a message to it in Slack and write: it arrives in {bob_name}'s Teams, from\n\
-         \x20             {alice_name}'s guest account, and the reply comes back to Slack.",
+         \x20             Once {bob_name}'s Slack bot is synced ({hub_url}/console/people shows it),\n\
+         \x20             search Slack's people for {bob_name} (tagged \"bot\"), message it and write: it\n\
+         \x20             arrives in {bob_name}'s Teams, from {alice_name}'s guest account, and the reply\n\
+         \x20             comes back to Slack.",
         alice_name = alice.display_name,
         alice_email = alice.email,
         bob_name = bob.display_name,
