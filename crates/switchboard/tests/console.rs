@@ -683,3 +683,19 @@ async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_sessi
     );
     assert!(admin.cookies.iter().any(|(name, _)| name == "sb_session"));
 }
+
+#[tokio::test]
+async fn pages_say_what_they_show_in_the_projects_words() {
+    let demo = RunningDemo::start(30, TOKEN, &[]);
+    let mut owner = owner_through_setup_link(&demo).await;
+
+    // An unknown console page is the console's own 404, in its frame, with a way on.
+    let (status, _, page) = owner.get("/console/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert!(
+        page.contains("aria-label=\"Console\""),
+        "the navigation: {page}"
+    );
+    assert!(page.contains("/console/no-such-page"), "{page}");
+    assert!(page.contains("href=\"/console/people\""), "{page}");
+}
