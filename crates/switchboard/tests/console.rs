@@ -687,6 +687,7 @@ async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_sessi
 #[tokio::test]
 async fn pages_say_what_they_show_in_the_projects_words() {
     let demo = RunningDemo::start(30, TOKEN, &[]);
+    let hub = demo.hub_url();
     let mut owner = owner_through_setup_link(&demo).await;
 
     // An unknown console page is the console's own 404, in its frame, with a way on.
@@ -698,4 +699,40 @@ async fn pages_say_what_they_show_in_the_projects_words() {
     );
     assert!(page.contains("/console/no-such-page"), "{page}");
     assert!(page.contains("href=\"/console/people\""), "{page}");
+
+    // Sync users counts the people the filters match, on every page.
+    let everyone = api(&hub, "/people?limit=500").await["people"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (_, _, page) = owner.get("/console/people").await;
+    assert!(
+        page.contains(&format!("{everyone} people in all")),
+        "{everyone}: {page}"
+    );
+    let someone = api(&hub, "/people?limit=1").await["people"][0].clone();
+    let email = someone["email"].as_str().unwrap();
+    let (_, _, page) = owner.get(&format!("/console/people?q={email}")).await;
+    assert!(page.contains("1 person matches"), "{page}");
+
+    // A person on one platform: their primary was chosen automatically; their page offers the
+    // row menu's actions.
+    let single = api(&hub, "/people?limit=500").await["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["primary_chosen_by"] == "automatic")
+        .unwrap()
+        .clone();
+    let id = single["id"].as_str().unwrap();
+    let (status, _, page) = owner.get(&format!("/console/people/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("(chosen automatically)"), "{page}");
+    assert!(!page.contains("chosen by automatic"), "{page}");
+    for action in ["reset", "reprompt", "remove"] {
+        assert!(
+            page.contains(&format!("/console/people/{id}/confirm/{action}")),
+            "{action}: {page}"
+        );
+    }
 }

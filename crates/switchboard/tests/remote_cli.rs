@@ -160,6 +160,14 @@ async fn people_are_listed_as_a_table_or_json_filtered_and_followed_across_pages
     .unwrap();
     assert_eq!(shown["id"], first["id"]);
     assert!(!shown["accounts"].as_array().unwrap().is_empty());
+
+    // Who chose a primary platform, in words.
+    let automatic = everyone
+        .iter()
+        .find(|p| p["primary_chosen_by"] == "automatic")
+        .unwrap();
+    let shown = succeeds(&hub, &["people", "show", automatic["id"].as_str().unwrap()]);
+    assert!(shown.contains("(chosen automatically)"), "{shown}");
 }
 
 #[tokio::test]

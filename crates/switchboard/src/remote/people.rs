@@ -216,7 +216,12 @@ async fn show(hub: &Hub, id: &str, json: bool) -> Outcome {
         output::text(&person["primary"]),
         person["primary_chosen_by"]
             .as_str()
-            .map(|by| format!(" (chosen by {by})"))
+            .map(|by| match by {
+                "automatic" => " (chosen automatically)".to_owned(),
+                "admin" => " (chosen by an admin)".to_owned(),
+                "person" => " (chosen by the person)".to_owned(),
+                other => format!(" (chosen by {other})"),
+            })
             .unwrap_or_default()
     ))?;
     output::line("accounts:")?;
