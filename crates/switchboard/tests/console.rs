@@ -735,4 +735,25 @@ async fn pages_say_what_they_show_in_the_projects_words() {
             "{action}: {page}"
         );
     }
+
+    // The audit log names and links the person an action was on.
+    let choosable = api(&hub, "/people?primary=unchosen&limit=1").await["people"][0].clone();
+    let chosen_id = choosable["id"].as_str().unwrap();
+    let (_, _, page) = owner.get("/console/people").await;
+    let csrf = field(&page, "csrf");
+    let (status, _, _) = owner
+        .post(
+            &format!("/console/people/{chosen_id}/primary"),
+            &[("csrf", &csrf), ("platform", "teams")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = owner.get("/console/audit?action=person.set_primary").await;
+    let name = choosable["display_name"].as_str().unwrap();
+    assert!(
+        page.contains(&format!(
+            "<a href=\"/console/people/{chosen_id}\">{name}</a>"
+        )),
+        "{page}"
+    );
 }
