@@ -684,6 +684,18 @@ async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_sessi
     assert!(admin.cookies.iter().any(|(name, _)| name == "sb_session"));
 }
 
+/// Polls the API until `found` accepts what `path` answers.
+async fn api_until(demo_url: &str, path: &str, found: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let answer = api(demo_url, path).await;
+        if found(&answer) {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("{path} never answered what was expected");
+}
+
 #[tokio::test]
 async fn pages_say_what_they_show_in_the_projects_words() {
     let demo = RunningDemo::start(30, TOKEN, &[]);
@@ -754,6 +766,31 @@ async fn pages_say_what_they_show_in_the_projects_words() {
         page.contains(&format!(
             "<a href=\"/console/people/{chosen_id}\">{name}</a>"
         )),
+        "{page}"
+    );
+
+    // The Connect Center names who Slack's connection acts as, keeps long text in its card,
+    // and tucks a healthy connection's reconnect form away.
+    let slack = api_until(&hub, "/connections", |c| {
+        c["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["platform"] == "slack" && c["health"]["identity"].is_string())
+    })
+    .await["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["platform"] == "slack")
+        .unwrap()
+        .clone();
+    let identity = slack["health"]["identity"].as_str().unwrap();
+    assert!(identity.contains(' '), "a name, not only an id: {identity}");
+    let (_, _, page) = owner.get("/console/connections").await;
+    assert!(page.contains(identity), "{page}");
+    assert!(
+        page.contains("<details class=\"reconnect\"><summary>Reconnect Slack</summary>"),
         "{page}"
     );
 }
