@@ -769,8 +769,8 @@ async fn pages_say_what_they_show_in_the_projects_words() {
         "{page}"
     );
 
-    // The Connect Center names who Slack's connection acts as, keeps long text in its card,
-    // and tucks a healthy connection's reconnect form away.
+    // The Connect Center names who Slack's connection acts as, and tucks a healthy
+    // connection's reconnect form away.
     let slack = api_until(&hub, "/connections", |c| {
         c["connections"]
             .as_array()
@@ -791,6 +791,23 @@ async fn pages_say_what_they_show_in_the_projects_words() {
     assert!(page.contains(identity), "{page}");
     assert!(
         page.contains("<details class=\"reconnect\"><summary>Reconnect Slack</summary>"),
+        "{page}"
+    );
+
+    // An import's summary adds up, and says what it skipped.
+    let connections = api(&hub, "/connections").await;
+    for connection in connections["connections"].as_array().unwrap() {
+        let run = &connection["last_import"];
+        let part = |name: &str| run[name].as_i64().unwrap();
+        assert_eq!(
+            part("seen"),
+            part("added") + part("updated") + part("skipped"),
+            "{run}"
+        );
+    }
+    let (_, _, page) = owner.get("/console/imports").await;
+    assert!(
+        page.contains("skipped (bots, deactivated users and the hub's own guests and bots, which are no people)"),
         "{page}"
     );
 }
