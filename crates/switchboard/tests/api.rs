@@ -257,6 +257,14 @@ async fn bad_requests_get_stable_codes_never_a_server_error() {
             "bad_filter",
         ),
         (
+            // Known, but no connection: no one can have it as their primary.
+            reqwest::Method::GET,
+            "/people?primary=webex".to_owned(),
+            None,
+            400,
+            "bad_filter",
+        ),
+        (
             reqwest::Method::GET,
             "/people?limit=0".to_owned(),
             None,
@@ -461,6 +469,25 @@ async fn errors_raised_before_an_endpoint_runs_are_json_too() {
             "{answer}"
         );
     }
+
+    // A prompt link's secret pasted as a token is recognised for what it is.
+    let response = demo
+        .http
+        .get(format!("{}/people", demo.base))
+        .bearer_auth("sbp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "unauthorised", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prompt link"),
+        "{answer}"
+    );
 
     // A search of 256 characters is still a search.
     let (status, _) = demo.call(reqwest::Method::GET, &long(256), None).await;

@@ -563,7 +563,7 @@ fn paths() -> Value {
         "/people": {
             "get": operation("listPeople", "A page of people, by name", "people",
                 vec![
-                    query_parameter("primary", "only people with this primary platform, or `unchosen` for those without one",
+                    query_parameter("primary", "only people with this primary platform (one the hub has a connection on, `bad_filter` otherwise), or `unchosen` for those without one",
                         json!({ "type": "string", "enum": PLATFORMS.iter().copied().chain(["unchosen"]).collect::<Vec<_>>() })),
                     query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
                     query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),
