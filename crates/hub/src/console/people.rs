@@ -289,7 +289,7 @@ fn row(
                 input type="checkbox" name="ids" value=(id) form="bulk" aria-label={"Select " (name)};
             }
             th scope="row" { a href={"/console/people/" (id)} { (name) } }
-            td { (person.email.as_str()) }
+            td.email { (person.email.as_str()) }
             td.primary {
                 @if summary.platforms.len() > 1 {
                     form.inline method="post" action={"/console/people/" (id) "/primary"} data-primary {
@@ -495,10 +495,10 @@ async fn list(
                             }
                         }
                         th scope="col" { "Name" }
-                        th scope="col" { "E-mail" }
+                        th.email scope="col" { "E-mail" }
                         th scope="col" { "Primary platform" }
                         th scope="col" { "Sync status" }
-                        th scope="col" { "Sync type" }
+                        th.kinds scope="col" { "Sync type" }
                         th scope="col" { span.visually-hidden { "Actions" } }
                     }
                 }
