@@ -190,18 +190,21 @@ async fn an_admin_chooses_primaries_syncs_and_resets_through_the_cli() {
         (&Value::from("slack"), &Value::from("admin"))
     );
 
-    // On Teams a person with an account of their own is prompted to authorise it.
+    // On Teams a person with an account of their own is prompted to authorise it; the prompt
+    // goes to their primary platform, which the output names.
     let synced = succeeds(&hub, &["people", "sync", alice, "--platform", "teams"]);
-    assert!(
-        synced.starts_with(&format!("{alice}: pending on teams")),
-        "{synced}"
+    assert_eq!(
+        synced.trim(),
+        format!(
+            "{alice}: pending on teams: prompted on slack (their primary platform) to authorise their own account"
+        )
     );
     let person = api(&demo, &format!("/people/{alice}")).await;
     assert_eq!(on_teams(&person)["status"], "pending", "{person}");
     let reprompted = succeeds(&hub, &["people", "reprompt", alice]);
     assert_eq!(
         reprompted.trim(),
-        format!("{alice}: prompted again on teams")
+        format!("{alice}: prompted again on slack (their primary platform) for teams")
     );
     let person = api(&demo, &format!("/people/{alice}")).await;
     assert_eq!(person["representations"][0]["prompts_sent"], 2, "{person}");

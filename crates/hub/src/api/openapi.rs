@@ -372,20 +372,22 @@ fn schemas() -> Value {
             "platform": platform,
             "changed": { "type": "integer", "minimum": 0, "description": "people whose primary platform or who chose it changed" },
         })),
-        "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted"], json!({
+        "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted", "prompted_on"], json!({
             "id": { "type": "string" },
             "platform": platform,
             "status": { "type": "string", "enum": ["synced", "pending"] },
             "consent_url": { "type": ["string", "null"], "description": "a bot waiting for a workspace admin's approval: open it signed in as an admin" },
             "prompted": { "type": "boolean", "description": "the person was prompted on their primary platform to authorise their own account" },
+            "prompted_on": { "oneOf": [reference("Platform"), { "type": "null" }], "description": "where the prompt went (the person's primary platform); null when nobody was prompted" },
         })),
         "ResetResult": object(&["id", "reset"], json!({
             "id": { "type": "string" },
             "reset": array_of(reference("Platform")),
         })),
-        "RepromptResult": object(&["id", "reprompted"], json!({
+        "RepromptResult": object(&["id", "reprompted", "prompted_on"], json!({
             "id": { "type": "string" },
             "reprompted": array_of(reference("Platform")),
+            "prompted_on": { "oneOf": [reference("Platform"), { "type": "null" }], "description": "where the prompts went: the person's primary platform" },
         })),
         "BulkRequest": {
             "type": "object",

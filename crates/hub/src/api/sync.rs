@@ -63,6 +63,7 @@ pub(crate) async fn act(
     let (detail, body) = match action {
         Action::Sync(platform) => {
             let outcome = sync::sync(state, id, platform, &caller.actor).await?;
+            let prompted = outcome == SyncOutcome::Prompted;
             let body = json!({
                 "id": id.to_string(),
                 "platform": platform.as_str(),
@@ -71,7 +72,8 @@ pub(crate) async fn act(
                     SyncOutcome::AwaitingConsent { url } => Some(url.as_str()),
                     _ => None,
                 },
-                "prompted": outcome == SyncOutcome::Prompted,
+                "prompted": prompted,
+                "prompted_on": if prompted { primary_of(state, id).await? } else { None },
             });
             if let SyncOutcome::Failed { reason } = outcome {
                 audit(
@@ -103,12 +105,26 @@ pub(crate) async fn act(
             let names: Vec<&str> = prompted.iter().map(|p| p.as_str()).collect();
             (
                 format!("prompted for: {}", names.join(", ")),
-                json!({ "id": id.to_string(), "reprompted": names }),
+                json!({
+                    "id": id.to_string(),
+                    "reprompted": names,
+                    "prompted_on": primary_of(state, id).await?,
+                }),
             )
         }
     };
     audit(state, caller, id, action, &detail).await?;
     Ok(body)
+}
+
+/// Where a person's prompts go: their primary platform.
+async fn primary_of(state: &AppState, id: PersonId) -> Result<Option<&'static str>, ApiError> {
+    Ok(state
+        .store
+        .person(id)
+        .await?
+        .and_then(|person| person.primary)
+        .map(|primary| primary.platform.as_str()))
 }
 
 async fn audit(

@@ -601,7 +601,12 @@ async fn sync_one(
     let message = match body["status"].as_str() {
         Some("synced") => format!("{name} is synced on {}.", platform.display_name()),
         _ if body["prompted"] == true => format!(
-            "{name} was prompted to authorise their {} account; the clock turns into a check when they do.",
+            "{name} was prompted{} to authorise their {} account; the clock turns into a check when they do.",
+            body["prompted_on"]
+                .as_str()
+                .and_then(|p| p.parse::<Platform>().ok())
+                .map(|p| format!(" on {}", p.display_name()))
+                .unwrap_or_default(),
             platform.display_name()
         ),
         _ => format!(

@@ -344,7 +344,10 @@ fn describe(action: BulkAction<'_>, result: &Value) -> String {
             if let Some(url) = result["consent_url"].as_str() {
                 format!("{status} on {platform}: a workspace admin approves the bot at {url}")
             } else if result["prompted"] == true {
-                format!("{status} on {platform}: prompted to authorise their own account")
+                format!(
+                    "{status} on {platform}: prompted{} to authorise their own account",
+                    prompted_on(result)
+                )
             } else {
                 format!("{status} on {platform}")
             }
@@ -353,8 +356,21 @@ fn describe(action: BulkAction<'_>, result: &Value) -> String {
             "" => "reset (nothing was synced)".to_owned(),
             names => format!("reset on {names}"),
         },
-        BulkAction::Reprompt => format!("prompted again on {}", platforms("reprompted")),
+        BulkAction::Reprompt => format!(
+            "prompted again{} for {}",
+            prompted_on(result),
+            platforms("reprompted")
+        ),
     }
+}
+
+/// Where a prompt went, as " on PLATFORM (their primary platform)"; nothing from a hub that
+/// does not say.
+fn prompted_on(result: &Value) -> String {
+    result["prompted_on"]
+        .as_str()
+        .map(|platform| format!(" on {platform} (their primary platform)"))
+        .unwrap_or_default()
 }
 
 fn api_error(error: &Value) -> String {
