@@ -134,7 +134,10 @@ test("connect (demo): Teams reconnected through its consent page; Slack's users 
   await owner.getByRole("heading", { name: "Connect Center" }).waitFor();
   await owner.getByRole("region", { name: "Microsoft Teams" }).getByText("Token expires").waitFor();
   await shoot(owner, "connect-center");
-  await owner.getByRole("button", { name: "Reconnect Microsoft Teams" }).click();
+  // A healthy connection's form is folded away under its "Reconnect" disclosure.
+  const teamsCard = owner.getByRole("region", { name: "Microsoft Teams" });
+  await teamsCard.locator("summary", { hasText: "Reconnect Microsoft Teams" }).click();
+  await teamsCard.locator("form").getByRole("button", { name: "Reconnect Microsoft Teams" }).click();
   // Microsoft asks an administrator's consent for the organisation, then the service account
   // signs in: each page is accepted as the demo's service account.
   while (owner.url().startsWith(demo.sim)) {
@@ -290,6 +293,39 @@ test("filters by primary platform, status and type, and search", async () => {
   await owner.getByLabel("Search").fill("zzz-nobody-zzz");
   await owner.getByRole("button", { name: "Apply" }).click();
   await owner.getByText("No one matches these filters.").waitFor();
+});
+
+test("the Sync users table fits the window: the row menu on one line at 1280 px, no column off-screen at 900 px", async () => {
+  const lineHeight = async (locator) =>
+    locator.evaluate((element) => parseFloat(getComputedStyle(element).lineHeight));
+  try {
+    for (const width of [1280, 900]) {
+      await owner.setViewportSize({ width, height: 800 });
+      await owner.goto(`${demo.hub}/console/people`);
+      const table = owner.locator("table.people");
+      const { right, scrollWidth, clientWidth } = await table.evaluate((element) => ({
+        right: element.getBoundingClientRect().right,
+        scrollWidth: document.documentElement.scrollWidth,
+        clientWidth: document.documentElement.clientWidth,
+      }));
+      assert.ok(right <= clientWidth, `${width} px: the table ends at ${right}`);
+      assert.ok(scrollWidth <= clientWidth, `${width} px: the page scrolls sideways (${scrollWidth})`);
+      const menu = owner.locator("details.menu").first();
+      const summary = menu.locator("summary");
+      const line = await lineHeight(summary);
+      const { height } = await summary.boundingBox();
+      assert.ok(height < 2 * line, `${width} px: the row menu's button takes ${height} px for lines of ${line}`);
+      await summary.click();
+      for (const item of await menu.getByRole("link").all()) {
+        const box = await item.boundingBox();
+        assert.ok(box.height < 2 * line + 12, `${width} px: ${await item.textContent()} wraps`);
+        assert.ok(box.x + box.width <= clientWidth, `${width} px: ${await item.textContent()} is off-screen`);
+      }
+      await summary.click();
+    }
+  } finally {
+    await owner.setViewportSize({ width: 1366, height: 768 });
+  }
 });
 
 test("a person's page, Activity, Settings (sync settings, API tokens) and the audit log", async () => {

@@ -549,7 +549,7 @@ async fn prompt(
     let to = own_account(accounts, primary)
         .ok_or(SyncError::NoPrimaryAccount(primary.display_name()))?;
     let connection = connection_for(state, primary, Some(to)).await?;
-    let token = crate::api::tokens::generate();
+    let token = crate::api::tokens::generate_prompt_link();
     state
         .store
         .create_prompt(

@@ -805,10 +805,17 @@ impl ChatPlatform for SlackPlatform {
                 .map(|s| split_scopes(s.expose_secret()))
                 .unwrap_or_default(),
         };
-        Ok(Health {
-            identity: field(&reply.body, "/user_id", METHOD)?.to_owned(),
-            scopes,
-        })
+        // The bot user's and the workspace's names, which an admin recognises; the id too,
+        // which is what Slack's own pages and logs show.
+        let id = field(&reply.body, "/user_id", METHOD)?;
+        let name = |pointer| field(&reply.body, pointer, METHOD).ok();
+        let identity = match (name("/user"), name("/team")) {
+            (Some(user), Some(team)) => format!("{user} in {team} ({id})"),
+            (Some(user), None) => format!("{user} ({id})"),
+            (None, Some(team)) => format!("{id} in {team}"),
+            (None, None) => id.to_owned(),
+        };
+        Ok(Health { identity, scopes })
     }
 
     async fn send_prompt(

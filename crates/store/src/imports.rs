@@ -49,9 +49,11 @@ pub struct ImportRun {
     pub connection_id: ConnectionId,
     pub status: ImportStatus,
     pub pages: i64,
-    /// Accounts the platform listed.
+    /// Accounts the platform listed: `added + updated + skipped`.
     pub seen: i64,
+    /// Accounts of people, new to the hub.
     pub added: i64,
+    /// Accounts of people the hub had already.
     pub updated: i64,
     /// Accounts of the connection that this run no longer saw, now marked inactive.
     pub deactivated: i64,
@@ -172,20 +174,23 @@ impl Store {
             let mut addresses: HashMap<String, &ImportedAccount> = HashMap::new();
             let mut order: Vec<String> = Vec::new();
             for account in accounts {
-                if kind_of(account) != AccountKind::Human || !account.active {
+                // Each listed account is counted once, so that the run's summary adds up: an
+                // account that is no person is stored all the same, but counted as skipped.
+                let person = kind_of(account) == AccountKind::Human && account.active;
+                if !person {
                     skipped += 1;
                 }
                 let id = match known.get(account.external_id.as_str()) {
                     Some(id) => {
                         updates.push((id.clone(), account));
-                        updated += 1;
+                        updated += i64::from(person);
                         id.clone()
                     }
                     None => {
                         let id = new_uuid().to_string();
                         known.insert(account.external_id.as_str().to_owned(), id.clone());
                         inserts.push((id.clone(), account));
-                        added += 1;
+                        added += i64::from(person);
                         id
                     }
                 };

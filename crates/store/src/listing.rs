@@ -110,7 +110,69 @@ fn like_pattern(search: &str) -> String {
     pattern
 }
 
+/// The query's filters (all but where the page starts), as conditions on `people p`.
+fn filter(sql: &mut Sql, query: &PeopleQuery) {
+    match query.primary {
+        Some(PrimaryFilter::Is(platform)) => {
+            sql.push(" AND p.primary_platform = ")
+                .bind(Bind::Text(platform.as_str().to_owned()));
+        }
+        Some(PrimaryFilter::Unchosen) => {
+            sql.push(
+                " AND (p.primary_platform IS NULL OR (p.primary_chosen_by = 'automatic' \
+                 AND p.platforms NOT IN (0",
+            );
+            for platform in Platform::ALL {
+                sql.push(", ").bind(Bind::Int(platform.bit()));
+            }
+            sql.push(")))");
+        }
+        None => {}
+    }
+    if query.status.is_some() || query.kind.is_some() {
+        sql.push(" AND EXISTS (SELECT 1 FROM representations r WHERE r.person_id = p.id");
+        if let Some(status) = query.status {
+            sql.push(" AND r.status = ")
+                .bind(Bind::Text(status.as_str().to_owned()));
+        }
+        if let Some(kind) = query.kind {
+            sql.push(" AND r.kind = ")
+                .bind(Bind::Text(kind.as_str().to_owned()));
+        }
+        sql.push(")");
+    }
+    if let Some(team) = &query.team {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM account_teams t JOIN accounts a ON a.id = t.account_id \
+             WHERE a.person_id = p.id AND a.active = 1 AND t.team_id = ",
+        )
+        .bind(Bind::Text(team.clone()))
+        .push(")");
+    }
+    if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        let pattern = like_pattern(search);
+        sql.push(" AND (lower(p.display_name) LIKE ")
+            .bind(Bind::Text(pattern.clone()))
+            .push(" ESCAPE '\\' OR p.email LIKE ")
+            .bind(Bind::Text(pattern))
+            .push(" ESCAPE '\\')");
+    }
+}
+
 impl Store {
+    /// How many people the query's filters match, on every page together.
+    pub async fn count_people(&self, query: &PeopleQuery) -> Result<i64, StoreError> {
+        let mut sql = Sql::default();
+        sql.push("SELECT COUNT(*) AS matching FROM people p WHERE 1 = 1");
+        filter(&mut sql, query);
+        let rows = sql.fetch_all(self).await?;
+        Ok(rows
+            .first()
+            .map(|row| row.try_get::<i64, _>("matching"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
     pub async fn list_people(&self, query: &PeopleQuery) -> Result<PeoplePage, StoreError> {
         let limit = query.limit.clamp(1, 1_000);
         let mut sql = Sql::default();
@@ -118,51 +180,7 @@ impl Store {
             "SELECT p.id, p.display_name, p.email, p.primary_platform, p.primary_chosen_by, \
              p.platforms FROM people p WHERE 1 = 1",
         );
-        match query.primary {
-            Some(PrimaryFilter::Is(platform)) => {
-                sql.push(" AND p.primary_platform = ")
-                    .bind(Bind::Text(platform.as_str().to_owned()));
-            }
-            Some(PrimaryFilter::Unchosen) => {
-                sql.push(
-                    " AND (p.primary_platform IS NULL OR (p.primary_chosen_by = 'automatic' \
-                     AND p.platforms NOT IN (0",
-                );
-                for platform in Platform::ALL {
-                    sql.push(", ").bind(Bind::Int(platform.bit()));
-                }
-                sql.push(")))");
-            }
-            None => {}
-        }
-        if query.status.is_some() || query.kind.is_some() {
-            sql.push(" AND EXISTS (SELECT 1 FROM representations r WHERE r.person_id = p.id");
-            if let Some(status) = query.status {
-                sql.push(" AND r.status = ")
-                    .bind(Bind::Text(status.as_str().to_owned()));
-            }
-            if let Some(kind) = query.kind {
-                sql.push(" AND r.kind = ")
-                    .bind(Bind::Text(kind.as_str().to_owned()));
-            }
-            sql.push(")");
-        }
-        if let Some(team) = &query.team {
-            sql.push(
-                " AND EXISTS (SELECT 1 FROM account_teams t JOIN accounts a ON a.id = t.account_id \
-                 WHERE a.person_id = p.id AND a.active = 1 AND t.team_id = ",
-            )
-            .bind(Bind::Text(team.clone()))
-            .push(")");
-        }
-        if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
-            let pattern = like_pattern(search);
-            sql.push(" AND (lower(p.display_name) LIKE ")
-                .bind(Bind::Text(pattern.clone()))
-                .push(" ESCAPE '\\' OR p.email LIKE ")
-                .bind(Bind::Text(pattern))
-                .push(" ESCAPE '\\')");
-        }
+        filter(&mut sql, query);
         if let Some(after) = &query.after {
             sql.push(" AND (p.display_name > ")
                 .bind(Bind::Text(after.display_name.clone()))

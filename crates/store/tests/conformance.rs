@@ -788,7 +788,8 @@ store_test!(
         let first = import(&store, &slack, &slack_users).await;
         assert_eq!(
             (first.seen, first.added, first.skipped, first.deactivated),
-            (3, 3, 1, 0)
+            (3, 2, 1, 0),
+            "the bot is skipped, not added"
         );
         import(
             &store,
@@ -862,7 +863,7 @@ store_test!(
         );
 
         let again = import(&store, &slack, &slack_users).await;
-        assert_eq!((again.added, again.updated), (0, 3));
+        assert_eq!((again.added, again.updated, again.skipped), (0, 2, 1));
         let after = store
             .list_people(&switchboard_store::PeopleQuery {
                 limit: 50,
@@ -1236,7 +1237,7 @@ store_test!(
         // Ann and Ben are no longer listed; Cy is listed deactivated.
         cy.active = false;
         let run = import(&store, &slack, &[cy]).await;
-        assert_eq!((run.deactivated, run.updated, run.skipped), (2, 1, 1));
+        assert_eq!((run.deactivated, run.updated, run.skipped), (2, 0, 1));
         for address in ["ann@acme.example", "cy@acme.example"] {
             assert_eq!(person(address).await.primary, None, "{address}");
         }
@@ -1500,7 +1501,11 @@ store_test!(
             ],
         )
         .await;
-        assert_eq!((run.added, run.skipped), (2, 2), "{run:?}");
+        assert_eq!(
+            (run.seen, run.added, run.updated, run.skipped),
+            (3, 0, 1, 2),
+            "Ann is updated; both bots are skipped: {run:?}"
+        );
         let kinds = |store: &Store| {
             let store = store.clone();
             async move {

@@ -201,9 +201,9 @@ async fn the_admin_chooses_primaries_and_reimports_change_nothing() {
     // The demo's auto-sync creates bots on Slack in the background, at Slack's pace, so a
     // re-import may find one as a new (bot) account; no human is added and no person (below).
     assert_eq!(finished["deactivated"].as_i64(), Some(0));
-    assert!(
-        finished["added"].as_i64().unwrap() <= finished["skipped"].as_i64().unwrap(),
-        "only bots are new: {finished}"
+    assert_eq!(
+        finished["added"], 0,
+        "bots are skipped, not added: {finished}"
     );
     assert!(finished["updated"].as_i64().unwrap() > 0);
     assert_eq!(
@@ -253,6 +253,14 @@ async fn bad_requests_get_stable_codes_never_a_server_error() {
         (
             reqwest::Method::GET,
             "/people?primary=myspace".to_owned(),
+            None,
+            400,
+            "bad_filter",
+        ),
+        (
+            // Known, but no connection: no one can have it as their primary.
+            reqwest::Method::GET,
+            "/people?primary=webex".to_owned(),
             None,
             400,
             "bad_filter",
@@ -462,6 +470,25 @@ async fn errors_raised_before_an_endpoint_runs_are_json_too() {
             "{answer}"
         );
     }
+
+    // A prompt link's secret pasted as a token is recognised for what it is.
+    let response = demo
+        .http
+        .get(format!("{}/people", demo.base))
+        .bearer_auth("sbp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "unauthorised", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prompt link"),
+        "{answer}"
+    );
 
     // A search of 256 characters is still a search.
     let (status, _) = demo.call(reqwest::Method::GET, &long(256), None).await;

@@ -794,3 +794,131 @@ async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_sessi
     );
     assert!(admin.cookies.iter().any(|(name, _)| name == "sb_session"));
 }
+
+/// Polls the API until `found` accepts what `path` answers.
+async fn api_until(demo_url: &str, path: &str, found: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..150 {
+        let answer = api(demo_url, path).await;
+        if found(&answer) {
+            return answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("{path} never answered what was expected");
+}
+
+#[tokio::test]
+async fn pages_say_what_they_show_in_the_projects_words() {
+    let demo = RunningDemo::start(30, TOKEN, &[]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+
+    // An unknown console page is the console's own 404, in its frame, with a way on.
+    let (status, _, page) = owner.get("/console/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert!(
+        page.contains("aria-label=\"Console\""),
+        "the navigation: {page}"
+    );
+    assert!(page.contains("/console/no-such-page"), "{page}");
+    assert!(page.contains("href=\"/console/people\""), "{page}");
+
+    // Sync users counts the people the filters match, on every page.
+    let everyone = api(&hub, "/people?limit=500").await["people"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (_, _, page) = owner.get("/console/people").await;
+    assert!(
+        page.contains(&format!("{everyone} people in all")),
+        "{everyone}: {page}"
+    );
+    let someone = api(&hub, "/people?limit=1").await["people"][0].clone();
+    let email = someone["email"].as_str().unwrap();
+    let (_, _, page) = owner.get(&format!("/console/people?q={email}")).await;
+    assert!(page.contains("1 person matches"), "{page}");
+
+    // A person on one platform: their primary was chosen automatically; their page offers the
+    // row menu's actions.
+    let single = api(&hub, "/people?limit=500").await["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["primary_chosen_by"] == "automatic")
+        .unwrap()
+        .clone();
+    let id = single["id"].as_str().unwrap();
+    let (status, _, page) = owner.get(&format!("/console/people/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("(chosen automatically)"), "{page}");
+    assert!(!page.contains("chosen by automatic"), "{page}");
+    for action in ["reset", "reprompt", "remove"] {
+        assert!(
+            page.contains(&format!("/console/people/{id}/confirm/{action}")),
+            "{action}: {page}"
+        );
+    }
+
+    // The audit log names and links the person an action was on.
+    let choosable = api(&hub, "/people?primary=unchosen&limit=1").await["people"][0].clone();
+    let chosen_id = choosable["id"].as_str().unwrap();
+    let (_, _, page) = owner.get("/console/people").await;
+    let csrf = field(&page, "csrf");
+    let (status, _, _) = owner
+        .post(
+            &format!("/console/people/{chosen_id}/primary"),
+            &[("csrf", &csrf), ("platform", "teams")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = owner.get("/console/audit?action=person.set_primary").await;
+    let name = choosable["display_name"].as_str().unwrap();
+    assert!(
+        page.contains(&format!(
+            "<a href=\"/console/people/{chosen_id}\">{name}</a>"
+        )),
+        "{page}"
+    );
+
+    // The Connect Center names who Slack's connection acts as, and tucks a healthy
+    // connection's reconnect form away.
+    let slack = api_until(&hub, "/connections", |c| {
+        c["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["platform"] == "slack" && c["health"]["identity"].is_string())
+    })
+    .await["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["platform"] == "slack")
+        .unwrap()
+        .clone();
+    let identity = slack["health"]["identity"].as_str().unwrap();
+    assert!(identity.contains(' '), "a name, not only an id: {identity}");
+    let (_, _, page) = owner.get("/console/connections").await;
+    assert!(page.contains(identity), "{page}");
+    assert!(
+        page.contains("<details class=\"reconnect\"><summary>Reconnect Slack</summary>"),
+        "{page}"
+    );
+
+    // An import's summary adds up, and says what it skipped.
+    let connections = api(&hub, "/connections").await;
+    for connection in connections["connections"].as_array().unwrap() {
+        let run = &connection["last_import"];
+        let part = |name: &str| run[name].as_i64().unwrap();
+        assert_eq!(
+            part("seen"),
+            part("added") + part("updated") + part("skipped"),
+            "{run}"
+        );
+    }
+    let (_, _, page) = owner.get("/console/imports").await;
+    assert!(
+        page.contains("skipped (bots, deactivated users and the hub's own guests and bots, which are no people)"),
+        "{page}"
+    );
+}

@@ -160,6 +160,14 @@ async fn people_are_listed_as_a_table_or_json_filtered_and_followed_across_pages
     .unwrap();
     assert_eq!(shown["id"], first["id"]);
     assert!(!shown["accounts"].as_array().unwrap().is_empty());
+
+    // Who chose a primary platform, in words.
+    let automatic = everyone
+        .iter()
+        .find(|p| p["primary_chosen_by"] == "automatic")
+        .unwrap();
+    let shown = succeeds(&hub, &["people", "show", automatic["id"].as_str().unwrap()]);
+    assert!(shown.contains("(chosen automatically)"), "{shown}");
 }
 
 #[tokio::test]
@@ -182,18 +190,21 @@ async fn an_admin_chooses_primaries_syncs_and_resets_through_the_cli() {
         (&Value::from("slack"), &Value::from("admin"))
     );
 
-    // On Teams a person with an account of their own is prompted to authorise it.
+    // On Teams a person with an account of their own is prompted to authorise it; the prompt
+    // goes to their primary platform, which the output names.
     let synced = succeeds(&hub, &["people", "sync", alice, "--platform", "teams"]);
-    assert!(
-        synced.starts_with(&format!("{alice}: pending on teams")),
-        "{synced}"
+    assert_eq!(
+        synced.trim(),
+        format!(
+            "{alice}: pending on teams: prompted on slack (their primary platform) to authorise their own account"
+        )
     );
     let person = api(&demo, &format!("/people/{alice}")).await;
     assert_eq!(on_teams(&person)["status"], "pending", "{person}");
     let reprompted = succeeds(&hub, &["people", "reprompt", alice]);
     assert_eq!(
         reprompted.trim(),
-        format!("{alice}: prompted again on teams")
+        format!("{alice}: prompted again on slack (their primary platform) for teams")
     );
     let person = api(&demo, &format!("/people/{alice}")).await;
     assert_eq!(person["representations"][0]["prompts_sent"], 2, "{person}");

@@ -201,6 +201,9 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             });
             next.run(request).await
         }
+        Ok(None) if tokens::is_prompt_link(presented) => unauthorised(
+            "this is a prompt link's secret (sbp_…), not an API token (sbt_…): create a token with `switchboard token create` or in the console's settings",
+        ),
         Ok(None) => unauthorised("the API token is unknown or revoked"),
         Err(error) => ApiError::from(error).into_response(),
     }

@@ -264,11 +264,11 @@ fn schemas() -> Value {
                 "connection_id": { "type": "string" },
                 "status": { "type": "string", "enum": ["running", "succeeded", "failed"] },
                 "pages": { "type": "integer" },
-                "seen": { "type": "integer" },
-                "added": { "type": "integer" },
-                "updated": { "type": "integer" },
-                "deactivated": { "type": "integer" },
-                "skipped": { "type": "integer" },
+                "seen": { "type": "integer", "description": "accounts listed: added + updated + skipped" },
+                "added": { "type": "integer", "description": "people's accounts new to the hub" },
+                "updated": { "type": "integer", "description": "people's accounts the hub knew already" },
+                "deactivated": { "type": "integer", "description": "accounts no longer listed, now inactive" },
+                "skipped": { "type": "integer", "description": "accounts that are no people: bots, deactivated users, the hub's own guests and bots" },
                 "error": nullable("string"),
                 "started_at": timestamp,
                 "finished_at": { "type": ["integer", "null"], "format": "int64", "description": "milliseconds since the Unix epoch" },
@@ -372,21 +372,23 @@ fn schemas() -> Value {
             "platform": platform,
             "changed": { "type": "integer", "minimum": 0, "description": "people whose primary platform or who chose it changed" },
         })),
-        "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted", "already_synced"], json!({
+        "SyncResult": object(&["id", "platform", "status", "consent_url", "prompted", "prompted_on", "already_synced"], json!({
             "id": { "type": "string" },
             "platform": platform,
             "status": { "type": "string", "enum": ["synced", "pending"] },
             "consent_url": { "type": ["string", "null"], "description": "a bot waiting for a workspace admin's approval: open it signed in as an admin" },
             "prompted": { "type": "boolean", "description": "the person was prompted on their primary platform to authorise their own account" },
             "already_synced": { "type": "boolean", "description": "the representation was synced already: nothing was done" },
+            "prompted_on": { "oneOf": [reference("Platform"), { "type": "null" }], "description": "where the prompt went (the person's primary platform); null when nobody was prompted" },
         })),
         "ResetResult": object(&["id", "reset"], json!({
             "id": { "type": "string" },
             "reset": array_of(reference("Platform")),
         })),
-        "RepromptResult": object(&["id", "reprompted"], json!({
+        "RepromptResult": object(&["id", "reprompted", "prompted_on"], json!({
             "id": { "type": "string" },
             "reprompted": array_of(reference("Platform")),
+            "prompted_on": { "oneOf": [reference("Platform"), { "type": "null" }], "description": "where the prompts went: the person's primary platform" },
         })),
         "BulkRequest": {
             "type": "object",
@@ -571,7 +573,7 @@ fn paths() -> Value {
         "/people": {
             "get": operation("listPeople", "A page of people, by name", "people",
                 vec![
-                    query_parameter("primary", "only people with this primary platform, or `unchosen` for those whose primary nobody chose: anyone without one, and people on several platforms whose primary was set automatically",
+                    query_parameter("primary", "only people with this primary platform (one the hub has a connection on, `bad_filter` otherwise), or `unchosen` for those whose primary nobody chose: anyone without one, and people on several platforms whose primary was set automatically",
                         json!({ "type": "string", "enum": PLATFORMS.iter().copied().chain(["unchosen"]).collect::<Vec<_>>() })),
                     query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
                     query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),

@@ -55,6 +55,28 @@ fn platform(text: &str) -> Result<Platform, ApiError> {
         })
 }
 
+/// A platform the hub has a connection on: no one has another as their primary, so a filter
+/// naming one is as wrong as one naming no platform at all.
+async fn connected(state: &AppState, platform: Platform) -> Result<Platform, ApiError> {
+    let mut names: Vec<&str> = vec!["unchosen"];
+    for connection in state.store.connections().await? {
+        if connection.platform == platform {
+            return Ok(platform);
+        }
+        if !names.contains(&connection.platform.as_str()) {
+            names.push(connection.platform.as_str());
+        }
+    }
+    Err(ApiError::bad_request(
+        "bad_filter",
+        format!(
+            "the hub has no {} connection (primary is one of: {})",
+            platform.as_str(),
+            names.join(", ")
+        ),
+    ))
+}
+
 /// A search is text as people type it: control characters are refused (SQLite's `LIKE` stops
 /// at a NUL, so `q=%00` matched everyone), and so are searches longer than any name.
 pub(crate) fn search(text: String) -> Result<String, ApiError> {
@@ -126,7 +148,7 @@ async fn list(
         primary: match query.primary.as_deref() {
             None => None,
             Some("unchosen") => Some(PrimaryFilter::Unchosen),
-            Some(name) => Some(PrimaryFilter::Is(platform(name)?)),
+            Some(name) => Some(PrimaryFilter::Is(connected(&state, platform(name)?).await?)),
         },
         status: query
             .status

@@ -92,7 +92,7 @@ pub(crate) async fn act(
         Action::Sync(platform) => {
             let outcome = sync::sync(state, id, platform, &caller.actor).await;
             let detail = format!("{platform}: {}", sync::describe(&outcome));
-            (detail, sync_answer(id, platform, outcome))
+            (detail, sync_answer(state, id, platform, outcome).await)
         }
         Action::Reset => match sync::reset(state, id, &caller.actor).await {
             Ok(reset) => {
@@ -107,10 +107,14 @@ pub(crate) async fn act(
         Action::Reprompt => match sync::reprompt(state, id, &caller.actor).await {
             Ok(prompted) => {
                 let names: Vec<&str> = prompted.iter().map(|p| p.as_str()).collect();
-                (
-                    format!("prompted for: {}", names.join(", ")),
-                    Ok(json!({ "id": id.to_string(), "reprompted": names })),
-                )
+                let answer = primary_of(state, id).await.map(|prompted_on| {
+                    json!({
+                        "id": id.to_string(),
+                        "reprompted": names,
+                        "prompted_on": prompted_on,
+                    })
+                });
+                (format!("prompted for: {}", names.join(", ")), answer)
             }
             Err(error) => (format!("refused: {error}"), Err(error.into())),
         },
@@ -120,7 +124,8 @@ pub(crate) async fn act(
 }
 
 /// What a sync answers: where it got to, or why it failed (the platform refused).
-fn sync_answer(
+async fn sync_answer(
+    state: &AppState,
     id: PersonId,
     platform: Platform,
     outcome: Result<SyncOutcome, sync::SyncError>,
@@ -142,8 +147,23 @@ fn sync_answer(
             _ => None,
         },
         "prompted": outcome == SyncOutcome::Prompted,
+        "prompted_on": if outcome == SyncOutcome::Prompted {
+            primary_of(state, id).await?
+        } else {
+            None
+        },
         "already_synced": outcome == SyncOutcome::AlreadySynced,
     }))
+}
+
+/// Where a person's prompts go: their primary platform.
+async fn primary_of(state: &AppState, id: PersonId) -> Result<Option<&'static str>, ApiError> {
+    Ok(state
+        .store
+        .person(id)
+        .await?
+        .and_then(|person| person.primary)
+        .map(|primary| primary.platform.as_str()))
 }
 
 async fn audit(

@@ -8,12 +8,32 @@ use sha2::{Digest, Sha256};
 
 /// Every token starts so, which lets secret scanners recognise a leaked one.
 const PREFIX: &str = "sbt_";
+/// A prompt link's secret starts otherwise, so that one pasted where a token goes (or a token
+/// pasted into a link) is recognised for what it is. Links sent before it was introduced start
+/// with the token's prefix, and work still: both are looked up by their hash alone.
+const PROMPT_LINK_PREFIX: &str = "sbp_";
 
 /// A new token's secret text.
 pub fn generate() -> String {
+    secret(PREFIX)
+}
+
+/// A new prompt link's secret: the last part of its address.
+pub fn generate_prompt_link() -> String {
+    secret(PROMPT_LINK_PREFIX)
+}
+
+/// Whether `text` is a prompt link's secret (or the link itself).
+pub fn is_prompt_link(text: &str) -> bool {
+    text.rsplit('/')
+        .next()
+        .is_some_and(|last| last.starts_with(PROMPT_LINK_PREFIX))
+}
+
+fn secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 pub fn hash(token: &str) -> String {
@@ -45,5 +65,17 @@ mod tests {
         assert_eq!(hash(&a), hash(&a));
         assert_ne!(hash(&a), hash(&b));
         assert_eq!(hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn prompt_links_are_told_apart_from_tokens() {
+        let (link, token) = (generate_prompt_link(), generate());
+        assert!(
+            link.starts_with(PROMPT_LINK_PREFIX) && link.len() == token.len(),
+            "{link}"
+        );
+        assert!(is_prompt_link(&link));
+        assert!(is_prompt_link(&format!("https://hub.example/sync/{link}")));
+        assert!(!is_prompt_link(&token));
     }
 }

@@ -155,18 +155,14 @@ async fn list(
                     }
                 }
                 @if session.can_change() {
-                    form method="post" action="/console/connections/connect" {
-                        input type="hidden" name="csrf" value=(session.csrf);
-                        input type="hidden" name="platform" value=(platform.as_str());
-                        @for field in fields {
-                            label for={"field-" (platform.as_str()) "-" (field.name)} { (field.label) }
-                            input id={"field-" (platform.as_str()) "-" (field.name)}
-                                type=(if field.secret { "password" } else { "text" })
-                                name={"input." (field.name)} autocomplete="off";
-                            p.hint { (field.help) }
-                        }
-                        button type="submit" {
-                            @if details.is_empty() { "Connect " (platform.display_name()) } @else { "Reconnect " (platform.display_name()) }
+                    @if details.is_empty() {
+                        (connect_form(&session, platform, &fields, "Connect"))
+                    } @else {
+                        // A connection that works needs no new credentials: the form waits behind
+                        // a disclosure, open at once only when the connection is failing.
+                        details.reconnect open[details.iter().any(|(_, health, _, webhooks)| webhooks.failing() || health.as_ref().is_some_and(|h| !h.ok))] {
+                            summary { "Reconnect " (platform.display_name()) }
+                            (connect_form(&session, platform, &fields, "Reconnect"))
                         }
                     }
                 }
@@ -193,6 +189,29 @@ async fn list(
         "Connect Center",
         body,
     ))
+}
+
+/// The fields a platform's module asks for to connect (or reconnect) it.
+fn connect_form(
+    session: &Session,
+    platform: switchboard_core::Platform,
+    fields: &[switchboard_platform::ConnectField],
+    verb: &str,
+) -> Markup {
+    html! {
+        form method="post" action="/console/connections/connect" {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="platform" value=(platform.as_str());
+            @for field in fields {
+                label for={"field-" (platform.as_str()) "-" (field.name)} { (field.label) }
+                input id={"field-" (platform.as_str()) "-" (field.name)}
+                    type=(if field.secret { "password" } else { "text" })
+                    name={"input." (field.name)} autocomplete="off";
+                p.hint { (field.help) }
+            }
+            button type="submit" { (verb) " " (platform.display_name()) }
+        }
+    }
 }
 
 /// Starts connecting: the browser goes on to the platform's consent pages, which end at the

@@ -49,8 +49,9 @@ fn run_summary(connection: ConnectionId, run: Option<&ImportRun>) -> Markup {
                         },
                         ImportStatus::Succeeded => p {
                             (icon(Icon::Synced)) " Last import " (run.finished_at.map(when).unwrap_or_default()) ": "
-                            (run.seen) " accounts read, " (run.added) " added, " (run.updated) " updated, "
-                            (run.deactivated) " deactivated, " (run.skipped) " skipped."
+                            (run.seen) " accounts read: " (run.added) " new people's, " (run.updated) " already known, "
+                            (run.skipped) " skipped (bots, deactivated users and the hub's own guests and bots, which are no people). "
+                            (run.deactivated) " accounts not listed any more were marked as left."
                         },
                         ImportStatus::Failed => p {
                             (icon(Icon::Failed)) " The last import failed: " (run.error.as_deref().unwrap_or("no reason given"))

@@ -108,6 +108,37 @@ pub fn page(
     title: &str,
     body: Markup,
 ) -> Response {
+    frame(state, headers, session, Some(current), title, body)
+}
+
+/// A console address that leads nowhere, answered in the console's frame (so the navigation
+/// is right there) rather than as a bare error.
+pub fn not_found_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    path: &str,
+) -> Response {
+    let body = html! {
+        h1 { "Page not found" }
+        div.error role="alert" {
+            p #error-message { "There is no console page at " code { (path) } "." }
+        }
+        p { "The link may be mistyped, or lead to something that was removed. Choose a section above, or go back to " a href=(Nav::People.href()) { "Sync users" } "." }
+    };
+    let mut response = frame(state, headers, session, None, "Page not found", body);
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+fn frame(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &Session,
+    current: Option<Nav>,
+    title: &str,
+    body: Markup,
+) -> Response {
     let flash = cookie(headers, FLASH_COOKIE).map(|value| {
         form_urlencoded::parse(format!("m={value}").as_bytes())
             .next()
@@ -126,7 +157,7 @@ pub fn page(
                         ul {
                             @for section in Nav::ALL {
                                 li {
-                                    a href=(section.href()) aria-current=[(section == current).then_some("page")] { (section.label()) }
+                                    a href=(section.href()) aria-current=[(Some(section) == current).then_some("page")] { (section.label()) }
                                 }
                             }
                         }

@@ -18,8 +18,8 @@ mod settings;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::extract::{ConnectInfo, Extension, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -55,6 +55,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(activity::routes())
         .merge(settings::routes())
         .merge(audit::routes())
+        .route("/console/{*unknown}", get(unknown_page))
         .layer(middleware::from_fn_with_state(state, guard));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console/") }))
@@ -67,6 +68,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/console/assets/{name}", get(layout::asset))
         .merge(signed_in)
         .layer(middleware::map_response(never_cached))
+}
+
+/// Any other console address, for a signed-in admin (others are sent to sign in first, as for
+/// any console page, so that the answer does not say which pages exist).
+async fn unknown_page(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    layout::not_found_page(&state, &headers, &session, uri.path())
 }
 
 /// Console pages hold personal data and per-session tokens: never cached by the way (the hub's

@@ -295,7 +295,7 @@ fn row(
                 input type="checkbox" name="ids" value=(id) form="bulk" aria-label={"Select " (name)};
             }
             th scope="row" { a href={"/console/people/" (id)} { (name) } }
-            td { (person.email.as_str()) }
+            td.email { (person.email.as_str()) }
             td.primary {
                 @if summary.platforms.len() > 1 {
                     form.inline method="post" action={"/console/people/" (id) "/primary"} data-primary {
@@ -339,19 +339,44 @@ fn row(
                 @if session.can_change() {
                     details.menu {
                         summary aria-label={"More actions for " (name)} { "· · ·" }
-                        ul {
-                            @for action in ["reset", "reprompt", "remove"] {
-                                @if let Some((label, question)) = confirm_text(action, name) {
-                                    li {
-                                        a href={"/console/people/" (id) "/confirm/" (action) "?return=" (encode(back))}
-                                            data-confirm=(question)
-                                            data-action={"/console/people/" (id) "/act/" (action)}
-                                            data-label=(label) { (label) }
-                                    }
-                                }
-                            }
-                        }
+                        ul { (action_links(id, name, back)) }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The actions on one person (reset, reprompt, remove), each confirmed first: in the page's
+/// [`confirm_dialog`] with the script, on a page of its own without. Listed in a row's menu and
+/// on the person's page.
+pub fn action_links(id: PersonId, name: &str, back: &str) -> Markup {
+    html! {
+        @for action in ["reset", "reprompt", "remove"] {
+            @if let Some((label, question)) = confirm_text(action, name) {
+                li {
+                    a href={"/console/people/" (id) "/confirm/" (action) "?return=" (encode(back))}
+                        data-confirm=(question)
+                        data-action={"/console/people/" (id) "/act/" (action)}
+                        data-label=(label) { (label) }
+                }
+            }
+        }
+    }
+}
+
+/// The dialog that confirms an action of [`action_links`].
+pub fn confirm_dialog(session: &Session, back: &str) -> Markup {
+    html! {
+        dialog #confirm aria-labelledby="confirm-title" {
+            form method="post" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="return" value=(back);
+                h2 #confirm-title { "Confirm" }
+                p #confirm-text {}
+                div.buttons {
+                    button type="button" value="cancel" data-close { "Cancel" }
+                    button.danger type="submit" #confirm-button { "Confirm" }
                 }
             }
         }
@@ -371,7 +396,9 @@ async fn list(
 ) -> Result<Response, ConsoleError> {
     let Query(filters) =
         filters.map_err(|r| ConsoleError::new(StatusCode::BAD_REQUEST, r.body_text()))?;
-    let page = state.store.list_people(&filters.query()?).await?;
+    let query = filters.query()?;
+    let page = state.store.list_people(&query).await?;
+    let matching = state.store.count_people(&query).await?;
     let connected = connected_platforms(&state).await?;
     let back = uri
         .path_and_query()
@@ -425,6 +452,16 @@ async fn list(
                 }
             }
         }
+        p #matching {
+            @match (filters.is_filtered(), matching) {
+                (true, 1) => "1 person matches",
+                (true, n) => { (n) " people match" },
+                (false, 1) => "1 person in all",
+                (false, n) => { (n) " people in all" },
+            }
+            @if page.next.is_some() || filters.cursor.is_some() { "; " (PAGE) " are listed per page" }
+            "."
+        }
         @if session.can_change() && !page.people.is_empty() {
             form #bulk.bulk method="post" action="/console/people/bulk" {
                 input type="hidden" name="csrf" value=(session.csrf);
@@ -464,10 +501,10 @@ async fn list(
                             }
                         }
                         th scope="col" { "Name" }
-                        th scope="col" { "E-mail" }
+                        th.email scope="col" { "E-mail" }
                         th scope="col" { "Primary platform" }
                         th scope="col" { "Sync status" }
-                        th scope="col" { "Sync type" }
+                        th.kinds scope="col" { "Sync type" }
                         th scope="col" { span.visually-hidden { "Actions" } }
                     }
                 }
@@ -486,18 +523,7 @@ async fn list(
                 }
             }
         }
-        dialog #confirm aria-labelledby="confirm-title" {
-            form method="post" {
-                input type="hidden" name="csrf" value=(session.csrf);
-                input type="hidden" name="return" value=(back);
-                h2 #confirm-title { "Confirm" }
-                p #confirm-text {}
-                div.buttons {
-                    button type="button" value="cancel" data-close { "Cancel" }
-                    button.danger type="submit" #confirm-button { "Confirm" }
-                }
-            }
-        }
+        (confirm_dialog(&session, &back))
     };
     Ok(layout::page(
         &state,
@@ -581,7 +607,12 @@ async fn sync_one(
     let message = match body["status"].as_str() {
         Some("synced") => format!("{name} is synced on {}.", platform.display_name()),
         _ if body["prompted"] == true => format!(
-            "{name} was prompted to authorise their {} account; the clock turns into a check when they do.",
+            "{name} was prompted{} to authorise their {} account; the clock turns into a check when they do.",
+            body["prompted_on"]
+                .as_str()
+                .and_then(|p| p.parse::<Platform>().ok())
+                .map(|p| format!(" on {}", p.display_name()))
+                .unwrap_or_default(),
             platform.display_name()
         ),
         _ => format!(
@@ -679,6 +710,16 @@ async fn person_action(
         }
         "remove" => {
             remove_person(&state, &caller, id).await?;
+            // Their own page is gone with them: back to the list.
+            if back_to(Some(&fields)) == format!("/console/people/{id}") {
+                let mut response = Redirect::to("/console/people").into_response();
+                layout::flash(
+                    &state,
+                    &mut response,
+                    &format!("{name} was removed from the hub."),
+                );
+                return Ok(response);
+            }
             format!("{name} was removed from the hub.")
         }
         _ => {

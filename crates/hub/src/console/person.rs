@@ -1,5 +1,6 @@
-//! One person: their accounts on each platform, their representations with each status change
-//! (when, why) and the prompts sent to them.
+//! One person: the actions on them (as in their row's menu on Sync users), their accounts on each
+//! platform, their representations with each status change (when, why) and the prompts sent to
+//! them.
 
 use axum::Router;
 use axum::extract::{Extension, Path, State};
@@ -7,16 +8,25 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use maud::html;
-use switchboard_core::PersonId;
+use switchboard_core::{ChosenBy, PersonId};
 
 use super::connections::when;
 use super::layout::{self, Nav};
-use super::people::{kind_label, status_label};
+use super::people::{action_links, confirm_dialog, kind_label, status_label};
 use super::{ConsoleError, Session};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/console/people/{id}", get(show))
+}
+
+/// Who chose a primary platform, in a sentence's words.
+fn chosen(by: ChosenBy) -> &'static str {
+    match by {
+        ChosenBy::Automatic => "chosen automatically",
+        ChosenBy::Admin => "chosen by an admin",
+        ChosenBy::Person => "chosen by the person",
+    }
 }
 
 /// Relayed messages listed on a person's page.
@@ -45,6 +55,7 @@ async fn show(
         representations.push((representation, history, prompts));
     }
     let relayed = state.store.relayed_by(person_id, RELAYED_SHOWN).await?;
+    let back = format!("/console/people/{person_id}");
     let body = html! {
         p { a href="/console/people" { "← Sync users" } }
         h1 { (person.display_name) }
@@ -53,10 +64,14 @@ async fn show(
             dt { "Primary platform" }
             dd {
                 @match person.primary {
-                    Some(primary) => { (primary.platform.display_name()) " (chosen by " (primary.chosen_by.as_str()) ")" }
+                    Some(primary) => { (primary.platform.display_name()) " (" (chosen(primary.chosen_by)) ")" }
                     None => span.hint { "not chosen yet: choose it on Sync users" },
                 }
             }
+        }
+        @if session.can_change() {
+            h2 { "Actions" }
+            ul.actions { (action_links(person_id, &person.display_name, &back)) }
         }
         h2 { "Accounts" }
         @if accounts.is_empty() {
@@ -122,6 +137,9 @@ async fn show(
                     }
                 }
             }
+        }
+        @if session.can_change() {
+            (confirm_dialog(&session, &back))
         }
     };
     Ok(layout::page(

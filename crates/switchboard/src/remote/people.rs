@@ -216,7 +216,12 @@ async fn show(hub: &Hub, id: &str, json: bool) -> Outcome {
         output::text(&person["primary"]),
         person["primary_chosen_by"]
             .as_str()
-            .map(|by| format!(" (chosen by {by})"))
+            .map(|by| match by {
+                "automatic" => " (chosen automatically)".to_owned(),
+                "admin" => " (chosen by an admin)".to_owned(),
+                "person" => " (chosen by the person)".to_owned(),
+                other => format!(" (chosen by {other})"),
+            })
             .unwrap_or_default()
     ))?;
     output::line("accounts:")?;
@@ -339,7 +344,10 @@ fn describe(action: BulkAction<'_>, result: &Value) -> String {
             if let Some(url) = result["consent_url"].as_str() {
                 format!("{status} on {platform}: a workspace admin approves the bot at {url}")
             } else if result["prompted"] == true {
-                format!("{status} on {platform}: prompted to authorise their own account")
+                format!(
+                    "{status} on {platform}: prompted{} to authorise their own account",
+                    prompted_on(result)
+                )
             } else if result["already_synced"] == true {
                 format!("{status} on {platform} already: nothing to do")
             } else {
@@ -350,8 +358,21 @@ fn describe(action: BulkAction<'_>, result: &Value) -> String {
             "" => "reset (nothing was synced)".to_owned(),
             names => format!("reset on {names}"),
         },
-        BulkAction::Reprompt => format!("prompted again on {}", platforms("reprompted")),
+        BulkAction::Reprompt => format!(
+            "prompted again{} for {}",
+            prompted_on(result),
+            platforms("reprompted")
+        ),
     }
+}
+
+/// Where a prompt went, as " on PLATFORM (their primary platform)"; nothing from a hub that
+/// does not say.
+fn prompted_on(result: &Value) -> String {
+    result["prompted_on"]
+        .as_str()
+        .map(|platform| format!(" on {platform} (their primary platform)"))
+        .unwrap_or_default()
 }
 
 fn api_error(error: &Value) -> String {
