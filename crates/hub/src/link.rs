@@ -159,11 +159,11 @@ async fn start(
             chosen_by: ChosenBy::Person,
         };
         if let Err(error) = sync::move_primary(&state, person.id, primary, "person:browser").await {
-            return page(
+            return message(
                 StatusCode::BAD_GATEWAY,
-                &format!(
-                    "Your choice could not be saved: {error}. Try again, or ask your administrator."
-                ),
+                Outcome::Refused,
+                "Your choice could not be saved",
+                &format!("{error}. Try again, or ask your administrator."),
             );
         }
     }
