@@ -794,3 +794,109 @@ async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_sessi
     );
     assert!(admin.cookies.iter().any(|(name, _)| name == "sb_session"));
 }
+
+/// A manual bot sync that would wait for Slack's pace (one new app a minute, which the demo's
+/// auto-sync is using already) is queued and answered at once with an estimate; the row shows
+/// the clock while it waits, and the bot is created later, at the pace, without an error.
+#[tokio::test]
+async fn a_sync_waiting_for_the_platforms_pace_is_queued_and_answered_at_once() {
+    // Five people: two on Teams only, whose bots auto-sync creates at Slack's pace, and one on
+    // both. The simulator's rate limits are on, as in the demo.
+    let demo = RunningDemo::start(5, TOKEN, &[]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+    let everyone = api(&hub, "/people?limit=1000").await["people"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let both = everyone
+        .iter()
+        .find(|p| p["platforms"] == serde_json::json!(["slack", "teams"]))
+        .expect("someone on both platforms");
+    let id = both["id"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: Value| {
+        http.request(method, format!("{hub}/api/v1{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let chosen = call(
+        reqwest::Method::PUT,
+        format!("/people/{id}/primary"),
+        serde_json::json!({ "platform": "teams" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(chosen.status(), StatusCode::OK);
+
+    let asked = std::time::Instant::now();
+    let answer = call(
+        reqwest::Method::POST,
+        format!("/people/{id}/sync/slack"),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let elapsed = asked.elapsed();
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(1),
+        "answered in {elapsed:?}"
+    );
+    assert_eq!(body["status"], "queued", "{body}");
+    let estimate = body["estimated_wait_seconds"].as_u64().unwrap();
+    assert!((2..=130).contains(&estimate), "{body}");
+
+    // The row shows the clock while the sync waits its turn.
+    let (_, _, page) = owner
+        .get(&format!(
+            "/console/people?q={}",
+            both["email"].as_str().unwrap()
+        ))
+        .await;
+    let cell = format!("data-cell=\"{id}.slack\" data-status=\"syncing\"");
+    assert!(page.contains(&cell), "{page}");
+
+    // The bot is created at the pace: it waits for a workspace admin's approval (or the demo's
+    // autopilot approved it already), and nothing failed on the way.
+    let mut representation = Value::Null;
+    for _ in 0..((estimate + 30) * 5) {
+        let person = api(&hub, &format!("/people/{id}")).await;
+        representation = person["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == "slack")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if representation["status"] == "pending" || representation["status"] == "synced" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        representation["status"] == "pending" || representation["status"] == "synced",
+        "the bot was created: {representation}"
+    );
+    let audit = api(&hub, "/audit?limit=1000").await;
+    let details: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == id && e["action"] == "person.sync")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        details.contains(&"slack: waiting for a workspace admin's approval"),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .all(|d| !d.contains("failed") && !d.contains("refused")),
+        "{details:?}"
+    );
+}
