@@ -323,6 +323,45 @@ async fn person(state: &AppState, id: PersonId) -> Result<Person, SyncError> {
     state.store.person(id).await?.ok_or(SyncError::NoPerson(id))
 }
 
+/// What a sync would do, for the admin to confirm before it does it.
+pub struct Plan {
+    pub person: Person,
+    /// The representation the sync would create or prompt for, as the platform's rules say.
+    pub kind: RepresentationKind,
+    /// Synced already: the sync would do nothing.
+    pub synced: bool,
+}
+
+/// What a sync of the person on `platform` would do, without doing it or asking the platform:
+/// the representation the rules call for now (one tried before keeps its kind, as [`sync`]
+/// keeps it), or why it would be refused.
+pub async fn plan(state: &AppState, id: PersonId, platform: Platform) -> Result<Plan, SyncError> {
+    let person = person(state, id).await?;
+    let primary = person.primary.ok_or(SyncError::NoPrimary)?;
+    if primary.platform == platform {
+        return Err(SyncError::IsPrimary(platform.display_name()));
+    }
+    let module = module(state, platform)?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let ruled = module
+        .rules()
+        .representation(own_account(&accounts, platform).is_some());
+    let (kind, synced) = match state.store.representation(id, platform).await? {
+        Some(recorded) if recorded.status != SyncStatus::NotCreated => {
+            (recorded.kind, recorded.status == SyncStatus::Synced)
+        }
+        _ => (ruled, false),
+    };
+    if kind == RepresentationKind::Unsupported {
+        return Err(SyncError::Unsupported(platform.display_name()));
+    }
+    Ok(Plan {
+        person,
+        kind,
+        synced,
+    })
+}
+
 /// Syncs `person` on `platform`: creates the representation the core's rules call for if it is
 /// missing, then creates a guest, starts a bot's approval, or prompts the person. A guest or a
 /// bot waits for the platform's pace, or is queued, as `pacing` says.
