@@ -79,7 +79,8 @@ impl InFlight {
 }
 
 impl InFlight {
-    /// Whether the person's representation on `platform` is being synced or reset right now.
+    /// Whether the person's representation on `platform` is being synced (a queued sync too)
+    /// or reset right now.
     pub fn is_busy(&self, person: PersonId, platform: Platform) -> bool {
         self.0
             .lock()
