@@ -196,7 +196,20 @@ test("choosing a primary platform, then syncing one person: the clock turns to a
   });
   const teams = row(owner, person.display_name).locator("[data-cell]");
   assert.equal(await teams.getAttribute("data-status"), "not_created");
-  await teams.getByRole("button", { name: /Microsoft Teams: not created\. Sync now/ }).click();
+  // The Sync status column's info icon opens the legend of the four icons.
+  await owner.getByLabel("Legend of the sync icons").click();
+  const legend = owner.getByRole("list", { name: "Sync icons" });
+  for (const meaning of ["Not created", "Pending", "Synced", "Failed"]) {
+    await legend.getByText(new RegExp(`${meaning}:`)).waitFor();
+  }
+  await owner.getByLabel("Legend of the sync icons").click();
+
+  // The sync says what it will do, in the dialog, before it does it.
+  await teams.getByRole("link", { name: /Microsoft Teams: not created\. Sync now/ }).click();
+  const dialog = owner.getByRole("dialog");
+  await dialog.getByText(`Prompt ${person.display_name} to link their Microsoft Teams account.`).waitFor();
+  await shoot(owner, "sync-confirm");
+  await dialog.getByRole("button", { name: "Sync", exact: true }).click();
   await owner.locator(`[data-cell="${person.id}.teams"][data-status="pending"]`).waitFor();
   await shoot(owner, "sync-users-pending");
 
@@ -225,9 +238,13 @@ test("bulk sync of selected people, then each row-menu action after its confirma
   }
   await owner.getByLabel("Sync on").selectOption("teams");
   await owner.getByRole("button", { name: "Sync selected" }).click();
+  // It sums up what it will do first.
+  await owner.getByRole("heading", { name: "Sync 2 people on Microsoft Teams" }).waitFor();
+  await owner.getByText("Prompt 2 people to link their Microsoft Teams account.").waitFor();
+  await owner.getByRole("button", { name: "Sync", exact: true }).click();
   // The action's page follows it, then says how it went.
   await owner.getByRole("heading", { name: "Syncing 2 people on Microsoft Teams" }).waitFor();
-  await owner.getByText("Done: 0 synced, 0 already synced, 2 prompted, 0 waiting for approval, 0 failed.").waitFor({ timeout: 15_000 });
+  await owner.getByText("Done: 0 synced, 0 already synced, 2 prompted, 0 waiting for approval, 0 queued, 0 failed.").waitFor({ timeout: 15_000 });
   await owner.goto(`${demo.hub}/console/people?primary=slack`);
   for (const person of people) {
     await owner.locator(`[data-cell="${person.id}.teams"][data-status="pending"]`).waitFor({ timeout: 15_000 });

@@ -18,7 +18,7 @@ use switchboard_core::{
 };
 use switchboard_platform::{
     ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowState, FlowStep,
-    PlatformError, Prompt, ProvisionRequest, Provisioning, Rate, TokenBucket,
+    PlatformError, Prompt, ProvisionRequest, Provisioning, ProvisioningRate, Rate, TokenBucket,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 use switchboard_store::{FlowPurpose, PendingFlow, PeopleQuery, RepresentationSecrets, StoreError};
@@ -39,6 +39,9 @@ const AUTHORIZE_LIFETIME_MILLIS: i64 = 30 * 60 * 1000;
 pub const SYNC_LINK_PATH: &str = "/sync";
 /// The wait before retrying a platform that said to slow down without saying for how long.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The longest turn an admin's sync waits for before answering; a longer one is queued, so
+/// that nobody stares at a page or a command that hangs for the platform's pace.
+const QUEUE_AFTER: Duration = Duration::from_secs(1);
 
 /// The representations being synced or reset right now, so that two requests (an admin's and
 /// an auto-sync run, or two runs) never create two guests or bots for one person at once; and
@@ -76,7 +79,8 @@ impl InFlight {
 }
 
 impl InFlight {
-    /// Whether the person's representation on `platform` is being synced or reset right now.
+    /// Whether the person's representation on `platform` is being synced (a queued sync too)
+    /// or reset right now.
     pub fn is_busy(&self, person: PersonId, platform: Platform) -> bool {
         self.0
             .lock()
@@ -84,20 +88,19 @@ impl InFlight {
             .contains(&(person, platform))
     }
 
-    /// Waits for the connection's turn to provision, at the pace the platform publishes.
-    async fn pace(&self, connection: ConnectionId, rate: Option<Rate>) {
-        let Some(rate) = rate else { return };
+    /// Takes the connection's next turn to provision, at the pace the platform publishes, and
+    /// says how long until it comes.
+    fn turn(&self, connection: ConnectionId, rate: Option<Rate>) -> Duration {
+        let Some(rate) = rate else {
+            return Duration::ZERO;
+        };
         let now = PACE_EPOCH.elapsed();
-        let wait = self
-            .1
+        self.1
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .entry(connection)
             .or_insert_with(|| TokenBucket::new(rate, now))
-            .take(now);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+            .take(now)
     }
 }
 
@@ -129,16 +132,34 @@ pub enum SyncOutcome {
     Prompted,
     /// The platform refused; the representation is marked failed with this reason.
     Failed { reason: String },
+    /// The platform's pace puts the sync's turn `wait` away: it runs then, in the background,
+    /// and its outcome is audited when it comes. `pace` says why, in the platform's words:
+    /// "Slack allows one new app a minute".
+    Queued { wait: Duration, pace: String },
 }
 
 impl SyncOutcome {
+    /// The representation's status once the sync answered; a queued one shows as pending
+    /// (the clock) while it waits its turn, as it is being synced.
     pub fn status(&self) -> SyncStatusCode {
         match self {
             SyncOutcome::Synced | SyncOutcome::AlreadySynced => SyncStatusCode::Synced,
-            SyncOutcome::AwaitingConsent { .. } | SyncOutcome::Prompted => SyncStatusCode::Pending,
+            SyncOutcome::AwaitingConsent { .. }
+            | SyncOutcome::Prompted
+            | SyncOutcome::Queued { .. } => SyncStatusCode::Pending,
             SyncOutcome::Failed { .. } => SyncStatusCode::Failed,
         }
     }
+}
+
+/// Whether a sync that must wait for the platform's pace answers before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pacing {
+    /// It waits its turn, then answers: for the hub's own syncs, which nobody waits on.
+    Wait,
+    /// A turn more than a moment away is queued ([`SyncOutcome::Queued`]), and its outcome is
+    /// audited as coming from `source` (an admin's request: the API or the console).
+    Queue { source: String },
 }
 
 /// What the audit log says a sync on a platform came to, after the platform's name.
@@ -151,8 +172,19 @@ pub fn describe(result: &Result<SyncOutcome, SyncError>) -> String {
             "waiting for a workspace admin's approval".to_owned()
         }
         Ok(SyncOutcome::Failed { reason }) => format!("failed: {reason}"),
+        Ok(SyncOutcome::Queued { wait, pace }) => {
+            format!(
+                "queued: {pace}; its turn comes in about {} s",
+                seconds(*wait)
+            )
+        }
         Err(error) => format!("refused: {error}"),
     }
+}
+
+/// A wait in whole seconds, rounded up: "in about 0 s" would be a promise broken.
+pub fn seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// Where the audit log says an automatic action (auto-sync, auto-prompt) came from.
@@ -161,12 +193,25 @@ const AUTOMATIC_SOURCE: &str = "hub";
 /// Audits what the hub did by itself, as `actor`, so that the audit log has every outcome and
 /// not only the admins'. A failure to write it is logged, not returned: the action happened.
 async fn audit_automatic(state: &AppState, actor: &str, action: &str, id: PersonId, detail: &str) {
+    audit_later(state, actor, AUTOMATIC_SOURCE, action, id, detail).await;
+}
+
+/// Audits an outcome that came after the request was answered (the hub's own actions, a
+/// queued sync), so nobody is left to hear of a failure to write it: it is logged.
+async fn audit_later(
+    state: &AppState,
+    actor: &str,
+    source: &str,
+    action: &str,
+    id: PersonId,
+    detail: &str,
+) {
     if let Err(error) = state
         .store
-        .audit(actor, action, &id.to_string(), detail, AUTOMATIC_SOURCE)
+        .audit(actor, action, &id.to_string(), detail, source)
         .await
     {
-        tracing::warn!(person = %id, %error, "an automatic action could not be audited");
+        tracing::warn!(person = %id, %error, "an outcome could not be audited");
     }
 }
 
@@ -279,13 +324,54 @@ async fn person(state: &AppState, id: PersonId) -> Result<Person, SyncError> {
     state.store.person(id).await?.ok_or(SyncError::NoPerson(id))
 }
 
+/// What a sync would do, for the admin to confirm before it does it.
+pub struct Plan {
+    pub person: Person,
+    /// The representation the sync would create or prompt for, as the platform's rules say.
+    pub kind: RepresentationKind,
+    /// Synced already: the sync would do nothing.
+    pub synced: bool,
+}
+
+/// What a sync of the person on `platform` would do, without doing it or asking the platform:
+/// the representation the rules call for now (one tried before keeps its kind, as [`sync`]
+/// keeps it), or why it would be refused.
+pub async fn plan(state: &AppState, id: PersonId, platform: Platform) -> Result<Plan, SyncError> {
+    let person = person(state, id).await?;
+    let primary = person.primary.ok_or(SyncError::NoPrimary)?;
+    if primary.platform == platform {
+        return Err(SyncError::IsPrimary(platform.display_name()));
+    }
+    let module = module(state, platform)?;
+    let accounts = state.store.accounts_of_person(id).await?;
+    let ruled = module
+        .rules()
+        .representation(own_account(&accounts, platform).is_some());
+    let (kind, synced) = match state.store.representation(id, platform).await? {
+        Some(recorded) if recorded.status != SyncStatus::NotCreated => {
+            (recorded.kind, recorded.status == SyncStatus::Synced)
+        }
+        _ => (ruled, false),
+    };
+    if kind == RepresentationKind::Unsupported {
+        return Err(SyncError::Unsupported(platform.display_name()));
+    }
+    Ok(Plan {
+        person,
+        kind,
+        synced,
+    })
+}
+
 /// Syncs `person` on `platform`: creates the representation the core's rules call for if it is
-/// missing, then creates a guest, starts a bot's approval, or prompts the person.
+/// missing, then creates a guest, starts a bot's approval, or prompts the person. A guest or a
+/// bot waits for the platform's pace, or is queued, as `pacing` says.
 pub async fn sync(
     state: &AppState,
     id: PersonId,
     platform: Platform,
     actor: &str,
+    pacing: Pacing,
 ) -> Result<SyncOutcome, SyncError> {
     let person = person(state, id).await?;
     let primary = person.primary.ok_or(SyncError::NoPrimary)?;
@@ -293,7 +379,7 @@ pub async fn sync(
         return Err(SyncError::IsPrimary(platform.display_name()));
     }
     let module = module(state, platform)?;
-    let _claim = state.syncing.claim(id, platform)?;
+    let claim = state.syncing.claim(id, platform)?;
     let accounts = state.store.accounts_of_person(id).await?;
     let existing = own_account(&accounts, platform);
     let connection = connection_for(state, platform, existing).await?;
@@ -364,64 +450,172 @@ pub async fn sync(
                 )
                 .await?;
             }
-            let request = ProvisionRequest {
-                display_name: person.display_name.clone(),
-                email: person.email.clone(),
-                avatar_url: None,
-                existing_account: existing.map(|a| a.external_id.clone()),
+            let provision = Provision {
+                state: state.clone(),
+                module: module.clone(),
+                connection,
+                id,
+                platform,
+                kind: representation.kind,
+                request: ProvisionRequest {
+                    display_name: person.display_name.clone(),
+                    email: person.email.clone(),
+                    avatar_url: None,
+                    existing_account: existing.map(|a| a.external_id.clone()),
+                },
+                actor: actor.to_owned(),
             };
-            state
-                .syncing
-                .pace(connection.connection.id, module.provisioning_rate())
-                .await;
-            match module.provision_representation(&connection, &request).await {
-                Ok(Provisioning::Ready {
-                    account,
-                    credentials,
-                }) => {
-                    let secrets = secrets_of(&credentials);
-                    keep_webhook_secrets(state, platform, &credentials).await?;
-                    let created = match representation.kind {
-                        RepresentationKind::GuestAccount => "guest account created",
-                        _ => "bot created",
-                    };
-                    state
-                        .store
-                        .complete_sync(
-                            id,
-                            platform,
-                            &account,
-                            &secrets,
-                            &format!("{actor}: {created}"),
-                        )
-                        .await?;
-                    crate::relay::release_held(state, id).await;
-                    Ok(SyncOutcome::Synced)
+            let wait = provision.turn();
+            let source = match pacing {
+                Pacing::Queue { source } if wait > QUEUE_AFTER => {
+                    return Ok(provision.queue(claim, wait, source));
                 }
-                Ok(Provisioning::AwaitingConsent {
-                    state: module_state,
-                    created,
-                    ..
-                }) => {
-                    // Kept first, so a reset can remove the bot's app even if approval never
-                    // comes.
-                    state
-                        .store
-                        .set_representation_secrets(id, platform, &secrets_of(&created))
-                        .await?;
-                    await_consent(
-                        state,
-                        &module,
-                        &connection,
+                Pacing::Queue { source } => Some(source),
+                Pacing::Wait => None,
+            };
+            tokio::time::sleep(wait).await;
+            match (provision.run().await, source) {
+                // The platform is slower than the pace it publishes: an admin's sync is queued
+                // for its next turn rather than refused.
+                (
+                    Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })),
+                    Some(source),
+                ) => {
+                    let wait = provision
+                        .turn()
+                        .max(error.retry_after().unwrap_or(DEFAULT_RATE_LIMIT_WAIT));
+                    Ok(provision.queue(claim, wait, source))
+                }
+                (outcome, _) => outcome,
+            }
+        }
+    }
+}
+
+/// A guest or a bot to create, with everything its creation needs, so that it can wait for
+/// its turn in the background.
+struct Provision {
+    state: AppState,
+    module: Arc<dyn ChatPlatform>,
+    connection: ConnectionContext,
+    id: PersonId,
+    platform: Platform,
+    kind: RepresentationKind,
+    request: ProvisionRequest,
+    actor: String,
+}
+
+impl Provision {
+    fn rate(&self) -> Option<ProvisioningRate> {
+        self.module.provisioning_rate()
+    }
+
+    /// Takes the connection's next turn: how long until it comes.
+    fn turn(&self) -> Duration {
+        self.state
+            .syncing
+            .turn(self.connection.connection.id, self.rate().map(|r| r.rate))
+    }
+
+    /// Runs the creation `wait` from now in the background, holding the representation's
+    /// claim (so the console shows the clock and nobody else syncs or resets it meanwhile);
+    /// a rate limit the platform still answers is waited out at the pace, never a failure.
+    /// The outcome is audited as the admin's, from `source`.
+    fn queue(self, claim: Claim, wait: Duration, source: String) -> SyncOutcome {
+        let pace = match self.rate() {
+            Some(rate) => format!("{} allows {}", self.platform.display_name(), rate.allows),
+            None => format!(
+                "{} asked the hub to slow down",
+                self.platform.display_name()
+            ),
+        };
+        tracing::info!(person = %self.id, platform = self.platform.as_str(), wait_s = seconds(wait), "a sync is queued for the platform's pace");
+        tokio::spawn(async move {
+            let _claim = claim;
+            let mut wait = wait;
+            let outcome = loop {
+                tokio::time::sleep(wait).await;
+                match self.run().await {
+                    Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })) => {
+                        wait = self
+                            .turn()
+                            .max(error.retry_after().unwrap_or(DEFAULT_RATE_LIMIT_WAIT));
+                        tracing::info!(person = %self.id, platform = self.platform.as_str(), wait_s = seconds(wait), "a queued sync waits for the platform's rate limit");
+                    }
+                    outcome => break outcome,
+                }
+            };
+            if let Err(error) = &outcome {
+                tracing::warn!(person = %self.id, platform = self.platform.as_str(), %error, "a queued sync was refused");
+            }
+            audit_later(
+                &self.state,
+                &self.actor,
+                &source,
+                "person.sync",
+                self.id,
+                &format!("{}: {}", self.platform, describe(&outcome)),
+            )
+            .await;
+        });
+        SyncOutcome::Queued { wait, pace }
+    }
+
+    /// Creates the guest or the bot now.
+    async fn run(&self) -> Result<SyncOutcome, SyncError> {
+        let (state, id, platform, actor) =
+            (&self.state, self.id, self.platform, self.actor.as_str());
+        match self
+            .module
+            .provision_representation(&self.connection, &self.request)
+            .await
+        {
+            Ok(Provisioning::Ready {
+                account,
+                credentials,
+            }) => {
+                let secrets = secrets_of(&credentials);
+                keep_webhook_secrets(state, platform, &credentials).await?;
+                let created = match self.kind {
+                    RepresentationKind::GuestAccount => "guest account created",
+                    _ => "bot created",
+                };
+                state
+                    .store
+                    .complete_sync(
                         id,
                         platform,
-                        module_state,
-                        actor,
+                        &account,
+                        &secrets,
+                        &format!("{actor}: {created}"),
                     )
-                    .await
-                }
-                Err(error) => fail(state, id, platform, error, actor).await,
+                    .await?;
+                crate::relay::release_held(state, id).await;
+                Ok(SyncOutcome::Synced)
             }
+            Ok(Provisioning::AwaitingConsent {
+                state: module_state,
+                created,
+                ..
+            }) => {
+                // Kept first, so a reset can remove the bot's app even if approval never
+                // comes.
+                state
+                    .store
+                    .set_representation_secrets(id, platform, &secrets_of(&created))
+                    .await?;
+                await_consent(
+                    state,
+                    &self.module,
+                    &self.connection,
+                    id,
+                    platform,
+                    module_state,
+                    actor,
+                )
+                .await
+            }
+            Err(error) => fail(state, id, platform, error, actor).await,
         }
     }
 }
@@ -628,7 +822,7 @@ pub async fn auto_prompt(
             let accounts = state.store.accounts_of_person(id).await?;
             prompt(state, &person, &accounts, platform, actor).await
         }
-        _ => sync(state, id, platform, actor).await,
+        _ => sync(state, id, platform, actor, Pacing::Wait).await,
     };
     // What it did is audited; a refusal changed nothing and comes again with each retry of
     // every held copy, so the relay logs it instead.
@@ -1039,7 +1233,7 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
         workers.spawn(async move {
             for id in people {
                 loop {
-                    let outcome = sync(&state, id, platform, &actor).await;
+                    let outcome = sync(&state, id, platform, &actor, Pacing::Wait).await;
                     if let Err(SyncError::Platform(error @ PlatformError::RateLimited { .. })) =
                         &outcome
                     {

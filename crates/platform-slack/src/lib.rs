@@ -35,7 +35,8 @@ use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
     EventEnvelope, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
     InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
-    ProvisionRequest, Provisioning, RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
+    ProvisionRequest, Provisioning, ProvisioningRate, Rate, RetryPolicy, Team, UserPage,
+    WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -133,6 +134,15 @@ pub struct SlackSettings {
     pub redirect_url: String,
     #[serde(default = "default_timeout")]
     pub request_timeout_secs: u64,
+    /// Whether bots' apps are created at Slack's published pace (one a minute); off only for
+    /// a server that sets no such limit, as the simulator with its rate limits off, where the
+    /// pace would only slow the hub down.
+    #[serde(default = "default_pace_apps")]
+    pub pace_apps: bool,
+}
+
+fn default_pace_apps() -> bool {
+    true
 }
 
 fn default_api_base_url() -> String {
@@ -547,6 +557,18 @@ impl SlackPlatform {
 impl ChatPlatform for SlackPlatform {
     fn platform(&self) -> Platform {
         Platform::Slack
+    }
+
+    /// Each bot is one `apps.manifest.create`, a Tier 1 method: one call a minute per
+    /// workspace, bursts tolerated only a little, so none are counted on.
+    fn provisioning_rate(&self) -> Option<ProvisioningRate> {
+        self.settings.pace_apps.then_some(ProvisioningRate {
+            rate: Rate {
+                per_second: 1.0 / 60.0,
+                burst: 1.0,
+            },
+            allows: "one new app a minute",
+        })
     }
 
     fn connect_fields(&self) -> Vec<ConnectField> {

@@ -35,8 +35,8 @@ use switchboard_platform::{
     Actor, AnnouncedPost, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials,
     EventEnvelope, EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health,
     ImportRequest, InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError,
-    PlatformUser, Prompt, ProvisionRequest, Provisioning, Rate, RetryPolicy, SubscriptionChange,
-    Team, UserPage, WebhookRequest, WebhookVerdict,
+    PlatformUser, Prompt, ProvisionRequest, Provisioning, ProvisioningRate, Rate, RetryPolicy,
+    SubscriptionChange, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -212,9 +212,12 @@ const ALL_CHAT_MESSAGES: &str = "/chats/getAllMessages";
 const SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(3 * 24 * 3600 - 3600);
 
 /// Graph's published limit on `POST /invitations`: 150 requests per 5 s per tenant.
-const INVITATION_RATE: Rate = Rate {
-    per_second: 30.0,
-    burst: 150.0,
+const INVITATION_RATE: ProvisioningRate = ProvisioningRate {
+    rate: Rate {
+        per_second: 30.0,
+        burst: 150.0,
+    },
+    allows: "150 invitations every 5 seconds",
 };
 
 impl TeamsPlatform {
@@ -912,7 +915,7 @@ impl ChatPlatform for TeamsPlatform {
 
     /// Each guest takes one `POST /invitations`, which Graph limits to 150 requests per 5 s
     /// per tenant.
-    fn provisioning_rate(&self) -> Option<Rate> {
+    fn provisioning_rate(&self) -> Option<ProvisioningRate> {
         Some(INVITATION_RATE)
     }
 

@@ -20,7 +20,7 @@ use switchboard_core::{
 use switchboard_secrets::SecretString;
 
 pub use error::PlatformError;
-pub use rate::{Rate, TokenBucket};
+pub use rate::{ProvisioningRate, Rate, TokenBucket};
 pub use registry::PlatformRegistry;
 pub use retry::{RetryPolicy, with_retries};
 pub use types::{
@@ -116,7 +116,7 @@ pub trait ChatPlatform: Send + Sync {
     /// The pace at which one connection may provision representations, as the platform
     /// publishes its limits; the hub waits for it rather than being answered 429. `None` when
     /// the platform sets no limit that provisioning would reach.
-    fn provisioning_rate(&self) -> Option<Rate> {
+    fn provisioning_rate(&self) -> Option<ProvisioningRate> {
         None
     }
 

@@ -9,6 +9,16 @@ pub struct Rate {
     pub burst: f64,
 }
 
+/// The pace at which one connection may provision representations, with how the platform's
+/// limit reads to an admin after the platform's name ("Slack allows one new app a minute"),
+/// so that what the hub says about a wait comes from the module that knows the limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProvisioningRate {
+    pub rate: Rate,
+    /// The limit in words, after "allows": "one new app a minute".
+    pub allows: &'static str,
+}
+
 /// A token bucket that hands out waits: each request takes a token, waiting for it if the
 /// bucket is empty. Time is passed in, so the bucket itself never reads a clock.
 #[derive(Debug, Clone, PartialEq)]

@@ -119,7 +119,14 @@ async fn run() {
     .expect("the hub's Slack app");
     let clock: Arc<dyn switchboard_core::Clock> = Arc::new(SystemClock);
     let platforms = switchboard::platforms::registry(
-        &switchboard::demo::platform_config(&sim, &hub, &slack_app),
+        &switchboard::demo::platform_config(
+            &sim,
+            &hub,
+            &slack_app,
+            switchboard::demo::sim_rate_limits(&sim)
+                .await
+                .expect("the simulator's settings"),
+        ),
         clock.clone(),
     )
     .expect("the platform modules");

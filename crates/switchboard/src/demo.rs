@@ -164,8 +164,24 @@ pub async fn create_slack_app(sim: &str, hub_callback: &str) -> anyhow::Result<S
     })
 }
 
-/// The `[platforms]` tables that point the hub at the simulator.
-pub fn platform_config(sim: &str, hub: &str, slack: &SlackApp) -> toml::Table {
+/// Whether the simulator at `sim` enforces the platforms' rate limits: the hub paces itself
+/// only where something limits it.
+pub async fn sim_rate_limits(sim: &str) -> anyhow::Result<bool> {
+    let settings: Value = browser()?
+        .get(format!("{sim}/_sim/settings"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    settings["rate_limits"]
+        .as_bool()
+        .context("the simulator's settings name no rate_limits")
+}
+
+/// The `[platforms]` tables that point the hub at the simulator; `paced` when the simulator
+/// enforces rate limits.
+pub fn platform_config(sim: &str, hub: &str, slack: &SlackApp, paced: bool) -> toml::Table {
     let mut slack_table = toml::Table::new();
     for (key, value) in [
         ("api_base_url", format!("{sim}/slack")),
@@ -180,6 +196,7 @@ pub fn platform_config(sim: &str, hub: &str, slack: &SlackApp) -> toml::Table {
     ] {
         slack_table.insert(key.to_owned(), toml::Value::String(value));
     }
+    slack_table.insert("pace_apps".to_owned(), toml::Value::Boolean(paced));
     let mut interop = toml::Table::new();
     interop.insert(
         "tenant".to_owned(),

@@ -309,12 +309,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     )
     .await
     .context("setting up the simulated Slack")?;
+    let paced = demo::sim_rate_limits(&sim_url)
+        .await
+        .context("reading the simulator's settings")?;
     let (state, lock) = open_hub(HubSetup {
         data_dir: &data_dir,
         database_url: args.database_url.as_deref(),
         secret_key: None,
         public_url: &hub_url,
-        platforms: &demo::platform_config(&sim_url, &hub_url, &slack_app),
+        platforms: &demo::platform_config(&sim_url, &hub_url, &slack_app, paced),
         listen: hub_address,
     })
     .await?;

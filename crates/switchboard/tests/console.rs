@@ -512,8 +512,21 @@ async fn a_viewer_reads_but_cannot_change_and_the_status_stream_reports_each_cel
     assert!(ended.is_ok(), "the stream ended with the session");
 }
 
+/// An API call of the demo's token, answering its status.
+async fn api_call(demo_url: &str, method: reqwest::Method, path: &str, body: Value) -> u16 {
+    reqwest::Client::new()
+        .request(method, format!("{demo_url}/api/v1{path}"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
-async fn a_bulk_sync_shows_each_outcome_and_audits_every_one() {
+async fn a_sync_is_confirmed_in_words_and_a_bulk_sync_shows_each_outcome_and_audits_every_one() {
     let demo = RunningDemo::start(30, TOKEN, &[]);
     let hub = demo.hub_url();
     let mut owner = owner_through_setup_link(&demo).await;
@@ -528,10 +541,22 @@ async fn a_bulk_sync_shows_each_outcome_and_audits_every_one() {
             .cloned()
             .unwrap_or_else(|| panic!("nobody on exactly {platforms}"))
     };
+    let all_on = |platforms: Value| -> Vec<Value> {
+        everyone
+            .iter()
+            .filter(|p| p["platforms"] == platforms)
+            .cloned()
+            .collect()
+    };
     let (single, both, teams_only) = (
         on(serde_json::json!(["slack"])),
         on(serde_json::json!(["slack", "teams"])),
         on(serde_json::json!(["teams"])),
+    );
+    let (other_single, other_both, last_on_teams) = (
+        all_on(serde_json::json!(["slack"]))[1].clone(),
+        all_on(serde_json::json!(["slack", "teams"]))[1].clone(),
+        all_on(serde_json::json!(["teams"])).last().unwrap().clone(),
     );
     let id = |person: &Value| person["id"].as_str().unwrap().to_owned();
     let name = |person: &Value| person["display_name"].as_str().unwrap().to_owned();
@@ -547,21 +572,121 @@ async fn a_bulk_sync_shows_each_outcome_and_audits_every_one() {
     }
     assert!(synced, "auto-sync synced {}", name(&single));
 
+    // The Sync status column's header opens the legend of the four icons.
     let (_, _, page) = owner.get("/console/people").await;
     let csrf = field(&page, "csrf");
-    let (status, location, _) = owner
-        .post(
-            "/console/people/bulk",
-            &[
-                ("csrf", &csrf),
-                ("ids", &id(&single)),
-                ("ids", &id(&both)),
-                ("ids", &id(&teams_only)),
-                ("action", "sync"),
-                ("platform", "teams"),
-            ],
+    let legend = &page[page.find("<details class=\"legend\">").expect("a legend")..];
+    let legend = &legend[..legend.find("</details>").unwrap()];
+    assert!(
+        legend.contains("aria-label=\"Legend of the sync icons\""),
+        "{legend}"
+    );
+    for (class, meaning) in [
+        ("not-created", "Not created"),
+        ("pending", "Pending"),
+        ("synced", "Synced"),
+        ("failed", "Failed"),
+    ] {
+        assert!(
+            legend.contains(&format!("icon {class}")) && legend.contains(meaning),
+            "{meaning} in {legend}"
+        );
+    }
+
+    // Each sync says what it will do, in the words of the platform's rules, before it does it:
+    // a page with the sentence and a form that does it.
+    for person in [&single, &other_single] {
+        let status = api_call(
+            &hub,
+            reqwest::Method::POST,
+            &format!("/people/{}/reset", id(person)),
+            serde_json::json!({}),
         )
         .await;
+        assert_eq!(status, 200);
+    }
+    let status = api_call(
+        &hub,
+        reqwest::Method::PUT,
+        &format!("/people/{}/primary", id(&other_both)),
+        serde_json::json!({ "platform": "slack" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for (person, platform, sentence) in [
+        (
+            &single,
+            "teams",
+            format!(
+                "Create a guest account for {} in Microsoft Teams.",
+                name(&single)
+            ),
+        ),
+        (
+            &last_on_teams,
+            "slack",
+            format!("Create a bot for {} in Slack.", name(&last_on_teams)),
+        ),
+        (
+            &other_both,
+            "teams",
+            format!(
+                "Prompt {} to link their Microsoft Teams account.",
+                name(&other_both)
+            ),
+        ),
+    ] {
+        let confirm = format!("/console/people/{}/sync/{platform}", id(person));
+        let (status, _, page) = owner.get(&confirm).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = page.replace("&#39;", "'");
+        assert!(page.contains(&sentence), "{sentence} in {page}");
+        assert!(
+            page.contains(&format!("<form method=\"post\" action=\"{confirm}\">"))
+                && field(&page, "csrf") == csrf,
+            "{page}"
+        );
+    }
+    let confirm = format!("/console/people/{}/sync/teams", id(&single));
+    let (status, _, _) = owner.post(&confirm, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        api(&hub, &format!("/people/{}", id(&single))).await["representations"][0]["status"],
+        "synced"
+    );
+    // A sync the hub would refuse says why, with nothing to press.
+    let (status, _, page) = owner
+        .get(&format!("/console/people/{}/sync/teams", id(&both)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("no primary platform chosen")
+            && !page.contains("method=\"post\" action=\"/console/people/"),
+        "{page}"
+    );
+
+    // A bulk sync sums up what it will do, and names who it will not sync, before it runs.
+    let selection = [
+        ("csrf", csrf.as_str()),
+        ("ids", &id(&single)),
+        ("ids", &id(&other_single)),
+        ("ids", &id(&both)),
+        ("ids", &id(&teams_only)),
+        ("action", "sync"),
+        ("platform", "teams"),
+    ];
+    let (status, _, page) = owner.post("/console/people/bulk", &selection).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = page.replace("&#39;", "'");
+    assert!(
+        page.contains(
+            "Create 1 guest account in Microsoft Teams, leave 1 person synced already as they are."
+        ) && page.contains(&format!("{}</a>: no primary platform chosen", name(&both))),
+        "{page}"
+    );
+    let mut confirmed = selection.to_vec();
+    confirmed.push(("confirmed", "yes"));
+    let (status, location, _) = owner.post("/console/people/bulk", &confirmed).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(
         location.starts_with("/console/people/bulk/"),
@@ -580,7 +705,7 @@ async fn a_bulk_sync_shows_each_outcome_and_audits_every_one() {
     let page = page.replace("&#39;", "'");
     assert!(
         page.contains(
-            "Done: 0 synced, 1 already synced, 0 prompted, 0 waiting for approval, 2 failed."
+            "Done: 1 synced, 1 already synced, 0 prompted, 0 waiting for approval, 0 queued, 2 failed."
         ),
         "{page}"
     );
@@ -793,6 +918,129 @@ async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_sessi
         (StatusCode::SEE_OTHER, "/console/audit?before=9")
     );
     assert!(admin.cookies.iter().any(|(name, _)| name == "sb_session"));
+}
+
+/// A manual bot sync that would wait for Slack's pace (one new app a minute, which the demo's
+/// auto-sync is using already) is queued and answered at once with an estimate; the row shows
+/// the clock while it waits, and the bot is created later, at the pace, without an error.
+#[tokio::test]
+async fn a_sync_waiting_for_the_platforms_pace_is_queued_and_answered_at_once() {
+    // Five people: two on Teams only, whose bots auto-sync creates at Slack's pace, and one on
+    // both. The simulator's rate limits are on, as in the demo.
+    let demo = RunningDemo::start(5, TOKEN, &[]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+    let everyone = api(&hub, "/people?limit=1000").await["people"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let both = everyone
+        .iter()
+        .find(|p| p["platforms"] == serde_json::json!(["slack", "teams"]))
+        .expect("someone on both platforms");
+    let id = both["id"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: Value| {
+        http.request(method, format!("{hub}/api/v1{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let chosen = call(
+        reqwest::Method::PUT,
+        format!("/people/{id}/primary"),
+        serde_json::json!({ "platform": "teams" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(chosen.status(), StatusCode::OK);
+
+    let asked = std::time::Instant::now();
+    let answer = call(
+        reqwest::Method::POST,
+        format!("/people/{id}/sync/slack"),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    let elapsed = asked.elapsed();
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(1),
+        "answered in {elapsed:?}"
+    );
+    assert_eq!(body["status"], "queued", "{body}");
+    let estimate = body["estimated_wait_seconds"].as_u64().unwrap();
+    assert!((2..=130).contains(&estimate), "{body}");
+
+    // The row shows the clock while the sync waits its turn.
+    let (_, _, page) = owner
+        .get(&format!(
+            "/console/people?q={}",
+            both["email"].as_str().unwrap()
+        ))
+        .await;
+    let cell = format!("data-cell=\"{id}.slack\" data-status=\"syncing\"");
+    assert!(page.contains(&cell), "{page}");
+    // So does the cell the page's script gets back from another sync of it, which is refused
+    // while the queued one holds the representation.
+    let response = owner
+        .http
+        .post(owner.url(&format!("/console/people/{id}/sync/slack")))
+        .header("cookie", owner.cookie_header())
+        .header("x-requested-with", "fetch")
+        .header("x-csrf-token", field(&page, "csrf"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let refused = response.text().await.unwrap();
+    assert!(
+        refused.contains(&cell) && refused.contains("being synced or reset right now"),
+        "{refused}"
+    );
+
+    // The bot is created at the pace: it waits for a workspace admin's approval (or the demo's
+    // autopilot approved it already), and nothing failed on the way.
+    let mut representation = Value::Null;
+    for _ in 0..((estimate + 30) * 5) {
+        let person = api(&hub, &format!("/people/{id}")).await;
+        representation = person["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == "slack")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if representation["status"] == "pending" || representation["status"] == "synced" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        representation["status"] == "pending" || representation["status"] == "synced",
+        "the bot was created: {representation}"
+    );
+    let audit = api(&hub, "/audit?limit=1000").await;
+    let details: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == id && e["action"] == "person.sync")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        details.contains(&"slack: waiting for a workspace admin's approval"),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .all(|d| !d.contains("failed") && !d.contains("rate limited")),
+        "{details:?}"
+    );
 }
 
 /// Polls the API until `found` accepts what `path` answers.

@@ -711,7 +711,7 @@ async fn bulk_actions_answer_per_person_and_settings_round_trip() {
     );
     assert_eq!(
         body["summary"],
-        json!({"synced": 0, "already_synced": 1, "prompted": 0, "awaiting_consent": 0, "failed": 2}),
+        json!({"synced": 0, "already_synced": 1, "prompted": 0, "awaiting_consent": 0, "queued": 0, "failed": 2}),
         "{body}"
     );
     // Each person's outcome is audited, the refusal too.

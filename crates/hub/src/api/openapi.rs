@@ -123,6 +123,12 @@ fn operation(
     operation
 }
 
+/// `operation` with a second success: an answer other than the usual one (202, queued).
+fn also(mut operation: Value, status: &str, response: Value) -> Value {
+    operation["responses"][status] = response;
+    operation
+}
+
 fn error_response(description: &str, codes: &[&str]) -> Value {
     json!({
         "description": format!("{description} Codes: {}.", codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
@@ -381,6 +387,13 @@ fn schemas() -> Value {
             "already_synced": { "type": "boolean", "description": "the representation was synced already: nothing was done" },
             "prompted_on": { "oneOf": [reference("Platform"), { "type": "null" }], "description": "where the prompt went (the person's primary platform); null when nobody was prompted" },
         })),
+        "SyncQueued": object(&["id", "platform", "status", "estimated_wait_seconds", "pace"], json!({
+            "id": { "type": "string" },
+            "platform": platform,
+            "status": { "const": "queued" },
+            "estimated_wait_seconds": { "type": "integer", "minimum": 1, "description": "about how long until the platform's pace lets the hub create the guest or bot, in whole seconds" },
+            "pace": { "type": "string", "description": "why it waits, in the platform's words: `Slack allows one new app a minute`" },
+        })),
         "ResetResult": object(&["id", "reset"], json!({
             "id": { "type": "string" },
             "reset": array_of(reference("Platform")),
@@ -403,7 +416,7 @@ fn schemas() -> Value {
             "oneOf": [
                 {
                     "allOf": [
-                        { "oneOf": [reference("SyncResult"), reference("ResetResult"), reference("RepromptResult")] },
+                        { "oneOf": [reference("SyncResult"), reference("SyncQueued"), reference("ResetResult"), reference("RepromptResult")] },
                         object(&["ok"], json!({ "ok": { "const": true } })),
                     ],
                 },
@@ -422,7 +435,7 @@ fn schemas() -> Value {
             "summary": {
                 "type": "object",
                 "additionalProperties": { "type": "integer", "minimum": 0 },
-                "description": "how many people came to each outcome, every outcome of the action named: for `sync` `synced`, `already_synced`, `prompted`, `awaiting_consent` and `failed`; for `reset` `reset` and `failed`; for `reprompt` `reprompted` and `failed` (`failed` counts every result with `ok: false`)",
+                "description": "how many people came to each outcome, every outcome of the action named: for `sync` `synced`, `already_synced`, `prompted`, `awaiting_consent`, `queued` and `failed`; for `reset` `reset` and `failed`; for `reprompt` `reprompted` and `failed` (`failed` counts every result with `ok: false`)",
             },
         })),
         "PendingConsent": object(&["person_id", "display_name", "platform", "url", "expires_at"], json!({
@@ -601,10 +614,11 @@ fn paths() -> Value {
                 ("200", ok("how many people's primary changed", "PrimaryRuleResult")), &["400", "404", "409", "429", "502", "503"]),
         },
         "/people/{id}/sync/{platform}": {
-            "post": operation("syncPerson", "Represents the person on a platform other than their primary", "sync",
+            "post": also(operation("syncPerson", "Represents the person on a platform other than their primary", "sync",
                 vec![person_id.clone(), platform_path], None,
                 ("200", ok("`synced` (e.g. a Teams guest; `already_synced` when it was, and nothing was done), or `pending` with a `consent_url` (a Slack bot waiting for a workspace admin) or `prompted` (the person was asked to authorise their own account)", "SyncResult")),
                 &sync_errors),
+                "202", ok("queued: the platform's pace (Slack creates one app a minute) puts the guest's or bot's creation more than a second away; it runs then, in the background, and its outcome is audited as the caller's. Meanwhile the representation is being synced (the console shows the clock), and another sync or a reset of it is refused (`sync_in_progress`)", "SyncQueued")),
         },
         "/people/{id}/reset": {
             "post": operation("resetPerson", "Breaks every sync: removes the guests and bots the hub created, returns each representation to `not_created`, and decides the primary platform again (a person on one platform has it again, chosen automatically; one on several has none until it is chosen)", "sync",

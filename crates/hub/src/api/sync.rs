@@ -32,6 +32,9 @@ fn platform(text: &str) -> Result<Platform, ApiError> {
         })
 }
 
+/// What a sync answers when it waits for the platform's pace in the background.
+pub(crate) const QUEUED: &str = "queued";
+
 /// The most people one bulk request may name.
 const MAX_BULK: usize = 1_000;
 
@@ -59,6 +62,7 @@ impl Action {
                 "already_synced",
                 "prompted",
                 "awaiting_consent",
+                "queued",
                 "failed",
             ],
             Action::Reset => &["reset", "failed"],
@@ -73,6 +77,7 @@ impl Action {
             Action::Sync(_) if body["already_synced"] == true => "already_synced",
             Action::Sync(_) if body["prompted"] == true => "prompted",
             Action::Sync(_) if body["consent_url"].is_string() => "awaiting_consent",
+            Action::Sync(_) if body["status"] == QUEUED => "queued",
             Action::Sync(_) => "synced",
             Action::Reset => "reset",
             Action::Reprompt => "reprompted",
@@ -90,7 +95,10 @@ pub(crate) async fn act(
 ) -> Result<Value, ApiError> {
     let (detail, answer) = match action {
         Action::Sync(platform) => {
-            let outcome = sync::sync(state, id, platform, &caller.actor).await;
+            let pacing = sync::Pacing::Queue {
+                source: caller.source.clone(),
+            };
+            let outcome = sync::sync(state, id, platform, &caller.actor, pacing).await;
             let detail = format!("{platform}: {}", sync::describe(&outcome));
             (detail, sync_answer(state, id, platform, outcome).await)
         }
@@ -137,6 +145,15 @@ async fn sync_answer(
             "sync_failed",
             format!("{}: {reason}", platform.display_name()),
         ));
+    }
+    if let SyncOutcome::Queued { wait, pace } = &outcome {
+        return Ok(json!({
+            "id": id.to_string(),
+            "platform": platform.as_str(),
+            "status": QUEUED,
+            "estimated_wait_seconds": sync::seconds(*wait),
+            "pace": pace,
+        }));
     }
     Ok(json!({
         "id": id.to_string(),
@@ -190,11 +207,16 @@ async fn sync_one(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiPath((id, name)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (id, target) = (person_id(&id)?, platform(&name)?);
-    act(&state, &caller, id, Action::Sync(target))
-        .await
-        .map(Json)
+    let body = act(&state, &caller, id, Action::Sync(target)).await?;
+    // Accepted, not done: the sync runs when the platform's pace allows.
+    let status = if body["status"] == QUEUED {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(body)))
 }
 
 async fn reset_one(

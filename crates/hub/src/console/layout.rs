@@ -252,3 +252,12 @@ pub fn icon(icon: Icon) -> Markup {
         }
     }
 }
+
+/// An "i" in a circle: where a legend or an explanation opens.
+pub fn info_icon() -> Markup {
+    html! {
+        svg class="icon info" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false" {
+            path d="M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2a8 8 0 1 1 0 16 8 8 0 0 1 0-16zm-1 3v2h2V7h-2zm0 4v6h2v-6h-2z" {}
+        }
+    }
+}

@@ -22,11 +22,12 @@ use switchboard_core::{
 };
 use switchboard_store::{PeopleQuery, PersonSummary, PrimaryFilter};
 
-use super::layout::{self, Icon, Nav, icon};
+use super::layout::{self, Icon, Nav, icon, info_icon};
 use super::{ConsoleError, Fields, Session};
 use crate::AppState;
 use crate::api::people::{choose_primary, decode_cursor, encode_cursor, search};
-use crate::api::sync::{Action, act, remove_person};
+use crate::api::sync::{Action, QUEUED, act, remove_person};
+use crate::sync::{Plan, plan};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -34,7 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/people/events", get(events))
         .route("/console/people/bulk", post(bulk))
         .route("/console/people/bulk/{run}", get(bulk_run))
-        .route("/console/people/{id}/sync/{platform}", post(sync_one))
+        .route(
+            "/console/people/{id}/sync/{platform}",
+            get(sync_confirm).post(sync_one),
+        )
         .route("/console/people/{id}/primary", post(set_primary))
         .route("/console/people/{id}/confirm/{action}", get(confirm_page))
         .route("/console/people/{id}/act/{action}", post(person_action))
@@ -191,15 +195,23 @@ fn kinds_cell<'r>(
     }
 }
 
+/// What a status cell says under its icon, after the admin's sync.
+enum Said<'a> {
+    /// Why the hub refused the sync.
+    Refused(&'a str),
+    /// When a sync queued for the platform's pace comes.
+    Queued(&'a str),
+}
+
 /// One secondary platform's status: an icon, the platform's name, and where something can be
-/// done (not created, failed) a button that syncs.
+/// done (not created, failed) a link to the sync's confirmation.
 fn status_cell(
     session: &Session,
     person: PersonId,
     platform: Platform,
     representation: Option<&Representation>,
     busy: bool,
-    refused: Option<&str>,
+    said: Option<Said<'_>>,
 ) -> Markup {
     let name = platform.display_name();
     let status = representation.map_or(SyncStatus::NotCreated, |r| r.status.clone());
@@ -211,7 +223,10 @@ fn status_cell(
         _ => name.to_owned(),
     };
     let (shown, description) = if busy {
-        (Icon::Pending, format!("{described}: syncing now"))
+        (
+            Icon::Pending,
+            format!("{described}: syncing now, or queued for the platform's pace"),
+        )
     } else {
         match &status {
             SyncStatus::NotCreated => (Icon::NotCreated, format!("{described}: not created")),
@@ -236,21 +251,88 @@ fn status_cell(
     html! {
         span.rep id=(cell_id(person, platform)) data-cell={(person) "." (platform.as_str())} data-status=(code) {
             @if actionable {
-                form.inline method="post" action={"/console/people/" (person) "/sync/" (platform.as_str())} data-sync {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    button.icon-button type="submit" title={(description) ". Sync now"} aria-label={(description) ". Sync now"} {
-                        (icon(shown)) span.platform { (name) }
-                    }
+                a.icon-button href={"/console/people/" (person) "/sync/" (platform.as_str())} data-sync title={(description) ". Sync now"} aria-label={(description) ". Sync now"} {
+                    (icon(shown)) span.platform { (name) }
                 }
             } @else {
                 span.status title=(description) role="img" aria-label=(description) {
                     (icon(shown)) span.platform aria-hidden="true" { (name) }
                 }
             }
-            @if let Some(refused) = refused {
-                span.refused role="alert" { (refused) }
+            @match said {
+                Some(Said::Refused(refused)) => span.refused role="alert" { (refused) },
+                Some(Said::Queued(queued)) => span.queued role="status" { (queued) },
+                None => {},
             }
         }
+    }
+}
+
+/// Legend of the sync icons, behind an info icon on the column's header: the seeds' legend.
+fn status_legend() -> Markup {
+    html! {
+        details.legend {
+            summary title="Legend of the sync icons" aria-label="Legend of the sync icons" { (info_icon()) }
+            ul aria-label="Sync icons" {
+                li { (icon(Icon::NotCreated)) " Not created: press it to sync the person there." }
+                li { (icon(Icon::Pending)) " Pending: waiting for the person or a workspace admin, or being synced (queued for the platform's pace)." }
+                li { (icon(Icon::Synced)) " Synced: messages reach the person there." }
+                li { (icon(Icon::Failed)) " Failed: point at it for why; press it to try again." }
+            }
+        }
+    }
+}
+
+/// What a sync of one person will do, as the admin confirms it: "Create a bot for Ann Lee in
+/// Slack". The words come from the representation the platform's rules call for and the
+/// platform's name.
+fn sync_sentence(plan: &Plan, platform: Platform) -> String {
+    let (name, on) = (plan.person.display_name.as_str(), platform.display_name());
+    if plan.synced {
+        return format!("{name} is synced on {on} already: there is nothing to do");
+    }
+    match plan.kind {
+        RepresentationKind::ExistingAccount => {
+            format!("Prompt {name} to link their {on} account")
+        }
+        kind => format!("Create a {} for {name} in {on}", kind_label(kind)),
+    }
+}
+
+/// What a sync of several people on `platform` will do, as one sentence: "Create 3 bots in
+/// Slack, prompt 1 person to link their Slack account".
+fn bulk_sentence(plans: &[Plan], platform: Platform) -> String {
+    let on = platform.display_name();
+    let mut parts = Vec::new();
+    for kind in [RepresentationKind::GuestAccount, RepresentationKind::Bot] {
+        let n = plans.iter().filter(|p| !p.synced && p.kind == kind).count();
+        if n > 0 {
+            let plural = if n == 1 { "" } else { "s" };
+            parts.push(format!("create {n} {}{plural} in {on}", kind_label(kind)));
+        }
+    }
+    let prompted = plans
+        .iter()
+        .filter(|p| !p.synced && p.kind == RepresentationKind::ExistingAccount)
+        .count();
+    if prompted > 0 {
+        parts.push(format!(
+            "prompt {} to link their {on} account",
+            count(prompted)
+        ));
+    }
+    let synced = plans.iter().filter(|p| p.synced).count();
+    if synced > 0 {
+        parts.push(format!(
+            "leave {} synced already as they are",
+            count(synced)
+        ));
+    }
+    let sentence = parts.join(", ");
+    let mut letters = sentence.chars();
+    match letters.next() {
+        Some(first) => first.to_uppercase().chain(letters).collect(),
+        None => "Nothing to do".to_owned(),
     }
 }
 
@@ -503,7 +585,7 @@ async fn list(
                         th scope="col" { "Name" }
                         th.email scope="col" { "E-mail" }
                         th scope="col" { "Primary platform" }
-                        th scope="col" { "Sync status" }
+                        th scope="col" { "Sync status " (status_legend()) }
                         th.kinds scope="col" { "Sync type" }
                         th scope="col" { span.visually-hidden { "Actions" } }
                     }
@@ -571,8 +653,73 @@ async fn display_name(state: &AppState, id: PersonId) -> Result<String, ConsoleE
         .display_name)
 }
 
-/// Syncs one person on one platform. A script (`X-Requested-With: fetch`) gets the new status
-/// cell; a plain form is sent back to the page.
+/// A sync's confirmation, as a page of its own: the sentence that says what the sync will do,
+/// and the form that does it (the page's script asks the same in a dialog, from this page).
+/// A sync the hub would refuse says why, with nothing to press.
+async fn sync_confirm(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    Path((id, platform)): Path<(String, String)>,
+    Query(query): Query<ReturnQuery>,
+) -> Result<Response, ConsoleError> {
+    let (id, platform) = (person_id(&id)?, platform_named(&platform)?);
+    let back = back_to(
+        query
+            .back
+            .map(|b| Fields(vec![("return".to_owned(), b)]))
+            .as_ref(),
+    );
+    let title = format!("Sync on {}", platform.display_name());
+    let body = match plan(&state, id, platform).await {
+        Ok(plan) => html! {
+            h1 { (title) }
+            p.lead data-sentence { (sync_sentence(&plan, platform)) "." }
+            @if !plan.synced {
+                form method="post" action={"/console/people/" (id) "/sync/" (platform.as_str())} {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    input type="hidden" name="return" value=(back);
+                    div.buttons {
+                        a href=(back) { "Cancel" }
+                        button type="submit" disabled[!session.can_change()] { "Sync" }
+                    }
+                }
+            } @else {
+                p { a href=(back) { "Back" } }
+            }
+        },
+        Err(crate::sync::SyncError::NoPerson(_)) => {
+            return Err(ConsoleError::not_found(format!("no person with id {id}")));
+        }
+        Err(refused) => html! {
+            h1 { (title) }
+            p.error role="alert" { "This sync cannot be done: " (refused) "." }
+            p { a href=(back) { "Back" } }
+        },
+    };
+    Ok(layout::page(
+        &state,
+        &headers,
+        &session,
+        Nav::People,
+        &title,
+        body,
+    ))
+}
+
+/// What the console says of a sync queued for the platform's pace: "Queued: Slack allows one
+/// new app a minute; this bot is created in about 40 s."
+fn queued_text(body: &serde_json::Value, representation: Option<&Representation>) -> String {
+    let what = representation.map_or("representation", |r| kind_label(r.kind));
+    format!(
+        "Queued: {}; this {what} is created in about {} s.",
+        body["pace"].as_str().unwrap_or_default(),
+        body["estimated_wait_seconds"].as_u64().unwrap_or_default()
+    )
+}
+
+/// Syncs one person on one platform, once confirmed. A script (`X-Requested-With: fetch`) gets
+/// the new status cell; a plain form is sent back to the page.
 async fn sync_one(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -583,28 +730,35 @@ async fn sync_one(
     let (id, platform) = (person_id(&id)?, platform_named(&platform)?);
     let name = display_name(&state, id).await?;
     let result = act(&state, &session.caller(), id, Action::Sync(platform)).await;
+    let representation = state.store.representation(id, platform).await?;
+    let queued = match &result {
+        Ok(body) if body["status"] == QUEUED => Some(queued_text(body, representation.as_ref())),
+        _ => None,
+    };
     if headers
         .get("x-requested-with")
         .is_some_and(|v| v == "fetch")
     {
-        let representation = state.store.representation(id, platform).await?;
-        let (status, refused) = match &result {
-            Ok(_) => (StatusCode::OK, None),
-            Err(error) => (error.status(), Some(error.message())),
+        let (status, said) = match (&result, &queued) {
+            (Ok(_), Some(queued)) => (StatusCode::ACCEPTED, Some(Said::Queued(queued))),
+            (Ok(_), None) => (StatusCode::OK, None),
+            (Err(error), _) => (error.status(), Some(Said::Refused(error.message()))),
         };
+        // A queued sync holds its representation: the cell shows the clock until it runs.
         let cell = status_cell(
             &session,
             id,
             platform,
             representation.as_ref(),
-            false,
-            refused,
+            state.syncing.is_busy(id, platform),
+            said,
         );
         return Ok((status, cell).into_response());
     }
     let body = result.map_err(ConsoleError::from)?;
     let fields = fields.map(|Extension(f)| f);
     let message = match body["status"].as_str() {
+        _ if let Some(queued) = queued => queued,
         Some("synced") => format!("{name} is synced on {}.", platform.display_name()),
         _ if body["prompted"] == true => format!(
             "{name} was prompted{} to authorise their {} account; the clock turns into a check when they do.",
@@ -825,6 +979,7 @@ async fn bulk(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     Extension(fields): Extension<Fields>,
+    headers: HeaderMap,
 ) -> Result<Response, ConsoleError> {
     let ids: Vec<PersonId> = fields.all("ids").map(person_id).collect::<Result<_, _>>()?;
     if ids.is_empty() {
@@ -843,6 +998,10 @@ async fn bulk(
     let (action, what) = match fields.get("action") {
         Some("sync") => {
             let platform = platform_named(fields.get("platform").unwrap_or_default())?;
+            if fields.get("confirmed").is_none() {
+                return confirm_bulk_sync(&state, &session, &headers, &fields, &ids, platform)
+                    .await;
+            }
             (
                 Action::Sync(platform),
                 format!(
@@ -888,6 +1047,69 @@ async fn bulk(
         }
     });
     Ok(Redirect::to(&format!("/console/people/bulk/{run}")).into_response())
+}
+
+/// A bulk sync's confirmation: what it will do, as one sentence, and who it cannot sync and
+/// why; confirming sends the same selection again, confirmed.
+async fn confirm_bulk_sync(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    fields: &Fields,
+    ids: &[PersonId],
+    platform: Platform,
+) -> Result<Response, ConsoleError> {
+    let mut plans = Vec::new();
+    let mut refused = Vec::new();
+    for id in ids {
+        match plan(state, *id, platform).await {
+            Ok(plan) => plans.push(plan),
+            Err(error) => {
+                let name = state
+                    .store
+                    .person(*id)
+                    .await?
+                    .map_or_else(|| id.to_string(), |p| p.display_name);
+                refused.push((*id, name, error.to_string()));
+            }
+        }
+    }
+    let back = back_to(Some(fields));
+    let title = format!("Sync {} on {}", count(ids.len()), platform.display_name());
+    let body = html! {
+        h1 { (title) }
+        p.lead data-sentence { (bulk_sentence(&plans, platform)) "." }
+        @if !refused.is_empty() {
+            h2 { "Not synced" }
+            ul.failures {
+                @for (id, name, reason) in &refused {
+                    li { a href={"/console/people/" (id)} { (name) } ": " (reason) }
+                }
+            }
+        }
+        form method="post" action="/console/people/bulk" {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="return" value=(back);
+            input type="hidden" name="action" value="sync";
+            input type="hidden" name="platform" value=(platform.as_str());
+            input type="hidden" name="confirmed" value="yes";
+            @for id in ids {
+                input type="hidden" name="ids" value=(id);
+            }
+            div.buttons {
+                a href=(back) { "Cancel" }
+                button type="submit" { "Sync" }
+            }
+        }
+    };
+    Ok(layout::page(
+        state,
+        headers,
+        session,
+        Nav::People,
+        &title,
+        body,
+    ))
 }
 
 /// A bulk action's outcome: while it runs, how far it got (the page reloads itself); then how

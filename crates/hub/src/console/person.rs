@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use maud::html;
-use switchboard_core::{ChosenBy, PersonId};
+use switchboard_core::{ChosenBy, PersonId, Platform, SyncStatus};
 
 use super::connections::when;
 use super::layout::{self, Nav};
@@ -56,6 +56,23 @@ async fn show(
     }
     let relayed = state.store.relayed_by(person_id, RELAYED_SHOWN).await?;
     let back = format!("/console/people/{person_id}");
+    // Where a sync can be started from here, each after its confirmation: the connected
+    // platforms other than the primary where nothing works or waits yet.
+    let mut syncable: Vec<Platform> = Vec::new();
+    if let Some(primary) = person.primary
+        && session.can_change()
+    {
+        for connection in state.store.connections().await? {
+            let platform = connection.platform;
+            let settled = representations.iter().any(|(r, _, _)| {
+                r.platform == platform
+                    && matches!(r.status, SyncStatus::Pending | SyncStatus::Synced)
+            });
+            if platform != primary.platform && !settled && !syncable.contains(&platform) {
+                syncable.push(platform);
+            }
+        }
+    }
     let body = html! {
         p { a href="/console/people" { "← Sync users" } }
         h1 { (person.display_name) }
@@ -94,6 +111,13 @@ async fn show(
             }
         }
         h2 { "Representations" }
+        @if !syncable.is_empty() {
+            p.buttons {
+                @for platform in &syncable {
+                    a.button href={"/console/people/" (person_id) "/sync/" (platform.as_str()) "?return=/console/people/" (person_id)} { "Sync on " (platform.display_name()) }
+                }
+            }
+        }
         @if representations.is_empty() {
             p.hint { "Not represented anywhere yet. Sync them from Sync users." }
         }

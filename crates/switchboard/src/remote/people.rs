@@ -350,6 +350,12 @@ fn describe(action: BulkAction<'_>, result: &Value) -> String {
                 )
             } else if result["already_synced"] == true {
                 format!("{status} on {platform} already: nothing to do")
+            } else if status == "queued" {
+                format!(
+                    "queued on {platform}: {}; created in about {} s (the audit log has the outcome)",
+                    output::text(&result["pace"]),
+                    output::text(&result["estimated_wait_seconds"])
+                )
             } else {
                 format!("{status} on {platform}")
             }
@@ -444,5 +450,25 @@ fn confirm_removal(count: usize) -> Outcome {
         Ok(())
     } else {
         Err(Failure::Refused("nothing removed".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_sync_says_when_its_turn_comes() {
+        let queued = json!({
+            "id": "p",
+            "platform": "slack",
+            "status": "queued",
+            "estimated_wait_seconds": 58,
+            "pace": "Slack allows one new app a minute",
+        });
+        assert_eq!(
+            describe(BulkAction::Sync { platform: "slack" }, &queued),
+            "queued on slack: Slack allows one new app a minute; created in about 58 s (the audit log has the outcome)"
+        );
     }
 }

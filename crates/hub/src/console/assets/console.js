@@ -5,17 +5,50 @@ function csrf() {
   return document.body.dataset.csrf || "";
 }
 
-// A status cell's sync button syncs in place: the icon turns to the clock at once and the
-// stream of status changes takes it from there.
+// A status cell's sync link leads to the sync's confirmation page; with the script, the page's
+// sentence is asked in the dialog instead, and the confirmed sync runs in place: the icon turns
+// to the clock at once and the stream of status changes takes it from there. A sync the hub
+// would refuse opens the page, which says why.
+document.addEventListener("click", async (event) => {
+  const link = event.target.closest?.("a[data-sync]");
+  const dialog = document.getElementById("confirm");
+  if (!link || !dialog) return;
+  event.preventDefault();
+  let page;
+  try {
+    const response = await fetch(link.href);
+    page = new DOMParser().parseFromString(await response.text(), "text/html");
+  } catch {
+    window.location.href = link.href;
+    return;
+  }
+  const sentence = page.querySelector("[data-sentence]");
+  if (!sentence || !page.querySelector("main form")) {
+    window.location.href = link.href;
+    return;
+  }
+  const form = dialog.querySelector("form");
+  form.action = link.href;
+  form.dataset.cell = link.closest("[data-cell]")?.id || "";
+  dialog.querySelector("#confirm-title").textContent = page.querySelector("h1")?.textContent || "Sync";
+  dialog.querySelector("#confirm-text").textContent = sentence.textContent;
+  dialog.querySelector("#confirm-button").textContent = "Sync";
+  dialog.showModal();
+});
+
 document.addEventListener("submit", async (event) => {
   const form = event.target;
-  if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-sync")) return;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.cell) return;
   event.preventDefault();
-  const cell = form.closest("[data-cell]");
-  const button = form.querySelector("button");
-  button.disabled = true;
-  button.querySelector("svg")?.setAttribute("class", "icon pending");
-  button.title = button.getAttribute("aria-label").replace(/:[^.]*\. Sync now$/, ": syncing now");
+  const cell = document.getElementById(form.dataset.cell);
+  delete form.dataset.cell;
+  form.closest("dialog")?.close();
+  const link = cell?.querySelector("a[data-sync]");
+  if (link) {
+    link.querySelector("svg")?.setAttribute("class", "icon pending");
+    link.title = link.getAttribute("aria-label").replace(/:[^.]*\. Sync now$/, ": syncing now");
+    link.removeAttribute("href");
+  }
   try {
     const response = await fetch(form.action, {
       method: "POST",
@@ -24,8 +57,8 @@ document.addEventListener("submit", async (event) => {
     });
     const html = await response.text();
     if (cell && html.trim().startsWith("<span")) cell.outerHTML = html;
-  } catch (error) {
-    button.disabled = false;
+  } catch {
+    // the stream of status changes shows where the sync got to
   }
 });
 
@@ -37,6 +70,7 @@ document.addEventListener("click", (event) => {
   if (link && dialog) {
     event.preventDefault();
     const form = dialog.querySelector("form");
+    delete form.dataset.cell;
     form.action = link.dataset.action;
     dialog.querySelector("#confirm-title").textContent = link.dataset.label;
     dialog.querySelector("#confirm-text").textContent = link.dataset.confirm;
