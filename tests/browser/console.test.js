@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { binary, launchBrowser, repo, startDemo } from "./support.js";
+import { binary, launchBrowser, promptLink, repo, startDemo } from "./support.js";
 
 const screenshots = path.join(repo, "target", "screenshots");
 const OWNER = "owner@example.com";
@@ -26,31 +26,6 @@ async function api(route, init = {}) {
     headers: { authorization: `Bearer ${demo.token}`, "content-type": "application/json", ...init.headers },
   });
   return response.status === 204 ? null : response.json();
-}
-
-async function slack(method, token, args) {
-  const response = await fetch(`${demo.sim}/slack/api/${method}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}` },
-    body: new URLSearchParams(args),
-  });
-  const answer = await response.json();
-  assert.equal(answer.ok, true, `${method}: ${JSON.stringify(answer)}`);
-  return answer;
-}
-
-/// The "Sync now" link of the newest prompt the hub's Slack app sent this person.
-async function promptLink(email) {
-  const { token } = await (
-    await fetch(`${demo.sim}/_sim/token`, { method: "POST", body: JSON.stringify({ platform: "slack", email }), headers: { "content-type": "application/json" } })
-  ).json();
-  const users = await (await fetch(`${demo.sim}/_sim/users?platform=slack`)).json();
-  const hub = users.find((u) => u.kind === "bot" && u.display_name === "Switchboard");
-  const opened = await slack("conversations.open", token, { users: hub.id });
-  const history = await slack("conversations.history", token, { channel: opened.channel.id });
-  const prompt = history.messages.find((m) => m.user === hub.id && m.text.includes("|Sync now>"));
-  assert.ok(prompt, `no prompt for ${email}`);
-  return prompt.text.match(/<([^|>]+)\|Sync now>/)[1];
 }
 
 /// People on both platforms whose primary nobody chose yet.
@@ -214,7 +189,7 @@ test("choosing a primary platform, then syncing one person: the clock turns to a
   await shoot(owner, "sync-users-pending");
 
   // The person follows the prompt's link, keeps Slack, and authorises their Teams account.
-  const link = await promptLink(person.email);
+  const link = await promptLink(demo.sim, person.email);
   const asPerson = await (await newContext()).newPage();
   await asPerson.goto(link);
   await asPerson.getByRole("button", { name: "Sync now" }).click();

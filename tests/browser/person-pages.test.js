@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { launchBrowser, repo, startDemo } from "./support.js";
+import { launchBrowser, promptLink, repo, startDemo } from "./support.js";
 
 const screenshots = path.join(repo, "target", "screenshots");
 const PHONE = { viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
@@ -22,31 +22,6 @@ async function api(route, init = {}) {
   });
   assert.ok(response.ok, `${route}: ${response.status}`);
   return response.json();
-}
-
-async function slack(method, token, args) {
-  const response = await fetch(`${demo.sim}/slack/api/${method}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}` },
-    body: new URLSearchParams(args),
-  });
-  const answer = await response.json();
-  assert.equal(answer.ok, true, `${method}: ${JSON.stringify(answer)}`);
-  return answer;
-}
-
-/// The "Sync now" link of the newest prompt the hub's Slack app sent this person.
-async function promptLink(email) {
-  const { token } = await (
-    await fetch(`${demo.sim}/_sim/token`, { method: "POST", body: JSON.stringify({ platform: "slack", email }), headers: { "content-type": "application/json" } })
-  ).json();
-  const users = await (await fetch(`${demo.sim}/_sim/users?platform=slack`)).json();
-  const hub = users.find((u) => u.kind === "bot" && u.display_name === "Switchboard");
-  const opened = await slack("conversations.open", token, { users: hub.id });
-  const history = await slack("conversations.history", token, { channel: opened.channel.id });
-  const prompt = history.messages.find((m) => m.user === hub.id && m.text.includes("|Sync now>"));
-  assert.ok(prompt, `no prompt for ${email}`);
-  return prompt.text.match(/<([^|>]+)\|Sync now>/)[1];
 }
 
 /// What the pages' Content-Security-Policy refused, as Chromium reports it on the console and
@@ -116,7 +91,7 @@ test("a prompt's link, the sign-in and its end, on a phone: styled like the cons
   await api(`/people/${person.id}/primary`, { method: "PUT", body: JSON.stringify({ platform: "slack" }) });
   const synced = await api(`/people/${person.id}/sync/teams`, { method: "POST", body: "{}" });
   assert.equal(synced.prompted, true, JSON.stringify(synced));
-  const link = await promptLink(person.email);
+  const link = await promptLink(demo.sim, person.email);
   const page = await phone();
 
   await page.goto(link);

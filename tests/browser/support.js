@@ -92,3 +92,30 @@ export async function startDemo(people, extraArgs = []) {
     dataDir: line("Data"),
   };
 }
+
+/// Calls the simulated Slack's Web API at `sim` as the owner of `token`; fails the test unless
+/// Slack answers ok.
+async function slack(sim, method, token, args) {
+  const response = await fetch(`${sim}/slack/api/${method}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    body: new URLSearchParams(args),
+  });
+  const answer = await response.json();
+  if (answer.ok !== true) throw new Error(`${method}: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+/// The "Sync now" link of the newest prompt the hub's Slack app sent this person.
+export async function promptLink(sim, email) {
+  const { token } = await (
+    await fetch(`${sim}/_sim/token`, { method: "POST", body: JSON.stringify({ platform: "slack", email }), headers: { "content-type": "application/json" } })
+  ).json();
+  const users = await (await fetch(`${sim}/_sim/users?platform=slack`)).json();
+  const hub = users.find((u) => u.kind === "bot" && u.display_name === "Switchboard");
+  const opened = await slack(sim, "conversations.open", token, { users: hub.id });
+  const history = await slack(sim, "conversations.history", token, { channel: opened.channel.id });
+  const prompt = history.messages.find((m) => m.user === hub.id && m.text.includes("|Sync now>"));
+  if (!prompt) throw new Error(`no prompt for ${email}`);
+  return prompt.text.match(/<([^|>]+)\|Sync now>/)[1];
+}
