@@ -450,38 +450,12 @@ async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_
         .nth(1)
         .unwrap();
     let dee_id = dee["id"].as_str().unwrap();
-    demo.choose_primary(dee_id, "teams").await;
-    let (status, body) = demo
-        .post(&format!("/people/{dee_id}/sync/slack"), json!({}))
-        .await;
-    assert_eq!(
-        (status, &body["status"]),
-        (200, &json!("pending")),
-        "{body}"
-    );
-    let unapproved = demo
-        .sim_users("slack")
-        .await
-        .into_iter()
-        .find(|u| u["kind"] == "bot" && u["display_name"] == dee["display_name"])
-        .expect("the bot's app exists before approval");
+    let unapproved = demo.slack_bot_awaiting_approval(&dee).await;
     let (status, body) = demo
         .post(&format!("/people/{dee_id}/reset"), json!({}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        demo.sim_kind("slack", unapproved["id"].as_str().unwrap())
-            .await
-            .as_deref(),
-        Some("deactivated")
-    );
-    assert!(
-        !demo.get("/consents").await["consents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["person_id"] == dee_id)
-    );
+    demo.assert_bot_withdrawn(dee_id, &unapproved).await;
 }
 
 #[tokio::test]
@@ -489,21 +463,7 @@ async fn moving_the_primary_to_where_the_hub_represents_someone_resets_that_repr
     let demo = start_demo(40);
     let fay = demo.someone_on(&["slack", "teams"]).await;
     let id = fay["id"].as_str().unwrap();
-    demo.choose_primary(id, "teams").await;
-    let (status, body) = demo
-        .post(&format!("/people/{id}/sync/slack"), json!({}))
-        .await;
-    assert_eq!(
-        (status, &body["status"]),
-        (200, &json!("pending")),
-        "{body}"
-    );
-    let app = demo
-        .sim_users("slack")
-        .await
-        .into_iter()
-        .find(|u| u["kind"] == "bot" && u["display_name"] == fay["display_name"])
-        .expect("the bot's app exists before approval");
+    let app = demo.slack_bot_awaiting_approval(&fay).await;
 
     // She chats from Slack after all: the bot waiting to act for her there would act on her
     // own primary platform, so it is removed, its approval withdrawn, and the representation
@@ -513,19 +473,46 @@ async fn moving_the_primary_to_where_the_hub_represents_someone_resets_that_repr
         demo.representation(id, "slack").await["status"],
         "not_created"
     );
-    assert_eq!(
-        demo.sim_kind("slack", app["id"].as_str().unwrap())
+    demo.assert_bot_withdrawn(id, &app).await;
+}
+
+impl Demo {
+    /// Makes `person` chat from Teams and syncs them on Slack: a bot whose app waits for a
+    /// workspace admin's approval. Returns the bot as the simulated Slack lists it.
+    async fn slack_bot_awaiting_approval(&self, person: &Value) -> Value {
+        let id = person["id"].as_str().unwrap();
+        self.choose_primary(id, "teams").await;
+        let (status, body) = self
+            .post(&format!("/people/{id}/sync/slack"), json!({}))
+            .await;
+        assert_eq!(
+            (status, &body["status"]),
+            (200, &json!("pending")),
+            "{body}"
+        );
+        self.sim_users("slack")
             .await
-            .as_deref(),
-        Some("deactivated")
-    );
-    assert!(
-        !demo.get("/consents").await["consents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["person_id"] == id)
-    );
+            .into_iter()
+            .find(|u| u["kind"] == "bot" && u["display_name"] == person["display_name"])
+            .expect("the bot's app exists before approval")
+    }
+
+    /// The bot the hub created for person `id` is gone from Slack and its approval withdrawn.
+    async fn assert_bot_withdrawn(&self, id: &str, bot: &Value) {
+        assert_eq!(
+            self.sim_kind("slack", bot["id"].as_str().unwrap())
+                .await
+                .as_deref(),
+            Some("deactivated")
+        );
+        assert!(
+            !self.get("/consents").await["consents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["person_id"] == id)
+        );
+    }
 }
 
 #[tokio::test]
