@@ -38,4 +38,4 @@ pub use representation::{
 };
 pub use rich_text::{Block, Inline, Mention, RichText};
 pub use routing::{Destinations, Participant, Unreached, destinations};
-pub use rules::{ImportScope, PlatformRules, rules_for};
+pub use rules::{Abilities, ImportScope, Noun, PlatformRules, PlatformWords, RepresentationRule};

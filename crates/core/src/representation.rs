@@ -42,6 +42,17 @@ impl RepresentationKind {
         }
     }
 
+    /// What the kind is called where a platform has no word of its own for it.
+    pub const fn general_name(self) -> crate::Noun {
+        let (one, many) = match self {
+            RepresentationKind::ExistingAccount => ("own account", "own accounts"),
+            RepresentationKind::GuestAccount => ("guest account", "guest accounts"),
+            RepresentationKind::Bot => ("bot", "bots"),
+            RepresentationKind::Unsupported => ("not represented", "not represented"),
+        };
+        crate::Noun { one, many }
+    }
+
     pub fn parse(name: &str) -> Result<Self, UnknownName> {
         Self::ALL
             .into_iter()

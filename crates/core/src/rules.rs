@@ -1,57 +1,170 @@
-//! The per-platform rules of representation and import, as data.
+//! What a platform declares about itself, and the pure decisions the hub takes over those
+//! declarations.
 //!
-//! These follow the product's source documents: on Teams a person with an account is prompted
-//! to authorise it and a person without one gets a guest account; on Slack a bot the hub
-//! provisions represents everyone; on Webex an existing account is prompted for and a bot
-//! stands in for the others; on Zoom everyone needs their own account. Google Chat is not yet
-//! researched, so the hub makes no claim there: both cases are `Unsupported` until it is.
+//! Each platform module declares its [`PlatformRules`]: which users an import brings in, how a
+//! person is represented there with and without an account of their own, what each of those
+//! representations can do, and the platform's own words for what the hub shows. Code outside a
+//! platform's module reads these and never asks which platform it is talking to.
 
-use crate::{Platform, RepresentationKind};
+use crate::RepresentationKind;
 
 /// Which users an import brings in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportScope {
     /// Every user of the connection.
     AllUsers,
-    /// The members of the teams the admin selects.
-    SelectedTeams,
+    /// The members of the teams the admin selects, with what the platform calls a team.
+    SelectedTeams { team: Noun },
 }
 
-/// How a platform represents people whose primary platform is elsewhere, and how it imports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlatformRules {
-    pub platform: Platform,
-    /// The representation of a person who already has an account on this platform.
-    pub with_account: RepresentationKind,
-    /// The representation of a person who has no account on this platform.
-    pub without_account: RepresentationKind,
-    pub import: ImportScope,
-}
-
-impl PlatformRules {
-    pub const fn representation(&self, has_account: bool) -> RepresentationKind {
-        if has_account {
-            self.with_account
-        } else {
-            self.without_account
+impl ImportScope {
+    /// The stable name used in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ImportScope::AllUsers => "all_users",
+            ImportScope::SelectedTeams { .. } => "selected_teams",
         }
     }
 }
 
-pub const fn rules_for(platform: Platform) -> PlatformRules {
-    use RepresentationKind::{Bot, ExistingAccount, GuestAccount, Unsupported};
-    let (with_account, without_account, import) = match platform {
-        Platform::Teams => (ExistingAccount, GuestAccount, ImportScope::SelectedTeams),
-        Platform::Slack => (Bot, Bot, ImportScope::AllUsers),
-        Platform::Webex => (ExistingAccount, Bot, ImportScope::SelectedTeams),
-        Platform::Zoom => (ExistingAccount, Unsupported, ImportScope::AllUsers),
-        Platform::GoogleChat => (Unsupported, Unsupported, ImportScope::AllUsers),
+/// A noun in a platform's own words, singular and plural ("workspace", "workspaces").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Noun {
+    pub one: &'static str,
+    pub many: &'static str,
+}
+
+impl Noun {
+    /// The singular or the plural, as `count` requires.
+    pub const fn counted(&self, count: usize) -> &'static str {
+        if count == 1 { self.one } else { self.many }
+    }
+}
+
+/// What a platform calls the things the hub shows of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformWords {
+    /// One connected instance of the platform: "workspace", "tenant", "organisation", "account".
+    pub connection: Noun,
+}
+
+/// What a representation can do when the relay acts as it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Abilities {
+    /// Edit a message it posted.
+    pub edit: bool,
+    /// Delete a message it posted.
+    pub delete: bool,
+    /// Add and remove reactions.
+    pub react: bool,
+    /// Reply in a message's thread, natively (not as a quote of the parent).
+    pub thread: bool,
+    /// Mention people so that the platform notifies them.
+    pub mention: bool,
+    /// Post files.
+    pub file: bool,
+}
+
+impl Abilities {
+    pub const NONE: Abilities = Abilities {
+        edit: false,
+        delete: false,
+        react: false,
+        thread: false,
+        mention: false,
+        file: false,
     };
-    PlatformRules {
-        platform,
-        with_account,
-        without_account,
-        import,
+
+    /// The abilities' names with whether each is present, in a fixed order (for listings).
+    pub const fn named(&self) -> [(&'static str, bool); 6] {
+        [
+            ("edit", self.edit),
+            ("delete", self.delete),
+            ("react", self.react),
+            ("thread", self.thread),
+            ("mention", self.mention),
+            ("file", self.file),
+        ]
+    }
+}
+
+/// How a person is represented on a platform in one case (with or without an account there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepresentationRule {
+    pub kind: RepresentationKind,
+    /// The sync type the console shows for it, in the platform's words ("bot", "guest account").
+    pub called: Noun,
+    /// What the relay can do acting as it.
+    pub abilities: Abilities,
+}
+
+impl RepresentationRule {
+    /// The case where the platform offers no way to represent the person.
+    pub const UNSUPPORTED: RepresentationRule = RepresentationRule {
+        kind: RepresentationKind::Unsupported,
+        called: Noun {
+            one: "not represented",
+            many: "not represented",
+        },
+        abilities: Abilities::NONE,
+    };
+}
+
+/// What a platform module declares about itself: how it imports, how it represents people
+/// whose primary platform is elsewhere, and its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformRules {
+    pub import: ImportScope,
+    /// The representation of a person who already has an account on this platform.
+    pub with_account: RepresentationRule,
+    /// The representation of a person who has no account on this platform.
+    pub without_account: RepresentationRule,
+    pub words: PlatformWords,
+}
+
+impl PlatformRules {
+    /// The rule that applies to a person who has (or has not) an account on this platform.
+    pub const fn rule(&self, has_account: bool) -> &RepresentationRule {
+        if has_account {
+            &self.with_account
+        } else {
+            &self.without_account
+        }
+    }
+
+    /// The kind of representation a person gets, given whether they have an account here.
+    pub const fn representation(&self, has_account: bool) -> RepresentationKind {
+        self.rule(has_account).kind
+    }
+
+    /// The rule this platform declares for representations of `kind`, if any case uses it.
+    pub fn rule_of(&self, kind: RepresentationKind) -> Option<&RepresentationRule> {
+        [&self.with_account, &self.without_account]
+            .into_iter()
+            .find(|rule| rule.kind == kind)
+    }
+
+    /// What the console calls a representation of `kind` here: the platform's own word when it
+    /// declares the kind, else the kind's general name.
+    pub fn called(&self, kind: RepresentationKind) -> Noun {
+        self.rule_of(kind)
+            .map_or_else(|| kind.general_name(), |rule| rule.called)
+    }
+
+    /// What the hub itself creates on this platform to represent people (guests, bots), in the
+    /// platform's words; `None` when it creates nothing there.
+    pub fn created_by_hub(&self) -> Option<Noun> {
+        [&self.without_account, &self.with_account]
+            .into_iter()
+            .find(|rule| rule.kind.created_by_hub())
+            .map(|rule| rule.called)
+    }
+
+    /// What a representation of `kind` can do here; nothing when the platform does not declare
+    /// the kind.
+    pub fn abilities(&self, kind: RepresentationKind) -> Abilities {
+        self.rule_of(kind)
+            .map_or(Abilities::NONE, |rule| rule.abilities)
     }
 }
 
@@ -60,44 +173,61 @@ mod tests {
     use super::*;
     use RepresentationKind::*;
 
-    #[test]
-    fn the_rules_match_the_product_table() {
-        let table = [
-            (
-                Platform::Teams,
-                ExistingAccount,
-                GuestAccount,
-                ImportScope::SelectedTeams,
-            ),
-            (Platform::Slack, Bot, Bot, ImportScope::AllUsers),
-            (
-                Platform::Webex,
-                ExistingAccount,
-                Bot,
-                ImportScope::SelectedTeams,
-            ),
-            (
-                Platform::Zoom,
-                ExistingAccount,
-                Unsupported,
-                ImportScope::AllUsers,
-            ),
-            (
-                Platform::GoogleChat,
-                Unsupported,
-                Unsupported,
-                ImportScope::AllUsers,
-            ),
-        ];
-        for (platform, with, without, import) in table {
-            let rules = rules_for(platform);
-            assert_eq!(rules.representation(true), with, "{platform} with account");
-            assert_eq!(
-                rules.representation(false),
-                without,
-                "{platform} without account"
-            );
-            assert_eq!(rules.import, import, "{platform} import");
+    const ALL: Abilities = Abilities {
+        edit: true,
+        delete: true,
+        react: true,
+        thread: true,
+        mention: true,
+        file: true,
+    };
+
+    fn rules(with: RepresentationKind, without: RepresentationKind) -> PlatformRules {
+        let rule = |kind, one, many| RepresentationRule {
+            kind,
+            called: Noun { one, many },
+            abilities: ALL,
+        };
+        PlatformRules {
+            import: ImportScope::AllUsers,
+            with_account: rule(with, "own account", "own accounts"),
+            without_account: if without == Unsupported {
+                RepresentationRule::UNSUPPORTED
+            } else {
+                rule(without, "helper", "helpers")
+            },
+            words: PlatformWords {
+                connection: Noun {
+                    one: "site",
+                    many: "sites",
+                },
+            },
         }
+    }
+
+    #[test]
+    fn the_rule_follows_whether_the_person_has_an_account() {
+        let declared = rules(ExistingAccount, GuestAccount);
+        assert_eq!(declared.representation(true), ExistingAccount);
+        assert_eq!(declared.representation(false), GuestAccount);
+    }
+
+    #[test]
+    fn words_are_the_platforms_own_and_general_otherwise() {
+        let declared = rules(ExistingAccount, Bot);
+        assert_eq!(declared.called(Bot).one, "helper");
+        assert_eq!(declared.called(GuestAccount), GuestAccount.general_name());
+        assert_eq!(declared.created_by_hub().map(|n| n.many), Some("helpers"));
+        assert_eq!(rules(ExistingAccount, Unsupported).created_by_hub(), None);
+        assert_eq!(declared.words.connection.counted(1), "site");
+        assert_eq!(declared.words.connection.counted(2), "sites");
+    }
+
+    #[test]
+    fn an_undeclared_kind_can_do_nothing() {
+        let declared = rules(ExistingAccount, Unsupported);
+        assert_eq!(declared.abilities(ExistingAccount), ALL);
+        assert_eq!(declared.abilities(Bot), Abilities::NONE);
+        assert_eq!(declared.abilities(Unsupported), Abilities::NONE);
     }
 }

@@ -66,7 +66,7 @@ pub async fn start_import(
         .ok_or(ImportError::PlatformNotConfigured(platform_name))?;
     let teams: Vec<String> = match platform.rules().import {
         ImportScope::AllUsers => Vec::new(),
-        ImportScope::SelectedTeams => {
+        ImportScope::SelectedTeams { .. } => {
             let selected = store.selected_teams(connection).await?;
             if selected.is_empty() {
                 return Err(ImportError::NoTeamsSelected(platform_name));

@@ -29,7 +29,8 @@ use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use switchboard_core::{
-    Clock, Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
+    Abilities, Clock, Email, ExternalChatId, ExternalTenantId, ExternalUserId, ImportScope, Noun,
+    Platform, PlatformRules, PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
 };
 use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
@@ -553,10 +554,46 @@ impl SlackPlatform {
     }
 }
 
+/// On Slack a bot the hub provisions, with the person's name and picture, represents everyone
+/// whose primary platform is elsewhere, whether or not they have a Slack account: Slack lets no
+/// app post as a person. An import brings in every user of the workspace.
+const RULES: PlatformRules = {
+    const BOT: RepresentationRule = RepresentationRule {
+        kind: RepresentationKind::Bot,
+        called: Noun {
+            one: "bot",
+            many: "bots",
+        },
+        abilities: Abilities {
+            edit: true,
+            delete: true,
+            react: true,
+            thread: true,
+            mention: true,
+            file: false,
+        },
+    };
+    PlatformRules {
+        import: ImportScope::AllUsers,
+        with_account: BOT,
+        without_account: BOT,
+        words: PlatformWords {
+            connection: Noun {
+                one: "workspace",
+                many: "workspaces",
+            },
+        },
+    }
+};
+
 #[async_trait]
 impl ChatPlatform for SlackPlatform {
     fn platform(&self) -> Platform {
         Platform::Slack
+    }
+
+    fn rules(&self) -> PlatformRules {
+        RULES
     }
 
     /// Each bot is one `apps.manifest.create`, a Tier 1 method: one call a minute per

@@ -29,7 +29,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use switchboard_core::{
-    Email, ExternalChatId, ExternalTenantId, ExternalUserId, Platform, Timestamp,
+    Abilities, Email, ExternalChatId, ExternalTenantId, ExternalUserId, ImportScope, Noun,
+    Platform, PlatformRules, PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
 };
 use switchboard_platform::{
     Actor, AnnouncedPost, ChatKind, ChatPlatform, ConnectField, ConnectionContext, Credentials,
@@ -907,10 +908,59 @@ fn interop_local_part(email: &Email, nonce: &str) -> String {
     format!("{local}.{tag}{nonce}")
 }
 
+/// On Teams a person who has an account is asked to authorise it (the prompt's "Sync now"), and
+/// the hub invites a guest account for a person who has none; either posts as the person through
+/// Graph's delegated permissions. Chats have no reply threads in Graph: a reply is a quote of its
+/// parent. An import brings in the members of the teams the admin selects.
+const RULES: PlatformRules = {
+    const ABILITIES: Abilities = Abilities {
+        edit: true,
+        delete: true,
+        react: true,
+        thread: false,
+        mention: true,
+        file: false,
+    };
+    PlatformRules {
+        import: ImportScope::SelectedTeams {
+            team: Noun {
+                one: "team",
+                many: "teams",
+            },
+        },
+        with_account: RepresentationRule {
+            kind: RepresentationKind::ExistingAccount,
+            called: Noun {
+                one: "own account",
+                many: "own accounts",
+            },
+            abilities: ABILITIES,
+        },
+        without_account: RepresentationRule {
+            kind: RepresentationKind::GuestAccount,
+            called: Noun {
+                one: "guest account",
+                many: "guest accounts",
+            },
+            abilities: ABILITIES,
+        },
+        words: PlatformWords {
+            connection: Noun {
+                one: "tenant",
+                many: "tenants",
+            },
+        },
+    }
+};
+
 #[async_trait]
 impl ChatPlatform for TeamsPlatform {
     fn platform(&self) -> Platform {
         Platform::Teams
+    }
+
+    fn rules(&self) -> PlatformRules {
+        RULES
     }
 
     /// Each guest takes one `POST /invitations`, which Graph limits to 150 requests per 5 s

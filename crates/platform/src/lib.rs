@@ -14,9 +14,7 @@ mod types;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_core::{
-    Email, ExternalChatId, ExternalUserId, Platform, PlatformRules, Timestamp, rules_for,
-};
+use switchboard_core::{Email, ExternalChatId, ExternalUserId, Platform, PlatformRules, Timestamp};
 use switchboard_secrets::SecretString;
 
 pub use error::PlatformError;
@@ -42,10 +40,10 @@ pub use types::{
 pub trait ChatPlatform: Send + Sync {
     fn platform(&self) -> Platform;
 
-    /// How this platform represents people and imports users.
-    fn rules(&self) -> PlatformRules {
-        rules_for(self.platform())
-    }
+    /// What the platform declares about itself: how it imports users, how it represents
+    /// people with and without an account there and what each representation can do, and its
+    /// words. The hub reads these instead of asking which platform it is.
+    fn rules(&self) -> PlatformRules;
 
     /// What the admin types in to connect an instance (may be none).
     fn connect_fields(&self) -> Vec<ConnectField>;

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use switchboard_core::Platform;
+use switchboard_core::{Noun, Platform, RepresentationKind};
 
 use crate::ChatPlatform;
 
@@ -19,6 +19,13 @@ impl PlatformRegistry {
 
     pub fn get(&self, platform: Platform) -> Option<&Arc<dyn ChatPlatform>> {
         self.platforms.get(&platform)
+    }
+
+    /// What `platform` calls a representation of `kind`: its module's word, or the kind's
+    /// general name where no module of the platform is configured.
+    pub fn called(&self, platform: Platform, kind: RepresentationKind) -> Noun {
+        self.get(platform)
+            .map_or_else(|| kind.general_name(), |module| module.rules().called(kind))
     }
 
     /// The platforms registered, in a stable order.

@@ -324,7 +324,7 @@ pub async fn set_up(state: &AppState, slack: &SlackApp) -> anyhow::Result<()> {
         let Some(module) = state.platforms.get(connection.platform) else {
             continue;
         };
-        if module.rules().import == switchboard_core::ImportScope::SelectedTeams {
+        if let switchboard_core::ImportScope::SelectedTeams { .. } = module.rules().import {
             let context = switchboard_hub::import::connection_context(&state.store, connection.id)
                 .await?
                 .context("the connection vanished")?;

@@ -362,7 +362,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             "  Console:    http://{hub_address}/console/ (sign in as an admin created before)"
         )),
     }
-    say("  Auto-sync:  Teams guests at once; Slack bots at Slack's pace (about one app a minute)");
+    say(&format!(
+        "  Auto-sync:  {}",
+        auto_sync_words(&state.platforms)
+    ));
     if let Some(lines) = demo::try_it(&state.store, &sim_url, &hub_url).await? {
         say(&lines);
     }
@@ -615,5 +618,30 @@ fn shutdown_signal() -> impl Future<Output = ()> {
             _ = terminate.recv() => {}
         }
         tracing::info!("shutting down");
+    }
+}
+
+/// What the demo's auto-sync creates on each platform and how fast, from what each module
+/// declares: "guest accounts at once", or at the platform's pace where it allows less than one
+/// a second ("bots at its pace: one new app a minute").
+fn auto_sync_words(platforms: &switchboard_platform::PlatformRegistry) -> String {
+    let parts: Vec<String> = platforms
+        .platforms()
+        .filter_map(|platform| {
+            let module = platforms.get(platform)?;
+            let created = module.rules().created_by_hub()?;
+            let name = platform.display_name();
+            Some(match module.provisioning_rate() {
+                Some(pace) if pace.rate.per_second < 1.0 => {
+                    format!("{name} {} at its pace ({})", created.many, pace.allows)
+                }
+                _ => format!("{name} {} at once", created.many),
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        "nothing to create: every platform represents people by their own accounts".to_owned()
+    } else {
+        parts.join("; ")
     }
 }

@@ -7,7 +7,9 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_core::{ConnectionId, ImportScope, Timestamp};
+use switchboard_core::{
+    ConnectionId, ImportScope, Noun, PlatformRules, RepresentationRule, Timestamp,
+};
 use switchboard_store::{ConnectionHealth, ImportRun, ImportStatus};
 
 use super::{ApiError, ApiPath, Caller};
@@ -111,10 +113,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
             "display_name": connection.display_name,
             "status": "connected",
             "module_configured": platform.is_some(),
-            "import_scope": platform.map(|p| match p.rules().import {
-                ImportScope::AllUsers => "all_users",
-                ImportScope::SelectedTeams => "selected_teams",
-            }),
+            "import_scope": platform.map(|p| p.rules().import.as_str()),
             "selected_teams": state.store.selected_teams(connection.id).await?
                 .into_iter()
                 .map(|(id, name)| json!({ "id": id, "name": name }))
@@ -130,6 +129,31 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "connections": connections })))
 }
 
+/// What a module declares about its platform, as `listPlatforms` shows it.
+fn rules_json(rules: &PlatformRules, pace: Option<&str>) -> Value {
+    let noun = |noun: Noun| json!({ "one": noun.one, "many": noun.many });
+    let representation = |rule: &RepresentationRule| {
+        json!({
+            "kind": rule.kind.as_str(),
+            "called": noun(rule.called),
+            "abilities": rule.abilities.named().into_iter()
+                .map(|(name, able)| (name.to_owned(), Value::Bool(able)))
+                .collect::<serde_json::Map<_, _>>(),
+        })
+    };
+    json!({
+        "import_scope": rules.import.as_str(),
+        "team": match rules.import {
+            ImportScope::SelectedTeams { team } => noun(team),
+            ImportScope::AllUsers => Value::Null,
+        },
+        "connection": noun(rules.words.connection),
+        "with_account": representation(&rules.with_account),
+        "without_account": representation(&rules.without_account),
+        "provisioning_pace": pace,
+    })
+}
+
 async fn platforms(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "platforms": state.platforms.platforms().filter_map(|platform| {
@@ -143,6 +167,7 @@ async fn platforms(State(state): State<AppState>) -> Json<Value> {
                     "help": field.help,
                     "secret": field.secret,
                 })).collect::<Vec<_>>(),
+                "rules": rules_json(&module.rules(), module.provisioning_rate().map(|rate| rate.allows)),
             }))
         }).collect::<Vec<_>>(),
     }))
@@ -282,8 +307,14 @@ async fn select_teams(
     let Json(selection) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
     let chosen = choose_teams(&state, &caller, &id, &selection.teams).await?;
     Ok(Json(json!({
-        "selected": chosen.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>(),
+        "selected": chosen.teams.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>(),
     })))
+}
+
+/// The teams chosen for a connection's imports, with what its platform calls a team.
+pub(crate) struct ChosenTeams {
+    pub team: Noun,
+    pub teams: Vec<(String, String)>,
 }
 
 /// Records which of a connection's teams are imported; audited.
@@ -292,8 +323,17 @@ pub(crate) async fn choose_teams(
     caller: &Caller,
     id: &str,
     teams: &[String],
-) -> Result<Vec<(String, String)>, ApiError> {
+) -> Result<ChosenTeams, ApiError> {
     let (context, platform) = context_and_platform(state, id).await?;
+    let ImportScope::SelectedTeams { team: word } = platform.rules().import else {
+        return Err(ApiError::bad_request(
+            "imports_all_users",
+            format!(
+                "{} imports all users; it has no teams to select",
+                context.connection.platform.display_name()
+            ),
+        ));
+    };
     let available = platform.list_teams(&context).await.map_err(|error| {
         ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
     })?;
@@ -302,7 +342,7 @@ pub(crate) async fn choose_teams(
         let team = available.iter().find(|t| &t.id == team_id).ok_or_else(|| {
             ApiError::bad_request(
                 "unknown_team",
-                format!("the connection has no team {team_id}"),
+                format!("the connection has no {} {team_id}", word.one),
             )
         })?;
         chosen.push((team.id.clone(), team.name.clone()));
@@ -317,11 +357,14 @@ pub(crate) async fn choose_teams(
             &caller.actor,
             "connection.select_teams",
             &context.connection.id.to_string(),
-            &format!("{} teams", chosen.len()),
+            &format!("{} {}", chosen.len(), word.counted(chosen.len())),
             &caller.source,
         )
         .await?;
-    Ok(chosen)
+    Ok(ChosenTeams {
+        team: word,
+        teams: chosen,
+    })
 }
 
 async fn start_import(

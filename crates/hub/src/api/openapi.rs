@@ -21,9 +21,16 @@ use serde_json::{Value, json};
 /// Where the document is served, outside the token-protected tree.
 pub const PATH: &str = "/api/openapi.json";
 
-const PLATFORMS: [&str; 5] = ["slack", "teams", "google_chat", "webex", "zoom"];
 const STATUSES: [&str; 4] = ["not_created", "pending", "synced", "failed"];
 const KINDS: [&str; 4] = ["existing_account", "guest_account", "bot", "unsupported"];
+
+/// The names of every platform the hub knows, as the API spells them.
+fn platform_names() -> Vec<&'static str> {
+    switchboard_core::Platform::ALL
+        .iter()
+        .map(|platform| platform.as_str())
+        .collect()
+}
 
 /// `GET /api/openapi.json`.
 pub async fn serve() -> axum::Json<Value> {
@@ -141,7 +148,7 @@ fn schemas() -> Value {
     let timestamp = json!({ "type": "integer", "format": "int64", "description": "milliseconds since the Unix epoch" });
     let restricted_users = json!({ "type": "array", "items": { "type": "string", "format": "email" }, "description": "the e-mail addresses of the people who may not write through the hub: what they write is not relayed (they are told so, at most once a day per conversation), nor are they synced or prompted automatically; what others write to them is delivered. A change replaces the list; an address the hub knows no person by is refused (`bad_setting`)" });
     json!({
-        "Platform": { "type": "string", "enum": PLATFORMS },
+        "Platform": { "type": "string", "enum": platform_names() },
         "SyncStatus": { "type": "string", "enum": STATUSES },
         "RepresentationKind": { "type": "string", "enum": KINDS },
         "Error": object(&["error"], json!({
@@ -156,10 +163,35 @@ fn schemas() -> Value {
             "help": { "type": "string" },
             "secret": { "type": "boolean", "description": "sealed at rest and never shown again" },
         })),
-        "PlatformModule": object(&["platform", "name", "connect_fields"], json!({
+        "Noun": object(&["one", "many"], json!({
+            "one": { "type": "string" },
+            "many": { "type": "string" },
+        })),
+        "RepresentationRule": object(&["kind", "called", "abilities"], json!({
+            "kind": { "type": "string", "enum": KINDS },
+            "called": reference("Noun"),
+            "abilities": object(&["edit", "delete", "react", "thread", "mention", "file"], json!({
+                "edit": { "type": "boolean" },
+                "delete": { "type": "boolean" },
+                "react": { "type": "boolean" },
+                "thread": { "type": "boolean", "description": "replies in a thread natively, not as a quote of the parent" },
+                "mention": { "type": "boolean" },
+                "file": { "type": "boolean" },
+            })),
+        })),
+        "PlatformRules": object(&["import_scope", "team", "connection", "with_account", "without_account", "provisioning_pace"], json!({
+            "import_scope": { "type": "string", "enum": ["all_users", "selected_teams"] },
+            "team": { "description": "what the platform calls a team; null when it imports all users", "oneOf": [reference("Noun"), { "type": "null" }] },
+            "connection": { "description": "what one connection is on the platform: a workspace, a tenant…", "$ref": "#/components/schemas/Noun" },
+            "with_account": { "description": "how a person who has an account there is represented", "$ref": "#/components/schemas/RepresentationRule" },
+            "without_account": { "description": "how a person who has none is represented", "$ref": "#/components/schemas/RepresentationRule" },
+            "provisioning_pace": { "type": ["string", "null"], "description": "the platform's limit on creating representations, in its words (`one new app a minute`); null when it sets none the hub would reach" },
+        })),
+        "PlatformModule": object(&["platform", "name", "connect_fields", "rules"], json!({
             "platform": platform,
             "name": { "type": "string" },
             "connect_fields": array_of(reference("ConnectField")),
+            "rules": reference("PlatformRules"),
         })),
         "PlatformList": object(&["platforms"], json!({
             "platforms": array_of(reference("PlatformModule")),
@@ -392,7 +424,7 @@ fn schemas() -> Value {
             "platform": platform,
             "status": { "const": "queued" },
             "estimated_wait_seconds": { "type": "integer", "minimum": 1, "description": "about how long until the platform's pace lets the hub create the guest or bot, in whole seconds" },
-            "pace": { "type": "string", "description": "why it waits, in the platform's words: `Slack allows one new app a minute`" },
+            "pace": { "type": "string", "description": "why it waits, in the platform's words: the platform's name and its `provisioning_pace` (see `listPlatforms`), e.g. `<platform> allows one new app a minute`" },
         })),
         "ResetResult": object(&["id", "reset"], json!({
             "id": { "type": "string" },
@@ -550,7 +582,7 @@ fn paths() -> Value {
     );
     json!({
         "/platforms": {
-            "get": operation("listPlatforms", "The platform modules this hub has, with the fields an admin types in to connect", "connections",
+            "get": operation("listPlatforms", "The platform modules this hub has, with the fields an admin types in to connect and what each declares: how it imports, how it represents people and what they can do there, its words", "connections",
                 vec![], None, ("200", ok("the modules", "PlatformList")), &[]),
         },
         "/connections": {
@@ -564,7 +596,7 @@ fn paths() -> Value {
                 None, ("200", ok("what was done", "Disconnected")), &["400", "404", "409", "503"]),
         },
         "/connections/{id}/teams": {
-            "get": operation("listTeams", "The teams an admin may select (Teams), each with `selected`", "connections",
+            "get": operation("listTeams", "The teams an admin may select, on platforms that import the members of selected teams, each with `selected`", "connections",
                 vec![connection_id.clone()], None, ("200", ok("the teams", "TeamList")), &["400", "404", "409", "502", "503"]),
             "put": operation("selectTeams", "Selects the teams whose members are imported", "connections",
                 vec![connection_id.clone()], Some(json_body(reference("TeamSelection"))),
@@ -587,7 +619,7 @@ fn paths() -> Value {
             "get": operation("listPeople", "A page of people, by name", "people",
                 vec![
                     query_parameter("primary", "only people with this primary platform (one the hub has a connection on, `bad_filter` otherwise), or `unchosen` for those whose primary nobody chose: anyone without one, and people on several platforms whose primary was set automatically",
-                        json!({ "type": "string", "enum": PLATFORMS.iter().copied().chain(["unchosen"]).collect::<Vec<_>>() })),
+                        json!({ "type": "string", "enum": platform_names().into_iter().chain(["unchosen"]).collect::<Vec<_>>() })),
                     query_parameter("status", "only people with a representation in this sync status", reference("SyncStatus")),
                     query_parameter("type", "only people with a representation of this kind", reference("RepresentationKind")),
                     query_parameter("q", "searches name and e-mail; at most 256 characters, none of them a control character (`bad_query` otherwise)", json!({ "type": "string", "maxLength": 256 })),
@@ -616,9 +648,9 @@ fn paths() -> Value {
         "/people/{id}/sync/{platform}": {
             "post": also(operation("syncPerson", "Represents the person on a platform other than their primary", "sync",
                 vec![person_id.clone(), platform_path], None,
-                ("200", ok("`synced` (e.g. a Teams guest; `already_synced` when it was, and nothing was done), or `pending` with a `consent_url` (a Slack bot waiting for a workspace admin) or `prompted` (the person was asked to authorise their own account)", "SyncResult")),
+                ("200", ok("`synced` (e.g. a guest account the hub created; `already_synced` when it was, and nothing was done), or `pending` with a `consent_url` (a bot waiting for an admin's approval of its installation) or `prompted` (the person was asked to authorise their own account)", "SyncResult")),
                 &sync_errors),
-                "202", ok("queued: the platform's pace (Slack creates one app a minute) puts the guest's or bot's creation more than a second away; it runs then, in the background, and its outcome is audited as the caller's. Meanwhile the representation is being synced (the console shows the clock), and another sync or a reset of it is refused (`sync_in_progress`)", "SyncQueued")),
+                "202", ok("queued: the platform's pace (its `provisioning_pace`, see `listPlatforms`) puts the guest's or bot's creation more than a second away; it runs then, in the background, and its outcome is audited as the caller's. Meanwhile the representation is being synced (the console shows the clock), and another sync or a reset of it is refused (`sync_in_progress`)", "SyncQueued")),
         },
         "/people/{id}/reset": {
             "post": operation("resetPerson", "Breaks every sync: removes the guests and bots the hub created, returns each representation to `not_created`, and decides the primary platform again (a person on one platform has it again, chosen automatically; one on several has none until it is chosen)", "sync",

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{Markup, html};
-use switchboard_core::Timestamp;
+use switchboard_core::{Noun, Platform, Timestamp};
 
 use super::layout::{self, Icon, Nav, icon};
 use super::{ConsoleError, Fields, Session};
@@ -86,7 +86,7 @@ async fn list(
                     p.hint {
                         (connection.display_name) " (" (connection.tenant.as_str()) ") was disconnected " (when(*at))
                         ". Its people, accounts and message history are kept: connecting the same "
-                        @if platform == switchboard_core::Platform::Teams { "tenant" } @else { "workspace" }
+                        (module.rules().words.connection.one)
                         " again restores them."
                     }
                 }
@@ -194,7 +194,7 @@ async fn list(
 /// The fields a platform's module asks for to connect (or reconnect) it.
 fn connect_form(
     session: &Session,
-    platform: switchboard_core::Platform,
+    platform: Platform,
     fields: &[switchboard_platform::ConnectField],
     verb: &str,
 ) -> Markup {
@@ -260,6 +260,34 @@ fn plan_error(error: DisconnectError) -> ConsoleError {
     }
 }
 
+/// What a platform's module calls one connection and what the hub creates there; general words
+/// where no module of the platform is configured.
+struct PlatformWords {
+    connection: Noun,
+    created: Noun,
+}
+
+impl PlatformWords {
+    fn of(state: &AppState, platform: Platform) -> Self {
+        let rules = state.platforms.get(platform).map(|module| module.rules());
+        PlatformWords {
+            connection: rules.map_or(
+                Noun {
+                    one: "connection",
+                    many: "connections",
+                },
+                |rules| rules.words.connection,
+            ),
+            created: rules
+                .and_then(|rules| rules.created_by_hub())
+                .unwrap_or(Noun {
+                    one: "representation",
+                    many: "representations",
+                }),
+        }
+    }
+}
+
 /// What disconnecting will do, with the counts, and the choice to remove the hub's guests or
 /// bots first.
 async fn confirm_disconnect(
@@ -273,10 +301,8 @@ async fn confirm_disconnect(
         .map_err(plan_error)?;
     let connection = &plan.connection;
     let platform = connection.platform.display_name();
-    let created = match connection.platform {
-        switchboard_core::Platform::Teams => "guest accounts",
-        _ => "bots",
-    };
+    let words = PlatformWords::of(&state, connection.platform);
+    let created = words.created.many;
     let title = format!("Disconnect {platform}");
     let body = html! {
         h1 { (title) }
@@ -285,7 +311,7 @@ async fn confirm_disconnect(
             li { "delete its credentials and every secret the hub keeps for it (nothing of it stays at rest), so the hub stops importing, syncing and relaying through it, and refuses its webhooks;" }
             li { "dead-letter the " strong { (plan.queued) } " copies waiting to be sent to " (platform) " (reason \"connection disconnected\"; they show on Activity);" }
             li { "turn the representations that act on " (platform) " (" strong { (plan.represented) } " now) to failed, since their credentials are deleted too, unless removed below;" }
-            li { "keep its " strong { (plan.accounts) } " imported accounts, the people and the message history: connecting the same workspace or tenant again restores them." }
+            li { "keep its " strong { (plan.accounts) } " imported accounts, the people and the message history: connecting the same " (words.connection.one) " again restores them." }
         }
         form method="post" action={"/console/connections/" (connection.id) "/disconnect"} {
             input type="hidden" name="csrf" value=(session.csrf);
@@ -332,6 +358,7 @@ async fn disconnect(
     let remove = fields.get("remove_representations") == Some("on");
     let outcome = disconnect_audited(&state, &session.caller(), id, remove).await?;
     let platform = plan.connection.platform.display_name();
+    let created = PlatformWords::of(&state, plan.connection.platform).created;
     let mut not_removed = Vec::new();
     for (person, error) in &outcome.not_removed {
         let name = state
@@ -346,7 +373,7 @@ async fn disconnect(
         h1 { (title) }
         ul #disconnect-result {
             @if remove {
-                li { (outcome.removed.len()) " guest accounts or bots removed from " (platform) "." }
+                li { (outcome.removed.len()) " " (created.counted(outcome.removed.len())) " removed from " (platform) "." }
             }
             li { (outcome.dead_lettered) " copies dead-lettered." }
             li { (outcome.failed) " representations failed." }

@@ -76,21 +76,25 @@ async fn list(
             .platforms
             .get(connection.platform)
             .map(|p| p.rules().import);
+        let team = match scope {
+            Some(ImportScope::SelectedTeams { team }) => Some(team),
+            _ => None,
+        };
         let teams = state.store.selected_teams(connection.id).await?;
         rows.push(html! {
             section.card aria-labelledby={"connection-" (connection.id)} {
                 h2 #{"connection-" (connection.id)} { (connection.platform.display_name()) ": " (connection.display_name) }
                 (run_summary(connection.id, latest.first()))
-                @if scope == Some(ImportScope::SelectedTeams) {
+                @if let Some(team) = team {
                     p {
-                        @if teams.is_empty() { "No team selected yet: choose the teams whose members are imported." }
-                        @else { "Imported teams: " (teams.iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>().join(", ")) }
+                        @if teams.is_empty() { "No " (team.one) " selected yet: choose the " (team.many) " whose members are imported." }
+                        @else { "Imported " (team.many) ": " (teams.iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>().join(", ")) }
                     }
                 }
                 @if session.can_change() {
                     div.buttons {
-                        @if scope == Some(ImportScope::SelectedTeams) {
-                            a.button href={"/console/imports/" (connection.id) "/teams"} { "Select teams" }
+                        @if let Some(team) = team {
+                            a.button href={"/console/imports/" (connection.id) "/teams"} { "Select " (team.many) }
                         }
                         @if scope == Some(ImportScope::AllUsers) || !teams.is_empty() {
                             form.inline method="post" action={"/console/imports/" (connection.id) "/start"} {
@@ -103,9 +107,26 @@ async fn list(
             }
         });
     }
+    let scopes: Vec<String> = state
+        .platforms
+        .platforms()
+        .filter_map(|platform| {
+            let name = platform.display_name();
+            Some(match state.platforms.get(platform)?.rules().import {
+                ImportScope::AllUsers => format!("{name} imports all users"),
+                ImportScope::SelectedTeams { team } => {
+                    format!("{name} imports the members of the {} you select", team.many)
+                }
+            })
+        })
+        .collect();
     let body = html! {
         h1 { "Import teams and users" }
-        p.lead { "Importing reads each platform's users and matches their accounts into people by e-mail address. Slack imports all users; Microsoft Teams imports the members of the teams you select. Import again at any time: leavers are marked inactive, nothing is duplicated." }
+        p.lead {
+            "Importing reads each platform's users and matches their accounts into people by e-mail address. "
+            @if !scopes.is_empty() { (scopes.join("; ")) ". " }
+            "Import again at any time: leavers are marked inactive, nothing is duplicated."
+        }
         @if rows.is_empty() {
             div.empty {
                 p { "No platform is connected yet. " a href="/console/connections" { "Connect your platforms" } " first, then import their users here." }
@@ -157,25 +178,34 @@ async fn teams_page(
     Path(connection): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let (context, platform) = context_and_platform(&state, &connection).await?;
+    let rules = platform.rules();
+    let ImportScope::SelectedTeams { team } = rules.import else {
+        return Err(ConsoleError::not_found(format!(
+            "{} imports all users; it has no teams to select",
+            context.connection.platform.display_name()
+        )));
+    };
+    let connection_word = rules.words.connection.one;
     let teams = platform.list_teams(&context).await.map_err(|error| {
         ConsoleError::new(
             StatusCode::BAD_GATEWAY,
             format!(
-                "{} did not list its teams: {error}",
-                context.connection.platform.display_name()
+                "{} did not list its {}: {error}",
+                context.connection.platform.display_name(),
+                team.many
             ),
         )
     })?;
     let selected = state.store.selected_teams(context.connection.id).await?;
     let body = html! {
-        h1 { "Select teams: " (context.connection.display_name) }
+        h1 { "Select " (team.many) ": " (context.connection.display_name) }
         @if teams.is_empty() {
-            div.empty { p { "This tenant has no teams. Create a team on the platform, then come back." } }
+            div.empty { p { "This " (connection_word) " has no " (team.many) ". Create a " (team.one) " on the platform, then come back." } }
         } @else {
             form method="post" {
                 input type="hidden" name="csrf" value=(session.csrf);
                 fieldset {
-                    legend { "The teams whose members are imported" }
+                    legend { "The " (team.many) " whose members are imported" }
                     @for team in &teams {
                         label.check {
                             input type="checkbox" name="teams" value=(team.id) checked[selected.iter().any(|(id, _)| *id == team.id)];
@@ -186,7 +216,7 @@ async fn teams_page(
                 }
                 div.buttons {
                     a href="/console/imports" { "Cancel" }
-                    button type="submit" disabled[!session.can_change()] { "Import teams and users" }
+                    button type="submit" disabled[!session.can_change()] { "Import " (team.many) " and users" }
                 }
             }
         }
@@ -196,7 +226,7 @@ async fn teams_page(
         &headers,
         &session,
         Nav::Imports,
-        "Select teams",
+        &format!("Select {}", team.many),
         body,
     ))
 }
@@ -212,11 +242,19 @@ async fn save_teams(
     let teams: Vec<String> = fields.all("teams").map(str::to_owned).collect();
     let caller = session.caller();
     let chosen = choose_teams(&state, &caller, &connection, &teams).await?;
-    let message = if chosen.is_empty() {
-        "No team is selected now; nobody is imported from this connection.".to_owned()
+    let team = chosen.team;
+    let message = if chosen.teams.is_empty() {
+        format!(
+            "No {} is selected now; nobody is imported from this connection.",
+            team.one
+        )
     } else {
         import_audited(&state, &caller, id).await?;
-        format!("{} teams selected; importing their members.", chosen.len())
+        format!(
+            "{} {} selected; importing their members.",
+            chosen.teams.len(),
+            team.counted(chosen.teams.len())
+        )
     };
     let mut response = Redirect::to("/console/imports").into_response();
     layout::flash(&state, &mut response, &message);

@@ -28,6 +28,7 @@ use crate::AppState;
 use crate::api::people::{choose_primary, decode_cursor, encode_cursor, search};
 use crate::api::sync::{Action, QUEUED, act, remove_person};
 use crate::sync::{Plan, plan};
+use switchboard_platform::PlatformRegistry;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -139,15 +140,6 @@ pub fn status_label(code: SyncStatusCode) -> &'static str {
     }
 }
 
-pub fn kind_label(kind: RepresentationKind) -> &'static str {
-    match kind {
-        RepresentationKind::ExistingAccount => "own account",
-        RepresentationKind::GuestAccount => "guest account",
-        RepresentationKind::Bot => "bot",
-        RepresentationKind::Unsupported => "unsupported",
-    }
-}
-
 /// The platforms a person is represented on: every connected platform but their primary.
 fn secondaries(connected: &[Platform], summary: &PersonSummary) -> Vec<Platform> {
     match summary.person.primary {
@@ -183,13 +175,14 @@ fn kinds_id(person: PersonId) -> String {
 
 /// A person's sync types: how they are represented on each platform.
 fn kinds_cell<'r>(
+    platforms: &PlatformRegistry,
     person: PersonId,
     representations: impl Iterator<Item = &'r Representation>,
 ) -> Markup {
     html! {
         td.kinds id=(kinds_id(person)) {
             @for representation in representations {
-                div { (representation.platform.display_name()) ": " (kind_label(representation.kind)) }
+                div { (representation.platform.display_name()) ": " (platforms.called(representation.platform, representation.kind).one) }
             }
         }
     }
@@ -206,6 +199,7 @@ enum Said<'a> {
 /// One secondary platform's status: an icon, the platform's name, and where something can be
 /// done (not created, failed) a link to the sync's confirmation.
 fn status_cell(
+    platforms: &PlatformRegistry,
     session: &Session,
     person: PersonId,
     platform: Platform,
@@ -218,7 +212,7 @@ fn status_cell(
     // The type shows in the cell too, since a sync that starts here decides it.
     let described = match representation {
         Some(r) if r.kind != RepresentationKind::Unsupported => {
-            format!("{name} ({})", kind_label(r.kind))
+            format!("{name} ({})", platforms.called(platform, r.kind).one)
         }
         _ => name.to_owned(),
     };
@@ -286,7 +280,7 @@ fn status_legend() -> Markup {
 /// What a sync of one person will do, as the admin confirms it: "Create a bot for Ann Lee in
 /// Slack". The words come from the representation the platform's rules call for and the
 /// platform's name.
-fn sync_sentence(plan: &Plan, platform: Platform) -> String {
+fn sync_sentence(platforms: &PlatformRegistry, plan: &Plan, platform: Platform) -> String {
     let (name, on) = (plan.person.display_name.as_str(), platform.display_name());
     if plan.synced {
         return format!("{name} is synced on {on} already: there is nothing to do");
@@ -295,20 +289,23 @@ fn sync_sentence(plan: &Plan, platform: Platform) -> String {
         RepresentationKind::ExistingAccount => {
             format!("Prompt {name} to link their {on} account")
         }
-        kind => format!("Create a {} for {name} in {on}", kind_label(kind)),
+        kind => format!(
+            "Create a {} for {name} in {on}",
+            platforms.called(platform, kind).one
+        ),
     }
 }
 
 /// What a sync of several people on `platform` will do, as one sentence: "Create 3 bots in
 /// Slack, prompt 1 person to link their Slack account".
-fn bulk_sentence(plans: &[Plan], platform: Platform) -> String {
+fn bulk_sentence(platforms: &PlatformRegistry, plans: &[Plan], platform: Platform) -> String {
     let on = platform.display_name();
     let mut parts = Vec::new();
     for kind in [RepresentationKind::GuestAccount, RepresentationKind::Bot] {
         let n = plans.iter().filter(|p| !p.synced && p.kind == kind).count();
         if n > 0 {
-            let plural = if n == 1 { "" } else { "s" };
-            parts.push(format!("create {n} {}{plural} in {on}", kind_label(kind)));
+            let called = platforms.called(platform, kind).counted(n);
+            parts.push(format!("create {n} {called} in {on}"));
         }
     }
     let prompted = plans
@@ -361,6 +358,7 @@ fn confirm_text(action: &str, name: &str) -> Option<(&'static str, String)> {
 }
 
 fn row(
+    platforms: &PlatformRegistry,
     session: &Session,
     connected: &[Platform],
     summary: &PersonSummary,
@@ -413,10 +411,10 @@ fn row(
                     span.hint { "Connect another platform to sync" }
                 }
                 @for platform in &secondaries {
-                    (status_cell(session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
+                    (status_cell(platforms, session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
                 }
             }
-            (kinds_cell(id, summary.representations.iter()))
+            (kinds_cell(platforms, id, summary.representations.iter()))
             td.menu-cell {
                 @if session.can_change() {
                     details.menu {
@@ -519,7 +517,7 @@ async fn list(
                 select #f-type name="type" {
                     (option("", "Any", &filters.kind))
                     @for kind in [RepresentationKind::GuestAccount, RepresentationKind::Bot, RepresentationKind::ExistingAccount] {
-                        (option(kind.as_str(), kind_label(kind), &filters.kind))
+                        (option(kind.as_str(), kind.general_name().one, &filters.kind))
                     }
                 }
             }
@@ -592,7 +590,7 @@ async fn list(
                 }
                 tbody #people data-events="/console/people/events" {
                     @for summary in &page.people {
-                        (row(&session, &connected, summary, &busy, &back))
+                        (row(&state.platforms, &session, &connected, summary, &busy, &back))
                     }
                 }
             }
@@ -674,7 +672,7 @@ async fn sync_confirm(
     let body = match plan(&state, id, platform).await {
         Ok(plan) => html! {
             h1 { (title) }
-            p.lead data-sentence { (sync_sentence(&plan, platform)) "." }
+            p.lead data-sentence { (sync_sentence(&state.platforms, &plan, platform)) "." }
             @if !plan.synced {
                 form method="post" action={"/console/people/" (id) "/sync/" (platform.as_str())} {
                     input type="hidden" name="csrf" value=(session.csrf);
@@ -709,8 +707,14 @@ async fn sync_confirm(
 
 /// What the console says of a sync queued for the platform's pace: "Queued: Slack allows one
 /// new app a minute; this bot is created in about 40 s."
-fn queued_text(body: &serde_json::Value, representation: Option<&Representation>) -> String {
-    let what = representation.map_or("representation", |r| kind_label(r.kind));
+fn queued_text(
+    platforms: &PlatformRegistry,
+    body: &serde_json::Value,
+    representation: Option<&Representation>,
+) -> String {
+    let what = representation.map_or("representation", |r| {
+        platforms.called(r.platform, r.kind).one
+    });
     format!(
         "Queued: {}; this {what} is created in about {} s.",
         body["pace"].as_str().unwrap_or_default(),
@@ -732,7 +736,9 @@ async fn sync_one(
     let result = act(&state, &session.caller(), id, Action::Sync(platform)).await;
     let representation = state.store.representation(id, platform).await?;
     let queued = match &result {
-        Ok(body) if body["status"] == QUEUED => Some(queued_text(body, representation.as_ref())),
+        Ok(body) if body["status"] == QUEUED => {
+            Some(queued_text(&state.platforms, body, representation.as_ref()))
+        }
         _ => None,
     };
     if headers
@@ -746,6 +752,7 @@ async fn sync_one(
         };
         // A queued sync holds its representation: the cell shows the clock until it runs.
         let cell = status_cell(
+            &state.platforms,
             &session,
             id,
             platform,
@@ -1078,7 +1085,7 @@ async fn confirm_bulk_sync(
     let title = format!("Sync {} on {}", count(ids.len()), platform.display_name());
     let body = html! {
         h1 { (title) }
-        p.lead data-sentence { (bulk_sentence(&plans, platform)) "." }
+        p.lead data-sentence { (bulk_sentence(&state.platforms, &plans, platform)) "." }
         @if !refused.is_empty() {
             h2 { "Not synced" }
             ul.failures {
@@ -1230,6 +1237,7 @@ async fn events(
                         .find(|(p, r)| p == person && r.platform == *platform)
                         .map(|(_, r)| r);
                     let html = status_cell(
+                        &state.platforms,
                         &session,
                         *person,
                         *platform,
@@ -1246,6 +1254,7 @@ async fn events(
                 }
                 for person in &people {
                     let html = kinds_cell(
+                        &state.platforms,
                         *person,
                         representations
                             .iter()

@@ -12,7 +12,7 @@ use switchboard_core::{ChosenBy, PersonId, Platform, SyncStatus};
 
 use super::connections::when;
 use super::layout::{self, Nav};
-use super::people::{action_links, confirm_dialog, kind_label, status_label};
+use super::people::{action_links, confirm_dialog, status_label};
 use super::{ConsoleError, Session};
 use crate::AppState;
 
@@ -123,7 +123,7 @@ async fn show(
         }
         @for (representation, history, prompts) in &representations {
             section.card aria-labelledby={"rep-" (representation.platform.as_str())} {
-                h3 #{"rep-" (representation.platform.as_str())} { (representation.platform.display_name()) ": " (kind_label(representation.kind)) ", " (status_label(representation.status.code())) }
+                h3 #{"rep-" (representation.platform.as_str())} { (representation.platform.display_name()) ": " (state.platforms.called(representation.platform, representation.kind).one) ", " (status_label(representation.status.code())) }
                 @if let Some(reason) = representation.status.failure_reason() {
                     p.failed-text { "Failed: " (reason) }
                 }
