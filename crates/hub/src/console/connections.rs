@@ -174,7 +174,7 @@ async fn list(
         p.lead { "Connect each platform once, as an admin of it. The hub renews its tokens before they expire and checks every connection's health; a failing one is reconnected here." }
         @if cards.is_empty() {
             div.empty {
-                p { "This hub has no platform module configured. Add a " code { "[platforms.slack]" } " or " code { "[platforms.teams]" } " table to its configuration file (see docs/platforms/) and restart it." }
+                p { "This hub has no platform module configured. Add a " code { "[platforms.<platform>]" } " table for each platform to connect to its configuration file (docs/platforms/ has one page per platform, with its table) and restart it." }
             }
         } @else {
             div.cards { @for card in cards { (card) } }
