@@ -157,7 +157,11 @@ fn shared_code_names_no_platform() {
                 break;
             }
             if let Some(named) = code_of(line).and_then(platform_named_in) {
-                offences.push(format!("{relative}:{}: names {named}: {}", number + 1, line.trim()));
+                offences.push(format!(
+                    "{relative}:{}: names {named}: {}",
+                    number + 1,
+                    line.trim()
+                ));
             }
         }
     }
@@ -172,14 +176,35 @@ fn shared_code_names_no_platform() {
 
 #[test]
 fn the_scan_sees_what_it_must() {
-    assert_eq!(platform_named_in(r#"if p == Platform::Teams {"#), Some("teams".into()));
-    assert_eq!(platform_named_in(r#"match name { "teams" => 1 }"#), Some("teams".into()));
-    assert_eq!(platform_named_in(r#"if name == "teams" {"#), Some("teams".into()));
+    assert_eq!(
+        platform_named_in(r#"if p == Platform::Teams {"#),
+        Some("teams".into())
+    );
+    assert_eq!(
+        platform_named_in(r#"match name { "teams" => 1 }"#),
+        Some("teams".into())
+    );
+    assert_eq!(
+        platform_named_in(r#"if name == "teams" {"#),
+        Some("teams".into())
+    );
     assert_eq!(platform_named_in(r#"json!({ "teams": chosen })"#), None);
-    assert_eq!(platform_named_in("let on_slack = true;"), Some("slack".into()));
-    assert_eq!(platform_named_in(r#"say("Zoom users")"#), Some("zoom".into()));
-    assert_eq!(platform_named_in(r#"label: "Microsoft Entra""#), Some("microsoft".into()));
-    assert_eq!(platform_named_in("let selected_teams = list_teams();"), None);
+    assert_eq!(
+        platform_named_in("let on_slack = true;"),
+        Some("slack".into())
+    );
+    assert_eq!(
+        platform_named_in(r#"say("Zoom users")"#),
+        Some("zoom".into())
+    );
+    assert_eq!(
+        platform_named_in(r#"label: "Microsoft Entra""#),
+        Some("microsoft".into())
+    );
+    assert_eq!(
+        platform_named_in("let selected_teams = list_teams();"),
+        None
+    );
     assert_eq!(code_of("    // Slack signs each app's events"), None);
     assert_eq!(code_of("let x = 1; // as Slack does"), Some("let x = 1;"));
 }

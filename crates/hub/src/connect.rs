@@ -1,18 +1,32 @@
-//! Connecting platforms: the admin starts through the API, the browser walks the platform's
-//! consent pages, and comes back to `/connect/callback` until the platform says it is done.
+//! Connecting platforms: the admin starts through the API or the console, the browser walks the
+//! platform's consent pages, and comes back to the callback (`crate::callback`) until the
+//! platform says it is done.
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
 use switchboard_core::{Platform, Timestamp};
-use switchboard_platform::{Credentials, FlowContext, FlowOutcome, FlowState, FlowStep};
+use switchboard_platform::{
+    ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowState, FlowStep,
+    PlatformError,
+};
 use switchboard_secrets::{ExposeSecret, SecretString};
 use switchboard_store::{FlowPurpose, PendingFlow, StoreError};
 
 use crate::AppState;
-use crate::api::ApiError;
-use crate::pages::{Outcome, message, store_failure};
-use crate::sync::{FlowEnd, SyncError};
+
+/// Why connecting did not go on; nothing was saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("this hub has no {0} module configured")]
+    NotConfigured(&'static str),
+    #[error("{platform} did not complete the authorisation: {error}")]
+    Platform {
+        platform: &'static str,
+        error: PlatformError,
+    },
+    #[error("the platform finished a connect flow with an account authorisation")]
+    UnexpectedOutcome,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// How long an admin or person has to finish a consent page.
 const FLOW_LIFETIME_MILLIS: i64 = 30 * 60 * 1000;
@@ -40,7 +54,7 @@ pub fn callback_url_for(public_url: &str) -> String {
 
 /// An unguessable value for a flow's `state` parameter.
 fn new_state() -> String {
-    crate::api::tokens::generate()
+    crate::tokens::generate()
 }
 
 pub async fn begin(
@@ -48,17 +62,12 @@ pub async fn begin(
     platform: Platform,
     inputs: Credentials,
     actor: &str,
-) -> Result<Started, ApiError> {
-    let module = state.platforms.get(platform).cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "platform_not_configured",
-            format!(
-                "this hub has no {} module configured",
-                platform.display_name()
-            ),
-        )
-    })?;
+) -> Result<Started, ConnectError> {
+    let module = state
+        .platforms
+        .get(platform)
+        .cloned()
+        .ok_or(ConnectError::NotConfigured(platform.display_name()))?;
     let flow = FlowContext {
         callback_url: callback_url(state),
         state: new_state(),
@@ -66,8 +75,9 @@ pub async fn begin(
     let step = module
         .begin_connect(&inputs, &flow)
         .await
-        .map_err(|error| {
-            ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
+        .map_err(|error| ConnectError::Platform {
+            platform: platform.display_name(),
+            error,
         })?;
     follow(state, platform, &flow, step, actor).await
 }
@@ -110,7 +120,7 @@ async fn follow(
     flow: &FlowContext,
     step: FlowStep,
     actor: &str,
-) -> Result<Started, ApiError> {
+) -> Result<Started, ConnectError> {
     match step {
         FlowStep::Redirect {
             url,
@@ -167,161 +177,31 @@ async fn follow(
             tracing::info!(platform = platform.as_str(), %tenant, "platform connected");
             Ok(Started::Connected { connection })
         }
-        FlowStep::Done(FlowOutcome::Authorized { .. }) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "unexpected_flow_outcome",
-            "the platform finished a connect flow with an account authorisation",
-        )),
+        FlowStep::Done(FlowOutcome::Authorized { .. }) => Err(ConnectError::UnexpectedOutcome),
     }
 }
 
-/// Where every platform's consent pages send the browser back.
-pub async fn callback(
-    State(state): State<AppState>,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Response {
-    let Some(flow_state) = params
-        .iter()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.clone())
-    else {
-        return message(
-            StatusCode::BAD_REQUEST,
-            Outcome::Refused,
-            "Start again",
-            "This page needs the state the platform sends back. Start again from your link or \
-             from the console.",
-        );
-    };
-    let pending = match state.store.take_flow(&flow_state).await {
-        Ok(Some(pending)) => pending,
-        Ok(None) => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                Outcome::Refused,
-                "This sign-in has expired",
-                "It took too long, or this page was already used. Start again from your link or \
-                 from the console.",
-            );
-        }
-        Err(error) => return store_failure(error),
-    };
-    let Some(module) = state.platforms.get(pending.platform).cloned() else {
-        return message(
-            StatusCode::CONFLICT,
-            Outcome::Refused,
-            "Not available",
-            "This hub no longer has that platform's module configured.",
-        );
-    };
-    let context = match pending.connection_id {
-        Some(id) => match crate::import::connection_context(&state.store, id).await {
-            Ok(context) => context,
-            Err(error) => return store_failure(error),
-        },
-        None => None,
-    };
-    let flow = FlowContext {
-        callback_url: callback_url(&state),
-        state: flow_state,
-    };
-    match pending.purpose {
-        FlowPurpose::Connect => {
-            let step = module
-                .continue_flow(
-                    context.as_ref(),
-                    &FlowState(pending.platform_state.expose_secret().to_owned()),
-                    &flow,
-                    &params,
-                )
-                .await;
-            let step = match step {
-                Ok(step) => step,
-                Err(error) => {
-                    return message(
-                        StatusCode::BAD_GATEWAY,
-                        Outcome::Refused,
-                        "Not connected",
-                        &format!(
-                            "{} did not complete the authorisation: {error}",
-                            pending.platform.display_name()
-                        ),
-                    );
-                }
-            };
-            match follow(&state, pending.platform, &flow, step, "admin:browser").await {
-                Ok(Started::Redirect { url }) => Redirect::to(&url).into_response(),
-                Ok(Started::Connected { connection }) => message(
-                    StatusCode::OK,
-                    Outcome::Done,
-                    "Connected",
-                    &format!(
-                        "Connected {} ({}). You can close this page.",
-                        connection.display_name,
-                        connection.platform.display_name()
-                    ),
-                ),
-                Err(error) => error.into_response(),
-            }
-        }
-        FlowPurpose::Consent | FlowPurpose::Authorize => {
-            let end = crate::sync::finish_flow(
-                &state,
-                &pending,
-                &flow,
-                module.as_ref(),
-                context.as_ref(),
-                &params,
-            )
-            .await;
-            match end {
-                Ok(FlowEnd::Redirect(url)) => Redirect::to(&url).into_response(),
-                Ok(FlowEnd::Synced(platform)) => message(
-                    StatusCode::OK,
-                    Outcome::Done,
-                    "Synced",
-                    &format!(
-                        "{} is now linked. You can close this page.",
-                        platform.display_name()
-                    ),
-                ),
-                Ok(FlowEnd::AlreadyLinked(platform)) => message(
-                    StatusCode::CONFLICT,
-                    Outcome::Done,
-                    "Already linked",
-                    &format!(
-                        "Your {} account is already linked: there is nothing left to do. You \
-                         can close this page.",
-                        platform.display_name()
-                    ),
-                ),
-                Ok(FlowEnd::Busy(platform)) => message(
-                    StatusCode::CONFLICT,
-                    Outcome::Refused,
-                    "Being linked",
-                    &format!(
-                        "Your {} account is being linked right now. Follow your link again in \
-                         a moment.",
-                        platform.display_name()
-                    ),
-                ),
-                Ok(FlowEnd::Failed(reason)) => message(
-                    StatusCode::BAD_GATEWAY,
-                    Outcome::Refused,
-                    "Not linked",
-                    &format!(
-                        "{} did not complete the authorisation: {reason}",
-                        pending.platform.display_name()
-                    ),
-                ),
-                Err(SyncError::Store(error)) => store_failure(error),
-                Err(error) => message(
-                    StatusCode::BAD_GATEWAY,
-                    Outcome::Refused,
-                    "Not linked",
-                    &error.to_string(),
-                ),
-            }
-        }
-    }
+/// Continues connecting after the platform's consent page sent the browser back with
+/// `callback` (its query parameters), for the flow `pending` saved.
+pub async fn continue_connect(
+    state: &AppState,
+    pending: &PendingFlow,
+    module: &dyn ChatPlatform,
+    connection: Option<&ConnectionContext>,
+    flow: &FlowContext,
+    callback: &[(String, String)],
+) -> Result<Started, ConnectError> {
+    let step = module
+        .continue_flow(
+            connection,
+            &FlowState(pending.platform_state.expose_secret().to_owned()),
+            flow,
+            callback,
+        )
+        .await
+        .map_err(|error| ConnectError::Platform {
+            platform: pending.platform.display_name(),
+            error,
+        })?;
+    follow(state, pending.platform, flow, step, "admin:browser").await
 }

@@ -31,12 +31,29 @@ pub struct AppState {
     pub webhook_health: crate::webhooks::WebhookHealth,
 }
 
+/// The status that answers a use case's refusal, in the API and in the console alike.
+pub(crate) fn status_of(refusal: crate::admin::Refusal) -> StatusCode {
+    use crate::admin::Refusal;
+    match refusal {
+        Refusal::BadInput => StatusCode::BAD_REQUEST,
+        Refusal::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        Refusal::NotFound => StatusCode::NOT_FOUND,
+        Refusal::Conflict => StatusCode::CONFLICT,
+        Refusal::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Platform => StatusCode::BAD_GATEWAY,
+        Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 /// The hub's HTTP routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(render_metrics))
-        .route(crate::connect::CALLBACK_PATH, get(crate::connect::callback))
+        .route(
+            crate::connect::CALLBACK_PATH,
+            get(crate::callback::callback),
+        )
         .route(
             "/webhooks/{platform}",
             axum::routing::post(crate::webhooks::receive),

@@ -20,8 +20,11 @@ pub enum ImportError {
     Disconnected(ConnectionId),
     #[error("this hub has no {0} module configured")]
     PlatformNotConfigured(&'static str),
-    #[error("{0} imports the members of selected teams: select at least one team first")]
-    NoTeamsSelected(&'static str),
+    #[error("{platform} imports the members of selected {}: select at least one {} first", team.many, team.one)]
+    NoTeamsSelected {
+        platform: &'static str,
+        team: switchboard_core::Noun,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -66,10 +69,13 @@ pub async fn start_import(
         .ok_or(ImportError::PlatformNotConfigured(platform_name))?;
     let teams: Vec<String> = match platform.rules().import {
         ImportScope::AllUsers => Vec::new(),
-        ImportScope::SelectedTeams { .. } => {
+        ImportScope::SelectedTeams { team } => {
             let selected = store.selected_teams(connection).await?;
             if selected.is_empty() {
-                return Err(ImportError::NoTeamsSelected(platform_name));
+                return Err(ImportError::NoTeamsSelected {
+                    platform: platform_name,
+                    team,
+                });
             }
             selected.into_iter().map(|(id, _)| id).collect()
         }

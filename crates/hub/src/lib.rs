@@ -1,10 +1,22 @@
-//! The hub's HTTP layer and application services, wired around the domain core: the routes
-//! that admins, platforms and monitoring reach, and the state they share.
+//! The hub: application services wired around the domain core, the admin's use cases over
+//! them, and the HTTP adapters that reach both.
+//!
+//! Three layers, each depending only on those below it:
+//! - **HTTP adapters**: the REST API (`api`), the console (`console`), the platforms'
+//!   webhooks (`webhooks`), the consent callback (`callback`), the pages a prompt's link opens
+//!   (`link`, `pages`), and the router (`http`). Only these know axum and status codes.
+//! - **Use cases** (`admin`): what an admin does, audited, called alike by the API and the
+//!   console; a refusal says its kind, which each adapter answers in its own terms.
+//! - **Services**: connect, import, sync, disconnect, refresh, directory, settings, relay,
+//!   tokens. Each has its own error and knows no HTTP. User sync and the relay meet through two
+//!   narrow doors (see `relay`).
 
 // The OpenAPI document (`api::openapi`) is a few large `json!` literals.
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod api;
+mod callback;
 pub(crate) mod clock;
 pub mod connect;
 pub mod console;
@@ -18,7 +30,14 @@ pub mod refresh;
 pub mod relay;
 pub mod settings;
 pub mod sync;
+pub mod tokens;
 mod webhooks;
 
 pub use clock::SystemClock;
 pub use http::{AppState, router};
+
+/// Starts the relay's loops, with user sync prompting the senders whose copies wait for them.
+pub fn spawn_relay(state: AppState) {
+    let senders = std::sync::Arc::new(sync::SenderPrompts(state.clone()));
+    relay::spawn(state, senders);
+}

@@ -46,6 +46,17 @@ impl Default for SyncSettings {
 }
 
 impl SyncSettings {
+    /// The settings as the API shows them and the audit log records them.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "auto_sync": self.auto_sync,
+            "auto_prompt": self.auto_prompt,
+            "prompt_throttle_hours": self.prompt_throttle_hours,
+            "prompt_text": self.prompt_text,
+            "restricted_users": self.restricted_users,
+        })
+    }
+
     /// The stored settings, with defaults for what was never set (or no longer reads).
     pub async fn load(store: &Store) -> Result<Self, StoreError> {
         let defaults = Self::default();

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use switchboard_core::{
     Account, AccountKind, ChosenBy, ConnectionId, ExternalUserId, Person, PersonId, Platform,
     Primary, PrimaryChoice, Representation, RepresentationKind, SyncEvent, SyncStatus,
@@ -24,7 +23,6 @@ use switchboard_secrets::{ExposeSecret, SecretString};
 use switchboard_store::{FlowPurpose, PendingFlow, PeopleQuery, RepresentationSecrets, StoreError};
 
 use crate::AppState;
-use crate::api::ApiError;
 use crate::connect::callback_url;
 use crate::import::connection_context;
 use crate::settings::SyncSettings;
@@ -240,40 +238,6 @@ pub enum SyncError {
     Platform(PlatformError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<SyncError> for ApiError {
-    fn from(error: SyncError) -> Self {
-        let message = error.to_string();
-        match error {
-            SyncError::NoPerson(_) => ApiError::not_found(message),
-            SyncError::NoPrimary => ApiError::new(StatusCode::CONFLICT, "no_primary", message),
-            SyncError::IsPrimary(_) => ApiError::new(StatusCode::CONFLICT, "is_primary", message),
-            SyncError::NotConfigured(_) => {
-                ApiError::new(StatusCode::CONFLICT, "platform_not_configured", message)
-            }
-            SyncError::NotConnected(_) => {
-                ApiError::new(StatusCode::CONFLICT, "not_connected", message)
-            }
-            SyncError::Unsupported(_) => {
-                ApiError::new(StatusCode::CONFLICT, "unsupported", message)
-            }
-            SyncError::NoPrimaryAccount(_) => {
-                ApiError::new(StatusCode::CONFLICT, "no_primary_account", message)
-            }
-            SyncError::NothingToReprompt => {
-                ApiError::new(StatusCode::CONFLICT, "nothing_to_reprompt", message)
-            }
-            SyncError::Busy(_) => ApiError::new(StatusCode::CONFLICT, "sync_in_progress", message),
-            SyncError::Platform(PlatformError::RateLimited { .. }) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-            }
-            SyncError::Platform(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", message)
-            }
-            SyncError::Store(error) => error.into(),
-        }
-    }
 }
 
 fn module(state: &AppState, platform: Platform) -> Result<Arc<dyn ChatPlatform>, SyncError> {
@@ -590,7 +554,7 @@ impl Provision {
                         &format!("{actor}: {created}"),
                     )
                     .await?;
-                crate::relay::release_held(state, id).await;
+                state.relay.representation_synced(&state.store, id).await;
                 Ok(SyncOutcome::Synced)
             }
             Ok(Provisioning::AwaitingConsent {
@@ -681,7 +645,7 @@ async fn await_consent(
 ) -> Result<SyncOutcome, SyncError> {
     let flow = FlowContext {
         callback_url: callback_url(state),
-        state: crate::api::tokens::generate(),
+        state: crate::tokens::generate(),
     };
     // With no callback parameters, the module re-issues its approval link for this flow.
     let step = module
@@ -743,13 +707,13 @@ async fn prompt(
     let to = own_account(accounts, primary)
         .ok_or(SyncError::NoPrimaryAccount(primary.display_name()))?;
     let connection = connection_for(state, primary, Some(to)).await?;
-    let token = crate::api::tokens::generate_prompt_link();
+    let token = crate::tokens::generate_prompt_link();
     state
         .store
         .create_prompt(
             person.id,
             platform,
-            &crate::api::tokens::hash(&token),
+            &crate::tokens::hash(&token),
             in_millis(state, PROMPT_LIFETIME_MILLIS),
         )
         .await?;
@@ -780,6 +744,18 @@ async fn prompt(
         )
         .await?;
     Ok(SyncOutcome::Prompted)
+}
+
+/// User sync as the relay sees it: it prompts senders whose copies wait for their sync.
+pub struct SenderPrompts(pub AppState);
+
+#[async_trait::async_trait]
+impl crate::relay::UnsyncedSenders for SenderPrompts {
+    async fn prompt(&self, person: PersonId, platform: Platform) -> Result<bool, String> {
+        auto_prompt(&self.0, person, platform)
+            .await
+            .map_err(|error| error.to_string())
+    }
 }
 
 /// Auto-prompt: a person who wrote to someone on `platform` but cannot be represented there
@@ -1098,7 +1074,7 @@ pub async fn finish_flow(
                 .store
                 .complete_sync(id, platform, &account, &secrets, &format!("{who}: {cause}"))
                 .await?;
-            crate::relay::release_held(state, id).await;
+            state.relay.representation_synced(&state.store, id).await;
             Ok(FlowEnd::Synced(platform))
         }
         Ok(FlowStep::Done(FlowOutcome::Connected { .. })) => {
@@ -1150,7 +1126,7 @@ pub async fn begin_authorize(
     let connection = connection_for(state, platform, Some(account)).await?;
     let flow = FlowContext {
         callback_url: callback_url(state),
-        state: crate::api::tokens::generate(),
+        state: crate::tokens::generate(),
     };
     let step = module
         .begin_authorize(&connection, &account.external_id, &flow)
@@ -1319,8 +1295,5 @@ pub async fn prompt_link(
     state: &AppState,
     token: &str,
 ) -> Result<switchboard_store::PromptLink, StoreError> {
-    state
-        .store
-        .prompt_link(&crate::api::tokens::hash(token))
-        .await
+    state.store.prompt_link(&crate::tokens::hash(token)).await
 }

@@ -176,9 +176,9 @@ async fn run() {
     );
 
     // 2. GET /api/v1/people with a mix of filters and cursors deep into the list.
-    let token = switchboard_hub::api::tokens::generate();
+    let token = switchboard_hub::tokens::generate();
     store
-        .create_api_token("bench", &switchboard_hub::api::tokens::hash(&token))
+        .create_api_token("bench", &switchboard_hub::tokens::hash(&token))
         .await
         .expect("an API token");
     let filters = [

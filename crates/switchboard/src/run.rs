@@ -158,9 +158,9 @@ async fn create_api_token(
 ) -> anyhow::Result<String> {
     let token = match given {
         Some(token) => token.to_owned(),
-        None => switchboard_hub::api::tokens::generate(),
+        None => switchboard_hub::tokens::generate(),
     };
-    let hash = switchboard_hub::api::tokens::hash(&token);
+    let hash = switchboard_hub::tokens::hash(&token);
     if given.is_some()
         && store
             .use_api_token(&hash)
@@ -205,7 +205,7 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     }
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
-    switchboard_hub::relay::spawn(state.clone());
+    switchboard_hub::spawn_relay(state.clone());
     let mut lost = None;
     http_server::serve(
         http_server::Limits::for_descriptors(http_server::raise_open_file_limit()),
@@ -325,7 +325,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let _ = lock_taken.send(lock);
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
-    switchboard_hub::relay::spawn(state.clone());
+    switchboard_hub::spawn_relay(state.clone());
     let hub_server = tokio::spawn(http_server::serve(
         limits,
         hub_listener,

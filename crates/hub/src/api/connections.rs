@@ -7,15 +7,17 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_core::{
-    ConnectionId, ImportScope, Noun, PlatformRules, RepresentationRule, Timestamp,
-};
+use switchboard_core::{ImportScope, Noun, PlatformRules, RepresentationRule, Timestamp};
 use switchboard_store::{ConnectionHealth, ImportRun, ImportStatus};
 
-use super::{ApiError, ApiPath, Caller};
+use super::{ApiError, ApiPath};
 use crate::AppState;
-use crate::disconnect::{self, DisconnectError, Outcome};
-use crate::import::{self, ImportError};
+use crate::admin::connections::{
+    begin_connect, choose_teams, connection_id, context_and_platform, disconnect as disconnected,
+    import,
+};
+use crate::admin::{Caller, platform_named};
+use crate::disconnect::Outcome;
 use crate::webhooks::WebhookTally;
 
 pub fn routes() -> Router<AppState> {
@@ -27,11 +29,6 @@ pub fn routes() -> Router<AppState> {
         .route("/connections/{id}/import", post(start_import))
         .route("/connections/{id}/imports", get(imports))
         .route("/imports/{id}", get(import_run))
-}
-
-fn connection_id(text: &str) -> Result<ConnectionId, ApiError> {
-    text.parse()
-        .map_err(|e: switchboard_core::InvalidId| ApiError::bad_request("bad_id", e.to_string()))
 }
 
 pub fn run_json(run: &ImportRun) -> Value {
@@ -189,7 +186,8 @@ async fn connect(
     body: Result<Json<ConnectRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(request) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
-    match begin_connect(&state, &caller, &request.platform, request.inputs).await? {
+    let platform = platform_named(&request.platform)?;
+    match begin_connect(&state, &caller, platform, request.inputs).await? {
         crate::connect::Started::Redirect { url } => {
             Ok((StatusCode::ACCEPTED, Json(json!({ "authorize_url": url }))))
         }
@@ -200,84 +198,11 @@ async fn connect(
     }
 }
 
-/// Checks the inputs a platform's connection takes and starts connecting it (for the API and
-/// the console).
-pub(crate) async fn begin_connect(
-    state: &AppState,
-    caller: &Caller,
-    platform: &str,
-    given: std::collections::BTreeMap<String, String>,
-) -> Result<crate::connect::Started, ApiError> {
-    let platform: switchboard_core::Platform =
-        platform
-            .parse()
-            .map_err(|e: switchboard_core::UnknownPlatform| {
-                ApiError::bad_request("bad_platform", e.to_string())
-            })?;
-    let module = state.platforms.get(platform).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "platform_not_configured",
-            format!(
-                "this hub has no {} module configured",
-                platform.display_name()
-            ),
-        )
-    })?;
-    let fields = module.connect_fields();
-    let mut inputs = switchboard_platform::Credentials::default();
-    for (name, value) in given {
-        if !fields.iter().any(|field| field.name == name) {
-            return Err(ApiError::bad_request(
-                "unknown_input",
-                format!(
-                    "{} takes no input '{name}' (it takes: {})",
-                    platform.display_name(),
-                    fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-        inputs.insert(name, switchboard_secrets::SecretString::from(value));
-    }
-    crate::connect::begin(state, platform, inputs, &caller.actor).await
-}
-
-pub(crate) async fn context_and_platform(
-    state: &AppState,
-    id: &str,
-) -> Result<
-    (
-        switchboard_platform::ConnectionContext,
-        std::sync::Arc<dyn switchboard_platform::ChatPlatform>,
-    ),
-    ApiError,
-> {
-    let id = connection_id(id)?;
-    let context = import::connection_context(&state.store, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no connection with id {id}")))?;
-    let platform = state
-        .platforms
-        .get(context.connection.platform)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "platform_not_configured",
-                format!(
-                    "this hub has no {} module configured",
-                    context.connection.platform.display_name()
-                ),
-            )
-        })?;
-    Ok((context, platform))
-}
-
 async fn teams(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (context, platform) = context_and_platform(&state, &id).await?;
+    let (context, platform) = context_and_platform(&state, connection_id(&id)?).await?;
     let teams = platform.list_teams(&context).await.map_err(|error| {
         ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
     })?;
@@ -305,66 +230,10 @@ async fn select_teams(
     body: Result<Json<TeamSelection>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(selection) = body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
-    let chosen = choose_teams(&state, &caller, &id, &selection.teams).await?;
+    let chosen = choose_teams(&state, &caller, connection_id(&id)?, &selection.teams).await?;
     Ok(Json(json!({
         "selected": chosen.teams.iter().map(|(id, name)| json!({ "id": id, "name": name })).collect::<Vec<_>>(),
     })))
-}
-
-/// The teams chosen for a connection's imports, with what its platform calls a team.
-pub(crate) struct ChosenTeams {
-    pub team: Noun,
-    pub teams: Vec<(String, String)>,
-}
-
-/// Records which of a connection's teams are imported; audited.
-pub(crate) async fn choose_teams(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    teams: &[String],
-) -> Result<ChosenTeams, ApiError> {
-    let (context, platform) = context_and_platform(state, id).await?;
-    let ImportScope::SelectedTeams { team: word } = platform.rules().import else {
-        return Err(ApiError::bad_request(
-            "imports_all_users",
-            format!(
-                "{} imports all users; it has no teams to select",
-                context.connection.platform.display_name()
-            ),
-        ));
-    };
-    let available = platform.list_teams(&context).await.map_err(|error| {
-        ApiError::new(StatusCode::BAD_GATEWAY, "platform_error", error.to_string())
-    })?;
-    let mut chosen = Vec::new();
-    for team_id in teams {
-        let team = available.iter().find(|t| &t.id == team_id).ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_team",
-                format!("the connection has no {} {team_id}", word.one),
-            )
-        })?;
-        chosen.push((team.id.clone(), team.name.clone()));
-    }
-    state
-        .store
-        .select_teams(context.connection.id, &chosen)
-        .await?;
-    state
-        .store
-        .audit(
-            &caller.actor,
-            "connection.select_teams",
-            &context.connection.id.to_string(),
-            &format!("{} {}", chosen.len(), word.counted(chosen.len())),
-            &caller.source,
-        )
-        .await?;
-    Ok(ChosenTeams {
-        team: word,
-        teams: chosen,
-    })
 }
 
 async fn start_import(
@@ -372,44 +241,8 @@ async fn start_import(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let run = import_audited(&state, &caller, connection_id(&id)?).await?;
+    let run = import(&state, &caller, connection_id(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(run_json(&run))))
-}
-
-/// Starts importing a connection's users in the background; audited.
-pub(crate) async fn import_audited(
-    state: &AppState,
-    caller: &Caller,
-    id: ConnectionId,
-) -> Result<ImportRun, ApiError> {
-    let run = import::start_import(state, id)
-        .await
-        .map_err(|error| match error {
-            ImportError::UnknownConnection(_) => ApiError::not_found(error.to_string()),
-            ImportError::Disconnected(_) => {
-                ApiError::new(StatusCode::CONFLICT, "disconnected", error.to_string())
-            }
-            ImportError::PlatformNotConfigured(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                "platform_not_configured",
-                error.to_string(),
-            ),
-            ImportError::NoTeamsSelected(_) => {
-                ApiError::new(StatusCode::CONFLICT, "no_teams_selected", error.to_string())
-            }
-            ImportError::Store(store) => ApiError::from(store),
-        })?;
-    state
-        .store
-        .audit(
-            &caller.actor,
-            "connection.import",
-            &id.to_string(),
-            &run.id,
-            &caller.source,
-        )
-        .await?;
-    Ok(run)
 }
 
 async fn imports(
@@ -454,7 +287,7 @@ async fn disconnect(
     query: Result<Query<DisconnectQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|r| ApiError::bad_request("bad_query", r.body_text()))?;
-    let outcome = disconnect_audited(
+    let outcome = disconnected(
         &state,
         &caller,
         connection_id(&id)?,
@@ -475,56 +308,4 @@ pub(crate) fn outcome_json(outcome: &Outcome) -> Value {
         "dead_lettered": outcome.dead_lettered,
         "representations_failed": outcome.failed,
     })
-}
-
-/// Disconnects a connection (see [`crate::disconnect`]) and audits it, with each guest or bot
-/// removed first (for the API and the console).
-pub(crate) async fn disconnect_audited(
-    state: &AppState,
-    caller: &Caller,
-    id: ConnectionId,
-    remove_representations: bool,
-) -> Result<Outcome, ApiError> {
-    let outcome = disconnect::disconnect(state, id, remove_representations, &caller.actor)
-        .await
-        .map_err(|error| match error {
-            DisconnectError::Unknown(_) => ApiError::not_found(error.to_string()),
-            DisconnectError::AlreadyDisconnected(_) => {
-                ApiError::new(StatusCode::CONFLICT, "disconnected", error.to_string())
-            }
-            DisconnectError::Store(store) => ApiError::from(store),
-        })?;
-    for person in &outcome.removed {
-        state
-            .store
-            .audit(
-                &caller.actor,
-                "person.reset",
-                &person.to_string(),
-                "representation removed before disconnecting its platform",
-                &caller.source,
-            )
-            .await?;
-    }
-    let mut detail = format!(
-        "{} guests or bots removed, {} not removed; {} copies dead-lettered; {} representations failed",
-        outcome.removed.len(),
-        outcome.not_removed.len(),
-        outcome.dead_lettered,
-        outcome.failed,
-    );
-    if let Some(error) = &outcome.unsubscribe_error {
-        detail.push_str(&format!("; subscriptions not removed: {error}"));
-    }
-    state
-        .store
-        .audit(
-            &caller.actor,
-            "connection.disconnect",
-            &id.to_string(),
-            &detail,
-            &caller.source,
-        )
-        .await?;
-    Ok(outcome)
 }

@@ -6,7 +6,6 @@ pub mod openapi;
 pub(crate) mod people;
 pub(crate) mod relay;
 pub(crate) mod sync;
-pub mod tokens;
 
 use axum::Json;
 use axum::Router;
@@ -17,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use switchboard_store::StoreError;
 
-use crate::AppState;
+use crate::admin::{Caller, Refused};
+use crate::{AppState, tokens};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -145,38 +145,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::NotFound { .. } => ApiError::not_found(error.to_string()),
-            StoreError::Conflict(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
-            }
-            StoreError::IllegalTransition(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                "illegal_transition",
-                error.to_string(),
-            ),
-            StoreError::InvalidConversation(_) => {
-                ApiError::bad_request("invalid", error.to_string())
-            }
-            other => {
-                tracing::error!(error = %other, "store failure behind an API request");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the hub's database failed; the request was not completed",
-                )
-            }
-        }
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        ApiError::new(
+            crate::http::status_of(refused.refusal),
+            refused.code,
+            refused.message,
+        )
     }
 }
 
-/// Who made a request, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub actor: String,
-    pub source: String,
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Refused::from(error).into()
+    }
 }
 
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {

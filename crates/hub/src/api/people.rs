@@ -1,7 +1,6 @@
 //! People: the filtered list, one person in full, and choosing a primary platform.
 
 use axum::extract::{Extension, Query, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64::Engine;
@@ -9,13 +8,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{
-    AccountKind, ChosenBy, Person, PersonId, Platform, Primary, Representation, RepresentationKind,
-    SyncStatusCode,
+    ChosenBy, Person, PersonId, Platform, Representation, RepresentationKind, SyncStatusCode,
 };
 use switchboard_store::{PeopleCursor, PeopleQuery, PrimaryFilter};
 
-use super::{ApiError, ApiPath, Caller};
+use super::{ApiError, ApiPath};
 use crate::AppState;
+use crate::admin::people::{choose_primary, choose_primary_of_team};
+use crate::admin::{Caller, platform_named};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -44,8 +44,7 @@ struct ListQuery {
 }
 
 pub(super) fn person_id(text: &str) -> Result<PersonId, ApiError> {
-    text.parse()
-        .map_err(|e: switchboard_core::InvalidId| ApiError::bad_request("bad_id", e.to_string()))
+    Ok(crate::admin::people::person_id(text)?)
 }
 
 fn platform(text: &str) -> Result<Platform, ApiError> {
@@ -264,62 +263,6 @@ async fn set_primary(
     Ok(Json(person_json(&person)))
 }
 
-/// An admin chooses the platform a person chats from (through the API or the console); it
-/// must be one they have an active account on. A representation of theirs there is reset
-/// (see [`crate::sync::move_primary`]). Audited.
-pub(crate) async fn choose_primary(
-    state: &AppState,
-    caller: &Caller,
-    id: PersonId,
-    chosen: Platform,
-) -> Result<Person, ApiError> {
-    if state.store.person(id).await?.is_none() {
-        return Err(ApiError::not_found(format!("no person with id {id}")));
-    }
-    let has_account = state
-        .store
-        .accounts_of_person(id)
-        .await?
-        .iter()
-        .any(|a| a.platform == chosen && a.active && a.kind == AccountKind::Human);
-    if !has_account {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no_account_there",
-            format!(
-                "the person has no active {} account to chat from",
-                chosen.display_name()
-            ),
-        ));
-    }
-    let (person, reset) = crate::sync::move_primary(
-        state,
-        id,
-        Primary {
-            platform: chosen,
-            chosen_by: ChosenBy::Admin,
-        },
-        &caller.actor,
-    )
-    .await?;
-    let detail = if reset {
-        format!("{chosen}; the representation there was reset")
-    } else {
-        chosen.to_string()
-    };
-    state
-        .store
-        .audit(
-            &caller.actor,
-            "person.set_primary",
-            &id.to_string(),
-            &detail,
-            &caller.source,
-        )
-        .await?;
-    Ok(person)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PrimaryRuleRequest {
@@ -343,67 +286,11 @@ async fn set_primary_by_rule(
 ) -> Result<Json<Value>, ApiError> {
     let Json(PrimaryRuleRequest { rule }) =
         body.map_err(|r| ApiError::bad_request("bad_body", r.body_text()))?;
-    let chosen: Platform =
-        rule.platform
-            .parse()
-            .map_err(|e: switchboard_core::UnknownPlatform| {
-                ApiError::bad_request("bad_platform", e.to_string())
-            })?;
-    let mut selected = false;
-    for connection in state.store.connections().await? {
-        let teams = state.store.selected_teams(connection.id).await?;
-        if teams.iter().any(|(id, _)| *id == rule.team) {
-            selected = true;
-            break;
-        }
-    }
-    if !selected {
-        return Err(ApiError::not_found(format!(
-            "no team with id {} is selected for import",
-            rule.team
-        )));
-    }
-    let changed = state
-        .store
-        .set_primary_of_team_members(&rule.team, chosen)
-        .await?;
-    // As when one person's primary is chosen (see `crate::sync::move_primary`): a member who
-    // chats from `chosen` now has what the hub holds for them there reset.
-    let mut reset = 0;
-    let mut query = PeopleQuery {
-        primary: Some(PrimaryFilter::Is(chosen)),
-        team: Some(rule.team.clone()),
-        limit: MAX_PAGE,
-        ..Default::default()
-    };
-    loop {
-        let page = state.store.list_people(&query).await?;
-        for summary in &page.people {
-            if crate::sync::reset_on(&state, summary.person.id, chosen, &caller.actor).await? {
-                reset += 1;
-            }
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
-    }
-    state
-        .store
-        .audit(
-            &caller.actor,
-            "people.set_primary_by_rule",
-            &rule.team,
-            &format!(
-                "members of the team -> {} ({changed} changed, {reset} representations there reset)",
-                chosen.as_str()
-            ),
-            &caller.source,
-        )
-        .await?;
+    let chosen = platform_named(&rule.platform)?;
+    let chosen_for_team = choose_primary_of_team(&state, &caller, &rule.team, chosen).await?;
     Ok(Json(json!({
         "team": rule.team,
         "platform": chosen.as_str(),
-        "changed": changed,
+        "changed": chosen_for_team.changed,
     })))
 }

@@ -8,8 +8,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_store::DeadLetter;
 
-use super::{ApiError, ApiPath, Caller};
+use super::{ApiError, ApiPath};
 use crate::AppState;
+use crate::admin::Caller;
+use crate::admin::relay::retry_dead_letter;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -83,25 +85,4 @@ async fn retry(
         .map_err(|_| ApiError::bad_request("bad_id", format!("'{id}' is not a dead letter id")))?;
     retry_dead_letter(&state, &caller, id).await?;
     Ok(Json(json!({ "id": id, "retried": true })))
-}
-
-/// Puts a dead letter back in its lane and wakes the relay; audited (API and console).
-pub(crate) async fn retry_dead_letter(
-    state: &AppState,
-    caller: &Caller,
-    id: i64,
-) -> Result<(), ApiError> {
-    state.store.retry_dead_letter(id).await?;
-    state.relay.outbox_filled();
-    state
-        .store
-        .audit(
-            &caller.actor,
-            "relay.retry",
-            &id.to_string(),
-            "dead letter put back in its lane",
-            &caller.source,
-        )
-        .await?;
-    Ok(())
 }

@@ -15,7 +15,7 @@ use super::connections::when;
 use super::layout::{self, Nav};
 use super::{ConsoleError, Session};
 use crate::AppState;
-use crate::api::relay::retry_dead_letter;
+use crate::admin::relay::retry_dead_letter;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

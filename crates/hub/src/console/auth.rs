@@ -19,7 +19,7 @@ use switchboard_store::{AdminRole, AdminSession, StoreError};
 use super::layout::{self, bare_page};
 use super::{ConsoleError, Fields, cookie};
 use crate::AppState;
-use crate::api::tokens;
+use crate::tokens;
 
 /// The session cookie; its value is a random secret, stored only as its SHA-256.
 pub const SESSION_COOKIE: &str = "sb_session";

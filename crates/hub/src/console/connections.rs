@@ -17,7 +17,7 @@ use switchboard_core::{Noun, Platform, Timestamp};
 use super::layout::{self, Icon, Nav, icon};
 use super::{ConsoleError, Fields, Session};
 use crate::AppState;
-use crate::api::connections::{begin_connect, disconnect_audited};
+use crate::admin::connections::{self, begin_connect};
 use crate::connect::Started;
 use crate::disconnect::{self, DisconnectError};
 
@@ -231,7 +231,8 @@ async fn connect(
                 .map(|name| (name.to_owned(), value.clone()))
         })
         .collect();
-    match begin_connect(&state, &session.caller(), &platform, inputs).await? {
+    let platform = crate::admin::platform_named(&platform)?;
+    match begin_connect(&state, &session.caller(), platform, inputs).await? {
         Started::Redirect { url } => Ok(Redirect::to(&url).into_response()),
         Started::Connected { connection } => {
             let mut response = Redirect::to("/console/connections").into_response();
@@ -356,7 +357,7 @@ async fn disconnect(
     let id = connection_id(&id)?;
     let plan = disconnect::plan(&state, id).await.map_err(plan_error)?;
     let remove = fields.get("remove_representations") == Some("on");
-    let outcome = disconnect_audited(&state, &session.caller(), id, remove).await?;
+    let outcome = connections::disconnect(&state, &session.caller(), id, remove).await?;
     let platform = plan.connection.platform.display_name();
     let created = PlatformWords::of(&state, plan.connection.platform).created;
     let mut not_removed = Vec::new();

@@ -15,7 +15,7 @@ use super::connections::when;
 use super::layout::{self, Icon, Nav, icon};
 use super::{ConsoleError, Fields, Session};
 use crate::AppState;
-use crate::api::connections::{choose_teams, context_and_platform, import_audited};
+use crate::admin::connections::{choose_teams, context_and_platform, import};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -161,7 +161,7 @@ async fn start(
     Path(connection): Path<String>,
 ) -> Result<Response, ConsoleError> {
     let id = connection_id(&connection)?;
-    import_audited(&state, &session.caller(), id).await?;
+    import(&state, &session.caller(), id).await?;
     let mut response = Redirect::to("/console/imports").into_response();
     layout::flash(
         &state,
@@ -177,7 +177,7 @@ async fn teams_page(
     headers: HeaderMap,
     Path(connection): Path<String>,
 ) -> Result<Response, ConsoleError> {
-    let (context, platform) = context_and_platform(&state, &connection).await?;
+    let (context, platform) = context_and_platform(&state, connection_id(&connection)?).await?;
     let rules = platform.rules();
     let ImportScope::SelectedTeams { team } = rules.import else {
         return Err(ConsoleError::not_found(format!(
@@ -241,7 +241,7 @@ async fn save_teams(
     let id = connection_id(&connection)?;
     let teams: Vec<String> = fields.all("teams").map(str::to_owned).collect();
     let caller = session.caller();
-    let chosen = choose_teams(&state, &caller, &connection, &teams).await?;
+    let chosen = choose_teams(&state, &caller, id, &teams).await?;
     let team = chosen.team;
     let message = if chosen.teams.is_empty() {
         format!(
@@ -249,7 +249,7 @@ async fn save_teams(
             team.one
         )
     } else {
-        import_audited(&state, &caller, id).await?;
+        import(&state, &caller, id).await?;
         format!(
             "{} {} selected; importing their members.",
             chosen.teams.len(),

@@ -26,7 +26,8 @@ use axum::routing::{get, post};
 use switchboard_store::{Admin, AdminRole, StoreError};
 
 use crate::AppState;
-use crate::api::{ApiError, Caller};
+use crate::admin::{Caller, Refused};
+use crate::api::ApiError;
 
 pub use auth::SignInLimits;
 
@@ -280,6 +281,12 @@ impl From<StoreError> for ConsoleError {
                 )
             }
         }
+    }
+}
+
+impl From<Refused> for ConsoleError {
+    fn from(refused: Refused) -> Self {
+        Self::new(crate::http::status_of(refused.refusal), refused.message)
     }
 }
 

@@ -25,8 +25,10 @@ use switchboard_store::{PeopleQuery, PersonSummary, PrimaryFilter};
 use super::layout::{self, Icon, Nav, icon, info_icon};
 use super::{ConsoleError, Fields, Session};
 use crate::AppState;
-use crate::api::people::{choose_primary, decode_cursor, encode_cursor, search};
-use crate::api::sync::{Action, QUEUED, act, remove_person};
+use crate::admin::people::{choose_primary, remove_person};
+use crate::admin::sync::{Acted, Action, act};
+use crate::api::people::{decode_cursor, encode_cursor, search};
+use crate::sync::SyncOutcome;
 use crate::sync::{Plan, plan};
 use switchboard_platform::PlatformRegistry;
 
@@ -709,16 +711,15 @@ async fn sync_confirm(
 /// new app a minute; this bot is created in about 40 s."
 fn queued_text(
     platforms: &PlatformRegistry,
-    body: &serde_json::Value,
+    (wait, pace): (Duration, &str),
     representation: Option<&Representation>,
 ) -> String {
     let what = representation.map_or("representation", |r| {
         platforms.called(r.platform, r.kind).one
     });
     format!(
-        "Queued: {}; this {what} is created in about {} s.",
-        body["pace"].as_str().unwrap_or_default(),
-        body["estimated_wait_seconds"].as_u64().unwrap_or_default()
+        "Queued: {pace}; this {what} is created in about {} s.",
+        crate::sync::seconds(wait)
     )
 }
 
@@ -735,12 +736,11 @@ async fn sync_one(
     let name = display_name(&state, id).await?;
     let result = act(&state, &session.caller(), id, Action::Sync(platform)).await;
     let representation = state.store.representation(id, platform).await?;
-    let queued = match &result {
-        Ok(body) if body["status"] == QUEUED => {
-            Some(queued_text(&state.platforms, body, representation.as_ref()))
-        }
-        _ => None,
-    };
+    let queued = result
+        .as_ref()
+        .ok()
+        .and_then(Acted::queued)
+        .map(|queued| queued_text(&state.platforms, queued, representation.as_ref()));
     if headers
         .get("x-requested-with")
         .is_some_and(|v| v == "fetch")
@@ -748,7 +748,10 @@ async fn sync_one(
         let (status, said) = match (&result, &queued) {
             (Ok(_), Some(queued)) => (StatusCode::ACCEPTED, Some(Said::Queued(queued))),
             (Ok(_), None) => (StatusCode::OK, None),
-            (Err(error), _) => (error.status(), Some(Said::Refused(error.message()))),
+            (Err(refused), _) => (
+                crate::http::status_of(refused.refusal),
+                Some(Said::Refused(&refused.message)),
+            ),
         };
         // A queued sync holds its representation: the cell shows the clock until it runs.
         let cell = status_cell(
@@ -762,24 +765,47 @@ async fn sync_one(
         );
         return Ok((status, cell).into_response());
     }
-    let body = result.map_err(ConsoleError::from)?;
+    let acted = result.map_err(ConsoleError::from)?;
     let fields = fields.map(|Extension(f)| f);
-    let message = match body["status"].as_str() {
+    let Acted::Synced {
+        outcome,
+        prompted_on,
+        ..
+    } = acted
+    else {
+        return Err(ConsoleError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a sync answered with another action's outcome",
+        ));
+    };
+    let message = match outcome {
         _ if let Some(queued) = queued => queued,
-        Some("synced") => format!("{name} is synced on {}.", platform.display_name()),
-        _ if body["prompted"] == true => format!(
+        SyncOutcome::Prompted => format!(
             "{name} was prompted{} to authorise their {} account; the clock turns into a check when they do.",
-            body["prompted_on"]
-                .as_str()
-                .and_then(|p| p.parse::<Platform>().ok())
+            prompted_on
                 .map(|p| format!(" on {}", p.display_name()))
                 .unwrap_or_default(),
             platform.display_name()
         ),
-        _ => format!(
-            "{name}'s {} bot waits for a workspace admin's approval.",
-            platform.display_name()
-        ),
+        SyncOutcome::AwaitingConsent { .. } => {
+            let (called, connection) =
+                representation
+                    .as_ref()
+                    .map_or(("representation", "platform"), |r| {
+                        (
+                            state.platforms.called(platform, r.kind).one,
+                            state
+                                .platforms
+                                .get(platform)
+                                .map_or("platform", |m| m.rules().words.connection.one),
+                        )
+                    });
+            format!(
+                "{name}'s {} {called} waits for a {connection} admin's approval.",
+                platform.display_name()
+            )
+        }
+        _ => format!("{name} is synced on {}.", platform.display_name()),
     };
     Ok(done(&state, fields.as_ref(), &message))
 }
@@ -929,7 +955,7 @@ impl BulkRuns {
     }
 
     fn start(&self, what: String, outcomes: &'static [&'static str], total: usize) -> String {
-        let id = crate::api::tokens::generate();
+        let id = crate::tokens::generate();
         let mut runs = self.runs();
         if runs.len() == KEPT_RUNS {
             runs.pop_front();
@@ -1048,7 +1074,7 @@ async fn bulk(
                     id,
                     name,
                     outcome: action.outcome(&answer),
-                    reason: answer.err().map(|error| error.message().to_owned()),
+                    reason: answer.err().map(|error| error.message),
                 },
             );
         }

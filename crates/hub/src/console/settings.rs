@@ -15,9 +15,9 @@ use super::connections::when;
 use super::layout::{self, Nav};
 use super::{ConsoleError, Fields, Session};
 use crate::AppState;
-use crate::api::sync::{SettingsChange, change_settings};
-use crate::api::tokens;
+use crate::admin::settings::{SettingsChange, change_settings};
 use crate::settings::{MAX_PROMPT_THROTTLE_HOURS, SyncSettings};
+use crate::tokens;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -14,7 +14,7 @@ use switchboard_store::{MessageKey, OutboxAction, OutboxItem, StoreError};
 use tokio::sync::Semaphore;
 
 use super::payload::{Body, Payload};
-use super::{IDLE_POLL, later};
+use super::{IDLE_POLL, UnsyncedSenders, later};
 use crate::AppState;
 
 /// The latency the hub adds to a copy: from the delivery of the event it was decided from to
@@ -51,7 +51,7 @@ pub(super) async fn recover(state: &AppState) {
     }
 }
 
-pub(super) async fn run(state: AppState) {
+pub(super) async fn run(state: AppState, senders: Arc<dyn UnsyncedSenders>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut reconciled = tokio::time::Instant::now();
     loop {
@@ -91,9 +91,9 @@ pub(super) async fn run(state: AppState) {
                     let Ok(slot) = slots.clone().acquire_owned().await else {
                         return;
                     };
-                    let state = state.clone();
+                    let (state, senders) = (state.clone(), senders.clone());
                     tokio::spawn(async move {
-                        if let Err(error) = deliver(&state, &item).await {
+                        if let Err(error) = deliver(&state, senders.as_ref(), &item).await {
                             tracing::warn!(item = item.id, %error, "relay: recording a delivery failed");
                         }
                         drop(slot);
@@ -128,7 +128,11 @@ pub(super) enum Failure {
     Impossible(String),
 }
 
-async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> {
+async fn deliver(
+    state: &AppState,
+    senders: &dyn UnsyncedSenders,
+    item: &OutboxItem,
+) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     let attempt_started = state.clock.now();
     // Since when the next attempt looks for a copy already posted: an earlier attempt's start
@@ -166,7 +170,7 @@ async fn deliver(state: &AppState, item: &OutboxItem) -> Result<(), StoreError> 
         }
         Err(Failure::SenderNotSynced(reason)) if item.attempts + 1 < HOLD_ATTEMPTS => {
             tracing::debug!(item = item.id, %reason, "relay: copy held for its sender's sync");
-            let prompted = match crate::sync::auto_prompt(state, item.sender, item.platform).await {
+            let prompted = match senders.prompt(item.sender, item.platform).await {
                 Ok(prompted) => prompted,
                 Err(error) => {
                     tracing::warn!(person = %item.sender, %error, "relay: auto-prompt failed");

@@ -7,6 +7,11 @@
 //! posts each copy as the sender's representation, one at a time per conversation and
 //! platform, and records it in the message map. [`spawn`] starts both loops and the upkeep of
 //! the platforms' event subscriptions.
+//!
+//! The relay and user sync know each other through two narrow doors only: the relay asks
+//! [`UnsyncedSenders`] to prompt a sender who is not represented yet where they wrote to, and
+//! user sync tells the relay through [`Relay::representation_synced`] that what was held for a
+//! person can go.
 
 mod deliver;
 pub use deliver::ADDED_LATENCY;
@@ -21,9 +26,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard_core::{ConnectionId, Platform, Timestamp};
+use switchboard_core::{ConnectionId, PersonId, Platform, Timestamp};
 use switchboard_platform::EventSubscription;
-use switchboard_store::StoredSubscription;
+use switchboard_store::{Store, StoredSubscription};
 use tokio::sync::Notify;
 
 use crate::AppState;
@@ -50,6 +55,18 @@ struct ReadBack {
 }
 
 impl Relay {
+    /// A person's representation was synced: what was held for it goes out now.
+    pub async fn representation_synced(&self, store: &Store, person: PersonId) {
+        match store.release_held(person).await {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::info!(%person, released, "relay: held copies released");
+                self.outbox_filled();
+            }
+            Err(error) => tracing::warn!(%person, %error, "relay: cannot release held copies"),
+        }
+    }
+
     /// New items are in the inbox.
     pub fn inbox_filled(&self) {
         self.inbox.notify_one();
@@ -89,16 +106,13 @@ impl Relay {
     }
 }
 
-/// A person's representation was synced: what was held for it goes out now.
-pub async fn release_held(state: &AppState, person: switchboard_core::PersonId) {
-    match state.store.release_held(person).await {
-        Ok(0) => {}
-        Ok(released) => {
-            tracing::info!(%person, released, "relay: held copies released");
-            state.relay.outbox_filled();
-        }
-        Err(error) => tracing::warn!(%person, %error, "relay: cannot release held copies"),
-    }
+/// What the relay asks of user sync, and all it asks.
+#[async_trait::async_trait]
+pub trait UnsyncedSenders: Send + Sync {
+    /// Asks `person`, who wrote to someone on `platform` but is not represented there yet, to
+    /// authorise their account there, as the sync settings allow; answers whether a prompt
+    /// went out.
+    async fn prompt(&self, person: PersonId, platform: Platform) -> Result<bool, String>;
 }
 
 /// How often the loops look for work when nothing woke them: for retries that came due.
@@ -114,15 +128,16 @@ const SUBSCRIPTION_CHECK: Duration = Duration::from_secs(60);
 /// platform retries (Slack: minutes; Graph: up to four hours).
 const SEEN_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
-/// Starts the relay's loops; they run until the process ends.
-pub fn spawn(state: AppState) {
+/// Starts the relay's loops, with `senders` to prompt people whose copies wait for their sync;
+/// they run until the process ends.
+pub fn spawn(state: AppState, senders: Arc<dyn UnsyncedSenders>) {
     let relay = state.clone();
     tokio::spawn(async move {
         // Before anything is routed: recovery reads the outbox afresh.
         deliver::recover(&relay).await;
         tokio::spawn(route::run(relay.clone()));
         tokio::spawn(route::read_back(relay.clone()));
-        deliver::run(relay).await;
+        deliver::run(relay, senders).await;
     });
     tokio::spawn(maintain_subscriptions(state));
 }

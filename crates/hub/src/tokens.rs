@@ -1,4 +1,4 @@
-//! API tokens: 32 random bytes shown once, and stored as their SHA-256. A plain hash is right
+//! API tokens and prompt links' secrets: 32 random bytes shown once, and stored as their SHA-256. A plain hash is right
 //! here (unlike for passwords) because the tokens are long random values, not guessable words.
 
 use base64::Engine;
