@@ -172,14 +172,14 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
