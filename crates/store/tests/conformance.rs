@@ -106,8 +106,21 @@ fn with_database(url: &str, database: &str) -> String {
     }
 }
 
-/// Runs `body` with a fresh database and drops it afterwards, even when the body panics.
+/// Runs `body` with a fresh database and drops it afterwards, even when the body panics. The
+/// store opens the database first, unless the body takes the database alone.
 macro_rules! store_test {
+    ($name:ident, |$db:ident| $body:block) => {
+        #[tokio::test]
+        async fn $name() {
+            let db = Arc::new(TestDb::new().await);
+            let $db = db.clone();
+            let outcome = tokio::spawn(async move { $body }).await;
+            db.drop_database().await;
+            if let Err(error) = outcome {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+    };
     ($name:ident, |$db:ident, $store:ident| $body:block) => {
         #[tokio::test]
         async fn $name() {
@@ -172,19 +185,328 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
             Some(connection)
         );
+    }
+);
+
+store_test!(the_schema_names_no_platform, |db, store| {
+    // A new platform must need no migration: no check, index or default may list platforms.
+    let schema = match store.backend() {
+        Backend::Sqlite => "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL",
+        Backend::Postgres => {
+            "SELECT conrelid::regclass::text || ': ' || pg_get_constraintdef(oid) AS sql \
+             FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+             UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' \
+             UNION ALL SELECT table_name::text || '.' || column_name::text || ' DEFAULT ' \
+             || column_default::text FROM information_schema.columns \
+             WHERE table_schema = 'public' AND column_default IS NOT NULL"
+        }
+    };
+    let mut raw = db.raw().await;
+    let schema: Vec<String> = sqlx::query(schema)
+        .fetch_all(&mut raw)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get("sql").unwrap())
+        .collect();
+    // The other checks were read, and are still there.
+    assert!(schema.iter().any(|sql| sql.contains("'human'")));
+    for platform in Platform::ALL {
+        let name = format!("'{}'", platform.as_str());
+        let naming: Vec<&String> = schema.iter().filter(|sql| sql.contains(&name)).collect();
+        assert!(naming.is_empty(), "the schema names {name}: {naming:#?}");
+    }
+});
+
+/// How many rows each table with a platform column, and each that references one, has.
+async fn row_counts(raw: &mut sqlx::AnyConnection) -> Vec<(&'static str, i64)> {
+    let mut counts = Vec::new();
+    for table in [
+        "connections",
+        "connection_health",
+        "people",
+        "accounts",
+        "representations",
+        "representation_transitions",
+        "prompts",
+        "flows",
+        "conversations",
+        "conversation_participants",
+        "portals",
+    ] {
+        let count = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table}"
+        )))
+        .fetch_one(&mut *raw)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+        counts.push((table, count));
+    }
+    counts
+}
+
+store_test!(
+    rows_kept_from_before_platforms_were_unchecked_survive,
+    |db| {
+        let dialect = match db.postgres_admin {
+            Some(_) => "postgres",
+            None => "sqlite",
+        };
+        let before = sqlx::migrate::Migrator::new(std::path::Path::new(&format!(
+            "{}/migrations/{dialect}",
+            env!("CARGO_MANIFEST_DIR")
+        )))
+        .await
+        .unwrap();
+        let mut raw = db.raw().await;
+        // Not `run_to`, whose future is not `Send` (its `Acquire` bound is not general enough).
+        before.run_direct(Some(16), &mut raw, false).await.unwrap();
+        let id = || uuid::Uuid::now_v7().to_string();
+        let (slack, teams, ann, bea) = (id(), id(), id(), id());
+        let (ann_on_slack, ann_on_teams, conversation, portal, prompt) =
+            (id(), id(), id(), id(), id());
+        let later = db.millis() + 3_600_000;
+        for statement in [
+            format!(
+                "INSERT INTO connections (id, platform, tenant, display_name, created_at) \
+                 VALUES ('{slack}', 'slack', 'T1', 'Acme', 1), \
+                 ('{teams}', 'teams', 'tenant', 'Acme', 1)"
+            ),
+            format!(
+                "INSERT INTO connection_health (connection_id, ok, scopes, last_checked_at) \
+                 VALUES ('{slack}', 1, 'chat:write', 1)"
+            ),
+            format!(
+                "INSERT INTO people (id, display_name, email, primary_platform, \
+                 primary_chosen_by, platforms, created_at, updated_at) \
+                 VALUES ('{ann}', 'Ann', 'ann@acme.example', 'teams', 'admin', 3, 1, 1), \
+                 ('{bea}', 'Bea', 'bea@acme.example', NULL, NULL, 0, 1, 1)"
+            ),
+            format!(
+                "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, \
+                 kind, active, person_id, updated_at) \
+                 VALUES ('{ann_on_slack}', '{slack}', 'slack', 'U1', 'Ann', 'human', 1, \
+                 '{ann}', 1), \
+                 ('{ann_on_teams}', '{teams}', 'teams', 'u-ann', 'Ann', 'human', 1, '{ann}', 1)"
+            ),
+            format!(
+                "INSERT INTO representations (person_id, platform, kind, status, account_id, \
+                 external_id, updated_at) \
+                 VALUES ('{ann}', 'slack', 'existing_account', 'synced', '{ann_on_slack}', \
+                 'U1', 1)"
+            ),
+            format!(
+                "INSERT INTO representation_transitions (person_id, platform, from_status, \
+                 to_status, cause, at) \
+                 VALUES ('{ann}', 'slack', 'pending', 'synced', 'linked', 1)"
+            ),
+            format!(
+                "INSERT INTO prompts (id, person_id, platform, token_hash, created_at, \
+                 expires_at) VALUES ('{prompt}', '{ann}', 'slack', 'h-ann', 1, {later})"
+            ),
+            format!(
+                "INSERT INTO conversations (id, kind, created_at) \
+                 VALUES ('{conversation}', 'group', 1)"
+            ),
+            format!(
+                "INSERT INTO conversation_participants (conversation_id, person_id) \
+                 VALUES ('{conversation}', '{ann}')"
+            ),
+            format!(
+                "INSERT INTO portals (id, conversation_id, platform, connection_id, \
+                 external_chat_id, created_at) \
+                 VALUES ('{portal}', '{conversation}', 'slack', '{slack}', 'C1', 1)"
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut raw)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO flows (state, purpose, platform, connection_id, person_id, sealed, \
+             created_at, expires_at, url) \
+             VALUES ('st', 'consent', 'slack', $1, $2, $3, 1, $4, $5)",
+        )
+        .bind(slack.as_str())
+        .bind(ann.as_str())
+        .bind(vec![0_u8])
+        .bind(later)
+        .bind("https://slack.example/approve")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+        let counts = row_counts(&mut raw).await;
+        raw.close().await.unwrap();
+
+        let store = db.open(1).await;
+        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&17));
+        let mut raw = db.raw().await;
+        assert_eq!(row_counts(&mut raw).await, counts);
+        if store.backend() == Backend::Sqlite {
+            let dangling = sqlx::query("SELECT * FROM pragma_foreign_key_check")
+                .fetch_all(&mut raw)
+                .await
+                .unwrap();
+            assert!(dangling.is_empty());
+        }
+        let slack: switchboard_core::ConnectionId = slack.parse().unwrap();
+        let ann: PersonId = ann.parse().unwrap();
+        let connection = store.connection(slack).await.unwrap().unwrap();
+        assert_eq!(
+            (connection.platform, connection.tenant.as_str()),
+            (Platform::Slack, "T1")
+        );
+        assert_eq!(
+            store.person(ann).await.unwrap().unwrap().primary,
+            Some(switchboard_core::Primary {
+                platform: Platform::Teams,
+                chosen_by: switchboard_core::ChosenBy::Admin,
+            })
+        );
+        assert_eq!(
+            store
+                .person(bea.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .primary,
+            None
+        );
+        assert_eq!(store.accounts_of_person(ann).await.unwrap().len(), 2);
+        let representation = store
+            .representation(ann, Platform::Slack)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(representation.status, SyncStatus::Synced);
+        assert_eq!(
+            representation.account_id.map(|account| account.to_string()),
+            Some(ann_on_slack)
+        );
+        assert_eq!(
+            store.transitions(ann, Platform::Slack).await.unwrap().len(),
+            1
+        );
+        let PromptLink::Open(grant) = store.prompt_link("h-ann").await.unwrap() else {
+            panic!("the prompt's link is no longer open");
+        };
+        assert_eq!((grant.person_id, grant.platform), (ann, Platform::Slack));
+        let consents = store.pending_consents().await.unwrap();
+        assert_eq!(consents.len(), 1);
+        assert_eq!(
+            (consents[0].person_id, consents[0].platform),
+            (ann, Platform::Slack)
+        );
+        let portal = store
+            .portal(conversation.parse().unwrap(), Platform::Slack)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(portal.connection_id, slack);
+
+        // The references to the rebuilt tables still hold, and still cascade.
+        store.delete_person(ann).await.unwrap();
+        let mut left = std::collections::HashMap::new();
+        left.extend(row_counts(&mut raw).await);
+        for table in [
+            "representations",
+            "representation_transitions",
+            "prompts",
+            "flows",
+            "conversation_participants",
+        ] {
+            assert_eq!(left[table], 0, "{table}");
+        }
+        assert_eq!(left["accounts"], 2, "an account outlives its person");
+        sqlx::query("DELETE FROM connections WHERE id = $1")
+            .bind(slack.to_string())
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        left.extend(row_counts(&mut raw).await);
+        assert_eq!(
+            (left["accounts"], left["portals"], left["connection_health"]),
+            (1, 0, 0)
+        );
+    }
+);
+
+/// Asserts that a read failed on a platform this version does not know, as it should on a row
+/// a newer version wrote.
+fn refused_unknown_platform<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    match result {
+        Err(StoreError::Corrupt(message)) if message.contains("'matrix'") => {}
+        other => panic!("expected an unknown platform to be refused, got {other:?}"),
+    }
+}
+
+store_test!(
+    a_platform_this_version_does_not_know_is_an_error_when_read,
+    |db, store| {
+        let id = || uuid::Uuid::now_v7().to_string();
+        let (connection, person, account) = (id(), id(), id());
+        let mut raw = db.raw().await;
+        for statement in [
+            format!(
+                "INSERT INTO connections (id, platform, tenant, display_name, created_at) \
+                 VALUES ('{connection}', 'matrix', 'example.org', 'Acme', 1)"
+            ),
+            format!(
+                "INSERT INTO people (id, display_name, email, primary_platform, \
+                 primary_chosen_by, created_at, updated_at) \
+                 VALUES ('{person}', 'Ann', 'ann@acme.example', 'matrix', 'admin', 1, 1)"
+            ),
+            format!(
+                "INSERT INTO accounts (id, connection_id, platform, external_id, display_name, \
+                 kind, active, person_id, updated_at) \
+                 VALUES ('{account}', '{connection}', 'matrix', '@ann', 'Ann', 'human', 1, \
+                 '{person}', 1)"
+            ),
+            format!(
+                "INSERT INTO representations (person_id, platform, kind, status, updated_at) \
+                 VALUES ('{person}', 'matrix', 'bot', 'not_created', 1)"
+            ),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut raw)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO flows (state, purpose, platform, person_id, sealed, created_at, \
+             expires_at, url) VALUES ('st', 'consent', 'matrix', $1, $2, 1, $3, $4)",
+        )
+        .bind(person.as_str())
+        .bind(vec![0_u8])
+        .bind(db.millis() + 3_600_000)
+        .bind("https://matrix.example/approve")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+        let connection = connection.parse().unwrap();
+        let person = person.parse().unwrap();
+        refused_unknown_platform(store.connection(connection).await);
+        refused_unknown_platform(store.connections().await);
+        refused_unknown_platform(store.person(person).await);
+        refused_unknown_platform(store.accounts_of_person(person).await);
+        refused_unknown_platform(store.representations_of(person).await);
+        refused_unknown_platform(store.pending_consents().await);
     }
 );
 
