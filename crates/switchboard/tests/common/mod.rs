@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod native;
 pub mod world;
 
 use std::io::{BufRead, BufReader};

@@ -439,6 +439,24 @@ impl World {
 
     /// Messages of a Teams chat, oldest first, as `(sender id, content)`: every page.
     pub async fn teams_messages(&self, token: &str, chat: &str) -> Vec<(String, String)> {
+        self.teams_message_list(token, chat)
+            .await
+            .into_iter()
+            .filter(|m| m["messageType"] == "message")
+            .map(|m| {
+                (
+                    m["from"]["user"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["body"]["content"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every item of a Teams chat, oldest first, as Graph lists them: every page.
+    pub async fn teams_message_list(&self, token: &str, chat: &str) -> Vec<Value> {
         let mut messages: Vec<Value> = Vec::new();
         let mut next = Some(format!(
             "{}/graph/v1.0/chats/{chat}/messages?$top=50",
@@ -457,18 +475,6 @@ impl World {
         }
         messages.sort_by_key(|m| m["createdDateTime"].as_str().unwrap_or_default().to_owned());
         messages
-            .into_iter()
-            .filter(|m| m["messageType"] == "message")
-            .map(|m| {
-                (
-                    m["from"]["user"]["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    m["body"]["content"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
     }
 }
 

@@ -1,0 +1,368 @@
+//! How a simulated person uses each platform's own client, as the black-box scenarios need it:
+//! open a chat, write, read, edit, delete, react. Each platform implements [`Native`] once, and
+//! [`native`] is the one line per platform that lets every scenario run on it.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::world::World;
+
+/// A message as a person reads it in their own client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub id: String,
+    /// The account that wrote it.
+    pub from: String,
+    /// The text as the platform keeps it (mrkdwn, HTML…): scenarios look for words in it.
+    pub text: String,
+    /// Who reacted with what, the emoji in Unicode.
+    pub reactions: Vec<(String, String)>,
+}
+
+/// One platform's client, acting with a person's token (see [`World::token`]).
+#[async_trait]
+pub trait Native: Send + Sync {
+    fn platform(&self) -> &'static str;
+
+    /// The account the token acts as.
+    async fn me(&self, world: &World, token: &str) -> String;
+
+    /// Opens (or finds) the chat between the token's user and `accounts`: a direct message
+    /// for one, a group chat for more.
+    async fn open_chat(&self, world: &World, token: &str, accounts: &[&str]) -> String;
+
+    /// The chat the token's user is in with exactly `accounts`, if there is one: where a copy
+    /// the hub made for them arrives.
+    async fn find_chat(&self, world: &World, token: &str, accounts: &[&str]) -> Option<String>;
+
+    /// Writes in a chat; answers the message's id.
+    async fn post(&self, world: &World, token: &str, chat: &str, text: &str) -> String;
+
+    /// A chat's messages, oldest first.
+    async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen>;
+
+    async fn edit(&self, world: &World, token: &str, chat: &str, message: &str, text: &str);
+
+    async fn delete(&self, world: &World, token: &str, chat: &str, message: &str);
+
+    /// Adds (or, `present` false, removes) a reaction, the emoji in Unicode.
+    async fn react(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &str,
+        emoji: &str,
+        present: bool,
+    );
+}
+
+/// The client of a platform, by the name the API gives it.
+pub fn native(platform: &str) -> Box<dyn Native> {
+    match platform {
+        "slack" => Box::new(Slack),
+        "teams" => Box::new(Teams),
+        other => panic!("no simulated client for {other}: add one in tests/common/native.rs"),
+    }
+}
+
+/// The Unicode emoji the scenarios use, with Slack's names for them: the one a person types
+/// first, then its aliases.
+const SLACK_EMOJI: [(&str, &[&str]); 2] = [("👍", &["thumbsup", "+1"]), ("❤️", &["heart"])];
+
+struct Slack;
+
+#[async_trait]
+impl Native for Slack {
+    fn platform(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn me(&self, world: &World, token: &str) -> String {
+        world.slack("auth.test", token, &[]).await["user_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn open_chat(&self, world: &World, token: &str, accounts: &[&str]) -> String {
+        world.slack_dm(token, &accounts.join(",")).await
+    }
+
+    /// Slack keeps one conversation per set of people: opening it finds it.
+    async fn find_chat(&self, world: &World, token: &str, accounts: &[&str]) -> Option<String> {
+        Some(self.open_chat(world, token, accounts).await)
+    }
+
+    async fn post(&self, world: &World, token: &str, chat: &str, text: &str) -> String {
+        world.post_in_slack(token, chat, text).await["ts"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen> {
+        let history = world
+            .slack("conversations.history", token, &[("channel", chat)])
+            .await;
+        let mut seen: Vec<Seen> = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| Seen {
+                id: m["ts"].as_str().unwrap_or_default().to_owned(),
+                from: m["user"].as_str().unwrap_or_default().to_owned(),
+                text: m["text"].as_str().unwrap_or_default().to_owned(),
+                reactions: m["reactions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|r| {
+                        let emoji = SLACK_EMOJI
+                            .iter()
+                            .find(|(_, names)| names.iter().any(|name| r["name"] == *name))
+                            .map_or_else(
+                                || r["name"].to_string(),
+                                |(emoji, _)| (*emoji).to_owned(),
+                            );
+                        r["users"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|u| u.as_str())
+                            .map(move |user| (user.to_owned(), emoji.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            })
+            .collect();
+        seen.reverse();
+        seen
+    }
+
+    async fn edit(&self, world: &World, token: &str, chat: &str, message: &str, text: &str) {
+        world
+            .slack(
+                "chat.update",
+                token,
+                &[("channel", chat), ("ts", message), ("text", text)],
+            )
+            .await;
+    }
+
+    async fn delete(&self, world: &World, token: &str, chat: &str, message: &str) {
+        world
+            .slack("chat.delete", token, &[("channel", chat), ("ts", message)])
+            .await;
+    }
+
+    async fn react(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &str,
+        emoji: &str,
+        present: bool,
+    ) {
+        let (_, names) = SLACK_EMOJI
+            .iter()
+            .find(|(unicode, _)| *unicode == emoji)
+            .unwrap_or_else(|| panic!("no Slack name for {emoji}: add it to SLACK_EMOJI"));
+        let name = names[0];
+        let method = if present {
+            "reactions.add"
+        } else {
+            "reactions.remove"
+        };
+        world
+            .slack(
+                method,
+                token,
+                &[("channel", chat), ("timestamp", message), ("name", name)],
+            )
+            .await;
+    }
+}
+
+struct Teams;
+
+impl Teams {
+    /// A chat member: Graph wants a guest of the tenant in the guest role. A person's own
+    /// token may not read whether someone is a guest (`userType` is not a basic property), so
+    /// the simulator says.
+    async fn member(world: &World, account: &str, me: &str) -> Value {
+        let guest = account != me
+            && world
+                .sim_users("teams")
+                .await
+                .iter()
+                .any(|user| user["id"] == account && user["kind"] == "guest");
+        let role = if guest { "guest" } else { "owner" };
+        json!({
+            "@odata.type": "#microsoft.graph.aadUserConversationMember",
+            "roles": [role],
+            "user@odata.bind": format!("https://graph.microsoft.com/v1.0/users('{account}')"),
+        })
+    }
+}
+
+#[async_trait]
+impl Native for Teams {
+    fn platform(&self) -> &'static str {
+        "teams"
+    }
+
+    async fn me(&self, world: &World, token: &str) -> String {
+        world.graph(reqwest::Method::GET, "/me", token, None).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn open_chat(&self, world: &World, token: &str, accounts: &[&str]) -> String {
+        let me = self.me(world, token).await;
+        let mut members = vec![Self::member(world, &me, &me).await];
+        for account in accounts {
+            members.push(Self::member(world, account, &me).await);
+        }
+        let kind = if accounts.len() == 1 {
+            "oneOnOne"
+        } else {
+            "group"
+        };
+        world
+            .graph(
+                reqwest::Method::POST,
+                "/chats",
+                token,
+                Some(json!({ "chatType": kind, "members": members })),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn find_chat(&self, world: &World, token: &str, accounts: &[&str]) -> Option<String> {
+        let me = self.me(world, token).await;
+        let mut wanted: Vec<&str> = accounts.iter().copied().chain([me.as_str()]).collect();
+        wanted.sort_unstable();
+        let chats = world
+            .graph(reqwest::Method::GET, "/me/chats", token, None)
+            .await;
+        for chat in chats["value"].as_array()? {
+            let id = chat["id"].as_str()?;
+            let listed = world
+                .graph(
+                    reqwest::Method::GET,
+                    &format!("/chats/{id}/members"),
+                    token,
+                    None,
+                )
+                .await;
+            let mut members: Vec<&str> = listed["value"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m["userId"].as_str())
+                .collect();
+            members.sort_unstable();
+            if members == wanted {
+                return Some(id.to_owned());
+            }
+        }
+        None
+    }
+
+    async fn post(&self, world: &World, token: &str, chat: &str, text: &str) -> String {
+        world
+            .graph(
+                reqwest::Method::POST,
+                &format!("/chats/{chat}/messages"),
+                token,
+                Some(json!({"body": {"content": text}})),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen> {
+        world
+            .teams_message_list(token, chat)
+            .await
+            .iter()
+            .filter(|m| m["messageType"] == "message" && m["deletedDateTime"].is_null())
+            .map(|m| Seen {
+                id: m["id"].as_str().unwrap_or_default().to_owned(),
+                from: m["from"]["user"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                text: m["body"]["content"].as_str().unwrap_or_default().to_owned(),
+                reactions: m["reactions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        (
+                            r["user"]["user"]["id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            r["reactionType"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    async fn edit(&self, world: &World, token: &str, chat: &str, message: &str, text: &str) {
+        world
+            .graph(
+                reqwest::Method::PATCH,
+                &format!("/chats/{chat}/messages/{message}"),
+                token,
+                Some(json!({"body": {"contentType": "html", "content": format!("<p>{text}</p>")}})),
+            )
+            .await;
+    }
+
+    async fn delete(&self, world: &World, token: &str, chat: &str, message: &str) {
+        let me = self.me(world, token).await;
+        world
+            .graph(
+                reqwest::Method::POST,
+                &format!("/users/{me}/chats/{chat}/messages/{message}/softDelete"),
+                token,
+                None,
+            )
+            .await;
+    }
+
+    async fn react(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &str,
+        emoji: &str,
+        present: bool,
+    ) {
+        let action = if present {
+            "setReaction"
+        } else {
+            "unsetReaction"
+        };
+        world
+            .graph(
+                reqwest::Method::POST,
+                &format!("/chats/{chat}/messages/{message}/{action}"),
+                token,
+                Some(json!({ "reactionType": emoji })),
+            )
+            .await;
+    }
+}

@@ -1,0 +1,393 @@
+//! The scenarios every pair of platforms must pass, run over every ordered pair of the platforms
+//! the demo connects, and a group chat across all of them. A new platform joins them by being
+//! registered (and by its simulated client in `common/native.rs`): nothing here names one.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::native::{Native, Seen, native};
+use common::world::{Person, World, eventually};
+
+/// The platforms the demo connected, as the API names them.
+async fn connected(world: &World) -> Vec<String> {
+    world.api(reqwest::Method::GET, "/connections", None).await["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "connected")
+        .map(|c| c["platform"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn ordered_pairs(platforms: &[String]) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for home in platforms {
+        for other in platforms.iter().filter(|other| *other != home) {
+            pairs.push((home.clone(), other.clone()));
+        }
+    }
+    pairs
+}
+
+/// What a platform's module declares about itself (`GET /platforms`).
+async fn rules(world: &World, platform: &str) -> Value {
+    world.api(reqwest::Method::GET, "/platforms", None).await["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == platform)
+        .unwrap_or_else(|| panic!("no {platform} module"))["rules"]
+        .clone()
+}
+
+/// The account that represents a person on a platform.
+async fn representation_on(world: &World, person: &str, platform: &str) -> String {
+    eventually(
+        &format!("a synced representation on {platform}"),
+        async || {
+            let detail = world
+                .api(reqwest::Method::GET, &format!("/people/{person}"), None)
+                .await;
+            detail["representations"]
+                .as_array()?
+                .iter()
+                .find(|r| r["platform"] == platform && r["status"] == "synced")?["external_account"]
+                .as_str()
+                .map(str::to_owned)
+        },
+    )
+    .await
+}
+
+/// The first message in `messages` from `from` that says `text`.
+fn said<'m>(messages: &'m [Seen], from: &str, text: &str) -> Option<&'m Seen> {
+    messages
+        .iter()
+        .find(|m| m.from == from && m.text.contains(text))
+}
+
+#[tokio::test]
+async fn on_every_ordered_pair_a_person_is_represented_as_the_platform_declares() {
+    let world = World::start(10);
+    let platforms = connected(&world).await;
+    assert!(platforms.len() >= 2, "the demo connects {platforms:?}");
+    for (home, other) in ordered_pairs(&platforms) {
+        let person = world.synced_person(&home, &other).await;
+        let declared = rules(&world, &other).await["without_account"]["kind"].clone();
+        let detail = world
+            .api(
+                reqwest::Method::GET,
+                &format!("/people/{}", person.id),
+                None,
+            )
+            .await;
+        let representation = detail["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == other.as_str())
+            .unwrap();
+        assert_eq!(
+            representation["type"], declared,
+            "{home} → {other}: a person without an account there is represented as declared"
+        );
+        let users = world.sim_users(&other).await;
+        assert!(
+            users
+                .iter()
+                .any(|u| u["id"] == person.representation.as_str()),
+            "{home} → {other}: the representation {} exists on {other}",
+            person.representation
+        );
+    }
+}
+
+/// One person at home on each side of a pair, each represented on the other's platform, with
+/// their tokens and clients.
+struct Pair {
+    home: Box<dyn Native>,
+    other: Box<dyn Native>,
+    alice: Person,
+    bob: Person,
+    alice_token: String,
+    bob_token: String,
+}
+
+impl Pair {
+    async fn of(world: &World, home: &str, other: &str) -> Self {
+        let alice = world.synced_person(home, other).await;
+        let bob = world.synced_person(other, home).await;
+        Self {
+            home: native(home),
+            other: native(other),
+            alice_token: world.token(home, &alice.email).await,
+            bob_token: world.token(other, &bob.email).await,
+            alice,
+            bob,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{} → {}", self.home.platform(), self.other.platform())
+    }
+}
+
+#[tokio::test]
+async fn on_every_ordered_pair_a_message_its_reply_edit_reactions_and_deletion_cross() {
+    let world = World::start(10);
+    let platforms = connected(&world).await;
+    for (home, other) in ordered_pairs(&platforms) {
+        let pair = Pair::of(&world, &home, &other).await;
+        let round = pair.name();
+        let abilities_home = rules(&world, &home).await["without_account"]["abilities"].clone();
+        let abilities_other = rules(&world, &other).await["without_account"]["abilities"].clone();
+        let (alice, bob) = (&pair.alice, &pair.bob);
+
+        // Alice writes, on her platform, to Bob's representation there.
+        let chat_home = pair
+            .home
+            .open_chat(&world, &pair.alice_token, &[&bob.representation])
+            .await;
+        let hello_text = format!("Hello Bob ({round})");
+        let hello = pair
+            .home
+            .post(&world, &pair.alice_token, &chat_home, &hello_text)
+            .await;
+
+        // Bob reads it on his, from Alice's representation.
+        let chat_other = eventually(&format!("{round}: the message arriving"), async || {
+            let chat = pair
+                .other
+                .find_chat(&world, &pair.bob_token, &[&alice.representation])
+                .await?;
+            let messages = pair.other.messages(&world, &pair.bob_token, &chat).await;
+            said(&messages, &alice.representation, &hello_text).map(|_| chat)
+        })
+        .await;
+
+        // Bob replies there; Alice reads it from Bob's representation.
+        let reply_text = format!("Hi Alice ({round})");
+        let reply = pair
+            .other
+            .post(&world, &pair.bob_token, &chat_other, &reply_text)
+            .await;
+        eventually(&format!("{round}: the reply arriving"), async || {
+            let messages = pair
+                .home
+                .messages(&world, &pair.alice_token, &chat_home)
+                .await;
+            said(&messages, &bob.representation, &reply_text).map(|_| ())
+        })
+        .await;
+
+        // Nothing echoes: each side holds each message once.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for (client, token, chat) in [
+            (&pair.home, &pair.alice_token, &chat_home),
+            (&pair.other, &pair.bob_token, &chat_other),
+        ] {
+            let messages = client.messages(&world, token, chat).await;
+            for text in [&hello_text, &reply_text] {
+                let copies = messages.iter().filter(|m| m.text.contains(text.as_str()));
+                assert_eq!(
+                    copies.count(),
+                    1,
+                    "{round}: {text:?} on {}",
+                    client.platform()
+                );
+            }
+        }
+
+        // Alice edits her message: Bob's copy changes, as her representation can edit there.
+        if abilities_other["edit"] == true {
+            let edited = format!("Hello Bob, edited ({round})");
+            pair.home
+                .edit(&world, &pair.alice_token, &chat_home, &hello, &edited)
+                .await;
+            eventually(&format!("{round}: the edit arriving"), async || {
+                let messages = pair
+                    .other
+                    .messages(&world, &pair.bob_token, &chat_other)
+                    .await;
+                said(&messages, &alice.representation, &edited).map(|_| ())
+            })
+            .await;
+        }
+
+        // Bob reacts to his copy of Alice's message: the reaction shows on hers, from his
+        // representation, and goes when he takes it back.
+        if abilities_home["react"] == true {
+            let copy = pair
+                .other
+                .messages(&world, &pair.bob_token, &chat_other)
+                .await
+                .into_iter()
+                .find(|m| m.from == alice.representation && m.text.contains(&round))
+                .unwrap()
+                .id;
+            let reactions = async || {
+                pair.home
+                    .messages(&world, &pair.alice_token, &chat_home)
+                    .await
+                    .into_iter()
+                    .find(|m| m.id == hello)
+                    .map(|m| m.reactions)
+                    .unwrap_or_default()
+            };
+            pair.other
+                .react(&world, &pair.bob_token, &chat_other, &copy, "👍", true)
+                .await;
+            eventually(&format!("{round}: the reaction arriving"), async || {
+                let expected = vec![(bob.representation.clone(), "👍".to_owned())];
+                (reactions().await == expected).then_some(())
+            })
+            .await;
+            pair.other
+                .react(&world, &pair.bob_token, &chat_other, &copy, "👍", false)
+                .await;
+            eventually(&format!("{round}: the reaction leaving"), async || {
+                reactions().await.is_empty().then_some(())
+            })
+            .await;
+        }
+
+        // Bob deletes his reply: Alice's copy goes.
+        if abilities_home["delete"] == true {
+            pair.other
+                .delete(&world, &pair.bob_token, &chat_other, &reply)
+                .await;
+            eventually(&format!("{round}: the deletion arriving"), async || {
+                let messages = pair
+                    .home
+                    .messages(&world, &pair.alice_token, &chat_home)
+                    .await;
+                said(&messages, &bob.representation, &reply_text)
+                    .is_none()
+                    .then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_group_chat_across_every_connected_platform_reaches_everyone_once() {
+    let world = World::start(10);
+    let platforms = connected(&world).await;
+    // One person at home on each platform, and a second on the first, so that the chat has
+    // people on the same platform as well as across.
+    let first = &platforms[0];
+    let mut members: Vec<(String, Person)> = Vec::new();
+    for home in &platforms {
+        let other = platforms.iter().find(|p| *p != home).unwrap();
+        let count = if home == first { 2 } else { 1 };
+        for person in world.synced_people(home, other, count).await {
+            members.push((home.clone(), person));
+        }
+    }
+    // How each member appears on each platform: their own account at home, else their
+    // representation.
+    let mut accounts: Vec<Vec<String>> = Vec::new();
+    for (home, person) in &members {
+        let mut on = Vec::new();
+        for platform in &platforms {
+            on.push(if platform == home {
+                world.account(person, platform).await
+            } else {
+                representation_on(&world, &person.id, platform).await
+            });
+        }
+        accounts.push(on);
+    }
+    let at = |member: usize, platform: &str| -> String {
+        let index = platforms.iter().position(|p| p == platform).unwrap();
+        accounts[member][index].clone()
+    };
+    let others_on = |member: usize, platform: &str| -> Vec<String> {
+        (0..members.len())
+            .filter(|other| *other != member)
+            .map(|other| at(other, platform))
+            .collect()
+    };
+    let mut tokens = Vec::new();
+    for (home, person) in &members {
+        tokens.push(world.token(home, &person.email).await);
+    }
+
+    // The first member starts the group on their platform and writes.
+    let starter = native(first);
+    let invited = others_on(0, first);
+    let invited: Vec<&str> = invited.iter().map(String::as_str).collect();
+    let group = starter.open_chat(&world, &tokens[0], &invited).await;
+    // No apostrophe or other character a platform writes as an entity.
+    let hello = "Hello everyone, from the start of the group";
+    starter.post(&world, &tokens[0], &group, hello).await;
+
+    // Everyone finds it in their own client, from the starter as they see them, and answers.
+    let mut chats = vec![group.clone()];
+    for member in 1..members.len() {
+        let (home, _) = &members[member];
+        let client = native(home);
+        let others = others_on(member, home);
+        let others: Vec<&str> = others.iter().map(String::as_str).collect();
+        let starter_there = at(0, home);
+        let chat = eventually(
+            &format!("the group reaching member {member} on {home}"),
+            async || {
+                let chat = client.find_chat(&world, &tokens[member], &others).await?;
+                let messages = client.messages(&world, &tokens[member], &chat).await;
+                said(&messages, &starter_there, hello).map(|_| chat)
+            },
+        )
+        .await;
+        client
+            .post(
+                &world,
+                &tokens[member],
+                &chat,
+                &format!("Answer from member {member}"),
+            )
+            .await;
+        chats.push(chat);
+    }
+
+    // Every member reads every answer once, each from its writer as they see them.
+    for member in 0..members.len() {
+        let (home, _) = &members[member];
+        let client = native(home);
+        eventually(
+            &format!("every answer reaching member {member} on {home}"),
+            async || {
+                let messages = client
+                    .messages(&world, &tokens[member], &chats[member])
+                    .await;
+                (1..members.len())
+                    .all(|writer| {
+                        said(
+                            &messages,
+                            &at(writer, home),
+                            &format!("Answer from member {writer}"),
+                        )
+                        .is_some()
+                    })
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for member in 0..members.len() {
+        let (home, _) = &members[member];
+        let messages = native(home)
+            .messages(&world, &tokens[member], &chats[member])
+            .await;
+        assert_eq!(
+            messages.len(),
+            members.len(),
+            "member {member} on {home} reads the greeting and each answer once: {messages:?}"
+        );
+    }
+}
