@@ -49,7 +49,9 @@ pub struct NativeUser {
 
 impl NativeUser {
     fn login(&self) -> &str {
-        self.email.as_deref().expect("a member signs in with an address")
+        self.email
+            .as_deref()
+            .expect("a member signs in with an address")
     }
 }
 
@@ -312,7 +314,10 @@ impl<D: Driver> Connected<D> {
                 account: authorised,
                 credentials,
             }) => {
-                assert_eq!(authorised, account.id, "the account asked for is authorised");
+                assert_eq!(
+                    authorised, account.id,
+                    "the account asked for is authorised"
+                );
                 Ok(credentials)
             }
             other => panic!("an authorisation ends authorized, not {other:?}"),
@@ -497,10 +502,12 @@ pub async fn import_reads_every_page_once<D: Driver>() {
     let platform = h.driver.platform();
     let directory = h.driver.directory().await;
     let listed = platform.list_teams(&h.connection).await.unwrap();
-    let (teams, expected): (Vec<String>, HashSet<ExternalUserId>) = match platform.rules().import
-    {
+    let (teams, expected): (Vec<String>, HashSet<ExternalUserId>) = match platform.rules().import {
         ImportScope::AllUsers => {
-            assert!(listed.is_empty(), "a platform importing everyone lists no teams");
+            assert!(
+                listed.is_empty(),
+                "a platform importing everyone lists no teams"
+            );
             (
                 Vec::new(),
                 directory.iter().map(|user| user.id.clone()).collect(),
@@ -569,16 +576,18 @@ pub async fn lookup_by_email_finds_and_reports_absence<D: Driver>() {
     let person = &members[3];
     let address = person.login();
     let found = platform
-        .lookup_by_email(&h.connection, &Email::parse(&address.to_uppercase()).unwrap())
+        .lookup_by_email(
+            &h.connection,
+            &Email::parse(&address.to_uppercase()).unwrap(),
+        )
         .await
         .unwrap()
         .expect("a member is found by their address");
     assert_eq!(found.id, person.id);
-    assert!(
-        found
-            .emails
-            .iter()
-            .any(|e| e.as_str() == address.to_lowercase())
+    assert_eq!(
+        found.emails.first().map(Email::as_str),
+        Some(address.to_lowercase().as_str()),
+        "the primary address comes first"
     );
     assert!(!found.is_bot && !found.deactivated && !found.is_guest);
     let domain = address.split_once('@').unwrap().1;
@@ -626,6 +635,12 @@ pub async fn hub_created_representations_are_provisioned_and_removed<D: Driver>(
     if platform.rules().created_by_hub().is_none() {
         return;
     }
+    if let Some(pace) = platform.provisioning_rate() {
+        assert!(
+            pace.rate.per_second > 0.0 && pace.rate.burst >= 1.0 && !pace.allows.is_empty(),
+            "a declared pace lets provisioning proceed: {pace:?}"
+        );
+    }
     let representation = h.represent("Dana Elsewhere").await;
     let directory = h.driver.directory().await;
     let created = directory
@@ -654,7 +669,12 @@ pub async fn hub_created_representations_are_provisioned_and_removed<D: Driver>(
         .await
         .unwrap();
     platform
-        .post_message(&h.connection, &acting, &chat, &plain("Hello from elsewhere"))
+        .post_message(
+            &h.connection,
+            &acting,
+            &chat,
+            &plain("Hello from elsewhere"),
+        )
         .await
         .expect("the refreshed credentials act");
 
@@ -1008,7 +1028,11 @@ pub async fn messages_since_reads_what_was_missed<D: Driver>() {
         .await
         .unwrap();
     let group = platform
-        .open_chat(&h.connection, &actor, &[author.id.clone(), other.id.clone()])
+        .open_chat(
+            &h.connection,
+            &actor,
+            &[author.id.clone(), other.id.clone()],
+        )
         .await
         .unwrap();
     let first = h.driver.post_as(author, &direct, "first while away").await;

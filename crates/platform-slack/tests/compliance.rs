@@ -29,7 +29,6 @@ use switchboard_sim::{SimConfig, Simulator};
 
 compliance_tests!(SlackDriver);
 
-
 /// The test's wall clock, standing in for the hub's: webhook timestamps come from the
 /// simulator's real clock.
 struct WallClock;
@@ -88,7 +87,6 @@ async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) ->
     inbox.lock().unwrap().push(captured);
     challenge
 }
-
 
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -277,86 +275,86 @@ async fn world(people: usize, rate_limits: bool) -> World {
 
 impl SlackDriver {
     async fn launch(people: usize, rate_limits: bool) -> Self {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            let simulator = Simulator::new(SimConfig {
-                base_url: base.clone(),
-                people,
-                rate_limits,
-                state_file: None,
-            })
-            .unwrap();
-            let router = simulator.router();
-            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-            let inbox: Inbox = Arc::default();
-            let receiver = serve(
-                axum::Router::new()
-                    .route("/events", post(receive))
-                    .with_state(inbox.clone()),
-            )
-            .await;
-            let http = browser();
-            sim_json(
-                &http,
-                reqwest::Method::PUT,
-                format!("{base}/_sim/settings"),
-                Some(json!({"webhook_time_scale": 0.001})),
-            )
-            .await;
-            let users = sim_json(
-                &http,
-                reqwest::Method::GET,
-                format!("{base}/_sim/users?platform=slack"),
-                None,
-            )
-            .await;
-            let admin = users
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|u| u["kind"] == "primary_owner")
-                .unwrap()["email"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let simulator = Simulator::new(SimConfig {
+            base_url: base.clone(),
+            people,
+            rate_limits,
+            state_file: None,
+        })
+        .unwrap();
+        let router = simulator.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let inbox: Inbox = Arc::default();
+        let receiver = serve(
+            axum::Router::new()
+                .route("/events", post(receive))
+                .with_state(inbox.clone()),
+        )
+        .await;
+        let http = browser();
+        sim_json(
+            &http,
+            reqwest::Method::PUT,
+            format!("{base}/_sim/settings"),
+            Some(json!({"webhook_time_scale": 0.001})),
+        )
+        .await;
+        let users = sim_json(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/_sim/users?platform=slack"),
+            None,
+        )
+        .await;
+        let admin = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["kind"] == "primary_owner")
+            .unwrap()["email"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
-            // The operator creates the hub's own app once (on Slack: from a manifest at api.slack.com).
-            let events_url = format!("{receiver}/events");
-            let redirect_url = format!("{receiver}/oauth/callback");
-            let (operator_token, _) = configuration_tokens(&http, &base, &admin).await;
-            let manifest = json!({
-                "display_information": {"name": "Switchboard"},
-                "features": {"bot_user": {"display_name": "Switchboard", "always_online": true}},
-                "oauth_config": {"redirect_urls": [redirect_url], "scopes": {"bot": HUB_BOT_SCOPES}},
-                "settings": {"event_subscriptions": {"request_url": events_url,
-                    "bot_events": ["team_join", "user_change", "message.im"]}},
-            });
-            let created = slack_api(
-                &http,
-                &base,
-                "apps.manifest.create",
-                &operator_token,
-                &[("manifest", &manifest.to_string())],
-            )
-            .await;
-            assert_eq!(created["ok"], true, "{created}");
-            let hub_signing_secret = created["credentials"]["signing_secret"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let settings: SlackSettings = serde_json::from_value(json!({
-                "api_base_url": format!("{base}/slack"),
-                "client_id": created["credentials"]["client_id"],
-                "client_secret": created["credentials"]["client_secret"],
-                "signing_secret": hub_signing_secret,
-                "events_url": events_url,
-                "redirect_url": redirect_url,
-                "request_timeout_secs": 10,
-            }))
-            .unwrap();
-            let platform = SlackPlatform::new(settings, Arc::new(WallClock))
-                .unwrap()
-                .with_retry_policy(fast_retries());
+        // The operator creates the hub's own app once (on Slack: from a manifest at api.slack.com).
+        let events_url = format!("{receiver}/events");
+        let redirect_url = format!("{receiver}/oauth/callback");
+        let (operator_token, _) = configuration_tokens(&http, &base, &admin).await;
+        let manifest = json!({
+            "display_information": {"name": "Switchboard"},
+            "features": {"bot_user": {"display_name": "Switchboard", "always_online": true}},
+            "oauth_config": {"redirect_urls": [redirect_url], "scopes": {"bot": HUB_BOT_SCOPES}},
+            "settings": {"event_subscriptions": {"request_url": events_url,
+                "bot_events": ["team_join", "user_change", "message.im"]}},
+        });
+        let created = slack_api(
+            &http,
+            &base,
+            "apps.manifest.create",
+            &operator_token,
+            &[("manifest", &manifest.to_string())],
+        )
+        .await;
+        assert_eq!(created["ok"], true, "{created}");
+        let hub_signing_secret = created["credentials"]["signing_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let settings: SlackSettings = serde_json::from_value(json!({
+            "api_base_url": format!("{base}/slack"),
+            "client_id": created["credentials"]["client_id"],
+            "client_secret": created["credentials"]["client_secret"],
+            "signing_secret": hub_signing_secret,
+            "events_url": events_url,
+            "redirect_url": redirect_url,
+            "request_timeout_secs": 10,
+        }))
+        .unwrap();
+        let platform = SlackPlatform::new(settings, Arc::new(WallClock))
+            .unwrap()
+            .with_retry_policy(fast_retries());
         Self {
             hub_app_id: created["app_id"].as_str().unwrap().to_owned(),
             base,
@@ -527,7 +525,9 @@ impl Driver for SlackDriver {
                     &[("channel", chat.as_str()), ("ts", ts)],
                 )
                 .await;
-            let thread = replies["messages"].as_array().map_or(&[][..], Vec::as_slice);
+            let thread = replies["messages"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
             seen.extend(
                 thread
                     .iter()
@@ -872,10 +872,7 @@ async fn importing_pages_of_two_hundred_include_the_hub_bot() {
         }
     }
     assert_eq!(pages, users.len().div_ceil(200));
-    let humans = users
-        .iter()
-        .filter(|u| !u.is_bot && !u.deactivated)
-        .count();
+    let humans = users.iter().filter(|u| !u.is_bot && !u.deactivated).count();
     assert_eq!(humans, 1200);
     let bots: Vec<_> = users.iter().filter(|u| u.is_bot).collect();
     assert_eq!(bots.len(), 3, "{bots:?}");

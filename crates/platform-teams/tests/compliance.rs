@@ -465,13 +465,17 @@ fn html_text(html: &str) -> String {
     let mut rest = html;
     while let Some(open) = rest.find('<') {
         text.push_str(&rest[..open]);
-        let close = rest[open..].find('>').map_or(rest.len(), |at| open + at + 1);
+        let close = rest[open..]
+            .find('>')
+            .map_or(rest.len(), |at| open + at + 1);
         let tag = &rest[open..close];
-        if tag.starts_with("<a ") {
-            if let Some(href) = attribute(tag, "href") {
-                text.push_str(&href);
-                text.push(' ');
-            }
+        if let Some(href) = tag
+            .starts_with("<a ")
+            .then(|| attribute(tag, "href"))
+            .flatten()
+        {
+            text.push_str(&href);
+            text.push(' ');
         }
         rest = &rest[close..];
     }
@@ -570,6 +574,35 @@ async fn enabled_members(driver: &TeamsDriver) -> Vec<NativeUser> {
 
 fn email_of(user: &NativeUser) -> &str {
     user.email.as_deref().unwrap()
+}
+
+/// `account`'s owner is asked to authorise it; `login` is who actually signs in.
+async fn authorize(
+    world: &World,
+    account: &NativeUser,
+    login: &str,
+) -> Result<Credentials, PlatformError> {
+    let flow = FlowContext {
+        callback_url: CALLBACK.to_owned(),
+        state: format!("authorize-{}", account.id),
+    };
+    let FlowStep::Redirect { url, state } = world
+        .teams
+        .begin_authorize(&world.connection, &account.id, &flow)
+        .await?
+    else {
+        panic!("authorising starts with a redirect")
+    };
+    assert!(url.contains("login_hint="), "{url}");
+    let callback = world.browse(&url, login, true).await.unwrap();
+    match world
+        .teams
+        .continue_flow(Some(&world.connection), &state, &flow, &callback)
+        .await?
+    {
+        FlowStep::Done(FlowOutcome::Authorized { credentials, .. }) => Ok(credentials),
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 /// Connecting is two pages: the admin consents for the tenant, then the service user signs in
@@ -694,29 +727,12 @@ async fn guests_live_in_the_interop_tenant() {
     let members = enabled_members(&world).await;
     let (ada, bob) = (&members[0], &members[1]);
     let ada_id = ada.id.as_str().to_owned();
-    let ada_credentials = {
-        let flow = FlowContext {
-            callback_url: CALLBACK.to_owned(),
-            state: "authorize-ada".to_owned(),
-        };
-        let FlowStep::Redirect { url, state } = teams
-            .begin_authorize(connection, &ada.id, &flow)
-            .await
-            .unwrap()
-        else {
-            panic!("authorising starts with a redirect")
-        };
-        assert!(url.contains("login_hint="), "{url}");
-        let callback = world.browse(&url, email_of(ada), true).await.unwrap();
-        let FlowStep::Done(FlowOutcome::Authorized { credentials, .. }) = teams
-            .continue_flow(Some(connection), &state, &flow, &callback)
-            .await
-            .unwrap()
-        else {
-            panic!("authorized")
-        };
-        credentials
-    };
+    let ada_credentials = authorize(&world, ada, email_of(ada)).await.unwrap();
+    let impostor = authorize(&world, bob, email_of(&members[2])).await;
+    assert!(
+        matches!(&impostor, Err(PlatformError::Rejected(m)) if m.contains("not as the account")),
+        "{impostor:?}"
+    );
 
     let Provisioning::Ready {
         account: guest,
@@ -869,28 +885,7 @@ async fn tokens_expire_and_refresh_tokens_rotate() {
             json!({"seconds": 1}),
         )
         .await;
-    let short = {
-        let flow = FlowContext {
-            callback_url: CALLBACK.to_owned(),
-            state: "authorize-cy".to_owned(),
-        };
-        let FlowStep::Redirect { url, state } = teams
-            .begin_authorize(connection, &cy.id, &flow)
-            .await
-            .unwrap()
-        else {
-            panic!("authorising starts with a redirect")
-        };
-        let callback = world.browse(&url, email_of(cy), true).await.unwrap();
-        let FlowStep::Done(FlowOutcome::Authorized { credentials, .. }) = teams
-            .continue_flow(Some(connection), &state, &flow, &callback)
-            .await
-            .unwrap()
-        else {
-            panic!("authorized")
-        };
-        credentials
-    };
+    let short = authorize(&world, cy, email_of(cy)).await.unwrap();
     let short_guest = teams.refresh(connection, &guest_credentials).await.unwrap();
     world
         .sim_call(
