@@ -1343,7 +1343,12 @@ pub async fn refresh_renews_and_revocation_is_unauthorized<D: Driver>() {
     );
 }
 
-/// Instantiates every check of the suite as a test of its own for `$driver`.
+/// Instantiates every check of the suite as a test of its own for `$driver`, in a module
+/// `compliance` of the calling test file (so each shows as `compliance::<check>`). The driver
+/// must be in scope at the file's root, and the file's crate needs `tokio` (with its test
+/// macro) among its dev-dependencies. The list is the same for every module: a check that does
+/// not apply to a platform's declarations passes by saying so in its own body, never by being
+/// left out here.
 #[macro_export]
 macro_rules! compliance_tests {
     ($driver:ty) => {
