@@ -1,21 +1,24 @@
-//! The Slack module against the simulated Slack, end to end: every trait method over real HTTP,
-//! consent pages driven as a browser would, webhooks as the simulator delivers them.
+//! The Slack module against the simulated Slack: the common compliance suite through
+//! [`SlackDriver`], and what only Slack does (configuration-token rotation, per-app signing
+//! secrets, its admin-approved bots, its own events and rate-limit tiers) in tests of its own.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchboard_core::{
-    Clock, Connection, ConnectionId, Email, ExternalChatId, ExternalUserId, Platform, Timestamp,
-};
+use switchboard_core::{Clock, Email, ExternalChatId, ExternalUserId, Platform, Timestamp};
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome,
     FlowStep, ImportRequest, InboundEvent, InboundKind, OutboundMessage, PlatformError, Prompt,
     ProvisionRequest, Provisioning, RetryPolicy, WebhookRequest, WebhookVerdict,
+};
+use switchboard_platform_compliance::{
+    Connected, Driver, NativeUser, SeenMessage, Tampered, UserKind, compliance_tests,
 };
 use switchboard_platform_slack::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use switchboard_platform_slack::{
@@ -23,6 +26,8 @@ use switchboard_platform_slack::{
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 use switchboard_sim::{SimConfig, Simulator};
+
+compliance_tests!(SlackDriver);
 
 /// The test's wall clock, standing in for the hub's: webhook timestamps come from the
 /// simulator's real clock.
@@ -81,17 +86,6 @@ async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, body: Bytes) ->
         .unwrap_or_default();
     inbox.lock().unwrap().push(captured);
     challenge
-}
-
-struct World {
-    base: String,
-    http: reqwest::Client,
-    inbox: Inbox,
-    admin: String,
-    redirect_url: String,
-    platform: SlackPlatform,
-    hub_signing_secret: String,
-    connection: ConnectionContext,
 }
 
 async fn serve(router: axum::Router) -> String {
@@ -259,140 +253,121 @@ fn inputs(token: &str, refresh: &str) -> Credentials {
     inputs
 }
 
-/// A simulator of `people`, the hub's app created by its operator, and the workspace connected
-/// through the module's own connect flow.
-async fn world(people: usize, rate_limits: bool) -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let simulator = Simulator::new(SimConfig {
-        base_url: base.clone(),
-        people,
-        rate_limits,
-        state_file: None,
-    })
-    .unwrap();
-    let router = simulator.router();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let inbox: Inbox = Arc::default();
-    let receiver = serve(
-        axum::Router::new()
-            .route("/events", post(receive))
-            .with_state(inbox.clone()),
-    )
-    .await;
-    let http = browser();
-    sim_json(
-        &http,
-        reqwest::Method::PUT,
-        format!("{base}/_sim/settings"),
-        Some(json!({"webhook_time_scale": 0.001})),
-    )
-    .await;
-    let users = sim_json(
-        &http,
-        reqwest::Method::GET,
-        format!("{base}/_sim/users?platform=slack"),
-        None,
-    )
-    .await;
-    let admin = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["kind"] == "primary_owner")
-        .unwrap()["email"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    // The operator creates the hub's own app once (on Slack: from a manifest at api.slack.com).
-    let events_url = format!("{receiver}/events");
-    let redirect_url = format!("{receiver}/oauth/callback");
-    let (operator_token, _) = configuration_tokens(&http, &base, &admin).await;
-    let manifest = json!({
-        "display_information": {"name": "Switchboard"},
-        "features": {"bot_user": {"display_name": "Switchboard", "always_online": true}},
-        "oauth_config": {"redirect_urls": [redirect_url], "scopes": {"bot": HUB_BOT_SCOPES}},
-        "settings": {"event_subscriptions": {"request_url": events_url,
-            "bot_events": ["team_join", "user_change", "message.im"]}},
-    });
-    let created = slack_api(
-        &http,
-        &base,
-        "apps.manifest.create",
-        &operator_token,
-        &[("manifest", &manifest.to_string())],
-    )
-    .await;
-    assert_eq!(created["ok"], true, "{created}");
-    let hub_signing_secret = created["credentials"]["signing_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let settings: SlackSettings = serde_json::from_value(json!({
-        "api_base_url": format!("{base}/slack"),
-        "client_id": created["credentials"]["client_id"],
-        "client_secret": created["credentials"]["client_secret"],
-        "signing_secret": hub_signing_secret,
-        "events_url": events_url,
-        "redirect_url": redirect_url,
-        "request_timeout_secs": 10,
-    }))
-    .unwrap();
-    let platform = SlackPlatform::new(settings, Arc::new(WallClock))
-        .unwrap()
-        .with_retry_policy(fast_retries());
-
-    // The workspace admin connects it, pasting their own configuration tokens.
-    let (token, refresh) = configuration_tokens(&http, &base, &admin).await;
-    let flow = FlowContext {
-        callback_url: redirect_url.clone(),
-        state: "connect-1".into(),
-    };
-    let FlowStep::Redirect { url, state } = platform
-        .begin_connect(&inputs(&token, &refresh), &flow)
-        .await
-        .unwrap()
-    else {
-        panic!("connecting starts with a redirect")
-    };
-    assert_eq!(param(&url, "state"), "connect-1");
-    assert_eq!(param(&url, "redirect_uri"), redirect_url);
-    let callback = consent(&http, &url, &admin, "allow").await.unwrap();
-    let step = platform
-        .continue_flow(None, &state, &flow, &callback)
-        .await
-        .unwrap();
-    let FlowStep::Done(FlowOutcome::Connected {
-        tenant,
-        display_name,
-        credentials,
-    }) = step
-    else {
-        panic!("the flow ends connected")
-    };
-    let connection = ConnectionContext {
-        connection: Connection {
-            id: ConnectionId::from_uuid(uuid::Uuid::from_u128(1)),
-            platform: Platform::Slack,
-            tenant,
-            display_name,
-        },
-        credentials,
-    };
-    World {
-        base,
-        http,
-        inbox,
-        admin,
-        redirect_url,
-        platform,
-        hub_signing_secret,
-        connection,
-    }
+/// The simulated Slack with the hub's app created by its operator, and a receiver standing in
+/// for the hub's Request URL.
+struct SlackDriver {
+    base: String,
+    http: reqwest::Client,
+    inbox: Inbox,
+    admin: String,
+    redirect_url: String,
+    events_url: String,
+    platform: SlackPlatform,
+    hub_signing_secret: String,
+    hub_app_id: String,
 }
 
-impl World {
+type World = Connected<SlackDriver>;
+
+async fn world(people: usize, rate_limits: bool) -> World {
+    Connected::with(SlackDriver::launch(people, rate_limits).await).await
+}
+
+impl SlackDriver {
+    async fn launch(people: usize, rate_limits: bool) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let simulator = Simulator::new(SimConfig {
+            base_url: base.clone(),
+            people,
+            rate_limits,
+            state_file: None,
+        })
+        .unwrap();
+        let router = simulator.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let inbox: Inbox = Arc::default();
+        let receiver = serve(
+            axum::Router::new()
+                .route("/events", post(receive))
+                .with_state(inbox.clone()),
+        )
+        .await;
+        let http = browser();
+        sim_json(
+            &http,
+            reqwest::Method::PUT,
+            format!("{base}/_sim/settings"),
+            Some(json!({"webhook_time_scale": 0.001})),
+        )
+        .await;
+        let users = sim_json(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/_sim/users?platform=slack"),
+            None,
+        )
+        .await;
+        let admin = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["kind"] == "primary_owner")
+            .unwrap()["email"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // The operator creates the hub's own app once (on Slack: from a manifest at api.slack.com).
+        let events_url = format!("{receiver}/events");
+        let redirect_url = format!("{receiver}/oauth/callback");
+        let (operator_token, _) = configuration_tokens(&http, &base, &admin).await;
+        let manifest = json!({
+            "display_information": {"name": "Switchboard"},
+            "features": {"bot_user": {"display_name": "Switchboard", "always_online": true}},
+            "oauth_config": {"redirect_urls": [redirect_url], "scopes": {"bot": HUB_BOT_SCOPES}},
+            "settings": {"event_subscriptions": {"request_url": events_url,
+                "bot_events": ["team_join", "user_change", "message.im"]}},
+        });
+        let created = slack_api(
+            &http,
+            &base,
+            "apps.manifest.create",
+            &operator_token,
+            &[("manifest", &manifest.to_string())],
+        )
+        .await;
+        assert_eq!(created["ok"], true, "{created}");
+        let hub_signing_secret = created["credentials"]["signing_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let settings: SlackSettings = serde_json::from_value(json!({
+            "api_base_url": format!("{base}/slack"),
+            "client_id": created["credentials"]["client_id"],
+            "client_secret": created["credentials"]["client_secret"],
+            "signing_secret": hub_signing_secret,
+            "events_url": events_url,
+            "redirect_url": redirect_url,
+            "request_timeout_secs": 10,
+        }))
+        .unwrap();
+        let platform = SlackPlatform::new(settings, Arc::new(WallClock))
+            .unwrap()
+            .with_retry_policy(fast_retries());
+        Self {
+            hub_app_id: created["app_id"].as_str().unwrap().to_owned(),
+            base,
+            http,
+            inbox,
+            admin,
+            redirect_url,
+            events_url,
+            platform,
+            hub_signing_secret,
+        }
+    }
+
     async fn users(&self) -> Vec<Value> {
         sim_json(
             &self.http,
@@ -468,56 +443,270 @@ impl World {
         }
         panic!("no matching delivery arrived");
     }
+}
 
-    fn hub_bot(&self) -> String {
-        self.connection
-            .credentials
-            .get(credential::BOT_USER_ID)
-            .unwrap()
-            .expose_secret()
-            .to_owned()
+#[async_trait]
+impl Driver for SlackDriver {
+    type Platform = SlackPlatform;
+
+    /// 500 people put about 300 on Slack: two pages of Slack's 200.
+    async fn start() -> Self {
+        Self::launch(500, false).await
     }
 
-    /// Provisions a bot for `name` and has the admin approve it.
-    async fn bot(&self, name: &str) -> (ExternalUserId, Credentials) {
-        let request = ProvisionRequest {
-            display_name: name.into(),
-            email: Email::parse(&format!(
-                "{}@elsewhere.example",
-                name.to_lowercase().replace(' ', ".")
-            ))
-            .unwrap(),
-            avatar_url: None,
-            existing_account: None,
-        };
-        let Provisioning::AwaitingConsent { url, state, .. } = self
-            .platform
-            .provision_representation(&self.connection, &request)
+    fn platform(&self) -> &SlackPlatform {
+        &self.platform
+    }
+
+    /// The workspace admin pastes configuration tokens generated for the occasion.
+    async fn connect_inputs(&self) -> Credentials {
+        let (token, refresh) = configuration_tokens(&self.http, &self.base, &self.admin).await;
+        inputs(&token, &refresh)
+    }
+
+    fn callback_url(&self) -> String {
+        self.redirect_url.clone()
+    }
+
+    fn admin_login(&self) -> String {
+        self.admin.clone()
+    }
+
+    async fn consent(
+        &self,
+        url: &str,
+        login: &str,
+        accept: bool,
+    ) -> Result<Vec<(String, String)>, String> {
+        let decision = if accept { "allow" } else { "cancel" };
+        consent(&self.http, url, login, decision).await
+    }
+
+    async fn directory(&self) -> Vec<NativeUser> {
+        self.users()
+            .await
+            .iter()
+            .map(|user| NativeUser {
+                id: ExternalUserId::new(user["id"].as_str().unwrap()),
+                email: user["email"].as_str().map(str::to_owned),
+                display_name: user["display_name"].as_str().unwrap().to_owned(),
+                kind: match user["kind"].as_str().unwrap() {
+                    "bot" => UserKind::Bot,
+                    "deactivated" => UserKind::Deactivated,
+                    "guest" => UserKind::Guest,
+                    _ => UserKind::Member,
+                },
+            })
+            .collect()
+    }
+
+    fn hub_account(&self, connection: &ConnectionContext) -> ExternalUserId {
+        ExternalUserId::new(hub_bot(connection))
+    }
+
+    /// The channel's history, each message followed by the replies in its thread.
+    async fn read_chat(&self, reader: &NativeUser, chat: &ExternalChatId) -> Vec<SeenMessage> {
+        let token = self.person_token(reader.email.as_deref().unwrap()).await;
+        let history = self
+            .api(
+                "conversations.history",
+                &token,
+                &[("channel", chat.as_str())],
+            )
+            .await;
+        let mut seen = Vec::new();
+        for message in history["messages"].as_array().unwrap().iter().rev() {
+            let ts = message["ts"].as_str().unwrap();
+            seen.push(seen_message(message));
+            let replies = self
+                .api(
+                    "conversations.replies",
+                    &token,
+                    &[("channel", chat.as_str()), ("ts", ts)],
+                )
+                .await;
+            let thread = replies["messages"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            seen.extend(
+                thread
+                    .iter()
+                    .filter(|reply| reply["ts"] != ts)
+                    .map(seen_message),
+            );
+        }
+        seen
+    }
+
+    async fn post_as(&self, author: &NativeUser, chat: &ExternalChatId, text: &str) -> String {
+        let token = self.person_token(author.email.as_deref().unwrap()).await;
+        let sent = self
+            .api(
+                "chat.postMessage",
+                &token,
+                &[("channel", chat.as_str()), ("text", text)],
+            )
+            .await;
+        sent["ts"].as_str().unwrap().to_owned()
+    }
+
+    fn events_url(&self) -> String {
+        self.events_url.clone()
+    }
+
+    fn deliveries(&self) -> Vec<WebhookRequest> {
+        self.inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Captured::request)
+            .collect()
+    }
+
+    /// Slack's replay protection is its five-minute window, so a replay is a stale delivery.
+    fn tamper(&self, connection: &ConnectionContext, genuine: &WebhookRequest) -> Tampered {
+        let name = self.platform.webhook_secret_name(genuine);
+        let secret = connection
+            .credentials
+            .iter()
+            .find(|(held, _)| Some(*held) == name.as_deref())
+            .map_or(self.hub_signing_secret.clone(), |(_, secret)| {
+                secret.expose_secret().to_owned()
+            });
+        let now = WallClock.now().unix_millis() / 1000;
+        let body = &genuine.body;
+        let mut altered = signed(&secret, now, body);
+        let last = altered.body.len() - 2;
+        altered.body[last] ^= 1;
+        let mut unsigned = signed(&secret, now, body);
+        unsigned.headers.remove(SIGNATURE_HEADER);
+        Tampered {
+            forged: vec![signed("wrong", now, body), altered, unsigned],
+            replayed: Vec::new(),
+            stale: vec![
+                signed(&secret, now - 301, body),
+                signed(&secret, now + 301, body),
+            ],
+        }
+    }
+
+    /// An admin uninstalls the hub's app (its bot token dies) and the configuration tokens are
+    /// rotated by someone else (the connection's refresh token is spent).
+    async fn revoke(&self, connection: &ConnectionContext) {
+        sim_json(
+            &self.http,
+            reqwest::Method::POST,
+            format!("{}/_sim/slack/uninstall", self.base),
+            Some(json!({"app": self.hub_app_id})),
+        )
+        .await;
+        let refresh = connection
+            .credentials
+            .get(credential::APP_CONFIGURATION_REFRESH_TOKEN)
+            .unwrap()
+            .expose_secret()
+            .to_owned();
+        let rotated: Value = self
+            .http
+            .post(format!("{}/slack/api/tooling.tokens.rotate", self.base))
+            .form(&[("refresh_token", refresh.as_str())])
+            .send()
             .await
             .unwrap()
-        else {
-            panic!("a Slack bot awaits an admin's consent")
-        };
-        let flow = FlowContext {
-            callback_url: param(&url, "redirect_uri"),
-            state: param(&url, "state"),
-        };
-        assert_eq!(flow.callback_url, self.redirect_url);
-        let callback = consent(&self.http, &url, &self.admin, "allow")
+            .json()
             .await
             .unwrap();
-        match self
-            .platform
-            .continue_flow(Some(&self.connection), &state, &flow, &callback)
-            .await
-            .unwrap()
-        {
-            FlowStep::Done(FlowOutcome::Authorized {
-                account,
-                credentials,
-            }) => (account, credentials),
-            other => panic!("expected Authorized, got {other:?}"),
-        }
+        assert_eq!(rotated["ok"], true, "{rotated}");
+    }
+
+    async fn now(&self) -> Timestamp {
+        WallClock.now()
+    }
+}
+
+/// A message of `conversations.history` or `conversations.replies` as its reader sees it.
+fn seen_message(message: &Value) -> SeenMessage {
+    let text = unescape(message["text"].as_str().unwrap_or_default());
+    let mentions = text
+        .split("<@")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('>'))
+        .map(|(id, _)| ExternalUserId::new(id))
+        .collect();
+    let reactions = message["reactions"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .flat_map(|reaction| {
+            let name = reaction["name"].as_str().unwrap();
+            let emoji = emojis::get_by_shortcode(name)
+                .map_or_else(|| name.to_owned(), |e| e.as_str().to_owned());
+            let count = reaction["count"].as_u64().unwrap_or(1) as usize;
+            std::iter::repeat_n(emoji, count)
+        })
+        .collect();
+    let ts = message["ts"].as_str().unwrap();
+    SeenMessage {
+        id: ts.to_owned(),
+        author: ExternalUserId::new(message["user"].as_str().unwrap_or_default()),
+        text,
+        reactions,
+        mentions,
+        replies_to: message["thread_ts"]
+            .as_str()
+            .filter(|parent| *parent != ts)
+            .map(str::to_owned),
+    }
+}
+
+fn hub_bot(connection: &ConnectionContext) -> String {
+    connection
+        .credentials
+        .get(credential::BOT_USER_ID)
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+/// Provisions a bot for `name` and has the admin approve it.
+async fn bot(world: &World, name: &str) -> (ExternalUserId, Credentials) {
+    let request = ProvisionRequest {
+        display_name: name.into(),
+        email: Email::parse(&format!(
+            "{}@elsewhere.example",
+            name.to_lowercase().replace(' ', ".")
+        ))
+        .unwrap(),
+        avatar_url: None,
+        existing_account: None,
+    };
+    let Provisioning::AwaitingConsent { url, state, .. } = world
+        .platform
+        .provision_representation(&world.connection, &request)
+        .await
+        .unwrap()
+    else {
+        panic!("a Slack bot awaits an admin's consent")
+    };
+    let flow = FlowContext {
+        callback_url: param(&url, "redirect_uri"),
+        state: param(&url, "state"),
+    };
+    assert_eq!(flow.callback_url, world.redirect_url);
+    let callback = consent(&world.http, &url, &world.admin, "allow")
+        .await
+        .unwrap();
+    match world
+        .platform
+        .continue_flow(Some(&world.connection), &state, &flow, &callback)
+        .await
+        .unwrap()
+    {
+        FlowStep::Done(FlowOutcome::Authorized {
+            account,
+            credentials,
+        }) => (account, credentials),
+        other => panic!("expected Authorized, got {other:?}"),
     }
 }
 
@@ -541,6 +730,9 @@ fn text(body: &str) -> OutboundMessage {
     }
 }
 
+/// What only Slack's connection does: the hub app's bot in the workspace, configuration tokens
+/// that expire in 12 hours and rotate (spending the old refresh token), bot tokens that do not
+/// expire, and connect inputs that are spent once used.
 #[tokio::test]
 async fn connecting_installs_the_hub_app_and_keeps_fresh_configuration_tokens() {
     let world = world(40, false).await;
@@ -563,20 +755,13 @@ async fn connecting_installs_the_hub_app_and_keeps_fresh_configuration_tokens() 
         "expires in about 12 h"
     );
     assert_eq!(platform.connect_fields().len(), 2);
-    assert!(
-        platform
-            .list_teams(&world.connection)
-            .await
-            .unwrap()
-            .is_empty()
-    );
 
     let health = platform.check_health(&world.connection).await.unwrap();
     // Named for the admin: the bot user in its workspace, with its id.
     assert!(
         health
             .identity
-            .ends_with(&format!(" ({})", world.hub_bot()))
+            .ends_with(&format!(" ({})", hub_bot(&world.connection)))
             && health.identity.contains(" in "),
         "{health:?}"
     );
@@ -584,7 +769,7 @@ async fn connecting_installs_the_hub_app_and_keeps_fresh_configuration_tokens() 
         assert!(health.scopes.iter().any(|s| s == scope), "{scope}");
     }
 
-    // Rotation: new tokens; the old refresh token is spent.
+    // Rotation: new configuration tokens, the same bot token; the old refresh token is spent.
     let renewed = platform
         .refresh(&world.connection, credentials)
         .await
@@ -631,38 +816,21 @@ async fn connecting_installs_the_hub_app_and_keeps_fresh_configuration_tokens() 
         Err(PlatformError::Unauthorized(_))
     ));
 
-    // An admin who cancels, a state that does not match, spent or unknown tokens.
+    // Configuration tokens pasted once are spent by connecting; none at all are named.
     let (token, refresh) = configuration_tokens(&world.http, &world.base, &world.admin).await;
     let flow = FlowContext {
         callback_url: world.redirect_url.clone(),
         state: "connect-2".into(),
     };
-    let FlowStep::Redirect { url, state } = platform
+    let FlowStep::Redirect { url, .. } = platform
         .begin_connect(&inputs(&token, &refresh), &flow)
         .await
         .unwrap()
     else {
         panic!("a redirect")
     };
-    let cancelled = consent(&world.http, &url, &world.admin, "cancel")
-        .await
-        .unwrap();
-    let declined = platform
-        .continue_flow(None, &state, &flow, &cancelled)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&declined, PlatformError::Rejected(m) if m.contains("declined")),
-        "{declined}"
-    );
-    let forged: Vec<(String, String)> = vec![
-        ("code".into(), "1.2.3".into()),
-        ("state".into(), "other".into()),
-    ];
-    assert!(matches!(
-        platform.continue_flow(None, &state, &flow, &forged).await,
-        Err(PlatformError::Rejected(_))
-    ));
+    assert_eq!(param(&url, "state"), "connect-2");
+    assert_eq!(param(&url, "redirect_uri"), world.redirect_url);
     assert!(matches!(
         platform
             .begin_connect(&inputs(&token, &refresh), &flow)
@@ -675,13 +843,11 @@ async fn connecting_installs_the_hub_app_and_keeps_fresh_configuration_tokens() 
     ));
 }
 
+/// Slack's pages hold at most 200 users; the simulated workspace of 2,000 people has 1,200
+/// of them on Slack, two seeded bots besides the hub's, and one deactivated former colleague.
 #[tokio::test]
-async fn importing_reads_every_page_and_flags_bots_and_deactivated_users() {
+async fn importing_pages_of_two_hundred_include_the_hub_bot() {
     let world = world(2000, false).await;
-    let organisation = switchboard_sim_kit::Organisation::generate(&switchboard_sim_kit::OrgSpec {
-        people: 2000,
-        ..Default::default()
-    });
     let mut users = Vec::new();
     let mut cursor = None;
     let mut pages = 0;
@@ -705,64 +871,24 @@ async fn importing_reads_every_page_and_flags_bots_and_deactivated_users() {
             break;
         }
     }
-    let humans: Vec<_> = users
-        .iter()
-        .filter(|u| !u.is_bot && !u.deactivated)
-        .collect();
-    assert_eq!(humans.len(), 1200);
     assert_eq!(pages, users.len().div_ceil(200));
-    let slack_people: Vec<_> = organisation.people.iter().filter(|p| p.on_slack).collect();
-    assert_eq!(slack_people.len(), 1200);
-    for person in slack_people {
-        assert!(
-            humans.iter().any(|u| u
-                .emails
-                .iter()
-                .any(|e| e.as_str() == person.email.to_lowercase())),
-            "{}",
-            person.email
-        );
-    }
+    let humans = users.iter().filter(|u| !u.is_bot && !u.deactivated).count();
+    assert_eq!(humans, 1200);
     let bots: Vec<_> = users.iter().filter(|u| u.is_bot).collect();
-    // Two seeded bots and the hub's own.
     assert_eq!(bots.len(), 3, "{bots:?}");
-    assert!(bots.iter().any(|u| u.id.as_str() == world.hub_bot()));
+    assert!(
+        bots.iter()
+            .any(|u| u.id.as_str() == hub_bot(&world.connection))
+    );
     let gone: Vec<_> = users.iter().filter(|u| u.deactivated).collect();
     assert_eq!(gone.len(), 1);
     assert_eq!(gone[0].display_name, "Former Colleague");
     assert!(users.iter().all(|u| !u.is_guest));
 }
 
+/// A prompt's link is Slack's own link markup, labelled "Sync now".
 #[tokio::test]
-async fn lookup_by_email_finds_people_and_reports_absence() {
-    let world = world(40, false).await;
-    let users = world.users().await;
-    let (id, email) = member(&users, 3);
-    let found = world
-        .platform
-        .lookup_by_email(
-            &world.connection,
-            &Email::parse(&email.to_uppercase()).unwrap(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.id, id);
-    assert_eq!(found.emails[0].as_str(), email.to_lowercase());
-    assert!(!found.is_bot && !found.deactivated);
-    let absent = Email::parse("nobody@acme.example").unwrap();
-    assert_eq!(
-        world
-            .platform
-            .lookup_by_email(&world.connection, &absent)
-            .await
-            .unwrap(),
-        None
-    );
-}
-
-#[tokio::test]
-async fn prompts_reach_the_person_from_the_hub_app() {
+async fn prompts_link_with_slacks_markup() {
     let world = world(40, false).await;
     let users = world.users().await;
     let (id, email) = member(&users, 0);
@@ -777,24 +903,29 @@ async fn prompts_reach_the_person_from_the_hub_app() {
         .unwrap();
     let token = world.person_token(&email).await;
     let opened = world
-        .api("conversations.open", &token, &[("users", &world.hub_bot())])
+        .api(
+            "conversations.open",
+            &token,
+            &[("users", &hub_bot(&world.connection))],
+        )
         .await;
     let channel = opened["channel"]["id"].as_str().unwrap();
     let history = world
         .api("conversations.history", &token, &[("channel", channel)])
         .await;
-    let message = &history["messages"][0];
-    let text = message["text"].as_str().unwrap();
+    let text = history["messages"][0]["text"].as_str().unwrap();
     assert!(text.starts_with(&prompt.text), "{text}");
     assert!(
         text.contains(&format!("<{}|Sync now>", prompt.link)),
         "{text}"
     );
-    assert_eq!(message["user"], world.hub_bot());
 }
 
+/// What only Slack's bots do: each is an app an admin approves (a member cannot), whose
+/// consent link the hub may rebind; it signs its own events with its own secret; reactions are
+/// Slack names; and removing it deletes its app.
 #[tokio::test]
-async fn a_bot_represents_a_person_after_the_admin_approves_it() {
+async fn a_bot_is_an_app_the_admin_approves() {
     let world = world(40, false).await;
     let users = world.users().await;
     let (human, human_email) = member(&users, 1);
@@ -864,39 +995,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         "what AwaitingConsent names is the app being approved"
     );
 
-    // A bot never approved is removed with what AwaitingConsent named: its app is deleted.
-    let unapproved = ProvisionRequest {
-        display_name: "Cy Teams".into(),
-        email: Email::parse("cy@elsewhere.example").unwrap(),
-        avatar_url: None,
-        existing_account: None,
-    };
-    let Provisioning::AwaitingConsent { created, .. } = world
-        .platform
-        .provision_representation(&world.connection, &unapproved)
-        .await
-        .unwrap()
-    else {
-        panic!("consent first")
-    };
-    let cy_bot = world
-        .users()
-        .await
-        .into_iter()
-        .find(|u| u["display_name"] == "Cy Teams")
-        .unwrap();
-    world
-        .platform
-        .remove_representation(&world.connection, None, &created)
-        .await
-        .unwrap();
-    let after = world.users().await;
-    assert_eq!(
-        after.iter().find(|u| u["id"] == cy_bot["id"]).unwrap()["kind"],
-        "deactivated"
-    );
-
-    let (account, credentials) = world.bot("Alice Teams").await;
+    let (account, credentials) = bot(&world, "Alice Teams").await;
     for name in [
         credential::BOT_TOKEN,
         credential::APP_ID,
@@ -906,44 +1005,30 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
     ] {
         assert!(credentials.get(name).is_ok(), "{name}");
     }
-    let listed = world.users().await;
-    let bot_user = listed.iter().find(|u| u["id"] == account.as_str()).unwrap();
-    assert_eq!(bot_user["kind"], "bot");
-    assert_eq!(bot_user["display_name"], "Alice Teams");
-
     let alice = Actor::Representation {
         account: account.clone(),
         credentials: credentials.clone(),
     };
+    // Slack adds the caller to its own chats: naming it among the members changes nothing.
     let chat = world
         .platform
         .open_chat(&world.connection, &alice, &[human.clone(), account.clone()])
         .await
         .unwrap();
-    assert!(chat.as_str().starts_with('D'));
     let group = world
         .platform
         .open_chat(&world.connection, &alice, &[human.clone(), other.clone()])
         .await
         .unwrap();
-    assert!(group.as_str().starts_with('G'));
 
     let posted = world
         .platform
         .post_message(&world.connection, &alice, &chat, &text("Hello from Teams"))
         .await
         .unwrap();
-    let reply = world
+    world
         .platform
-        .post_message(
-            &world.connection,
-            &alice,
-            &chat,
-            &OutboundMessage {
-                thread: Some(posted.clone()),
-                ..text("in a thread")
-            },
-        )
+        .set_reaction(&world.connection, &alice, &posted, "👍", true)
         .await
         .unwrap();
     let token = world.person_token(&human_email).await;
@@ -954,51 +1039,7 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             &[("channel", chat.as_str())],
         )
         .await;
-    assert_eq!(seen["messages"][0]["text"], "Hello from Teams");
-    assert_eq!(seen["messages"][0]["user"], account.as_str());
-    let replies = world
-        .api(
-            "conversations.replies",
-            &token,
-            &[("channel", chat.as_str()), ("ts", &posted.id)],
-        )
-        .await;
-    assert_eq!(replies["messages"][1]["ts"], reply.id.as_str());
-
-    world
-        .platform
-        .edit_message(&world.connection, &alice, &posted, &text("Hello, edited"))
-        .await
-        .unwrap();
-    world
-        .platform
-        .set_reaction(&world.connection, &alice, &posted, "👍", true)
-        .await
-        .unwrap();
-    world
-        .platform
-        .set_reaction(&world.connection, &alice, &posted, "👍", true)
-        .await
-        .unwrap();
-    let seen = world
-        .api(
-            "conversations.history",
-            &token,
-            &[("channel", chat.as_str())],
-        )
-        .await;
-    assert_eq!(seen["messages"][0]["text"], "Hello, edited");
     assert_eq!(seen["messages"][0]["reactions"][0]["name"], "+1");
-    world
-        .platform
-        .set_reaction(&world.connection, &alice, &posted, "👍", false)
-        .await
-        .unwrap();
-    world
-        .platform
-        .set_reaction(&world.connection, &alice, &posted, "👍", false)
-        .await
-        .unwrap();
     assert!(matches!(
         world
             .platform
@@ -1008,22 +1049,9 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
     ));
     world
         .platform
-        .delete_message(&world.connection, &alice, &reply)
-        .await
-        .unwrap();
-    world
-        .platform
         .delete_message(&world.connection, &alice, &posted)
         .await
         .unwrap();
-    let seen = world
-        .api(
-            "conversations.history",
-            &token,
-            &[("channel", chat.as_str())],
-        )
-        .await;
-    assert_eq!(seen["messages"].as_array().unwrap().len(), 0, "{seen}");
     assert!(matches!(
         world
             .platform
@@ -1032,7 +1060,8 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         Err(PlatformError::NotFound(_))
     ));
 
-    // The person writes to the bot; the bot app's deliveries verify with its signing secret.
+    // The person writes to the bot: each bot app's deliveries verify with its own secret, and
+    // the person's edits, reactions and deletions are Slack events of their own.
     let app_id = credentials
         .get(credential::APP_ID)
         .unwrap()
@@ -1072,13 +1101,6 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
             .verify_webhook(&hub_view, &delivery.request()),
         Ok(WebhookVerdict::Events)
     );
-    // Without the bot app's secret the hub cannot accept it.
-    assert!(matches!(
-        world
-            .platform
-            .verify_webhook(&world.connection, &delivery.request()),
-        Err(PlatformError::BadWebhook(_))
-    ));
     let events = read_events(&world.platform, &world.connection, &delivery.request())
         .await
         .unwrap();
@@ -1198,19 +1220,12 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         }
     ));
 
-    // Removing the representation deletes its app: its token is revoked, its bot deactivated.
+    // Removing the representation deletes its app, so removing it again finds nothing.
     world
         .platform
         .remove_representation(&world.connection, Some(&account), &credentials)
         .await
         .unwrap();
-    assert!(matches!(
-        world
-            .platform
-            .post_message(&world.connection, &alice, &chat, &text("still here?"))
-            .await,
-        Err(PlatformError::Unauthorized(_))
-    ));
     let config = world
         .connection
         .credentials
@@ -1222,11 +1237,6 @@ async fn a_bot_represents_a_person_after_the_admin_approves_it() {
         .api("apps.manifest.export", &config, &[("app_id", &app_id)])
         .await;
     assert_eq!(exported["error"], "invalid_app_id");
-    let listed = world.users().await;
-    assert_eq!(
-        listed.iter().find(|u| u["id"] == account.as_str()).unwrap()["kind"],
-        "deactivated"
-    );
     assert!(matches!(
         world
             .platform
@@ -1253,43 +1263,13 @@ fn signed(secret: &str, timestamp: i64, body: &[u8]) -> WebhookRequest {
     }
 }
 
+/// Slack's published signature test vector, the challenge its app creation sends, and its
+/// directory events.
 #[tokio::test]
-async fn webhooks_are_verified_and_the_simulators_deliveries_parsed() {
+async fn slacks_test_vector_challenge_and_directory_events() {
     let world = world(40, false).await;
     let platform = &world.platform;
     let connection = &world.connection;
-    let now = WallClock.now().unix_millis() / 1000;
-    let secret = world.hub_signing_secret.as_str();
-    let body = br#"{"type":"event_callback","api_app_id":"A0","event_id":"Ev1","event":{"type":"app_mention"}}"#;
-    assert_eq!(
-        platform.verify_webhook(connection, &signed(secret, now, body)),
-        Ok(WebhookVerdict::Events)
-    );
-    let mut tampered = signed(secret, now, body);
-    tampered.body[10] ^= 1;
-    assert!(matches!(
-        platform.verify_webhook(connection, &tampered),
-        Err(PlatformError::BadWebhook(_))
-    ));
-    assert!(matches!(
-        platform.verify_webhook(connection, &signed(secret, now - 301, body)),
-        Err(PlatformError::BadWebhook(_))
-    ));
-    assert!(matches!(
-        platform.verify_webhook(connection, &signed(secret, now + 301, body)),
-        Err(PlatformError::BadWebhook(_))
-    ));
-    assert!(matches!(
-        platform.verify_webhook(connection, &signed("wrong", now, body)),
-        Err(PlatformError::BadWebhook(_))
-    ));
-    let mut unsigned = signed(secret, now, body);
-    unsigned.headers.remove(SIGNATURE_HEADER);
-    assert!(matches!(
-        platform.verify_webhook(connection, &unsigned),
-        Err(PlatformError::BadWebhook(_))
-    ));
-
     // The vendor's test vector (a slash command, signed with a published secret and time).
     let vector = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
     let settings: SlackSettings = serde_json::from_value(json!({
@@ -1424,7 +1404,7 @@ async fn failures_are_classified_retried_and_reported() {
     world.faults(json!([])).await;
 
     // A missing scope names the scope: a person's bot may not read e-mail addresses.
-    let (account, credentials) = world.bot("Carol Teams").await;
+    let (account, credentials) = bot(&world, "Carol Teams").await;
     let as_bot = ConnectionContext {
         connection: world.connection.connection.clone(),
         credentials: credentials.clone(),
