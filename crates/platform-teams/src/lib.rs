@@ -8,9 +8,8 @@
 //! - the **service user** (a delegated token, the connection's credentials) sends prompts;
 //! - each **representation** (a person's own account or a hub-created guest, delegated
 //!   tokens) opens chats, posts, edits, deletes and reacts.
-
 //!
-//! The module's parts: [`settings`] (configuration), `connect` (consent, sign-in and tokens),
+//! The module's parts: `settings` ([`TeamsSettings`]), `connect` (consent, sign-in and tokens),
 //! `directory` (teams, members, look-ups, prompts and guests), `messaging` (chats and their
 //! messages), `events` (change notifications and their subscriptions), over `client` (Graph
 //! and Entra ID over HTTP), `chat`, [`markup`] and `mapping` (what Graph's objects say) and
