@@ -709,4 +709,40 @@ mod tests {
         }
         assert_eq!(announced_post(b"not json"), None);
     }
+
+    #[test]
+    fn odd_deliveries_read_as_they_always_did() {
+        // Not an object, or an event sent as null or of another shape: nothing to act on.
+        assert!(parse(b"[1]").unwrap().is_empty());
+        for event in [
+            json!(null),
+            json!("x"),
+            json!({"type": 7}),
+            json!({"type": "message",
+            "channel": {"id": "D1"}, "channel_type": "im", "user": "U1", "ts": "1.0"}),
+        ] {
+            let body = serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+                "event": event, "authorizations": "x", "unknown": {"a": 1}}))
+            .unwrap();
+            assert!(parse(&body).unwrap().is_empty(), "{event}");
+        }
+        // An event_callback without an event, or without an id, is refused.
+        assert!(parse(br#"{"type":"event_callback","event_id":"Ev1"}"#).is_err());
+        assert!(parse(br#"{"type":"event_callback","event_id":1,"event":{}}"#).is_err());
+        // A file that cannot be read is still named.
+        let body = serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+            "authorizations": [{"user_id": "B1"}],
+            "event": {"type": "message", "subtype": "file_share", "channel": "D1",
+                "channel_type": "im", "user": "U1", "text": "", "ts": "1.0", "files": [7]}}))
+        .unwrap();
+        let read = parse(&body).unwrap();
+        let InboundKind::MessagePosted {
+            body, recipient, ..
+        } = &read[0].kind
+        else {
+            panic!("{read:?}");
+        };
+        assert_eq!(recipient, &Some(ExternalUserId::new("B1")));
+        assert!(body.to_plain_text().ends_with("a file"), "{body:?}");
+    }
 }
