@@ -295,4 +295,25 @@ mod tests {
             "<p>Sync &lt;now&gt;</p><p><a href=\"https://hub.example/sync?a=1&amp;b=2\">https://hub.example/sync?a=1&amp;b=2</a></p>"
         );
     }
+
+    #[test]
+    fn system_messages_and_odd_parts_are_read_without_failing() {
+        let message: ChatMessage = serde_json::from_value(json!({
+            "id": "1", "messageType": "systemEventMessage", "from": null, "body": null,
+            "mentions": [{"id": "x"}, {"id": 0, "mentionText": "Ada", "mentioned": {"user": null}}],
+            "attachments": null, "reactions": [{"reactionType": "like", "user": {"user": null}}],
+            "eventDetail": {"@odata.type": "#microsoft.graph.membersAddedEventMessageDetail"},
+        }))
+        .unwrap();
+        assert_eq!(message.sender(), None);
+        assert_eq!(message.reactions.len(), 1);
+        assert_eq!(
+            message.reactions[0]
+                .user
+                .as_ref()
+                .and_then(IdentitySet::user_id),
+            None
+        );
+        assert_eq!(read_body(&message), RichText::default());
+    }
 }

@@ -457,4 +457,25 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
     }
+
+    #[test]
+    fn resource_data_that_cannot_be_read_leaves_the_resource_path() {
+        let user = |item: &str| match stored_notice(item) {
+            Ok(ChangeNotice::User { user, .. }) => Some(user.as_str().to_owned()),
+            _ => None,
+        };
+        let item = |resource: &str, data: &str| {
+            format!(
+                r#"{{"subscriptionId":"s","changeType":"updated","resource":"{resource}","resourceData":{data},"extra":[1]}}"#
+            )
+        };
+        assert_eq!(user(&item("Users/u-1", r#""x""#)).as_deref(), Some("u-1"));
+        assert_eq!(user(&item("Users/u-1", "null")).as_deref(), Some("u-1"));
+        assert_eq!(
+            user(&item("Users", r#"{"id":"u-2"}"#)).as_deref(),
+            Some("u-2")
+        );
+        assert_eq!(user(&item("Users", r#"{"id":7}"#)), None);
+        assert_eq!(user(&item("Users", "[]")), None);
+    }
 }
