@@ -4,13 +4,21 @@
 //!
 //! Slack answers most failures with HTTP 200 and `{"ok": false, "error": "<code>"}`; throttling
 //! is HTTP 429 with `Retry-After` (seconds) and `{"ok": false, "error": "ratelimited"}`.
+//! A successful answer is read into the caller's typed struct ([`Reply::read`]).
+//!
+//! - Web API: <https://api.slack.com/web>
+//! - Rate limits: <https://api.slack.com/apis/rate-limits>
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
 use switchboard_secrets::{ExposeSecret, SecretString};
+
+use crate::wire;
 
 /// How a call authenticates.
 #[derive(Clone, Copy)]
@@ -32,9 +40,54 @@ pub(crate) enum Body {
 /// A successful answer: the JSON body and the scopes Slack said the token has.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    pub body: Value,
+    body: Value,
     /// `X-OAuth-Scopes`, when Slack sent it.
     pub scopes: Option<Vec<String>>,
+}
+
+impl Reply {
+    /// The answer of `method` read as `T`.
+    pub(crate) fn read<T: DeserializeOwned>(&self, method: &str) -> Result<T, PlatformError> {
+        T::deserialize(&self.body)
+            .map_err(|e| PlatformError::Rejected(format!("{method} answered unreadably: {e}")))
+    }
+}
+
+/// What every answer says of itself: `ok`, and on failure the `error` code and its details.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Status {
+    #[serde(default, deserialize_with = "wire::lenient")]
+    ok: Option<bool>,
+    #[serde(default, deserialize_with = "wire::lenient")]
+    error: Option<String>,
+    /// `missing_scope`: the scope the method needs.
+    #[serde(default, deserialize_with = "wire::lenient")]
+    needed: Option<String>,
+    /// `invalid_manifest`: what is wrong, and where.
+    #[serde(default, deserialize_with = "wire::items")]
+    errors: Vec<ManifestProblem>,
+}
+
+impl Status {
+    fn of(body: &Value) -> Self {
+        Self::deserialize(body).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestProblem {
+    message: Option<String>,
+    pointer: Option<String>,
+}
+
+/// A non-empty text an answer must hold, `what` naming it in the error if it does not.
+pub(crate) fn required(
+    text: Option<String>,
+    method: &str,
+    what: &str,
+) -> Result<String, PlatformError> {
+    text.filter(|text| !text.is_empty())
+        .ok_or_else(|| PlatformError::Rejected(format!("{method} answered without {what}")))
 }
 
 #[derive(Clone)]
@@ -134,10 +187,11 @@ impl Client {
                 )));
             }
         };
-        if body.get("ok").and_then(Value::as_bool) == Some(true) && status.is_success() {
+        let answer = Status::of(&body);
+        if answer.ok == Some(true) && status.is_success() {
             return Ok(Reply { body, scopes });
         }
-        Err(classify(method, &body, retry_after))
+        Err(classify(method, &answer, retry_after))
     }
 }
 
@@ -161,11 +215,12 @@ pub(crate) fn split_scopes(text: &str) -> Vec<String> {
 }
 
 /// What Slack's `{ok: false, error}` means for the caller.
-pub(crate) fn classify(method: &str, body: &Value, retry_after: Option<Duration>) -> PlatformError {
-    let code = body
-        .get("error")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown_error");
+pub(crate) fn classify(
+    method: &str,
+    answer: &Status,
+    retry_after: Option<Duration>,
+) -> PlatformError {
+    let code = answer.error.as_deref().unwrap_or("unknown_error");
     match code {
         "ratelimited" | "rate_limited" => PlatformError::RateLimited { retry_after },
         // Slack documents these as transient, worth retrying.
@@ -182,25 +237,20 @@ pub(crate) fn classify(method: &str, body: &Value, retry_after: Option<Duration>
         | "no_permission"
         | "ekm_access_denied" => PlatformError::Unauthorized(format!("{method}: {code}")),
         "missing_scope" => {
-            let needed = body
-                .get("needed")
-                .and_then(Value::as_str)
-                .unwrap_or("an unnamed scope");
+            let needed = answer.needed.as_deref().unwrap_or("an unnamed scope");
             PlatformError::Unauthorized(format!(
                 "{method}: missing_scope (the token needs {needed}; reinstall the app with it)"
             ))
         }
         "invalid_manifest" => {
-            let problems: Vec<String> = body
-                .get("errors")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let problems: Vec<String> = answer
+                .errors
+                .iter()
                 .map(|p| {
                     format!(
                         "{} at {}",
-                        p.get("message").and_then(Value::as_str).unwrap_or("?"),
-                        p.get("pointer").and_then(Value::as_str).unwrap_or("/")
+                        p.message.as_deref().unwrap_or("?"),
+                        p.pointer.as_deref().unwrap_or("/")
                     )
                 })
                 .collect();
@@ -222,7 +272,7 @@ mod tests {
     use serde_json::json;
 
     fn class(body: Value) -> PlatformError {
-        classify("m", &body, Some(Duration::from_secs(2)))
+        classify("m", &Status::of(&body), Some(Duration::from_secs(2)))
     }
 
     #[test]

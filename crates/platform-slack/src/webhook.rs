@@ -3,7 +3,12 @@
 //! Slack signs every request to a Request URL with the receiving app's signing secret:
 //! `X-Slack-Signature: v0=hex(HMAC-SHA256(secret, "v0:{X-Slack-Request-Timestamp}:{raw body}"))`.
 //! Requests whose timestamp is more than five minutes from now are refused (replays), and the
-//! comparison is constant-time.
+//! comparison is constant-time. Deliveries are read into `Delivery` and its `Event`s;
+//! an event of a kind the hub does not act on, or one it cannot read, is passed over.
+//!
+//! - Verifying requests: <https://api.slack.com/authentication/verifying-requests-from-slack>
+//! - Events API: <https://api.slack.com/apis/events-api>
+//! - `message` events: <https://api.slack.com/events/message>
 
 use std::time::Duration;
 
@@ -20,6 +25,7 @@ use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::mapping::{WireUser, emoji_of};
 use crate::markup;
+use crate::wire::{self, Lenient};
 
 /// How far a request's timestamp may be from now, either way.
 pub const MAX_SKEW_SECS: i64 = 300;
@@ -110,27 +116,23 @@ pub(crate) fn verify<'s>(
 ) -> Result<WebhookVerdict, PlatformError> {
     let signed = signed(request, now_secs)?;
     // Events arrive as JSON; slash commands and interactivity as form data.
-    let body: Option<Value> = serde_json::from_slice(&request.body).ok();
-    if let Some(body) = body
-        .as_ref()
-        .filter(|b| b.get("type").and_then(Value::as_str) == Some("url_verification"))
+    let delivery = read(&request.body).ok();
+    if let Some(Some(delivery)) = &delivery
+        && delivery.kind.as_deref() == Some("url_verification")
     {
-        let challenge = body
-            .get("challenge")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                PlatformError::BadWebhook("a url_verification with no challenge".into())
-            })?;
+        let challenge = delivery.challenge.clone().ok_or_else(|| {
+            PlatformError::BadWebhook("a url_verification with no challenge".into())
+        })?;
         let known = all_secrets.into_iter().any(|s| signed.by(s, &request.body));
         if !known {
             tracing::debug!("answering a url_verification signed by an app not stored yet");
         }
-        return Ok(WebhookVerdict::Challenge(challenge.to_owned()));
+        return Ok(WebhookVerdict::Challenge(challenge));
     }
     // The body was just parsed: read the app from it rather than parse it again.
-    let app_id = match &body {
-        Some(body) => text(body, "/api_app_id").map(str::to_owned),
-        None => app_id(request),
+    let app_id = match delivery {
+        Some(delivery) => delivery.and_then(|delivery| delivery.api_app_id),
+        None => form_app_id(&request.body),
     }
     .unwrap_or_default();
     let app_id = app_id.as_str();
@@ -156,16 +158,126 @@ pub fn ts_micros(ts: &str) -> Option<i64> {
 
 /// The app a request is addressed to (`api_app_id`), in a JSON event or a form post.
 pub(crate) fn app_id(request: &WebhookRequest) -> Option<String> {
-    match serde_json::from_slice::<Value>(&request.body) {
-        Ok(body) => text(&body, "/api_app_id").map(str::to_owned),
-        Err(_) => form_urlencoded::parse(&request.body)
-            .find(|(name, _)| name == "api_app_id")
-            .map(|(_, value)| value.into_owned()),
+    match read(&request.body) {
+        Ok(delivery) => delivery?.api_app_id,
+        Err(_) => form_app_id(&request.body),
     }
 }
 
-fn text<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
-    value.pointer(pointer).and_then(Value::as_str)
+fn form_app_id(body: &[u8]) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(name, _)| name == "api_app_id")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// A request to the Events API Request URL, as far as the hub reads it.
+#[derive(Debug, Default, Deserialize)]
+struct Delivery {
+    /// `event_callback`, `url_verification`, `app_rate_limited`.
+    #[serde(rename = "type", default, deserialize_with = "wire::lenient")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "wire::lenient")]
+    event_id: Option<String>,
+    #[serde(default, deserialize_with = "wire::lenient")]
+    challenge: Option<String>,
+    #[serde(default, deserialize_with = "wire::lenient")]
+    api_app_id: Option<String>,
+    /// Absent only when not sent at all: an event that is sent but unreadable is passed over.
+    #[serde(default, deserialize_with = "wire::present")]
+    event: Option<Lenient<Event>>,
+    /// Whom the delivery is for: the first is the app's bot user.
+    #[serde(default, deserialize_with = "wire::items")]
+    authorizations: Vec<Authorization>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Authorization {
+    user_id: Option<String>,
+}
+
+/// A JSON body as a delivery: an error if it is not JSON, `None` if it is JSON but no object.
+fn read(body: &[u8]) -> Result<Option<Delivery>, serde_json::Error> {
+    serde_json::from_slice::<Lenient<Delivery>>(body).map(|read| read.0)
+}
+
+/// The events the hub acts on; every other kind is `Other`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    Message(Box<MessageEvent>),
+    ReactionAdded(ReactionEvent),
+    ReactionRemoved(ReactionEvent),
+    TeamJoin(UserEvent),
+    UserChange(UserEvent),
+    #[serde(other)]
+    Other,
+}
+
+/// A `message` event, or a message as `conversations.history` lists it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MessageEvent {
+    /// None for a message written; `message_changed`, `message_deleted`, `bot_message`, ….
+    subtype: Option<String>,
+    channel: Option<String>,
+    /// `im`, `mpim`, `channel`, `group`; edits and deletes may omit it.
+    channel_type: Option<String>,
+    ts: Option<String>,
+    user: Option<String>,
+    bot_id: Option<String>,
+    text: Option<String>,
+    thread_ts: Option<String>,
+    /// Every file is named, a file that cannot be read too.
+    #[serde(default, deserialize_with = "wire::items")]
+    files: Vec<Lenient<SharedFile>>,
+    /// `message_changed`: the message as it is now.
+    message: Option<ChangedMessage>,
+    /// `message_changed`, `message_deleted`: the message as it was.
+    #[serde(default, deserialize_with = "wire::lenient")]
+    previous_message: Option<PreviousMessage>,
+    /// `message_deleted`.
+    deleted_ts: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangedMessage {
+    ts: Option<String>,
+    text: Option<String>,
+    #[serde(default, deserialize_with = "wire::items")]
+    files: Vec<Lenient<SharedFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PreviousMessage {
+    ts: Option<String>,
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SharedFile {
+    name: Option<String>,
+    title: Option<String>,
+}
+
+/// `reaction_added`, `reaction_removed`.
+#[derive(Debug, Deserialize)]
+struct ReactionEvent {
+    user: Option<String>,
+    reaction: Option<String>,
+    item: Option<ReactionItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReactionItem {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    channel: Option<String>,
+    ts: Option<String>,
+}
+
+/// `team_join`, `user_change`.
+#[derive(Debug, Deserialize)]
+struct UserEvent {
+    user: WireUser,
 }
 
 fn message_ref(channel: &str, ts: &str) -> MessageRef {
@@ -182,12 +294,13 @@ fn message_ref(channel: &str, ts: &str) -> MessageRef {
 pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError> {
     let mut envelope: Value = serde_json::from_slice(body)
         .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
-    if envelope.get("type").and_then(Value::as_str) != Some("event_callback") {
+    let delivery = Delivery::deserialize(&envelope).unwrap_or_default();
+    if delivery.kind.as_deref() != Some("event_callback") {
         return Ok(Vec::new());
     }
-    let event_id = text(&envelope, "/event_id")
-        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?
-        .to_owned();
+    let event_id = delivery
+        .event_id
+        .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?;
     if let Some(fields) = envelope.as_object_mut() {
         fields.remove("token");
     }
@@ -253,21 +366,29 @@ pub(crate) fn announced_post(body: &[u8]) -> Option<AnnouncedPost> {
 
 /// The events in an Events API delivery; kinds the hub does not act on are left out.
 pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
-    let envelope: Value = serde_json::from_slice(body)
-        .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?;
-    if envelope.get("type").and_then(Value::as_str) != Some("event_callback") {
+    let delivery = read(body)
+        .map_err(|_| PlatformError::BadWebhook("the body is not JSON".into()))?
+        .unwrap_or_default();
+    if delivery.kind.as_deref() != Some("event_callback") {
         return Ok(Vec::new());
     }
-    let event_id = text(&envelope, "/event_id")
+    let event_id = delivery
+        .event_id
         .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event_id".into()))?;
-    let event = envelope
-        .get("event")
+    let Lenient(event) = delivery
+        .event
         .ok_or_else(|| PlatformError::BadWebhook("an event_callback with no event".into()))?;
     // The bot user of the app this delivery is for: whom a message to that bot was written to.
-    let recipient = text(&envelope, "/authorizations/0/user_id").map(ExternalUserId::new);
-    Ok(kind(event, recipient)
+    let recipient = delivery
+        .authorizations
+        .into_iter()
+        .next()
+        .and_then(|authorization| authorization.user_id)
+        .map(ExternalUserId::new);
+    Ok(event
+        .and_then(|event| kind(event, recipient))
         .map(|kind| InboundEvent {
-            event_id: event_id.to_owned(),
+            event_id,
             platform: Platform::Slack,
             kind,
         })
@@ -275,74 +396,77 @@ pub(crate) fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, PlatformError> {
         .collect())
 }
 
-fn kind(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
-    match text(event, "/type")? {
-        "message" => message(event, recipient),
-        kind @ ("reaction_added" | "reaction_removed") => {
-            if text(event, "/item/type") != Some("message") {
+fn kind(event: Event, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
+    let present = matches!(event, Event::ReactionAdded(_));
+    match event {
+        Event::Message(message) => self::message(*message, recipient),
+        Event::ReactionAdded(reaction) | Event::ReactionRemoved(reaction) => {
+            let item = reaction.item?;
+            if item.kind.as_deref() != Some("message") {
                 return None;
             }
             Some(InboundKind::ReactionChanged {
-                message: message_ref(text(event, "/item/channel")?, text(event, "/item/ts")?),
-                user: ExternalUserId::new(text(event, "/user")?),
-                emoji: emoji_of(text(event, "/reaction")?),
-                present: kind == "reaction_added",
+                message: message_ref(&item.channel?, &item.ts?),
+                user: ExternalUserId::new(reaction.user?),
+                emoji: emoji_of(&reaction.reaction?),
+                present,
             })
         }
-        "team_join" | "user_change" => {
-            let user: WireUser = serde_json::from_value(event.get("user")?.clone()).ok()?;
+        Event::TeamJoin(UserEvent { user }) | Event::UserChange(UserEvent { user }) => {
             Some(InboundKind::UserChanged {
                 user: user.into_platform(),
             })
         }
-        _ => None,
+        Event::Other => None,
     }
 }
 
 /// A message as `conversations.history` lists it, read as its `message` event would be.
-pub(crate) fn history_message(chat: &str, message: &Value) -> Option<InboundKind> {
-    let mut event = message.clone();
-    event["channel"] = Value::from(chat);
+pub(crate) fn history_message(chat: &str, mut message: MessageEvent) -> Option<InboundKind> {
+    message.channel = Some(chat.to_owned());
     // Direct messages' ids start with D; group DMs are listed as such.
-    event["channel_type"] = Value::from(if chat.starts_with('D') { "im" } else { "mpim" });
-    match self::message(&event, None)? {
+    message.channel_type = Some(if chat.starts_with('D') { "im" } else { "mpim" }.to_owned());
+    match self::message(message, None)? {
         posted @ InboundKind::MessagePosted { .. } => Some(posted),
         _ => None,
     }
 }
 
+impl MessageEvent {
+    pub(crate) fn ts(&self) -> Option<&str> {
+        self.ts.as_deref()
+    }
+}
+
 /// The names of the files shared with a message, which the relay does not carry across.
-fn files(message: &Value) -> Vec<String> {
-    message
-        .get("files")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+fn files(files: &[Lenient<SharedFile>]) -> Vec<String> {
+    files
         .iter()
-        .map(|file| {
-            text(file, "/name")
-                .or_else(|| text(file, "/title"))
-                .unwrap_or("a file")
-                .to_owned()
+        .map(|Lenient(file)| {
+            file.as_ref()
+                .and_then(|file| file.name.clone().or_else(|| file.title.clone()))
+                .unwrap_or_else(|| "a file".to_owned())
         })
         .collect()
 }
 
-fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
-    let chat_kind = match text(event, "/channel_type") {
+fn message(event: MessageEvent, recipient: Option<ExternalUserId>) -> Option<InboundKind> {
+    let chat_kind = match event.channel_type.as_deref() {
         Some("im") => ChatKind::Direct,
         Some("mpim") => ChatKind::Group,
         // Channels are not relayed (yet); edits and deletes may omit the type.
         Some(_) => return None,
         None => ChatKind::Direct,
     };
-    let channel = text(event, "/channel")?;
-    match text(event, "/subtype") {
+    let channel = event.channel.as_deref()?;
+    match event.subtype.as_deref() {
         subtype if is_posted(subtype) => {
-            text(event, "/channel_type")?;
-            let ts = text(event, "/ts")?;
-            let sender = text(event, "/user").or_else(|| text(event, "/bot_id"))?;
-            let thread = text(event, "/thread_ts")
+            event.channel_type.as_ref()?;
+            let ts = event.ts.as_deref()?;
+            let sender = event.user.as_deref().or(event.bot_id.as_deref())?;
+            let thread = event
+                .thread_ts
+                .as_deref()
                 .filter(|parent| *parent != ts)
                 .map(|parent| message_ref(channel, parent));
             Some(InboundKind::MessagePosted {
@@ -351,27 +475,36 @@ fn message(event: &Value, recipient: Option<ExternalUserId>) -> Option<InboundKi
                 sender: ExternalUserId::new(sender),
                 recipient,
                 sent_at_micros: ts_micros(ts),
-                body: markup::parse(text(event, "/text").unwrap_or_default())
-                    .noting_unrelayed(&files(event)),
+                body: markup::parse(event.text.as_deref().unwrap_or_default())
+                    .noting_unrelayed(&files(&event.files)),
                 thread,
             })
         }
         Some("message_changed") => {
-            let body = text(event, "/message/text").unwrap_or_default();
+            let changed = event.message.as_ref();
+            let body = changed
+                .and_then(|message| message.text.as_deref())
+                .unwrap_or_default();
             // Slack also reports changes that are not edits (a reply count, an unfurl).
-            if text(event, "/previous_message/text") == Some(body) {
+            let previous = event.previous_message.as_ref();
+            if previous.and_then(|message| message.text.as_deref()) == Some(body) {
                 return None;
             }
-            let files = event.get("message").map(files).unwrap_or_default();
+            let files = changed
+                .map(|message| files(&message.files))
+                .unwrap_or_default();
             Some(InboundKind::MessageEdited {
-                message: message_ref(channel, text(event, "/message/ts")?),
+                message: message_ref(channel, changed?.ts.as_deref()?),
                 body: markup::parse(body).noting_unrelayed(&files),
             })
         }
         Some("message_deleted") => Some(InboundKind::MessageDeleted {
             message: message_ref(
                 channel,
-                text(event, "/deleted_ts").or_else(|| text(event, "/previous_message/ts"))?,
+                event
+                    .deleted_ts
+                    .as_deref()
+                    .or_else(|| event.previous_message.as_ref()?.ts.as_deref())?,
             ),
         }),
         _ => None,
@@ -575,5 +708,41 @@ mod tests {
             assert_eq!(announced_post(&delivery(event)), None);
         }
         assert_eq!(announced_post(b"not json"), None);
+    }
+
+    #[test]
+    fn odd_deliveries_read_as_they_always_did() {
+        // Not an object, or an event sent as null or of another shape: nothing to act on.
+        assert!(parse(b"[1]").unwrap().is_empty());
+        for event in [
+            json!(null),
+            json!("x"),
+            json!({"type": 7}),
+            json!({"type": "message",
+            "channel": {"id": "D1"}, "channel_type": "im", "user": "U1", "ts": "1.0"}),
+        ] {
+            let body = serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+                "event": event, "authorizations": "x", "unknown": {"a": 1}}))
+            .unwrap();
+            assert!(parse(&body).unwrap().is_empty(), "{event}");
+        }
+        // An event_callback without an event, or without an id, is refused.
+        assert!(parse(br#"{"type":"event_callback","event_id":"Ev1"}"#).is_err());
+        assert!(parse(br#"{"type":"event_callback","event_id":1,"event":{}}"#).is_err());
+        // A file that cannot be read is still named.
+        let body = serde_json::to_vec(&json!({"type": "event_callback", "event_id": "Ev1",
+            "authorizations": [{"user_id": "B1"}],
+            "event": {"type": "message", "subtype": "file_share", "channel": "D1",
+                "channel_type": "im", "user": "U1", "text": "", "ts": "1.0", "files": [7]}}))
+        .unwrap();
+        let read = parse(&body).unwrap();
+        let InboundKind::MessagePosted {
+            body, recipient, ..
+        } = &read[0].kind
+        else {
+            panic!("{read:?}");
+        };
+        assert_eq!(recipient, &Some(ExternalUserId::new("B1")));
+        assert!(body.to_plain_text().ends_with("a file"), "{body:?}");
     }
 }

@@ -1,11 +1,100 @@
-//! Chat message bodies as Graph takes them: HTML with `<at id="n">` mentions and the matching
-//! `mentions[]`, and the prompt a service user sends.
+//! Chat messages as Graph takes and gives them: HTML bodies with `<at id="n">` mentions and the
+//! matching `mentions[]`, the prompt a service user sends, and the `chatMessage` Graph answers
+//! with, read into [`ChatMessage`].
+//!
+//! - chatMessage: <https://learn.microsoft.com/en-us/graph/api/resources/chatmessage>
+//! - Mentions: <https://learn.microsoft.com/en-us/graph/api/resources/chatmessagemention>
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{Block, ExternalUserId, Inline, RichText};
 use switchboard_platform::{OutboundMessage, Prompt};
 
 use crate::markup::{self, TeamsMention};
+use crate::wire;
+
+/// A `chatMessage`, as far as the hub reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChatMessage {
+    pub id: Option<String>,
+    /// `message` for what people write; system events have their own types.
+    pub message_type: Option<String>,
+    pub created_date_time: Option<String>,
+    pub last_modified_date_time: Option<String>,
+    /// Set by each edit (and only by an edit).
+    pub last_edited_date_time: Option<String>,
+    /// Set once the message is soft-deleted.
+    pub deleted_date_time: Option<String>,
+    /// Null for system events; without a `user` for apps.
+    pub from: Option<IdentitySet>,
+    pub body: Option<ItemBody>,
+    #[serde(default, deserialize_with = "wire::items")]
+    pub mentions: Vec<ChatMention>,
+    #[serde(default, deserialize_with = "wire::items")]
+    pub attachments: Vec<Attachment>,
+    #[serde(default, deserialize_with = "wire::items")]
+    pub reactions: Vec<Reaction>,
+}
+
+impl ChatMessage {
+    /// The user who sent it: none for system events and app posts.
+    pub fn sender(&self) -> Option<&str> {
+        self.from.as_ref()?.user_id()
+    }
+
+    pub fn content(&self) -> Option<&str> {
+        self.body.as_ref()?.content.as_deref()
+    }
+}
+
+/// Who did something: a user, an application or a device.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct IdentitySet {
+    pub user: Option<Identity>,
+}
+
+impl IdentitySet {
+    pub fn user_id(&self) -> Option<&str> {
+        self.user.as_ref()?.id.as_deref()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Identity {
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemBody {
+    /// `html` or `text`.
+    pub content_type: Option<String>,
+    pub content: Option<String>,
+}
+
+/// A mention in `mentions[]`, tied to its `<at id="n">` tag by `id`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChatMention {
+    pub id: u32,
+    pub mention_text: Option<String>,
+    pub mentioned: Option<IdentitySet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Attachment {
+    pub content_type: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Reaction {
+    pub reaction_type: String,
+    pub user: Option<IdentitySet>,
+}
 
 /// The `chatMessage` body of a post or edit: the message rendered as HTML, each mention an
 /// `<at id="n">Name</at>` with its `mentions[]` entry (Graph requires one per tag, with the
@@ -52,30 +141,24 @@ pub(crate) fn as_reply(answered: &str, reply: &RichText) -> RichText {
 }
 
 /// What a `chatMessage` says: its HTML (or plain text) body read with its `mentions[]`.
-pub(crate) fn read_body(message: &Value) -> RichText {
-    let content = message
-        .pointer("/body/content")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+pub(crate) fn read_body(message: &ChatMessage) -> RichText {
+    let content = message.content().unwrap_or_default();
     let unrelayed = unrelayed_attachments(message);
-    if message.pointer("/body/contentType").and_then(Value::as_str) == Some("text") {
+    let content_type = message
+        .body
+        .as_ref()
+        .and_then(|body| body.content_type.as_deref());
+    if content_type == Some("text") {
         return RichText::plain(content).noting_unrelayed(&unrelayed);
     }
     let mentions: Vec<TeamsMention> = message
-        .get("mentions")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+        .mentions
         .iter()
         .filter_map(|mention| {
             Some(TeamsMention {
-                id: u32::try_from(mention.get("id")?.as_u64()?).ok()?,
-                text: mention
-                    .get("mentionText")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                user: ExternalUserId::new(mention.pointer("/mentioned/user/id")?.as_str()?),
+                id: mention.id,
+                text: mention.mention_text.clone().unwrap_or_default(),
+                user: ExternalUserId::new(mention.mentioned.as_ref()?.user_id()?),
             })
         })
         .collect();
@@ -85,20 +168,13 @@ pub(crate) fn read_body(message: &Value) -> RichText {
 /// What a message carries besides its body, which the relay does not carry across: files by
 /// name, cards as such. A reply's quote of the message it answers (`messageReference`) is
 /// part of the reply, not something missing.
-fn unrelayed_attachments(message: &Value) -> Vec<String> {
+fn unrelayed_attachments(message: &ChatMessage) -> Vec<String> {
     message
-        .get("attachments")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+        .attachments
         .iter()
         .filter_map(|attachment| {
-            let kind = attachment.get("contentType").and_then(Value::as_str)?;
-            let name = attachment
-                .get("name")
-                .and_then(Value::as_str)
-                .filter(|name| !name.is_empty());
-            match kind {
+            let name = attachment.name.as_deref().filter(|name| !name.is_empty());
+            match attachment.content_type.as_str() {
                 "messageReference" => None,
                 card if card.starts_with("application/vnd.microsoft.card.") => {
                     Some(name.unwrap_or("a card").to_owned())
@@ -139,6 +215,10 @@ pub(crate) fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn read(message: Value) -> RichText {
+        read_body(&serde_json::from_value(message).unwrap())
+    }
+
     #[test]
     fn mentions_are_tagged_and_listed_and_read_back() {
         let message = OutboundMessage {
@@ -161,9 +241,9 @@ mod tests {
         );
         assert_eq!(body["mentions"][0]["mentionText"], "Ada & co");
         assert_eq!(body["mentions"][0]["mentioned"]["user"]["id"], "u0");
-        assert_eq!(read_body(&body), message.body);
+        assert_eq!(read(body.clone()), message.body);
         let plain = json!({"body": {"contentType": "text", "content": "a <b>"}});
-        assert_eq!(read_body(&plain), RichText::plain("a <b>"));
+        assert_eq!(read(plain), RichText::plain("a <b>"));
     }
 
     #[test]
@@ -192,14 +272,14 @@ mod tests {
             ],
         });
         assert_eq!(
-            read_body(&message).to_plain_text(),
+            read(message).to_plain_text(),
             "See 🖼 (an image, not relayed) and 👍\n\
              📎 Sent with this message, not relayed: plan.docx, a card"
         );
         let plain = json!({"body": {"contentType": "text", "content": "hi"},
             "attachments": [{"contentType": "reference", "name": ""}]});
         assert_eq!(
-            read_body(&plain).to_plain_text(),
+            read(plain).to_plain_text(),
             "hi\n📎 Sent with this message, not relayed: an attachment"
         );
     }
@@ -214,5 +294,26 @@ mod tests {
             body["body"]["content"],
             "<p>Sync &lt;now&gt;</p><p><a href=\"https://hub.example/sync?a=1&amp;b=2\">https://hub.example/sync?a=1&amp;b=2</a></p>"
         );
+    }
+
+    #[test]
+    fn system_messages_and_odd_parts_are_read_without_failing() {
+        let message: ChatMessage = serde_json::from_value(json!({
+            "id": "1", "messageType": "systemEventMessage", "from": null, "body": null,
+            "mentions": [{"id": "x"}, {"id": 0, "mentionText": "Ada", "mentioned": {"user": null}}],
+            "attachments": null, "reactions": [{"reactionType": "like", "user": {"user": null}}],
+            "eventDetail": {"@odata.type": "#microsoft.graph.membersAddedEventMessageDetail"},
+        }))
+        .unwrap();
+        assert_eq!(message.sender(), None);
+        assert_eq!(message.reactions.len(), 1);
+        assert_eq!(
+            message.reactions[0]
+                .user
+                .as_ref()
+                .and_then(IdentitySet::user_id),
+            None
+        );
+        assert_eq!(read_body(&message), RichText::default());
     }
 }

@@ -1,18 +1,25 @@
 //! The HTTP client: Entra ID's token endpoint (form-encoded) and Microsoft Graph (JSON), with
 //! time-outs, `@odata.nextLink` paging and every failure classified as a [`PlatformError`].
-//! Every call goes through [`with_retries`].
+//! Every call goes through [`with_retries`]. Answers are read into the caller's typed struct.
+//!
+//! - Token endpoint: <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow>
+//! - Paging: <https://learn.microsoft.com/en-us/graph/paging>
+//! - Errors and throttling: <https://learn.microsoft.com/en-us/graph/errors>,
+//!   <https://learn.microsoft.com/en-us/graph/throttling>
 
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use switchboard_core::Timestamp;
 use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
 use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::time;
+use crate::wire;
 
 /// A successful answer of Entra's token endpoint.
 #[derive(Debug, Deserialize)]
@@ -171,15 +178,15 @@ impl Client {
         .await
     }
 
-    /// One Graph call; `Value::Null` for an empty answer (204).
-    pub async fn graph(
+    /// One Graph call, its answer read as `T` (an empty answer, 204, as JSON `null`).
+    pub async fn graph<T: DeserializeOwned>(
         &self,
         token: &str,
         method: Method,
         url: &str,
         body: Option<&Value>,
         headers: &[(&str, &str)],
-    ) -> Result<Value, PlatformError> {
+    ) -> Result<T, PlatformError> {
         if !url.starts_with(&self.graph_base) {
             // Never send a token anywhere but the configured Graph (a nextLink or a cursor
             // could otherwise point a bearer token at another host).
@@ -204,10 +211,12 @@ impl Client {
             let headers = response.headers().clone();
             let text = response.text().await.map_err(transport)?;
             if status.is_success() {
-                if text.trim().is_empty() {
-                    return Ok(Value::Null);
-                }
-                return serde_json::from_str(&text).map_err(|e| {
+                let text = if text.trim().is_empty() {
+                    "null"
+                } else {
+                    &text
+                };
+                return serde_json::from_str(text).map_err(|e| {
                     PlatformError::Rejected(format!("unreadable Graph response: {e}"))
                 });
             }
@@ -216,24 +225,42 @@ impl Client {
         .await
     }
 
-    pub async fn get(&self, token: &str, url: &str) -> Result<Value, PlatformError> {
+    /// A Graph call whose answer the hub does not need.
+    pub async fn send(
+        &self,
+        token: &str,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<(), PlatformError> {
+        self.graph::<IgnoredAny>(token, method, url, body, &[])
+            .await
+            .map(drop)
+    }
+
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        url: &str,
+    ) -> Result<T, PlatformError> {
         self.graph(token, Method::GET, url, None, &[]).await
     }
 
-    /// Every item of a collection, following `@odata.nextLink` up to `max_pages` pages.
-    pub async fn get_all(
+    /// Every readable item of a collection, following `@odata.nextLink` up to `max_pages`
+    /// pages.
+    pub async fn get_all<T: DeserializeOwned>(
         &self,
         token: &str,
         url: &str,
         max_pages: usize,
-    ) -> Result<Vec<Value>, PlatformError> {
+    ) -> Result<Vec<T>, PlatformError> {
         let mut items = Vec::new();
         let mut next = Some(url.to_owned());
         let mut pages = 0;
         while let Some(url) = next.take() {
-            let page = self.get(token, &url).await?;
-            items.extend(collection(&page));
-            next = next_link(&page);
+            let page: Page<T> = self.get(token, &url).await?;
+            next = page.next_link;
+            items.extend(page.value.unwrap_or_default());
             pages += 1;
             if pages >= max_pages {
                 break;
@@ -243,18 +270,43 @@ impl Client {
     }
 }
 
-/// The `value` array of a collection page.
-pub(crate) fn collection(page: &Value) -> Vec<Value> {
-    page.get("value")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
+/// A page of a Graph collection: its readable items (`None` when it has no `value` list) and
+/// the link to the next page.
+#[derive(Debug, Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
+pub(crate) struct Page<T> {
+    #[serde(default, deserialize_with = "wire::listed")]
+    pub value: Option<Vec<T>>,
+    #[serde(rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
 }
 
-pub(crate) fn next_link(page: &Value) -> Option<String> {
-    page.get("@odata.nextLink")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+impl<T> Page<T> {
+    pub fn items(self) -> Vec<T> {
+        self.value.unwrap_or_default()
+    }
+}
+
+/// What Graph answers a create with, as far as the hub reads it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Created {
+    pub id: Option<String>,
+}
+
+/// A path segment, percent-encoded (chat ids hold `:` and `@`, which are fine in a path, but
+/// never `/`, `?` or `#`).
+pub(crate) fn path(segment: &str) -> String {
+    segment
+        .chars()
+        .map(|c| match c {
+            '/' => "%2F".to_owned(),
+            '?' => "%3F".to_owned(),
+            '#' => "%23".to_owned(),
+            '%' => "%25".to_owned(),
+            ' ' => "%20".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn encode_segment(segment: &str) -> String {

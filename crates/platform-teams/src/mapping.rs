@@ -1,7 +1,9 @@
 //! Graph directory objects as the hub's [`PlatformUser`]s.
+//!
+//! - user: <https://learn.microsoft.com/en-us/graph/api/resources/user>
+//! - servicePrincipal: <https://learn.microsoft.com/en-us/graph/api/resources/serviceprincipal>
 
 use serde::Deserialize;
-use serde_json::Value;
 use switchboard_core::{Email, ExternalUserId};
 use switchboard_platform::PlatformUser;
 
@@ -10,9 +12,10 @@ use switchboard_platform::PlatformUser;
 pub(crate) const USER_SELECT: &str =
     "id,displayName,mail,userPrincipalName,proxyAddresses,otherMails,userType,accountEnabled";
 
+/// A directory object as Graph lists it (a user, or any other member of a group).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct GraphDirectoryObject {
+pub(crate) struct DirectoryObject {
     #[serde(rename = "@odata.type")]
     odata_type: Option<String>,
     id: String,
@@ -35,8 +38,10 @@ struct GraphDirectoryObject {
 /// address (a guest's `…#EXT#@tenant` one does not). Unreadable addresses are skipped;
 /// duplicates (after the core's normalisation) are listed once. `service_user` marks the hub's
 /// own service user, which is listed as a bot so that it is never matched to a person.
-pub(crate) fn platform_user(object: &Value, service_user: Option<&str>) -> Option<PlatformUser> {
-    let object: GraphDirectoryObject = serde_json::from_value(object.clone()).ok()?;
+pub(crate) fn platform_user(
+    object: DirectoryObject,
+    service_user: Option<&str>,
+) -> Option<PlatformUser> {
     if object.id.is_empty() {
         return None;
     }
@@ -110,7 +115,11 @@ fn looks_like_mail(upn: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn user(object: Value, service_user: Option<&str>) -> Option<PlatformUser> {
+        platform_user(serde_json::from_value(object).unwrap(), service_user)
+    }
 
     fn emails(user: &PlatformUser) -> Vec<&str> {
         user.emails.iter().map(Email::as_str).collect()
@@ -118,8 +127,8 @@ mod tests {
 
     #[test]
     fn a_member_lists_mail_aliases_and_other_mails_once() {
-        let user = platform_user(
-            &json!({
+        let member = user(
+            json!({
                 "id": "u1", "displayName": "Ada Berg", "mail": "Ada.Berg@acme.example",
                 "userPrincipalName": "ada.berg@acme.example",
                 "proxyAddresses": ["SMTP:Ada.Berg@acme.example", "smtp:ada@legacy.acme.example", "X500:/o=x"],
@@ -129,41 +138,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            emails(&user),
+            emails(&member),
             [
                 "ada.berg@acme.example",
                 "ada@legacy.acme.example",
                 "ada@personal.example"
             ]
         );
-        assert!(!user.is_guest && !user.is_bot && !user.deactivated);
+        assert!(!member.is_guest && !member.is_bot && !member.deactivated);
     }
 
     #[test]
     fn guests_disabled_accounts_service_principals_and_the_service_user_are_flagged() {
-        let guest = platform_user(
-            &json!({"id": "g", "displayName": "G", "mail": "g@partner.example",
+        let guest = user(
+            json!({"id": "g", "displayName": "G", "mail": "g@partner.example",
                     "userPrincipalName": "g_partner.example#EXT#@acme.example", "userType": "Guest"}),
             None,
         )
         .unwrap();
         assert!(guest.is_guest);
         assert_eq!(emails(&guest), ["g@partner.example"]);
-        let disabled = platform_user(&json!({"id": "d", "accountEnabled": false}), None).unwrap();
+        let disabled = user(json!({"id": "d", "accountEnabled": false}), None).unwrap();
         assert!(disabled.deactivated);
         assert_eq!(disabled.display_name, "d");
-        let app = platform_user(
-            &json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp", "appDisplayName": "Bot"}),
+        let app = user(
+            json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp", "appDisplayName": "Bot"}),
             None,
         )
         .unwrap();
         assert!(app.is_bot && app.emails.is_empty());
         assert_eq!(app.display_name, "Bot");
-        let service = platform_user(&json!({"id": "S1", "mail": "svc@acme.example"}), Some("s1"));
+        let service = user(json!({"id": "S1", "mail": "svc@acme.example"}), Some("s1"));
         assert!(service.unwrap().is_bot);
         assert!(
-            platform_user(
-                &json!({"@odata.type": "#microsoft.graph.device", "id": "x"}),
+            user(
+                json!({"@odata.type": "#microsoft.graph.device", "id": "x"}),
                 None
             )
             .is_none()

@@ -7,6 +7,9 @@
 //! it is refused. Basic notifications carry only ids (`resource`, `resourceData.id`), never
 //! content: a new or edited message must be fetched before it can be relayed (see
 //! [`crate::TeamsPlatform::fetch_change`]).
+//!
+//! - Change notifications: <https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks>
+//! - Lifecycle notifications: <https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events>
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -15,6 +18,8 @@ use switchboard_core::{ExternalChatId, ExternalUserId};
 use switchboard_platform::{
     AnnouncedPost, EventEnvelope, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
+
+use crate::wire;
 
 /// What a notification's `changeType` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +76,16 @@ struct Notification {
     client_state: Option<String>,
     change_type: Option<String>,
     resource: String,
-    resource_data: Option<Value>,
+    /// Passed over when unreadable: the `resource` path names the same ids.
+    #[serde(deserialize_with = "wire::lenient")]
+    resource_data: Option<ResourceData>,
     lifecycle_event: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ResourceData {
+    #[serde(default, deserialize_with = "wire::lenient")]
+    id: Option<String>,
 }
 
 /// Handshake or verified events; `expected` is the connection's `client_state`.
@@ -224,12 +237,7 @@ fn notice(item: Notification) -> Result<ChangeNotice, PlatformError> {
     // is only good for dropping redeliveries that arrive close together (see `fetch_change`,
     // which adds the message's `lastModifiedDateTime`).
     let event_id = format!("{}/{change_type}/{}", item.subscription_id, item.resource);
-    let data_id = item
-        .resource_data
-        .as_ref()
-        .and_then(|data| data.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let data_id = item.resource_data.and_then(|data| data.id);
     let segments = segments(&item.resource);
     let lowered: Vec<String> = segments
         .iter()
@@ -448,5 +456,26 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn resource_data_that_cannot_be_read_leaves_the_resource_path() {
+        let user = |item: &str| match stored_notice(item) {
+            Ok(ChangeNotice::User { user, .. }) => Some(user.as_str().to_owned()),
+            _ => None,
+        };
+        let item = |resource: &str, data: &str| {
+            format!(
+                r#"{{"subscriptionId":"s","changeType":"updated","resource":"{resource}","resourceData":{data},"extra":[1]}}"#
+            )
+        };
+        assert_eq!(user(&item("Users/u-1", r#""x""#)).as_deref(), Some("u-1"));
+        assert_eq!(user(&item("Users/u-1", "null")).as_deref(), Some("u-1"));
+        assert_eq!(
+            user(&item("Users", r#"{"id":"u-2"}"#)).as_deref(),
+            Some("u-2")
+        );
+        assert_eq!(user(&item("Users", r#"{"id":7}"#)), None);
+        assert_eq!(user(&item("Users", "[]")), None);
     }
 }
