@@ -563,7 +563,7 @@ impl Driver for SlackDriver {
             .collect()
     }
 
-    /// Slack's replay protection is its five-minute window, so a replay is a stale delivery.
+    /// Slack's replay protection is its five-minute window: a replay is a stale delivery.
     fn tamper(&self, connection: &ConnectionContext, genuine: &WebhookRequest) -> Tampered {
         let name = self.platform.webhook_secret_name(genuine);
         let secret = connection
@@ -582,7 +582,6 @@ impl Driver for SlackDriver {
         unsigned.headers.remove(SIGNATURE_HEADER);
         Tampered {
             forged: vec![signed("wrong", now, body), altered, unsigned],
-            replayed: Vec::new(),
             stale: vec![
                 signed(&secret, now - 301, body),
                 signed(&secret, now + 301, body),

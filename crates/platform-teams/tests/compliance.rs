@@ -415,7 +415,7 @@ impl Driver for TeamsDriver {
 
     /// Graph signs nothing: a notification is authenticated by the `clientState` the hub gave
     /// its subscription, and by naming a subscription the hub holds. It has no timestamp to be
-    /// stale by and no replay protection (the hub drops repeated items by their ids).
+    /// stale by.
     fn tamper(&self, _connection: &ConnectionContext, genuine: &WebhookRequest) -> Tampered {
         let mut body: Value = serde_json::from_slice(&genuine.body).unwrap();
         for item in body["value"].as_array_mut().unwrap() {
