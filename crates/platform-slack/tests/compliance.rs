@@ -680,7 +680,10 @@ async fn importing_reads_every_page_and_flags_bots_and_deactivated_users() {
     let world = world(2000, false).await;
     let organisation = switchboard_sim_kit::Organisation::generate(&switchboard_sim_kit::OrgSpec {
         people: 2000,
-        ..Default::default()
+        ..switchboard_sim_kit::OrgSpec::new(vec![
+            switchboard_sim_kit::OrgPlatform::new("slack"),
+            switchboard_sim_kit::OrgPlatform::new("teams"),
+        ])
     });
     let mut users = Vec::new();
     let mut cursor = None;
@@ -711,7 +714,7 @@ async fn importing_reads_every_page_and_flags_bots_and_deactivated_users() {
         .collect();
     assert_eq!(humans.len(), 1200);
     assert_eq!(pages, users.len().div_ceil(200));
-    let slack_people: Vec<_> = organisation.people.iter().filter(|p| p.on_slack).collect();
+    let slack_people: Vec<_> = organisation.people_on("slack").collect();
     assert_eq!(slack_people.len(), 1200);
     for person in slack_people {
         assert!(

@@ -57,7 +57,7 @@ async fn start(people: usize) -> (World, Organisation) {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let organisation = sim.seed(&OrgSpec {
         people,
-        ..OrgSpec::default()
+        ..sim.org_spec()
     });
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -461,7 +461,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
     let expected: HashSet<String> = organisation
         .people
         .iter()
-        .filter(|p| p.on_teams && matches!(p.team, Some(0 | 1)))
+        .filter(|p| matches!(p.team_on("teams"), Some(0 | 1)))
         .map(|p| person_id(p.index))
         .collect();
     let got: HashSet<String> = imported.iter().map(|u| u.id.as_str().to_owned()).collect();
@@ -503,7 +503,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
     let on_teams: Vec<_> = organisation
         .people
         .iter()
-        .filter(|p| p.on_teams && p.index % 97 != 2)
+        .filter(|p| p.is_on("teams") && p.index % 97 != 2)
         .take(3)
         .collect();
     let (ada, bob, cy) = (on_teams[0], on_teams[1], on_teams[2]);
@@ -521,7 +521,7 @@ async fn directory_people_guests_and_messages_end_to_end() {
     let slack_only = organisation
         .people
         .iter()
-        .find(|p| p.on_slack && !p.on_teams)
+        .find(|p| p.is_on("slack") && !p.is_on("teams"))
         .unwrap();
     let refused = teams
         .provision_representation(
@@ -922,7 +922,7 @@ async fn change_notifications_are_verified_and_read() {
     let person = organisation
         .people
         .iter()
-        .find(|p| p.on_teams && p.index % 97 != 2)
+        .find(|p| p.is_on("teams") && p.index % 97 != 2)
         .unwrap();
     let link = "https://hub.example/sync/n1";
     teams
@@ -1074,7 +1074,7 @@ async fn failures_are_classified_retried_and_throttling_honoured() {
     let person = organisation
         .people
         .iter()
-        .find(|p| p.on_teams && p.index % 97 != 2)
+        .find(|p| p.is_on("teams") && p.index % 97 != 2)
         .unwrap();
     let person_id = ExternalUserId::new(person_id(person.index));
 

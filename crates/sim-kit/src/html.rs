@@ -22,6 +22,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Undoes [`escape`], for reading back what a simulator's page shows.
+pub fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// The web views' policy: no inline script (the views' only script is [`LIVE_SCRIPT`], served
 /// from the simulator), styles inline in the page.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -68,5 +77,11 @@ mod tests {
             super::escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn unescaping_undoes_escaping() {
+        let text = r#"<a href="x">Tom &amp; 'Jerry'</a>"#;
+        assert_eq!(super::unescape(&super::escape(text)), text);
     }
 }
