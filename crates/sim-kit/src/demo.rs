@@ -76,8 +76,8 @@ pub fn prepared<T: serde::de::DeserializeOwned>(
     key: &str,
     prepared: Option<&Value>,
 ) -> Result<T, DemoError> {
-    let value = prepared
-        .ok_or_else(|| DemoError::Refused(format!("the demo's {key} was not prepared")))?;
+    let value =
+        prepared.ok_or_else(|| DemoError::Refused(format!("the demo's {key} was not prepared")))?;
     T::deserialize(value)
         .map_err(|error| DemoError::Refused(format!("not the demo's {key} state: {error}")))
 }
