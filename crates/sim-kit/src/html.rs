@@ -22,6 +22,17 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A hidden field of a consent form, carrying one of the authorize request's parameters through
+/// the form. Every platform's consent pages write them alike, which is what lets the hub's demo
+/// walk any of them as a browser would.
+pub fn hidden_field(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        escape(name),
+        escape(value)
+    )
+}
+
 /// Undoes [`escape`], for reading back what a simulator's page shows.
 pub fn unescape(text: &str) -> String {
     text.replace("&quot;", "\"")

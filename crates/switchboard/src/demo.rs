@@ -189,9 +189,14 @@ impl Demo {
                     match walk(&pending.url, consent).await {
                         Ok(page) if page.contains("<h1>Synced</h1>") => {}
                         Ok(page) => {
-                            tracing::warn!(page = page.trim(), "an approved representation was not synced")
+                            tracing::warn!(
+                                page = page.trim(),
+                                "an approved representation was not synced"
+                            )
                         }
-                        Err(error) => tracing::warn!(%error, "the demo could not approve a representation"),
+                        Err(error) => {
+                            tracing::warn!(%error, "the demo could not approve a representation")
+                        }
                     }
                 }
                 if finished && fresh.is_empty() {
