@@ -117,7 +117,7 @@ test("in the demo, a Slack user finds a Teams colleague's bot by name and they c
   const demo = await startDemo(40, ["--sim-rate-limits", "off"]);
   try {
     const [, slackName, slackEmail, teamsName, teamsEmail] = demo.banner.match(
-      /Try it:\s+(.+?) \((\S+)\) is on Slack only, (.+?) \((\S+)\) on Teams only/,
+      /Try it:\s+(.+?) \((\S+)\) is on Slack only, (.+?) \((\S+)\) on Microsoft Teams only/,
     );
     const users = async (platform) => (await fetch(`${demo.sim}/_sim/users?platform=${platform}`)).json();
     await until(`${teamsName}'s Slack bot`, async () =>

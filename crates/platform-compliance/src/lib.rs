@@ -1186,10 +1186,7 @@ pub async fn tampered_webhooks_are_refused<D: Driver>() {
         !tampered.forged.is_empty(),
         "every platform authenticates its deliveries somehow"
     );
-    for (what, requests) in [
-        ("forged", &tampered.forged),
-        ("stale", &tampered.stale),
-    ] {
+    for (what, requests) in [("forged", &tampered.forged), ("stale", &tampered.stale)] {
         for request in requests {
             let verdict = platform.verify_webhook(&hub_view, request);
             assert!(

@@ -43,7 +43,7 @@ const CALLBACK: &str = "https://hub.example/callback/teams";
 /// The simulated Microsoft tenant, and a receiver standing in for the hub's notification URL.
 struct TeamsDriver {
     base: String,
-    _sim: Simulator,
+    sim: Simulator,
     people: usize,
     http: reqwest::Client,
     teams: TeamsPlatform,
@@ -79,7 +79,7 @@ impl TeamsDriver {
         let driver = Self {
             teams: platform(&base),
             base,
-            _sim: sim,
+            sim,
             people,
             http,
             events_url: format!("{receiver}/events"),
@@ -100,7 +100,7 @@ impl TeamsDriver {
     fn organisation(&self) -> Organisation {
         Organisation::generate(&OrgSpec {
             people: self.people,
-            ..OrgSpec::default()
+            ..self.sim.org_spec()
         })
     }
 
@@ -342,7 +342,10 @@ impl Driver for TeamsDriver {
         self.organisation()
             .people
             .iter()
-            .filter(|p| p.on_teams && p.team.is_some_and(|t| teams.contains(&team_id(t))))
+            .filter(|p| {
+                p.team_on("teams")
+                    .is_some_and(|t| teams.contains(&team_id(t)))
+            })
             .map(|p| ExternalUserId::new(person_id(p.index)))
             .collect()
     }
@@ -671,7 +674,7 @@ async fn teams_are_paged_and_aliases_are_addresses() {
     let teams = &world.teams;
     let connection = &world.connection;
     let listed = teams.list_teams(connection).await.unwrap();
-    assert_eq!(listed.len(), world.organisation().teams.len());
+    assert_eq!(listed.len(), world.organisation().teams_on("teams").len());
     assert!(listed.len() > 20, "teams are paged too");
     let selected = vec![team_id(0), team_id(1)];
     assert!(selected.iter().all(|id| listed.iter().any(|t| &t.id == id)));

@@ -22,6 +22,26 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A hidden field of a consent form, carrying one of the authorize request's parameters through
+/// the form. Every platform's consent pages write them alike, which is what lets the hub's demo
+/// walk any of them as a browser would.
+pub fn hidden_field(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        escape(name),
+        escape(value)
+    )
+}
+
+/// Undoes [`escape`], for reading back what a simulator's page shows.
+pub fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// The web views' policy: no inline script (the views' only script is [`LIVE_SCRIPT`], served
 /// from the simulator), styles inline in the page.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -68,5 +88,11 @@ mod tests {
             super::escape(r#"<a href="x">Tom & 'Jerry'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn unescaping_undoes_escaping() {
+        let text = r#"<a href="x">Tom &amp; 'Jerry'</a>"#;
+        assert_eq!(super::unescape(&super::escape(text)), text);
     }
 }

@@ -4,10 +4,12 @@
 //! A simulated platform is one crate that implements [`SimPlatform`]: it owns its state and its
 //! routes (under the vendor's own paths), and it uses this kit for the parts that behave the same
 //! everywhere — the seeded organisation, rate limits, injected faults, the request log and
-//! webhook delivery with retries. Conveniences no vendor has live only under `/_sim/`, served by
+//! webhook delivery with retries. Each also tells the hub's demo how to connect to it
+//! ([`SimulatedConnect`]). Conveniences no vendor has live only under `/_sim/`, served by
 //! the simulator itself, never by a platform crate.
 
 pub mod clock;
+pub mod demo;
 pub mod faults;
 pub mod html;
 pub mod log;
@@ -22,9 +24,12 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+pub use demo::{Consent, DemoError, DemoHub, SimulatedConnect};
 pub use faults::{FaultDecision, FaultRule, Faults};
 pub use log::{LogEntry, LogKind, RequestLog};
-pub use org::{OrgSpec, Organisation, SeedPerson, SeedTeam};
+pub use org::{
+    Every, Membership, OrgPlatform, OrgSpec, Organisation, SeedKind, SeedPerson, SeedTeam,
+};
 pub use ratelimit::{Limit, RateLimiter};
 pub use webhook::{AttemptFailure, Delivery, DeliveryOutcome, WebhookSender};
 
@@ -73,6 +78,12 @@ pub trait SimPlatform: Send + Sync + 'static {
     /// Called within a Tokio runtime: a platform may start its background work here
     /// (subscription expiry, scheduled notifications).
     fn router(self: Arc<Self>) -> Router;
+
+    /// What this platform's people are like in the seeded organisation: whether they belong to
+    /// teams, and which of them are admins, guests or deactivated.
+    fn org_platform(&self) -> OrgPlatform {
+        OrgPlatform::new(self.key())
+    }
 
     /// Replaces the platform's users with the organisation's share on this platform.
     fn seed(&self, organisation: &Organisation);

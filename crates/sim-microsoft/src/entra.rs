@@ -23,6 +23,7 @@ use crate::state::{
     ADMIN_ONLY_DELEGATED, AccessGrant, AuthCode, RefreshGrant, ServicePrincipal, State,
 };
 use crate::web::{escape, page};
+use switchboard_sim_kit::html::hidden_field;
 
 const GRAPH_RESOURCE: &str = "https://graph.microsoft.com/";
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -553,17 +554,10 @@ fn check_authorize(
 }
 
 fn hidden_fields(params: &[(String, String)], names: &[&str]) -> String {
-    let mut html = String::new();
-    for name in names {
-        if let Some(value) = form_value(params, name) {
-            let _ = write!(
-                html,
-                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                escape(value)
-            );
-        }
-    }
-    html
+    names
+        .iter()
+        .filter_map(|name| Some(hidden_field(name, form_value(params, name)?)))
+        .collect()
 }
 
 /// A handful of accounts to pick from; anyone else can be typed in.

@@ -6,6 +6,7 @@
 
 mod body;
 mod chats;
+mod demo;
 mod directory;
 mod entra;
 mod odata;
@@ -20,8 +21,12 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use switchboard_sim_kit::{ControlError, Limit, Organisation, SimContext, SimPlatform, SimUser};
+use switchboard_sim_kit::{
+    ControlError, Every, Limit, OrgPlatform, Organisation, SeedKind, SimContext, SimPlatform,
+    SimUser,
+};
 
+pub use demo::MicrosoftDemo;
 pub use odata::GraphError;
 pub use state::{
     CUSTOMER_TENANT_ID, HUB_APP_ID, HUB_APP_SECRET, INTEROP_DOMAIN, INTEROP_TENANT_ID,
@@ -226,9 +231,28 @@ async fn method_not_allowed() -> GraphError {
     )
 }
 
+/// The simulated Microsoft's key in the simulator and its organisation: its people are Teams
+/// users.
+pub(crate) const KEY: &str = "teams";
+
 impl SimPlatform for MicrosoftSim {
     fn key(&self) -> &'static str {
-        "teams"
+        KEY
+    }
+
+    /// Its people belong to teams; one in 97 has a disabled account.
+    fn org_platform(&self) -> OrgPlatform {
+        OrgPlatform {
+            teams: true,
+            kinds: vec![(
+                Every {
+                    modulus: 97,
+                    remainder: 2,
+                },
+                SeedKind::Deactivated,
+            )],
+            ..OrgPlatform::new(KEY)
+        }
     }
 
     fn router(self: Arc<Self>) -> Router {

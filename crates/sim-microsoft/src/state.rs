@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use switchboard_sim_kit::Organisation;
+use switchboard_sim_kit::{Organisation, SeedKind};
 
 use crate::odata::{Field, Filterable, iso, now_ms};
 
@@ -485,10 +485,10 @@ impl State {
             })
             .unwrap_or_default();
         let mut customer = Tenant::new(CUSTOMER_TENANT_ID, &domain, &company);
-        let teams = organisation.people.iter().filter(|p| p.on_teams).count();
+        let teams = organisation.people_on(crate::KEY).count();
         customer.users.reserve(teams + 1);
         let mut groups: Vec<Group> = organisation
-            .teams
+            .teams_on(crate::KEY)
             .iter()
             .map(|team| Group {
                 id: guid(KIND_GROUP, team.index as u64),
@@ -500,8 +500,11 @@ impl State {
                 created_ms,
             })
             .collect();
-        for person in organisation.people.iter().filter(|person| person.on_teams) {
+        for person in organisation.people_on(crate::KEY) {
             let index = person.index;
+            let (kind, team) = person
+                .on(crate::KEY)
+                .map_or((SeedKind::Member, None), |m| (m.kind, m.team));
             let id = guid(KIND_USER, index as u64);
             let mail = if index % 7 == 0 {
                 format!(
@@ -527,15 +530,14 @@ impl State {
             } else {
                 Vec::new()
             };
-            let department = person
-                .team
-                .and_then(|team| organisation.teams.get(team))
+            let department = team
+                .and_then(|team| organisation.teams_on(crate::KEY).get(team))
                 .map(|team| {
                     team.name
                         .rsplit_once(' ')
                         .map_or(team.name.clone(), |(name, _)| name.to_owned())
                 });
-            if let Some(group) = person.team.and_then(|team| groups.get_mut(team)) {
+            if let Some(group) = team.and_then(|team| groups.get_mut(team)) {
                 if group.owners.is_empty() {
                     group.owners.push(id.clone());
                 }
@@ -550,14 +552,20 @@ impl State {
                 surname: Some(person.family_name.clone()),
                 job_title: Some("Employee".to_owned()),
                 department,
-                user_type: "Member".to_owned(),
-                account_enabled: index % 97 != 2,
+                user_type: if kind == SeedKind::Guest {
+                    "Guest"
+                } else {
+                    "Member"
+                }
+                .to_owned(),
+                account_enabled: kind != SeedKind::Deactivated,
                 proxy_addresses,
                 other_mails,
                 licensed: true,
                 password: Some(SEEDED_PASSWORD.to_owned()),
                 created_ms,
                 changed_seq: 1,
+                admin: kind == SeedKind::Admin,
                 person_index: Some(index),
                 ..User::default()
             });

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use switchboard_sim_kit::{OrgSpec, Organisation, SimContext, SimPlatform};
+use switchboard_sim_kit::{OrgPlatform, OrgSpec, Organisation, SimContext, SimPlatform};
 use switchboard_sim_microsoft::{
     CUSTOMER_TENANT_ID, HUB_APP_ID, HUB_APP_SECRET, INTEROP_DOMAIN, INTEROP_TENANT_ID,
     LifecycleEvent, MicrosoftSim, SEEDED_PASSWORD, guid,
@@ -27,16 +27,21 @@ struct Harness {
     org: Organisation,
 }
 
+/// The simulator's organisation: people on Slack and on Teams.
+fn two_platforms(sim: &MicrosoftSim, people: usize) -> OrgSpec {
+    OrgSpec {
+        people,
+        ..OrgSpec::new(vec![OrgPlatform::new("slack"), sim.org_platform()])
+    }
+}
+
 async fn start(people: usize) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let context = SimContext::new(base.clone(), false);
     context.webhooks.set_time_scale(0.001);
     let sim = MicrosoftSim::new(context);
-    let org = Organisation::generate(&OrgSpec {
-        people,
-        ..OrgSpec::default()
-    });
+    let org = Organisation::generate(&two_platforms(&sim, people));
     sim.seed(&org);
     let app = sim.clone().router();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -108,7 +113,7 @@ impl Harness {
         self.org
             .people
             .iter()
-            .filter(|p| p.on_teams && p.index % 97 != 2)
+            .filter(|p| p.is_on("teams") && p.index % 97 != 2)
             .nth(nth)
             .unwrap()
             .email
@@ -592,7 +597,7 @@ async fn users_page_to_the_end_and_filter_case_insensitively() {
         .org
         .people
         .iter()
-        .find(|p| p.on_teams && p.index % 7 == 0)
+        .find(|p| p.is_on("teams") && p.index % 7 == 0)
         .unwrap();
     let (status, found) = h
         .get(
@@ -1067,10 +1072,8 @@ async fn state_survives_save_and_restore_and_seeding_is_deterministic() {
     let (alice, bob) = (h.user_id(&h.teams_email(0)), h.user_id(&h.teams_email(1)));
     let (_, chat) = h.one_on_one(&token, &alice, &bob).await;
     let saved = h.sim.save();
-    h.sim.seed(&Organisation::generate(&OrgSpec {
-        people: 10,
-        ..OrgSpec::default()
-    }));
+    h.sim
+        .seed(&Organisation::generate(&two_platforms(&h.sim, 10)));
     assert!(h.sim.users().len() < 10);
     h.sim.restore(saved).unwrap();
     let (status, again) = h

@@ -6,6 +6,7 @@
 //! Slack client; `slack_sdk` and the vendor's signature test vector arbitrate between them.
 
 mod api;
+mod demo;
 mod encoding;
 mod events;
 mod manifest;
@@ -13,6 +14,8 @@ mod mrkdwn;
 mod oauth;
 mod state;
 mod web;
+
+pub use demo::SlackDemo;
 
 #[cfg(test)]
 mod tests;
@@ -27,7 +30,9 @@ use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 use switchboard_sim_kit::clock::since_epoch;
 use switchboard_sim_kit::ratelimit::retry_after_seconds;
-use switchboard_sim_kit::{ControlError, Organisation, SimContext, SimPlatform, SimUser};
+use switchboard_sim_kit::{
+    ControlError, OrgPlatform, Organisation, SimContext, SimPlatform, SimUser,
+};
 
 use crate::encoding::format_ts;
 use crate::events::Outgoing;
@@ -357,9 +362,20 @@ fn user_kind(user: &User) -> &'static str {
     }
 }
 
+/// The simulated Slack's key in the simulator and its organisation.
+pub(crate) const KEY: &str = "slack";
+
 impl SimPlatform for SlackSim {
     fn key(&self) -> &'static str {
-        "slack"
+        KEY
+    }
+
+    /// Its first two people are admins, the first of them the workspace's primary owner.
+    fn org_platform(&self) -> OrgPlatform {
+        OrgPlatform {
+            admins: 2,
+            ..OrgPlatform::new(KEY)
+        }
     }
 
     fn router(self: Arc<Self>) -> Router {

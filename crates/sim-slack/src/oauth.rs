@@ -61,12 +61,7 @@ impl Request {
     }
 
     fn hidden_fields(&self) -> String {
-        let field = |name: &str, value: &str| {
-            format!(
-                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-                escape(value)
-            )
-        };
+        let field = switchboard_sim_kit::html::hidden_field;
         [
             field("client_id", &self.client_id),
             field("scope", &self.scope.join(",")),

@@ -8,7 +8,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_sim_kit::Organisation;
+use switchboard_sim_kit::{Organisation, SeedKind};
 
 use crate::encoding::{format_ts, slack_id};
 use crate::manifest::ManifestFacts;
@@ -530,9 +530,10 @@ impl State {
     pub fn seeded(organisation: &Organisation, now: u64) -> Self {
         let mut state = Self::empty();
         state.team = team_for(&organisation.domain);
-        let slack_people: Vec<_> = organisation.people.iter().filter(|p| p.on_slack).collect();
+        let slack_people: Vec<_> = organisation.people_on(crate::KEY).collect();
         state.users.reserve(slack_people.len() + 3);
         for (rank, person) in slack_people.iter().enumerate() {
+            let kind = person.on(crate::KEY).map(|m| m.kind).unwrap_or_default();
             state.users.push(User {
                 id: slack_id('U', person.index as u64),
                 name: person
@@ -546,11 +547,11 @@ impl State {
                 first_name: person.given_name.clone(),
                 last_name: person.family_name.clone(),
                 email: Some(person.email.clone()),
-                deleted: false,
-                is_admin: rank < 2,
+                deleted: kind == SeedKind::Deactivated,
+                is_admin: kind == SeedKind::Admin,
                 is_owner: rank == 0,
                 is_primary_owner: rank == 0,
-                is_restricted: false,
+                is_restricted: kind == SeedKind::Guest,
                 bot: None,
                 updated: now / 1_000_000,
             });

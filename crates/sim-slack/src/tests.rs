@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchboard_sim_kit::{OrgSpec, Organisation, SimContext, SimPlatform};
+use switchboard_sim_kit::{OrgPlatform, OrgSpec, Organisation, SimContext, SimPlatform};
 
 use crate::SlackSim;
 use crate::encoding::slack_id;
@@ -29,7 +29,7 @@ async fn start(people: usize, rate_limits: bool) -> Harness {
     let sim = SlackSim::new(context);
     let organisation = Organisation::generate(&OrgSpec {
         people,
-        ..OrgSpec::default()
+        ..OrgSpec::new(vec![sim.org_platform(), OrgPlatform::new("teams")])
     });
     sim.seed(&organisation);
     let router = sim.clone().router();
@@ -79,11 +79,7 @@ impl Harness {
     }
 
     fn slack_people(&self) -> Vec<&switchboard_sim_kit::SeedPerson> {
-        self.organisation
-            .people
-            .iter()
-            .filter(|p| p.on_slack)
-            .collect()
+        self.organisation.people_on("slack").collect()
     }
 
     fn token(&self, rank: usize) -> String {

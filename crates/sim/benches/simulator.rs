@@ -58,7 +58,7 @@ async fn run() {
     let started = Instant::now();
     simulator.seed(&OrgSpec {
         people: PEOPLE,
-        ..OrgSpec::default()
+        ..simulator.org_spec()
     });
     let seeding = started.elapsed();
     println!(

@@ -37,16 +37,17 @@ fn bad_json(rejection: JsonRejection) -> Response {
 }
 
 pub async fn index(State(sim): State<Simulator>) -> Html<String> {
-    let platforms: String = sim
-        .platform_keys()
+    let keys = sim.platform_keys();
+    let platforms: String = keys
         .iter()
         .map(|key| format!("<li><a href=\"/{key}/\">/{key}/</a>: sign in as a simulated user</li>"))
         .collect();
+    let first = keys.first().copied().unwrap_or_default();
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>Switchboard platform simulator</title></head><body>\
          <h1>Switchboard platform simulator</h1><ul>{platforms}\
-         <li><a href=\"/_sim/users?platform=slack\">/_sim/users</a>: simulated users</li>\
+         <li><a href=\"/_sim/users?platform={first}\">/_sim/users</a>: simulated users</li>\
          <li><a href=\"/_sim/log\">/_sim/log</a>: requests and webhooks</li>\
          <li><a href=\"/healthz\">/healthz</a>: health</li></ul></body></html>"
     ))
@@ -78,11 +79,12 @@ async fn seed(
             format!("at most {MAX_PEOPLE} people"),
         );
     }
-    let defaults = OrgSpec::default();
+    let defaults = sim.org_spec();
     let spec = OrgSpec {
         people: request.people,
         seed: request.seed.unwrap_or(defaults.seed),
         domain: request.domain.unwrap_or(defaults.domain),
+        ..defaults
     };
     let sim_for_seed = sim.clone();
     let organisation = match tokio::task::spawn_blocking(move || sim_for_seed.seed(&spec)).await {
@@ -101,7 +103,7 @@ async fn seed(
         .collect();
     Json(json!({
         "people": organisation.people.len(),
-        "teams": organisation.teams.len(),
+        "teams": organisation.teams.values().map(Vec::len).sum::<usize>(),
         "users": per_platform,
     }))
     .into_response()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use switchboard_sim_kit::{OrgSpec, Organisation, SimContext, SimPlatform};
+use switchboard_sim_kit::{OrgSpec, Organisation, SimContext, SimPlatform, SimulatedConnect};
 
 /// The state file's format version; a file of another version is refused rather than misread.
 const STATE_VERSION: u32 = 1;
@@ -50,6 +50,16 @@ fn platforms(context: &SimContext) -> Vec<Arc<dyn SimPlatform>> {
     ]
 }
 
+/// How the hub's demo connects to each platform: one line per platform crate, in the order of
+/// [`platforms`]. They are built without a simulator, for the demo may use one running
+/// elsewhere.
+pub fn demo_platforms() -> Vec<Box<dyn SimulatedConnect>> {
+    vec![
+        Box::new(switchboard_sim_slack::SlackDemo),
+        Box::new(switchboard_sim_microsoft::MicrosoftDemo),
+    ]
+}
+
 #[derive(Clone)]
 pub struct Simulator {
     context: SimContext,
@@ -78,7 +88,7 @@ impl Simulator {
             None => {
                 simulator.seed(&OrgSpec {
                     people: config.people,
-                    ..OrgSpec::default()
+                    ..simulator.org_spec()
                 });
             }
         }
@@ -101,6 +111,11 @@ impl Simulator {
             self.context.log.clone(),
             middleware::record,
         ))
+    }
+
+    /// The demo organisation over this simulator's platforms, each as it declares itself.
+    pub fn org_spec(&self) -> OrgSpec {
+        OrgSpec::new(self.platforms.iter().map(|p| p.org_platform()).collect())
     }
 
     /// Replaces every platform's users with a freshly generated organisation.

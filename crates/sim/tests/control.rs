@@ -73,18 +73,21 @@ async fn seeding_fills_every_platform_and_users_are_listed() {
     let org = switchboard_sim_kit::Organisation::generate(&switchboard_sim_kit::OrgSpec {
         people: 100,
         seed: 3,
-        ..Default::default()
+        ..switchboard_sim_kit::OrgSpec::new(vec![
+            switchboard_sim_kit::OrgPlatform::new("slack"),
+            switchboard_sim_kit::OrgPlatform::new("teams"),
+        ])
     });
     for person in &org.people {
         assert_eq!(
             has(&slack, &person.email),
-            person.on_slack,
+            person.is_on("slack"),
             "{}",
             person.email
         );
         assert_eq!(
             has(&teams, &person.email),
-            person.on_teams,
+            person.is_on("teams"),
             "{}",
             person.email
         );

@@ -111,22 +111,17 @@ async fn run() {
         .await
         .expect("a loopback port");
     let hub = format!("http://{}", hub_listener.local_addr().expect("an address"));
-    let slack_app = switchboard::demo::create_slack_app(
-        &sim,
-        &switchboard_hub::connect::callback_url_for(&hub),
-    )
-    .await
-    .expect("the hub's Slack app");
+    let paced = switchboard::demo::sim_rate_limits(&sim)
+        .await
+        .expect("the simulator's settings");
+    let simulated = switchboard::demo::Demo::prepare(&sim, &hub, paced, None)
+        .await
+        .expect("the hub's apps on the simulated platforms");
     let clock: Arc<dyn switchboard_core::Clock> = Arc::new(SystemClock);
     let platforms = switchboard::platforms::registry(
-        &switchboard::demo::platform_config(
-            &sim,
-            &hub,
-            &slack_app,
-            switchboard::demo::sim_rate_limits(&sim)
-                .await
-                .expect("the simulator's settings"),
-        ),
+        &simulated
+            .platform_config()
+            .expect("the simulated platforms' settings"),
         clock.clone(),
     )
     .expect("the platform modules");
@@ -163,7 +158,8 @@ async fn run() {
     // 1. Connect both platforms, import both, match.
     let rss_before = status_mib("VmRSS:");
     let started = Instant::now();
-    switchboard::demo::set_up(&state, &slack_app)
+    simulated
+        .set_up(&state)
         .await
         .expect("connect, import and match");
     let import = started.elapsed();

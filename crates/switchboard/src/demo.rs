@@ -1,167 +1,299 @@
-//! The demo's autopilot: sets up the hub against the built-in simulator the way an admin would
-//! in a browser — creating the hub's Slack app, connecting both platforms through the
-//! simulator's own consent pages, selecting every Teams team — and imports, so the demo
-//! organisation is ready on start.
+//! The demo's autopilot: sets up the hub against the simulator the way an admin would in a
+//! browser — creating what each simulated platform needs first (an app), connecting each
+//! through the simulator's own consent pages, selecting every team where the hub imports
+//! selected teams — and imports, so the demo organisation is ready on start. What differs
+//! between platforms each simulated platform says itself ([`SimulatedConnect`]).
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
-use switchboard_platform::Credentials;
-use switchboard_platform_slack::HUB_BOT_SCOPES;
+use serde_json::Value;
+use switchboard_core::{ImportScope, Platform};
+use switchboard_hub::AppState;
+use switchboard_platform::{Credentials, PlatformRegistry};
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
+use switchboard_sim_kit::demo::{between, browser};
+use switchboard_sim_kit::html::unescape;
+use switchboard_sim_kit::{Consent, DemoHub, SimulatedConnect};
 use switchboard_store::ImportStatus;
 
-use switchboard_hub::AppState;
-
-/// The simulated Microsoft tenant's hub app, service user and interop directory, as
-/// docs/simulator-microsoft.md lists them.
-const TEAMS_CLIENT_ID: &str = "5b000000-a990-4000-8000-000000000001";
-const TEAMS_CLIENT_SECRET: &str = "sim~hub.app-secret_0nly-valid-in-the-simulator";
-const TEAMS_SERVICE_USER: &str = "switchboard.service@acme.example";
-const INTEROP_TENANT: &str = "5b000000-c057-4000-8000-000000000002";
-const INTEROP_DOMAIN: &str = "switchboard-interop.example";
-
-/// What the hub needs to know of its Slack app, created in the simulator as an admin would.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct SlackApp {
-    pub client_id: String,
-    pub client_secret: String,
-    pub signing_secret: String,
-    pub configuration_token: String,
-    pub configuration_refresh_token: String,
-    admin_email: String,
+/// One simulated platform as the demo set it up.
+struct DemoPlatform {
+    platform: Platform,
+    connect: Box<dyn SimulatedConnect>,
+    hub: DemoHub,
+    /// What [`SimulatedConnect::prepare`] created for the hub on the platform.
+    prepared: Option<Value>,
 }
 
-fn browser() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the demo's HTTP client")
+/// The simulated platforms the demo connects the hub to, each prepared.
+pub struct Demo {
+    sim: String,
+    platforms: Vec<DemoPlatform>,
 }
 
-/// Text between two markers of a page the simulator served. The pages are the simulator's own,
-/// so plain searching is enough; no general HTML parser is needed.
-fn between<'t>(text: &'t str, start: &str, end: &str) -> Option<&'t str> {
-    let from = text.find(start)? + start.len();
-    let to = text[from..].find(end)? + from;
-    Some(&text[from..to])
+/// Where a demo keeps what it prepared on the platform `key` (the hub's app), sealed with the
+/// hub's key, to resume with it; and the sealing's context.
+fn prepared_file(key: &str) -> (String, String) {
+    (format!("demo-{key}-app.sealed"), format!("demo:{key}-app"))
 }
 
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// Where a demo keeps its Slack app, sealed with the hub's key, to resume with it.
-const SLACK_APP_FILE: &str = "demo-slack-app.sealed";
-const SLACK_APP_CONTEXT: &str = "demo:slack-app";
-
-/// The hub's Slack app: the one a demo with this data directory created before, or a new one.
-pub async fn slack_app(data_dir: &Path, sim: &str, hub_callback: &str) -> anyhow::Result<SlackApp> {
-    let cipher = Cipher::load(None, data_dir)?;
-    let path = data_dir.join(SLACK_APP_FILE);
-    if let Ok(sealed) = std::fs::read(&path) {
-        let text = cipher
-            .open(&sealed, SLACK_APP_CONTEXT)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        return serde_json::from_str(text.expose_secret())
-            .with_context(|| format!("{} is not a demo's Slack app", path.display()));
+impl Demo {
+    /// Prepares every simulated platform of the simulator at `sim` for the hub at `hub_url`:
+    /// with a data directory, what a demo with that directory prepared before, else anew (and
+    /// kept there). `paced` when the simulator enforces rate limits.
+    pub async fn prepare(
+        sim: &str,
+        hub_url: &str,
+        paced: bool,
+        data_dir: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let cipher = data_dir.map(|dir| Cipher::load(None, dir)).transpose()?;
+        let mut platforms = Vec::new();
+        for connect in switchboard_sim::demo_platforms() {
+            let key = connect.key();
+            let platform: Platform = key.parse()?;
+            let hub = DemoHub {
+                public_url: hub_url.to_owned(),
+                callback_url: switchboard_hub::connect::callback_url_for(hub_url),
+                webhook_url: switchboard_hub::relay::events_url(hub_url, platform),
+                app_scopes: crate::platforms::app_scopes(key)
+                    .iter()
+                    .map(|scope| (*scope).to_owned())
+                    .collect(),
+                paced,
+            };
+            let kept = data_dir.zip(cipher.as_ref());
+            let prepared = prepare_one(connect.as_ref(), sim, &hub, kept)
+                .await
+                .with_context(|| format!("setting up the simulated {}", platform.display_name()))?;
+            platforms.push(DemoPlatform {
+                platform,
+                connect,
+                hub,
+                prepared,
+            });
+        }
+        Ok(Self {
+            sim: sim.to_owned(),
+            platforms,
+        })
     }
-    let app = create_slack_app(sim, hub_callback).await?;
-    let text = SecretString::from(serde_json::to_string(&app)?);
-    std::fs::write(&path, cipher.seal(&text, SLACK_APP_CONTEXT))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(app)
+
+    /// The `[platforms]` tables that point the hub at the simulator.
+    pub fn platform_config(&self) -> anyhow::Result<toml::Table> {
+        let mut tables = toml::Table::new();
+        for demo in &self.platforms {
+            let table = demo
+                .connect
+                .hub_table(&self.sim, &demo.hub, demo.prepared.as_ref())?;
+            let table = toml::Value::try_from(table).with_context(|| {
+                format!("the simulated {}'s settings", demo.platform.display_name())
+            })?;
+            tables.insert(demo.connect.key().to_owned(), table);
+        }
+        Ok(tables)
+    }
+
+    /// How the admin signs in and consents on each platform.
+    fn consents(&self) -> anyhow::Result<Vec<(Platform, Consent)>> {
+        self.platforms
+            .iter()
+            .map(|demo| Ok((demo.platform, demo.connect.consent(demo.prepared.as_ref())?)))
+            .collect()
+    }
+
+    /// Connects every simulated platform, selects every team where the hub imports selected
+    /// teams, imports each, and waits for the imports to finish.
+    pub async fn set_up(&self, state: &AppState) -> anyhow::Result<()> {
+        for (platform, consent) in self.consents()? {
+            connect(state, platform, &consent).await?;
+        }
+        for connection in state.store.connections().await? {
+            let Some(module) = state.platforms.get(connection.platform) else {
+                continue;
+            };
+            if let ImportScope::SelectedTeams { .. } = module.rules().import {
+                let context =
+                    switchboard_hub::import::connection_context(&state.store, connection.id)
+                        .await?
+                        .context("the connection vanished")?;
+                let teams = module.list_teams(&context).await.with_context(|| {
+                    format!("listing {} teams", connection.platform.display_name())
+                })?;
+                let all: Vec<(String, String)> =
+                    teams.into_iter().map(|t| (t.id, t.name)).collect();
+                state.store.select_teams(connection.id, &all).await?;
+            }
+            let run = switchboard_hub::import::start_import(state, connection.id)
+                .await
+                .with_context(|| format!("importing {}", connection.platform.display_name()))?;
+            loop {
+                let current = state
+                    .store
+                    .import_run(&run.id)
+                    .await?
+                    .context("the import vanished")?;
+                match current.status {
+                    ImportStatus::Running => tokio::time::sleep(Duration::from_millis(50)).await,
+                    ImportStatus::Succeeded => break,
+                    ImportStatus::Failed => bail!(
+                        "importing {} failed: {}",
+                        connection.platform.display_name(),
+                        current.error.unwrap_or_default()
+                    ),
+                }
+            }
+        }
+        switchboard_hub::import::rematch(&state.store).await?;
+        Ok(())
+    }
+    /// Turns auto-sync on and runs it in the background: people get what each platform's module
+    /// creates for those without an account there (guests, bots, at each platform's pace), and
+    /// where the platform asks an admin to approve one, the demo's admin approves it through the
+    /// simulator's consent page as a browser would. People on several platforms are left for the
+    /// admin to choose a primary.
+    pub async fn sync_in_background(&self, state: &AppState) -> anyhow::Result<()> {
+        let approvals = self.consents()?;
+        let mut settings = switchboard_hub::settings::SyncSettings::load(&state.store).await?;
+        settings.auto_sync = true;
+        settings.save(&state.store).await?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            // It is the hub's auto-sync, and is recorded (transitions, audit log) as such.
+            let syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
+                state.clone(),
+                "auto-sync".to_owned(),
+            ));
+            let mut walked = std::collections::HashSet::new();
+            loop {
+                let finished = syncing.is_finished();
+                let consents = match state.store.pending_consents().await {
+                    Ok(consents) => consents,
+                    Err(error) => {
+                        tracing::error!(%error, "the demo cannot list pending consents");
+                        return;
+                    }
+                };
+                let fresh: Vec<_> = consents
+                    .into_iter()
+                    .filter(|c| walked.insert(c.url.clone()))
+                    .collect();
+                for pending in &fresh {
+                    let Some((_, consent)) = approvals.iter().find(|(p, _)| *p == pending.platform)
+                    else {
+                        tracing::warn!(platform = %pending.platform, "the demo cannot approve on a platform it did not connect");
+                        continue;
+                    };
+                    match walk(&pending.url, consent).await {
+                        Ok(page) if page.contains("<h1>Synced</h1>") => {}
+                        Ok(page) => {
+                            tracing::warn!(
+                                page = page.trim(),
+                                "an approved representation was not synced"
+                            )
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "the demo could not approve a representation")
+                        }
+                    }
+                }
+                if finished && fresh.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            match syncing.await {
+                Ok(Ok(started)) => tracing::info!(started, "the demo's auto-sync finished"),
+                Ok(Err(error)) => tracing::error!(%error, "the demo's auto-sync failed"),
+                Err(error) => tracing::error!(%error, "the demo's auto-sync stopped"),
+            }
+        });
+        Ok(())
+    }
+
+    /// The banner's "Try it": two people, each on one of two platforms only, where each signs
+    /// in, and how one writes to the other, in the words of the platforms' modules; `None` when
+    /// no two connected platforms each have someone of their own.
+    pub async fn try_it(
+        &self,
+        store: &switchboard_store::Store,
+        modules: &PlatformRegistry,
+        hub_url: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let everyone = store
+            .list_people(&switchboard_store::PeopleQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        let only_on = |platform: Platform| {
+            everyone
+                .people
+                .iter()
+                .find(|summary| summary.platforms == [platform])
+                .map(|summary| &summary.person)
+        };
+        let mut alone = self.platforms.iter().filter_map(|demo| {
+            let module = modules.get(demo.platform)?;
+            Some((demo, module, only_on(demo.platform)?))
+        });
+        let (Some((a, a_module, alice)), Some((b, b_module, bob))) = (alone.next(), alone.next())
+        else {
+            return Ok(None);
+        };
+        let (a_rules, b_rules) = (a_module.rules(), b_module.rules());
+        let bob_on_a = a_rules.called(a_rules.representation(false)).one;
+        let alice_on_b = b_rules.called(b_rules.representation(false)).one;
+        let (a_name, b_name) = (a.platform.display_name(), b.platform.display_name());
+        let sim = &self.sim;
+        Ok(Some(format!(
+            "  Try it:     {alice_name} ({alice_email}) is on {a_name} only, {bob_name} ({bob_email}) on {b_name} only.\n\
+             \x20             Sign in as {alice_name} at {sim}/{a_key}/ and as {bob_name} at {sim}/{b_key}/.\n\
+             \x20             Once {bob_name}'s {a_name} {bob_on_a} is synced ({hub_url}/console/people shows it),\n\
+             \x20             search the {a_name} {a_connection}'s people for {bob_name} (tagged \"{bob_on_a}\"), message it\n\
+             \x20             and write: it arrives in {bob_name}'s {b_name}, from {alice_name}'s {alice_on_b},\n\
+             \x20             and the reply comes back to {a_name}.",
+            alice_name = alice.display_name,
+            alice_email = alice.email,
+            bob_name = bob.display_name,
+            bob_email = bob.email,
+            a_key = a.connect.key(),
+            b_key = b.connect.key(),
+            a_connection = a_rules.words.connection.one,
+        )))
+    }
 }
 
-/// Signs in to the simulated Slack as its owner, generates app configuration tokens, and
-/// creates the hub's app from a manifest with them.
-pub async fn create_slack_app(sim: &str, hub_callback: &str) -> anyhow::Result<SlackApp> {
-    let http = browser()?;
-    let users: Value = http
-        .get(format!("{sim}/_sim/users?platform=slack"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let admin_email = users
-        .as_array()
-        .and_then(|users| users.iter().find(|u| u["kind"] == "primary_owner"))
-        .and_then(|u| u["email"].as_str())
-        .context("the simulated Slack has no owner")?
-        .to_owned();
-    let signed_in = http
-        .post(format!("{sim}/slack/signin"))
-        .form(&[("email", admin_email.as_str())])
-        .send()
-        .await?;
-    let cookie = signed_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .context("signing in to the simulated Slack set no session")?
-        .to_owned();
-    let page = http
-        .post(format!("{sim}/slack/apps/tokens"))
-        .header("cookie", cookie)
-        .send()
-        .await?
-        .text()
-        .await?;
-    let configuration_token = between(&page, "<code id=\"access-token\">", "</code>")
-        .map(unescape)
-        .context("no configuration token on the simulated Slack's page")?;
-    let configuration_refresh_token = between(&page, "<code id=\"refresh-token\">", "</code>")
-        .map(unescape)
-        .context("no refresh token on the simulated Slack's page")?;
-    let manifest = json!({
-        "_metadata": {"major_version": 1, "minor_version": 1},
-        "display_information": {
-            "name": "Switchboard",
-            "description": "Direct messages and group chats with colleagues on other platforms.",
-        },
-        "features": {
-            "app_home": {"messages_tab_enabled": true, "messages_tab_read_only_enabled": false},
-            "bot_user": {"display_name": "Switchboard", "always_online": true},
-        },
-        "oauth_config": {
-            "redirect_urls": [hub_callback],
-            "scopes": {"bot": HUB_BOT_SCOPES},
-        },
-        "settings": {"org_deploy_enabled": false, "socket_mode_enabled": false},
-    });
-    let created: Value = http
-        .post(format!("{sim}/slack/api/apps.manifest.create"))
-        .bearer_auth(&configuration_token)
-        .form(&[("manifest", manifest.to_string())])
-        .send()
-        .await?
-        .json()
-        .await?;
-    if created["ok"] != true {
-        bail!("the simulated Slack refused the hub's app: {created}");
+/// What the demo prepared on one platform: kept from before in `kept` (the data directory and
+/// the hub's cipher), or prepared now and kept there.
+async fn prepare_one(
+    connect: &dyn SimulatedConnect,
+    sim: &str,
+    hub: &DemoHub,
+    kept: Option<(&Path, &Cipher)>,
+) -> anyhow::Result<Option<Value>> {
+    let (file, context) = prepared_file(connect.key());
+    if let Some((dir, cipher)) = kept {
+        let path = dir.join(&file);
+        if let Ok(sealed) = std::fs::read(&path) {
+            let text = cipher
+                .open(&sealed, &context)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            return serde_json::from_str(text.expose_secret())
+                .map(Some)
+                .with_context(|| format!("{} is not what a demo kept", path.display()));
+        }
     }
-    let credential = |name: &str| {
-        created["credentials"][name]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("the new app has no {name}"))
-    };
-    Ok(SlackApp {
-        client_id: credential("client_id")?,
-        client_secret: credential("client_secret")?,
-        signing_secret: credential("signing_secret")?,
-        configuration_token,
-        configuration_refresh_token,
-        admin_email,
-    })
+    let prepared = connect.prepare(sim, hub).await?;
+    if let (Some(prepared), Some((dir, cipher))) = (&prepared, kept) {
+        let path = dir.join(&file);
+        let text = SecretString::from(serde_json::to_string(prepared)?);
+        std::fs::write(&path, cipher.seal(&text, &context))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(prepared)
 }
 
 /// Whether the simulator at `sim` enforces the platforms' rate limits: the hub paces itself
@@ -179,54 +311,10 @@ pub async fn sim_rate_limits(sim: &str) -> anyhow::Result<bool> {
         .context("the simulator's settings name no rate_limits")
 }
 
-/// The `[platforms]` tables that point the hub at the simulator; `paced` when the simulator
-/// enforces rate limits.
-pub fn platform_config(sim: &str, hub: &str, slack: &SlackApp, paced: bool) -> toml::Table {
-    let mut slack_table = toml::Table::new();
-    for (key, value) in [
-        ("api_base_url", format!("{sim}/slack")),
-        ("client_id", slack.client_id.clone()),
-        ("client_secret", slack.client_secret.clone()),
-        ("signing_secret", slack.signing_secret.clone()),
-        ("events_url", format!("{hub}/webhooks/slack")),
-        (
-            "redirect_url",
-            switchboard_hub::connect::callback_url_for(hub),
-        ),
-    ] {
-        slack_table.insert(key.to_owned(), toml::Value::String(value));
-    }
-    slack_table.insert("pace_apps".to_owned(), toml::Value::Boolean(paced));
-    let mut interop = toml::Table::new();
-    interop.insert(
-        "tenant".to_owned(),
-        toml::Value::String(INTEROP_TENANT.to_owned()),
-    );
-    interop.insert(
-        "domain".to_owned(),
-        toml::Value::String(INTEROP_DOMAIN.to_owned()),
-    );
-    let mut teams_table = toml::Table::new();
-    for (key, value) in [
-        ("login_base_url", format!("{sim}/login")),
-        ("graph_base_url", format!("{sim}/graph/v1.0")),
-        ("client_id", TEAMS_CLIENT_ID.to_owned()),
-        ("client_secret", TEAMS_CLIENT_SECRET.to_owned()),
-        ("invite_redirect_url", format!("{sim}/teams/")),
-    ] {
-        teams_table.insert(key.to_owned(), toml::Value::String(value));
-    }
-    teams_table.insert("interop".to_owned(), toml::Value::Table(interop));
-    let mut platforms = toml::Table::new();
-    platforms.insert("slack".to_owned(), toml::Value::Table(slack_table));
-    platforms.insert("teams".to_owned(), toml::Value::Table(teams_table));
-    platforms
-}
-
 /// Walks consent pages as a browser: follows redirects, and on each of the simulator's consent
-/// forms signs in as `identity` and presses the accepting button, until the hub's callback
+/// forms signs in as the consent's identity and presses its accepting button, until the hub's callback
 /// answers with its final page.
-async fn walk(start: &str, identity: (&str, &str), accept: &str) -> anyhow::Result<String> {
+async fn walk(start: &str, consent: &Consent) -> anyhow::Result<String> {
     let http = browser()?;
     let mut url = start.to_owned();
     for _ in 0..12 {
@@ -256,8 +344,8 @@ async fn walk(start: &str, identity: (&str, &str), accept: &str) -> anyhow::Resu
                 fields.push((unescape(name), unescape(value)));
             }
         }
-        fields.push((identity.0.to_owned(), identity.1.to_owned()));
-        fields.push(("decision".to_owned(), accept.to_owned()));
+        fields.push(consent.identity.clone());
+        fields.push(("decision".to_owned(), consent.accept.clone()));
         let target = absolute(&url, &action)?;
         let submitted = http.post(&target).form(&fields).send().await?;
         if !submitted.status().is_redirection() {
@@ -292,87 +380,18 @@ fn absolute(from: &str, target: &str) -> anyhow::Result<String> {
     Ok(format!("{}{target}", &from[..origin_end]))
 }
 
-/// Connects both simulated platforms, selects every Teams team, imports both, and waits for the
-/// imports to finish.
-pub async fn set_up(state: &AppState, slack: &SlackApp) -> anyhow::Result<()> {
+async fn connect(state: &AppState, platform: Platform, consent: &Consent) -> anyhow::Result<()> {
     let mut inputs = Credentials::default();
-    inputs.insert(
-        "app_configuration_token",
-        SecretString::from(slack.configuration_token.clone()),
-    );
-    inputs.insert(
-        "app_configuration_refresh_token",
-        SecretString::from(slack.configuration_refresh_token.clone()),
-    );
-    connect(
-        state,
-        switchboard_core::Platform::Slack,
-        inputs,
-        ("email", &slack.admin_email),
-        "allow",
-    )
-    .await?;
-    connect(
-        state,
-        switchboard_core::Platform::Teams,
-        Credentials::default(),
-        ("login", TEAMS_SERVICE_USER),
-        "accept",
-    )
-    .await?;
-    for connection in state.store.connections().await? {
-        let Some(module) = state.platforms.get(connection.platform) else {
-            continue;
-        };
-        if let switchboard_core::ImportScope::SelectedTeams { .. } = module.rules().import {
-            let context = switchboard_hub::import::connection_context(&state.store, connection.id)
-                .await?
-                .context("the connection vanished")?;
-            let teams = module
-                .list_teams(&context)
-                .await
-                .with_context(|| format!("listing {} teams", connection.platform.display_name()))?;
-            let all: Vec<(String, String)> = teams.into_iter().map(|t| (t.id, t.name)).collect();
-            state.store.select_teams(connection.id, &all).await?;
-        }
-        let run = switchboard_hub::import::start_import(state, connection.id)
-            .await
-            .with_context(|| format!("importing {}", connection.platform.display_name()))?;
-        loop {
-            let current = state
-                .store
-                .import_run(&run.id)
-                .await?
-                .context("the import vanished")?;
-            match current.status {
-                ImportStatus::Running => tokio::time::sleep(Duration::from_millis(50)).await,
-                ImportStatus::Succeeded => break,
-                ImportStatus::Failed => bail!(
-                    "importing {} failed: {}",
-                    connection.platform.display_name(),
-                    current.error.unwrap_or_default()
-                ),
-            }
-        }
+    for (name, value) in &consent.inputs {
+        inputs.insert(name, SecretString::from(value.clone()));
     }
-    switchboard_hub::import::rematch(&state.store).await?;
-    Ok(())
-}
-
-async fn connect(
-    state: &AppState,
-    platform: switchboard_core::Platform,
-    inputs: Credentials,
-    identity: (&str, &str),
-    accept: &str,
-) -> anyhow::Result<()> {
     let started = switchboard_hub::connect::begin(state, platform, inputs, "demo")
         .await
         .map_err(|error| anyhow::anyhow!("connecting {}: {error}", platform.display_name()))?;
     match started {
         switchboard_hub::connect::Started::Connected { .. } => Ok(()),
         switchboard_hub::connect::Started::Redirect { url } => {
-            let page = walk(&url, identity, accept).await?;
+            let page = walk(&url, consent).await?;
             if !page.contains("<h1>Connected</h1>") {
                 bail!(
                     "connecting {} ended with: {}",
@@ -383,94 +402,4 @@ async fn connect(
             Ok(())
         }
     }
-}
-
-/// Turns auto-sync on and runs it in the background: people on one platform get a guest on
-/// Teams (at once) or a bot on Slack (at Slack's pace: the simulator, like Slack, creates about
-/// one app a minute), and the Slack owner approves each bot through the simulator's consent page
-/// as a browser would. People on both platforms are left for the admin to choose a primary.
-pub async fn sync_in_background(state: &AppState, slack: &SlackApp) -> anyhow::Result<()> {
-    let mut settings = switchboard_hub::settings::SyncSettings::load(&state.store).await?;
-    settings.auto_sync = true;
-    settings.save(&state.store).await?;
-    let (state, admin) = (state.clone(), slack.admin_email.clone());
-    tokio::spawn(async move {
-        // It is the hub's auto-sync, and is recorded (transitions, audit log) as such.
-        let syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
-            state.clone(),
-            "auto-sync".to_owned(),
-        ));
-        let mut walked = std::collections::HashSet::new();
-        loop {
-            let finished = syncing.is_finished();
-            let consents = match state.store.pending_consents().await {
-                Ok(consents) => consents,
-                Err(error) => {
-                    tracing::error!(%error, "the demo cannot list pending consents");
-                    return;
-                }
-            };
-            let fresh: Vec<_> = consents
-                .into_iter()
-                .filter(|c| walked.insert(c.url.clone()))
-                .collect();
-            for consent in &fresh {
-                match walk(&consent.url, ("email", &admin), "allow").await {
-                    Ok(page) if page.contains("<h1>Synced</h1>") => {}
-                    Ok(page) => {
-                        tracing::warn!(page = page.trim(), "a bot's approval did not sync it")
-                    }
-                    Err(error) => tracing::warn!(%error, "the demo could not approve a bot"),
-                }
-            }
-            if finished && fresh.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        match syncing.await {
-            Ok(Ok(started)) => tracing::info!(started, "the demo's auto-sync finished"),
-            Ok(Err(error)) => tracing::error!(%error, "the demo's auto-sync failed"),
-            Err(error) => tracing::error!(%error, "the demo's auto-sync stopped"),
-        }
-    });
-    Ok(())
-}
-
-/// The banner's "Try it": two people, each on one platform only, where each signs in, and how
-/// one writes to the other; `None` when the organisation has nobody on one of the platforms.
-pub async fn try_it(
-    store: &switchboard_store::Store,
-    sim_url: &str,
-    hub_url: &str,
-) -> anyhow::Result<Option<String>> {
-    use switchboard_core::Platform;
-    let everyone = store
-        .list_people(&switchboard_store::PeopleQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .await?;
-    let only_on = |platform: Platform| {
-        everyone
-            .people
-            .iter()
-            .find(|summary| summary.platforms == [platform])
-            .map(|summary| &summary.person)
-    };
-    let (Some(alice), Some(bob)) = (only_on(Platform::Slack), only_on(Platform::Teams)) else {
-        return Ok(None);
-    };
-    Ok(Some(format!(
-        "  Try it:     {alice_name} ({alice_email}) is on Slack only, {bob_name} ({bob_email}) on Teams only.\n\
-         \x20             Sign in as {alice_name} at {sim_url}/slack/ and as {bob_name} at {sim_url}/teams/.\n\
-         \x20             Once {bob_name}'s Slack bot is synced ({hub_url}/console/people shows it),\n\
-         \x20             search Slack's people for {bob_name} (tagged \"bot\"), message it and write: it\n\
-         \x20             arrives in {bob_name}'s Teams, from {alice_name}'s guest account, and the reply\n\
-         \x20             comes back to Slack.",
-        alice_name = alice.display_name,
-        alice_email = alice.email,
-        bob_name = bob.display_name,
-        bob_email = bob.email,
-    )))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use switchboard_core::Clock;
 use switchboard_platform::{ChatPlatform, PlatformRegistry};
-use switchboard_platform_slack::{SlackPlatform, SlackSettings};
+use switchboard_platform_slack::{HUB_BOT_SCOPES, SlackPlatform, SlackSettings};
 use switchboard_platform_teams::{TeamsPlatform, TeamsSettings};
 
 /// One line per platform module: a new platform adds its line here.
@@ -25,6 +25,15 @@ pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<P
         registry.register(module);
     }
     Ok(registry)
+}
+
+/// The scopes the hub's own app asks for on each platform where the admin creates that app
+/// (from the hub's documentation, or, in the demo, through the simulator).
+pub fn app_scopes(name: &str) -> &'static [&'static str] {
+    match name {
+        "slack" => HUB_BOT_SCOPES,
+        _ => &[],
+    }
 }
 
 fn settings<T: serde::de::DeserializeOwned>(name: &str, table: &toml::Value) -> anyhow::Result<T> {

@@ -302,22 +302,16 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     let hub_url = format!("http://{hub_address}");
-    let slack_app = demo::slack_app(
-        &data_dir,
-        &sim_url,
-        &switchboard_hub::connect::callback_url_for(&hub_url),
-    )
-    .await
-    .context("setting up the simulated Slack")?;
     let paced = demo::sim_rate_limits(&sim_url)
         .await
         .context("reading the simulator's settings")?;
+    let simulated = demo::Demo::prepare(&sim_url, &hub_url, paced, Some(&data_dir)).await?;
     let (state, lock) = open_hub(HubSetup {
         data_dir: &data_dir,
         database_url: args.database_url.as_deref(),
         secret_key: None,
         public_url: &hub_url,
-        platforms: &demo::platform_config(&sim_url, &hub_url, &slack_app, paced),
+        platforms: &simulated.platform_config()?,
         listen: hub_address,
     })
     .await?;
@@ -333,11 +327,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         closed(stopped),
     ));
     if state.store.connections().await?.is_empty() {
-        demo::set_up(&state, &slack_app)
+        simulated
+            .set_up(&state)
             .await
             .context("setting up the demo organisation")?;
     }
-    demo::sync_in_background(&state, &slack_app)
+    simulated
+        .sync_in_background(&state)
         .await
         .context("starting the demo's auto-sync")?;
     let api_token = create_api_token(&store, "demo", args.api_token.as_deref()).await?;
@@ -366,7 +362,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "  Auto-sync:  {}",
         auto_sync_words(&state.platforms)
     ));
-    if let Some(lines) = demo::try_it(&state.store, &sim_url, &hub_url).await? {
+    if let Some(lines) = simulated
+        .try_it(&state.store, &state.platforms, &hub_url)
+        .await?
+    {
         say(&lines);
     }
     say("Press Ctrl-C to stop.");
