@@ -4,8 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchboard_secrets::{ExposeSecret, SecretString};
 
 /// Switchboard: direct messages and group chats across chat platforms, each person staying in
-/// the app they prefer. Today: Slack and Microsoft Teams; Google Chat, Webex and Zoom Team Chat
-/// come next.
+/// the app they prefer.
 #[derive(Debug, Parser)]
 #[command(
     name = "switchboard",
@@ -434,7 +433,7 @@ pub struct DemoArgs {
     pub api_token: Option<String>,
 
     /// Whether the simulator the demo starts enforces the platforms' published rate limits
-    /// (Slack lets an organisation create two apps, then one a minute). Off for scripts and
+    /// (some let an organisation create only one new app a minute). Off for scripts and
     /// tests that provision many representations at once; set it before the demo starts,
     /// since its own sync begins at once.
     #[arg(

@@ -24,7 +24,7 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// The hub's address as browsers and platforms reach it.
     pub public_url: Option<String>,
-    /// One table per platform module, e.g. `[platforms.slack]`; see docs/platforms/.
+    /// One table per platform module, `[platforms.<platform>]`; see docs/platforms/.
     #[serde(default)]
     pub platforms: toml::Table,
 }
