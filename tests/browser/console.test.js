@@ -149,7 +149,7 @@ test("connect (demo): Teams reconnected through its consent page; Slack's users 
   for (const box of await boxes.all()) assert.equal(await box.isChecked(), true, "the demo selected every team");
   await shoot(owner, "select-teams");
   await owner.getByRole("button", { name: "Import teams and users" }).click();
-  await owner.getByText(/teams selected; importing their members/).waitFor();
+  await owner.getByText(/\d+ teams? selected; importing their members/).waitFor();
   await teams.locator('.import-run[data-status="succeeded"]').waitFor({ timeout: 20_000 });
 });
 
