@@ -166,9 +166,7 @@ pub fn describe(result: &Result<SyncOutcome, SyncError>) -> String {
         Ok(SyncOutcome::Synced) => "synced".to_owned(),
         Ok(SyncOutcome::AlreadySynced) => "already synced".to_owned(),
         Ok(SyncOutcome::Prompted) => "prompted".to_owned(),
-        Ok(SyncOutcome::AwaitingConsent { .. }) => {
-            "waiting for a workspace admin's approval".to_owned()
-        }
+        Ok(SyncOutcome::AwaitingConsent { .. }) => "waiting for an admin's approval".to_owned(),
         Ok(SyncOutcome::Failed { reason }) => format!("failed: {reason}"),
         Ok(SyncOutcome::Queued { wait, pace }) => {
             format!(
@@ -686,7 +684,7 @@ async fn await_consent(
             id,
             platform,
             SyncEvent::ConsentRequested,
-            &format!("{actor}: bot created, waiting for a workspace admin's approval"),
+            &format!("{actor}: created, waiting for an admin's approval"),
         )
         .await?;
     Ok(SyncOutcome::AwaitingConsent { url })
@@ -1067,7 +1065,7 @@ pub async fn finish_flow(
             let secrets = secrets_of(&credentials);
             keep_webhook_secrets(state, platform, &credentials).await?;
             let cause = match pending.purpose {
-                FlowPurpose::Consent => "a workspace admin approved the bot",
+                FlowPurpose::Consent => "an admin approved it",
                 _ => "the person authorised their account",
             };
             state

@@ -1032,7 +1032,7 @@ async fn a_sync_waiting_for_the_platforms_pace_is_queued_and_answered_at_once() 
         .map(|e| e["detail"].as_str().unwrap())
         .collect();
     assert!(
-        details.contains(&"slack: waiting for a workspace admin's approval"),
+        details.contains(&"slack: waiting for an admin's approval"),
         "{details:?}"
     );
     assert!(

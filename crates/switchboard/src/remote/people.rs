@@ -342,7 +342,7 @@ fn describe(action: BulkAction<'_>, result: &Value) -> String {
         BulkAction::Sync { platform } => {
             let status = output::text(&result["status"]);
             if let Some(url) = result["consent_url"].as_str() {
-                format!("{status} on {platform}: a workspace admin approves the bot at {url}")
+                format!("{status} on {platform}: an admin of it approves at {url}")
             } else if result["prompted"] == true {
                 format!(
                     "{status} on {platform}: prompted{} to authorise their own account",
