@@ -1,8 +1,10 @@
-//! People: choose the platform a person chats from, one at a time or a team's members at once,
-//! and remove a person from the hub.
+//! People: the rules of a listing's search and cursor, choosing the platform a person chats
+//! from (one at a time or a team's members at once), and removing a person from the hub.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use switchboard_core::{AccountKind, ChosenBy, Person, PersonId, Platform, Primary};
-use switchboard_store::{PeopleQuery, PrimaryFilter};
+use switchboard_store::{PeopleCursor, PeopleQuery, PrimaryFilter};
 
 use super::{Caller, Refusal, Refused};
 use crate::AppState;
@@ -11,6 +13,43 @@ use crate::AppState;
 pub fn person_id(text: &str) -> Result<PersonId, Refused> {
     text.parse().map_err(|error: switchboard_core::InvalidId| {
         Refused::bad_input("bad_id", error.to_string())
+    })
+}
+
+/// The longest search: a name or an e-mail address is far shorter.
+const MAX_SEARCH_CHARS: usize = 256;
+
+/// A search is text as people type it: control characters are refused (SQLite's `LIKE` stops
+/// at a NUL, so `q=%00` matched everyone), and so are searches longer than any name.
+pub fn search(text: String) -> Result<String, Refused> {
+    if text.chars().any(char::is_control) {
+        return Err(Refused::bad_input(
+            "bad_query",
+            "the search (q) may not contain control characters",
+        ));
+    }
+    if text.chars().count() > MAX_SEARCH_CHARS {
+        return Err(Refused::bad_input(
+            "bad_query",
+            format!("the search (q) is at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Cursors are opaque to clients; inside, the last person's id and name.
+pub fn encode_cursor(cursor: &PeopleCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}\n{}", cursor.id, cursor.display_name))
+}
+
+pub fn decode_cursor(text: &str) -> Result<PeopleCursor, Refused> {
+    let invalid = || Refused::bad_input("bad_cursor", "the cursor is not one this hub gave out");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (id, name) = text.split_once('\n').ok_or_else(invalid)?;
+    Ok(PeopleCursor {
+        id: id.parse().map_err(|_| invalid())?,
+        display_name: name.to_owned(),
     })
 }
 

@@ -119,14 +119,6 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl std::fmt::Display for ApiError {

@@ -3,18 +3,18 @@
 use axum::extract::{Extension, Query, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{
     ChosenBy, Person, PersonId, Platform, Representation, RepresentationKind, SyncStatusCode,
 };
-use switchboard_store::{PeopleCursor, PeopleQuery, PrimaryFilter};
+use switchboard_store::{PeopleQuery, PrimaryFilter};
 
 use super::{ApiError, ApiPath};
 use crate::AppState;
-use crate::admin::people::{choose_primary, choose_primary_of_team};
+use crate::admin::people::{
+    choose_primary, choose_primary_of_team, decode_cursor, encode_cursor, search,
+};
 use crate::admin::{Caller, platform_named};
 
 pub fn routes() -> Router<AppState> {
@@ -27,8 +27,6 @@ pub fn routes() -> Router<AppState> {
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1_000;
-/// The longest search: a name or an e-mail address is far shorter.
-const MAX_SEARCH_CHARS: usize = 256;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,40 +72,6 @@ async fn connected(state: &AppState, platform: Platform) -> Result<Platform, Api
             names.join(", ")
         ),
     ))
-}
-
-/// A search is text as people type it: control characters are refused (SQLite's `LIKE` stops
-/// at a NUL, so `q=%00` matched everyone), and so are searches longer than any name.
-pub(crate) fn search(text: String) -> Result<String, ApiError> {
-    if text.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "bad_query",
-            "the search (q) may not contain control characters",
-        ));
-    }
-    if text.chars().count() > MAX_SEARCH_CHARS {
-        return Err(ApiError::bad_request(
-            "bad_query",
-            format!("the search (q) is at most {MAX_SEARCH_CHARS} characters"),
-        ));
-    }
-    Ok(text)
-}
-
-/// Cursors are opaque to clients; inside, the last person's id and name.
-pub(crate) fn encode_cursor(cursor: &PeopleCursor) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}\n{}", cursor.id, cursor.display_name))
-}
-
-pub(crate) fn decode_cursor(text: &str) -> Result<PeopleCursor, ApiError> {
-    let invalid = || ApiError::bad_request("bad_cursor", "the cursor is not one this API gave out");
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (id, name) = text.split_once('\n').ok_or_else(invalid)?;
-    Ok(PeopleCursor {
-        id: id.parse().map_err(|_| invalid())?,
-        display_name: name.to_owned(),
-    })
 }
 
 fn representation_json(representation: &Representation) -> Value {

@@ -27,7 +27,6 @@ use switchboard_store::{Admin, AdminRole, StoreError};
 
 use crate::AppState;
 use crate::admin::{Caller, Refused};
-use crate::api::ApiError;
 
 pub use auth::SignInLimits;
 
@@ -287,12 +286,6 @@ impl From<StoreError> for ConsoleError {
 impl From<Refused> for ConsoleError {
     fn from(refused: Refused) -> Self {
         Self::new(crate::http::status_of(refused.refusal), refused.message)
-    }
-}
-
-impl From<ApiError> for ConsoleError {
-    fn from(error: ApiError) -> Self {
-        Self::new(error.status(), error.message())
     }
 }
 
