@@ -33,6 +33,36 @@ pub fn hidden_field(name: &str, value: &str) -> String {
     )
 }
 
+/// One person a [`people_picker`] offers: what the field is filled with, and what is shown.
+pub struct Pick {
+    pub value: String,
+    pub label: String,
+}
+
+/// The field where a simulated person or admin says who they are, on a sign-in or consent
+/// page: a labelled text field named `name`, offering `picks` (anyone else can be typed in),
+/// with `value` already in it.
+pub fn people_picker(name: &str, label: &str, value: &str, picks: &[Pick]) -> String {
+    let list = format!("{}-choices", escape(name));
+    let options: String = picks
+        .iter()
+        .map(|pick| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                escape(&pick.value),
+                escape(&pick.label)
+            )
+        })
+        .collect();
+    format!(
+        "<p><label>{label}<br><input name=\"{name}\" list=\"{list}\" size=\"48\" value=\"{value}\" \
+         autocomplete=\"off\" autofocus></label></p><datalist id=\"{list}\">{options}</datalist>",
+        label = escape(label),
+        name = escape(name),
+        value = escape(value),
+    )
+}
+
 /// Undoes [`escape`], for reading back what a simulator's page shows.
 pub fn unescape(text: &str) -> String {
     text.replace("&quot;", "\"")

@@ -23,7 +23,7 @@ use crate::state::{
     ADMIN_ONLY_DELEGATED, AccessGrant, AuthCode, RefreshGrant, ServicePrincipal, State,
 };
 use crate::web::{escape, page};
-use switchboard_sim_kit::html::hidden_field;
+use switchboard_sim_kit::html::{Pick, hidden_field, people_picker};
 
 const GRAPH_RESOURCE: &str = "https://graph.microsoft.com/";
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -561,12 +561,12 @@ fn hidden_fields(params: &[(String, String)], names: &[&str]) -> String {
 }
 
 /// A handful of accounts to pick from; anyone else can be typed in.
-fn account_choices(state: &State, tenant: &TenantRef) -> String {
+fn account_choices(state: &State, tenant: &TenantRef) -> Vec<Pick> {
     let tenants: Vec<&crate::state::Tenant> = match tenant {
         TenantRef::One(id) => state.tenant(id).into_iter().collect(),
         TenantRef::Any => state.tenants.iter().collect(),
     };
-    let mut html = String::from("<datalist id=\"accounts\">");
+    let mut picks = Vec::new();
     for tenant in tenants {
         let admins = tenant.users.iter().filter(|user| user.admin);
         let guests = tenant.users.iter().filter(|user| user.is_guest()).take(10);
@@ -587,16 +587,13 @@ fn account_choices(state: &State, tenant: &TenantRef) -> String {
                     .map_or_else(|| user.upn.clone(), |home| home.upn.clone()),
                 None => user.upn.clone(),
             };
-            let _ = write!(
-                html,
-                "<option value=\"{}\">{}</option>",
-                escape(&login),
-                escape(&user.display_name)
-            );
+            picks.push(Pick {
+                value: login,
+                label: user.display_name.clone(),
+            });
         }
     }
-    html.push_str("</datalist>");
-    html
+    picks
 }
 
 fn consent_page(
@@ -625,16 +622,19 @@ fn consent_page(
     let body = format!(
         "<h1>Sign in to {tenant}</h1>{problem}\
          <form method=\"post\" action=\"/login/{path}/oauth2/v2.0/authorize\">{hidden}\
-         <p><label>Account (e-mail or user principal name)<br>\
-         <input name=\"login\" list=\"accounts\" size=\"48\" value=\"{login}\" autofocus></label></p>{accounts}\
+         {account}\
          <h2>Permissions requested</h2><p><strong>{app}</strong> would like to:</p><ul>{scopes}</ul>\
          <p><button name=\"decision\" value=\"accept\">Accept</button> \
          <button name=\"decision\" value=\"cancel\">Cancel</button></p></form>",
         tenant = escape(&tenant_name),
         path = escape(tenant_key),
         hidden = hidden_fields(params, &AUTHORIZE_FIELDS),
-        login = escape(login),
-        accounts = account_choices(state, &checked.tenant),
+        account = people_picker(
+            "login",
+            "Account (e-mail or user principal name)",
+            login,
+            &account_choices(state, &checked.tenant)
+        ),
         app = escape(&checked.app_name),
     );
     page("Sign in to your account", &body).into_response()
@@ -1332,7 +1332,7 @@ fn admin_consent_form(
          <h2>Application permissions</h2><ul>{application}</ul>\
          <h2>Delegated permissions</h2><ul>{delegated}</ul>\
          <form method=\"post\" action=\"/login/{path}/v2.0/adminconsent\">{hidden}\
-         <p><label>Administrator account<br><input name=\"login\" list=\"accounts\" size=\"48\" autofocus></label></p>{accounts}\
+         {account}\
          <p><button name=\"decision\" value=\"accept\">Accept</button> \
          <button name=\"decision\" value=\"cancel\">Cancel</button></p></form>",
         app = escape(&checked.app_name),
@@ -1340,7 +1340,12 @@ fn admin_consent_form(
         delegated = list(&checked.delegated),
         path = escape(tenant_key),
         hidden = hidden_fields(params, &ADMIN_CONSENT_FIELDS),
-        accounts = account_choices(state, &checked.tenant),
+        account = people_picker(
+            "login",
+            "Administrator account",
+            "",
+            &account_choices(state, &checked.tenant)
+        ),
     );
     page("Admin consent", &body).into_response()
 }

@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 pub use switchboard_sim_kit::html::escape;
-use switchboard_sim_kit::html::{live_script, version, with_policy};
+use switchboard_sim_kit::html::{Pick, live_script, people_picker, version, with_policy};
 
 use crate::MicrosoftSim;
 use crate::body;
@@ -123,29 +123,25 @@ fn problem(error: &GraphError) -> Response {
 }
 
 fn sign_in_form(state: &State, message: Option<&str>) -> String {
-    let mut options = String::new();
-    for user in state
+    let picks: Vec<Pick> = state
         .customer()
         .users
         .iter()
         .filter(|user| user.active() && user.account_enabled)
         .take(40)
-    {
-        let _ = write!(
-            options,
-            "<option value=\"{}\">{}</option>",
-            escape(&user.upn),
-            escape(&user.display_name)
-        );
-    }
+        .map(|user| Pick {
+            value: user.upn.clone(),
+            label: user.display_name.clone(),
+        })
+        .collect();
     format!(
         "<h1>Teams (simulated)</h1>{}<form method=\"post\" action=\"/teams/signin\">\
-         <p><label>Sign in as (e-mail)<br><input name=\"login\" list=\"people\" size=\"48\" autofocus></label>\
-         <datalist id=\"people\">{options}</datalist> <button>Sign in</button></p></form>",
+         {} <p><button>Sign in</button></p></form>",
         message.map_or_else(String::new, |message| format!(
             "<p class=\"error\">{}</p>",
             escape(message)
-        ))
+        )),
+        people_picker("login", "Sign in as (e-mail)", "", &picks)
     )
 }
 

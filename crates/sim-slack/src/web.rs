@@ -22,7 +22,7 @@ use crate::mrkdwn;
 use crate::state::{
     Actor, Conversation, ConversationKind, Failure, NewMessage, State as Workspace, User,
 };
-use switchboard_sim_kit::html::{escape, live_script, version, with_policy};
+use switchboard_sim_kit::html::{Pick, escape, live_script, people_picker, version, with_policy};
 
 pub const SESSION_COOKIE: &str = "slack_sim_user";
 /// The sign-in page lists this many people; anyone else signs in by e-mail.
@@ -173,20 +173,19 @@ fn clock(ts: u64) -> String {
 
 fn sign_in_page(sim: &SlackSim) -> Response {
     let state = sim.read();
-    let options: String = state
+    let picks: Vec<Pick> = state
         .users
         .iter()
         .filter(|u| u.is_human() && !u.deleted)
         .take(SIGN_IN_CHOICES)
         .filter_map(|u| {
-            u.email.as_ref().map(|email| {
-                format!(
-                    "<option value=\"{}\">{} — {}{}</option>",
-                    escape(email),
-                    escape(&u.real_name),
-                    escape(email),
+            u.email.as_ref().map(|email| Pick {
+                value: email.clone(),
+                label: format!(
+                    "{}{}",
+                    u.real_name,
                     if u.is_admin { " (admin)" } else { "" }
-                )
+                ),
             })
         })
         .collect();
@@ -194,11 +193,10 @@ fn sign_in_page(sim: &SlackSim) -> Response {
         &format!("Sign in to {}", state.team.name),
         &format!(
             "<h1>Sign in to {team}</h1>\
-             <form method=\"post\" action=\"/slack/signin\">\
-             <p><label>Person <select name=\"choice\"><option value=\"\">—</option>{options}</select></label></p>\
-             <p><label>or e-mail <input type=\"email\" name=\"email\"></label></p>\
+             <form method=\"post\" action=\"/slack/signin\">{person}\
              <p><button type=\"submit\">Sign in</button></p></form>",
             team = escape(&state.team.name),
+            person = people_picker("email", "Person (e-mail)", "", &picks),
         ),
     )
     .into_response()
@@ -285,7 +283,7 @@ async fn home(State(sim): State<Arc<SlackSim>>, headers: HeaderMap) -> Response 
 
 async fn sign_in(State(sim): State<Arc<SlackSim>>, body: Bytes) -> Response {
     let form = form(&body);
-    let email = field(&form, "email").or_else(|| field(&form, "choice"));
+    let email = field(&form, "email");
     let user = email.and_then(|email| {
         sim.read()
             .user_by_email(email)
