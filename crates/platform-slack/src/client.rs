@@ -18,7 +18,7 @@ use serde_json::Value;
 use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
 use switchboard_secrets::{ExposeSecret, SecretString};
 
-use crate::wire;
+use switchboard_platform::wire;
 
 /// How a call authenticates.
 #[derive(Clone, Copy)]

@@ -11,6 +11,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{Email, ExternalUserId};
+use switchboard_platform::wire;
 use switchboard_platform::{
     ConnectionContext, Credentials, FlowContext, ImportRequest, PlatformError, PlatformUser,
     Prompt, ProvisionRequest, Provisioning, UserPage,
@@ -21,9 +22,7 @@ use crate::client::{Auth, Body, required};
 use crate::connect::{Flow, random_state, secret_of};
 use crate::mapping::WireUser;
 use crate::messaging::ResponseMetadata;
-use crate::{
-    REPRESENTATION_BOT_EVENTS, REPRESENTATION_BOT_SCOPES, SlackPlatform, credential, wire,
-};
+use crate::{REPRESENTATION_BOT_EVENTS, REPRESENTATION_BOT_SCOPES, SlackPlatform, credential};
 
 /// A page of `users.list`.
 #[derive(Debug, Deserialize)]

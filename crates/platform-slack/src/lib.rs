@@ -31,7 +31,6 @@ pub mod markup;
 mod messaging;
 mod settings;
 pub mod webhook;
-mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use switchboard_core::{ExternalChatId, ExternalUserId, Platform, Timestamp};
+use switchboard_platform::wire;
 use switchboard_platform::{
     Actor, ConnectionContext, InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError,
 };
@@ -20,7 +21,7 @@ use switchboard_secrets::{ExposeSecret, SecretString};
 use crate::client::{Auth, Body, required};
 use crate::mapping::reaction_name;
 use crate::webhook::{self, MessageEvent};
-use crate::{SlackPlatform, credential, markup, wire};
+use crate::{SlackPlatform, credential, markup};
 
 /// The `event_type` of the metadata the hub stores with each copy it posts: its idempotency
 /// key, to recognise the copy after a crash.

@@ -25,7 +25,7 @@ use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::mapping::{WireUser, emoji_of};
 use crate::markup;
-use crate::wire::{self, Lenient};
+use switchboard_platform::wire::{self, Lenient};
 
 /// How far a request's timestamp may be from now, either way.
 pub const MAX_SKEW_SECS: i64 = 300;

@@ -11,7 +11,7 @@ use switchboard_core::{Block, ExternalUserId, Inline, RichText};
 use switchboard_platform::{OutboundMessage, Prompt};
 
 use crate::markup::{self, TeamsMention};
-use crate::wire;
+use switchboard_platform::wire;
 
 /// A `chatMessage`, as far as the hub reads it.
 #[derive(Debug, Default, Deserialize)]

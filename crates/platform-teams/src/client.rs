@@ -19,7 +19,7 @@ use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
 use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::time;
-use crate::wire;
+use switchboard_platform::wire;
 
 /// A successful answer of Entra's token endpoint.
 #[derive(Debug, Deserialize)]

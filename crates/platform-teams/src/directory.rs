@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use switchboard_core::{Email, ExternalUserId};
+use switchboard_platform::wire;
 use switchboard_platform::{
     Actor, ConnectionContext, Credentials, ImportRequest, PlatformError, PlatformUser, Prompt,
     ProvisionRequest, Provisioning, Team, UserPage,
@@ -29,7 +30,7 @@ use crate::connect::random_token;
 use crate::credential::*;
 use crate::mapping::{DirectoryObject, USER_SELECT, platform_user};
 use crate::settings::InteropSettings;
-use crate::{TeamsPlatform, chat, wire};
+use crate::{TeamsPlatform, chat};
 
 /// Graph's `$filter ... in (…)` takes at most 15 values.
 const IN_FILTER_MAX: usize = 15;

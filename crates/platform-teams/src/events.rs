@@ -23,8 +23,8 @@ use crate::directory::service_user;
 use crate::mapping::{DirectoryObject, USER_SELECT, platform_user};
 use crate::messaging::chat_kind;
 use crate::webhook::{self, ChangeNotice, ChangeType};
-use crate::wire::Lenient;
 use crate::{TeamsPlatform, time};
+use switchboard_platform::wire::Lenient;
 
 /// What the relay watches: every chat message of the tenant. A protected, metered API that
 /// Microsoft must enable for the app (see docs/platforms/teams.md).

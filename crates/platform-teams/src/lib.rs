@@ -26,7 +26,6 @@ mod messaging;
 mod settings;
 mod time;
 mod webhook;
-mod wire;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -19,7 +19,7 @@ use switchboard_platform::{
     AnnouncedPost, EventEnvelope, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
 
-use crate::wire;
+use switchboard_platform::wire;
 
 /// What a notification's `changeType` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ mod rate;
 mod registry;
 mod retry;
 mod types;
+pub mod wire;
 
 use std::time::Duration;
 
