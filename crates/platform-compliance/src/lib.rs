@@ -346,6 +346,34 @@ impl<D: Driver> Connected<D> {
             .expect("subscribing to the connection's events")
     }
 
+    /// A member writes `text` to a representation named `name` in their direct chat, and the
+    /// platform delivers it: what the checks of inbound deliveries start from.
+    pub async fn a_persons_message(&self, name: &str, text: &str) -> Delivered {
+        let held = self.subscribe().await;
+        let representation = self.represent(name).await;
+        let person = self.members().await.remove(0);
+        let chat = self
+            .driver
+            .platform()
+            .open_chat(
+                &self.connection,
+                &representation.actor(),
+                std::slice::from_ref(&person.id),
+            )
+            .await
+            .unwrap();
+        let written = self.driver.post_as(&person, &chat, text).await;
+        let (request, envelope) = self.delivery_announcing(&written, &held).await;
+        Delivered {
+            representation,
+            person,
+            chat,
+            written,
+            request,
+            envelope,
+        }
+    }
+
     /// The delivery, with the subscriptions the hub holds, whose item announces `message`.
     pub async fn delivery_announcing(
         &self,
@@ -375,6 +403,18 @@ impl<D: Driver> Connected<D> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A person's message as the platform delivered it (see [`Connected::a_persons_message`]).
+pub struct Delivered {
+    /// The representation it was written to.
+    pub representation: Representation,
+    /// Who wrote it, where, and the message's id.
+    pub person: NativeUser,
+    pub chat: ExternalChatId,
+    pub written: String,
+    pub request: WebhookRequest,
+    pub envelope: EventEnvelope,
 }
 
 /// Connects through the module's own flow: every page it sends the admin to is accepted.
@@ -1097,19 +1137,16 @@ pub async fn handshakes_are_answered<D: Driver>() {
 pub async fn deliveries_are_verified_split_and_read<D: Driver>() {
     let h = Connected::<D>::start().await;
     let platform = h.driver.platform();
-    let held = h.subscribe().await;
-    let representation = h.represent("Kai Elsewhere").await;
-    let person = h.members().await.remove(0);
-    let chat = platform
-        .open_chat(
-            &h.connection,
-            &representation.actor(),
-            std::slice::from_ref(&person.id),
-        )
-        .await
-        .unwrap();
-    let written = h.driver.post_as(&person, &chat, "Ping from a person").await;
-    let (request, envelope) = h.delivery_announcing(&written, &held).await;
+    let Delivered {
+        representation,
+        person,
+        chat,
+        written,
+        request,
+        envelope,
+    } = h
+        .a_persons_message("Kai Elsewhere", "Ping from a person")
+        .await;
 
     let hub_view = h.hub_view(&representation.credentials);
     if let Some(name) = platform.webhook_secret_name(&request) {
@@ -1163,19 +1200,11 @@ pub async fn deliveries_are_verified_split_and_read<D: Driver>() {
 pub async fn tampered_webhooks_are_refused<D: Driver>() {
     let h = Connected::<D>::start().await;
     let platform = h.driver.platform();
-    let held = h.subscribe().await;
-    let representation = h.represent("Lee Elsewhere").await;
-    let person = h.members().await.remove(0);
-    let chat = platform
-        .open_chat(
-            &h.connection,
-            &representation.actor(),
-            std::slice::from_ref(&person.id),
-        )
-        .await
-        .unwrap();
-    let written = h.driver.post_as(&person, &chat, "Genuine").await;
-    let (genuine, _) = h.delivery_announcing(&written, &held).await;
+    let Delivered {
+        representation,
+        request: genuine,
+        ..
+    } = h.a_persons_message("Lee Elsewhere", "Genuine").await;
     let hub_view = h.hub_view(&representation.credentials);
     assert_eq!(
         platform.verify_webhook(&hub_view, &genuine),
