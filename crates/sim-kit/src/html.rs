@@ -33,6 +33,19 @@ pub fn hidden_field(name: &str, value: &str) -> String {
     )
 }
 
+/// A simulated platform's page: its look (`style`, a stylesheet), what it says it is
+/// (`footer`: whose simulation, not the vendor's product), and `body`. Every web view and
+/// consent page is framed so, phones included.
+pub fn page(title: &str, style: &str, footer: &str, body: &str) -> axum::response::Html<String> {
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>{style}</style></head><body>{body}<p class=\"meta\">{}</p></body></html>",
+        escape(title),
+        escape(footer),
+    ))
+}
+
 /// One person a [`people_picker`] offers: what the field is filled with, and what is shown.
 pub struct Pick {
     pub value: String,

@@ -50,23 +50,25 @@ pub fn routes() -> Router<Arc<MicrosoftSim>> {
         }))
 }
 
+/// The look of the simulated Microsoft pages.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#242424}\
+     h1{color:#464775}.error{color:#a4262c;font-weight:bold}.message{border:1px solid #ddd;border-radius:6px;padding:.5rem .75rem;margin:.5rem 0}\
+     .mine{background:#e8ebfa}.meta{color:#616161;font-size:.85rem}form.inline{display:inline}\
+     button{background:#5b5fc7;color:#fff;border:0;border-radius:4px;padding:.3rem .7rem;cursor:pointer}\
+     button.plain{background:#f0f0f0;color:#242424}input,textarea{font:inherit}\
+     pre{background:#f5f5f5;border-radius:4px;padding:.5rem;white-space:pre-wrap}blockquote{border-left:3px solid #ccc;margin:.2rem 0;padding-left:.6rem}\
+     .mention{color:#5b5fc7;font-weight:600}.tag{font-size:.75rem;background:#eee;border-radius:3px;padding:0 .3rem;margin-left:.3rem;color:#616161}\
+     table.people{border-collapse:collapse;width:100%}table.people td{border-top:1px solid #ddd;padding:.35rem .3rem}\
+     table.people td:first-child{width:2rem}table.people td:last-child{text-align:right}\
+     .body p{margin:.3rem 0}";
+
 pub fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#242424}}\
-         h1{{color:#464775}}.error{{color:#a4262c;font-weight:bold}}.message{{border:1px solid #ddd;border-radius:6px;padding:.5rem .75rem;margin:.5rem 0}}\
-         .mine{{background:#e8ebfa}}.meta{{color:#616161;font-size:.85rem}}form.inline{{display:inline}}\
-         button{{background:#5b5fc7;color:#fff;border:0;border-radius:4px;padding:.3rem .7rem;cursor:pointer}}\
-         button.plain{{background:#f0f0f0;color:#242424}}input,textarea{{font:inherit}}\
-         pre{{background:#f5f5f5;border-radius:4px;padding:.5rem;white-space:pre-wrap}}blockquote{{border-left:3px solid #ccc;margin:.2rem 0;padding-left:.6rem}}\
-         .mention{{color:#5b5fc7;font-weight:600}}.tag{{font-size:.75rem;background:#eee;border-radius:3px;padding:0 .3rem;margin-left:.3rem;color:#616161}}\
-         table.people{{border-collapse:collapse;width:100%}}table.people td{{border-top:1px solid #ddd;padding:.35rem .3rem}}\
-         table.people td:first-child{{width:2rem}}table.people td:last-child{{text-align:right}}\
-         .body p{{margin:.3rem 0}}</style></head>\
-         <body>{body}<p class=\"meta\">Switchboard simulator — not Microsoft Teams.</p></body></html>",
-        escape(title)
-    ))
+    switchboard_sim_kit::html::page(
+        title,
+        STYLE,
+        "Switchboard simulator — not Microsoft Teams.",
+        body,
+    )
 }
 
 /// The signed-in user's id, from the view's cookie.

@@ -43,11 +43,7 @@ table.people td:first-child{width:2rem}table.people td:last-child{text-align:rig
 .help{color:#616061;font-size:.85rem}";
 
 pub fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <style>{STYLE}</style></head><body>{body}</body></html>",
-        escape(title)
-    ))
+    switchboard_sim_kit::html::page(title, STYLE, "Switchboard simulator — not Slack.", body)
 }
 
 pub fn routes() -> Router<Arc<SlackSim>> {
