@@ -141,6 +141,14 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Forgeries and stale copies of `genuine`, which verifies with `connection`.
     fn tamper(&self, connection: &ConnectionContext, genuine: &WebhookRequest) -> Tampered;
 
+    /// Adds a person to the platform as its admin would (and to `teams`, on a platform that
+    /// imports by team); their new account.
+    async fn add_member(&self, email: &str, name: &str, teams: &[String]) -> ExternalUserId;
+
+    /// Takes a person off the platform as its admin does when they leave (deactivating or
+    /// deleting them, as the platform does).
+    async fn remove_member(&self, account: &ExternalUserId, email: &str);
+
     /// Has the simulator revoke everything the connection's credentials grant, as an admin
     /// withdrawing the hub's access would.
     async fn revoke(&self, connection: &ConnectionContext);
@@ -1132,6 +1140,80 @@ pub async fn handshakes_are_answered<D: Driver>() {
     }
 }
 
+/// Everyone an import brings in, page after page.
+async fn import_all<D: Driver>(h: &Connected<D>, teams: &[String]) -> Vec<PlatformUser> {
+    let mut request = ImportRequest {
+        teams: teams.to_vec(),
+        cursor: None,
+    };
+    let mut imported = Vec::new();
+    loop {
+        let page = h
+            .driver
+            .platform()
+            .import_users(&h.connection, &request)
+            .await
+            .unwrap();
+        imported.extend(page.users);
+        match page.next_cursor {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => return imported,
+        }
+    }
+}
+
+/// Someone who joins the platform after it was connected is found by address and imported;
+/// once they leave, they are neither found as a member nor imported as one.
+pub async fn joiners_are_found_and_leavers_are_not<D: Driver>() {
+    let h = Connected::<D>::start().await;
+    let platform = h.driver.platform();
+    let teams: Vec<String> = match platform.rules().import {
+        ImportScope::AllUsers => Vec::new(),
+        ImportScope::SelectedTeams { .. } => {
+            let listed = platform.list_teams(&h.connection).await.unwrap();
+            vec![
+                listed
+                    .first()
+                    .expect("the organisation has teams")
+                    .id
+                    .clone(),
+            ]
+        }
+    };
+    let address = "newcomer.compliance@acme.example";
+    let joiner = h.driver.add_member(address, "Nia Newcomer", &teams).await;
+    let email = Email::parse(address).unwrap();
+    let found = platform
+        .lookup_by_email(&h.connection, &email)
+        .await
+        .unwrap()
+        .expect("a joiner is found by their address");
+    assert_eq!(found.id, joiner);
+    assert!(!found.deactivated && !found.is_bot, "{found:?}");
+    let imported = import_all(&h, &teams).await;
+    let listed = imported.iter().find(|user| user.id == joiner);
+    assert!(
+        listed.is_some_and(|user| !user.deactivated && user.emails.contains(&email)),
+        "the joiner is imported as a member: {listed:?}"
+    );
+
+    h.driver.remove_member(&joiner, address).await;
+    let after = platform
+        .lookup_by_email(&h.connection, &email)
+        .await
+        .unwrap();
+    assert!(
+        after.as_ref().is_none_or(|user| user.deactivated),
+        "a leaver is not found as a member: {after:?}"
+    );
+    let imported = import_all(&h, &teams).await;
+    let listed = imported.iter().find(|user| user.id == joiner);
+    assert!(
+        listed.is_none_or(|user| user.deactivated),
+        "a leaver is not imported as a member: {listed:?}"
+    );
+}
+
 /// A person's message, as the platform delivers it: verified with the secrets the hub holds,
 /// split into items, and read.
 pub async fn deliveries_are_verified_split_and_read<D: Driver>() {
@@ -1381,6 +1463,7 @@ macro_rules! compliance_tests {
             connects_through_consent_pages,
             import_reads_every_page_once,
             lookup_by_email_finds_and_reports_absence,
+            joiners_are_found_and_leavers_are_not,
             prompts_reach_the_person,
             hub_created_representations_are_provisioned_and_removed,
             existing_accounts_are_authorized_by_their_owner,

@@ -589,6 +589,28 @@ impl Driver for SlackDriver {
         }
     }
 
+    async fn add_member(&self, email: &str, name: &str, _teams: &[String]) -> ExternalUserId {
+        let added = sim_json(
+            &self.http,
+            reqwest::Method::POST,
+            format!("{}/_sim/slack/members", self.base),
+            Some(json!({"email": email, "real_name": name})),
+        )
+        .await;
+        ExternalUserId::new(added["id"].as_str().unwrap())
+    }
+
+    /// Slack deactivates a member who leaves; the account stays, flagged deleted.
+    async fn remove_member(&self, account: &ExternalUserId, _email: &str) {
+        sim_json(
+            &self.http,
+            reqwest::Method::POST,
+            format!("{}/_sim/slack/deactivate", self.base),
+            Some(json!({"user": account.as_str()})),
+        )
+        .await;
+    }
+
     /// An admin uninstalls the hub's app (its bot token dies) and the configuration tokens are
     /// rotated by someone else (the connection's refresh token is spent).
     async fn revoke(&self, connection: &ConnectionContext) {

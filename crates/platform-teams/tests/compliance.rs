@@ -439,6 +439,27 @@ impl Driver for TeamsDriver {
     }
 
     /// Revokes the service user's sessions, as an admin does in Entra ID.
+    async fn add_member(&self, email: &str, name: &str, teams: &[String]) -> ExternalUserId {
+        let added = self
+            .sim_call(
+                reqwest::Method::POST,
+                "/_sim/teams/users",
+                json!({"email": email, "display_name": name, "teams": teams}),
+            )
+            .await;
+        ExternalUserId::new(added["id"].as_str().unwrap())
+    }
+
+    /// Entra deletes a user who leaves the tenant.
+    async fn remove_member(&self, _account: &ExternalUserId, email: &str) {
+        self.sim_call(
+            reqwest::Method::POST,
+            "/_sim/teams/remove-user",
+            json!({"email": email}),
+        )
+        .await;
+    }
+
     async fn revoke(&self, _connection: &ConnectionContext) {
         self.sim_call(
             reqwest::Method::POST,
