@@ -1,12 +1,13 @@
-//! The relay's crash test: 5,000 messages over 200 conversations, typed through the simulated
-//! platforms' APIs while the hub is killed with SIGKILL at random moments and started again on
-//! the same data. Every message must arrive exactly once, and in order per conversation — or,
-//! where a platform's retry brought its event after newer messages had gone out, marked as late.
+//! The relay's crash test: 5,000 messages over 200 conversations across every ordered pair of
+//! the connected platforms, typed through the simulated platforms' APIs while the hub is killed
+//! with SIGKILL at random moments and started again on the same data. Every message must arrive
+//! exactly once, and in order per conversation — or, where a platform's retry brought its event
+//! after newer messages had gone out, marked as late.
 //!
 //! How a post that succeeded just before a kill is recognised rather than repeated: the hub
 //! marks each copy it takes to send; after a restart (or a timeout) it looks for that copy in
-//! the destination chat before posting — on Slack by the idempotency key it stored in the
-//! message's metadata, on Teams by author, time and content — and records what it finds.
+//! the destination chat before posting (`ChatPlatform::find_posted`: by the idempotency key a
+//! platform stores, else by author, time and content) and records what it finds.
 
 mod common;
 
@@ -14,14 +15,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::world::{TOKEN, World};
+use common::native::{Native, native};
+use common::world::{TOKEN, World, ordered_pairs};
 use common::{RunningDemo, RunningSim, free_port};
 use rand::Rng;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-const SLACK_PEOPLE: usize = 20;
-const TEAMS_PEOPLE: usize = 10;
+const CONVERSATIONS: usize = 200;
 const MESSAGES_PER_CONVERSATION: usize = 25;
 const KILLS: usize = 5;
 /// How often each writer types.
@@ -30,14 +31,29 @@ const PACE: Duration = Duration::from_secs(2);
 /// One conversation of the test: who writes, where, and where the copies are read.
 struct Conversation {
     index: usize,
-    /// Written on Slack (read on Teams) or the other way round.
-    from_slack: bool,
+    /// The writer's platform and the reader's, as the API names them.
+    direction: String,
+    writer: Box<dyn Native>,
+    reader: Box<dyn Native>,
     /// The writer's token and chat on their platform.
     writer_token: String,
     writer_chat: String,
-    /// The reader's token, and whose account the copies come from on the reader's platform.
+    /// The reader's token, and how the writer appears on the reader's platform.
     reader_token: String,
     copies_from: String,
+}
+
+/// A person at home on one platform, with their token there.
+struct Cast {
+    id: String,
+    token: String,
+}
+
+/// How many people at home on each side of a pair give `conversations` pairs of them, the
+/// first side about twice the second (20 × 10 for 200).
+fn sides(conversations: usize) -> (usize, usize) {
+    let second = ((conversations as f64 / 2.0).sqrt().round() as usize).max(1);
+    (conversations / second, second)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -56,44 +72,62 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
             json!({"webhook_time_scale": 0.05}),
         )
         .await;
-    let on_slack = world.synced_people("slack", "teams", SLACK_PEOPLE).await;
-    let on_teams = world.synced_people("teams", "slack", TEAMS_PEOPLE).await;
 
+    // Each unordered pair of platforms carries its share of the conversations, half written on
+    // each side.
+    let platforms = world.connected_platforms().await;
+    let pairs: Vec<(String, String)> = ordered_pairs(&platforms)
+        .into_iter()
+        .filter(|(first, second)| first < second)
+        .collect();
     let mut conversations = Vec::new();
-    for (i, slack_person) in on_slack.iter().enumerate() {
-        let slack_token = world.token("slack", &slack_person.email).await;
-        for (j, teams_person) in on_teams.iter().enumerate() {
-            let teams_token = world.token("teams", &teams_person.email).await;
-            let index = conversations.len();
-            let conversation = if (i + j) % 2 == 0 {
-                let dm = world
-                    .slack_dm(&slack_token, &teams_person.representation)
+    for (pair, (first, second)) in pairs.iter().enumerate() {
+        let share = CONVERSATIONS / pairs.len() + usize::from(pair < CONVERSATIONS % pairs.len());
+        let (on_first, on_second) = sides(share);
+        let mut cast = Vec::new();
+        for (home, other, count) in [(first, second, on_first), (second, first, on_second)] {
+            let mut people = Vec::new();
+            for person in world.synced_people(home, other, count).await {
+                people.push(Cast {
+                    token: world.token(home, &person.email).await,
+                    id: person.id,
+                });
+            }
+            cast.push(people);
+        }
+        for (i, a) in cast[0].iter().enumerate() {
+            for (j, b) in cast[1].iter().enumerate() {
+                // Alternately written on one side and the other.
+                let ((writer, writer_home), (reader, reader_home)) = if (i + j) % 2 == 0 {
+                    ((a, first), (b, second))
+                } else {
+                    ((b, second), (a, first))
+                };
+                let reader_there = world.representation_on(&reader.id, writer_home).await;
+                let writer_there = world.representation_on(&writer.id, reader_home).await;
+                let client = native(writer_home);
+                let writer_chat = client
+                    .open_chat(&world, &writer.token, &[&reader_there])
                     .await;
-                Conversation {
-                    index,
-                    from_slack: true,
-                    writer_token: slack_token.clone(),
-                    writer_chat: dm,
-                    reader_token: teams_token,
-                    copies_from: slack_person.representation.clone(),
-                }
-            } else {
-                let chat = world
-                    .teams_chat_with_guest(&teams_token, &slack_person.representation)
-                    .await;
-                Conversation {
-                    index,
-                    from_slack: false,
-                    writer_token: teams_token,
-                    writer_chat: chat,
-                    reader_token: slack_token.clone(),
-                    copies_from: teams_person.representation.clone(),
-                }
-            };
-            conversations.push(Arc::new(conversation));
+                conversations.push(Arc::new(Conversation {
+                    index: conversations.len(),
+                    direction: format!("{writer_home} → {reader_home}"),
+                    writer: client,
+                    reader: native(reader_home),
+                    writer_token: writer.token.clone(),
+                    writer_chat,
+                    reader_token: reader.token.clone(),
+                    copies_from: writer_there,
+                }));
+            }
         }
     }
-    assert_eq!(conversations.len(), 200);
+    // A pair's share rounds down to a product of its two sides: 200 exactly for one pair.
+    let total = conversations.len();
+    assert!(
+        (CONVERSATIONS * 9 / 10..=CONVERSATIONS).contains(&total),
+        "{total} conversations"
+    );
 
     // Writers type their messages one after the other in each conversation, about one a second
     // as people chat (200 conversations at once: 200 messages a second); meanwhile the hub is
@@ -130,7 +164,7 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
         );
         tokio::spawn(async move {
             let mut kills = 0;
-            let total = 200 * MESSAGES_PER_CONVERSATION;
+            let total = total * MESSAGES_PER_CONVERSATION;
             while kills < KILLS || writing.load(Ordering::SeqCst) {
                 let wait = rand::rng().random_range(500..2500);
                 tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -173,25 +207,20 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
         loop {
             let copies = copies(&world, conversation).await;
             if copies.len() >= expected.len() || started.elapsed() > Duration::from_secs(180) {
-                let direction = if conversation.from_slack {
-                    "Slack → Teams"
-                } else {
-                    "Teams → Slack"
-                };
                 let line = format!(
-                    "conversation {} ({direction}): {copies:?}",
-                    conversation.index
+                    "conversation {} ({}): {copies:?}",
+                    conversation.index, conversation.direction
                 );
-                let written: Vec<&str> = copies.iter().map(|copy| message_of(copy)).collect();
+                let written: Vec<String> = copies.iter().map(|copy| message_of(copy)).collect();
                 let mut sorted = written.clone();
                 sorted.sort_unstable();
                 if sorted != expected {
                     broken.push(line);
                     break;
                 }
-                let mut newest = "";
+                let mut newest: &str = "";
                 for (copy, message) in copies.iter().zip(&written) {
-                    let out_of_place = *message < newest;
+                    let out_of_place = message.as_str() < newest;
                     let marked = copy.contains(LATE_NOTE);
                     if out_of_place != marked {
                         misplaced.push(line.clone());
@@ -200,7 +229,7 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
                     if marked {
                         late.push(line.clone());
                     }
-                    newest = newest.max(message);
+                    newest = newest.max(message.as_str());
                 }
                 break;
             }
@@ -209,20 +238,21 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
     }
     assert!(
         broken.is_empty(),
-        "{} of 200 conversations lost or repeated a message:\n{}",
+        "{} of {total} conversations lost or repeated a message:\n{}",
         broken.len(),
         broken.join("\n")
     );
     assert!(
         misplaced.is_empty(),
-        "{} of 200 conversations had a copy out of place without saying so (or saying so in \
-         place):\n{}",
+        "{} of {total} conversations had a copy out of place without saying so (or saying so \
+         in place):\n{}",
         misplaced.len(),
         misplaced.join("\n")
     );
     println!(
-        "{} copies of 5,000 arrived late and said so{}{}",
+        "{} copies of {} arrived late and said so{}{}",
         late.len(),
+        total * MESSAGES_PER_CONVERSATION,
         if late.is_empty() { "" } else { ":\n" },
         late.join("\n")
     );
@@ -242,70 +272,60 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
 /// What a late copy says under its text.
 const LATE_NOTE: &str = "it reached Switchboard late";
 
-/// The message a copy is of (`c7 m03`), without the note a late copy carries.
-fn message_of(copy: &str) -> &str {
-    let end = copy.find(['<', '\n']).unwrap_or(copy.len());
-    copy[..end].trim()
+/// The message a copy is of (`c7 m03`), without the note a late copy carries or the markup
+/// (HTML, line breaks) the platform wraps it in.
+fn message_of(copy: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in copy.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push('\n');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default()
+        .to_owned()
 }
 
-/// Types one message, retrying while the platform answers 429 (the simulator's limits are off,
-/// but a writer must never lose its own message).
+/// Types one message as a person would in their own client.
 async fn write(world: &World, conversation: &Conversation, text: &str) {
-    if conversation.from_slack {
-        world
-            .slack(
-                "chat.postMessage",
-                &conversation.writer_token,
-                &[("channel", &conversation.writer_chat), ("text", text)],
-            )
-            .await;
-    } else {
-        world
-            .graph(
-                reqwest::Method::POST,
-                &format!("/chats/{}/messages", conversation.writer_chat),
-                &conversation.writer_token,
-                Some(json!({"body": {"content": text}})),
-            )
-            .await;
-    }
+    conversation
+        .writer
+        .post(
+            world,
+            &conversation.writer_token,
+            &conversation.writer_chat,
+            text,
+        )
+        .await;
 }
 
 /// The texts of the copies in the reader's chat, in the order they were posted.
 async fn copies(world: &World, conversation: &Conversation) -> Vec<String> {
-    if conversation.from_slack {
-        let chats = world
-            .graph(
-                reqwest::Method::GET,
-                "/me/chats",
-                &conversation.reader_token,
-                None,
-            )
-            .await;
-        for chat in chats["value"].as_array().unwrap() {
-            let id = chat["id"].as_str().unwrap();
-            let texts: Vec<String> = world
-                .teams_messages(&conversation.reader_token, id)
-                .await
-                .into_iter()
-                .filter(|(from, _)| *from == conversation.copies_from)
-                .map(|(_, html)| html.replace("<p>", "").replace("</p>", ""))
-                .collect();
-            if !texts.is_empty() {
-                return texts;
-            }
-        }
-        Vec::new()
-    } else {
-        let channel = world
-            .slack_dm(&conversation.reader_token, &conversation.copies_from)
-            .await;
-        world
-            .slack_history(&conversation.reader_token, &channel)
-            .await
-            .into_iter()
-            .filter(|(user, _)| *user == conversation.copies_from)
-            .map(|(_, text)| text)
-            .collect()
-    }
+    let reader = &conversation.reader;
+    let Some(chat) = reader
+        .find_chat(
+            world,
+            &conversation.reader_token,
+            &[&conversation.copies_from],
+        )
+        .await
+    else {
+        return Vec::new();
+    };
+    reader
+        .messages(world, &conversation.reader_token, &chat)
+        .await
+        .into_iter()
+        .filter(|message| message.from == conversation.copies_from)
+        .map(|message| message.text)
+        .collect()
 }

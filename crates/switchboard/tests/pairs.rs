@@ -9,28 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::native::{Native, Seen, native};
-use common::world::{Person, World, eventually};
-
-/// The platforms the demo connected, as the API names them.
-async fn connected(world: &World) -> Vec<String> {
-    world.api(reqwest::Method::GET, "/connections", None).await["connections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "connected")
-        .map(|c| c["platform"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn ordered_pairs(platforms: &[String]) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    for home in platforms {
-        for other in platforms.iter().filter(|other| *other != home) {
-            pairs.push((home.clone(), other.clone()));
-        }
-    }
-    pairs
-}
+use common::world::{Person, World, eventually, ordered_pairs};
 
 /// What a platform's module declares about itself (`GET /platforms`).
 async fn rules(world: &World, platform: &str) -> Value {
@@ -43,25 +22,6 @@ async fn rules(world: &World, platform: &str) -> Value {
         .clone()
 }
 
-/// The account that represents a person on a platform.
-async fn representation_on(world: &World, person: &str, platform: &str) -> String {
-    eventually(
-        &format!("a synced representation on {platform}"),
-        async || {
-            let detail = world
-                .api(reqwest::Method::GET, &format!("/people/{person}"), None)
-                .await;
-            detail["representations"]
-                .as_array()?
-                .iter()
-                .find(|r| r["platform"] == platform && r["status"] == "synced")?["external_account"]
-                .as_str()
-                .map(str::to_owned)
-        },
-    )
-    .await
-}
-
 /// The first message in `messages` from `from` that says `text`.
 fn said<'m>(messages: &'m [Seen], from: &str, text: &str) -> Option<&'m Seen> {
     messages
@@ -72,7 +32,7 @@ fn said<'m>(messages: &'m [Seen], from: &str, text: &str) -> Option<&'m Seen> {
 #[tokio::test]
 async fn on_every_ordered_pair_a_person_is_represented_as_the_platform_declares() {
     let world = World::start(10);
-    let platforms = connected(&world).await;
+    let platforms = world.connected_platforms().await;
     assert!(platforms.len() >= 2, "the demo connects {platforms:?}");
     for (home, other) in ordered_pairs(&platforms) {
         let person = world.synced_person(&home, &other).await;
@@ -138,7 +98,7 @@ impl Pair {
 #[tokio::test]
 async fn on_every_ordered_pair_a_message_its_reply_edit_reactions_and_deletion_cross() {
     let world = World::start(10);
-    let platforms = connected(&world).await;
+    let platforms = world.connected_platforms().await;
     for (home, other) in ordered_pairs(&platforms) {
         let pair = Pair::of(&world, &home, &other).await;
         let round = pair.name();
@@ -276,7 +236,7 @@ async fn on_every_ordered_pair_a_message_its_reply_edit_reactions_and_deletion_c
 #[tokio::test]
 async fn a_group_chat_across_every_connected_platform_reaches_everyone_once() {
     let world = World::start(10);
-    let platforms = connected(&world).await;
+    let platforms = world.connected_platforms().await;
     // One person at home on each platform, and a second on the first, so that the chat has
     // people on the same platform as well as across.
     let first = &platforms[0];
@@ -297,7 +257,7 @@ async fn a_group_chat_across_every_connected_platform_reaches_everyone_once() {
             on.push(if platform == home {
                 world.account(person, platform).await
             } else {
-                representation_on(&world, &person.id, platform).await
+                world.representation_on(&person.id, platform).await
             });
         }
         accounts.push(on);

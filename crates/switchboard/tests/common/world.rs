@@ -521,6 +521,36 @@ impl World {
         assert!(page.contains("<h1>Connected</h1>"), "{page}");
     }
 
+    /// The platforms the hub is connected to, as the API names them, in its order.
+    pub async fn connected_platforms(&self) -> Vec<String> {
+        self.api(reqwest::Method::GET, "/connections", None).await["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "connected")
+            .map(|c| c["platform"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The account that represents a person on a platform, once it is synced.
+    pub async fn representation_on(&self, person: &str, platform: &str) -> String {
+        eventually(
+            &format!("a synced representation on {platform}"),
+            async || {
+                let detail = self
+                    .api(reqwest::Method::GET, &format!("/people/{person}"), None)
+                    .await;
+                detail["representations"]
+                .as_array()?
+                .iter()
+                .find(|r| r["platform"] == platform && r["status"] == "synced")?["external_account"]
+                .as_str()
+                .map(str::to_owned)
+            },
+        )
+        .await
+    }
+
     /// A connection as `GET /connections` lists it.
     pub async fn connection(&self, platform: &str) -> Value {
         self.api(reqwest::Method::GET, "/connections", None).await["connections"]
@@ -531,6 +561,17 @@ impl World {
             .cloned()
             .unwrap_or_else(|| panic!("no {platform} connection"))
     }
+}
+
+/// Every ordered pair of different platforms among `platforms`.
+pub fn ordered_pairs(platforms: &[String]) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for home in platforms {
+        for other in platforms.iter().filter(|other| *other != home) {
+            pairs.push((home.clone(), other.clone()));
+        }
+    }
+    pairs
 }
 
 /// See [`World::slack_and_teams`].
