@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::native::{Native, Seen, native};
+use common::native::{Formatted, Native, Seen, native};
 use common::world::{Person, World, eventually, ordered_pairs};
 
 /// What a platform's module declares about itself (`GET /platforms`).
@@ -349,5 +349,64 @@ async fn a_group_chat_across_every_connected_platform_reaches_everyone_once() {
             members.len(),
             "member {member} on {home} reads the greeting and each answer once: {messages:?}"
         );
+    }
+}
+
+#[tokio::test]
+async fn on_every_ordered_pair_formatting_and_a_mention_are_translated() {
+    let world = World::start(10);
+    let platforms = world.connected_platforms().await;
+    for (home, other) in ordered_pairs(&platforms) {
+        let pair = Pair::of(&world, &home, &other).await;
+        let round = pair.name();
+        let (alice, bob) = (&pair.alice, &pair.bob);
+        if rules(&world, &other).await["without_account"]["abilities"]["mention"] != true {
+            continue;
+        }
+        // Alice writes with her platform's markup and mentions Bob as she sees him: his
+        // representation there.
+        let chat_home = pair
+            .home
+            .open_chat(&world, &pair.alice_token, &[&bob.representation])
+            .await;
+        let bold = format!("strongly{home}");
+        let message = Formatted {
+            bold: &bold,
+            code: "x = 1",
+            link: ("https://example.org/pairs", "a link"),
+            mention: &bob.representation,
+        };
+        pair.home
+            .post_formatted(&world, &pair.alice_token, &chat_home, &message)
+            .await;
+
+        // Bob reads it in his platform's markup, mentioning his own account there.
+        let bob_there = world.account(bob, &other).await;
+        let copy = eventually(
+            &format!("{round}: the formatted message arriving"),
+            async || {
+                let chat = pair
+                    .other
+                    .find_chat(&world, &pair.bob_token, &[&alice.representation])
+                    .await?;
+                pair.other
+                    .messages(&world, &pair.bob_token, &chat)
+                    .await
+                    .into_iter()
+                    .find(|m| m.from == alice.representation && m.text.contains(&bold))
+            },
+        )
+        .await;
+        let expected = Formatted {
+            mention: &bob_there,
+            ..message
+        };
+        assert_eq!(
+            pair.other.unformatted(&copy.text, &expected),
+            Vec::<String>::new(),
+            "{round}: {}",
+            copy.text
+        );
+        assert_eq!(copy.mentions, vec![bob_there.clone()], "{round}: {copy:?}");
     }
 }

@@ -17,6 +17,18 @@ pub struct Seen {
     pub text: String,
     /// Who reacted with what, the emoji in Unicode.
     pub reactions: Vec<(String, String)>,
+    /// The accounts it mentions, as the platform tags them.
+    pub mentions: Vec<String>,
+}
+
+/// A message with formatting, written the way each platform's people write it.
+pub struct Formatted<'a> {
+    pub bold: &'a str,
+    pub code: &'a str,
+    /// The address and the text of a link.
+    pub link: (&'a str, &'a str),
+    /// The account mentioned, as the writer sees them.
+    pub mention: &'a str,
 }
 
 /// One platform's client, acting with a person's token (see [`World::token`]).
@@ -37,6 +49,13 @@ pub trait Native: Send + Sync {
 
     /// Writes in a chat; answers the message's id.
     async fn post(&self, world: &World, token: &str, chat: &str, text: &str) -> String;
+
+    /// Writes a formatted message, with the platform's own markup and mention.
+    async fn post_formatted(&self, world: &World, token: &str, chat: &str, message: &Formatted<'_>);
+
+    /// The parts of `message` (its bold, code and link; its mention is in [`Seen::mentions`])
+    /// that `text`, as this platform keeps it, does not show formatted.
+    fn unformatted(&self, text: &str, message: &Formatted<'_>) -> Vec<String>;
 
     /// A chat's messages, oldest first.
     async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen>;
@@ -101,6 +120,31 @@ impl Native for Slack {
             .to_owned()
     }
 
+    async fn post_formatted(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &Formatted<'_>,
+    ) {
+        let text = format!(
+            "*{}* `{}` <{}|{}> <@{}>",
+            message.bold, message.code, message.link.0, message.link.1, message.mention
+        );
+        world.post_in_slack(token, chat, &text).await;
+    }
+
+    fn unformatted(&self, text: &str, message: &Formatted<'_>) -> Vec<String> {
+        [
+            format!("*{}*", message.bold),
+            format!("`{}`", message.code),
+            format!("<{}|{}>", message.link.0, message.link.1),
+        ]
+        .into_iter()
+        .filter(|part| !text.contains(part.as_str()))
+        .collect()
+    }
+
     async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen> {
         let history = world
             .slack("conversations.history", token, &[("channel", chat)])
@@ -113,6 +157,13 @@ impl Native for Slack {
                 id: m["ts"].as_str().unwrap_or_default().to_owned(),
                 from: m["user"].as_str().unwrap_or_default().to_owned(),
                 text: m["text"].as_str().unwrap_or_default().to_owned(),
+                mentions: m["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split("<@")
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once('>').map(|(id, _)| id.to_owned()))
+                    .collect(),
                 reactions: m["reactions"]
                     .as_array()
                     .into_iter()
@@ -288,6 +339,45 @@ impl Native for Teams {
             .to_owned()
     }
 
+    async fn post_formatted(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &Formatted<'_>,
+    ) {
+        let content = format!(
+            "<p><b>{}</b> <code>{}</code> <a href=\"{}\">{}</a> <at id=\"0\">them</at></p>",
+            message.bold, message.code, message.link.0, message.link.1
+        );
+        world
+            .graph(
+                reqwest::Method::POST,
+                &format!("/chats/{chat}/messages"),
+                token,
+                Some(json!({
+                    "body": {"contentType": "html", "content": content},
+                    "mentions": [{
+                        "id": 0,
+                        "mentionText": "them",
+                        "mentioned": {"user": {"id": message.mention, "userIdentityType": "aadUser"}},
+                    }],
+                })),
+            )
+            .await;
+    }
+
+    fn unformatted(&self, text: &str, message: &Formatted<'_>) -> Vec<String> {
+        [
+            format!("<b>{}</b>", message.bold),
+            format!("<code>{}</code>", message.code),
+            format!("<a href=\"{}\">{}</a>", message.link.0, message.link.1),
+        ]
+        .into_iter()
+        .filter(|part| !text.contains(part.as_str()))
+        .collect()
+    }
+
     async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen> {
         world
             .teams_message_list(token, chat)
@@ -301,6 +391,13 @@ impl Native for Teams {
                     .unwrap_or_default()
                     .to_owned(),
                 text: m["body"]["content"].as_str().unwrap_or_default().to_owned(),
+                mentions: m["mentions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|mention| mention["mentioned"]["user"]["id"].as_str())
+                    .map(str::to_owned)
+                    .collect(),
                 reactions: m["reactions"]
                     .as_array()
                     .into_iter()
