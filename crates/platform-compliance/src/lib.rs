@@ -354,22 +354,22 @@ impl<D: Driver> Connected<D> {
             .expect("subscribing to the connection's events")
     }
 
+    /// The direct chat between `actor` and `with`, opened (or found) by the module.
+    pub async fn direct_chat(&self, actor: &Actor, with: &ExternalUserId) -> ExternalChatId {
+        self.driver
+            .platform()
+            .open_chat(&self.connection, actor, std::slice::from_ref(with))
+            .await
+            .expect("opening a direct chat")
+    }
+
     /// A member writes `text` to a representation named `name` in their direct chat, and the
     /// platform delivers it: what the checks of inbound deliveries start from.
     pub async fn a_persons_message(&self, name: &str, text: &str) -> Delivered {
         let held = self.subscribe().await;
         let representation = self.represent(name).await;
         let person = self.members().await.remove(0);
-        let chat = self
-            .driver
-            .platform()
-            .open_chat(
-                &self.connection,
-                &representation.actor(),
-                std::slice::from_ref(&person.id),
-            )
-            .await
-            .unwrap();
+        let chat = self.direct_chat(&representation.actor(), &person.id).await;
         let written = self.driver.post_as(&person, &chat, text).await;
         let (request, envelope) = self.delivery_announcing(&written, &held).await;
         Delivered {
@@ -661,10 +661,7 @@ pub async fn prompts_reach_the_person<D: Driver>() {
         .send_prompt(&h.connection, &person.id, &prompt)
         .await
         .unwrap();
-    let chat = platform
-        .open_chat(&h.connection, &Actor::Hub, std::slice::from_ref(&person.id))
-        .await
-        .unwrap();
+    let chat = h.direct_chat(&Actor::Hub, &person.id).await;
     let seen = h.driver.read_chat(&person, &chat).await;
     let received = seen
         .iter()
@@ -711,10 +708,7 @@ pub async fn hub_created_representations_are_provisioned_and_removed<D: Driver>(
         account: representation.account.clone(),
         credentials: refreshed.clone(),
     };
-    let chat = platform
-        .open_chat(&h.connection, &acting, std::slice::from_ref(&person.id))
-        .await
-        .unwrap();
+    let chat = h.direct_chat(&acting, &person.id).await;
     platform
         .post_message(
             &h.connection,
@@ -794,10 +788,7 @@ pub async fn existing_accounts_are_authorized_by_their_owner<D: Driver>() {
         account: owner.id.clone(),
         credentials,
     };
-    let chat = platform
-        .open_chat(&h.connection, &acting, std::slice::from_ref(&other.id))
-        .await
-        .unwrap();
+    let chat = h.direct_chat(&acting, &other.id).await;
     let posted = platform
         .post_message(&h.connection, &acting, &chat, &plain("Written as myself"))
         .await
@@ -815,14 +806,8 @@ pub async fn direct_and_group_chats_open<D: Driver>() {
     let actor = representation.actor();
     let members = h.members().await;
     let (first, second) = (&members[0], &members[1]);
-    let direct = platform
-        .open_chat(&h.connection, &actor, std::slice::from_ref(&first.id))
-        .await
-        .unwrap();
-    let again = platform
-        .open_chat(&h.connection, &actor, std::slice::from_ref(&first.id))
-        .await
-        .unwrap();
+    let direct = h.direct_chat(&actor, &first.id).await;
+    let again = h.direct_chat(&actor, &first.id).await;
     assert_eq!(direct, again, "one direct chat per pair");
     let group = platform
         .open_chat(
@@ -862,10 +847,7 @@ pub async fn messages_are_posted_edited_reacted_and_deleted<D: Driver>() {
     let abilities = platform.rules().abilities(representation.kind);
     let actor = representation.actor();
     let person = h.members().await.remove(0);
-    let chat = platform
-        .open_chat(&h.connection, &actor, std::slice::from_ref(&person.id))
-        .await
-        .unwrap();
+    let chat = h.direct_chat(&actor, &person.id).await;
     let mut greeting = vec![Inline::Text("Hello ".to_owned())];
     if abilities.mention {
         greeting.push(Inline::Mention(Mention {
@@ -950,10 +932,7 @@ pub async fn replies_go_in_the_thread_or_fall_back<D: Driver>() {
     let abilities = platform.rules().abilities(representation.kind);
     let actor = representation.actor();
     let person = h.members().await.remove(0);
-    let chat = platform
-        .open_chat(&h.connection, &actor, std::slice::from_ref(&person.id))
-        .await
-        .unwrap();
+    let chat = h.direct_chat(&actor, &person.id).await;
     let parent = platform
         .post_message(&h.connection, &actor, &chat, &plain("A question?"))
         .await
@@ -992,10 +971,7 @@ pub async fn find_posted_recognises_an_interrupted_post<D: Driver>() {
     let representation = h.represent("Ida Elsewhere").await;
     let actor = representation.actor();
     let person = h.members().await.remove(0);
-    let chat = platform
-        .open_chat(&h.connection, &actor, std::slice::from_ref(&person.id))
-        .await
-        .unwrap();
+    let chat = h.direct_chat(&actor, &person.id).await;
     // A minute's margin: some platforms keep their times in whole seconds.
     let since = Timestamp::from_unix_millis(h.driver.now().await.unix_millis() - 60_000);
     let copy = |text: &str, key: &str| OutboundMessage {
@@ -1070,10 +1046,7 @@ pub async fn messages_since_reads_what_was_missed<D: Driver>() {
     let actor = representation.actor();
     let members = h.members().await;
     let (author, other) = (&members[0], &members[1]);
-    let direct = platform
-        .open_chat(&h.connection, &actor, std::slice::from_ref(&author.id))
-        .await
-        .unwrap();
+    let direct = h.direct_chat(&actor, &author.id).await;
     let group = platform
         .open_chat(
             &h.connection,
@@ -1315,14 +1288,7 @@ pub async fn the_hubs_own_post_is_announced<D: Driver>() {
     let held = h.subscribe().await;
     let representation = h.represent("Mo Elsewhere").await;
     let person = h.members().await.remove(0);
-    let chat = platform
-        .open_chat(
-            &h.connection,
-            &representation.actor(),
-            std::slice::from_ref(&person.id),
-        )
-        .await
-        .unwrap();
+    let chat = h.direct_chat(&representation.actor(), &person.id).await;
     let posted = platform
         .post_message(
             &h.connection,
