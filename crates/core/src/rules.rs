@@ -98,18 +98,6 @@ pub struct RepresentationRule {
     pub abilities: Abilities,
 }
 
-impl RepresentationRule {
-    /// The case where the platform offers no way to represent the person.
-    pub const UNSUPPORTED: RepresentationRule = RepresentationRule {
-        kind: RepresentationKind::Unsupported,
-        called: Noun {
-            one: "not represented",
-            many: "not represented",
-        },
-        abilities: Abilities::NONE,
-    };
-}
-
 /// What a platform module declares about itself: how it imports, how it represents people
 /// whose primary platform is elsewhere, and its words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +180,11 @@ mod tests {
             import: ImportScope::AllUsers,
             with_account: rule(with, "own account", "own accounts"),
             without_account: if without == Unsupported {
-                RepresentationRule::UNSUPPORTED
+                RepresentationRule {
+                    kind: Unsupported,
+                    called: Unsupported.general_name(),
+                    abilities: Abilities::NONE,
+                }
             } else {
                 rule(without, "helper", "helpers")
             },
