@@ -38,4 +38,6 @@ pub use representation::{
 };
 pub use rich_text::{Block, Inline, Mention, RichText};
 pub use routing::{Destinations, Participant, Unreached, destinations};
-pub use rules::{Abilities, ImportScope, Noun, PlatformRules, PlatformWords, RepresentationRule};
+pub use rules::{
+    Abilities, Authoriser, ImportScope, Noun, PlatformRules, PlatformWords, RepresentationRule,
+};

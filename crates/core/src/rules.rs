@@ -88,6 +88,17 @@ impl Abilities {
     }
 }
 
+/// Who agrees that the hub acts as a representation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authoriser {
+    /// The person, through a prompt and its "Sync now" link: their sync is pending until they
+    /// authorise their own account.
+    Owner,
+    /// The admin, once for the whole connection (an installed app, a domain-wide delegation):
+    /// the hub creates or takes over the representation at once, with no prompt.
+    Admin,
+}
+
 /// How a person is represented on a platform in one case (with or without an account there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepresentationRule {
@@ -96,6 +107,8 @@ pub struct RepresentationRule {
     pub called: Noun,
     /// What the relay can do acting as it.
     pub abilities: Abilities,
+    /// Who must agree before the hub acts as it.
+    pub authorised_by: Authoriser,
 }
 
 /// What a platform module declares about itself: how it imports, how it represents people
@@ -123,6 +136,15 @@ impl PlatformRules {
     /// The kind of representation a person gets, given whether they have an account here.
     pub const fn representation(&self, has_account: bool) -> RepresentationKind {
         self.rule(has_account).kind
+    }
+
+    /// Whether a representation of `kind` here waits for its owner to authorise it through a
+    /// prompt, rather than being synced at once.
+    pub fn prompted(&self, kind: RepresentationKind) -> bool {
+        kind == RepresentationKind::ExistingAccount
+            && self
+                .rule_of(kind)
+                .is_some_and(|rule| rule.authorised_by == Authoriser::Owner)
     }
 
     /// The rule this platform declares for representations of `kind`, if any case uses it.
@@ -175,6 +197,11 @@ mod tests {
             kind,
             called: Noun { one, many },
             abilities: ALL,
+            authorised_by: if kind == ExistingAccount {
+                Authoriser::Owner
+            } else {
+                Authoriser::Admin
+            },
         };
         PlatformRules {
             import: ImportScope::AllUsers,
@@ -184,6 +211,7 @@ mod tests {
                     kind: Unsupported,
                     called: Unsupported.general_name(),
                     abilities: Abilities::NONE,
+                    authorised_by: Authoriser::Admin,
                 }
             } else {
                 rule(without, "helper", "helpers")
@@ -213,6 +241,15 @@ mod tests {
         assert_eq!(rules(ExistingAccount, Unsupported).created_by_hub(), None);
         assert_eq!(declared.words.connection.counted(1), "site");
         assert_eq!(declared.words.connection.counted(2), "sites");
+    }
+
+    #[test]
+    fn only_an_own_account_its_owner_authorises_is_prompted() {
+        let mut declared = rules(ExistingAccount, GuestAccount);
+        assert!(declared.prompted(ExistingAccount));
+        assert!(!declared.prompted(GuestAccount));
+        declared.with_account.authorised_by = Authoriser::Admin;
+        assert!(!declared.prompted(ExistingAccount));
     }
 
     #[test]

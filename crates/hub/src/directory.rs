@@ -17,7 +17,7 @@ use switchboard_core::{
     Connection, ConnectionId, Conversation, ConversationId, ExternalChatId, Person, PersonId,
     Platform, Portal, SyncStatus,
 };
-use switchboard_platform::{Actor, ConnectionContext, Credentials};
+use switchboard_platform::{Actor, ConnectionContext, Credentials, EventSubscription};
 use switchboard_secrets::SecretString;
 use switchboard_store::{AccountIdentity, Store, StoreError};
 
@@ -45,7 +45,7 @@ struct Entries {
     restricted: Option<Arc<HashSet<PersonId>>>,
     contexts: HashMap<ConnectionId, Option<ConnectionContext>>,
     webhook_secrets: HashMap<(ConnectionId, String), Option<SecretString>>,
-    subscriptions: HashMap<ConnectionId, Vec<String>>,
+    subscriptions: HashMap<ConnectionId, Vec<EventSubscription>>,
     identities: HashMap<(ConnectionId, Platform, String), Option<AccountIdentity>>,
     actors: HashMap<(PersonId, Platform), Option<Actor>>,
     people: HashMap<PersonId, Option<Person>>,
@@ -180,19 +180,22 @@ impl Directory {
         .await
     }
 
-    /// The ids of the event subscriptions held for a connection, which its webhooks are
-    /// checked against.
+    /// The event subscriptions held for a connection, which its webhooks are checked against.
     pub async fn subscriptions(
         &self,
         store: &Store,
         connection: ConnectionId,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<EventSubscription>, StoreError> {
         self.cached(store, |e| &mut e.subscriptions, connection, async {
             Ok(store
                 .event_subscriptions(connection)
                 .await?
                 .into_iter()
-                .map(|subscription| subscription.id)
+                .map(|subscription| EventSubscription {
+                    id: subscription.id,
+                    resource: subscription.resource,
+                    expires_at: subscription.expires_at,
+                })
                 .collect())
         })
         .await

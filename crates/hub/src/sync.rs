@@ -293,6 +293,9 @@ pub struct Plan {
     pub kind: RepresentationKind,
     /// Synced already: the sync would do nothing.
     pub synced: bool,
+    /// The sync prompts the person to authorise their own account, rather than creating or
+    /// taking over the representation at once.
+    pub prompts: bool,
 }
 
 /// What a sync of the person on `platform` would do, without doing it or asking the platform:
@@ -306,9 +309,8 @@ pub async fn plan(state: &AppState, id: PersonId, platform: Platform) -> Result<
     }
     let module = module(state, platform)?;
     let accounts = state.store.accounts_of_person(id).await?;
-    let ruled = module
-        .rules()
-        .representation(own_account(&accounts, platform).is_some());
+    let rules = module.rules();
+    let ruled = rules.representation(own_account(&accounts, platform).is_some());
     let (kind, synced) = match state.store.representation(id, platform).await? {
         Some(recorded) if recorded.status != SyncStatus::NotCreated => {
             (recorded.kind, recorded.status == SyncStatus::Synced)
@@ -322,6 +324,7 @@ pub async fn plan(state: &AppState, id: PersonId, platform: Platform) -> Result<
         person,
         kind,
         synced,
+        prompts: rules.prompted(kind),
     })
 }
 
@@ -373,11 +376,15 @@ pub async fn sync(
     }
     match representation.kind {
         RepresentationKind::Unsupported => Err(SyncError::Unsupported(platform.display_name())),
-        RepresentationKind::ExistingAccount => {
+        kind if module.rules().prompted(kind) => {
             refuse_early(&representation, SyncEvent::ConsentRequested)?;
             prompt(state, &person, &accounts, platform, actor).await
         }
-        RepresentationKind::GuestAccount | RepresentationKind::Bot => {
+        // A guest or a bot the hub creates, or an own account the admin's grant lets it act
+        // as.
+        RepresentationKind::GuestAccount
+        | RepresentationKind::Bot
+        | RepresentationKind::ExistingAccount => {
             // A bot may need consent and a guest never does: check the event the kind leads to.
             let event = if representation.kind == RepresentationKind::Bot {
                 SyncEvent::ConsentRequested
@@ -399,11 +406,13 @@ pub async fn sync(
             }
             // A failed guest or bot, or a bot whose approval link expired, may have left
             // something on the platform (an app never approved, a guest whose token broke):
-            // remove it before creating another.
-            if matches!(
-                representation.status,
-                SyncStatus::Failed { .. } | SyncStatus::Pending
-            ) {
+            // remove it before creating another. A person's own account is never removed.
+            if representation.kind.created_by_hub()
+                && matches!(
+                    representation.status,
+                    SyncStatus::Failed { .. } | SyncStatus::Pending
+                )
+            {
                 remove_from_platform(
                     state,
                     id,
@@ -540,6 +549,9 @@ impl Provision {
                 keep_webhook_secrets(state, platform, &credentials).await?;
                 let created = match self.kind {
                     RepresentationKind::GuestAccount => "guest account created",
+                    RepresentationKind::ExistingAccount => {
+                        "own account acted as through the admin's grant"
+                    }
                     _ => "bot created",
                 };
                 state
@@ -777,13 +789,13 @@ pub async fn auto_prompt(
         return Ok(false);
     }
     let representation = state.store.representation(id, platform).await?;
+    let rules = module(state, platform)?.rules();
     let waits_for_person = match &representation {
-        Some(r) => r.kind == RepresentationKind::ExistingAccount && r.status != SyncStatus::Synced,
+        Some(r) => rules.prompted(r.kind) && r.status != SyncStatus::Synced,
         None => {
             let accounts = state.store.accounts_of_person(id).await?;
             let existing = own_account(&accounts, platform).is_some();
-            module(state, platform)?.rules().representation(existing)
-                == RepresentationKind::ExistingAccount
+            rules.prompted(rules.representation(existing))
         }
     };
     if !waits_for_person {
@@ -827,7 +839,10 @@ pub async fn reprompt(
         .await?
         .into_iter()
         .filter(|r| {
-            r.kind == RepresentationKind::ExistingAccount
+            state
+                .platforms
+                .get(r.platform)
+                .is_some_and(|module| module.rules().prompted(r.kind))
                 && matches!(r.status, SyncStatus::Pending | SyncStatus::Failed { .. })
         })
         .map(|r| r.platform)

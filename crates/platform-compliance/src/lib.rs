@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_core::{
-    Block, Connection, ConnectionId, Email, ExternalChatId, ExternalUserId, ImportScope, Inline,
-    Mention, RepresentationKind, RichText, Timestamp,
+    Authoriser, Block, Connection, ConnectionId, Email, ExternalChatId, ExternalUserId,
+    ImportScope, Inline, Mention, RepresentationKind, RichText, Timestamp,
 };
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, EventEnvelope,
@@ -340,13 +340,16 @@ impl<D: Driver> Connected<D> {
         view
     }
 
-    /// The subscriptions through which the platform delivers the connection's events, made now.
-    pub async fn subscribe(&self) -> Vec<EventSubscription> {
+    /// The subscriptions through which the platform delivers the connection's events, made now,
+    /// with the accounts of `watched` as the hub's synced representations.
+    pub async fn subscribe(&self, watched: &[&Representation]) -> Vec<EventSubscription> {
+        let watched: Vec<ExternalUserId> = watched.iter().map(|r| r.account.clone()).collect();
         self.driver
             .platform()
             .maintain_subscriptions(
                 &self.connection,
                 &self.driver.events_url(),
+                &watched,
                 &[],
                 self.driver.now().await,
             )
@@ -366,8 +369,8 @@ impl<D: Driver> Connected<D> {
     /// A member writes `text` to a representation named `name` in their direct chat, and the
     /// platform delivers it: what the checks of inbound deliveries start from.
     pub async fn a_persons_message(&self, name: &str, text: &str) -> Delivered {
-        let held = self.subscribe().await;
         let representation = self.represent(name).await;
+        let held = self.subscribe(&[&representation]).await;
         let person = self.members().await.remove(0);
         let chat = self.direct_chat(&representation.actor(), &person.id).await;
         let written = self.driver.post_as(&person, &chat, text).await;
@@ -392,7 +395,7 @@ impl<D: Driver> Connected<D> {
         let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
         loop {
             for mut request in self.driver.deliveries() {
-                request.held_subscriptions = held.iter().map(|s| s.id.clone()).collect();
+                request.held_subscriptions = held.to_vec();
                 let Ok(envelopes) = platform.split_webhook(&request) else {
                     continue;
                 };
@@ -768,7 +771,7 @@ pub async fn existing_accounts_are_authorized_by_their_owner<D: Driver>() {
         matches!(&wrong, Err(PlatformError::Rejected(_))),
         "{wrong:?}"
     );
-    let refused = platform
+    let taken_over = platform
         .provision_representation(
             &h.connection,
             &ProvisionRequest {
@@ -779,10 +782,18 @@ pub async fn existing_accounts_are_authorized_by_their_owner<D: Driver>() {
             },
         )
         .await;
-    assert!(
-        matches!(refused, Err(PlatformError::Rejected(_))),
-        "{refused:?}"
-    );
+    // Without the owner's authorisation the hub may act as the account only where the admin's
+    // grant covers every account of the connection.
+    match platform.rules().with_account.authorised_by {
+        Authoriser::Owner => assert!(
+            matches!(taken_over, Err(PlatformError::Rejected(_))),
+            "{taken_over:?}"
+        ),
+        Authoriser::Admin => match taken_over {
+            Ok(Provisioning::Ready { account, .. }) => assert_eq!(account, owner.id),
+            other => panic!("the admin's grant takes over the account at once, not {other:?}"),
+        },
+    }
 
     let acting = Actor::Representation {
         account: owner.id.clone(),
@@ -1091,11 +1102,11 @@ pub async fn messages_since_reads_what_was_missed<D: Driver>() {
 pub async fn handshakes_are_answered<D: Driver>() {
     let h = Connected::<D>::start().await;
     let platform = h.driver.platform();
-    let held = h.subscribe().await;
+    let held = h.subscribe(&[]).await;
     let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
     loop {
         let challenge = h.driver.deliveries().into_iter().find_map(|mut request| {
-            request.held_subscriptions = held.iter().map(|s| s.id.clone()).collect();
+            request.held_subscriptions = held.to_vec();
             match platform.verify_webhook(&h.connection, &request) {
                 Ok(WebhookVerdict::Challenge(token)) => Some(token),
                 _ => None,
@@ -1285,8 +1296,8 @@ pub async fn tampered_webhooks_are_refused<D: Driver>() {
 pub async fn the_hubs_own_post_is_announced<D: Driver>() {
     let h = Connected::<D>::start().await;
     let platform = h.driver.platform();
-    let held = h.subscribe().await;
     let representation = h.represent("Mo Elsewhere").await;
+    let held = h.subscribe(&[&representation]).await;
     let person = h.members().await.remove(0);
     let chat = h.direct_chat(&representation.actor(), &person.id).await;
     let posted = platform
@@ -1313,7 +1324,9 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
     let platform = h.driver.platform();
     let events_url = h.driver.events_url();
     let now = h.driver.now().await;
-    let made = h.subscribe().await;
+    let watcher = h.represent("Wes Watcher").await;
+    let watched = [watcher.account.clone()];
+    let made = h.subscribe(&[&watcher]).await;
     if made.is_empty() {
         let held = vec![EventSubscription {
             id: "held-elsewhere".to_owned(),
@@ -1322,7 +1335,7 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
         }];
         assert_eq!(
             platform
-                .maintain_subscriptions(&h.connection, &events_url, &held, now)
+                .maintain_subscriptions(&h.connection, &events_url, &watched, &held, now)
                 .await
                 .unwrap(),
             held
@@ -1335,7 +1348,7 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
     }
     assert!(made.iter().all(|s| s.expires_at > now), "{made:?}");
     let kept = platform
-        .maintain_subscriptions(&h.connection, &events_url, &made, now)
+        .maintain_subscriptions(&h.connection, &events_url, &watched, &made, now)
         .await
         .unwrap();
     assert_eq!(kept, made, "young subscriptions are kept as they are");
@@ -1347,7 +1360,7 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
         })
         .collect();
     let renewed = platform
-        .maintain_subscriptions(&h.connection, &events_url, &nearly_expired, now)
+        .maintain_subscriptions(&h.connection, &events_url, &watched, &nearly_expired, now)
         .await
         .unwrap();
     assert_eq!(
@@ -1370,7 +1383,7 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
         .await
         .expect("a subscription already gone counts as removed");
     let remade = platform
-        .maintain_subscriptions(&h.connection, &events_url, &nearly_expired, now)
+        .maintain_subscriptions(&h.connection, &events_url, &watched, &nearly_expired, now)
         .await
         .unwrap();
     assert!(!remade.is_empty());

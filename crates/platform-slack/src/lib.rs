@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_core::{
-    Abilities, Clock, Email, ExternalChatId, ExternalUserId, ImportScope, Noun, Platform,
-    PlatformRules, PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
+    Abilities, Authoriser, Clock, Email, ExternalChatId, ExternalUserId, ImportScope, Noun,
+    Platform, PlatformRules, PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
 };
 use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
@@ -182,6 +182,8 @@ const RULES: PlatformRules = {
             mention: true,
             file: false,
         },
+        // Each bot's app is approved by an admin of the workspace, never by the person.
+        authorised_by: Authoriser::Admin,
     };
     PlatformRules {
         import: ImportScope::AllUsers,

@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard_core::{
-    Abilities, Email, ExternalChatId, ExternalUserId, ImportScope, Noun, Platform, PlatformRules,
-    PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
+    Abilities, Authoriser, Email, ExternalChatId, ExternalUserId, ImportScope, Noun, Platform,
+    PlatformRules, PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
 };
 use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
@@ -150,6 +150,7 @@ const RULES: PlatformRules = {
                 many: "own accounts",
             },
             abilities: ABILITIES,
+            authorised_by: Authoriser::Owner,
         },
         without_account: RepresentationRule {
             kind: RepresentationKind::GuestAccount,
@@ -158,6 +159,7 @@ const RULES: PlatformRules = {
                 many: "guest accounts",
             },
             abilities: ABILITIES,
+            authorised_by: Authoriser::Admin,
         },
         words: PlatformWords {
             connection: Noun {
@@ -366,6 +368,7 @@ impl ChatPlatform for TeamsPlatform {
         &self,
         connection: &ConnectionContext,
         events_url: &str,
+        _watched: &[ExternalUserId],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {

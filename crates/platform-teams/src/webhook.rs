@@ -110,7 +110,11 @@ pub(crate) fn verify(
                 item.subscription_id
             )));
         }
-        if !request.held_subscriptions.contains(&item.subscription_id) {
+        if !request
+            .held_subscriptions
+            .iter()
+            .any(|held| held.id == item.subscription_id)
+        {
             return Err(PlatformError::BadWebhook(format!(
                 "subscription {} is not one this connection holds",
                 item.subscription_id
@@ -323,7 +327,15 @@ mod tests {
             headers: http_headers(),
             query: query.map(str::to_owned),
             body: body.as_bytes().to_vec(),
-            held_subscriptions: vec!["s1".to_owned()],
+            held_subscriptions: vec![held("s1")],
+        }
+    }
+
+    fn held(id: &str) -> crate::EventSubscription {
+        crate::EventSubscription {
+            id: id.to_owned(),
+            resource: "/chats/getAllMessages".to_owned(),
+            expires_at: switchboard_core::Timestamp::from_unix_millis(0),
         }
     }
 
@@ -361,7 +373,7 @@ mod tests {
         assert!(verify(&request(None, &body("secret", "")), "secret").is_err());
         assert!(verify(&request(None, "{}"), "secret").is_err());
         let mut elsewhere = request(None, &body("secret", "secret"));
-        elsewhere.held_subscriptions = vec!["s2".to_owned()];
+        elsewhere.held_subscriptions = vec![held("s2")];
         assert_eq!(
             verify(&elsewhere, "secret"),
             Err(PlatformError::BadWebhook(

@@ -16,9 +16,9 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use switchboard_core::{Email, ExternalChatId, ExternalUserId, RichText, Timestamp};
 use switchboard_platform::{
-    Actor, ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowStep,
-    ImportRequest, InboundKind, MessageRef, OutboundMessage, PlatformError, Prompt,
-    ProvisionRequest, Provisioning, WebhookRequest, WebhookVerdict,
+    Actor, ChatPlatform, ConnectionContext, Credentials, EventSubscription, FlowContext,
+    FlowOutcome, FlowStep, ImportRequest, InboundKind, MessageRef, OutboundMessage, PlatformError,
+    Prompt, ProvisionRequest, Provisioning, WebhookRequest, WebhookVerdict,
 };
 use switchboard_platform_compliance::{
     Connected, Driver, NativeUser, SeenMessage, Tampered, UserKind, compliance_tests,
@@ -429,7 +429,7 @@ impl Driver for TeamsDriver {
             ..genuine.clone()
         };
         let foreign_subscription = WebhookRequest {
-            held_subscriptions: vec!["another-subscription".to_owned()],
+            held_subscriptions: vec![held_subscription("another-subscription")],
             ..genuine.clone()
         };
         Tampered {
@@ -983,7 +983,7 @@ async fn next_delivery(world: &World, keep: impl Fn(&WebhookRequest) -> bool) ->
 
 fn held(request: WebhookRequest, subscription: &str) -> WebhookRequest {
     WebhookRequest {
-        held_subscriptions: vec![subscription.to_owned()],
+        held_subscriptions: vec![held_subscription(subscription)],
         ..request
     }
 }
@@ -1303,4 +1303,13 @@ async fn failures_are_classified_retried_and_throttling_honoured() {
         teams.check_health(&empty).await.unwrap_err(),
         PlatformError::MissingCredential(credential::ACCESS_TOKEN)
     );
+}
+
+/// A subscription the hub holds, as the webhook handler hands it to the module.
+fn held_subscription(id: &str) -> EventSubscription {
+    EventSubscription {
+        id: id.to_owned(),
+        resource: "/chats/getAllMessages".to_owned(),
+        expires_at: Timestamp::from_unix_millis(0),
+    }
 }

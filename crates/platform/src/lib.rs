@@ -275,12 +275,15 @@ pub trait ChatPlatform: Send + Sync {
 
     /// Creates or renews the subscriptions through which the platform sends this connection's
     /// events to `events_url`, given those that exist (`current`) and the time `now`, and
-    /// returns those that exist afterwards. Platforms whose events need no subscription by API
-    /// keep the default.
+    /// returns those that exist afterwards. `watched` are the accounts of the connection's
+    /// synced representations: a platform whose subscriptions each watch one account (Google's
+    /// Workspace Events) keeps one per account, and drops those of accounts no longer watched.
+    /// Platforms whose events need no subscription by API keep the default.
     async fn maintain_subscriptions(
         &self,
         _connection: &ConnectionContext,
         _events_url: &str,
+        _watched: &[ExternalUserId],
         current: &[EventSubscription],
         _now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {

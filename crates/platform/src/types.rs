@@ -232,10 +232,11 @@ pub struct WebhookRequest {
     pub headers: http::HeaderMap,
     pub query: Option<String>,
     pub body: Vec<u8>,
-    /// The ids of the event subscriptions the hub holds for the connection (see
+    /// The event subscriptions the hub holds for the connection (see
     /// [`crate::ChatPlatform::maintain_subscriptions`]): a platform whose deliveries name their
-    /// subscription refuses one for any other, which no one the hub asked is sending.
-    pub held_subscriptions: Vec<String>,
+    /// subscription refuses one for any other, which no one the hub asked is sending, and may
+    /// read from the subscription what it watches (the account a delivery is addressed to).
+    pub held_subscriptions: Vec<EventSubscription>,
 }
 
 /// What to do with a verified webhook.

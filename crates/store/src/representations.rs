@@ -1,8 +1,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use switchboard_core::{
-    ExternalUserId, PersonId, Platform, Representation, RepresentationKind, SyncEvent, SyncStatus,
-    SyncStatusCode, Timestamp, Transition,
+    ConnectionId, ExternalUserId, PersonId, Platform, Representation, RepresentationKind,
+    SyncEvent, SyncStatus, SyncStatusCode, Timestamp, Transition,
 };
 use switchboard_secrets::SecretString;
 
@@ -370,6 +370,28 @@ impl Store {
             }
         };
         rows.iter().map(representation_from_row).collect()
+    }
+
+    /// The accounts of the synced representations on a connection, ordered: those the relay acts
+    /// as there, whose events a platform may need watched one by one.
+    pub async fn synced_accounts_on(
+        &self,
+        connection: ConnectionId,
+    ) -> Result<Vec<ExternalUserId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.external_id FROM representations r JOIN accounts a ON a.id = r.account_id \
+             WHERE a.connection_id = $1 AND r.status = 'synced' ORDER BY a.external_id",
+        )
+        .bind(connection.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ExternalUserId::new(
+                    row.try_get::<String, _>("external_id")?,
+                ))
+            })
+            .collect()
     }
 
     /// Applies `event` to the representation inside `tx` and records the transition.

@@ -287,9 +287,11 @@ fn sync_sentence(platforms: &PlatformRegistry, plan: &Plan, platform: Platform) 
         return format!("{name} is synced on {on} already: there is nothing to do");
     }
     match plan.kind {
-        RepresentationKind::ExistingAccount => {
-            format!("Prompt {name} to link their {on} account")
-        }
+        _ if plan.prompts => format!("Prompt {name} to link their {on} account"),
+        kind if !kind.created_by_hub() => format!(
+            "Sync {name}'s {} in {on}",
+            platforms.called(platform, kind).one
+        ),
         kind => format!(
             "Create a {} for {name} in {on}",
             platforms.called(platform, kind).one
@@ -302,17 +304,22 @@ fn sync_sentence(platforms: &PlatformRegistry, plan: &Plan, platform: Platform) 
 fn bulk_sentence(platforms: &PlatformRegistry, plans: &[Plan], platform: Platform) -> String {
     let on = platform.display_name();
     let mut parts = Vec::new();
-    for kind in [RepresentationKind::GuestAccount, RepresentationKind::Bot] {
-        let n = plans.iter().filter(|p| !p.synced && p.kind == kind).count();
+    for kind in RepresentationKind::ALL {
+        let n = plans
+            .iter()
+            .filter(|p| !p.synced && !p.prompts && p.kind == kind)
+            .count();
         if n > 0 {
             let called = platforms.called(platform, kind).counted(n);
-            parts.push(format!("create {n} {called} in {on}"));
+            let verb = if kind.created_by_hub() {
+                "create"
+            } else {
+                "sync"
+            };
+            parts.push(format!("{verb} {n} {called} in {on}"));
         }
     }
-    let prompted = plans
-        .iter()
-        .filter(|p| !p.synced && p.kind == RepresentationKind::ExistingAccount)
-        .count();
+    let prompted = plans.iter().filter(|p| !p.synced && p.prompts).count();
     if prompted > 0 {
         parts.push(format!(
             "prompt {} to link their {on} account",

@@ -55,8 +55,10 @@ struct ReadBack {
 }
 
 impl Relay {
-    /// A person's representation was synced: what was held for it goes out now.
+    /// A person's representation was synced: what was held for it goes out now, and the
+    /// account's events are subscribed to where the platform watches each account.
     pub async fn representation_synced(&self, store: &Store, person: PersonId) {
+        self.subscriptions.notify_one();
         match store.release_held(person).await {
             Ok(0) => {}
             Ok(released) => {
@@ -195,8 +197,9 @@ async fn maintain_once(state: &AppState) -> Result<(), switchboard_store::StoreE
             })
             .collect();
         let url = events_url(&state.public_url, connection.platform);
+        let watched = state.store.synced_accounts_on(connection.id).await?;
         match module
-            .maintain_subscriptions(&context, &url, &current, state.clock.now())
+            .maintain_subscriptions(&context, &url, &watched, &current, state.clock.now())
             .await
         {
             Ok(kept) if kept == current => {}
