@@ -99,6 +99,16 @@ pub enum Authoriser {
     Admin,
 }
 
+impl Authoriser {
+    /// The stable name used in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Authoriser::Owner => "owner",
+            Authoriser::Admin => "admin",
+        }
+    }
+}
+
 /// How a person is represented on a platform in one case (with or without an account there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RepresentationRule {

@@ -8,6 +8,7 @@ const AUTO_SYNC: &str = "auto_sync";
 const AUTO_PROMPT: &str = "auto_prompt";
 const PROMPT_THROTTLE_HOURS: &str = "prompt_throttle_hours";
 const PROMPT_TEXT: &str = "prompt_text";
+const PROMPT_OWN_ACCOUNTS: &str = "prompt_own_accounts";
 
 /// What the hub says when it prompts someone, unless the admin wrote their own.
 pub const DEFAULT_PROMPT_TEXT: &str = "Colleagues on other chat platforms want to reach you \
@@ -27,6 +28,10 @@ pub struct SyncSettings {
     /// The least time between two automatic prompts to one person.
     pub prompt_throttle_hours: i64,
     pub prompt_text: String,
+    /// Prompt people to link their own account even where the admin's grant for the whole
+    /// connection would let the hub act as it at once (see `Authoriser::Admin`): each person
+    /// then agrees for themselves.
+    pub prompt_own_accounts: bool,
     /// The e-mail addresses of the people who may not write through the hub, in order: what
     /// they write is not relayed (they are told so), nor are they synced or prompted
     /// automatically. What others write to them is still delivered.
@@ -40,6 +45,7 @@ impl Default for SyncSettings {
             auto_prompt: false,
             prompt_throttle_hours: 24,
             prompt_text: DEFAULT_PROMPT_TEXT.to_owned(),
+            prompt_own_accounts: false,
             restricted_users: Vec::new(),
         }
     }
@@ -53,6 +59,7 @@ impl SyncSettings {
             "auto_prompt": self.auto_prompt,
             "prompt_throttle_hours": self.prompt_throttle_hours,
             "prompt_text": self.prompt_text,
+            "prompt_own_accounts": self.prompt_own_accounts,
             "restricted_users": self.restricted_users,
         })
     }
@@ -73,6 +80,7 @@ impl SyncSettings {
                 .setting(PROMPT_TEXT)
                 .await?
                 .unwrap_or(defaults.prompt_text),
+            prompt_own_accounts: prompt_own_accounts(store).await?,
             restricted_users: restricted_emails(store).await?,
         })
     }
@@ -90,8 +98,20 @@ impl SyncSettings {
                 &self.prompt_throttle_hours.to_string(),
             )
             .await?;
+        store
+            .set_setting(PROMPT_OWN_ACCOUNTS, &self.prompt_own_accounts.to_string())
+            .await?;
         store.set_setting(PROMPT_TEXT, &self.prompt_text).await
     }
+}
+
+/// Whether people are prompted for their own accounts even where the admin's grant covers
+/// them (see [`SyncSettings::prompt_own_accounts`]); read alone, as every sync asks it.
+pub async fn prompt_own_accounts(store: &Store) -> Result<bool, StoreError> {
+    Ok(store
+        .setting(PROMPT_OWN_ACCOUNTS)
+        .await?
+        .is_some_and(|value| value == "true"))
 }
 
 async fn restricted_emails(store: &Store) -> Result<Vec<String>, StoreError> {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use switchboard_core::{
     Account, AccountKind, ChosenBy, ConnectionId, ExternalUserId, Person, PersonId, Platform,
-    Primary, PrimaryChoice, Representation, RepresentationKind, SyncEvent, SyncStatus,
-    SyncStatusCode, Timestamp, primary_choice,
+    PlatformRules, Primary, PrimaryChoice, Representation, RepresentationKind, SyncEvent,
+    SyncStatus, SyncStatusCode, Timestamp, primary_choice,
 };
 use switchboard_platform::{
     ChatPlatform, ConnectionContext, Credentials, FlowContext, FlowOutcome, FlowState, FlowStep,
@@ -286,6 +286,22 @@ async fn person(state: &AppState, id: PersonId) -> Result<Person, SyncError> {
     state.store.person(id).await?.ok_or(SyncError::NoPerson(id))
 }
 
+/// Whether a representation of `kind` under `rules` waits for its owner to authorise it through
+/// a prompt: as the platform declares, or, for an own account the admin's grant would cover,
+/// as the admin's setting says (see [`crate::settings::SyncSettings::prompt_own_accounts`]).
+async fn prompted(
+    state: &AppState,
+    rules: &PlatformRules,
+    kind: RepresentationKind,
+) -> Result<bool, StoreError> {
+    if rules.prompted(kind) {
+        return Ok(true);
+    }
+    Ok(kind == RepresentationKind::ExistingAccount
+        && rules.rule_of(kind).is_some()
+        && crate::settings::prompt_own_accounts(&state.store).await?)
+}
+
 /// What a sync would do, for the admin to confirm before it does it.
 pub struct Plan {
     pub person: Person,
@@ -320,11 +336,12 @@ pub async fn plan(state: &AppState, id: PersonId, platform: Platform) -> Result<
     if kind == RepresentationKind::Unsupported {
         return Err(SyncError::Unsupported(platform.display_name()));
     }
+    let prompts = prompted(state, &rules, kind).await?;
     Ok(Plan {
         person,
         kind,
         synced,
-        prompts: rules.prompted(kind),
+        prompts,
     })
 }
 
@@ -374,9 +391,10 @@ pub async fn sync(
     if representation.status == SyncStatus::Synced {
         return Ok(SyncOutcome::AlreadySynced);
     }
+    let prompts = prompted(state, &module.rules(), representation.kind).await?;
     match representation.kind {
         RepresentationKind::Unsupported => Err(SyncError::Unsupported(platform.display_name())),
-        kind if module.rules().prompted(kind) => {
+        _ if prompts => {
             refuse_early(&representation, SyncEvent::ConsentRequested)?;
             prompt(state, &person, &accounts, platform, actor).await
         }
@@ -791,11 +809,11 @@ pub async fn auto_prompt(
     let representation = state.store.representation(id, platform).await?;
     let rules = module(state, platform)?.rules();
     let waits_for_person = match &representation {
-        Some(r) => rules.prompted(r.kind) && r.status != SyncStatus::Synced,
+        Some(r) => r.status != SyncStatus::Synced && prompted(state, &rules, r.kind).await?,
         None => {
             let accounts = state.store.accounts_of_person(id).await?;
             let existing = own_account(&accounts, platform).is_some();
-            rules.prompted(rules.representation(existing))
+            prompted(state, &rules, rules.representation(existing)).await?
         }
     };
     if !waits_for_person {
@@ -833,20 +851,19 @@ pub async fn reprompt(
 ) -> Result<Vec<Platform>, SyncError> {
     let person = person(state, id).await?;
     let accounts = state.store.accounts_of_person(id).await?;
-    let waiting: Vec<Platform> = state
-        .store
-        .representations_of(id)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            state
-                .platforms
-                .get(r.platform)
-                .is_some_and(|module| module.rules().prompted(r.kind))
-                && matches!(r.status, SyncStatus::Pending | SyncStatus::Failed { .. })
-        })
-        .map(|r| r.platform)
-        .collect();
+    let mut waiting: Vec<Platform> = Vec::new();
+    for representation in state.store.representations_of(id).await? {
+        let Some(module) = state.platforms.get(representation.platform) else {
+            continue;
+        };
+        if matches!(
+            representation.status,
+            SyncStatus::Pending | SyncStatus::Failed { .. }
+        ) && prompted(state, &module.rules(), representation.kind).await?
+        {
+            waiting.push(representation.platform);
+        }
+    }
     if waiting.is_empty() {
         return Err(SyncError::NothingToReprompt);
     }

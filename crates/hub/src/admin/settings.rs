@@ -15,6 +15,7 @@ pub struct SettingsChange {
     pub auto_prompt: Option<bool>,
     pub prompt_throttle_hours: Option<i64>,
     pub prompt_text: Option<String>,
+    pub prompt_own_accounts: Option<bool>,
     /// Replaces the list of restricted people, by e-mail address.
     pub restricted_users: Option<Vec<String>>,
 }
@@ -58,6 +59,9 @@ pub async fn change_settings(
     };
     settings.auto_sync = change.auto_sync.unwrap_or(settings.auto_sync);
     settings.auto_prompt = change.auto_prompt.unwrap_or(settings.auto_prompt);
+    settings.prompt_own_accounts = change
+        .prompt_own_accounts
+        .unwrap_or(settings.prompt_own_accounts);
     settings.save(&state.store).await?;
     if let Some(people) = restricted {
         let ids: Vec<PersonId> = people.iter().map(|(id, _)| *id).collect();

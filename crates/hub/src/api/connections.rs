@@ -133,6 +133,7 @@ fn rules_json(rules: &PlatformRules, pace: Option<&str>) -> Value {
         json!({
             "kind": rule.kind.as_str(),
             "called": noun(rule.called),
+            "authorised_by": rule.authorised_by.as_str(),
             "abilities": rule.abilities.named().into_iter()
                 .map(|(name, able)| (name.to_owned(), Value::Bool(able)))
                 .collect::<serde_json::Map<_, _>>(),

@@ -167,9 +167,10 @@ fn schemas() -> Value {
             "one": { "type": "string" },
             "many": { "type": "string" },
         })),
-        "RepresentationRule": object(&["kind", "called", "abilities"], json!({
+        "RepresentationRule": object(&["kind", "called", "authorised_by", "abilities"], json!({
             "kind": { "type": "string", "enum": KINDS },
             "called": reference("Noun"),
+            "authorised_by": { "type": "string", "enum": ["owner", "admin"], "description": "who agrees that the hub acts as it: the person through a prompt (`owner`), or the admin once for the whole connection (`admin`), when it is synced at once" },
             "abilities": object(&["edit", "delete", "react", "thread", "mention", "file"], json!({
                 "edit": { "type": "boolean" },
                 "delete": { "type": "boolean" },
@@ -478,11 +479,12 @@ fn schemas() -> Value {
             "expires_at": timestamp,
         })),
         "ConsentList": object(&["consents"], json!({ "consents": array_of(reference("PendingConsent")) })),
-        "Settings": object(&["auto_sync", "auto_prompt", "prompt_throttle_hours", "prompt_text", "restricted_users"], json!({
+        "Settings": object(&["auto_sync", "auto_prompt", "prompt_throttle_hours", "prompt_text", "prompt_own_accounts", "restricted_users"], json!({
             "auto_sync": { "type": "boolean" },
             "auto_prompt": { "type": "boolean", "description": "prompt an unsynced person who writes to someone on a platform they are not synced to, at most once per throttle period" },
             "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
             "prompt_text": { "type": "string" },
+            "prompt_own_accounts": { "type": "boolean", "description": "prompt people to link their own account even where the connection's admin grant lets the hub act as it at once (a platform whose rules say `authorised_by: admin`)" },
             "restricted_users": restricted_users,
         })),
         "RelayStatus": object(&["inbox", "outbox", "retrying", "dead_letters"], json!({
@@ -519,6 +521,7 @@ fn schemas() -> Value {
                 "auto_prompt": { "type": "boolean" },
                 "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
                 "prompt_text": { "type": "string", "minLength": 1, "maxLength": 1000 },
+                "prompt_own_accounts": { "type": "boolean" },
                 "restricted_users": restricted_users,
             },
         },

@@ -65,6 +65,7 @@ async fn show(
                     legend { "Automatic actions" }
                     label.check { input type="checkbox" name="auto_sync" value="on" checked[settings.auto_sync]; "Auto-sync: represent every imported person on their secondary platforms, and reset leavers" }
                     label.check { input type="checkbox" name="auto_prompt" value="on" checked[settings.auto_prompt]; "Auto-prompt: prompt unsynced people when they message synced ones" }
+                    label.check { input type="checkbox" name="prompt_own_accounts" value="on" checked[settings.prompt_own_accounts]; "Ask first: prompt people to link their own account even where the platform's admin grant lets the hub act as it at once" }
                     label for="throttle" { "Prompt a person at most once every (hours)" }
                     input #throttle type="number" name="prompt_throttle_hours" min="1" max=(MAX_PROMPT_THROTTLE_HOURS) value=(settings.prompt_throttle_hours) required;
                     label for="prompt-text" { "Prompt text" }
@@ -226,6 +227,7 @@ async fn save(
         auto_prompt: Some(fields.get("auto_prompt") == Some("on")),
         prompt_throttle_hours: Some(hours),
         prompt_text: fields.get("prompt_text").map(str::to_owned),
+        prompt_own_accounts: Some(fields.get("prompt_own_accounts") == Some("on")),
         restricted_users: None,
     };
     change_settings(&state, &session.caller(), change).await?;
@@ -267,6 +269,7 @@ async fn change_restricted(
         auto_prompt: None,
         prompt_throttle_hours: None,
         prompt_text: None,
+        prompt_own_accounts: None,
         restricted_users: Some(restricted),
     };
     change_settings(state, &session.caller(), change).await?;

@@ -385,7 +385,8 @@ const REORDER_WAIT: Duration = Duration::from_millis(500);
 
 /// Acts on what a platform says of a subscription: events it may have lost are read back from
 /// the connection's recently active chats; a subscription removed or due for renewal is handed
-/// to the upkeep, which creates or renews it at once.
+/// to the upkeep, which creates or renews it at once, and what was written while a removed one
+/// was gone is read back shortly after.
 async fn subscription_changed(
     state: &AppState,
     context: &ConnectionContext,
@@ -419,6 +420,13 @@ async fn subscription_changed(
         .replace_event_subscriptions(connection, &kept)
         .await?;
     state.relay.connection_changed();
+    if change == SubscriptionChange::Removed {
+        // Nothing was delivered from the moment the subscription went until the upkeep makes
+        // it anew: what was written meanwhile is read back once it exists again.
+        state
+            .relay
+            .redelivered(connection, now.unix_millis().saturating_mul(1000));
+    }
     Ok(())
 }
 

@@ -81,6 +81,7 @@ pub fn native(platform: &str) -> Box<dyn Native> {
     match platform {
         "slack" => Box::new(Slack),
         "teams" => Box::new(Teams),
+        "google_chat" => Box::new(GoogleChat),
         other => panic!("no simulated client for {other}: add one in tests/common/native.rs"),
     }
 }
@@ -461,5 +462,233 @@ impl Native for Teams {
                 Some(json!({ "reactionType": emoji })),
             )
             .await;
+    }
+}
+
+/// Google Chat's own client: spaces set up and read through the Chat API as the person.
+struct GoogleChat;
+
+impl GoogleChat {
+    /// Every page of a list, by its `nextPageToken`.
+    async fn all(world: &World, token: &str, path: &str, field: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let page = world
+                .google_chat(
+                    reqwest::Method::GET,
+                    &format!("{path}{separator}pageSize=100&pageToken={page_token}"),
+                    token,
+                    None,
+                )
+                .await;
+            items.extend(page[field].as_array().cloned().unwrap_or_default());
+            match page["nextPageToken"].as_str() {
+                Some(next) if !next.is_empty() => page_token = next.to_owned(),
+                _ => return items,
+            }
+        }
+    }
+
+    /// A user's id without the `users/` of their resource name.
+    fn user_id(name: &str) -> String {
+        name.trim_start_matches("users/").to_owned()
+    }
+}
+
+#[async_trait]
+impl Native for GoogleChat {
+    fn platform(&self) -> &'static str {
+        "google_chat"
+    }
+
+    /// The Chat API has no "who am I"; Google's OpenID Connect user info names the token's user
+    /// by the id the Chat API uses.
+    async fn me(&self, world: &World, token: &str) -> String {
+        world.google_user_info(token).await["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn open_chat(&self, world: &World, token: &str, accounts: &[&str]) -> String {
+        let kind = if accounts.len() == 1 {
+            "DIRECT_MESSAGE"
+        } else {
+            "GROUP_CHAT"
+        };
+        let memberships: Vec<Value> = accounts
+            .iter()
+            .map(|account| json!({"member": {"name": format!("users/{account}"), "type": "HUMAN"}}))
+            .collect();
+        world
+            .google_chat(
+                reqwest::Method::POST,
+                "/spaces:setup",
+                token,
+                Some(json!({"space": {"spaceType": kind}, "memberships": memberships})),
+            )
+            .await["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn find_chat(&self, world: &World, token: &str, accounts: &[&str]) -> Option<String> {
+        let me = self.me(world, token).await;
+        let mut wanted: Vec<String> = accounts
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain([me])
+            .collect();
+        wanted.sort_unstable();
+        for space in Self::all(world, token, "/spaces", "spaces").await {
+            let name = space["name"].as_str()?;
+            let mut members: Vec<String> =
+                Self::all(world, token, &format!("/{name}/members"), "memberships")
+                    .await
+                    .iter()
+                    .filter_map(|m| m["member"]["name"].as_str())
+                    .map(Self::user_id)
+                    .collect();
+            members.sort_unstable();
+            if members == wanted {
+                return Some(name.to_owned());
+            }
+        }
+        None
+    }
+
+    async fn post(&self, world: &World, token: &str, chat: &str, text: &str) -> String {
+        world
+            .google_chat(
+                reqwest::Method::POST,
+                &format!("/{chat}/messages"),
+                token,
+                Some(json!({ "text": text })),
+            )
+            .await["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn post_formatted(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &Formatted<'_>,
+    ) {
+        let text = format!(
+            "*{}* `{}` <{}|{}> <users/{}>",
+            message.bold, message.code, message.link.0, message.link.1, message.mention
+        );
+        self.post(world, token, chat, &text).await;
+    }
+
+    fn unformatted(&self, text: &str, message: &Formatted<'_>) -> Vec<String> {
+        [
+            format!("*{}*", message.bold),
+            format!("`{}`", message.code),
+            format!("<{}|{}>", message.link.0, message.link.1),
+        ]
+        .into_iter()
+        .filter(|part| !text.contains(part.as_str()))
+        .collect()
+    }
+
+    async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen> {
+        let mut listed = Vec::new();
+        for m in Self::all(
+            world,
+            token,
+            &format!("/{chat}/messages?orderBy=createTime%20ASC"),
+            "messages",
+        )
+        .await
+        {
+            let name = m["name"].as_str().unwrap_or_default().to_owned();
+            let reactions = Self::all(world, token, &format!("/{name}/reactions"), "reactions")
+                .await
+                .iter()
+                .map(|r| {
+                    (
+                        Self::user_id(r["user"]["name"].as_str().unwrap_or_default()),
+                        r["emoji"]["unicode"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .collect();
+            listed.push(Seen {
+                id: name,
+                from: Self::user_id(m["sender"]["name"].as_str().unwrap_or_default()),
+                text: m["text"].as_str().unwrap_or_default().to_owned(),
+                mentions: m["annotations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a["type"] == "USER_MENTION")
+                    .filter_map(|a| a["userMention"]["user"]["name"].as_str())
+                    .map(Self::user_id)
+                    .collect(),
+                reactions,
+            });
+        }
+        listed
+    }
+
+    async fn edit(&self, world: &World, token: &str, _chat: &str, message: &str, text: &str) {
+        world
+            .google_chat(
+                reqwest::Method::PATCH,
+                &format!("/{message}?updateMask=text"),
+                token,
+                Some(json!({ "text": text })),
+            )
+            .await;
+    }
+
+    async fn delete(&self, world: &World, token: &str, _chat: &str, message: &str) {
+        world
+            .google_chat(reqwest::Method::DELETE, &format!("/{message}"), token, None)
+            .await;
+    }
+
+    async fn react(
+        &self,
+        world: &World,
+        token: &str,
+        _chat: &str,
+        message: &str,
+        emoji: &str,
+        present: bool,
+    ) {
+        if present {
+            world
+                .google_chat(
+                    reqwest::Method::POST,
+                    &format!("/{message}/reactions"),
+                    token,
+                    Some(json!({"emoji": {"unicode": emoji}})),
+                )
+                .await;
+            return;
+        }
+        let me = self.me(world, token).await;
+        for reaction in Self::all(world, token, &format!("/{message}/reactions"), "reactions").await
+        {
+            if reaction["emoji"]["unicode"] == emoji
+                && Self::user_id(reaction["user"]["name"].as_str().unwrap_or_default()) == me
+            {
+                let name = reaction["name"].as_str().unwrap();
+                world
+                    .google_chat(reqwest::Method::DELETE, &format!("/{name}"), token, None)
+                    .await;
+            }
+        }
     }
 }

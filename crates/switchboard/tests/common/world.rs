@@ -355,6 +355,41 @@ impl World {
         body
     }
 
+    /// A call to the simulated Google Chat API (`/google/chat/v1{path}`) with a person's token.
+    pub async fn google_chat(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}/google/chat/v1{path}", self.sim))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Who a Google token acts as, from Google's OpenID Connect user info.
+    pub async fn google_user_info(&self, token: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}/google/oauth2/v3/userinfo", self.sim))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.json().await.unwrap()
+    }
+
     /// The Slack DM (or group DM) between the token's user and `users` (comma-separated).
     pub async fn slack_dm(&self, token: &str, users: &str) -> String {
         self.slack("conversations.open", token, &[("users", users)])
