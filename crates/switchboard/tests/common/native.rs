@@ -503,10 +503,10 @@ impl Native for GoogleChat {
         "google_chat"
     }
 
-    /// The Chat API has no "who am I"; Google's OpenID Connect user info names the token's user
-    /// by the id the Chat API uses.
+    /// The Chat API has no "who am I"; Google's token information names the token's user by
+    /// the id the Chat API uses.
     async fn me(&self, world: &World, token: &str) -> String {
-        world.google_user_info(token).await["sub"]
+        world.google_token_info(token).await["sub"]
             .as_str()
             .unwrap()
             .to_owned()

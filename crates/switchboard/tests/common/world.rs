@@ -377,12 +377,12 @@ impl World {
         body
     }
 
-    /// Who a Google token acts as, from Google's OpenID Connect user info.
-    pub async fn google_user_info(&self, token: &str) -> Value {
+    /// Who a Google token acts as, from Google's token information endpoint.
+    pub async fn google_token_info(&self, token: &str) -> Value {
         let response = self
             .http
-            .get(format!("{}/google/oauth2/v3/userinfo", self.sim))
-            .bearer_auth(token)
+            .get(format!("{}/google/oauth2/tokeninfo", self.sim))
+            .query(&[("access_token", token)])
             .send()
             .await
             .unwrap();
