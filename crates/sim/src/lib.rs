@@ -47,6 +47,7 @@ fn platforms(context: &SimContext) -> Vec<Arc<dyn SimPlatform>> {
     vec![
         switchboard_sim_slack::SlackSim::new(context.clone()),
         switchboard_sim_microsoft::MicrosoftSim::new(context.clone()),
+        switchboard_sim_google::GoogleSim::new(context.clone()),
     ]
 }
 
