@@ -185,15 +185,21 @@ impl TokenCache {
         subject: Option<&str>,
         scopes: &[&str],
     ) -> Result<String, PlatformError> {
-        let cache_key = format!(
-            "sa\n{}\n{}\n{}",
-            key.client_email,
-            subject.unwrap_or_default(),
-            scopes.join(" ")
-        );
-        if let Some(token) = self.cached(&cache_key) {
-            return Ok(token);
+        match self.cached(&service_account_cache_key(key, subject, scopes)) {
+            Some(token) => Ok(token),
+            None => self.mint(client, key, subject, scopes).await,
         }
+    }
+
+    /// A new token, whatever is cached: what proves that the delegation still stands (tokens
+    /// issued before an admin withdrew it go on working until they expire).
+    pub async fn mint(
+        &self,
+        client: &Client,
+        key: &ServiceAccountKey,
+        subject: Option<&str>,
+        scopes: &[&str],
+    ) -> Result<String, PlatformError> {
         let signed = assertion(key, subject, scopes, unix_now())?;
         let grant = client
             .token(
@@ -204,7 +210,7 @@ impl TokenCache {
                 ],
             )
             .await?;
-        self.store(cache_key, &grant);
+        self.store(service_account_cache_key(key, subject, scopes), &grant);
         Ok(grant.access_token)
     }
 
@@ -238,6 +244,19 @@ impl TokenCache {
         self.store(cache_key, &grant);
         Ok(grant.access_token)
     }
+}
+
+fn service_account_cache_key(
+    key: &ServiceAccountKey,
+    subject: Option<&str>,
+    scopes: &[&str],
+) -> String {
+    format!(
+        "sa\n{}\n{}\n{}",
+        key.client_email,
+        subject.unwrap_or_default(),
+        scopes.join(" ")
+    )
 }
 
 /// Seconds since the epoch, for the assertion's `iat`: Google checks it against its own clock,

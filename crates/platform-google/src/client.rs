@@ -26,9 +26,6 @@ pub(crate) struct TokenGrant {
     pub refresh_token: Option<String>,
     #[serde(default)]
     pub expires_in: Option<u64>,
-    /// Present in user OAuth answers when `openid email` was asked for.
-    #[serde(default)]
-    pub id_token: Option<String>,
 }
 
 /// The token endpoint's error body (RFC 6749 §5.2).
@@ -173,6 +170,30 @@ impl Client {
             if status.is_success() {
                 return serde_json::from_str(&text).map_err(|e| {
                     PlatformError::Rejected(format!("unreadable token response: {e}"))
+                });
+            }
+            Err(classify_oauth(status, &headers, &text))
+        })
+        .await
+    }
+}
+
+impl Client {
+    /// A GET that carries no bearer token (Google's token information).
+    pub async fn public_get<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, PlatformError> {
+        let url = self::url(url, query)?;
+        with_retries(self.retry, || async {
+            let response = self.http.get(&url).send().await.map_err(transport)?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response.text().await.map_err(transport)?;
+            if status.is_success() {
+                return serde_json::from_str(&text).map_err(|e| {
+                    PlatformError::Rejected(format!("unreadable Google response: {e}"))
                 });
             }
             Err(classify_oauth(status, &headers, &text))

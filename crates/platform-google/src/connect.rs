@@ -7,7 +7,6 @@
 //! - Delegation: <https://support.google.com/a/answer/162106>
 //! - User OAuth for web servers: <https://developers.google.com/identity/protocols/oauth2/web-server>
 
-use base64::Engine;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use switchboard_core::{ExternalTenantId, ExternalUserId};
@@ -101,7 +100,7 @@ pub(crate) async fn begin_connect(
     for scope in DELEGATION_SCOPES {
         match platform
             .tokens
-            .service_account(&platform.client, &key, Some(admin), &[scope])
+            .mint(&platform.client, &key, Some(admin), &[scope])
             .await
         {
             Ok(_) => {}
@@ -202,22 +201,19 @@ pub(crate) async fn begin_authorize(
     })
 }
 
-/// The claims of the ID token the token endpoint returned to the hub itself over TLS, which
-/// OpenID Connect lets a client read without checking its signature.
+/// Who a user token belongs to, as Google's token-information endpoint (next to the token
+/// endpoint) says.
 #[derive(Debug, Deserialize)]
-struct IdClaims {
+struct TokenInfo {
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
     email: Option<String>,
 }
 
-fn id_claims(id_token: &str) -> Option<IdClaims> {
-    let payload = id_token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// `https://oauth2.googleapis.com/token` → `https://oauth2.googleapis.com/tokeninfo`.
+fn tokeninfo_url(token_url: &str) -> String {
+    format!("{}info", token_url.trim_end_matches('/'))
 }
 
 pub(crate) async fn continue_flow(
@@ -257,13 +253,13 @@ pub(crate) async fn continue_flow(
             ],
         )
         .await?;
-    let claims = grant
-        .id_token
-        .as_deref()
-        .and_then(id_claims)
-        .ok_or_else(|| {
-            PlatformError::Rejected("Google did not say who signed in (no ID token)".to_owned())
-        })?;
+    let claims: TokenInfo = platform
+        .client
+        .public_get(
+            &tokeninfo_url(&platform.token_url),
+            &[("access_token", &grant.access_token)],
+        )
+        .await?;
     let same_account = claims.sub.as_deref() == Some(asked.account.as_str())
         || claims
             .email
@@ -290,7 +286,7 @@ pub(crate) async fn continue_flow(
 /// Nothing the hub stores expires (a key, a refresh token): refreshing proves they still work.
 pub(crate) async fn refresh(
     platform: &GoogleChatPlatform,
-    connection: &ConnectionContext,
+    _connection: &ConnectionContext,
     credentials: &Credentials,
 ) -> Result<Credentials, PlatformError> {
     if let Ok(refresh_token) = credentials.get(credential::REFRESH_TOKEN) {
@@ -304,11 +300,16 @@ pub(crate) async fn refresh(
             )
             .await?;
     } else if credentials.get(credential::SERVICE_ACCOUNT_KEY).is_ok() {
-        let renewed = ConnectionContext {
-            connection: connection.connection.clone(),
-            credentials: credentials.clone(),
-        };
-        platform.admin_token(&renewed).await?;
+        let key = auth::parse_key(
+            credentials
+                .get(credential::SERVICE_ACCOUNT_KEY)?
+                .expose_secret(),
+        )?;
+        let admin = credentials.get(credential::ADMIN_EMAIL)?.expose_secret();
+        platform
+            .tokens
+            .mint(&platform.client, &key, Some(admin), auth::DIRECTORY_SCOPES)
+            .await?;
     }
     Ok(credentials.clone())
 }
@@ -319,10 +320,17 @@ pub(crate) async fn check_health(
 ) -> Result<Health, PlatformError> {
     let key = GoogleChatPlatform::key(connection)?;
     let admin = GoogleChatPlatform::text(connection, credential::ADMIN_EMAIL)?;
-    directory::get_user(platform, connection, admin)
+    let token = platform
+        .tokens
+        .mint(&platform.client, &key, Some(admin), auth::DIRECTORY_SCOPES)
+        .await?;
+    directory::get_user_as(platform, &token, admin)
         .await?
         .ok_or_else(|| PlatformError::Unauthorized(format!("{admin} is no longer a user")))?;
-    platform.app_token(connection).await?;
+    platform
+        .tokens
+        .mint(&platform.client, &key, None, &[auth::APP_SCOPE])
+        .await?;
     if let Err(error) = platform.signing_keys.refresh().await {
         tracing::warn!(%error, "cannot fetch Google's signing keys");
     }
@@ -354,13 +362,11 @@ mod tests {
     }
 
     #[test]
-    fn the_id_token_says_who_signed_in() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"{"sub":"1001","email":"ana@acme.example"}"#);
-        let claims = id_claims(&format!("e30.{payload}.sig")).unwrap();
-        assert_eq!(claims.sub.as_deref(), Some("1001"));
-        assert_eq!(claims.email.as_deref(), Some("ana@acme.example"));
-        assert!(id_claims("garbage").is_none());
+    fn token_information_is_next_to_the_token_endpoint() {
+        assert_eq!(
+            tokeninfo_url("https://oauth2.googleapis.com/token"),
+            "https://oauth2.googleapis.com/tokeninfo"
+        );
     }
 
     #[test]
