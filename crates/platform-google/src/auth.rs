@@ -13,11 +13,13 @@
 //! - Domain-wide delegation: <https://developers.google.com/workspace/chat/authenticate-authorize-chat-user#domain-wide-delegation>
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use switchboard_core::Clock;
 use switchboard_platform::PlatformError;
 use switchboard_secrets::SecretString;
 
@@ -147,12 +149,20 @@ struct CachedToken {
 }
 
 /// Access tokens by who they act as, reused until shortly before they expire.
-#[derive(Default)]
 pub(crate) struct TokenCache {
+    /// The time assertions are signed at: Google checks `iat` against its own clock.
+    clock: Arc<dyn Clock>,
     tokens: Mutex<HashMap<String, CachedToken>>,
 }
 
 impl TokenCache {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedToken>> {
         self.tokens
             .lock()
@@ -200,7 +210,8 @@ impl TokenCache {
         subject: Option<&str>,
         scopes: &[&str],
     ) -> Result<String, PlatformError> {
-        let signed = assertion(key, subject, scopes, unix_now())?;
+        let issued_at = u64::try_from(self.clock.now().unix_millis() / 1000).unwrap_or(0);
+        let signed = assertion(key, subject, scopes, issued_at)?;
         let grant = client
             .token(
                 &key.token_uri,
@@ -257,14 +268,6 @@ fn service_account_cache_key(
         subject.unwrap_or_default(),
         scopes.join(" ")
     )
-}
-
-/// Seconds since the epoch, for the assertion's `iat`: Google checks it against its own clock,
-/// so it must be the wall-clock time (the hub's `Clock` is not reachable from a platform call).
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[cfg(test)]

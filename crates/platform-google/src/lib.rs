@@ -29,12 +29,12 @@ mod time;
 mod webhook;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use switchboard_core::{
-    Abilities, Authoriser, Email, ExternalChatId, ExternalUserId, ImportScope, Noun, Platform,
-    PlatformRules, PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
+    Abilities, Authoriser, Clock, Email, ExternalChatId, ExternalUserId, ImportScope, Noun,
+    Platform, PlatformRules, PlatformWords, RepresentationKind, RepresentationRule, Timestamp,
 };
 use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
@@ -77,6 +77,7 @@ pub struct GoogleChatPlatform {
     push_audience: String,
     oauth_client: Option<(String, SecretString)>,
     page_size: u32,
+    clock: Arc<dyn Clock>,
     tokens: TokenCache,
     /// The primary e-mail of each account acted as by delegation (the assertion's `sub`), by
     /// service account and account id.
@@ -95,12 +96,15 @@ impl std::fmt::Debug for GoogleChatPlatform {
 }
 
 impl GoogleChatPlatform {
-    pub fn new(settings: GoogleChatSettings) -> Result<Self, PlatformError> {
-        Self::with_retry_policy(settings, RetryPolicy::default())
+    /// `clock` is the hub's: the times the module signs (assertions) and checks (push tokens)
+    /// come from it.
+    pub fn new(settings: GoogleChatSettings, clock: Arc<dyn Clock>) -> Result<Self, PlatformError> {
+        Self::with_retry_policy(settings, clock, RetryPolicy::default())
     }
 
     pub fn with_retry_policy(
         settings: GoogleChatSettings,
+        clock: Arc<dyn Clock>,
         retry: RetryPolicy,
     ) -> Result<Self, PlatformError> {
         let client = Client::new(&settings, retry)?;
@@ -121,7 +125,8 @@ impl GoogleChatPlatform {
             push_audience: settings.push_audience,
             oauth_client,
             page_size: settings.page_size.clamp(1, 500),
-            tokens: TokenCache::default(),
+            tokens: TokenCache::new(Arc::clone(&clock)),
+            clock,
             subjects: Mutex::new(HashMap::new()),
             signing_keys,
             pacing: Pacing::default(),

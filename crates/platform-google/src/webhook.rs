@@ -184,8 +184,13 @@ impl Shared {
     }
 }
 
+/// How far the hub's clock and Google's may disagree about a token's expiry.
+const CLOCK_SKEW_SECS: i64 = 60;
+
 #[derive(Debug, Deserialize)]
 struct PushClaims {
+    #[serde(default)]
+    exp: Option<i64>,
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
@@ -229,9 +234,15 @@ pub(crate) fn verify(
     validation.set_audience(&[&platform.push_audience]);
     validation.set_issuer(&ISSUERS);
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    // Expiry is checked below against the hub's clock.
+    validation.validate_exp = false;
     let claims = jsonwebtoken::decode::<PushClaims>(token, &key, &validation)
         .map_err(|e| bad(format!("token refused: {e}")))?
         .claims;
+    let now = platform.clock.now().unix_millis() / 1000;
+    if claims.exp.is_none_or(|exp| exp + CLOCK_SKEW_SECS < now) {
+        return Err(bad("the token has expired".to_owned()));
+    }
     let expected = connection
         .credentials
         .get(credential::PUSH_SERVICE_ACCOUNT)?
@@ -369,10 +380,21 @@ pub(crate) mod tests {
     const AUDIENCE: &str = "https://hub.example/webhooks/google_chat";
     const PUSHER: &str = "push@p.iam.gserviceaccount.com";
 
+    /// The time the tests' tokens are issued at.
+    const NOW_SECS: i64 = 1_800_000_000;
+
+    struct FixedClock;
+
+    impl switchboard_core::Clock for FixedClock {
+        fn now(&self) -> Timestamp {
+            Timestamp::from_unix_millis(NOW_SECS * 1000)
+        }
+    }
+
     fn platform() -> GoogleChatPlatform {
         let settings: GoogleChatSettings =
             serde_json::from_value(json!({"push_audience": AUDIENCE})).unwrap();
-        GoogleChatPlatform::new(settings).unwrap()
+        GoogleChatPlatform::new(settings, Arc::new(FixedClock)).unwrap()
     }
 
     fn connection() -> ConnectionContext {
@@ -419,10 +441,7 @@ pub(crate) mod tests {
     }
 
     fn claims(overrides: Value) -> Value {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = NOW_SECS;
         let mut claims = json!({
             "iss": "https://accounts.google.com", "aud": AUDIENCE, "email": PUSHER,
             "email_verified": true, "iat": now, "exp": now + 3600, "sub": "1"
@@ -464,7 +483,7 @@ pub(crate) mod tests {
             json!({"iss": "https://evil.example"}),
             json!({"email": "someone@p.iam.gserviceaccount.com"}),
             json!({"email_verified": false}),
-            json!({"exp": 1000, "iat": 900}),
+            json!({"exp": NOW_SECS - 120, "iat": NOW_SECS - 3720}),
         ] {
             let outcome = verdict(&sign(&pem, "k1", claims(refused.clone())));
             assert!(

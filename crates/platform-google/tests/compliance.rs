@@ -18,7 +18,7 @@ use axum::routing::post;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use switchboard_core::{ExternalChatId, ExternalUserId, Timestamp};
+use switchboard_core::{Clock, ExternalChatId, ExternalUserId, Timestamp};
 use switchboard_platform::{ConnectionContext, Credentials, WebhookRequest};
 use switchboard_platform_compliance::{
     Driver, NativeUser, SeenMessage, Tampered, UserKind, compliance_tests,
@@ -31,6 +31,19 @@ use switchboard_sim_google::{
 };
 
 compliance_tests!(GoogleDriver);
+
+/// The hub's clock, as the hub gives it to the module.
+struct WallClock;
+
+impl Clock for WallClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> Timestamp {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_unix_millis(since.as_millis() as i64)
+    }
+}
 
 const CALLBACK: &str = "https://hub.example/callback/google_chat";
 const TOPIC: &str = "switchboard-events";
@@ -243,7 +256,7 @@ fn platform(base: &str, events_url: &str) -> GoogleChatPlatform {
         "page_size": 20,
     }))
     .unwrap();
-    GoogleChatPlatform::new(settings).unwrap()
+    GoogleChatPlatform::new(settings, Arc::new(WallClock)).unwrap()
 }
 
 /// The hub's webhook stand-in: records every push and acknowledges it.
