@@ -528,8 +528,7 @@ fn is_gone(directory: &[NativeUser], account: &ExternalUserId) -> bool {
 
 /// The hub connects through the platform's consent pages (or, where the admin's inputs are the
 /// whole grant, with them alone, and refuses inputs that grant nothing); an admin who declines,
-/// or a callback
-/// that is not the flow's, connects nothing.
+/// or a callback that is not the flow's, connects nothing.
 pub async fn connects_through_consent_pages<D: Driver>() {
     let driver = D::start().await;
     let platform = driver.platform();
