@@ -455,3 +455,117 @@ pub(crate) async fn read_event(
     };
     Ok(event_of(kind))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::split;
+    use crate::webhook::tests::{connection, platform, push, request, subscription};
+
+    /// The stored item of one push from subscription `s-ana`, which watches account 1.
+    fn stored_push(event_type: &str, data: Value) -> EventEnvelope {
+        let held = vec![subscription("s-ana", "1")];
+        split(&request(None, push(event_type, "s-ana", data, true), held))
+            .unwrap()
+            .remove(0)
+    }
+
+    async fn read(event_type: &str, data: Value) -> Option<InboundKind> {
+        read_event(&platform(), &connection(), &stored_push(event_type, data))
+            .await
+            .unwrap()
+            .map(|event| event.kind)
+    }
+
+    #[test]
+    fn a_new_message_is_announced_with_its_author() {
+        let envelope = stored_push(
+            chat::MESSAGE_CREATED,
+            json!({"message": {"name": "spaces/D/messages/M", "sender": {"name": "users/7"}}}),
+        );
+        let announced = announced_post(&envelope).unwrap();
+        assert_eq!(announced.message.chat.as_str(), "spaces/D");
+        assert_eq!(announced.message.id, "spaces/D/messages/M");
+        assert_eq!(announced.author, Some(ExternalUserId::new("7")));
+        let edit = stored_push(
+            chat::MESSAGE_UPDATED,
+            json!({"message": {"name": "spaces/D/messages/M"}}),
+        );
+        assert_eq!(announced_post(&edit), None);
+    }
+
+    #[tokio::test]
+    async fn edits_deletions_and_reactions_are_read_from_the_item() {
+        let message = MessageRef {
+            chat: switchboard_core::ExternalChatId::new("spaces/D"),
+            id: "spaces/D/messages/M".to_owned(),
+        };
+        let edited = read(
+            chat::MESSAGE_UPDATED,
+            json!({"message": {"name": "spaces/D/messages/M", "formattedText": "*now*",
+                               "lastUpdateTime": "2024-05-01T12:00:00Z"}}),
+        )
+        .await;
+        assert!(
+            matches!(&edited, Some(InboundKind::MessageEdited { message: m, body }) if *m == message && body.to_plain_text() == "now"),
+            "{edited:?}"
+        );
+        let deleted = read(
+            chat::MESSAGE_DELETED,
+            json!({"message": {"name": "spaces/D/messages/M"}}),
+        )
+        .await;
+        assert_eq!(
+            deleted,
+            Some(InboundKind::MessageDeleted {
+                message: message.clone()
+            })
+        );
+        let reacted = read(
+            chat::REACTION_CREATED,
+            json!({"reaction": {"name": "spaces/D/messages/M/reactions/R",
+                                "user": {"name": "users/7"}, "emoji": {"unicode": "👍"}}}),
+        )
+        .await;
+        assert_eq!(
+            reacted,
+            Some(InboundKind::ReactionChanged {
+                message,
+                user: ExternalUserId::new("7"),
+                emoji: "👍".to_owned(),
+                present: true,
+            })
+        );
+        let nameless = read(
+            chat::REACTION_DELETED,
+            json!({"reaction": {"name": "spaces/D/messages/M/reactions/R"}}),
+        )
+        .await;
+        assert_eq!(
+            nameless, None,
+            "a removal that does not say what was removed"
+        );
+    }
+
+    #[tokio::test]
+    async fn lifecycle_events_say_what_became_of_the_subscription() {
+        let data = json!({"subscription": {"name": "subscriptions/s-ana"}});
+        for (event_type, change) in [
+            (EXPIRATION_REMINDER, SubscriptionChange::RenewalRequired),
+            (SUSPENDED, SubscriptionChange::Removed),
+            (EXPIRED, SubscriptionChange::Removed),
+        ] {
+            assert_eq!(
+                read(event_type, data.clone()).await,
+                Some(InboundKind::SubscriptionChanged {
+                    subscription: "subscriptions/s-ana".to_owned(),
+                    change,
+                })
+            );
+        }
+        assert_eq!(
+            read("google.workspace.chat.membership.v1.created", json!({})).await,
+            None
+        );
+    }
+}

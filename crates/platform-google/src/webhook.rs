@@ -391,13 +391,13 @@ pub(crate) mod tests {
         }
     }
 
-    fn platform() -> GoogleChatPlatform {
+    pub(crate) fn platform() -> GoogleChatPlatform {
         let settings: GoogleChatSettings =
             serde_json::from_value(json!({"push_audience": AUDIENCE})).unwrap();
         GoogleChatPlatform::new(settings, Arc::new(FixedClock)).unwrap()
     }
 
-    fn connection() -> ConnectionContext {
+    pub(crate) fn connection() -> ConnectionContext {
         let mut credentials = Credentials::default();
         credentials.insert(credential::PUSH_SERVICE_ACCOUNT, SecretString::from(PUSHER));
         ConnectionContext {
@@ -413,7 +413,11 @@ pub(crate) mod tests {
         }
     }
 
-    fn request(token: Option<&str>, body: Value, held: Vec<EventSubscription>) -> WebhookRequest {
+    pub(crate) fn request(
+        token: Option<&str>,
+        body: Value,
+        held: Vec<EventSubscription>,
+    ) -> WebhookRequest {
         let mut headers = http::HeaderMap::new();
         if let Some(token) = token {
             headers.insert(
@@ -501,7 +505,7 @@ pub(crate) mod tests {
         ));
     }
 
-    fn subscription(id: &str, account: &str) -> EventSubscription {
+    pub(crate) fn subscription(id: &str, account: &str) -> EventSubscription {
         EventSubscription {
             id: format!("subscriptions/{id}"),
             resource: format!("users/{account}"),
