@@ -2,9 +2,10 @@
 //! DMs, the hub's Chat app): opening direct messages and group chats, posting, finding what was
 //! posted, editing, deleting, reacting, members and reading back what was missed.
 //!
-//! Writes are paced per space and per project below Google's limits (60 writes a minute per
-//! space, 3,000 message writes a minute per project), so a busy chat queues instead of
-//! collecting 429s; a 429 (`RESOURCE_EXHAUSTED`) is still retried after its `Retry-After`.
+//! Writes are paced below Google's limits (60 writes a minute per space; per project, 3,000
+//! message writes, 600 reaction writes and 60 space set-ups a minute), so a busy chat queues
+//! instead of collecting 429s; a 429 (`RESOURCE_EXHAUSTED`) is still retried after its
+//! `Retry-After`.
 //!
 //! - Set up a space: <https://developers.google.com/workspace/chat/api/reference/rest/v1/spaces/setup>
 //! - Messages: <https://developers.google.com/workspace/chat/api/reference/rest/v1/spaces.messages>
@@ -36,12 +37,31 @@ const SPACE_WRITES: Rate = Rate {
     burst: 10.0,
 };
 
-/// Per project: a burst of 500, then 2,500 a minute, under Google's 3,000 message writes a
-/// minute.
-const PROJECT_WRITES: Rate = Rate {
-    per_second: 2500.0 / 60.0,
-    burst: 500.0,
-};
+/// What a write is, for the project's budget it takes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Posting, editing or deleting a message.
+    Message,
+    Reaction,
+    /// Setting up a direct message or group chat.
+    SpaceSetUp,
+}
+
+impl Write {
+    /// The project's budget: a burst, then the rest of Google's limit spread over the minute.
+    /// Google allows 3,000 message writes, 600 reaction writes and 60 space writes a minute.
+    fn project_rate(self) -> Rate {
+        let (burst, per_minute) = match self {
+            Write::Message => (500.0, 2500.0),
+            Write::Reaction => (100.0, 500.0),
+            Write::SpaceSetUp => (10.0, 50.0),
+        };
+        Rate {
+            per_second: per_minute / 60.0,
+            burst,
+        }
+    }
+}
 
 /// How many pages of a chat's history one read-back goes through at most.
 const MAX_PAGES: usize = 50;
@@ -62,8 +82,9 @@ impl Default for Pacing {
 }
 
 impl Pacing {
-    /// How long a write to `space` by `project` waits for its turn.
-    fn take(&self, project: &str, space: &str) -> Duration {
+    /// How long a write of `kind` by `project` (in `space`, unless it sets one up) waits for
+    /// its turn.
+    fn take(&self, project: &str, space: Option<&str>, kind: Write) -> Duration {
         let now = self.origin.elapsed();
         let mut buckets = self
             .buckets
@@ -75,21 +96,24 @@ impl Pacing {
                 .or_insert_with(|| TokenBucket::new(rate, now))
                 .take(now)
         };
-        let space_wait = take(format!("space {space}"), SPACE_WRITES);
-        let project_wait = take(format!("project {project}"), PROJECT_WRITES);
+        let space_wait = space.map_or(Duration::ZERO, |space| {
+            take(format!("space {space}"), SPACE_WRITES)
+        });
+        let project_wait = take(format!("{kind:?} {project}"), kind.project_rate());
         space_wait.max(project_wait)
     }
 }
 
 impl GoogleChatPlatform {
-    /// Waits for a write's turn in `space`.
+    /// Waits for a write's turn (in `space`, unless it sets one up).
     async fn paced(
         &self,
         connection: &ConnectionContext,
-        space: &str,
+        space: Option<&str>,
+        kind: Write,
     ) -> Result<(), PlatformError> {
         let project = Self::key(connection)?.client_email;
-        let wait = self.pacing.take(&project, space);
+        let wait = self.pacing.take(&project, space, kind);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -208,6 +232,7 @@ pub(crate) async fn open_chat(
                 .collect();
             let body = json!({"space": {"spaceType": space_type}, "memberships": memberships});
             let url = platform.client.chat_url("spaces:setup", &[])?;
+            platform.paced(connection, None, Write::SpaceSetUp).await?;
             platform
                 .client
                 .call(&token, Method::POST, &url, Some(&body))
@@ -253,7 +278,9 @@ pub(crate) async fn post_message(
     let url = platform
         .client
         .chat_url(&format!("{space}/messages"), &query)?;
-    platform.paced(connection, space).await?;
+    platform
+        .paced(connection, Some(space), Write::Message)
+        .await?;
     let posted: ChatMessage = match platform
         .client
         .call(&token, Method::POST, &url, Some(&body))
@@ -363,7 +390,9 @@ pub(crate) async fn edit_message(
         .client
         .chat_url(resource_name(&message.id)?, &[("updateMask", "text")])?;
     let body = json!({"text": markup::render(&replacement.body)});
-    platform.paced(connection, message.chat.as_str()).await?;
+    platform
+        .paced(connection, Some(message.chat.as_str()), Write::Message)
+        .await?;
     platform
         .client
         .send(&token, Method::PATCH, &url, Some(&body))
@@ -378,7 +407,9 @@ pub(crate) async fn delete_message(
 ) -> Result<(), PlatformError> {
     let token = platform.actor_token(connection, actor).await?;
     let url = platform.client.chat_url(resource_name(&message.id)?, &[])?;
-    platform.paced(connection, message.chat.as_str()).await?;
+    platform
+        .paced(connection, Some(message.chat.as_str()), Write::Message)
+        .await?;
     match platform
         .client
         .send(&token, Method::DELETE, &url, None)
@@ -405,7 +436,9 @@ pub(crate) async fn set_reaction(
     if present {
         let url = platform.client.chat_url(&reactions, &[])?;
         let body = json!({"emoji": {"unicode": emoji}});
-        platform.paced(connection, message.chat.as_str()).await?;
+        platform
+            .paced(connection, Some(message.chat.as_str()), Write::Reaction)
+            .await?;
         return match platform
             .client
             .send(&token, Method::POST, &url, Some(&body))
@@ -430,7 +463,9 @@ pub(crate) async fn set_reaction(
     for reaction in own {
         let Some(name) = reaction.name else { continue };
         let url = platform.client.chat_url(resource_name(&name)?, &[])?;
-        platform.paced(connection, message.chat.as_str()).await?;
+        platform
+            .paced(connection, Some(message.chat.as_str()), Write::Reaction)
+            .await?;
         match platform
             .client
             .send(&token, Method::DELETE, &url, None)
@@ -563,7 +598,9 @@ mod tests {
     #[test]
     fn writes_to_one_space_stay_under_sixty_a_minute() {
         let pacing = Pacing::default();
-        let waits: Vec<Duration> = (0..70).map(|_| pacing.take("hub@p", "spaces/A")).collect();
+        let waits: Vec<Duration> = (0..70)
+            .map(|_| pacing.take("hub@p", Some("spaces/A"), Write::Message))
+            .collect();
         assert!(waits[..10].iter().all(Duration::is_zero));
         // Each write after the burst waits 1.2 s more than the one before: 10 at once and 49
         // more before the minute is out.
@@ -573,6 +610,34 @@ mod tests {
             .count();
         assert_eq!(within_a_minute, 59);
         // Another space has its own budget.
-        assert!(pacing.take("hub@p", "spaces/B").is_zero());
+        assert!(
+            pacing
+                .take("hub@p", Some("spaces/B"), Write::Message)
+                .is_zero()
+        );
+    }
+
+    #[test]
+    fn reactions_and_space_set_ups_have_the_projects_budgets_of_their_own() {
+        let pacing = Pacing::default();
+        let set_ups: Vec<Duration> = (0..11)
+            .map(|_| pacing.take("hub@p", None, Write::SpaceSetUp))
+            .collect();
+        assert!(set_ups[..10].iter().all(Duration::is_zero));
+        assert!(
+            set_ups[10] > Duration::from_millis(1100),
+            "{:?}",
+            set_ups[10]
+        );
+        for space in 0..100 {
+            let wait = pacing.take("hub@p", Some(&format!("spaces/{space}")), Write::Reaction);
+            assert!(wait.is_zero());
+        }
+        assert!(pacing.take("hub@p", Some("spaces/x"), Write::Reaction) > Duration::ZERO);
+        assert!(
+            pacing
+                .take("hub@p", Some("spaces/y"), Write::Message)
+                .is_zero()
+        );
     }
 }
