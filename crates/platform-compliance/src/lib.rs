@@ -155,6 +155,31 @@ pub trait Driver: Send + Sync + Sized + 'static {
 
     /// The simulated platform's time.
     async fn now(&self) -> Timestamp;
+
+    /// Whether connecting needs no browser: the admin's inputs are the whole grant (a key with
+    /// domain-wide delegation), so [`ChatPlatform::begin_connect`] ends connected at once.
+    fn connects_without_browser(&self) -> bool {
+        false
+    }
+
+    /// Inputs that must not connect (a grant missing or refused), for platforms that connect
+    /// without a browser: what stands for the admin declining there.
+    async fn refused_connect_inputs(&self) -> Vec<Credentials> {
+        Vec::new()
+    }
+
+    /// Whether the platform sends a handshake to answer when the hub's events are set up;
+    /// those that do (Slack's `url_verification`, Graph's `validationToken`) must have it
+    /// answered.
+    fn sends_handshakes(&self) -> bool {
+        true
+    }
+
+    /// Whether refreshing gives new credentials; where the connection's credentials do not
+    /// expire (a service account's key), refreshing only proves they still work.
+    fn refresh_changes_credentials(&self) -> bool {
+        true
+    }
 }
 
 /// A driver with its platform connected through the consent pages.
@@ -501,8 +526,9 @@ fn is_gone(directory: &[NativeUser], account: &ExternalUserId) -> bool {
         .is_none_or(|user| user.kind == UserKind::Deactivated)
 }
 
-/// The hub connects through the platform's consent pages; an admin who declines, or a callback
-/// that is not the flow's, connects nothing.
+/// The hub connects through the platform's consent pages (or, where the admin's inputs are the
+/// whole grant, with them alone, and refuses inputs that grant nothing); an admin who declines,
+/// or a callback that is not the flow's, connects nothing.
 pub async fn connects_through_consent_pages<D: Driver>() {
     let driver = D::start().await;
     let platform = driver.platform();
@@ -515,6 +541,35 @@ pub async fn connects_through_consent_pages<D: Driver>() {
         .expect("the new connection's credentials work");
     assert!(!health.identity.is_empty(), "{health:?}");
 
+    if driver.connects_without_browser() {
+        let flow = FlowContext {
+            callback_url: driver.callback_url(),
+            state: "compliance-again".to_owned(),
+        };
+        let again = platform
+            .begin_connect(&driver.connect_inputs().await, &flow)
+            .await;
+        assert!(
+            matches!(again, Ok(FlowStep::Done(FlowOutcome::Connected { .. }))),
+            "the admin's inputs alone connect: {again:?}"
+        );
+        let refused = driver.refused_connect_inputs().await;
+        assert!(
+            !refused.is_empty(),
+            "a platform connecting without a browser shows what it refuses"
+        );
+        for inputs in &refused {
+            let outcome = platform.begin_connect(inputs, &flow).await;
+            assert!(
+                matches!(
+                    outcome,
+                    Err(PlatformError::Rejected(_) | PlatformError::Unauthorized(_))
+                ),
+                "{outcome:?}"
+            );
+        }
+        return;
+    }
     let flow = FlowContext {
         callback_url: driver.callback_url(),
         state: "compliance-declined".to_owned(),
@@ -1098,11 +1153,26 @@ pub async fn messages_since_reads_what_was_missed<D: Driver>() {
     );
 }
 
-/// The platform's handshake (made when the hub's events were set up) is answered.
+/// The platform's handshake (made when the hub's events were set up) is answered; a platform
+/// that sends none is never answered one.
 pub async fn handshakes_are_answered<D: Driver>() {
     let h = Connected::<D>::start().await;
     let platform = h.driver.platform();
     let held = h.subscribe(&[]).await;
+    if !h.driver.sends_handshakes() {
+        let challenged = h.driver.deliveries().into_iter().any(|mut request| {
+            request.held_subscriptions = held.to_vec();
+            matches!(
+                platform.verify_webhook(&h.connection, &request),
+                Ok(WebhookVerdict::Challenge(_))
+            )
+        });
+        assert!(
+            !challenged,
+            "a platform without handshakes is never answered one"
+        );
+        return;
+    }
     let deadline = tokio::time::Instant::now() + DELIVERY_WAIT;
     loop {
         let challenge = h.driver.deliveries().into_iter().find_map(|mut request| {
@@ -1405,7 +1475,11 @@ pub async fn refresh_renews_and_revocation_is_unauthorized<D: Driver>() {
             .find(|(held, _)| *held == name)
             .is_none_or(|(_, before)| before.expose_secret() != secret.expose_secret())
     });
-    assert!(changed, "refreshing gives new credentials");
+    assert_eq!(
+        changed,
+        h.driver.refresh_changes_credentials(),
+        "refreshing gives new credentials where they expire, and the same where they do not"
+    );
     let current = ConnectionContext {
         connection: h.connection.connection.clone(),
         credentials: renewed.clone(),

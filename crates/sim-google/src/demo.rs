@@ -35,10 +35,8 @@ impl SimulatedConnect for GoogleDemo {
     }
 
     async fn prepare(&self, sim: &str, hub: &DemoHub) -> Result<Option<Value>, DemoError> {
-        let prepared = set_up(sim, hub).await?;
-        serde_json::to_value(prepared)
-            .map(Some)
-            .map_err(|error| DemoError::Refused(error.to_string()))
+        let (admin, token) = sign_in_as_admin(sim).await?;
+        set_up_with_admin(sim, hub, &admin, &token).await.map(Some)
     }
 
     fn hub_table(
@@ -97,7 +95,9 @@ async fn expect(
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn set_up(sim: &str, hub: &DemoHub) -> Result<Prepared, DemoError> {
+/// The domain's super admin and a token of theirs (the simulator's `/_sim/token`, standing in
+/// for the admin signing in to the Cloud console).
+async fn sign_in_as_admin(sim: &str) -> Result<(String, String), DemoError> {
     let http = browser()?;
     let users: Value = http
         .get(format!("{sim}/_sim/users?platform={KEY}"))
@@ -120,10 +120,21 @@ async fn set_up(sim: &str, hub: &DemoHub) -> Result<Prepared, DemoError> {
         .as_str()
         .ok_or_else(|| refused("no admin token"))?
         .to_owned();
+    Ok((admin, token))
+}
+
+/// What the admin does in the Cloud and Admin consoles, as the demo's prepared state.
+pub(crate) async fn set_up_with_admin(
+    sim: &str,
+    hub: &DemoHub,
+    admin: &str,
+    token: &str,
+) -> Result<Value, DemoError> {
+    let http = browser()?;
 
     let created = http
         .post(format!("{sim}/google/iam/v1/projects/{PROJECT_ID}/serviceAccounts/{HUB_SERVICE_ACCOUNT}/keys"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE", "keyAlgorithm": "KEY_ALG_RSA_2048"}))
         .send()
         .await?;
@@ -139,7 +150,7 @@ async fn set_up(sim: &str, hub: &DemoHub) -> Result<Prepared, DemoError> {
         .ok_or_else(|| refused("the key file has no client_id"))?;
 
     let console = |path: &str, fields: Vec<(&str, String)>| {
-        let mut form = vec![("login", admin.clone())];
+        let mut form = vec![("login", admin.to_owned())];
         form.extend(fields);
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
@@ -175,7 +186,7 @@ async fn set_up(sim: &str, hub: &DemoHub) -> Result<Prepared, DemoError> {
     let topic = format!("projects/{PROJECT_ID}/topics/{TOPIC}");
     let made = http
         .put(format!("{sim}/google/pubsub/v1/{topic}"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({}))
         .send()
         .await?;
@@ -188,14 +199,14 @@ async fn set_up(sim: &str, hub: &DemoHub) -> Result<Prepared, DemoError> {
         format!("{sim}/google/pubsub/v1/projects/{PROJECT_ID}/subscriptions/{PUSH_SUBSCRIPTION}");
     let made = http
         .put(&subscription)
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({"topic": topic, "pushConfig": push_config, "ackDeadlineSeconds": 10}))
         .send()
         .await?;
     if made.status().as_u16() == 409 {
         let modified = http
             .post(format!("{subscription}:modifyPushConfig"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&json!({"pushConfig": push_config}))
             .send()
             .await?;
@@ -208,10 +219,11 @@ async fn set_up(sim: &str, hub: &DemoHub) -> Result<Prepared, DemoError> {
     } else {
         expect(made, "creating the push subscription", &[200]).await?;
     }
-    Ok(Prepared {
+    serde_json::to_value(Prepared {
         key,
-        admin,
+        admin: admin.to_owned(),
         topic,
         push_service_account: HUB_SERVICE_ACCOUNT.to_owned(),
     })
+    .map_err(|error| refused(error.to_string()))
 }

@@ -14,6 +14,8 @@ mod keys;
 mod oauth;
 mod pubsub;
 mod state;
+#[cfg(test)]
+mod tests;
 mod web;
 mod wire;
 
@@ -34,7 +36,7 @@ pub use state::{
     HUB_SERVICE_ACCOUNT_ID, PROJECT_ID, PROJECT_NUMBER,
 };
 
-use state::{Principal, SCOPE_PREFIX, State, USER_CHAT_SCOPES};
+use state::{ADMIN_SCOPES, Principal, SCOPE_PREFIX, State, USER_CHAT_SCOPES};
 use wire::GoogleError;
 
 /// The simulated Google's key in the simulator and its organisation.
@@ -239,7 +241,12 @@ impl SimPlatform for GoogleSim {
             return Err(format!("the account {email} is suspended"));
         }
         let principal = Principal::User(user.id.clone());
-        let scopes = USER_CHAT_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+        let admin_scopes: &[&str] = if user.admin { &ADMIN_SCOPES } else { &[] };
+        let scopes = USER_CHAT_SCOPES
+            .iter()
+            .chain(admin_scopes)
+            .map(|s| (*s).to_owned())
+            .collect();
         Ok(oauth::issue(
             &mut state,
             principal,

@@ -26,7 +26,8 @@ pub const CUSTOMER_ID: &str = "C01acme00";
 
 pub const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
 
-/// The scopes a signed-in user of Google Chat has: those of [`crate::SimPlatform::mint_token`].
+/// The scopes a signed-in user of Google Chat has: those of [`crate::SimPlatform::mint_token`]
+/// (administrators also get [`ADMIN_SCOPES`]).
 pub const USER_CHAT_SCOPES: [&str; 8] = [
     "chat.spaces",
     "chat.spaces.create",
@@ -37,6 +38,9 @@ pub const USER_CHAT_SCOPES: [&str; 8] = [
     "chat.delete",
     "cloud-platform",
 ];
+
+/// What a signed-in administrator's token adds: the Directory and the Cloud console.
+pub const ADMIN_SCOPES: [&str; 2] = ["admin.directory.user", "admin.directory.group"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
