@@ -188,7 +188,14 @@ pub(crate) async fn provision_representation(
             }
             account.clone()
         }
-        None => create_guest(platform, connection, &request.email).await?,
+        None => {
+            let address = guest_address(
+                &request.email,
+                &connection.connection.display_name,
+                platform.guest_domain.as_deref(),
+            )?;
+            create_guest(platform, connection, &address).await?
+        }
     };
     platform
         .user_token(connection, &account, &Credentials::default())
@@ -199,15 +206,41 @@ pub(crate) async fn provision_representation(
     })
 }
 
+/// The address of the guest account that represents the person whose address is `email`:
+/// their own where it is outside the Workspace's domain, else its local part at the guest
+/// domain, since Google makes guests only of outside addresses.
+fn guest_address(
+    email: &Email,
+    workspace_domain: &str,
+    guest_domain: Option<&str>,
+) -> Result<String, PlatformError> {
+    let (local, domain) = email
+        .as_str()
+        .rsplit_once('@')
+        .ok_or_else(|| PlatformError::Rejected(format!("{} is not an address", email.as_str())))?;
+    if !domain.eq_ignore_ascii_case(workspace_domain) {
+        return Ok(email.as_str().to_owned());
+    }
+    match guest_domain {
+        Some(guest_domain) => Ok(format!("{local}@{guest_domain}")),
+        None => Err(PlatformError::Rejected(format!(
+            "{} is in the Workspace's domain {workspace_domain} but has no account there, and \
+             Google makes guest accounts only of outside addresses: set guest_domain in \
+             [platforms.google_chat] to a domain of the hub's operator",
+            email.as_str()
+        ))),
+    }
+}
+
 async fn create_guest(
     platform: &GoogleChatPlatform,
     connection: &ConnectionContext,
-    email: &Email,
+    email: &str,
 ) -> Result<ExternalUserId, PlatformError> {
     let token = platform.admin_token(connection).await?;
     let customer = GoogleChatPlatform::text(connection, credential::CUSTOMER)?;
     let url = platform.client.directory_url("users:createGuest", &[])?;
-    let body = json!({"primaryGuestEmail": email.as_str(), "customer": customer});
+    let body = json!({"primaryGuestEmail": email, "customer": customer});
     let created: DirectoryUser = platform
         .client
         .call(&token, Method::POST, &url, Some(&body))
@@ -281,6 +314,28 @@ pub(crate) async fn send_prompt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_keeps_an_outside_address_and_moves_an_inside_one_to_the_guest_domain() {
+        let email = |text: &str| Email::parse(text).unwrap();
+        assert_eq!(
+            guest_address(&email("ann@elsewhere.example"), "acme.example", None).unwrap(),
+            "ann@elsewhere.example"
+        );
+        assert_eq!(
+            guest_address(
+                &email("ann.lee@acme.example"),
+                "acme.example",
+                Some("guests.example")
+            )
+            .unwrap(),
+            "ann.lee@guests.example"
+        );
+        assert!(matches!(
+            guest_address(&email("ann.lee@acme.example"), "acme.example", None),
+            Err(PlatformError::Rejected(_))
+        ));
+    }
 
     #[test]
     fn directory_users_become_platform_users() {

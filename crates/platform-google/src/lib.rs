@@ -76,6 +76,7 @@ pub struct GoogleChatPlatform {
     certs_url: String,
     push_audience: String,
     oauth_client: Option<(String, SecretString)>,
+    guest_domain: Option<String>,
     page_size: u32,
     clock: Arc<dyn Clock>,
     tokens: TokenCache,
@@ -123,6 +124,9 @@ impl GoogleChatPlatform {
             token_url: settings.token_url,
             certs_url: settings.certs_url,
             push_audience: settings.push_audience,
+            guest_domain: settings
+                .guest_domain
+                .map(|domain| domain.trim().to_ascii_lowercase()),
             oauth_client,
             page_size: settings.page_size.clamp(1, 500),
             tokens: TokenCache::new(Arc::clone(&clock)),

@@ -67,6 +67,12 @@ pub struct GoogleChatSettings {
     pub oauth_client_id: Option<String>,
     #[serde(default, deserialize_with = "optional_secret")]
     pub oauth_client_secret: Option<SecretString>,
+    /// The domain of the guest accounts made for people whose own address is in the
+    /// Workspace's domain (Google makes guests only of outside addresses): such a person's guest
+    /// is their address's local part at this domain, which the hub's operator owns. Without it
+    /// those people cannot be represented on Google Chat.
+    #[serde(default)]
+    pub guest_domain: Option<String>,
     #[serde(default = "default_timeout")]
     pub request_timeout_secs: u64,
     /// Directory and Chat page size (1–500; Chat itself caps its lists at 1,000).

@@ -13,6 +13,9 @@ use crate::KEY;
 use crate::state::{HUB_OAUTH_CLIENT_ID, HUB_OAUTH_CLIENT_SECRET, HUB_SERVICE_ACCOUNT, PROJECT_ID};
 
 const TOPIC: &str = "switchboard-events";
+/// The domain of the guests the hub makes for people whose address is in the organisation's
+/// domain (Google makes guests only of outside addresses).
+const GUEST_DOMAIN: &str = "guests.switchboard-demo.example";
 const PUSH_SUBSCRIPTION: &str = "switchboard-push";
 
 /// What the demo keeps: the service-account key file, the admin, the topic and the account
@@ -55,6 +58,7 @@ impl SimulatedConnect for GoogleDemo {
             "push_audience": hub.webhook_url,
             "oauth_client_id": HUB_OAUTH_CLIENT_ID,
             "oauth_client_secret": HUB_OAUTH_CLIENT_SECRET,
+            "guest_domain": GUEST_DOMAIN,
         }))
     }
 

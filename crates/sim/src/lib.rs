@@ -58,6 +58,7 @@ pub fn demo_platforms() -> Vec<Box<dyn SimulatedConnect>> {
     vec![
         Box::new(switchboard_sim_slack::SlackDemo),
         Box::new(switchboard_sim_microsoft::MicrosoftDemo),
+        Box::new(switchboard_sim_google::GoogleDemo),
     ]
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use switchboard_core::Clock;
 use switchboard_platform::{ChatPlatform, PlatformRegistry};
+use switchboard_platform_google::{DELEGATION_SCOPES, GoogleChatPlatform, GoogleChatSettings};
 use switchboard_platform_slack::{HUB_BOT_SCOPES, SlackPlatform, SlackSettings};
 use switchboard_platform_teams::{TeamsPlatform, TeamsSettings};
 
@@ -18,8 +19,14 @@ pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<P
                 clock.clone(),
             )?),
             "teams" => Arc::new(TeamsPlatform::new(settings::<TeamsSettings>(name, table)?)?),
+            "google_chat" => Arc::new(GoogleChatPlatform::new(
+                settings::<GoogleChatSettings>(name, table)?,
+                clock.clone(),
+            )?),
             other => {
-                bail!("unknown platform '{other}' in [platforms] (this build has: slack, teams)")
+                bail!(
+                    "unknown platform '{other}' in [platforms] (this build has: slack, teams, google_chat)"
+                )
             }
         };
         registry.register(module);
@@ -32,6 +39,7 @@ pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<P
 pub fn app_scopes(name: &str) -> &'static [&'static str] {
     match name {
         "slack" => HUB_BOT_SCOPES,
+        "google_chat" => DELEGATION_SCOPES,
         _ => &[],
     }
 }
