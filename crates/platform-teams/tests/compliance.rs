@@ -691,7 +691,8 @@ async fn connecting_consents_for_the_tenant_then_signs_in_the_service_user() {
 /// `proxyAddresses`, by which they are found too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teams_are_paged_and_aliases_are_addresses() {
-    let world = world(2_000).await;
+    // Half the organisation is on Teams, in teams of 50: more than a page of teams.
+    let world = world(2_500).await;
     let teams = &world.teams;
     let connection = &world.connection;
     let listed = teams.list_teams(connection).await.unwrap();
