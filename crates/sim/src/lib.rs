@@ -175,16 +175,13 @@ impl Simulator {
             )));
         }
         for platform in self.platforms.iter() {
-            let saved = state
-                .platforms
-                .remove(platform.key())
-                .ok_or_else(|| {
-                    read_error(format!(
-                        "it has no state for {key}: it was saved by a simulator without {key}; \
+            let saved = state.platforms.remove(platform.key()).ok_or_else(|| {
+                read_error(format!(
+                    "it has no state for {key}: it was saved by a simulator without {key}; \
                          remove the file to start with a new organisation",
-                        key = platform.key()
-                    ))
-                })?;
+                    key = platform.key()
+                ))
+            })?;
             platform
                 .restore(saved)
                 .map_err(|e| read_error(format!("{}: {e}", platform.key())))?;

@@ -378,9 +378,14 @@ impl Store {
         &self,
         connection: ConnectionId,
     ) -> Result<Vec<ExternalUserId>, StoreError> {
+        // A representation names its account on the platform; one that is the person's own
+        // account belongs to that account's connection, any other to the platform's.
         let rows = sqlx::query(
-            "SELECT a.external_id FROM representations r JOIN accounts a ON a.id = r.account_id \
-             WHERE a.connection_id = $1 AND r.status = 'synced' ORDER BY a.external_id",
+            "SELECT r.external_id FROM representations r \
+             JOIN connections c ON c.platform = r.platform \
+             LEFT JOIN accounts a ON a.id = r.account_id \
+             WHERE c.id = $1 AND r.status = 'synced' AND r.external_id IS NOT NULL \
+             AND (a.id IS NULL OR a.connection_id = c.id) ORDER BY r.external_id",
         )
         .bind(connection.to_string())
         .fetch_all(&self.pool)

@@ -4377,3 +4377,55 @@ async fn sqlite_overwrites_what_is_deleted() {
         assert!(!contains(&bytes, CANARY), "{name} keeps what was deleted");
     }
 }
+
+store_test!(
+    the_synced_accounts_of_a_connection_are_those_of_its_synced_representations,
+    |_db, store| {
+        let teams = teams_connection(&store).await;
+        let slack = slack_connection(&store).await;
+        let mut people = Vec::new();
+        for name in ["ann", "bob", "cy"] {
+            people.push(
+                store
+                    .create_person(name, &email(&format!("{name}@acme.example")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let (ann, bob, cy) = (&people[0], &people[1], &people[2]);
+        for (person, platform, kind) in [
+            (ann, Platform::Teams, RepresentationKind::GuestAccount),
+            (bob, Platform::Teams, RepresentationKind::GuestAccount),
+            (cy, Platform::Slack, RepresentationKind::Bot),
+        ] {
+            store
+                .create_representation(person.id, platform, kind)
+                .await
+                .unwrap();
+        }
+        for (person, platform, account) in [
+            (ann, Platform::Teams, "guest-ann"),
+            (cy, Platform::Slack, "bot-cy"),
+        ] {
+            store
+                .complete_sync(
+                    person.id,
+                    platform,
+                    &ExternalUserId::new(account),
+                    &secrets(&[], None),
+                    "created",
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.synced_accounts_on(teams.id).await.unwrap(),
+            vec![ExternalUserId::new("guest-ann")],
+            "Bob's guest is not synced"
+        );
+        assert_eq!(
+            store.synced_accounts_on(slack.id).await.unwrap(),
+            vec![ExternalUserId::new("bot-cy")]
+        );
+    }
+);

@@ -104,11 +104,7 @@ async fn the_demo_connects_imports_and_matches_people() {
         "{} people",
         people.len()
     );
-    assert!(
-        on_several.len() >= 38,
-        "{} on several",
-        on_several.len()
-    );
+    assert!(on_several.len() >= 38, "{} on several", on_several.len());
     let mut emails: Vec<&str> = people
         .iter()
         .map(|p| p["email"].as_str().unwrap())

@@ -606,6 +606,94 @@ async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
     );
 }
 
+/// On a platform whose rules let the admin's grant cover people's own accounts (Google Chat's
+/// domain-wide delegation), a person with an account there is synced at once, as that account,
+/// with no prompt; with `prompt_own_accounts` on, they are prompted instead and synced through
+/// the link, signing in to their own account.
+#[tokio::test]
+async fn an_own_account_the_admins_grant_covers_syncs_at_once_unless_prompts_are_asked_for() {
+    let demo = start_demo(40);
+    let rules = demo.get("/platforms").await["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["platform"] == "google_chat")
+        .unwrap()["rules"]
+        .clone();
+    assert_eq!(rules["with_account"]["authorised_by"], "admin", "{rules}");
+    let people = demo.people().await;
+    let on_both: Vec<&Value> = people
+        .iter()
+        .filter(|p| {
+            p["platforms"] == json!(["google_chat", "slack"])
+                || p["platforms"] == json!(["slack", "google_chat"])
+        })
+        .collect();
+    assert!(on_both.len() >= 2, "two people on Slack and Google Chat");
+    let own_account = |person: &Value| async move {
+        demo.get(&format!("/people/{}", person["id"].as_str().unwrap()))
+            .await["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["platform"] == "google_chat")
+            .unwrap()["external_id"]
+            .clone()
+    };
+
+    // Synced at once, as their own account, and nobody was prompted.
+    let ann = on_both[0];
+    let (id, email) = (ann["id"].as_str().unwrap(), ann["email"].as_str().unwrap());
+    demo.choose_primary(id, "slack").await;
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/google_chat"), json!({}))
+        .await;
+    assert_eq!((status, &body["status"]), (200, &json!("synced")), "{body}");
+    let google = demo.representation(id, "google_chat").await;
+    assert_eq!(
+        (&google["type"], &google["status"], &google["prompts_sent"]),
+        (&json!("existing_account"), &json!("synced"), &json!(0)),
+        "{google}"
+    );
+    assert_eq!(google["external_account"], own_account(ann).await);
+    assert!(demo.hub_dm(email).await.is_empty(), "no prompt on Slack");
+
+    // Asked to, the hub prompts the next one instead; their link leads to Google's sign-in.
+    let (status, body) = demo
+        .call(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(json!({"prompt_own_accounts": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["prompt_own_accounts"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let bo = on_both[1];
+    let (id, email) = (bo["id"].as_str().unwrap(), bo["email"].as_str().unwrap());
+    demo.choose_primary(id, "slack").await;
+    let (status, body) = demo
+        .post(&format!("/people/{id}/sync/google_chat"), json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["status"], &body["prompted"]),
+        (200, &json!("pending"), &json!(true)),
+        "{body}"
+    );
+    let prompts = demo.hub_dm(email).await;
+    assert_eq!(prompts.len(), 1, "{prompts:?}");
+    let link = sync_link(&prompts[0]);
+    let google_sign_in = demo.start_sign_in(&link).await;
+    let (status, page) = demo.walk(&google_sign_in, ("login", email), "allow").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>Synced</h1>"), "{page}");
+    let google = demo.representation(id, "google_chat").await;
+    assert_eq!(google["status"], "synced", "{google}");
+    assert_eq!(google["external_account"], own_account(bo).await);
+}
+
 /// A person who pressed "Sync now" and left the platform's sign-in unfinished can come back:
 /// the link is spent only once their account is linked. Of two sign-ins started from it (two
 /// tabs), the first to finish links the account and the other is refused.
