@@ -86,8 +86,8 @@ after(async () => {
 });
 
 test("a prompt's link, the sign-in and its end, on a phone: styled like the console, no sideways scrolling", async () => {
-  const { people } = await api("/people?primary=unchosen&limit=1");
-  const [person] = people;
+  const { people } = await api("/people?primary=unchosen&limit=1000");
+  const person = people.find((p) => p.platforms.join(",") === "slack,teams");
   await api(`/people/${person.id}/primary`, { method: "PUT", body: JSON.stringify({ platform: "slack" }) });
   const synced = await api(`/people/${person.id}/sync/teams`, { method: "POST", body: "{}" });
   assert.equal(synced.prompted, true, JSON.stringify(synced));

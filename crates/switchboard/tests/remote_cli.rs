@@ -92,7 +92,10 @@ async fn people_are_listed_as_a_table_or_json_filtered_and_followed_across_pages
     let table = succeeds(&hub, &["people", "list", "--limit", "1000"]);
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "E-MAIL", "PRIMARY", "SLACK", "TEAMS"]);
+    assert_eq!(
+        header,
+        ["NAME", "E-MAIL", "PRIMARY", "GOOGLE_CHAT", "SLACK", "TEAMS"]
+    );
     assert_eq!(lines.count(), everyone.len(), "{table}");
     let first = &everyone[0];
     assert!(
@@ -174,7 +177,11 @@ async fn people_are_listed_as_a_table_or_json_filtered_and_followed_across_pages
 async fn an_admin_chooses_primaries_syncs_and_resets_through_the_cli() {
     let demo = RunningDemo::start(40, TOKEN, &[]);
     let hub = demo.hub_url();
-    let unchosen = api_people(&demo, "&primary=unchosen").await;
+    let unchosen: Vec<Value> = api_people(&demo, "&primary=unchosen")
+        .await
+        .into_iter()
+        .filter(|p| p["platforms"] == serde_json::json!(["slack", "teams"]))
+        .collect();
     assert!(unchosen.len() >= 2, "{unchosen:?}");
     let (alice, bob) = (
         unchosen[0]["id"].as_str().unwrap(),
