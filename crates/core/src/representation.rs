@@ -197,6 +197,9 @@ pub enum SyncEvent {
     ConsentRequested,
     /// The representation now works: consent was given, or the hub finished provisioning.
     Completed,
+    /// The person's own account works without their consent, under the admin's standing grant
+    /// for the whole connection (a domain-wide delegation): synced with no prompt.
+    Granted,
     /// An attempt failed, or a working representation broke (a revoked token, say).
     Failed { reason: String },
     /// The admin broke the sync; whatever the hub created on the platform is removed.
@@ -208,6 +211,7 @@ impl SyncEvent {
         match self {
             SyncEvent::ConsentRequested => "consent requested",
             SyncEvent::Completed => "completed",
+            SyncEvent::Granted => "granted",
             SyncEvent::Failed { .. } => "failed",
             SyncEvent::Reset => "reset",
         }
@@ -285,6 +289,12 @@ pub fn next_status(
             "the person must be prompted and authorise their account first",
         )),
         (SyncEvent::Completed, S::NotCreated | S::Pending | S::Failed { .. }) => Ok(S::Synced),
+
+        (SyncEvent::Granted, _) if kind != RepresentationKind::ExistingAccount => Err(refuse(
+            "only a person's own account is acted as under the admin's grant",
+        )),
+        (SyncEvent::Granted, S::Synced) => Err(refuse("it is already synced")),
+        (SyncEvent::Granted, S::NotCreated | S::Pending | S::Failed { .. }) => Ok(S::Synced),
 
         (SyncEvent::Failed { reason }, _) if reason.trim().is_empty() => {
             Err(refuse("a failure must say why"))
@@ -455,6 +465,18 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.why, "a failure must say why");
         assert_eq!(rep.status.failure_reason(), Some("refresh token revoked"));
+    }
+
+    #[test]
+    fn only_an_own_account_is_synced_under_the_admins_grant() {
+        let granted = |kind, from: &SyncStatus| next_status(kind, from, SyncEvent::Granted);
+        for from in [SyncStatus::NotCreated, SyncStatus::Pending] {
+            assert_eq!(granted(K::ExistingAccount, &from), Ok(SyncStatus::Synced));
+        }
+        assert!(granted(K::ExistingAccount, &SyncStatus::Synced).is_err());
+        for kind in [K::GuestAccount, K::Bot, K::Unsupported] {
+            assert!(granted(kind, &SyncStatus::NotCreated).is_err());
+        }
     }
 
     #[test]

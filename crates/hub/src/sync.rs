@@ -403,11 +403,12 @@ pub async fn sync(
         RepresentationKind::GuestAccount
         | RepresentationKind::Bot
         | RepresentationKind::ExistingAccount => {
-            // A bot may need consent and a guest never does: check the event the kind leads to.
-            let event = if representation.kind == RepresentationKind::Bot {
-                SyncEvent::ConsentRequested
-            } else {
-                SyncEvent::Completed
+            // A bot may need consent, a guest never does, and an own account is the admin's
+            // grant's: check the event the kind leads to.
+            let event = match representation.kind {
+                RepresentationKind::Bot => SyncEvent::ConsentRequested,
+                RepresentationKind::ExistingAccount => SyncEvent::Granted,
+                _ => SyncEvent::Completed,
             };
             refuse_early(&representation, event)?;
             // A bot already waiting for approval keeps its link: creating another app would
@@ -565,23 +566,32 @@ impl Provision {
             }) => {
                 let secrets = secrets_of(&credentials);
                 keep_webhook_secrets(state, platform, &credentials).await?;
-                let created = match self.kind {
-                    RepresentationKind::GuestAccount => "guest account created",
+                let cause = |done: &str| format!("{actor}: {done}");
+                match self.kind {
                     RepresentationKind::ExistingAccount => {
-                        "own account acted as through the admin's grant"
+                        state
+                            .store
+                            .grant_sync(
+                                id,
+                                platform,
+                                &account,
+                                &secrets,
+                                &cause("own account acted as through the admin's grant"),
+                            )
+                            .await?
                     }
-                    _ => "bot created",
+                    kind => {
+                        let created = if kind == RepresentationKind::GuestAccount {
+                            "guest account created"
+                        } else {
+                            "bot created"
+                        };
+                        state
+                            .store
+                            .complete_sync(id, platform, &account, &secrets, &cause(created))
+                            .await?
+                    }
                 };
-                state
-                    .store
-                    .complete_sync(
-                        id,
-                        platform,
-                        &account,
-                        &secrets,
-                        &format!("{actor}: {created}"),
-                    )
-                    .await?;
                 state.relay.representation_synced(&state.store, id).await;
                 Ok(SyncOutcome::Synced)
             }

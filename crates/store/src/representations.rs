@@ -142,10 +142,51 @@ impl Store {
         secrets: &RepresentationSecrets,
         cause: &str,
     ) -> Result<Transition, StoreError> {
+        self.sync_with(
+            person,
+            platform,
+            SyncEvent::Completed,
+            account,
+            secrets,
+            cause,
+        )
+        .await
+    }
+
+    /// Like [`Store::complete_sync`], for a person's own account the admin's standing grant lets
+    /// the hub act as, with no prompt ([`SyncEvent::Granted`]).
+    pub async fn grant_sync(
+        &self,
+        person: PersonId,
+        platform: Platform,
+        account: &ExternalUserId,
+        secrets: &RepresentationSecrets,
+        cause: &str,
+    ) -> Result<Transition, StoreError> {
+        self.sync_with(
+            person,
+            platform,
+            SyncEvent::Granted,
+            account,
+            secrets,
+            cause,
+        )
+        .await
+    }
+
+    async fn sync_with(
+        &self,
+        person: PersonId,
+        platform: Platform,
+        event: SyncEvent,
+        account: &ExternalUserId,
+        secrets: &RepresentationSecrets,
+        cause: &str,
+    ) -> Result<Transition, StoreError> {
         let changed: Result<Transition, StoreError> = async {
             let mut tx = self.begin_write().await?;
             let transition = self
-                .transition_in(&mut tx, person, platform, SyncEvent::Completed, cause)
+                .transition_in(&mut tx, person, platform, event, cause)
                 .await?;
             sqlx::query(
                 "UPDATE representations SET external_id = $1 WHERE person_id = $2 AND platform = $3",
