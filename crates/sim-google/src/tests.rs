@@ -1092,3 +1092,102 @@ async fn the_demo_prepares_what_the_hub_needs() {
             .unwrap();
     assert_eq!(push.endpoint, hub.webhook_url);
 }
+
+#[tokio::test]
+async fn people_chat_in_the_web_view_and_admins_see_the_console() {
+    let h = start(false).await;
+    let signed_in = h.form("/google/signin", &[("login", &h.email(1))]).await;
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let started = h
+        .http
+        .post(format!("{}/google/new", h.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("with", &h.email(2))
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let id = location.rsplit('=').next().unwrap().to_owned();
+    let text = format!(
+        "*bold* _it_ ~gone~ `x<y` <https://example.com|site> <users/{}>",
+        h.user_id(2)
+    );
+    h.http
+        .post(format!("{}/google/space/send", h.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("id", &id)
+                .append_pair("text", &text)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let page = h
+        .http
+        .get(format!("{}{location}", h.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let name = h.organisation.people[2].display_name.clone();
+    for expected in [
+        "<strong>bold</strong>",
+        "<em>it</em>",
+        "<s>gone</s>",
+        "<code>x&lt;y</code>",
+        "<a href=\"https://example.com\">site</a>",
+        &format!("@{name}</span>"),
+    ] {
+        assert!(page.contains(expected), "{expected} in {page}");
+    }
+    let messages = h
+        .ok(
+            "GET",
+            &format!("/google/chat/v1/spaces/{id}/messages"),
+            &h.token(2),
+            None,
+        )
+        .await;
+    assert_eq!(messages["messages"][0]["formattedText"], text);
+
+    h.sim
+        .control("delegate", json!({"client_id": "123", "scopes": [CHAT]}))
+        .unwrap();
+    let console = h
+        .http
+        .get(format!("{}/google/admin/?login={}", h.base, h.email(0)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(console.contains("<code>123</code>") && console.contains("chat.messages"));
+    let refused = h
+        .http
+        .get(format!("{}/google/admin/?login={}", h.base, h.email(1)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.contains("is not an administrator"));
+}
