@@ -1190,4 +1190,16 @@ async fn people_chat_in_the_web_view_and_admins_see_the_console() {
         .await
         .unwrap();
     assert!(refused.contains("is not an administrator"));
+
+    // Everything survives a save and restore, keys and conversations included.
+    h.sim.restore(h.sim.save()).unwrap();
+    let again = h
+        .ok(
+            "GET",
+            &format!("/google/chat/v1/spaces/{id}/messages"),
+            &h.token(2),
+            None,
+        )
+        .await;
+    assert_eq!(again["messages"], messages["messages"]);
 }
