@@ -23,6 +23,8 @@ use crate::{GoogleSim, short_scopes};
 /// Access tokens last an hour, as Google's do; `expires_in` says 3599.
 const TOKEN_LIFETIME_MICROS: u64 = 3_599_000_000;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Google's token URL, which assertions may name as their audience too.
+const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 
 pub fn routes() -> Router<Arc<GoogleSim>> {
     Router::new()
@@ -251,7 +253,8 @@ fn assertion_grant(sim: &GoogleSim, params: &[(String, String)]) -> Response {
         return invalid_grant("Invalid JWT Signature.");
     };
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[sim.token_url()]);
+    // google-auth signs for Google's token endpoint whatever the key file's token_uri says.
+    validation.set_audience(&[sim.token_url().as_str(), GOOGLE_TOKEN_URL]);
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
     let claims = match jsonwebtoken::decode::<Assertion>(assertion, &decoding, &validation) {
         Ok(data) => data.claims,

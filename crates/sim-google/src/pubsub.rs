@@ -479,14 +479,15 @@ async fn subscription_action(
                 .as_u64()
                 .filter(|m| *m > 0)
                 .ok_or_else(|| GoogleError::invalid("maxMessages must be positive."))?;
+            let retention = u64::try_from(RETENTION.as_micros()).unwrap_or(u64::MAX);
+            found
+                .pending
+                .retain(|p| p.message.published + retention > now);
             let lease = now + found.ack_deadline_seconds * 1_000_000;
             let received: Vec<Value> = found
                 .pending
                 .iter_mut()
-                .filter(|p| {
-                    p.leased_until <= now
-                        && p.message.published + RETENTION.as_micros() as u64 > now
-                })
+                .filter(|p| p.leased_until <= now)
                 .take(usize::try_from(max).unwrap_or(usize::MAX))
                 .map(|pending| {
                     pending.leased_until = lease;

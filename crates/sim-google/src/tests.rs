@@ -1092,3 +1092,225 @@ async fn the_demo_prepares_what_the_hub_needs() {
             .unwrap();
     assert_eq!(push.endpoint, hub.webhook_url);
 }
+
+#[tokio::test]
+async fn people_chat_in_the_web_view_and_admins_see_the_console() {
+    let h = start(false).await;
+    let signed_in = h.form("/google/signin", &[("login", &h.email(1))]).await;
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let started = h
+        .http
+        .post(format!("{}/google/new", h.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("with", &h.email(2))
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let id = location.rsplit('=').next().unwrap().to_owned();
+    let text = format!(
+        "*bold* _it_ ~gone~ `x<y` <https://example.com|site> <users/{}>",
+        h.user_id(2)
+    );
+    h.http
+        .post(format!("{}/google/space/send", h.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("id", &id)
+                .append_pair("text", &text)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let page = h
+        .http
+        .get(format!("{}{location}", h.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let name = h.organisation.people[2].display_name.clone();
+    for expected in [
+        "<strong>bold</strong>",
+        "<em>it</em>",
+        "<s>gone</s>",
+        "<code>x&lt;y</code>",
+        "<a href=\"https://example.com\">site</a>",
+        &format!("@{name}</span>"),
+    ] {
+        assert!(page.contains(expected), "{expected} in {page}");
+    }
+    let messages = h
+        .ok(
+            "GET",
+            &format!("/google/chat/v1/spaces/{id}/messages"),
+            &h.token(2),
+            None,
+        )
+        .await;
+    assert_eq!(messages["messages"][0]["formattedText"], text);
+
+    h.sim
+        .control("delegate", json!({"client_id": "123", "scopes": [CHAT]}))
+        .unwrap();
+    let console = h
+        .http
+        .get(format!("{}/google/admin/?login={}", h.base, h.email(0)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(console.contains("<code>123</code>") && console.contains("chat.messages"));
+    let refused = h
+        .http
+        .get(format!("{}/google/admin/?login={}", h.base, h.email(1)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.contains("is not an administrator"));
+
+    // Everything survives a save and restore, keys and conversations included.
+    h.sim.restore(h.sim.save()).unwrap();
+    let again = h
+        .ok(
+            "GET",
+            &format!("/google/chat/v1/spaces/{id}/messages"),
+            &h.token(2),
+            None,
+        )
+        .await;
+    assert_eq!(again["messages"], messages["messages"]);
+}
+
+#[tokio::test]
+async fn reactions_are_published_and_revoking_delegation_suspends_its_subscriptions() {
+    let h = start(false).await;
+    let admin = h.token(0);
+    h.ok(
+        "PUT",
+        "/google/pubsub/v1/projects/switchboard-demo/topics/events",
+        &admin,
+        Some(json!({})),
+    )
+    .await;
+    h.ok(
+        "PUT",
+        "/google/pubsub/v1/projects/switchboard-demo/subscriptions/pull",
+        &admin,
+        Some(json!({"topic": "projects/switchboard-demo/topics/events"})),
+    )
+    .await;
+    let key = h.service_account_key().await;
+    let scopes = [
+        CHAT,
+        "https://www.googleapis.com/auth/chat.messages.reactions",
+    ];
+    h.sim
+        .control(
+            "delegate",
+            json!({"client_id": HUB_SERVICE_ACCOUNT_ID, "scopes": scopes}),
+        )
+        .unwrap();
+    let (_, granted) = h
+        .assertion(&key, &scopes.join(" "), Some(&h.email(1)))
+        .await;
+    let as_ada = granted["access_token"].as_str().unwrap().to_owned();
+    h.ok(
+        "POST",
+        "/google/workspaceevents/v1/subscriptions",
+        &as_ada,
+        Some(json!({
+            "targetResource": "//chat.googleapis.com/spaces/-",
+            "eventTypes": ["google.workspace.chat.reaction.v1.created"],
+            "notificationEndpoint": {"pubsubTopic": "projects/switchboard-demo/topics/events"},
+        })),
+    )
+    .await;
+    let bob = h.token(2);
+    let dm = h.ok("POST", "/google/chat/v1/spaces:setup", &bob, Some(json!({"space": {"spaceType": 3}, "memberships": [{"member": {"name": format!("users/{}", h.user_id(1)), "type": 1}}]}))).await;
+    let message = h
+        .ok(
+            "POST",
+            &format!("/google/chat/v1/{}/messages", dm["name"].as_str().unwrap()),
+            &bob,
+            Some(json!({"text": "react"})),
+        )
+        .await;
+    let reaction = h
+        .ok(
+            "POST",
+            &format!(
+                "/google/chat/v1/{}/reactions",
+                message["name"].as_str().unwrap()
+            ),
+            &bob,
+            Some(json!({"emoji": {"unicode": "🎉"}})),
+        )
+        .await;
+
+    h.sim
+        .control(
+            "revoke_delegation",
+            json!({"client_id": HUB_SERVICE_ACCOUNT_ID}),
+        )
+        .unwrap();
+    let pulled = h
+        .ok(
+            "POST",
+            "/google/pubsub/v1/projects/switchboard-demo/subscriptions/pull:pull",
+            &admin,
+            Some(json!({"maxMessages": 10})),
+        )
+        .await;
+    let received = pulled["receivedMessages"].as_array().unwrap();
+    let types: Vec<&str> = received
+        .iter()
+        .map(|r| r["message"]["attributes"]["ce-type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "google.workspace.chat.reaction.v1.created",
+            "google.workspace.events.subscription.v1.suspended"
+        ]
+    );
+    let data: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(received[0]["message"]["data"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data["reaction"]["name"], reaction["name"]);
+    let data: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(received[1]["message"]["data"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        data["subscription"]["suspensionReason"],
+        "USER_SCOPE_REVOKED"
+    );
+}

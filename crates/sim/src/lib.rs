@@ -1,5 +1,5 @@
-//! The platform simulator: a server that stands in for Slack and for Microsoft Entra ID + Graph
-//! (Google Chat, Webex and Zoom are to come), speaking their documented wire formats so that the
+//! The platform simulator: a server that stands in for Slack, for Microsoft Entra ID + Graph and
+//! for Google (Chat, Directory, Workspace Events, Pub/Sub; Webex and Zoom are to come), speaking their documented wire formats so that the
 //! hub, its tests and the vendors' own SDKs can run against it with no real tenant.
 //!
 //! Each platform is one crate behind [`SimPlatform`], mounted by the one-line registry in
