@@ -186,14 +186,15 @@ async fn list_users(
     check_customer(&params, &state)?;
     let show_deleted = form_value(&params, "showDeleted") == Some("true");
     let query = form_value(&params, "query").unwrap_or_default();
-    let users: Vec<Value> = state
+    // Paged before the users are written out: an import reads 100,000 users a page at a time.
+    let users: Vec<&User> = state
         .users
         .iter()
         .filter(|u| u.deleted == show_deleted)
         .filter(|u| matches_query(u, query))
-        .map(user_json)
         .collect();
     let (users, next) = page(users, &params, 500)?;
+    let users: Vec<Value> = users.into_iter().map(user_json).collect();
     let mut answer = json!({"kind": "admin#directory#users", "etag": "\"users\"", "users": users});
     if let Some(next) = next {
         answer["nextPageToken"] = json!(next);
