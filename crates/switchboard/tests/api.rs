@@ -212,11 +212,13 @@ async fn the_admin_chooses_primaries_and_reimports_change_nothing() {
     };
     assert_eq!(finished["status"], "succeeded", "{finished}");
     // The demo's auto-sync creates bots on Slack in the background, at Slack's pace, so a
-    // re-import may find one as a new (bot) account; no human is added and no person (below).
+    // re-import may find one the hub made meanwhile (its account recorded as the hub's); no
+    // human is added and no person (below).
     assert_eq!(finished["deactivated"].as_i64(), Some(0));
-    assert_eq!(
-        finished["added"], 0,
-        "bots are skipped, not added: {finished}"
+    let hubs_bots = demo.all_people("&type=bot").await.len();
+    assert!(
+        finished["added"].as_u64().unwrap() <= hubs_bots as u64,
+        "only the hub's own bots may be new: {finished}"
     );
     assert!(finished["updated"].as_i64().unwrap() > 0);
     assert_eq!(
