@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use switchboard_core::Platform;
+
 /// A queued copy, as far as choosing the next one needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct QueuedCopy {
@@ -19,6 +21,13 @@ pub(crate) struct QueuedCopy {
     pub order: i64,
     /// When it may be tried (milliseconds since the epoch).
     pub due: i64,
+}
+
+/// Whether the copies of `lane` (see `lane_of` in `relay.rs`: the conversation, a slash, the
+/// platform) go to `platform`.
+fn lane_goes_to(lane: &str, platform: Platform) -> bool {
+    lane.rsplit_once('/')
+        .is_some_and(|(_, destination)| destination == platform.as_str())
 }
 
 #[derive(Debug, Default)]
@@ -76,11 +85,13 @@ impl Lanes {
     }
 
     /// Takes up to `limit` copies due at `now`, each the first of a lane with nothing in
-    /// flight, earliest due first; their lanes are in flight from now on.
-    pub fn take_due(&mut self, now: i64, limit: usize) -> Vec<QueuedCopy> {
+    /// flight, earliest due first, none to a platform in `busy`; their lanes are in flight
+    /// from now on.
+    pub fn take_due(&mut self, now: i64, limit: usize, busy: &[Platform]) -> Vec<QueuedCopy> {
         let due: Vec<((i64, i64), String)> = self
             .ready
             .range(..=(now, i64::MAX))
+            .filter(|(_, lane)| !busy.iter().any(|platform| lane_goes_to(lane, *platform)))
             .take(limit)
             .map(|(key, lane)| (*key, lane.clone()))
             .collect();
@@ -211,10 +222,24 @@ mod tests {
         lanes.queue(copy(2, "a", 20, 0));
         lanes.queue(copy(1, "a", 10, 0));
         lanes.queue(copy(3, "b", 5, 0));
-        assert_eq!(ids(&lanes.take_due(100, 10)), vec![1, 3]);
-        assert!(lanes.take_due(100, 10).is_empty());
+        assert_eq!(ids(&lanes.take_due(100, 10, &[])), vec![1, 3]);
+        assert!(lanes.take_due(100, 10, &[]).is_empty());
         lanes.remove(1);
-        assert_eq!(ids(&lanes.take_due(100, 10)), vec![2]);
+        assert_eq!(ids(&lanes.take_due(100, 10, &[])), vec![2]);
+    }
+
+    #[test]
+    fn copies_to_a_busy_platform_wait_while_the_others_are_taken() {
+        let mut lanes = Lanes::default();
+        lanes.queue(copy(1, "c1/google_chat", 10, 0));
+        lanes.queue(copy(2, "c2/google_chat", 10, 1));
+        lanes.queue(copy(3, "c1/slack", 10, 2));
+        lanes.queue(copy(4, "c2/teams", 10, 3));
+        assert_eq!(
+            ids(&lanes.take_due(100, 10, &[Platform::GoogleChat])),
+            vec![3, 4]
+        );
+        assert_eq!(ids(&lanes.take_due(100, 10, &[])), vec![1, 2]);
     }
 
     #[test]
@@ -223,9 +248,9 @@ mod tests {
         lanes.queue(copy(1, "a", 10, 500));
         lanes.queue(copy(2, "a", 20, 0));
         lanes.queue(copy(3, "b", 10, 0));
-        assert_eq!(ids(&lanes.take_due(100, 10)), vec![3]);
+        assert_eq!(ids(&lanes.take_due(100, 10, &[])), vec![3]);
         assert_eq!(lanes.next_due(), Some(500));
-        assert_eq!(ids(&lanes.take_due(500, 10)), vec![1]);
+        assert_eq!(ids(&lanes.take_due(500, 10, &[])), vec![1]);
     }
 
     #[test]
@@ -233,11 +258,11 @@ mod tests {
         let mut lanes = Lanes::default();
         lanes.queue(copy(1, "a", 10, 0));
         lanes.queue(copy(2, "a", 20, 0));
-        assert_eq!(ids(&lanes.take_due(0, 10)), vec![1]);
+        assert_eq!(ids(&lanes.take_due(0, 10, &[])), vec![1]);
         lanes.queue(copy(1, "a", 10, 300));
         lanes.release("a");
-        assert!(lanes.take_due(299, 10).is_empty());
-        assert_eq!(ids(&lanes.take_due(300, 10)), vec![1]);
+        assert!(lanes.take_due(299, 10, &[]).is_empty());
+        assert_eq!(ids(&lanes.take_due(300, 10, &[])), vec![1]);
     }
 
     #[test]
@@ -246,8 +271,8 @@ mod tests {
         lanes.queue(copy(1, "a", 10, 30));
         lanes.queue(copy(2, "b", 10, 10));
         lanes.queue(copy(3, "c", 10, 20));
-        assert_eq!(ids(&lanes.take_due(100, 2)), vec![2, 3]);
-        assert_eq!(ids(&lanes.take_due(100, 2)), vec![1]);
+        assert_eq!(ids(&lanes.take_due(100, 2, &[])), vec![2, 3]);
+        assert_eq!(ids(&lanes.take_due(100, 2, &[])), vec![1]);
     }
 
     #[test]
@@ -257,9 +282,9 @@ mod tests {
         lanes.reserve("a");
         assert!(!lanes.is_idle("a"));
         lanes.queue(copy(1, "a", 10, 0));
-        assert!(lanes.take_due(100, 10).is_empty());
+        assert!(lanes.take_due(100, 10, &[]).is_empty());
         lanes.release("a");
-        assert_eq!(ids(&lanes.take_due(100, 10)), vec![1]);
+        assert_eq!(ids(&lanes.take_due(100, 10, &[])), vec![1]);
     }
 
     #[test]
@@ -271,7 +296,7 @@ mod tests {
         let added = lanes.add_missing(vec![copy(1, "a", 10, 0), copy(2, "b", 10, 0)]);
         lanes.end_reconciliation();
         assert_eq!(added, 1);
-        assert_eq!(ids(&lanes.take_due(100, 10)), vec![2]);
+        assert_eq!(ids(&lanes.take_due(100, 10, &[])), vec![2]);
         assert!(lanes.is_idle("a"));
     }
 }

@@ -1128,16 +1128,31 @@ impl Store {
     /// Copies taken as they were queued come first, without a round trip; the others are
     /// chosen from the index in memory and taken by a statement that refuses any the
     /// database does not agree is next in its lane.
-    pub async fn lease_outbox(&self, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+    ///
+    /// Copies to the platforms in `busy` are left for a later call: the relay names a
+    /// platform there when its copies already hold their share of the deliveries in flight.
+    pub async fn lease_outbox(
+        &self,
+        limit: i64,
+        busy: &[Platform],
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         self.ensure_outbox_index().await?;
         let limit = usize::try_from(limit).unwrap_or(0);
-        let mut leased: Vec<OutboxItem> = {
+        let mut leased: Vec<OutboxItem> = Vec::new();
+        {
             let mut handed = self.handed();
-            let count = handed.len().min(limit);
-            handed.drain(..count).collect()
-        };
+            let mut kept = std::collections::VecDeque::new();
+            while let Some(item) = handed.pop_front() {
+                if leased.len() < limit && !busy.contains(&item.platform) {
+                    leased.push(item);
+                } else {
+                    kept.push_back(item);
+                }
+            }
+            *handed = kept;
+        }
         let now = self.now().unix_millis();
-        let chosen = self.lanes().take_due(now, limit - leased.len());
+        let chosen = self.lanes().take_due(now, limit - leased.len(), busy);
         if chosen.is_empty() {
             return Ok(leased);
         }

@@ -2917,7 +2917,7 @@ store_test!(
                 .unwrap()
         );
         assert!(store.due_inbound(10).await.unwrap().is_empty());
-        let leased = store.lease_outbox(10).await.unwrap();
+        let leased = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(leased.len(), 1);
         assert_eq!(leased[0].received_micros, Some(RECEIVED_MICROS + 1));
 
@@ -2937,6 +2937,44 @@ store_test!(
             .await
             .unwrap();
         assert!(store.due_inbound(10).await.unwrap().is_empty());
+    }
+);
+
+store_test!(
+    copies_to_a_busy_platform_are_left_for_a_later_lease,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let teams = teams_connection(&store).await;
+        let (alice, bob, conversation) = relay_pair(&store).await;
+        store
+            .store_inbound(slack.id, &[("a", "{}")], RECEIVED_MICROS)
+            .await
+            .unwrap();
+        let id = store.due_inbound(10).await.unwrap().remove(0).id;
+        let to_slack = NewOutboxItem {
+            platform: Platform::Slack,
+            connection: slack.id,
+            ..copy_item(conversation, slack.id, bob, "to slack", 2)
+        };
+        store
+            .settle_inbound(
+                id,
+                None,
+                &[
+                    copy_item(conversation, teams.id, alice, "to teams", 1),
+                    to_slack,
+                ],
+            )
+            .await
+            .unwrap();
+        // Whether handed out as they were queued or chosen from the index, copies to Teams
+        // stay while Teams is busy.
+        let taken = store.lease_outbox(10, &[Platform::Teams]).await.unwrap();
+        let messages: Vec<&str> = taken.iter().map(|i| i.origin.message.as_str()).collect();
+        assert_eq!(messages, ["to slack"]);
+        let taken = store.lease_outbox(10, &[]).await.unwrap();
+        let messages: Vec<&str> = taken.iter().map(|i| i.origin.message.as_str()).collect();
+        assert_eq!(messages, ["to teams"]);
     }
 );
 
@@ -2985,12 +3023,12 @@ store_test!(
             )
             .await
             .unwrap();
-        let taken = store.lease_outbox(10).await.unwrap();
+        let taken = store.lease_outbox(10, &[]).await.unwrap();
         let mut heads: Vec<&str> = taken.iter().map(|i| i.origin.message.as_str()).collect();
         heads.sort_unstable();
         assert_eq!(heads, ["10", "other"], "one per lane, the first of each");
         // Nothing more while both heads are in flight.
-        assert!(store.lease_outbox(10).await.unwrap().is_empty());
+        assert!(store.lease_outbox(10, &[]).await.unwrap().is_empty());
 
         let ten = taken.iter().find(|i| i.origin.message == "10").unwrap();
         let made = MessageKey {
@@ -3008,7 +3046,7 @@ store_test!(
         assert_eq!(relayed.conversation, first);
 
         // The next of the lane; a failure makes it wait, and the lane waits with it.
-        let next = store.lease_outbox(10).await.unwrap();
+        let next = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(next.len(), 1);
         assert_eq!(next[0].origin.message, "20");
         assert_eq!(next[0].sender, bob);
@@ -3017,9 +3055,9 @@ store_test!(
             .outbox_failed(next[0].id, "429", Some(retry_at), None)
             .await
             .unwrap();
-        assert!(store.lease_outbox(10).await.unwrap().is_empty());
+        assert!(store.lease_outbox(10, &[]).await.unwrap().is_empty());
         db.advance(5_000);
-        let again = store.lease_outbox(10).await.unwrap();
+        let again = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(
             (again[0].origin.message.as_str(), again[0].attempts),
@@ -3031,7 +3069,7 @@ store_test!(
             .outbox_failed(again[0].id, "the chat is gone", None, None)
             .await
             .unwrap();
-        let after = store.lease_outbox(10).await.unwrap();
+        let after = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].origin.message, "30");
         let dead = store.dead_letters(10).await.unwrap();
@@ -3051,7 +3089,7 @@ store_test!(
             Err(StoreError::NotFound { .. })
         ));
         store.outbox_delivered(&after[0], None).await.unwrap();
-        let revived = store.lease_outbox(10).await.unwrap();
+        let revived = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(revived.len(), 1);
         assert_eq!(
             (revived[0].origin.message.as_str(), revived[0].attempts),
@@ -3079,7 +3117,7 @@ store_test!(
             )
             .await
             .unwrap();
-        let held = store.lease_outbox(10).await.unwrap().remove(0);
+        let held = store.lease_outbox(10, &[]).await.unwrap().remove(0);
         let later = Timestamp::from_unix_millis(db.millis() + 15_000);
         store
             .outbox_failed(
@@ -3090,9 +3128,9 @@ store_test!(
             )
             .await
             .unwrap();
-        assert!(store.lease_outbox(10).await.unwrap().is_empty());
+        assert!(store.lease_outbox(10, &[]).await.unwrap().is_empty());
         assert_eq!(store.release_held(alice).await.unwrap(), 1);
-        assert_eq!(store.lease_outbox(10).await.unwrap().len(), 1);
+        assert_eq!(store.lease_outbox(10, &[]).await.unwrap().len(), 1);
     }
 );
 
@@ -3244,14 +3282,14 @@ store_test!(
             )
             .await
             .unwrap();
-        let first = store.lease_outbox(10).await.unwrap().remove(0);
+        let first = store.lease_outbox(10, &[]).await.unwrap().remove(0);
         assert_eq!(first.maybe_sent_since, None, "never tried before");
         let taken_at = db.millis();
 
         // The hub stops while sending; started again, it frees the copy, marked maybe sent.
         db.advance(1_000);
         assert_eq!(store.recover_outbox().await.unwrap(), 1);
-        let again = store.lease_outbox(10).await.unwrap().remove(0);
+        let again = store.lease_outbox(10, &[]).await.unwrap().remove(0);
         assert_eq!(
             again.maybe_sent_since,
             Some(Timestamp::from_unix_millis(taken_at))
@@ -3270,13 +3308,13 @@ store_test!(
             )
             .await
             .unwrap();
-        let third = store.lease_outbox(10).await.unwrap().remove(0);
+        let third = store.lease_outbox(10, &[]).await.unwrap().remove(0);
         assert_eq!(third.maybe_sent_since, since);
         store
             .outbox_failed(third.id, "429", Some(Timestamp::from_unix_millis(0)), since)
             .await
             .unwrap();
-        let fourth = store.lease_outbox(10).await.unwrap().remove(0);
+        let fourth = store.lease_outbox(10, &[]).await.unwrap().remove(0);
         assert_eq!(fourth.maybe_sent_since, since);
         store
             .outbox_failed(
@@ -3287,7 +3325,7 @@ store_test!(
             )
             .await
             .unwrap();
-        let fifth = store.lease_outbox(10).await.unwrap().remove(0);
+        let fifth = store.lease_outbox(10, &[]).await.unwrap().remove(0);
         assert_eq!(fifth.maybe_sent_since, None);
         assert_eq!(fifth.attempts, 3);
 
@@ -3303,7 +3341,7 @@ store_test!(
                 )
                 .await
                 .unwrap();
-            throttled = store.lease_outbox(10).await.unwrap().remove(0);
+            throttled = store.lease_outbox(10, &[]).await.unwrap().remove(0);
         }
         assert_eq!(throttled.attempts, 3);
         assert_eq!(
@@ -3863,7 +3901,7 @@ store_test!(
             Some(20)
         );
         let queued: Vec<String> = store
-            .lease_outbox(10)
+            .lease_outbox(10, &[])
             .await
             .unwrap()
             .into_iter()
@@ -3914,7 +3952,7 @@ store_test!(
         assert_eq!(store.relay_counts().await.unwrap().outbox, 200);
         // The lane's head is the copy written first (the lowest order), whatever statement
         // queued it.
-        let head = store.lease_outbox(10).await.unwrap();
+        let head = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(head.len(), 1);
         assert_eq!(head[0].origin.message, "199");
     }
@@ -3941,7 +3979,7 @@ store_test!(
                     .settle_event(None, None, None, std::slice::from_ref(&copy))
                     .await
                     .unwrap();
-                store.lease_outbox(10).await.unwrap().remove(0)
+                store.lease_outbox(10, &[]).await.unwrap().remove(0)
             }
         };
         let first = queue("2", 20, OutboxAction::Post).await;
@@ -4010,7 +4048,7 @@ store_test!(
                 .settle_event(None, None, None, std::slice::from_ref(&copy))
                 .await
                 .unwrap();
-            let item = store.lease_outbox(1).await.unwrap().remove(0);
+            let item = store.lease_outbox(1, &[]).await.unwrap().remove(0);
             let made = MessageKey {
                 platform: Platform::Teams,
                 chat: ExternalChatId::new("19:chat"),
@@ -4069,7 +4107,7 @@ store_test!(
             .unwrap();
         // A hub that stops now finds the lane's first copy taken, the second queued behind it.
         assert_eq!(store.recover_outbox().await.unwrap(), 1);
-        let first = store.lease_outbox(10).await.unwrap();
+        let first = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].origin.message, "1");
         assert_eq!(
@@ -4078,7 +4116,7 @@ store_test!(
             "looked for on its platform before it is posted again"
         );
         store.outbox_delivered(&first[0], None).await.unwrap();
-        let second = store.lease_outbox(10).await.unwrap();
+        let second = store.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(second.len(), 1);
         assert_eq!(second[0].origin.message, "2");
         assert_eq!(second[0].maybe_sent_since, None);
@@ -4207,7 +4245,7 @@ store_test!(
             stored.iter().all(|payload| !contains(payload, CANARY)),
             "the outbox keeps plaintext"
         );
-        let mut leased = store.lease_outbox(10).await.unwrap();
+        let mut leased = store.lease_outbox(10, &[]).await.unwrap();
         leased.sort_by_key(|item| item.platform.as_str());
         assert_eq!(leased.len(), 2);
         assert!(leased.iter().all(|item| item.payload == body));
@@ -4325,7 +4363,7 @@ store_test!(
         assert_eq!(due[0].payload, old_event);
         // Taken as it was queued, by the hub that stopped.
         upgraded.recover_outbox().await.unwrap();
-        let leased = upgraded.lease_outbox(10).await.unwrap();
+        let leased = upgraded.lease_outbox(10, &[]).await.unwrap();
         assert_eq!(leased.len(), 1);
         assert_eq!(leased[0].payload, old_copy);
         // Started again, nothing is sealed twice.

@@ -1,23 +1,25 @@
-//! The relay benchmark: a thousand conversations between Slack and Teams people, typed through
-//! the simulated platforms' own APIs, relayed by the real `switchboard` binary.
+//! The relay benchmark: a thousand conversations between people at home on different
+//! platforms, typed through the simulated platforms' own APIs, relayed by the real `switchboard`
+//! binary.
 //!
 //! The simulator (`switchboard sim --rate-limits off`) and the hub (`switchboard demo
 //! --sim-url`) run as processes of their own, the hub's memory read from `/proc`. This process
 //! only writes the messages and reads the hub's `/metrics`. It
 //!
-//! 1. waits for the demo's auto-sync to give 40 Slack people a Teams guest and 25 Teams people
-//!    a Slack bot, and opens the 1,000 conversations between them — half written on Slack (a
-//!    DM with the Teams person's bot), half on Teams (a chat with the Slack person's guest) —
-//!    and relays one message in each, so every portal exists;
-//! 2. **latency**: writes 200 messages a second for `RELAY_BENCH_LATENCY_SECS` (60), each
-//!    conversation every 5 s, and reads the latency the hub adds — from a webhook reaching the
+//! 1. waits for the demo's auto-sync to represent people at home on one platform on the others,
+//!    and opens about 1,000 conversations spread over every pair of connected platforms, half
+//!    written on each side (the crash test's traffic, `tests/common/traffic.rs`), and relays
+//!    one message in each, so every portal exists;
+//! 2. **latency**: writes `RELAY_BENCH_LATENCY_RATE` (200) messages a second for
+//!    `RELAY_BENCH_LATENCY_SECS` (60), each conversation every 5 s at 200, and reads the latency the hub adds — from a webhook reaching the
 //!    hub to the destination platform accepting the copy — off the hub's histogram
-//!    `switchboard_relay_added_latency_seconds` (its buckets are fine around 5 and 25 ms);
+//!    `switchboard_relay_added_latency_seconds` (its buckets are fine around 5 and 25 ms), in
+//!    all and by the platform the copies went to;
 //! 3. **throughput**: offers `RELAY_BENCH_RATE` (1,000) messages a second for
 //!    `RELAY_BENCH_THROUGHPUT_SECS` (30) and prints the rate the hub delivered copies at while
 //!    the load lasted, and how long the backlog took to clear;
 //! 4. **memory**: with `RELAY_BENCH_SOAK_SECS` set (600 for the figures in BENCHMARKS.md),
-//!    writes 200 messages a second that long, printing the hub's resident memory every 30 s.
+//!    writes at the latency phase's rate that long, printing the hub's resident memory every 30 s.
 //!
 //! After the latency and throughput phases it prints the CPU time per copy (user and system time
 //! of all threads, from `/proc`) of the hub, the simulator, itself and, on PostgreSQL, every
@@ -35,26 +37,19 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::traffic::PairConversation;
 use common::world::{TOKEN, World};
 use common::{RunningDemo, RunningSim, free_port};
-use serde_json::json;
 
-const SLACK_PEOPLE: usize = 40;
-const TEAMS_PEOPLE: usize = 25;
-/// Enough people for the simulator to have 40 on Slack only and 25 on Teams only.
+const CONVERSATIONS: usize = 1_000;
+/// Enough people for the simulator to have, on each platform, the 25 at home there alone that
+/// a pair's side needs (40 for 200).
 const ORGANISATION: usize = 200;
-const LATENCY_RATE: f64 = 200.0;
-
-/// One conversation: who writes, and where.
-struct Conversation {
-    from_slack: bool,
-    writer_token: String,
-    writer_chat: String,
-}
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -73,6 +68,7 @@ fn main() {
 
 async fn run() {
     let latency_secs = env_number("RELAY_BENCH_LATENCY_SECS", 60);
+    let latency_rate = env_number("RELAY_BENCH_LATENCY_RATE", 200) as f64;
     let throughput_secs = env_number("RELAY_BENCH_THROUGHPUT_SECS", 30);
     let high_rate = env_number("RELAY_BENCH_RATE", 1_000) as f64;
     let soak_secs = env_number("RELAY_BENCH_SOAK_SECS", 0);
@@ -91,33 +87,12 @@ async fn run() {
         http: reqwest::Client::new(),
         url: format!("{}/metrics", hub.hub_url()),
     };
-    let on_slack = world.synced_people("slack", "teams", SLACK_PEOPLE).await;
-    let on_teams = world.synced_people("teams", "slack", TEAMS_PEOPLE).await;
-    let mut conversations = Vec::new();
-    for (i, slack_person) in on_slack.iter().enumerate() {
-        let slack_token = world.token("slack", &slack_person.email).await;
-        for (j, teams_person) in on_teams.iter().enumerate() {
-            let conversation = if (i + j) % 2 == 0 {
-                Conversation {
-                    from_slack: true,
-                    writer_chat: world
-                        .slack_dm(&slack_token, &teams_person.representation)
-                        .await,
-                    writer_token: slack_token.clone(),
-                }
-            } else {
-                let teams_token = world.token("teams", &teams_person.email).await;
-                Conversation {
-                    from_slack: false,
-                    writer_chat: world
-                        .teams_chat_with_guest(&teams_token, &slack_person.representation)
-                        .await,
-                    writer_token: teams_token,
-                }
-            };
-            conversations.push(Arc::new(conversation));
-        }
-    }
+    let conversations: Vec<Arc<PairConversation>> = world
+        .conversations_over_pairs(CONVERSATIONS)
+        .await
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let conversations = Arc::new(conversations);
     println!(
         "store: {}; {} conversations set up in {:.1} s; hub RSS {:.0} MiB",
@@ -131,27 +106,34 @@ async fn run() {
         rss_mib(hub.pid())
     );
 
-    // Every conversation's portals are made by its first message, which is not measured.
+    // Every conversation's portals are made by its first message, which is not measured. A
+    // platform may limit how fast chats are set up (Google: 60 a minute per project), so this
+    // can take minutes.
     let written = Arc::new(AtomicUsize::new(0));
     let warm_up = conversations.len();
-    write_at(&world, &conversations, &written, LATENCY_RATE, warm_up).await;
+    let warming = Instant::now();
+    write_at(&world, &conversations, &written, latency_rate, warm_up).await;
     metrics
-        .wait_for_posts(warm_up, Duration::from_secs(300))
+        .wait_for_posts(warm_up, Duration::from_secs(1200))
         .await;
-    println!("warm-up: one message in every conversation relayed");
+    println!(
+        "warm-up: one message in every conversation relayed in {:.1} s",
+        warming.elapsed().as_secs_f64()
+    );
 
-    // Latency at 200 messages a second.
-    let before = metrics.latency_buckets().await;
+    // Latency at a human pace: 200 messages a second by default.
+    let by_destination_before = metrics.latency_by_destination().await;
+    let before = Buckets::sum(by_destination_before.values());
     let cpu_before = CpuTimes::of(&hub, &sim, database_url.is_some());
-    let count = (LATENCY_RATE as usize) * latency_secs;
+    let count = (latency_rate as usize) * latency_secs;
     let sending = Instant::now();
-    write_at(&world, &conversations, &written, LATENCY_RATE, count).await;
+    write_at(&world, &conversations, &written, latency_rate, count).await;
     let sent_in = sending.elapsed();
     metrics
         .wait_for_posts(written.load(Ordering::SeqCst), Duration::from_secs(300))
         .await;
-    let after = metrics.latency_buckets().await;
-    let window = after.since(&before);
+    let by_destination = metrics.latency_by_destination().await;
+    let window = Buckets::sum(by_destination.values()).since(&before);
     println!(
         "latency: {count} messages written in {:.1} s ({:.0}/s); added latency over {} copies: \
          p50 {:.1} ms, p99 {:.1} ms; {:.1} % within 5 ms, {:.2} % within 25 ms",
@@ -163,6 +145,7 @@ async fn run() {
         window.share_within(0.005) * 100.0,
         window.share_within(0.025) * 100.0,
     );
+    print_by_destination("latency", &by_destination_before, &by_destination);
     println!(
         "{}; hub RSS {:.0} MiB",
         CpuTimes::of(&hub, &sim, database_url.is_some())
@@ -172,7 +155,8 @@ async fn run() {
 
     // Throughput: as many as offered, for as long as the load lasts.
     let delivered_before = metrics.posts().await;
-    let latency_before = metrics.latency_buckets().await;
+    let by_destination_before = metrics.latency_by_destination().await;
+    let latency_before = Buckets::sum(by_destination_before.values());
     let cpu_before = CpuTimes::of(&hub, &sim, database_url.is_some());
     let count = (high_rate as usize) * throughput_secs;
     let sending = Instant::now();
@@ -183,7 +167,8 @@ async fn run() {
         .wait_for_posts(written.load(Ordering::SeqCst), Duration::from_secs(900))
         .await;
     let cleared_in = sending.elapsed();
-    let window = metrics.latency_buckets().await.since(&latency_before);
+    let by_destination = metrics.latency_by_destination().await;
+    let window = Buckets::sum(by_destination.values()).since(&latency_before);
     println!(
         "throughput: {count} messages written in {:.1} s ({:.0}/s offered); {} copies delivered \
          while writing ({:.0}/s); all delivered after {:.1} s ({:.0}/s overall)",
@@ -199,6 +184,7 @@ async fn run() {
         window.quantile(0.5) * 1e3,
         window.quantile(0.99) * 1e3,
     );
+    print_by_destination("throughput", &by_destination_before, &by_destination);
     println!(
         "{}; hub RSS {:.0} MiB",
         CpuTimes::of(&hub, &sim, database_url.is_some())
@@ -211,8 +197,8 @@ async fn run() {
             let (world, conversations, written) =
                 (world.clone(), conversations.clone(), written.clone());
             tokio::spawn(async move {
-                let count = (LATENCY_RATE as usize) * soak_secs;
-                write_at(&world, &conversations, &written, LATENCY_RATE, count).await;
+                let count = (latency_rate as usize) * soak_secs;
+                write_at(&world, &conversations, &written, latency_rate, count).await;
             })
         };
         let soak_started = Instant::now();
@@ -258,7 +244,7 @@ async fn run() {
 /// its own so that a slow answer does not hold back the pace.
 async fn write_at(
     world: &Arc<World>,
-    conversations: &Arc<Vec<Arc<Conversation>>>,
+    conversations: &Arc<Vec<Arc<PairConversation>>>,
     written: &Arc<AtomicUsize>,
     rate: f64,
     count: usize,
@@ -279,25 +265,16 @@ async fn write_at(
     }
 }
 
-async fn write(world: &World, conversation: &Conversation, text: &str) {
-    if conversation.from_slack {
-        world
-            .slack(
-                "chat.postMessage",
-                &conversation.writer_token,
-                &[("channel", &conversation.writer_chat), ("text", text)],
-            )
-            .await;
-    } else {
-        world
-            .graph(
-                reqwest::Method::POST,
-                &format!("/chats/{}/messages", conversation.writer_chat),
-                &conversation.writer_token,
-                Some(json!({"body": {"content": text}})),
-            )
-            .await;
-    }
+async fn write(world: &World, conversation: &PairConversation, text: &str) {
+    conversation
+        .writer
+        .post(
+            world,
+            &conversation.writer_token,
+            &conversation.writer_chat,
+            text,
+        )
+        .await;
 }
 
 /// The hub's `/metrics`.
@@ -348,16 +325,25 @@ impl Metrics {
     }
 
     async fn latency_buckets(&self) -> Buckets {
-        let mut buckets: Vec<(f64, f64)> = Vec::new();
+        Buckets::sum(self.latency_by_destination().await.values())
+    }
+
+    /// The added latency's histogram for each platform the copies went to.
+    async fn latency_by_destination(&self) -> BTreeMap<String, Buckets> {
+        let mut by_platform: BTreeMap<String, Buckets> = BTreeMap::new();
         for line in self.text().await.lines() {
             let Some(rest) = line.strip_prefix("switchboard_relay_added_latency_seconds_bucket{")
             else {
                 continue;
             };
-            let (Some(bound), Some(count)) = (
-                rest.split("le=\"")
+            let label = |name: &str| {
+                rest.split(&format!("{name}=\""))
                     .nth(1)
-                    .and_then(|tail| tail.split('"').next()),
+                    .and_then(|tail| tail.split('"').next())
+            };
+            let (Some(platform), Some(bound), Some(count)) = (
+                label("platform"),
+                label("le"),
                 rest.rsplit(' ').next().and_then(|c| c.parse::<f64>().ok()),
             ) else {
                 continue;
@@ -367,22 +353,61 @@ impl Metrics {
             } else {
                 bound.parse().expect("a bucket bound")
             };
-            match buckets.iter_mut().find(|(b, _)| *b == bound) {
-                Some((_, total)) => *total += count,
-                None => buckets.push((bound, count)),
-            }
+            by_platform
+                .entry(platform.to_owned())
+                .or_default()
+                .add(bound, count);
         }
-        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Buckets(buckets)
+        by_platform
+    }
+}
+
+/// Prints each destination's share of a phase's copies and its added latency.
+fn print_by_destination(
+    phase: &str,
+    before: &BTreeMap<String, Buckets>,
+    after: &BTreeMap<String, Buckets>,
+) {
+    for (platform, now) in after {
+        let window = match before.get(platform) {
+            Some(earlier) => now.since(earlier),
+            None => now.clone(),
+        };
+        println!(
+            "{phase}: to {platform}: {} copies, added latency p50 {:.1} ms, p99 {:.1} ms",
+            window.total(),
+            window.quantile(0.5) * 1e3,
+            window.quantile(0.99) * 1e3,
+        );
     }
 }
 
 /// A histogram's cumulative buckets: (upper bound in seconds, observations at or below it),
 /// summed over its labels.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Buckets(Vec<(f64, f64)>);
 
 impl Buckets {
+    fn add(&mut self, bound: f64, count: f64) {
+        match self.0.iter_mut().find(|(b, _)| *b == bound) {
+            Some((_, total)) => *total += count,
+            None => {
+                self.0.push((bound, count));
+                self.0.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+        }
+    }
+
+    fn sum<'a>(all: impl IntoIterator<Item = &'a Buckets>) -> Buckets {
+        let mut sum = Buckets::default();
+        for buckets in all {
+            for &(bound, count) in &buckets.0 {
+                sum.add(bound, count);
+            }
+        }
+        sum
+    }
+
     fn since(&self, earlier: &Buckets) -> Buckets {
         Buckets(
             self.0

@@ -155,7 +155,7 @@ async fn run() {
         .expect("the hub serves")
     });
 
-    // 1. Connect both platforms, import both, match.
+    // 1. Connect every simulated platform, import each, match.
     let rss_before = status_mib("VmRSS:");
     let started = Instant::now();
     simulated
@@ -170,6 +170,27 @@ async fn run() {
         status_mib("VmRSS:"),
         status_mib("VmHWM:"),
     );
+    // The platforms are imported one after the other: each import's own time.
+    for connection in store.connections().await.expect("the connections") {
+        let runs = store
+            .import_runs(connection.id, 1)
+            .await
+            .expect("the connection's imports");
+        if let Some(run) = runs.first() {
+            let took = run
+                .finished_at
+                .map(|finished| finished.unix_millis() - run.started_at.unix_millis());
+            println!(
+                "  import of {}: {} accounts listed in {}",
+                connection.platform.display_name(),
+                run.seen,
+                took.map_or("(unfinished)".to_owned(), |ms| format!(
+                    "{:.2} s",
+                    ms as f64 / 1e3
+                )),
+            );
+        }
+    }
 
     // 2. GET /api/v1/people with a mix of filters and cursors deep into the list.
     let token = switchboard_hub::tokens::generate();

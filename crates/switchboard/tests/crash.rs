@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::native::{Native, native};
-use common::world::{TOKEN, World, ordered_pairs};
+use common::traffic::PairConversation;
+use common::world::{TOKEN, World};
 use common::{RunningDemo, RunningSim, free_port};
 use rand::Rng;
 use serde_json::json;
@@ -27,34 +27,6 @@ const MESSAGES_PER_CONVERSATION: usize = 25;
 const KILLS: usize = 5;
 /// How often each writer types.
 const PACE: Duration = Duration::from_secs(2);
-
-/// One conversation of the test: who writes, where, and where the copies are read.
-struct Conversation {
-    index: usize,
-    /// The writer's platform and the reader's, as the API names them.
-    direction: String,
-    writer: Box<dyn Native>,
-    reader: Box<dyn Native>,
-    /// The writer's token and chat on their platform.
-    writer_token: String,
-    writer_chat: String,
-    /// The reader's token, and how the writer appears on the reader's platform.
-    reader_token: String,
-    copies_from: String,
-}
-
-/// A person at home on one platform, with their token there.
-struct Cast {
-    id: String,
-    token: String,
-}
-
-/// How many people at home on each side of a pair give `conversations` pairs of them, the
-/// first side about twice the second (20 × 10 for 200).
-fn sides(conversations: usize) -> (usize, usize) {
-    let second = ((conversations as f64 / 2.0).sqrt().round() as usize).max(1);
-    (conversations / second, second)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed() {
@@ -75,53 +47,12 @@ async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed
 
     // Each unordered pair of platforms carries its share of the conversations, half written on
     // each side.
-    let platforms = world.connected_platforms().await;
-    let pairs: Vec<(String, String)> = ordered_pairs(&platforms)
+    let conversations: Vec<Arc<PairConversation>> = world
+        .conversations_over_pairs(CONVERSATIONS)
+        .await
         .into_iter()
-        .filter(|(first, second)| first < second)
+        .map(Arc::new)
         .collect();
-    let mut conversations = Vec::new();
-    for (pair, (first, second)) in pairs.iter().enumerate() {
-        let share = CONVERSATIONS / pairs.len() + usize::from(pair < CONVERSATIONS % pairs.len());
-        let (on_first, on_second) = sides(share);
-        let mut cast = Vec::new();
-        for (home, other, count) in [(first, second, on_first), (second, first, on_second)] {
-            let mut people = Vec::new();
-            for person in world.synced_people(home, other, count).await {
-                people.push(Cast {
-                    token: world.token(home, &person.email).await,
-                    id: person.id,
-                });
-            }
-            cast.push(people);
-        }
-        for (i, a) in cast[0].iter().enumerate() {
-            for (j, b) in cast[1].iter().enumerate() {
-                // Alternately written on one side and the other.
-                let ((writer, writer_home), (reader, reader_home)) = if (i + j) % 2 == 0 {
-                    ((a, first), (b, second))
-                } else {
-                    ((b, second), (a, first))
-                };
-                let reader_there = world.representation_on(&reader.id, writer_home).await;
-                let writer_there = world.representation_on(&writer.id, reader_home).await;
-                let client = native(writer_home);
-                let writer_chat = client
-                    .open_chat(&world, &writer.token, &[&reader_there])
-                    .await;
-                conversations.push(Arc::new(Conversation {
-                    index: conversations.len(),
-                    direction: format!("{writer_home} → {reader_home}"),
-                    writer: client,
-                    reader: native(reader_home),
-                    writer_token: writer.token.clone(),
-                    writer_chat,
-                    reader_token: reader.token.clone(),
-                    copies_from: writer_there,
-                }));
-            }
-        }
-    }
     // A pair's share rounds down to a product of its two sides: 200 exactly for one pair.
     let total = conversations.len();
     assert!(
@@ -296,7 +227,7 @@ fn message_of(copy: &str) -> String {
 }
 
 /// Types one message as a person would in their own client.
-async fn write(world: &World, conversation: &Conversation, text: &str) {
+async fn write(world: &World, conversation: &PairConversation, text: &str) {
     conversation
         .writer
         .post(
@@ -309,7 +240,7 @@ async fn write(world: &World, conversation: &Conversation, text: &str) {
 }
 
 /// The texts of the copies in the reader's chat, in the order they were posted.
-async fn copies(world: &World, conversation: &Conversation) -> Vec<String> {
+async fn copies(world: &World, conversation: &PairConversation) -> Vec<String> {
     let reader = &conversation.reader;
     let Some(chat) = reader
         .find_chat(

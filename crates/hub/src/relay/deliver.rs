@@ -23,6 +23,13 @@ use crate::AppState;
 pub const ADDED_LATENCY: &str = "switchboard_relay_added_latency_seconds";
 /// Lanes delivered at once: one slow or rate-limited chat holds one of them, not the others.
 const IN_FLIGHT: usize = 256;
+/// Lanes one destination platform may hold at once. A module that paces its writes (Google
+/// Chat's quota per project) keeps a copy in flight while it waits for its turn; without a
+/// share, a backlog for that platform would hold every lane and starve the others.
+const IN_FLIGHT_PER_PLATFORM: usize = IN_FLIGHT / 2;
+/// While a platform is busy, how often the outbox is looked at for copies to the others that
+/// came due (a retry's time): new copies and ended deliveries wake the loop at once anyway.
+const BUSY_POLL_MILLIS: i64 = 50;
 /// How often the outbox is read whole to find any copy its index in memory missed (none is
 /// expected: this is a safety net, and a find is logged).
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
@@ -53,6 +60,7 @@ pub(super) async fn recover(state: &AppState) {
 
 pub(super) async fn run(state: AppState, senders: Arc<dyn UnsyncedSenders>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let per_platform = Arc::new(InFlight::default());
     let mut reconciled = tokio::time::Instant::now();
     loop {
         if reconciled.elapsed() >= RECONCILE_EVERY {
@@ -75,11 +83,17 @@ pub(super) async fn run(state: AppState, senders: Arc<dyn UnsyncedSenders>) {
             let _ = tokio::time::timeout(IDLE_POLL, state.relay.outbox.notified()).await;
             continue;
         }
-        match state.store.lease_outbox(free as i64).await {
+        let busy = per_platform.busy();
+        match state.store.lease_outbox(free as i64, &busy).await {
             Ok(items) if items.is_empty() => {
-                // Until the next copy is due (a retry, a held copy), or more are queued.
+                // Until the next copy is due (a retry, a held copy), or more are queued, or a
+                // delivery ends. The next due copy may be one to a busy platform, due already:
+                // a delivery ending wakes this loop for it, so it is not polled for.
+                let soonest = if busy.is_empty() { 1 } else { BUSY_POLL_MILLIS };
                 let until_due = state.store.next_outbox_due().map_or(IDLE_POLL, |due| {
-                    let wait = due.saturating_sub(state.clock.now().unix_millis()).max(1);
+                    let wait = due
+                        .saturating_sub(state.clock.now().unix_millis())
+                        .max(soonest);
                     Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
                 });
                 let _ =
@@ -92,11 +106,12 @@ pub(super) async fn run(state: AppState, senders: Arc<dyn UnsyncedSenders>) {
                         return;
                     };
                     let (state, senders) = (state.clone(), senders.clone());
+                    let share = per_platform.clone().enter(item.platform);
                     tokio::spawn(async move {
                         if let Err(error) = deliver(&state, senders.as_ref(), &item).await {
                             tracing::warn!(item = item.id, %error, "relay: recording a delivery failed");
                         }
-                        drop(slot);
+                        drop((slot, share));
                         // The lane's next copy may be taken now.
                         state.relay.outbox_filled();
                     });
@@ -106,6 +121,49 @@ pub(super) async fn run(state: AppState, senders: Arc<dyn UnsyncedSenders>) {
                 tracing::warn!(%error, "relay: reading the outbox failed");
                 tokio::time::sleep(IDLE_POLL).await;
             }
+        }
+    }
+}
+
+/// The copies in flight to each destination platform.
+#[derive(Default)]
+struct InFlight(std::sync::Mutex<HashMap<Platform, usize>>);
+
+impl InFlight {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<Platform, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The platforms whose copies hold their whole share of the lanes.
+    fn busy(&self) -> Vec<Platform> {
+        self.counts()
+            .iter()
+            .filter(|(_, count)| **count >= IN_FLIGHT_PER_PLATFORM)
+            .map(|(platform, _)| *platform)
+            .collect()
+    }
+
+    /// Counts a copy to `platform` in flight until the returned guard is dropped.
+    fn enter(self: Arc<Self>, platform: Platform) -> InFlightCopy {
+        *self.counts().entry(platform).or_default() += 1;
+        InFlightCopy {
+            in_flight: self,
+            platform,
+        }
+    }
+}
+
+struct InFlightCopy {
+    in_flight: Arc<InFlight>,
+    platform: Platform,
+}
+
+impl Drop for InFlightCopy {
+    fn drop(&mut self) {
+        if let Some(count) = self.in_flight.counts().get_mut(&self.platform) {
+            *count = count.saturating_sub(1);
         }
     }
 }

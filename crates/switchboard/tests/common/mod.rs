@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod native;
+pub mod traffic;
 pub mod world;
 
 use std::io::{BufRead, BufReader};
