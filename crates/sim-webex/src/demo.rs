@@ -26,6 +26,28 @@ fn refused(what: impl Into<String>) -> DemoError {
     DemoError::Refused(what.into())
 }
 
+/// What the admin does on Control Hub's page: authorise the hub's Service App.
+pub(crate) async fn authorise_service_app(sim: &str, admin: &str) -> Result<(), DemoError> {
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("email", admin)
+        .append_pair("decision", "authorise")
+        .finish();
+    let response = browser()?
+        .post(format!("{sim}/webex/admin/service-app"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    if status != 303 {
+        let text = response.text().await.unwrap_or_default();
+        return Err(refused(format!(
+            "authorising the Service App: HTTP {status}: {text}"
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl SimulatedConnect for WebexDemo {
     fn key(&self) -> &'static str {
@@ -51,23 +73,7 @@ impl SimulatedConnect for WebexDemo {
             email_of("admin").ok_or_else(|| refused("the Webex organisation has no admin"))?;
         let service_user = email_of("service")
             .ok_or_else(|| refused("the Webex organisation has no service user"))?;
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("email", &admin)
-            .append_pair("decision", "authorise")
-            .finish();
-        let response = http
-            .post(format!("{sim}/webex/admin/service-app"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        if status != 303 {
-            let text = response.text().await.unwrap_or_default();
-            return Err(refused(format!(
-                "authorising the Service App: HTTP {status}: {text}"
-            )));
-        }
+        authorise_service_app(sim, &admin).await?;
         serde_json::to_value(Prepared { service_user })
             .map(Some)
             .map_err(|error| refused(error.to_string()))

@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
-use switchboard_sim_kit::{OrgSpec, Organisation, SimContext, SimPlatform};
+use switchboard_sim_kit::{
+    DemoHub, OrgSpec, Organisation, SimContext, SimPlatform, SimulatedConnect,
+};
 use tokio::sync::mpsc;
 
 use crate::WebexSim;
@@ -602,6 +604,60 @@ async fn messages_are_paged_newest_first_without_repeats() {
         .call("GET", &format!("messages?roomId={room}"), &h.token(2), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "not a member");
+}
+
+#[tokio::test]
+async fn messages_are_narrowed_by_time_by_message_and_by_mention() {
+    let h = start(false).await;
+    let (ada, bob) = (h.token(1), h.token(2));
+    let room = h.group_room(&ada, "Narrowing", &[2]).await;
+    let mut sent = Vec::new();
+    for markdown in [
+        "first".to_owned(),
+        format!("<@personId:{}|Bob>, see this", h.person_id(2)),
+        "third".to_owned(),
+    ] {
+        let message = h
+            .ok(
+                "POST",
+                "messages",
+                &ada,
+                Some(json!({"roomId": room, "markdown": markdown})),
+            )
+            .await;
+        sent.push(message);
+        // Distinct creation times, so that `before` separates them.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ids = |messages: &[Value]| messages.iter().map(|m| m["id"].clone()).collect::<Vec<_>>();
+    let third = sent[2]["id"].as_str().unwrap();
+
+    let (older, pages) = h
+        .all_pages(
+            &format!("messages?roomId={room}&beforeMessage={third}&max=1"),
+            &bob,
+        )
+        .await;
+    assert_eq!(
+        ids(&older),
+        vec![sent[1]["id"].clone(), sent[0]["id"].clone()]
+    );
+    assert_eq!(pages, 2, "the next link carries on below the first page");
+
+    let before = sent[2]["created"].as_str().unwrap();
+    let (earlier, _) = h
+        .all_pages(&format!("messages?roomId={room}&before={before}"), &bob)
+        .await;
+    assert_eq!(ids(&earlier), ids(&older));
+
+    let (mentioning, _) = h
+        .all_pages(&format!("messages?roomId={room}&mentionedPeople=me"), &bob)
+        .await;
+    assert_eq!(ids(&mentioning), vec![sent[1]["id"].clone()]);
+    let (none, _) = h
+        .all_pages(&format!("messages?roomId={room}&mentionedPeople=me"), &ada)
+        .await;
+    assert!(none.is_empty(), "Ada is mentioned nowhere");
 }
 
 #[tokio::test]
@@ -1202,4 +1258,57 @@ async fn the_web_view_posts_and_renders_markdown() {
         .await
         .unwrap();
     assert_eq!(live["messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_demo_authorises_the_service_app_and_consents_as_the_service_user() {
+    let h = start(false).await;
+    let hub = DemoHub {
+        public_url: "https://hub.example".to_owned(),
+        callback_url: "https://hub.example/callback".to_owned(),
+        webhook_url: "https://hub.example/webhooks/webex".to_owned(),
+        app_scopes: Vec::new(),
+        paced: false,
+    };
+    let demo = crate::WebexDemo;
+    let table = demo.hub_table(&h.base, &hub, None).unwrap();
+    assert_eq!(table["base_url"], format!("{}/webex/v1/", h.base));
+    assert_eq!(table["client_id"], INTEGRATION_CLIENT_ID);
+    // prepare() reads /_sim/users, which the simulator serves; its Control Hub step runs here.
+    crate::demo::authorise_service_app(&h.base, &h.email(0))
+        .await
+        .unwrap();
+    let (status, app) = h
+        .token_grant(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_id",
+                table["service_app_client_id"].as_str().unwrap(),
+            ),
+            (
+                "client_secret",
+                table["service_app_client_secret"].as_str().unwrap(),
+            ),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{app}");
+    assert!(
+        crate::demo::authorise_service_app(&h.base, &h.email(1))
+            .await
+            .is_err(),
+        "not an admin"
+    );
+
+    let consent = demo
+        .consent(Some(&json!({"service_user": "switchboard@acme.example"})))
+        .unwrap();
+    assert_eq!(
+        consent.identity,
+        ("email".to_owned(), "switchboard@acme.example".to_owned())
+    );
+    let granted = h.integration_token(&consent.identity.1, "spark:all").await;
+    let (teams, _) = h
+        .all_pages("teams", granted["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(teams.len(), h.organisation.teams_on("webex").len());
 }
