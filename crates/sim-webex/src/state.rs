@@ -246,6 +246,12 @@ pub struct State {
     /// People by id and by lower-cased e-mail, to their position in `people`; rebuilt, not saved.
     #[serde(skip)]
     index: HashMap<String, usize>,
+    /// Rooms by id, to their position in `rooms` (rooms are never removed); rebuilt, not saved.
+    #[serde(skip)]
+    room_index: HashMap<String, usize>,
+    /// Direct rooms by their two members' ids (in order); rebuilt, not saved.
+    #[serde(skip)]
+    direct_rooms: HashMap<(String, String), usize>,
 }
 
 impl State {
@@ -300,42 +306,67 @@ impl State {
             created,
         });
         state.reindex();
-        for team in organisation.teams_on(KEY) {
-            let id = webex_id("TEAM", &seeded_uuid(0xD, team.index as u64));
-            let mut members: Vec<TeamMember> = organisation
-                .people_on(KEY)
-                .filter(|seed| seed.team_on(KEY) == Some(team.index))
-                .filter_map(|seed| state.person(&seed.email))
-                .map(|person| TeamMember {
-                    id: crate::wire::new_id("TEAM_MEMBERSHIP"),
-                    person: person.id.clone(),
-                    is_moderator: false,
-                    created,
-                })
-                .collect();
-            // An admin adds the hub's service user to every team the hub imports from.
-            members.push(TeamMember {
+        let positions: HashMap<usize, usize> = organisation
+            .teams_on(KEY)
+            .iter()
+            .enumerate()
+            .map(|(position, team)| (team.index, position))
+            .collect();
+        state.teams = organisation
+            .teams_on(KEY)
+            .iter()
+            .map(|team| Team {
+                id: webex_id("TEAM", &seeded_uuid(0xD, team.index as u64)),
+                name: team.name.clone(),
+                members: Vec::new(),
+                created,
+            })
+            .collect();
+        for (rank, seed) in organisation.people_on(KEY).enumerate() {
+            let Some(&position) = seed.team_on(KEY).and_then(|team| positions.get(&team)) else {
+                continue;
+            };
+            state.teams[position].members.push(TeamMember {
+                id: crate::wire::new_id("TEAM_MEMBERSHIP"),
+                person: state.people[rank].id.clone(),
+                is_moderator: false,
+                created,
+            });
+        }
+        // An admin adds the hub's service user to every team the hub imports from.
+        for team in &mut state.teams {
+            team.members.push(TeamMember {
                 id: crate::wire::new_id("TEAM_MEMBERSHIP"),
                 person: service_user.clone(),
                 is_moderator: true,
-                created,
-            });
-            state.teams.push(Team {
-                id,
-                name: team.name.clone(),
-                members,
                 created,
             });
         }
         state
     }
 
-    /// Rebuilds the index of people, after a restore.
+    /// Rebuilds the indexes of people and rooms, after a restore.
     pub fn reindex(&mut self) {
         self.index.clear();
         for (position, person) in self.people.iter().enumerate() {
             self.index.insert(person.id.clone(), position);
             self.index.insert(person.email.to_lowercase(), position);
+        }
+        self.room_index.clear();
+        self.direct_rooms.clear();
+        for position in 0..self.rooms.len() {
+            self.index_room(position);
+        }
+    }
+
+    fn index_room(&mut self, position: usize) {
+        let room = &self.rooms[position];
+        self.room_index.insert(room.id.clone(), position);
+        if let [one, other] = room.members.as_slice()
+            && room.room_type == RoomType::Direct
+        {
+            self.direct_rooms
+                .insert(pair(&one.person, &other.person), position);
         }
     }
 
@@ -376,18 +407,17 @@ impl State {
     }
 
     pub fn room(&self, id: &str) -> Option<&Room> {
-        self.rooms.iter().find(|r| r.id == id)
+        self.rooms.get(*self.room_index.get(id)?)
     }
 
     pub fn room_mut(&mut self, id: &str) -> Option<&mut Room> {
-        self.rooms.iter_mut().find(|r| r.id == id)
+        let position = *self.room_index.get(id)?;
+        self.rooms.get_mut(position)
     }
 
     /// The 1:1 room of two people, if they have one.
     pub fn direct_room(&self, one: &str, other: &str) -> Option<&Room> {
-        self.rooms
-            .iter()
-            .find(|r| r.room_type == RoomType::Direct && r.has_member(one) && r.has_member(other))
+        self.rooms.get(*self.direct_rooms.get(&pair(one, other))?)
     }
 
     pub fn team(&self, id: &str) -> Option<&Team> {
@@ -429,7 +459,18 @@ impl State {
             created: now,
             last_activity: now,
         });
-        self.rooms.last().expect("just pushed")
+        let position = self.rooms.len() - 1;
+        self.index_room(position);
+        &self.rooms[position]
+    }
+}
+
+/// Two people's ids in a stable order, the key of their direct room.
+fn pair(one: &str, other: &str) -> (String, String) {
+    if one <= other {
+        (one.to_owned(), other.to_owned())
+    } else {
+        (other.to_owned(), one.to_owned())
     }
 }
 

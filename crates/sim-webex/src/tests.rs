@@ -1312,3 +1312,82 @@ async fn the_demo_authorises_the_service_app_and_consents_as_the_service_user() 
         .await;
     assert_eq!(teams.len(), h.organisation.teams_on("webex").len());
 }
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_with_the_same_signed_body() {
+    let h = start(false).await;
+    let (sender, mut deliveries) = mpsc::unbounded_channel::<Received>();
+    let answered = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (sender, answered) = (sender.clone(), answered.clone());
+            async move {
+                let _ = sender.send((headers, body.to_vec()));
+                // The first attempt fails, as a receiver that is restarting would.
+                if answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    h.ok(
+        "POST",
+        "webhooks",
+        &h.token(2),
+        Some(json!({"name": "hub", "targetUrl": url, "resource": "messages", "event": "created", "secret": "s3cr3t"})),
+    )
+    .await;
+    h.ok(
+        "POST",
+        "messages",
+        &h.token(1),
+        Some(json!({"toPersonEmail": h.email(2), "text": "twice"})),
+    )
+    .await;
+    let (first_headers, first, first_raw) = next_delivery(&mut deliveries).await;
+    let (retry_headers, retry, retry_raw) = next_delivery(&mut deliveries).await;
+    assert_eq!(first, retry);
+    assert_eq!(first_raw, retry_raw);
+    for (headers, raw) in [(first_headers, first_raw), (retry_headers, retry_raw)] {
+        assert_eq!(
+            headers["x-spark-signature"].to_str().unwrap(),
+            crate::hooks::signature("s3cr3t", &raw)
+        );
+    }
+    no_delivery(&mut deliveries).await;
+}
+
+#[tokio::test]
+async fn a_deactivated_person_can_neither_call_nor_be_messaged() {
+    let h = start(false).await;
+    let token = h.token(3);
+    h.ok("GET", "people/me", &token, None).await;
+    h.sim
+        .control("deactivate", json!({"email": h.email(3)}))
+        .unwrap();
+    let (status, _) = h.call("GET", "people/me", &token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(h.sim.mint_token(&h.email(3)).is_err());
+    let (status, _) = h
+        .call(
+            "POST",
+            "messages",
+            &h.token(1),
+            Some(json!({"toPersonEmail": h.email(3), "text": "anyone there?"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let user = h
+        .sim
+        .users()
+        .into_iter()
+        .find(|u| u.email.as_deref() == Some(h.email(3).as_str()))
+        .unwrap();
+    assert_eq!(user.kind, "deactivated");
+}
