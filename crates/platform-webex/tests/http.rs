@@ -642,3 +642,379 @@ async fn each_known_representation_gets_its_own_signed_webhook_and_loses_it_when
             .any(|r| r.method == Method::DELETE && r.path == "/v1/webhooks/WH1")
     );
 }
+
+fn form(body: &str, name: &str) -> Option<String> {
+    body.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_owned())
+    })
+}
+
+fn oauth_server() -> impl Fn(&Seen, &str) -> Reply + Send + Sync + 'static {
+    |request, _| match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v1/access_token") => {
+            let grant = form(&request.body, "grant_type").unwrap_or_default();
+            let client = form(&request.body, "client_id").unwrap_or_default();
+            match (grant.as_str(), client.as_str()) {
+                ("refresh_token", "service-app") => ok(json!({
+                    "access_token": "sa-access", "expires_in": 1_209_600,
+                    "refresh_token": "sa-refresh-2", "refresh_token_expires_in": 7_776_000
+                })),
+                ("authorization_code", "integration") => {
+                    let code = form(&request.body, "code").unwrap_or_default();
+                    ok(json!({
+                        "access_token": format!("{code}-access"), "expires_in": 1_209_600,
+                        "refresh_token": format!("{code}-refresh"), "refresh_token_expires_in": 7_776_000
+                    }))
+                }
+                ("refresh_token", "integration") => {
+                    ok(json!({"access_token": "renewed-access", "expires_in": 1_209_600}))
+                }
+                _ => Reply {
+                    status: 400,
+                    headers: Vec::new(),
+                    body: json!({"message": "invalid_grant"}).to_string(),
+                },
+            }
+        }
+        ("GET", "/v1/people/me") => match request.authorization.as_str() {
+            "Bearer service-access" => ok(json!({
+                "id": "S1", "orgId": "ORG1", "emails": ["switchboard@acme.example"],
+                "displayName": "Switchboard"
+            })),
+            _ => ok(json!({"id": "P5", "orgId": "ORG1", "emails": ["eve@acme.example"]})),
+        },
+        _ => Reply {
+            status: 404,
+            headers: Vec::new(),
+            body: "{}".to_owned(),
+        },
+    }
+}
+
+fn flow() -> switchboard_platform::FlowContext {
+    switchboard_platform::FlowContext {
+        callback_url: "https://hub.example/connect/callback".to_owned(),
+        state: "st4te".to_owned(),
+    }
+}
+
+fn callback(code: &str) -> Vec<(String, String)> {
+    vec![
+        ("code".to_owned(), code.to_owned()),
+        ("state".to_owned(), "st4te".to_owned()),
+    ]
+}
+
+#[tokio::test]
+async fn connecting_signs_in_the_service_user_and_keeps_the_service_apps_token() {
+    use switchboard_platform::{FlowOutcome, FlowStep};
+    let server = serve(oauth_server()).await;
+    let webex = platform(&server, 100);
+    let mut inputs = Credentials::default();
+    inputs.insert(
+        credential::SERVICE_APP_REFRESH_TOKEN,
+        SecretString::from("sa-refresh"),
+    );
+    let FlowStep::Redirect { url, state } = webex.begin_connect(&inputs, &flow()).await.unwrap()
+    else {
+        panic!("connecting needs the admin's sign-in");
+    };
+    assert!(
+        url.starts_with(&format!("{}authorize?", server.base)),
+        "{url}"
+    );
+    for part in [
+        "client_id=integration",
+        "response_type=code",
+        "state=st4te",
+        "redirect_uri=https%3A%2F%2Fhub.example%2Fconnect%2Fcallback",
+        "spark%3Amessages_write",
+        "spark%3Ateam_memberships_read",
+    ] {
+        assert!(url.contains(part), "{part} missing from {url}");
+    }
+    let FlowStep::Done(FlowOutcome::Connected {
+        tenant,
+        display_name,
+        credentials,
+    }) = webex
+        .continue_flow(None, &state, &flow(), &callback("service"))
+        .await
+        .unwrap()
+    else {
+        panic!("the service user's sign-in ends the connection");
+    };
+    assert_eq!(tenant.as_str(), "ORG1");
+    assert_eq!(display_name, "acme.example");
+    let text =
+        |credentials: &Credentials, name| credentials.get(name).unwrap().expose_secret().to_owned();
+    assert_eq!(
+        text(&credentials, credential::ACCESS_TOKEN),
+        "service-access"
+    );
+    assert_eq!(
+        text(&credentials, credential::REFRESH_TOKEN),
+        "service-refresh"
+    );
+    assert_eq!(text(&credentials, credential::SERVICE_USER_ID), "S1");
+    assert_eq!(
+        text(&credentials, credential::SERVICE_APP_TOKEN),
+        "sa-access"
+    );
+    assert_eq!(
+        text(&credentials, credential::SERVICE_APP_REFRESH_TOKEN),
+        "sa-refresh-2"
+    );
+    let fourteen_days = Timestamp::from_unix_millis(NOW_MILLIS + 1_209_600_000);
+    assert_eq!(credentials.expires_at(), Some(fourteen_days));
+    let redeemed = server
+        .seen()
+        .into_iter()
+        .find(|r| form(&r.body, "grant_type").as_deref() == Some("authorization_code"))
+        .unwrap();
+    assert_eq!(
+        form(&redeemed.body, "client_secret").as_deref(),
+        Some("integration-secret")
+    );
+    assert_eq!(
+        form(&redeemed.body, "redirect_uri").as_deref(),
+        Some("https%3A%2F%2Fhub.example%2Fconnect%2Fcallback")
+    );
+
+    // Refreshing renews both tokens and keeps what Webex did not reissue.
+    let connection = connection(&[]);
+    let renewed = webex.refresh(&connection, &credentials).await.unwrap();
+    assert_eq!(text(&renewed, credential::ACCESS_TOKEN), "renewed-access");
+    assert_eq!(text(&renewed, credential::REFRESH_TOKEN), "service-refresh");
+    assert_eq!(text(&renewed, credential::SERVICE_USER_ID), "S1");
+    assert_eq!(text(&renewed, credential::SERVICE_APP_TOKEN), "sa-access");
+
+    // A refresh token Webex refuses needs someone to authorise again.
+    let mut revoked = Credentials::default();
+    revoked.insert(credential::REFRESH_TOKEN, SecretString::from("revoked"));
+    revoked.insert(
+        credential::SERVICE_APP_REFRESH_TOKEN,
+        SecretString::from("x"),
+    );
+    let server_refusing = serve(|_, _| Reply {
+        status: 400,
+        headers: Vec::new(),
+        body: json!({"message": "invalid_grant"}).to_string(),
+    })
+    .await;
+    assert!(matches!(
+        platform(&server_refusing, 100)
+            .refresh(&connection, &revoked)
+            .await,
+        Err(PlatformError::Unauthorized(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_person_links_only_their_own_account() {
+    use switchboard_platform::{FlowOutcome, FlowState, FlowStep};
+    let server = serve(oauth_server()).await;
+    let webex = platform(&server, 100);
+    let connection = connection(&[]);
+    let FlowStep::Redirect { state, .. } = webex
+        .begin_authorize(&connection, &ExternalUserId::new("P5"), &flow())
+        .await
+        .unwrap()
+    else {
+        panic!("linking needs the person's sign-in");
+    };
+    let FlowStep::Done(FlowOutcome::Authorized {
+        account,
+        credentials,
+    }) = webex
+        .continue_flow(Some(&connection), &state, &flow(), &callback("person"))
+        .await
+        .unwrap()
+    else {
+        panic!("the person's sign-in authorises their account");
+    };
+    assert_eq!(account.as_str(), "P5");
+    assert_eq!(
+        credentials
+            .get(credential::PERSON_ID)
+            .unwrap()
+            .expose_secret(),
+        "P5"
+    );
+    assert_eq!(
+        webex.webhook_secrets_of(&credentials)[0].0,
+        "webhook_secret:P5"
+    );
+
+    let FlowStep::Redirect { state, .. } = webex
+        .begin_authorize(&connection, &ExternalUserId::new("P6"), &flow())
+        .await
+        .unwrap()
+    else {
+        panic!("linking needs the person's sign-in");
+    };
+    assert!(matches!(
+        webex.continue_flow(Some(&connection), &state, &flow(), &callback("person")).await,
+        Err(PlatformError::Rejected(why)) if why.contains("eve@acme.example")
+    ));
+    let declined = vec![("error".to_owned(), "access_denied".to_owned())];
+    assert!(matches!(
+        webex.continue_flow(Some(&connection), &state, &flow(), &declined).await,
+        Err(PlatformError::Rejected(why)) if why.contains("access_denied")
+    ));
+    assert!(
+        webex
+            .continue_flow(None, &FlowState("{}".to_owned()), &flow(), &callback("x"))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back_in_order() {
+    let server = serve(|request, base| {
+        let q = |name| query_param(&request.query, name);
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/v1/messages/direct") if q("personId").as_deref() == Some("P2") => {
+                ok(json!({"items": [{"id": "M0", "roomId": "D1", "roomType": "direct"}]}))
+            }
+            ("GET", "/v1/messages/direct") => ok(json!({"items": []})),
+            ("POST", "/v1/rooms") => ok(json!({"id": "G9", "title": "Group chat"})),
+            ("POST", "/v1/memberships") => ok(json!({"id": "MS"})),
+            ("GET", "/v1/messages/M2") => ok(json!({"id": "M2", "roomId": "R1", "parentId": "M1"})),
+            ("POST", "/v1/messages") => ok(json!({"id": "M3", "roomId": "R7"})),
+            ("GET", "/v1/messages") if q("before").is_none() && !request.query.contains("page=2") => Reply {
+                status: 200,
+                headers: vec![("link", format!("<{base}messages?roomId=R1&max=100&page=2>; rel=\"next\""))],
+                body: json!({"items": [
+                    {"id": "M6", "roomId": "R1", "roomType": "group", "personId": "G1", "markdown": "hello", "created": "2023-11-14T22:13:26.000Z"},
+                    {"id": "M5", "roomId": "R1", "roomType": "group", "personId": "P2", "text": "hi", "created": "2023-11-14T22:13:25.000Z"}
+                ]})
+                .to_string(),
+            },
+            ("GET", "/v1/messages") => ok(json!({"items": [
+                {"id": "M4", "roomId": "R1", "roomType": "group", "personId": "G1", "markdown": "hello", "parentId": "M1", "created": "2023-11-14T22:13:24.000Z"},
+                {"id": "M1", "roomId": "R1", "roomType": "group", "personId": "G1", "markdown": "hello", "created": "2023-11-14T22:13:20.000Z"}
+            ]})),
+            _ => Reply {
+                status: 404,
+                headers: Vec::new(),
+                body: "{}".to_owned(),
+            },
+        }
+    })
+    .await;
+    let webex = platform(&server, 100);
+    let connection = connection(&[]);
+    let actor = representation("G1", "guest-token");
+    let open = |members: &[&str]| {
+        let members: Vec<ExternalUserId> =
+            members.iter().map(|m| ExternalUserId::new(*m)).collect();
+        let (webex, connection, actor) = (&webex, &connection, &actor);
+        async move { webex.open_chat(connection, actor, &members).await }
+    };
+    assert_eq!(open(&["G1", "P2"]).await.unwrap().as_str(), "D1");
+    assert_eq!(open(&["P3"]).await.unwrap().as_str(), "direct:P3");
+    assert_eq!(open(&["P2", "P3"]).await.unwrap().as_str(), "G9");
+    assert!(open(&["G1"]).await.is_err());
+    let added: Vec<Value> = server
+        .seen()
+        .iter()
+        .filter(|r| r.path == "/v1/memberships")
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(
+        added,
+        vec![
+            json!({"roomId": "G9", "personId": "P2"}),
+            json!({"roomId": "G9", "personId": "P3"})
+        ]
+    );
+
+    let reply = OutboundMessage {
+        body: RichText::plain("hello"),
+        thread: Some(MessageRef {
+            chat: ExternalChatId::new("R1"),
+            id: "M2".to_owned(),
+        }),
+        idempotency_key: None,
+    };
+    let posted = webex
+        .post_message(
+            &connection,
+            &actor,
+            &ExternalChatId::new("direct:P3"),
+            &reply,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        posted.chat.as_str(),
+        "R7",
+        "the copy's room is the one Webex made"
+    );
+    let sent: Value = serde_json::from_str(
+        &server
+            .seen()
+            .iter()
+            .rfind(|r| r.method == Method::POST && r.path == "/v1/messages")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(sent["toPersonId"], "P3");
+    assert_eq!(
+        sent["parentId"], "M1",
+        "a reply to a reply goes to the thread's root"
+    );
+    assert!(sent.get("roomId").is_none());
+
+    let chat = ExternalChatId::new("R1");
+    let since = webex
+        .messages_since(&connection, &actor, &chat, 1_700_000_002_000_000)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = since
+        .iter()
+        .map(|event| match &event.kind {
+            InboundKind::MessagePosted { message, .. } => message.id.as_str(),
+            other => panic!("not a post: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        ["M4", "M5", "M6"],
+        "oldest first, and nothing from before"
+    );
+    let InboundKind::MessagePosted {
+        thread, recipient, ..
+    } = &since[0].kind
+    else {
+        unreachable!()
+    };
+    assert_eq!(thread.as_ref().unwrap().id, "M1");
+    assert_eq!(recipient.as_ref().unwrap().as_str(), "G1");
+
+    let copy = OutboundMessage {
+        body: RichText::plain("hello"),
+        thread: None,
+        idempotency_key: Some("k".to_owned()),
+    };
+    let found = webex
+        .find_posted(
+            &connection,
+            &actor,
+            &chat,
+            &copy,
+            Timestamp::from_unix_millis(1_700_000_003_000),
+        )
+        .await
+        .unwrap();
+    let found: Vec<&str> = found.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        found,
+        ["M4", "M6"],
+        "the author's messages with that text since then"
+    );
+}
