@@ -1018,3 +1018,132 @@ async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back
         "the author's messages with that text since then"
     );
 }
+
+#[tokio::test]
+async fn edits_prompts_look_ups_members_health_and_removal_speak_webexs_wire() {
+    let server = serve(
+        |request, base| match (request.method.as_str(), request.path.as_str()) {
+            ("PUT", "/v1/messages/M1") => ok(json!({"id": "M1", "roomId": "R1"})),
+            ("POST", "/v1/messages") => ok(json!({"id": "M2", "roomId": "D1"})),
+            ("GET", "/v1/people") => ok(json!({"items": [
+                {"id": "P8", "emails": ["zoe@acme.example"], "displayName": "Zoe"}
+            ]})),
+            ("GET", "/v1/people/me") => ok(json!({
+                "id": "S1", "emails": ["switchboard@acme.example"], "displayName": "Switchboard"
+            })),
+            ("GET", "/v1/memberships") if !request.query.contains("page=2") => Reply {
+                status: 200,
+                headers: vec![(
+                    "link",
+                    format!("<{base}memberships?roomId=R1&page=2>; rel=\"next\""),
+                )],
+                body: json!({"items": [{"personId": "G1"}, {"personId": "P2"}]}).to_string(),
+            },
+            ("GET", "/v1/memberships") => ok(json!({"items": [{"personId": "P3"}, {}]})),
+            ("GET", "/v1/webhooks") => ok(json!({"items": [
+                {"id": "WH1", "name": "switchboard"}, {"id": "WH2", "name": "someone else's"}
+            ]})),
+            ("DELETE", "/v1/webhooks/WH1") => Reply {
+                status: 204,
+                headers: Vec::new(),
+                body: String::new(),
+            },
+            _ => Reply {
+                status: 404,
+                headers: Vec::new(),
+                body: "{}".to_owned(),
+            },
+        },
+    )
+    .await;
+    let webex = platform(&server, 100);
+    let connection = connection(&[]);
+    let actor = representation("G1", "guest-token");
+    let edited = OutboundMessage {
+        body: RichText::plain("fixed"),
+        thread: None,
+        idempotency_key: None,
+    };
+    let message = MessageRef {
+        chat: ExternalChatId::new("R1"),
+        id: "M1".to_owned(),
+    };
+    webex
+        .edit_message(&connection, &actor, &message, &edited)
+        .await
+        .unwrap();
+    let put = server
+        .seen()
+        .into_iter()
+        .find(|r| r.method == Method::PUT)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&put.body).unwrap(),
+        json!({"roomId": "R1", "markdown": "fixed", "text": "fixed"})
+    );
+    assert!(matches!(
+        webex
+            .set_reaction(&connection, &actor, &message, "👍", true)
+            .await,
+        Err(PlatformError::Unsupported(_))
+    ));
+
+    let prompt = switchboard_platform::Prompt {
+        text: "Zoe wants to chat with you on Webex.".to_owned(),
+        link: "https://hub.example/sync/abc".to_owned(),
+    };
+    webex
+        .send_prompt(&connection, &ExternalUserId::new("P8"), &prompt)
+        .await
+        .unwrap();
+    let sent = server
+        .seen()
+        .into_iter()
+        .find(|r| r.method == Method::POST && r.path == "/v1/messages")
+        .unwrap();
+    assert_eq!(sent.authorization, "Bearer service-user-token");
+    let sent: Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(sent["toPersonId"], "P8");
+    assert_eq!(
+        sent["markdown"],
+        "Zoe wants to chat with you on Webex.\n\n[Sync now](https://hub.example/sync/abc)"
+    );
+
+    let zoe = webex
+        .lookup_by_email(&connection, &Email::parse("Zoe@acme.example").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(zoe.id.as_str(), "P8");
+    assert!(
+        server
+            .seen()
+            .iter()
+            .any(|r| r.path == "/v1/people" && r.query == "email=zoe%40acme.example")
+    );
+
+    let members = webex
+        .chat_members(&connection, &actor, &ExternalChatId::new("R1"))
+        .await
+        .unwrap();
+    let members: Vec<&str> = members.iter().map(ExternalUserId::as_str).collect();
+    assert_eq!(members, ["G1", "P2", "P3"]);
+
+    let health = webex.check_health(&connection).await.unwrap();
+    assert_eq!(health.identity, "Switchboard <switchboard@acme.example>");
+    assert!(health.scopes.iter().any(|s| s == "guest-issuer:write"));
+
+    let mut guest = Credentials::default();
+    guest.insert(credential::ACCESS_TOKEN, SecretString::from("guest-token"));
+    webex
+        .remove_representation(&connection, Some(&ExternalUserId::new("G1")), &guest)
+        .await
+        .unwrap();
+    let deleted: Vec<String> = server
+        .seen()
+        .into_iter()
+        .filter(|r| r.method == Method::DELETE)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(deleted, ["/v1/webhooks/WH1"], "only the hub's webhook goes");
+}
