@@ -313,9 +313,22 @@ pub(crate) async fn refresh(
             .refresh_grant(&platform.integration, refresh_token.expose_secret())
             .await?;
         let mut fresh = platform.integration_credentials(grant, Some(refresh_token));
-        if let Ok(app_refresh) = credentials.get(SERVICE_APP_REFRESH_TOKEN) {
+        // Without the Service App's client in the settings its token cannot be renewed; the
+        // service user's still is, and issuing guests then fails saying why.
+        let service_app = match (
+            credentials.get(SERVICE_APP_REFRESH_TOKEN),
+            platform.service_app(),
+        ) {
+            (Ok(app_refresh), Ok(service_app)) => Some((app_refresh, service_app)),
+            (Ok(_), Err(missing)) => {
+                tracing::warn!(%missing, "webex: the Service App's token is not renewed");
+                None
+            }
+            (Err(_), _) => None,
+        };
+        if let Some((app_refresh, service_app)) = service_app {
             let grant = platform
-                .refresh_grant(platform.service_app()?, app_refresh.expose_secret())
+                .refresh_grant(service_app, app_refresh.expose_secret())
                 .await?;
             let app_expiry = expiry(platform.now(), grant.expires_in);
             fresh.insert(SERVICE_APP_TOKEN, SecretString::from(grant.access_token));

@@ -1147,3 +1147,38 @@ async fn edits_prompts_look_ups_members_health_and_removal_speak_webexs_wire() {
         .collect();
     assert_eq!(deleted, ["/v1/webhooks/WH1"], "only the hub's webhook goes");
 }
+
+#[tokio::test]
+async fn without_the_service_app_configured_the_service_user_is_still_renewed() {
+    let server = serve(oauth_server()).await;
+    let settings = WebexSettings {
+        base_url: server.base.clone(),
+        client_id: "integration".to_owned(),
+        client_secret: SecretString::from("integration-secret"),
+        service_app_client_id: None,
+        service_app_client_secret: None,
+        request_timeout_secs: 5,
+        page_size: 100,
+    };
+    let webex = WebexPlatform::new(settings, Arc::new(FixedClock)).unwrap();
+    let mut credentials = Credentials::default();
+    credentials.insert(
+        credential::REFRESH_TOKEN,
+        SecretString::from("service-refresh"),
+    );
+    credentials.insert(credential::SERVICE_APP_TOKEN, SecretString::from("old-sa"));
+    credentials.insert(
+        credential::SERVICE_APP_REFRESH_TOKEN,
+        SecretString::from("sa-refresh"),
+    );
+    let renewed = webex.refresh(&connection(&[]), &credentials).await.unwrap();
+    let text = |name| renewed.get(name).unwrap().expose_secret().to_owned();
+    assert_eq!(text(credential::ACCESS_TOKEN), "renewed-access");
+    assert_eq!(text(credential::SERVICE_APP_TOKEN), "old-sa");
+    assert!(
+        server
+            .seen()
+            .iter()
+            .all(|r| form(&r.body, "client_id").as_deref() != Some("service-app"))
+    );
+}
