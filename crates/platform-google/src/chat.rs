@@ -11,7 +11,7 @@ use switchboard_platform::wire::{items, lenient};
 use switchboard_platform::{ChatKind, InboundEvent, InboundKind, MessageRef};
 
 use crate::markup::{self, MentionSpan};
-use crate::time;
+use switchboard_platform::time;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -28,7 +28,8 @@ use switchboard_platform::{
 use crate::chat::{self, ChatMessage, ChatUser};
 use crate::client::resource_name;
 use crate::webhook::StoredEvent;
-use crate::{GoogleChatPlatform, credential, messaging, time};
+use crate::{GoogleChatPlatform, credential, messaging};
+use switchboard_platform::time;
 
 /// Subscriptions expiring sooner than this are renewed.
 const RENEW_WITHIN: Duration = Duration::from_secs(30 * 60);

@@ -25,7 +25,6 @@ mod events;
 pub mod markup;
 mod messaging;
 mod settings;
-mod time;
 mod webhook;
 
 use std::collections::HashMap;

@@ -29,7 +29,8 @@ use switchboard_platform::{
 
 use crate::chat::{self, ChatMessage, ChatUser, Space};
 use crate::client::resource_name;
-use crate::{GoogleChatPlatform, markup, time};
+use crate::{GoogleChatPlatform, markup};
+use switchboard_platform::time;
 
 /// Per space: a burst of 10, then 50 a minute, so no 60 s window holds more than Google's 60.
 const SPACE_WRITES: Rate = Rate {

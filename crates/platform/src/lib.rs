@@ -9,6 +9,7 @@ mod error;
 mod rate;
 mod registry;
 mod retry;
+pub mod time;
 mod types;
 pub mod wire;
 

@@ -1,11 +1,10 @@
-//! Google's times on the wire: RFC 3339 in UTC (`2024-05-01T12:34:56.789012Z`, any number of
-//! fraction digits), read and written to the microsecond, which the Chat API keeps and its
-//! `createTime >` filters compare at.
+//! Times on the wire as platforms write them: RFC 3339 in UTC (`2024-05-01T12:34:56.789012Z`,
+//! any number of fraction digits), read and written to the microsecond, for every module alike.
 
 use switchboard_core::Timestamp;
 
 /// Microseconds since the epoch of an RFC 3339 UTC time; `None` when it is not one.
-pub(crate) fn parse_micros(text: &str) -> Option<i64> {
+pub fn parse_micros(text: &str) -> Option<i64> {
     let text = text.trim().strip_suffix('Z')?;
     let (date, clock) = text.split_once('T')?;
     let mut date = date.split('-');
@@ -32,12 +31,12 @@ pub(crate) fn parse_micros(text: &str) -> Option<i64> {
     Some((((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + micros)
 }
 
-pub(crate) fn parse(text: &str) -> Option<Timestamp> {
+pub fn parse(text: &str) -> Option<Timestamp> {
     parse_micros(text).map(|micros| Timestamp::from_unix_millis(micros.div_euclid(1000)))
 }
 
 /// `2024-05-01T12:00:00.000001Z`.
-pub(crate) fn format_micros(micros: i64) -> String {
+pub fn format_micros(micros: i64) -> String {
     let days = micros.div_euclid(86_400_000_000);
     let in_day = micros.rem_euclid(86_400_000_000);
     let seconds = in_day / 1_000_000;
@@ -51,7 +50,7 @@ pub(crate) fn format_micros(micros: i64) -> String {
     )
 }
 
-pub(crate) fn format(at: Timestamp) -> String {
+pub fn format(at: Timestamp) -> String {
     format_micros(at.unix_millis() * 1000)
 }
 
