@@ -20,7 +20,7 @@ use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, Credentials, EventEnvelope,
     EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, ImportRequest, InboundKind,
     MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt, ProvisionRequest,
-    Provisioning, WebhookRequest, WebhookVerdict,
+    Provisioning, Removal, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::ExposeSecret;
 
@@ -781,17 +781,25 @@ pub async fn hub_created_representations_are_provisioned_and_removed<D: Driver>(
         .remove_representation(&h.connection, Some(&representation.account), &refreshed)
         .await
         .unwrap();
-    assert!(is_gone(
-        &h.driver.directory().await,
-        &representation.account
-    ));
-    let after = platform
-        .post_message(&h.connection, &acting, &chat, &plain("still here?"))
-        .await;
-    assert!(
-        matches!(after, Err(PlatformError::Unauthorized(_))),
-        "{after:?}"
-    );
+    let directory = h.driver.directory().await;
+    match platform.removal() {
+        Removal::Deleted => {
+            assert!(is_gone(&directory, &representation.account));
+            let after = platform
+                .post_message(&h.connection, &acting, &chat, &plain("still here?"))
+                .await;
+            assert!(
+                matches!(after, Err(PlatformError::Unauthorized(_))),
+                "{after:?}"
+            );
+        }
+        // The declaration must be true: an account the platform did delete would make the
+        // admin's warning that it stays a false one.
+        Removal::Forgotten => assert!(
+            !is_gone(&directory, &representation.account),
+            "the module says the platform keeps a removed representation, but it is gone"
+        ),
+    }
 
     if let Provisioning::AwaitingConsent { created, .. } = h.provision("Eve Elsewhere").await {
         let pending = h

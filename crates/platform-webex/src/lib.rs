@@ -40,7 +40,8 @@ use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
     EventEnvelope, EventSubscription, FlowContext, FlowState, FlowStep, Health, ImportRequest,
     InboundEvent, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
-    ProvisionRequest, Provisioning, RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
+    ProvisionRequest, Provisioning, Removal, RetryPolicy, Team, UserPage, WebhookRequest,
+    WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -213,6 +214,13 @@ impl ChatPlatform for WebexPlatform {
 
     fn rules(&self) -> PlatformRules {
         RULES
+    }
+
+    /// Webex has no API to delete a guest identity, and a guest's tokens stay valid until
+    /// they expire (Service App guest management): removing one forgets its token and deletes
+    /// the hub's webhooks on it.
+    fn removal(&self) -> Removal {
+        Removal::Forgotten
     }
 
     fn connect_fields(&self) -> Vec<ConnectField> {

@@ -27,7 +27,7 @@ pub use types::{
     Actor, AnnouncedPost, ChatKind, ConnectField, ConnectionContext, Credentials, EventEnvelope,
     EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
     InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformUser, Prompt, ProvisionRequest,
-    Provisioning, SubscriptionChange, Team, UserPage, WebhookRequest, WebhookVerdict,
+    Provisioning, Removal, SubscriptionChange, Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 
 /// What the hub needs from a chat platform: its directory, representations, messaging and
@@ -128,10 +128,17 @@ pub trait ChatPlatform: Send + Sync {
         request: &ProvisionRequest,
     ) -> Result<Provisioning, PlatformError>;
 
+    /// What [`ChatPlatform::remove_representation`] leaves on the platform: the admin is told,
+    /// before removing, whether the account goes or only stops being used.
+    fn removal(&self) -> Removal {
+        Removal::Deleted
+    }
+
     /// Removes what the hub created to represent a person: the account, with the credentials
     /// it acts with, or — `account` being `None` — what was created before a consent that never
-    /// came, with the credentials [`Provisioning::AwaitingConsent`] named for it. Never called
-    /// for accounts the hub did not create.
+    /// came, with the credentials [`Provisioning::AwaitingConsent`] named for it, as far as
+    /// [`ChatPlatform::removal`] says the platform allows. Never called for accounts the hub
+    /// did not create.
     async fn remove_representation(
         &self,
         connection: &ConnectionContext,

@@ -111,6 +111,28 @@ pub struct ProvisionRequest {
     pub existing_account: Option<ExternalUserId>,
 }
 
+/// What removing a representation the hub created leaves on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The account is deleted or deactivated: it leaves the directory and its credentials stop
+    /// working.
+    Deleted,
+    /// The platform offers no way to delete it: the hub forgets its credentials and removes
+    /// its event subscriptions, but the account stays on the platform, unused, and credentials
+    /// already issued for it work until they expire.
+    Forgotten,
+}
+
+impl Removal {
+    /// The stable name used in the API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Removal::Deleted => "deleted",
+            Removal::Forgotten => "forgotten",
+        }
+    }
+}
+
 /// The outcome of provisioning.
 #[derive(Debug, Clone)]
 pub enum Provisioning {

@@ -625,6 +625,10 @@ async fn an_own_account_the_admins_grant_covers_syncs_at_once_unless_prompts_are
         .unwrap()["rules"]
         .clone();
     assert_eq!(rules["with_account"]["authorised_by"], "admin", "{rules}");
+    assert_eq!(
+        rules["removal"], "deleted",
+        "guest accounts are deleted: {rules}"
+    );
     let people = demo.people().await;
     let on_both: Vec<&Value> = people
         .iter()

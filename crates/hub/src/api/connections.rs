@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchboard_core::{ImportScope, Noun, PlatformRules, RepresentationRule, Timestamp};
+use switchboard_platform::Removal;
 use switchboard_store::{ConnectionHealth, ImportRun, ImportStatus};
 
 use super::{ApiError, ApiPath};
@@ -127,7 +128,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
 }
 
 /// What a module declares about its platform, as `listPlatforms` shows it.
-fn rules_json(rules: &PlatformRules, pace: Option<&str>) -> Value {
+fn rules_json(rules: &PlatformRules, pace: Option<&str>, removal: Removal) -> Value {
     let noun = |noun: Noun| json!({ "one": noun.one, "many": noun.many });
     let representation = |rule: &RepresentationRule| {
         json!({
@@ -149,6 +150,7 @@ fn rules_json(rules: &PlatformRules, pace: Option<&str>) -> Value {
         "with_account": representation(&rules.with_account),
         "without_account": representation(&rules.without_account),
         "provisioning_pace": pace,
+        "removal": removal.as_str(),
     })
 }
 
@@ -165,7 +167,11 @@ async fn platforms(State(state): State<AppState>) -> Json<Value> {
                     "help": field.help,
                     "secret": field.secret,
                 })).collect::<Vec<_>>(),
-                "rules": rules_json(&module.rules(), module.provisioning_rate().map(|rate| rate.allows)),
+                "rules": rules_json(
+                    &module.rules(),
+                    module.provisioning_rate().map(|rate| rate.allows),
+                    module.removal(),
+                ),
             }))
         }).collect::<Vec<_>>(),
     }))

@@ -180,13 +180,14 @@ fn schemas() -> Value {
                 "file": { "type": "boolean" },
             })),
         })),
-        "PlatformRules": object(&["import_scope", "team", "connection", "with_account", "without_account", "provisioning_pace"], json!({
+        "PlatformRules": object(&["import_scope", "team", "connection", "with_account", "without_account", "provisioning_pace", "removal"], json!({
             "import_scope": { "type": "string", "enum": ["all_users", "selected_teams"] },
             "team": { "description": "what the platform calls a team; null when it imports all users", "oneOf": [reference("Noun"), { "type": "null" }] },
             "connection": { "description": "what one connection is on the platform: a workspace, a tenant…", "$ref": "#/components/schemas/Noun" },
             "with_account": { "description": "how a person who has an account there is represented", "$ref": "#/components/schemas/RepresentationRule" },
             "without_account": { "description": "how a person who has none is represented", "$ref": "#/components/schemas/RepresentationRule" },
             "provisioning_pace": { "type": ["string", "null"], "description": "the platform's limit on creating representations, in its words (`one new app a minute`); null when it sets none the hub would reach" },
+            "removal": { "type": "string", "enum": ["deleted", "forgotten"], "description": "what removing a representation the hub created leaves on the platform: the account deleted or deactivated (`deleted`), or kept, unused (`forgotten`: the platform has no API to delete it; the hub forgets its credentials and its event subscriptions, and credentials already issued work until they expire)" },
         })),
         "PlatformModule": object(&["platform", "name", "connect_fields", "rules"], json!({
             "platform": platform,
