@@ -248,7 +248,33 @@ pub(crate) async fn maintain_subscriptions(
     for subscription in current {
         let account = watched_account(subscription).unwrap_or_default();
         if watched.iter().any(|w| w.as_str() == account) {
-            kept.push(subscription.clone());
+            let renewing = subscription.expires_at.unix_millis() - now.unix_millis()
+                < WEBHOOK_LIFETIME_MILLIS / 2;
+            match platform.known.get(connection, account) {
+                // Webex's webhooks do not expire, but they can be deleted on Webex's side: one
+                // that is half-way through the lifetime the hub was told is looked up, kept
+                // for another lifetime when it is still there, and made anew when it is gone.
+                Some(known) if renewing => {
+                    let url = platform
+                        .client
+                        .url(&format!("webhooks/{}", id(&subscription.id)?), &[])?;
+                    match platform
+                        .client
+                        .get::<Webhook>(known.token.expose_secret(), &url)
+                        .await
+                    {
+                        Ok(_) => kept.push(EventSubscription {
+                            expires_at: Timestamp::from_unix_millis(
+                                now.unix_millis() + WEBHOOK_LIFETIME_MILLIS,
+                            ),
+                            ..subscription.clone()
+                        }),
+                        Err(PlatformError::NotFound(_)) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                _ => kept.push(subscription.clone()),
+            }
         } else if let Some(known) = platform.known.get(connection, account) {
             platform
                 .delete_webhook(known.token.expose_secret(), &subscription.id)

@@ -260,7 +260,8 @@ async fn an_import_follows_absolute_link_headers_team_by_team() {
                         .to_string(),
                 },
                 ("T1", true) => ok(json!({"items": [{"personId": "P3"}, {"personId": "S1"}]})),
-                ("T2", _) => ok(json!({"items": [{"personId": "P4"}]})),
+                // The service user is in every team it imports; it is listed once.
+                ("T2", _) => ok(json!({"items": [{"personId": "P4"}, {"personId": "S1"}]})),
                 _ => ok(json!({"items": []})),
             }
         }
@@ -358,6 +359,7 @@ fn guest_server() -> impl Fn(&Seen, &str) -> Reply + Send + Sync + 'static {
         }
         ("GET", "/v1/people/me") => ok(json!({"id": "G1", "displayName": "Ann (guest)"})),
         ("POST", "/v1/webhooks") => ok(json!({"id": "WH1", "name": "switchboard"})),
+        ("GET", "/v1/webhooks/WH1") => ok(json!({"id": "WH1", "name": "switchboard"})),
         ("DELETE", "/v1/webhooks/WH1") => Reply {
             status: 204,
             headers: Vec::new(),
@@ -630,13 +632,42 @@ async fn each_known_representation_gets_its_own_signed_webhook_and_loses_it_when
         .await
         .unwrap();
     assert_eq!(again, held, "a held webhook is kept, not made twice");
+    // Webex's webhooks do not expire: one near the end of the lifetime the hub was told is
+    // looked up, kept for another lifetime while Webex has it, and made anew once it is gone.
+    let ageing = |id: &str| {
+        vec![EventSubscription {
+            id: id.to_owned(),
+            expires_at: Timestamp::from_unix_millis(NOW_MILLIS + 60_000),
+            ..held[0].clone()
+        }]
+    };
+    let renewed = webex
+        .maintain_subscriptions(&connection, events_url, &watched, &ageing("WH1"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed, held,
+        "a webhook still there is kept for another lifetime"
+    );
+    let remade = webex
+        .maintain_subscriptions(&connection, events_url, &watched, &ageing("WH9"), now)
+        .await
+        .unwrap();
+    assert_eq!(remade, held, "a webhook Webex no longer has is made anew");
+    let looked_up: Vec<String> = server
+        .seen()
+        .into_iter()
+        .filter(|r| r.method == Method::GET && r.path.starts_with("/v1/webhooks/"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(looked_up, ["/v1/webhooks/WH1", "/v1/webhooks/WH9"]);
     let unwatched: Vec<EventSubscription> = webex
         .maintain_subscriptions(&connection, events_url, &[], &held, now)
         .await
         .unwrap();
     assert!(unwatched.is_empty());
     let seen = server.seen();
-    assert_eq!(seen.iter().filter(|r| r.path == "/v1/webhooks").count(), 1);
+    assert_eq!(seen.iter().filter(|r| r.path == "/v1/webhooks").count(), 2);
     assert!(
         seen.iter()
             .any(|r| r.method == Method::DELETE && r.path == "/v1/webhooks/WH1")
@@ -858,11 +889,29 @@ async fn a_person_links_only_their_own_account() {
         webex.continue_flow(Some(&connection), &state, &flow(), &callback("person")).await,
         Err(PlatformError::Rejected(why)) if why.contains("eve@acme.example")
     ));
-    let declined = vec![("error".to_owned(), "access_denied".to_owned())];
+    let declined = vec![
+        ("error".to_owned(), "access_denied".to_owned()),
+        ("state".to_owned(), "st4te".to_owned()),
+    ];
     assert!(matches!(
         webex.continue_flow(Some(&connection), &state, &flow(), &declined).await,
-        Err(PlatformError::Rejected(why)) if why.contains("access_denied")
+        Err(PlatformError::Rejected(why)) if why.contains("declined")
     ));
+    // A callback of another sign-in is refused before its code is redeemed.
+    let redeemed = server.seen().len();
+    let foreign = vec![
+        ("code".to_owned(), "person".to_owned()),
+        ("state".to_owned(), "another-flow".to_owned()),
+    ];
+    assert!(matches!(
+        webex.continue_flow(Some(&connection), &state, &flow(), &foreign).await,
+        Err(PlatformError::Rejected(why)) if why.contains("state")
+    ));
+    assert_eq!(
+        server.seen().len(),
+        redeemed,
+        "no code of another flow is redeemed"
+    );
     assert!(
         webex
             .continue_flow(None, &FlowState("{}".to_owned()), &flow(), &callback("x"))
