@@ -9,13 +9,14 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use switchboard_core::{ExternalChatId, ExternalUserId, Platform, Timestamp};
+use switchboard_core::{ExternalUserId, Platform, Timestamp};
 use switchboard_platform::{
     AnnouncedPost, ConnectionContext, Credentials, EventEnvelope, EventSubscription, InboundEvent,
     InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
+use crate::chats::{chat_of, known_chat};
 use crate::client::id;
 use crate::credential::{PERSON_ID, WEBHOOK_SECRET};
 use crate::wire::{Created, Delivery, Message, Webhook};
@@ -150,11 +151,27 @@ fn stored(envelope: &EventEnvelope) -> Option<StoredEvent> {
     serde_json::from_str(&envelope.payload).ok()
 }
 
-pub(crate) fn announced_post(envelope: &EventEnvelope) -> Option<AnnouncedPost> {
+/// A new post, in the chat the delivery names as far as it tells without calling Webex: a
+/// representation's own post in a direct room whose other member the module has not learnt
+/// (after a restart) is not announced, and is read instead.
+pub(crate) fn announced_post(
+    platform: &WebexPlatform,
+    envelope: &EventEnvelope,
+) -> Option<AnnouncedPost> {
     let event = stored(envelope)?;
-    (event.event == CREATED).then(|| AnnouncedPost {
+    if event.event != CREATED {
+        return None;
+    }
+    let chat = known_chat(
+        platform,
+        &event.room,
+        event.room_type.as_deref(),
+        event.author.as_deref(),
+        &event.recipient,
+    )?;
+    Some(AnnouncedPost {
         message: MessageRef {
-            chat: ExternalChatId::new(event.room),
+            chat,
             id: event.message,
         },
         author: event.author.map(ExternalUserId::new),
@@ -169,39 +186,74 @@ pub(crate) async fn read_event(
     let Some(event) = stored(envelope) else {
         return Ok(None);
     };
-    let reference = MessageRef {
-        chat: ExternalChatId::new(event.room.as_str()),
-        id: event.message.clone(),
+    let token = || {
+        platform
+            .known
+            .get(connection, &event.recipient)
+            .map(|known| known.token)
+            .ok_or_else(|| {
+                PlatformError::Unavailable(format!(
+                    "the token of {}, whose webhook delivered message {}, is not known to the module yet: it is learnt when the hub next refreshes or acts as that representation",
+                    event.recipient, event.message
+                ))
+            })
     };
     if event.event == DELETED {
+        let known = known_chat(
+            platform,
+            &event.room,
+            event.room_type.as_deref(),
+            event.author.as_deref(),
+            &event.recipient,
+        );
+        let chat = match known {
+            Some(chat) => chat,
+            None => {
+                chat_of(
+                    platform,
+                    token()?.expose_secret(),
+                    &event.room,
+                    event.room_type.as_deref(),
+                    event.author.as_deref(),
+                    &event.recipient,
+                )
+                .await?
+            }
+        };
         return Ok(Some(InboundEvent {
             event_id: envelope.event_id.clone(),
             platform: Platform::Webex,
-            kind: InboundKind::MessageDeleted { message: reference },
+            kind: InboundKind::MessageDeleted {
+                message: MessageRef {
+                    chat,
+                    id: event.message,
+                },
+            },
         }));
     }
-    let known = platform
-        .known
-        .get(connection, &event.recipient)
-        .ok_or_else(|| {
-            PlatformError::Unavailable(format!(
-                "the token of {}, whose webhook delivered message {}, is not known to the module yet: it is learnt when the hub next refreshes or acts as that representation",
-                event.recipient, event.message
-            ))
-        })?;
+    let token = token()?;
     let url = platform
         .client
         .url(&format!("messages/{}", id(&event.message)?), &[])?;
-    let message: Message = match platform.client.get(known.token.expose_secret(), &url).await {
+    let message: Message = match platform.client.get(token.expose_secret(), &url).await {
         Ok(message) => message,
         // Deleted before it was read: its deletion follows.
         Err(PlatformError::NotFound(_)) => return Ok(None),
         Err(error) => return Err(error),
     };
+    let chat = chat_of(
+        platform,
+        token.expose_secret(),
+        message.room_id.as_deref().unwrap_or(&event.room),
+        message.room_type.as_deref().or(event.room_type.as_deref()),
+        message.person_id.as_deref().or(event.author.as_deref()),
+        &event.recipient,
+    )
+    .await?;
     if event.event == CREATED {
         let recipient = ExternalUserId::new(event.recipient);
         return Ok(
-            messaging::posted(&message, Some(recipient)).map(|mut posted| {
+            messaging::posted(&message, &chat, Some(recipient)).map(|mut posted| {
                 posted.event_id = envelope.event_id.clone();
                 posted
             }),
@@ -211,7 +263,10 @@ pub(crate) async fn read_event(
         event_id: envelope.event_id.clone(),
         platform: Platform::Webex,
         kind: InboundKind::MessageEdited {
-            message: reference,
+            message: MessageRef {
+                chat,
+                id: event.message,
+            },
             body: message.body(),
         },
     }))

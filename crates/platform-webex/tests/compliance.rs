@@ -122,37 +122,28 @@ impl WebexDriver {
         answer["refresh_token"].as_str().unwrap().to_owned()
     }
 
-    /// The room a person's client shows for `chat`. The module names a direct room that does
-    /// not exist yet `direct:PERSON_ID`, by its other member; from the person's own side that
-    /// is their own id, so the room is the one direct room they are in.
-    async fn room_of(&self, reader: &NativeUser, chat: &ExternalChatId) -> Option<String> {
-        let Some(person) = chat.as_str().strip_prefix("direct:") else {
-            return Some(chat.as_str().to_owned());
+    /// Where a person's client reads and writes `chat`. The module names a direct chat
+    /// `direct:A:B` by its two members, whether or not Webex made its room yet: the person's
+    /// client reaches it as their 1:1 with the other member (`messages/direct`, and posts with
+    /// `toPersonId`, which make the room with the first message).
+    fn place(reader: &NativeUser, chat: &ExternalChatId) -> Place {
+        let Some(members) = chat.as_str().strip_prefix("direct:") else {
+            return Place::Room(chat.as_str().to_owned());
         };
-        assert_eq!(
-            person,
-            reader.id.as_str(),
-            "a direct chat named by its other member is only the reader's when they are it"
+        let (first, second) = members.split_once(':').expect("direct:A:B");
+        let me = reader.id.as_str();
+        assert!(
+            me == first || me == second,
+            "{} is not a member of {chat}",
+            login(reader)
         );
-        let rooms = self
-            .call(
-                login(reader),
-                reqwest::Method::GET,
-                &self.api("rooms?type=direct&max=1000"),
-                None,
-            )
-            .await;
-        let rooms = rooms["items"].as_array().cloned().unwrap_or_default();
-        match rooms.as_slice() {
-            [] => None,
-            [room] => room["id"].as_str().map(str::to_owned),
-            more => panic!(
-                "{chat} may be any of {} direct rooms of {}",
-                more.len(),
-                login(reader)
-            ),
-        }
+        Place::DirectWith(if me == first { second } else { first }.to_owned())
     }
+}
+
+enum Place {
+    Room(String),
+    DirectWith(String),
 }
 
 fn login(user: &NativeUser) -> &str {
@@ -364,14 +355,15 @@ impl Driver for WebexDriver {
     }
 
     async fn read_chat(&self, reader: &NativeUser, chat: &ExternalChatId) -> Vec<SeenMessage> {
-        let Some(room) = self.room_of(reader, chat).await else {
-            return Vec::new();
+        let listing = match Self::place(reader, chat) {
+            Place::Room(room) => format!("messages?roomId={room}&max=1000"),
+            Place::DirectWith(person) => format!("messages/direct?personId={person}&max=1000"),
         };
         let listed = self
             .call(
                 login(reader),
                 reqwest::Method::GET,
-                &self.api(&format!("messages?roomId={room}&max=1000")),
+                &self.api(&listing),
                 None,
             )
             .await;
@@ -399,16 +391,16 @@ impl Driver for WebexDriver {
     }
 
     async fn post_as(&self, author: &NativeUser, chat: &ExternalChatId, text: &str) -> String {
-        let room = self
-            .room_of(author, chat)
-            .await
-            .unwrap_or_else(|| panic!("{chat} names no room {} can post in yet", login(author)));
+        let target = match Self::place(author, chat) {
+            Place::Room(room) => json!({"roomId": room, "text": text}),
+            Place::DirectWith(person) => json!({"toPersonId": person, "text": text}),
+        };
         let posted = self
             .call(
                 login(author),
                 reqwest::Method::POST,
                 &self.api("messages"),
-                Some(json!({"roomId": room, "text": text})),
+                Some(target),
             )
             .await;
         posted["id"].as_str().unwrap().to_owned()
