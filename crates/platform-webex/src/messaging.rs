@@ -150,7 +150,9 @@ async fn messages_after(
     chat: &ExternalChatId,
     after_micros: i64,
 ) -> Result<Vec<Message>, PlatformError> {
-    let mut url = match Chat::of(chat)? {
+    let target = Chat::of(chat)?;
+    let direct = matches!(target, Chat::Direct(_));
+    let mut url = match target {
         Chat::Room(room) => platform
             .client
             .url("messages", &[("roomId", room), ("max", MESSAGES_PER_PAGE)])?,
@@ -168,7 +170,7 @@ async fn messages_after(
             Ok(page) => page,
             // A direct room nobody wrote in yet does not exist: Webex lists no messages for
             // it, and an answer that it is not found says the same.
-            Err(PlatformError::NotFound(_)) => break,
+            Err(PlatformError::NotFound(_)) if direct => break,
             Err(error) => return Err(error),
         };
         let mut reached = false;
@@ -262,9 +264,13 @@ pub(crate) async fn chat_members(
     actor: &Actor,
     chat: &ExternalChatId,
 ) -> Result<Vec<ExternalUserId>, PlatformError> {
-    let (token, _) = platform.acting(connection, actor)?;
+    let (token, me) = platform.acting(connection, actor)?;
     match Chat::of(chat)? {
-        Chat::Direct(members) => Ok(members.into_iter().map(ExternalUserId::new).collect()),
+        // Its name says who is in it, whether or not the room exists yet.
+        Chat::Direct(members) => {
+            let other = other_member(members, &me)?;
+            Ok(vec![ExternalUserId::new(me), ExternalUserId::new(other)])
+        }
         Chat::Room(room) => {
             let max = platform.page_size.to_string();
             let url = platform

@@ -1154,6 +1154,18 @@ async fn a_direct_chat_keeps_its_name_before_and_after_its_room_exists() {
         nothing_yet.is_empty(),
         "no room yet: nothing written, no error"
     );
+    // This Webex answers 404 for any other 1:1 listing, and for any other room.
+    let unanswered = webex
+        .messages_since(&connection, &actor, &ExternalChatId::new("direct:G1:P5"), 0)
+        .await;
+    assert!(
+        unanswered.unwrap().is_empty(),
+        "a 1:1 not found has no messages"
+    );
+    let gone = webex
+        .messages_since(&connection, &actor, &ExternalChatId::new("R9"), 0)
+        .await;
+    assert!(matches!(gone, Err(PlatformError::NotFound(_))), "{gone:?}");
 
     let posted = webex
         .post_message(
