@@ -1,7 +1,9 @@
 //! Webhooks: each representation's own webhook (messages, every event) delivers what is
 //! written in its rooms; each is created with a random secret of its own that the hub keeps
 //! sealed, and every delivery is verified against the secret of the webhook's owner. A
-//! delivery carries ids only: the message is fetched with its webhook owner's token.
+//! delivery carries ids only: the message is fetched with its webhook owner's token. A
+//! delivery names a room; a direct room is told to the hub as its chat, named by its two
+//! members (see `chats`).
 //!
 //! - Webhooks guide: <https://developer.webex.com/docs/api/guides/webhooks>
 //! - Creating a webhook: <https://developer.webex.com/docs/api/v1/webhooks/create-a-webhook>

@@ -1,6 +1,7 @@
 //! The module against a tiny local HTTP server playing Webex's part for each test: retries on
 //! 429 with `Retry-After`, a DELETE's 204, `Link` paging of an import, guest identities issued
-//! and issued again, and a signed webhook delivery read with its owner's token.
+//! and issued again, a signed webhook delivery read with its owner's token, and a direct chat
+//! named the same before and after Webex makes its room.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
