@@ -225,7 +225,22 @@ pub(crate) async fn continue_flow(
     };
     let step: Step = serde_json::from_str(&state.0)
         .map_err(|_| PlatformError::Rejected("not a flow this module started".to_owned()))?;
+    // The state the flow was started with comes back unchanged on Webex's redirect; a callback
+    // with another is not this flow's (OAuth 2.0, RFC 6749 §10.12), and its code is not redeemed.
+    if param("state") != Some(flow.state.as_str()) {
+        return Err(PlatformError::Rejected(
+            "the callback does not carry this sign-in's state".to_owned(),
+        ));
+    }
     if let Some(error) = param("error") {
+        // OAuth 2.0 (RFC 6749 §4.1.2.1), which Webex's integrations follow: `access_denied`
+        // is the person choosing Decline on Webex's consent page.
+        if error == "access_denied" {
+            return Err(PlatformError::Rejected(
+                "the sign-in on Webex was declined, so the integration was not authorised"
+                    .to_owned(),
+            ));
+        }
         let description = param("error_description").unwrap_or_default();
         return Err(PlatformError::Rejected(format!(
             "Webex did not authorise the integration: {error} {description}"

@@ -140,12 +140,16 @@ pub(crate) async fn import_users(
         }
     };
     let page = platform.client.page::<TeamMembership>(&token, &url).await?;
+    let service = service_user(connection);
+    // The service user is a member of every team it imports (docs/platforms/webex.md): it is
+    // listed with the first selected team only, so that an import lists it once.
     let ids: Vec<String> = page
         .items
         .into_iter()
         .filter_map(|membership| membership.person_id)
+        .filter(|person| cursor.team == 0 || Some(person.as_str()) != service)
         .collect();
-    let users = people(platform, &token, &ids, service_user(connection)).await?;
+    let users = people(platform, &token, &ids, service).await?;
     let next = match page.next {
         Some(next) => Some(Cursor {
             team: cursor.team,

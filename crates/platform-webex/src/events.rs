@@ -1,7 +1,9 @@
 //! Webhooks: each representation's own webhook (messages, every event) delivers what is
 //! written in its rooms; each is created with a random secret of its own that the hub keeps
 //! sealed, and every delivery is verified against the secret of the webhook's owner. A
-//! delivery carries ids only: the message is fetched with its webhook owner's token.
+//! delivery carries ids only: the message is fetched with its webhook owner's token. A
+//! delivery names a room; a direct room is told to the hub as its chat, named by its two
+//! members (see `chats`).
 //!
 //! - Webhooks guide: <https://developer.webex.com/docs/api/guides/webhooks>
 //! - Creating a webhook: <https://developer.webex.com/docs/api/v1/webhooks/create-a-webhook>
@@ -9,13 +11,14 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use switchboard_core::{ExternalChatId, ExternalUserId, Platform, Timestamp};
+use switchboard_core::{ExternalUserId, Platform, Timestamp};
 use switchboard_platform::{
     AnnouncedPost, ConnectionContext, Credentials, EventEnvelope, EventSubscription, InboundEvent,
     InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
+use crate::chats::{chat_of, known_chat};
 use crate::client::id;
 use crate::credential::{PERSON_ID, WEBHOOK_SECRET};
 use crate::wire::{Created, Delivery, Message, Webhook};
@@ -150,11 +153,27 @@ fn stored(envelope: &EventEnvelope) -> Option<StoredEvent> {
     serde_json::from_str(&envelope.payload).ok()
 }
 
-pub(crate) fn announced_post(envelope: &EventEnvelope) -> Option<AnnouncedPost> {
+/// A new post, in the chat the delivery names as far as it tells without calling Webex: a
+/// representation's own post in a direct room whose other member the module has not learnt
+/// (after a restart) is not announced, and is read instead.
+pub(crate) fn announced_post(
+    platform: &WebexPlatform,
+    envelope: &EventEnvelope,
+) -> Option<AnnouncedPost> {
     let event = stored(envelope)?;
-    (event.event == CREATED).then(|| AnnouncedPost {
+    if event.event != CREATED {
+        return None;
+    }
+    let chat = known_chat(
+        platform,
+        &event.room,
+        event.room_type.as_deref(),
+        event.author.as_deref(),
+        &event.recipient,
+    )?;
+    Some(AnnouncedPost {
         message: MessageRef {
-            chat: ExternalChatId::new(event.room),
+            chat,
             id: event.message,
         },
         author: event.author.map(ExternalUserId::new),
@@ -169,39 +188,74 @@ pub(crate) async fn read_event(
     let Some(event) = stored(envelope) else {
         return Ok(None);
     };
-    let reference = MessageRef {
-        chat: ExternalChatId::new(event.room.as_str()),
-        id: event.message.clone(),
+    let token = || {
+        platform
+            .known
+            .get(connection, &event.recipient)
+            .map(|known| known.token)
+            .ok_or_else(|| {
+                PlatformError::Unavailable(format!(
+                    "the token of {}, whose webhook delivered message {}, is not known to the module yet: it is learnt when the hub next refreshes or acts as that representation",
+                    event.recipient, event.message
+                ))
+            })
     };
     if event.event == DELETED {
+        let known = known_chat(
+            platform,
+            &event.room,
+            event.room_type.as_deref(),
+            event.author.as_deref(),
+            &event.recipient,
+        );
+        let chat = match known {
+            Some(chat) => chat,
+            None => {
+                chat_of(
+                    platform,
+                    token()?.expose_secret(),
+                    &event.room,
+                    event.room_type.as_deref(),
+                    event.author.as_deref(),
+                    &event.recipient,
+                )
+                .await?
+            }
+        };
         return Ok(Some(InboundEvent {
             event_id: envelope.event_id.clone(),
             platform: Platform::Webex,
-            kind: InboundKind::MessageDeleted { message: reference },
+            kind: InboundKind::MessageDeleted {
+                message: MessageRef {
+                    chat,
+                    id: event.message,
+                },
+            },
         }));
     }
-    let known = platform
-        .known
-        .get(connection, &event.recipient)
-        .ok_or_else(|| {
-            PlatformError::Unavailable(format!(
-                "the token of {}, whose webhook delivered message {}, is not known to the module yet: it is learnt when the hub next refreshes or acts as that representation",
-                event.recipient, event.message
-            ))
-        })?;
+    let token = token()?;
     let url = platform
         .client
         .url(&format!("messages/{}", id(&event.message)?), &[])?;
-    let message: Message = match platform.client.get(known.token.expose_secret(), &url).await {
+    let message: Message = match platform.client.get(token.expose_secret(), &url).await {
         Ok(message) => message,
         // Deleted before it was read: its deletion follows.
         Err(PlatformError::NotFound(_)) => return Ok(None),
         Err(error) => return Err(error),
     };
+    let chat = chat_of(
+        platform,
+        token.expose_secret(),
+        message.room_id.as_deref().unwrap_or(&event.room),
+        message.room_type.as_deref().or(event.room_type.as_deref()),
+        message.person_id.as_deref().or(event.author.as_deref()),
+        &event.recipient,
+    )
+    .await?;
     if event.event == CREATED {
         let recipient = ExternalUserId::new(event.recipient);
         return Ok(
-            messaging::posted(&message, Some(recipient)).map(|mut posted| {
+            messaging::posted(&message, &chat, Some(recipient)).map(|mut posted| {
                 posted.event_id = envelope.event_id.clone();
                 posted
             }),
@@ -211,7 +265,10 @@ pub(crate) async fn read_event(
         event_id: envelope.event_id.clone(),
         platform: Platform::Webex,
         kind: InboundKind::MessageEdited {
-            message: reference,
+            message: MessageRef {
+                chat,
+                id: event.message,
+            },
             body: message.body(),
         },
     }))
@@ -248,7 +305,33 @@ pub(crate) async fn maintain_subscriptions(
     for subscription in current {
         let account = watched_account(subscription).unwrap_or_default();
         if watched.iter().any(|w| w.as_str() == account) {
-            kept.push(subscription.clone());
+            let renewing = subscription.expires_at.unix_millis() - now.unix_millis()
+                < WEBHOOK_LIFETIME_MILLIS / 2;
+            match platform.known.get(connection, account) {
+                // Webex's webhooks do not expire, but they can be deleted on Webex's side: one
+                // that is half-way through the lifetime the hub was told is looked up, kept
+                // for another lifetime when it is still there, and made anew when it is gone.
+                Some(known) if renewing => {
+                    let url = platform
+                        .client
+                        .url(&format!("webhooks/{}", id(&subscription.id)?), &[])?;
+                    match platform
+                        .client
+                        .get::<Webhook>(known.token.expose_secret(), &url)
+                        .await
+                    {
+                        Ok(_) => kept.push(EventSubscription {
+                            expires_at: Timestamp::from_unix_millis(
+                                now.unix_millis() + WEBHOOK_LIFETIME_MILLIS,
+                            ),
+                            ..subscription.clone()
+                        }),
+                        Err(PlatformError::NotFound(_)) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                _ => kept.push(subscription.clone()),
+            }
         } else if let Some(known) = platform.known.get(connection, account) {
             platform
                 .delete_webhook(known.token.expose_secret(), &subscription.id)

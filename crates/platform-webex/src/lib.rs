@@ -14,10 +14,12 @@
 //!
 //! The module's parts: `settings` ([`WebexSettings`]), `connect` (the integration's OAuth, the
 //! Service App, refresh and health), `directory` (teams, people, prompts, guests), `messaging`
-//! (rooms and messages), `events` (webhooks: registering, verifying, reading), over `client`
+//! (rooms and messages), `chats` (how chats are named: a direct chat by its two
+//! members), `events` (webhooks: registering, verifying, reading), over `client`
 //! (HTTP, `Link` paging), `tokens` (the representations' tokens the module has been handed),
 //! `wire` (Webex's JSON), [`markup`] and `webhook` (signatures).
 
+mod chats;
 mod client;
 mod connect;
 mod directory;
@@ -45,6 +47,7 @@ use switchboard_platform::{
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
+use crate::chats::DirectRooms;
 use crate::client::Client;
 use crate::tokens::KnownTokens;
 
@@ -82,6 +85,7 @@ pub struct WebexPlatform {
     page_size: u32,
     clock: Arc<dyn Clock>,
     known: KnownTokens,
+    rooms: DirectRooms,
 }
 
 impl std::fmt::Debug for WebexPlatform {
@@ -119,6 +123,7 @@ impl WebexPlatform {
             page_size: settings.page_size.clamp(1, wire::MAX_PAGE_SIZE),
             clock,
             known: KnownTokens::default(),
+            rooms: DirectRooms::default(),
         })
     }
 
@@ -397,7 +402,7 @@ impl ChatPlatform for WebexPlatform {
     }
 
     fn announced_post(&self, envelope: &EventEnvelope) -> Option<AnnouncedPost> {
-        events::announced_post(envelope)
+        events::announced_post(self, envelope)
     }
 
     async fn read_event(

@@ -3,8 +3,9 @@
 //! posts in Webex markdown, thread replies, edits and deletions, what an interrupted post left,
 //! and what was written while the hub was away.
 //!
-//! A direct room that does not exist yet has no id to open: until its first message it is
-//! named `direct:PERSON_ID`, posted to with `toPersonId`, and read through `messages/direct`.
+//! A direct chat is named by its two members (see `chats`), whether or not its room exists:
+//! it is posted to with `toPersonId` (Webex creates the room with the first message) and read
+//! through `messages/direct`.
 //!
 //! - Messages: <https://developer.webex.com/docs/api/v1/messages>
 //! - Rooms and memberships: <https://developer.webex.com/docs/api/v1/rooms>,
@@ -18,32 +19,17 @@ use switchboard_platform::{
     Actor, ConnectionContext, InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformError,
 };
 
+use crate::chats::{Chat, direct_chat, other_member};
 use crate::client::id;
 use crate::wire::{Created, Membership, Message};
 use crate::{WebexPlatform, events, markup};
 
-/// The name of a direct room before its first message.
-const DIRECT_PREFIX: &str = "direct:";
 /// How far back a read of a room's recent messages pages at most.
 const MAX_PAGES: usize = 20;
 /// Messages per page of those reads.
 const MESSAGES_PER_PAGE: &str = "100";
 /// What a group room the hub opens is called; the people in it see their own names.
 const GROUP_TITLE: &str = "Group chat";
-
-/// Where a chat's messages go and are read from.
-enum Room<'a> {
-    Id(&'a str),
-    /// A direct room with this person that may not exist yet.
-    DirectWith(&'a str),
-}
-
-fn room(chat: &ExternalChatId) -> Result<Room<'_>, PlatformError> {
-    match chat.as_str().strip_prefix(DIRECT_PREFIX) {
-        Some(person) => id(person).map(Room::DirectWith),
-        None => id(chat.as_str()).map(Room::Id),
-    }
-}
 
 pub(crate) async fn open_chat(
     platform: &WebexPlatform,
@@ -61,20 +47,9 @@ pub(crate) async fn open_chat(
         [] => Err(PlatformError::Rejected(
             "a chat needs someone besides the one who opens it".to_owned(),
         )),
-        [person] => {
-            let person = id(person)?;
-            let url = platform
-                .client
-                .url("messages/direct", &[("personId", person), ("max", "1")])?;
-            let existing = match platform.client.page::<Message>(&token, &url).await {
-                Ok(page) => page.items.into_iter().find_map(|message| message.room_id),
-                Err(PlatformError::NotFound(_)) => None,
-                Err(error) => return Err(error),
-            };
-            Ok(ExternalChatId::new(
-                existing.unwrap_or_else(|| format!("{DIRECT_PREFIX}{person}")),
-            ))
-        }
+        // The name is the pair's whether or not their room exists, so nothing is looked up
+        // or made: the first post makes the room, and reads find it by the other member.
+        [person] => Ok(direct_chat(id(&me)?, id(person)?)),
         people => {
             let url = platform.client.url("rooms", &[])?;
             let created: Created = platform
@@ -114,38 +89,56 @@ pub(crate) async fn post_message(
     chat: &ExternalChatId,
     message: &OutboundMessage,
 ) -> Result<MessageRef, PlatformError> {
-    let (token, _) = platform.acting(connection, actor)?;
+    let (token, me) = platform.acting(connection, actor)?;
     let (markdown, text) = content(message);
     let mut body = json!({"markdown": markdown, "text": text});
-    match room(chat)? {
-        Room::Id(room) => body["roomId"] = json!(room),
-        Room::DirectWith(person) => body["toPersonId"] = json!(person),
-    }
+    // A direct chat's other member, whom it is posted to; a room is posted to by its id.
+    let direct_with = match Chat::of(chat)? {
+        Chat::Room(room) => {
+            body["roomId"] = json!(room);
+            None
+        }
+        Chat::Direct(members) => Some(other_member(members, &me)?),
+    };
+    let mut parent_room = None;
     if let Some(parent) = &message.thread {
-        body["parentId"] = json!(thread_root(platform, &token, parent).await?);
+        let read = read_message(platform, &token, &parent.id).await?;
+        // Webex threads are one level deep: a reply to a reply goes to the reply's parent.
+        body["parentId"] = json!(read.parent_id.as_deref().unwrap_or(&parent.id));
+        parent_room = read.room_id;
+    }
+    match (direct_with, parent_room) {
+        (None, _) => {}
+        // A reply in a direct chat names its parent's room, which the parent shows exists:
+        // Webex documents `parentId` with `roomId`.
+        (Some(_), Some(room)) => body["roomId"] = json!(room),
+        // Webex makes the room with the first message to the other member.
+        (Some(person), None) => body["toPersonId"] = json!(person),
     }
     let url = platform.client.url("messages", &[])?;
     let posted: Message = platform
         .client
         .call(&token, Method::POST, &url, Some(&body))
         .await?;
-    posted.reference().ok_or_else(|| {
-        PlatformError::Rejected("Webex answered a post without its id or room".to_owned())
-    })
+    if let (Some(_), Some(room)) = (direct_with, &posted.room_id) {
+        // Its delivery names the room only; remembered, the hub's own post is recognised.
+        platform.rooms.remember(room, chat);
+    }
+    posted
+        .in_chat(chat)
+        .ok_or_else(|| PlatformError::Rejected("Webex answered a post without its id".to_owned()))
 }
 
-/// The root of the thread `parent` is in: Webex threads are one level deep, so a reply to a
-/// reply goes to the reply's parent.
-async fn thread_root(
+/// A message, read back (`GET messages/{id}`).
+async fn read_message(
     platform: &WebexPlatform,
     token: &str,
-    parent: &MessageRef,
-) -> Result<String, PlatformError> {
+    message: &str,
+) -> Result<Message, PlatformError> {
     let url = platform
         .client
-        .url(&format!("messages/{}", id(&parent.id)?), &[])?;
-    let message: Message = platform.client.get(token, &url).await?;
-    Ok(message.parent_id.unwrap_or_else(|| parent.id.clone()))
+        .url(&format!("messages/{}", id(message)?), &[])?;
+    platform.client.get(token, &url).await
 }
 
 /// The messages of `chat` written after `after_micros`, oldest first: Webex lists newest
@@ -153,21 +146,33 @@ async fn thread_root(
 async fn messages_after(
     platform: &WebexPlatform,
     token: &str,
+    me: &str,
     chat: &ExternalChatId,
     after_micros: i64,
 ) -> Result<Vec<Message>, PlatformError> {
-    let mut url = match room(chat)? {
-        Room::Id(room) => platform
+    let target = Chat::of(chat)?;
+    let direct = matches!(target, Chat::Direct(_));
+    let mut url = match target {
+        Chat::Room(room) => platform
             .client
             .url("messages", &[("roomId", room), ("max", MESSAGES_PER_PAGE)])?,
-        Room::DirectWith(person) => platform.client.url(
+        Chat::Direct(members) => platform.client.url(
             "messages/direct",
-            &[("personId", person), ("max", MESSAGES_PER_PAGE)],
+            &[
+                ("personId", other_member(members, me)?),
+                ("max", MESSAGES_PER_PAGE),
+            ],
         )?,
     };
     let mut found = Vec::new();
     for _ in 0..MAX_PAGES {
-        let page = platform.client.page::<Message>(token, &url).await?;
+        let page = match platform.client.page::<Message>(token, &url).await {
+            Ok(page) => page,
+            // A direct room nobody wrote in yet does not exist: Webex lists no messages for
+            // it, and an answer that it is not found says the same.
+            Err(PlatformError::NotFound(_)) if direct => break,
+            Err(error) => return Err(error),
+        };
         let mut reached = false;
         for message in page.items {
             let written = message.created.as_deref().and_then(time::parse_micros);
@@ -198,12 +203,12 @@ pub(crate) async fn find_posted(
     // Webex keeps no metadata on a message: a copy is recognised by its author and text.
     let wanted = markup::parse(&markup::render(&message.body));
     let after = since.unix_millis().saturating_mul(1000).saturating_sub(1);
-    let written = messages_after(platform, &token, chat, after).await?;
+    let written = messages_after(platform, &token, &me, chat, after).await?;
     Ok(written
         .iter()
         .filter(|posted| posted.person_id.as_deref() == Some(me.as_str()))
         .filter(|posted| posted.body() == wanted)
-        .filter_map(Message::reference)
+        .filter_map(|posted| posted.in_chat(chat))
         .collect())
 }
 
@@ -216,7 +221,16 @@ pub(crate) async fn edit_message(
 ) -> Result<(), PlatformError> {
     let (token, _) = platform.acting(connection, actor)?;
     let (markdown, text) = content(replacement);
-    let room = id(message.chat.as_str())?;
+    let room = match Chat::of(&message.chat)? {
+        Chat::Room(room) => room.to_owned(),
+        // Webex wants the message's room, which a direct chat's name does not give.
+        Chat::Direct(_) => read_message(platform, &token, &message.id)
+            .await?
+            .room_id
+            .ok_or_else(|| {
+                PlatformError::Rejected(format!("Webex gave message {} no room", message.id))
+            })?,
+    };
     let url = platform
         .client
         .url(&format!("messages/{}", id(&message.id)?), &[])?;
@@ -251,9 +265,13 @@ pub(crate) async fn chat_members(
     chat: &ExternalChatId,
 ) -> Result<Vec<ExternalUserId>, PlatformError> {
     let (token, me) = platform.acting(connection, actor)?;
-    match room(chat)? {
-        Room::DirectWith(person) => Ok(vec![ExternalUserId::new(me), ExternalUserId::new(person)]),
-        Room::Id(room) => {
+    match Chat::of(chat)? {
+        // Its name says who is in it, whether or not the room exists yet.
+        Chat::Direct(members) => {
+            let other = other_member(members, &me)?;
+            Ok(vec![ExternalUserId::new(me), ExternalUserId::new(other)])
+        }
+        Chat::Room(room) => {
             let max = platform.page_size.to_string();
             let url = platform
                 .client
@@ -275,16 +293,21 @@ pub(crate) async fn messages_since(
     after_micros: i64,
 ) -> Result<Vec<InboundEvent>, PlatformError> {
     let (token, me) = platform.acting(connection, reader)?;
-    let written = messages_after(platform, &token, chat, after_micros).await?;
+    let written = messages_after(platform, &token, &me, chat, after_micros).await?;
     Ok(written
         .iter()
-        .filter_map(|message| posted(message, Some(ExternalUserId::new(me.as_str()))))
+        .filter_map(|message| posted(message, chat, Some(ExternalUserId::new(me.as_str()))))
         .collect())
 }
 
-/// A message as the hub's [`InboundKind::MessagePosted`]; `None` without an id, room or sender.
-pub(crate) fn posted(message: &Message, recipient: Option<ExternalUserId>) -> Option<InboundEvent> {
-    let reference = message.reference()?;
+/// A message of `chat` as the hub's [`InboundKind::MessagePosted`]; `None` without an id or
+/// sender.
+pub(crate) fn posted(
+    message: &Message,
+    chat: &ExternalChatId,
+    recipient: Option<ExternalUserId>,
+) -> Option<InboundEvent> {
+    let reference = message.in_chat(chat)?;
     Some(InboundEvent {
         event_id: events::posted_event_id(&reference.id),
         platform: Platform::Webex,
@@ -295,7 +318,7 @@ pub(crate) fn posted(message: &Message, recipient: Option<ExternalUserId>) -> Op
             recipient,
             sent_at_micros: message.created.as_deref().and_then(time::parse_micros),
             body: message.body(),
-            thread: message.thread(),
+            thread: message.thread(chat),
         },
     })
 }
@@ -305,27 +328,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_direct_room_not_made_yet_is_named_by_the_person() {
-        assert!(matches!(
-            room(&ExternalChatId::new("direct:P1")),
-            Ok(Room::DirectWith("P1"))
-        ));
-        assert!(matches!(
-            room(&ExternalChatId::new("R1")),
-            Ok(Room::Id("R1"))
-        ));
-        assert!(room(&ExternalChatId::new("direct:../x")).is_err());
-        assert!(room(&ExternalChatId::new("R1/../x")).is_err());
-    }
-
-    #[test]
-    fn a_message_without_id_room_or_sender_is_no_post() {
+    fn a_message_without_id_or_sender_is_no_post() {
         let message: Message = serde_json::from_value(serde_json::json!({
             "id": "M1", "roomId": "R1", "roomType": "group", "personId": "P1",
             "markdown": "hi", "created": "2024-01-01T00:00:00.5Z"
         }))
         .unwrap();
-        let event = posted(&message, None).unwrap();
+        let chat = ExternalChatId::new("R1");
+        let event = posted(&message, &chat, None).unwrap();
         assert_eq!(event.event_id, "created M1");
         let InboundKind::MessagePosted {
             sent_at_micros,
@@ -339,6 +349,6 @@ mod tests {
         assert_eq!(chat_kind, switchboard_platform::ChatKind::Group);
         let anonymous: Message =
             serde_json::from_value(serde_json::json!({"id": "M1", "roomId": "R1"})).unwrap();
-        assert!(posted(&anonymous, None).is_none());
+        assert!(posted(&anonymous, &chat, None).is_none());
     }
 }

@@ -149,9 +149,11 @@ pub(crate) struct Message {
 }
 
 impl Message {
-    pub fn reference(&self) -> Option<MessageRef> {
+    /// The message as the hub names it, in `chat` (see `chats`: a direct room's id is not
+    /// its chat's).
+    pub fn in_chat(&self, chat: &ExternalChatId) -> Option<MessageRef> {
         Some(MessageRef {
-            chat: ExternalChatId::new(self.room_id.clone()?),
+            chat: chat.clone(),
             id: self.id.clone()?,
         })
     }
@@ -169,10 +171,10 @@ impl Message {
         room_kind(self.room_type.as_deref())
     }
 
-    /// The thread it replies in: its parent, which Webex keeps at the thread's root.
-    pub fn thread(&self) -> Option<MessageRef> {
+    /// The thread it replies in, in `chat`: its parent, which Webex keeps at the thread's root.
+    pub fn thread(&self, chat: &ExternalChatId) -> Option<MessageRef> {
         Some(MessageRef {
-            chat: ExternalChatId::new(self.room_id.clone()?),
+            chat: chat.clone(),
             id: self.parent_id.clone()?,
         })
     }
@@ -275,15 +277,19 @@ mod tests {
                 Inline::Text(" there".into())
             ])]
         );
-        assert_eq!(message.thread().unwrap().id, "M0");
-        assert_eq!(message.reference().unwrap().chat.as_str(), "R1");
+        let chat = ExternalChatId::new("direct:P1:P2");
+        assert_eq!(message.thread(&chat).unwrap().id, "M0");
+        assert_eq!(message.in_chat(&chat).unwrap().chat, chat);
 
         let plain: Message =
             serde_json::from_value(json!({"id": "M2", "roomType": 5, "text": "a **b**"})).unwrap();
         assert_eq!(plain.kind(), ChatKind::Group);
         assert_eq!(plain.body(), RichText::plain("a **b**"));
-        assert!(plain.reference().is_none(), "no room, no reference");
-        assert!(plain.thread().is_none());
+        let chat = ExternalChatId::new("R1");
+        assert_eq!(plain.in_chat(&chat).unwrap().id, "M2");
+        assert!(plain.thread(&chat).is_none());
+        let anonymous: Message = serde_json::from_value(json!({"roomId": "R1"})).unwrap();
+        assert!(anonymous.in_chat(&chat).is_none(), "no id, no reference");
         let empty: Message = serde_json::from_value(json!({})).unwrap();
         assert_eq!(empty.body(), RichText::default());
     }

@@ -1,6 +1,7 @@
 //! The module against a tiny local HTTP server playing Webex's part for each test: retries on
 //! 429 with `Retry-After`, a DELETE's 204, `Link` paging of an import, guest identities issued
-//! and issued again, and a signed webhook delivery read with its owner's token.
+//! and issued again, a signed webhook delivery read with its owner's token, and a direct chat
+//! named the same before and after Webex makes its room.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -260,7 +261,8 @@ async fn an_import_follows_absolute_link_headers_team_by_team() {
                         .to_string(),
                 },
                 ("T1", true) => ok(json!({"items": [{"personId": "P3"}, {"personId": "S1"}]})),
-                ("T2", _) => ok(json!({"items": [{"personId": "P4"}]})),
+                // The service user is in every team it imports; it is listed once.
+                ("T2", _) => ok(json!({"items": [{"personId": "P4"}, {"personId": "S1"}]})),
                 _ => ok(json!({"items": []})),
             }
         }
@@ -358,6 +360,7 @@ fn guest_server() -> impl Fn(&Seen, &str) -> Reply + Send + Sync + 'static {
         }
         ("GET", "/v1/people/me") => ok(json!({"id": "G1", "displayName": "Ann (guest)"})),
         ("POST", "/v1/webhooks") => ok(json!({"id": "WH1", "name": "switchboard"})),
+        ("GET", "/v1/webhooks/WH1") => ok(json!({"id": "WH1", "name": "switchboard"})),
         ("DELETE", "/v1/webhooks/WH1") => Reply {
             status: 204,
             headers: Vec::new(),
@@ -630,13 +633,42 @@ async fn each_known_representation_gets_its_own_signed_webhook_and_loses_it_when
         .await
         .unwrap();
     assert_eq!(again, held, "a held webhook is kept, not made twice");
+    // Webex's webhooks do not expire: one near the end of the lifetime the hub was told is
+    // looked up, kept for another lifetime while Webex has it, and made anew once it is gone.
+    let ageing = |id: &str| {
+        vec![EventSubscription {
+            id: id.to_owned(),
+            expires_at: Timestamp::from_unix_millis(NOW_MILLIS + 60_000),
+            ..held[0].clone()
+        }]
+    };
+    let renewed = webex
+        .maintain_subscriptions(&connection, events_url, &watched, &ageing("WH1"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed, held,
+        "a webhook still there is kept for another lifetime"
+    );
+    let remade = webex
+        .maintain_subscriptions(&connection, events_url, &watched, &ageing("WH9"), now)
+        .await
+        .unwrap();
+    assert_eq!(remade, held, "a webhook Webex no longer has is made anew");
+    let looked_up: Vec<String> = server
+        .seen()
+        .into_iter()
+        .filter(|r| r.method == Method::GET && r.path.starts_with("/v1/webhooks/"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(looked_up, ["/v1/webhooks/WH1", "/v1/webhooks/WH9"]);
     let unwatched: Vec<EventSubscription> = webex
         .maintain_subscriptions(&connection, events_url, &[], &held, now)
         .await
         .unwrap();
     assert!(unwatched.is_empty());
     let seen = server.seen();
-    assert_eq!(seen.iter().filter(|r| r.path == "/v1/webhooks").count(), 1);
+    assert_eq!(seen.iter().filter(|r| r.path == "/v1/webhooks").count(), 2);
     assert!(
         seen.iter()
             .any(|r| r.method == Method::DELETE && r.path == "/v1/webhooks/WH1")
@@ -858,11 +890,29 @@ async fn a_person_links_only_their_own_account() {
         webex.continue_flow(Some(&connection), &state, &flow(), &callback("person")).await,
         Err(PlatformError::Rejected(why)) if why.contains("eve@acme.example")
     ));
-    let declined = vec![("error".to_owned(), "access_denied".to_owned())];
+    let declined = vec![
+        ("error".to_owned(), "access_denied".to_owned()),
+        ("state".to_owned(), "st4te".to_owned()),
+    ];
     assert!(matches!(
         webex.continue_flow(Some(&connection), &state, &flow(), &declined).await,
-        Err(PlatformError::Rejected(why)) if why.contains("access_denied")
+        Err(PlatformError::Rejected(why)) if why.contains("declined")
     ));
+    // A callback of another sign-in is refused before its code is redeemed.
+    let redeemed = server.seen().len();
+    let foreign = vec![
+        ("code".to_owned(), "person".to_owned()),
+        ("state".to_owned(), "another-flow".to_owned()),
+    ];
+    assert!(matches!(
+        webex.continue_flow(Some(&connection), &state, &flow(), &foreign).await,
+        Err(PlatformError::Rejected(why)) if why.contains("state")
+    ));
+    assert_eq!(
+        server.seen().len(),
+        redeemed,
+        "no code of another flow is redeemed"
+    );
     assert!(
         webex
             .continue_flow(None, &FlowState("{}".to_owned()), &flow(), &callback("x"))
@@ -876,13 +926,9 @@ async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back
     let server = serve(|request, base| {
         let q = |name| query_param(&request.query, name);
         match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/v1/messages/direct") if q("personId").as_deref() == Some("P2") => {
-                ok(json!({"items": [{"id": "M0", "roomId": "D1", "roomType": "direct"}]}))
-            }
-            ("GET", "/v1/messages/direct") => ok(json!({"items": []})),
             ("POST", "/v1/rooms") => ok(json!({"id": "G9", "title": "Group chat"})),
             ("POST", "/v1/memberships") => ok(json!({"id": "MS"})),
-            ("GET", "/v1/messages/M2") => ok(json!({"id": "M2", "roomId": "R1", "parentId": "M1"})),
+            ("GET", "/v1/messages/M2") => ok(json!({"id": "M2", "roomId": "D3", "parentId": "M1"})),
             ("POST", "/v1/messages") => ok(json!({"id": "M3", "roomId": "R7"})),
             ("GET", "/v1/messages") if q("before").is_none() && !request.query.contains("page=2") => Reply {
                 status: 200,
@@ -914,8 +960,9 @@ async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back
         let (webex, connection, actor) = (&webex, &connection, &actor);
         async move { webex.open_chat(connection, actor, &members).await }
     };
-    assert_eq!(open(&["G1", "P2"]).await.unwrap().as_str(), "D1");
-    assert_eq!(open(&["P3"]).await.unwrap().as_str(), "direct:P3");
+    assert_eq!(open(&["G1", "P2"]).await.unwrap().as_str(), "direct:G1:P2");
+    assert_eq!(open(&["P3"]).await.unwrap().as_str(), "direct:G1:P3");
+    assert!(server.seen().is_empty(), "a direct chat is named, not made");
     assert_eq!(open(&["P2", "P3"]).await.unwrap().as_str(), "G9");
     assert!(open(&["G1"]).await.is_err());
     let added: Vec<Value> = server
@@ -935,7 +982,7 @@ async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back
     let reply = OutboundMessage {
         body: RichText::plain("hello"),
         thread: Some(MessageRef {
-            chat: ExternalChatId::new("R1"),
+            chat: ExternalChatId::new("direct:G1:P3"),
             id: "M2".to_owned(),
         }),
         idempotency_key: None,
@@ -944,15 +991,15 @@ async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back
         .post_message(
             &connection,
             &actor,
-            &ExternalChatId::new("direct:P3"),
+            &ExternalChatId::new("direct:G1:P3"),
             &reply,
         )
         .await
         .unwrap();
     assert_eq!(
         posted.chat.as_str(),
-        "R7",
-        "the copy's room is the one Webex made"
+        "direct:G1:P3",
+        "the copy is in the chat it was posted to, whatever room Webex answers"
     );
     let sent: Value = serde_json::from_str(
         &server
@@ -963,12 +1010,12 @@ async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back
             .body,
     )
     .unwrap();
-    assert_eq!(sent["toPersonId"], "P3");
     assert_eq!(
         sent["parentId"], "M1",
         "a reply to a reply goes to the thread's root"
     );
-    assert!(sent.get("roomId").is_none());
+    assert_eq!(sent["roomId"], "D3", "a reply goes to its parent's room");
+    assert!(sent.get("toPersonId").is_none());
 
     let chat = ExternalChatId::new("R1");
     let since = webex
@@ -1016,6 +1063,295 @@ async fn rooms_are_opened_replies_go_to_the_thread_root_and_history_is_read_back
         found,
         ["M4", "M6"],
         "the author's messages with that text since then"
+    );
+}
+
+/// A Webex where G1 and P2's direct room D1 exists only once G1 posted to P2.
+fn direct_room_server() -> impl Fn(&Seen, &str) -> Reply + Send + Sync + 'static {
+    let made = Arc::new(Mutex::new(false));
+    move |request, _| {
+        let q = |name| query_param(&request.query, name);
+        let message = |id: &str, author: &str| {
+            json!({"id": id, "roomId": "D1", "roomType": "direct", "personId": author,
+                   "text": format!("{id} from {author}"), "created": "2023-11-14T22:13:25.000Z"})
+        };
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/v1/messages/direct") if q("personId").as_deref() == Some("P2") => {
+                let made = *made.lock().unwrap();
+                ok(
+                    json!({"items": if made { vec![message("M2", "P2"), message("M1", "G1")] } else { Vec::new() }}),
+                )
+            }
+            ("POST", "/v1/messages") => {
+                *made.lock().unwrap() = true;
+                ok(message("M1", "G1"))
+            }
+            ("GET", "/v1/messages/M1") => ok(message("M1", "G1")),
+            ("GET", "/v1/messages/M2") => ok(message("M2", "P2")),
+            ("PUT", "/v1/messages/M1") => ok(message("M1", "G1")),
+            ("DELETE", "/v1/messages/M1") => Reply {
+                status: 204,
+                headers: Vec::new(),
+                body: String::new(),
+            },
+            ("GET", "/v1/memberships") if q("roomId").as_deref() == Some("D1") => {
+                ok(json!({"items": [{"personId": "G1"}, {"personId": "P2"}]}))
+            }
+            _ => Reply {
+                status: 404,
+                headers: Vec::new(),
+                body: "{}".to_owned(),
+            },
+        }
+    }
+}
+
+/// The delivery G1's webhook makes of `event` on message `message` by `author` in room D1.
+fn direct_delivery(
+    webex: &WebexPlatform,
+    event: &str,
+    message: &str,
+    author: &str,
+) -> switchboard_platform::EventEnvelope {
+    let body = json!({
+        "id": "wh1", "resource": "messages", "event": event, "createdBy": "G1",
+        "data": {"id": message, "roomId": "D1", "roomType": "direct", "personId": author}
+    })
+    .to_string();
+    webex
+        .split_webhook(&delivery(&body, "00"))
+        .unwrap()
+        .remove(0)
+}
+
+#[tokio::test]
+async fn a_direct_chat_keeps_its_name_before_and_after_its_room_exists() {
+    let server = serve(direct_room_server()).await;
+    let webex = platform(&server, 100);
+    let connection = connection(&[]);
+    let actor = representation("G1", "guest-token");
+    let chat = webex
+        .open_chat(&connection, &actor, &[ExternalUserId::new("P2")])
+        .await
+        .unwrap();
+    assert_eq!(chat.as_str(), "direct:G1:P2");
+    let members = webex
+        .chat_members(&connection, &actor, &chat)
+        .await
+        .unwrap();
+    assert_eq!(
+        members,
+        [ExternalUserId::new("G1"), ExternalUserId::new("P2")]
+    );
+    assert!(
+        server.seen().is_empty(),
+        "named and its members told without a call"
+    );
+    let nothing_yet = webex
+        .messages_since(&connection, &actor, &chat, 0)
+        .await
+        .unwrap();
+    assert!(
+        nothing_yet.is_empty(),
+        "no room yet: nothing written, no error"
+    );
+    // This Webex answers 404 for any other 1:1 listing, and for any other room.
+    let unanswered = webex
+        .messages_since(&connection, &actor, &ExternalChatId::new("direct:G1:P5"), 0)
+        .await;
+    assert!(
+        unanswered.unwrap().is_empty(),
+        "a 1:1 not found has no messages"
+    );
+    let gone = webex
+        .messages_since(&connection, &actor, &ExternalChatId::new("R9"), 0)
+        .await;
+    assert!(matches!(gone, Err(PlatformError::NotFound(_))), "{gone:?}");
+
+    let posted = webex
+        .post_message(
+            &connection,
+            &actor,
+            &chat,
+            &OutboundMessage {
+                body: RichText::plain("hello"),
+                thread: None,
+                idempotency_key: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        posted,
+        MessageRef {
+            chat: chat.clone(),
+            id: "M1".to_owned()
+        }
+    );
+    let sent = server
+        .seen()
+        .into_iter()
+        .rfind(|r| r.method == Method::POST)
+        .unwrap();
+    let sent: Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(
+        sent["toPersonId"], "P2",
+        "posted to the member who is not the actor"
+    );
+    assert!(sent.get("roomId").is_none());
+    assert_eq!(
+        webex
+            .open_chat(&connection, &actor, &[ExternalUserId::new("P2")])
+            .await
+            .unwrap(),
+        chat,
+        "the same name once the room exists"
+    );
+
+    // The person's answer, and the hub's own post coming back, name the room D1.
+    let answer = direct_delivery(&webex, "created", "M2", "P2");
+    assert_eq!(webex.announced_post(&answer).unwrap().message.chat, chat);
+    let read = webex
+        .read_event(&connection, &answer)
+        .await
+        .unwrap()
+        .unwrap();
+    let InboundKind::MessagePosted {
+        message,
+        chat_kind,
+        sender,
+        ..
+    } = read.kind
+    else {
+        panic!("not a post: {:?}", read.kind);
+    };
+    assert_eq!(
+        message,
+        MessageRef {
+            chat: chat.clone(),
+            id: "M2".to_owned()
+        }
+    );
+    assert_eq!(chat_kind, switchboard_platform::ChatKind::Direct);
+    assert_eq!(sender.as_str(), "P2");
+    let own = direct_delivery(&webex, "created", "M1", "G1");
+    assert_eq!(webex.announced_post(&own).unwrap().message, posted);
+    assert!(
+        !server.seen().iter().any(|r| r.path == "/v1/memberships"),
+        "the sender and the webhook's owner are the two members"
+    );
+
+    let history = webex
+        .messages_since(&connection, &actor, &chat, 0)
+        .await
+        .unwrap();
+    let read: Vec<MessageRef> = history
+        .into_iter()
+        .map(|event| match event.kind {
+            InboundKind::MessagePosted { message, .. } => message,
+            other => panic!("not a post: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            posted.clone(),
+            MessageRef {
+                chat: chat.clone(),
+                id: "M2".to_owned()
+            }
+        ]
+    );
+    let listed = server
+        .seen()
+        .into_iter()
+        .rfind(|r| r.path == "/v1/messages/direct")
+        .unwrap();
+    assert_eq!(
+        query_param(&listed.query, "personId").as_deref(),
+        Some("P2")
+    );
+
+    // Webex edits a message in its room: the room is read from the message, never the name.
+    let replacement = OutboundMessage {
+        body: RichText::plain("fixed"),
+        thread: None,
+        idempotency_key: None,
+    };
+    webex
+        .edit_message(&connection, &actor, &posted, &replacement)
+        .await
+        .unwrap();
+    let put = server
+        .seen()
+        .into_iter()
+        .find(|r| r.method == Method::PUT)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&put.body).unwrap()["roomId"],
+        "D1"
+    );
+    webex
+        .delete_message(&connection, &actor, &posted)
+        .await
+        .unwrap();
+    assert!(
+        server
+            .seen()
+            .iter()
+            .any(|r| r.method == Method::DELETE && r.path == "/v1/messages/M1")
+    );
+    let deleted = direct_delivery(&webex, "deleted", "M1", "G1");
+    assert!(matches!(
+        webex.read_event(&connection, &deleted).await.unwrap().unwrap().kind,
+        InboundKind::MessageDeleted { message } if message == posted
+    ));
+
+    let stranger = webex
+        .post_message(
+            &connection,
+            &representation("G7", "other-token"),
+            &chat,
+            &replacement,
+        )
+        .await;
+    assert!(
+        matches!(stranger, Err(PlatformError::Rejected(_))),
+        "{stranger:?}"
+    );
+}
+
+#[tokio::test]
+async fn after_a_restart_a_direct_room_is_named_from_its_members() {
+    let server = serve(direct_room_server()).await;
+    let webex = platform(&server, 100);
+    let connection = connection(&[]);
+    let actor = representation("G1", "guest-token");
+    // The hub acts as G1 after the restart, so the module knows its token again.
+    webex
+        .chat_members(&connection, &actor, &ExternalChatId::new("direct:G1:P2"))
+        .await
+        .unwrap();
+    let own = direct_delivery(&webex, "created", "M1", "G1");
+    assert!(
+        webex.announced_post(&own).is_none(),
+        "G1's own post names neither member besides G1: it is read, not announced"
+    );
+    let read = webex.read_event(&connection, &own).await.unwrap().unwrap();
+    let InboundKind::MessagePosted { message, .. } = read.kind else {
+        panic!("not a post: {:?}", read.kind);
+    };
+    assert_eq!(message.chat.as_str(), "direct:G1:P2");
+    let members = server
+        .seen()
+        .into_iter()
+        .find(|r| r.path == "/v1/memberships")
+        .unwrap();
+    assert_eq!(query_param(&members.query, "roomId").as_deref(), Some("D1"));
+    assert_eq!(
+        webex.announced_post(&own).unwrap().message.chat.as_str(),
+        "direct:G1:P2",
+        "the room is remembered once read"
     );
 }
 

@@ -221,7 +221,12 @@ impl SimPlatform for WebexSim {
     }
 
     fn control_actions(&self) -> &'static [&'static str] {
-        &["authorise_service_app", "deactivate"]
+        &[
+            "authorise_service_app",
+            "deactivate",
+            "add_person",
+            "revoke_integration",
+        ]
     }
 
     fn control(
@@ -234,20 +239,57 @@ impl SimPlatform for WebexSim {
         struct Email {
             email: String,
         }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NewPerson {
+            email: String,
+            name: String,
+            #[serde(default)]
+            teams: Vec<String>,
+        }
+        let invalid = |error: serde_json::Error| ControlError::Invalid(error.to_string());
         match action {
             "authorise_service_app" => {
                 self.lock().service_app_authorised = true;
                 Ok(serde_json::json!({ "client_id": SERVICE_APP_CLIENT_ID }))
             }
             "deactivate" => {
-                let request: Email = serde_json::from_value(arguments)
-                    .map_err(|e| ControlError::Invalid(e.to_string()))?;
+                let request: Email = serde_json::from_value(arguments).map_err(invalid)?;
                 let mut state = self.lock();
                 let person = state
                     .person_mut(&request.email)
                     .ok_or_else(|| ControlError::Invalid(format!("no person {}", request.email)))?;
                 person.login_enabled = false;
                 Ok(serde_json::json!({ "id": person.id }))
+            }
+            // An admin adds a user in Control Hub and to the teams named.
+            "add_person" => {
+                let request: NewPerson = serde_json::from_value(arguments).map_err(invalid)?;
+                let mut state = self.lock();
+                state
+                    .new_member(&request.email, &request.name, &request.teams)
+                    .map(|id| serde_json::json!({ "id": id }))
+                    .map_err(ControlError::Invalid)
+            }
+            // The person revokes the integration's access (Webex settings › Apps), ending the
+            // access and refresh tokens it was given for them.
+            "revoke_integration" => {
+                let request: Email = serde_json::from_value(arguments).map_err(invalid)?;
+                let mut state = self.lock();
+                let person = state
+                    .person(&request.email)
+                    .map(|person| person.id.clone())
+                    .ok_or_else(|| ControlError::Invalid(format!("no person {}", request.email)))?;
+                let of_integration = |grant: &state::Grant| {
+                    grant.person == person && grant.client_id == INTEGRATION_CLIENT_ID
+                };
+                state
+                    .access_tokens
+                    .retain(|_, grant| !of_integration(grant));
+                state
+                    .refresh_tokens
+                    .retain(|_, grant| !of_integration(grant));
+                Ok(serde_json::json!({ "id": person }))
             }
             other => Err(ControlError::UnknownAction(other.to_owned())),
         }

@@ -394,6 +394,47 @@ impl State {
         &self.people[position]
     }
 
+    /// A new member of the organisation, in the teams named by id; their id.
+    pub fn new_member(
+        &mut self,
+        email: &str,
+        name: &str,
+        teams: &[String],
+    ) -> Result<String, String> {
+        if self.person(email).is_some() {
+            return Err(format!("{email} already has an account"));
+        }
+        if let Some(unknown) = teams.iter().find(|team| self.team(team).is_none()) {
+            return Err(format!("no team {unknown}"));
+        }
+        let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+        let created = now_millis();
+        let id = crate::wire::new_id("PEOPLE");
+        self.add_person(Person {
+            id: id.clone(),
+            email: email.to_owned(),
+            display_name: name.to_owned(),
+            first_name: first.to_owned(),
+            last_name: last.to_owned(),
+            kind: PersonKind::Member,
+            login_enabled: true,
+            created,
+        });
+        for team in self
+            .teams
+            .iter_mut()
+            .filter(|team| teams.contains(&team.id))
+        {
+            team.members.push(TeamMember {
+                id: crate::wire::new_id("TEAM_MEMBERSHIP"),
+                person: id.clone(),
+                is_moderator: false,
+                created,
+            });
+        }
+        Ok(id)
+    }
+
     pub fn service_user(&self) -> Option<&Person> {
         self.people
             .iter()

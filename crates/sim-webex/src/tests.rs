@@ -1272,15 +1272,43 @@ async fn the_demo_authorises_the_service_app_and_consents_as_the_service_user() 
     };
     let demo = crate::WebexDemo;
     let table = demo.hub_table(&h.base, &hub, None).unwrap();
+    // Exactly the keys the hub's Webex module reads from [platforms.webex] (its settings refuse
+    // any other): OAuth goes to {base_url}authorize and {base_url}access_token.
+    let keys: BTreeSet<&str> = table
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "base_url",
+            "client_id",
+            "client_secret",
+            "service_app_client_id",
+            "service_app_client_secret",
+        ])
+    );
     assert_eq!(table["base_url"], format!("{}/webex/v1/", h.base));
     assert_eq!(table["client_id"], INTEGRATION_CLIENT_ID);
+    assert!(
+        crate::demo::service_app_refresh_token(&h.base)
+            .await
+            .is_err(),
+        "no tokens before an admin authorises the Service App"
+    );
     // prepare() reads /_sim/users, which the simulator serves; its Control Hub step runs here.
     crate::demo::authorise_service_app(&h.base, &h.email(0))
         .await
         .unwrap();
+    let refresh_token = crate::demo::service_app_refresh_token(&h.base)
+        .await
+        .unwrap();
+    // The refresh token the admin pastes is redeemed with the Service App's client.
     let (status, app) = h
         .token_grant(&[
-            ("grant_type", "client_credentials"),
+            ("grant_type", "refresh_token"),
             (
                 "client_id",
                 table["service_app_client_id"].as_str().unwrap(),
@@ -1289,6 +1317,7 @@ async fn the_demo_authorises_the_service_app_and_consents_as_the_service_user() 
                 "client_secret",
                 table["service_app_client_secret"].as_str().unwrap(),
             ),
+            ("refresh_token", &refresh_token),
         ])
         .await;
     assert_eq!(status, StatusCode::OK, "{app}");
@@ -1300,8 +1329,19 @@ async fn the_demo_authorises_the_service_app_and_consents_as_the_service_user() 
     );
 
     let consent = demo
-        .consent(Some(&json!({"service_user": "switchboard@acme.example"})))
+        .consent(Some(&json!({
+            "service_user": "switchboard@acme.example",
+            "service_app_refresh_token": refresh_token,
+        })))
         .unwrap();
+    // The module's one connect field.
+    assert_eq!(
+        consent.inputs,
+        vec![(
+            "service_app_refresh_token".to_owned(),
+            refresh_token.clone()
+        )]
+    );
     assert_eq!(
         consent.identity,
         ("email".to_owned(), "switchboard@acme.example".to_owned())
@@ -1390,4 +1430,85 @@ async fn a_deactivated_person_can_neither_call_nor_be_messaged() {
         .find(|u| u.email.as_deref() == Some(h.email(3).as_str()))
         .unwrap();
     assert_eq!(user.kind, "deactivated");
+}
+
+#[tokio::test]
+async fn a_person_added_by_the_admin_is_found_and_listed_in_their_teams() {
+    let h = start(false).await;
+    let service_user = h.sim.mint_token("switchboard@acme.example").unwrap();
+    let (teams, _) = h.all_pages("teams", &service_user).await;
+    let team = teams[0]["id"].as_str().unwrap().to_owned();
+    let added = h
+        .sim
+        .control(
+            "add_person",
+            json!({"email": "nia.new@acme.example", "name": "Nia New", "teams": [team]}),
+        )
+        .unwrap();
+    let id = added["id"].as_str().unwrap();
+    let (found, _) = h
+        .all_pages("people?email=nia.new%40acme.example", &service_user)
+        .await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], id);
+    assert_eq!(found[0]["displayName"], "Nia New");
+    let (members, _) = h
+        .all_pages(&format!("team/memberships?teamId={team}"), &service_user)
+        .await;
+    assert!(members.iter().any(|m| m["personId"] == id));
+    assert!(
+        h.sim
+            .control(
+                "add_person",
+                json!({"email": "NIA.NEW@acme.example", "name": "Again"})
+            )
+            .is_err(),
+        "an address has one account"
+    );
+    assert!(
+        h.sim
+            .control(
+                "add_person",
+                json!({"email": "otto@acme.example", "name": "Otto", "teams": ["no-such-team"]})
+            )
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn revoking_the_integration_ends_its_tokens_for_that_person_only() {
+    let h = start(false).await;
+    let granted = h.integration_token(&h.email(2), "spark:all").await;
+    let other = h.integration_token(&h.email(4), "spark:all").await;
+    let own_app = h.token(2);
+    h.sim
+        .control("revoke_integration", json!({"email": h.email(2)}))
+        .unwrap();
+    let (status, _) = h
+        .call(
+            "GET",
+            "people/me",
+            granted["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = h
+        .token_grant(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", INTEGRATION_CLIENT_ID),
+            ("client_secret", INTEGRATION_CLIENT_SECRET),
+            ("refresh_token", granted["refresh_token"].as_str().unwrap()),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Another person's grant, and the person's own Webex app, are untouched.
+    h.ok(
+        "GET",
+        "people/me",
+        other["access_token"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    h.ok("GET", "people/me", &own_app, None).await;
 }
