@@ -15,7 +15,7 @@
 //! The module's parts: `settings` ([`WebexSettings`]), `connect` (the integration's OAuth, the
 //! Service App, refresh and health), `directory` (teams, people, prompts, guests), `messaging`
 //! (rooms and messages), `events` (webhooks: registering, verifying, reading), over `client`
-//! (HTTP, `Link` paging), `tokens` (the representations' tokens the module has been handed),
+//! (HTTP, `Link` paging), `tokens` (the representations' tokens, kept to delete their webhooks),
 //! `wire` (Webex's JSON), [`markup`] and `webhook` (signatures).
 
 mod client;
@@ -122,7 +122,7 @@ impl WebexPlatform {
     }
 
     /// The token `actor` acts with, and the person id it acts as (the service user's for the
-    /// hub). A representation's token is remembered for reading what its webhook announces.
+    /// hub). A representation's token is remembered for deleting its webhook later.
     pub(crate) fn acting(
         &self,
         connection: &ConnectionContext,
@@ -392,12 +392,17 @@ impl ChatPlatform for WebexPlatform {
         events::announced_post(envelope)
     }
 
+    fn event_addressee(&self, envelope: &EventEnvelope) -> Option<ExternalUserId> {
+        events::event_addressee(envelope)
+    }
+
     async fn read_event(
         &self,
-        connection: &ConnectionContext,
+        _connection: &ConnectionContext,
         envelope: &EventEnvelope,
+        addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError> {
-        events::read_event(self, connection, envelope).await
+        events::read_event(self, envelope, addressee).await
     }
 
     async fn chat_members(
@@ -423,7 +428,7 @@ impl ChatPlatform for WebexPlatform {
         &self,
         connection: &ConnectionContext,
         events_url: &str,
-        watched: &[ExternalUserId],
+        watched: &[Actor],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {

@@ -482,7 +482,10 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     let server = serve(guest_server()).await;
     let webex = platform(&server, 100);
     let plain = connection(&[]);
-    let Provisioning::Ready { credentials, .. } = webex
+    let Provisioning::Ready {
+        account,
+        credentials,
+    } = webex
         .provision_representation(&plain, &ann())
         .await
         .unwrap()
@@ -524,8 +527,16 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     assert_eq!(announced.message.id, "M9");
     assert_eq!(announced.author.unwrap().as_str(), "P1");
 
-    let event = webex
-        .read_event(&connection, &envelopes[0])
+    // Read by a module that never saw the guest (the hub restarted): the hub hands the
+    // representation the event is addressed to, with its token.
+    assert_eq!(webex.event_addressee(&envelopes[0]), Some(account.clone()));
+    let owner = Actor::Representation {
+        account,
+        credentials,
+    };
+    let restarted = platform(&server, 100);
+    let event = restarted
+        .read_event(&connection, &envelopes[0], Some(&owner))
         .await
         .unwrap()
         .unwrap();
@@ -556,9 +567,19 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     })
     .to_string();
     let envelopes = webex.split_webhook(&delivery(&stranger, "00")).unwrap();
+    assert_eq!(
+        webex.event_addressee(&envelopes[0]),
+        Some(ExternalUserId::new("G2"))
+    );
+    // The hub holds no representation of G2: no one it acts as can read it, now or later.
+    let unaddressed = webex.read_event(&connection, &envelopes[0], None).await;
+    assert!(
+        matches!(&unaddressed, Err(PlatformError::Rejected(why)) if why.contains("G2")),
+        "{unaddressed:?}"
+    );
     assert!(matches!(
-        webex.read_event(&connection, &envelopes[0]).await,
-        Err(PlatformError::Unavailable(why)) if why.contains("G2")
+        webex.read_event(&connection, &envelopes[0], Some(&owner)).await,
+        Err(PlatformError::Rejected(why)) if why.contains("G2")
     ));
     let deleted = json!({
         "id": "wh1", "resource": "messages", "event": "deleted", "createdBy": "G1",
@@ -567,8 +588,13 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     .to_string();
     let envelopes = webex.split_webhook(&delivery(&deleted, "00")).unwrap();
     assert!(webex.announced_post(&envelopes[0]).is_none());
+    assert_eq!(
+        webex.event_addressee(&envelopes[0]),
+        None,
+        "a deletion is read from the delivery alone"
+    );
     assert!(matches!(
-        webex.read_event(&connection, &envelopes[0]).await.unwrap().unwrap().kind,
+        webex.read_event(&connection, &envelopes[0], None).await.unwrap().unwrap().kind,
         InboundKind::MessageDeleted { message } if message.id == "M9"
     ));
     let rooms = json!({"id": "wh3", "resource": "rooms", "event": "created", "createdBy": "G1", "data": {}}).to_string();
@@ -581,20 +607,34 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
 }
 
 #[tokio::test]
-async fn each_known_representation_gets_its_own_signed_webhook_and_loses_it_when_unwatched() {
+async fn each_watched_representation_gets_its_own_signed_webhook_and_loses_it_when_unwatched() {
     let server = serve(guest_server()).await;
-    let webex = platform(&server, 100);
     let connection = connection(&[]);
-    let Provisioning::Ready { credentials, .. } = webex
+    let Provisioning::Ready {
+        account,
+        credentials,
+    } = platform(&server, 100)
         .provision_representation(&connection, &ann())
         .await
         .unwrap()
     else {
         panic!("a guest identity needs no consent");
     };
+    // A module that never saw the guest (the hub restarted): the hub hands each watched
+    // representation with its credentials.
+    let webex = platform(&server, 100);
     let now = Timestamp::from_unix_millis(NOW_MILLIS);
     let events_url = "https://hub.example/webhooks/webex";
-    let watched = [ExternalUserId::new("G1"), ExternalUserId::new("G2")];
+    let watched = [
+        Actor::Representation {
+            account,
+            credentials: credentials.clone(),
+        },
+        Actor::Representation {
+            account: ExternalUserId::new("G2"),
+            credentials: Credentials::default(),
+        },
+    ];
     let held = webex
         .maintain_subscriptions(&connection, events_url, &watched, &[], now)
         .await
@@ -602,7 +642,7 @@ async fn each_known_representation_gets_its_own_signed_webhook_and_loses_it_when
     assert_eq!(
         held.len(),
         1,
-        "G2's token was never handed over: no webhook yet"
+        "G2 has no token to create a webhook with: none yet"
     );
     assert_eq!(held[0].id, "WH1");
     assert_eq!(held[0].resource, "people/G1");
