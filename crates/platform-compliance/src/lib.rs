@@ -366,9 +366,9 @@ impl<D: Driver> Connected<D> {
     }
 
     /// The subscriptions through which the platform delivers the connection's events, made now,
-    /// with the accounts of `watched` as the hub's synced representations.
+    /// with `watched` as the hub's synced representations.
     pub async fn subscribe(&self, watched: &[&Representation]) -> Vec<EventSubscription> {
-        let watched: Vec<ExternalUserId> = watched.iter().map(|r| r.account.clone()).collect();
+        let watched: Vec<Actor> = watched.iter().map(|r| r.actor()).collect();
         self.driver
             .platform()
             .maintain_subscriptions(
@@ -1310,8 +1310,24 @@ pub async fn deliveries_are_verified_split_and_read<D: Driver>() {
     if let Some(author) = platform.announced_post(&envelope).and_then(|a| a.author) {
         assert_eq!(author, person.id);
     }
+    // The hub hands the representation an event is addressed to, when the module names one;
+    // without it such an event cannot be read, and retrying would not change that.
+    let addressee = platform.event_addressee(&envelope).map(|account| {
+        assert_eq!(
+            account, representation.account,
+            "a message to a representation is read as that representation"
+        );
+        representation.actor()
+    });
+    if addressee.is_some() {
+        let error = platform
+            .read_event(&h.connection, &envelope, None)
+            .await
+            .expect_err("an addressed event is not read without its addressee");
+        assert!(!error.is_retryable(), "{error}");
+    }
     let event = platform
-        .read_event(&h.connection, &envelope)
+        .read_event(&h.connection, &envelope, addressee.as_ref())
         .await
         .unwrap()
         .expect("a new message is an event to relay");
@@ -1403,7 +1419,7 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
     let events_url = h.driver.events_url();
     let now = h.driver.now().await;
     let watcher = h.represent("Wes Watcher").await;
-    let watched = [watcher.account.clone()];
+    let watched = [watcher.actor()];
     let made = h.subscribe(&[&watcher]).await;
     if made.is_empty() {
         let held = vec![EventSubscription {

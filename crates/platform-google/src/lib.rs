@@ -476,6 +476,7 @@ impl ChatPlatform for GoogleChatPlatform {
         &self,
         connection: &ConnectionContext,
         envelope: &EventEnvelope,
+        _addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError> {
         events::read_event(self, connection, envelope).await
     }
@@ -504,11 +505,20 @@ impl ChatPlatform for GoogleChatPlatform {
         connection: &ConnectionContext,
         // Google pushes to the URL the Pub/Sub push subscription names, not one given here.
         _events_url: &str,
-        watched: &[ExternalUserId],
+        watched: &[Actor],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {
-        events::maintain_subscriptions(self, connection, watched, current, now).await
+        // Each subscription is made as its account through the admin's domain-wide delegation,
+        // with the connection's credentials: the account is all Google needs of each.
+        let watched: Vec<ExternalUserId> = watched
+            .iter()
+            .filter_map(|actor| match actor {
+                Actor::Representation { account, .. } => Some(account.clone()),
+                Actor::Hub => None,
+            })
+            .collect();
+        events::maintain_subscriptions(self, connection, &watched, current, now).await
     }
 
     async fn remove_subscriptions(

@@ -435,6 +435,7 @@ impl ChatPlatform for SlackPlatform {
         &self,
         _connection: &ConnectionContext,
         envelope: &EventEnvelope,
+        _addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError> {
         events::read_event(envelope)
     }

@@ -1537,7 +1537,8 @@ async fn read_events(
 ) -> Result<Vec<InboundEvent>, PlatformError> {
     let mut events = Vec::new();
     for envelope in platform.split_webhook(request)? {
-        events.extend(platform.read_event(connection, &envelope).await?);
+        // Slack names no addressee: the relay hands none.
+        events.extend(platform.read_event(connection, &envelope, None).await?);
     }
     Ok(events)
 }

@@ -368,7 +368,7 @@ impl ChatPlatform for TeamsPlatform {
         &self,
         connection: &ConnectionContext,
         events_url: &str,
-        _watched: &[ExternalUserId],
+        _watched: &[Actor],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {
@@ -395,6 +395,7 @@ impl ChatPlatform for TeamsPlatform {
         &self,
         connection: &ConnectionContext,
         envelope: &EventEnvelope,
+        _addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError> {
         events::read_event(self, connection, envelope).await
     }

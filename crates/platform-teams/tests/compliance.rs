@@ -1044,7 +1044,7 @@ async fn change_notifications_are_graphs_notices() {
     let envelopes = teams.split_webhook(&request).unwrap();
     assert_eq!(envelopes.len(), 1);
     let read = teams
-        .read_event(connection, &envelopes[0])
+        .read_event(connection, &envelopes[0], None)
         .await
         .unwrap()
         .unwrap();
@@ -1097,7 +1097,7 @@ async fn change_notifications_are_graphs_notices() {
     );
     let mut events = Vec::new();
     for envelope in teams.split_webhook(&request).unwrap() {
-        events.extend(teams.read_event(connection, &envelope).await.unwrap());
+        events.extend(teams.read_event(connection, &envelope, None).await.unwrap());
     }
     assert_eq!(
         events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>(),

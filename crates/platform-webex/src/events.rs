@@ -13,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_core::{ExternalUserId, Platform, Timestamp};
 use switchboard_platform::{
-    AnnouncedPost, ConnectionContext, Credentials, EventEnvelope, EventSubscription, InboundEvent,
-    InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
+    Actor, AnnouncedPost, ConnectionContext, Credentials, EventEnvelope, EventSubscription,
+    InboundEvent, InboundKind, MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::chats::{chat_of, known_chat};
 use crate::client::id;
-use crate::credential::{PERSON_ID, WEBHOOK_SECRET};
+use crate::credential::{ACCESS_TOKEN, PERSON_ID, WEBHOOK_SECRET};
 use crate::wire::{Created, Delivery, Message, Webhook};
 use crate::{WebexPlatform, messaging, secret, webhook};
 
@@ -180,25 +180,33 @@ pub(crate) fn announced_post(
     })
 }
 
+/// The account whose webhook delivered the event, whose token alone may fetch the message (or,
+/// for a deletion in a direct room not met before, read the room's members).
+pub(crate) fn event_addressee(envelope: &EventEnvelope) -> Option<ExternalUserId> {
+    stored(envelope).map(|event| ExternalUserId::new(event.recipient))
+}
+
 pub(crate) async fn read_event(
     platform: &WebexPlatform,
-    connection: &ConnectionContext,
     envelope: &EventEnvelope,
+    addressee: Option<&Actor>,
 ) -> Result<Option<InboundEvent>, PlatformError> {
     let Some(event) = stored(envelope) else {
         return Ok(None);
     };
-    let token = || {
-        platform
-            .known
-            .get(connection, &event.recipient)
-            .map(|known| known.token)
-            .ok_or_else(|| {
-                PlatformError::Unavailable(format!(
-                    "the token of {}, whose webhook delivered message {}, is not known to the module yet: it is learnt when the hub next refreshes or acts as that representation",
-                    event.recipient, event.message
-                ))
-            })
+    // Only the webhook's owner may fetch the message (or read its room's members). Without a
+    // synced representation of it no one the hub acts as ever will: retrying cannot help, and
+    // its webhook, which outlived the representation, is deleted when the hub next keeps the
+    // subscriptions.
+    let token = || match addressee {
+        Some(Actor::Representation {
+            account,
+            credentials,
+        }) if account.as_str() == event.recipient => secret(credentials, ACCESS_TOKEN),
+        _ => Err(PlatformError::Rejected(format!(
+            "message {} was delivered by the webhook of {}, and only that account's token can read it, but the hub handed no synced representation of it: the event cannot be read and is to be dropped",
+            event.message, event.recipient
+        ))),
     };
     if event.event == DELETED {
         let known = known_chat(
@@ -213,7 +221,7 @@ pub(crate) async fn read_event(
             None => {
                 chat_of(
                     platform,
-                    token()?.expose_secret(),
+                    token()?,
                     &event.room,
                     event.room_type.as_deref(),
                     event.author.as_deref(),
@@ -237,7 +245,7 @@ pub(crate) async fn read_event(
     let url = platform
         .client
         .url(&format!("messages/{}", id(&event.message)?), &[])?;
-    let message: Message = match platform.client.get(token.expose_secret(), &url).await {
+    let message: Message = match platform.client.get(token, &url).await {
         Ok(message) => message,
         // Deleted before it was read: its deletion follows.
         Err(PlatformError::NotFound(_)) => return Ok(None),
@@ -245,7 +253,7 @@ pub(crate) async fn read_event(
     };
     let chat = chat_of(
         platform,
-        token.expose_secret(),
+        token,
         message.room_id.as_deref().unwrap_or(&event.room),
         message.room_type.as_deref().or(event.room_type.as_deref()),
         message.person_id.as_deref().or(event.author.as_deref()),
@@ -290,36 +298,47 @@ impl WebexPlatform {
     }
 }
 
-/// One webhook per watched representation, created with its own token once the module knows
-/// it (see `tokens`); webhooks of accounts no longer watched are deleted where their token is
-/// still known.
+/// One webhook per watched representation, created with its own token, which the hub hands
+/// with it; webhooks of accounts no longer watched are deleted where their token is still
+/// known (see `tokens`: the hub hands no credentials of a representation it no longer holds).
 pub(crate) async fn maintain_subscriptions(
     platform: &WebexPlatform,
     connection: &ConnectionContext,
     events_url: &str,
-    watched: &[ExternalUserId],
+    watched: &[Actor],
     current: &[EventSubscription],
     now: Timestamp,
 ) -> Result<Vec<EventSubscription>, PlatformError> {
+    let watched: Vec<(&ExternalUserId, &Credentials)> = watched
+        .iter()
+        .filter_map(|actor| match actor {
+            Actor::Representation {
+                account,
+                credentials,
+            } => Some((account, credentials)),
+            Actor::Hub => None,
+        })
+        .collect();
+    for (account, credentials) in &watched {
+        platform
+            .known
+            .remember(connection, account.as_str(), credentials);
+    }
     let mut kept = Vec::with_capacity(watched.len());
     for subscription in current {
         let account = watched_account(subscription).unwrap_or_default();
-        if watched.iter().any(|w| w.as_str() == account) {
+        if let Some((_, credentials)) = watched.iter().find(|(w, _)| w.as_str() == account) {
             let renewing = subscription.expires_at.unix_millis() - now.unix_millis()
                 < WEBHOOK_LIFETIME_MILLIS / 2;
-            match platform.known.get(connection, account) {
+            match secret(credentials, ACCESS_TOKEN) {
                 // Webex's webhooks do not expire, but they can be deleted on Webex's side: one
                 // that is half-way through the lifetime the hub was told is looked up, kept
                 // for another lifetime when it is still there, and made anew when it is gone.
-                Some(known) if renewing => {
+                Ok(token) if renewing => {
                     let url = platform
                         .client
                         .url(&format!("webhooks/{}", id(&subscription.id)?), &[])?;
-                    match platform
-                        .client
-                        .get::<Webhook>(known.token.expose_secret(), &url)
-                        .await
-                    {
+                    match platform.client.get::<Webhook>(token, &url).await {
                         Ok(_) => kept.push(EventSubscription {
                             expires_at: Timestamp::from_unix_millis(
                                 now.unix_millis() + WEBHOOK_LIFETIME_MILLIS,
@@ -332,27 +351,27 @@ pub(crate) async fn maintain_subscriptions(
                 }
                 _ => kept.push(subscription.clone()),
             }
-        } else if let Some(known) = platform.known.get(connection, account) {
+        } else if let Some(token) = platform.known.get(connection, account) {
             platform
-                .delete_webhook(known.token.expose_secret(), &subscription.id)
+                .delete_webhook(token.expose_secret(), &subscription.id)
                 .await?;
         }
     }
-    for account in watched {
+    for (account, credentials) in watched {
         if kept
             .iter()
             .any(|subscription| watched_account(subscription) == Some(account.as_str()))
         {
             continue;
         }
-        let Some(known) = platform.known.get(connection, account.as_str()) else {
+        let (Ok(token), Ok(webhook_secret)) = (
+            secret(credentials, ACCESS_TOKEN),
+            credentials.get(WEBHOOK_SECRET),
+        ) else {
             tracing::debug!(
                 account = account.as_str(),
-                "webex: no webhook yet for an account whose token the module has not been handed"
+                "webex: no webhook for a representation without a token or webhook secret"
             );
-            continue;
-        };
-        let Some(webhook_secret) = &known.webhook_secret else {
             continue;
         };
         let url = platform.client.url("webhooks", &[])?;
@@ -365,7 +384,7 @@ pub(crate) async fn maintain_subscriptions(
         });
         let created: Created = platform
             .client
-            .call(known.token.expose_secret(), Method::POST, &url, Some(&body))
+            .call(token, Method::POST, &url, Some(&body))
             .await?;
         let webhook = created.id.ok_or_else(|| {
             PlatformError::Rejected("Webex created a webhook without an id".to_owned())
@@ -386,9 +405,9 @@ pub(crate) async fn remove_subscriptions(
 ) -> Result<(), PlatformError> {
     for subscription in current {
         let account = watched_account(subscription).unwrap_or_default();
-        if let Some(known) = platform.known.get(connection, account) {
+        if let Some(token) = platform.known.get(connection, account) {
             platform
-                .delete_webhook(known.token.expose_secret(), &subscription.id)
+                .delete_webhook(token.expose_secret(), &subscription.id)
                 .await?;
         }
     }

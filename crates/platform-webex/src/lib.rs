@@ -16,7 +16,7 @@
 //! Service App, refresh and health), `directory` (teams, people, prompts, guests), `messaging`
 //! (rooms and messages), `chats` (how chats are named: a direct chat by its two
 //! members), `events` (webhooks: registering, verifying, reading), over `client`
-//! (HTTP, `Link` paging), `tokens` (the representations' tokens the module has been handed),
+//! (HTTP, `Link` paging), `tokens` (the representations' tokens, kept to delete their webhooks),
 //! `wire` (Webex's JSON), [`markup`] and `webhook` (signatures).
 
 mod chats;
@@ -128,7 +128,7 @@ impl WebexPlatform {
     }
 
     /// The token `actor` acts with, and the person id it acts as (the service user's for the
-    /// hub). A representation's token is remembered for reading what its webhook announces.
+    /// hub). A representation's token is remembered for deleting its webhook later.
     pub(crate) fn acting(
         &self,
         connection: &ConnectionContext,
@@ -405,12 +405,17 @@ impl ChatPlatform for WebexPlatform {
         events::announced_post(self, envelope)
     }
 
+    fn event_addressee(&self, envelope: &EventEnvelope) -> Option<ExternalUserId> {
+        events::event_addressee(envelope)
+    }
+
     async fn read_event(
         &self,
-        connection: &ConnectionContext,
+        _connection: &ConnectionContext,
         envelope: &EventEnvelope,
+        addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError> {
-        events::read_event(self, connection, envelope).await
+        events::read_event(self, envelope, addressee).await
     }
 
     async fn chat_members(
@@ -436,7 +441,7 @@ impl ChatPlatform for WebexPlatform {
         &self,
         connection: &ConnectionContext,
         events_url: &str,
-        watched: &[ExternalUserId],
+        watched: &[Actor],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {

@@ -1,11 +1,11 @@
-//! The representations' tokens the module has been handed, by connection and account.
+//! The representations' tokens the module has been handed, by connection and account, kept
+//! only to delete webhooks.
 //!
-//! A webhook delivery names only the account whose webhook sent it, and the message it
-//! announces must be fetched with that account's token; the hub hands `read_event` the
-//! connection's credentials only. So the module remembers each representation's token (and
-//! its webhook's secret) whenever the hub hands it one: when it is created or authorised, when
-//! it is refreshed, and whenever the relay acts as it. After a restart, an account is known
-//! again from its first use or refresh.
+//! The hub hands a representation's credentials with each event it reads and with each
+//! account it watches, which is what reading and creating webhooks need. A webhook must also
+//! be deleted, with its owner's token, once the hub stops watching that account (or drops the
+//! connection's subscriptions), and then the hub no longer hands that token: so the module
+//! remembers the token of each representation it was handed, whenever it was handed one.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -15,20 +15,13 @@ use switchboard_secrets::SecretString;
 
 use crate::credential;
 
-/// What the module knows of one representation.
-#[derive(Clone)]
-pub(crate) struct Known {
-    pub token: SecretString,
-    pub webhook_secret: Option<SecretString>,
-}
-
 #[derive(Default)]
 pub(crate) struct KnownTokens {
-    by_account: Mutex<HashMap<(String, String), Known>>,
+    by_account: Mutex<HashMap<(String, String), SecretString>>,
 }
 
 impl KnownTokens {
-    fn lock(&self) -> MutexGuard<'_, HashMap<(String, String), Known>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<(String, String), SecretString>> {
         self.by_account
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -41,7 +34,7 @@ impl KnownTokens {
         )
     }
 
-    /// Remembers `account`'s current credentials; credentials without a token are ignored.
+    /// Remembers `account`'s current token; credentials without one are ignored.
     pub fn remember(
         &self,
         connection: &ConnectionContext,
@@ -51,14 +44,11 @@ impl KnownTokens {
         let Ok(token) = credentials.get(credential::ACCESS_TOKEN) else {
             return;
         };
-        let known = Known {
-            token: token.clone(),
-            webhook_secret: credentials.get(credential::WEBHOOK_SECRET).ok().cloned(),
-        };
-        self.lock().insert(Self::key(connection, account), known);
+        self.lock()
+            .insert(Self::key(connection, account), token.clone());
     }
 
-    pub fn get(&self, connection: &ConnectionContext, account: &str) -> Option<Known> {
+    pub fn get(&self, connection: &ConnectionContext, account: &str) -> Option<SecretString> {
         self.lock().get(&Self::key(connection, account)).cloned()
     }
 

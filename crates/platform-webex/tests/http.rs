@@ -485,7 +485,10 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     let server = serve(guest_server()).await;
     let webex = platform(&server, 100);
     let plain = connection(&[]);
-    let Provisioning::Ready { credentials, .. } = webex
+    let Provisioning::Ready {
+        account,
+        credentials,
+    } = webex
         .provision_representation(&plain, &ann())
         .await
         .unwrap()
@@ -527,8 +530,16 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     assert_eq!(announced.message.id, "M9");
     assert_eq!(announced.author.unwrap().as_str(), "P1");
 
-    let event = webex
-        .read_event(&connection, &envelopes[0])
+    // Read by a module that never saw the guest (the hub restarted): the hub hands the
+    // representation the event is addressed to, with its token.
+    assert_eq!(webex.event_addressee(&envelopes[0]), Some(account.clone()));
+    let owner = Actor::Representation {
+        account,
+        credentials,
+    };
+    let restarted = platform(&server, 100);
+    let event = restarted
+        .read_event(&connection, &envelopes[0], Some(&owner))
         .await
         .unwrap()
         .unwrap();
@@ -559,9 +570,19 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     })
     .to_string();
     let envelopes = webex.split_webhook(&delivery(&stranger, "00")).unwrap();
+    assert_eq!(
+        webex.event_addressee(&envelopes[0]),
+        Some(ExternalUserId::new("G2"))
+    );
+    // The hub holds no representation of G2: no one it acts as can read it, now or later.
+    let unaddressed = webex.read_event(&connection, &envelopes[0], None).await;
+    assert!(
+        matches!(&unaddressed, Err(PlatformError::Rejected(why)) if why.contains("G2")),
+        "{unaddressed:?}"
+    );
     assert!(matches!(
-        webex.read_event(&connection, &envelopes[0]).await,
-        Err(PlatformError::Unavailable(why)) if why.contains("G2")
+        webex.read_event(&connection, &envelopes[0], Some(&owner)).await,
+        Err(PlatformError::Rejected(why)) if why.contains("G2")
     ));
     let deleted = json!({
         "id": "wh1", "resource": "messages", "event": "deleted", "createdBy": "G1",
@@ -570,8 +591,14 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
     .to_string();
     let envelopes = webex.split_webhook(&delivery(&deleted, "00")).unwrap();
     assert!(webex.announced_post(&envelopes[0]).is_none());
+    // A deletion names its owner too (a direct room not met before is named from its members,
+    // read with the owner's token), but one in a group room reads from the delivery alone.
+    assert_eq!(
+        webex.event_addressee(&envelopes[0]),
+        Some(ExternalUserId::new("G1"))
+    );
     assert!(matches!(
-        webex.read_event(&connection, &envelopes[0]).await.unwrap().unwrap().kind,
+        webex.read_event(&connection, &envelopes[0], None).await.unwrap().unwrap().kind,
         InboundKind::MessageDeleted { message } if message.id == "M9"
     ));
     let rooms = json!({"id": "wh3", "resource": "rooms", "event": "created", "createdBy": "G1", "data": {}}).to_string();
@@ -584,20 +611,34 @@ async fn a_signed_delivery_is_verified_split_announced_and_read_with_its_owners_
 }
 
 #[tokio::test]
-async fn each_known_representation_gets_its_own_signed_webhook_and_loses_it_when_unwatched() {
+async fn each_watched_representation_gets_its_own_signed_webhook_and_loses_it_when_unwatched() {
     let server = serve(guest_server()).await;
-    let webex = platform(&server, 100);
     let connection = connection(&[]);
-    let Provisioning::Ready { credentials, .. } = webex
+    let Provisioning::Ready {
+        account,
+        credentials,
+    } = platform(&server, 100)
         .provision_representation(&connection, &ann())
         .await
         .unwrap()
     else {
         panic!("a guest identity needs no consent");
     };
+    // A module that never saw the guest (the hub restarted): the hub hands each watched
+    // representation with its credentials.
+    let webex = platform(&server, 100);
     let now = Timestamp::from_unix_millis(NOW_MILLIS);
     let events_url = "https://hub.example/webhooks/webex";
-    let watched = [ExternalUserId::new("G1"), ExternalUserId::new("G2")];
+    let watched = [
+        Actor::Representation {
+            account,
+            credentials: credentials.clone(),
+        },
+        Actor::Representation {
+            account: ExternalUserId::new("G2"),
+            credentials: Credentials::default(),
+        },
+    ];
     let held = webex
         .maintain_subscriptions(&connection, events_url, &watched, &[], now)
         .await
@@ -605,7 +646,7 @@ async fn each_known_representation_gets_its_own_signed_webhook_and_loses_it_when
     assert_eq!(
         held.len(),
         1,
-        "G2's token was never handed over: no webhook yet"
+        "G2 has no token to create a webhook with: none yet"
     );
     assert_eq!(held[0].id, "WH1");
     assert_eq!(held[0].resource, "people/G1");
@@ -1212,7 +1253,7 @@ async fn a_direct_chat_keeps_its_name_before_and_after_its_room_exists() {
     let answer = direct_delivery(&webex, "created", "M2", "P2");
     assert_eq!(webex.announced_post(&answer).unwrap().message.chat, chat);
     let read = webex
-        .read_event(&connection, &answer)
+        .read_event(&connection, &answer, Some(&actor))
         .await
         .unwrap()
         .unwrap();
@@ -1303,7 +1344,7 @@ async fn a_direct_chat_keeps_its_name_before_and_after_its_room_exists() {
     );
     let deleted = direct_delivery(&webex, "deleted", "M1", "G1");
     assert!(matches!(
-        webex.read_event(&connection, &deleted).await.unwrap().unwrap().kind,
+        webex.read_event(&connection, &deleted, Some(&actor)).await.unwrap().unwrap().kind,
         InboundKind::MessageDeleted { message } if message == posted
     ));
 
@@ -1326,18 +1367,18 @@ async fn after_a_restart_a_direct_room_is_named_from_its_members() {
     let server = serve(direct_room_server()).await;
     let webex = platform(&server, 100);
     let connection = connection(&[]);
+    // The hub hands G1's credentials with the event, as its addressee.
     let actor = representation("G1", "guest-token");
-    // The hub acts as G1 after the restart, so the module knows its token again.
-    webex
-        .chat_members(&connection, &actor, &ExternalChatId::new("direct:G1:P2"))
-        .await
-        .unwrap();
     let own = direct_delivery(&webex, "created", "M1", "G1");
     assert!(
         webex.announced_post(&own).is_none(),
         "G1's own post names neither member besides G1: it is read, not announced"
     );
-    let read = webex.read_event(&connection, &own).await.unwrap().unwrap();
+    let read = webex
+        .read_event(&connection, &own, Some(&actor))
+        .await
+        .unwrap()
+        .unwrap();
     let InboundKind::MessagePosted { message, .. } = read.kind else {
         panic!("not a post: {:?}", read.kind);
     };

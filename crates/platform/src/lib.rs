@@ -253,12 +253,31 @@ pub trait ChatPlatform: Send + Sync {
         None
     }
 
+    /// The account a stored item must be read as, when reading it needs that account's own
+    /// credentials rather than the connection's: a platform whose subscriptions each belong to
+    /// one account delivers ids only, and only that account may fetch what they name (Webex's
+    /// webhooks). The module writes the account into its own payload in
+    /// [`ChatPlatform::split_webhook`]; the hub looks up its representation of that account
+    /// and hands it to [`ChatPlatform::read_event`]. `None` (the default) when the connection's
+    /// credentials read everything.
+    fn event_addressee(&self, _envelope: &EventEnvelope) -> Option<ExternalUserId> {
+        None
+    }
+
     /// What a stored item says happened, fetching what the platform left out (Graph's
     /// notifications carry ids only); `None` for items the hub does not act on.
+    ///
+    /// `addressee` is the representation acting as the account
+    /// [`ChatPlatform::event_addressee`] named, with its credentials, so that the item can be
+    /// read after a restart as well as before; `None` when no account was named or the hub no
+    /// longer holds a synced representation of it. An item that needs an addressee and has
+    /// none cannot be read by anyone the hub acts as: answer an error that is not retryable
+    /// (the hub drops the item rather than retrying it for an hour) and that says why.
     async fn read_event(
         &self,
         connection: &ConnectionContext,
         envelope: &EventEnvelope,
+        addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError>;
 
     /// The accounts in a chat, read as `actor` (who must be able to see the chat).
@@ -283,15 +302,20 @@ pub trait ChatPlatform: Send + Sync {
 
     /// Creates or renews the subscriptions through which the platform sends this connection's
     /// events to `events_url`, given those that exist (`current`) and the time `now`, and
-    /// returns those that exist afterwards. `watched` are the accounts of the connection's
-    /// synced representations: a platform whose subscriptions each watch one account (Google's
-    /// Workspace Events) keeps one per account, and drops those of accounts no longer watched.
+    /// returns those that exist afterwards. `watched` are the connection's synced
+    /// representations, each an [`Actor::Representation`] with the account it acts as and its
+    /// credentials: a platform whose subscriptions each watch one account keeps one per
+    /// account, and drops those of accounts no longer watched. The credentials are there
+    /// because some platforms only let an account subscribe to its own events (Webex creates
+    /// a webhook with the token of the account it watches), and the hub is the one that keeps
+    /// them across restarts; platforms that subscribe with the connection's credentials
+    /// (Google's Workspace Events, through domain-wide delegation) use the accounts only.
     /// Platforms whose events need no subscription by API keep the default.
     async fn maintain_subscriptions(
         &self,
         _connection: &ConnectionContext,
         _events_url: &str,
-        _watched: &[ExternalUserId],
+        _watched: &[Actor],
         current: &[EventSubscription],
         _now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {

@@ -413,16 +413,17 @@ impl Store {
         rows.iter().map(representation_from_row).collect()
     }
 
-    /// The accounts of the synced representations on a connection, ordered: those the relay acts
-    /// as there, whose events a platform may need watched one by one.
-    pub async fn synced_accounts_on(
+    /// The synced representations on a connection, by person and account, ordered by account:
+    /// those the relay acts as there, whose events a platform may need watched one by one, each
+    /// with that representation's own credentials (see [`Store::representation_secrets`]).
+    pub async fn synced_representations_on(
         &self,
         connection: ConnectionId,
-    ) -> Result<Vec<ExternalUserId>, StoreError> {
+    ) -> Result<Vec<(PersonId, ExternalUserId)>, StoreError> {
         // A representation names its account on the platform; one that is the person's own
         // account belongs to that account's connection, any other to the platform's.
         let rows = sqlx::query(
-            "SELECT r.external_id FROM representations r \
+            "SELECT r.person_id, r.external_id FROM representations r \
              JOIN connections c ON c.platform = r.platform \
              LEFT JOIN accounts a ON a.id = r.account_id \
              WHERE c.id = $1 AND r.status = 'synced' AND r.external_id IS NOT NULL \
@@ -433,8 +434,9 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(ExternalUserId::new(
-                    row.try_get::<String, _>("external_id")?,
+                Ok((
+                    parse(row, "person_id")?,
+                    ExternalUserId::new(row.try_get::<String, _>("external_id")?),
                 ))
             })
             .collect()

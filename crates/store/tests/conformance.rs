@@ -4417,7 +4417,7 @@ async fn sqlite_overwrites_what_is_deleted() {
 }
 
 store_test!(
-    the_synced_accounts_of_a_connection_are_those_of_its_synced_representations,
+    the_synced_representations_of_a_connection_are_named_with_their_credentials,
     |_db, store| {
         let teams = teams_connection(&store).await;
         let slack = slack_connection(&store).await;
@@ -4450,20 +4450,28 @@ store_test!(
                     person.id,
                     platform,
                     &ExternalUserId::new(account),
-                    &secrets(&[], None),
+                    &secrets(&[("access_token", &format!("token of {account}"))], None),
                     "created",
                 )
                 .await
                 .unwrap();
         }
         assert_eq!(
-            store.synced_accounts_on(teams.id).await.unwrap(),
-            vec![ExternalUserId::new("guest-ann")],
+            store.synced_representations_on(teams.id).await.unwrap(),
+            vec![(ann.id, ExternalUserId::new("guest-ann"))],
             "Bob's guest is not synced"
         );
         assert_eq!(
-            store.synced_accounts_on(slack.id).await.unwrap(),
-            vec![ExternalUserId::new("bot-cy")]
+            store.synced_representations_on(slack.id).await.unwrap(),
+            vec![(cy.id, ExternalUserId::new("bot-cy"))]
         );
+        // The relay acts as each with its own credentials, kept sealed and read back whole.
+        let kept = store
+            .representation_secrets(ann.id, Platform::Teams)
+            .await
+            .unwrap();
+        assert_eq!(kept.secrets.len(), 1);
+        assert_eq!(kept.secrets[0].0, "access_token");
+        assert_eq!(kept.secrets[0].1.expose_secret(), "token of guest-ann");
     }
 );

@@ -26,8 +26,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchboard_core::{ConnectionId, PersonId, Platform, Timestamp};
-use switchboard_platform::EventSubscription;
+use switchboard_core::{ConnectionId, ExternalUserId, PersonId, Platform, Timestamp};
+use switchboard_platform::{Actor, EventSubscription};
 use switchboard_store::{Store, StoredSubscription};
 use tokio::sync::Notify;
 
@@ -144,6 +144,12 @@ pub fn spawn(state: AppState, senders: Arc<dyn UnsyncedSenders>) {
     tokio::spawn(maintain_subscriptions(state));
 }
 
+/// Whether `actor` is the representation acting as `account`: the directory reads a person's
+/// representation at its own moment, and a sync in between may have given it another account.
+fn acts_as(actor: &Actor, account: &ExternalUserId) -> bool {
+    matches!(actor, Actor::Representation { account: acting, .. } if acting == account)
+}
+
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -197,7 +203,19 @@ async fn maintain_once(state: &AppState) -> Result<(), switchboard_store::StoreE
             })
             .collect();
         let url = events_url(&state.public_url, connection.platform);
-        let watched = state.store.synced_accounts_on(connection.id).await?;
+        // Each watched account with the credentials it acts with: some platforms let only an
+        // account subscribe to its own events.
+        let mut watched = Vec::new();
+        for (person, account) in state.store.synced_representations_on(connection.id).await? {
+            if let Some(actor) = state
+                .directory
+                .actor(&state.store, person, connection.platform)
+                .await?
+                .filter(|actor| acts_as(actor, &account))
+            {
+                watched.push(actor);
+            }
+        }
         match module
             .maintain_subscriptions(&context, &url, &watched, &current, state.clock.now())
             .await

@@ -144,7 +144,47 @@ async fn read(state: &AppState, context: Option<&ConnectionContext>, item: &Inbo
             tracing::debug!(%error, "relay: cannot tell whether an event is the hub's own post")
         }
     }
-    module.read_event(context, &envelope).await
+    let addressee = match module.event_addressee(&envelope) {
+        Some(account) => match addressee(state, context, &account).await {
+            Ok(actor) => actor,
+            Err(error) => {
+                return Err(PlatformError::Unavailable(format!(
+                    "looking up the representation the event is addressed to failed: {error}"
+                )));
+            }
+        },
+        None => None,
+    };
+    module
+        .read_event(context, &envelope, addressee.as_ref())
+        .await
+}
+
+/// The hub's synced representation acting as `account` on the connection's platform, with the
+/// credentials it acts with (`None` when there is none: the module says what that means).
+async fn addressee(
+    state: &AppState,
+    context: &ConnectionContext,
+    account: &ExternalUserId,
+) -> Result<Option<Actor>, StoreError> {
+    let platform = context.connection.platform;
+    let Some(AccountIdentity::Representation(person)) = state
+        .directory
+        .identity(
+            &state.store,
+            context.connection.id,
+            platform,
+            account.as_str(),
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(state
+        .directory
+        .actor(&state.store, person, platform)
+        .await?
+        .filter(|actor| super::acts_as(actor, account)))
 }
 
 /// What the hub must know of a chat it has no portal for before it can decide a message
