@@ -1,7 +1,8 @@
 //! Webex's message markdown: `**bold**`, `*italic*` / `_italic_`, `` `code` ``, ``` blocks,
 //! `[text](url)` links, `# headings`, `- lists` and mentions (`<@personId:ID|Name>`,
 //! `<@personEmail:ADDRESS|Name>`, `<@all>`), rendered to HTML (the API's `html`, the web
-//! view) and to plain text (the API's `text` when only markdown was sent).
+//! view) and to plain text (the API's `text` when only markdown was sent). As in CommonMark, a
+//! backslash before ASCII punctuation writes that character as it is.
 
 use std::fmt::Write as _;
 
@@ -159,6 +160,13 @@ fn inline(text: &str, as_html: bool, mention: &dyn Fn(&Mention) -> String) -> St
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
+        if c == '\\'
+            && let Some(escaped) = next.filter(char::is_ascii_punctuation)
+        {
+            out.push_str(&plain(&escaped.to_string()));
+            i += 2;
+            continue;
+        }
         if c == '*'
             && next == Some('*')
             && let Some(end) = find(&chars, i + 2, &['*', '*']).filter(|&end| end > i + 2)
@@ -243,6 +251,18 @@ mod tests {
             html("# Title\n- one\n- two\nend", &label),
             "<h1>Title</h1><ul><li>one</li><li>two</li></ul>end"
         );
+    }
+
+    #[test]
+    fn a_backslash_writes_punctuation_as_it_is() {
+        assert_eq!(
+            html(
+                r"\*not bold\* \`x\` \[a\](https://e.example) 1\\2 \q",
+                &label
+            ),
+            r"*not bold* `x` [a](https://e.example) 1\2 \q"
+        );
+        assert_eq!(text(r"\*\*x\*\*", &label), "**x**");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The platform simulator: a server that stands in for Slack, for Microsoft Entra ID + Graph and
-//! for Google (Chat, Directory, Workspace Events, Pub/Sub; Webex and Zoom are to come), speaking their documented wire formats so that the
-//! hub, its tests and the vendors' own SDKs can run against it with no real tenant.
+//! The platform simulator: a server that stands in for Slack, for Microsoft Entra ID + Graph, for
+//! Google (Chat, Directory, Workspace Events, Pub/Sub) and for Webex (Zoom is to come), speaking
+//! their documented wire formats so that the hub, its tests and the vendors' own SDKs can run
+//! against it with no real tenant.
 //!
 //! Each platform is one crate behind [`SimPlatform`], mounted by the one-line registry in
 //! [`platforms`]. This crate adds what no vendor has, under `/_sim/`: seeding, listing users,
@@ -48,6 +49,7 @@ fn platforms(context: &SimContext) -> Vec<Arc<dyn SimPlatform>> {
         switchboard_sim_slack::SlackSim::new(context.clone()),
         switchboard_sim_microsoft::MicrosoftSim::new(context.clone()),
         switchboard_sim_google::GoogleSim::new(context.clone()),
+        switchboard_sim_webex::WebexSim::new(context.clone()),
     ]
 }
 
@@ -59,6 +61,7 @@ pub fn demo_platforms() -> Vec<Box<dyn SimulatedConnect>> {
         Box::new(switchboard_sim_slack::SlackDemo),
         Box::new(switchboard_sim_microsoft::MicrosoftDemo),
         Box::new(switchboard_sim_google::GoogleDemo),
+        Box::new(switchboard_sim_webex::WebexDemo),
     ]
 }
 

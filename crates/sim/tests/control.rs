@@ -77,6 +77,7 @@ async fn seeding_fills_every_platform_and_users_are_listed() {
             switchboard_sim_kit::OrgPlatform::new("slack"),
             switchboard_sim_kit::OrgPlatform::new("teams"),
             switchboard_sim_kit::OrgPlatform::new("google_chat"),
+            switchboard_sim_kit::OrgPlatform::new("webex"),
         ])
     });
     for person in &org.people {

@@ -8,6 +8,7 @@ use switchboard_platform::{ChatPlatform, PlatformRegistry};
 use switchboard_platform_google::{DELEGATION_SCOPES, GoogleChatPlatform, GoogleChatSettings};
 use switchboard_platform_slack::{HUB_BOT_SCOPES, SlackPlatform, SlackSettings};
 use switchboard_platform_teams::{TeamsPlatform, TeamsSettings};
+use switchboard_platform_webex::{WebexPlatform, WebexSettings};
 
 /// One line per platform module: a new platform adds its line here.
 pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<PlatformRegistry> {
@@ -23,9 +24,13 @@ pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<P
                 settings::<GoogleChatSettings>(name, table)?,
                 clock.clone(),
             )?),
+            "webex" => Arc::new(WebexPlatform::new(
+                settings::<WebexSettings>(name, table)?,
+                clock.clone(),
+            )?),
             other => {
                 bail!(
-                    "unknown platform '{other}' in [platforms] (this build has: slack, teams, google_chat)"
+                    "unknown platform '{other}' in [platforms] (this build has: slack, teams, google_chat, webex)"
                 )
             }
         };

@@ -275,7 +275,7 @@ async fn bad_requests_get_stable_codes_never_a_server_error() {
         (
             // Known, but no connection: no one can have it as their primary.
             reqwest::Method::GET,
-            "/people?primary=webex".to_owned(),
+            "/people?primary=zoom".to_owned(),
             None,
             400,
             "bad_filter",

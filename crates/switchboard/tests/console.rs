@@ -934,9 +934,10 @@ async fn a_sign_in_leading_anywhere_but_a_console_page_is_refused_before_a_sessi
 /// the clock while it waits, and the bot is created later, at the pace, without an error.
 #[tokio::test]
 async fn a_sync_waiting_for_the_platforms_pace_is_queued_and_answered_at_once() {
-    // Seven people: four on Teams or Google Chat only, whose bots auto-sync creates at Slack's
-    // pace, and one on Slack and Teams. The simulator's rate limits are on, as in the demo.
-    let demo = RunningDemo::start(7, TOKEN, &[]);
+    // Nine people: six on Teams, Google Chat or Webex only, whose bots auto-sync creates at
+    // Slack's pace, and one on Slack and Teams. The simulator's rate limits are on, as in the
+    // demo.
+    let demo = RunningDemo::start(9, TOKEN, &[]);
     let hub = demo.hub_url();
     let mut owner = owner_through_setup_link(&demo).await;
     let everyone = api(&hub, "/people?limit=1000").await["people"]
@@ -981,9 +982,9 @@ async fn a_sync_waiting_for_the_platforms_pace_is_queued_and_answered_at_once() 
         "answered in {elapsed:?}"
     );
     assert_eq!(body["status"], "queued", "{body}");
-    // Behind at most four bots, one a minute.
+    // Behind at most six bots, one a minute.
     let estimate = body["estimated_wait_seconds"].as_u64().unwrap();
-    assert!((2..=250).contains(&estimate), "{body}");
+    assert!((2..=370).contains(&estimate), "{body}");
 
     // The row shows the clock while the sync waits its turn.
     let (_, _, page) = owner
@@ -1178,5 +1179,80 @@ async fn pages_say_what_they_show_in_the_projects_words() {
     assert!(
         page.contains("skipped (bots, deactivated users and the hub's own guests and bots, which are no people)"),
         "{page}"
+    );
+}
+
+/// What the hub made for a person on a platform that cannot delete it (its module declares the
+/// removal "forgotten") is named in the reset and removal confirmations, and nowhere else.
+#[tokio::test]
+async fn a_reset_and_a_removal_warn_of_what_the_platform_cannot_delete() {
+    let demo = RunningDemo::start(10, TOKEN, &[]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+    let forgetting: Vec<Value> = api(&hub, "/platforms").await["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|module| module["rules"]["removal"] == "forgotten")
+        .map(|module| module["platform"].clone())
+        .collect();
+    assert!(!forgetting.is_empty(), "a module declares it forgets");
+
+    let kept_by = |person: &Value| {
+        person["representations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| {
+                forgetting.contains(&r["platform"])
+                    && r["type"] != "existing_account"
+                    && !r["external_account"].is_null()
+            })
+    };
+    let started = std::time::Instant::now();
+    let (kept, none) = loop {
+        let people = api(&hub, "/people?limit=1000").await["people"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let kept = people.iter().find(|p| kept_by(p)).cloned();
+        let none = people
+            .iter()
+            .find(|p| p["representations"].as_array().unwrap().is_empty())
+            .cloned();
+        if let (Some(kept), Some(none)) = (kept, none) {
+            break (kept, none);
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no one got a representation a platform cannot delete"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+
+    let warning = "cannot be deleted there";
+    for (person, action, warned) in [
+        (&kept, "reset", true),
+        (&kept, "remove", true),
+        (&kept, "reprompt", false),
+        (&none, "reset", false),
+    ] {
+        let id = person["id"].as_str().unwrap();
+        let (status, _, page) = owner
+            .get(&format!("/console/people/{id}/confirm/{action}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page.contains(warning), warned, "{action}: {page}");
+    }
+    let name = kept["display_name"].as_str().unwrap();
+    let (_, _, page) = owner
+        .get(&format!(
+            "/console/people?q={}",
+            kept["email"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        page.contains(warning),
+        "{name}'s row menu warns too: {page}"
     );
 }

@@ -178,8 +178,9 @@ async fn on_every_ordered_pair_a_message_its_reply_edit_reactions_and_deletion_c
         }
 
         // Bob reacts to his copy of Alice's message: the reaction shows on hers, from his
-        // representation, and goes when he takes it back.
-        if abilities_home["react"] == true {
+        // representation, and goes when he takes it back. His own platform must let him: one
+        // whose representations cannot react has no reactions in its API.
+        if abilities_home["react"] == true && abilities_other["react"] == true {
             let copy = pair
                 .other
                 .messages(&world, &pair.bob_token, &chat_other)

@@ -94,7 +94,15 @@ async fn people_are_listed_as_a_table_or_json_filtered_and_followed_across_pages
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        ["NAME", "E-MAIL", "PRIMARY", "GOOGLE_CHAT", "SLACK", "TEAMS"]
+        [
+            "NAME",
+            "E-MAIL",
+            "PRIMARY",
+            "GOOGLE_CHAT",
+            "SLACK",
+            "TEAMS",
+            "WEBEX"
+        ]
     );
     assert_eq!(lines.count(), everyone.len(), "{table}");
     let first = &everyone[0];

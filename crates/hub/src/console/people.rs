@@ -29,7 +29,7 @@ use crate::admin::people::{choose_primary, decode_cursor, encode_cursor, remove_
 use crate::admin::sync::{Acted, Action, act};
 use crate::sync::SyncOutcome;
 use crate::sync::{Plan, plan};
-use switchboard_platform::PlatformRegistry;
+use switchboard_platform::{PlatformRegistry, Removal};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -341,12 +341,54 @@ fn bulk_sentence(platforms: &PlatformRegistry, plans: &[Plan], platform: Platfor
     }
 }
 
-fn confirm_text(action: &str, name: &str) -> Option<(&'static str, String)> {
+/// What the hub created for a person that its platform cannot delete (a module declaring
+/// [`Removal::Forgotten`]), named for the confirmation of a reset or removal, e.g. "their
+/// guest identity on Webex".
+pub fn kept_on_removal<'r>(
+    platforms: &PlatformRegistry,
+    representations: impl Iterator<Item = &'r Representation>,
+) -> Vec<String> {
+    representations
+        .filter(|r| r.kind.created_by_hub() && r.external_account.is_some())
+        .filter(|r| {
+            platforms
+                .get(r.platform)
+                .is_some_and(|module| module.removal() == Removal::Forgotten)
+        })
+        .map(|r| {
+            format!(
+                "their {} on {}",
+                platforms.called(r.platform, r.kind).one,
+                r.platform.display_name()
+            )
+        })
+        .collect()
+}
+
+/// The sentence that warns what a reset or removal leaves behind, from [`kept_on_removal`].
+fn left_behind(kept: &[String]) -> String {
+    let mut named = kept.join(" and ");
+    let Some(first) = named.get_mut(..1) else {
+        return String::new();
+    };
+    first.make_ascii_uppercase();
+    let (them, they_stay) = if kept.len() == 1 {
+        ("it", "it stays")
+    } else {
+        ("them", "they stay")
+    };
+    format!(
+        " {named} cannot be deleted there: the hub stops using {them}, but {they_stay} on the platform, unused, and tokens already issued work until they expire."
+    )
+}
+
+fn confirm_text(action: &str, name: &str, kept: &[String]) -> Option<(&'static str, String)> {
     Some(match action {
         "reset" => (
             "Reset user",
             format!(
-                "Reset {name}? The guest accounts and bots the hub created for them are removed and their primary platform is chosen again (automatically if they are on one platform only). Their own accounts stay."
+                "Reset {name}? The guest accounts and bots the hub created for them are removed and their primary platform is chosen again (automatically if they are on one platform only). Their own accounts stay.{}",
+                left_behind(kept)
             ),
         ),
         "reprompt" => (
@@ -358,7 +400,8 @@ fn confirm_text(action: &str, name: &str) -> Option<(&'static str, String)> {
         "remove" => (
             "Remove user",
             format!(
-                "Remove {name} from the hub? Every sync is reset first; their accounts stay on the platforms, unlinked, until the next import matches them again."
+                "Remove {name} from the hub? Every sync is reset first; their accounts stay on the platforms, unlinked, until the next import matches them again.{}",
+                left_behind(kept)
             ),
         ),
         _ => return None,
@@ -427,7 +470,7 @@ fn row(
                 @if session.can_change() {
                     details.menu {
                         summary aria-label={"More actions for " (name)} { "· · ·" }
-                        ul { (action_links(id, name, back)) }
+                        ul { (action_links(id, name, &kept_on_removal(platforms, summary.representations.iter()), back)) }
                     }
                 }
             }
@@ -438,10 +481,10 @@ fn row(
 /// The actions on one person (reset, reprompt, remove), each confirmed first: in the page's
 /// [`confirm_dialog`] with the script, on a page of its own without. Listed in a row's menu and
 /// on the person's page.
-pub fn action_links(id: PersonId, name: &str, back: &str) -> Markup {
+pub fn action_links(id: PersonId, name: &str, kept: &[String], back: &str) -> Markup {
     html! {
         @for action in ["reset", "reprompt", "remove"] {
-            @if let Some((label, question)) = confirm_text(action, name) {
+            @if let Some((label, question)) = confirm_text(action, name, kept) {
                 li {
                     a href={"/console/people/" (id) "/confirm/" (action) "?return=" (encode(back))}
                         data-confirm=(question)
@@ -853,7 +896,9 @@ async fn confirm_page(
 ) -> Result<Response, ConsoleError> {
     let id = person_id(&id)?;
     let name = display_name(&state, id).await?;
-    let (label, question) = confirm_text(&action, &name)
+    let representations = state.store.representations_of(id).await?;
+    let kept = kept_on_removal(&state.platforms, representations.iter());
+    let (label, question) = confirm_text(&action, &name, &kept)
         .ok_or_else(|| ConsoleError::not_found("the actions are reset, reprompt and remove"))?;
     let back = back_to(
         query

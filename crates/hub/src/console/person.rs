@@ -12,7 +12,7 @@ use switchboard_core::{ChosenBy, PersonId, Platform, SyncStatus};
 
 use super::connections::when;
 use super::layout::{self, Nav};
-use super::people::{action_links, confirm_dialog, status_label};
+use super::people::{action_links, confirm_dialog, kept_on_removal, status_label};
 use super::{ConsoleError, Session};
 use crate::AppState;
 
@@ -88,7 +88,7 @@ async fn show(
         }
         @if session.can_change() {
             h2 { "Actions" }
-            ul.actions { (action_links(person_id, &person.display_name, &back)) }
+            ul.actions { (action_links(person_id, &person.display_name, &kept_on_removal(&state.platforms, representations.iter().map(|(r, _, _)| r)), &back)) }
         }
         h2 { "Accounts" }
         @if accounts.is_empty() {

@@ -82,6 +82,7 @@ pub fn native(platform: &str) -> Box<dyn Native> {
         "slack" => Box::new(Slack),
         "teams" => Box::new(Teams),
         "google_chat" => Box::new(GoogleChat),
+        "webex" => Box::new(Webex),
         other => panic!("no simulated client for {other}: add one in tests/common/native.rs"),
     }
 }
@@ -471,22 +472,39 @@ struct GoogleChat;
 impl GoogleChat {
     /// Every page of a list, by its `nextPageToken`.
     async fn all(world: &World, token: &str, path: &str, field: &str) -> Vec<Value> {
+        Self::all_if_found(world, token, path, field)
+            .await
+            .unwrap_or_else(|| panic!("{path}: 404"))
+    }
+
+    /// [`GoogleChat::all`], or `None` when what is listed is not found (a message deleted
+    /// while its chat is read).
+    async fn all_if_found(
+        world: &World,
+        token: &str,
+        path: &str,
+        field: &str,
+    ) -> Option<Vec<Value>> {
         let mut items = Vec::new();
         let mut page_token = String::new();
         loop {
             let separator = if path.contains('?') { '&' } else { '?' };
-            let page = world
-                .google_chat(
+            let (status, page) = world
+                .google_chat_answer(
                     reqwest::Method::GET,
                     &format!("{path}{separator}pageSize=100&pageToken={page_token}"),
                     token,
                     None,
                 )
                 .await;
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return None;
+            }
+            assert!(status.is_success(), "{path}: {status} {page}");
             items.extend(page[field].as_array().cloned().unwrap_or_default());
             match page["nextPageToken"].as_str() {
                 Some(next) if !next.is_empty() => page_token = next.to_owned(),
-                _ => return items,
+                _ => return Some(items),
             }
         }
     }
@@ -610,8 +628,12 @@ impl Native for GoogleChat {
         .await
         {
             let name = m["name"].as_str().unwrap_or_default().to_owned();
-            let reactions = Self::all(world, token, &format!("/{name}/reactions"), "reactions")
-                .await
+            let Some(reactions) =
+                Self::all_if_found(world, token, &format!("/{name}/reactions"), "reactions").await
+            else {
+                continue;
+            };
+            let reactions = reactions
                 .iter()
                 .map(|r| {
                     (
@@ -690,5 +712,235 @@ impl Native for GoogleChat {
                     .await;
             }
         }
+    }
+}
+
+/// Webex's own client. A direct chat has no room until its first message and is reached by the
+/// other person (`toPersonId`, `messages/direct`), so it is named here `direct:{their id}`; a
+/// group chat is a room.
+struct Webex;
+
+impl Webex {
+    const DIRECT: &'static str = "direct:";
+
+    /// A list's first page of 1,000, which holds every chat and message a scenario makes (Webex
+    /// pages on with an absolute `Link: rel="next"`, which the SDK tests follow).
+    async fn items(world: &World, token: &str, path: &str) -> Vec<Value> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        world
+            .webex(
+                reqwest::Method::GET,
+                &format!("{path}{separator}max=1000"),
+                token,
+                None,
+            )
+            .await["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Where a chat's messages are listed.
+    fn listing(chat: &str) -> String {
+        match chat.strip_prefix(Self::DIRECT) {
+            Some(person) => format!("/messages/direct?personId={person}"),
+            None => format!("/messages?roomId={chat}"),
+        }
+    }
+
+    /// Where a message is written in a chat.
+    fn addressed(chat: &str) -> Value {
+        match chat.strip_prefix(Self::DIRECT) {
+            Some(person) => json!({ "toPersonId": person }),
+            None => json!({ "roomId": chat }),
+        }
+    }
+
+    async fn send(world: &World, token: &str, chat: &str, content: Value) -> String {
+        let mut body = Self::addressed(chat);
+        for (key, value) in content.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        world
+            .webex(reqwest::Method::POST, "/messages", token, Some(body))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+#[async_trait]
+impl Native for Webex {
+    fn platform(&self) -> &'static str {
+        "webex"
+    }
+
+    async fn me(&self, world: &World, token: &str) -> String {
+        world
+            .webex(reqwest::Method::GET, "/people/me", token, None)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn open_chat(&self, world: &World, token: &str, accounts: &[&str]) -> String {
+        if let [person] = accounts {
+            return format!("{}{person}", Self::DIRECT);
+        }
+        let room = world
+            .webex(
+                reqwest::Method::POST,
+                "/rooms",
+                token,
+                Some(json!({ "title": "Group chat" })),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for person in accounts {
+            world
+                .webex(
+                    reqwest::Method::POST,
+                    "/memberships",
+                    token,
+                    Some(json!({ "roomId": room, "personId": person })),
+                )
+                .await;
+        }
+        room
+    }
+
+    async fn find_chat(&self, world: &World, token: &str, accounts: &[&str]) -> Option<String> {
+        if let [person] = accounts {
+            let written =
+                Self::items(world, token, &format!("/messages/direct?personId={person}")).await;
+            return (!written.is_empty()).then(|| format!("{}{person}", Self::DIRECT));
+        }
+        let me = self.me(world, token).await;
+        let mut wanted: Vec<String> = accounts
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain([me])
+            .collect();
+        wanted.sort_unstable();
+        for room in Self::items(world, token, "/rooms?type=group").await {
+            let id = room["id"].as_str()?;
+            let mut members: Vec<String> =
+                Self::items(world, token, &format!("/memberships?roomId={id}"))
+                    .await
+                    .iter()
+                    .filter_map(|m| m["personId"].as_str())
+                    .map(str::to_owned)
+                    .collect();
+            members.sort_unstable();
+            if members == wanted {
+                return Some(id.to_owned());
+            }
+        }
+        None
+    }
+
+    async fn post(&self, world: &World, token: &str, chat: &str, text: &str) -> String {
+        Self::send(world, token, chat, json!({ "markdown": text })).await
+    }
+
+    async fn post_formatted(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &Formatted<'_>,
+    ) {
+        let markdown = format!(
+            "**{}** `{}` [{}]({}) <@personId:{}|them>",
+            message.bold, message.code, message.link.1, message.link.0, message.mention
+        );
+        Self::send(world, token, chat, json!({ "markdown": markdown })).await;
+    }
+
+    /// Webex answers a message's `html` as its client shows it.
+    fn unformatted(&self, text: &str, message: &Formatted<'_>) -> Vec<String> {
+        [
+            format!("<strong>{}</strong>", message.bold),
+            format!("<code>{}</code>", message.code),
+            format!("<a href=\"{}\">{}</a>", message.link.0, message.link.1),
+        ]
+        .into_iter()
+        .filter(|part| !text.contains(part.as_str()))
+        .collect()
+    }
+
+    async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen> {
+        let mut seen: Vec<Seen> = Self::items(world, token, &Self::listing(chat))
+            .await
+            .iter()
+            .map(|m| Seen {
+                id: m["id"].as_str().unwrap_or_default().to_owned(),
+                from: m["personId"].as_str().unwrap_or_default().to_owned(),
+                text: m["html"]
+                    .as_str()
+                    .or_else(|| m["text"].as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
+                mentions: m["mentionedPeople"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| id.as_str())
+                    .map(str::to_owned)
+                    .collect(),
+                reactions: Vec::new(),
+            })
+            .collect();
+        seen.reverse();
+        seen
+    }
+
+    async fn edit(&self, world: &World, token: &str, _chat: &str, message: &str, text: &str) {
+        let room = world
+            .webex(
+                reqwest::Method::GET,
+                &format!("/messages/{message}"),
+                token,
+                None,
+            )
+            .await["roomId"]
+            .clone();
+        world
+            .webex(
+                reqwest::Method::PUT,
+                &format!("/messages/{message}"),
+                token,
+                Some(json!({ "roomId": room, "markdown": text })),
+            )
+            .await;
+    }
+
+    async fn delete(&self, world: &World, token: &str, _chat: &str, message: &str) {
+        world
+            .webex(
+                reqwest::Method::DELETE,
+                &format!("/messages/{message}"),
+                token,
+                None,
+            )
+            .await;
+    }
+
+    /// Webex's API has no reactions; the pair scenarios do not ask for them where a platform
+    /// declares it cannot carry them.
+    async fn react(
+        &self,
+        _world: &World,
+        _token: &str,
+        _chat: &str,
+        _message: &str,
+        _emoji: &str,
+        _present: bool,
+    ) {
+        panic!("Webex's API has no reactions: a scenario asked a Webex person to react")
     }
 }

@@ -363,9 +363,43 @@ impl World {
         token: &str,
         body: Option<Value>,
     ) -> Value {
+        let (status, body) = self.google_chat_answer(method, path, token, body).await;
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// [`World::google_chat`]'s status and body, whatever the status.
+    pub async fn google_chat_answer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
         let mut request = self
             .http
             .request(method, format!("{}/google/chat/v1{path}", self.sim))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A call to the simulated Webex API (`/webex/v1{path}`) with a person's token; a 204 answers
+    /// null.
+    pub async fn webex(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}/webex/v1{path}", self.sim))
             .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);

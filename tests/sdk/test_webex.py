@@ -1,9 +1,5 @@
 """The simulated Webex driven by `webexpythonsdk` (2.0.6), the community's official Python SDK.
 
-This file moves to tests/sdk/ (and webexpythonsdk==2.0.6 into tests/sdk/requirements.txt) when
-the simulator registers Webex in crates/sim/src/lib.rs; until then `switchboard sim` does not
-serve Webex and these tests cannot run in CI. It uses tests/sdk/conftest.py's fixtures.
-
 The SDK is pointed at the simulator with base_url (trailing slash kept); if the simulator and
 the SDK disagree about the wire (paths, 200 on POST, 204 on DELETE, `Link` paging, errors), these
 tests fail.
