@@ -372,8 +372,9 @@ async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arriv
 
 #[tokio::test]
 async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() {
-    // Enough people for two on Slack alone and two members on Teams alone.
-    let world = World::start(20);
+    // Enough people for two on Slack alone and two members on Teams alone: two in every 19 are
+    // on Teams alone, and the first of them (person 2) is deactivated there.
+    let world = World::start(40);
     let on_slack = world.synced_people("slack", "teams", 2).await;
     let on_teams = world.synced_people("teams", "slack", 2).await;
     let (alice, carol) = (&on_slack[0], &on_slack[1]);
