@@ -18,7 +18,9 @@ use crate::state::{
     ACCOUNT_ID, AppKind, CHATBOT_CLIENT_ID, CHATBOT_SCOPE, Message, Place, ROBOT_JID, ROBOT_NAME,
     State,
 };
-use crate::wire::{Answer, ZoomError, created, iso, json_body, message_id, now_millis};
+use crate::wire::{
+    Answer, ZoomError, created, iso, json_body, message_id, now_millis, random_text,
+};
 use crate::{Category, ZoomSim};
 
 pub fn routes() -> Router<Arc<ZoomSim>> {
@@ -157,6 +159,7 @@ pub fn write_to_bot(
         "robotJid": ROBOT_JID,
         "timestamp": now_millis(),
         "toJid": sender.jid,
+        "triggerId": random_text(22),
         "userId": sender.id,
         "userJid": sender.jid,
         "userName": sender.display_name,
