@@ -1706,6 +1706,46 @@ async fn the_web_view_sends_edits_reacts_and_escapes() {
         .web_get(&cookie, &format!("/zoom/chat?contact={bob}"))
         .await;
     assert!(!page.contains("fixed"));
+    // A reply outlives its deleted main message.
+    let alice_token = h.token(ALICE);
+    let main = h
+        .expect(
+            StatusCode::CREATED,
+            "POST",
+            "chat/users/me/messages",
+            &alice_token,
+            Some(json!({"message": "main", "to_contact": bob})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        h.web_post(
+            &bob_cookie,
+            "/zoom/chat/send",
+            &[
+                ("contact", &alice),
+                ("message", "the reply"),
+                ("reply", &main)
+            ]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        h.web_post(
+            &cookie,
+            "/zoom/chat/delete",
+            &[("contact", &bob), ("id", &main)]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, page) = h
+        .web_get(&cookie, &format!("/zoom/chat?contact={bob}"))
+        .await;
+    assert!(page.contains("the reply"), "{page}");
     assert_eq!(
         h.web_post(
             &cookie,

@@ -327,9 +327,16 @@ fn query_fields(query: &str) -> String {
 }
 
 /// A conversation's messages in the app's order: each main message followed by its replies.
+/// A reply whose main message was deleted stands on its own.
 fn in_thread_order(messages: &[Message]) -> Vec<&Message> {
+    let is_main = |message: &Message| {
+        message
+            .reply_main
+            .as_deref()
+            .is_none_or(|main| !messages.iter().any(|m| m.id == main))
+    };
     let mut ordered = Vec::with_capacity(messages.len());
-    for main in messages.iter().filter(|m| m.reply_main.is_none()) {
+    for main in messages.iter().filter(|m| is_main(m)) {
         ordered.push(main);
         ordered.extend(
             messages
