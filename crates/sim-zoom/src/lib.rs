@@ -104,6 +104,16 @@ impl Caller {
         }
     }
 
+    /// Refuses unless the token holds `scope` itself: an `:admin` scope, which nothing else
+    /// covers.
+    pub fn require_exactly(&self, scope: &str) -> Result<(), ZoomError> {
+        if self.scopes.iter().any(|held| held == scope) {
+            Ok(())
+        } else {
+            Err(ZoomError::missing_scopes(&[scope.to_owned()]))
+        }
+    }
+
     /// The user a path's `{userId}` names (`me`, an id or an e-mail address), with the scope
     /// to act for them: `scope` for oneself, its `:admin` form for anyone else.
     pub fn acting_for(
@@ -122,10 +132,7 @@ impl Caller {
         if user.id == self.user {
             self.require(scope)?;
         } else {
-            let admin = format!("{scope}:admin");
-            if !self.scopes.contains(&admin) {
-                return Err(ZoomError::missing_scopes(&[admin]));
-            }
+            self.require_exactly(&format!("{scope}:admin"))?;
         }
         Ok(user.id.clone())
     }

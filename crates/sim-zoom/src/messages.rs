@@ -88,35 +88,36 @@ pub fn conversation(
 }
 
 /// A code point list as Zoom's reaction bodies write emoji: `U+1F44D`, several separated by
-/// spaces. The emoji itself is accepted too.
+/// spaces. The emoji itself is accepted too; anything that is not an emoji is refused.
 pub fn emoji_code(emoji: &str) -> Result<String, ZoomError> {
     let emoji = emoji.trim();
-    let codes: Option<Vec<u32>> = if emoji.to_uppercase().starts_with("U+") {
+    let codes: Option<Vec<char>> = if emoji.to_uppercase().starts_with("U+") {
         emoji
             .split([' ', ','])
             .filter(|part| !part.is_empty())
             .map(|part| {
                 let hex = part
-                    .get(2..)
-                    .filter(|_| part[..2].eq_ignore_ascii_case("U+"))?;
-                u32::from_str_radix(hex, 16)
-                    .ok()
-                    .filter(|c| char::from_u32(*c).is_some())
+                    .strip_prefix("U+")
+                    .or_else(|| part.strip_prefix("u+"))?;
+                char::from_u32(u32::from_str_radix(hex, 16).ok()?)
             })
             .collect()
     } else {
-        Some(emoji.chars().map(u32::from).collect())
+        Some(emoji.chars().collect())
     };
-    match codes {
-        Some(codes) if !codes.is_empty() => Ok(codes
-            .iter()
-            .map(|c| format!("U+{c:X}"))
-            .collect::<Vec<_>>()
-            .join(" ")),
-        _ => Err(ZoomError::invalid(
+    let text: String = codes.unwrap_or_default().into_iter().collect();
+    // Clients send emoji with and without the variation selector U+FE0F.
+    let known = emojis::get(&text).or_else(|| emojis::get(&text.replace('\u{FE0F}', "")));
+    if text.is_empty() || known.is_none() {
+        return Err(ZoomError::invalid(
             "Validation Failed. emoji must be a Unicode emoji, e.g. U+1F44D.",
-        )),
+        ));
     }
+    Ok(text
+        .chars()
+        .map(|c| format!("U+{:X}", u32::from(c)))
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// The emoji a code list stands for, for the web view.
@@ -659,4 +660,22 @@ async fn react(
     )?;
     set_reaction(&sim, &mut state, &me, &place, &id, &emoji, add)?;
     no_content()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{emoji_code, emoji_text};
+
+    #[test]
+    fn emoji_are_kept_as_code_points_whichever_form_was_sent() {
+        assert_eq!(emoji_code("U+1F44D").unwrap(), "U+1F44D");
+        assert_eq!(emoji_code("u+1f44d").unwrap(), "U+1F44D");
+        assert_eq!(emoji_code("👍").unwrap(), "U+1F44D");
+        assert_eq!(emoji_code("👍🏽").unwrap(), "U+1F44D U+1F3FD");
+        assert_eq!(emoji_code("❤️").unwrap(), "U+2764 U+FE0F");
+        assert_eq!(emoji_text("U+1F44D U+1F3FD"), "👍🏽");
+        for refused in ["", "abc", "U+", "U+ZZZZ", "U+D800", "thumbsup"] {
+            assert!(emoji_code(refused).is_err(), "{refused:?}");
+        }
+    }
 }

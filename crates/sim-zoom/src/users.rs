@@ -45,9 +45,7 @@ async fn list(
 ) -> Answer {
     let state = sim.lock();
     let caller = sim.caller(&state, &headers, Category::Medium)?;
-    if !caller.scopes.iter().any(|s| s == LIST_USERS_SCOPE) {
-        return Err(ZoomError::missing_scopes(&[LIST_USERS_SCOPE.to_owned()]));
-    }
+    caller.require_exactly(LIST_USERS_SCOPE)?;
     // The simulated account has no invited users waiting to join: `pending` lists nobody.
     let status = match param(&params, "status").unwrap_or("active") {
         "active" => Some(Status::Active),
@@ -93,17 +91,14 @@ async fn get_one(
     let user = state
         .user(key)
         .ok_or_else(|| ZoomError::no_user(&user_id))?;
-    let scope = "user:read:user";
+    // Another user, even deactivated, is the account's data: an admin scope reads it.
     if user.id == caller.user {
-        caller.require(scope)?;
-    } else if !caller.scopes.iter().any(|s| s == "user:read:user:admin") {
-        return Err(ZoomError::missing_scopes(&[
-            "user:read:user:admin".to_owned()
-        ]));
+        caller.require("user:read:user")?;
+    } else {
+        caller.require_exactly("user:read:user:admin")?;
     }
     let mut value = user_json(user);
     value["account_id"] = json!(crate::state::ACCOUNT_ID);
     value["jid"] = json!(user.jid);
-    value["pmi"] = json!(0);
     ok(value)
 }
