@@ -57,7 +57,7 @@ async fn list(
             )));
         }
     };
-    let size = page_size(&params, 30, 2000)?;
+    let size = page_size(&params, 30, 300)?;
     let all: Vec<&User> = state
         .users
         .iter()
