@@ -113,7 +113,7 @@ async fn send(Shared(sim): Shared<Arc<ZoomSim>>, headers: HeaderMap, body: Bytes
             "Validation Failed. content needs a head or a message item.",
         ));
     }
-    let now = now_millis();
+    let now = state.next_message_time();
     let id = message_id();
     state
         .messages_mut(&Place::Bot(user.id.clone()))

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use crate::events::{self, Change};
 use crate::state::{AtItem, Message, Place, Reaction, RichText, State};
 use crate::wire::{
-    Answer, ZoomError, created, day, iso, json_body, message_id, no_content, now_millis, ok, page,
-    page_size, param, parse_time,
+    Answer, ZoomError, created, day, iso, json_body, message_id, no_content, now_millis, ok,
+    page_position, page_size, page_token, param, parse_time,
 };
 use crate::{Category, ZoomSim};
 
@@ -351,7 +351,7 @@ pub fn post(
         rich_text,
         reactions: Vec::new(),
         bot_content: None,
-        created: now_millis(),
+        created: state.next_message_time(),
         updated: None,
     };
     let id = message.id.clone();
@@ -458,8 +458,15 @@ async fn list(
         .filter(|m| !(without_replies && m.reply_main.is_some()))
         .collect();
     all.reverse();
-    let scope = format!("messages:{}:{from}:{to}:{without_replies}", place.key());
-    let (messages, next) = page(all, &params, &scope, size)?;
+    // The filters as the request gave them: `to` defaults to now, which moves between pages.
+    let scope = format!(
+        "messages:{}:{}:{}:{}:{without_replies}",
+        place.key(),
+        param(&params, "date").unwrap_or_default(),
+        param(&params, "from").unwrap_or_default(),
+        param(&params, "to").unwrap_or_default(),
+    );
+    let (messages, next) = messages_page(&all, &params, &scope, size)?;
     answer["page_size"] = json!(size);
     answer["next_page_token"] = json!(next);
     answer["messages"] = json!(
@@ -469,6 +476,36 @@ async fn list(
             .collect::<Vec<_>>()
     );
     ok(answer)
+}
+
+/// One page of a conversation's messages (newest first) older than the message the request's
+/// token names, by its time, which no other message shares: messages posted or deleted
+/// meanwhile never make a page repeat or skip one.
+fn messages_page<'m>(
+    all: &[&'m Message],
+    params: &[(String, String)],
+    scope: &str,
+    size: usize,
+) -> Result<(Vec<&'m Message>, String), ZoomError> {
+    let start = match page_position(params, scope)? {
+        None => 0,
+        Some(position) => {
+            let before: u64 = position
+                .parse()
+                .map_err(|_| ZoomError::invalid("The next page token is invalid or expired."))?;
+            all.iter()
+                .position(|m| m.created < before)
+                .unwrap_or(all.len())
+        }
+    };
+    let page: Vec<&Message> = all.iter().skip(start).take(size).copied().collect();
+    let next = match page.last() {
+        Some(last) if start + page.len() < all.len() => {
+            page_token(scope, &last.created.to_string())
+        }
+        _ => String::new(),
+    };
+    Ok((page, next))
 }
 
 fn not_found(id: &str) -> ZoomError {

@@ -366,6 +366,9 @@ pub struct State {
     pub access_tokens: HashMap<String, Grant>,
     pub refresh_tokens: HashMap<String, Grant>,
     pub codes: HashMap<String, CodeGrant>,
+    /// The time of the latest message: no two messages share a time, which orders them.
+    #[serde(default)]
+    pub last_message_time: u64,
     /// Users by id and by lower-cased e-mail, to their position in `users`; rebuilt, not saved.
     #[serde(skip)]
     index: HashMap<String, usize>,
@@ -472,6 +475,13 @@ impl State {
 
     pub fn app_mut(&mut self, kind: AppKind) -> Option<&mut App> {
         self.apps.iter_mut().find(|app| app.kind == kind)
+    }
+
+    /// The time of a new message: now, or a millisecond after the latest message when that is
+    /// not earlier, so that messages' times are unique and in the order they were posted.
+    pub fn next_message_time(&mut self) -> u64 {
+        self.last_message_time = now_millis().max(self.last_message_time + 1);
+        self.last_message_time
     }
 
     pub fn channel(&self, id: &str) -> Option<&Channel> {

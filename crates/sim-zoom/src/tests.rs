@@ -1029,31 +1029,76 @@ async fn messages_are_paged_newest_first_by_day_or_time_range() {
             .await;
         sent.push(answer["id"].as_str().unwrap().to_owned());
     }
+    // Paging from a given time on (`to` is then now, which moves): a message posted and one
+    // deleted between pages neither repeats nor skips one.
+    let now = crate::wire::now_millis();
+    let from = crate::wire::iso(now - 3_600_000);
     let mut seen = Vec::new();
     let mut next = String::new();
     let mut pages = 0;
     loop {
         let listed = h
-            .expect(StatusCode::OK, "GET", &format!("chat/users/me/messages?to_contact={bob_email}&page_size=10&next_page_token={next}"), &alice, None)
+            .expect(
+                StatusCode::OK,
+                "GET",
+                &format!(
+                    "chat/users/me/messages?to_contact={bob_email}&from={from}&page_size=10&next_page_token={next}"
+                ),
+                &alice,
+                None,
+            )
             .await;
         pages += 1;
-        seen.extend(
-            listed["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["id"].as_str().unwrap().to_owned()),
-        );
+        let page: Vec<String> = listed["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect();
+        seen.extend(page.iter().cloned());
         next = listed["next_page_token"].as_str().unwrap().to_owned();
         if next.is_empty() {
             break;
         }
+        h.expect(
+            StatusCode::CREATED,
+            "POST",
+            "chat/users/me/messages",
+            &alice,
+            Some(json!({"message": "late", "to_contact": bob_email})),
+        )
+        .await;
+        // The page's last message, which the token names.
+        h.expect(
+            StatusCode::NO_CONTENT,
+            "DELETE",
+            &format!(
+                "chat/users/me/messages/{}?to_contact={bob_email}",
+                page.last().unwrap()
+            ),
+            &alice,
+            None,
+        )
+        .await;
     }
     assert_eq!(pages, 3);
     sent.reverse();
     assert_eq!(seen, sent, "every message once, newest first");
+    let today = h
+        .expect(
+            StatusCode::OK,
+            "GET",
+            &format!("chat/users/me/messages?to_contact={bob_email}&page_size=50"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(
+        today["messages"].as_array().unwrap().len(),
+        23,
+        "2 posted, 2 deleted"
+    );
     // A time range from an hour ago to now holds them all; yesterday none.
-    let now = crate::wire::now_millis();
     let range = h
         .expect(
             StatusCode::OK,

@@ -281,40 +281,51 @@ pub fn page_size(
     }
 }
 
-/// A `next_page_token`: where the next page starts, tied to the list it came from (`scope`)
-/// so that a token is refused on another list. Opaque to clients, stable for the same list.
-pub fn page_token(scope: &str, offset: usize) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{scope}|{offset}"))
+/// A `next_page_token`: where the next page starts (`position`), tied to the list it came
+/// from (`scope`: the list and its filters as the request gave them) so that a token is refused
+/// on another list. Opaque to clients, the same for the same page.
+pub fn page_token(scope: &str, position: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{scope}|{position}"))
 }
 
-/// The offset a request's `next_page_token` names, 0 without one.
-pub fn page_offset(params: &[(String, String)], scope: &str) -> Result<usize, ZoomError> {
+/// The position a request's `next_page_token` names, if it has one.
+pub fn page_position(
+    params: &[(String, String)],
+    scope: &str,
+) -> Result<Option<String>, ZoomError> {
     let Some(token) = param(params, "next_page_token") else {
-        return Ok(0);
+        return Ok(None);
     };
     URL_SAFE_NO_PAD
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| {
-            let (of, offset) = text.rsplit_once('|')?;
-            (of == scope).then(|| offset.parse().ok())?
+            let (of, position) = text.rsplit_once('|')?;
+            (of == scope).then(|| position.to_owned())
         })
+        .map(Some)
         .ok_or_else(|| ZoomError::invalid("The next page token is invalid or expired."))
 }
 
-/// One page of `all` from the request's token: the page and the token of the next, empty at
-/// the end (Zoom writes an empty string, not null).
+/// One page of `all` from the offset the request's token names: the page and the token of the
+/// next, empty at the end (Zoom writes an empty string, not null). For lists that only grow at
+/// their end (users, channels, members), so an offset stays put.
 pub fn page<T>(
     all: Vec<T>,
     params: &[(String, String)],
     scope: &str,
     size: usize,
 ) -> Result<(Vec<T>, String), ZoomError> {
-    let offset = page_offset(params, scope)?;
+    let offset = match page_position(params, scope)? {
+        None => 0,
+        Some(position) => position
+            .parse()
+            .map_err(|_| ZoomError::invalid("The next page token is invalid or expired."))?,
+    };
     let end = (offset + size).min(all.len());
     let next = if end < all.len() {
-        page_token(scope, end)
+        page_token(scope, &end.to_string())
     } else {
         String::new()
     };
@@ -341,9 +352,12 @@ mod tests {
 
     #[test]
     fn a_page_token_is_refused_on_another_list() {
-        let token = page_token("users:active", 30);
+        let token = page_token("users:active", "30");
         let params = vec![("next_page_token".to_owned(), token)];
-        assert_eq!(page_offset(&params, "users:active").unwrap(), 30);
-        assert!(page_offset(&params, "users:inactive").is_err());
+        assert_eq!(
+            page_position(&params, "users:active").unwrap().as_deref(),
+            Some("30")
+        );
+        assert!(page_position(&params, "users:inactive").is_err());
     }
 }
