@@ -233,6 +233,13 @@ test("Rivet's receiver validates the endpoint and accepts the signed events", as
   });
   const channelEvent = await inChannel;
   assert.equal(channelEvent.payload.object.channel_id, channel.data.id);
+  // The receiver is no pushover: the same event with a wrong signature is refused.
+  const forged = await fetch(`http://127.0.0.1:${port}/zoom/events`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-zm-request-timestamp": "1700000000", "x-zm-signature": "v0=00" },
+    body: JSON.stringify(event),
+  });
+  assert.equal(forged.status, 400);
 });
 
 test("the chatbot hears a user through Rivet's receiver and answers with say()", async () => {
