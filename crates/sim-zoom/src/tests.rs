@@ -1106,7 +1106,7 @@ async fn messages_are_paged_newest_first_by_day_or_time_range() {
             &format!(
                 "chat/users/me/messages?to_contact={bob_email}&from={}&to={}&page_size=50",
                 crate::wire::iso(now - 3_600_000),
-                crate::wire::iso(now + 1000)
+                crate::wire::iso(now + 60_000)
             ),
             &alice,
             None,
@@ -1688,6 +1688,18 @@ async fn the_web_view_sends_edits_reacts_and_escapes() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!page.contains("<script>alert"));
+    assert!(page.contains("data-live=\"/zoom/chat/live?contact="));
+    let (status, live) = h
+        .web_get(&cookie, &format!("/zoom/chat/live?contact={bob}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let live: Value = serde_json::from_str(&live).unwrap();
+    let element = &live["messages"][0];
+    assert!(element["html"].as_str().unwrap().contains(&format!(
+        "id=\"{}\" data-v=\"{}\"",
+        element["id"].as_str().unwrap(),
+        element["v"].as_str().unwrap()
+    )));
     // The API sees what the web view sent; Bob's answer shows up in Alice's page.
     let bob_token = h.token(BOB);
     let listed = h

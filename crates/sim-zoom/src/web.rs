@@ -12,7 +12,7 @@ use axum::extract::{Query, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use switchboard_sim_kit::html::{Pick, escape, people_picker, with_policy};
+use switchboard_sim_kit::html::{Pick, escape, live_script, people_picker, version, with_policy};
 
 use crate::ZoomSim;
 use crate::messages::{
@@ -47,6 +47,8 @@ pub fn routes() -> Router<Arc<ZoomSim>> {
         .route("/zoom/chat/edit", post(edit))
         .route("/zoom/chat/delete", post(delete))
         .route("/zoom/chat/react", post(react))
+        .route("/zoom/chat/live", get(live))
+        .route("/zoom/live.js", get(|| async { live_script() }))
 }
 
 fn signed_in(state: &State, headers: &HeaderMap) -> Option<String> {
@@ -272,7 +274,8 @@ async fn new_group(Shared(sim): Shared<Arc<ZoomSim>>, headers: HeaderMap, body: 
     Redirect::to(&format!("/zoom/chat?channel={id}")).into_response()
 }
 
-fn render_message(state: &State, me: &str, query: &str, message: &Message) -> String {
+/// A message's element and its version, by which the live script sees that it changed.
+fn render_message(state: &State, me: &str, query: &str, message: &Message) -> (String, String) {
     let class = if message.reply_main.is_some() {
         "message reply"
     } else {
@@ -310,13 +313,16 @@ fn render_message(state: &State, me: &str, query: &str, message: &Message) -> St
             text = escape(&message.text),
         );
     }
-    format!(
-        "<div class=\"{class}\" id=\"m{id}\"><span class=\"sender\">{}</span> \
+    let html = format!(
+        "<div class=\"{class}\" id=\"m{id}\" data-v=\"{{v}}\"><span class=\"sender\">{}</span> \
          <span class=\"meta\">{}{edited}</span><div>{}</div><div>{reactions}</div><div class=\"meta\">{actions}</div></div>",
         escape(&name_of(state, &message.sender)),
         &iso(message.created)[..16].replace('T', " "),
         escape(&message.text).replace('\n', "<br>"),
-    )
+    );
+    let v = version(&html);
+    // The first "{v}" is the attribute's, before any text the message may hold.
+    (v.clone(), html.replacen("{v}", &v, 1))
 }
 
 /// Hidden fields carrying a chat's query through a form.
@@ -364,10 +370,10 @@ async fn chat_page(
     let all = state.messages(&place);
     let mut messages: String = in_thread_order(all)
         .into_iter()
-        .map(|m| render_message(&state, &me, &query, m))
+        .map(|m| render_message(&state, &me, &query, m).1)
         .collect();
     if messages.is_empty() {
-        messages.push_str("<p class=\"meta\">No messages yet.</p>");
+        messages.push_str("<p class=\"meta empty\">No messages yet.</p>");
     }
     let threads: String = if matches!(place, Place::Bot(_)) {
         String::new()
@@ -391,14 +397,40 @@ async fn chat_page(
     };
     let title = chat_title(&state, &me, &place);
     let body = format!(
-        "<h1>{}</h1><p><a href=\"/zoom/\">← All chats</a></p><div id=\"messages\">{messages}</div>\
+        "<h1>{}</h1><p><a href=\"/zoom/\">← All chats</a></p>\
+         <div id=\"messages\" data-live=\"/zoom/chat/live?{live}\">{messages}</div>\
          <form method=\"post\" action=\"/zoom/chat/send\">{}\
          <p><textarea name=\"message\" rows=\"3\" cols=\"60\" aria-label=\"Message\" autofocus></textarea></p>{threads}\
-         <p><button>Send</button></p></form>",
+         <p><button>Send</button></p></form><script src=\"/zoom/live.js\" defer></script>",
         escape(&title),
         query_fields(&query),
+        live = escape(&query),
     );
     with_policy(page(&title, &body).into_response())
+}
+
+/// A conversation's messages as the live script polls them.
+async fn live(
+    Shared(sim): Shared<Arc<ZoomSim>>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let state = sim.lock();
+    let Some(me) = signed_in(&state, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Ok(place) = place_of(&state, &me, &params) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let query = chat_query(&state, &me, &place);
+    let messages: Vec<serde_json::Value> = in_thread_order(state.messages(&place))
+        .into_iter()
+        .map(|m| {
+            let (v, html) = render_message(&state, &me, &query, m);
+            serde_json::json!({ "id": format!("m{}", m.id), "v": v, "html": html })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "messages": messages })).into_response()
 }
 
 /// Runs a web view form's action on the conversation it names, then shows the conversation.
