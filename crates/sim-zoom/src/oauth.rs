@@ -18,7 +18,7 @@ use serde_json::json;
 use switchboard_sim_kit::html::{Pick, escape, hidden_field, people_picker};
 
 use crate::ZoomSim;
-use crate::state::{ACCOUNT_ID, AppKind, CHATBOT_SCOPE, CodeGrant, Grant, State};
+use crate::state::{ACCOUNT_ID, AppKind, CodeGrant, Grant, State, USER_CLIENT_ID};
 use crate::wire::{form_decode, now_millis, param, random_text};
 
 /// Every access token lives an hour; Zoom's token responses say 3599 seconds.
@@ -160,7 +160,7 @@ async fn token(
                     "Redirect URI mismatch.",
                 );
             }
-            let (access, refresh) = issue_user_tokens(&mut state, &grant.user, USER_CLIENT);
+            let (access, refresh) = issue_user_tokens(&mut state, &grant.user, USER_CLIENT_ID);
             token_answer(
                 &access,
                 Some(&refresh),
@@ -171,11 +171,9 @@ async fn token(
         // A refresh token is good once: the answer carries its successor.
         (Some("refresh_token"), AppKind::UserManaged) => {
             let presented = param(&params, "refresh_token").unwrap_or_default();
-            let Some(grant) = state
-                .refresh_tokens
-                .remove(presented)
-                .filter(|grant| grant.expires_at > now_millis() && grant.client_id == USER_CLIENT)
-            else {
+            let Some(grant) = state.refresh_tokens.remove(presented).filter(|grant| {
+                grant.expires_at > now_millis() && grant.client_id == USER_CLIENT_ID
+            }) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid Token!");
             };
             if !state
@@ -184,7 +182,7 @@ async fn token(
             {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid Token!");
             }
-            let (access, refresh) = issue_user_tokens(&mut state, &grant.user, USER_CLIENT);
+            let (access, refresh) = issue_user_tokens(&mut state, &grant.user, USER_CLIENT_ID);
             token_answer(&access, Some(&refresh), &grant.scopes, &api_url)
         }
         (Some("account_credentials"), AppKind::ServerToServer) => {
@@ -195,37 +193,9 @@ async fn token(
                     "Invalid account_id",
                 );
             }
-            let Some(creator) = state.app(app).map(|a| a.creator.clone()) else {
-                return invalid_client();
-            };
-            let scopes = app.scopes();
-            let access = issue_access(
-                &mut state,
-                Grant {
-                    user: creator,
-                    scopes: scopes.clone(),
-                    client_id: app.client_id().to_owned(),
-                    expires_at: 0,
-                },
-            );
-            token_answer(&access, None, &scopes, &api_url)
+            app_token(&mut state, app, &api_url)
         }
-        (Some("client_credentials"), AppKind::Chatbot) => {
-            let Some(creator) = state.app(app).map(|a| a.creator.clone()) else {
-                return invalid_client();
-            };
-            let scopes = vec![CHATBOT_SCOPE.to_owned()];
-            let access = issue_access(
-                &mut state,
-                Grant {
-                    user: creator,
-                    scopes: scopes.clone(),
-                    client_id: app.client_id().to_owned(),
-                    expires_at: 0,
-                },
-            );
-            token_answer(&access, None, &scopes, &api_url)
-        }
+        (Some("client_credentials"), AppKind::Chatbot) => app_token(&mut state, app, &api_url),
         (Some(other), _) => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -239,7 +209,24 @@ async fn token(
     }
 }
 
-const USER_CLIENT: &str = crate::state::USER_CLIENT_ID;
+/// The token of an app acting on its own (the server-to-server app, the chatbot): its scopes,
+/// an hour, no refresh token; "me" is the admin who created it.
+fn app_token(state: &mut State, app: AppKind, api_url: &str) -> Response {
+    let Some(creator) = state.app(app).map(|a| a.creator.clone()) else {
+        return invalid_client();
+    };
+    let scopes = app.scopes();
+    let access = issue_access(
+        state,
+        Grant {
+            user: creator,
+            scopes: scopes.clone(),
+            client_id: app.client_id().to_owned(),
+            expires_at: 0,
+        },
+    );
+    token_answer(&access, None, &scopes, api_url)
+}
 
 /// The authorize request's parameters the consent form carries through.
 const AUTHORIZE_FIELDS: [&str; 4] = ["client_id", "response_type", "redirect_uri", "state"];
@@ -266,7 +253,8 @@ fn refuse(text: &str) -> Box<Response> {
 }
 
 fn check_authorize(state: &State, params: &[(String, String)]) -> Result<Checked, Box<Response>> {
-    if param(params, "client_id") != Some(USER_CLIENT) || state.app(AppKind::UserManaged).is_none()
+    if param(params, "client_id") != Some(USER_CLIENT_ID)
+        || state.app(AppKind::UserManaged).is_none()
     {
         return Err(refuse("Invalid client_id: no app of this account has it."));
     }
