@@ -513,6 +513,33 @@ async fn a_user_is_found_by_me_id_or_email_and_an_unknown_one_is_1001() {
         missing,
         json!({"code": 1001, "message": "User does not exist: nobody@acme.example."})
     );
+    // A user the admin adds is found at once.
+    let added = h
+        .sim
+        .control(
+            "add_user",
+            json!({"email": "new.person@acme.example", "name": "New Person"}),
+        )
+        .unwrap();
+    let found = h
+        .expect(
+            StatusCode::OK,
+            "GET",
+            "users/new.person@acme.example",
+            &s2s,
+            None,
+        )
+        .await;
+    assert_eq!(found["id"], added["id"]);
+    assert_eq!(found["first_name"], "New");
+    assert!(
+        h.sim
+            .control(
+                "add_user",
+                json!({"email": "new.person@acme.example", "name": "Again"})
+            )
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -610,6 +637,23 @@ async fn authorization_codes_are_exchanged_and_refresh_tokens_rotate() {
         "no such app before the admin creates it"
     );
     h.create_apps().await;
+    let declined = h
+        .form(
+            "/zoom/oauth/authorize",
+            &[
+                ("response_type", "code"),
+                ("client_id", USER_CLIENT_ID),
+                ("redirect_uri", redirect),
+                ("state", "xyz"),
+                ("email", &h.email(ALICE)),
+                ("decision", "decline"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        declined.headers()["location"],
+        format!("{redirect}?error=access_denied&state=xyz").as_str()
+    );
     let query = h.consent(&h.email(ALICE), redirect).await;
     let code = query.iter().find(|(k, _)| k == "code").unwrap().1.clone();
     assert!(query.contains(&("state".to_owned(), "xyz".to_owned())));
