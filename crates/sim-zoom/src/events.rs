@@ -220,6 +220,7 @@ fn frame(state: &State, place: &Place, operator: &str) -> Option<(Value, Value, 
                 json!({
                     "session_id": channel.jid,
                     "channel_id": channel.id,
+                    "channel_owner_account_id": ACCOUNT_ID,
                     "channel_name": channel.name,
                 }),
                 "channel",
@@ -252,22 +253,36 @@ pub fn message_changed(
     if let Some(main) = &message.reply_main {
         object["reply_main_message_id"] = json!(main);
     }
-    if change != Change::Deleted {
+    if change == Change::Deleted {
+        // Rivet's types give a deletion no session.
+        if let Some(fields) = object.as_object_mut() {
+            fields.remove("session_id");
+        }
+    } else {
         object["message"] = json!(message.text);
         if !message.rich_text.is_empty() {
             object["rich_text"] = crate::messages::rich_text_json(&message.rich_text);
         }
-        if !message.at_items.is_empty() {
+        // Rivet's types carry mentions in channel events only.
+        if kind == "channel" && !message.at_items.is_empty() {
             object["at_items"] = json!(
                 message
                     .at_items
                     .iter()
-                    .map(|item| json!({
-                        "at_contact": item.at_contact.as_deref().unwrap_or(""),
-                        "at_type": item.at_type,
-                        "start_position": item.start_position,
-                        "end_position": item.end_position,
-                    }))
+                    .map(|item| {
+                        let user = item.at_contact.as_deref().and_then(|id| state.user(id));
+                        let mut value = json!({
+                            "at_type": item.at_type,
+                            "start_position": item.start_position,
+                            "end_position": item.end_position,
+                        });
+                        if let Some(user) = user {
+                            value["at_contact"] = json!(user.email);
+                            value["at_contact_user_id"] = json!(user.id);
+                            value["at_contact_member_id"] = json!(user.member_id);
+                        }
+                        value
+                    })
                     .collect::<Vec<_>>()
             );
         }
@@ -301,13 +316,21 @@ pub fn reaction_changed(
         return;
     };
     let now = now_millis();
+    // The fields Rivet's types give a reaction: no session, the contact's ids or the channel's.
     if let Some(fields) = object.as_object_mut() {
-        fields.remove("session_id");
-        fields.remove("contact_account_id");
+        for field in [
+            "session_id",
+            "contact_account_id",
+            "channel_owner_account_id",
+            "channel_name",
+        ] {
+            fields.remove(field);
+        }
     }
     object["msg_id"] = json!(message.id);
-    object["msg_time"] = json!(message.created);
-    object["emoji_time"] = json!(now);
+    // Strings in Rivet's types: the milliseconds, written out.
+    object["msg_time"] = json!(message.created.to_string());
+    object["emoji_time"] = json!(now.to_string());
     object["emoji"] = json!(emoji);
     object["timestamp"] = json!(now);
     payload["object"] = object;

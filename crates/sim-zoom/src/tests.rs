@@ -1435,6 +1435,7 @@ async fn team_chat_events_are_signed_compact_and_describe_the_message() {
     assert_eq!(event["payload"]["operator_id"], bob.id);
     assert_eq!(event["payload"]["object"]["msg_id"], id);
     assert_eq!(event["payload"]["object"]["emoji"], "U+2764");
+    assert!(event["payload"]["object"]["msg_time"].is_string());
     assert_eq!(event["payload"]["object"]["contact_id"], alice.id);
 
     h.expect(
@@ -1459,6 +1460,7 @@ async fn team_chat_events_are_signed_compact_and_describe_the_message() {
     let (event, _) = next_event(&mut deliveries, S2S_SECRET_TOKEN).await;
     assert_eq!(event["event"], "team_chat.dm_message_deleted");
     assert!(event["payload"]["object"].get("message").is_none());
+    assert!(event["payload"]["object"].get("session_id").is_none());
 
     let channel = h
         .expect(
@@ -1477,13 +1479,29 @@ async fn team_chat_events_are_signed_compact_and_describe_the_message() {
         "POST",
         "chat/users/me/messages",
         &token,
-        Some(json!({"message": "to all", "to_channel": channel})),
+        Some(json!({
+            "message": "to all and @Bob",
+            "to_channel": channel,
+            "at_items": [{"at_contact": bob.email, "at_type": 1, "start_position": 11, "end_position": 14}],
+        })),
     )
     .await;
     let (event, _) = next_event(&mut deliveries, S2S_SECRET_TOKEN).await;
     assert_eq!(event["event"], "team_chat.channel_message_posted");
     assert_eq!(event["payload"]["object"]["channel_id"], channel);
     assert_eq!(event["payload"]["object"]["channel_name"], "Ops");
+    assert_eq!(
+        event["payload"]["object"]["channel_owner_account_id"],
+        ACCOUNT_ID
+    );
+    assert_eq!(
+        event["payload"]["object"]["at_items"][0]["at_contact_user_id"],
+        bob.id
+    );
+    assert_eq!(
+        event["payload"]["object"]["at_items"][0]["at_contact"],
+        bob.email
+    );
     no_event(&mut deliveries).await;
 }
 
