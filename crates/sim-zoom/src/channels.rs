@@ -328,7 +328,15 @@ async fn add(
             }
         }
     }
-    created(json!({ "ids": added.join(","), "added_at": iso(now_millis()) }))
+    let member_ids: Vec<&str> = added
+        .iter()
+        .filter_map(|id| state.user(id).map(|u| u.member_id.as_str()))
+        .collect();
+    created(json!({
+        "ids": added.join(","),
+        "member_ids": member_ids.join(","),
+        "added_at": iso(now_millis()),
+    }))
 }
 
 async fn remove_mine(

@@ -128,11 +128,21 @@ pub fn emoji_text(code: &str) -> String {
         .collect()
 }
 
-pub fn message_json(state: &State, message: &Message) -> Value {
+/// Which answer a message is written for: the list and the single message name the sender's
+/// member id and the reactions' senders differently (Rivet's response types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Listed,
+    Single,
+}
+
+/// A message of `conversation` as the API answers it.
+fn message_json(state: &State, conversation: &[Message], message: &Message, shape: Shape) -> Value {
     let sender = state.user(&message.sender);
     let mut value = json!({
         "id": message.id,
         "message": message.text,
+        "message_type": "plain_text_message",
         "sender": sender.map_or(message.sender.as_str(), |u| u.email.as_str()),
         "sender_display_name": sender.map_or(crate::state::ROBOT_NAME, |u| u.display_name.as_str()),
         "date_time": iso(message.created),
@@ -143,6 +153,9 @@ pub fn message_json(state: &State, message: &Message) -> Value {
     }
     if let Some(main) = &message.reply_main {
         value["reply_main_message_id"] = json!(main);
+        if let Some(main) = conversation.iter().find(|m| m.id == *main) {
+            value["reply_main_message_timestamp"] = json!(main.created);
+        }
     }
     if !message.at_items.is_empty() {
         value["at_items"] = json!(
@@ -152,7 +165,7 @@ pub fn message_json(state: &State, message: &Message) -> Value {
                 .map(|item| {
                     let contact = item.at_contact.as_deref().and_then(|c| state.user(c));
                     json!({
-                        "at_contact": contact.map_or("", |u| u.id.as_str()),
+                        "at_contact": contact.map_or("", |u| u.email.as_str()),
                         "at_contact_member_id": contact.map_or("", |u| u.member_id.as_str()),
                         "at_type": item.at_type,
                         "start_position": item.start_position,
@@ -166,26 +179,32 @@ pub fn message_json(state: &State, message: &Message) -> Value {
         value["rich_text"] = rich_text_json(&message.rich_text);
     }
     if !message.reactions.is_empty() {
+        let member_id = |id: &String| state.user(id).map_or("", |u| u.member_id.as_str());
         value["reactions"] = json!(
             message
                 .reactions
                 .iter()
-                .map(|reaction| json!({
-                    "emoji": reaction.emoji,
-                    "total_count": reaction.senders.len(),
-                    "senders": reaction.senders.iter().map(|id| json!({
-                        "user_id": id,
-                        "member_id": state.user(id).map_or("", |u| u.member_id.as_str()),
-                    })).collect::<Vec<_>>(),
-                }))
+                .map(|reaction| match shape {
+                    Shape::Listed => json!({
+                        "emoji": reaction.emoji,
+                        "total_count": reaction.senders.len(),
+                        "senders": reaction.senders.iter().map(|id| json!({
+                            "user_id": id,
+                            "member_id": member_id(id),
+                        })).collect::<Vec<_>>(),
+                    }),
+                    Shape::Single => json!({
+                        "emoji": reaction.emoji,
+                        "total_count": reaction.senders.len(),
+                        "user_ids": reaction.senders,
+                        "member_ids": reaction.senders.iter().map(member_id).collect::<Vec<_>>(),
+                    }),
+                })
                 .collect::<Vec<_>>()
         );
     }
     if let Some(content) = &message.bot_content {
         value["bot_message"] = content.clone();
-    }
-    if let Some(updated) = message.updated {
-        value["edited_time"] = json!(updated);
     }
     value
 }
@@ -474,7 +493,7 @@ async fn list(
     answer["messages"] = json!(
         messages
             .into_iter()
-            .map(|m| message_json(&state, m))
+            .map(|m| message_json(&state, state.messages(&place), m, Shape::Listed))
             .collect::<Vec<_>>()
     );
     ok(answer)
@@ -525,7 +544,12 @@ async fn get_one(
     let me = caller.acting_for(&state, &user_id, "team_chat:read:user_message")?;
     let place = queried(&state, &me, &params)?;
     let message = state.message(&place, &id).ok_or_else(|| not_found(&id))?;
-    ok(message_json(&state, message))
+    ok(message_json(
+        &state,
+        state.messages(&place),
+        message,
+        Shape::Single,
+    ))
 }
 
 /// The message `id` of `me` in `place`: only its sender edits or deletes it.

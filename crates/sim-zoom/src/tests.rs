@@ -846,7 +846,11 @@ async fn direct_messages_are_sent_got_replied_to_edited_and_deleted() {
     assert_eq!(got["message"], "Hello @Bob, this is bold");
     assert_eq!(got["sender"], alice_user.email);
     assert_eq!(got["sender_member_id"], alice_user.member_id);
-    assert_eq!(got["at_items"][0]["at_contact"], h.user(BOB).id);
+    assert_eq!(got["at_items"][0]["at_contact"], bob_email);
+    assert_eq!(
+        got["at_items"][0]["at_contact_member_id"],
+        h.user(BOB).member_id
+    );
     assert_eq!(got["rich_text"][0]["format_type"], "Bold");
     assert!(got["date_time"].as_str().unwrap().ends_with('Z'));
     // A reply, then a reply to the reply is refused.
@@ -875,6 +879,10 @@ async fn direct_messages_are_sent_got_replied_to_edited_and_deleted() {
     let messages = listed["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0]["reply_main_message_id"], id, "newest first");
+    assert_eq!(
+        messages[0]["reply_main_message_timestamp"],
+        messages[1]["timestamp"]
+    );
     // Only the sender edits or deletes.
     h.expect(
         StatusCode::FORBIDDEN,
@@ -1024,7 +1032,27 @@ async fn reactions_are_added_and_removed_per_user() {
         .await;
     assert_eq!(got["reactions"][0]["emoji"], "U+1F44D");
     assert_eq!(got["reactions"][0]["total_count"], 2);
-    assert_eq!(got["reactions"][0]["senders"][1]["user_id"], h.user(BOB).id);
+    // A single message names the reactions' users by id lists, a list by senders.
+    let bob = h.user(BOB);
+    assert_eq!(got["reactions"][0]["user_ids"][1], bob.id);
+    assert_eq!(got["reactions"][0]["member_ids"][1], bob.member_id);
+    let listed = h
+        .expect(
+            StatusCode::OK,
+            "GET",
+            &format!("chat/users/me/messages?to_contact={bob_email}"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed["messages"][0]["reactions"][0]["senders"][1]["user_id"],
+        bob.id
+    );
+    assert_eq!(
+        listed["messages"][0]["reactions"][0]["senders"][1]["member_id"],
+        bob.member_id
+    );
     h.expect(
         StatusCode::NO_CONTENT,
         "PATCH",
