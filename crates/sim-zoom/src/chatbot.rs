@@ -50,8 +50,8 @@ struct BotContent {
 struct BotMessage {
     robot_jid: String,
     to_jid: String,
-    account_id: String,
-    user_jid: Option<String>,
+    account_id: Option<String>,
+    user_jid: String,
     content: Value,
 }
 
@@ -84,7 +84,11 @@ async fn send(Shared(sim): Shared<Arc<ZoomSim>>, headers: HeaderMap, body: Bytes
             "Validation Failed. robot_jid is not this chatbot's.",
         ));
     }
-    if request.account_id != ACCOUNT_ID {
+    if request
+        .account_id
+        .as_deref()
+        .is_some_and(|account| account != ACCOUNT_ID)
+    {
         return Err(ZoomError::invalid(
             "Validation Failed. account_id is not the account that installed the chatbot.",
         ));
@@ -98,9 +102,7 @@ async fn send(Shared(sim): Shared<Arc<ZoomSim>>, headers: HeaderMap, body: Bytes
             )
         })?
         .clone();
-    if let Some(user_jid) = &request.user_jid
-        && state.active_user(user_jid).is_none()
-    {
+    if state.active_user(&request.user_jid).is_none() {
         return Err(ZoomError::invalid(
             "Validation Failed. user_jid is not a user of the account.",
         ));
@@ -134,7 +136,7 @@ async fn send(Shared(sim): Shared<Arc<ZoomSim>>, headers: HeaderMap, body: Bytes
         "robot_jid": ROBOT_JID,
         "sent_time": iso(now),
         "to_jid": user.jid,
-        "user_jid": request.user_jid.unwrap_or_else(|| user.jid.clone()),
+        "user_jid": request.user_jid,
     }))
 }
 
