@@ -1646,6 +1646,18 @@ async fn the_chatbot_writes_to_a_user_and_hears_what_they_write_back() {
     assert_eq!(sent["robot_jid"], ROBOT_JID);
     assert_eq!(sent["to_jid"], alice.jid);
     assert!(sent["message_id"].is_string());
+    let mut anonymous = message.clone();
+    anonymous.as_object_mut().unwrap().remove("user_jid");
+    let refused = h
+        .expect(
+            StatusCode::BAD_REQUEST,
+            "POST",
+            "im/chat/messages",
+            bot,
+            Some(anonymous),
+        )
+        .await;
+    assert_eq!(refused["code"], 300);
     let mut wrong = message.clone();
     wrong["robot_jid"] = json!("v1other@xmpp.zoom.us");
     h.expect(
