@@ -1727,6 +1727,73 @@ async fn throttling_answers_429_with_zooms_rate_limit_headers() {
     // Light endpoints have their own budget.
     h.expect(StatusCode::OK, "GET", "users/me", &token, None)
         .await;
+    // What the simulator's injected faults answer, in Zoom's form.
+    let injected = h.sim.throttled(Duration::from_millis(1500));
+    assert_eq!(injected.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(injected.headers()["retry-after"], "2");
+    assert_eq!(injected.headers()["x-ratelimit-type"], "QPS");
+    let failed = h.sim.failure(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn the_marketplace_and_consent_pages_show_the_apps_and_escape_what_they_are_given() {
+    let h = start(false).await;
+    let sign_in = h
+        .http
+        .get(format!("{}/zoom/admin/", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_in.status(), StatusCode::OK);
+    assert!(sign_in.text().await.unwrap().contains(&h.email(OWNER)));
+    let member = h
+        .http
+        .get(format!("{}/zoom/admin/?email={}", h.base, h.email(ALICE)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(member.status(), StatusCode::FORBIDDEN);
+    h.create_apps().await;
+    let console = h
+        .http
+        .get(format!("{}/zoom/admin/?email={}", h.base, h.email(OWNER)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [
+        S2S_CLIENT_ID,
+        S2S_SECRET_TOKEN,
+        CHATBOT_CLIENT_ID,
+        ROBOT_JID,
+        ACCOUNT_ID,
+    ] {
+        assert!(console.contains(shown), "{shown}");
+    }
+    // The consent form carries the request's state through, escaped.
+    let state = "\"><script>alert(1)</script>";
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", USER_CLIENT_ID),
+            ("redirect_uri", "https://hub.example/cb"),
+            ("state", state),
+        ])
+        .finish();
+    let page = h
+        .http
+        .get(format!("{}/zoom/oauth/authorize?{query}", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""));
+    assert!(!page.contains("<script>alert"));
 }
 
 #[tokio::test]
