@@ -72,6 +72,7 @@ impl GoogleDriver {
             people,
             rate_limits: false,
             state_file: None,
+            platforms: None,
         })
         .unwrap();
         let router = sim.router();

@@ -282,6 +282,7 @@ impl SlackDriver {
             people,
             rate_limits,
             state_file: None,
+            platforms: None,
         })
         .unwrap();
         let router = simulator.router();

@@ -66,6 +66,7 @@ impl TeamsDriver {
             people,
             rate_limits: false,
             state_file: None,
+            platforms: None,
         })
         .unwrap();
         let router = sim.router();

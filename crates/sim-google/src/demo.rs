@@ -37,6 +37,10 @@ impl SimulatedConnect for GoogleDemo {
         KEY
     }
 
+    fn web_view(&self) -> &'static str {
+        "/google/"
+    }
+
     async fn prepare(&self, sim: &str, hub: &DemoHub) -> Result<Option<Value>, DemoError> {
         let (admin, token) = sign_in_as_admin(sim).await?;
         set_up_with_admin(sim, hub, &admin, &token).await.map(Some)

@@ -49,6 +49,10 @@ pub trait SimulatedConnect: Send + Sync {
     /// The platform's key: the simulator's, and that of the hub's `[platforms.KEY]` table.
     fn key(&self) -> &'static str;
 
+    /// The path of the platform's web view on the simulator, where a person signs in to chat
+    /// (`/slack/`).
+    fn web_view(&self) -> &'static str;
+
     /// Creates on the simulator at `sim` what an admin creates before connecting the hub (an
     /// app, say), and returns what the demo must keep of it, which it keeps sealed across
     /// restarts and hands back to [`SimulatedConnect::hub_table`] and

@@ -20,6 +20,10 @@ impl SimulatedConnect for MicrosoftDemo {
         KEY
     }
 
+    fn web_view(&self) -> &'static str {
+        "/teams/"
+    }
+
     fn hub_table(
         &self,
         sim: &str,

@@ -30,6 +30,10 @@ impl SimulatedConnect for SlackDemo {
         KEY
     }
 
+    fn web_view(&self) -> &'static str {
+        "/slack/"
+    }
+
     async fn prepare(&self, sim: &str, hub: &DemoHub) -> Result<Option<Value>, DemoError> {
         let app = create_app(sim, hub).await?;
         serde_json::to_value(app)

@@ -85,6 +85,10 @@ impl SimulatedConnect for WebexDemo {
         KEY
     }
 
+    fn web_view(&self) -> &'static str {
+        "/webex/"
+    }
+
     async fn prepare(&self, sim: &str, _hub: &DemoHub) -> Result<Option<Value>, DemoError> {
         let http = browser()?;
         let users: Value = http

@@ -83,6 +83,10 @@ impl SimulatedConnect for ZoomDemo {
         KEY
     }
 
+    fn web_view(&self) -> &'static str {
+        "/zoom/"
+    }
+
     async fn prepare(&self, sim: &str, hub: &DemoHub) -> Result<Option<Value>, DemoError> {
         let users: Value = browser()?
             .get(format!("{sim}/_sim/users?platform={KEY}"))

@@ -51,6 +51,7 @@ async fn run() {
         people: 0,
         rate_limits: false,
         state_file: None,
+        platforms: None,
     })
     .expect("a simulator");
 

@@ -18,6 +18,7 @@ const MAX_PEOPLE: usize = 1_000_000;
 
 pub fn router() -> Router<Simulator> {
     Router::new()
+        .route("/platforms", get(platforms))
         .route("/seed", post(seed))
         .route("/users", get(users))
         .route("/token", post(token))
@@ -34,6 +35,11 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 fn bad_json(rejection: JsonRejection) -> Response {
     error(StatusCode::BAD_REQUEST, rejection.body_text())
+}
+
+/// The keys of the platforms this simulator serves, so that a hub's demo connects those only.
+async fn platforms(State(sim): State<Simulator>) -> Json<Vec<&'static str>> {
+    Json(sim.platform_keys())
 }
 
 pub async fn index(State(sim): State<Simulator>) -> Html<String> {

@@ -29,6 +29,8 @@ pub enum SimError {
     ReadState { path: PathBuf, cause: String },
     #[error("cannot write the simulator state file {path}: {cause}")]
     WriteState { path: PathBuf, cause: String },
+    #[error("the simulator has no platform '{asked}' (it has: {known})")]
+    UnknownPlatform { asked: String, known: String },
 }
 
 /// How to start the simulator.
@@ -41,6 +43,10 @@ pub struct SimConfig {
     pub rate_limits: bool,
     /// Where state is restored from at start and saved to on [`Simulator::save`].
     pub state_file: Option<PathBuf>,
+    /// The platforms to serve, by key; `None` serves every platform. The organisation is
+    /// generated over the platforms served, so a test about two platforms keeps the same
+    /// people however many more the simulator knows.
+    pub platforms: Option<Vec<String>>,
 }
 
 /// The platforms the simulator serves: one line per platform crate.
@@ -83,8 +89,25 @@ impl Simulator {
     /// of `config.people`.
     pub fn new(config: SimConfig) -> Result<Self, SimError> {
         let context = SimContext::new(config.base_url, config.rate_limits);
+        let mut served = platforms(&context);
+        if let Some(keys) = &config.platforms {
+            if let Some(unknown) = keys
+                .iter()
+                .find(|key| served.iter().all(|p| p.key() != key.as_str()))
+            {
+                return Err(SimError::UnknownPlatform {
+                    asked: unknown.clone(),
+                    known: served
+                        .iter()
+                        .map(|p| p.key())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            served.retain(|p| keys.iter().any(|key| key == p.key()));
+        }
         let simulator = Self {
-            platforms: Arc::new(platforms(&context)),
+            platforms: Arc::new(served),
             context,
             state_file: config.state_file,
         };
@@ -136,7 +159,8 @@ impl Simulator {
         self.platforms.iter().find(|p| p.key() == key)
     }
 
-    fn platform_keys(&self) -> Vec<&'static str> {
+    /// The keys of the platforms served, in registry order.
+    pub fn platform_keys(&self) -> Vec<&'static str> {
         self.platforms.iter().map(|p| p.key()).collect()
     }
 

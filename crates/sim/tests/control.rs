@@ -22,6 +22,7 @@ fn config(people: usize) -> SimConfig {
         people,
         rate_limits: true,
         state_file: None,
+        platforms: None,
     }
 }
 
@@ -262,6 +263,7 @@ async fn state_survives_a_restart_through_the_state_file() {
     let state_file = dir.path().join("sim-state.json");
     let with_state = |people| SimConfig {
         state_file: Some(state_file.clone()),
+        platforms: None,
         ..config(people)
     };
     let (base, _sim) = start(with_state(30)).await;

@@ -227,6 +227,7 @@ async fn fixture() -> Fixture {
         people: 40,
         rate_limits: false,
         state_file: None,
+        platforms: None,
     })
     .unwrap();
     let router = simulator.router();

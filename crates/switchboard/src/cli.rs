@@ -445,6 +445,17 @@ pub struct DemoArgs {
         conflicts_with = "sim_url"
     )]
     pub sim_rate_limits: Switch,
+
+    /// Simulate only these platforms, by key (comma-separated, e.g. `slack,teams`); every
+    /// platform when absent. The demo connects the platforms its simulator serves.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "KEYS",
+        env = "SWITCHBOARD_DEMO_PLATFORMS",
+        conflicts_with = "sim_url"
+    )]
+    pub platforms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -469,6 +480,11 @@ pub struct SimArgs {
     /// Whether to enforce the platforms' published rate limits (off for benchmarks).
     #[arg(long, value_enum, default_value_t = Switch::On, value_name = "on|off")]
     pub rate_limits: Switch,
+
+    /// Serve only these platforms, by key (comma-separated, e.g. `slack,teams`); every
+    /// platform when absent. The organisation is generated over the platforms served.
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    pub platforms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -50,9 +50,13 @@ impl Demo {
         data_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let cipher = data_dir.map(|dir| Cipher::load(None, dir)).transpose()?;
+        let served = sim_platforms(sim).await?;
         let mut platforms = Vec::new();
         for connect in switchboard_sim::demo_platforms() {
             let key = connect.key();
+            if !served.iter().any(|served| served == key) {
+                continue;
+            }
             let platform: Platform = key.parse()?;
             let hub = DemoHub {
                 public_url: hub_url.to_owned(),
@@ -250,7 +254,7 @@ impl Demo {
         let sim = &self.sim;
         Ok(Some(format!(
             "  Try it:     {alice_name} ({alice_email}) is on {a_name} only, {bob_name} ({bob_email}) on {b_name} only.\n\
-             \x20             Sign in as {alice_name} at {sim}/{a_key}/ and as {bob_name} at {sim}/{b_key}/.\n\
+             \x20             Sign in as {alice_name} at {sim}{a_view} and as {bob_name} at {sim}{b_view}.\n\
              \x20             Once {bob_name}'s {a_name} {bob_on_a} is synced ({hub_url}/console/people shows it),\n\
              \x20             search the {a_name} {a_connection}'s people for {bob_name} (tagged \"{bob_on_a}\"), message it\n\
              \x20             and write: it arrives in {bob_name}'s {b_name}, from {alice_name}'s {alice_on_b},\n\
@@ -259,8 +263,8 @@ impl Demo {
             alice_email = alice.email,
             bob_name = bob.display_name,
             bob_email = bob.email,
-            a_key = a.connect.key(),
-            b_key = b.connect.key(),
+            a_view = a.connect.web_view(),
+            b_view = b.connect.web_view(),
             a_connection = a_rules.words.connection.one,
         )))
     }
@@ -309,6 +313,18 @@ pub async fn sim_rate_limits(sim: &str) -> anyhow::Result<bool> {
     settings["rate_limits"]
         .as_bool()
         .context("the simulator's settings name no rate_limits")
+}
+
+/// The keys of the platforms the simulator at `sim` serves.
+async fn sim_platforms(sim: &str) -> anyhow::Result<Vec<String>> {
+    browser()?
+        .get(format!("{sim}/_sim/platforms"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await
+        .context("the simulator's list of platforms")
 }
 
 /// Walks consent pages as a browser: follows redirects, and on each of the simulator's consent

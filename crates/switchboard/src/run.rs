@@ -290,6 +290,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
                 people: args.people,
                 rate_limits: args.sim_rate_limits == Switch::On,
                 state_file: None,
+                platforms: args.platforms.clone(),
             })
             .await?;
             let server = tokio::spawn(http_server::serve(
@@ -393,6 +394,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         people: args.people,
         rate_limits: args.rate_limits == Switch::On,
         state_file: args.state,
+        platforms: args.platforms,
     })
     .await?;
     println!("Switchboard platform simulator: http://{address}/");

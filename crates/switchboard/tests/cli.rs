@@ -357,6 +357,16 @@ fn bad_input_gets_one_clear_line_and_a_failure_exit() {
     );
     assert_fails_with_one_line(switchboard().args(["frobnicate"]), "'frobnicate'");
     assert_fails_with_one_line(
+        switchboard().args([
+            "sim",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--platforms",
+            "slack,myspace",
+        ]),
+        "the simulator has no platform 'myspace'",
+    );
+    assert_fails_with_one_line(
         switchboard().args(["serve", "--config"]).arg(&malformed),
         "line 2",
     );
@@ -415,4 +425,68 @@ fn bad_input_gets_one_clear_line_and_a_failure_exit() {
         switchboard().args(["serve", "--log-format", "xml"]),
         "'xml'",
     );
+}
+
+/// `--platforms` narrows the demo to some platforms: its simulator serves those only, the
+/// organisation is generated over them, the hub connects them alone, and the banner's "Try it"
+/// sends people to those platforms' web views.
+#[tokio::test]
+async fn the_demo_runs_with_the_platforms_asked_for_only() {
+    let token = "platforms-test-token-0123456789";
+    let demo = common::RunningDemo::start(
+        20,
+        token,
+        &[("SWITCHBOARD_DEMO_PLATFORMS", "google_chat,webex")],
+    );
+    let http = reqwest::Client::new();
+    let get = async |url: String| {
+        let response = http.get(&url).bearer_auth(token).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.json::<serde_json::Value>().await.unwrap()
+    };
+    let served = get(format!("{}/_sim/platforms", demo.sim_url())).await;
+    assert_eq!(served, serde_json::json!(["google_chat", "webex"]));
+    let connections = get(format!("{}/api/v1/connections", demo.hub_url())).await;
+    let mut connected: Vec<&str> = connections["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["platform"].as_str().unwrap())
+        .collect();
+    connected.sort_unstable();
+    assert_eq!(connected, ["google_chat", "webex"]);
+    let people = get(format!("{}/api/v1/people?limit=1000", demo.hub_url())).await;
+    let people = people["people"].as_array().unwrap();
+    assert_eq!(people.len(), 20);
+    assert!(people.iter().all(|p| {
+        p["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|platform| platform == "google_chat" || platform == "webex")
+    }));
+
+    let started = Instant::now();
+    let banner = loop {
+        let printed = demo.printed();
+        if printed.contains("and the reply comes back") {
+            break printed;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{printed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for view in ["/google/", "/webex/"] {
+        let url = format!("{}{view}", demo.sim_url());
+        assert!(banner.contains(&url), "{view} in {banner}");
+        let response = http.get(&url).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+    }
 }

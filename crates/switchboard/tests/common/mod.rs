@@ -51,6 +51,8 @@ pub struct RunningDemo {
     sim_url: String,
     /// What the banner says about the console: the one-time setup link on a first start.
     pub console: String,
+    /// What the demo printed after its console line (the rest of its banner, then nothing).
+    printed: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl RunningDemo {
@@ -142,13 +144,27 @@ impl RunningDemo {
             .trim()
             .to_owned();
         // Keep reading what the demo prints, so its standard output never becomes a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = printed.clone();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stdout.read_line(&mut line).is_ok_and(|read| read > 0) {
+                reader.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
         Self {
             child,
             hub,
             sim_url,
             console,
+            printed,
         }
+    }
+
+    /// What the demo printed after its console line so far.
+    pub fn printed(&self) -> String {
+        self.printed.lock().unwrap().clone()
     }
 
     pub fn hub_url(&self) -> String {
