@@ -1,7 +1,8 @@
 //! The account's Team Chat events, delivered by the server-to-server app's event subscription
 //! to the hub's webhook URL: verified (signature over the raw body with the app's secret token,
 //! a timestamp no older than five minutes), the URL validation answered, split into one item
-//! per delivery and read without calling Zoom, since each event carries its message.
+//! per delivery and read from the event, which carries its message (only the mentions of a 1:1
+//! message are fetched).
 //!
 //! The subscription is made by the account's admin on the App Marketplace (no API makes it),
 //! so the module keeps none itself. What people write to the hub's chatbot (`bot_notification`)
@@ -13,12 +14,13 @@
 
 use switchboard_core::{ExternalUserId, Platform};
 use switchboard_platform::{
-    AnnouncedPost, ChatKind, EventEnvelope, InboundEvent, InboundKind, MessageRef, PlatformError,
-    WebhookRequest, WebhookVerdict,
+    AnnouncedPost, ChatKind, ConnectionContext, EventEnvelope, InboundEvent, InboundKind,
+    MessageRef, PlatformError, WebhookRequest, WebhookVerdict,
 };
 
 use crate::chats::Chat;
-use crate::wire::{Challenge, ChatObject, ChatPayload, Delivery};
+use crate::client::segment;
+use crate::wire::{AtItem, Challenge, ChatObject, ChatPayload, Delivery, Message};
 use crate::{ZoomPlatform, markup, webhook};
 
 const TIMESTAMP: &str = "x-zm-request-timestamp";
@@ -112,6 +114,7 @@ pub(crate) fn verify_webhook(
 struct Stored {
     event: String,
     operator: Option<String>,
+    operator_email: Option<String>,
     object: ChatObject,
 }
 
@@ -134,6 +137,7 @@ impl Stored {
         Ok(Some(Self {
             event,
             operator: payload.operator_id.filter(|id| !id.is_empty()),
+            operator_email: payload.operator,
             object,
         }))
     }
@@ -223,26 +227,96 @@ fn emoji(text: &str) -> Option<String> {
         .collect()
 }
 
-/// What an item says happened: everything is in the event, so nothing is fetched.
-pub(crate) fn read_event(envelope: &EventEnvelope) -> Result<Option<InboundEvent>, PlatformError> {
+/// The mentions of a 1:1 message. Zoom's 1:1 events carry none (Rivet's types give them
+/// no `at_items`), so a message that may mention someone (it holds an `@`) is fetched with the
+/// server-to-server app; its mentions name people by address, and in a 1:1 chat they can only
+/// be its two members, whom the event names with both. A message deleted meanwhile has none.
+async fn direct_mentions(
+    platform: &ZoomPlatform,
+    connection: &ConnectionContext,
+    stored: &Stored,
+) -> Result<Vec<AtItem>, PlatformError> {
+    let (Some(operator), Some(contact), Some(message)) = (
+        stored.operator.as_deref(),
+        stored.object.contact_id.as_deref(),
+        stored.message_id(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let url = platform.client.url(
+        &format!(
+            "chat/users/{}/messages/{}",
+            segment(operator)?,
+            segment(message)?
+        ),
+        &[("to_contact", contact)],
+    )?;
+    let fetched: Message = match platform
+        .client
+        .get(platform.account_token(connection)?, &url)
+        .await
+    {
+        Ok(fetched) => fetched,
+        Err(PlatformError::NotFound(_)) => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let members = [
+        (stored.operator_email.as_deref(), operator),
+        (stored.object.contact_email.as_deref(), contact),
+    ];
+    Ok(fetched
+        .at_items
+        .into_iter()
+        .map(|mut item| {
+            item.at_contact_user_id = members
+                .iter()
+                .find(|(email, id)| {
+                    item.at_contact.as_deref().is_some_and(|mentioned| {
+                        mentioned == *id
+                            || email.is_some_and(|email| email.eq_ignore_ascii_case(mentioned))
+                    })
+                })
+                .map(|(_, id)| (*id).to_owned());
+            item
+        })
+        .collect())
+}
+
+/// What an item says happened. The event carries the message, so nothing is fetched, except
+/// the mentions of a 1:1 message (see [`direct_mentions`]).
+pub(crate) async fn read_event(
+    platform: &ZoomPlatform,
+    connection: &ConnectionContext,
+    envelope: &EventEnvelope,
+) -> Result<Option<InboundEvent>, PlatformError> {
     let Some(stored) = Stored::read(envelope.payload.as_bytes())? else {
         return Ok(None);
     };
+    let text = stored.object.message.as_deref().unwrap_or_default();
+    if stored.is_direct() && stored.object.at_items.is_empty() && text.contains('@') {
+        let at_items = direct_mentions(platform, connection, &stored).await?;
+        return read_stored(&stored, &envelope.event_id, &at_items);
+    }
+    read_stored(&stored, &envelope.event_id, &stored.object.at_items)
+}
+
+/// What a stored item says happened, with the mentions of its message.
+fn read_stored(
+    stored: &Stored,
+    event_id: &str,
+    at_items: &[AtItem],
+) -> Result<Option<InboundEvent>, PlatformError> {
     let incomplete =
         || PlatformError::BadWebhook(format!("{} without its chat or message", stored.event));
     let message = stored.message().ok_or_else(incomplete)?;
+    let text = stored.object.message.as_deref().unwrap_or_default();
     let body = || {
-        markup::parse(
-            stored.object.message.as_deref().unwrap_or_default(),
-            &stored.object.rich_text,
-            &stored.object.at_items,
-            |item| {
-                item.at_contact_user_id
-                    .clone()
-                    .filter(|id| !id.is_empty())
-                    .map(ExternalUserId::new)
-            },
-        )
+        markup::parse(text, &stored.object.rich_text, at_items, |item| {
+            item.at_contact_user_id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .map(ExternalUserId::new)
+        })
     };
     let operator = || {
         stored
@@ -298,7 +372,7 @@ pub(crate) fn read_event(envelope: &EventEnvelope) -> Result<Option<InboundEvent
         _ => return Ok(None),
     };
     Ok(Some(InboundEvent {
-        event_id: envelope.event_id.clone(),
+        event_id: event_id.to_owned(),
         platform: Platform::Zoom,
         kind,
     }))
@@ -328,7 +402,10 @@ mod tests {
 
     fn read(body: serde_json::Value) -> (Vec<EventEnvelope>, Option<InboundEvent>) {
         let envelopes = split_webhook(&request(body)).unwrap();
-        let event = envelopes.first().and_then(|e| read_event(e).unwrap());
+        let event = envelopes.first().and_then(|envelope| {
+            let stored = Stored::read(envelope.payload.as_bytes()).unwrap()?;
+            read_stored(&stored, &envelope.event_id, &stored.object.at_items).unwrap()
+        });
         (envelopes, event)
     }
 

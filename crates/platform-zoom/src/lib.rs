@@ -383,11 +383,11 @@ impl ChatPlatform for ZoomPlatform {
 
     async fn read_event(
         &self,
-        _connection: &ConnectionContext,
+        connection: &ConnectionContext,
         envelope: &EventEnvelope,
         _addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError> {
-        events::read_event(envelope)
+        events::read_event(self, connection, envelope).await
     }
 
     async fn chat_members(

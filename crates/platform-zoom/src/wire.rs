@@ -207,6 +207,9 @@ pub(crate) struct Challenge {
 /// A Team Chat event's payload (`team_chat.dm_*`, `team_chat.channel_*`).
 #[derive(Debug, Deserialize)]
 pub(crate) struct ChatPayload {
+    /// The operator's e-mail address.
+    #[serde(default, deserialize_with = "lenient")]
+    pub operator: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub operator_id: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
@@ -223,6 +226,8 @@ pub(crate) struct ChatObject {
     pub msg_id: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub contact_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub contact_email: Option<String>,
     #[serde(default, deserialize_with = "lenient")]
     pub channel_id: Option<String>,
     #[serde(default, deserialize_with = "lenient")]

@@ -22,9 +22,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 use switchboard_core::{Clock, ExternalChatId, ExternalUserId, Timestamp};
-use switchboard_platform::{ConnectionContext, Credentials, WebhookRequest};
+use switchboard_platform::{
+    ChatPlatform, ConnectionContext, Credentials, InboundKind, WebhookRequest,
+};
 use switchboard_platform_compliance::{
-    Driver, NativeUser, SeenMessage, Tampered, UserKind, compliance_tests,
+    Connected, Driver, NativeUser, SeenMessage, Tampered, UserKind, compliance_tests,
 };
 use switchboard_platform_zoom::{ZoomPlatform, ZoomSettings, challenge_answer, sign};
 use switchboard_secrets::SecretString;
@@ -34,6 +36,46 @@ use switchboard_sim_kit::{
 use switchboard_sim_zoom::{CHATBOT_SECRET_TOKEN, ROBOT_JID, S2S_SECRET_TOKEN, ZoomDemo, ZoomSim};
 
 compliance_tests!(ZoomDriver);
+
+/// Zoom's 1:1 events carry no mentions (`at_items` come with channel events only): a person's
+/// mention of the representation in their 1:1 chat is still read as a mention of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_in_a_direct_message_is_read_as_one() {
+    let h = Connected::<ZoomDriver>::start().await;
+    let representation = h.represent("Nia Elsewhere").await;
+    let held = h.subscribe(&[&representation]).await;
+    let person = h.members().await.remove(0);
+    let text = "Hi @You, look";
+    let posted = h
+        .driver
+        .call(
+            login(&person),
+            reqwest::Method::POST,
+            &h.driver.api("chat/users/me/messages"),
+            Some(json!({
+                "message": text,
+                "to_contact": representation.account.as_str(),
+                "at_items": [{"at_contact": representation.account.as_str(), "at_type": 1, "start_position": 3, "end_position": 6}],
+            })),
+        )
+        .await;
+    let (_, envelope) = h
+        .delivery_announcing(posted["id"].as_str().unwrap(), &held)
+        .await;
+    let event = h
+        .platform()
+        .read_event(&h.connection, &envelope, None)
+        .await
+        .unwrap()
+        .expect("a new message is an event to relay");
+    let InboundKind::MessagePosted { body, sender, .. } = event.kind else {
+        panic!("{event:?}")
+    };
+    assert_eq!(sender, person.id);
+    assert_eq!(body.to_plain_text(), text);
+    let mentioned: Vec<&ExternalUserId> = body.mentions().map(|m| &m.user).collect();
+    assert_eq!(mentioned, vec![&representation.account]);
+}
 
 /// The hub's clock, as the hub gives it to the module; the simulator runs in this process, on
 /// the same clock.
