@@ -115,7 +115,7 @@ impl ZoomPlatform {
             chatbot: (settings.chatbot_client_id, settings.chatbot_client_secret),
             robot_jid: settings.robot_jid,
             event_secrets: [settings.webhook_secret_token, settings.chatbot_secret_token],
-            page_size: settings.page_size.clamp(1, 300),
+            page_size: settings.page_size.clamp(1, wire::MAX_USERS_PAGE_SIZE),
             clock,
         })
     }

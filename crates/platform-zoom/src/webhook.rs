@@ -14,9 +14,8 @@ use switchboard_secrets::{ExposeSecret, SecretString};
 type HmacSha256 = Hmac<Sha256>;
 
 fn mac(secret: &SecretString, parts: &[&[u8]]) -> HmacSha256 {
-    // HMAC takes a key of any length, so this cannot fail.
     let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC accepts keys of any length");
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     for part in parts {
         mac.update(part);
     }

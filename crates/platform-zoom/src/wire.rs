@@ -12,6 +12,9 @@ use switchboard_core::{Email, ExternalUserId};
 use switchboard_platform::PlatformUser;
 use switchboard_platform::wire::{items, lenient};
 
+/// The largest `page_size` of `GET /users`.
+pub(crate) const MAX_USERS_PAGE_SIZE: u32 = 300;
+
 /// An answer of the token endpoint.
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenGrant {
