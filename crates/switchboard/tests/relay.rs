@@ -11,9 +11,12 @@ use common::world::{SlackAndTeams, TOKEN, World, eventually};
 use common::{RunningDemo, RunningSim, free_port};
 use serde_json::{Value, json};
 
+/// These scenarios are between Slack and Teams: only those two are simulated and connected.
+const SLACK_AND_TEAMS: &str = "slack,teams";
+
 #[tokio::test]
 async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_slack_and_teams() {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
 
@@ -272,7 +275,7 @@ async fn a_direct_message_its_reply_edit_reaction_and_deletion_cross_between_sla
 #[tokio::test]
 async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arrives_after_they_sync()
 {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     world
         .api(
             reqwest::Method::PUT,
@@ -372,9 +375,9 @@ async fn a_message_from_someone_not_synced_yet_waits_prompts_them_once_and_arriv
 
 #[tokio::test]
 async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() {
-    // Enough people for two on Slack alone and two members on Teams alone: two in every 19 are
-    // on Teams alone, and the first of them (person 2) is deactivated there.
-    let world = World::start(40);
+    // Enough people for two on Slack alone and two members on Teams alone (person 2, the first
+    // on Teams alone, is deactivated there).
+    let world = World::start_on(20, SLACK_AND_TEAMS);
     let on_slack = world.synced_people("slack", "teams", 2).await;
     let on_teams = world.synced_people("teams", "slack", 2).await;
     let (alice, carol) = (&on_slack[0], &on_slack[1]);
@@ -451,7 +454,7 @@ async fn a_group_chat_of_two_slack_and_two_teams_people_reaches_everyone_once() 
 #[tokio::test]
 async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_admin_retry_delivers_it()
  {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     // Graph refuses every chat call for now, as it would a guest without access.
@@ -539,7 +542,7 @@ async fn a_copy_the_platform_refuses_is_dead_lettered_the_sender_told_and_an_adm
 
 #[tokio::test]
 async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart() {
-    let sim = RunningSim::start(10, true);
+    let sim = RunningSim::start_serving(10, true, SLACK_AND_TEAMS);
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let hub = RunningDemo::start_on(&sim, data.path(), port, TOKEN);
@@ -643,7 +646,7 @@ async fn edits_deletions_and_replies_follow_their_messages_across_a_hub_restart(
 
 #[tokio::test]
 async fn formatting_emoji_and_mentions_are_translated_both_ways() {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let alice = world.synced_person("slack", "teams").await;
     let bob = world.synced_person("teams", "slack").await;
     let alice_token = world.token("slack", &alice.email).await;
@@ -730,7 +733,7 @@ async fn formatting_emoji_and_mentions_are_translated_both_ways() {
 
 #[tokio::test]
 async fn files_are_named_in_the_copies_that_go_without_them_both_ways() {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let SlackAndTeams {
         alice,
         bob,
@@ -820,7 +823,7 @@ async fn files_are_named_in_the_copies_that_go_without_them_both_ways() {
 
 #[tokio::test]
 async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so() {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let SlackAndTeams {
         alice,
         bob,
@@ -936,7 +939,7 @@ async fn messages_whose_notifications_graph_lost_are_read_back_when_it_says_so()
 
 #[tokio::test]
 async fn a_message_slack_gave_up_delivering_is_read_back_once_a_retry_shows_deliveries_failing() {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let SlackAndTeams {
         alice,
         bob: _,
@@ -1005,7 +1008,7 @@ async fn a_message_slack_gave_up_delivering_is_read_back_once_a_retry_shows_deli
 
 #[tokio::test]
 async fn a_message_whose_event_comes_after_newer_ones_went_out_says_it_is_late() {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let SlackAndTeams {
         alice,
         bob: _,
@@ -1110,7 +1113,7 @@ async fn relay_both_ways(world: &World, cast: &SlackAndTeams, round: &str) {
 #[tokio::test]
 async fn reconnecting_either_platform_leaves_messages_flowing_both_ways_and_refused_webhooks_fail_its_health()
  {
-    let world = World::start(10);
+    let world = World::start_on(10, SLACK_AND_TEAMS);
     let cast = world.slack_and_teams().await;
     relay_both_ways(&world, &cast, "before any reconnect").await;
 

@@ -232,16 +232,26 @@ pub struct RunningSim {
 impl RunningSim {
     /// Starts `switchboard sim` with `people`, enforcing the platforms' rate limits or not.
     pub fn start(people: usize, rate_limits: bool) -> Self {
-        Self::launch(people, rate_limits, None)
+        Self::launch(people, rate_limits, None, None)
+    }
+
+    /// Like [`RunningSim::start`], serving only `platforms` (their keys, comma-separated).
+    pub fn start_serving(people: usize, rate_limits: bool, platforms: &str) -> Self {
+        Self::launch(people, rate_limits, None, Some(platforms))
     }
 
     /// Like [`RunningSim::start`], saving the simulated platforms' state (their apps' secrets
     /// among it) to `state` when asked (`POST /_sim/save`).
     pub fn start_saving_to(people: usize, rate_limits: bool, state: &std::path::Path) -> Self {
-        Self::launch(people, rate_limits, Some(state))
+        Self::launch(people, rate_limits, Some(state), None)
     }
 
-    fn launch(people: usize, rate_limits: bool, state: Option<&std::path::Path>) -> Self {
+    fn launch(
+        people: usize,
+        rate_limits: bool,
+        state: Option<&std::path::Path>,
+        platforms: Option<&str>,
+    ) -> Self {
         let port = free_port();
         let mut command = switchboard();
         command.args([
@@ -255,6 +265,9 @@ impl RunningSim {
         ]);
         if let Some(state) = state {
             command.arg("--state").arg(state);
+        }
+        if let Some(platforms) = platforms {
+            command.args(["--platforms", platforms]);
         }
         let mut child = command
             .stdout(Stdio::piped())

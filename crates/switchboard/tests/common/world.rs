@@ -28,13 +28,22 @@ impl World {
     /// Starts the demo and lifts the simulator's rate limits, so that tests polling the
     /// platforms' APIs are not throttled (the demo itself starts with them on).
     pub fn start(people: usize) -> Self {
+        Self::launch(people, &[])
+    }
+
+    /// Like [`World::start`], with only `platforms` simulated and connected (their keys,
+    /// comma-separated): a test about two platforms keeps its people however many platforms
+    /// the simulator knows.
+    pub fn start_on(people: usize, platforms: &str) -> Self {
+        Self::launch(people, &[("SWITCHBOARD_DEMO_PLATFORMS", platforms)])
+    }
+
+    fn launch(people: usize, environment: &[(&str, &str)]) -> Self {
         // Off from the start: the demo syncs at once, and lifting the limits afterwards raced
         // its third Slack app, which then waited a minute.
-        let process = RunningDemo::start(
-            people,
-            TOKEN,
-            &[("SWITCHBOARD_DEMO_SIM_RATE_LIMITS", "off")],
-        );
+        let mut environment = environment.to_vec();
+        environment.push(("SWITCHBOARD_DEMO_SIM_RATE_LIMITS", "off"));
+        let process = RunningDemo::start(people, TOKEN, &environment);
         let mut world = Self::of(&process);
         world._process = Some(process);
         world
