@@ -220,7 +220,7 @@ async fn maintain_once(state: &AppState) -> Result<(), switchboard_store::StoreE
             .maintain_subscriptions(&context, &url, &watched, &current, state.clock.now())
             .await
         {
-            Ok(kept) if kept == current => {}
+            Ok(kept) if same_subscriptions(&kept, &current) => {}
             Ok(kept) => {
                 let stored: Vec<StoredSubscription> = kept
                     .into_iter()
@@ -242,4 +242,49 @@ async fn maintain_once(state: &AppState) -> Result<(), switchboard_store::StoreE
         }
     }
     Ok(())
+}
+
+/// Whether two lists hold the same subscriptions, whatever their order: a module answers them
+/// in the order of the watched accounts, the store in its own, and an unchanged set is neither
+/// written again nor logged as updated.
+fn same_subscriptions(one: &[EventSubscription], other: &[EventSubscription]) -> bool {
+    fn sorted(list: &[EventSubscription]) -> Vec<(&str, &str, Timestamp)> {
+        let mut keys: Vec<_> = list
+            .iter()
+            .map(|s| (s.id.as_str(), s.resource.as_str(), s.expires_at))
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+    sorted(one) == sorted(other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscription(id: &str, expires_at: i64) -> EventSubscription {
+        EventSubscription {
+            id: id.to_owned(),
+            resource: format!("users/{id}"),
+            expires_at: Timestamp::from_unix_millis(expires_at),
+        }
+    }
+
+    #[test]
+    fn subscriptions_are_the_same_whatever_their_order_and_differ_by_any_field() {
+        let (a, b) = (subscription("a", 1), subscription("b", 2));
+        assert!(same_subscriptions(
+            &[a.clone(), b.clone()],
+            &[b.clone(), a.clone()]
+        ));
+        assert!(!same_subscriptions(
+            &[a.clone(), b.clone()],
+            std::slice::from_ref(&a)
+        ));
+        assert!(!same_subscriptions(
+            &[a.clone(), b],
+            &[a, subscription("b", 3)]
+        ));
+    }
 }
