@@ -16,10 +16,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchboard_platform::wire::items;
-use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
+use switchboard_platform::{PlatformError, RetryPolicy, http, with_retries};
 
 use crate::settings::WebexSettings;
 use crate::wire::TokenGrant;
+
+/// The platform's name in errors.
+const PLATFORM: &str = "Webex";
 
 /// Webex's error body: `{"message", "errors": [{"description"}], "trackingId"}`.
 #[derive(Debug, Default, Deserialize)]
@@ -119,21 +122,11 @@ impl Client {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if !status.is_success() {
-                return Err(classify(status, &headers, &text));
+            let answer = http::send(request, PLATFORM).await?;
+            if !answer.status.is_success() {
+                return Err(classify(answer.status, &answer.headers, &answer.body));
             }
-            let text = if text.trim().is_empty() {
-                "null"
-            } else {
-                &text
-            };
-            let value = serde_json::from_str(text)
-                .map_err(|e| PlatformError::Rejected(format!("unreadable Webex answer: {e}")))?;
-            Ok((value, next_link(&headers)))
+            Ok((answer.json(PLATFORM)?, next_link(&answer.headers)))
         })
         .await
     }
@@ -206,27 +199,18 @@ impl Client {
     pub async fn token(&self, form: &[(&str, &str)]) -> Result<TokenGrant, PlatformError> {
         let url = self.url("access_token", &[])?;
         with_retries(self.retry, || async {
-            let response = self
-                .http
-                .post(&url)
-                .form(form)
-                .send()
-                .await
-                .map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if status.is_success() {
-                return serde_json::from_str(&text).map_err(|e| {
-                    PlatformError::Rejected(format!("unreadable Webex token answer: {e}"))
-                });
+            let answer = http::send(self.http.post(&url).form(form), PLATFORM).await?;
+            if answer.status.is_success() {
+                return answer.json(PLATFORM);
             }
-            Err(match classify(status, &headers, &text) {
-                // The token endpoint answers 400 for an expired, revoked or foreign code or
-                // refresh token: someone must authorise again.
-                PlatformError::Rejected(why) => PlatformError::Unauthorized(why),
-                other => other,
-            })
+            Err(
+                match classify(answer.status, &answer.headers, &answer.body) {
+                    // The token endpoint answers 400 for an expired, revoked or foreign code or
+                    // refresh token: someone must authorise again.
+                    PlatformError::Rejected(why) => PlatformError::Unauthorized(why),
+                    other => other,
+                },
+            )
         })
         .await
     }
@@ -268,14 +252,6 @@ fn next_in(value: &str) -> Option<String> {
         rest = &after[params_end..];
     }
     None
-}
-
-fn transport(error: reqwest::Error) -> PlatformError {
-    if error.is_timeout() {
-        PlatformError::Unavailable(format!("timed out: {error}"))
-    } else {
-        PlatformError::Unavailable(format!("cannot reach Webex: {error}"))
-    }
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {

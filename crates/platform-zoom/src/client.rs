@@ -16,11 +16,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchboard_platform::wire::lenient;
-use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
+use switchboard_platform::{PlatformError, RetryPolicy, http, with_retries};
 use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::settings::ZoomSettings;
 use crate::wire::TokenGrant;
+
+/// The platform's name in errors.
+const PLATFORM: &str = "Zoom";
 
 /// Zoom's error body `{"code", "message"}`, and its token endpoint's `{"reason", "error"}`.
 #[derive(Debug, Default, Deserialize)]
@@ -115,20 +118,11 @@ impl Client {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if !status.is_success() {
-                return Err(classify(status, &headers, &text));
+            let answer = http::send(request, PLATFORM).await?;
+            if !answer.status.is_success() {
+                return Err(classify(answer.status, &answer.headers, &answer.body));
             }
-            let text = if text.trim().is_empty() {
-                "null"
-            } else {
-                &text
-            };
-            serde_json::from_str(text)
-                .map_err(|e| PlatformError::Rejected(format!("unreadable Zoom answer: {e}")))
+            answer.json(PLATFORM)
         })
         .await
     }
@@ -162,28 +156,23 @@ impl Client {
     ) -> Result<TokenGrant, PlatformError> {
         let url = format!("{}/token", self.oauth);
         with_retries(self.retry, || async {
-            let response = self
+            let request = self
                 .http
                 .post(&url)
                 .basic_auth(client_id, Some(client_secret.expose_secret()))
-                .form(form)
-                .send()
-                .await
-                .map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if status.is_success() {
-                return serde_json::from_str(&text).map_err(|e| {
-                    PlatformError::Rejected(format!("unreadable Zoom token answer: {e}"))
-                });
+                .form(form);
+            let answer = http::send(request, PLATFORM).await?;
+            if answer.status.is_success() {
+                return answer.json(PLATFORM);
             }
-            Err(match classify(status, &headers, &text) {
-                // The token endpoint answers 400 for an expired, spent or foreign code or
-                // refresh token, and for a wrong account: someone must authorise again.
-                PlatformError::Rejected(why) => PlatformError::Unauthorized(why),
-                other => other,
-            })
+            Err(
+                match classify(answer.status, &answer.headers, &answer.body) {
+                    // The token endpoint answers 400 for an expired, spent or foreign code or
+                    // refresh token, and for a wrong account: someone must authorise again.
+                    PlatformError::Rejected(why) => PlatformError::Unauthorized(why),
+                    other => other,
+                },
+            )
         })
         .await
     }
@@ -205,14 +194,6 @@ pub(crate) fn segment(value: &str) -> Result<String, PlatformError> {
             }
         })
         .collect())
-}
-
-fn transport(error: reqwest::Error) -> PlatformError {
-    if error.is_timeout() {
-        PlatformError::Unavailable(format!("timed out: {error}"))
-    } else {
-        PlatformError::Unavailable(format!("cannot reach Zoom: {error}"))
-    }
 }
 
 /// `Retry-After` in whole seconds. Zoom documents an HTTP date for its daily limits: a wait

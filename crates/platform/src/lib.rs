@@ -6,6 +6,7 @@
 //! Adding a platform touches its own folder and one line of the hub's registry.
 
 mod error;
+pub mod http;
 mod rate;
 mod registry;
 mod retry;
