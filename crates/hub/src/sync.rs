@@ -1202,13 +1202,12 @@ pub async fn begin_authorize(
 /// limit (Slack creates one app a minute) never holds up another's; a rate-limited call is
 /// retried after the wait the platform asked for. Answers how many syncs were started.
 pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreError> {
-    let connected: Vec<Platform> = state
+    let connected: Vec<(Platform, PlatformRules)> = state
         .store
         .connections()
         .await?
         .into_iter()
-        .map(|c| c.platform)
-        .filter(|p| state.platforms.get(*p).is_some())
+        .filter_map(|c| Some((c.platform, state.platforms.get(c.platform)?.rules())))
         .collect();
     let mut queues: BTreeMap<Platform, Vec<PersonId>> = BTreeMap::new();
     // Restricted people are synced only when an admin asks for it.
@@ -1227,12 +1226,17 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
             if restricted.contains(&summary.person.id) {
                 continue;
             }
-            for platform in &connected {
+            for (platform, rules) in &connected {
                 let represented = summary
                     .representations
                     .iter()
                     .any(|r| r.platform == *platform && r.status != SyncStatus::NotCreated);
-                if *platform != primary.platform && !represented {
+                // Where the platform cannot represent the person at all, there is nothing to
+                // try; the console shows them as not represented, with the reason.
+                let has_account = summary.platforms.contains(platform);
+                let representable =
+                    rules.representation(has_account) != RepresentationKind::Unsupported;
+                if *platform != primary.platform && !represented && representable {
                     queues.entry(*platform).or_default().push(summary.person.id);
                 }
             }
@@ -1258,9 +1262,8 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    // People without an account to prompt, on a platform that cannot represent
-                    // them, or already being synced by someone else, are left for the admin to
-                    // see, in the audit log with the rest.
+                    // People already being synced by someone else, or whom the platform refused,
+                    // are left for the admin to see, in the audit log with the rest.
                     if let Err(error) = &outcome {
                         tracing::info!(person = %id, platform = platform.as_str(), %error, "auto-sync skipped a person");
                     }

@@ -62,6 +62,19 @@ pub trait SimulatedConnect: Send + Sync {
         Ok(None)
     }
 
+    /// What the admin does on the platform once the hub is connected and serving: pointing an
+    /// app's event subscription at the hub, where the platform validates the endpoint when the
+    /// subscription is saved (Zoom's Marketplace does), so it cannot be done before.
+    async fn after_connect(
+        &self,
+        sim: &str,
+        hub: &DemoHub,
+        prepared: Option<&Value>,
+    ) -> Result<(), DemoError> {
+        let _ = (sim, hub, prepared);
+        Ok(())
+    }
+
     /// The hub's `[platforms.KEY]` table for this platform on the simulator at `sim`, as a JSON
     /// object.
     fn hub_table(

@@ -2,7 +2,7 @@
 //! hub's documentation would: on the App Marketplace, create the server-to-server app (the
 //! directory and the account's Team Chat events), the user-managed app (each person authorises
 //! the hub to write as them) and the chatbot, and point the event subscriptions at the hub,
-//! which must answer Zoom's URL validation; then connect the hub with the apps' credentials.
+//! which must answer Zoom's URL validation, so it is done once the hub is connected and serving.
 
 use serde_json::{Value, json};
 use switchboard_sim_kit::demo::{browser, prepared};
@@ -50,13 +50,17 @@ async fn marketplace(sim: &str, action: &str, pairs: &[(&str, &str)]) -> Result<
     }
 }
 
-/// What the admin does on the Marketplace: create the three apps and subscribe the
-/// server-to-server app to Team Chat's events and the chatbot to its notifications, both at
-/// `endpoint`.
-pub(crate) async fn create_apps(sim: &str, admin: &str, endpoint: &str) -> Result<(), DemoError> {
+/// What the admin does first on the Marketplace: create the three apps.
+async fn create_apps(sim: &str, admin: &str) -> Result<(), DemoError> {
     for kind in AppKind::ALL {
         marketplace(sim, "apps", &[("email", admin), ("app", kind.name())]).await?;
     }
+    Ok(())
+}
+
+/// What the admin does once the hub serves: subscribe the server-to-server app to Team Chat's
+/// events and the chatbot to its notifications, both at `endpoint`, which Zoom validates.
+async fn subscribe(sim: &str, admin: &str, endpoint: &str) -> Result<(), DemoError> {
     let mut s2s = vec![
         ("email", admin),
         ("app", AppKind::ServerToServer.name()),
@@ -87,7 +91,7 @@ impl SimulatedConnect for ZoomDemo {
         "/zoom/"
     }
 
-    async fn prepare(&self, sim: &str, hub: &DemoHub) -> Result<Option<Value>, DemoError> {
+    async fn prepare(&self, sim: &str, _hub: &DemoHub) -> Result<Option<Value>, DemoError> {
         let users: Value = browser()?
             .get(format!("{sim}/_sim/users?platform={KEY}"))
             .send()
@@ -100,10 +104,20 @@ impl SimulatedConnect for ZoomDemo {
             .and_then(|u| u["email"].as_str())
             .map(str::to_owned)
             .ok_or_else(|| refused("the Zoom account has no owner"))?;
-        create_apps(sim, &owner, &hub.webhook_url).await?;
+        create_apps(sim, &owner).await?;
         serde_json::to_value(Prepared { owner })
             .map(Some)
             .map_err(|error| refused(error.to_string()))
+    }
+
+    async fn after_connect(
+        &self,
+        sim: &str,
+        hub: &DemoHub,
+        prepared_state: Option<&Value>,
+    ) -> Result<(), DemoError> {
+        let prepared: Prepared = prepared(KEY, prepared_state)?;
+        subscribe(sim, &prepared.owner, &hub.webhook_url).await
     }
 
     fn hub_table(

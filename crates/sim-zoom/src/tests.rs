@@ -2002,6 +2002,17 @@ async fn the_demo_creates_the_apps_and_yields_the_hubs_table() {
     let demo = crate::ZoomDemo;
     // The hub's one endpoint tells the apps' challenges apart by their signatures.
     let prepared = demo.prepare(&h.base, &hub).await.unwrap();
+    assert!(
+        h.sim
+            .lock()
+            .app(AppKind::Chatbot)
+            .unwrap()
+            .event_url
+            .is_none()
+    );
+    demo.after_connect(&h.base, &hub, prepared.as_ref())
+        .await
+        .unwrap();
     {
         let state = h.sim.lock();
         let chatbot = state.app(AppKind::Chatbot).unwrap();

@@ -1,5 +1,5 @@
 //! The platform simulator: a server that stands in for Slack, for Microsoft Entra ID + Graph, for
-//! Google (Chat, Directory, Workspace Events, Pub/Sub) and for Webex (Zoom is to come), speaking
+//! Google (Chat, Directory, Workspace Events, Pub/Sub), for Webex and for Zoom, speaking
 //! their documented wire formats so that the hub, its tests and the vendors' own SDKs can run
 //! against it with no real tenant.
 //!
@@ -56,6 +56,7 @@ fn platforms(context: &SimContext) -> Vec<Arc<dyn SimPlatform>> {
         switchboard_sim_microsoft::MicrosoftSim::new(context.clone()),
         switchboard_sim_google::GoogleSim::new(context.clone()),
         switchboard_sim_webex::WebexSim::new(context.clone()),
+        switchboard_sim_zoom::ZoomSim::new(context.clone()),
     ]
 }
 
@@ -68,6 +69,7 @@ pub fn demo_platforms() -> Vec<Box<dyn SimulatedConnect>> {
         Box::new(switchboard_sim_microsoft::MicrosoftDemo),
         Box::new(switchboard_sim_google::GoogleDemo),
         Box::new(switchboard_sim_webex::WebexDemo),
+        Box::new(switchboard_sim_zoom::ZoomDemo),
     ]
 }
 

@@ -79,6 +79,7 @@ async fn seeding_fills_every_platform_and_users_are_listed() {
             switchboard_sim_kit::OrgPlatform::new("teams"),
             switchboard_sim_kit::OrgPlatform::new("google_chat"),
             switchboard_sim_kit::OrgPlatform::new("webex"),
+            switchboard_sim_kit::OrgPlatform::new("zoom"),
         ])
     });
     for person in &org.people {
@@ -99,7 +100,7 @@ async fn seeding_fills_every_platform_and_users_are_listed() {
 
 #[tokio::test]
 async fn tokens_are_minted_for_simulated_users_only() {
-    let (base, _sim) = start(config(10)).await;
+    let (base, _sim) = start(config(40)).await;
     let (_, users) = send(
         reqwest::Method::GET,
         format!("{base}/_sim/users?platform=slack"),
@@ -442,7 +443,7 @@ async fn people_join_and_leave_each_platform() {
 
 #[tokio::test]
 async fn a_fault_can_hold_one_slack_channel_for_a_while() {
-    let (base, _sim) = start(config(10)).await;
+    let (base, _sim) = start(config(40)).await;
     let (_, users) = send(
         reqwest::Method::GET,
         format!("{base}/_sim/users?platform=slack"),

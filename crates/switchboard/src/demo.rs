@@ -114,6 +114,14 @@ impl Demo {
         for (platform, consent) in self.consents()? {
             connect(state, platform, &consent).await?;
         }
+        for demo in &self.platforms {
+            demo.connect
+                .after_connect(&self.sim, &demo.hub, demo.prepared.as_ref())
+                .await
+                .with_context(|| {
+                    format!("setting up the simulated {}", demo.platform.display_name())
+                })?;
+        }
         for connection in state.store.connections().await? {
             let Some(module) = state.platforms.get(connection.platform) else {
                 continue;
@@ -156,7 +164,8 @@ impl Demo {
     /// Turns auto-sync on and runs it in the background: people get what each platform's module
     /// creates for those without an account there (guests, bots, at each platform's pace), and
     /// where the platform asks an admin to approve one, the demo's admin approves it through the
-    /// simulator's consent page as a browser would. People on several platforms are left for the
+    /// simulator's consent page as a browser would, for as long as the demo runs (a sync the
+    /// admin asks for later is approved too). People on several platforms are left for the
     /// admin to choose a primary.
     pub async fn sync_in_background(&self, state: &AppState) -> anyhow::Result<()> {
         let approvals = self.consents()?;
@@ -166,10 +175,11 @@ impl Demo {
         let state = state.clone();
         tokio::spawn(async move {
             // It is the hub's auto-sync, and is recorded (transitions, audit log) as such.
-            let syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
+            let mut syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
                 state.clone(),
                 "auto-sync".to_owned(),
             ));
+            let mut reported = false;
             let mut walked = std::collections::HashSet::new();
             loop {
                 let finished = syncing.is_finished();
@@ -203,15 +213,15 @@ impl Demo {
                         }
                     }
                 }
-                if finished && fresh.is_empty() {
-                    break;
+                if finished && !reported {
+                    reported = true;
+                    match (&mut syncing).await {
+                        Ok(Ok(started)) => tracing::info!(started, "the demo's auto-sync finished"),
+                        Ok(Err(error)) => tracing::error!(%error, "the demo's auto-sync failed"),
+                        Err(error) => tracing::error!(%error, "the demo's auto-sync stopped"),
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            match syncing.await {
-                Ok(Ok(started)) => tracing::info!(started, "the demo's auto-sync finished"),
-                Ok(Err(error)) => tracing::error!(%error, "the demo's auto-sync failed"),
-                Err(error) => tracing::error!(%error, "the demo's auto-sync stopped"),
             }
         });
         Ok(())

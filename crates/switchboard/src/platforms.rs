@@ -9,6 +9,7 @@ use switchboard_platform_google::{DELEGATION_SCOPES, GoogleChatPlatform, GoogleC
 use switchboard_platform_slack::{HUB_BOT_SCOPES, SlackPlatform, SlackSettings};
 use switchboard_platform_teams::{TeamsPlatform, TeamsSettings};
 use switchboard_platform_webex::{WebexPlatform, WebexSettings};
+use switchboard_platform_zoom::{ZoomPlatform, ZoomSettings};
 
 /// One line per platform module: a new platform adds its line here.
 pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<PlatformRegistry> {
@@ -28,9 +29,13 @@ pub fn registry(config: &toml::Table, clock: Arc<dyn Clock>) -> anyhow::Result<P
                 settings::<WebexSettings>(name, table)?,
                 clock.clone(),
             )?),
+            "zoom" => Arc::new(ZoomPlatform::new(
+                settings::<ZoomSettings>(name, table)?,
+                clock.clone(),
+            )?),
             other => {
                 bail!(
-                    "unknown platform '{other}' in [platforms] (this build has: slack, teams, google_chat, webex)"
+                    "unknown platform '{other}' in [platforms] (this build has: slack, teams, google_chat, webex, zoom)"
                 )
             }
         };

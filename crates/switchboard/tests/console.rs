@@ -532,7 +532,7 @@ async fn api_call(demo_url: &str, method: reqwest::Method, path: &str, body: Val
 
 #[tokio::test]
 async fn a_sync_is_confirmed_in_words_and_a_bulk_sync_shows_each_outcome_and_audits_every_one() {
-    let demo = RunningDemo::start(30, TOKEN, &[]);
+    let demo = RunningDemo::start(30, TOKEN, &[("SWITCHBOARD_DEMO_PLATFORMS", "slack,teams")]);
     let hub = demo.hub_url();
     let mut owner = owner_through_setup_link(&demo).await;
     let everyone = api(&hub, "/people?limit=1000").await["people"]
@@ -1122,12 +1122,13 @@ async fn pages_say_what_they_show_in_the_projects_words() {
     // The audit log names and links the person an action was on.
     let choosable = api(&hub, "/people?primary=unchosen&limit=1").await["people"][0].clone();
     let chosen_id = choosable["id"].as_str().unwrap();
+    let chosen_platform = choosable["platforms"][0].as_str().unwrap();
     let (_, _, page) = owner.get("/console/people").await;
     let csrf = field(&page, "csrf");
     let (status, _, _) = owner
         .post(
             &format!("/console/people/{chosen_id}/primary"),
-            &[("csrf", &csrf), ("platform", "teams")],
+            &[("csrf", &csrf), ("platform", chosen_platform)],
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -1187,7 +1188,9 @@ async fn pages_say_what_they_show_in_the_projects_words() {
 /// removal "forgotten") is named in the reset and removal confirmations, and nowhere else.
 #[tokio::test]
 async fn a_reset_and_a_removal_warn_of_what_the_platform_cannot_delete() {
-    let demo = RunningDemo::start(10, TOKEN, &[]);
+    // Enough people for some on two platforms, whom nobody chose a primary for yet: they have
+    // no representation.
+    let demo = RunningDemo::start(20, TOKEN, &[]);
     let hub = demo.hub_url();
     let mut owner = owner_through_setup_link(&demo).await;
     let forgetting: Vec<Value> = api(&hub, "/platforms").await["platforms"]

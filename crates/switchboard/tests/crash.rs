@@ -30,7 +30,9 @@ const PACE: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_thousand_messages_arrive_once_and_in_order_while_the_hub_is_killed() {
-    let sim = RunningSim::start(100, false);
+    // Enough people for three on each pair of platforms, linked where a platform represents
+    // only people with an account there, and six on each platform alone.
+    let sim = RunningSim::start(130, false);
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
     let hub = RunningDemo::start_on(&sim, data.path(), port, TOKEN);

@@ -101,7 +101,8 @@ async fn people_are_listed_as_a_table_or_json_filtered_and_followed_across_pages
             "GOOGLE_CHAT",
             "SLACK",
             "TEAMS",
-            "WEBEX"
+            "WEBEX",
+            "ZOOM"
         ]
     );
     assert_eq!(lines.count(), everyone.len(), "{table}");
@@ -183,7 +184,7 @@ async fn people_are_listed_as_a_table_or_json_filtered_and_followed_across_pages
 
 #[tokio::test]
 async fn an_admin_chooses_primaries_syncs_and_resets_through_the_cli() {
-    let demo = RunningDemo::start(40, TOKEN, &[]);
+    let demo = RunningDemo::start(40, TOKEN, &[("SWITCHBOARD_DEMO_PLATFORMS", "slack,teams")]);
     let hub = demo.hub_url();
     let unchosen: Vec<Value> = api_people(&demo, "&primary=unchosen")
         .await

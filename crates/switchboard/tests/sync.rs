@@ -369,7 +369,7 @@ async fn a_person_without_teams_gets_a_guest_which_reset_and_remove_take_away() 
 
 #[tokio::test]
 async fn a_slack_bot_waits_for_the_admins_approval_then_syncs_and_reset_deletes_it() {
-    let demo = start_demo(40);
+    let demo = start_demo_with(40, &[("SWITCHBOARD_DEMO_PLATFORMS", "slack,teams")]);
     let bob = demo.someone_on(&["slack", "teams"]).await;
     let id = bob["id"].as_str().unwrap();
     demo.choose_primary(id, "teams").await;
@@ -616,7 +616,7 @@ async fn a_teams_account_is_prompted_on_slack_and_synced_through_the_link() {
 /// the link, signing in to their own account.
 #[tokio::test]
 async fn an_own_account_the_admins_grant_covers_syncs_at_once_unless_prompts_are_asked_for() {
-    let demo = start_demo(40);
+    let demo = start_demo_with(40, &[("SWITCHBOARD_DEMO_PLATFORMS", "slack,google_chat")]);
     let rules = demo.get("/platforms").await["platforms"]
         .as_array()
         .unwrap()
@@ -1312,7 +1312,7 @@ impl Demo {
 
 #[tokio::test]
 async fn a_reimport_after_people_left_and_joined_resets_leavers_and_adds_joiners_once() {
-    let demo = start_demo(30);
+    let demo = start_demo_with(30, &[("SWITCHBOARD_DEMO_PLATFORMS", "slack,teams")]);
     // Before anyone leaves: a Slack-only person with a guest on Teams, and a Teams-only person
     // with an approved bot on Slack (the demo approves its bots itself).
     let ann = demo

@@ -60,6 +60,19 @@ impl Browser {
     /// Follows a prompt's "Sync now" link as `email`: confirms the primary platform on the
     /// hub's page, then signs in on the secondary platform and accepts. Returns the last page.
     pub async fn sync_through(&self, link: &str, primary: &str, email: &str) -> (u16, String) {
+        self.sync_through_as(link, primary, ("login", email), "accept")
+            .await
+    }
+
+    /// [`Browser::sync_through`] on a platform whose consent page signs in with the field
+    /// `identity.0` and accepts with `decision`.
+    pub async fn sync_through_as(
+        &self,
+        link: &str,
+        primary: &str,
+        identity: (&str, &str),
+        decision: &str,
+    ) -> (u16, String) {
         let started = self
             .http
             .post(link)
@@ -69,7 +82,7 @@ impl Browser {
             .unwrap();
         assert!(started.status().is_redirection(), "{}", started.status());
         let consent = location(link, &started);
-        self.walk(&consent, ("login", email), "accept").await
+        self.walk(&consent, identity, decision).await
     }
 }
 
@@ -103,6 +116,20 @@ pub fn absolute(from: &str, target: &str) -> String {
 /// The "Sync now" link in a Slack prompt (`<URL|Sync now>`).
 pub fn sync_link(text: &str) -> Option<String> {
     between(text, "<", "|Sync now>").map(str::to_owned)
+}
+
+/// The hub's sync link in a prompt as any platform writes it (mrkdwn, Markdown, HTML, plain):
+/// the first address with a `/sync/` path.
+pub fn any_sync_link(text: &str) -> Option<String> {
+    text.match_indices("http")
+        .map(|(at, _)| {
+            let rest = &text[at..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || "\"'<>|()[]".contains(c))
+                .unwrap_or(rest.len());
+            unescape(&rest[..end])
+        })
+        .find(|link| link.contains("/sync/"))
 }
 
 /// Signs in to the simulator at `sim` as its Slack workspace's owner: their address and the

@@ -2,6 +2,8 @@
 //! open a chat, write, read, edit, delete, react. Each platform implements [`Native`] once, and
 //! [`native`] is the one line per platform that lets every scenario run on it.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -53,6 +55,11 @@ pub trait Native: Send + Sync {
     /// Writes a formatted message, with the platform's own markup and mention.
     async fn post_formatted(&self, world: &World, token: &str, chat: &str, message: &Formatted<'_>);
 
+    /// Whether the platform's people can write inline code.
+    fn inline_code(&self) -> bool {
+        true
+    }
+
     /// The parts of `message` (its bold, code and link; its mention is in [`Seen::mentions`])
     /// that `text`, as this platform keeps it, does not show formatted.
     fn unformatted(&self, text: &str, message: &Formatted<'_>) -> Vec<String>;
@@ -63,6 +70,14 @@ pub trait Native: Send + Sync {
     async fn edit(&self, world: &World, token: &str, chat: &str, message: &str, text: &str);
 
     async fn delete(&self, world: &World, token: &str, chat: &str, message: &str);
+
+    /// The texts in the token's user's chats with the hub's own identity (its app, bot or
+    /// service user), oldest first: where the hub's prompts arrive.
+    async fn hub_said(&self, world: &World, token: &str) -> Vec<String>;
+
+    /// The consent page's sign-in field and the decision that accepts, as a person authorising
+    /// the hub fills them in.
+    fn consent(&self) -> (&'static str, &'static str);
 
     /// Adds (or, `present` false, removes) a reaction, the emoji in Unicode.
     async fn react(
@@ -83,6 +98,7 @@ pub fn native(platform: &str) -> Box<dyn Native> {
         "teams" => Box::new(Teams),
         "google_chat" => Box::new(GoogleChat),
         "webex" => Box::new(Webex),
+        "zoom" => Box::new(Zoom),
         other => panic!("no simulated client for {other}: add one in tests/common/native.rs"),
     }
 }
@@ -95,6 +111,30 @@ struct Slack;
 
 #[async_trait]
 impl Native for Slack {
+    async fn hub_said(&self, world: &World, token: &str) -> Vec<String> {
+        let hub_bot = world
+            .sim_users("slack")
+            .await
+            .into_iter()
+            .find(|u| u["kind"] == "bot" && u["display_name"] == "Switchboard")
+            .expect("the hub's app has a bot user");
+        let bot = hub_bot["id"].as_str().unwrap();
+        let opened = world
+            .slack("conversations.open", token, &[("users", bot)])
+            .await;
+        let channel = opened["channel"]["id"].as_str().unwrap().to_owned();
+        self.messages(world, token, &channel)
+            .await
+            .into_iter()
+            .filter(|m| m.from == bot)
+            .map(|m| m.text)
+            .collect()
+    }
+
+    fn consent(&self) -> (&'static str, &'static str) {
+        ("email", "allow")
+    }
+
     fn platform(&self) -> &'static str {
         "slack"
     }
@@ -262,6 +302,34 @@ impl Teams {
 
 #[async_trait]
 impl Native for Teams {
+    /// The hub writes from its service user, in a one-on-one chat.
+    async fn hub_said(&self, world: &World, token: &str) -> Vec<String> {
+        let me = self.me(world, token).await;
+        let chats = world
+            .graph(reqwest::Method::GET, "/me/chats", token, None)
+            .await;
+        let mut said = Vec::new();
+        for chat in chats["value"].as_array().unwrap() {
+            if chat["chatType"] != "oneOnOne" {
+                continue;
+            }
+            let id = chat["id"].as_str().unwrap();
+            said.extend(
+                world
+                    .teams_messages(token, id)
+                    .await
+                    .into_iter()
+                    .filter(|(from, _)| *from != me)
+                    .map(|(_, text)| text),
+            );
+        }
+        said
+    }
+
+    fn consent(&self) -> (&'static str, &'static str) {
+        ("login", "accept")
+    }
+
     fn platform(&self) -> &'static str {
         "teams"
     }
@@ -517,6 +585,28 @@ impl GoogleChat {
 
 #[async_trait]
 impl Native for GoogleChat {
+    /// The hub writes as its Chat app, in the person's direct message with it.
+    async fn hub_said(&self, world: &World, token: &str) -> Vec<String> {
+        let mut said = Vec::new();
+        for space in Self::all(world, token, "/spaces", "spaces").await {
+            if space["singleUserBotDm"] != true {
+                continue;
+            }
+            let name = space["name"].as_str().unwrap();
+            said.extend(
+                self.messages(world, token, name)
+                    .await
+                    .into_iter()
+                    .map(|m| m.text),
+            );
+        }
+        said
+    }
+
+    fn consent(&self) -> (&'static str, &'static str) {
+        ("login", "allow")
+    }
+
     fn platform(&self) -> &'static str {
         "google_chat"
     }
@@ -772,6 +862,27 @@ impl Webex {
 
 #[async_trait]
 impl Native for Webex {
+    /// The hub writes from its service user, in a direct room.
+    async fn hub_said(&self, world: &World, token: &str) -> Vec<String> {
+        let me = self.me(world, token).await;
+        let mut said = Vec::new();
+        for room in Self::items(world, token, "/rooms?type=direct").await {
+            let room = room["id"].as_str().unwrap();
+            said.extend(
+                self.messages(world, token, room)
+                    .await
+                    .into_iter()
+                    .filter(|m| m.from != me)
+                    .map(|m| m.text),
+            );
+        }
+        said
+    }
+
+    fn consent(&self) -> (&'static str, &'static str) {
+        ("email", "accept")
+    }
+
     fn platform(&self) -> &'static str {
         "webex"
     }
@@ -942,5 +1053,424 @@ impl Native for Webex {
         _present: bool,
     ) {
         panic!("Webex's API has no reactions: a scenario asked a Webex person to react")
+    }
+}
+
+struct Zoom;
+
+impl Zoom {
+    const CONTACT: &'static str = "contact:";
+    const CHANNEL: &'static str = "channel:";
+
+    /// The field and value that name a chat in Zoom's message calls: a 1:1 chat by the other
+    /// person (`to_contact`), a group chat by its channel (`to_channel`).
+    fn place(chat: &str) -> (&'static str, &str) {
+        match chat.strip_prefix(Self::CONTACT) {
+            Some(contact) => ("to_contact", contact),
+            None => (
+                "to_channel",
+                chat.strip_prefix(Self::CHANNEL)
+                    .expect("a Zoom chat is contact:ID or channel:ID"),
+            ),
+        }
+    }
+
+    /// The account's users, id by e-mail address: Zoom's messages name their senders and
+    /// mentions by address, channels take their members by address.
+    async fn ids_by_email(world: &World) -> HashMap<String, String> {
+        world
+            .sim_users("zoom")
+            .await
+            .iter()
+            .filter_map(|u| {
+                Some((
+                    u["email"].as_str()?.to_owned(),
+                    u["id"].as_str()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Every page of a list, following `next_page_token`.
+    async fn all(
+        world: &World,
+        token: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        items: &str,
+    ) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut next = String::new();
+        loop {
+            let mut paged = query.to_vec();
+            if !next.is_empty() {
+                paged.push(("next_page_token", &next));
+            }
+            let page = world
+                .zoom(reqwest::Method::GET, path, token, &paged, None)
+                .await;
+            all.extend(page[items].as_array().cloned().unwrap_or_default());
+            next = page["next_page_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if next.is_empty() {
+                return all;
+            }
+        }
+    }
+
+    /// A chat's messages as Zoom lists them, newest first: every day's, not only today's.
+    async fn listed(world: &World, token: &str, chat: &str) -> Vec<Value> {
+        let (field, target) = Self::place(chat);
+        Self::all(
+            world,
+            token,
+            "/chat/users/me/messages",
+            &[
+                (field, target),
+                ("from", "2000-01-01T00:00:00Z"),
+                ("page_size", "50"),
+            ],
+            "messages",
+        )
+        .await
+    }
+
+    async fn send(world: &World, token: &str, chat: &str, content: Value) -> String {
+        let (field, target) = Self::place(chat);
+        let mut body = json!({ field: target });
+        for (key, value) in content.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        world
+            .zoom(
+                reqwest::Method::POST,
+                "/chat/users/me/messages",
+                token,
+                &[],
+                Some(body),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The text with its `rich_text` ranges shown as HTML, as Zoom's client renders them:
+    /// bold as `<b>`, links as `<a href>`.
+    fn shown(message: &Value) -> String {
+        let text: Vec<char> = message["message"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .collect();
+        let mut opening: Vec<Vec<String>> = vec![Vec::new(); text.len() + 1];
+        let mut closing: Vec<Vec<String>> = vec![Vec::new(); text.len() + 1];
+        for range in message["rich_text"].as_array().into_iter().flatten() {
+            let (Some(start), Some(end)) = (
+                range["start_position"].as_u64(),
+                range["end_position"].as_u64(),
+            ) else {
+                continue;
+            };
+            let (start, end) = (start as usize, (end as usize + 1).min(text.len()));
+            let tags = match range["format_type"].as_str().unwrap_or_default() {
+                "Bold" => ("<b>".to_owned(), "</b>".to_owned()),
+                "AddLink" => (
+                    format!(
+                        "<a href=\"{}\">",
+                        range["format_attr"].as_str().unwrap_or_default()
+                    ),
+                    "</a>".to_owned(),
+                ),
+                _ => continue,
+            };
+            opening[start.min(text.len())].push(tags.0);
+            closing[end].insert(0, tags.1);
+        }
+        let mut shown = String::new();
+        for (at, c) in text.iter().chain(std::iter::once(&'\0')).enumerate() {
+            shown.extend(closing[at].drain(..));
+            shown.extend(opening[at].drain(..));
+            if *c != '\0' {
+                shown.push(*c);
+            }
+        }
+        shown
+    }
+
+    /// The emoji a reaction's `U+…` code points stand for.
+    fn emoji(codes: &str) -> String {
+        codes
+            .split(' ')
+            .filter_map(|code| u32::from_str_radix(code.trim_start_matches("U+"), 16).ok())
+            .filter_map(char::from_u32)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Native for Zoom {
+    /// The hub writes as its chatbot, whose chat Zoom's API does not list: it is read from
+    /// the web view, signed in as the person.
+    async fn hub_said(&self, world: &World, token: &str) -> Vec<String> {
+        let me = world
+            .zoom(reqwest::Method::GET, "/users/me", token, &[], None)
+            .await;
+        let live: Value = world
+            .http
+            .get(format!("{}/zoom/chat/live?bot=1", world.sim))
+            .header(
+                "cookie",
+                format!("sb_zoom_user={}", me["email"].as_str().unwrap()),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        live["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["html"].as_str())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn consent(&self) -> (&'static str, &'static str) {
+        ("email", "allow")
+    }
+
+    fn platform(&self) -> &'static str {
+        "zoom"
+    }
+
+    async fn me(&self, world: &World, token: &str) -> String {
+        world
+            .zoom(reqwest::Method::GET, "/users/me", token, &[], None)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn open_chat(&self, world: &World, token: &str, accounts: &[&str]) -> String {
+        if let [contact] = accounts {
+            return format!("{}{contact}", Self::CONTACT);
+        }
+        let ids = Self::ids_by_email(world).await;
+        let members: Vec<Value> = accounts
+            .iter()
+            .map(|account| {
+                let email = ids
+                    .iter()
+                    .find(|(_, id)| id == account)
+                    .map(|(email, _)| email)
+                    .unwrap_or_else(|| panic!("no Zoom user {account}"));
+                json!({ "email": email })
+            })
+            .collect();
+        let channel = world
+            .zoom(
+                reqwest::Method::POST,
+                "/chat/users/me/channels",
+                token,
+                &[],
+                Some(json!({ "name": "Group chat", "type": 4, "members": members })),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        format!("{}{channel}", Self::CHANNEL)
+    }
+
+    async fn find_chat(&self, world: &World, token: &str, accounts: &[&str]) -> Option<String> {
+        if let [contact] = accounts {
+            let chat = format!("{}{contact}", Self::CONTACT);
+            return (!Self::listed(world, token, &chat).await.is_empty()).then_some(chat);
+        }
+        let me = self.me(world, token).await;
+        let mut wanted: Vec<String> = accounts
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain([me])
+            .collect();
+        wanted.sort_unstable();
+        let channels = Self::all(
+            world,
+            token,
+            "/chat/users/me/channels",
+            &[("page_size", "50")],
+            "channels",
+        )
+        .await;
+        for channel in channels {
+            let id = channel["id"].as_str()?;
+            let mut members: Vec<String> = Self::all(
+                world,
+                token,
+                &format!("/chat/channels/{id}/members"),
+                &[("page_size", "100")],
+                "members",
+            )
+            .await
+            .iter()
+            .filter_map(|m| m["id"].as_str())
+            .map(str::to_owned)
+            .collect();
+            members.sort_unstable();
+            if members == wanted {
+                return Some(format!("{}{id}", Self::CHANNEL));
+            }
+        }
+        None
+    }
+
+    async fn post(&self, world: &World, token: &str, chat: &str, text: &str) -> String {
+        Self::send(world, token, chat, json!({ "message": text })).await
+    }
+
+    /// Zoom has no inline code: the code is written as it is.
+    async fn post_formatted(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &Formatted<'_>,
+    ) {
+        let length = |text: &str| text.chars().count();
+        let (bold, code, link) = (message.bold, message.code, message.link.1);
+        let text = format!("{bold} {code} {link} @them");
+        let link_start = length(bold) + 1 + length(code) + 1;
+        let mention_start = link_start + length(link) + 1;
+        let content = json!({
+            "message": text,
+            "rich_text": [
+                {"start_position": 0, "end_position": length(bold) - 1, "format_type": "Bold"},
+                {
+                    "start_position": link_start,
+                    "end_position": link_start + length(link) - 1,
+                    "format_type": "AddLink",
+                    "format_attr": message.link.0,
+                },
+            ],
+            "at_items": [{
+                "at_contact": message.mention,
+                "at_type": 1,
+                "start_position": mention_start,
+                "end_position": mention_start + length("@them") - 1,
+            }],
+        });
+        Self::send(world, token, chat, content).await;
+    }
+
+    fn inline_code(&self) -> bool {
+        false
+    }
+
+    /// The text as [`Zoom::shown`] renders it; Zoom keeps code as plain text.
+    fn unformatted(&self, text: &str, message: &Formatted<'_>) -> Vec<String> {
+        [
+            format!("<b>{}</b>", message.bold),
+            message.code.to_owned(),
+            format!("<a href=\"{}\">{}</a>", message.link.0, message.link.1),
+        ]
+        .into_iter()
+        .filter(|part| !text.contains(part.as_str()))
+        .collect()
+    }
+
+    async fn messages(&self, world: &World, token: &str, chat: &str) -> Vec<Seen> {
+        let ids = Self::ids_by_email(world).await;
+        let id_of = |email: &Value| {
+            let email = email.as_str().unwrap_or_default();
+            ids.get(email).cloned().unwrap_or_else(|| email.to_owned())
+        };
+        let mut seen: Vec<Seen> = Self::listed(world, token, chat)
+            .await
+            .iter()
+            .map(|m| Seen {
+                id: m["id"].as_str().unwrap_or_default().to_owned(),
+                from: id_of(&m["sender"]),
+                text: Self::shown(m),
+                mentions: m["at_items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|item| item["at_type"] == 1)
+                    .map(|item| id_of(&item["at_contact"]))
+                    .collect(),
+                reactions: m["reactions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|reaction| {
+                        let emoji = Self::emoji(reaction["emoji"].as_str().unwrap_or_default());
+                        reaction["senders"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(move |sender| {
+                                Some((sender["user_id"].as_str()?.to_owned(), emoji.clone()))
+                            })
+                    })
+                    .collect(),
+            })
+            .collect();
+        seen.reverse();
+        seen
+    }
+
+    async fn edit(&self, world: &World, token: &str, chat: &str, message: &str, text: &str) {
+        let (field, target) = Self::place(chat);
+        world
+            .zoom(
+                reqwest::Method::PUT,
+                &format!("/chat/users/me/messages/{message}"),
+                token,
+                &[],
+                Some(json!({ "message": text, field: target })),
+            )
+            .await;
+    }
+
+    async fn delete(&self, world: &World, token: &str, chat: &str, message: &str) {
+        let (field, target) = Self::place(chat);
+        world
+            .zoom(
+                reqwest::Method::DELETE,
+                &format!("/chat/users/me/messages/{message}"),
+                token,
+                &[(field, target)],
+                None,
+            )
+            .await;
+    }
+
+    async fn react(
+        &self,
+        world: &World,
+        token: &str,
+        chat: &str,
+        message: &str,
+        emoji: &str,
+        present: bool,
+    ) {
+        let (field, target) = Self::place(chat);
+        let action = if present { "add" } else { "remove" };
+        world
+            .zoom(
+                reqwest::Method::PATCH,
+                &format!("/chat/users/me/messages/{message}/emoji_reactions"),
+                token,
+                &[],
+                Some(json!({ "action": action, "emoji": emoji, field: target })),
+            )
+            .await;
     }
 }

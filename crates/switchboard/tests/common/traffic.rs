@@ -39,9 +39,12 @@ impl World {
     /// sides (200 exactly for one pair), so a few may be missing.
     ///
     /// Waits for the people to have their representations synced: the demo's auto-sync makes
-    /// them.
+    /// them, and where a platform represents only people with an account there, people on
+    /// both platforms are linked.
     pub async fn conversations_over_pairs(&self, total: usize) -> Vec<PairConversation> {
         let platforms = self.connected_platforms().await;
+        let account_only = self.account_only_platforms().await;
+        let needs_linking = |other: &String| account_only.contains(other);
         let pairs: Vec<(String, String)> = ordered_pairs(&platforms)
             .into_iter()
             .filter(|(first, second)| first < second)
@@ -49,11 +52,21 @@ impl World {
         let mut conversations = Vec::new();
         for (pair, (first, second)) in pairs.iter().enumerate() {
             let share = total / pairs.len() + usize::from(pair < total % pairs.len());
-            let (on_first, on_second) = sides(share);
+            let (mut on_first, mut on_second) = sides(share);
+            // People on two platforms are fewer than people on one: the side whose people are
+            // linked on an account-only platform is the smaller.
+            if needs_linking(second) && !needs_linking(first) {
+                (on_first, on_second) = (on_second, on_first);
+            }
             let mut cast = Vec::new();
             for (home, other, count) in [(first, second, on_first), (second, first, on_second)] {
                 let mut people = Vec::new();
-                for person in self.synced_people(home, other, count).await {
+                let represented = if needs_linking(other) {
+                    self.linked_people(home, other, count).await
+                } else {
+                    self.synced_people(home, other, count).await
+                };
+                for person in represented {
                     people.push(Cast {
                         token: self.token(home, &person.email).await,
                         id: person.id,

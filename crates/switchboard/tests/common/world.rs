@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::RunningDemo;
+use super::browser::{Browser, any_sync_link};
+use super::native::native;
 
 /// The simulated Microsoft tenant and the hub's app there, as docs/simulator-microsoft.md lists
 /// them.
@@ -20,8 +22,8 @@ pub const TOKEN: &str = "relay-test-token-0123456789";
 pub struct World {
     _process: Option<RunningDemo>,
     api: String,
-    sim: String,
-    http: reqwest::Client,
+    pub sim: String,
+    pub http: reqwest::Client,
 }
 
 impl World {
@@ -257,6 +259,130 @@ impl World {
         }
     }
 
+    /// The platforms that cannot represent a person without an account of their own there
+    /// (their module declares it `unsupported`): scenarios reach them with people whose own
+    /// account there is linked.
+    pub async fn account_only_platforms(&self) -> Vec<String> {
+        self.api(reqwest::Method::GET, "/platforms", None).await["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|module| module["rules"]["without_account"]["kind"] == "unsupported")
+            .map(|module| module["platform"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// A person on `home` and `other` alone whose own account on `other` is linked (see
+    /// [`World::linked_people`]).
+    pub async fn linked_person(&self, home: &str, other: &str) -> Person {
+        self.linked_people(home, other, 1).await.remove(0)
+    }
+
+    /// `count` people on `home` and `other` alone whose own accounts on `other` are linked:
+    /// synced, with `home` their primary platform. For each one missing, the admin chooses
+    /// `home` for the next such person and syncs them on `other`; the hub prompts them on
+    /// `home`, and they follow the prompt's link and authorise the hub on `other`'s consent page.
+    pub async fn linked_people(&self, home: &str, other: &str, count: usize) -> Vec<Person> {
+        let mut both = [home, other];
+        both.sort_unstable();
+        let candidates: Vec<Value> = self
+            .people()
+            .await
+            .into_iter()
+            .filter(|p| {
+                let mut on: Vec<&str> = p["platforms"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                on.sort_unstable();
+                on == both
+            })
+            .collect();
+        let (linked, unchosen): (Vec<&Value>, Vec<&Value>) = candidates
+            .iter()
+            .filter(|p| p["primary"] == home || p["primary"].is_null())
+            .partition(|p| p["primary"] == home);
+        let mut people: Vec<&Value> = linked.into_iter().take(count).collect();
+        let missing = count - people.len();
+        assert!(
+            unchosen.len() >= missing,
+            "fewer than {count} people on {home} and {other} alone to link"
+        );
+        for person in unchosen.into_iter().take(missing) {
+            self.link(person, home, other).await;
+            people.push(person);
+        }
+        let mut found = Vec::new();
+        for person in people {
+            let id = person["id"].as_str().unwrap().to_owned();
+            found.push(Person {
+                representation: self.representation_on(&id, other).await,
+                email: person["email"].as_str().unwrap().to_owned(),
+                id,
+            });
+        }
+        found
+    }
+
+    /// The first person on `home` alone, and their representation on `other` as the API shows
+    /// it (`null` when it lists none).
+    pub async fn unrepresented_person(&self, home: &str, other: &str) -> (String, Value) {
+        let person = self
+            .people()
+            .await
+            .into_iter()
+            .find(|p| p["platforms"] == json!([home]))
+            .unwrap_or_else(|| panic!("nobody is on {home} alone"));
+        let id = person["id"].as_str().unwrap().to_owned();
+        let representation = self.representation(&id, other).await;
+        (id, representation)
+    }
+
+    /// See [`World::linked_person`].
+    async fn link(&self, person: &Value, home: &str, other: &str) {
+        let id = person["id"].as_str().unwrap();
+        let email = person["email"].as_str().unwrap();
+        self.api(
+            reqwest::Method::PUT,
+            &format!("/people/{id}/primary"),
+            Some(json!({ "platform": home })),
+        )
+        .await;
+        let synced = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/people/{id}/sync/{other}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (&synced["status"], &synced["prompted_on"]),
+            (&json!("pending"), &json!(home)),
+            "{synced}"
+        );
+        let home_client = native(home);
+        let token = self.token(home, email).await;
+        let link = eventually(
+            &format!("the prompt reaching {email} on {home}"),
+            async || {
+                home_client
+                    .hub_said(self, &token)
+                    .await
+                    .iter()
+                    .rev()
+                    .find_map(|text| any_sync_link(text))
+            },
+        )
+        .await;
+        let (field, decision) = native(other).consent();
+        let (status, page) = Browser::default()
+            .sync_through_as(&link, home, (field, email), decision)
+            .await;
+        assert_eq!(status, 200, "{page}");
+    }
+
     /// A person's own account on a platform.
     pub async fn account(&self, person: &Person, platform: &str) -> String {
         let detail = self
@@ -420,6 +546,31 @@ impl World {
         body
     }
 
+    /// Calls the simulated Zoom's REST API (`/zoom/v2`) with a person's token, `query` encoded
+    /// as Zoom's clients encode it; a `204` answers `null`.
+    pub async fn zoom(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}/zoom/v2{path}", self.sim))
+            .query(query)
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
     /// Who a Google token acts as, from Google's token information endpoint.
     pub async fn google_token_info(&self, token: &str) -> Value {
         let response = self
@@ -564,7 +715,7 @@ impl World {
     /// with new app configuration tokens from its owner's page, Teams by consenting and
     /// signing in the service user again. Waits until the hub says it is connected.
     pub async fn reconnect(&self, platform: &str) {
-        let browser = super::browser::Browser::default();
+        let browser = Browser::default();
         let (request, identity, decision) = match platform {
             "slack" => {
                 let (owner, tokens) =
