@@ -204,6 +204,11 @@ impl GoogleChatPlatform {
                 account,
                 credentials,
             } => self.user_token(connection, account, credentials).await,
+            // Domain-wide delegation reaches every account of the domain.
+            Actor::Delegated { account } => {
+                self.user_token(connection, account, &Credentials::default())
+                    .await
+            }
         }
     }
 
@@ -515,7 +520,7 @@ impl ChatPlatform for GoogleChatPlatform {
             .iter()
             .filter_map(|actor| match actor {
                 Actor::Representation { account, .. } => Some(account.clone()),
-                Actor::Hub => None,
+                Actor::Hub | Actor::Delegated { .. } => None,
             })
             .collect();
         events::maintain_subscriptions(self, connection, &watched, current, now).await

@@ -188,7 +188,7 @@ pub(crate) fn client_message_id(idempotency_key: &str) -> String {
 fn actor_account(actor: &Actor) -> Option<&ExternalUserId> {
     match actor {
         Actor::Hub => None,
-        Actor::Representation { account, .. } => Some(account),
+        Actor::Representation { account, .. } | Actor::Delegated { account } => Some(account),
     }
 }
 
@@ -219,7 +219,7 @@ pub(crate) async fn open_chat(
             platform.client.get(&token, &url).await?
         }
         (Actor::Hub, _) => return Err(PlatformError::Unsupported("group chats as the Chat app")),
-        (Actor::Representation { .. }, others) => {
+        (Actor::Representation { .. } | Actor::Delegated { .. }, others) => {
             let space_type = if others.len() == 1 {
                 "DIRECT_MESSAGE"
             } else {

@@ -109,6 +109,9 @@ impl SlackPlatform {
         match actor {
             Actor::Hub => connection.credentials.get(credential::BOT_TOKEN),
             Actor::Representation { credentials, .. } => credentials.get(credential::BOT_TOKEN),
+            Actor::Delegated { .. } => Err(PlatformError::Unsupported(
+                "acting for any account: a Slack workspace grants the hub its bots only",
+            )),
         }
     }
 
@@ -196,7 +199,9 @@ pub(crate) async fn open_chat(
             .get(credential::BOT_USER_ID)
             .ok()
             .map(|id| id.expose_secret().to_owned()),
-        Actor::Representation { account, .. } => Some(account.as_str().to_owned()),
+        Actor::Representation { account, .. } | Actor::Delegated { account } => {
+            Some(account.as_str().to_owned())
+        }
     };
     // Slack adds the caller itself; it must not be listed.
     let mut users: Vec<&str> = Vec::new();
@@ -293,7 +298,9 @@ pub(crate) async fn find_posted(
             .get(credential::BOT_USER_ID)?
             .expose_secret()
             .to_owned(),
-        Actor::Representation { account, .. } => account.as_str().to_owned(),
+        Actor::Representation { account, .. } | Actor::Delegated { account } => {
+            account.as_str().to_owned()
+        }
     };
     let millis = since.unix_millis().max(0);
     let oldest = format!("{}.{:03}000", millis / 1000, millis % 1000);

@@ -168,6 +168,9 @@ impl TeamsPlatform {
                 credentials.get(ACCESS_TOKEN)?.expose_secret(),
                 account.as_str().to_owned(),
             )),
+            Actor::Delegated { .. } => Err(PlatformError::Unsupported(
+                "acting for any account: the hub reads Teams chats with its own app",
+            )),
         }
     }
 

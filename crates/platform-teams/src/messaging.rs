@@ -370,7 +370,7 @@ pub(crate) async fn chat_members(
 ) -> Result<Vec<ExternalUserId>, PlatformError> {
     let reader = match actor {
         Actor::Hub => None,
-        representation @ Actor::Representation { .. } => Some(representation),
+        other => Some(other),
     };
     let token = teams.token_for(connection, reader).await?;
     let url = teams

@@ -316,7 +316,7 @@ pub(crate) async fn maintain_subscriptions(
                 account,
                 credentials,
             } => Some((account, credentials)),
-            Actor::Hub => None,
+            Actor::Hub | Actor::Delegated { .. } => None,
         })
         .collect();
     for (account, credentials) in &watched {

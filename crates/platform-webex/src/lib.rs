@@ -148,6 +148,9 @@ impl WebexPlatform {
                     .remember(connection, account.as_str(), credentials);
                 Ok((token, account.as_str().to_owned()))
             }
+            Actor::Delegated { .. } => Err(PlatformError::Unsupported(
+                "acting for any account: a Webex connection holds no grant over the organisation",
+            )),
         }
     }
 

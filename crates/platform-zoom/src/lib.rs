@@ -133,6 +133,34 @@ impl ZoomPlatform {
                 secret(credentials, credential::ACCESS_TOKEN)?,
                 account.as_str(),
             )),
+            Actor::Delegated { .. } => Err(PlatformError::Unsupported(
+                "writing for any account: the hub writes on Zoom as people's own authorised accounts",
+            )),
+        }
+    }
+
+    /// How `reader` reads: its token, the `{userId}` of the paths it reads (`me` for a
+    /// person's own token; the account itself for the server-to-server app, which may read
+    /// for any user of the account), and the user id it reads as.
+    pub(crate) fn reading<'a>(
+        &self,
+        connection: &'a ConnectionContext,
+        reader: &'a Actor,
+    ) -> Result<Reader<'a>, PlatformError> {
+        match reader {
+            Actor::Delegated { account } => Ok(Reader {
+                token: self.account_token(connection)?,
+                path_user: account.as_str(),
+                me: account.as_str(),
+            }),
+            actor => {
+                let (token, me) = self.acting(actor)?;
+                Ok(Reader {
+                    token,
+                    path_user: "me",
+                    me,
+                })
+            }
         }
     }
 
@@ -147,6 +175,13 @@ impl ZoomPlatform {
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
+}
+
+/// How a reader reads (see [`ZoomPlatform::reading`]).
+pub(crate) struct Reader<'a> {
+    pub token: &'a str,
+    pub path_user: &'a str,
+    pub me: &'a str,
 }
 
 /// A named secret's text.
@@ -392,11 +427,11 @@ impl ChatPlatform for ZoomPlatform {
 
     async fn chat_members(
         &self,
-        _connection: &ConnectionContext,
+        connection: &ConnectionContext,
         actor: &Actor,
         chat: &ExternalChatId,
     ) -> Result<Vec<ExternalUserId>, PlatformError> {
-        messaging::chat_members(self, actor, chat).await
+        messaging::chat_members(self, connection, actor, chat).await
     }
 
     async fn messages_since(

@@ -151,6 +151,7 @@ fn zoom_time(millis: i64) -> String {
 async fn listed(
     platform: &ZoomPlatform,
     token: &str,
+    path_user: &str,
     (field, target): &(&'static str, String),
     from_millis: i64,
 ) -> Result<Vec<Message>, PlatformError> {
@@ -168,7 +169,10 @@ async fn listed(
         if let Some(page_token) = next.as_deref() {
             query.push(("next_page_token", page_token));
         }
-        let url = platform.client.url("chat/users/me/messages", &query)?;
+        let url = platform.client.url(
+            &format!("chat/users/{}/messages", segment(path_user)?),
+            &query,
+        )?;
         let page: MessageList = platform.client.get(token, &url).await?;
         messages.extend(page.messages);
         next = page
@@ -197,7 +201,7 @@ pub(crate) async fn find_posted(
     let me = platform.me(token).await?;
     let address = me.email.unwrap_or_default();
     let text = markup::render(&message.body).message;
-    Ok(listed(platform, token, &target, since.unix_millis())
+    Ok(listed(platform, token, "me", &target, since.unix_millis())
         .await?
         .into_iter()
         .filter(|posted| {
@@ -277,6 +281,7 @@ pub(crate) async fn set_reaction(
 
 pub(crate) async fn chat_members(
     platform: &ZoomPlatform,
+    connection: &ConnectionContext,
     actor: &Actor,
     chat: &ExternalChatId,
 ) -> Result<Vec<ExternalUserId>, PlatformError> {
@@ -292,8 +297,12 @@ pub(crate) async fn chat_members(
         }
         Chat::Channel(channel) => channel,
     };
-    let (token, _) = platform.acting(actor)?;
-    let path = format!("chat/channels/{}/members", segment(&channel)?);
+    let reader = platform.reading(connection, actor)?;
+    let path = format!(
+        "chat/users/{}/channels/{}/members",
+        segment(reader.path_user)?,
+        segment(&channel)?
+    );
     let mut members = Vec::new();
     let mut next: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -302,7 +311,7 @@ pub(crate) async fn chat_members(
             query.push(("next_page_token", page_token));
         }
         let url = platform.client.url(&path, &query)?;
-        let page: MemberList = platform.client.get(token, &url).await?;
+        let page: MemberList = platform.client.get(reader.token, &url).await?;
         members.extend(
             page.members
                 .into_iter()
@@ -328,17 +337,24 @@ pub(crate) async fn messages_since(
     chat: &ExternalChatId,
     after_micros: i64,
 ) -> Result<Vec<InboundEvent>, PlatformError> {
-    let (token, target) = reach(platform, reader, chat)?;
+    let reading = platform.reading(connection, reader)?;
+    let target = Chat::parse(chat)?.target(reading.me)?;
     let kind = Chat::parse(chat)?.kind();
-    let messages: Vec<Message> = listed(platform, token, &target, after_micros.div_euclid(1000))
-        .await?
-        .into_iter()
-        .filter(|message| {
-            message
-                .timestamp
-                .is_some_and(|millis| millis.saturating_mul(1000) > after_micros)
-        })
-        .collect();
+    let messages: Vec<Message> = listed(
+        platform,
+        reading.token,
+        reading.path_user,
+        &target,
+        after_micros.div_euclid(1000),
+    )
+    .await?
+    .into_iter()
+    .filter(|message| {
+        message
+            .timestamp
+            .is_some_and(|millis| millis.saturating_mul(1000) > after_micros)
+    })
+    .collect();
     let mut addresses: Vec<String> = Vec::new();
     for message in &messages {
         addresses.extend(message.sender.iter().cloned());

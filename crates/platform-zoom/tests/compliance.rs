@@ -11,7 +11,7 @@
 //! module's own [`ZoomSettings`]: this is where the two independent readings are held to one
 //! table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -23,7 +23,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use switchboard_core::{Clock, ExternalChatId, ExternalUserId, Timestamp};
 use switchboard_platform::{
-    ChatPlatform, ConnectionContext, Credentials, InboundKind, WebhookRequest,
+    Actor, ChatPlatform, ConnectionContext, Credentials, InboundKind, PlatformError, WebhookRequest,
 };
 use switchboard_platform_compliance::{
     Connected, Driver, NativeUser, SeenMessage, Tampered, UserKind, compliance_tests,
@@ -75,6 +75,77 @@ async fn a_mention_in_a_direct_message_is_read_as_one() {
     assert_eq!(body.to_plain_text(), text);
     let mentioned: Vec<&ExternalUserId> = body.mentions().map(|m| &m.user).collect();
     assert_eq!(mentioned, vec![&representation.account]);
+}
+
+/// A group chat a person at home on Zoom starts has nobody the hub acts as in it: the hub
+/// cannot read it as itself (a chatbot), and reads its members and messages as the writer
+/// through the server-to-server app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_the_hub_has_not_seen_is_read_for_its_writer() {
+    let h = Connected::<ZoomDriver>::start().await;
+    let representation = h.represent("Oto Elsewhere").await;
+    let everyone = h.driver.directory().await;
+    let represented = everyone
+        .iter()
+        .find(|user| user.id == representation.account)
+        .expect("the representation is a user of the account");
+    let (writer, other) = {
+        let mut others = everyone
+            .iter()
+            .filter(|user| user.id != representation.account && user.email.is_some());
+        (others.next().unwrap(), others.next().unwrap())
+    };
+    let channel = h
+        .driver
+        .call(
+            login(writer),
+            reqwest::Method::POST,
+            &h.driver.api("chat/users/me/channels"),
+            Some(json!({
+                "name": "Started on Zoom",
+                "type": 4,
+                "members": [{"email": login(other)}, {"email": login(represented)}],
+            })),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let chat = ExternalChatId::new(format!("channel:{channel}"));
+    let text = "Hello from a new channel";
+    h.driver.post_as(writer, &chat, text).await;
+
+    let platform = h.platform();
+    let as_hub = platform
+        .chat_members(&h.connection, &Actor::Hub, &chat)
+        .await;
+    assert!(
+        matches!(as_hub, Err(PlatformError::Unsupported(_))),
+        "{as_hub:?}"
+    );
+    let (reader, read) =
+        switchboard_platform::members_of_new_chat(platform, &h.connection, &chat, &writer.id)
+            .await
+            .unwrap();
+    assert!(matches!(&reader, Actor::Delegated { account } if *account == writer.id));
+    let read: HashSet<ExternalUserId> = read.into_iter().collect();
+    let expected: HashSet<ExternalUserId> = [&writer.id, &other.id, &representation.account]
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(read, expected);
+    let history = platform
+        .messages_since(&h.connection, &reader, &chat, 0)
+        .await
+        .unwrap();
+    assert!(
+        history.iter().any(|event| matches!(
+            &event.kind,
+            InboundKind::MessagePosted { body, sender, .. }
+                if *sender == writer.id && body.to_plain_text() == text
+        )),
+        "{history:?}"
+    );
 }
 
 /// The hub's clock, as the hub gives it to the module; the simulator runs in this process, on

@@ -334,3 +334,25 @@ pub trait ChatPlatform: Send + Sync {
         Ok(())
     }
 }
+
+/// Who the hub reads a chat it has not seen as, and the chat's members: itself, or, where the
+/// module cannot act as the hub in a chat (Zoom's hub is a chatbot, which is in no one's
+/// chats), the message's writer, through the organisation-wide grant the connection holds
+/// ([`Actor::Delegated`]).
+pub async fn members_of_new_chat(
+    module: &dyn ChatPlatform,
+    connection: &ConnectionContext,
+    chat: &ExternalChatId,
+    writer: &ExternalUserId,
+) -> Result<(Actor, Vec<ExternalUserId>), PlatformError> {
+    match module.chat_members(connection, &Actor::Hub, chat).await {
+        Err(PlatformError::Unsupported(_)) => {
+            let reader = Actor::Delegated {
+                account: writer.clone(),
+            };
+            let members = module.chat_members(connection, &reader, chat).await?;
+            Ok((reader, members))
+        }
+        read => read.map(|members| (Actor::Hub, members)),
+    }
+}

@@ -62,6 +62,11 @@ pub enum Actor {
         account: ExternalUserId,
         credentials: Credentials,
     },
+    /// Any account of the connection, acted as through a grant over the whole organisation
+    /// that the connection holds (Zoom's server-to-server app): how the hub reads a chat it
+    /// cannot read as itself. A module without such a grant answers
+    /// [`PlatformError::Unsupported`](crate::PlatformError::Unsupported).
+    Delegated { account: ExternalUserId },
 }
 
 /// A team (Teams team, Webex team) whose members an admin may import.

@@ -306,12 +306,7 @@ async fn a_group_chat_across_every_connected_platform_reaches_everyone_once() {
         "the scenario links people on one account-only platform, not on {account_only:?}"
     );
     let mut members: Vec<(String, Person)> = Vec::new();
-    // The group starts on another platform than the first: a new group chat started on an
-    // account-only platform is not relayed yet (see docs/platforms/zoom.md).
-    let homes = platforms
-        .iter()
-        .filter(|p| *p != first)
-        .chain(std::iter::once(first));
+    let homes = std::iter::once(first).chain(platforms.iter().filter(|p| *p != first));
     for home in homes {
         let people = match account_only.iter().find(|only| *only != home) {
             Some(only) => {

@@ -910,15 +910,28 @@ async fn chat_members(
         },
         None => None,
     };
-    let reader = reader.unwrap_or(Actor::Hub);
     // A direct message to a representation is between its writer and that representation.
     if let (ChatKind::Direct, Some(recipient)) = (posted.chat_kind, &posted.recipient) {
-        return Ok((reader, vec![posted.sender.clone(), recipient.clone()]));
+        return Ok((
+            reader.unwrap_or(Actor::Hub),
+            vec![posted.sender.clone(), recipient.clone()],
+        ));
     }
-    let members = module
-        .chat_members(context, &reader, &posted.origin.chat)
-        .await?;
-    Ok((reader, members))
+    match reader {
+        Some(reader) => {
+            let members = module
+                .chat_members(context, &reader, &posted.origin.chat)
+                .await?;
+            Ok((reader, members))
+        }
+        None => Ok(switchboard_platform::members_of_new_chat(
+            module,
+            context,
+            &posted.origin.chat,
+            &posted.sender,
+        )
+        .await?),
+    }
 }
 
 /// Makes a chat the hub had not seen a portal of its conversation, when a representation is
