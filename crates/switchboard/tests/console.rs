@@ -1260,3 +1260,70 @@ async fn a_reset_and_a_removal_warn_of_what_the_platform_cannot_delete() {
         "{name}'s row menu warns too: {page}"
     );
 }
+
+/// A platform that represents only people with an account there (its module declares the rest
+/// `unsupported`) shows everyone else as not represented, with the reason, and offers no sync.
+#[tokio::test]
+async fn a_platform_that_cannot_represent_someone_says_so_and_offers_no_sync() {
+    let demo = RunningDemo::start(20, TOKEN, &[]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+    let modules = api(&hub, "/platforms").await["platforms"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let account_only: Vec<String> = modules
+        .iter()
+        .filter(|module| module["rules"]["without_account"]["kind"] == "unsupported")
+        .map(|module| module["platform"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !account_only.is_empty(),
+        "a module represents only account holders"
+    );
+    let only = &account_only[0];
+    let only_name = modules
+        .iter()
+        .find(|module| module["platform"] == only.as_str())
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let people = api(&hub, "/people?limit=1000").await["people"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let elsewhere = people
+        .iter()
+        .find(|p| {
+            let on = p["platforms"].as_array().unwrap();
+            on.len() == 1 && on[0] != only.as_str()
+        })
+        .expect("someone on one other platform alone");
+    let id = elsewhere["id"].as_str().unwrap();
+    let email = elsewhere["email"].as_str().unwrap();
+    let reason = format!(
+        "{only_name} can represent only people with a {only_name} account, and this person has none"
+    );
+
+    let (status, _, page) = owner
+        .get(&format!("/console/people?q={}", email.replace('@', "%40")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("{only_name}: not represented: {reason}")),
+        "{page}"
+    );
+    assert!(
+        !page.contains(&format!("/console/people/{id}/sync/{only}")),
+        "{page}"
+    );
+
+    let (status, _, page) = owner.get(&format!("/console/people/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("Not represented on {only_name}: {reason}.")),
+        "{page}"
+    );
+    assert!(!page.contains(&format!("/sync/{only}")), "{page}");
+}

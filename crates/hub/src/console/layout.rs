@@ -214,7 +214,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// The four sync statuses as the seeds draw them.
+/// The four sync statuses as the seeds draw them, and a platform that cannot represent someone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icon {
     /// Circular arrow: not created.
@@ -225,6 +225,8 @@ pub enum Icon {
     Synced,
     /// Red triangle: failed.
     Failed,
+    /// Grey circle with a bar: the platform cannot represent the person at all.
+    NotRepresented,
 }
 
 pub fn icon(icon: Icon) -> Markup {
@@ -244,6 +246,10 @@ pub fn icon(icon: Icon) -> Markup {
         Icon::Failed => (
             "icon failed",
             "M12 2 1 21h22L12 2zm-1 7h2v6h-2V9zm0 8h2v2h-2v-2z",
+        ),
+        Icon::NotRepresented => (
+            "icon not-represented",
+            "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2a8 8 0 1 1 0 16 8 8 0 0 1 0-16zM7 11v2h10v-2H7z",
         ),
     };
     html! {

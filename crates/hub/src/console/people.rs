@@ -189,6 +189,35 @@ fn kinds_cell<'r>(
     }
 }
 
+/// Whether `platform` cannot represent a person on `on` at all: they have no account there,
+/// and its module represents nobody without one (Zoom, by the seeds' rule).
+pub(super) fn cannot_represent(
+    platforms: &PlatformRegistry,
+    platform: Platform,
+    on: &[Platform],
+) -> bool {
+    !on.contains(&platform)
+        && platforms.get(platform).is_some_and(|module| {
+            module.rules().representation(false) == RepresentationKind::Unsupported
+        })
+}
+
+/// A secondary platform that cannot represent the person: nothing to sync, so no link and no
+/// live status, and the reason.
+fn not_represented_cell(platform: Platform) -> Markup {
+    let name = platform.display_name();
+    let description = format!(
+        "{name}: not represented: {name} can represent only people with a {name} account, and this person has none"
+    );
+    html! {
+        span.rep {
+            span.status title=(description) role="img" aria-label=(description) {
+                (icon(Icon::NotRepresented)) span.platform aria-hidden="true" { (name) }
+            }
+        }
+    }
+}
+
 /// What a status cell says under its icon, after the admin's sync.
 enum Said<'a> {
     /// Why the hub refused the sync.
@@ -273,6 +302,7 @@ fn status_legend() -> Markup {
                 li { (icon(Icon::Pending)) " Pending: waiting for the person or a workspace admin, or being synced (queued for the platform's pace)." }
                 li { (icon(Icon::Synced)) " Synced: messages reach the person there." }
                 li { (icon(Icon::Failed)) " Failed: point at it for why; press it to try again." }
+                li { (icon(Icon::NotRepresented)) " Not represented: the platform can represent only people with an account there, and the person has none." }
             }
         }
     }
@@ -462,7 +492,11 @@ fn row(
                     span.hint { "Connect another platform to sync" }
                 }
                 @for platform in &secondaries {
-                    (status_cell(platforms, session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
+                    @if cannot_represent(platforms, *platform, &summary.platforms) {
+                        (not_represented_cell(*platform))
+                    } @else {
+                        (status_cell(platforms, session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
+                    }
                 }
             }
             (kinds_cell(platforms, id, summary.representations.iter()))

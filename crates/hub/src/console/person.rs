@@ -8,10 +8,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use maud::html;
-use switchboard_core::{ChosenBy, PersonId, Platform, SyncStatus};
+use switchboard_core::{AccountKind, ChosenBy, PersonId, Platform, SyncStatus};
 
 use super::connections::when;
-use super::layout::{self, Nav};
+use super::layout::{self, Icon, Nav, icon};
 use super::people::{action_links, confirm_dialog, kept_on_removal, status_label};
 use super::{ConsoleError, Session};
 use crate::AppState;
@@ -59,16 +59,31 @@ async fn show(
     // Where a sync can be started from here, each after its confirmation: the connected
     // platforms other than the primary where nothing works or waits yet.
     let mut syncable: Vec<Platform> = Vec::new();
-    if let Some(primary) = person.primary
-        && session.can_change()
-    {
+    // The connected platforms that cannot represent the person at all, said as such.
+    let mut unrepresentable: Vec<Platform> = Vec::new();
+    let on: Vec<Platform> = accounts
+        .iter()
+        .filter(|account| account.active && account.kind == AccountKind::Human)
+        .map(|account| account.platform)
+        .collect();
+    if let Some(primary) = person.primary {
         for connection in state.store.connections().await? {
             let platform = connection.platform;
+            if platform == primary.platform
+                || syncable.contains(&platform)
+                || unrepresentable.contains(&platform)
+            {
+                continue;
+            }
+            if super::people::cannot_represent(&state.platforms, platform, &on) {
+                unrepresentable.push(platform);
+                continue;
+            }
             let settled = representations.iter().any(|(r, _, _)| {
                 r.platform == platform
                     && matches!(r.status, SyncStatus::Pending | SyncStatus::Synced)
             });
-            if platform != primary.platform && !settled && !syncable.contains(&platform) {
+            if !settled && session.can_change() {
                 syncable.push(platform);
             }
         }
@@ -120,6 +135,13 @@ async fn show(
         }
         @if representations.is_empty() {
             p.hint { "Not represented anywhere yet. Sync them from Sync users." }
+        }
+        @for platform in &unrepresentable {
+            p.hint {
+                (icon(Icon::NotRepresented)) " Not represented on " (platform.display_name()) ": "
+                (platform.display_name()) " can represent only people with a " (platform.display_name())
+                " account, and this person has none."
+            }
         }
         @for (representation, history, prompts) in &representations {
             section.card aria-labelledby={"rep-" (representation.platform.as_str())} {
