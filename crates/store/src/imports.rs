@@ -405,6 +405,25 @@ impl Store {
         changed
     }
 
+    /// Marks every import still recorded as running failed: called when the hub starts, holding
+    /// the instance lock, so none of them can still be running, and an import the hub was
+    /// stopped in the middle of would otherwise refuse every later import of its connection.
+    /// Answers how many there were.
+    pub async fn fail_interrupted_imports(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let failed = sqlx::query(
+            "UPDATE import_runs SET status = 'failed', error = $1, finished_at = $2 \
+             WHERE status = 'running'",
+        )
+        .bind("interrupted: the hub stopped before the import finished; import again")
+        .bind(self.now().unix_millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(failed)
+    }
+
     pub async fn import_run(&self, id: &str) -> Result<Option<ImportRun>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM import_runs WHERE id = $1"

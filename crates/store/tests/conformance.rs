@@ -1231,6 +1231,34 @@ store_test!(
     }
 );
 
+store_test!(
+    an_import_the_hub_stopped_in_is_failed_when_it_starts_again,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let interrupted = store.start_import(slack.id).await.unwrap();
+        let finished = store
+            .start_import(teams_connection(&store).await.id)
+            .await
+            .unwrap();
+        store.finish_import(&finished, Ok(())).await.unwrap();
+        assert_eq!(store.fail_interrupted_imports().await.unwrap(), 1);
+        let run = store.import_run(&interrupted.id).await.unwrap().unwrap();
+        assert_eq!(run.status, switchboard_store::ImportStatus::Failed);
+        assert!(
+            run.error
+                .as_deref()
+                .is_some_and(|e| e.contains("interrupted")),
+            "{run:?}"
+        );
+        assert!(run.finished_at.is_some());
+        let done = store.import_run(&finished.id).await.unwrap().unwrap();
+        assert_eq!(done.status, switchboard_store::ImportStatus::Succeeded);
+        store.start_import(slack.id).await.unwrap();
+        assert_eq!(store.fail_interrupted_imports().await.unwrap(), 1);
+        assert_eq!(store.fail_interrupted_imports().await.unwrap(), 0);
+    }
+);
+
 store_test!(the_people_list_filters_searches_and_pages, |_db, store| {
     let slack = slack_connection(&store).await;
     let teams = teams_connection(&store).await;

@@ -6,8 +6,9 @@
 //! --sim-url`) run as processes of their own, the hub's memory read from `/proc`. This process
 //! only writes the messages and reads the hub's `/metrics`. It
 //!
-//! 1. waits for the demo's auto-sync to represent people at home on one platform on the others,
-//!    and opens about 1,000 conversations spread over every pair of connected platforms, half
+//! 1. waits for the demo's auto-sync to represent people at home on one platform on the others
+//!    (on a platform that represents only account holders, people on two platforms link their
+//!    own account through the prompt), and opens about 1,000 conversations spread over every pair of connected platforms, half
 //!    written on each side (the crash test's traffic, `tests/common/traffic.rs`), and relays
 //!    one message in each, so every portal exists;
 //! 2. **latency**: writes `RELAY_BENCH_LATENCY_RATE` (200) messages a second for
@@ -47,9 +48,12 @@ use common::world::{TOKEN, World};
 use common::{RunningDemo, RunningSim, free_port};
 
 const CONVERSATIONS: usize = 1_000;
-/// Enough people for the simulator to have, on each platform, the 25 at home there alone that
-/// a pair's side needs (40 for 200).
-const ORGANISATION: usize = 200;
+/// Enough people for each pair's two sides: with five platforms a pair carries 98
+/// conversations, 14 × 7, and the organisation's mix repeats every 36 people with two on each
+/// platform alone and one on each pair of platforms, so eight rounds give 16 at home on each
+/// platform alone and 8 on each pair (the side linked where a platform represents only account
+/// holders needs 7).
+const ORGANISATION: usize = 288;
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)

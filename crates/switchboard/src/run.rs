@@ -452,6 +452,14 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<(AppState, InstanceLock
     };
     let lock = InstanceLock::acquire(&database, &hub_description(setup.listen), LOCK_CHECK).await?;
     let store = open_store(setup.data_dir, setup.database_url, setup.secret_key).await?;
+    // Holding the lock, no other hub imports into this database.
+    let interrupted = store.fail_interrupted_imports().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            imports = interrupted,
+            "imports the hub stopped in the middle of are marked failed; import those connections again"
+        );
+    }
     let state = AppState {
         store,
         platforms,
