@@ -29,6 +29,8 @@ pub struct AppState {
     pub directory: crate::directory::Directory,
     /// Each connection's webhooks accepted and refused, part of its health.
     pub webhook_health: crate::webhooks::WebhookHealth,
+    /// Imports running, and the matches of accounts into people they ask for.
+    pub matching: crate::import::Matching,
 }
 
 /// The status that answers a use case's refusal, in the API and in the console alike.

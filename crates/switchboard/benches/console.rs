@@ -114,7 +114,8 @@ async fn run() {
             .await
             .expect("the import ends");
     }
-    switchboard_hub::import::rematch(&store)
+    switchboard_hub::import::Matching::default()
+        .match_now(&store)
         .await
         .expect("the match");
     // Representations in every status, so that status and type filters find some people.
@@ -179,6 +180,7 @@ async fn run() {
         console: Default::default(),
         directory: Default::default(),
         webhook_health: Default::default(),
+        matching: Default::default(),
     };
     let router = switchboard_hub::router(state);
     tokio::spawn(async move {

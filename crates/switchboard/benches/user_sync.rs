@@ -144,6 +144,7 @@ async fn run() {
         console: Default::default(),
         directory: Default::default(),
         webhook_health: Default::default(),
+        matching: Default::default(),
     };
     let router = switchboard_hub::router(state.clone());
     tokio::spawn(async move {

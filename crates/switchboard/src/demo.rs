@@ -158,7 +158,7 @@ impl Demo {
                 }
             }
         }
-        switchboard_hub::import::rematch(&state.store).await?;
+        state.matching.match_now(&state.store).await?;
         Ok(())
     }
     /// Turns auto-sync on and runs it in the background: people get what each platform's module

@@ -471,6 +471,7 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<(AppState, InstanceLock
         console: Default::default(),
         directory: Default::default(),
         webhook_health: Default::default(),
+        matching: Default::default(),
     };
     Ok((state, lock))
 }
