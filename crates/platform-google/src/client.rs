@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
-use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
+use switchboard_platform::{PlatformError, RetryPolicy, http, with_retries};
 
 use crate::settings::GoogleChatSettings;
 
@@ -123,8 +123,7 @@ impl Client {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(transport)?;
-            read_json(response).await
+            read_json(http::send(request, PLATFORM).await?)
         })
         .await
     }
@@ -157,22 +156,11 @@ impl Client {
         form: &[(&str, &str)],
     ) -> Result<TokenGrant, PlatformError> {
         with_retries(self.retry, || async {
-            let response = self
-                .http
-                .post(url)
-                .form(form)
-                .send()
-                .await
-                .map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if status.is_success() {
-                return serde_json::from_str(&text).map_err(|e| {
-                    PlatformError::Rejected(format!("unreadable token response: {e}"))
-                });
+            let answer = http::send(self.http.post(url).form(form), PLATFORM).await?;
+            if answer.status.is_success() {
+                return answer.json(PLATFORM);
             }
-            Err(classify_oauth(status, &headers, &text))
+            Err(classify_oauth(answer.status, &answer.headers, &answer.body))
         })
         .await
     }
@@ -187,35 +175,28 @@ impl Client {
     ) -> Result<T, PlatformError> {
         let url = self::url(url, query)?;
         with_retries(self.retry, || async {
-            let response = self.http.get(&url).send().await.map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if status.is_success() {
-                return serde_json::from_str(&text).map_err(|e| {
-                    PlatformError::Rejected(format!("unreadable Google response: {e}"))
-                });
+            let answer = http::send(self.http.get(&url), PLATFORM).await?;
+            if answer.status.is_success() {
+                return answer.json(PLATFORM);
             }
-            Err(classify_oauth(status, &headers, &text))
+            Err(classify_oauth(answer.status, &answer.headers, &answer.body))
         })
         .await
     }
 }
 
-async fn read_json<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, PlatformError> {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.map_err(transport)?;
-    if status.is_success() {
-        let text = if text.trim().is_empty() {
-            "null"
-        } else {
-            &text
-        };
-        return serde_json::from_str(text)
-            .map_err(|e| PlatformError::Rejected(format!("unreadable Google response: {e}")));
+/// The platform as errors name it.
+const PLATFORM: &str = "Google";
+
+fn read_json<T: DeserializeOwned>(answer: http::Answer) -> Result<T, PlatformError> {
+    if answer.status.is_success() {
+        return answer.json(PLATFORM);
     }
-    Err(classify_google(status, &headers, &text))
+    Err(classify_google(
+        answer.status,
+        &answer.headers,
+        &answer.body,
+    ))
 }
 
 fn url(base: &str, query: &[(&str, &str)]) -> Result<String, PlatformError> {
@@ -244,14 +225,6 @@ pub(crate) fn resource_name(name: &str) -> Result<&str, PlatformError> {
         Err(PlatformError::Rejected(format!(
             "not a Google resource name: {name:?}"
         )))
-    }
-}
-
-fn transport(error: reqwest::Error) -> PlatformError {
-    if error.is_timeout() {
-        PlatformError::Unavailable(format!("timed out: {error}"))
-    } else {
-        PlatformError::Unavailable(format!("cannot reach Google: {error}"))
     }
 }
 

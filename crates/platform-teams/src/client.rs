@@ -15,11 +15,14 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use switchboard_core::Timestamp;
-use switchboard_platform::{PlatformError, RetryPolicy, with_retries};
+use switchboard_platform::{PlatformError, RetryPolicy, http, with_retries};
 use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::time;
 use switchboard_platform::wire;
+
+/// The platform as errors name it.
+const PLATFORM: &str = "Microsoft";
 
 /// A successful answer of Entra's token endpoint.
 #[derive(Debug, Deserialize)]
@@ -150,21 +153,10 @@ impl Client {
         form.push(("client_secret", secret));
         form.extend_from_slice(grant);
         with_retries(self.retry, || async {
-            let response = self
-                .http
-                .post(&url)
-                .form(&form)
-                .send()
-                .await
-                .map_err(transport)?;
-            let status = response.status();
-            let issued = time::date_header(response.headers());
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if status.is_success() {
-                let mut grant: TokenGrant = serde_json::from_str(&text).map_err(|e| {
-                    PlatformError::Rejected(format!("unreadable token response: {e}"))
-                })?;
+            let answer = http::send(self.http.post(&url).form(&form), PLATFORM).await?;
+            let issued = time::date_header(&answer.headers);
+            if answer.status.is_success() {
+                let mut grant: TokenGrant = answer.json(PLATFORM)?;
                 grant.expires_at = match (issued, grant.expires_in) {
                     (Some(issued), Some(seconds)) => Some(Timestamp::from_unix_millis(
                         issued.unix_millis() + (seconds as i64) * 1000,
@@ -173,7 +165,7 @@ impl Client {
                 };
                 return Ok(grant);
             }
-            Err(classify_entra(status, &headers, &text))
+            Err(classify_entra(answer.status, &answer.headers, &answer.body))
         })
         .await
     }
@@ -206,21 +198,11 @@ impl Client {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = response.text().await.map_err(transport)?;
-            if status.is_success() {
-                let text = if text.trim().is_empty() {
-                    "null"
-                } else {
-                    &text
-                };
-                return serde_json::from_str(text).map_err(|e| {
-                    PlatformError::Rejected(format!("unreadable Graph response: {e}"))
-                });
+            let answer = http::send(request, PLATFORM).await?;
+            if answer.status.is_success() {
+                return answer.json(PLATFORM);
             }
-            Err(classify_graph(status, &headers, &text))
+            Err(classify_graph(answer.status, &answer.headers, &answer.body))
         })
         .await
     }
@@ -319,14 +301,6 @@ fn encode_segment(segment: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
-}
-
-fn transport(error: reqwest::Error) -> PlatformError {
-    if error.is_timeout() {
-        PlatformError::Unavailable(format!("timed out: {error}"))
-    } else {
-        PlatformError::Unavailable(format!("cannot reach Microsoft: {error}"))
-    }
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
