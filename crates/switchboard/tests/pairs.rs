@@ -37,19 +37,17 @@ fn rule_key(other: &str, account_only: &[String]) -> &'static str {
     }
 }
 
-/// A person at home on `home` represented on `other`: by what `other` makes for people without
-/// an account, or, where it makes nothing, by their own account there, linked.
+/// A person at home on `home` represented on `other` (see [`World::represented_people`]).
 async fn represented_person(
     world: &World,
     home: &str,
     other: &str,
     account_only: &[String],
 ) -> Person {
-    if account_only.iter().any(|p| p == other) {
-        world.linked_person(home, other).await
-    } else {
-        world.synced_person(home, other).await
-    }
+    world
+        .represented_people(home, other, 1, account_only)
+        .await
+        .remove(0)
 }
 
 /// The first message in `messages` from `from` that says `text`.

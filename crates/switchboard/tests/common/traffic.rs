@@ -61,12 +61,10 @@ impl World {
             let mut cast = Vec::new();
             for (home, other, count) in [(first, second, on_first), (second, first, on_second)] {
                 let mut people = Vec::new();
-                let represented = if needs_linking(other) {
-                    self.linked_people(home, other, count).await
-                } else {
-                    self.synced_people(home, other, count).await
-                };
-                for person in represented {
+                for person in self
+                    .represented_people(home, other, count, &account_only)
+                    .await
+                {
                     people.push(Cast {
                         token: self.token(home, &person.email).await,
                         id: person.id,

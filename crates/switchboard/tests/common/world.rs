@@ -272,6 +272,23 @@ impl World {
             .collect()
     }
 
+    /// `count` people at home on `home` represented on `other`: by what `other` makes for people
+    /// without an account, or, where `other` is one of `account_only` (see
+    /// [`World::account_only_platforms`]) and makes nothing, by their own account there, linked.
+    pub async fn represented_people(
+        &self,
+        home: &str,
+        other: &str,
+        count: usize,
+        account_only: &[String],
+    ) -> Vec<Person> {
+        if account_only.iter().any(|p| p == other) {
+            self.linked_people(home, other, count).await
+        } else {
+            self.synced_people(home, other, count).await
+        }
+    }
+
     /// A person on `home` and `other` alone whose own account on `other` is linked (see
     /// [`World::linked_people`]).
     pub async fn linked_person(&self, home: &str, other: &str) -> Person {
