@@ -9,7 +9,7 @@ pub mod native;
 pub mod traffic;
 pub mod world;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,24 +58,35 @@ pub struct RunningDemo {
 impl RunningDemo {
     /// Starts the demo with `people` and the API token `token`, with these environment variables
     /// set, and returns once it has set itself up and printed its token.
+    ///
+    /// A port chosen free can be taken before the demo binds it (by another test's demo, or as
+    /// the source port of a connection): the demo then starts again on other ports.
     pub fn start(people: usize, token: &str, environment: &[(&str, &str)]) -> Self {
-        let (hub, sim) = (free_port(), free_port());
-        let mut command = switchboard();
-        for (name, value) in environment {
-            command.env(name, value);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (hub, sim) = (free_port(), free_port());
+            let mut command = switchboard();
+            for (name, value) in environment {
+                command.env(name, value);
+            }
+            command.args([
+                "demo",
+                "--listen",
+                &format!("127.0.0.1:{hub}"),
+                "--sim-listen",
+                &format!("127.0.0.1:{sim}"),
+                "--people",
+                &people.to_string(),
+                "--api-token",
+                token,
+            ]);
+            match Self::try_run(command, hub, format!("http://127.0.0.1:{sim}"), token) {
+                Ok(demo) => return demo,
+                Err(said) if said.contains("cannot listen on") && attempts < 3 => continue,
+                Err(said) => panic!("the demo exited before it was ready:\n{said}"),
+            }
         }
-        command.args([
-            "demo",
-            "--listen",
-            &format!("127.0.0.1:{hub}"),
-            "--sim-listen",
-            &format!("127.0.0.1:{sim}"),
-            "--people",
-            &people.to_string(),
-            "--api-token",
-            token,
-        ]);
-        Self::run(command, hub, format!("http://127.0.0.1:{sim}"), token)
     }
 
     /// Starts the demo against a simulator that runs already, keeping its data in `data_dir`:
@@ -110,22 +121,35 @@ impl RunningDemo {
             token,
         ]);
         command.args(flags);
-        Self::run(command, hub, sim_url.to_owned(), token)
+        Self::try_run(command, hub, sim_url.to_owned(), token)
+            .unwrap_or_else(|said| panic!("the demo exited before it was ready:\n{said}"))
     }
 
-    fn run(mut command: Command, hub: u16, sim_url: String, token: &str) -> Self {
+    /// Runs the demo until it is ready; if it exits first, what it wrote to standard error.
+    fn try_run(
+        mut command: Command,
+        hub: u16,
+        sim_url: String,
+        token: &str,
+    ) -> Result<Self, String> {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(log_sink(&format!("hub-{hub}")))
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let errors = keep_errors(child.stderr.take().unwrap(), &format!("hub-{hub}"));
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let started = Instant::now();
         let mut line = String::new();
         loop {
             line.clear();
             let read = stdout.read_line(&mut line).unwrap();
-            assert!(read > 0, "the demo exited before it was ready");
+            if read == 0 {
+                let _ = child.wait();
+                // The thread that keeps standard error ends with the process.
+                let said = errors.join().unwrap_or_default();
+                return Err(said);
+            }
             if line.contains("API token:") {
                 assert!(line.contains(token), "{line}");
                 break;
@@ -153,13 +177,13 @@ impl RunningDemo {
                 line.clear();
             }
         });
-        Self {
+        Ok(Self {
             child,
             hub,
             sim_url,
             console,
             printed,
-        }
+        })
     }
 
     /// What the demo printed after its console line so far.
@@ -210,6 +234,33 @@ impl RunningDemo {
 
 /// Where a started process's log goes: nowhere, or with `SWITCHBOARD_TEST_LOGS=DIR` appended to
 /// `DIR/NAME.log` (a restarted hub continues its file), to read after a failure.
+/// Reads a process's standard error to its end in a thread, copying it to the test logs (see
+/// [`log_sink`]); the thread answers its last lines, for a process that exited too soon.
+fn keep_errors(stderr: std::process::ChildStderr, name: &str) -> std::thread::JoinHandle<String> {
+    const KEPT: usize = 40;
+    let mut log = std::env::var_os("SWITCHBOARD_TEST_LOGS").map(|dir| {
+        let path = std::path::Path::new(&dir).join(format!("{name}.log"));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()))
+    });
+    std::thread::spawn(move || {
+        let mut last: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(log) = log.as_mut() {
+                let _ = writeln!(log, "{line}");
+            }
+            if last.len() == KEPT {
+                last.pop_front();
+            }
+            last.push_back(line);
+        }
+        Vec::from(last).join("\n")
+    })
+}
+
 fn log_sink(name: &str) -> Stdio {
     let Some(dir) = std::env::var_os("SWITCHBOARD_TEST_LOGS") else {
         return Stdio::null();
