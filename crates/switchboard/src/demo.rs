@@ -164,8 +164,7 @@ impl Demo {
     /// Turns auto-sync on and runs it in the background: people get what each platform's module
     /// creates for those without an account there (guests, bots, at each platform's pace), and
     /// where the platform asks an admin to approve one, the demo's admin approves it through the
-    /// simulator's consent page as a browser would, for as long as the demo runs (a sync the
-    /// admin asks for later is approved too). People on several platforms are left for the
+    /// simulator's consent page as a browser would. People on several platforms are left for the
     /// admin to choose a primary.
     pub async fn sync_in_background(&self, state: &AppState) -> anyhow::Result<()> {
         let approvals = self.consents()?;
@@ -175,11 +174,10 @@ impl Demo {
         let state = state.clone();
         tokio::spawn(async move {
             // It is the hub's auto-sync, and is recorded (transitions, audit log) as such.
-            let mut syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
+            let syncing = tokio::spawn(switchboard_hub::sync::auto_sync(
                 state.clone(),
                 "auto-sync".to_owned(),
             ));
-            let mut reported = false;
             let mut walked = std::collections::HashSet::new();
             loop {
                 let finished = syncing.is_finished();
@@ -213,15 +211,15 @@ impl Demo {
                         }
                     }
                 }
-                if finished && !reported {
-                    reported = true;
-                    match (&mut syncing).await {
-                        Ok(Ok(started)) => tracing::info!(started, "the demo's auto-sync finished"),
-                        Ok(Err(error)) => tracing::error!(%error, "the demo's auto-sync failed"),
-                        Err(error) => tracing::error!(%error, "the demo's auto-sync stopped"),
-                    }
+                if finished && fresh.is_empty() {
+                    break;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            match syncing.await {
+                Ok(Ok(started)) => tracing::info!(started, "the demo's auto-sync finished"),
+                Ok(Err(error)) => tracing::error!(%error, "the demo's auto-sync failed"),
+                Err(error) => tracing::error!(%error, "the demo's auto-sync stopped"),
             }
         });
         Ok(())

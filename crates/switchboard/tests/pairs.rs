@@ -309,7 +309,8 @@ async fn a_group_chat_across_every_connected_platform_reaches_everyone_once() {
         let people = match account_only.iter().find(|only| *only != home) {
             Some(only) => {
                 let person = world.linked_person(home, only).await;
-                // Represented on the rest as people without an account there are, once asked.
+                // Represented on the rest as people without an account there are, once asked
+                // (and, where the platform wants it, approved).
                 for platform in platforms.iter().filter(|p| *p != home && *p != only) {
                     world
                         .api(
@@ -319,6 +320,7 @@ async fn a_group_chat_across_every_connected_platform_reaches_everyone_once() {
                         )
                         .await;
                 }
+                world.approve_pending().await;
                 vec![person]
             }
             None => {

@@ -343,6 +343,37 @@ impl World {
         found
     }
 
+    /// Approves, as each platform's owner or an admin of it, every representation waiting for an
+    /// admin's approval (`GET /consents`: a Slack bot's app). The demo's own admin approves
+    /// them too while its first auto-sync runs: a consent it took first is no longer pending.
+    pub async fn approve_pending(&self) {
+        let pending = self.api(reqwest::Method::GET, "/consents", None).await;
+        for consent in pending["consents"].as_array().unwrap() {
+            let platform = consent["platform"].as_str().unwrap();
+            let approver = self
+                .sim_users(platform)
+                .await
+                .into_iter()
+                .find(|u| {
+                    u["kind"]
+                        .as_str()
+                        .is_some_and(|kind| kind.contains("owner") || kind == "admin")
+                })
+                .unwrap_or_else(|| panic!("{platform} has no owner or admin"));
+            let (field, decision) = native(platform).consent();
+            let url = consent["url"].as_str().unwrap();
+            let (status, page) = Browser::default()
+                .walk(url, (field, approver["email"].as_str().unwrap()), decision)
+                .await;
+            let still_pending = self.api(reqwest::Method::GET, "/consents", None).await["consents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["url"] == url);
+            assert!(status == 200 || !still_pending, "{status}: {page}");
+        }
+    }
+
     /// The first person on `home` alone, and their representation on `other` as the API shows
     /// it (`null` when it lists none).
     pub async fn unrepresented_person(&self, home: &str, other: &str) -> (String, Value) {
