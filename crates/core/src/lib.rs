@@ -37,7 +37,7 @@ pub use representation::{
     Transition, UnknownName,
 };
 pub use rich_text::{Block, Inline, Mention, RichText};
-pub use routing::{Destinations, Participant, Unreached, destinations};
+pub use routing::{Destinations, Participant, SharedPortal, Unreached, answered, destinations};
 pub use rules::{
     Abilities, Authoriser, ImportScope, Noun, PlatformRules, PlatformWords, RepresentationRule,
 };

@@ -130,6 +130,11 @@ pub struct PlatformRules {
     pub with_account: RepresentationRule,
     /// The representation of a person who has no account on this platform.
     pub without_account: RepresentationRule,
+    /// How a person with no account here may still be reached where `without_account` cannot
+    /// represent them, when the admin allows it: not natively, through something of the hub's
+    /// that relays for many people under their names (Zoom's chatbot). `None` when the
+    /// platform offers nothing of the kind.
+    pub fallback: Option<RepresentationRule>,
     pub words: PlatformWords,
 }
 
@@ -148,6 +153,36 @@ impl PlatformRules {
         self.rule(has_account).kind
     }
 
+    /// The rule that applies to a person who has (or has not) an account here, when the admin
+    /// does (or does not) allow the platform's fallback for people it cannot represent.
+    pub const fn rule_allowing(&self, has_account: bool, fallback: bool) -> &RepresentationRule {
+        match (&self.fallback, fallback) {
+            (Some(rule), true)
+                if !has_account
+                    && matches!(self.without_account.kind, RepresentationKind::Unsupported) =>
+            {
+                rule
+            }
+            _ => self.rule(has_account),
+        }
+    }
+
+    /// The kind of representation a person gets (see [`PlatformRules::rule_allowing`]).
+    pub const fn representation_allowing(
+        &self,
+        has_account: bool,
+        fallback: bool,
+    ) -> RepresentationKind {
+        self.rule_allowing(has_account, fallback).kind
+    }
+
+    /// Whether representations of `kind` here are the fallback: not native.
+    pub fn is_fallback(&self, kind: RepresentationKind) -> bool {
+        self.fallback.is_some_and(|rule| rule.kind == kind)
+            && self.with_account.kind != kind
+            && self.without_account.kind != kind
+    }
+
     /// Whether a representation of `kind` here waits for its owner to authorise it through a
     /// prompt, rather than being synced at once.
     pub fn prompted(&self, kind: RepresentationKind) -> bool {
@@ -161,6 +196,7 @@ impl PlatformRules {
     pub fn rule_of(&self, kind: RepresentationKind) -> Option<&RepresentationRule> {
         [&self.with_account, &self.without_account]
             .into_iter()
+            .chain(&self.fallback)
             .find(|rule| rule.kind == kind)
     }
 
@@ -172,7 +208,8 @@ impl PlatformRules {
     }
 
     /// What the hub itself creates on this platform to represent people (guests, bots), in the
-    /// platform's words; `None` when it creates nothing there.
+    /// platform's words; `None` when it creates nothing there (a fallback creates nothing: it
+    /// is something of the hub's that relays for many).
     pub fn created_by_hub(&self) -> Option<Noun> {
         [&self.without_account, &self.with_account]
             .into_iter()
@@ -226,6 +263,7 @@ mod tests {
             } else {
                 rule(without, "helper", "helpers")
             },
+            fallback: None,
             words: PlatformWords {
                 connection: Noun {
                     one: "site",
@@ -260,6 +298,37 @@ mod tests {
         assert!(!declared.prompted(GuestAccount));
         declared.with_account.authorised_by = Authoriser::Admin;
         assert!(!declared.prompted(ExistingAccount));
+    }
+
+    #[test]
+    fn the_fallback_applies_only_when_allowed_to_people_nothing_else_represents() {
+        let mut declared = rules(ExistingAccount, Unsupported);
+        assert_eq!(declared.representation_allowing(false, true), Unsupported);
+        declared.fallback = Some(RepresentationRule {
+            kind: Bot,
+            called: Noun {
+                one: "relay",
+                many: "relays",
+            },
+            abilities: Abilities::NONE,
+            authorised_by: Authoriser::Admin,
+        });
+        assert_eq!(declared.representation_allowing(false, false), Unsupported);
+        assert_eq!(declared.representation_allowing(false, true), Bot);
+        assert_eq!(
+            declared.representation_allowing(true, true),
+            ExistingAccount
+        );
+        assert!(declared.is_fallback(Bot));
+        assert!(!declared.is_fallback(ExistingAccount));
+        assert_eq!(declared.called(Bot).one, "relay");
+        // A fallback makes nothing on the platform: it is the hub's own, relaying.
+        assert_eq!(declared.created_by_hub(), None);
+
+        let mut guests = rules(ExistingAccount, GuestAccount);
+        guests.fallback = declared.fallback;
+        assert_eq!(guests.representation_allowing(false, true), GuestAccount);
+        assert!(guests.is_fallback(Bot));
     }
 
     #[test]

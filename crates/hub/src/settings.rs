@@ -9,6 +9,7 @@ const AUTO_PROMPT: &str = "auto_prompt";
 const PROMPT_THROTTLE_HOURS: &str = "prompt_throttle_hours";
 const PROMPT_TEXT: &str = "prompt_text";
 const PROMPT_OWN_ACCOUNTS: &str = "prompt_own_accounts";
+const FALLBACK_REPRESENTATIONS: &str = "fallback_representations";
 
 /// What the hub says when it prompts someone, unless the admin wrote their own.
 pub const DEFAULT_PROMPT_TEXT: &str = "Colleagues on other chat platforms want to reach you \
@@ -32,6 +33,11 @@ pub struct SyncSettings {
     /// connection would let the hub act as it at once (see `Authoriser::Admin`): each person
     /// then agrees for themselves.
     pub prompt_own_accounts: bool,
+    /// Where a platform cannot represent a person (no account of theirs there) but offers a
+    /// fallback (`PlatformRules::fallback`: Zoom's chatbot), represent them by it: not
+    /// natively, their messages arriving in the hub's chat with each colleague, labelled
+    /// with their name. Off by default.
+    pub fallback_representations: bool,
     /// The e-mail addresses of the people who may not write through the hub, in order: what
     /// they write is not relayed (they are told so), nor are they synced or prompted
     /// automatically. What others write to them is still delivered.
@@ -46,6 +52,7 @@ impl Default for SyncSettings {
             prompt_throttle_hours: 24,
             prompt_text: DEFAULT_PROMPT_TEXT.to_owned(),
             prompt_own_accounts: false,
+            fallback_representations: false,
             restricted_users: Vec::new(),
         }
     }
@@ -60,6 +67,7 @@ impl SyncSettings {
             "prompt_throttle_hours": self.prompt_throttle_hours,
             "prompt_text": self.prompt_text,
             "prompt_own_accounts": self.prompt_own_accounts,
+            "fallback_representations": self.fallback_representations,
             "restricted_users": self.restricted_users,
         })
     }
@@ -81,6 +89,7 @@ impl SyncSettings {
                 .await?
                 .unwrap_or(defaults.prompt_text),
             prompt_own_accounts: prompt_own_accounts(store).await?,
+            fallback_representations: fallback_representations(store).await?,
             restricted_users: restricted_emails(store).await?,
         })
     }
@@ -101,6 +110,12 @@ impl SyncSettings {
         store
             .set_setting(PROMPT_OWN_ACCOUNTS, &self.prompt_own_accounts.to_string())
             .await?;
+        store
+            .set_setting(
+                FALLBACK_REPRESENTATIONS,
+                &self.fallback_representations.to_string(),
+            )
+            .await?;
         store.set_setting(PROMPT_TEXT, &self.prompt_text).await
     }
 }
@@ -110,6 +125,15 @@ impl SyncSettings {
 pub async fn prompt_own_accounts(store: &Store) -> Result<bool, StoreError> {
     Ok(store
         .setting(PROMPT_OWN_ACCOUNTS)
+        .await?
+        .is_some_and(|value| value == "true"))
+}
+
+/// Whether people a platform cannot represent are represented by its fallback (see
+/// [`SyncSettings::fallback_representations`]); read alone, as every sync asks it.
+pub async fn fallback_representations(store: &Store) -> Result<bool, StoreError> {
+    Ok(store
+        .setting(FALLBACK_REPRESENTATIONS)
         .await?
         .is_some_and(|value| value == "true"))
 }

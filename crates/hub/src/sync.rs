@@ -326,7 +326,8 @@ pub async fn plan(state: &AppState, id: PersonId, platform: Platform) -> Result<
     let module = module(state, platform)?;
     let accounts = state.store.accounts_of_person(id).await?;
     let rules = module.rules();
-    let ruled = rules.representation(own_account(&accounts, platform).is_some());
+    let fallback = crate::settings::fallback_representations(&state.store).await?;
+    let ruled = rules.representation_allowing(own_account(&accounts, platform).is_some(), fallback);
     let (kind, synced) = match state.store.representation(id, platform).await? {
         Some(recorded) if recorded.status != SyncStatus::NotCreated => {
             (recorded.kind, recorded.status == SyncStatus::Synced)
@@ -367,7 +368,10 @@ pub async fn sync(
     let connection = connection_for(state, platform, existing).await?;
     // The kind follows the rules as they apply now: a person reset since may have gained or
     // lost an account on the platform.
-    let kind = module.rules().representation(existing.is_some());
+    let fallback = crate::settings::fallback_representations(&state.store).await?;
+    let kind = module
+        .rules()
+        .representation_allowing(existing.is_some(), fallback);
     if kind == RepresentationKind::Unsupported {
         return Err(SyncError::Unsupported(platform.display_name()));
     }
@@ -452,6 +456,7 @@ pub async fn sync(
                     email: person.email.clone(),
                     avatar_url: None,
                     existing_account: existing.map(|a| a.external_id.clone()),
+                    primary_platform: Some(primary.platform.display_name().to_owned()),
                 },
                 actor: actor.to_owned(),
             };
@@ -823,7 +828,8 @@ pub async fn auto_prompt(
         None => {
             let accounts = state.store.accounts_of_person(id).await?;
             let existing = own_account(&accounts, platform).is_some();
-            prompted(state, &rules, rules.representation(existing)).await?
+            let kind = rules.representation_allowing(existing, settings.fallback_representations);
+            prompted(state, &rules, kind).await?
         }
     };
     if !waits_for_person {
@@ -1213,6 +1219,7 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
     // Restricted people are synced only when an admin asks for it.
     let restricted: HashSet<PersonId> =
         state.store.restricted_people().await?.into_iter().collect();
+    let fallback = crate::settings::fallback_representations(&state.store).await?;
     let mut query = PeopleQuery {
         limit: 1_000,
         ..Default::default()
@@ -1234,8 +1241,8 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
                 // Where the platform cannot represent the person at all, there is nothing to
                 // try; the console shows them as not represented, with the reason.
                 let has_account = summary.platforms.contains(platform);
-                let representable =
-                    rules.representation(has_account) != RepresentationKind::Unsupported;
+                let representable = rules.representation_allowing(has_account, fallback)
+                    != RepresentationKind::Unsupported;
                 if *platform != primary.platform && !represented && representable {
                     queues.entry(*platform).or_default().push(summary.person.id);
                 }
@@ -1310,6 +1317,46 @@ pub async fn reset_leavers(state: &AppState, actor: &str) -> Result<usize, Store
         tracing::info!(people = reset_count, "people who left were reset");
     }
     Ok(reset_count)
+}
+
+/// Resets every representation that is its platform's fallback (see
+/// [`SyncSettings::fallback_representations`]), as turning that setting off asks: nobody is
+/// reached through a fallback the admin no longer allows. Answers how many were reset; one
+/// that cannot be reset now (being synced at this moment) is logged and left.
+pub async fn reset_fallbacks(state: &AppState, actor: &str) -> Result<usize, StoreError> {
+    let mut count = 0;
+    for platform in state.platforms.platforms() {
+        let Some(rules) = state.platforms.get(platform).map(|module| module.rules()) else {
+            continue;
+        };
+        if rules.fallback.is_none() {
+            continue;
+        }
+        for status in [
+            SyncStatusCode::Synced,
+            SyncStatusCode::Pending,
+            SyncStatusCode::Failed,
+        ] {
+            for representation in state
+                .store
+                .representations_with_status(Some(platform), status)
+                .await?
+            {
+                if !rules.is_fallback(representation.kind) {
+                    continue;
+                }
+                match reset_on(state, representation.person_id, platform, actor).await {
+                    Ok(true) => count += 1,
+                    Ok(false) => {}
+                    Err(SyncError::Store(error)) => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(person = %representation.person_id, platform = platform.as_str(), %error, "a fallback representation could not be reset");
+                    }
+                }
+            }
+        }
+    }
+    Ok(count)
 }
 
 /// Runs auto-sync in the background when the admin turned it on (after imports), after

@@ -282,6 +282,7 @@ impl<D: Driver> Connected<D> {
             email: Email::parse(&format!("{address}@elsewhere.example")).unwrap(),
             avatar_url: None,
             existing_account: None,
+            primary_platform: None,
         };
         self.driver
             .platform()
@@ -731,6 +732,67 @@ pub async fn prompts_reach_the_person<D: Driver>() {
 
 /// Each representation the hub creates is created, acts, and is removed with its credentials;
 /// what was created for a consent that never came is removed too.
+/// A platform that declares a fallback (`PlatformRules::fallback`) provisions it for someone
+/// without an account at once, with nothing to approve (the admin allowed it), and acting as
+/// it writes to a member in a direct chat, edits and deletes as its abilities say, and is
+/// removed.
+pub async fn a_declared_fallback_writes_to_a_member<D: Driver>() {
+    let h = Connected::<D>::start().await;
+    let platform = h.driver.platform();
+    let Some(fallback) = platform.rules().fallback else {
+        return;
+    };
+    let request = ProvisionRequest {
+        display_name: "Fay Elsewhere".to_owned(),
+        email: Email::parse("fay.elsewhere@elsewhere.example").unwrap(),
+        avatar_url: None,
+        existing_account: None,
+        primary_platform: Some("Elsewhere".to_owned()),
+    };
+    let Provisioning::Ready {
+        account,
+        credentials,
+    } = platform
+        .provision_representation(&h.connection, &request)
+        .await
+        .expect("provisioning the fallback")
+    else {
+        panic!("a fallback is the admin's choice: nothing is left to approve");
+    };
+    let acting = Actor::Representation {
+        account: account.clone(),
+        credentials: credentials.clone(),
+    };
+    let member = h.members().await.remove(0);
+    let chat = h.direct_chat(&acting, &member.id).await;
+    let posted = platform
+        .post_message(
+            &h.connection,
+            &acting,
+            &chat,
+            &plain("Hello through the fallback"),
+        )
+        .await
+        .expect("the fallback writes to a member");
+    assert_eq!(posted.chat, chat);
+    if fallback.abilities.edit {
+        platform
+            .edit_message(&h.connection, &acting, &posted, &plain("Hello, edited"))
+            .await
+            .expect("the fallback edits what it wrote");
+    }
+    if fallback.abilities.delete {
+        platform
+            .delete_message(&h.connection, &acting, &posted)
+            .await
+            .expect("the fallback deletes what it wrote");
+    }
+    platform
+        .remove_representation(&h.connection, Some(&account), &credentials)
+        .await
+        .expect("removing the fallback");
+}
+
 pub async fn hub_created_representations_are_provisioned_and_removed<D: Driver>() {
     let h = Connected::<D>::start().await;
     let platform = h.driver.platform();
@@ -842,6 +904,7 @@ pub async fn existing_accounts_are_authorized_by_their_owner<D: Driver>() {
                 email: Email::parse(owner.login()).unwrap(),
                 avatar_url: None,
                 existing_account: Some(owner.id.clone()),
+                primary_platform: None,
             },
         )
         .await;
@@ -1543,6 +1606,7 @@ macro_rules! compliance_tests {
             joiners_are_found_and_leavers_are_not,
             prompts_reach_the_person,
             hub_created_representations_are_provisioned_and_removed,
+            a_declared_fallback_writes_to_a_member,
             existing_accounts_are_authorized_by_their_owner,
             direct_and_group_chats_open,
             messages_are_posted_edited_reacted_and_deleted,

@@ -289,6 +289,7 @@ const RULES: PlatformRules = {
             abilities: ABILITIES,
             authorised_by: Authoriser::Admin,
         },
+        fallback: None,
         words: PlatformWords {
             connection: Noun {
                 one: "workspace",

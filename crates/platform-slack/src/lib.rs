@@ -189,6 +189,7 @@ const RULES: PlatformRules = {
         import: ImportScope::AllUsers,
         with_account: BOT,
         without_account: BOT,
+        fallback: None,
         words: PlatformWords {
             connection: Noun {
                 one: "workspace",

@@ -701,6 +701,7 @@ async fn bot(world: &World, name: &str) -> (ExternalUserId, Credentials) {
         .unwrap(),
         avatar_url: None,
         existing_account: None,
+        primary_platform: None,
     };
     let Provisioning::AwaitingConsent { url, state, .. } = world
         .platform
@@ -967,6 +968,7 @@ async fn a_bot_is_an_app_the_admin_approves() {
         email: Email::parse("bob@elsewhere.example").unwrap(),
         avatar_url: None,
         existing_account: None,
+        primary_platform: None,
     };
     let Provisioning::AwaitingConsent {
         url,

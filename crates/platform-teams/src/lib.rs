@@ -161,6 +161,7 @@ const RULES: PlatformRules = {
             abilities: ABILITIES,
             authorised_by: Authoriser::Admin,
         },
+        fallback: None,
         words: PlatformWords {
             connection: Noun {
                 one: "tenant",

@@ -771,6 +771,7 @@ async fn guests_live_in_the_interop_tenant() {
                 email: Email::parse("sam.slack@elsewhere.example").unwrap(),
                 avatar_url: None,
                 existing_account: None,
+                primary_platform: None,
             },
         )
         .await
@@ -888,6 +889,7 @@ async fn tokens_expire_and_refresh_tokens_rotate() {
                 email: Email::parse("sam.slack@elsewhere.example").unwrap(),
                 avatar_url: None,
                 existing_account: None,
+                primary_platform: None,
             },
         )
         .await

@@ -205,6 +205,7 @@ const RULES: PlatformRules = {
             abilities: ABILITIES,
             authorised_by: Authoriser::Admin,
         },
+        fallback: None,
         words: PlatformWords {
             connection: Noun {
                 one: "organisation",

@@ -385,6 +385,7 @@ fn ann() -> ProvisionRequest {
         email: Email::parse("ann@acme.example").unwrap(),
         avatar_url: None,
         existing_account: None,
+        primary_platform: None,
     }
 }
 

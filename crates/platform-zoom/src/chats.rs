@@ -1,7 +1,10 @@
 //! How the module names a chat. Zoom has no id for a 1:1 chat: each side reaches it through the
 //! other participant (`to_contact`), so a direct chat is named by its two members, in order,
 //! and is the same chat from either side and in every event. A group chat is a channel, named
-//! by its id; a person's chat with the hub's chatbot by the person.
+//! by its id; a person's chat with the hub's chatbot by the person. The chatbot also relays
+//! for people without a Zoom account: each one's portal with a person is that person's chat
+//! with the chatbot, named by both, so that each conversation has a portal of its own while
+//! the person sees one chat.
 
 use switchboard_core::ExternalChatId;
 use switchboard_platform::{ChatKind, PlatformError};
@@ -18,6 +21,9 @@ pub(crate) enum Chat {
     Channel(String),
     /// A user's chat with the hub's chatbot.
     Bot(String),
+    /// A user's chat with the hub's chatbot, as the portal of one conversation with someone
+    /// the chatbot relays for (`via`, their relayed account).
+    Relayed { person: String, via: String },
 }
 
 impl Chat {
@@ -34,6 +40,7 @@ impl Chat {
             Chat::Direct(one, other) => format!("{DIRECT}{one}:{other}"),
             Chat::Channel(id) => format!("{CHANNEL}{id}"),
             Chat::Bot(user) => format!("{BOT}{user}"),
+            Chat::Relayed { person, via } => format!("{BOT}{person}/{via}"),
         })
     }
 
@@ -46,13 +53,20 @@ impl Chat {
         } else if let Some(id) = text.strip_prefix(CHANNEL) {
             Chat::Channel(id.to_owned())
         } else if let Some(user) = text.strip_prefix(BOT) {
-            Chat::Bot(user.to_owned())
+            match user.split_once('/') {
+                Some((person, via)) => Chat::Relayed {
+                    person: person.to_owned(),
+                    via: via.to_owned(),
+                },
+                None => Chat::Bot(user.to_owned()),
+            }
         } else {
             return Err(not_ours());
         };
         let ids_present = match &parsed {
             Chat::Direct(one, other) => !one.is_empty() && !other.is_empty(),
             Chat::Channel(id) | Chat::Bot(id) => !id.is_empty(),
+            Chat::Relayed { person, via } => !person.is_empty() && !via.is_empty(),
         };
         if ids_present {
             Ok(parsed)
@@ -64,7 +78,7 @@ impl Chat {
     pub fn kind(&self) -> ChatKind {
         match self {
             Chat::Channel(_) => ChatKind::Group,
-            Chat::Direct(..) | Chat::Bot(_) => ChatKind::Direct,
+            Chat::Direct(..) | Chat::Bot(_) | Chat::Relayed { .. } => ChatKind::Direct,
         }
     }
 
@@ -79,7 +93,7 @@ impl Chat {
                 self.id()
             ))),
             Chat::Channel(id) => Ok(("to_channel", id.clone())),
-            Chat::Bot(_) => Err(PlatformError::Unsupported(
+            Chat::Bot(_) | Chat::Relayed { .. } => Err(PlatformError::Unsupported(
                 "writing in a chat with the hub's chatbot as a person (only the chatbot writes there)",
             )),
         }
@@ -117,7 +131,19 @@ mod tests {
             bot.target("U1"),
             Err(PlatformError::Unsupported(_))
         ));
-        for bad in ["", "dm:U1", "dm::U2", "channel:", "room:x", "U1"] {
+        let relayed = Chat::Relayed {
+            person: "U1".to_owned(),
+            via: "chatbot-relay:ann@elsewhere.example".to_owned(),
+        };
+        assert_eq!(
+            relayed.id().as_str(),
+            "bot:U1/chatbot-relay:ann@elsewhere.example"
+        );
+        assert_eq!(Chat::parse(&relayed.id()).unwrap(), relayed);
+        assert_eq!(relayed.kind(), ChatKind::Direct);
+        for bad in [
+            "", "dm:U1", "dm::U2", "channel:", "room:x", "U1", "bot:/x", "bot:U1/",
+        ] {
             assert!(Chat::parse(&ExternalChatId::new(bad)).is_err(), "{bad}");
         }
     }

@@ -1,5 +1,6 @@
 //! The account's users (imported page by page, active then deactivated), looking one up by
-//! address, the chatbot's prompts, and why the hub provisions nothing on Zoom.
+//! address, the chatbot's prompts and the messages it relays, and why the hub provisions
+//! nothing on Zoom.
 //!
 //! - List users: <https://developers.zoom.us/docs/api/users/#tag/users/GET/users>
 //! - Get a user: <https://developers.zoom.us/docs/api/users/#tag/users/GET/users/{userId}>
@@ -9,14 +10,15 @@ use reqwest::Method;
 use serde_json::json;
 use switchboard_core::{Email, ExternalUserId};
 use switchboard_platform::{
-    ConnectionContext, ImportRequest, PlatformError, PlatformUser, Prompt, ProvisionRequest,
-    Provisioning, UserPage,
+    ConnectionContext, Credentials, ImportRequest, PlatformError, PlatformUser, Prompt,
+    ProvisionRequest, Provisioning, UserPage,
 };
+use switchboard_secrets::SecretString;
 
 use crate::client::segment;
-use crate::credential::CHATBOT_TOKEN;
+use crate::credential::{self, CHATBOT_TOKEN};
 use crate::wire::{BotSent, User, UserList};
-use crate::{ZoomPlatform, secret};
+use crate::{ZoomPlatform, relayed_account, secret};
 
 /// The two lists an import reads, one after the other: deactivated users are imported too,
 /// marked so, so that the hub sees who left.
@@ -152,24 +154,90 @@ pub(crate) async fn chatbot_message(
     })
 }
 
+/// Replaces the text of a message the chatbot sent to the user whose address is `jid`.
+///
+/// - Edit a chatbot message: <https://developers.zoom.us/docs/chat/send-edit-and-delete-messages>
+pub(crate) async fn edit_chatbot_message(
+    platform: &ZoomPlatform,
+    connection: &ConnectionContext,
+    jid: &str,
+    message: &str,
+    content: serde_json::Value,
+) -> Result<(), PlatformError> {
+    let body = json!({
+        "robot_jid": platform.robot_jid,
+        "account_id": platform.account_id,
+        "user_jid": jid,
+        "content": content,
+    });
+    let url = platform
+        .client
+        .url(&format!("im/chat/messages/{}", segment(message)?), &[])?;
+    platform
+        .client
+        .send(
+            secret(&connection.credentials, CHATBOT_TOKEN)?,
+            Method::PUT,
+            &url,
+            Some(&body),
+        )
+        .await
+}
+
+/// Deletes a message the chatbot sent to the user whose address is `jid`.
+pub(crate) async fn delete_chatbot_message(
+    platform: &ZoomPlatform,
+    connection: &ConnectionContext,
+    jid: &str,
+    message: &str,
+) -> Result<(), PlatformError> {
+    let url = platform.client.url(
+        &format!("im/chat/messages/{}", segment(message)?),
+        &[
+            ("robot_jid", platform.robot_jid.as_str()),
+            ("account_id", platform.account_id.as_str()),
+            ("user_jid", jid),
+        ],
+    )?;
+    platform
+        .client
+        .send(
+            secret(&connection.credentials, CHATBOT_TOKEN)?,
+            Method::DELETE,
+            &url,
+            None,
+        )
+        .await
+}
+
 /// The hub creates nothing on Zoom: a person with an account is represented by it once they
-/// authorise it (after a prompt), and a person without one cannot be represented at all.
+/// authorise it (after a prompt). The hub provisions someone without one only when the admin
+/// allows the fallback: the chatbot relays for them, under their name and primary platform,
+/// which needs nothing made on Zoom.
 pub(crate) fn provision_representation(
     request: &ProvisionRequest,
 ) -> Result<Provisioning, PlatformError> {
-    match &request.existing_account {
-        Some(account) => Err(PlatformError::Rejected(format!(
+    if let Some(account) = &request.existing_account {
+        return Err(PlatformError::Rejected(format!(
             "the hub acts as the Zoom account {account} only once its owner authorises it, through the prompt's link"
-        ))),
-        None => Err(PlatformError::Unsupported(
-            "representing someone without a Zoom account (Zoom has no way to post as someone without a Zoom account)",
-        )),
+        )));
     }
+    let label = match &request.primary_platform {
+        Some(primary) => format!("{} ({primary})", request.display_name),
+        None => request.display_name.clone(),
+    };
+    let mut credentials = Credentials::default();
+    credentials.insert(credential::RELAY_LABEL, SecretString::from(label));
+    Ok(Provisioning::Ready {
+        account: ExternalUserId::new(relayed_account(request.email.as_str())),
+        credentials,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_secrets::ExposeSecret;
 
     #[test]
     fn the_cursor_runs_through_active_then_deactivated_users() {
@@ -183,20 +251,33 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_provisioned_on_zoom() {
+    fn only_the_chatbot_relay_is_provisioned_and_it_makes_nothing_on_zoom() {
         let request = |existing: Option<&str>| ProvisionRequest {
             display_name: "Ada".to_owned(),
             email: Email::parse("ada@elsewhere.example").unwrap(),
             avatar_url: None,
             existing_account: existing.map(ExternalUserId::new),
+            primary_platform: None,
         };
         assert!(matches!(
             provision_representation(&request(Some("U1"))),
             Err(PlatformError::Rejected(_))
         ));
-        match provision_representation(&request(None)) {
-            Err(PlatformError::Unsupported(why)) => {
-                assert!(why.contains(crate::WITHOUT_ACCOUNT));
+        let mut from_slack = request(None);
+        from_slack.primary_platform = Some("Slack".to_owned());
+        match provision_representation(&from_slack) {
+            Ok(Provisioning::Ready {
+                account,
+                credentials,
+            }) => {
+                assert_eq!(account.as_str(), "chatbot-relay:ada@elsewhere.example");
+                assert_eq!(
+                    credentials
+                        .get(credential::RELAY_LABEL)
+                        .unwrap()
+                        .expose_secret(),
+                    "Ada (Slack)"
+                );
             }
             other => panic!("{other:?}"),
         }

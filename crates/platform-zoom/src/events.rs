@@ -6,8 +6,9 @@
 //!
 //! The subscription is made by the account's admin on the App Marketplace (no API makes it),
 //! so the module keeps none itself. What people write to the hub's chatbot (`bot_notification`)
-//! reaches the same URL, signed with the chatbot's secret token, and is acknowledged and
-//! passed over.
+//! reaches the same URL, signed with the chatbot's secret token: a message in the chat each
+//! person shares with the chatbot, which the hub relays to whoever the chatbot relays for
+//! there (see [`InboundKind::MessageToSharedChat`]).
 //!
 //! - Webhooks: <https://developers.zoom.us/docs/api/webhooks/>
 //! - Team Chat events: <https://developers.zoom.us/docs/api/team-chat/events/>
@@ -20,12 +21,13 @@ use switchboard_platform::{
 
 use crate::chats::Chat;
 use crate::client::segment;
-use crate::wire::{AtItem, Challenge, ChatObject, ChatPayload, Delivery, Message};
+use crate::wire::{AtItem, BotNotification, Challenge, ChatObject, ChatPayload, Delivery, Message};
 use crate::{ZoomPlatform, markup, webhook};
 
 const TIMESTAMP: &str = "x-zm-request-timestamp";
 const SIGNATURE: &str = "x-zm-signature";
 const URL_VALIDATION: &str = "endpoint.url_validation";
+const BOT_NOTIFICATION: &str = "bot_notification";
 /// How far a delivery's signed time may be from the hub's clock. Zoom names no window; five
 /// minutes is the usual one for signed webhooks, and a delivery replayed later is refused.
 const FRESHNESS_SECONDS: i64 = 300;
@@ -110,6 +112,47 @@ pub(crate) fn verify_webhook(
     Ok(WebhookVerdict::Events)
 }
 
+/// What a person wrote to the chatbot, from a delivery that is a `bot_notification`: its item
+/// id, and the event; `None` for any other delivery.
+fn written_to_chatbot(body: &[u8]) -> Result<Option<(String, InboundEvent)>, PlatformError> {
+    let delivery = delivery(body)?;
+    if delivery.event.as_deref() != Some(BOT_NOTIFICATION) {
+        return Ok(None);
+    }
+    let incomplete =
+        |what: &str| PlatformError::BadWebhook(format!("{BOT_NOTIFICATION} without its {what}"));
+    let note: BotNotification = delivery
+        .payload
+        .and_then(|payload| serde_json::from_value(payload).ok())
+        .ok_or_else(|| incomplete("payload"))?;
+    let user = note
+        .user_id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| incomplete("userId"))?;
+    let text = note.cmd.ok_or_else(|| incomplete("cmd"))?;
+    let id = match note.trigger_id.filter(|id| !id.is_empty()) {
+        Some(trigger) => trigger,
+        None => format!(
+            "{user}-{}",
+            note.timestamp.ok_or_else(|| incomplete("timestamp"))?
+        ),
+    };
+    let event = InboundEvent {
+        event_id: format!("{BOT_NOTIFICATION} {id}"),
+        platform: Platform::Zoom,
+        kind: InboundKind::MessageToSharedChat {
+            message: MessageRef {
+                chat: Chat::Bot(user.clone()).id(),
+                id,
+            },
+            sender: ExternalUserId::new(user),
+            sent_at_micros: note.timestamp.map(|millis| millis.saturating_mul(1000)),
+            body: markup::parse(&text, &[], &[], |_| None),
+        },
+    };
+    Ok(Some((event.event_id.clone(), event)))
+}
+
 /// A stored delivery, read again.
 struct Stored {
     event: String,
@@ -182,6 +225,16 @@ impl Stored {
 /// One item per Team Chat event, kept as Zoom sent it (its signature is in the headers, which
 /// are not kept); anything else (the chatbot's notifications) is no item.
 pub(crate) fn split_webhook(request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError> {
+    let payload = || {
+        String::from_utf8(request.body.clone())
+            .map_err(|_| PlatformError::BadWebhook("a delivery that is not UTF-8".to_owned()))
+    };
+    if let Some((event_id, _)) = written_to_chatbot(&request.body)? {
+        return Ok(vec![EventEnvelope {
+            event_id,
+            payload: payload()?,
+        }]);
+    }
     let Some(stored) = Stored::read(&request.body)? else {
         return Ok(Vec::new());
     };
@@ -196,9 +249,10 @@ pub(crate) fn split_webhook(request: &WebhookRequest) -> Result<Vec<EventEnvelop
         let at = delivery(&request.body)?.event_ts.unwrap_or_default();
         format!("{} {message} {at}", stored.event)
     };
-    let payload = String::from_utf8(request.body.clone())
-        .map_err(|_| PlatformError::BadWebhook("a delivery that is not UTF-8".to_owned()))?;
-    Ok(vec![EventEnvelope { event_id, payload }])
+    Ok(vec![EventEnvelope {
+        event_id,
+        payload: payload()?,
+    }])
 }
 
 pub(crate) fn announced_post(envelope: &EventEnvelope) -> Option<AnnouncedPost> {
@@ -289,6 +343,9 @@ pub(crate) async fn read_event(
     connection: &ConnectionContext,
     envelope: &EventEnvelope,
 ) -> Result<Option<InboundEvent>, PlatformError> {
+    if let Some((_, event)) = written_to_chatbot(envelope.payload.as_bytes())? {
+        return Ok(Some(event));
+    }
     let Some(stored) = Stored::read(envelope.payload.as_bytes())? else {
         return Ok(None);
     };
@@ -523,9 +580,47 @@ mod tests {
     }
 
     #[test]
+    fn what_a_person_writes_to_the_chatbot_is_a_message_in_their_shared_chat() {
+        let body = json!({"event": "bot_notification", "payload": {
+            "accountId": "A1", "channelName": "Switchboard", "cmd": "see you at 3",
+            "robotJid": "bot@xmpp.zoom.us", "timestamp": 1_700_000_000_123_i64,
+            "toJid": "u1@xmpp.zoom.us", "triggerId": "T1", "userId": "U1",
+            "userJid": "u1@xmpp.zoom.us", "userName": "Bo"}});
+        let envelopes = split_webhook(&request(body)).unwrap();
+        assert_eq!(envelopes.len(), 1);
+        assert_eq!(envelopes[0].event_id, "bot_notification T1");
+        assert_eq!(announced_post(&envelopes[0]), None);
+        let (_, event) = written_to_chatbot(envelopes[0].payload.as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.event_id, "bot_notification T1");
+        match event.kind {
+            InboundKind::MessageToSharedChat {
+                message,
+                sender,
+                sent_at_micros,
+                body,
+            } => {
+                assert_eq!(message.chat.as_str(), "bot:U1");
+                assert_eq!(message.id, "T1");
+                assert_eq!(sender.as_str(), "U1");
+                assert_eq!(sent_at_micros, Some(1_700_000_000_123_000));
+                assert_eq!(body.to_plain_text(), "see you at 3");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn other_events_are_no_items_and_incomplete_ones_are_refused() {
-        let (none, _) = read(json!({"event": "bot_notification", "payload": {"cmd": "hi"}}));
+        let (none, _) = read(json!({"event": "meeting.started", "payload": {}}));
         assert!(none.is_empty());
+        assert!(
+            split_webhook(&request(
+                json!({"event": "bot_notification", "payload": {"cmd": "hi"}})
+            ))
+            .is_err()
+        );
         assert!(
             split_webhook(&request(dm(
                 "team_chat.dm_message_posted",

@@ -47,6 +47,7 @@ use switchboard_platform::{
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
+use crate::chats::Chat;
 use crate::client::Client;
 
 pub use crate::connect::{CHATBOT_SCOPES, S2S_SCOPES, USER_SCOPES};
@@ -64,10 +65,32 @@ pub mod credential {
     /// Representation: its refresh token; Zoom issues a new one with every refresh and the
     /// one presented is spent.
     pub const REFRESH_TOKEN: &str = "refresh_token";
+    /// Representation, relayed by the chatbot: who its messages say they are from
+    /// ("Ann Lee (Slack)"), the head of each.
+    pub const RELAY_LABEL: &str = "relay_label";
 }
 
-/// Why a person without a Zoom account is not represented there, in the module's words.
-pub const WITHOUT_ACCOUNT: &str = "Zoom has no way to post as someone without a Zoom account";
+/// The prefix of the account id of someone the chatbot relays for (see [`relayed_account`]).
+const RELAYED_PREFIX: &str = "chatbot-relay:";
+
+/// The account id under which the hub keeps the chatbot's relaying for the person at `email`:
+/// not a Zoom user id, which never holds a colon.
+pub(crate) fn relayed_account(email: &str) -> String {
+    format!("{RELAYED_PREFIX}{email}")
+}
+
+/// The label the chatbot writes messages under when `actor` is someone it relays for.
+pub(crate) fn relay_label(actor: &Actor) -> Option<Result<&str, PlatformError>> {
+    match actor {
+        Actor::Representation {
+            account,
+            credentials,
+        } if account.as_str().starts_with(RELAYED_PREFIX) => {
+            Some(secret(credentials, credential::RELAY_LABEL))
+        }
+        _ => None,
+    }
+}
 
 /// An app's client id and secret.
 type AppCredentials = (String, SecretString);
@@ -125,6 +148,9 @@ impl ZoomPlatform {
         match actor {
             Actor::Hub => Err(PlatformError::Unsupported(
                 "acting as the hub in a chat: on Zoom the hub is a chatbot, which writes only in each person's chat with it",
+            )),
+            actor if relay_label(actor).is_some() => Err(PlatformError::Unsupported(
+                "acting as a Zoom user for someone the chatbot relays for: the chatbot writes for them, only in each person's chat with it",
             )),
             Actor::Representation {
                 account,
@@ -223,6 +249,25 @@ const RULES: PlatformRules = PlatformRules {
         abilities: Abilities::NONE,
         authorised_by: Authoriser::Admin,
     },
+    // Beyond the seeds' rule, when the admin allows it: the hub's chatbot writes to Zoom users
+    // for someone without a Zoom account, in each one's chat with it, under their name; what
+    // they answer there goes back. It can edit and delete what it wrote, nothing more.
+    fallback: Some(RepresentationRule {
+        kind: RepresentationKind::Bot,
+        called: Noun {
+            one: "chatbot relay (not native)",
+            many: "chatbot relays (not native)",
+        },
+        abilities: Abilities {
+            edit: true,
+            delete: true,
+            react: false,
+            thread: false,
+            mention: false,
+            file: false,
+        },
+        authorised_by: Authoriser::Admin,
+    }),
     words: PlatformWords {
         connection: Noun {
             one: "account",
@@ -327,17 +372,23 @@ impl ChatPlatform for ZoomPlatform {
         directory::provision_representation(request)
     }
 
-    /// The hub creates nothing on Zoom (people are represented by their own accounts only), so
-    /// there is never anything of its own to remove.
+    /// The hub creates nothing on Zoom: a chatbot relay is the hub's own chatbot writing
+    /// under a name, which ends when the hub forgets it.
     async fn remove_representation(
         &self,
         _connection: &ConnectionContext,
         _account: Option<&ExternalUserId>,
         _credentials: &Credentials,
     ) -> Result<(), PlatformError> {
-        Err(PlatformError::Unsupported(
-            "removing a representation the hub created: on Zoom it creates none",
-        ))
+        Ok(())
+    }
+
+    /// A chatbot relay's portal is shown in the person's one chat with the chatbot.
+    fn shared_chat(&self, portal: &ExternalChatId) -> Option<ExternalChatId> {
+        match Chat::parse(portal).ok()? {
+            Chat::Relayed { person, .. } => Some(Chat::Bot(person).id()),
+            _ => None,
+        }
     }
 
     async fn open_chat(
@@ -372,21 +423,21 @@ impl ChatPlatform for ZoomPlatform {
 
     async fn edit_message(
         &self,
-        _connection: &ConnectionContext,
+        connection: &ConnectionContext,
         actor: &Actor,
         message: &MessageRef,
         replacement: &OutboundMessage,
     ) -> Result<(), PlatformError> {
-        messaging::edit_message(self, actor, message, replacement).await
+        messaging::edit_message(self, connection, actor, message, replacement).await
     }
 
     async fn delete_message(
         &self,
-        _connection: &ConnectionContext,
+        connection: &ConnectionContext,
         actor: &Actor,
         message: &MessageRef,
     ) -> Result<(), PlatformError> {
-        messaging::delete_message(self, actor, message).await
+        messaging::delete_message(self, connection, actor, message).await
     }
 
     async fn set_reaction(
@@ -458,6 +509,7 @@ mod tests {
         assert_eq!(RULES.representation(false), RepresentationKind::Unsupported);
         assert!(RULES.prompted(RepresentationKind::ExistingAccount));
         assert_eq!(RULES.created_by_hub(), None);
+        assert!(RULES.is_fallback(RepresentationKind::Bot));
         assert_eq!(RULES.import.as_str(), "all_users");
         assert_eq!(RULES.words.connection.one, "account");
         assert_eq!(

@@ -2,7 +2,9 @@
 //! by their two members, reached with `to_contact`), group chats as channels of type 4 ("new
 //! chat"), posts with Zoom's formatting, thread replies (`reply_main_message_id`), edits,
 //! deletions, reactions, what an interrupted post left, and what was written while the hub was
-//! away. The hub itself writes only as its chatbot, in each person's chat with it.
+//! away. The hub itself writes only as its chatbot, in each person's chat with it, and so does
+//! the chatbot relay for someone without a Zoom account: under their name, in the chat of
+//! each person they write to, where it can edit and delete what it wrote and nothing more.
 //!
 //! - Chat messages: <https://developers.zoom.us/docs/api/team-chat/#tag/chat-messages>
 //! - Chat channels: <https://developers.zoom.us/docs/api/team-chat/#tag/chat-channels>
@@ -21,7 +23,7 @@ use switchboard_platform::{
 use crate::chats::Chat;
 use crate::client::segment;
 use crate::wire::{Created, MemberList, Message, MessageList};
-use crate::{ZoomPlatform, directory, events, markup};
+use crate::{ZoomPlatform, directory, events, markup, relay_label};
 
 /// How far back a read of a chat's messages pages at most.
 const MAX_PAGES: usize = 20;
@@ -47,6 +49,18 @@ pub(crate) async fn open_chat(
             [person] => Ok(Chat::Bot(person.as_str().to_owned()).id()),
             _ => Err(PlatformError::Unsupported(
                 "a group chat with the hub: Zoom's chatbot writes only in each person's chat with it",
+            )),
+        };
+    }
+    if let (Some(_), Actor::Representation { account, .. }) = (relay_label(actor), actor) {
+        return match members {
+            [person] => Ok(Chat::Relayed {
+                person: person.as_str().to_owned(),
+                via: account.as_str().to_owned(),
+            }
+            .id()),
+            _ => Err(PlatformError::Unsupported(
+                "a group chat for someone without a Zoom account: the chatbot relays for them only in each person's own chat with it",
             )),
         };
     }
@@ -111,11 +125,18 @@ pub(crate) async fn post_message(
     message: &OutboundMessage,
 ) -> Result<MessageRef, PlatformError> {
     if let (Actor::Hub, Chat::Bot(person)) = (actor, Chat::parse(chat)?) {
-        let jid = directory::user(platform, connection, &person)
-            .await?
-            .jid
-            .ok_or_else(|| PlatformError::Rejected(format!("Zoom gave no jid for {person}")))?;
+        let jid = jid_of(platform, connection, &person).await?;
         let content = json!({"body": [{"type": "message", "text": message.body.to_plain_text()}]});
+        let id = directory::chatbot_message(platform, connection, &jid, content).await?;
+        return Ok(MessageRef {
+            chat: chat.clone(),
+            id,
+        });
+    }
+    if let Some(label) = relay_label(actor) {
+        let person = relayed_chat(chat)?;
+        let jid = jid_of(platform, connection, &person).await?;
+        let content = relayed_content(label?, message);
         let id = directory::chatbot_message(platform, connection, &jid, content).await?;
         return Ok(MessageRef {
             chat: chat.clone(),
@@ -139,6 +160,37 @@ pub(crate) async fn post_message(
     Ok(MessageRef {
         chat: chat.clone(),
         id,
+    })
+}
+
+/// The Team Chat address (jid) of a user, which the Chatbot API addresses.
+async fn jid_of(
+    platform: &ZoomPlatform,
+    connection: &ConnectionContext,
+    person: &str,
+) -> Result<String, PlatformError> {
+    directory::user(platform, connection, person)
+        .await?
+        .jid
+        .ok_or_else(|| PlatformError::Rejected(format!("Zoom gave no jid for {person}")))
+}
+
+/// The person whose chat with the chatbot a relayed portal is.
+fn relayed_chat(chat: &ExternalChatId) -> Result<String, PlatformError> {
+    match Chat::parse(chat)? {
+        Chat::Relayed { person, .. } => Ok(person),
+        _ => Err(PlatformError::Rejected(format!(
+            "the chatbot relays only in a person's chat with it, not in {chat}"
+        ))),
+    }
+}
+
+/// A relayed message as a chatbot card: who it is from as its head, then its text. Plain
+/// text, mentions as names: a card's text cannot mention anyone.
+fn relayed_content(label: &str, message: &OutboundMessage) -> Value {
+    json!({
+        "head": {"text": label},
+        "body": [{"type": "message", "text": message.body.to_plain_text()}],
     })
 }
 
@@ -196,6 +248,11 @@ pub(crate) async fn find_posted(
     message: &OutboundMessage,
     since: Timestamp,
 ) -> Result<Vec<MessageRef>, PlatformError> {
+    // The Chatbot API lists no messages, so a relayed post whose answer was lost cannot be
+    // recognised: it is sent again, at least once rather than perhaps never.
+    if relay_label(actor).is_some() {
+        return Ok(Vec::new());
+    }
     let (token, target) = reach(platform, actor, chat)?;
     // Lists name senders by address.
     let me = platform.me(token).await?;
@@ -221,10 +278,17 @@ pub(crate) async fn find_posted(
 
 pub(crate) async fn edit_message(
     platform: &ZoomPlatform,
+    connection: &ConnectionContext,
     actor: &Actor,
     message: &MessageRef,
     replacement: &OutboundMessage,
 ) -> Result<(), PlatformError> {
+    if let Some(label) = relay_label(actor) {
+        let jid = jid_of(platform, connection, &relayed_chat(&message.chat)?).await?;
+        let content = relayed_content(label?, replacement);
+        return directory::edit_chatbot_message(platform, connection, &jid, &message.id, content)
+            .await;
+    }
     let (token, (field, target)) = reach(platform, actor, &message.chat)?;
     let mut body = markup::render(&replacement.body).fields();
     body.insert(field.to_owned(), target.into());
@@ -237,9 +301,14 @@ pub(crate) async fn edit_message(
 
 pub(crate) async fn delete_message(
     platform: &ZoomPlatform,
+    connection: &ConnectionContext,
     actor: &Actor,
     message: &MessageRef,
 ) -> Result<(), PlatformError> {
+    if relay_label(actor).is_some() {
+        let jid = jid_of(platform, connection, &relayed_chat(&message.chat)?).await?;
+        return directory::delete_chatbot_message(platform, connection, &jid, &message.id).await;
+    }
     let (token, (field, target)) = reach(platform, actor, &message.chat)?;
     let mut url = reqwest::Url::parse(&message_url(platform, &message.id, "")?)
         .map_err(|e| PlatformError::Rejected(format!("bad message URL: {e}")))?;
@@ -295,6 +364,9 @@ pub(crate) async fn chat_members(
                 ExternalUserId::new(platform.robot_jid.clone()),
             ]);
         }
+        Chat::Relayed { person, via } => {
+            return Ok(vec![ExternalUserId::new(person), ExternalUserId::new(via)]);
+        }
         Chat::Channel(channel) => channel,
     };
     let reader = platform.reading(connection, actor)?;
@@ -337,6 +409,11 @@ pub(crate) async fn messages_since(
     chat: &ExternalChatId,
     after_micros: i64,
 ) -> Result<Vec<InboundEvent>, PlatformError> {
+    if let Chat::Relayed { .. } = Chat::parse(chat)? {
+        // Nothing to read back: what a person writes to the chatbot reaches the hub only as
+        // a delivery (which Zoom retries), since the Chatbot API lists no messages.
+        return Ok(Vec::new());
+    }
     let reading = platform.reading(connection, reader)?;
     let target = Chat::parse(chat)?.target(reading.me)?;
     let kind = Chat::parse(chat)?.kind();

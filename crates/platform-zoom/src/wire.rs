@@ -278,3 +278,20 @@ mod tests {
         );
     }
 }
+
+/// What a person wrote to the chatbot (`bot_notification`'s payload).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BotNotification {
+    #[serde(default, deserialize_with = "lenient")]
+    pub user_id: Option<String>,
+    /// The text they wrote.
+    #[serde(default, deserialize_with = "lenient")]
+    pub cmd: Option<String>,
+    /// When, in milliseconds since the epoch.
+    #[serde(default, deserialize_with = "lenient")]
+    pub timestamp: Option<i64>,
+    /// Unique to the notification.
+    #[serde(default, deserialize_with = "lenient")]
+    pub trigger_id: Option<String>,
+}

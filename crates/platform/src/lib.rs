@@ -169,6 +169,15 @@ pub trait ChatPlatform: Send + Sync {
         &[]
     }
 
+    /// The platform's chat that `portal` is shown in when several portals share it, where the
+    /// platform gives the hub one chat for many conversations (a person's one chat with Zoom's
+    /// chatbot, through which everyone the platform cannot represent reaches them); `None`
+    /// (the default) when the portal is a chat of its own. What is written in a shared chat
+    /// arrives as [`InboundKind::MessageToSharedChat`](crate::InboundKind::MessageToSharedChat).
+    fn shared_chat(&self, _portal: &ExternalChatId) -> Option<ExternalChatId> {
+        None
+    }
+
     /// Opens (or finds) the direct message or group chat between `actor` and `members`.
     async fn open_chat(
         &self,

@@ -114,6 +114,9 @@ pub struct ProvisionRequest {
     pub avatar_url: Option<String>,
     /// The person's own account here, when they have one.
     pub existing_account: Option<ExternalUserId>,
+    /// The name of the person's primary platform, for a representation that says where they
+    /// write from (a fallback that relays for many people, labelled "Ann (Slack)").
+    pub primary_platform: Option<String>,
 }
 
 /// What removing a representation the hub created leaves on the platform.
@@ -331,6 +334,18 @@ pub enum InboundKind {
         /// What it says, read from the platform's markup; mentions name the platform's ids.
         body: RichText,
         thread: Option<MessageRef>,
+    },
+    /// A message written in a chat several portals share (see
+    /// [`crate::ChatPlatform::shared_chat`]), which does not say which of their conversations
+    /// it answers: the hub sends it to the portal whose other participant its text begins by
+    /// naming, else to the one last written in.
+    MessageToSharedChat {
+        /// The shared chat, and the message's id there.
+        message: MessageRef,
+        sender: ExternalUserId,
+        /// As in [`InboundKind::MessagePosted`].
+        sent_at_micros: Option<i64>,
+        body: RichText,
     },
     MessageEdited {
         message: MessageRef,

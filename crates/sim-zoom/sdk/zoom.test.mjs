@@ -242,7 +242,7 @@ test("Rivet's receiver validates the endpoint and accepts the signed events", as
   assert.equal(forged.status, 400);
 });
 
-test("the chatbot hears a user through Rivet's receiver and answers with say()", async () => {
+test("the chatbot hears a user through Rivet's receiver, answers with say(), edits and deletes", async () => {
   const port = await freePort();
   const bot = new ChatbotClient({
     clientId: BOT.id, clientSecret: BOT.secret,
@@ -270,6 +270,53 @@ test("the chatbot hears a user through Rivet's receiver and answers with say()",
   const { payload, reply } = await answered;
   assert.equal(payload.cmd, "ping");
   assert.equal(reply.statusCode, 201);
-  const page = await (await fetch(`${SIM}/zoom/chat?bot=1`, { headers: { cookie } })).text();
+  const chat = async () => (await fetch(`${SIM}/zoom/chat?bot=1`, { headers: { cookie } })).text();
+  const id = reply.data.message_id;
+  assert.ok(id);
+  assert.equal(reply.data.to_jid, payload.toJid);
+  let page = await chat();
   assert.match(page, /pong to /);
+  assert.ok(page.includes(`id="m${id}"`));
+  // Rivet's own Chatbot API methods edit the answer, then delete it.
+  const messages = bot.endpoints.messages;
+  const edited = await messages.editChatbotMessage({
+    path: { message_id: id },
+    body: {
+      robot_jid: payload.robotJid, account_id: payload.accountId, user_jid: payload.userJid,
+      content: { head: { text: "Pong" }, body: [{ type: "message", text: `edited for ${payload.userName}` }] },
+    },
+  });
+  assert.equal(edited.statusCode, 200);
+  assert.equal(edited.data.message_id, id);
+  assert.equal(edited.data.robot_jid, payload.robotJid);
+  assert.equal(edited.data.to_jid, payload.toJid);
+  assert.equal(edited.data.user_jid, payload.userJid);
+  assert.equal(edited.data.sent_time, reply.data.sent_time);
+  page = await chat();
+  assert.ok(page.includes(`id="m${id}"`));
+  assert.match(page, /Pong<br>edited for /);
+  assert.match(page, /· edited/);
+  assert.doesNotMatch(page, /pong to /);
+  const deleted = await messages.deleteChatbotMessage({
+    path: { message_id: id },
+    query: { robot_jid: payload.robotJid, account_id: payload.accountId, user_jid: payload.userJid },
+  });
+  assert.equal(deleted.statusCode, 200);
+  assert.equal(deleted.data.message_id, id);
+  assert.equal(deleted.data.robot_jid, payload.robotJid);
+  assert.equal(deleted.data.to_jid, payload.toJid);
+  assert.equal(deleted.data.user_jid, payload.userJid);
+  assert.ok(Date.parse(deleted.data.sent_time) >= Date.parse(reply.data.sent_time));
+  page = await chat();
+  assert.ok(!page.includes(`id="m${id}"`));
+  assert.doesNotMatch(page, /edited for /);
+  // What Alice wrote stays; the deleted answer is gone for Rivet too.
+  assert.match(page, />ping</);
+  await assert.rejects(
+    messages.deleteChatbotMessage({
+      path: { message_id: id },
+      query: { robot_jid: payload.robotJid, user_jid: payload.userJid },
+    }),
+    (error) => error.name === "ApiResponseError" && /404/.test(error.message),
+  );
 });

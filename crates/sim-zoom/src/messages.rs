@@ -529,7 +529,8 @@ fn messages_page<'m>(
     Ok((page, next))
 }
 
-fn not_found(id: &str) -> ZoomError {
+/// A message that does not exist, or that the caller cannot see.
+pub fn not_found(id: &str) -> ZoomError {
     ZoomError::not_found(format!("Message does not exist: {id}."))
 }
 

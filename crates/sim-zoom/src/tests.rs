@@ -1703,6 +1703,234 @@ async fn the_chatbot_writes_to_a_user_and_hears_what_they_write_back() {
     assert_eq!(event["payload"]["accountId"], ACCOUNT_ID);
 }
 
+/// The query of a chatbot message's deletion, as Rivet's `deleteChatbotMessage` sends it.
+fn bot_query(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+#[tokio::test]
+async fn the_chatbot_edits_and_deletes_its_own_messages_only() {
+    let h = start(false).await;
+    h.create_apps().await;
+    let (_, bot) = h
+        .token_grant(
+            (CHATBOT_CLIENT_ID, CHATBOT_CLIENT_SECRET),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    let bot = bot["access_token"].as_str().unwrap();
+    let alice = h.user(ALICE);
+    let sent = h
+        .expect(
+            StatusCode::CREATED,
+            "POST",
+            "im/chat/messages",
+            bot,
+            Some(json!({
+                "robot_jid": ROBOT_JID,
+                "to_jid": alice.jid,
+                "account_id": ACCOUNT_ID,
+                "user_jid": alice.jid,
+                "content": {"head": {"text": "Switchboard"}, "body": [{"type": "message", "text": "Bob wrote <hi>"}]},
+            })),
+        )
+        .await;
+    let id = sent["message_id"].as_str().unwrap().to_owned();
+    let path = format!("im/chat/messages/{id}");
+
+    // The edit replaces the card and answers the message's ids and its sending time.
+    let edit = json!({
+        "robot_jid": ROBOT_JID,
+        "account_id": ACCOUNT_ID,
+        "user_jid": alice.jid,
+        "content": {"head": {"text": "Switchboard"}, "body": [{"type": "message", "text": "Bob wrote <hello>"}]},
+    });
+    let edited = h
+        .expect(StatusCode::OK, "PUT", &path, bot, Some(edit.clone()))
+        .await;
+    assert_eq!(edited["message_id"], id);
+    assert_eq!(edited["robot_jid"], ROBOT_JID);
+    assert_eq!(edited["to_jid"], alice.jid);
+    assert_eq!(edited["user_jid"], alice.jid);
+    assert_eq!(edited["sent_time"], sent["sent_time"]);
+    {
+        let state = h.sim.lock();
+        let message = state
+            .message(&crate::state::Place::Bot(alice.id.clone()), &id)
+            .unwrap();
+        assert_eq!(message.text, "Switchboard\nBob wrote <hello>");
+        assert_eq!(message.bot_content.as_ref(), Some(&edit["content"]));
+        assert!(message.updated.is_some());
+    }
+    let cookie = h.web_sign_in(ALICE).await;
+    let (_, page) = h.web_get(&cookie, "/zoom/chat?bot=1").await;
+    assert!(page.contains("Bob wrote &lt;hello&gt;"), "{page}");
+    assert!(!page.contains("Bob wrote &lt;hi&gt;"), "{page}");
+
+    // Edits refused: another chatbot, another account, no user_jid, an empty card, a user's
+    // token, a message that does not exist.
+    let refused = |change: &dyn Fn(&mut Value)| {
+        let mut body = edit.clone();
+        change(&mut body);
+        body
+    };
+    for body in [
+        refused(&|b| b["robot_jid"] = json!("v1other@xmpp.zoom.us")),
+        refused(&|b| b["account_id"] = json!("SomeOtherAccount000001")),
+        refused(&|b| {
+            b.as_object_mut().unwrap().remove("user_jid");
+        }),
+        refused(&|b| b["content"] = json!({"body": []})),
+    ] {
+        let answer = h
+            .expect(StatusCode::BAD_REQUEST, "PUT", &path, bot, Some(body))
+            .await;
+        assert_eq!(answer["code"], 300, "{answer}");
+    }
+    let answer = h
+        .expect(
+            StatusCode::BAD_REQUEST,
+            "PUT",
+            &path,
+            &h.token(ALICE),
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(answer["code"], 4711);
+    let answer = h
+        .expect(
+            StatusCode::NOT_FOUND,
+            "PUT",
+            "im/chat/messages/NO-SUCH-MESSAGE",
+            bot,
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(answer["code"], 404);
+
+    // A message Alice wrote to the chatbot is not the chatbot's; one between two users is
+    // beyond its sight.
+    assert_eq!(
+        h.web_post(
+            &cookie,
+            "/zoom/chat/send",
+            &[("bot", "1"), ("message", "thanks")]
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    let alices = h
+        .sim
+        .lock()
+        .messages(&crate::state::Place::Bot(alice.id.clone()))
+        .iter()
+        .find(|m| m.sender == alice.id)
+        .unwrap()
+        .id
+        .clone();
+    let answer = h
+        .expect(
+            StatusCode::FORBIDDEN,
+            "PUT",
+            &format!("im/chat/messages/{alices}"),
+            bot,
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(answer["code"], 403);
+    let direct = h
+        .expect(
+            StatusCode::CREATED,
+            "POST",
+            "chat/users/me/messages",
+            &h.token(ALICE),
+            Some(json!({"message": "hi Bob", "to_contact": h.email(BOB)})),
+        )
+        .await;
+    let direct = direct["id"].as_str().unwrap();
+    h.expect(
+        StatusCode::NOT_FOUND,
+        "PUT",
+        &format!("im/chat/messages/{direct}"),
+        bot,
+        Some(edit.clone()),
+    )
+    .await;
+
+    // Deletions refused, by query.
+    let query = |pairs: &[(&str, &str)]| format!("{path}?{}", bot_query(pairs));
+    for pairs in [
+        &[
+            ("robot_jid", "v1other@xmpp.zoom.us"),
+            ("account_id", ACCOUNT_ID),
+            ("user_jid", &alice.jid),
+        ][..],
+        &[
+            ("robot_jid", ROBOT_JID),
+            ("account_id", "SomeOtherAccount000001"),
+            ("user_jid", &alice.jid),
+        ][..],
+        &[("robot_jid", ROBOT_JID), ("account_id", ACCOUNT_ID)][..],
+        &[("account_id", ACCOUNT_ID), ("user_jid", &alice.jid)][..],
+    ] {
+        let answer = h
+            .expect(StatusCode::BAD_REQUEST, "DELETE", &query(pairs), bot, None)
+            .await;
+        assert_eq!(answer["code"], 300, "{answer}");
+    }
+    let good = [
+        ("robot_jid", ROBOT_JID),
+        ("account_id", ACCOUNT_ID),
+        ("user_jid", alice.jid.as_str()),
+    ];
+    let answer = h
+        .expect(
+            StatusCode::FORBIDDEN,
+            "DELETE",
+            &format!("im/chat/messages/{alices}?{}", bot_query(&good)),
+            bot,
+            None,
+        )
+        .await;
+    assert_eq!(answer["code"], 403);
+    let answer = h
+        .expect(
+            StatusCode::BAD_REQUEST,
+            "DELETE",
+            &query(&good),
+            &h.token(ALICE),
+            None,
+        )
+        .await;
+    assert_eq!(answer["code"], 4711);
+
+    // The deletion answers the ids; the message leaves Alice's chat, and is gone for good.
+    let deleted = h
+        .expect(StatusCode::OK, "DELETE", &query(&good), bot, None)
+        .await;
+    assert_eq!(deleted["message_id"], id);
+    assert_eq!(deleted["robot_jid"], ROBOT_JID);
+    assert_eq!(deleted["to_jid"], alice.jid);
+    assert_eq!(deleted["user_jid"], alice.jid);
+    assert!(deleted["sent_time"].is_string());
+    let (_, page) = h.web_get(&cookie, "/zoom/chat?bot=1").await;
+    assert!(!page.contains("Bob wrote"), "{page}");
+    assert!(page.contains("thanks"), "{page}");
+    for (method, body) in [("DELETE", None), ("PUT", Some(edit.clone()))] {
+        let target = if method == "DELETE" {
+            query(&good)
+        } else {
+            path.clone()
+        };
+        let answer = h
+            .expect(StatusCode::NOT_FOUND, method, &target, bot, body)
+            .await;
+        assert_eq!(answer["code"], 404);
+    }
+}
+
 #[tokio::test]
 async fn throttling_answers_429_with_zooms_rate_limit_headers() {
     let h = start(true).await;

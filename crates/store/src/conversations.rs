@@ -120,12 +120,15 @@ impl Store {
     }
 
     /// Records the native chat of a conversation on one platform; one per platform.
+    /// `shared_chat` names the platform's chat the portal is shown in when it shares that chat
+    /// with other portals (see [`Store::portals_in_shared_chat`]).
     pub async fn create_portal(
         &self,
         conversation: ConversationId,
         platform: Platform,
         connection: ConnectionId,
         chat: &ExternalChatId,
+        shared_chat: Option<&ExternalChatId>,
     ) -> Result<Portal, StoreError> {
         let changed: Result<Portal, StoreError> = async {
             let portal = Portal {
@@ -137,7 +140,7 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO portals (id, conversation_id, platform, connection_id, external_chat_id, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                 created_at, shared_chat) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(portal.id.to_string())
             .bind(conversation.to_string())
@@ -145,6 +148,7 @@ impl Store {
             .bind(connection.to_string())
             .bind(chat.as_str())
             .bind(self.now().unix_millis())
+            .bind(shared_chat.map(ExternalChatId::as_str))
             .execute(&self.pool)
             .await
             .map_err(|error| match &error {
@@ -196,6 +200,39 @@ impl Store {
         .as_ref()
         .map(portal_from_row)
         .transpose()
+    }
+
+    /// The portals shown in one chat of the platform's that they share, each with when it was
+    /// last written in, by a person there or by a copy the relay delivered (microseconds;
+    /// `None` if never), most recent first.
+    pub async fn portals_in_shared_chat(
+        &self,
+        connection: ConnectionId,
+        shared_chat: &ExternalChatId,
+    ) -> Result<Vec<(Portal, Option<i64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.conversation_id, p.platform, p.connection_id, p.external_chat_id, \
+             p.last_message_micros, \
+             (SELECT MAX(r.created_at) FROM relayed_messages r \
+              WHERE r.copy_platform = p.platform AND r.copy_chat = p.external_chat_id) \
+             AS last_copy_millis \
+             FROM portals p WHERE p.connection_id = $1 AND p.shared_chat = $2",
+        )
+        .bind(connection.to_string())
+        .bind(shared_chat.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut portals = rows
+            .iter()
+            .map(|row| {
+                let written: Option<i64> = row.try_get("last_message_micros")?;
+                let copied: Option<i64> = row.try_get("last_copy_millis")?;
+                let last = written.max(copied.map(|millis| millis.saturating_mul(1000)));
+                Ok((portal_from_row(row)?, last))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        portals.sort_by_key(|(_, last)| std::cmp::Reverse(*last));
+        Ok(portals)
     }
 }
 

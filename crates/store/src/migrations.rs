@@ -116,6 +116,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0017_platforms_unchecked.sql"),
         postgres: include_str!("../migrations/postgres/0017_platforms_unchecked.sql"),
     },
+    Step {
+        version: 18,
+        description: "portals that share one native chat (a chatbot's chat with a person)",
+        sqlite: include_str!("../migrations/sqlite/0018_shared_chats.sql"),
+        postgres: include_str!("../migrations/postgres/0018_shared_chats.sql"),
+    },
 ];
 
 /// The step from which the relay's payloads are sealed: a database that takes it may hold

@@ -185,14 +185,18 @@ store_test!(
     |db, store| {
         assert_eq!(
             store.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+            vec![
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
+            ]
         );
         let connection = slack_connection(&store).await;
         store.close().await;
         let reopened = db.open(1).await;
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
-            vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+            vec![
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
+            ]
         );
         assert_eq!(
             reopened.connection(connection.id).await.unwrap(),
@@ -355,7 +359,7 @@ store_test!(
         raw.close().await.unwrap();
 
         let store = db.open(1).await;
-        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&17));
+        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&18));
         let mut raw = db.raw().await;
         assert_eq!(row_counts(&mut raw).await, counts);
         if store.backend() == Backend::Sqlite {
@@ -971,7 +975,7 @@ store_test!(group_conversations_and_portals, |_db, store| {
 
     let chat = ExternalChatId::new("G0123");
     let portal = store
-        .create_portal(group.id, Platform::Slack, slack.id, &chat)
+        .create_portal(group.id, Platform::Slack, slack.id, &chat, None)
         .await
         .unwrap();
     assert_eq!(
@@ -988,14 +992,15 @@ store_test!(group_conversations_and_portals, |_db, store| {
                 group.id,
                 Platform::Slack,
                 slack.id,
-                &ExternalChatId::new("G999")
+                &ExternalChatId::new("G999"),
+                None
             )
             .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
         store
-            .create_portal(other_group.id, Platform::Slack, slack.id, &chat)
+            .create_portal(other_group.id, Platform::Slack, slack.id, &chat, None)
             .await,
         Err(StoreError::Conflict(_))
     ));
@@ -1005,7 +1010,8 @@ store_test!(group_conversations_and_portals, |_db, store| {
                 group.id,
                 Platform::Teams,
                 slack.id,
-                &ExternalChatId::new("19:x")
+                &ExternalChatId::new("19:x"),
+                None
             )
             .await,
         Err(StoreError::NotFound { .. })
@@ -1016,6 +1022,7 @@ store_test!(group_conversations_and_portals, |_db, store| {
             Platform::Teams,
             teams.id,
             &ExternalChatId::new("19:x"),
+            None,
         )
         .await
         .unwrap();
@@ -3844,7 +3851,7 @@ store_test!(
         let (alice, _, conversation) = relay_pair(&store).await;
         let (first_chat, second_chat) = (ExternalChatId::new("D1"), ExternalChatId::new("D2"));
         store
-            .create_portal(conversation, Platform::Slack, slack.id, &first_chat)
+            .create_portal(conversation, Platform::Slack, slack.id, &first_chat, None)
             .await
             .unwrap();
         let carol = store
@@ -3853,7 +3860,7 @@ store_test!(
             .unwrap();
         let other = store.direct_conversation(alice, carol.id).await.unwrap().id;
         store
-            .create_portal(other, Platform::Slack, slack.id, &second_chat)
+            .create_portal(other, Platform::Slack, slack.id, &second_chat, None)
             .await
             .unwrap();
         store
@@ -4501,5 +4508,96 @@ store_test!(
         assert_eq!(kept.secrets.len(), 1);
         assert_eq!(kept.secrets[0].0, "access_token");
         assert_eq!(kept.secrets[0].1.expose_secret(), "token of guest-ann");
+    }
+);
+
+store_test!(
+    portals_sharing_a_chat_are_found_by_it_most_recently_written_first,
+    |_db, store| {
+        let slack = slack_connection(&store).await;
+        let (alice, _, with_bob) = relay_pair(&store).await;
+        let carol = store
+            .create_person("Carol", &email("carol@acme.com"))
+            .await
+            .unwrap();
+        let with_carol = store.direct_conversation(alice, carol.id).await.unwrap().id;
+        let shared = ExternalChatId::new("bot:U1");
+        let (bob_chat, carol_chat) = (
+            ExternalChatId::new("bot:U1/bob"),
+            ExternalChatId::new("bot:U1/carol"),
+        );
+        let bob_portal = store
+            .create_portal(
+                with_bob,
+                Platform::Slack,
+                slack.id,
+                &bob_chat,
+                Some(&shared),
+            )
+            .await
+            .unwrap();
+        let carol_portal = store
+            .create_portal(
+                with_carol,
+                Platform::Slack,
+                slack.id,
+                &carol_chat,
+                Some(&shared),
+            )
+            .await
+            .unwrap();
+        let dave = store
+            .create_person("Dave", &email("dave@acme.com"))
+            .await
+            .unwrap();
+        let own_chat = store.direct_conversation(alice, dave.id).await.unwrap().id;
+        store
+            .create_portal(
+                own_chat,
+                Platform::Slack,
+                slack.id,
+                &ExternalChatId::new("D9"),
+                None,
+            )
+            .await
+            .unwrap();
+        let found = store
+            .portals_in_shared_chat(slack.id, &shared)
+            .await
+            .unwrap();
+        let mut ids: Vec<_> = found
+            .iter()
+            .map(|(portal, last)| (portal.id, *last))
+            .collect();
+        ids.sort();
+        let mut expected = vec![(bob_portal.id, None), (carol_portal.id, None)];
+        expected.sort();
+        assert_eq!(ids, expected);
+        store
+            .settle_event(None, None, Some((slack.id, &carol_chat, 2_000)), &[])
+            .await
+            .unwrap();
+        store
+            .settle_event(None, None, Some((slack.id, &bob_chat, 1_000)), &[])
+            .await
+            .unwrap();
+        let found = store
+            .portals_in_shared_chat(slack.id, &shared)
+            .await
+            .unwrap();
+        assert_eq!(
+            found
+                .iter()
+                .map(|(portal, last)| (portal.id, *last))
+                .collect::<Vec<_>>(),
+            vec![(carol_portal.id, Some(2_000)), (bob_portal.id, Some(1_000))]
+        );
+        assert!(
+            store
+                .portals_in_shared_chat(slack.id, &ExternalChatId::new("bot:U2"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 );

@@ -500,3 +500,240 @@ async fn on_every_ordered_pair_formatting_and_a_mention_are_translated() {
         assert_eq!(copy.mentions, vec![bob_there.clone()], "{round}: {copy:?}");
     }
 }
+
+/// The display name the hub knows a person by.
+async fn display_name(world: &World, id: &str) -> String {
+    world
+        .api(reqwest::Method::GET, &format!("/people/{id}"), None)
+        .await["display_name"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A platform that cannot represent people without an account of their own there, but declares
+/// a fallback, carries a direct message both ways through it once the admin allows it: from
+/// every platform that represents people without an account, someone without an account on the
+/// fallback's platform (represented by it at once, by auto-sync) reaches a person at home
+/// there, under their name and platform, and the answer comes back; edits and deletions follow
+/// as the fallback can. With two writers, an answer that begins with one's name goes to them;
+/// someone nobody wrote to is told so. When the admin turns the fallback off, nobody stays
+/// represented by it.
+#[tokio::test]
+async fn where_the_admin_allows_it_a_fallback_carries_a_direct_message_both_ways() {
+    let world = World::start(PEOPLE);
+    let platforms = world.connected_platforms().await;
+    let account_only = world.account_only_platforms().await;
+    let mut with_fallback = Vec::new();
+    for platform in &platforms {
+        let declared = rules(&world, platform).await;
+        if !declared["fallback"].is_null() {
+            with_fallback.push((platform.clone(), declared["fallback"].clone()));
+        }
+    }
+    assert!(
+        !with_fallback.is_empty(),
+        "no connected platform declares a fallback: nothing here is tested"
+    );
+    let settings = world
+        .api(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(serde_json::json!({"fallback_representations": true})),
+        )
+        .await;
+    assert_eq!(settings["fallback_representations"], true);
+    let mut relayed = Vec::new();
+    for (other, fallback) in &with_fallback {
+        let homes: Vec<&String> = platforms
+            .iter()
+            .filter(|home| *home != other && !account_only.contains(home))
+            .collect();
+        for (round_number, home) in homes.iter().enumerate() {
+            let round = format!("{home} → {other} (fallback)");
+            let client_home = native(home);
+            let client_other = native(other);
+            // Alice has no account on the fallback's platform: once the admin allows the
+            // fallback, the demo's auto-sync represents her by it, at once.
+            let (alice_id, _) = world.unrepresented_person(home, other).await;
+            eventually(&format!("{round}: Alice synced by auto-sync"), async || {
+                (world.representation(&alice_id, other).await["status"] == "synced").then_some(())
+            })
+            .await;
+            let synced = world
+                .api(
+                    reqwest::Method::POST,
+                    &format!("/people/{alice_id}/sync/{other}"),
+                    None,
+                )
+                .await;
+            assert_eq!(synced["status"], "synced", "{round}: {synced}");
+            let representation = world.representation(&alice_id, other).await;
+            assert_eq!(representation["type"], fallback["kind"], "{round}");
+            relayed.push((alice_id.clone(), other.clone()));
+            let alice_name = display_name(&world, &alice_id).await;
+            let alice_email = world
+                .api(reqwest::Method::GET, &format!("/people/{alice_id}"), None)
+                .await["email"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let bob = represented_person(&world, other, home, &account_only).await;
+            let alice_token = world.token(home, &alice_email).await;
+            let bob_token = world.token(other, &bob.email).await;
+
+            // Alice writes to Bob's representation on her platform; Bob reads it in his chat
+            // with the hub, labelled with her name and platform.
+            let chat_home = client_home
+                .open_chat(&world, &alice_token, &[&bob.representation])
+                .await;
+            let hello_text = format!("Hello Bob ({round})");
+            let hello = client_home
+                .post(&world, &alice_token, &chat_home, &hello_text)
+                .await;
+            eventually(&format!("{round}: the message arriving"), async || {
+                client_other
+                    .hub_said(&world, &bob_token)
+                    .await
+                    .into_iter()
+                    .find(|said| said.contains(&hello_text) && said.contains(&alice_name))
+            })
+            .await;
+
+            // Bob answers there; Alice reads it from Bob's representation.
+            let reply_text = format!("Hi Alice ({round})");
+            client_other
+                .write_to_hub(&world, &bob_token, &reply_text)
+                .await;
+            eventually(&format!("{round}: the answer arriving"), async || {
+                let messages = client_home.messages(&world, &alice_token, &chat_home).await;
+                said(&messages, &bob.representation, &reply_text).map(|_| ())
+            })
+            .await;
+
+            if fallback["abilities"]["edit"] == true {
+                let edited = format!("Hello Bob, edited ({round})");
+                client_home
+                    .edit(&world, &alice_token, &chat_home, &hello, &edited)
+                    .await;
+                eventually(&format!("{round}: the edit arriving"), async || {
+                    client_other
+                        .hub_said(&world, &bob_token)
+                        .await
+                        .into_iter()
+                        .find(|said| said.contains(&edited))
+                })
+                .await;
+            }
+            if fallback["abilities"]["delete"] == true {
+                client_home
+                    .delete(&world, &alice_token, &chat_home, &hello)
+                    .await;
+                eventually(&format!("{round}: the deletion arriving"), async || {
+                    let said = client_other.hub_said(&world, &bob_token).await;
+                    (!said.iter().any(|said| {
+                        said.contains(&format!("({round})")) && said.contains("Hello Bob")
+                    }))
+                    .then_some(())
+                })
+                .await;
+            }
+            if round_number > 0 {
+                continue;
+            }
+
+            // Carol writes to Bob too; his answer that begins with Alice's name goes to Alice,
+            // though Carol wrote last.
+            let carol_id = world
+                .people()
+                .await
+                .into_iter()
+                .filter(|p| p["platforms"] == serde_json::json!([home]))
+                .map(|p| p["id"].as_str().unwrap().to_owned())
+                .find(|id| *id != alice_id)
+                .unwrap_or_else(|| panic!("{round}: a second person on {home} alone"));
+            eventually(&format!("{round}: Carol synced by auto-sync"), async || {
+                (world.representation(&carol_id, other).await["status"] == "synced").then_some(())
+            })
+            .await;
+            let carol_email = world
+                .api(reqwest::Method::GET, &format!("/people/{carol_id}"), None)
+                .await["email"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let carol_token = world.token(home, &carol_email).await;
+            let carol_chat = client_home
+                .open_chat(&world, &carol_token, &[&bob.representation])
+                .await;
+            let carol_text = format!("Bob, Carol here ({round})");
+            client_home
+                .post(&world, &carol_token, &carol_chat, &carol_text)
+                .await;
+            eventually(&format!("{round}: Carol's message arriving"), async || {
+                client_other
+                    .hub_said(&world, &bob_token)
+                    .await
+                    .into_iter()
+                    .find(|said| said.contains(&carol_text))
+            })
+            .await;
+            let for_alice = format!("Only for Alice ({round})");
+            client_other
+                .write_to_hub(&world, &bob_token, &format!("@{alice_name}: {for_alice}"))
+                .await;
+            eventually(&format!("{round}: the named answer arriving"), async || {
+                let messages = client_home.messages(&world, &alice_token, &chat_home).await;
+                said(&messages, &bob.representation, &for_alice)
+                    .filter(|seen| !seen.text.contains(&alice_name))
+                    .map(|_| ())
+            })
+            .await;
+            let carols = client_home
+                .messages(&world, &carol_token, &carol_chat)
+                .await;
+            assert!(
+                carols.iter().all(|m| !m.text.contains(&for_alice)),
+                "{round}: the answer named Alice, not Carol: {carols:?}"
+            );
+
+            // Someone at home on the fallback's platform to whom nobody wrote is told that
+            // what they write there reaches no one.
+            let lonely = world
+                .people()
+                .await
+                .into_iter()
+                .filter(|p| p["platforms"] == serde_json::json!([other]))
+                .map(|p| p["email"].as_str().unwrap().to_owned())
+                .find(|email| *email != bob.email)
+                .unwrap_or_else(|| panic!("{round}: a second person on {other} alone"));
+            let lonely_token = world.token(other, &lonely).await;
+            client_other
+                .write_to_hub(&world, &lonely_token, "Is anyone there?")
+                .await;
+            eventually(&format!("{round}: the notice arriving"), async || {
+                client_other
+                    .hub_said(&world, &lonely_token)
+                    .await
+                    .into_iter()
+                    .find(|said| said.contains("Nobody has written to you"))
+            })
+            .await;
+        }
+    }
+
+    world
+        .api(
+            reqwest::Method::PUT,
+            "/settings",
+            Some(serde_json::json!({"fallback_representations": false})),
+        )
+        .await;
+    for (id, other) in &relayed {
+        eventually(&format!("{id} no longer reached on {other}"), async || {
+            let representation = world.representation(id, other).await;
+            (representation.is_null() || representation["status"] == "not_created").then_some(())
+        })
+        .await;
+    }
+}

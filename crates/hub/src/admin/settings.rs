@@ -16,6 +16,7 @@ pub struct SettingsChange {
     pub prompt_throttle_hours: Option<i64>,
     pub prompt_text: Option<String>,
     pub prompt_own_accounts: Option<bool>,
+    pub fallback_representations: Option<bool>,
     /// Replaces the list of restricted people, by e-mail address.
     pub restricted_users: Option<Vec<String>>,
 }
@@ -62,6 +63,10 @@ pub async fn change_settings(
     settings.prompt_own_accounts = change
         .prompt_own_accounts
         .unwrap_or(settings.prompt_own_accounts);
+    let fallback_was = settings.fallback_representations;
+    settings.fallback_representations = change
+        .fallback_representations
+        .unwrap_or(settings.fallback_representations);
     settings.save(&state.store).await?;
     if let Some(people) = restricted {
         let ids: Vec<PersonId> = people.iter().map(|(id, _)| *id).collect();
@@ -78,5 +83,23 @@ pub async fn change_settings(
             &caller.source,
         )
         .await?;
+    match (fallback_was, settings.fallback_representations) {
+        // Allowed now: with auto-sync on, the people it lets the hub reach are synced.
+        (false, true) => crate::sync::auto_sync_if_enabled(state),
+        // No longer allowed: nobody stays reached through it.
+        (true, false) => {
+            let (state, actor) = (state.clone(), caller.actor.clone());
+            tokio::spawn(async move {
+                let cause = format!("{actor}: fallback turned off");
+                match crate::sync::reset_fallbacks(&state, &cause).await {
+                    Ok(count) => tracing::info!(count, "fallback representations reset"),
+                    Err(error) => {
+                        tracing::error!(%error, "fallback representations could not be reset");
+                    }
+                }
+            });
+        }
+        _ => {}
+    }
     Ok(settings)
 }

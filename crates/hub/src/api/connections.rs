@@ -149,6 +149,7 @@ fn rules_json(rules: &PlatformRules, pace: Option<&str>, removal: Removal) -> Va
         "connection": noun(rules.words.connection),
         "with_account": representation(&rules.with_account),
         "without_account": representation(&rules.without_account),
+        "fallback": rules.fallback.as_ref().map_or(Value::Null, representation),
         "provisioning_pace": pace,
         "removal": removal.as_str(),
     })

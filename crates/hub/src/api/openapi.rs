@@ -180,12 +180,13 @@ fn schemas() -> Value {
                 "file": { "type": "boolean" },
             })),
         })),
-        "PlatformRules": object(&["import_scope", "team", "connection", "with_account", "without_account", "provisioning_pace", "removal"], json!({
+        "PlatformRules": object(&["import_scope", "team", "connection", "with_account", "without_account", "fallback", "provisioning_pace", "removal"], json!({
             "import_scope": { "type": "string", "enum": ["all_users", "selected_teams"] },
             "team": { "description": "what the platform calls a team; null when it imports all users", "oneOf": [reference("Noun"), { "type": "null" }] },
             "connection": { "description": "what one connection is on the platform: a workspace, a tenant…", "$ref": "#/components/schemas/Noun" },
             "with_account": { "description": "how a person who has an account there is represented", "$ref": "#/components/schemas/RepresentationRule" },
             "without_account": { "description": "how a person who has none is represented", "$ref": "#/components/schemas/RepresentationRule" },
+            "fallback": { "description": "how a person who has none is reached, not natively, where `without_account` is unsupported and the `fallback_representations` setting is on; null when the platform has no fallback", "oneOf": [reference("RepresentationRule"), { "type": "null" }] },
             "provisioning_pace": { "type": ["string", "null"], "description": "the platform's limit on creating representations, in its words (`one new app a minute`); null when it sets none the hub would reach" },
             "removal": { "type": "string", "enum": ["deleted", "forgotten"], "description": "what removing a representation the hub created leaves on the platform: the account deleted or deactivated (`deleted`), or kept, unused (`forgotten`: the platform has no API to delete it; the hub forgets its credentials and its event subscriptions, and credentials already issued work until they expire)" },
         })),
@@ -480,12 +481,13 @@ fn schemas() -> Value {
             "expires_at": timestamp,
         })),
         "ConsentList": object(&["consents"], json!({ "consents": array_of(reference("PendingConsent")) })),
-        "Settings": object(&["auto_sync", "auto_prompt", "prompt_throttle_hours", "prompt_text", "prompt_own_accounts", "restricted_users"], json!({
+        "Settings": object(&["auto_sync", "auto_prompt", "prompt_throttle_hours", "prompt_text", "prompt_own_accounts", "fallback_representations", "restricted_users"], json!({
             "auto_sync": { "type": "boolean" },
             "auto_prompt": { "type": "boolean", "description": "prompt an unsynced person who writes to someone on a platform they are not synced to, at most once per throttle period" },
             "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
             "prompt_text": { "type": "string" },
             "prompt_own_accounts": { "type": "boolean", "description": "prompt people to link their own account even where the connection's admin grant lets the hub act as it at once (a platform whose rules say `authorised_by: admin`)" },
+            "fallback_representations": { "type": "boolean", "description": "represent a person a platform cannot represent (no account there; its rules' `without_account` is unsupported) by the platform's `fallback`, where it declares one: not native (a bot of the hub's relays their messages into each colleague's chat with it, labelled with their name and platform)" },
             "restricted_users": restricted_users,
         })),
         "RelayStatus": object(&["inbox", "outbox", "retrying", "dead_letters"], json!({
@@ -523,6 +525,7 @@ fn schemas() -> Value {
                 "prompt_throttle_hours": { "type": "integer", "minimum": 1, "maximum": 744 },
                 "prompt_text": { "type": "string", "minLength": 1, "maxLength": 1000 },
                 "prompt_own_accounts": { "type": "boolean" },
+                "fallback_representations": { "type": "boolean" },
                 "restricted_users": restricted_users,
             },
         },

@@ -190,15 +190,18 @@ fn kinds_cell<'r>(
 }
 
 /// Whether `platform` cannot represent a person on `on` at all: they have no account there,
-/// and its module represents nobody without one (Zoom, by the seeds' rule).
+/// and its module represents nobody without one (Zoom, by the seeds' rule), or only by a
+/// fallback the admin has not allowed (`fallback`).
 pub(super) fn cannot_represent(
     platforms: &PlatformRegistry,
     platform: Platform,
     on: &[Platform],
+    fallback: bool,
 ) -> bool {
     !on.contains(&platform)
         && platforms.get(platform).is_some_and(|module| {
-            module.rules().representation(false) == RepresentationKind::Unsupported
+            module.rules().representation_allowing(false, fallback)
+                == RepresentationKind::Unsupported
         })
 }
 
@@ -318,6 +321,15 @@ fn sync_sentence(platforms: &PlatformRegistry, plan: &Plan, platform: Platform) 
     }
     match plan.kind {
         _ if plan.prompts => format!("Prompt {name} to link their {on} account"),
+        kind if platforms
+            .get(platform)
+            .is_some_and(|module| module.rules().is_fallback(kind)) =>
+        {
+            format!(
+                "Reach {name} in {on} through the hub's {}",
+                platforms.called(platform, kind).one
+            )
+        }
         kind if !kind.created_by_hub() => format!(
             "Sync {name}'s {} in {on}",
             platforms.called(platform, kind).one
@@ -442,6 +454,7 @@ fn row(
     platforms: &PlatformRegistry,
     session: &Session,
     connected: &[Platform],
+    fallback: bool,
     summary: &PersonSummary,
     busy: &dyn Fn(PersonId, Platform) -> bool,
     back: &str,
@@ -492,7 +505,7 @@ fn row(
                     span.hint { "Connect another platform to sync" }
                 }
                 @for platform in &secondaries {
-                    @if cannot_represent(platforms, *platform, &summary.platforms) {
+                    @if cannot_represent(platforms, *platform, &summary.platforms, fallback) {
                         (not_represented_cell(*platform))
                     } @else {
                         (status_cell(platforms, session, id, *platform, summary.representations.iter().find(|r| r.platform == *platform), busy(id, *platform), None))
@@ -565,6 +578,7 @@ async fn list(
     let page = state.store.list_people(&query).await?;
     let matching = state.store.count_people(&query).await?;
     let connected = connected_platforms(&state).await?;
+    let fallback = crate::settings::fallback_representations(&state.store).await?;
     let back = uri
         .path_and_query()
         .map_or("/console/people", |p| p.as_str())
@@ -675,7 +689,7 @@ async fn list(
                 }
                 tbody #people data-events="/console/people/events" {
                     @for summary in &page.people {
-                        (row(&state.platforms, &session, &connected, summary, &busy, &back))
+                        (row(&state.platforms, &session, &connected, fallback, summary, &busy, &back))
                     }
                 }
             }

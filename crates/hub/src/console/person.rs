@@ -66,6 +66,7 @@ async fn show(
         .filter(|account| account.active && account.kind == AccountKind::Human)
         .map(|account| account.platform)
         .collect();
+    let fallback = crate::settings::fallback_representations(&state.store).await?;
     if let Some(primary) = person.primary {
         for connection in state.store.connections().await? {
             let platform = connection.platform;
@@ -75,7 +76,7 @@ async fn show(
             {
                 continue;
             }
-            if super::people::cannot_represent(&state.platforms, platform, &on) {
+            if super::people::cannot_represent(&state.platforms, platform, &on, fallback) {
                 unrepresentable.push(platform);
                 continue;
             }
@@ -141,6 +142,9 @@ async fn show(
                 (icon(Icon::NotRepresented)) " Not represented on " (platform.display_name()) ": "
                 (platform.display_name()) " can represent only people with a " (platform.display_name())
                 " account, and this person has none."
+                @if state.platforms.get(*platform).is_some_and(|module| module.rules().fallback.is_some()) {
+                    " An admin can have them reached there through the hub's own bot instead (not native): Settings, Fallback."
+                }
             }
         }
         @for (representation, history, prompts) in &representations {
@@ -148,6 +152,11 @@ async fn show(
                 h3 #{"rep-" (representation.platform.as_str())} { (representation.platform.display_name()) ": " (state.platforms.called(representation.platform, representation.kind).one) ", " (status_label(representation.status.code())) }
                 @if let Some(reason) = representation.status.failure_reason() {
                     p.failed-text { "Failed: " (reason) }
+                }
+                @if state.platforms.get(representation.platform).is_some_and(|module| module.rules().is_fallback(representation.kind)) {
+                    p.hint {
+                        "Not native: " (representation.platform.display_name()) " users get this person's messages from the hub's own bot there, in their chat with it, labelled with this person's name and primary platform; what they answer there comes back to them. Group chats do not reach them there."
+                    }
                 }
                 p { "Prompts sent: " (prompts) }
                 table {

@@ -66,6 +66,7 @@ async fn show(
                     label.check { input type="checkbox" name="auto_sync" value="on" checked[settings.auto_sync]; "Auto-sync: represent every imported person on their secondary platforms, and reset leavers" }
                     label.check { input type="checkbox" name="auto_prompt" value="on" checked[settings.auto_prompt]; "Auto-prompt: prompt unsynced people when they message synced ones" }
                     label.check { input type="checkbox" name="prompt_own_accounts" value="on" checked[settings.prompt_own_accounts]; "Ask first: prompt people to link their own account even where the platform's admin grant lets the hub act as it at once" }
+                    label.check { input type="checkbox" name="fallback_representations" value="on" checked[settings.fallback_representations]; "Fallback: where a platform cannot represent someone who has no account there, reach its users through the hub's own bot there instead (not native: messages arrive in each person's chat with the bot, labelled with the sender's name and platform)" }
                     label for="throttle" { "Prompt a person at most once every (hours)" }
                     input #throttle type="number" name="prompt_throttle_hours" min="1" max=(MAX_PROMPT_THROTTLE_HOURS) value=(settings.prompt_throttle_hours) required;
                     label for="prompt-text" { "Prompt text" }
@@ -228,6 +229,7 @@ async fn save(
         prompt_throttle_hours: Some(hours),
         prompt_text: fields.get("prompt_text").map(str::to_owned),
         prompt_own_accounts: Some(fields.get("prompt_own_accounts") == Some("on")),
+        fallback_representations: Some(fields.get("fallback_representations") == Some("on")),
         restricted_users: None,
     };
     change_settings(&state, &session.caller(), change).await?;
@@ -270,6 +272,7 @@ async fn change_restricted(
         prompt_throttle_hours: None,
         prompt_text: None,
         prompt_own_accounts: None,
+        fallback_representations: None,
         restricted_users: Some(restricted),
     };
     change_settings(state, &session.caller(), change).await?;

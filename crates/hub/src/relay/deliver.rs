@@ -392,7 +392,13 @@ async fn attempt(state: &AppState, item: &OutboxItem) -> Result<Option<MessageKe
                     let members = destination_members(state, item).await?;
                     let chat = module.open_chat(&context, &actor, &members).await?;
                     store
-                        .create_portal(item.conversation, item.platform, item.connection, &chat)
+                        .create_portal(
+                            item.conversation,
+                            item.platform,
+                            item.connection,
+                            &chat,
+                            module.shared_chat(&chat).as_ref(),
+                        )
                         .await?;
                     chat
                 }

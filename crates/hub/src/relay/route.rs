@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use switchboard_core::{
     ConnectionId, Conversation, ExternalChatId, ExternalUserId, Participant, Platform, RichText,
-    Unreached, destinations,
+    SharedPortal, Unreached, answered, destinations,
 };
 use switchboard_platform::{
     Actor, ChatKind, ChatPlatform, ConnectionContext, EventEnvelope, InboundEvent, InboundKind,
@@ -642,6 +642,29 @@ async fn decide(
             };
             route_post(state, module, context, posted, batch).await
         }
+        InboundKind::MessageToSharedChat {
+            message,
+            sender,
+            sent_at_micros,
+            body,
+        } => {
+            let posted = Posted {
+                origin: key(platform, &message),
+                chat_kind: ChatKind::Direct,
+                sender,
+                recipient: None,
+                order: sent_at_micros.unwrap_or_else(|| now_micros(state)),
+                body,
+                thread: None,
+            };
+            match in_shared_chat(state, context, posted, batch).await? {
+                Some(posted) => route_post(state, module, context, posted, batch).await,
+                None => Ok(Decision::nothing(format!(
+                    "posted/{}/{}",
+                    message.chat, message.id
+                ))),
+            }
+        }
         InboundKind::MessageEdited { message, body } => {
             let action = Follow {
                 origin: key(platform, &message),
@@ -879,6 +902,69 @@ async fn route_post(
     })
 }
 
+/// A message written in a chat several portals share, as written in the portal of the
+/// conversation it answers (see [`switchboard_core::answered`]), without the name that chose
+/// it; `None` when no portal shares the chat, and the writer is told there is no one to
+/// answer there.
+async fn in_shared_chat(
+    state: &AppState,
+    context: &ConnectionContext,
+    mut posted: Posted,
+    batch: &Batch,
+) -> Result<Option<Posted>, RouteError> {
+    let store = &state.store;
+    let connection = context.connection.id;
+    let platform = context.connection.platform;
+    let Some(AccountIdentity::Person(writer)) = state
+        .directory
+        .identity(store, connection, platform, posted.sender.as_str())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let portals = store
+        .portals_in_shared_chat(connection, &posted.origin.chat)
+        .await?;
+    let mut names = Vec::with_capacity(portals.len());
+    for (portal, _) in &portals {
+        let mut others = Vec::new();
+        if let Some(conversation) = state
+            .directory
+            .conversation(store, portal.conversation_id)
+            .await?
+        {
+            for person in conversation.participants {
+                if person != writer
+                    && let Some(person) = state.directory.person(store, person).await?
+                {
+                    others.push(person.display_name);
+                }
+            }
+        }
+        names.push(others);
+    }
+    let candidates: Vec<SharedPortal<'_>> = portals
+        .iter()
+        .zip(&names)
+        .map(|((portal, last), names)| SharedPortal {
+            names: names.iter().map(String::as_str).collect(),
+            last_written: batch
+                .last_written(connection, &portal.external_chat_id)
+                .max(*last),
+        })
+        .collect();
+    let text = posted.body.to_plain_text();
+    let Some((chosen, rest)) = answered(&text, &candidates) else {
+        super::notice::nobody_to_answer(state, writer, platform);
+        return Ok(None);
+    };
+    if rest.len() != text.len() {
+        posted.body = RichText::plain(rest);
+    }
+    posted.origin.chat = portals[chosen].0.external_chat_id.clone();
+    Ok(Some(posted))
+}
+
 /// The accounts in the chat a message was written in.
 /// Who can read the chat, and the accounts in it.
 async fn chat_members(
@@ -975,7 +1061,7 @@ async fn adopt_chat(
         store.create_group_conversation(people).await?
     };
     match store
-        .create_portal(conversation.id, platform, connection, chat)
+        .create_portal(conversation.id, platform, connection, chat, None)
         .await
     {
         Ok(_) => {}

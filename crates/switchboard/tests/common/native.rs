@@ -75,6 +75,16 @@ pub trait Native: Send + Sync {
     /// service user), oldest first: where the hub's prompts arrive.
     async fn hub_said(&self, world: &World, token: &str) -> Vec<String>;
 
+    /// Writes `text` in the token's user's chat with the hub's own identity, where a platform
+    /// with a fallback (`rules.fallback`) shows what the hub relays for people it cannot
+    /// represent. Only such a platform's client writes there.
+    async fn write_to_hub(&self, _world: &World, _token: &str, _text: &str) {
+        panic!(
+            "{} declares no fallback: nobody writes to the hub there",
+            self.platform()
+        );
+    }
+
     /// The consent page's sign-in field and the decision that accepts, as a person authorising
     /// the hub fills them in.
     fn consent(&self) -> (&'static str, &'static str);
@@ -1238,6 +1248,30 @@ impl Native for Zoom {
             .filter_map(|m| m["html"].as_str())
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Written in the web view, signed in as the person: a person writes to a chatbot in
+    /// Zoom's client, through no API.
+    async fn write_to_hub(&self, world: &World, token: &str, text: &str) {
+        let me = world
+            .zoom(reqwest::Method::GET, "/users/me", token, &[], None)
+            .await;
+        let response = world
+            .http
+            .post(format!("{}/zoom/chat/send", world.sim))
+            .header(
+                "cookie",
+                format!("sb_zoom_user={}", me["email"].as_str().unwrap()),
+            )
+            .form(&[("bot", "1"), ("message", text)])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success() || response.status().is_redirection(),
+            "writing to the chatbot: {}",
+            response.status()
+        );
     }
 
     fn consent(&self) -> (&'static str, &'static str) {
