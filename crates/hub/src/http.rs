@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::link::routes())
         .route(crate::api::openapi::PATH, get(crate::api::openapi::serve))
         .nest("/api/v1", crate::api::router(state.clone()))
+        .nest(crate::scim::PATH, crate::scim::router(state.clone()))
         .merge(crate::console::routes(state.clone()))
         .layer(middleware::from_fn(record_request))
         .layer(middleware::from_fn(security_headers))

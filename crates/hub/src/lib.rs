@@ -28,6 +28,7 @@ mod link;
 mod pages;
 pub mod refresh;
 pub mod relay;
+mod scim;
 pub mod settings;
 pub mod sync;
 pub mod tokens;

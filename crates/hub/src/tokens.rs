@@ -40,16 +40,20 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Creates a token named `name` and audits it; answers its secret text, shown only this once.
+/// Creates a token named `name` for `purpose` and audits it; answers its secret text, shown
+/// only this once.
 pub async fn issue(
     store: &switchboard_store::Store,
     name: &str,
+    purpose: switchboard_store::TokenPurpose,
     actor: &str,
     source: &str,
 ) -> Result<String, switchboard_store::StoreError> {
     let token = generate();
-    store.create_api_token(name, &hash(&token)).await?;
-    store.audit(actor, "token.create", name, "", source).await?;
+    store.create_api_token(name, &hash(&token), purpose).await?;
+    store
+        .audit(actor, "token.create", name, purpose.as_str(), source)
+        .await?;
     Ok(token)
 }
 

@@ -6,10 +6,38 @@ use switchboard_core::Timestamp;
 
 use crate::{Store, StoreError, new_uuid};
 
+/// What a token opens: the REST API, or the SCIM endpoint an identity provider provisions
+/// through. Neither opens the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    Api,
+    Scim,
+}
+
+impl TokenPurpose {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Api => "api",
+            TokenPurpose::Scim => "scim",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "api" => Ok(TokenPurpose::Api),
+            "scim" => Ok(TokenPurpose::Scim),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown token purpose {other:?}"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     pub id: String,
     pub name: String,
+    pub purpose: TokenPurpose,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
@@ -29,22 +57,24 @@ pub struct AuditEntry {
 }
 
 impl Store {
-    /// Records a new API token by the hash of its secret; the secret itself is never stored.
+    /// Records a new token by the hash of its secret; the secret itself is never stored.
     pub async fn create_api_token(
         &self,
         name: &str,
         token_hash: &str,
+        purpose: TokenPurpose,
     ) -> Result<ApiToken, StoreError> {
         let id = new_uuid().to_string();
         let now = self.now();
         sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, created_at, last_used_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, NULL, NULL)",
+            "INSERT INTO api_tokens (id, name, token_hash, created_at, last_used_at, revoked_at, \
+             purpose) VALUES ($1, $2, $3, $4, NULL, NULL, $5)",
         )
         .bind(id.as_str())
         .bind(name)
         .bind(token_hash)
         .bind(now.unix_millis())
+        .bind(purpose.as_str())
         .execute(&self.pool)
         .await
         .map_err(crate::error::conflict_as(|| {
@@ -53,6 +83,7 @@ impl Store {
         Ok(ApiToken {
             id,
             name: name.to_owned(),
+            purpose,
             created_at: now,
             last_used_at: None,
             revoked_at: None,
@@ -64,7 +95,7 @@ impl Store {
         let now = self.now().unix_millis();
         let row = sqlx::query(
             "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL \
-             RETURNING id, name, created_at, last_used_at, revoked_at",
+             RETURNING id, name, purpose, created_at, last_used_at, revoked_at",
         )
         .bind(now)
         .bind(token_hash)
@@ -75,7 +106,7 @@ impl Store {
 
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         sqlx::query(
-            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens \
+            "SELECT id, name, purpose, created_at, last_used_at, revoked_at FROM api_tokens \
              ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
@@ -215,6 +246,7 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<ApiToken, StoreError> {
     Ok(ApiToken {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
+        purpose: TokenPurpose::parse(&row.try_get::<String, _>("purpose")?)?,
         created_at: Timestamp::from_unix_millis(row.try_get("created_at")?),
         last_used_at: row
             .try_get::<Option<i64>, _>("last_used_at")?

@@ -27,6 +27,7 @@ mod prompts;
 mod relay;
 mod representations;
 mod restrictions;
+mod scim;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ use sqlx::{AnyConnection, AnyPool, Connection as _, Transaction};
 use switchboard_core::{Clock, Timestamp};
 use switchboard_secrets::Cipher;
 
-pub use admin::{ApiToken, AuditEntry};
+pub use admin::{ApiToken, AuditEntry, TokenPurpose};
 pub use connections::{DISCONNECTED_REASON, Disconnection};
 pub use console::{Admin, AdminRole, AdminSession};
 pub use error::StoreError;
@@ -54,6 +55,7 @@ pub use relay::{
     OutboxItem, RelayCounts, RelayedBy, RelayedCopy, Settlement, StoredSubscription,
 };
 pub use representations::{RepresentationSecrets, TransitionRecord};
+pub use scim::{ScimField, ScimGroupRecord, ScimQuery, ScimUserRecord};
 
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,6 +122,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0018_shared_chats.sql"),
         postgres: include_str!("../migrations/postgres/0018_shared_chats.sql"),
     },
+    Step {
+        version: 19,
+        description: "users and groups provisioned through SCIM, and SCIM tokens",
+        sqlite: include_str!("../migrations/sqlite/0019_scim.sql"),
+        postgres: include_str!("../migrations/postgres/0019_scim.sql"),
+    },
 ];
 
 /// The step from which the relay's payloads are sealed: a database that takes it may hold

@@ -13,8 +13,8 @@ use switchboard_core::{
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
     AccountIdentity, AdminRole, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
-    OutboxAction, PromptGrant, PromptLink, RepresentationSecrets, Settlement, Store, StoreError,
-    StoredSubscription,
+    OutboxAction, PromptGrant, PromptLink, RepresentationSecrets, ScimField, ScimGroupRecord,
+    ScimQuery, ScimUserRecord, Settlement, Store, StoreError, StoredSubscription, TokenPurpose,
 };
 
 /// A clock the tests move by hand.
@@ -186,7 +186,7 @@ store_test!(
         assert_eq!(
             store.applied_migrations().await.unwrap(),
             vec![
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
             ]
         );
         let connection = slack_connection(&store).await;
@@ -195,7 +195,7 @@ store_test!(
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
             vec![
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
             ]
         );
         assert_eq!(
@@ -359,7 +359,7 @@ store_test!(
         raw.close().await.unwrap();
 
         let store = db.open(1).await;
-        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&18));
+        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&19));
         let mut raw = db.raw().await;
         assert_eq!(row_counts(&mut raw).await, counts);
         if store.backend() == Backend::Sqlite {
@@ -1397,9 +1397,14 @@ store_test!(the_people_list_filters_searches_and_pages, |_db, store| {
 });
 
 store_test!(api_tokens_settings_and_the_audit_log, |_db, store| {
-    let token = store.create_api_token("ci", "hash-1").await.unwrap();
+    let token = store
+        .create_api_token("ci", "hash-1", TokenPurpose::Api)
+        .await
+        .unwrap();
     assert!(matches!(
-        store.create_api_token("again", "hash-1").await,
+        store
+            .create_api_token("again", "hash-1", TokenPurpose::Scim)
+            .await,
         Err(StoreError::Conflict(_))
     ));
     let used = store.use_api_token("hash-1").await.unwrap().unwrap();
@@ -4599,5 +4604,140 @@ store_test!(
                 .unwrap()
                 .is_empty()
         );
+    }
+);
+
+fn scim_user(id: &str, user_name: &str, email: &str, active: bool) -> ScimUserRecord {
+    let at = switchboard_core::Timestamp::from_unix_millis(1_000);
+    ScimUserRecord {
+        id: id.to_owned(),
+        user_name: user_name.to_owned(),
+        external_id: Some(format!("ext-{id}")),
+        display_name: Some(user_name.to_owned()),
+        email: Some(email.to_owned()),
+        active,
+        resource: "{}".to_owned(),
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+store_test!(
+    scim_users_are_unique_by_name_in_any_case_filtered_paged_and_written_at_the_version_read,
+    |_db, store| {
+        store
+            .insert_scim_user(&scim_user(
+                "u1",
+                "Ann@Acme.example",
+                "Ann@Acme.example",
+                true,
+            ))
+            .await
+            .unwrap();
+        store
+            .insert_scim_user(&scim_user(
+                "u2",
+                "bo@acme.example",
+                "bo@acme.example",
+                false,
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .insert_scim_user(&scim_user("u3", "ANN@acme.EXAMPLE", "x@y.z", true))
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let query = |equals: Vec<(ScimField, &str)>, start, count| ScimQuery {
+            equals: equals
+                .into_iter()
+                .map(|(field, value)| (field, value.to_owned()))
+                .collect(),
+            start,
+            count,
+        };
+        let (found, total) = store
+            .scim_users(&query(
+                vec![(ScimField::UserName, "ann@acme.example")],
+                0,
+                10,
+            ))
+            .await
+            .unwrap();
+        assert_eq!((found.len(), total), (1, 1));
+        assert_eq!(found[0].email.as_deref(), Some("ann@acme.example"));
+        let (found, _) = store
+            .scim_users(&query(
+                vec![
+                    (ScimField::Email, "BO@acme.example"),
+                    (ScimField::ExternalId, "ext-u2"),
+                ],
+                0,
+                10,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(found[0].id, "u2");
+        assert!(!found[0].active);
+        let (page, total) = store.scim_users(&query(vec![], 1, 1)).await.unwrap();
+        assert_eq!((page.len(), total), (1, 2));
+        assert_eq!(page[0].id, "u2");
+
+        let mut renamed = scim_user("u2", "bo.stone@acme.example", "bo@acme.example", true);
+        renamed.version = 2;
+        store.update_scim_user(&renamed, 1).await.unwrap();
+        assert!(matches!(
+            store.update_scim_user(&renamed, 1).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(
+            store.scim_user("u2").await.unwrap().unwrap().user_name,
+            "bo.stone@acme.example"
+        );
+
+        let at = switchboard_core::Timestamp::from_unix_millis(2_000);
+        let group = ScimGroupRecord {
+            id: "g1".to_owned(),
+            display_name: "Sales".to_owned(),
+            external_id: None,
+            resource: "{}".to_owned(),
+            members: vec!["u1".to_owned(), "u2".to_owned()],
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        };
+        store.insert_scim_group(&group).await.unwrap();
+        let mut stranger = group.clone();
+        stranger.id = "g2".to_owned();
+        stranger.members = vec!["nobody".to_owned()];
+        assert!(matches!(
+            store.insert_scim_group(&stranger).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let (groups, total) = store
+            .scim_groups(&query(vec![(ScimField::DisplayName, "Sales")], 0, 10))
+            .await
+            .unwrap();
+        assert_eq!((groups.len(), total), (1, 1));
+        assert_eq!(groups[0].members, vec!["u1", "u2"]);
+        assert_eq!(
+            store
+                .scim_groups(&query(vec![(ScimField::UserName, "Sales")], 0, 10))
+                .await
+                .unwrap()
+                .1,
+            0
+        );
+        assert!(store.delete_scim_user("u1").await.unwrap());
+        assert!(!store.delete_scim_user("u1").await.unwrap());
+        assert_eq!(
+            store.scim_group("g1").await.unwrap().unwrap().members,
+            vec!["u2"]
+        );
+        assert!(store.delete_scim_group("g1").await.unwrap());
+        assert!(store.scim_group("g1").await.unwrap().is_none());
+        assert!(store.scim_user("u2").await.unwrap().is_some());
     }
 );

@@ -196,7 +196,11 @@ async fn run() {
     // 2. GET /api/v1/people with a mix of filters and cursors deep into the list.
     let token = switchboard_hub::tokens::generate();
     store
-        .create_api_token("bench", &switchboard_hub::tokens::hash(&token))
+        .create_api_token(
+            "bench",
+            &switchboard_hub::tokens::hash(&token),
+            switchboard_store::TokenPurpose::Api,
+        )
         .await
         .expect("an API token");
     let filters = [

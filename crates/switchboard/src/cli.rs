@@ -375,6 +375,11 @@ pub struct TokenCreateArgs {
     #[arg(long, default_value = "cli")]
     pub name: String,
 
+    /// A token for the SCIM endpoint (`/scim/v2`) an identity provider provisions through,
+    /// instead of one for the REST API; neither opens the other.
+    #[arg(long)]
+    pub scim: bool,
+
     #[command(flatten)]
     pub hub: ServeArgs,
 }
@@ -431,6 +436,16 @@ pub struct DemoArgs {
     /// Use this API token instead of a random one (for scripts); at least 16 characters.
     #[arg(long, value_name = "TOKEN", value_parser = api_token)]
     pub api_token: Option<String>,
+
+    /// Serve SCIM at `/scim/v2` at once, to identity providers presenting this bearer token;
+    /// at least 16 characters.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DEMO_SCIM_TOKEN",
+        value_name = "TOKEN",
+        value_parser = api_token
+    )]
+    pub scim_token: Option<String>,
 
     /// Whether the simulator the demo starts enforces the platforms' published rate limits
     /// (some let an organisation create only one new app a minute). Off for scripts and

@@ -8,7 +8,7 @@ use switchboard_hub::refresh::RefreshSettings;
 use switchboard_hub::{AppState, SystemClock};
 use switchboard_secrets::{Cipher, ExposeSecret, SecretString};
 use switchboard_sim::{SimConfig, Simulator};
-use switchboard_store::{InstanceLock, Store};
+use switchboard_store::{InstanceLock, Store, TokenPurpose};
 use tokio::net::TcpListener;
 
 use crate::cli::{
@@ -65,7 +65,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 secret_key_from_env().as_ref(),
             )
             .await?;
-            let token = create_api_token(&store, &args.name, None).await?;
+            let purpose = if args.scim {
+                TokenPurpose::Scim
+            } else {
+                TokenPurpose::Api
+            };
+            let token = create_api_token(&store, &args.name, purpose, None).await?;
             println!("{token}");
             store.close().await;
             Ok(())
@@ -150,10 +155,12 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-/// Creates an API token (the given one, or a new random one) and returns its secret text.
+/// Creates a token for `purpose` (the given one, or a new random one) and returns its secret
+/// text.
 async fn create_api_token(
     store: &Store,
     name: &str,
+    purpose: TokenPurpose,
     given: Option<&str>,
 ) -> anyhow::Result<String> {
     let token = match given {
@@ -172,11 +179,11 @@ async fn create_api_token(
         return Ok(token);
     }
     store
-        .create_api_token(name, &hash)
+        .create_api_token(name, &hash, purpose)
         .await
         .context("cannot record the API token")?;
     store
-        .audit("cli", "token.create", name, "", "cli")
+        .audit("cli", "token.create", name, purpose.as_str(), "cli")
         .await
         .context("cannot record the API token in the audit log")?;
     Ok(token)
@@ -337,7 +344,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .sync_in_background(&state)
         .await
         .context("starting the demo's auto-sync")?;
-    let api_token = create_api_token(&store, "demo", args.api_token.as_deref()).await?;
+    let api_token =
+        create_api_token(&store, "demo", TokenPurpose::Api, args.api_token.as_deref()).await?;
+    if let Some(scim_token) = args.scim_token.as_deref() {
+        create_api_token(&store, "demo-scim", TokenPurpose::Scim, Some(scim_token)).await?;
+    }
     let setup_link = switchboard_hub::console::auth::announce_setup_link(&state).await?;
 
     say("Switchboard demo is running.");

@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use switchboard_store::StoreError;
+use switchboard_store::{StoreError, TokenPurpose};
 
 use crate::admin::{Caller, Refused};
 use crate::{AppState, tokens};
@@ -164,6 +164,9 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         return unauthorised("send an API token as `Authorization: Bearer TOKEN`");
     };
     match state.store.use_api_token(&tokens::hash(presented)).await {
+        Ok(Some(token)) if token.purpose != TokenPurpose::Api => unauthorised(
+            "this is a SCIM token, which opens /scim/v2 only: create an API token with `switchboard token create`",
+        ),
         Ok(Some(token)) => {
             let source = request
                 .extensions()

@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::admin::settings::{SettingsChange, change_settings};
 use crate::settings::{MAX_PROMPT_THROTTLE_HOURS, SyncSettings};
 use crate::tokens;
+use switchboard_store::TokenPurpose;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -161,7 +162,7 @@ async fn show(
         }
         section.card aria-labelledby="tokens" {
             h2 #tokens { "API tokens" }
-            p.hint { "Scripts and the command line reach the REST API (/api/v1) with these. A token is shown once, when created; only its hash is kept." }
+            p.hint { "Scripts and the command line reach the REST API (/api/v1) with these; an identity provider provisions users and groups through SCIM (/scim/v2) with a SCIM token. Neither kind opens the other. A token is shown once, when created; only its hash is kept." }
             @if api_tokens.is_empty() {
                 p { "No API token yet." }
             } @else {
@@ -170,7 +171,7 @@ async fn show(
                     tbody {
                         @for token in &api_tokens {
                             tr {
-                                td { (token.name) }
+                                td { (token.name) @if token.purpose == TokenPurpose::Scim { " (SCIM)" } }
                                 td { (when(token.created_at)) }
                                 td { (token.last_used_at.map(when).unwrap_or_else(|| "never".to_owned())) }
                                 td {
@@ -192,6 +193,7 @@ async fn show(
                     input type="hidden" name="csrf" value=(session.csrf);
                     label for="token-name" { "New token's name (what it is for)" }
                     input #token-name type="text" name="name" required maxlength="100";
+                    label.check { input type="checkbox" name="scim" value="on"; "A SCIM token, for an identity provider (not the REST API)" }
                     div.buttons { button type="submit" { "Create token" } }
                 }
             }
@@ -396,7 +398,19 @@ async fn create_token(
             "A token's name has 1 to 100 characters.",
         ));
     }
-    let secret = tokens::issue(&state.store, &name, &session.actor(), &session.source).await?;
+    let purpose = if fields.get("scim") == Some("on") {
+        TokenPurpose::Scim
+    } else {
+        TokenPurpose::Api
+    };
+    let secret = tokens::issue(
+        &state.store,
+        &name,
+        purpose,
+        &session.actor(),
+        &session.source,
+    )
+    .await?;
     let body = html! {
         h1 { "API token created" }
         div.notice role="status" {
