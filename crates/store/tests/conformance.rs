@@ -4608,7 +4608,7 @@ store_test!(
 );
 
 fn scim_user(id: &str, user_name: &str, email: &str, active: bool) -> ScimUserRecord {
-    let at = switchboard_core::Timestamp::from_unix_millis(1_000);
+    let at = Timestamp::from_unix_millis(1_000);
     ScimUserRecord {
         id: id.to_owned(),
         user_name: user_name.to_owned(),
@@ -4697,7 +4697,7 @@ store_test!(
             "bo.stone@acme.example"
         );
 
-        let at = switchboard_core::Timestamp::from_unix_millis(2_000);
+        let at = Timestamp::from_unix_millis(2_000);
         let group = ScimGroupRecord {
             id: "g1".to_owned(),
             display_name: "Sales".to_owned(),
