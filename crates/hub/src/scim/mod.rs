@@ -11,6 +11,7 @@
 mod error;
 mod filter;
 mod patch;
+mod projection;
 mod resources;
 
 use axum::Router;
@@ -28,6 +29,7 @@ use crate::tokens;
 use error::ScimError;
 use filter::Attribute;
 use patch::ResourceKind;
+use projection::Projection;
 use resources::{GROUP_SCHEMA, USER_SCHEMA};
 
 const CONTENT_TYPE: &str = "application/scim+json";
@@ -45,7 +47,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ResourceTypes/{name}", get(resource_type))
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
+        .route("/.search", axum::routing::post(search_all))
         .route("/Users", get(list_users).post(create_user))
+        .route("/Users/.search", axum::routing::post(search_users))
         .route(
             "/Users/{id}",
             get(get_user)
@@ -54,6 +58,7 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .delete(delete_user),
         )
         .route("/Groups", get(list_groups).post(create_group))
+        .route("/Groups/.search", axum::routing::post(search_groups))
         .route(
             "/Groups/{id}",
             get(get_group)
@@ -152,12 +157,69 @@ fn body_json(body: &Bytes) -> Result<Value, ScimError> {
         .map_err(|error| ScimError::invalid_syntax(format!("the body is not JSON: {error}")))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 struct ListParams {
     filter: Option<String>,
     #[serde(rename = "startIndex")]
     start_index: Option<String>,
     count: Option<String>,
+    attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    excluded_attributes: Option<String>,
+}
+
+impl ListParams {
+    fn projection(&self) -> Projection {
+        Projection::of(
+            self.attributes.as_deref(),
+            self.excluded_attributes.as_deref(),
+        )
+    }
+}
+
+/// What only reads one resource asks of its attributes.
+#[derive(serde::Deserialize)]
+struct ReadParams {
+    attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    excluded_attributes: Option<String>,
+}
+
+impl ReadParams {
+    fn projection(&self) -> Projection {
+        Projection::of(
+            self.attributes.as_deref(),
+            self.excluded_attributes.as_deref(),
+        )
+    }
+}
+
+/// A search request's body (RFC 7644 §3.4.3), as the list parameters it stands for.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchRequest {
+    #[serde(default)]
+    attributes: Vec<String>,
+    #[serde(default)]
+    excluded_attributes: Vec<String>,
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+}
+
+fn search_params(body: &Bytes) -> Result<(ListParams, Projection), ScimError> {
+    let request: SearchRequest = serde_json::from_slice(body)
+        .map_err(|error| ScimError::invalid_syntax(format!("not a search request: {error}")))?;
+    let projection = Projection::of_lists(&request.attributes, &request.excluded_attributes);
+    Ok((
+        ListParams {
+            filter: request.filter,
+            start_index: request.start_index.map(|n| n.to_string()),
+            count: request.count.map(|n| n.to_string()),
+            ..ListParams::default()
+        },
+        projection,
+    ))
 }
 
 /// The store's query for a list request. RFC 7644 §3.4.2.4: a `startIndex` below 1 is 1, a
@@ -221,13 +283,26 @@ async fn list_users(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ScimError> {
-    let query = query(&params)?;
+    users_page(&state, &params, &params.projection()).await
+}
+
+async fn search_users(State(state): State<AppState>, body: Bytes) -> Result<Response, ScimError> {
+    let (params, projection) = search_params(&body)?;
+    users_page(&state, &params, &projection).await
+}
+
+async fn users_page(
+    state: &AppState,
+    params: &ListParams,
+    projection: &Projection,
+) -> Result<Response, ScimError> {
+    let query = query(params)?;
     let (users, total) = state.store.scim_users(&query).await?;
-    let base = base(&state);
+    let base = base(state);
     Ok(list(
         users
             .iter()
-            .map(|user| resources::user_json(user, &base))
+            .map(|user| projection.apply(resources::user_json(user, &base)))
             .collect(),
         total,
         &query,
@@ -248,6 +323,7 @@ async fn create_user(State(state): State<AppState>, body: Bytes) -> Result<Respo
 async fn get_user(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(params): Query<ReadParams>,
 ) -> Result<Response, ScimError> {
     let user = state
         .store
@@ -256,7 +332,9 @@ async fn get_user(
         .ok_or_else(|| ScimError::not_found(format!("no user {id}")))?;
     Ok(resource(
         StatusCode::OK,
-        resources::user_json(&user, &base(&state)),
+        params
+            .projection()
+            .apply(resources::user_json(&user, &base(&state))),
     ))
 }
 
@@ -323,17 +401,54 @@ async fn delete_user(
     }
 }
 
+/// A search at the root (RFC 7644 §3.4.3): users, then groups, as one list.
+async fn search_all(State(state): State<AppState>, body: Bytes) -> Result<Response, ScimError> {
+    let (params, projection) = search_params(&body)?;
+    let query = query(&params)?;
+    let (users, users_total) = state.store.scim_users(&query).await?;
+    let groups_query = ScimQuery {
+        equals: query.equals.clone(),
+        start: (query.start - users_total).max(0),
+        count: query.count - users.len() as i64,
+    };
+    let (groups, groups_total) = state.store.scim_groups(&groups_query).await?;
+    let base = base(&state);
+    let found = users
+        .iter()
+        .map(|user| projection.apply(resources::user_json(user, &base)))
+        .chain(
+            groups
+                .iter()
+                .map(|group| projection.apply(resources::group_json(group, &base))),
+        )
+        .collect();
+    Ok(list(found, users_total + groups_total, &query))
+}
+
 async fn list_groups(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ScimError> {
-    let query = query(&params)?;
+    groups_page(&state, &params, &params.projection()).await
+}
+
+async fn search_groups(State(state): State<AppState>, body: Bytes) -> Result<Response, ScimError> {
+    let (params, projection) = search_params(&body)?;
+    groups_page(&state, &params, &projection).await
+}
+
+async fn groups_page(
+    state: &AppState,
+    params: &ListParams,
+    projection: &Projection,
+) -> Result<Response, ScimError> {
+    let query = query(params)?;
     let (groups, total) = state.store.scim_groups(&query).await?;
-    let base = base(&state);
+    let base = base(state);
     Ok(list(
         groups
             .iter()
-            .map(|group| resources::group_json(group, &base))
+            .map(|group| projection.apply(resources::group_json(group, &base)))
             .collect(),
         total,
         &query,
@@ -368,6 +483,7 @@ async fn create_group(State(state): State<AppState>, body: Bytes) -> Result<Resp
 async fn get_group(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(params): Query<ReadParams>,
 ) -> Result<Response, ScimError> {
     let group = state
         .store
@@ -376,7 +492,9 @@ async fn get_group(
         .ok_or_else(|| ScimError::not_found(format!("no group {id}")))?;
     Ok(resource(
         StatusCode::OK,
-        resources::group_json(&group, &base(&state)),
+        params
+            .projection()
+            .apply(resources::group_json(&group, &base(&state))),
     ))
 }
 
@@ -582,6 +700,20 @@ fn schema_definitions(base: &str) -> Vec<Value> {
                 ]),
             ],
             "meta": meta(USER_SCHEMA),
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+            "id": resources::ENTERPRISE_USER_SCHEMA,
+            "name": "EnterpriseUser",
+            "description": "Enterprise User (RFC 7643 §4.3), kept as written",
+            "attributes": [
+                attribute("employeeNumber", "string", false, "none"),
+                attribute("costCenter", "string", false, "none"),
+                attribute("organization", "string", false, "none"),
+                attribute("division", "string", false, "none"),
+                attribute("department", "string", false, "none"),
+            ],
+            "meta": meta(resources::ENTERPRISE_USER_SCHEMA),
         }),
         json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],

@@ -13,8 +13,9 @@ pub const ENTERPRISE_USER_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// What the service provider sets, never kept from what a provider wrote: `password` is
-/// write-only and the hub has no use for it, so it is dropped.
-const NOT_KEPT: [&str; 4] = ["id", "meta", "password", "members"];
+/// write-only and the hub has no use for it, so it is dropped. A group's members are kept as
+/// written too (with their `display` and `type`), but who they are is the store's membership.
+const NOT_KEPT: [&str; 3] = ["id", "meta", "password"];
 
 /// An object's value for `name`, whatever its case (attribute names are case-insensitive).
 pub fn get<'v>(object: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
@@ -226,8 +227,6 @@ pub fn user_json(user: &ScimUserRecord, base: &str) -> Value {
     object.insert("id".to_owned(), json!(user.id));
     object.insert("userName".to_owned(), json!(user.user_name));
     object.retain(|key, _| key == "userName" || !key.eq_ignore_ascii_case("userName"));
-    object.insert("active".to_owned(), json!(user.active));
-    object.retain(|key, _| key == "active" || !key.eq_ignore_ascii_case("active"));
     object.insert(
         "meta".to_owned(),
         meta(
@@ -244,6 +243,14 @@ pub fn user_json(user: &ScimUserRecord, base: &str) -> Value {
 /// The group as the hub answers it, its members with their locations.
 pub fn group_json(group: &ScimGroupRecord, base: &str) -> Value {
     let mut object = stored(&group.resource);
+    let written: Vec<Map<String, Value>> = match get(&object, "members") {
+        Some(Value::Array(members)) => members
+            .iter()
+            .filter_map(|member| member.as_object().cloned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    object.retain(|key, _| !key.eq_ignore_ascii_case("members"));
     object.insert("schemas".to_owned(), json!([GROUP_SCHEMA]));
     object.insert("id".to_owned(), json!(group.id));
     object.insert("displayName".to_owned(), json!(group.display_name));
@@ -255,11 +262,22 @@ pub fn group_json(group: &ScimGroupRecord, base: &str) -> Value {
                 .members
                 .iter()
                 .map(|id| {
-                    json!({
-                        "value": id,
-                        "$ref": format!("{base}/Users/{id}"),
-                        "type": "User",
-                    })
+                    let mut member = written
+                        .iter()
+                        .find(|member| get(member, "value").and_then(Value::as_str) == Some(id))
+                        .cloned()
+                        .unwrap_or_default();
+                    member.retain(|key, _| {
+                        !["value", "$ref"]
+                            .iter()
+                            .any(|name| key.eq_ignore_ascii_case(name))
+                    });
+                    member.insert("value".to_owned(), json!(id));
+                    member.insert("$ref".to_owned(), json!(format!("{base}/Users/{id}")));
+                    if get(&member, "type").is_none() {
+                        member.insert("type".to_owned(), json!("User"));
+                    }
+                    Value::Object(member)
                 })
                 .collect(),
         ),
@@ -335,7 +353,8 @@ mod tests {
         });
         let group = group_record("g1", &written, T, T, 3).unwrap();
         assert_eq!(group.members, vec!["u1", "u2"]);
-        assert!(!group.resource.contains("members"));
+        assert_eq!(group_json(&group, "h")["members"][1]["display"], "Bo");
+        assert_eq!(group_json(&group, "h")["members"][0]["type"], "User");
         let answered = group_json(&group, "https://hub/scim/v2");
         assert_eq!(
             answered["members"][1]["$ref"],
