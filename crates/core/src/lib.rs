@@ -17,6 +17,7 @@ mod representation;
 pub mod rich_text;
 mod routing;
 mod rules;
+mod scope;
 
 pub use account::{Account, AccountKind};
 pub use clock::{Clock, Timestamp};
@@ -41,3 +42,4 @@ pub use routing::{Destinations, Participant, SharedPortal, Unreached, answered, 
 pub use rules::{
     Abilities, Authoriser, ImportScope, Noun, PlatformRules, PlatformWords, RepresentationRule,
 };
+pub use scope::{Scope, ScopedPerson, leavers};

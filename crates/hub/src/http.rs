@@ -31,6 +31,8 @@ pub struct AppState {
     pub webhook_health: crate::webhooks::WebhookHealth,
     /// Imports running, and the matches of accounts into people they ask for.
     pub matching: crate::import::Matching,
+    /// Directory Sync's reconciliations, one at a time.
+    pub scope: crate::scope::Reconciling,
 }
 
 /// The status that answers a use case's refusal, in the API and in the console alike.

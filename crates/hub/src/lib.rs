@@ -29,6 +29,7 @@ mod pages;
 pub mod refresh;
 pub mod relay;
 mod scim;
+pub mod scope;
 pub mod settings;
 pub mod sync;
 pub mod tokens;

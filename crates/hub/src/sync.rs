@@ -1220,6 +1220,8 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
     let restricted: HashSet<PersonId> =
         state.store.restricted_people().await?.into_iter().collect();
     let fallback = crate::settings::fallback_representations(&state.store).await?;
+    // Directory Sync's scope: nobody outside the chosen groups is synced.
+    let scope = crate::scope::current(&state.store).await?;
     let mut query = PeopleQuery {
         limit: 1_000,
         ..Default::default()
@@ -1230,7 +1232,7 @@ pub async fn auto_sync(state: AppState, actor: String) -> Result<usize, StoreErr
             let Some(primary) = summary.person.primary else {
                 continue;
             };
-            if restricted.contains(&summary.person.id) {
+            if restricted.contains(&summary.person.id) || !scope.includes(&summary.person.email) {
                 continue;
             }
             for (platform, rules) in &connected {

@@ -55,7 +55,7 @@ pub use relay::{
     OutboxItem, RelayCounts, RelayedBy, RelayedCopy, Settlement, StoredSubscription,
 };
 pub use representations::{RepresentationSecrets, TransitionRecord};
-pub use scim::{ScimField, ScimGroupRecord, ScimQuery, ScimUserRecord};
+pub use scim::{ScimField, ScimGroupRecord, ScimQuery, ScimUserRecord, ScopeGroup};
 
 /// Which database the store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -128,6 +128,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0019_scim.sql"),
         postgres: include_str!("../migrations/postgres/0019_scim.sql"),
     },
+    Step {
+        version: 20,
+        description: "Directory Sync's scope: the groups whose members are the hub's people",
+        sqlite: include_str!("../migrations/sqlite/0020_directory_scope.sql"),
+        postgres: include_str!("../migrations/postgres/0020_directory_scope.sql"),
+    },
 ];
 
 /// The step from which the relay's payloads are sealed: a database that takes it may hold

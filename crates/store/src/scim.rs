@@ -444,3 +444,72 @@ fn group_from_row(row: &AnyRow) -> Result<ScimGroupRecord, StoreError> {
         updated_at: Timestamp::from_unix_millis(row.try_get("updated_at")?),
     })
 }
+
+/// A group chosen as part of Directory Sync's scope, by where it lives and its id there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScopeGroup {
+    /// `scim` for a group provisioned through SCIM.
+    pub source: String,
+    pub group_id: String,
+}
+
+impl Store {
+    /// The groups Directory Sync's scope is made of; none when every person is in scope.
+    pub async fn directory_scope(&self) -> Result<Vec<ScopeGroup>, StoreError> {
+        sqlx::query("SELECT source, group_id FROM directory_scope ORDER BY source, group_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ScopeGroup {
+                    source: row.try_get("source")?,
+                    group_id: row.try_get("group_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces the scope's groups.
+    pub async fn set_directory_scope(&self, groups: &[ScopeGroup]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM directory_scope")
+            .execute(&mut *tx)
+            .await?;
+        for group in groups {
+            sqlx::query(
+                "INSERT INTO directory_scope (source, group_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(group.source.as_str())
+            .bind(group.group_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.directory_changed();
+        Ok(())
+    }
+
+    /// The addresses of the active users in any of the SCIM groups `groups`, lowercased.
+    pub async fn scim_members_addresses(
+        &self,
+        groups: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut addresses = Vec::new();
+        for group in groups {
+            let rows = sqlx::query(
+                "SELECT u.email FROM scim_group_members m JOIN scim_users u ON u.id = m.user_id \
+                 WHERE m.group_id = $1 AND u.active = 1 AND u.email IS NOT NULL",
+            )
+            .bind(group.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                addresses.push(row.try_get::<String, _>("email")?);
+            }
+        }
+        addresses.sort_unstable();
+        addresses.dedup();
+        Ok(addresses)
+    }
+}

@@ -14,7 +14,8 @@ use switchboard_secrets::{Cipher, ExposeSecret, SecretString, SecretsError};
 use switchboard_store::{
     AccountIdentity, AdminRole, Backend, ConnectionHealth, MessageKey, NewAccount, NewOutboxItem,
     OutboxAction, PromptGrant, PromptLink, RepresentationSecrets, ScimField, ScimGroupRecord,
-    ScimQuery, ScimUserRecord, Settlement, Store, StoreError, StoredSubscription, TokenPurpose,
+    ScimQuery, ScimUserRecord, ScopeGroup, Settlement, Store, StoreError, StoredSubscription,
+    TokenPurpose,
 };
 
 /// A clock the tests move by hand.
@@ -186,7 +187,7 @@ store_test!(
         assert_eq!(
             store.applied_migrations().await.unwrap(),
             vec![
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
             ]
         );
         let connection = slack_connection(&store).await;
@@ -195,7 +196,7 @@ store_test!(
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
             vec![
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
             ]
         );
         assert_eq!(
@@ -359,7 +360,7 @@ store_test!(
         raw.close().await.unwrap();
 
         let store = db.open(1).await;
-        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&19));
+        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&20));
         let mut raw = db.raw().await;
         assert_eq!(row_counts(&mut raw).await, counts);
         if store.backend() == Backend::Sqlite {
@@ -4739,5 +4740,61 @@ store_test!(
         assert!(store.delete_scim_group("g1").await.unwrap());
         assert!(store.scim_group("g1").await.unwrap().is_none());
         assert!(store.scim_user("u2").await.unwrap().is_some());
+    }
+);
+
+store_test!(
+    directory_scope_is_chosen_and_its_scim_members_are_the_active_ones,
+    |_db, store| {
+        assert!(store.directory_scope().await.unwrap().is_empty());
+        store
+            .insert_scim_user(&scim_user("u1", "ann", "Ann@Acme.example", true))
+            .await
+            .unwrap();
+        store
+            .insert_scim_user(&scim_user("u2", "bo", "bo@acme.example", false))
+            .await
+            .unwrap();
+        store
+            .insert_scim_user(&scim_user("u3", "cleo", "cleo@acme.example", true))
+            .await
+            .unwrap();
+        let at = Timestamp::from_unix_millis(2_000);
+        for (id, members) in [("g1", vec!["u1", "u2"]), ("g2", vec!["u1", "u3"])] {
+            store
+                .insert_scim_group(&ScimGroupRecord {
+                    id: id.to_owned(),
+                    display_name: id.to_owned(),
+                    external_id: None,
+                    resource: "{}".to_owned(),
+                    members: members.into_iter().map(str::to_owned).collect(),
+                    version: 1,
+                    created_at: at,
+                    updated_at: at,
+                })
+                .await
+                .unwrap();
+        }
+        let chosen = vec![
+            ScopeGroup {
+                source: "scim".to_owned(),
+                group_id: "g1".to_owned(),
+            },
+            ScopeGroup {
+                source: "scim".to_owned(),
+                group_id: "g2".to_owned(),
+            },
+        ];
+        store.set_directory_scope(&chosen).await.unwrap();
+        assert_eq!(store.directory_scope().await.unwrap(), chosen);
+        assert_eq!(
+            store
+                .scim_members_addresses(&["g1".to_owned(), "g2".to_owned()])
+                .await
+                .unwrap(),
+            vec!["ann@acme.example", "cleo@acme.example"]
+        );
+        store.set_directory_scope(&[]).await.unwrap();
+        assert!(store.directory_scope().await.unwrap().is_empty());
     }
 );

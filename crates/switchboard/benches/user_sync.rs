@@ -145,6 +145,7 @@ async fn run() {
         directory: Default::default(),
         webhook_health: Default::default(),
         matching: Default::default(),
+        scope: Default::default(),
     };
     let router = switchboard_hub::router(state.clone());
     tokio::spawn(async move {

@@ -483,6 +483,7 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<(AppState, InstanceLock
         directory: Default::default(),
         webhook_health: Default::default(),
         matching: Default::default(),
+        scope: Default::default(),
     };
     Ok((state, lock))
 }

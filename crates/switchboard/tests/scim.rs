@@ -443,10 +443,14 @@ async fn oktas_provisioning_sequence_is_served_and_pages() {
         )
         .await;
     assert_eq!(shrunk.status, 200, "{}", shrunk.body);
+    let members = shrunk.body["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{}", shrunk.body);
+    assert_eq!(members[0]["value"], ids[1].as_str());
     assert_eq!(
-        shrunk.body["members"],
-        json!([{"value": ids[1], "$ref": format!("{}/Users/{}", provider.base, ids[1]), "type": "User"}])
+        members[0]["$ref"],
+        format!("{}/Users/{}", provider.base, ids[1])
     );
+    assert_eq!(members[0]["display"], "bo.stone@acme.example");
     let renamed = provider
         .call(
             Method::PATCH,
@@ -530,4 +534,176 @@ async fn scim_takes_its_own_token_and_says_what_it_refuses() {
         None,
     );
     is_error(&provider.get("/Nothing").await, 404, None);
+}
+
+impl Provider {
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(
+                method,
+                format!("{}{path}", self.base.replace("/scim/v2", "/api/v1")),
+            )
+            .bearer_auth(API_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The hub's people, as the REST API lists them.
+    async fn people(&self) -> Vec<Value> {
+        let (status, body) = self
+            .api(reqwest::Method::GET, "/people?limit=1000", None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["people"].as_array().unwrap().clone()
+    }
+
+    async fn eventually<T>(&self, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn represented(person: &Value) -> bool {
+    person["representations"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r["status"] != "not_created"))
+}
+
+#[tokio::test]
+async fn the_chosen_groups_members_are_the_hubs_people_and_leavers_are_reset_and_removed() {
+    let provider = Provider::start();
+    use reqwest::Method;
+
+    // The demo's auto-sync represents its people on the other platform.
+    let people = provider
+        .eventually("two people represented", async || {
+            let people = provider.people().await;
+            (people.iter().filter(|p| represented(p)).count() >= 2).then_some(people)
+        })
+        .await;
+    let chosen: Vec<&Value> = people.iter().filter(|p| represented(p)).take(2).collect();
+    let (stays, leaves) = (chosen[0], chosen[1]);
+    let mut scim_ids = Vec::new();
+    for person in [stays, leaves] {
+        let email = person["email"].as_str().unwrap();
+        let created = provider
+            .call(
+                Method::POST,
+                "/Users",
+                Some(json!({
+                    "schemas": [USER],
+                    "userName": email,
+                    "emails": [{"value": email, "type": "work", "primary": true}],
+                    "active": true
+                })),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        scim_ids.push(created.body["id"].as_str().unwrap().to_owned());
+    }
+    let group = provider
+        .call(
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP], "displayName": "Chat users", "members": [{"value": scim_ids[0]}]})),
+        )
+        .await;
+    let group_id = group.body["id"].as_str().unwrap().to_owned();
+    let scope = json!({"groups": [{"source": "scim", "id": group_id}]});
+
+    // The preview says who would leave, and changes nothing.
+    let (status, preview) = provider
+        .api(Method::PUT, "/directory?preview=true", Some(scope.clone()))
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["applied"], false);
+    assert_eq!(preview["in_scope"], 1);
+    let leaving: Vec<&str> = preview["leaving"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        leaving.contains(&leaves["id"].as_str().unwrap()),
+        "{preview}"
+    );
+    assert!(
+        !leaving.contains(&stays["id"].as_str().unwrap()),
+        "{preview}"
+    );
+    let (_, now) = provider.api(Method::GET, "/directory", None).await;
+    assert_eq!(now["groups"], json!([]));
+    assert_eq!(now["in_scope"], Value::Null);
+
+    // Chosen: whoever is outside the group and represented is reset and removed.
+    let (status, applied) = provider.api(Method::PUT, "/directory", Some(scope)).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["applied"], true);
+    assert_eq!(applied["groups"][0]["name"], "Chat users");
+    let leaver = leaves["id"].as_str().unwrap();
+    provider
+        .eventually("the leaver removed", async || {
+            let (status, _) = provider
+                .api(Method::GET, &format!("/people/{leaver}"), None)
+                .await;
+            (status == 404).then_some(())
+        })
+        .await;
+    let stayer = stays["id"].as_str().unwrap();
+    let (status, kept) = provider
+        .api(Method::GET, &format!("/people/{stayer}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert!(represented(&kept), "{kept}");
+    let (_, audit) = provider.api(Method::GET, "/audit?limit=1000", None).await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "directory.leave" && e["target"] == leaver),
+        "{audit}"
+    );
+
+    // Deactivated by the identity provider: a leaver too.
+    let deactivated = provider
+        .call(
+            Method::PATCH,
+            &format!("/Users/{}", scim_ids[0]),
+            Some(json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200);
+    provider
+        .eventually("the deactivated member removed", async || {
+            let (status, _) = provider
+                .api(Method::GET, &format!("/people/{stayer}"), None)
+                .await;
+            (status == 404).then_some(())
+        })
+        .await;
+
+    let (status, refused) = provider
+        .api(
+            Method::PUT,
+            "/directory",
+            Some(json!({"groups": [{"source": "scim", "id": "no-such-group"}]})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (400, Some("unknown_group"))
+    );
 }

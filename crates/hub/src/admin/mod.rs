@@ -8,6 +8,7 @@
 //! console each map that to their own answer.
 
 pub mod connections;
+pub mod directory;
 pub mod people;
 pub mod relay;
 pub mod settings;

@@ -2,6 +2,7 @@
 //! with a stable code and a human message, every change written to the audit log.
 
 pub(crate) mod connections;
+pub(crate) mod directory;
 pub mod openapi;
 pub(crate) mod people;
 pub(crate) mod relay;
@@ -22,6 +23,7 @@ use crate::{AppState, tokens};
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(connections::routes())
+        .merge(directory::routes())
         .merge(people::routes())
         .merge(sync::routes())
         .merge(relay::routes())

@@ -516,6 +516,31 @@ fn schemas() -> Value {
             "id": { "type": "integer", "format": "int64" },
             "retried": { "type": "boolean" },
         })),
+        "DirectoryGroup": object(&["source", "id"], json!({
+            "source": { "type": "string", "enum": ["scim"], "description": "where the group lives: `scim`, a group provisioned through SCIM" },
+            "id": { "type": "string" },
+            "name": { "type": ["string", "null"], "description": "its name there; null when it is gone (its members then count as none)" },
+        })),
+        "Directory": object(&["groups", "in_scope"], json!({
+            "groups": array_of(reference("DirectoryGroup")),
+            "in_scope": { "type": ["integer", "null"], "description": "how many of the hub's people are members; null when no group is chosen (everyone is in scope)" },
+        })),
+        "DirectoryChange": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["groups"],
+            "properties": { "groups": array_of(object(&["source", "id"], json!({ "source": { "type": "string" }, "id": { "type": "string" } }))) },
+        },
+        "DirectoryPreview": object(&["groups", "in_scope", "leaving", "applied"], json!({
+            "groups": array_of(reference("DirectoryGroup")),
+            "in_scope": { "type": ["integer", "null"] },
+            "leaving": array_of(object(&["id", "display_name", "email"], json!({
+                "id": { "type": "string" },
+                "display_name": { "type": "string" },
+                "email": { "type": "string" },
+            }))),
+            "applied": { "type": "boolean", "description": "false for a preview" },
+        })),
         "SettingsChange": {
             "type": "object",
             "additionalProperties": false,
@@ -683,6 +708,13 @@ fn paths() -> Value {
             "put": operation("updateSettings", "Changes any of the sync settings", "sync",
                 vec![], Some(json_body(reference("SettingsChange"))), ("200", ok("the settings now", "Settings")), &["400", "503"]),
         },
+        "/directory": {
+            "get": operation("getDirectory", "Directory Sync's scope: the groups whose members are the hub's people (none: everyone)", "directory",
+                vec![], None, ("200", ok("the groups and how many people are in scope", "Directory")), &["503"]),
+            "put": operation("changeDirectory", "Chooses the groups; whoever is represented and outside them is reset and removed, in the background. With `preview=true`, says what it would do and does nothing", "directory",
+                vec![query_parameter("preview", "say what the change would do, and do nothing", json!({ "type": "boolean", "default": false }))],
+                Some(json_body(reference("DirectoryChange"))), ("200", ok("what the change does (or would do)", "DirectoryPreview")), &["400", "503"]),
+        },
         "/relay": {
             "get": operation("relayStatus", "What the relay has to do: events to read, copies to send, retries, dead letters", "relay",
                 vec![], None, ("200", ok("the counts", "RelayStatus")), &["503"]),
@@ -724,6 +756,7 @@ pub fn document() -> Value {
             { "name": "people", "description": "People and their primary platforms" },
             { "name": "sync", "description": "Representing people on their secondary platforms" },
             { "name": "relay", "description": "The relay's queues and dead letters" },
+            { "name": "directory", "description": "Directory Sync's scope" },
             { "name": "audit", "description": "The audit log" },
         ],
         "paths": paths(),
@@ -770,13 +803,17 @@ mod tests {
         let sources = [
             include_str!("mod.rs"),
             include_str!("connections.rs"),
+            include_str!("directory.rs"),
             include_str!("people.rs"),
             include_str!("relay.rs"),
             include_str!("sync.rs"),
         ];
         let mut routes = BTreeSet::new();
         for line in sources.iter().flat_map(|source| source.lines()) {
-            let Some(rest) = line.trim().strip_prefix(".route(\"") else {
+            let Some(rest) = line
+                .find(".route(\"")
+                .map(|at| &line[at + ".route(\"".len()..])
+            else {
                 continue;
             };
             let (path, methods) = rest.split_once('"').expect("a quoted path");

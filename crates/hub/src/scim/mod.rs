@@ -314,6 +314,7 @@ async fn create_user(State(state): State<AppState>, body: Bytes) -> Result<Respo
     let now = state.clock.now();
     let user = resources::user_record(&new_id(), &written, now, now, 1)?;
     state.store.insert_scim_user(&user).await?;
+    crate::scope::reconcile_in_background(&state, "scim: a user was created");
     Ok(resource(
         StatusCode::CREATED,
         resources::user_json(&user, &base(&state)),
@@ -357,6 +358,7 @@ async fn replace_user(
         read.version + 1,
     )?;
     state.store.update_scim_user(&user, read.version).await?;
+    crate::scope::reconcile_in_background(&state, "scim: a user changed");
     Ok(resource(
         StatusCode::OK,
         resources::user_json(&user, &base(&state)),
@@ -384,6 +386,7 @@ async fn patch_user(
         read.version + 1,
     )?;
     state.store.update_scim_user(&user, read.version).await?;
+    crate::scope::reconcile_in_background(&state, "scim: a user changed");
     Ok(resource(
         StatusCode::OK,
         resources::user_json(&user, &base(&state)),
@@ -395,6 +398,7 @@ async fn delete_user(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     if state.store.delete_scim_user(&id).await? {
+        crate::scope::reconcile_in_background(&state, "scim: a user was deleted");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ScimError::not_found(format!("no user {id}")))
@@ -474,6 +478,7 @@ async fn create_group(State(state): State<AppState>, body: Bytes) -> Result<Resp
         .insert_scim_group(&group)
         .await
         .map_err(member_error)?;
+    crate::scope::reconcile_in_background(&state, "scim: a group changed");
     Ok(resource(
         StatusCode::CREATED,
         resources::group_json(&group, &base(&state)),
@@ -521,6 +526,7 @@ async fn replace_group(
         .update_scim_group(&group, read.version)
         .await
         .map_err(member_error)?;
+    crate::scope::reconcile_in_background(&state, "scim: a group changed");
     Ok(resource(
         StatusCode::OK,
         resources::group_json(&group, &base(&state)),
@@ -552,6 +558,7 @@ async fn patch_group(
         .update_scim_group(&group, read.version)
         .await
         .map_err(member_error)?;
+    crate::scope::reconcile_in_background(&state, "scim: a group changed");
     Ok(resource(
         StatusCode::OK,
         resources::group_json(&group, &base(&state)),
@@ -563,6 +570,7 @@ async fn delete_group(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     if state.store.delete_scim_group(&id).await? {
+        crate::scope::reconcile_in_background(&state, "scim: a group was deleted");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ScimError::not_found(format!("no group {id}")))

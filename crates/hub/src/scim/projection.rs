@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::resources::{GROUP_SCHEMA, USER_SCHEMA};
+use super::resources::{ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 
 /// Always returned, whatever is asked.
 const ALWAYS: [&str; 2] = ["id", "schemas"];
@@ -32,22 +32,19 @@ fn named(text: &str) -> Option<Named> {
     if let Some(path) = unqualified {
         return plain(path);
     }
+    // An extension's attribute follows its schema and a colon; the schema alone names all of
+    // it. Any other URN is taken whole, as the key it would be in the resource.
+    let extension = ENTERPRISE_USER_SCHEMA;
+    if lower.starts_with(&format!("{}:", extension.to_ascii_lowercase())) {
+        return Some(Named {
+            key: extension.to_owned(),
+            sub: Some(text[extension.len() + 1..].to_owned()),
+        });
+    }
     if lower.starts_with("urn:") {
-        // An extension's attribute follows the last colon; the schema alone names all of it.
-        return Some(match text.rsplit_once(':') {
-            Some((schema, attribute))
-                if attribute.chars().next().is_some_and(char::is_alphabetic)
-                    && schema.matches(':').count() >= 5 =>
-            {
-                Named {
-                    key: schema.to_owned(),
-                    sub: Some(attribute.to_owned()),
-                }
-            }
-            _ => Named {
-                key: text.to_owned(),
-                sub: None,
-            },
+        return Some(Named {
+            key: text.to_owned(),
+            sub: None,
         });
     }
     plain(text)

@@ -1,0 +1,168 @@
+//! Directory Sync's scope as the hub applies it: the groups the admin chose (see
+//! [`switchboard_core::Scope`]), their members read from where the groups live, and what
+//! leaving it does — the leaver is reset (the guests and bots the hub made for them removed
+//! from every platform) and removed from the hub, audited with the cause. Auto-sync syncs no one
+//! outside it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use switchboard_core::{Email, Person, Scope, ScopedPerson, SyncStatus, leavers};
+use switchboard_store::{PeopleQuery, ScopeGroup, Store, StoreError};
+
+use crate::AppState;
+
+/// Where a group provisioned through SCIM lives.
+pub const SCIM_SOURCE: &str = "scim";
+
+/// Reconciliations run one at a time (two at once would reset the same leavers twice), and
+/// changes that arrive while one waits its turn are served by it: an identity provider writes
+/// users one request at a time, thousands in a row, and each need not read every person again.
+#[derive(Clone, Default)]
+pub struct Reconciling {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    queued: Arc<AtomicBool>,
+}
+
+/// The scope the groups `groups` make.
+pub async fn scope_of(store: &Store, groups: &[ScopeGroup]) -> Result<Scope, StoreError> {
+    if groups.is_empty() {
+        return Ok(Scope::Everyone);
+    }
+    let scim: Vec<String> = groups
+        .iter()
+        .filter(|group| group.source == SCIM_SOURCE)
+        .map(|group| group.group_id.clone())
+        .collect();
+    let addresses = store.scim_members_addresses(&scim).await?;
+    Ok(Scope::Members(
+        addresses
+            .iter()
+            .filter_map(|address| Email::parse(address).ok())
+            .collect(),
+    ))
+}
+
+/// The scope as the admin chose it.
+pub async fn current(store: &Store) -> Result<Scope, StoreError> {
+    scope_of(store, &store.directory_scope().await?).await
+}
+
+/// Every person, as the scope sees them, with the person itself.
+async fn people(store: &Store) -> Result<Vec<(ScopedPerson, Person)>, StoreError> {
+    let mut query = PeopleQuery {
+        limit: 1_000,
+        ..Default::default()
+    };
+    let mut people = Vec::new();
+    loop {
+        let page = store.list_people(&query).await?;
+        for summary in page.people {
+            let represented = summary
+                .representations
+                .iter()
+                .any(|r| r.status != SyncStatus::NotCreated);
+            people.push((
+                ScopedPerson {
+                    id: summary.person.id,
+                    email: summary.person.email.clone(),
+                    represented,
+                },
+                summary.person,
+            ));
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(people),
+        }
+    }
+}
+
+/// What choosing `groups` would do, before it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// Everyone in scope (`None`: everyone, no group being chosen).
+    pub in_scope: Option<usize>,
+    /// The represented people who would leave: reset and removed.
+    pub leaving: Vec<Person>,
+}
+
+pub async fn preview(store: &Store, groups: &[ScopeGroup]) -> Result<Preview, StoreError> {
+    let scope = scope_of(store, groups).await?;
+    let people = people(store).await?;
+    let scoped: Vec<ScopedPerson> = people.iter().map(|(scoped, _)| scoped.clone()).collect();
+    let leaving = leavers(&scope, &scoped);
+    Ok(Preview {
+        in_scope: match &scope {
+            Scope::Everyone => None,
+            Scope::Members(_) => Some(
+                scoped
+                    .iter()
+                    .filter(|person| scope.includes(&person.email))
+                    .count(),
+            ),
+        },
+        leaving: people
+            .into_iter()
+            .filter(|(scoped, _)| leaving.contains(&scoped.id))
+            .map(|(_, person)| person)
+            .collect(),
+    })
+}
+
+/// Resets and removes everyone who has left the scope; answers how many. `cause` says what
+/// changed (for the audit log). The caller holds the turn.
+async fn reconcile(state: &AppState, cause: &str) -> Result<usize, StoreError> {
+    let scope = current(&state.store).await?;
+    if scope == Scope::Everyone {
+        return Ok(0);
+    }
+    let people = people(&state.store).await?;
+    let scoped: Vec<ScopedPerson> = people.iter().map(|(scoped, _)| scoped.clone()).collect();
+    let mut removed = 0;
+    for id in leavers(&scope, &scoped) {
+        let actor = format!("directory: {cause}");
+        let detail = match crate::sync::remove(state, id, &actor).await {
+            Ok(()) => {
+                removed += 1;
+                "left the directory's groups: reset and removed".to_owned()
+            }
+            Err(error) => {
+                tracing::warn!(person = %id, %error, "directory sync could not remove a leaver");
+                format!("left the directory's groups; not removed: {error}")
+            }
+        };
+        state
+            .store
+            .audit(
+                &actor,
+                "directory.leave",
+                &id.to_string(),
+                &detail,
+                "directory",
+            )
+            .await?;
+    }
+    Ok(removed)
+}
+
+/// Reconciles in the background after a change to the groups or their members, then lets
+/// auto-sync (when it is on) represent who joined. A reconciliation queued already, not
+/// started, serves this change too.
+pub fn reconcile_in_background(state: &AppState, cause: &str) {
+    if state.scope.queued.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let (state, cause) = (state.clone(), cause.to_owned());
+    tokio::spawn(async move {
+        let _turn = state.scope.turn.lock().await;
+        // From here on, a change is this run's to miss: it queues the next one.
+        state.scope.queued.store(false, Ordering::SeqCst);
+        match reconcile(&state, &cause).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, %cause, "directory sync removed leavers"),
+            Err(error) => tracing::error!(%error, %cause, "directory sync failed"),
+        }
+        crate::sync::auto_sync_if_enabled(&state);
+    });
+}
