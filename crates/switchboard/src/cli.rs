@@ -76,6 +76,9 @@ pub enum Command {
     /// What the relay of a running hub has to do, and the copies it gave up on.
     #[command(after_help = REMOTE_EXIT_STATUS)]
     Relay(RelayArgs),
+    /// Show or choose Directory Sync's scope: the groups whose members are the hub's people.
+    #[command(after_help = REMOTE_EXIT_STATUS)]
+    Directory(DirectoryArgs),
 }
 
 /// How to reach a running hub. Global, so they may follow any subcommand.
@@ -307,6 +310,36 @@ pub enum SettingsCommand {
     Unrestrict {
         #[arg(required = true, value_name = "EMAIL")]
         emails: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DirectoryArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<DirectoryCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Choose the groups, as SOURCE:ID (`scim:ID` for a group provisioned through SCIM). Whoever
+    /// is represented and outside them is reset and removed: try --preview first.
+    Set {
+        #[arg(required = true, value_name = "SOURCE:ID")]
+        groups: Vec<String>,
+        /// Say who would leave, and change nothing.
+        #[arg(long)]
+        preview: bool,
+    },
+    /// Choose no group: everyone is in scope again.
+    Clear {
+        /// Say what it would do, and change nothing.
+        #[arg(long)]
+        preview: bool,
     },
 }
 

@@ -14,7 +14,7 @@ use switchboard_secrets::{ExposeSecret, SecretString};
 
 use crate::cli::HubArgs;
 
-pub use admin::{connections, import, relay, settings, teams};
+pub use admin::{connections, directory, import, relay, settings, teams};
 pub use people::people;
 
 /// Why a command against the hub stopped, and the exit status that tells scripts which kind it

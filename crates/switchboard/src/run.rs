@@ -39,7 +39,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Import(_)
         | Command::Teams(_)
         | Command::Settings(_)
-        | Command::Relay(_) => FileConfig::default(),
+        | Command::Relay(_)
+        | Command::Directory(_) => FileConfig::default(),
     };
     logging::init(
         cli.log_format
@@ -93,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Teams(args) => Ok(remote::teams(args).await?),
         Command::Settings(args) => Ok(remote::settings(args).await?),
         Command::Relay(args) => Ok(remote::relay(args).await?),
+        Command::Directory(args) => Ok(remote::directory(args).await?),
     }
 }
 

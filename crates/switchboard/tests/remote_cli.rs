@@ -355,6 +355,28 @@ async fn connections_imports_teams_settings_and_the_relay_through_the_cli() {
     assert_eq!(letters["dead_letters"], Value::Array(Vec::new()));
     let missing = cli(&hub, &["relay", "retry", "999999"]);
     assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+
+    let scope = succeeds(&hub, &["directory"]);
+    assert!(scope.contains("everyone is in scope"), "{scope}");
+    let shown: Value = serde_json::from_str(&succeeds(&hub, &["directory", "--json"])).unwrap();
+    assert_eq!(shown["groups"], Value::Array(Vec::new()));
+    let cleared = succeeds(&hub, &["directory", "clear", "--preview"]);
+    assert!(
+        cleared.contains("0 would leave") && cleared.contains("nothing changed"),
+        "{cleared}"
+    );
+    let unknown_group = cli(
+        &hub,
+        &["directory", "set", "scim:no-such-group", "--preview"],
+    );
+    assert_eq!(unknown_group.status.code(), Some(1));
+    assert!(
+        stderr(&unknown_group).contains("(unknown_group)"),
+        "{}",
+        stderr(&unknown_group)
+    );
+    let malformed = cli(&hub, &["directory", "set", "sales"]);
+    assert_eq!(malformed.status.code(), Some(2), "{}", stderr(&malformed));
 }
 
 #[tokio::test]

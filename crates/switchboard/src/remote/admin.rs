@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use super::output::{self, Table};
 use super::{Failure, Hub, Outcome};
 use crate::cli::{
-    ConnectionsArgs, ConnectionsCommand, ImportArgs, RelayArgs, RelayCommand, SettingsArgs,
-    SettingsCommand, TeamsArgs,
+    ConnectionsArgs, ConnectionsCommand, DirectoryArgs, DirectoryCommand, ImportArgs, RelayArgs,
+    RelayCommand, SettingsArgs, SettingsCommand, TeamsArgs,
 };
 
 /// How often `import --wait` asks for progress: quick enough to look live, and a few requests
@@ -350,6 +350,71 @@ fn settings_change(current: &Value, changes: &[String]) -> Outcome<Map<String, V
         change.insert(key.to_owned(), value);
     }
     Ok(change)
+}
+
+pub async fn directory(args: DirectoryArgs) -> Outcome {
+    let hub = Hub::new(args.hub)?;
+    let url = hub.url(&["directory"]);
+    let (groups, preview) = match args.command {
+        None => {
+            let shown = hub.get(url).await?;
+            if args.json {
+                return output::json(&shown);
+            }
+            let groups = shown["groups"].as_array().cloned().unwrap_or_default();
+            if groups.is_empty() {
+                return output::line("no group is chosen: everyone is in scope");
+            }
+            for group in &groups {
+                output::line(&format!(
+                    "{}:{}  {}",
+                    output::text(&group["source"]),
+                    output::text(&group["id"]),
+                    output::text(&group["name"])
+                ))?;
+            }
+            return output::line(&format!("{} people in scope", shown["in_scope"]));
+        }
+        Some(DirectoryCommand::Set { groups, preview }) => (groups, preview),
+        Some(DirectoryCommand::Clear { preview }) => (Vec::new(), preview),
+    };
+    let mut chosen = Vec::with_capacity(groups.len());
+    for group in &groups {
+        let (source, id) = group.split_once(':').ok_or_else(|| {
+            Failure::Usage(format!(
+                "'{group}' is not SOURCE:ID (a SCIM group is scim:ID)"
+            ))
+        })?;
+        chosen.push(json!({ "source": source, "id": id }));
+    }
+    let mut url = url;
+    if preview {
+        url.query_pairs_mut().append_pair("preview", "true");
+    }
+    let answer = hub
+        .send(Method::PUT, url, Some(json!({ "groups": chosen })))
+        .await?;
+    if args.json {
+        return output::json(&answer);
+    }
+    let leaving = answer["leaving"].as_array().cloned().unwrap_or_default();
+    let verb = if preview { "would leave" } else { "leave" };
+    output::line(&format!(
+        "{} {verb} (reset and removed){}",
+        leaving.len(),
+        if leaving.is_empty() { "" } else { ":" }
+    ))?;
+    for person in &leaving {
+        output::line(&format!(
+            "  {} <{}>",
+            output::text(&person["display_name"]),
+            output::text(&person["email"])
+        ))?;
+    }
+    if preview {
+        output::line("nothing changed (--preview)")?;
+    }
+    Ok(())
 }
 
 pub async fn relay(args: RelayArgs) -> Outcome {
