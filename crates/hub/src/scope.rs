@@ -43,6 +43,21 @@ pub async fn scope_of(store: &Store, groups: &[ScopeGroup]) -> Result<Scope, Sto
     ))
 }
 
+/// Whether the person at `email` is in the scope the admin chose: a question about one person,
+/// answered without reading every member.
+pub async fn includes(store: &Store, email: &Email) -> Result<bool, StoreError> {
+    let groups = store.directory_scope().await?;
+    if groups.is_empty() {
+        return Ok(true);
+    }
+    let scim: Vec<String> = groups
+        .into_iter()
+        .filter(|group| group.source == SCIM_SOURCE)
+        .map(|group| group.group_id)
+        .collect();
+    store.scim_member_with_address(&scim, email.as_str()).await
+}
+
 /// The scope as the admin chose it.
 pub async fn current(store: &Store) -> Result<Scope, StoreError> {
     scope_of(store, &store.directory_scope().await?).await

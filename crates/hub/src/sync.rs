@@ -232,6 +232,10 @@ pub enum SyncError {
     NothingToReprompt,
     #[error("the person's {0} representation is being synced or reset right now; try again")]
     Busy(&'static str),
+    #[error(
+        "the person is outside Directory Sync's scope (in none of the chosen groups): nobody outside it is synced"
+    )]
+    OutOfScope,
     #[error("{0}")]
     Platform(PlatformError),
     #[error(transparent)]
@@ -319,6 +323,9 @@ pub struct Plan {
 /// keeps it), or why it would be refused.
 pub async fn plan(state: &AppState, id: PersonId, platform: Platform) -> Result<Plan, SyncError> {
     let person = person(state, id).await?;
+    if !crate::scope::includes(&state.store, &person.email).await? {
+        return Err(SyncError::OutOfScope);
+    }
     let primary = person.primary.ok_or(SyncError::NoPrimary)?;
     if primary.platform == platform {
         return Err(SyncError::IsPrimary(platform.display_name()));
@@ -357,6 +364,9 @@ pub async fn sync(
     pacing: Pacing,
 ) -> Result<SyncOutcome, SyncError> {
     let person = person(state, id).await?;
+    if !crate::scope::includes(&state.store, &person.email).await? {
+        return Err(SyncError::OutOfScope);
+    }
     let primary = person.primary.ok_or(SyncError::NoPrimary)?;
     if primary.platform == platform {
         return Err(SyncError::IsPrimary(platform.display_name()));

@@ -490,6 +490,28 @@ impl Store {
         Ok(())
     }
 
+    /// Whether an active user in any of the SCIM groups `groups` has the address `email`.
+    pub async fn scim_member_with_address(
+        &self,
+        groups: &[String],
+        email: &str,
+    ) -> Result<bool, StoreError> {
+        for group in groups {
+            let found = sqlx::query(
+                "SELECT 1 AS found FROM scim_group_members m JOIN scim_users u \
+                 ON u.id = m.user_id WHERE m.group_id = $1 AND u.active = 1 AND u.email = $2",
+            )
+            .bind(group.as_str())
+            .bind(email.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The addresses of the active users in any of the SCIM groups `groups`, lowercased.
     pub async fn scim_members_addresses(
         &self,

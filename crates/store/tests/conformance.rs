@@ -4794,6 +4794,26 @@ store_test!(
                 .unwrap(),
             vec!["ann@acme.example", "cleo@acme.example"]
         );
+        let groups = ["g1".to_owned(), "g2".to_owned()];
+        assert!(
+            store
+                .scim_member_with_address(&groups, "ANN@acme.example")
+                .await
+                .unwrap()
+        );
+        // Bo is in g1 but inactive; Cleo is in g2 only.
+        assert!(
+            !store
+                .scim_member_with_address(&groups, "bo@acme.example")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .scim_member_with_address(&groups[..1], "cleo@acme.example")
+                .await
+                .unwrap()
+        );
         store.set_directory_scope(&[]).await.unwrap();
         assert!(store.directory_scope().await.unwrap().is_empty());
     }

@@ -677,6 +677,56 @@ async fn the_chosen_groups_members_are_the_hubs_people_and_leavers_are_reset_and
         "{audit}"
     );
 
+    // Imported again, the leaver is a person of the hub again, outside the scope: auto-sync
+    // leaves them alone, and an admin's sync is refused.
+    let leaver_email = leaves["email"].as_str().unwrap();
+    let (_, connections) = provider.api(Method::GET, "/connections", None).await;
+    for connection in connections["connections"].as_array().unwrap() {
+        let id = connection["id"].as_str().unwrap();
+        let (status, started) = provider
+            .api(Method::POST, &format!("/connections/{id}/import"), None)
+            .await;
+        assert!(status == 202 || status == 409, "{status} {started}");
+    }
+    let returned = provider
+        .eventually("the leaver imported again", async || {
+            provider
+                .people()
+                .await
+                .into_iter()
+                .find(|p| p["email"] == leaver_email)
+        })
+        .await;
+    let returned_id = returned["id"].as_str().unwrap();
+    let secondary = ["slack", "teams"]
+        .into_iter()
+        .find(|platform| {
+            returned["platforms"]
+                .as_array()
+                .is_some_and(|on| !on.iter().any(|p| p == platform))
+        })
+        .unwrap_or("teams");
+    let (status, refused) = provider
+        .api(
+            Method::POST,
+            &format!("/people/{returned_id}/sync/{secondary}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("out_of_scope")),
+        "{refused}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let (_, still) = provider
+        .api(Method::GET, &format!("/people/{returned_id}"), None)
+        .await;
+    assert!(
+        !represented(&still),
+        "auto-sync synced someone outside the scope: {still}"
+    );
+
     // Deactivated by the identity provider: a leaver too.
     let deactivated = provider
         .call(

@@ -116,6 +116,7 @@ impl From<crate::sync::SyncError> for Refused {
             SyncError::NoPrimaryAccount(_) => Refused::conflict("no_primary_account", message),
             SyncError::NothingToReprompt => Refused::conflict("nothing_to_reprompt", message),
             SyncError::Busy(_) => Refused::conflict("sync_in_progress", message),
+            SyncError::OutOfScope => Refused::conflict("out_of_scope", message),
             SyncError::Platform(PlatformError::RateLimited { .. }) => {
                 Refused::new(Refusal::RateLimited, "rate_limited", message)
             }
