@@ -125,12 +125,13 @@ pub async fn preview(store: &Store, groups: &[ScopeGroup]) -> Result<Preview, St
     })
 }
 
-/// Resets and removes everyone who has left the scope; answers how many. `cause` says what
-/// changed (for the audit log). The caller holds the turn.
-async fn reconcile(state: &AppState, cause: &str) -> Result<usize, StoreError> {
+/// Resets and removes everyone who has left the scope; answers how many, or `None` when no
+/// group is chosen (nobody can leave). `cause` says what changed (for the audit log). The
+/// caller holds the turn.
+async fn reconcile(state: &AppState, cause: &str) -> Result<Option<usize>, StoreError> {
     let scope = current(&state.store).await?;
     if scope == Scope::Everyone {
-        return Ok(0);
+        return Ok(None);
     }
     let people = people(&state.store).await?;
     let scoped: Vec<ScopedPerson> = people.iter().map(|(scoped, _)| scoped.clone()).collect();
@@ -158,12 +159,12 @@ async fn reconcile(state: &AppState, cause: &str) -> Result<usize, StoreError> {
             )
             .await?;
     }
-    Ok(removed)
+    Ok(Some(removed))
 }
 
-/// Reconciles in the background after a change to the groups or their members, then lets
-/// auto-sync (when it is on) represent who joined. A reconciliation queued already, not
-/// started, serves this change too.
+/// Reconciles in the background after a change to the groups or their members, then, when a
+/// scope is chosen, lets auto-sync (when it is on) represent who joined. A reconciliation
+/// queued already, not started, serves this change too.
 pub fn reconcile_in_background(state: &AppState, cause: &str) {
     if state.scope.queued.swap(true, Ordering::SeqCst) {
         return;
@@ -174,10 +175,14 @@ pub fn reconcile_in_background(state: &AppState, cause: &str) {
         // From here on, a change is this run's to miss: it queues the next one.
         state.scope.queued.store(false, Ordering::SeqCst);
         match reconcile(&state, &cause).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, %cause, "directory sync removed leavers"),
+            Ok(None) => {}
+            Ok(Some(removed)) => {
+                if removed > 0 {
+                    tracing::info!(removed, %cause, "directory sync removed leavers");
+                }
+                crate::sync::auto_sync_if_enabled(&state);
+            }
             Err(error) => tracing::error!(%error, %cause, "directory sync failed"),
         }
-        crate::sync::auto_sync_if_enabled(&state);
     });
 }
