@@ -196,15 +196,31 @@ impl Store {
 
     /// Deletes a user (and its group memberships); whether there was one.
     pub async fn delete_scim_user(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_with_memberships("scim_users", "user_id", id)
+            .await
+    }
+
+    /// Deletes the row `id` of `table` and the memberships whose `member_column` names it, in
+    /// one transaction; whether there was one.
+    async fn delete_with_memberships(
+        &self,
+        table: &'static str,
+        member_column: &'static str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM scim_group_members WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM scim_users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM scim_group_members WHERE {member_column} = $1"
+        )))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE id = $1"
+        )))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(deleted.rows_affected() == 1)
     }
@@ -214,13 +230,28 @@ impl Store {
         &self,
         query: &ScimQuery,
     ) -> Result<(Vec<ScimUserRecord>, i64), StoreError> {
-        let Some((condition, values)) = conditions(query, user_column) else {
+        let (rows, total) = self
+            .scim_page("scim_users", USER_COLUMNS, user_column, query)
+            .await?;
+        let users = rows.iter().map(user_from_row).collect::<Result<_, _>>()?;
+        Ok((users, total))
+    }
+
+    /// The rows of `table` that `query` selects, a page of them, and how many it selects.
+    async fn scim_page(
+        &self,
+        table: &'static str,
+        columns: &'static str,
+        column: impl Fn(ScimField) -> Option<&'static str>,
+        query: &ScimQuery,
+    ) -> Result<(Vec<AnyRow>, i64), StoreError> {
+        let Some((condition, values)) = conditions(query, column) else {
             return Ok((Vec::new(), 0));
         };
-        let total = self.count_where("scim_users", &condition, &values).await?;
+        let total = self.count_where(table, &condition, &values).await?;
         let page = values.len();
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM scim_users WHERE {condition} \
+            "SELECT {columns} FROM {table} WHERE {condition} \
              ORDER BY created_at, id LIMIT ${} OFFSET ${}",
             page + 1,
             page + 2
@@ -228,15 +259,12 @@ impl Store {
         for value in &values {
             rows = rows.bind(value.as_str());
         }
-        let users = rows
+        let rows = rows
             .bind(query.count)
             .bind(query.start)
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(user_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((users, total))
+            .await?;
+        Ok((rows, total))
     }
 
     async fn count_where(
@@ -345,17 +373,8 @@ impl Store {
 
     /// Deletes a group; whether there was one. Its users stay.
     pub async fn delete_scim_group(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let deleted = sqlx::query("DELETE FROM scim_groups WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(deleted.rows_affected() == 1)
+        self.delete_with_memberships("scim_groups", "group_id", id)
+            .await
     }
 
     /// A page of the groups `query` selects, with their members, and how many it selects.
@@ -363,24 +382,8 @@ impl Store {
         &self,
         query: &ScimQuery,
     ) -> Result<(Vec<ScimGroupRecord>, i64), StoreError> {
-        let Some((condition, values)) = conditions(query, group_column) else {
-            return Ok((Vec::new(), 0));
-        };
-        let total = self.count_where("scim_groups", &condition, &values).await?;
-        let page = values.len();
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {GROUP_COLUMNS} FROM scim_groups WHERE {condition} \
-             ORDER BY created_at, id LIMIT ${} OFFSET ${}",
-            page + 1,
-            page + 2
-        )));
-        for value in &values {
-            rows = rows.bind(value.as_str());
-        }
-        let rows = rows
-            .bind(query.count)
-            .bind(query.start)
-            .fetch_all(&self.pool)
+        let (rows, total) = self
+            .scim_page("scim_groups", GROUP_COLUMNS, group_column, query)
             .await?;
         let mut groups = Vec::with_capacity(rows.len());
         for row in &rows {
