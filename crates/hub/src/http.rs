@@ -49,6 +49,15 @@ pub(crate) fn status_of(refusal: crate::admin::Refusal) -> StatusCode {
     }
 }
 
+/// The token a request presents as `Authorization: Bearer TOKEN` (the REST API's, SCIM's).
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// The hub's HTTP routes.
 pub fn router(state: AppState) -> Router {
     Router::new()

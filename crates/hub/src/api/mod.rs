@@ -156,12 +156,7 @@ impl From<StoreError> for ApiError {
 }
 
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented = crate::http::bearer_token(request.headers());
     let Some(presented) = presented else {
         return unauthorised("send an API token as `Authorization: Bearer TOKEN`");
     };

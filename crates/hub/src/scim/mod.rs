@@ -120,12 +120,7 @@ fn resource(status: StatusCode, body: Value) -> Response {
 }
 
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
+    let presented = crate::http::bearer_token(request.headers());
     let Some(presented) = presented else {
         return unauthorised("send a SCIM token as `Authorization: Bearer TOKEN`");
     };
