@@ -190,6 +190,78 @@ def test_directory_client_lists_users_page_by_page(sim):
     assert user["isAdmin"] is True
 
 
+class ChannelReceiver(http.server.BaseHTTPRequestHandler):
+    """A Reports API notification channel's address: queues each push's headers and body."""
+
+    pushes = queue.Queue()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        ChannelReceiver.pushes.put((headers, json.loads(body) if body else None))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+def test_reports_client_watches_and_lists_group_membership_activities(sim):
+    admin, members = people(sim)
+    reports = discovery.build(
+        "admin",
+        "reports_v1",
+        credentials=credentials(sim, admin["email"]),
+        static_discovery=True,
+        client_options={"api_endpoint": sim.base_url + "/google/"},
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ChannelReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        channel = reports.activities().watch(
+            userKey="all",
+            applicationName="admin",
+            body={
+                "id": "directory-sync-1",
+                "type": "web_hook",
+                "address": f"http://127.0.0.1:{server.server_address[1]}/push",
+                "token": "only-the-hub-knows",
+            },
+        ).execute()
+        assert channel["kind"] == "api#channel" and channel["resourceId"]
+        headers, body = ChannelReceiver.pushes.get(timeout=10)
+        assert headers["x-goog-resource-state"] == "sync" and body is None
+        groups = sim.control("GET", f"/groups?platform={PLATFORM}")
+        pilots = next(g for g in groups if g["name"] == "Switchboard pilots")
+        joiner = members[0]["email"]
+        sim.control(
+            "POST",
+            f"/{PLATFORM}/group-members",
+            {"group": pilots["id"], "email": joiner, "action": "add"},
+        )
+        headers, activity = ChannelReceiver.pushes.get(timeout=10)
+        assert headers["x-goog-channel-id"] == "directory-sync-1"
+        assert headers["x-goog-channel-token"] == "only-the-hub-knows"
+        assert headers["x-goog-resource-state"] == "ADD_GROUP_MEMBER"
+        event = activity["events"][0]
+        assert event["name"] == "ADD_GROUP_MEMBER"
+        assert {"name": "USER_EMAIL", "value": joiner} in event["parameters"]
+        listed = reports.activities().list(
+            userKey="all", applicationName="admin", eventName="ADD_GROUP_MEMBER"
+        ).execute()
+        assert listed["items"][0]["id"]["uniqueQualifier"] == activity["id"]["uniqueQualifier"]
+        reports.channels().stop(body={"id": channel["id"], "resourceId": channel["resourceId"]}).execute()
+        sim.control(
+            "POST",
+            f"/{PLATFORM}/group-members",
+            {"group": pilots["id"], "email": joiner, "action": "remove"},
+        )
+        with pytest.raises(queue.Empty):
+            ChannelReceiver.pushes.get(timeout=1)
+    finally:
+        server.shutdown()
+
+
 class Receiver(http.server.BaseHTTPRequestHandler):
     deliveries = queue.Queue()
 

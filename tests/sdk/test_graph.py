@@ -51,6 +51,10 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.subscription import Subscription
 from msgraph.generated.models.user import User
+from msgraph.generated.groups.delta.delta_request_builder import (
+    DeltaRequestBuilder as GroupsDeltaRequestBuilder,
+)
+from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph.graph_request_adapter import GraphRequestAdapter
@@ -443,7 +447,13 @@ def test_groups_teams_and_members(sim):
     alice = members(sim)[0]
 
     async def directory():
-        groups = await client.groups.get()
+        groups = await client.groups.get(
+            request_configuration=RequestConfiguration(
+                query_parameters=GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(
+                    filter="resourceProvisioningOptions/Any(x:x eq 'Team')"
+                )
+            )
+        )
         group = groups.value[0]
         group_members = await client.groups.by_group_id(group.id).members.get()
         team_members = await client.teams.by_team_id(group.id).members.get()
@@ -456,6 +466,108 @@ def test_groups_teams_and_members(sim):
     assert team_members.value[0].odata_type == "#microsoft.graph.aadUserConversationMember"
     assert team_members.value[0].roles == ["owner"]
     assert len(joined.value) == 1
+
+
+# The groups seeded for Directory Sync (docs/simulator-microsoft.md).
+ENTRA_USERS = "5b000005-0000-4000-8000-000000000000"
+ENTRA_PILOTS = "5b000005-0000-4000-8000-000000000001"
+ENTRA_ALL_EMPLOYEES = "5b000005-0000-4000-8000-000000000002"
+
+
+def test_directory_groups_nest_and_dynamic_groups_follow_their_rule(sim):
+    client = consented_app(sim)
+    joiner = members(sim)[3]
+    sim.control(
+        "POST",
+        "/teams/group-members",
+        {"group": ENTRA_PILOTS, "email": joiner["email"], "action": "add"},
+    )
+
+    async def read():
+        users = await client.groups.by_group_id(ENTRA_USERS).get()
+        direct = await client.groups.by_group_id(ENTRA_USERS).members.get()
+        transitive = await client.groups.by_group_id(ENTRA_USERS).transitive_members.graph_user.get()
+        everyone = await client.groups.by_group_id(ENTRA_ALL_EMPLOYEES).get()
+        return users, direct, transitive, everyone
+
+    users, direct, transitive, everyone = run(read())
+    assert users.security_enabled and users.group_types == []
+    assert [m.odata_type for m in direct.value] == ["#microsoft.graph.group"]
+    assert [m.id for m in transitive.value] == [joiner["id"]]
+    assert everyone.group_types == ["DynamicMembership"]
+    assert everyone.membership_rule
+    status, refused = sim.call(
+        "POST",
+        "/_sim/teams/group-members",
+        {"group": ENTRA_ALL_EMPLOYEES, "email": joiner["email"], "action": "remove"},
+    )
+    assert status == 422 and "dynamic" in refused["error"]
+
+
+def test_groups_delta_names_members_added_and_removed(sim):
+    client = consented_app(sim)
+
+    async def first_round():
+        page = await client.groups.delta.get(
+            request_configuration=RequestConfiguration(
+                query_parameters=GroupsDeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+                    select=["displayName", "members"]
+                )
+            )
+        )
+        groups = list(page.value)
+        while page.odata_next_link:
+            page = await client.groups.delta.with_url(page.odata_next_link).get()
+            groups += page.value
+        return groups, page.odata_delta_link
+
+    groups, delta_link = run(first_round())
+    assert ENTRA_PILOTS in {g.id for g in groups}
+    assert "$deltatoken=" in delta_link
+    joiner = members(sim)[4]
+    seen = []
+    for action in ["add", "remove"]:
+        sim.control(
+            "POST",
+            "/teams/group-members",
+            {"group": ENTRA_PILOTS, "email": joiner["email"], "action": action},
+        )
+        changes = run(client.groups.delta.with_url(delta_link).get())
+        delta_link = changes.odata_delta_link
+        assert [g.id for g in changes.value] == [ENTRA_PILOTS]
+        delta = changes.value[0].additional_data["members@delta"]
+        assert [str(m["id"]) for m in delta] == [joiner["id"]]
+        seen.append(delta[0].get("@removed"))
+    assert seen[0] is None and seen[1] == {"reason": "deleted"}
+
+
+def test_a_groups_subscription_hears_members_join(sim):
+    client = consented_app(sim)
+    receiver = Receiver()
+    try:
+        run(
+            client.subscriptions.post(
+                Subscription(
+                    change_type="updated,deleted",
+                    notification_url=receiver.url,
+                    resource="/groups",
+                    expiration_date_time=in_minutes(41000),
+                    client_state="groups",
+                )
+            )
+        )
+        joiner = members(sim)[6]
+        sim.control(
+            "POST",
+            "/teams/group-members",
+            {"group": ENTRA_USERS, "email": joiner["email"], "action": "add"},
+        )
+        item = receiver.next()["value"][0]
+        assert item["changeType"] == "updated"
+        assert item["resource"] == f"Groups/{ENTRA_USERS}"
+        assert item["resourceData"]["members@delta"] == [{"id": joiner["id"]}]
+    finally:
+        receiver.close()
 
 
 def test_delta_returns_only_changes_and_removals(sim):

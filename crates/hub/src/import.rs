@@ -234,7 +234,7 @@ async fn import_listing(
     }
 }
 
-fn imported_account(user: &PlatformUser) -> ImportedAccount {
+pub(crate) fn imported_account(user: &PlatformUser) -> ImportedAccount {
     ImportedAccount {
         external_id: user.id.clone(),
         display_name: user.display_name.clone(),

@@ -22,6 +22,7 @@ pub mod connect;
 pub mod console;
 pub mod directory;
 pub mod disconnect;
+pub mod groups;
 mod http;
 pub mod import;
 mod link;
@@ -42,4 +43,9 @@ pub use http::{AppState, router};
 pub fn spawn_relay(state: AppState) {
     let senders = std::sync::Arc::new(sync::SenderPrompts(state.clone()));
     relay::spawn(state, senders);
+}
+
+/// Starts Directory Sync's reading of the directory groups it follows.
+pub fn spawn_directory_sync(state: AppState) {
+    groups::spawn(state);
 }

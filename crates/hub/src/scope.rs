@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use switchboard_core::{Email, Person, Scope, ScopedPerson, SyncStatus, leavers};
 use switchboard_store::{PeopleQuery, ScopeGroup, Store, StoreError};
@@ -15,13 +16,53 @@ use crate::AppState;
 /// Where a group provisioned through SCIM lives.
 pub const SCIM_SOURCE: &str = "scim";
 
+/// How often Directory Sync reads the groups it follows even when no change was announced: a
+/// notification lost on its way is caught by the next reading.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
+
 /// Reconciliations run one at a time (two at once would reset the same leavers twice), and
 /// changes that arrive while one waits its turn are served by it: an identity provider writes
 /// users one request at a time, thousands in a row, and each need not read every person again.
-#[derive(Clone, Default)]
+/// The directory groups Directory Sync follows are read by one loop ([`spawn`]), woken by a
+/// platform's announcement of a change ([`read_groups_now`]) or every `reconcile_every`.
+#[derive(Clone)]
 pub struct Reconciling {
     turn: Arc<tokio::sync::Mutex<()>>,
     queued: Arc<AtomicBool>,
+    read_now: Arc<tokio::sync::Notify>,
+    reconcile_every: Duration,
+}
+
+impl Default for Reconciling {
+    fn default() -> Self {
+        Self::every(DEFAULT_RECONCILE_INTERVAL)
+    }
+}
+
+impl Reconciling {
+    pub(crate) fn read_now(&self) -> &tokio::sync::Notify {
+        &self.read_now
+    }
+
+    pub(crate) fn reconcile_every(&self) -> Duration {
+        self.reconcile_every
+    }
+
+    /// Directory groups read every `interval` besides the announced changes.
+    pub fn every(interval: Duration) -> Self {
+        Self {
+            turn: Arc::default(),
+            queued: Arc::default(),
+            read_now: Arc::default(),
+            reconcile_every: interval,
+        }
+    }
+}
+
+/// Whether a chosen group is provisioned through SCIM (else it lives in a connection's
+/// directory, its source being the connection's id).
+fn provisioned(group: &ScopeGroup) -> bool {
+    group.source == SCIM_SOURCE
 }
 
 /// The scope the groups `groups` make.
@@ -29,12 +70,11 @@ pub async fn scope_of(store: &Store, groups: &[ScopeGroup]) -> Result<Scope, Sto
     if groups.is_empty() {
         return Ok(Scope::Everyone);
     }
-    let scim: Vec<String> = groups
-        .iter()
-        .filter(|group| group.source == SCIM_SOURCE)
-        .map(|group| group.group_id.clone())
-        .collect();
-    let addresses = store.scim_members_addresses(&scim).await?;
+    let (scim, directory): (Vec<ScopeGroup>, Vec<ScopeGroup>) =
+        groups.iter().cloned().partition(provisioned);
+    let scim: Vec<String> = scim.into_iter().map(|group| group.group_id).collect();
+    let mut addresses = store.scim_members_addresses(&scim).await?;
+    addresses.extend(store.directory_member_addresses(&directory).await?);
     Ok(Scope::Members(
         addresses
             .iter()
@@ -50,12 +90,15 @@ pub async fn includes(store: &Store, email: &Email) -> Result<bool, StoreError> 
     if groups.is_empty() {
         return Ok(true);
     }
-    let scim: Vec<String> = groups
-        .into_iter()
-        .filter(|group| group.source == SCIM_SOURCE)
-        .map(|group| group.group_id)
-        .collect();
-    store.scim_member_with_address(&scim, email.as_str()).await
+    let (scim, directory): (Vec<ScopeGroup>, Vec<ScopeGroup>) =
+        groups.into_iter().partition(provisioned);
+    let scim: Vec<String> = scim.into_iter().map(|group| group.group_id).collect();
+    Ok(store
+        .scim_member_with_address(&scim, email.as_str())
+        .await?
+        || store
+            .directory_member_with_address(&directory, email.as_str())
+            .await?)
 }
 
 /// The scope as the admin chose it.
@@ -125,10 +168,20 @@ pub async fn preview(store: &Store, groups: &[ScopeGroup]) -> Result<Preview, St
     })
 }
 
+/// How long after a leaver could not be removed (a sync of theirs was running) the
+/// reconciliation tries again.
+const RETRY_LEAVERS_AFTER: Duration = Duration::from_secs(5);
+
+/// What a reconciliation did: how many leavers it removed, and how many it could not.
+struct Reconciled {
+    removed: usize,
+    not_removed: usize,
+}
+
 /// Resets and removes everyone who has left the scope; answers how many, or `None` when no
 /// group is chosen (nobody can leave). `cause` says what changed (for the audit log). The
 /// caller holds the turn.
-async fn reconcile(state: &AppState, cause: &str) -> Result<Option<usize>, StoreError> {
+async fn reconcile(state: &AppState, cause: &str) -> Result<Option<Reconciled>, StoreError> {
     let scope = current(&state.store).await?;
     if scope == Scope::Everyone {
         return Ok(None);
@@ -136,6 +189,7 @@ async fn reconcile(state: &AppState, cause: &str) -> Result<Option<usize>, Store
     let people = people(&state.store).await?;
     let scoped: Vec<ScopedPerson> = people.iter().map(|(scoped, _)| scoped.clone()).collect();
     let mut removed = 0;
+    let mut not_removed = 0;
     for id in leavers(&scope, &scoped) {
         let actor = format!("directory: {cause}");
         let detail = match crate::sync::remove(state, id, &actor).await {
@@ -144,6 +198,7 @@ async fn reconcile(state: &AppState, cause: &str) -> Result<Option<usize>, Store
                 "left the directory's groups: reset and removed".to_owned()
             }
             Err(error) => {
+                not_removed += 1;
                 tracing::warn!(person = %id, %error, "directory sync could not remove a leaver");
                 format!("left the directory's groups; not removed: {error}")
             }
@@ -159,7 +214,10 @@ async fn reconcile(state: &AppState, cause: &str) -> Result<Option<usize>, Store
             )
             .await?;
     }
-    Ok(Some(removed))
+    Ok(Some(Reconciled {
+        removed,
+        not_removed,
+    }))
 }
 
 /// Reconciles in the background after a change to the groups or their members, then, when a
@@ -176,9 +234,21 @@ pub fn reconcile_in_background(state: &AppState, cause: &str) {
         state.scope.queued.store(false, Ordering::SeqCst);
         match reconcile(&state, &cause).await {
             Ok(None) => {}
-            Ok(Some(removed)) => {
+            Ok(Some(Reconciled {
+                removed,
+                not_removed,
+            })) => {
                 if removed > 0 {
                     tracing::info!(removed, %cause, "directory sync removed leavers");
+                }
+                if not_removed > 0 {
+                    // A sync of theirs was running (it began before they left): once it is
+                    // over they can be reset.
+                    let (state, cause) = (state.clone(), cause.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(RETRY_LEAVERS_AFTER).await;
+                        reconcile_in_background(&state, &cause);
+                    });
                 }
                 crate::sync::auto_sync_if_enabled(&state);
             }

@@ -363,6 +363,25 @@ pub async fn sync(
     actor: &str,
     pacing: Pacing,
 ) -> Result<SyncOutcome, SyncError> {
+    let outcome = sync_in_scope(state, id, platform, actor, pacing).await;
+    // A sync takes its time (a platform's pace, a guest's invitation): the person may have
+    // left the scope meanwhile, and the reconciliation then may not have seen what it made.
+    if outcome.is_ok()
+        && let Some(person) = state.store.person(id).await?
+        && !crate::scope::includes(&state.store, &person.email).await?
+    {
+        crate::scope::reconcile_in_background(state, "a sync ended after its person left");
+    }
+    outcome
+}
+
+async fn sync_in_scope(
+    state: &AppState,
+    id: PersonId,
+    platform: Platform,
+    actor: &str,
+    pacing: Pacing,
+) -> Result<SyncOutcome, SyncError> {
     let person = person(state, id).await?;
     if !crate::scope::includes(&state.store, &person.email).await? {
         return Err(SyncError::OutOfScope);

@@ -377,6 +377,7 @@ impl<D: Driver> Connected<D> {
                 &self.driver.events_url(),
                 &watched,
                 &[],
+                &[],
                 self.driver.now().await,
             )
             .await
@@ -1492,7 +1493,7 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
         }];
         assert_eq!(
             platform
-                .maintain_subscriptions(&h.connection, &events_url, &watched, &held, now)
+                .maintain_subscriptions(&h.connection, &events_url, &watched, &[], &held, now)
                 .await
                 .unwrap(),
             held
@@ -1505,7 +1506,7 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
     }
     assert!(made.iter().all(|s| s.expires_at > now), "{made:?}");
     let kept = platform
-        .maintain_subscriptions(&h.connection, &events_url, &watched, &made, now)
+        .maintain_subscriptions(&h.connection, &events_url, &watched, &[], &made, now)
         .await
         .unwrap();
     assert_eq!(kept, made, "young subscriptions are kept as they are");
@@ -1517,7 +1518,14 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
         })
         .collect();
     let renewed = platform
-        .maintain_subscriptions(&h.connection, &events_url, &watched, &nearly_expired, now)
+        .maintain_subscriptions(
+            &h.connection,
+            &events_url,
+            &watched,
+            &[],
+            &nearly_expired,
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1540,7 +1548,14 @@ pub async fn subscriptions_are_maintained_and_removed<D: Driver>() {
         .await
         .expect("a subscription already gone counts as removed");
     let remade = platform
-        .maintain_subscriptions(&h.connection, &events_url, &watched, &nearly_expired, now)
+        .maintain_subscriptions(
+            &h.connection,
+            &events_url,
+            &watched,
+            &[],
+            &nearly_expired,
+            now,
+        )
         .await
         .unwrap();
     assert!(!remade.is_empty());

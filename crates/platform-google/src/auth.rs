@@ -40,14 +40,34 @@ pub const USER_SCOPES: &[&str] = &[
 /// and delete the guest accounts that represent people without a Workspace account.
 pub const DIRECTORY_SCOPES: &[&str] = &["https://www.googleapis.com/auth/admin.directory.user"];
 
-/// Every scope the Workspace admin's domain-wide delegation must grant the service account's
-/// client id (Admin console › Security › API controls › Domain-wide delegation).
+/// What Directory Sync reads as the connection's admin: groups and their members, and the
+/// Reports API's admin activities (its only push for group membership changes).
+pub const DIRECTORY_SYNC_SCOPES: &[&str] = &[
+    "https://www.googleapis.com/auth/admin.directory.group.readonly",
+    "https://www.googleapis.com/auth/admin.reports.audit.readonly",
+];
+
+/// The scopes connecting checks the domain-wide delegation grants: everything but Directory
+/// Sync's, which only a connection whose groups Directory Sync follows needs.
+pub const REQUIRED_SCOPES: &[&str] = &[
+    "https://www.googleapis.com/auth/chat.spaces",
+    "https://www.googleapis.com/auth/chat.messages",
+    "https://www.googleapis.com/auth/chat.messages.reactions",
+    "https://www.googleapis.com/auth/chat.memberships.readonly",
+    "https://www.googleapis.com/auth/admin.directory.user",
+];
+
+/// Every scope the Workspace admin's domain-wide delegation grants the service account's
+/// client id (Admin console › Security › API controls › Domain-wide delegation): the required
+/// ones and Directory Sync's.
 pub const DELEGATION_SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/chat.spaces",
     "https://www.googleapis.com/auth/chat.messages",
     "https://www.googleapis.com/auth/chat.messages.reactions",
     "https://www.googleapis.com/auth/chat.memberships.readonly",
     "https://www.googleapis.com/auth/admin.directory.user",
+    "https://www.googleapis.com/auth/admin.directory.group.readonly",
+    "https://www.googleapis.com/auth/admin.reports.audit.readonly",
 ];
 
 /// The hub's Chat app acting as itself (never delegated).
@@ -367,8 +387,14 @@ pub(crate) mod tests {
     #[test]
     fn the_delegation_covers_every_scope_the_module_uses() {
         for scope in USER_SCOPES.iter().chain(DIRECTORY_SCOPES) {
-            assert!(DELEGATION_SCOPES.contains(scope), "{scope}");
+            assert!(REQUIRED_SCOPES.contains(scope), "{scope}");
         }
+        let both: Vec<&str> = REQUIRED_SCOPES
+            .iter()
+            .chain(DIRECTORY_SYNC_SCOPES)
+            .copied()
+            .collect();
+        assert_eq!(both, DELEGATION_SCOPES);
         assert!(!DELEGATION_SCOPES.contains(&APP_SCOPE));
         assert_eq!(short(APP_SCOPE), "chat.bot");
     }

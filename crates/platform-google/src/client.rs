@@ -58,6 +58,7 @@ pub(crate) struct Client {
     chat_base: String,
     directory_base: String,
     events_base: String,
+    reports_base: String,
 }
 
 impl Client {
@@ -80,6 +81,7 @@ impl Client {
             chat_base: base(&settings.chat_base_url),
             directory_base: base(&settings.directory_base_url),
             events_base: base(&settings.events_base_url),
+            reports_base: base(&settings.reports_base_url),
         })
     }
 
@@ -99,6 +101,10 @@ impl Client {
         url(&format!("{}/v1/{path}", self.events_base), query)
     }
 
+    pub fn reports_url(&self, path: &str, query: &[(&str, &str)]) -> Result<String, PlatformError> {
+        url(&format!("{}/{path}", self.reports_base), query)
+    }
+
     /// One API call with a bearer token, its answer read as `T` (an empty answer as `null`).
     pub async fn call<T: DeserializeOwned>(
         &self,
@@ -107,7 +113,12 @@ impl Client {
         url: &str,
         body: Option<&Value>,
     ) -> Result<T, PlatformError> {
-        let allowed = [&self.chat_base, &self.directory_base, &self.events_base];
+        let allowed = [
+            &self.chat_base,
+            &self.directory_base,
+            &self.events_base,
+            &self.reports_base,
+        ];
         if !allowed.iter().any(|base| url.starts_with(base.as_str())) {
             // A token is never sent anywhere but the configured APIs.
             return Err(PlatformError::Rejected(format!(

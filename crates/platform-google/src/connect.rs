@@ -16,7 +16,7 @@ use switchboard_platform::{
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
-use crate::auth::{self, DELEGATION_SCOPES, USER_SCOPES};
+use crate::auth::{self, DELEGATION_SCOPES, REQUIRED_SCOPES, USER_SCOPES};
 use crate::{GoogleChatPlatform, credential, directory};
 
 pub(crate) fn fields() -> Vec<ConnectField> {
@@ -97,7 +97,7 @@ pub(crate) async fn begin_connect(
     // Google's token endpoint answers `unauthorized_client` for a delegation that lacks any of
     // the scopes asked for, without saying which: one at a time, the answer names them.
     let mut missing = Vec::new();
-    for scope in DELEGATION_SCOPES {
+    for scope in REQUIRED_SCOPES {
         match platform
             .tokens
             .mint(&platform.client, &key, Some(admin), &[scope])

@@ -22,6 +22,7 @@ mod client;
 mod connect;
 mod directory;
 mod events;
+mod groups;
 pub mod markup;
 mod messaging;
 mod settings;
@@ -37,9 +38,10 @@ use switchboard_core::{
 };
 use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
-    EventEnvelope, EventSubscription, FlowContext, FlowState, FlowStep, Health, ImportRequest,
-    InboundEvent, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
-    ProvisionRequest, Provisioning, RetryPolicy, Team, UserPage, WebhookRequest, WebhookVerdict,
+    DirectoryGroup, EventEnvelope, EventSubscription, FlowContext, FlowState, FlowStep,
+    GroupMember, Health, ImportRequest, InboundEvent, MessageRef, OutboundMessage, PlatformError,
+    PlatformUser, Prompt, ProvisionRequest, Provisioning, RetryPolicy, Team, UserPage,
+    WebhookRequest, WebhookVerdict,
 };
 use switchboard_secrets::{ExposeSecret, SecretString};
 
@@ -467,10 +469,16 @@ impl ChatPlatform for GoogleChatPlatform {
         connection: &ConnectionContext,
         request: &WebhookRequest,
     ) -> Result<WebhookVerdict, PlatformError> {
+        if groups::is_channel_push(request) {
+            return groups::verify_push(connection, request);
+        }
         webhook::verify(self, connection, request)
     }
 
     fn split_webhook(&self, request: &WebhookRequest) -> Result<Vec<EventEnvelope>, PlatformError> {
+        if groups::is_channel_push(request) {
+            return groups::split_push(request);
+        }
         webhook::split(request)
     }
 
@@ -484,6 +492,9 @@ impl ChatPlatform for GoogleChatPlatform {
         envelope: &EventEnvelope,
         _addressee: Option<&Actor>,
     ) -> Result<Option<InboundEvent>, PlatformError> {
+        if let Some(read) = groups::read_push(envelope) {
+            return Ok(read);
+        }
         events::read_event(self, connection, envelope).await
     }
 
@@ -509,12 +520,38 @@ impl ChatPlatform for GoogleChatPlatform {
     async fn maintain_subscriptions(
         &self,
         connection: &ConnectionContext,
-        // Google pushes to the URL the Pub/Sub push subscription names, not one given here.
-        _events_url: &str,
+        // Chat events are pushed to the URL the Pub/Sub push subscription names; only the
+        // Reports channel is told this one.
+        events_url: &str,
         watched: &[Actor],
+        groups: &[String],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {
+        let (channels, current): (Vec<EventSubscription>, Vec<EventSubscription>) = current
+            .iter()
+            .cloned()
+            .partition(|subscription| subscription.resource == groups::REPORTS_RESOURCE);
+        let mut kept: Vec<EventSubscription> = Vec::new();
+        for extra in channels.iter().skip(1) {
+            groups::stop_channel(self, connection, extra).await?;
+        }
+        match groups::maintain_channel(
+            self,
+            connection,
+            events_url,
+            !groups.is_empty(),
+            channels.first(),
+            now,
+        )
+        .await
+        {
+            Ok(channel) => kept.extend(channel),
+            Err(error) => {
+                tracing::warn!(%error, "cannot keep the Reports channel that Directory Sync listens on");
+                kept.extend(channels.first().cloned());
+            }
+        }
         // Each subscription is made as its account through the admin's domain-wide delegation,
         // with the connection's credentials: the account is all Google needs of each.
         let watched: Vec<ExternalUserId> = watched
@@ -524,7 +561,10 @@ impl ChatPlatform for GoogleChatPlatform {
                 Actor::Hub | Actor::Delegated { .. } => None,
             })
             .collect();
-        events::maintain_subscriptions(self, connection, &watched, current, now).await
+        kept.extend(
+            events::maintain_subscriptions(self, connection, &watched, &current, now).await?,
+        );
+        Ok(kept)
     }
 
     async fn remove_subscriptions(
@@ -532,7 +572,29 @@ impl ChatPlatform for GoogleChatPlatform {
         connection: &ConnectionContext,
         current: &[EventSubscription],
     ) -> Result<(), PlatformError> {
-        events::remove_subscriptions(self, connection, current).await
+        let (channels, chat): (Vec<EventSubscription>, Vec<EventSubscription>) = current
+            .iter()
+            .cloned()
+            .partition(|subscription| subscription.resource == groups::REPORTS_RESOURCE);
+        for channel in &channels {
+            groups::stop_channel(self, connection, channel).await?;
+        }
+        events::remove_subscriptions(self, connection, &chat).await
+    }
+
+    async fn directory_groups(
+        &self,
+        connection: &ConnectionContext,
+    ) -> Result<Vec<DirectoryGroup>, PlatformError> {
+        groups::directory_groups(self, connection).await
+    }
+
+    async fn group_members(
+        &self,
+        connection: &ConnectionContext,
+        group: &str,
+    ) -> Result<Vec<GroupMember>, PlatformError> {
+        groups::group_members(self, connection, group).await
     }
 }
 

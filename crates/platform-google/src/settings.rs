@@ -12,6 +12,9 @@ fn default_chat() -> String {
 fn default_directory() -> String {
     "https://admin.googleapis.com/admin/directory/v1".to_owned()
 }
+fn default_reports() -> String {
+    "https://admin.googleapis.com".to_owned()
+}
 fn default_events() -> String {
     "https://workspaceevents.googleapis.com".to_owned()
 }
@@ -47,6 +50,11 @@ pub struct GoogleChatSettings {
     /// The Admin SDK Directory API, version included.
     #[serde(default = "default_directory")]
     pub directory_base_url: String,
+    /// The Admin SDK Reports API's root (Directory Sync's admin activities): calls go to
+    /// `{reports_base_url}/admin/reports/v1/…`, and channels stop at
+    /// `{reports_base_url}/admin/reports_v1/channels/stop`, as Google's discovery document says.
+    #[serde(default = "default_reports")]
+    pub reports_base_url: String,
     /// The Workspace Events API; calls go to `{events_base_url}/v1/…`.
     #[serde(default = "default_events")]
     pub events_base_url: String,
@@ -101,6 +109,7 @@ mod tests {
             settings.events_base_url,
             "https://workspaceevents.googleapis.com"
         );
+        assert_eq!(settings.reports_base_url, "https://admin.googleapis.com");
         assert_eq!(settings.token_url, "https://oauth2.googleapis.com/token");
         assert_eq!(
             settings.certs_url,

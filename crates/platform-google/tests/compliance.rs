@@ -246,6 +246,7 @@ fn platform(base: &str, events_url: &str) -> GoogleChatPlatform {
     let settings: GoogleChatSettings = serde_json::from_value(json!({
         "chat_base_url": format!("{base}/google/chat"),
         "directory_base_url": format!("{base}/google/admin/directory/v1"),
+        "reports_base_url": format!("{base}/google"),
         "events_base_url": format!("{base}/google/workspaceevents"),
         "authorize_url": format!("{base}/google/oauth2/auth"),
         "token_url": format!("{base}/google/oauth2/token"),

@@ -34,6 +34,12 @@ const ALL_CHAT_MESSAGES: &str = "/chats/getAllMessages";
 /// less an hour so that clock skew never makes Graph refuse it.
 const SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(3 * 24 * 3600 - 3600);
 
+/// What Directory Sync watches: every group of the tenant (members added and removed).
+const ALL_GROUPS: &str = "/groups";
+
+/// Graph's most for directory resources is 41,760 minutes (29 days); a day less.
+const DIRECTORY_SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(28 * 24 * 3600);
+
 impl TeamsPlatform {
     /// Creates a change-notification subscription carrying the connection's `clientState`,
     /// as `actor` (delegated) or, with `None`, as the hub app. Graph validates both URLs with
@@ -265,6 +271,14 @@ impl TeamsPlatform {
                     },
                 ))
             }
+            ChangeNotice::Group {
+                event_id, group, ..
+            } => Ok(event(
+                event_id.clone(),
+                InboundKind::DirectoryChanged {
+                    group: Some(group.clone()),
+                },
+            )),
             ChangeNotice::Other { .. } => Ok(None),
         }
     }
@@ -297,31 +311,64 @@ pub(crate) async fn read_event(
     teams.fetch_change(connection, None, &notice).await
 }
 
-/// One tenant-wide subscription to every chat message (`/chats/getAllMessages`, app-only),
-/// created when missing and renewed once half its life has passed; lifecycle signals go to
-/// the same URL. Graph lets Teams subscriptions live at most three days.
+/// A subscription the connection keeps.
+struct Wanted {
+    resource: &'static str,
+    change_type: &'static str,
+    lifetime: Duration,
+    /// Teams resources need a lifecycle URL to live longer than an hour; directory ones take
+    /// none.
+    lifecycle: bool,
+}
+
+/// The subscriptions a connection keeps: one tenant-wide to every chat message
+/// (`/chats/getAllMessages`, app-only), and, while Directory Sync follows groups of the
+/// tenant, one to every group's changes (`/groups`: Graph announces direct members added and
+/// removed, so a change to a nested group arrives as its own group's). Each is created when
+/// missing and renewed once half its life has passed; any other is deleted. Lifecycle
+/// signals go to the same URL.
 pub(crate) async fn maintain_subscriptions(
     teams: &TeamsPlatform,
     connection: &ConnectionContext,
     events_url: &str,
+    groups: &[String],
     current: &[EventSubscription],
     now: Timestamp,
 ) -> Result<Vec<EventSubscription>, PlatformError> {
-    let expires_at =
-        Timestamp::from_unix_millis(now.unix_millis() + SUBSCRIPTION_LIFETIME.as_millis() as i64);
-    let half_life = SUBSCRIPTION_LIFETIME.as_millis() as i64 / 2;
-    let mut kept = Vec::new();
+    let mut wanted = vec![Wanted {
+        resource: ALL_CHAT_MESSAGES,
+        change_type: "created,updated,deleted",
+        lifetime: SUBSCRIPTION_LIFETIME,
+        lifecycle: true,
+    }];
+    if !groups.is_empty() {
+        wanted.push(Wanted {
+            resource: ALL_GROUPS,
+            change_type: "updated,deleted",
+            lifetime: DIRECTORY_SUBSCRIPTION_LIFETIME,
+            lifecycle: false,
+        });
+    }
+    let mut kept: Vec<EventSubscription> = Vec::new();
     for subscription in current {
-        if subscription.resource != ALL_CHAT_MESSAGES || !kept.is_empty() {
+        let Some(want) = wanted.iter().find(|w| w.resource == subscription.resource) else {
+            teams
+                .delete_subscription(connection, None, &subscription.id)
+                .await?;
+            continue;
+        };
+        if kept.iter().any(|k| k.resource == subscription.resource) {
             teams
                 .delete_subscription(connection, None, &subscription.id)
                 .await?;
             continue;
         }
+        let half_life = want.lifetime.as_millis() as i64 / 2;
         if subscription.expires_at.unix_millis() - now.unix_millis() > half_life {
             kept.push(subscription.clone());
             continue;
         }
+        let expires_at = later(now, want.lifetime);
         match teams
             .renew_subscription(connection, None, &subscription.id, expires_at)
             .await
@@ -335,25 +382,33 @@ pub(crate) async fn maintain_subscriptions(
             Err(error) => return Err(error),
         }
     }
-    if kept.is_empty() {
+    for want in &wanted {
+        if kept.iter().any(|k| k.resource == want.resource) {
+            continue;
+        }
+        let expires_at = later(now, want.lifetime);
         let id = teams
             .subscribe(
                 connection,
                 None,
-                ALL_CHAT_MESSAGES,
-                "created,updated,deleted",
+                want.resource,
+                want.change_type,
                 events_url,
-                Some(events_url),
+                want.lifecycle.then_some(events_url),
                 expires_at,
             )
             .await?;
         kept.push(EventSubscription {
             id,
-            resource: ALL_CHAT_MESSAGES.to_owned(),
+            resource: want.resource.to_owned(),
             expires_at,
         });
     }
     Ok(kept)
+}
+
+fn later(now: Timestamp, by: Duration) -> Timestamp {
+    Timestamp::from_unix_millis(now.unix_millis() + by.as_millis() as i64)
 }
 
 pub(crate) async fn remove_subscriptions(

@@ -38,10 +38,10 @@ use switchboard_core::{
 };
 use switchboard_platform::{
     Actor, AnnouncedPost, ChatPlatform, ConnectField, ConnectionContext, Credentials,
-    EventEnvelope, EventSubscription, FlowContext, FlowState, FlowStep, Health, ImportRequest,
-    InboundEvent, MessageRef, OutboundMessage, PlatformError, PlatformUser, Prompt,
-    ProvisionRequest, Provisioning, ProvisioningRate, Rate, RetryPolicy, Team, UserPage,
-    WebhookRequest, WebhookVerdict,
+    DirectoryGroup, EventEnvelope, EventSubscription, FlowContext, FlowState, FlowStep,
+    GroupMember, Health, ImportRequest, InboundEvent, MessageRef, OutboundMessage, PlatformError,
+    PlatformUser, Prompt, ProvisionRequest, Provisioning, ProvisioningRate, Rate, RetryPolicy,
+    Team, UserPage, WebhookRequest, WebhookVerdict,
 };
 
 use crate::client::Client;
@@ -256,6 +256,21 @@ impl ChatPlatform for TeamsPlatform {
         directory::import_users(self, connection, request).await
     }
 
+    async fn directory_groups(
+        &self,
+        connection: &ConnectionContext,
+    ) -> Result<Vec<DirectoryGroup>, PlatformError> {
+        directory::directory_groups(self, connection).await
+    }
+
+    async fn group_members(
+        &self,
+        connection: &ConnectionContext,
+        group: &str,
+    ) -> Result<Vec<GroupMember>, PlatformError> {
+        directory::group_members(self, connection, group).await
+    }
+
     async fn lookup_by_email(
         &self,
         connection: &ConnectionContext,
@@ -370,10 +385,11 @@ impl ChatPlatform for TeamsPlatform {
         connection: &ConnectionContext,
         events_url: &str,
         _watched: &[Actor],
+        groups: &[String],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {
-        events::maintain_subscriptions(self, connection, events_url, current, now).await
+        events::maintain_subscriptions(self, connection, events_url, groups, current, now).await
     }
 
     async fn remove_subscriptions(

@@ -47,7 +47,13 @@ pub enum ChangeNotice {
         change: ChangeType,
         user: ExternalUserId,
     },
-    /// Another resource (team membership, group) changed.
+    /// A group's members changed (Directory Sync's `/groups` subscription).
+    Group {
+        event_id: String,
+        subscription_id: String,
+        group: String,
+    },
+    /// Another resource (team membership) changed.
     Other {
         event_id: String,
         subscription_id: String,
@@ -181,6 +187,11 @@ pub(crate) fn envelopes(body: &[u8]) -> Result<Vec<EventEnvelope>, PlatformError
                     change: ChangeType::Updated,
                     ..
                 } => format!("{event_id}#{:016x}", rand::random::<u64>()),
+                // Every change to a group's members is announced with the same resource; each
+                // is read afresh, so none may be dropped as a redelivery of another.
+                ChangeNotice::Group { event_id, .. } => {
+                    format!("{event_id}#{:016x}", rand::random::<u64>())
+                }
                 ChangeNotice::ChatMessage { event_id, .. }
                 | ChangeNotice::User { event_id, .. }
                 | ChangeNotice::Other { event_id, .. }
@@ -277,6 +288,17 @@ fn notice(item: Notification) -> Result<ChangeNotice, PlatformError> {
             }),
             None => Err(PlatformError::BadWebhook(format!(
                 "a user notification without an id: {}",
+                item.resource
+            ))),
+        },
+        ["groups"] => match segments[0].1.clone().or(data_id) {
+            Some(group) => Ok(ChangeNotice::Group {
+                event_id,
+                subscription_id: item.subscription_id,
+                group,
+            }),
+            None => Err(PlatformError::BadWebhook(format!(
+                "a group notification without an id: {}",
                 item.resource
             ))),
         },

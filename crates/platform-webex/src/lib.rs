@@ -446,6 +446,7 @@ impl ChatPlatform for WebexPlatform {
         connection: &ConnectionContext,
         events_url: &str,
         watched: &[Actor],
+        _groups: &[String],
         current: &[EventSubscription],
         now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {

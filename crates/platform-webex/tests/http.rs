@@ -641,7 +641,7 @@ async fn each_watched_representation_gets_its_own_signed_webhook_and_loses_it_wh
         },
     ];
     let held = webex
-        .maintain_subscriptions(&connection, events_url, &watched, &[], now)
+        .maintain_subscriptions(&connection, events_url, &watched, &[], &[], now)
         .await
         .unwrap();
     assert_eq!(
@@ -671,7 +671,7 @@ async fn each_watched_representation_gets_its_own_signed_webhook_and_loses_it_wh
     );
 
     let again = webex
-        .maintain_subscriptions(&connection, events_url, &watched, &held, now)
+        .maintain_subscriptions(&connection, events_url, &watched, &[], &held, now)
         .await
         .unwrap();
     assert_eq!(again, held, "a held webhook is kept, not made twice");
@@ -685,7 +685,7 @@ async fn each_watched_representation_gets_its_own_signed_webhook_and_loses_it_wh
         }]
     };
     let renewed = webex
-        .maintain_subscriptions(&connection, events_url, &watched, &ageing("WH1"), now)
+        .maintain_subscriptions(&connection, events_url, &watched, &[], &ageing("WH1"), now)
         .await
         .unwrap();
     assert_eq!(
@@ -693,7 +693,7 @@ async fn each_watched_representation_gets_its_own_signed_webhook_and_loses_it_wh
         "a webhook still there is kept for another lifetime"
     );
     let remade = webex
-        .maintain_subscriptions(&connection, events_url, &watched, &ageing("WH9"), now)
+        .maintain_subscriptions(&connection, events_url, &watched, &[], &ageing("WH9"), now)
         .await
         .unwrap();
     assert_eq!(remade, held, "a webhook Webex no longer has is made anew");
@@ -705,7 +705,7 @@ async fn each_watched_representation_gets_its_own_signed_webhook_and_loses_it_wh
         .collect();
     assert_eq!(looked_up, ["/v1/webhooks/WH1", "/v1/webhooks/WH9"]);
     let unwatched: Vec<EventSubscription> = webex
-        .maintain_subscriptions(&connection, events_url, &[], &held, now)
+        .maintain_subscriptions(&connection, events_url, &[], &[], &held, now)
         .await
         .unwrap();
     assert!(unwatched.is_empty());

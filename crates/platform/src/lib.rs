@@ -25,10 +25,11 @@ pub use rate::{ProvisioningRate, Rate, TokenBucket};
 pub use registry::PlatformRegistry;
 pub use retry::{RetryPolicy, with_retries};
 pub use types::{
-    Actor, AnnouncedPost, ChatKind, ConnectField, ConnectionContext, Credentials, EventEnvelope,
-    EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, Health, ImportRequest,
-    InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformUser, Prompt, ProvisionRequest,
-    Provisioning, Removal, SubscriptionChange, Team, UserPage, WebhookRequest, WebhookVerdict,
+    Actor, AnnouncedPost, ChatKind, ConnectField, ConnectionContext, Credentials, DirectoryGroup,
+    EventEnvelope, EventSubscription, FlowContext, FlowOutcome, FlowState, FlowStep, GroupMember,
+    Health, ImportRequest, InboundEvent, InboundKind, MessageRef, OutboundMessage, PlatformUser,
+    Prompt, ProvisionRequest, Provisioning, Removal, SubscriptionChange, Team, UserPage,
+    WebhookRequest, WebhookVerdict,
 };
 
 /// What the hub needs from a chat platform: its directory, representations, messaging and
@@ -113,6 +114,31 @@ pub trait ChatPlatform: Send + Sync {
         connection: &ConnectionContext,
         email: &Email,
     ) -> Result<Option<PlatformUser>, PlatformError>;
+
+    /// The groups of the platform's directory that Directory Sync may take the hub's people
+    /// from (Entra ID's security, Microsoft 365 and dynamic groups; Google groups).
+    /// [`PlatformError::Unsupported`] (the default) where the platform has none.
+    async fn directory_groups(
+        &self,
+        _connection: &ConnectionContext,
+    ) -> Result<Vec<DirectoryGroup>, PlatformError> {
+        Err(PlatformError::Unsupported(
+            "this platform has no directory groups",
+        ))
+    }
+
+    /// Every active member of `group`, the members of nested groups included; disabled,
+    /// suspended and deleted accounts are left out. [`PlatformError::NotFound`] when the group
+    /// is gone.
+    async fn group_members(
+        &self,
+        _connection: &ConnectionContext,
+        _group: &str,
+    ) -> Result<Vec<GroupMember>, PlatformError> {
+        Err(PlatformError::Unsupported(
+            "this platform has no directory groups",
+        ))
+    }
 
     /// The pace at which one connection may provision representations, as the platform
     /// publishes its limits; the hub waits for it rather than being answered 429. `None` when
@@ -320,12 +346,17 @@ pub trait ChatPlatform: Send + Sync {
     /// a webhook with the token of the account it watches), and the hub is the one that keeps
     /// them across restarts; platforms that subscribe with the connection's credentials
     /// (Google's Workspace Events, through domain-wide delegation) use the accounts only.
+    /// `groups` are the directory groups Directory Sync follows on this connection (see
+    /// [`ChatPlatform::group_members`]): a platform that announces changes to their members
+    /// subscribes to those announcements while there are any, which arrive as
+    /// [`InboundKind::DirectoryChanged`].
     /// Platforms whose events need no subscription by API keep the default.
     async fn maintain_subscriptions(
         &self,
         _connection: &ConnectionContext,
         _events_url: &str,
         _watched: &[Actor],
+        _groups: &[String],
         current: &[EventSubscription],
         _now: Timestamp,
     ) -> Result<Vec<EventSubscription>, PlatformError> {

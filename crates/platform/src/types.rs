@@ -99,6 +99,26 @@ pub struct PlatformUser {
     pub deactivated: bool,
 }
 
+/// A group of the platform's directory that Directory Sync may follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryGroup {
+    pub id: String,
+    pub name: String,
+    /// What kind of group, in the platform's words ("security group", "Google group", …).
+    pub kind: String,
+}
+
+/// A member of a directory group: an active account of the organisation's own (not a guest,
+/// not an application), with the addresses it is matched by (the primary first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    pub account: ExternalUserId,
+    pub emails: Vec<Email>,
+    /// The name the group's listing gives; `None` where the listing names no one (Google's
+    /// members carry an address only): the hub looks a new member up by address.
+    pub display_name: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPage {
     pub users: Vec<PlatformUser>,
@@ -371,6 +391,12 @@ pub enum InboundKind {
         message: MessageRef,
         edit: Option<(String, RichText)>,
         reactions: Vec<(ExternalUserId, String)>,
+    },
+    /// The members of a directory group may have changed (a member added or removed, a user
+    /// disabled, suspended or deleted): Directory Sync reads the groups it follows again.
+    /// `group` names the group when the platform says which.
+    DirectoryChanged {
+        group: Option<String>,
     },
     /// Something happened to one of the subscriptions that deliver events (see
     /// [`crate::ChatPlatform::maintain_subscriptions`]).

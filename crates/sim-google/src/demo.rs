@@ -55,6 +55,7 @@ impl SimulatedConnect for GoogleDemo {
         Ok(json!({
             "chat_base_url": format!("{sim}/google/chat"),
             "directory_base_url": format!("{sim}/google/admin/directory/v1"),
+            "reports_base_url": format!("{sim}/google"),
             "events_base_url": format!("{sim}/google/workspaceevents"),
             "authorize_url": format!("{sim}/google/oauth2/auth"),
             "token_url": format!("{sim}/google/oauth2/token"),

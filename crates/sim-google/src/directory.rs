@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::state::{CUSTOMER_ID, Principal, State, User};
 use crate::wire::{Answer, GoogleError, form_value, ok, rfc3339};
 use crate::{Caller, GoogleSim};
+use switchboard_sim_kit::{GroupMember, MembershipRequest};
 
 type Params = Query<Vec<(String, String)>>;
 
@@ -37,7 +38,7 @@ pub fn routes() -> Router<Arc<GoogleSim>> {
 
 /// Directory calls are an administrator's (signed in, or impersonated through domain-wide
 /// delegation) with one of `scopes`.
-fn admin(
+pub(crate) fn admin(
     sim: &GoogleSim,
     state: &State,
     headers: &HeaderMap,
@@ -111,7 +112,7 @@ pub fn user_json(user: &User) -> Value {
 }
 
 /// `maxResults` (1 to `max`, default 100) and the opaque `pageToken` (an offset here).
-fn page<T>(
+pub(crate) fn page<T>(
     items: Vec<T>,
     params: &[(String, String)],
     max: usize,
@@ -244,11 +245,85 @@ pub fn retire(sim: &GoogleSim, key: &str, delete: bool) -> Result<String, String
     } else {
         user.suspended = true;
     }
-    let id = user.id.clone();
+    let (id, email) = (user.id.clone(), user.email.clone());
     crate::events::suspend_where(sim, &mut state, "USER_AUTHORIZATION_FAILURE", |s| {
         s.authority == id
     });
+    crate::reports::record(
+        sim,
+        &mut state,
+        "USER_SETTINGS",
+        if delete {
+            "DELETE_USER"
+        } else {
+            "SUSPEND_USER"
+        },
+        vec![("USER_EMAIL".to_owned(), email)],
+    );
     Ok(id)
+}
+
+/// An administrator adds a member to a group, or removes one (a user by address, or a group
+/// to nest), which the Reports API records as `ADD_GROUP_MEMBER` / `REMOVE_GROUP_MEMBER`.
+pub fn change_group_membership(
+    sim: &GoogleSim,
+    request: &MembershipRequest,
+) -> Result<String, String> {
+    let mut state = sim.lock();
+    let group_index = state
+        .groups
+        .iter()
+        .position(|g| g.id == request.group || g.email.eq_ignore_ascii_case(&request.group))
+        .ok_or_else(|| format!("no group {}", request.group))?;
+    let (member_id, member_email) = match &request.member {
+        GroupMember::User(email) => {
+            let user = state
+                .user(email)
+                .ok_or_else(|| format!("no user {email}"))?;
+            (user.id.clone(), user.email.clone())
+        }
+        GroupMember::Group(key) => {
+            let nested = state
+                .groups
+                .iter()
+                .find(|g| &g.id == key || g.email.eq_ignore_ascii_case(key))
+                .ok_or_else(|| format!("no group {key}"))?;
+            if nested.id == state.groups[group_index].id {
+                return Err("a group cannot be nested in itself".to_owned());
+            }
+            (nested.id.clone(), nested.email.clone())
+        }
+    };
+    let group = &mut state.groups[group_index];
+    let present = group.members.contains(&member_id);
+    if present == request.add {
+        return Err(format!(
+            "{member_email} is {} a member of {}",
+            if request.add { "already" } else { "not" },
+            group.email
+        ));
+    }
+    if request.add {
+        group.members.push(member_id.clone());
+    } else {
+        group.members.retain(|member| member != &member_id);
+    }
+    let group_email = group.email.clone();
+    crate::reports::record(
+        sim,
+        &mut state,
+        "GROUP_SETTINGS",
+        if request.add {
+            "ADD_GROUP_MEMBER"
+        } else {
+            "REMOVE_GROUP_MEMBER"
+        },
+        vec![
+            ("USER_EMAIL".to_owned(), member_email),
+            ("GROUP_EMAIL".to_owned(), group_email),
+        ],
+    );
+    Ok(member_id)
 }
 
 async fn create_guest(

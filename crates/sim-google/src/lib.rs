@@ -13,6 +13,7 @@ mod events;
 mod keys;
 mod oauth;
 mod pubsub;
+mod reports;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -26,8 +27,8 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use switchboard_sim_kit::{
-    ControlError, Every, Limit, OrgPlatform, Organisation, SeedKind, SimContext, SimPlatform,
-    SimUser,
+    ControlError, Every, Limit, MembershipRequest, OrgPlatform, Organisation, SeedKind, SimContext,
+    SimGroup, SimPlatform, SimUser,
 };
 
 pub use demo::GoogleDemo;
@@ -200,6 +201,7 @@ impl SimPlatform for GoogleSim {
             .merge(admin::routes())
             .merge(events::routes())
             .merge(pubsub::routes())
+            .merge(reports::routes())
             .merge(web::routes())
             .with_state(self)
     }
@@ -291,7 +293,32 @@ impl SimPlatform for GoogleSim {
             "suspend_user",
             "delete_user",
             "expire_subscription",
+            "group-members",
         ]
+    }
+
+    fn groups(&self) -> Vec<SimGroup> {
+        let state = self.lock();
+        state
+            .groups
+            .iter()
+            .map(|group| SimGroup {
+                id: group.id.clone(),
+                name: group.name.clone(),
+                kind: "google".to_owned(),
+                members: group
+                    .members
+                    .iter()
+                    .filter_map(|key| state.user(key).map(|user| user.email.clone()))
+                    .collect(),
+                groups: group
+                    .members
+                    .iter()
+                    .filter(|key| state.groups.iter().any(|g| &g.id == *key))
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
     }
 
     fn control(
@@ -361,6 +388,14 @@ impl SimPlatform for GoogleSim {
                 let id = directory::retire(self, &request.email, action == "delete_user")
                     .map_err(ControlError::Invalid)?;
                 Ok(serde_json::json!({ "id": id }))
+            }
+            "group-members" => {
+                let request = MembershipRequest::parse(arguments)?;
+                let id = directory::change_group_membership(self, &request)
+                    .map_err(ControlError::Invalid)?;
+                Ok(
+                    serde_json::json!({ "group": request.group, "member": id, "added": request.add }),
+                )
             }
             "expire_subscription" => {
                 let request: Named = serde_json::from_value(arguments).map_err(invalid)?;

@@ -39,8 +39,13 @@ pub const USER_CHAT_SCOPES: [&str; 8] = [
     "cloud-platform",
 ];
 
-/// What a signed-in administrator's token adds: the Directory and the Cloud console.
-pub const ADMIN_SCOPES: [&str; 2] = ["admin.directory.user", "admin.directory.group"];
+/// What a signed-in administrator's token adds: the Directory, the Reports API's audit and the
+/// Cloud console.
+pub const ADMIN_SCOPES: [&str; 3] = [
+    "admin.directory.user",
+    "admin.directory.group",
+    "admin.reports.audit.readonly",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
@@ -290,6 +295,11 @@ pub struct State {
     /// Operations of the Workspace Events API, all done when created.
     pub operations: BTreeMap<String, serde_json::Value>,
     pub next_user: u64,
+    /// The Reports API's admin activities, oldest first, and its notification channels.
+    #[serde(default)]
+    pub activities: Vec<crate::reports::Activity>,
+    #[serde(default)]
+    pub report_channels: Vec<crate::reports::Channel>,
 }
 
 impl State {
@@ -341,6 +351,8 @@ impl State {
             pubsub_subscriptions: BTreeMap::new(),
             event_subscriptions: Vec::new(),
             operations: BTreeMap::new(),
+            activities: Vec::new(),
+            report_channels: Vec::new(),
         }
     }
 
@@ -425,7 +437,8 @@ fn user_id(rank: u64) -> String {
 }
 
 /// Three departmental groups (people by index modulo 3) and `all-staff`, whose members are the
-/// three groups: derived membership reaches everyone through it.
+/// three groups: derived membership reaches everyone through it; and `switchboard-users`, with
+/// `switchboard-pilots` nested in it, both empty, for Directory Sync.
 fn seed_groups(users: &[User], domain: &str) -> Vec<Group> {
     let departments = ["sales", "support", "engineering"];
     let mut groups: Vec<Group> = departments
@@ -448,6 +461,20 @@ fn seed_groups(users: &[User], domain: &str) -> Vec<Group> {
         email: format!("all-staff@{domain}"),
         name: "All staff".to_owned(),
         members: groups.iter().map(|group| group.id.clone()).collect(),
+    });
+    // For Directory Sync: an empty group with another empty one nested in it.
+    let pilots = format!("05group{}", &user_id(5)[..8]);
+    groups.push(Group {
+        id: format!("04group{}", &user_id(4)[..8]),
+        email: format!("switchboard-users@{domain}"),
+        name: "Switchboard users".to_owned(),
+        members: vec![pilots.clone()],
+    });
+    groups.push(Group {
+        id: pilots,
+        email: format!("switchboard-pilots@{domain}"),
+        name: "Switchboard pilots".to_owned(),
+        members: Vec::new(),
     });
     groups
 }

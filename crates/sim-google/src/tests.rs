@@ -621,7 +621,7 @@ async fn the_directory_pages_users_and_creates_guests() {
             None,
         )
         .await;
-    assert_eq!(groups["groups"].as_array().unwrap().len(), 4);
+    assert_eq!(groups["groups"].as_array().unwrap().len(), 6);
     let direct = h
         .ok(
             "GET",

@@ -139,6 +139,27 @@ pub fn rfc3339(micros: u64) -> String {
     )
 }
 
+/// An HTTP date (RFC 7231's IMF-fixdate), as push headers such as
+/// `X-Goog-Channel-Expiration` carry it.
+pub fn http_date(micros: u64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = micros / 1_000_000;
+    let days = seconds / 86_400;
+    let of_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
 /// Reads an RFC 3339 timestamp into microseconds since the epoch.
 pub fn parse_rfc3339(text: &str) -> Option<u64> {
     let (date, time) = text.trim().split_once(['T', 't'])?;
@@ -231,6 +252,15 @@ pub fn form_value<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_name_the_weekday_and_month() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            http_date(1_384_823_632_000_000),
+            "Tue, 19 Nov 2013 01:13:52 GMT"
+        );
+    }
 
     #[test]
     fn timestamps_round_trip() {

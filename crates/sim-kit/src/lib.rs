@@ -69,6 +69,75 @@ pub struct SimUser {
     pub kind: String,
 }
 
+/// A group of a platform's directory, as `/_sim/groups` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SimGroup {
+    pub id: String,
+    pub name: String,
+    /// In the platform's own terms: `security`, `microsoft365`, `dynamic`, `google`, …
+    pub kind: String,
+    /// The addresses of its direct user members.
+    pub members: Vec<String>,
+    /// The ids of the groups nested in it.
+    pub groups: Vec<String>,
+}
+
+/// Who `POST /_sim/{key}/group-members` adds or removes: a user by address, or a group to
+/// nest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupMember {
+    User(String),
+    Group(String),
+}
+
+/// A change `POST /_sim/{key}/group-members` asks for:
+/// `{"group", "email" | "member_group", "action": "add" | "remove"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRequest {
+    pub group: String,
+    pub member: GroupMember,
+    pub add: bool,
+}
+
+impl MembershipRequest {
+    pub fn parse(arguments: serde_json::Value) -> Result<Self, ControlError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            group: String,
+            email: Option<String>,
+            member_group: Option<String>,
+            action: String,
+        }
+        let wire: Wire = serde_json::from_value(arguments)
+            .map_err(|error| ControlError::Invalid(error.to_string()))?;
+        let member = match (wire.email, wire.member_group) {
+            (Some(email), None) => GroupMember::User(email),
+            (None, Some(group)) => GroupMember::Group(group),
+            _ => {
+                return Err(ControlError::Invalid(
+                    "name exactly one of email (a user) and member_group (a group to nest)"
+                        .to_owned(),
+                ));
+            }
+        };
+        let add = match wire.action.as_str() {
+            "add" => true,
+            "remove" => false,
+            other => {
+                return Err(ControlError::Invalid(format!(
+                    "action is add or remove, not '{other}'"
+                )));
+            }
+        };
+        Ok(Self {
+            group: wire.group,
+            member,
+            add,
+        })
+    }
+}
+
 /// One simulated platform.
 pub trait SimPlatform: Send + Sync + 'static {
     /// The platform's name in `/_sim/` requests: `slack`, `teams`, …
@@ -105,6 +174,11 @@ pub trait SimPlatform: Send + Sync + 'static {
 
     /// Restores what [`SimPlatform::save`] produced.
     fn restore(&self, state: serde_json::Value) -> Result<(), String>;
+
+    /// The groups of the platform's directory (none where it has no groups).
+    fn groups(&self) -> Vec<SimGroup> {
+        Vec::new()
+    }
 
     /// The platform's own simulator actions, served at `POST /_sim/{key}/{action}` (making a
     /// directory change that fires the platform's events, expiring tokens early…).

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
-use switchboard_sim_kit::Limit;
+use switchboard_sim_kit::{GroupMember, Limit, MembershipRequest};
 
 use crate::MicrosoftSim;
 use crate::entra::{Caller, authenticate};
@@ -16,7 +16,7 @@ use crate::odata::{
     no_content, now_ms, parse_body, select, wants_count,
 };
 use crate::state::{
-    CUSTOMER_TENANT_ID, E3_SKU_ID, Group, SEEDED_PASSWORD, State, Tenant, User, iso_opt,
+    CUSTOMER_TENANT_ID, E3_SKU_ID, Group, GroupKind, SEEDED_PASSWORD, State, Tenant, User, iso_opt,
 };
 use crate::subscriptions::{Event, publish, remove_for_user};
 
@@ -43,8 +43,10 @@ const USER_BASIC: [&str; 6] = [
     "surname",
     "userPrincipalName",
 ];
-const GROUP_DEFAULT: [&str; 12] = [
+const GROUP_DEFAULT: [&str; 14] = [
     "id",
+    "membershipRule",
+    "membershipRuleProcessingState",
     "createdDateTime",
     "description",
     "displayName",
@@ -504,14 +506,14 @@ fn soft_delete_user(state: &mut State, tenant_id: &str, index: usize) -> (String
     let user_id = tenant.users[index].id.clone();
     tenant.users[index].deleted_ms = Some(now_ms());
     tenant.touch(index);
-    let mut groups = Vec::new();
-    for group in &mut tenant.groups {
-        let before = group.members.len();
-        group.members.retain(|member| *member != user_id);
-        group.owners.retain(|owner| *owner != user_id);
-        if group.members.len() != before {
-            groups.push(group.id.clone());
-        }
+    let groups: Vec<String> = tenant
+        .groups
+        .iter()
+        .filter(|group| group.members.contains(&user_id))
+        .map(|group| group.id.clone())
+        .collect();
+    for group in &groups {
+        tenant.change_membership(group, &user_id, false);
     }
     state
         .refresh_tokens
@@ -560,7 +562,10 @@ pub fn add_member(
         {
             return Err(format!("{email} is already a user of the tenant"));
         }
-        if let Some(unknown) = teams.iter().find(|id| tenant.group(id).is_none()) {
+        if let Some(unknown) = teams
+            .iter()
+            .find(|id| !tenant.group(id).is_some_and(Group::is_team))
+        {
             return Err(format!("no team {unknown}"));
         }
         let (given, surname) = display_name
@@ -585,8 +590,8 @@ pub fn add_member(
         };
         let user_id = user.id.clone();
         tenant.add_user(user);
-        for group in tenant.groups.iter_mut().filter(|g| teams.contains(&g.id)) {
-            group.members.push(user_id.clone());
+        for team in teams {
+            tenant.change_membership(team, &user_id, true);
         }
         (tenant.id.clone(), user_id)
     };
@@ -612,16 +617,12 @@ pub fn remove_member(
         let user_id = tenant.users[index].id.clone();
         match team {
             Some(team) => {
-                let group = tenant
-                    .groups
-                    .iter_mut()
-                    .find(|g| g.id == team)
-                    .ok_or_else(|| format!("no team {team}"))?;
-                if !group.members.contains(&user_id) {
+                if !tenant.group(team).is_some_and(Group::is_team) {
+                    return Err(format!("no team {team}"));
+                }
+                if !tenant.change_membership(team, &user_id, false) {
                     return Err(format!("{email} is not a member of team {team}"));
                 }
-                group.members.retain(|member| *member != user_id);
-                group.owners.retain(|owner| *owner != user_id);
                 (user_id, None)
             }
             None => {
@@ -669,25 +670,7 @@ pub async fn users_delta(
     let size = options.page_size(100, 999)?;
     let state = sim.lock();
     let tenant = tenant_of(&state, &caller)?;
-    let bad_token = || GraphError::bad_request("Invalid delta token or skip token.");
-    let cursor = if let Some(token) = &options.skiptoken {
-        decode_cursor(token).ok_or_else(bad_token)?
-    } else if let Some(token) = &options.deltatoken {
-        let previous = decode_cursor(token).ok_or_else(bad_token)?;
-        DeltaCursor {
-            since: previous.upto,
-            upto: tenant.change_seq,
-            position: 0,
-            select: previous.select,
-        }
-    } else {
-        DeltaCursor {
-            since: 0,
-            upto: tenant.change_seq,
-            position: 0,
-            select: options.select.clone(),
-        }
-    };
+    let cursor = delta_cursor(&options, tenant.change_seq)?;
     options.select.clone_from(&cursor.select);
     let initial = cursor.since == 0;
     let keep = |user: &User| -> Result<bool, GraphError> {
@@ -706,33 +689,155 @@ pub async fn users_delta(
             value.push(json!({"@odata.type": "#microsoft.graph.user", "id": user.id, "@removed": {"reason": "changed"}}));
         }
     }
-    let base = format!("{}/users/delta", sim.graph_base());
     let mut body = json!({"@odata.context": context_url(&sim, "users", &options)});
+    link_delta_page(
+        &mut body,
+        &format!("{}/users/delta", sim.graph_base()),
+        next,
+        cursor,
+    );
+    body["value"] = json!(value);
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The round's cursor where a delta round's state is read from: a `$skiptoken` continues it,
+/// a `$deltatoken` starts the next round after it, neither starts from nothing.
+fn delta_cursor(options: &QueryOptions, change_seq: u64) -> Result<DeltaCursor, GraphError> {
+    let bad_token = || GraphError::bad_request("Invalid delta token or skip token.");
+    Ok(if let Some(token) = &options.skiptoken {
+        decode_cursor(token).ok_or_else(bad_token)?
+    } else if let Some(token) = &options.deltatoken {
+        let previous = decode_cursor(token).ok_or_else(bad_token)?;
+        DeltaCursor {
+            since: previous.upto,
+            upto: change_seq,
+            position: 0,
+            select: previous.select,
+        }
+    } else {
+        DeltaCursor {
+            since: 0,
+            upto: change_seq,
+            position: 0,
+            select: options.select.clone(),
+        }
+    })
+}
+
+/// The `@odata.nextLink` of a page that has a next one, else the round's `@odata.deltaLink`.
+fn link_delta_page(body: &mut Value, base: &str, next: Option<usize>, cursor: DeltaCursor) {
     match next {
         Some(position) => {
-            let token = encode_cursor(&DeltaCursor {
-                position,
-                select: cursor.select.clone(),
-                ..cursor
-            });
+            let token = encode_cursor(&DeltaCursor { position, ..cursor });
             body["@odata.nextLink"] = json!(crate::odata::with_query(
-                &base,
+                base,
                 &[("$skiptoken".to_owned(), token)]
             ));
         }
         None => {
             let token = encode_cursor(&DeltaCursor {
                 since: cursor.upto,
-                upto: cursor.upto,
                 position: 0,
-                select: cursor.select.clone(),
+                ..cursor
             });
             body["@odata.deltaLink"] = json!(crate::odata::with_query(
-                &base,
+                base,
                 &[("$deltatoken".to_owned(), token)]
             ));
         }
     }
+}
+
+/// `GET /groups/delta`: the first round lists every group with its direct members in
+/// `members@delta`; later rounds list the groups whose members changed, with who was added
+/// and who removed (`@removed`).
+pub async fn groups_delta(
+    Shared(sim): Shared<Arc<MicrosoftSim>>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> GraphResult {
+    let caller = directory_call(&sim, &headers)?;
+    caller.require_directory(&READ_GROUPS, &READ_GROUPS)?;
+    let mut options = QueryOptions::parse(&pairs)?;
+    let size = options.page_size(100, 999)?;
+    let state = sim.lock();
+    let tenant = tenant_of(&state, &caller)?;
+    let cursor = delta_cursor(&options, tenant.change_seq)?;
+    // `members` is no property to select but asks for `members@delta`, which an unselected
+    // round carries too.
+    let with_members = cursor
+        .select
+        .as_ref()
+        .is_none_or(|fields| fields.iter().any(|f| f.eq_ignore_ascii_case("members")));
+    options.select = cursor.select.as_ref().map(|fields| {
+        fields
+            .iter()
+            .filter(|f| !f.eq_ignore_ascii_case("members"))
+            .cloned()
+            .collect()
+    });
+    let initial = cursor.since == 0;
+    let changes: Vec<_> = tenant
+        .membership_log
+        .iter()
+        .filter(|change| change.seq > cursor.since && change.seq <= cursor.upto)
+        .collect();
+    let (groups, next) = page(&tenant.groups, cursor.position, size, |group| {
+        Ok(initial || changes.iter().any(|change| change.group_id == group.id))
+    })?;
+    let object_type = |id: &str| {
+        if tenant.group(id).is_some() {
+            "#microsoft.graph.group"
+        } else {
+            "#microsoft.graph.user"
+        }
+    };
+    let mut value = Vec::with_capacity(groups.len());
+    for group in groups {
+        let members: Vec<Value> = if initial {
+            tenant
+                .direct_members(group)
+                .iter()
+                .map(|id| json!({"@odata.type": object_type(id), "id": id}))
+                .collect()
+        } else {
+            // A member added and removed within the round shows as it ended, once, as Graph
+            // collapses a round's changes to each object's last state.
+            let mut last: Vec<&&crate::state::MembershipChange> = Vec::new();
+            for change in changes.iter().filter(|change| change.group_id == group.id) {
+                last.retain(|seen| seen.member_id != change.member_id);
+                last.push(change);
+            }
+            last.into_iter()
+                .map(|change| {
+                    let mut member =
+                        json!({"@odata.type": object_type(&change.member_id), "id": change.member_id});
+                    if !change.added {
+                        member["@removed"] = json!({"reason": "deleted"});
+                    }
+                    member
+                })
+                .collect()
+        };
+        let mut view = select(
+            group_object(group, &tenant.domain),
+            options.select.as_deref(),
+            &GROUP_DEFAULT,
+            "microsoft.graph.group",
+        )?;
+        view["id"] = json!(group.id);
+        if with_members {
+            view["members@delta"] = json!(members);
+        }
+        value.push(view);
+    }
+    let mut body = json!({"@odata.context": context_url(&sim, "groups", &options)});
+    link_delta_page(
+        &mut body,
+        &format!("{}/groups/delta", sim.graph_base()),
+        next,
+        cursor,
+    );
     body["value"] = json!(value);
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -744,16 +849,40 @@ fn group_object(group: &Group, domain: &str) -> Map<String, Value> {
     object.insert("renewedDateTime".to_owned(), json!(iso(group.created_ms)));
     object.insert("description".to_owned(), json!(group.description));
     object.insert("displayName".to_owned(), json!(group.display_name));
-    object.insert("groupTypes".to_owned(), json!(["Unified"]));
+    let unified = matches!(group.kind, GroupKind::Team | GroupKind::Microsoft365);
+    object.insert("groupTypes".to_owned(), json!(group.group_types()));
     object.insert(
         "mail".to_owned(),
-        json!(format!("{}@{domain}", group.mail_nickname)),
+        if unified {
+            json!(format!("{}@{domain}", group.mail_nickname))
+        } else {
+            Value::Null
+        },
     );
-    object.insert("mailEnabled".to_owned(), json!(true));
+    object.insert("mailEnabled".to_owned(), json!(unified));
     object.insert("mailNickname".to_owned(), json!(group.mail_nickname));
-    object.insert("resourceProvisioningOptions".to_owned(), json!(["Team"]));
-    object.insert("securityEnabled".to_owned(), json!(false));
-    object.insert("visibility".to_owned(), json!("Private"));
+    object.insert(
+        "resourceProvisioningOptions".to_owned(),
+        json!(if group.is_team() {
+            vec!["Team"]
+        } else {
+            Vec::new()
+        }),
+    );
+    object.insert("securityEnabled".to_owned(), json!(!unified));
+    object.insert("membershipRule".to_owned(), json!(group.membership_rule()));
+    object.insert(
+        "membershipRuleProcessingState".to_owned(),
+        json!(group.membership_rule().map(|_| "On")),
+    );
+    object.insert(
+        "visibility".to_owned(),
+        if unified {
+            json!("Private")
+        } else {
+            Value::Null
+        },
+    );
     object
 }
 
@@ -823,10 +952,56 @@ pub async fn get_group(
 }
 
 pub async fn group_members(
-    Shared(sim): Shared<Arc<MicrosoftSim>>,
+    sim: Shared<Arc<MicrosoftSim>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    query: Query<Vec<(String, String)>>,
+) -> GraphResult {
+    members_of(sim, headers, id, query, Members::Direct)
+}
+
+pub async fn group_transitive_members(
+    sim: Shared<Arc<MicrosoftSim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Query<Vec<(String, String)>>,
+) -> GraphResult {
+    members_of(sim, headers, id, query, Members::Transitive)
+}
+
+/// `transitiveMembers/microsoft.graph.user`: the users only, cast as OData allows.
+pub async fn group_transitive_users(
+    sim: Shared<Arc<MicrosoftSim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Query<Vec<(String, String)>>,
+) -> GraphResult {
+    members_of(sim, headers, id, query, Members::TransitiveUsers)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Members {
+    Direct,
+    Transitive,
+    TransitiveUsers,
+}
+
+impl Members {
+    fn segment(self) -> &'static str {
+        match self {
+            Members::Direct => "members",
+            Members::Transitive => "transitiveMembers",
+            Members::TransitiveUsers => "transitiveMembers/microsoft.graph.user",
+        }
+    }
+}
+
+fn members_of(
+    Shared(sim): Shared<Arc<MicrosoftSim>>,
+    headers: HeaderMap,
+    id: String,
     Query(pairs): Query<Vec<(String, String)>>,
+    wanted: Members,
 ) -> GraphResult {
     let caller = directory_call(&sim, &headers)?;
     caller.require_directory(&READ_GROUPS, &READ_GROUPS)?;
@@ -838,8 +1013,13 @@ pub async fn group_members(
     let group = tenant
         .group(&id)
         .ok_or_else(|| GraphError::directory_not_found(&id))?;
-    let (members, next) = page(&group.members, start, size, |member| {
-        Ok(tenant.user(member).is_some())
+    let members = match wanted {
+        Members::Direct => tenant.direct_members(group),
+        Members::Transitive | Members::TransitiveUsers => tenant.transitive_members(group),
+    };
+    let (members, next) = page(&members, start, size, |member| {
+        Ok(tenant.user(member).is_some()
+            || (wanted != Members::TransitiveUsers && tenant.group(member).is_some()))
     })?;
     let mut value = Vec::with_capacity(members.len());
     for member in members {
@@ -847,18 +1027,27 @@ pub async fn group_members(
             let mut view = user_view(&caller, user, &options)?;
             view["@odata.type"] = json!("#microsoft.graph.user");
             value.push(view);
+        } else if let Some(nested) = tenant.group(member) {
+            let mut view = Value::Object(group_object(nested, &tenant.domain));
+            view["@odata.type"] = json!("#microsoft.graph.group");
+            value.push(view);
         }
     }
     let next = next.map(|index| {
         options.next_link(
-            &format!("{}/groups/{id}/members", sim.graph_base()),
+            &format!("{}/groups/{id}/{}", sim.graph_base(), wanted.segment()),
             &encode_token(&format!("p:{index}")),
         )
     });
+    let context = if wanted == Members::TransitiveUsers {
+        "users"
+    } else {
+        "directoryObjects"
+    };
     Ok(json_response(
         StatusCode::OK,
         &collection(
-            format!("{}/$metadata#directoryObjects", sim.graph_base()),
+            format!("{}/$metadata#{context}", sim.graph_base()),
             value,
             next,
             None,
@@ -900,6 +1089,7 @@ pub async fn get_team(
     let tenant = tenant_of(&state, &caller)?;
     let group = tenant
         .group(&id)
+        .filter(|group| group.is_team())
         .ok_or_else(|| GraphError::not_found(format!("No team found with Group Id {id}")))?;
     let mut body = team_json(group, &tenant.id);
     body["@odata.context"] = json!(format!("{}/$metadata#teams/$entity", sim.graph_base()));
@@ -942,6 +1132,7 @@ pub async fn team_members(
     let tenant = tenant_of(&state, &caller)?;
     let group = tenant
         .group(&id)
+        .filter(|group| group.is_team())
         .ok_or_else(|| GraphError::not_found(format!("No team found with Group Id {id}")))?;
     let value: Vec<Value> = group
         .members
@@ -981,7 +1172,7 @@ fn joined(sim: &MicrosoftSim, caller: &Caller, key: &str) -> GraphResult {
     let value: Vec<Value> = tenant
         .groups
         .iter()
-        .filter(|group| group.members.contains(&user.id))
+        .filter(|group| group.is_team() && group.members.contains(&user.id))
         .map(|group| team_json(group, &tenant.id))
         .collect();
     Ok(json_response(
@@ -1142,4 +1333,87 @@ pub async fn invite(
             "invitedUser": {"id": user_id},
         }),
     ))
+}
+
+/// An administrator adds a member to, or removes one from, a group of the customer's tenant
+/// (a user by address, or a group to nest): the group's subscriptions are told, and the change
+/// shows in `/groups/delta`. A dynamic group's members follow its rule and cannot be changed.
+pub fn change_group_membership(
+    sim: &MicrosoftSim,
+    request: &MembershipRequest,
+) -> Result<String, String> {
+    let member_id = {
+        let mut state = sim.lock();
+        let member_id = match &request.member {
+            GroupMember::User(email) => {
+                let index = state
+                    .sign_in(CUSTOMER_TENANT_ID, email)
+                    .ok_or_else(|| format!("no Teams user {email}"))?;
+                state.customer().users[index].id.clone()
+            }
+            GroupMember::Group(id) => {
+                if id == &request.group {
+                    return Err("a group cannot be nested in itself".to_owned());
+                }
+                state
+                    .customer()
+                    .group(id)
+                    .ok_or_else(|| format!("no group {id}"))?
+                    .id
+                    .clone()
+            }
+        };
+        let tenant = state
+            .tenant_mut(CUSTOMER_TENANT_ID)
+            .ok_or("the customer tenant is missing")?;
+        let group = tenant
+            .group(&request.group)
+            .ok_or_else(|| format!("no group {}", request.group))?;
+        if group.kind == GroupKind::Dynamic {
+            return Err(format!(
+                "{} is a dynamic group: its members follow its rule",
+                group.display_name
+            ));
+        }
+        if !tenant.change_membership(&request.group, &member_id, request.add) {
+            return Err(format!(
+                "{member_id} is {} a member of {}",
+                if request.add { "already" } else { "not" },
+                request.group
+            ));
+        }
+        member_id
+    };
+    publish(
+        sim,
+        vec![Event::membership(
+            CUSTOMER_TENANT_ID,
+            &request.group,
+            &member_id,
+            request.add,
+        )],
+    );
+    Ok(member_id)
+}
+
+/// An administrator blocks a user's sign-in (`accountEnabled: false`): the user stays in the
+/// tenant and its groups, leaves every dynamic group, and `/users` subscriptions are told.
+pub fn disable_user(sim: &MicrosoftSim, email: &str) -> Result<String, String> {
+    let user_id = {
+        let mut state = sim.lock();
+        let index = state
+            .sign_in(CUSTOMER_TENANT_ID, email)
+            .ok_or_else(|| format!("no Teams user {email}"))?;
+        let tenant = state
+            .tenant_mut(CUSTOMER_TENANT_ID)
+            .ok_or("the customer tenant is missing")?;
+        tenant.users[index].account_enabled = false;
+        tenant.touch(index);
+        tenant.users[index].id.clone()
+    };
+    publish(
+        sim,
+        vec![Event::user(CUSTOMER_TENANT_ID, &user_id, "updated")],
+    );
+    Ok(user_id)
 }

@@ -22,8 +22,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use switchboard_sim_kit::{
-    ControlError, Every, Limit, OrgPlatform, Organisation, SeedKind, SimContext, SimPlatform,
-    SimUser,
+    ControlError, Every, Limit, MembershipRequest, OrgPlatform, Organisation, SeedKind, SimContext,
+    SimGroup, SimPlatform, SimUser,
 };
 
 pub use demo::MicrosoftDemo;
@@ -165,7 +165,22 @@ impl MicrosoftSim {
             )
             .route("/groups", get(directory::list_groups))
             .route("/groups/{id}", get(directory::get_group))
+            .route("/groups/delta", get(directory::groups_delta))
+            .route("/groups/delta()", get(directory::groups_delta))
             .route("/groups/{id}/members", get(directory::group_members))
+            .route(
+                "/groups/{id}/transitiveMembers",
+                get(directory::group_transitive_members),
+            )
+            .route(
+                "/groups/{id}/transitiveMembers/microsoft.graph.user",
+                get(directory::group_transitive_users),
+            )
+            // The cast as Microsoft's own SDKs write it.
+            .route(
+                "/groups/{id}/transitiveMembers/graph.user",
+                get(directory::group_transitive_users),
+            )
             .route("/teams/{id}", get(directory::get_team))
             .route("/teams/{id}/members", get(directory::team_members))
             .route("/invitations", post(directory::invite))
@@ -360,7 +375,34 @@ impl SimPlatform for MicrosoftSim {
             "revoke",
             "users",
             "remove-user",
+            "group-members",
+            "disable-user",
         ]
+    }
+
+    fn groups(&self) -> Vec<SimGroup> {
+        let state = self.lock();
+        let tenant = state.customer();
+        tenant
+            .groups
+            .iter()
+            .map(|group| {
+                let members = tenant.direct_members(group);
+                SimGroup {
+                    id: group.id.clone(),
+                    name: group.display_name.clone(),
+                    kind: format!("{:?}", group.kind).to_ascii_lowercase(),
+                    members: members
+                        .iter()
+                        .filter_map(|id| tenant.user(id)?.mail.clone())
+                        .collect(),
+                    groups: members
+                        .into_iter()
+                        .filter(|id| tenant.group(id).is_some())
+                        .collect(),
+                }
+            })
+            .collect()
     }
 
     fn control(
@@ -410,6 +452,20 @@ impl SimPlatform for MicrosoftSim {
                 )
                 .map_err(ControlError::Invalid)?;
                 Ok(serde_json::json!({ "id": id }))
+            }
+            "group-members" => {
+                let request = MembershipRequest::parse(arguments)?;
+                let id = directory::change_group_membership(self, &request)
+                    .map_err(ControlError::Invalid)?;
+                Ok(
+                    serde_json::json!({ "group": request.group, "member": id, "added": request.add }),
+                )
+            }
+            "disable-user" => {
+                let request: Revoke = serde_json::from_value(arguments).map_err(invalid)?;
+                let id =
+                    directory::disable_user(self, &request.email).map_err(ControlError::Invalid)?;
+                Ok(serde_json::json!({ "id": id, "disabled": true }))
             }
             "remove-user" => {
                 let request: RemoveUser = serde_json::from_value(arguments).map_err(invalid)?;

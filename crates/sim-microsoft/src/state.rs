@@ -85,6 +85,7 @@ pub const KIND_USER: u32 = 0x0001;
 pub const KIND_GROUP: u32 = 0x0002;
 pub const KIND_SERVICE: u32 = 0x0003;
 pub const KIND_INTEROP_ADMIN: u32 = 0x0004;
+pub const KIND_DIRECTORY_GROUP: u32 = 0x0005;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct User {
@@ -167,15 +168,59 @@ impl Filterable for User {
     }
 }
 
+/// What kind of group Entra holds: a team's Microsoft 365 group, a Microsoft 365 group without
+/// a team, a security group, or a dynamic group whose members follow a rule (read-only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupKind {
+    #[default]
+    Team,
+    Microsoft365,
+    Security,
+    Dynamic,
+}
+
+/// A member added to or removed from a group, stamped with the tenant's change sequence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembershipChange {
+    pub seq: u64,
+    pub group_id: String,
+    pub member_id: String,
+    pub added: bool,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Group {
     pub id: String,
     pub display_name: String,
     pub mail_nickname: String,
     pub description: String,
+    /// Direct members: user ids, and group ids for nested groups. A dynamic group's are
+    /// worked out from its rule instead (see [`Tenant::direct_members`]).
     pub members: Vec<String>,
     pub owners: Vec<String>,
     pub created_ms: u64,
+    #[serde(default)]
+    pub kind: GroupKind,
+}
+
+impl Group {
+    pub fn is_team(&self) -> bool {
+        self.kind == GroupKind::Team
+    }
+
+    pub fn group_types(&self) -> Vec<&'static str> {
+        match self.kind {
+            GroupKind::Team | GroupKind::Microsoft365 => vec!["Unified"],
+            GroupKind::Security => Vec::new(),
+            GroupKind::Dynamic => vec!["DynamicMembership"],
+        }
+    }
+
+    /// A dynamic group's rule: every enabled member (not guest) of the tenant.
+    pub fn membership_rule(&self) -> Option<&'static str> {
+        (self.kind == GroupKind::Dynamic)
+            .then_some(r#"(user.accountEnabled -eq true) and (user.userType -eq "Member")"#)
+    }
 }
 
 impl Filterable for Group {
@@ -184,8 +229,16 @@ impl Filterable for Group {
             "id" => Field::Text(Some(&self.id)),
             "displayname" => Field::Text(Some(&self.display_name)),
             "mailnickname" => Field::Text(Some(&self.mail_nickname)),
-            "grouptypes" => Field::List(vec!["Unified"]),
-            "resourceprovisioningoptions" => Field::List(vec!["Team"]),
+            "grouptypes" => Field::List(self.group_types()),
+            "resourceprovisioningoptions" => Field::List(if self.is_team() {
+                vec!["Team"]
+            } else {
+                Vec::new()
+            }),
+            "securityenabled" => Field::Bool(!matches!(
+                self.kind,
+                GroupKind::Team | GroupKind::Microsoft365
+            )),
             _ => Field::Unsupported,
         }
     }
@@ -210,6 +263,9 @@ pub struct Tenant {
     /// `client id` → `user id` → scopes that user consented to.
     pub user_consents: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     pub change_seq: u64,
+    /// Every change to a group's direct members, for `/groups/delta`.
+    #[serde(default)]
+    pub membership_log: Vec<MembershipChange>,
     #[serde(skip)]
     by_id: HashMap<String, usize>,
     #[serde(skip)]
@@ -298,6 +354,73 @@ impl Tenant {
 
     pub fn group(&self, id: &str) -> Option<&Group> {
         self.groups.iter().find(|group| group.id == id)
+    }
+
+    /// Adds or removes a direct member of a group that is not dynamic, logged for delta
+    /// queries; answers whether anything changed.
+    pub fn change_membership(&mut self, group_id: &str, member_id: &str, added: bool) -> bool {
+        let Some(group) = self.groups.iter_mut().find(|group| group.id == group_id) else {
+            return false;
+        };
+        let present = group.members.iter().any(|member| member == member_id);
+        if present == added {
+            return false;
+        }
+        if added {
+            group.members.push(member_id.to_owned());
+        } else {
+            group.members.retain(|member| member != member_id);
+            group.owners.retain(|owner| owner != member_id);
+        }
+        self.change_seq += 1;
+        self.membership_log.push(MembershipChange {
+            seq: self.change_seq,
+            group_id: group_id.to_owned(),
+            member_id: member_id.to_owned(),
+            added,
+        });
+        true
+    }
+
+    /// A group's direct members (users and nested groups), a dynamic group's by its rule.
+    pub fn direct_members(&self, group: &Group) -> Vec<String> {
+        if group.kind != GroupKind::Dynamic {
+            return group.members.clone();
+        }
+        self.users
+            .iter()
+            .filter(|user| {
+                user.active()
+                    && user.account_enabled
+                    && !user.is_guest()
+                    && user.person_index.is_some()
+            })
+            .map(|user| user.id.clone())
+            .collect()
+    }
+
+    /// Everyone in a group and the groups nested in it, each once (Graph's
+    /// `transitiveMembers`): nested groups first met, then users, in the order met.
+    pub fn transitive_members(&self, group: &Group) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let mut found = Vec::new();
+        let mut pending = vec![group.id.clone()];
+        seen.insert(group.id.clone());
+        while let Some(id) = pending.pop() {
+            let Some(group) = self.group(&id) else {
+                continue;
+            };
+            for member in self.direct_members(group) {
+                if !seen.insert(member.clone()) {
+                    continue;
+                }
+                if self.group(&member).is_some() {
+                    pending.push(member.clone());
+                }
+                found.push(member);
+            }
+        }
+        found
     }
 
     /// Scopes `user` may hold for `client_id` without being asked again.
@@ -420,6 +543,8 @@ pub enum Watch {
     UserChatMessages(String),
     ChatMessages(String),
     Users,
+    /// Every group of the tenant (`/groups`).
+    Groups,
     Group(String),
     TeamMembers(String),
 }
@@ -498,6 +623,7 @@ impl State {
                 members: Vec::new(),
                 owners: Vec::new(),
                 created_ms,
+                kind: GroupKind::Team,
             })
             .collect();
         for person in organisation.people_on(crate::KEY) {
@@ -589,6 +715,7 @@ impl State {
             changed_seq: 1,
             ..User::default()
         });
+        groups.extend(directory_groups(&customer.users, created_ms));
         customer.groups = std::mem::take(&mut groups);
         customer.change_seq = 1;
         customer.service_principals.insert(
@@ -789,4 +916,41 @@ pub fn iso_opt(ms: Option<u64>) -> serde_json::Value {
     ms.map_or(serde_json::Value::Null, |ms| {
         serde_json::Value::String(iso(ms))
     })
+}
+
+/// The groups an admin chooses for Directory Sync, beside the teams: "Switchboard users"
+/// (security) with "Switchboard pilots" (security, empty) nested in it, "All employees"
+/// (dynamic: every enabled member) and "Leadership" (Microsoft 365, no team: the admins).
+/// Their ids are fixed so tests can name them.
+fn directory_groups(users: &[User], created_ms: u64) -> Vec<Group> {
+    let group = |index: u64, name: &str, kind: GroupKind, members: Vec<String>| Group {
+        id: guid(KIND_DIRECTORY_GROUP, index),
+        display_name: name.to_owned(),
+        mail_nickname: name.replace(' ', ""),
+        description: format!("{name} ({kind:?} group)"),
+        members,
+        owners: Vec::new(),
+        created_ms,
+        kind,
+    };
+    vec![
+        group(
+            0,
+            "Switchboard users",
+            GroupKind::Security,
+            vec![guid(KIND_DIRECTORY_GROUP, 1)],
+        ),
+        group(1, "Switchboard pilots", GroupKind::Security, Vec::new()),
+        group(2, "All employees", GroupKind::Dynamic, Vec::new()),
+        group(
+            3,
+            "Leadership",
+            GroupKind::Microsoft365,
+            users
+                .iter()
+                .filter(|user| user.admin && user.person_index.is_some())
+                .map(|user| user.id.clone())
+                .collect(),
+        ),
+    ]
 }

@@ -87,6 +87,7 @@ enum Subject {
     GroupMembers {
         group_id: String,
         user_id: String,
+        added: bool,
     },
 }
 
@@ -118,12 +119,18 @@ impl Event {
     }
 
     pub fn member_removed(tenant_id: &str, group_id: &str, user_id: &str) -> Self {
+        Self::membership(tenant_id, group_id, user_id, false)
+    }
+
+    /// A member (a user, or a nested group) added to or removed from a group.
+    pub fn membership(tenant_id: &str, group_id: &str, member_id: &str, added: bool) -> Self {
         Self {
             tenant_id: tenant_id.to_owned(),
-            change_type: "deleted",
+            change_type: if added { "created" } else { "deleted" },
             subject: Subject::GroupMembers {
                 group_id: group_id.to_owned(),
-                user_id: user_id.to_owned(),
+                user_id: member_id.to_owned(),
+                added,
             },
         }
     }
@@ -163,10 +170,21 @@ fn notification(subscription: &Subscription, event: &Event) -> Option<Value> {
                 json!({"@odata.type": "#Microsoft.Graph.User", "@odata.id": path, "id": user_id, "organizationId": event.tenant_id}),
             )
         }
-        (Watch::Group(watched), Subject::GroupMembers { group_id, user_id })
-            if watched == group_id =>
+        (
+            Watch::Group(_) | Watch::Groups,
+            Subject::GroupMembers {
+                group_id,
+                user_id,
+                added,
+            },
+        ) if matches!(&subscription.watch, Watch::Group(watched) if watched == group_id)
+            || subscription.watch == Watch::Groups =>
         {
             let path = format!("Groups/{group_id}");
+            let mut member = json!({"id": user_id});
+            if !added {
+                member["@removed"] = json!("deleted");
+            }
             (
                 "updated",
                 path.clone(),
@@ -175,13 +193,16 @@ fn notification(subscription: &Subscription, event: &Event) -> Option<Value> {
                     "@odata.id": path,
                     "id": group_id,
                     "organizationId": event.tenant_id,
-                    "members@delta": [{"id": user_id, "@removed": "deleted"}],
+                    "members@delta": [member],
                 }),
             )
         }
-        (Watch::TeamMembers(watched), Subject::GroupMembers { group_id, user_id })
-            if watched == group_id =>
-        {
+        (
+            Watch::TeamMembers(watched),
+            Subject::GroupMembers {
+                group_id, user_id, ..
+            },
+        ) if watched == group_id => {
             let member_id = crate::directory::membership_id(&event.tenant_id, group_id, user_id);
             let path = format!("teams('{group_id}')/members('{member_id}')");
             (
@@ -438,6 +459,21 @@ fn resolve(sim: &MicrosoftSim, caller: &Caller, resource: &str) -> Result<Watch,
             )?;
             Ok(Watch::Users)
         }
+        ["groups"] => {
+            caller.require_directory(
+                &[
+                    "Group.Read.All",
+                    "Group.ReadWrite.All",
+                    "Directory.Read.All",
+                ],
+                &[
+                    "Group.Read.All",
+                    "Group.ReadWrite.All",
+                    "Directory.Read.All",
+                ],
+            )?;
+            Ok(Watch::Groups)
+        }
         ["groups", _] => {
             let group = tenant
                 .group(segments[1])
@@ -632,7 +668,7 @@ fn parse_change_types(text: &str, watch: &Watch) -> Result<Vec<String>, GraphErr
     let mut types = Vec::new();
     for change in text.split(',').map(str::trim) {
         let allowed = match change {
-            "created" => !matches!(watch, Watch::Users | Watch::Group(_)),
+            "created" => !matches!(watch, Watch::Users | Watch::Groups | Watch::Group(_)),
             "updated" | "deleted" => true,
             _ => false,
         };

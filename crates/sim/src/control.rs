@@ -21,6 +21,7 @@ pub fn router() -> Router<Simulator> {
         .route("/platforms", get(platforms))
         .route("/seed", post(seed))
         .route("/users", get(users))
+        .route("/groups", get(groups))
         .route("/token", post(token))
         .route("/faults", get(faults).put(set_faults).delete(clear_faults))
         .route("/log", get(log))
@@ -116,11 +117,16 @@ async fn seed(
 }
 
 #[derive(Deserialize)]
-struct UsersQuery {
+struct PlatformQuery {
     platform: Option<String>,
 }
 
-async fn users(State(sim): State<Simulator>, Query(query): Query<UsersQuery>) -> Response {
+/// `answer` about the platform `?platform=` names, or the answer that says what to name.
+fn about_queried_platform(
+    sim: &Simulator,
+    query: PlatformQuery,
+    answer: impl FnOnce(&dyn switchboard_sim_kit::SimPlatform) -> Response,
+) -> Response {
     let Some(key) = query.platform else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -131,9 +137,21 @@ async fn users(State(sim): State<Simulator>, Query(query): Query<UsersQuery>) ->
         );
     };
     match sim.platform(&key) {
-        Some(platform) => Json(platform.users()).into_response(),
-        None => unknown_platform(&sim, &key),
+        Some(platform) => answer(platform.as_ref()),
+        None => unknown_platform(sim, &key),
     }
+}
+
+async fn users(State(sim): State<Simulator>, Query(query): Query<PlatformQuery>) -> Response {
+    about_queried_platform(&sim, query, |platform| {
+        Json(platform.users()).into_response()
+    })
+}
+
+async fn groups(State(sim): State<Simulator>, Query(query): Query<PlatformQuery>) -> Response {
+    about_queried_platform(&sim, query, |platform| {
+        Json(platform.groups()).into_response()
+    })
 }
 
 fn unknown_platform(sim: &Simulator, key: &str) -> Response {

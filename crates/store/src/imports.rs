@@ -115,11 +115,37 @@ impl Store {
         team: Option<&str>,
         accounts: &[ImportedAccount],
     ) -> Result<(), StoreError> {
+        self.write_accounts(run.connection_id, Some(run), platform, team, accounts)
+            .await
+    }
+
+    /// Stores accounts learnt outside an import (Directory Sync's joiners), as an import page
+    /// stores them but counted in no run: the connection's next import sees them like any
+    /// other.
+    pub async fn record_accounts(
+        &self,
+        connection: ConnectionId,
+        platform: Platform,
+        accounts: &[ImportedAccount],
+    ) -> Result<(), StoreError> {
+        self.write_accounts(connection, None, platform, None, accounts)
+            .await
+    }
+
+    async fn write_accounts(
+        &self,
+        connection_id: ConnectionId,
+        run: Option<&ImportRun>,
+        platform: Platform,
+        team: Option<&str>,
+        accounts: &[ImportedAccount],
+    ) -> Result<(), StoreError> {
+        let run_id = run.map(|run| run.id.as_str());
         let changed: Result<(), StoreError> = async {
             let mut tx = self.begin_write().await?;
             let (mut added, mut updated, mut skipped) = (0i64, 0i64, 0i64);
             let now = self.now().unix_millis();
-            let connection = run.connection_id.to_string();
+            let connection = connection_id.to_string();
             // The accounts of this page the connection already has, found in a few statements
             // rather than one per account: a large import writes hundreds of pages.
             let mut known: HashMap<String, String> = HashMap::new();
@@ -216,7 +242,7 @@ impl Store {
                         .bind(kind_of(account).as_str())
                         .bind(i64::from(account.active))
                         .bind(now)
-                        .bind(run.id.as_str());
+                        .bind(run_id);
                 }
                 query
                     .execute(&mut *tx)
@@ -225,7 +251,7 @@ impl Store {
                         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                             StoreError::NotFound {
                                 kind: "connection on that platform",
-                                id: run.connection_id.to_string(),
+                                id: connection_id.to_string(),
                             }
                         }
                         _ => StoreError::Database(error),
@@ -237,13 +263,13 @@ impl Store {
                 sqlx::query(
                     "UPDATE accounts SET display_name = $1, email = $2, \
                      kind = CASE WHEN kind = 'hub_representation' THEN kind ELSE $3 END, active = $4, \
-                     last_import = $5, updated_at = $6 WHERE id = $7",
+                     last_import = COALESCE($5, last_import), updated_at = $6 WHERE id = $7",
                 )
                 .bind(account.display_name.as_str())
                 .bind(account.emails.first().map(Email::as_str))
                 .bind(kind_of(account).as_str())
                 .bind(i64::from(account.active))
-                .bind(run.id.as_str())
+                .bind(run_id)
                 .bind(now)
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -302,7 +328,7 @@ impl Store {
                 }
                 query.execute(&mut *tx).await?;
             }
-            if let Some(team) = team {
+            if let (Some(team), Some(run_id)) = (team, run_id) {
                 for chunk in order.chunks(ROWS_PER_STATEMENT) {
                     let mut text = String::from(
                         "INSERT INTO account_teams (account_id, team_id, last_import) VALUES ",
@@ -313,22 +339,24 @@ impl Store {
                     );
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
                     for id in chunk {
-                        query = query.bind(id.as_str()).bind(team).bind(run.id.as_str());
+                        query = query.bind(id.as_str()).bind(team).bind(run_id);
                     }
                     query.execute(&mut *tx).await?;
                 }
             }
-            sqlx::query(
-                "UPDATE import_runs SET pages = pages + 1, seen = seen + $1, added = added + $2, \
-                 updated = updated + $3, skipped = skipped + $4 WHERE id = $5 AND status = 'running'",
-            )
-            .bind(accounts.len() as i64)
-            .bind(added)
-            .bind(updated)
-            .bind(skipped)
-            .bind(run.id.as_str())
-            .execute(&mut *tx)
-            .await?;
+            if let Some(run_id) = run_id {
+                sqlx::query(
+                    "UPDATE import_runs SET pages = pages + 1, seen = seen + $1, added = added + $2, \
+                     updated = updated + $3, skipped = skipped + $4 WHERE id = $5 AND status = 'running'",
+                )
+                .bind(accounts.len() as i64)
+                .bind(added)
+                .bind(updated)
+                .bind(skipped)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
             Ok(())
         }

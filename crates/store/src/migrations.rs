@@ -134,6 +134,12 @@ const STEPS: &[Step] = &[
         sqlite: include_str!("../migrations/sqlite/0020_directory_scope.sql"),
         postgres: include_str!("../migrations/postgres/0020_directory_scope.sql"),
     },
+    Step {
+        version: 21,
+        description: "Directory Sync's members of directory groups, and each group's last reading",
+        sqlite: include_str!("../migrations/sqlite/0021_directory_members.sql"),
+        postgres: include_str!("../migrations/postgres/0021_directory_members.sql"),
+    },
 ];
 
 /// The step from which the relay's payloads are sealed: a database that takes it may hold

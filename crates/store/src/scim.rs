@@ -377,6 +377,16 @@ impl Store {
             .await
     }
 
+    /// Every SCIM group, by id with its display name, without members.
+    pub async fn scim_group_names(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT id, display_name FROM scim_groups ORDER BY display_name, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("display_name")?)))
+            .collect()
+    }
+
     /// A page of the groups `query` selects, with their members, and how many it selects.
     pub async fn scim_groups(
         &self,
@@ -474,7 +484,7 @@ impl Store {
 
     /// Replaces the scope's groups.
     pub async fn set_directory_scope(&self, groups: &[ScopeGroup]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM directory_scope")
             .execute(&mut *tx)
             .await?;
@@ -485,6 +495,15 @@ impl Store {
             )
             .bind(group.source.as_str())
             .bind(group.group_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        // What was read of groups no longer chosen is no longer anyone's.
+        for table in ["directory_members", "directory_reads"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM directory_scope s \
+                 WHERE s.source = {table}.source AND s.group_id = {table}.group_id)"
+            )))
             .execute(&mut *tx)
             .await?;
         }

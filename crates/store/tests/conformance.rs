@@ -187,7 +187,7 @@ store_test!(
         assert_eq!(
             store.applied_migrations().await.unwrap(),
             vec![
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21
             ]
         );
         let connection = slack_connection(&store).await;
@@ -196,7 +196,7 @@ store_test!(
         assert_eq!(
             reopened.applied_migrations().await.unwrap(),
             vec![
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21
             ]
         );
         assert_eq!(
@@ -360,7 +360,7 @@ store_test!(
         raw.close().await.unwrap();
 
         let store = db.open(1).await;
-        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&20));
+        assert_eq!(store.applied_migrations().await.unwrap().last(), Some(&21));
         let mut raw = db.raw().await;
         assert_eq!(row_counts(&mut raw).await, counts);
         if store.backend() == Backend::Sqlite {

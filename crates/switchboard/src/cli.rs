@@ -326,8 +326,12 @@ pub struct DirectoryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCommand {
-    /// Choose the groups, as SOURCE:ID (`scim:ID` for a group provisioned through SCIM). Whoever
-    /// is represented and outside them is reset and removed: try --preview first.
+    /// List every group that may be chosen: those provisioned through SCIM, and those of each
+    /// connection whose platform has a directory (Entra ID, Google), as SOURCE:ID.
+    Groups,
+    /// Choose the groups, as SOURCE:ID (`scim:ID` for a group provisioned through SCIM,
+    /// `CONNECTION:ID` for one of a connection's directory; see `directory groups`). Whoever is
+    /// represented and outside them is reset and removed: try --preview first.
     Set {
         #[arg(required = true, value_name = "SOURCE:ID")]
         groups: Vec<String>,

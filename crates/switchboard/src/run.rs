@@ -215,6 +215,7 @@ async fn serve(settings: Settings, platform_tables: &toml::Table) -> anyhow::Res
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::spawn_relay(state.clone());
+    switchboard_hub::spawn_directory_sync(state.clone());
     let mut lost = None;
     http_server::serve(
         http_server::Limits::for_descriptors(http_server::raise_open_file_limit()),
@@ -330,6 +331,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let store = state.store.clone();
     switchboard_hub::refresh::spawn(state.clone(), refresh_settings()?);
     switchboard_hub::spawn_relay(state.clone());
+    switchboard_hub::spawn_directory_sync(state.clone());
     let hub_server = tokio::spawn(http_server::serve(
         limits,
         hub_listener,
@@ -485,7 +487,7 @@ async fn open_hub(setup: HubSetup<'_>) -> anyhow::Result<(AppState, InstanceLock
         directory: Default::default(),
         webhook_health: Default::default(),
         matching: Default::default(),
-        scope: Default::default(),
+        scope: switchboard_hub::scope::Reconciling::every(directory_reconcile_interval()?),
     };
     Ok((state, lock))
 }
@@ -602,6 +604,24 @@ fn refresh_settings() -> anyhow::Result<RefreshSettings> {
         settings.margin = margin;
     }
     Ok(settings)
+}
+
+/// How often Directory Sync reads the groups it follows besides the changes the directories
+/// announce: `SWITCHBOARD_DIRECTORY_RECONCILE_SECS`, by default five minutes.
+fn directory_reconcile_interval() -> anyhow::Result<std::time::Duration> {
+    const NAME: &str = "SWITCHBOARD_DIRECTORY_RECONCILE_SECS";
+    match std::env::var(NAME) {
+        Err(_) => Ok(switchboard_hub::scope::DEFAULT_RECONCILE_INTERVAL),
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&seconds| seconds > 0)
+            .map(std::time::Duration::from_secs)
+            .with_context(|| {
+                format!("{NAME} must be a whole number of seconds above 0, not {text:?}")
+            }),
+    }
 }
 
 fn secret_key_from_env() -> Option<SecretString> {

@@ -3,17 +3,21 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
-use switchboard_store::ScopeGroup;
+use switchboard_store::{DirectoryRead, ScopeGroup};
 
 use super::ApiError;
 use crate::AppState;
 use crate::admin::Caller;
-use crate::admin::directory::{choose, preview};
+use crate::admin::directory::{choosable, choose, preview};
 use crate::scope::Preview;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/directory", get(show).put(change))
+    Router::new()
+        .route("/directory", get(show).put(change))
+        .route("/directory/groups", get(list_choosable))
 }
 
 #[derive(serde::Deserialize)]
@@ -47,17 +51,45 @@ fn preview_json(preview: &Preview) -> Value {
     })
 }
 
+/// The groups `groups`, each with its name where it lives and its last reading (groups in a
+/// connection's directory).
 async fn groups_json(state: &AppState, groups: &[ScopeGroup]) -> Result<Vec<Value>, ApiError> {
-    let mut named = Vec::with_capacity(groups.len());
-    for group in groups {
-        let name = state
-            .store
-            .scim_group(&group.group_id)
+    let names: HashMap<ScopeGroup, String> = if groups.is_empty() {
+        HashMap::new()
+    } else {
+        choosable(state)
             .await?
-            .map(|found| found.display_name);
-        named.push(json!({"source": group.source, "id": group.group_id, "name": name}));
-    }
-    Ok(named)
+            .0
+            .into_iter()
+            .map(|found| (found.group, found.name))
+            .collect()
+    };
+    let reads: HashMap<ScopeGroup, DirectoryRead> = state
+        .store
+        .directory_reads()
+        .await?
+        .into_iter()
+        .map(|read| (read.group.clone(), read))
+        .collect();
+    Ok(groups
+        .iter()
+        .map(|group| {
+            let mut value = json!({
+                "source": group.source,
+                "id": group.group_id,
+                "name": names.get(group),
+            });
+            if let Some(read) = reads.get(group) {
+                value["last_read"] = json!({
+                    "at": read.read_at.unix_millis(),
+                    "members": read.members,
+                    "changed_at": read.changed_at.map(|at| at.unix_millis()),
+                    "error": read.error,
+                });
+            }
+            value
+        })
+        .collect())
 }
 
 async fn show(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -66,6 +98,21 @@ async fn show(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({
         "groups": groups_json(&state, &groups).await?,
         "in_scope": now.in_scope,
+    })))
+}
+
+/// Every group the admin may choose.
+async fn list_choosable(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let (groups, unreadable) = choosable(&state).await?;
+    Ok(Json(json!({
+        "groups": groups.iter().map(|found| json!({
+            "source": found.group.source,
+            "id": found.group.group_id,
+            "name": found.name,
+            "kind": found.kind,
+            "platform": found.platform,
+        })).collect::<Vec<_>>(),
+        "unreadable": unreadable,
     })))
 }
 

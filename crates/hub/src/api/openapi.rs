@@ -517,9 +517,25 @@ fn schemas() -> Value {
             "retried": { "type": "boolean" },
         })),
         "DirectoryGroup": object(&["source", "id"], json!({
-            "source": { "type": "string", "enum": ["scim"], "description": "where the group lives: `scim`, a group provisioned through SCIM" },
+            "source": { "type": "string", "description": "where the group lives: `scim`, a group provisioned through SCIM; else the id of the connection whose directory holds it" },
             "id": { "type": "string" },
             "name": { "type": ["string", "null"], "description": "its name there; null when it is gone (its members then count as none)" },
+            "last_read": object(&["at", "members"], json!({
+                "at": timestamp,
+                "members": { "type": "integer", "description": "addresses read (a member with several counts each)" },
+                "changed_at": { "type": ["integer", "null"], "format": "int64", "description": "when a reading last found other members than the one before (milliseconds since the Unix epoch)" },
+                "error": { "type": ["string", "null"], "description": "why the last reading failed; the members are those of the last that succeeded" },
+            })),
+        })),
+        "ChoosableGroups": object(&["groups", "unreadable"], json!({
+            "groups": array_of(object(&["source", "id", "name", "kind"], json!({
+                "source": { "type": "string", "description": "`scim`, or the id of the connection whose directory holds the group" },
+                "id": { "type": "string" },
+                "name": { "type": "string" },
+                "kind": { "type": "string", "description": "what kind of group, in the words of where it lives (the platform module's, or `SCIM group`)" },
+                "platform": { "type": ["string", "null"] },
+            }))),
+            "unreadable": array_of(json!({ "type": "string", "description": "a connection whose groups could not be read now, and why" })),
         })),
         "Directory": object(&["groups", "in_scope"], json!({
             "groups": array_of(reference("DirectoryGroup")),
@@ -714,6 +730,10 @@ fn paths() -> Value {
             "put": operation("changeDirectory", "Chooses the groups; whoever is represented and outside them is reset and removed, in the background. With `preview=true`, says what it would do and does nothing", "directory",
                 vec![query_parameter("preview", "say what the change would do, and do nothing", json!({ "type": "boolean", "default": false }))],
                 Some(json_body(reference("DirectoryChange"))), ("200", ok("what the change does (or would do)", "DirectoryPreview")), &["400", "503"]),
+        },
+        "/directory/groups": {
+            "get": operation("listChoosableGroups", "Every group Directory Sync may follow: those provisioned through SCIM and those of each connection whose platform has a directory", "directory",
+                vec![], None, ("200", ok("the groups, and the connections whose groups could not be read", "ChoosableGroups")), &["503"]),
         },
         "/relay": {
             "get": operation("relayStatus", "What the relay has to do: events to read, copies to send, retries, dead letters", "relay",

@@ -184,6 +184,7 @@ async fn maintain_subscriptions(state: AppState) {
 
 /// Creates or renews each connection's event subscriptions.
 async fn maintain_once(state: &AppState) -> Result<(), switchboard_store::StoreError> {
+    let followed = state.store.directory_scope().await?;
     for connection in state.store.connections().await? {
         let Some(module) = state.platforms.get(connection.platform).cloned() else {
             continue;
@@ -216,8 +217,21 @@ async fn maintain_once(state: &AppState) -> Result<(), switchboard_store::StoreE
                 watched.push(actor);
             }
         }
+        // The directory groups Directory Sync follows on this connection.
+        let groups: Vec<String> = followed
+            .iter()
+            .filter(|group| group.source == connection.id.to_string())
+            .map(|group| group.group_id.clone())
+            .collect();
         match module
-            .maintain_subscriptions(&context, &url, &watched, &current, state.clock.now())
+            .maintain_subscriptions(
+                &context,
+                &url,
+                &watched,
+                &groups,
+                &current,
+                state.clock.now(),
+            )
             .await
         {
             Ok(kept) if same_subscriptions(&kept, &current) => {}

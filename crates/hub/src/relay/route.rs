@@ -703,8 +703,13 @@ async fn decide(
             edit,
             reactions,
         } => message_state(state, context, key(platform, &message), edit, reactions).await,
-        // Directory changes are Directory Sync's, not the relay's.
+        // Directory changes are Directory Sync's, not the relay's: a user's change reaches it
+        // through the groups it follows (a disabled user leaves them).
         InboundKind::UserChanged { .. } => Ok(Decision::nothing(event.event_id)),
+        InboundKind::DirectoryChanged { .. } => {
+            crate::groups::read_now(state);
+            Ok(Decision::nothing(event.event_id))
+        }
         InboundKind::SubscriptionChanged {
             subscription,
             change,

@@ -366,14 +366,45 @@ pub async fn directory(args: DirectoryArgs) -> Outcome {
                 return output::line("no group is chosen: everyone is in scope");
             }
             for group in &groups {
+                let read = &group["last_read"];
+                let reading = if read.is_null() {
+                    String::new()
+                } else if !read["error"].is_null() {
+                    format!("  (last reading failed: {})", output::text(&read["error"]))
+                } else {
+                    format!("  ({} addresses read)", read["members"])
+                };
                 output::line(&format!(
-                    "{}:{}  {}",
+                    "{}:{}  {}{reading}",
                     output::text(&group["source"]),
                     output::text(&group["id"]),
                     output::text(&group["name"])
                 ))?;
             }
             return output::line(&format!("{} people in scope", shown["in_scope"]));
+        }
+        Some(DirectoryCommand::Groups) => {
+            let found = hub.get(hub.url(&["directory", "groups"])).await?;
+            if args.json {
+                return output::json(&found);
+            }
+            for group in found["groups"].as_array().cloned().unwrap_or_default() {
+                output::line(&format!(
+                    "{}:{}  {} ({}{})",
+                    output::text(&group["source"]),
+                    output::text(&group["id"]),
+                    output::text(&group["name"]),
+                    output::text(&group["kind"]),
+                    group["platform"]
+                        .as_str()
+                        .map(|platform| format!(", {platform}"))
+                        .unwrap_or_default()
+                ))?;
+            }
+            for unreadable in found["unreadable"].as_array().cloned().unwrap_or_default() {
+                output::line(&format!("cannot read: {}", output::text(&unreadable)))?;
+            }
+            return Ok(());
         }
         Some(DirectoryCommand::Set { groups, preview }) => (groups, preview),
         Some(DirectoryCommand::Clear { preview }) => (Vec::new(), preview),

@@ -40,6 +40,11 @@ impl World {
         Self::launch(people, &[("SWITCHBOARD_DEMO_PLATFORMS", platforms)])
     }
 
+    /// Like [`World::start`], with these environment variables set for the demo.
+    pub fn start_with(people: usize, environment: &[(&str, &str)]) -> Self {
+        Self::launch(people, environment)
+    }
+
     fn launch(people: usize, environment: &[(&str, &str)]) -> Self {
         // Off from the start: the demo syncs at once, and lifting the limits afterwards raced
         // its third Slack app, which then waited a minute.
