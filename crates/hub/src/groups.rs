@@ -27,8 +27,9 @@ pub fn spawn(state: AppState) {
     tokio::spawn(run(state));
 }
 
-/// Asks for the followed groups to be read now: a platform announced that members changed.
-/// Announcements that arrive while a reading runs are served by one more reading.
+/// Asks for the followed groups to be read now: a platform announced that members changed (or
+/// that a user changed, who may have left them). Announcements that arrive while a reading
+/// runs are served by one more reading; with no group followed, a reading does nothing.
 pub fn read_now(state: &AppState) {
     state.scope.read_now().notify_one();
 }

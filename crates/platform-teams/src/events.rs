@@ -34,8 +34,10 @@ const ALL_CHAT_MESSAGES: &str = "/chats/getAllMessages";
 /// less an hour so that clock skew never makes Graph refuse it.
 const SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(3 * 24 * 3600 - 3600);
 
-/// What Directory Sync watches: every group of the tenant (members added and removed).
+/// What Directory Sync watches: every group of the tenant (members added and removed), and
+/// every user (disabled, deleted).
 const ALL_GROUPS: &str = "/groups";
+const ALL_USERS: &str = "/users";
 
 /// Graph's most for directory resources is 41,760 minutes (29 days); a day less.
 const DIRECTORY_SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(28 * 24 * 3600);
@@ -324,7 +326,8 @@ struct Wanted {
 /// The subscriptions a connection keeps: one tenant-wide to every chat message
 /// (`/chats/getAllMessages`, app-only), and, while Directory Sync follows groups of the
 /// tenant, one to every group's changes (`/groups`: Graph announces direct members added and
-/// removed, so a change to a nested group arrives as its own group's). Each is created when
+/// removed, so a change to a nested group arrives as its own group's) and one to every user's
+/// (`/users`: a disabled or deleted member). Each is created when
 /// missing and renewed once half its life has passed; any other is deleted. Lifecycle
 /// signals go to the same URL.
 pub(crate) async fn maintain_subscriptions(
@@ -342,12 +345,15 @@ pub(crate) async fn maintain_subscriptions(
         lifecycle: true,
     }];
     if !groups.is_empty() {
-        wanted.push(Wanted {
-            resource: ALL_GROUPS,
-            change_type: "updated,deleted",
-            lifetime: DIRECTORY_SUBSCRIPTION_LIFETIME,
-            lifecycle: false,
-        });
+        // A member disabled or deleted leaves the followed groups without any group changing.
+        for resource in [ALL_GROUPS, ALL_USERS] {
+            wanted.push(Wanted {
+                resource,
+                change_type: "updated,deleted",
+                lifetime: DIRECTORY_SUBSCRIPTION_LIFETIME,
+                lifecycle: false,
+            });
+        }
     }
     let mut kept: Vec<EventSubscription> = Vec::new();
     for subscription in current {

@@ -1327,3 +1327,70 @@ async fn a_platform_that_cannot_represent_someone_says_so_and_offers_no_sync() {
     );
     assert!(!page.contains(&format!("/sync/{only}")), "{page}");
 }
+
+#[tokio::test]
+async fn the_directory_page_previews_a_choice_of_groups_and_applies_it() {
+    let demo = RunningDemo::start(12, TOKEN, &[("SWITCHBOARD_DEMO_PLATFORMS", "slack,teams")]);
+    let hub = demo.hub_url();
+    let mut owner = owner_through_setup_link(&demo).await;
+    let teams = api(&hub, "/connections").await["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["platform"] == "teams")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let chosen = format!("{teams}:5b000005-0000-4000-8000-000000000000");
+
+    let (status, _, page) = owner.get("/console/directory").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("No group is chosen: everyone is in scope."),
+        "{page}"
+    );
+    assert!(page.contains("Switchboard users"), "{page}");
+    assert!(page.contains("security group (Microsoft Teams)"), "{page}");
+    let csrf = field(&page, "csrf");
+
+    // The preview says who would leave and changes nothing.
+    let (status, _, page) = owner
+        .post(
+            "/console/directory/preview",
+            &[("csrf", &csrf), ("group", &chosen)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("would leave (reset and removed)"), "{page}");
+    assert!(page.contains(&format!("value=\"{chosen}\"")), "{page}");
+    assert_eq!(
+        api(&hub, "/directory").await["groups"],
+        serde_json::json!([])
+    );
+
+    // Applied, the group is followed, read, and shown with its reading.
+    let (status, location, _) = owner
+        .post("/console/directory", &[("csrf", &csrf), ("group", &chosen)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, "/console/directory");
+    let directory = api_until(&hub, "/directory", |d| {
+        !d["groups"][0]["last_read"].is_null()
+    })
+    .await;
+    assert_eq!(directory["groups"][0]["name"], "Switchboard users");
+    let (_, _, page) = owner.get("/console/directory").await;
+    assert!(page.contains("Directory Sync follows 1 group"), "{page}");
+    assert!(page.contains("of the hub's people are in scope."), "{page}");
+    let audit = api(&hub, "/audit?limit=50").await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "directory.update"
+                && e["actor"].as_str().unwrap().starts_with("admin:")),
+        "{audit}"
+    );
+}

@@ -68,36 +68,35 @@ async fn person_with_email(world: &World, email: &str) -> Option<Value> {
     })
 }
 
-/// The person at `email`, once their representation on `platform` is synced; a Slack bot
-/// waiting for the workspace admin's approval (as every new one does) is approved.
-async fn synced_on(world: &World, email: &str, platform: &str) -> Value {
+/// The person at `email`, once their representation on `platform` is synced, and the account
+/// that represents them there.
+async fn synced_on(world: &World, email: &str, platform: &str) -> (Value, String) {
     within_a_minute(&format!("{email} synced on {platform}"), async || {
         let person = person_with_email(world, email).await?;
         let id = person["id"].as_str()?;
         let representation = world.representation(id, platform).await;
-        if representation["status"] == "pending" {
-            world.approve_pending().await;
-        }
-        (representation["status"] == "synced").then_some(person)
+        let account = representation["external_account"].as_str()?.to_owned();
+        (representation["status"] == "synced").then_some((person, account))
     })
     .await
 }
 
-/// Whether the simulated `platform` has an active bot or guest that represents `name`.
-async fn represented_natively(world: &World, platform: &str, name: &str) -> bool {
+/// Whether the simulated `platform` has the account `id`, not suspended nor disabled.
+async fn on_platform(world: &World, platform: &str, id: &str) -> bool {
     world.sim_users(platform).await.iter().any(|user| {
-        matches!(user["kind"].as_str(), Some("bot" | "guest"))
-            && user["display_name"]
-                .as_str()
-                .is_some_and(|shown| shown.contains(name))
+        user["id"] == id
+            && !matches!(
+                user["kind"].as_str(),
+                Some("suspended" | "disabled" | "deactivated")
+            )
     })
 }
 
-/// The members of `platform` with an address who have no Slack account (so their primary
-/// platform is chosen for them, and Slack represents them by a bot), by address and name.
-async fn members_only_on(world: &World, platform: &str) -> Vec<(String, String)> {
-    let on_slack: Vec<String> = world
-        .sim_users("slack")
+/// The members of `platform` with an address who have no account on `other` (so their primary
+/// platform is chosen for them, and `other` represents them by a guest), by address and name.
+async fn members_only_on(world: &World, platform: &str, other: &str) -> Vec<(String, String)> {
+    let on_other: Vec<String> = world
+        .sim_users(other)
         .await
         .iter()
         .filter_map(|user| Some(user["email"].as_str()?.to_lowercase()))
@@ -114,7 +113,7 @@ async fn members_only_on(world: &World, platform: &str) -> Vec<(String, String)>
             ))
         })
         .filter(|(email, _)| {
-            !email.starts_with("switchboard.service@") && !on_slack.contains(&email.to_lowercase())
+            !email.starts_with("switchboard.service@") && !on_other.contains(&email.to_lowercase())
         })
         .collect()
 }
@@ -131,7 +130,7 @@ async fn an_entra_groups_members_and_nested_members_are_synced_and_leavers_remov
     let world = World::start_with(
         12,
         &[
-            ("SWITCHBOARD_DEMO_PLATFORMS", "slack,teams"),
+            ("SWITCHBOARD_DEMO_PLATFORMS", "teams,google_chat"),
             ("SWITCHBOARD_DIRECTORY_RECONCILE_SECS", "3600"),
         ],
     );
@@ -154,7 +153,7 @@ async fn an_entra_groups_members_and_nested_members_are_synced_and_leavers_remov
     }
 
     // Following an empty group: whoever the demo represented leaves.
-    let members = members_only_on(&world, "teams").await;
+    let members = members_only_on(&world, "teams", "google_chat").await;
     let (direct, nested) = (&members[0], &members[1]);
     let chosen = follow(&world, json!([{"source": teams, "id": ENTRA_USERS}])).await;
     assert_eq!(chosen["in_scope"], 0, "{chosen}");
@@ -173,7 +172,7 @@ async fn an_entra_groups_members_and_nested_members_are_synced_and_leavers_remov
     .await;
 
     // Added to the group, and to the group nested in it: each becomes a synced person,
-    // represented on Slack by a bot.
+    // represented on Google Chat by a guest account.
     change_membership(
         &world,
         "teams",
@@ -186,12 +185,14 @@ async fn an_entra_groups_members_and_nested_members_are_synced_and_leavers_remov
         json!({"group": ENTRA_PILOTS, "email": nested.0, "action": "add"}),
     )
     .await;
-    for (email, name) in [direct, nested] {
-        synced_on(&world, email, "slack").await;
+    let mut guests = Vec::new();
+    for (email, _) in [direct, nested] {
+        let (_, guest) = synced_on(&world, email, "google_chat").await;
         assert!(
-            represented_natively(&world, "slack", name).await,
-            "{name} has no bot on Slack"
+            on_platform(&world, "google_chat", &guest).await,
+            "{email}'s guest"
         );
+        guests.push(guest);
     }
     let directory = world.api(Method::GET, "/directory", None).await;
     assert_eq!(directory["in_scope"], 2, "{directory}");
@@ -201,7 +202,7 @@ async fn an_entra_groups_members_and_nested_members_are_synced_and_leavers_remov
         "{directory}"
     );
 
-    // Removed from the nested group: reset, their bot gone from Slack, and out of the hub.
+    // Removed from the nested group: reset, their guest gone from Google, and out of the hub.
     change_membership(
         &world,
         "teams",
@@ -216,10 +217,31 @@ async fn an_entra_groups_members_and_nested_members_are_synced_and_leavers_remov
     })
     .await;
     assert!(
-        !represented_natively(&world, "slack", &nested.1).await,
-        "the leaver's bot is still on Slack"
+        !on_platform(&world, "google_chat", &guests[1]).await,
+        "the leaver's guest is still on Google"
     );
     assert!(person_with_email(&world, &direct.0).await.is_some());
+
+    // Disabled in Entra ID, the direct member leaves too, though no group changed.
+    let disabled = world
+        .http
+        .post(format!("{}/_sim/teams/disable-user", world.sim))
+        .json(&json!({"email": direct.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(disabled.status().is_success());
+    within_a_minute("the disabled member removed from the hub", async || {
+        person_with_email(&world, &direct.0)
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !on_platform(&world, "google_chat", &guests[0]).await,
+        "the disabled member's guest is still on Google"
+    );
     let audit = world.api(Method::GET, "/audit?limit=1000", None).await;
     let actions: Vec<&str> = audit["entries"]
         .as_array()
@@ -248,12 +270,12 @@ async fn a_lost_announcement_is_caught_by_the_reconciliation() {
     let world = World::start_with(
         8,
         &[
-            ("SWITCHBOARD_DEMO_PLATFORMS", "slack,teams"),
+            ("SWITCHBOARD_DEMO_PLATFORMS", "teams,google_chat"),
             ("SWITCHBOARD_DIRECTORY_RECONCILE_SECS", "5"),
         ],
     );
     let teams = connection_of(&world, "teams").await;
-    let members = members_only_on(&world, "teams").await;
+    let members = members_only_on(&world, "teams", "google_chat").await;
     follow(&world, json!([{"source": teams, "id": ENTRA_USERS}])).await;
     // Every notification Graph sends from now on is lost on its way.
     let faults = world
@@ -270,7 +292,7 @@ async fn a_lost_announcement_is_caught_by_the_reconciliation() {
         json!({"group": ENTRA_USERS, "email": members[0].0, "action": "add"}),
     )
     .await;
-    synced_on(&world, &members[0].0, "slack").await;
+    synced_on(&world, &members[0].0, "google_chat").await;
 }
 
 #[tokio::test]
@@ -278,7 +300,7 @@ async fn a_google_groups_nested_member_is_synced_and_leaves() {
     let world = World::start_with(
         12,
         &[
-            ("SWITCHBOARD_DEMO_PLATFORMS", "slack,google_chat"),
+            ("SWITCHBOARD_DEMO_PLATFORMS", "teams,google_chat"),
             ("SWITCHBOARD_DIRECTORY_RECONCILE_SECS", "3600"),
         ],
     );
@@ -296,7 +318,7 @@ async fn a_google_groups_nested_member_is_synced_and_leaves() {
             .to_owned()
     };
     let (users, pilots) = (group("Switchboard users"), group("Switchboard pilots"));
-    let (email, name) = members_only_on(&world, "google_chat")
+    let (email, name) = members_only_on(&world, "google_chat", "teams")
         .await
         .into_iter()
         .next()
@@ -308,8 +330,8 @@ async fn a_google_groups_nested_member_is_synced_and_leaves() {
         json!({"group": pilots, "email": email, "action": "add"}),
     )
     .await;
-    synced_on(&world, &email, "slack").await;
-    assert!(represented_natively(&world, "slack", &name).await);
+    let (_, guest) = synced_on(&world, &email, "teams").await;
+    assert!(on_platform(&world, "teams", &guest).await, "{name}'s guest");
     change_membership(
         &world,
         "google_chat",
@@ -323,5 +345,8 @@ async fn a_google_groups_nested_member_is_synced_and_leaves() {
             .then_some(())
     })
     .await;
-    assert!(!represented_natively(&world, "slack", &name).await);
+    assert!(
+        !on_platform(&world, "teams", &guest).await,
+        "{name}'s guest is still on Teams"
+    );
 }

@@ -21,16 +21,18 @@ pub enum Nav {
     Imports,
     People,
     Activity,
+    Directory,
     Settings,
     Audit,
 }
 
 impl Nav {
-    const ALL: [Nav; 6] = [
+    const ALL: [Nav; 7] = [
         Nav::Connections,
         Nav::Imports,
         Nav::People,
         Nav::Activity,
+        Nav::Directory,
         Nav::Settings,
         Nav::Audit,
     ];
@@ -41,6 +43,7 @@ impl Nav {
             Nav::Imports => "Import teams and users",
             Nav::People => "Sync users",
             Nav::Activity => "Activity",
+            Nav::Directory => "Directory Sync",
             Nav::Settings => "Settings",
             Nav::Audit => "Audit log",
         }
@@ -52,6 +55,7 @@ impl Nav {
             Nav::Imports => "/console/imports",
             Nav::People => "/console/people",
             Nav::Activity => "/console/activity",
+            Nav::Directory => "/console/directory",
             Nav::Settings => "/console/settings",
             Nav::Audit => "/console/audit",
         }

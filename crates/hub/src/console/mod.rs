@@ -10,6 +10,7 @@ mod activity;
 mod audit;
 pub mod auth;
 mod connections;
+mod directory;
 mod imports;
 pub(crate) mod layout;
 mod people;
@@ -53,6 +54,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(imports::routes())
         .merge(person::routes())
         .merge(activity::routes())
+        .merge(directory::routes())
         .merge(settings::routes())
         .merge(audit::routes())
         .route("/console/{*unknown}", get(unknown_page))

@@ -703,9 +703,15 @@ async fn decide(
             edit,
             reactions,
         } => message_state(state, context, key(platform, &message), edit, reactions).await,
-        // Directory changes are Directory Sync's, not the relay's: a user's change reaches it
-        // through the groups it follows (a disabled user leaves them).
-        InboundKind::UserChanged { .. } => Ok(Decision::nothing(event.event_id)),
+        // Directory changes are Directory Sync's, not the relay's: a user disabled or deleted
+        // may have left the groups it follows, which it reads again. Other changes to users
+        // (the guests the hub itself invites among them) leave the groups as they are.
+        InboundKind::UserChanged { user } => {
+            if user.deactivated {
+                crate::groups::read_now(state);
+            }
+            Ok(Decision::nothing(event.event_id))
+        }
         InboundKind::DirectoryChanged { .. } => {
             crate::groups::read_now(state);
             Ok(Decision::nothing(event.event_id))
