@@ -1340,6 +1340,44 @@ pub async fn joiners_are_found_and_leavers_are_not<D: Driver>() {
     );
 }
 
+/// Directory Sync's groups: a platform with a directory lists its groups, each group's active
+/// members with an address each, and says a group it does not have is not found; a platform
+/// without says so for both.
+pub async fn directory_groups_list_their_members<D: Driver>() {
+    let h = Connected::<D>::start().await;
+    let platform = h.driver.platform();
+    let groups = match platform.directory_groups(&h.connection).await {
+        Err(PlatformError::Unsupported(_)) => {
+            let members = platform.group_members(&h.connection, "any-group").await;
+            assert!(
+                matches!(members, Err(PlatformError::Unsupported(_))),
+                "a platform without directory groups lists no group's members: {members:?}"
+            );
+            return;
+        }
+        listed => listed.expect("the directory's groups are listed"),
+    };
+    assert!(!groups.is_empty(), "a directory with groups lists some");
+    let mut members_seen = 0;
+    for group in &groups {
+        assert!(!group.id.is_empty() && !group.name.is_empty(), "{group:?}");
+        let members = platform
+            .group_members(&h.connection, &group.id)
+            .await
+            .unwrap_or_else(|error| panic!("{group:?}'s members: {error}"));
+        for member in &members {
+            assert!(!member.emails.is_empty(), "{member:?} has no address");
+        }
+        members_seen += members.len();
+    }
+    assert!(members_seen > 0, "no group of {groups:?} has a member");
+    let missing = platform.group_members(&h.connection, "no-such-group").await;
+    assert!(
+        matches!(missing, Err(PlatformError::NotFound(_))),
+        "a group the directory does not have: {missing:?}"
+    );
+}
+
 /// A person's message, as the platform delivers it: verified with the secrets the hub holds,
 /// split into items, and read.
 pub async fn deliveries_are_verified_split_and_read<D: Driver>() {
@@ -1619,6 +1657,7 @@ macro_rules! compliance_tests {
             import_reads_every_page_once,
             lookup_by_email_finds_and_reports_absence,
             joiners_are_found_and_leavers_are_not,
+            directory_groups_list_their_members,
             prompts_reach_the_person,
             hub_created_representations_are_provisioned_and_removed,
             a_declared_fallback_writes_to_a_member,

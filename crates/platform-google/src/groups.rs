@@ -475,6 +475,56 @@ mod tests {
         assert_eq!(read_push(&not_a_push), None);
     }
 
+    fn push(channel: &str, token: &str, held: &str) -> WebhookRequest {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-goog-channel-id", channel.parse().unwrap());
+        headers.insert("x-goog-channel-token", token.parse().unwrap());
+        headers.insert("x-goog-resource-state", "ADD_GROUP_MEMBER".parse().unwrap());
+        WebhookRequest {
+            headers,
+            query: None,
+            body: b"{}".to_vec(),
+            held_subscriptions: vec![EventSubscription {
+                id: subscription_id(held, "r-1"),
+                resource: REPORTS_RESOURCE.to_owned(),
+                expires_at: Timestamp::from_unix_millis(0),
+            }],
+        }
+    }
+
+    /// The token with its last hex digit changed.
+    fn flipped_last(token: &str) -> String {
+        let (head, last) = token.split_at(token.len() - 1);
+        format!("{head}{}", if last == "0" { "1" } else { "0" })
+    }
+
+    #[test]
+    fn a_push_is_taken_only_from_a_held_channel_with_the_hubs_token() {
+        let mut connection = crate::webhook::tests::connection();
+        connection.credentials.insert(
+            credential::SERVICE_ACCOUNT_KEY,
+            switchboard_secrets::SecretString::from("the service account key"),
+        );
+        let token = channel_token(&connection, "c-1").unwrap();
+        assert!(is_channel_push(&push("c-1", &token, "c-1")));
+        assert_eq!(
+            verify_push(&connection, &push("c-1", &token, "c-1")).unwrap(),
+            WebhookVerdict::Events
+        );
+        let other = channel_token(&connection, "c-2").unwrap();
+        for forged in [
+            push("c-1", &other, "c-1"),
+            push("c-1", "not-hex", "c-1"),
+            push("c-1", &flipped_last(&token), "c-1"),
+            push("c-1", &token, "c-9"),
+        ] {
+            assert!(matches!(
+                verify_push(&connection, &forged),
+                Err(PlatformError::BadWebhook(_))
+            ));
+        }
+    }
+
     #[test]
     fn a_channel_subscription_names_the_channel_and_google_resource() {
         let subscription = EventSubscription {
