@@ -377,6 +377,15 @@ async fn connections_imports_teams_settings_and_the_relay_through_the_cli() {
     );
     let malformed = cli(&hub, &["directory", "set", "sales"]);
     assert_eq!(malformed.status.code(), Some(2), "{}", stderr(&malformed));
+    // The groups that may be chosen, each as SOURCE:ID with its kind, and one of them chosen.
+    let groups = succeeds(&hub, &["directory", "groups"]);
+    let users = groups
+        .lines()
+        .find(|line| line.contains("Switchboard users") && line.contains("security group"))
+        .unwrap_or_else(|| panic!("{groups}"));
+    let group = users.split_whitespace().next().unwrap();
+    let previewed = succeeds(&hub, &["directory", "set", group, "--preview"]);
+    assert!(previewed.contains("would leave"), "{previewed}");
 }
 
 #[tokio::test]
