@@ -35,14 +35,20 @@ pub fn read_now(state: &AppState) {
 }
 
 async fn run(state: AppState) {
-    let mut cause = "the hub started";
+    let (mut cause, mut periodic) = ("the hub started", true);
     loop {
-        if let Err(error) = read_followed_groups(&state, cause).await {
-            tracing::error!(%error, cause, "directory sync could not read the groups it follows");
+        match read_followed_groups(&state, cause).await {
+            // Whatever the groups say, the scope is reconciled now and then: a leaver whose
+            // removal failed, or someone represented by another path, is caught.
+            Ok(()) if periodic => crate::scope::reconcile_in_background(&state, cause),
+            Ok(()) => {}
+            Err(error) => {
+                tracing::error!(%error, cause, "directory sync could not read the groups it follows");
+            }
         }
-        cause = tokio::select! {
-            () = state.scope.read_now().notified() => "a change the directory announced",
-            () = tokio::time::sleep(state.scope.reconcile_every()) => "the periodic reconciliation",
+        (cause, periodic) = tokio::select! {
+            () = state.scope.read_now().notified() => ("a change the directory announced", false),
+            () = tokio::time::sleep(state.scope.reconcile_every()) => ("the periodic reconciliation", true),
         };
     }
 }
@@ -95,13 +101,15 @@ pub async fn read_followed_groups(state: &AppState, cause: &str) -> Result<(), S
             }
         }
     }
-    let mut joined = 0;
+    let mut unmatched = 0;
     for (connection, members) in members {
-        joined += store_joiners(state, connection, members, cause).await?;
+        unmatched += store_joiners(state, connection, members, cause).await?;
     }
-    if changed || joined > 0 {
+    if unmatched > 0 {
         // A joiner's accounts, new or left unlinked when they last left, make a person again.
         state.matching.match_now(&state.store).await?;
+    }
+    if changed || unmatched > 0 {
         crate::scope::reconcile_in_background(state, cause);
     }
     Ok(())
@@ -135,28 +143,42 @@ async fn read_group(
 }
 
 /// Stores the members the connection has no active account of, described by the group's
-/// listing or else looked up by address; answers how many. Audited with `cause`.
+/// listing or else looked up by address, audited with `cause`; answers how many members are
+/// not matched into a person (those stored, and those whose accounts were left unlinked when
+/// they last left), for whom a match is needed.
 async fn store_joiners(
     state: &AppState,
     connection: ConnectionId,
     members: Vec<GroupMember>,
     cause: &str,
 ) -> Result<usize, StoreError> {
-    let known = state.store.account_activity(connection).await?;
+    let known = state.store.account_states(connection).await?;
+    let unlinked = members
+        .iter()
+        .filter(|member| {
+            known
+                .get(member.account.as_str())
+                .is_some_and(|account| account.active && !account.linked)
+        })
+        .count();
     let mut joiners: Vec<GroupMember> = members
         .into_iter()
-        .filter(|member| known.get(member.account.as_str()) != Some(&true))
+        .filter(|member| {
+            !known
+                .get(member.account.as_str())
+                .is_some_and(|account| account.active)
+        })
         .collect();
     joiners.sort_by(|a, b| a.account.as_str().cmp(b.account.as_str()));
     joiners.dedup_by(|a, b| a.account == b.account);
     if joiners.is_empty() {
-        return Ok(0);
+        return Ok(unlinked);
     }
     let Some(context) = connection_context(&state.store, connection).await? else {
-        return Ok(0);
+        return Ok(unlinked);
     };
     let Some(module) = state.platforms.get(context.connection.platform).cloned() else {
-        return Ok(0);
+        return Ok(unlinked);
     };
     let mut users: Vec<PlatformUser> = Vec::with_capacity(joiners.len());
     for joiner in joiners {
@@ -184,7 +206,7 @@ async fn store_joiners(
         }
     }
     if users.is_empty() {
-        return Ok(0);
+        return Ok(unlinked);
     }
     let accounts: Vec<_> = users.iter().map(imported_account).collect();
     state
@@ -216,5 +238,5 @@ async fn store_joiners(
             "directory",
         )
         .await?;
-    Ok(users.len())
+    Ok(unlinked + users.len())
 }

@@ -786,7 +786,7 @@ pub async fn groups_delta(
         Ok(initial || changes.iter().any(|change| change.group_id == group.id))
     })?;
     let object_type = |id: &str| {
-        if tenant.group(id).is_some() {
+        if tenant.user(id).is_none() && tenant.group(id).is_some() {
             "#microsoft.graph.group"
         } else {
             "#microsoft.graph.user"

@@ -398,7 +398,8 @@ impl SimPlatform for MicrosoftSim {
                         .collect(),
                     groups: members
                         .into_iter()
-                        .filter(|id| tenant.group(id).is_some())
+                        .filter(|id| tenant.user(id).is_none() && tenant.group(id).is_some())
+                        .map(str::to_owned)
                         .collect(),
                 }
             })

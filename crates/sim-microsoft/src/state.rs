@@ -383,9 +383,9 @@ impl Tenant {
     }
 
     /// A group's direct members (users and nested groups), a dynamic group's by its rule.
-    pub fn direct_members(&self, group: &Group) -> Vec<String> {
+    pub fn direct_members<'a>(&'a self, group: &'a Group) -> Vec<&'a str> {
         if group.kind != GroupKind::Dynamic {
-            return group.members.clone();
+            return group.members.iter().map(String::as_str).collect();
         }
         self.users
             .iter()
@@ -395,27 +395,29 @@ impl Tenant {
                     && !user.is_guest()
                     && user.person_index.is_some()
             })
-            .map(|user| user.id.clone())
+            .map(|user| user.id.as_str())
             .collect()
     }
 
     /// Everyone in a group and the groups nested in it, each once (Graph's
-    /// `transitiveMembers`): nested groups first met, then users, in the order met.
-    pub fn transitive_members(&self, group: &Group) -> Vec<String> {
-        let mut seen = std::collections::HashSet::new();
+    /// `transitiveMembers`): in the order met, a nested group's members after the group's own.
+    /// Borrowed, not copied: a large group is listed again for each page asked for.
+    pub fn transitive_members<'a>(&'a self, group: &'a Group) -> Vec<&'a str> {
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         let mut found = Vec::new();
-        let mut pending = vec![group.id.clone()];
-        seen.insert(group.id.clone());
-        while let Some(id) = pending.pop() {
-            let Some(group) = self.group(&id) else {
-                continue;
-            };
+        let mut pending = vec![group];
+        seen.insert(group.id.as_str());
+        while let Some(group) = pending.pop() {
             for member in self.direct_members(group) {
-                if !seen.insert(member.clone()) {
+                if !seen.insert(member) {
                     continue;
                 }
-                if self.group(&member).is_some() {
-                    pending.push(member.clone());
+                // Most members are users, found by id at once; only the others are looked for
+                // among the groups, which are many (a team's group each).
+                if self.user_index(member).is_none()
+                    && let Some(nested) = self.group(member)
+                {
+                    pending.push(nested);
                 }
                 found.push(member);
             }

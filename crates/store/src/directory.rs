@@ -200,13 +200,22 @@ impl Store {
     }
 }
 
+/// What the store knows of one of a connection's accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    pub active: bool,
+    /// Linked to a person.
+    pub linked: bool,
+}
+
 impl Store {
-    /// The accounts the connection has, by external id, with whether each is active.
-    pub async fn account_activity(
+    /// The accounts the connection has, by external id, each with whether it is active and
+    /// linked to a person.
+    pub async fn account_states(
         &self,
         connection: switchboard_core::ConnectionId,
-    ) -> Result<std::collections::HashMap<String, bool>, StoreError> {
-        sqlx::query("SELECT external_id, active FROM accounts WHERE connection_id = $1")
+    ) -> Result<std::collections::HashMap<String, AccountState>, StoreError> {
+        sqlx::query("SELECT external_id, active, person_id FROM accounts WHERE connection_id = $1")
             .bind(connection.to_string())
             .fetch_all(&self.pool)
             .await?
@@ -214,7 +223,10 @@ impl Store {
             .map(|row| {
                 Ok((
                     row.try_get("external_id")?,
-                    row.try_get::<i64, _>("active")? != 0,
+                    AccountState {
+                        active: row.try_get::<i64, _>("active")? != 0,
+                        linked: row.try_get::<Option<String>, _>("person_id")?.is_some(),
+                    },
                 ))
             })
             .collect()

@@ -43,7 +43,7 @@ use switchboard_secrets::Cipher;
 pub use admin::{ApiToken, AuditEntry, TokenPurpose};
 pub use connections::{DISCONNECTED_REASON, Disconnection};
 pub use console::{Admin, AdminRole, AdminSession};
-pub use directory::DirectoryRead;
+pub use directory::{AccountState, DirectoryRead};
 pub use error::StoreError;
 pub use flows::{FlowPurpose, PendingConsent, PendingFlow};
 pub use health::ConnectionHealth;

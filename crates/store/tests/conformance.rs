@@ -4818,3 +4818,99 @@ store_test!(
         assert!(store.directory_scope().await.unwrap().is_empty());
     }
 );
+
+store_test!(
+    a_directory_groups_members_are_replaced_by_each_reading_and_forgotten_with_the_group,
+    |_db, store| {
+        let group = ScopeGroup {
+            source: "connection-1".to_owned(),
+            group_id: "g-entra".to_owned(),
+        };
+        store
+            .set_directory_scope(std::slice::from_ref(&group))
+            .await
+            .unwrap();
+        let at = |ms| Timestamp::from_unix_millis(ms);
+        let rows = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(email, account)| ((*email).to_owned(), (*account).to_owned()))
+                .collect()
+        };
+        let first = rows(&[
+            ("Ann@acme.example", "u1"),
+            ("ann@legacy.example", "u1"),
+            ("bo@acme.example", "u2"),
+        ]);
+        assert!(
+            store
+                .replace_directory_members(&group, &first, at(1_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .replace_directory_members(&group, &first, at(2_000))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .directory_member_addresses(std::slice::from_ref(&group))
+                .await
+                .unwrap(),
+            vec!["ann@acme.example", "ann@legacy.example", "bo@acme.example"]
+        );
+        let reads = store.directory_reads().await.unwrap();
+        assert_eq!(reads.len(), 1);
+        assert_eq!(
+            (reads[0].read_at, reads[0].members, reads[0].changed_at),
+            (at(2_000), 3, Some(at(1_000)))
+        );
+        // A larger reading than one statement holds, then a failed one that keeps it.
+        let many: Vec<(String, String)> = (0..1_234)
+            .map(|n| (format!("p{n}@acme.example"), format!("u{n}")))
+            .collect();
+        assert!(
+            store
+                .replace_directory_members(&group, &many, at(3_000))
+                .await
+                .unwrap()
+        );
+        store
+            .record_directory_read_error(&group, at(4_000), "the group is gone")
+            .await
+            .unwrap();
+        let reads = store.directory_reads().await.unwrap();
+        assert_eq!(
+            (
+                reads[0].members,
+                reads[0].changed_at,
+                reads[0].error.as_deref()
+            ),
+            (1_234, Some(at(3_000)), Some("the group is gone"))
+        );
+        assert!(
+            store
+                .directory_member_with_address(std::slice::from_ref(&group), "P7@acme.example")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .directory_member_with_address(std::slice::from_ref(&group), "bo@acme.example")
+                .await
+                .unwrap()
+        );
+        // No longer chosen, the group's members and readings are forgotten.
+        store.set_directory_scope(&[]).await.unwrap();
+        assert!(store.directory_reads().await.unwrap().is_empty());
+        assert!(
+            store
+                .directory_member_addresses(std::slice::from_ref(&group))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);

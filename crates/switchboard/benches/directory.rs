@@ -320,7 +320,7 @@ async fn run() {
         )
         .await;
     assert_eq!(status, 200, "{chosen}");
-    let google_addresses: Vec<String> = bench
+    let google_addresses: std::collections::HashSet<String> = bench
         .http
         .get(format!("{}/_sim/users?platform=google_chat", bench.sim))
         .send()

@@ -95,7 +95,7 @@ async fn on_platform(world: &World, platform: &str, id: &str) -> bool {
 /// The members of `platform` with an address who have no account on `other` (so their primary
 /// platform is chosen for them, and `other` represents them by a guest), by address and name.
 async fn members_only_on(world: &World, platform: &str, other: &str) -> Vec<(String, String)> {
-    let on_other: Vec<String> = world
+    let on_other: std::collections::HashSet<String> = world
         .sim_users(other)
         .await
         .iter()

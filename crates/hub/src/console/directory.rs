@@ -166,7 +166,7 @@ async fn page(
         }
         h2 { "Choose groups" }
         @if groups.is_empty() {
-            div.empty { p { "No group can be chosen yet: connect Microsoft Teams or Google Chat (their directories' groups), or provision groups through SCIM." } }
+            div.empty { p { "No group can be chosen yet: connect a platform whose directory has groups, or provision groups through SCIM." } }
         } @else {
             form method="post" action="/console/directory/preview" {
                 input type="hidden" name="csrf" value=(session.csrf);
