@@ -118,6 +118,23 @@ async fn members_only_on(world: &World, platform: &str, other: &str) -> Vec<(Str
         .collect()
 }
 
+/// Waits until whoever the demo represented has left (an empty group was chosen).
+async fn nobody_represented(world: &World) {
+    within_a_minute("everyone represented gone", async || {
+        world
+            .people()
+            .await
+            .iter()
+            .all(|p| {
+                p["representations"]
+                    .as_array()
+                    .is_none_or(|r| r.iter().all(|r| r["status"] == "not_created"))
+            })
+            .then_some(())
+    })
+    .await;
+}
+
 async fn follow(world: &World, groups: Value) -> Value {
     world
         .api(Method::PUT, "/directory", Some(json!({ "groups": groups })))
@@ -157,19 +174,7 @@ async fn an_entra_groups_members_and_nested_members_are_synced_and_leavers_remov
     let (direct, nested) = (&members[0], &members[1]);
     let chosen = follow(&world, json!([{"source": teams, "id": ENTRA_USERS}])).await;
     assert_eq!(chosen["in_scope"], 0, "{chosen}");
-    within_a_minute("everyone represented gone", async || {
-        world
-            .people()
-            .await
-            .iter()
-            .all(|p| {
-                p["representations"]
-                    .as_array()
-                    .is_none_or(|r| r.iter().all(|r| r["status"] == "not_created"))
-            })
-            .then_some(())
-    })
-    .await;
+    nobody_represented(&world).await;
 
     // Added to the group, and to the group nested in it: each becomes a synced person,
     // represented on Google Chat by a guest account.
@@ -277,6 +282,7 @@ async fn a_lost_announcement_is_caught_by_the_reconciliation() {
     let teams = connection_of(&world, "teams").await;
     let members = members_only_on(&world, "teams", "google_chat").await;
     follow(&world, json!([{"source": teams, "id": ENTRA_USERS}])).await;
+    nobody_represented(&world).await;
     // Every notification Graph sends from now on is lost on its way.
     let faults = world
         .http
@@ -324,6 +330,7 @@ async fn a_google_groups_nested_member_is_synced_and_leaves() {
         .next()
         .expect("a Google member without a Slack account");
     follow(&world, json!([{"source": google, "id": users}])).await;
+    nobody_represented(&world).await;
     change_membership(
         &world,
         "google_chat",
