@@ -191,6 +191,14 @@ async fn reconcile(state: &AppState, cause: &str) -> Result<Option<Reconciled>, 
     let mut removed = 0;
     let mut not_removed = 0;
     for id in leavers(&scope, &scoped) {
+        // Removing each takes its time: one who joined again meanwhile stays.
+        let rejoined = match scoped.iter().find(|person| person.id == id) {
+            Some(person) => includes(&state.store, &person.email).await?,
+            None => false,
+        };
+        if rejoined {
+            continue;
+        }
         let actor = format!("directory: {cause}");
         let detail = match crate::sync::remove(state, id, &actor).await {
             Ok(()) => {
