@@ -117,6 +117,17 @@ impl Bench {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    async fn sim_users(&self, platform: &str) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/users?platform={platform}", self.sim))
+            .send()
+            .await
+            .expect("the simulator answers")
+            .json()
+            .await
+            .expect("users")
+    }
+
     async fn change_membership(&self, email: &str, add: bool) {
         let answer = self
             .http
@@ -321,26 +332,14 @@ async fn run() {
         .await;
     assert_eq!(status, 200, "{chosen}");
     let google_addresses: std::collections::HashSet<String> = bench
-        .http
-        .get(format!("{}/_sim/users?platform=google_chat", bench.sim))
-        .send()
+        .sim_users("google_chat")
         .await
-        .expect("the simulator answers")
-        .json::<Vec<Value>>()
-        .await
-        .expect("users")
         .iter()
         .filter_map(|u| Some(u["email"].as_str()?.to_lowercase()))
         .collect();
     let candidates: Vec<String> = bench
-        .http
-        .get(format!("{}/_sim/users?platform=teams", bench.sim))
-        .send()
+        .sim_users("teams")
         .await
-        .expect("the simulator answers")
-        .json::<Vec<Value>>()
-        .await
-        .expect("users")
         .iter()
         .filter(|u| u["kind"] == "member")
         .filter_map(|u| u["email"].as_str().map(str::to_owned))
