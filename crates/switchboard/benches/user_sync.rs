@@ -14,51 +14,21 @@
 //! 1,000, at most the number of Slack-only people) how many Slack-only people get a Teams guest
 //! in the bulk sync, and 0 skips it. Figures go to BENCHMARKS.md.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Value, json};
+use support::{SimProcess, env_number, free_port, status_mib};
 use switchboard_hub::{AppState, SystemClock};
 use switchboard_secrets::Cipher;
 use switchboard_store::Store;
 
 const REQUESTS: usize = 500;
-
-/// A figure from /proc/self/status, in MiB.
-fn status_mib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|text| text.replace(['_', ','], "").parse().ok())
-        .unwrap_or(default)
-}
-
-/// The simulator in a process of its own, stopped when dropped.
-struct SimProcess(Child);
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    socket.local_addr().expect("an address")
-}
 
 fn percentile(sorted: &[Duration], share: f64) -> f64 {
     let rank = ((sorted.len() as f64) * share).ceil() as usize;
